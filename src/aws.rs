@@ -1,0 +1,183 @@
+//! SDK configuration per account: credentials from the spec, endpoint override, retries and
+//! timeouts. Used by the collector and the canary, the only code that talks to AWS.
+
+use crate::spec::Credentials;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// How to reach AWS (or an emulator) and how patiently.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// `--endpoint-url` / `AWS_ENDPOINT_URL`: every service is sent there (emulators).
+    pub endpoint_url: Option<String>,
+    /// Total attempts per call, first included (SDK standard retry mode with backoff and jitter).
+    pub max_attempts: u32,
+    /// Upper bound for one call including its retries.
+    pub operation_timeout: Duration,
+    /// Upper bound for one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for AwsOptions {
+    /// The SDK's standard retry mode defaults to 3 attempts; an audit can afford more patience
+    /// for throttling (a scheduled job must not report `error` because IAM throttled once),
+    /// but not unbounded: each call gives up after 60 s so a run always ends.
+    fn default() -> Self {
+        AwsOptions {
+            endpoint_url: None,
+            max_attempts: 5,
+            operation_timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Resolves `localhost` and `*.localhost` to loopback as RFC 6761 §6.3 asks, and everything
+/// else through the system resolver. Needed for emulators: the S3 Control endpoint rules put
+/// the account id in front of the host (`111122223333.localhost`), which glibc does not
+/// resolve. Only installed when an endpoint override is in use.
+#[derive(Debug, Clone)]
+struct LoopbackAwareResolver;
+
+impl ResolveDns for LoopbackAwareResolver {
+    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
+        let lower = name.trim_end_matches('.').to_ascii_lowercase();
+        if lower == "localhost" || lower.ends_with(".localhost") {
+            return DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]));
+        }
+        let name = name.to_string();
+        DnsFuture::new(async move {
+            let addrs = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(ResolveDnsError::new)?;
+            Ok(addrs.map(|a| a.ip()).collect())
+        })
+    }
+}
+
+/// Load the shared SDK configuration for one set of credentials in one region.
+///
+/// Credentials are resolved lazily by the SDK: a missing profile or a failed assume-role
+/// surfaces on the first call, which the collector records as `Unknown` with the cause.
+pub async fn sdk_config(creds: &Credentials, region: &str, opts: &AwsOptions) -> SdkConfig {
+    let base = loader(
+        opts,
+        region,
+        creds.profile.as_deref().or(creds.source_profile.as_deref()),
+    )
+    .load()
+    .await;
+    let Some(role_arn) = &creds.role_arn else {
+        return base;
+    };
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name(
+            creds
+                .session_name
+                .clone()
+                .unwrap_or_else(|| "replaudit".to_string()),
+        )
+        .region(Region::new(region.to_string()))
+        .configure(&base);
+    if let Some(ext) = &creds.external_id {
+        b = b.external_id(ext.clone());
+    }
+    let provider = b.build().await;
+    loader(opts, region, None)
+        .credentials_provider(provider)
+        .load()
+        .await
+}
+
+fn loader(opts: &AwsOptions, region: &str, profile: Option<&str>) -> aws_config::ConfigLoader {
+    let mut l = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(opts.operation_timeout)
+                .operation_attempt_timeout(opts.attempt_timeout)
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(p) = profile {
+        l = l.profile_name(p);
+    }
+    if let Some(url) = &opts.endpoint_url {
+        let client = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_with_resolver(LoopbackAwareResolver);
+        l = l.endpoint_url(url.clone()).http_client(client);
+    }
+    l
+}
+
+/// An S3 client; path-style addressing when an endpoint override is in use (emulators do not
+/// serve virtual-hosted buckets).
+pub fn s3_client(conf: &SdkConfig, opts: &AwsOptions) -> aws_sdk_s3::Client {
+    let c = aws_sdk_s3::config::Builder::from(conf)
+        .force_path_style(opts.endpoint_url.is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(c)
+}
+
+/// The error code and message of an SDK error, without anything that could carry secrets
+/// (request headers and signatures are never part of these).
+pub fn error_parts<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> (Option<String>, String)
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            let code = err.code().map(str::to_string);
+            let msg = err
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| err.to_string());
+            (code, msg)
+        }
+        SdkError::TimeoutError(_) => (Some("Timeout".into()), "the call timed out".into()),
+        SdkError::DispatchFailure(d) => {
+            let what = if d.is_timeout() {
+                "timed out connecting"
+            } else if d.is_io() {
+                "connection failed (endpoint unreachable?)"
+            } else {
+                "could not send the request"
+            };
+            (
+                Some("DispatchFailure".into()),
+                format!("{what}: {}", root_cause(e)),
+            )
+        }
+        SdkError::ConstructionFailure(_) => (
+            Some("ConstructionFailure".into()),
+            format!("could not build the request: {}", root_cause(e)),
+        ),
+        SdkError::ResponseError(_) => (
+            Some("ResponseError".into()),
+            format!("unreadable response: {}", root_cause(e)),
+        ),
+        _ => (None, root_cause(e)),
+    }
+}
+
+/// The innermost error message (the SDK's outer messages are generic: "dispatch failure").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,176 @@
+//! The collector: the only code that reads AWS for an audit. It reads both accounts
+//! concurrently into a [`Snapshot`]; a call that fails is recorded as `Unknown` with its cause
+//! and never aborts the collection.
+
+mod account;
+mod iam;
+mod kms;
+mod s3;
+
+use crate::aws::{self, AwsOptions};
+use crate::snapshot::{Fetched, Snapshot, SCHEMA_VERSION};
+use crate::spec::{self, Spec};
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::result::SdkError;
+use futures::future::join_all;
+use std::collections::BTreeMap;
+
+/// Turn one SDK result into a [`Fetched`]: error codes listed in `absent` mean "not
+/// configured" (a known state), any other error is `Unknown` with the call and cause.
+pub(crate) fn fetched<T, O, E, R>(
+    call: &str,
+    absent: &[&str],
+    r: Result<O, SdkError<E, R>>,
+    f: impl FnOnce(O) -> T,
+) -> Fetched<T>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match r {
+        Ok(o) => Fetched::ok(f(o)),
+        Err(e) => {
+            let (code, msg) = aws::error_parts(&e);
+            if code.as_deref().is_some_and(|c| absent.contains(&c)) {
+                Fetched::absent(format!("{call}: {}", code.unwrap_or_default()))
+            } else {
+                tracing::debug!(call, ?code, %msg, "call failed");
+                Fetched::unknown(call, code, msg)
+            }
+        }
+    }
+}
+
+/// Per-account SDK configurations, keyed by (account alias, region).
+pub(crate) struct Clients {
+    configs: BTreeMap<(String, String), SdkConfig>,
+    pub opts: AwsOptions,
+}
+
+impl Clients {
+    pub async fn new(spec: &Spec, opts: &AwsOptions) -> Clients {
+        // Every (account, region) pair the spec touches: the account's home region, each
+        // bucket's region, each KMS key's region.
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (alias, a) in &spec.accounts {
+            pairs.push((alias.clone(), a.region.get_ref().clone()));
+            pairs.push((alias.clone(), "us-east-1".to_string()));
+        }
+        for b in spec.buckets.values() {
+            pairs.push((b.account.get_ref().clone(), b.region.get_ref().clone()));
+        }
+        for k in spec.kms_key_arns() {
+            if let (Some(acct), Some(region)) = (spec::arn_account(&k), spec::arn_region(&k)) {
+                if let Some(alias) = spec.account_alias_for_id(acct) {
+                    pairs.push((alias.to_string(), region.to_string()));
+                }
+            }
+        }
+        pairs.sort();
+        pairs.dedup();
+        let loaded = join_all(pairs.iter().map(|(alias, region)| {
+            let creds = spec.accounts[alias].credentials.clone();
+            async move { aws::sdk_config(&creds, region, opts).await }
+        }))
+        .await;
+        Clients {
+            configs: pairs.into_iter().zip(loaded).collect(),
+            opts: opts.clone(),
+        }
+    }
+
+    /// The configuration for an account in a region, loading one if the region is new
+    /// (a bucket found in an unexpected region).
+    pub async fn config(&mut self, spec: &Spec, alias: &str, region: &str) -> SdkConfig {
+        let key = (alias.to_string(), region.to_string());
+        if let Some(c) = self.configs.get(&key) {
+            return c.clone();
+        }
+        let c = aws::sdk_config(&spec.accounts[alias].credentials, region, &self.opts).await;
+        self.configs.insert(key, c.clone());
+        c
+    }
+
+    pub fn get(&self, alias: &str, region: &str) -> Option<&SdkConfig> {
+        self.configs.get(&(alias.to_string(), region.to_string()))
+    }
+}
+
+/// Collect everything the rules need. Never fails: every failure is inside the snapshot.
+pub async fn collect(spec: &Spec, opts: &AwsOptions) -> Snapshot {
+    let collected_at = chrono::Utc::now();
+    let mut clients = Clients::new(spec, opts).await;
+    // Buckets whose actual region differs from the spec need a client in that region; find
+    // those first, then read everything concurrently.
+    let locations = s3::locate_buckets(spec, &clients).await;
+    for (alias, region) in &locations {
+        if let Fetched::Ok { value: r } = region {
+            let account = spec.buckets[alias].account.get_ref().clone();
+            clients.config(spec, &account, r).await;
+        }
+    }
+    let clients = &clients;
+    let accounts = join_all(
+        spec.accounts
+            .iter()
+            .map(|(alias, a)| account::collect_account(spec, clients, alias, a)),
+    );
+    let buckets = join_all(spec.buckets.keys().map(|alias| {
+        let location = locations
+            .get(alias)
+            .cloned()
+            .unwrap_or_else(|| Fetched::unknown("s3:GetBucketLocation", None, "not located"));
+        s3::collect_bucket(spec, clients, alias, location)
+    }));
+    let principals = join_all(
+        spec.principal_arns()
+            .into_iter()
+            .map(|arn| iam::collect_principal(spec, clients, arn)),
+    );
+    let (accounts, buckets, principals) = futures::join!(accounts, buckets, principals);
+    // KMS keys: those the spec names, plus replica keys the live configurations name.
+    let mut keys = spec.kms_key_arns();
+    for b in &buckets {
+        if let Fetched::Ok { value } = &b.replication {
+            for r in &value.rules {
+                if let Some(k) = &r.destination.replica_kms_key_id {
+                    if k.starts_with("arn:") {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let kms_keys = join_all(keys.into_iter().map(|k| kms::collect_key(spec, clients, k))).await;
+    Snapshot {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        collected_at,
+        spec_name: spec.name.clone(),
+        endpoint_url: opts.endpoint_url.clone(),
+        accounts: accounts.into_iter().map(|a| (a.alias.clone(), a)).collect(),
+        buckets: buckets.into_iter().map(|b| (b.alias.clone(), b)).collect(),
+        principals: principals.into_iter().map(|p| (p.arn.clone(), p)).collect(),
+        kms_keys: kms_keys.into_iter().map(|k| (k.arn.clone(), k)).collect(),
+    }
+}
+
+/// A state for something the spec cannot read because no account in it owns the ARN.
+pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
+    Fetched::unknown(
+        what,
+        Some("NoCredentials".into()),
+        format!("the spec has no account {account_id} to read it with"),
+    )
+}
+
+/// State for anything of an account whose SDK configuration could not be made.
+pub(crate) fn unconfigured<T>() -> Fetched<T> {
+    Fetched::unknown(
+        "configuration",
+        None,
+        "no SDK configuration for this account and region",
+    )
+}

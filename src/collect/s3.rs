@@ -1,0 +1,329 @@
+//! Bucket state: location, ownership, versioning, Block Public Access, ownership controls,
+//! policy and policy status, default encryption, replication, tags.
+
+use super::{fetched, Clients};
+use crate::snapshot::*;
+use crate::spec::Spec;
+use aws_sdk_s3::Client;
+use std::collections::BTreeMap;
+
+/// `GetBucketLocation` for every bucket, with the owning account's credentials.
+pub(super) async fn locate_buckets(
+    spec: &Spec,
+    clients: &Clients,
+) -> BTreeMap<String, Fetched<String>> {
+    let mut out = BTreeMap::new();
+    let futs = spec.buckets.iter().map(|(alias, b)| async move {
+        let Some(conf) = clients.get(b.account.get_ref(), b.region.get_ref()) else {
+            return (
+                alias.clone(),
+                Fetched::unknown(
+                    "s3:GetBucketLocation",
+                    None,
+                    "no SDK configuration for the bucket's account",
+                ),
+            );
+        };
+        let s3 = crate::aws::s3_client(conf, &clients.opts);
+        let r = s3
+            .get_bucket_location()
+            .bucket(b.name.get_ref())
+            .send()
+            .await;
+        let region = fetched("s3:GetBucketLocation", &["NoSuchBucket"], r, |o| {
+            location_to_region(o.location_constraint().map(|c| c.as_str()))
+        });
+        (alias.clone(), region)
+    });
+    for (alias, region) in futures::future::join_all(futs).await {
+        out.insert(alias, region);
+    }
+    out
+}
+
+/// `LocationConstraint` is empty for us-east-1 and `EU` for the legacy eu-west-1 name.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html>
+fn location_to_region(c: Option<&str>) -> String {
+    match c {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
+    }
+}
+
+pub(super) async fn collect_bucket(
+    spec: &Spec,
+    clients: &Clients,
+    alias: &str,
+    location: Fetched<String>,
+) -> BucketState {
+    let b = &spec.buckets[alias];
+    let account = b.account.get_ref();
+    let name = b.name.get_ref().as_str();
+    let region = location
+        .value()
+        .cloned()
+        .unwrap_or_else(|| b.region.get_ref().clone());
+    let conf = clients
+        .get(account, &region)
+        .or_else(|| clients.get(account, b.region.get_ref()))
+        .cloned();
+    let Some(conf) = conf else {
+        return BucketState {
+            alias: alias.into(),
+            name: name.into(),
+            read_as: account.clone(),
+            owned_by_expected_account: super::unconfigured(),
+            region: super::unconfigured(),
+            versioning: super::unconfigured(),
+            public_access_block: super::unconfigured(),
+            ownership_controls: super::unconfigured(),
+            policy: super::unconfigured(),
+            policy_is_public: super::unconfigured(),
+            encryption: super::unconfigured(),
+            replication: super::unconfigured(),
+            tags: super::unconfigured(),
+        };
+    };
+    let s3 = crate::aws::s3_client(&conf, &clients.opts);
+    let (owned, versioning, pab, ownership, policy, status, encryption, replication, tags) = futures::join!(
+        owned_by(&s3, name),
+        async {
+            fetched(
+                "s3:GetBucketVersioning",
+                &[],
+                s3.get_bucket_versioning().bucket(name).send().await,
+                |o| {
+                    o.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|| "Disabled".to_string())
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetPublicAccessBlock",
+                &["NoSuchPublicAccessBlockConfiguration"],
+                s3.get_public_access_block().bucket(name).send().await,
+                |o| {
+                    let c = o.public_access_block_configuration();
+                    PublicAccessBlock {
+                        block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                        ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                        block_public_policy: c
+                            .and_then(|c| c.block_public_policy())
+                            .unwrap_or(false),
+                        restrict_public_buckets: c
+                            .and_then(|c| c.restrict_public_buckets())
+                            .unwrap_or(false),
+                    }
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketOwnershipControls",
+                &["OwnershipControlsNotFoundError"],
+                s3.get_bucket_ownership_controls().bucket(name).send().await,
+                |o| {
+                    o.ownership_controls()
+                        .and_then(|c| c.rules().first())
+                        .map(|r| r.object_ownership().as_str().to_string())
+                        .unwrap_or_else(|| "ObjectWriter".to_string())
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketPolicy",
+                &["NoSuchBucketPolicy"],
+                s3.get_bucket_policy().bucket(name).send().await,
+                |o| o.policy().unwrap_or_default().to_string(),
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketPolicyStatus",
+                &["NoSuchBucketPolicy"],
+                s3.get_bucket_policy_status().bucket(name).send().await,
+                |o| {
+                    o.policy_status()
+                        .and_then(|s| s.is_public())
+                        .unwrap_or(false)
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketEncryption",
+                &["ServerSideEncryptionConfigurationNotFoundError"],
+                s3.get_bucket_encryption().bucket(name).send().await,
+                |o| {
+                    o.server_side_encryption_configuration()
+                        .map(|c| {
+                            c.rules()
+                                .iter()
+                                .filter_map(|r| {
+                                    let d = r.apply_server_side_encryption_by_default()?;
+                                    Some(EncryptionRule {
+                                        sse_algorithm: d.sse_algorithm().as_str().to_string(),
+                                        kms_master_key_id: d
+                                            .kms_master_key_id()
+                                            .map(str::to_string),
+                                        bucket_key_enabled: r.bucket_key_enabled(),
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketReplication",
+                &["ReplicationConfigurationNotFoundError"],
+                s3.get_bucket_replication().bucket(name).send().await,
+                |o| {
+                    o.replication_configuration()
+                        .map(convert_replication)
+                        .unwrap_or(ReplicationConfiguration {
+                            role: String::new(),
+                            rules: vec![],
+                        })
+                },
+            )
+        },
+        async {
+            fetched(
+                "s3:GetBucketTagging",
+                &["NoSuchTagSet"],
+                s3.get_bucket_tagging().bucket(name).send().await,
+                |o| {
+                    o.tag_set()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect()
+                },
+            )
+        },
+    );
+    BucketState {
+        alias: alias.to_string(),
+        name: name.to_string(),
+        read_as: account.clone(),
+        owned_by_expected_account: owned,
+        region: location,
+        versioning,
+        public_access_block: pab,
+        ownership_controls: ownership,
+        policy,
+        policy_is_public: status,
+        encryption,
+        replication,
+        tags,
+    }
+}
+
+/// `ListBuckets` lists exactly the buckets the caller's account owns.
+async fn owned_by(s3: &Client, name: &str) -> Fetched<bool> {
+    let mut pages = s3.list_buckets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => {
+                if p.buckets().iter().any(|b| b.name() == Some(name)) {
+                    return Fetched::ok(true);
+                }
+            }
+            Err(e) => return fetched("s3:ListBuckets", &[], Err::<(), _>(e), |_| false),
+        }
+    }
+    Fetched::ok(false)
+}
+
+fn convert_replication(
+    c: &aws_sdk_s3::types::ReplicationConfiguration,
+) -> ReplicationConfiguration {
+    ReplicationConfiguration {
+        role: c.role().to_string(),
+        rules: c.rules().iter().map(convert_rule).collect(),
+    }
+}
+
+fn convert_rule(r: &aws_sdk_s3::types::ReplicationRule) -> ReplicationRule {
+    let mut filter = RuleFilter::default();
+    match r.filter() {
+        Some(f) => {
+            if let Some(and) = f.and() {
+                filter.prefix = and.prefix().map(str::to_string);
+                for t in and.tags() {
+                    filter
+                        .tags
+                        .insert(t.key().to_string(), t.value().to_string());
+                }
+            } else if let Some(t) = f.tag() {
+                filter
+                    .tags
+                    .insert(t.key().to_string(), t.value().to_string());
+            } else {
+                filter.prefix = f.prefix().map(str::to_string);
+            }
+        }
+        None => {
+            // V1 schema: a top-level Prefix and no Filter.
+            #[allow(deprecated)]
+            let p = r.prefix();
+            filter.prefix = p.map(str::to_string);
+            filter.legacy = true;
+        }
+    }
+    let d = r.destination();
+    let toggle_rt = |s: &str, m: Option<i32>| Toggle {
+        status: s.to_string(),
+        minutes: m,
+    };
+    ReplicationRule {
+        id: r.id().map(str::to_string),
+        priority: r.priority(),
+        status: r.status().as_str().to_string(),
+        filter,
+        delete_marker_replication: r
+            .delete_marker_replication()
+            .and_then(|d| d.status())
+            .map(|s| s.as_str().to_string()),
+        destination: ReplicationDestination {
+            bucket: d.map(|d| d.bucket().to_string()).unwrap_or_default(),
+            account: d.and_then(|d| d.account()).map(str::to_string),
+            storage_class: d
+                .and_then(|d| d.storage_class())
+                .map(|s| s.as_str().to_string()),
+            access_control_owner: d
+                .and_then(|d| d.access_control_translation())
+                .map(|a| a.owner().as_str().to_string()),
+            replica_kms_key_id: d
+                .and_then(|d| d.encryption_configuration())
+                .and_then(|e| e.replica_kms_key_id())
+                .map(str::to_string),
+            replication_time: d
+                .and_then(|d| d.replication_time())
+                .map(|t| toggle_rt(t.status().as_str(), t.time().and_then(|v| v.minutes()))),
+            metrics: d.and_then(|d| d.metrics()).map(|m| {
+                toggle_rt(
+                    m.status().as_str(),
+                    m.event_threshold().and_then(|v| v.minutes()),
+                )
+            }),
+        },
+        sse_kms_encrypted_objects: r
+            .source_selection_criteria()
+            .and_then(|s| s.sse_kms_encrypted_objects())
+            .map(|s| s.status().as_str().to_string()),
+        replica_modifications: r
+            .source_selection_criteria()
+            .and_then(|s| s.replica_modifications())
+            .map(|s| s.status().as_str().to_string()),
+        existing_object_replication: r
+            .existing_object_replication()
+            .map(|e| e.status().as_str().to_string()),
+    }
+}

@@ -1,0 +1,15 @@
+//! replaudit: audit and verify AWS S3 cross-account, cross-region replication and bucket access.
+//!
+//! Data flows one way: [`spec`] (what must be true) → [`collect`] (the only code that reads
+//! AWS) → [`snapshot`] (serde state) → [`rules`] and [`policy`] (pure) → [`findings`] →
+//! [`report`]. [`canary`] is the only other code that talks to AWS.
+
+pub mod access;
+pub mod aws;
+pub mod collect;
+pub mod findings;
+pub mod policy;
+pub mod report;
+pub mod rules;
+pub mod snapshot;
+pub mod spec;

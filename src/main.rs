@@ -1,0 +1,334 @@
+//! Command line: parses flags and wires the modules together; no logic of its own.
+
+use clap::{Args, Parser, Subcommand};
+use replaudit::aws::AwsOptions;
+use replaudit::findings::Report;
+use replaudit::report::{self, Format};
+use replaudit::rules::{self, AuditContext};
+use replaudit::snapshot::Snapshot;
+use replaudit::{access, collect, policy, spec};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit codes: 0 all checks passed, 1 a finding is fail or error, 2 the run could not happen.
+const EXIT_FINDINGS: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "replaudit",
+    version,
+    about = "Audit and verify AWS S3 cross-account, cross-region replication and bucket access"
+)]
+struct Cli {
+    /// More logging on stderr (-v debug, -vv trace). Never prints credentials.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Collect the live state of both accounts (or load a snapshot) and evaluate every rule.
+    Audit(AuditArgs),
+    /// Collect the live state and save it as a JSON snapshot for offline audits.
+    Snapshot(SnapshotArgs),
+    /// Evaluate policy cases (`--cases`) or the principal × action matrix of a spec.
+    Simulate(SimulateArgs),
+    /// List the rules, or explain one.
+    Rules(RulesArgs),
+}
+
+#[derive(Args, Clone)]
+struct AwsArgs {
+    /// Send every AWS call to this endpoint (emulators). Also read from AWS_ENDPOINT_URL.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Attempts per AWS call, first included (standard retry mode, exponential backoff with jitter).
+    #[arg(long, default_value_t = 5)]
+    max_attempts: u32,
+    /// Seconds one AWS call may take, retries included.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+impl AwsArgs {
+    fn options(&self) -> AwsOptions {
+        let operation = Duration::from_secs(self.timeout.max(1));
+        AwsOptions {
+            endpoint_url: self.endpoint_url.clone().filter(|s| !s.is_empty()),
+            max_attempts: self.max_attempts.max(1),
+            operation_timeout: operation,
+            attempt_timeout: operation.min(Duration::from_secs(20)),
+        }
+    }
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Audit this saved snapshot instead of reading AWS (no network).
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Report formats to write (repeatable). Default: table, json and junit.
+    #[arg(long, value_enum)]
+    format: Vec<Format>,
+    /// Where reports go (timestamped files plus `*-latest.*`).
+    #[arg(long, default_value = "reports")]
+    output_dir: PathBuf,
+    /// Do not print the table on stdout.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    #[arg(long)]
+    spec: PathBuf,
+    /// Output file.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// A JSON array of policy cases (see POLICY-CASES format in the README); one JSON line per case on stdout.
+    #[arg(long, conflicts_with = "spec")]
+    cases: Option<PathBuf>,
+    /// Print the principal × action matrix of this spec's principals over the live state or `--snapshot`.
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    #[arg(long, requires = "spec")]
+    snapshot: Option<PathBuf>,
+    /// Matrix output: table or json.
+    #[arg(long, default_value = "table")]
+    output: String,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    /// Print one rule's full documentation.
+    #[arg(long)]
+    explain: Option<String>,
+}
+
+/// A run that could not happen: printed as one line on stderr, exit 2.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Rules(a) => rules_cmd(a),
+        Command::Simulate(a) if a.cases.is_some() => simulate_cases(a),
+        other => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(async_main(other)),
+            Err(e) => Err(Fatal(format!("cannot start the async runtime: {e}"))),
+        },
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fatal(msg)) => {
+            eprintln!("replaudit: {}", msg.lines().next().unwrap_or_default());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "replaudit=debug,warn",
+        _ => "replaudit=trace,aws_config=debug,warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REPLAUDIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn async_main(cmd: Command) -> Result<u8, Fatal> {
+    match cmd {
+        Command::Audit(a) => audit_cmd(a).await,
+        Command::Snapshot(a) => snapshot_cmd(a).await,
+        Command::Simulate(a) => simulate_matrix(a).await,
+        Command::Rules(_) => unreachable!("handled synchronously"),
+    }
+}
+
+fn load_spec(path: &Path) -> Result<spec::LoadedSpec, Fatal> {
+    spec::load(path).map_err(|e| Fatal(format!("invalid spec: {e}")))
+}
+
+fn load_snapshot(path: &Path) -> Result<Snapshot, Fatal> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fatal(format!("cannot read snapshot {}: {e}", path.display())))?;
+    Snapshot::from_json(&text).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+}
+
+async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
+    let spec = load_spec(&a.spec)?;
+    let snap = match &a.snapshot {
+        Some(p) => load_snapshot(p)?,
+        None => collect::collect(&spec, &a.aws.options()).await,
+    };
+    if snap.spec_name != spec.name {
+        return Err(Fatal(format!(
+            "snapshot was collected for spec '{}', not '{}'",
+            snap.spec_name, spec.name
+        )));
+    }
+    let cx = AuditContext::new(&spec, &snap);
+    let findings = rules::run_all(&cx);
+    let report = Report::new(&spec.name, snap.collected_at, findings);
+    let formats = if a.format.is_empty() {
+        vec![Format::Table, Format::Json, Format::Junit]
+    } else {
+        a.format.clone()
+    };
+    let written = report::write_all(&report, &formats, &a.output_dir, "audit")?;
+    if !a.quiet {
+        print!(
+            "{}",
+            report::table::render(&report, std::io::stdout().is_terminal())
+        );
+    }
+    for p in written
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("-latest."))
+    {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(if report.summary.is_clean() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
+    let spec = load_spec(&a.spec)?;
+    let snap = collect::collect(&spec, &a.aws.options()).await;
+    let text = serde_json::to_string_pretty(&snap)?;
+    std::fs::write(&a.output, text + "\n")
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
+    eprintln!("wrote {}", a.output.display());
+    Ok(0)
+}
+
+fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
+    let path = a.cases.as_deref().unwrap_or(Path::new("-"));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?;
+    let (outcomes, summary) = policy::cases::run_all(&text).map_err(Fatal)?;
+    let mut out = String::with_capacity(outcomes.len() * 96);
+    for o in &outcomes {
+        out.push_str(&o.to_json_line());
+        out.push('\n');
+    }
+    use std::io::Write;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    eprintln!("{summary}");
+    Ok(if summary.disagreed > 0 || summary.errors > 0 {
+        EXIT_FINDINGS
+    } else {
+        0
+    })
+}
+
+async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
+    let Some(spec_path) = &a.spec else {
+        return Err(Fatal("simulate needs --cases FILE or --spec FILE".into()));
+    };
+    let spec = load_spec(spec_path)?;
+    let snap = match &a.snapshot {
+        Some(p) => load_snapshot(p)?,
+        None => collect::collect(&spec, &a.aws.options()).await,
+    };
+    let cells = access::matrix::matrix(&spec, &snap);
+    match a.output.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&cells)?),
+        "table" => println!("{}", access::matrix::render_table(&cells)),
+        other => return Err(Fatal(format!("unknown --output '{other}' (table or json)"))),
+    }
+    Ok(0)
+}
+
+fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
+    match a.explain {
+        Some(id) => {
+            let rule = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
+            let m = rule.meta();
+            println!(
+                "{} — {}\nseverity: {}\nscenarios: {}\n",
+                m.id,
+                m.title,
+                m.severity,
+                m.scenarios
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "{}",
+                m.doc
+                    .lines()
+                    .map(|l| l.strip_prefix(' ').unwrap_or(l))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            println!("Remediation: {}\n\nReferences:", m.remediation);
+            for r in m.references {
+                println!("- {r}");
+            }
+        }
+        None => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.set_header(vec!["id", "severity", "scenarios", "title"]);
+            for r in rules::all_rules() {
+                let m = r.meta();
+                t.add_row(vec![
+                    m.id.to_string(),
+                    m.severity.to_string(),
+                    m.scenarios
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    m.title.to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,691 @@
+//! The decision. The order is AWS's documented one
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html>):
+//!
+//! 1. An explicit `Deny` in any applicable policy wins.
+//! 2. Organization guardrails: every SCP level must allow (principal side), every RCP level must
+//!    allow (resource side; each level carries AWS's implicit `RCPFullAWSAccess`, so in practice
+//!    only RCP Denies bite), every VPC endpoint policy the request passed through must allow.
+//! 3. Same account: an Allow in an identity-based policy *or* the resource-based policy is
+//!    enough ("If either the identity-based policy or the resource-based policy within the same
+//!    account allows the request and the other doesn't, the request is still allowed",
+//!    <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html>),
+//!    except that permissions boundaries and session policies cap identity grants and grants
+//!    to a role ARN, but not resource-policy grants made directly to an IAM user ARN or a role
+//!    *session* ARN
+//!    (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html>,
+//!    <https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_session.html>).
+//! 4. Cross account: both sides must allow ("the request is allowed only if both evaluations
+//!    return a decision of Allow",
+//!    <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html>).
+//!
+//! Exceptions handled here: role trust policies (`sts:AssumeRole*`) and KMS key policies
+//! (`kms:*`) must themselves allow even within one account, and a grant there to the account
+//! only *enables* identity policies
+//! (<https://docs.aws.amazon.com/kms/latest/developerguide/determining-access-key-policy.html>:
+//! "Unless the key policy explicitly allows it, you cannot use IAM policies to allow access to a
+//! KMS key"); anonymous callers and service principals are judged by the resource side only;
+//! S3 Block Public Access `RestrictPublicBuckets` voids a public bucket policy's grants to
+//! anyone outside the bucket owner's account except AWS services
+//! (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html>).
+
+use super::explain;
+use super::model::{arn_account, AwsTarget, Effect, Policy, PrincipalBlock, Statement, Target};
+use super::parse::is_account_id;
+use super::public::is_public;
+use super::{Context, Decision, Evaluation, PolicyKind, PolicySet, Request, StatementRef};
+
+/// The caller, classified once per request without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallerKind<'a> {
+    Anonymous,
+    /// An AWS service principal (`logs.amazonaws.com`) or anything that is not an ARN.
+    Service(&'a str),
+    Root,
+    User,
+    /// `arn:aws:sts::A:assumed-role/ROLE/SESSION`; `role` is the role name.
+    Session {
+        role: &'a str,
+    },
+    /// A role ARN given as the caller (a session whose name does not matter).
+    Role {
+        name: &'a str,
+    },
+    FederatedUser,
+    /// Any other ARN (a SAML/OIDC provider for `AssumeRoleWith*`, ...): no identity policies.
+    OtherArn,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caller<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) kind: CallerKind<'a>,
+    pub(crate) account: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    pub(crate) fn parse(principal: &'a str, account_hint: Option<&'a str>) -> Caller<'a> {
+        let p = principal.trim();
+        if p.eq_ignore_ascii_case("anonymous") || p == "*" || p.is_empty() {
+            return Caller {
+                text: p,
+                kind: CallerKind::Anonymous,
+                account: None,
+            };
+        }
+        if is_account_id(p) {
+            return Caller {
+                text: p,
+                kind: CallerKind::Root,
+                account: Some(p),
+            };
+        }
+        if !p.starts_with("arn:") {
+            return Caller {
+                text: p,
+                kind: CallerKind::Service(p),
+                account: None,
+            };
+        }
+        let parts: Vec<&str> = p.splitn(6, ':').collect();
+        let (service, res) = match parts.as_slice() {
+            [_, _, service, _, _, res] => (*service, *res),
+            _ => {
+                return Caller {
+                    text: p,
+                    kind: CallerKind::OtherArn,
+                    account: account_hint,
+                }
+            }
+        };
+        let account = account_hint.or_else(|| arn_account(p));
+        let kind = match service {
+            "iam" if res == "root" => CallerKind::Root,
+            "iam" if res.starts_with("user/") => CallerKind::User,
+            "iam" if res.starts_with("role/") => CallerKind::Role {
+                name: res.rsplit('/').next().unwrap_or(""),
+            },
+            "sts" if res.starts_with("assumed-role/") => {
+                let mut it = res.splitn(3, '/');
+                it.next();
+                CallerKind::Session {
+                    role: it.next().unwrap_or(""),
+                }
+            }
+            "sts" if res.starts_with("federated-user/") => CallerKind::FederatedUser,
+            _ => CallerKind::OtherArn,
+        };
+        Caller {
+            text: p,
+            kind,
+            account,
+        }
+    }
+
+    /// IAM principals are the ones identity policies, boundaries, session policies and SCPs
+    /// apply to.
+    pub(crate) fn is_iam(&self) -> bool {
+        matches!(
+            self.kind,
+            CallerKind::Root
+                | CallerKind::User
+                | CallerKind::Session { .. }
+                | CallerKind::Role { .. }
+                | CallerKind::FederatedUser
+        )
+    }
+
+    pub(crate) fn is_service(&self) -> bool {
+        matches!(self.kind, CallerKind::Service(_))
+    }
+}
+
+/// How a resource-policy statement reaches the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// Names the caller itself (user ARN, session ARN, `*`, service, ...): within one account
+    /// this grants on its own and is not capped by boundaries or session policies.
+    Direct,
+    /// Names the caller's role ARN: grants, but "are limited by an implicit deny in a
+    /// permissions boundary or session policy"
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html>).
+    RoleArn,
+    /// Names the caller's account: "This delegates authority to the account ... an
+    /// administrator in that account must then grant access to an identity"
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html>).
+    Account,
+}
+
+/// Does a `Principal` element (or, negated, `NotPrincipal`) reach the caller?
+pub(crate) fn principal_grant(
+    block: &PrincipalBlock,
+    caller: &Caller,
+    effect: Effect,
+    boundary_present: bool,
+) -> Option<Grant> {
+    if !block.negated {
+        let mut best: Option<Grant> = None;
+        for e in &block.entries {
+            if let Some(g) = entry_grant(&e.target, caller) {
+                best = Some(match (best, g) {
+                    (_, Grant::Direct) | (Some(Grant::Direct), _) => Grant::Direct,
+                    (_, Grant::RoleArn) | (Some(Grant::RoleArn), _) => Grant::RoleArn,
+                    _ => Grant::Account,
+                });
+                if best == Some(Grant::Direct) {
+                    break;
+                }
+            }
+        }
+        return best;
+    }
+    // NotPrincipal. AWS may check the account, then the role, then the session, so a caller is
+    // exempt only if every identity in that chain is listed: "When you use NotPrincipal with
+    // Deny, you must also specify the account ARN of the not-denied principal. Otherwise, the
+    // policy might deny access to the entire account containing the principal"
+    // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html>).
+    // For an Allow the same chain reading means listing any link excludes the caller.
+    let chain = caller_chain(caller);
+    let named = |link: &Link| {
+        block
+            .entries
+            .iter()
+            .any(|e| link_named(&e.target, link, caller))
+    };
+    match effect {
+        Effect::Deny => {
+            // "The NotPrincipal element with a Deny effect will always deny any IAM principal
+            // that has a permissions boundary policy attached, regardless of the values
+            // specified in the NotPrincipal element"
+            // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html>).
+            if boundary_present
+                && matches!(
+                    caller.kind,
+                    CallerKind::User | CallerKind::Session { .. } | CallerKind::Role { .. }
+                )
+            {
+                return Some(Grant::Direct);
+            }
+            chain.iter().any(|l| !named(l)).then_some(Grant::Direct)
+        }
+        Effect::Allow => (!chain.iter().any(named)).then_some(Grant::Direct),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    Account,
+    SelfArn,
+    Role,
+}
+
+fn caller_chain(caller: &Caller) -> &'static [Link] {
+    match caller.kind {
+        CallerKind::Session { .. } => &[Link::Account, Link::Role, Link::SelfArn],
+        CallerKind::Root => &[Link::Account],
+        CallerKind::User | CallerKind::FederatedUser | CallerKind::Role { .. } => {
+            &[Link::Account, Link::SelfArn]
+        }
+        _ => &[Link::SelfArn],
+    }
+}
+
+fn link_named(t: &Target, link: &Link, caller: &Caller) -> bool {
+    match (t, link) {
+        (Target::Aws(AwsTarget::Any), _) => true,
+        (Target::Aws(AwsTarget::Account(a)), Link::Account) => Some(a.as_str()) == caller.account,
+        (Target::Aws(AwsTarget::Role { account, name, .. }), Link::Role) => {
+            role_is(caller, account, name)
+        }
+        (t, Link::SelfArn) => entry_grant(t, caller) == Some(Grant::Direct),
+        _ => false,
+    }
+}
+
+fn role_is(caller: &Caller, account: &str, name: &str) -> bool {
+    let caller_role = match caller.kind {
+        CallerKind::Session { role } => role,
+        CallerKind::Role { name } => name,
+        _ => return false,
+    };
+    caller_role == name && caller.account == Some(account)
+}
+
+fn entry_grant(t: &Target, caller: &Caller) -> Option<Grant> {
+    match t {
+        // "For anonymous users, the following elements are equivalent: "Principal": "*" and
+        // "Principal" : { "AWS" : "*" }"; "*" "grants access to all users, including anonymous
+        // users" and "For IAM users and role principals within your account, no other
+        // permissions are required" (principal element page), i.e. a direct grant.
+        Target::Aws(AwsTarget::Any) => Some(Grant::Direct),
+        Target::Aws(AwsTarget::Account(a)) => {
+            if Some(a.as_str()) != caller.account || !caller.is_iam() {
+                None
+            } else if caller.kind == CallerKind::Root {
+                Some(Grant::Direct)
+            } else {
+                Some(Grant::Account)
+            }
+        }
+        Target::Aws(AwsTarget::User(arn)) => {
+            (caller.kind == CallerKind::User && caller.text == arn).then_some(Grant::Direct)
+        }
+        Target::Aws(AwsTarget::Role { arn, account, name }) => {
+            if matches!(caller.kind, CallerKind::Role { .. }) && caller.text == arn {
+                Some(Grant::RoleArn)
+            } else {
+                role_is(caller, account, name)
+                    .then_some(())
+                    .filter(|_| matches!(caller.kind, CallerKind::Session { .. }))
+                    .map(|_| Grant::RoleArn)
+            }
+        }
+        Target::Aws(AwsTarget::Session(arn)) | Target::Aws(AwsTarget::FederatedUser(arn)) => {
+            (caller.text == arn).then_some(Grant::Direct)
+        }
+        Target::Aws(AwsTarget::Other(arn)) => (caller.text == arn).then_some(Grant::Direct),
+        Target::Aws(AwsTarget::Wildcard) => None,
+        Target::Service(s) => match caller.kind {
+            CallerKind::Service(c) if c.eq_ignore_ascii_case(s) => Some(Grant::Direct),
+            _ => None,
+        },
+        Target::Federated(f) | Target::CanonicalUser(f) => {
+            (caller.text == f).then_some(Grant::Direct)
+        }
+    }
+}
+
+/// Everything a statement match needs about the request.
+pub(crate) struct Env<'a> {
+    pub(crate) req: &'a Request,
+    pub(crate) caller: Caller<'a>,
+    pub(crate) ctx: &'a Context,
+    pub(crate) boundary_present: bool,
+}
+
+/// Does the statement apply to the request? For statements with a principal element the
+/// answer says how the caller was reached.
+pub(crate) fn statement_matches(
+    st: &Statement,
+    checks_principal: bool,
+    env: &Env,
+) -> Option<Grant> {
+    if !action_matches(st, &env.req.action, env.ctx) {
+        return None;
+    }
+    if !resource_matches(st, &env.req.resource, env.ctx) {
+        return None;
+    }
+    let grant = if checks_principal {
+        match &st.principal {
+            Some(b) => principal_grant(b, &env.caller, st.effect, env.boundary_present)?,
+            // A resource-based policy statement without Principal names nobody; AWS rejects
+            // such policies when they are saved.
+            None => return None,
+        }
+    } else {
+        Grant::Direct
+    };
+    st.conditions
+        .iter()
+        .all(|c| c.evaluate(env.ctx))
+        .then_some(grant)
+}
+
+pub(crate) fn action_matches(st: &Statement, action: &str, ctx: &Context) -> bool {
+    let hit = st
+        .action
+        .patterns
+        .iter()
+        .any(|p| p.matches(action, true, ctx));
+    hit != st.action.negated
+}
+
+pub(crate) fn resource_matches(st: &Statement, resource: &str, ctx: &Context) -> bool {
+    let Some(block) = &st.resource else {
+        return true;
+    };
+    let hit = if resource == "*" {
+        // Actions without resource-level permissions: only `"Resource": "*"` covers them.
+        block.patterns.iter().any(|p| p.is_star())
+    } else {
+        block
+            .patterns
+            .iter()
+            .any(|p| p.matches(resource, false, ctx))
+    };
+    hit != block.negated
+}
+
+fn sref(policy: &Policy, kind: PolicyKind, st: &Statement) -> StatementRef {
+    StatementRef {
+        policy: policy.name.clone(),
+        kind,
+        sid: st.sid.clone(),
+        index: st.index,
+        effect: st.effect,
+    }
+}
+
+/// Statements of `policy` that match the request with the given effect.
+fn matching<'p>(
+    policy: &'p Policy,
+    kind: PolicyKind,
+    effect: Effect,
+    env: &'p Env,
+) -> impl Iterator<Item = (&'p Statement, Grant)> + 'p {
+    let checks_principal = matches!(
+        kind,
+        PolicyKind::Resource | PolicyKind::Rcp | PolicyKind::VpcEndpoint
+    );
+    policy
+        .statements
+        .iter()
+        .filter(move |s| s.effect == effect)
+        .filter_map(move |s| statement_matches(s, checks_principal, env).map(|g| (s, g)))
+}
+
+fn allows(policy: &Policy, kind: PolicyKind, env: &Env, out: &mut Vec<StatementRef>) -> bool {
+    let before = out.len();
+    for (s, _) in matching(policy, kind, Effect::Allow, env) {
+        out.push(sref(policy, kind, s));
+    }
+    out.len() > before
+}
+
+fn is_kms(action: &str) -> bool {
+    action.len() > 4 && action.as_bytes()[..4].eq_ignore_ascii_case(b"kms:")
+}
+
+fn is_assume_role(action: &str) -> bool {
+    const P: &[u8] = b"sts:assumerole";
+    action.len() >= P.len() && action.as_bytes()[..P.len()].eq_ignore_ascii_case(P)
+}
+
+/// Evaluates one request against every policy that applies to it.
+pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
+    let caller = Caller::parse(&req.principal, req.principal_account.as_deref());
+    let env = Env {
+        req,
+        caller,
+        ctx: &req.context,
+        boundary_present: set.permission_boundary.is_some(),
+    };
+    let iam = caller.is_iam();
+
+    // 1. Explicit deny anywhere applicable. Identity-side policies only exist for IAM
+    //    principals; SCPs "don't affect ... service principals" and never anonymous callers.
+    let mut denies = Vec::new();
+    let mut collect = |p: &Policy, kind: PolicyKind| {
+        for (s, _) in matching(p, kind, Effect::Deny, &env) {
+            denies.push(sref(p, kind, s));
+        }
+    };
+    if iam {
+        for p in set.identity {
+            collect(p, PolicyKind::Identity);
+        }
+        if let Some(p) = set.permission_boundary {
+            collect(p, PolicyKind::PermissionBoundary);
+        }
+        if let Some(p) = set.session {
+            collect(p, PolicyKind::Session);
+        }
+        for level in set.scps {
+            for p in &level.policies {
+                collect(p, PolicyKind::Scp);
+            }
+        }
+    }
+    for level in set.rcps {
+        for p in &level.policies {
+            collect(p, PolicyKind::Rcp);
+        }
+    }
+    for p in set.vpc_endpoint {
+        collect(p, PolicyKind::VpcEndpoint);
+    }
+    if let Some(p) = set.resource {
+        collect(p, PolicyKind::Resource);
+    }
+    if !denies.is_empty() {
+        let reasons = denies.iter().map(explain::explicit_deny).collect();
+        return Evaluation {
+            decision: Decision::ExplicitDeny,
+            deciding: denies,
+            reasons,
+        };
+    }
+
+    let mut deciding = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+
+    // 2. Guardrails. SCP levels need an explicit Allow each (no implicit FullAWSAccess); RCP
+    //    levels always include RCPFullAWSAccess, so they cannot be missing an Allow.
+    if iam {
+        for (i, level) in set.scps.iter().enumerate() {
+            let mut any = false;
+            for p in &level.policies {
+                any |= allows(p, PolicyKind::Scp, &env, &mut deciding);
+            }
+            if !any {
+                missing.push(explain::scp_missing(i, &level.target));
+            }
+        }
+    }
+    for p in set.vpc_endpoint {
+        if !allows(p, PolicyKind::VpcEndpoint, &env, &mut deciding) {
+            missing.push(explain::vpce_missing(p.name()));
+        }
+    }
+
+    // 3. Identity side.
+    let mut identity_refs = Vec::new();
+    let mut identity_ok = false;
+    let mut boundary_ok = true;
+    let mut session_ok = true;
+    if iam {
+        if caller.kind == CallerKind::Root {
+            // "all requests are implicitly denied with the exception of the AWS account root
+            // user, which has full access" (enforcement logic page). Boundaries and session
+            // policies cannot be attached to root.
+            identity_ok = true;
+        } else {
+            for p in set.identity {
+                identity_ok |= allows(p, PolicyKind::Identity, &env, &mut identity_refs);
+            }
+            if let Some(b) = set.permission_boundary {
+                boundary_ok = allows(b, PolicyKind::PermissionBoundary, &env, &mut identity_refs);
+            }
+            if let Some(s) = set.session {
+                session_ok = allows(s, PolicyKind::Session, &env, &mut identity_refs);
+            }
+        }
+    }
+    let caps_ok = boundary_ok && session_ok;
+    let identity_side = identity_ok && caps_ok;
+    let identity_reasons = |prefix: &str| {
+        let mut r = Vec::new();
+        if !identity_ok {
+            r.push(explain::no_identity_allow(prefix, req));
+        }
+        if let (false, Some(b)) = (boundary_ok, set.permission_boundary) {
+            r.push(explain::cap_missing(
+                prefix,
+                PolicyKind::PermissionBoundary,
+                b.name(),
+            ));
+        }
+        if let (false, Some(s)) = (session_ok, set.session) {
+            r.push(explain::cap_missing(prefix, PolicyKind::Session, s.name()));
+        }
+        r
+    };
+
+    // 4. Resource side.
+    let same_account = match (caller.account, req.resource_account.as_deref()) {
+        (Some(a), Some(b)) => a == b,
+        // No owner given: the resource lives with the caller (resource "*", IAM, STS calls).
+        (Some(_), None) => iam,
+        _ => false,
+    };
+    let mut res_refs = Vec::new();
+    let (mut direct, mut role_arn, mut account) = (false, false, false);
+    let mut rpb_blocked = false;
+    if let Some(p) = set.resource {
+        rpb_blocked =
+            set.restrict_public_buckets && !(caller.is_service() || same_account) && is_public(p);
+        if !rpb_blocked {
+            for (s, g) in matching(p, PolicyKind::Resource, Effect::Allow, &env) {
+                res_refs.push(sref(p, PolicyKind::Resource, s));
+                match g {
+                    Grant::Direct => direct = true,
+                    Grant::RoleArn => role_arn = true,
+                    Grant::Account => account = true,
+                }
+            }
+        }
+    }
+    let resource_grants_directly = direct || (role_arn && caps_ok);
+    let resource_any = direct || role_arn || account;
+    let resource_shortfall = |prefix: &str| -> Option<String> {
+        if set.resource.is_none() {
+            Some(explain::no_resource_policy(prefix))
+        } else if rpb_blocked {
+            Some(explain::restrict_public_buckets(
+                prefix,
+                req.resource_account.as_deref(),
+            ))
+        } else if !resource_any {
+            Some(explain::resource_no_allow(prefix, &caller))
+        } else {
+            None
+        }
+    };
+
+    let special = if is_kms(&req.action) {
+        Some("KMS key policy")
+    } else if is_assume_role(&req.action) {
+        Some("role trust policy")
+    } else {
+        None
+    };
+
+    // 5. Combine the legs.
+    let mut leg_reasons = Vec::new();
+    let (allowed, use_identity, use_resource) = if !iam {
+        // Anonymous callers and service principals have no identity-based policies: only the
+        // resource-based policy can grant.
+        if !direct {
+            leg_reasons.extend(resource_shortfall(explain::caller_label(&caller)));
+        }
+        (direct, false, true)
+    } else if let Some(what) = special {
+        if let Some(r) = resource_shortfall(what) {
+            leg_reasons.push(if set.resource.is_some() && !rpb_blocked {
+                explain::special_no_allow(what, &caller)
+            } else {
+                r
+            });
+            (false, false, false)
+        } else if same_account && resource_grants_directly {
+            (true, false, true)
+        } else if identity_side {
+            (true, true, true)
+        } else {
+            leg_reasons.extend(identity_reasons(what));
+            if role_arn && !caps_ok {
+                leg_reasons.push(explain::role_arn_capped(what));
+            }
+            if account && !direct && !role_arn {
+                leg_reasons.push(explain::account_delegation(what));
+            }
+            (false, true, true)
+        }
+    } else if same_account {
+        if identity_side {
+            (true, true, resource_grants_directly)
+        } else if resource_grants_directly {
+            (true, false, true)
+        } else {
+            leg_reasons.extend(identity_reasons("same-account"));
+            if role_arn && !caps_ok {
+                leg_reasons.push(explain::role_arn_capped("same-account"));
+            } else if account && !direct {
+                leg_reasons.push(explain::account_delegation("same-account"));
+            }
+            (false, true, true)
+        }
+    } else {
+        // Cross-account: both accounts must allow.
+        if !identity_side {
+            leg_reasons.extend(identity_reasons("cross-account"));
+        }
+        if let Some(r) = resource_shortfall("cross-account") {
+            leg_reasons.push(if identity_side && !rpb_blocked && set.resource.is_some() {
+                explain::cross_identity_only()
+            } else {
+                r
+            });
+        }
+        (identity_side && resource_any, true, true)
+    };
+
+    if allowed && missing.is_empty() {
+        if use_identity {
+            deciding.extend(identity_refs);
+        }
+        if use_resource {
+            deciding.extend(res_refs);
+        }
+        let reasons = vec![explain::allowed(
+            iam,
+            same_account,
+            use_identity,
+            use_resource,
+            special,
+            caller.kind == CallerKind::Root,
+        )];
+        return Evaluation {
+            decision: Decision::Allowed,
+            deciding,
+            reasons,
+        };
+    }
+    if !allowed {
+        missing.extend(leg_reasons);
+    }
+    if missing.is_empty() {
+        missing.push("no policy allows the request".to_string());
+    }
+    Evaluation {
+        decision: Decision::ImplicitDeny,
+        deciding: Vec::new(),
+        reasons: missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_classification() {
+        let c = Caller::parse("arn:aws:sts::111122223333:assumed-role/Admin/alice", None);
+        assert_eq!(c.kind, CallerKind::Session { role: "Admin" });
+        assert_eq!(c.account, Some("111122223333"));
+        assert_eq!(Caller::parse("anonymous", None).kind, CallerKind::Anonymous);
+        assert_eq!(
+            Caller::parse("logs.ap-southeast-1.amazonaws.com", None).kind,
+            CallerKind::Service("logs.ap-southeast-1.amazonaws.com")
+        );
+        assert_eq!(
+            Caller::parse("arn:aws:iam::111122223333:role/path/to/Admin", None).kind,
+            CallerKind::Role { name: "Admin" }
+        );
+        assert_eq!(Caller::parse("111122223333", None).kind, CallerKind::Root);
+        assert_eq!(
+            Caller::parse("arn:aws:iam", None).kind,
+            CallerKind::OtherArn
+        );
+    }
+}

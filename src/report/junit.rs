@@ -1,0 +1,74 @@
+//! JUnit XML for CI: one testsuite per scenario, one testcase per finding.
+//!
+//! quick-junit is used rather than junit-report: it writes `skipped` counts on suites and
+//! properties (kept for rule metadata), lets us set timestamps from the report (so JSON and
+//! JUnit of one run agree), and strips characters XML cannot carry.
+
+use crate::findings::{Finding, Report, Scenario, Status};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
+
+pub fn render(report: &Report) -> Result<String, String> {
+    let mut out = quick_junit::Report::new(format!("replaudit: {}", report.spec_name));
+    out.set_timestamp(report.generated_at.fixed_offset());
+    for scenario in Scenario::ALL {
+        let findings: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.scenario == scenario)
+            .collect();
+        if findings.is_empty() {
+            continue;
+        }
+        let mut suite = TestSuite::new(format!("{} ({})", scenario, scenario.description()));
+        suite.set_timestamp(report.generated_at.fixed_offset());
+        for f in findings {
+            suite.add_test_case(test_case(f));
+        }
+        out.add_test_suite(suite);
+    }
+    out.to_string()
+        .map_err(|e| format!("cannot serialise JUnit report: {e}"))
+}
+
+fn test_case(f: &Finding) -> TestCase {
+    let evidence =
+        serde_json::to_string_pretty(&f.evidence).unwrap_or_else(|_| f.evidence.to_string());
+    let status = match f.status {
+        Status::Pass => TestCaseStatus::success(),
+        Status::Fail | Status::Error => {
+            let kind = if f.status == Status::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(f.message.as_str())
+                .set_type(f.severity.as_str())
+                .set_description(format!(
+                    "{}\n\nresource: {}\nremediation: {}\nevidence:\n{}",
+                    f.message, f.resource, f.remediation, evidence
+                ));
+            s
+        }
+        Status::Skip => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(f.message.as_str());
+            s
+        }
+    };
+    let mut tc = TestCase::new(format!("{} [{}]", f.id, f.resource), status);
+    tc.set_classname(format!("replaudit.{}", f.scenario));
+    if let Some(secs) = f.duration_secs {
+        if secs.is_finite() && secs >= 0.0 {
+            tc.set_time(Duration::from_secs_f64(secs));
+        }
+    }
+    tc.add_property(Property::new("rule", f.id.as_str()));
+    tc.add_property(Property::new("title", f.title.as_str()));
+    tc.add_property(Property::new("severity", f.severity.as_str()));
+    if f.status == Status::Pass {
+        tc.set_system_out(format!("{}\nevidence:\n{}", f.message, evidence));
+    }
+    tc
+}

@@ -1,0 +1,217 @@
+use super::support::{ask, error};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{
+    bucket_policy, identity_side, key_policy, kms_via_s3_context, restrict_public_buckets, Leg,
+};
+use crate::findings::{Finding, Scenario, Status};
+use crate::policy::{s3_resource_kind, S3ResourceKind};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Every `[[access]]` expectation of the spec: for each action that must be allowed or
+    /// denied, the policy engine evaluates the principal's request over everything AWS would:
+    /// the principal's identity policies (inline, attached, group) from its own account, its
+    /// permissions boundary, the bucket policy, and S3 Block Public Access. Cross-account
+    /// requests need both sides to allow. For `s3:GetObject` on a bucket whose default
+    /// encryption is SSE-KMS with a known key, the reader must also be able to `kms:Decrypt`
+    /// (key policy + identity). The deciding statements are in the evidence.
+    ///
+    /// ## Why it matters
+    /// This is the proof the set-up exists for: tom-cruise can list and download, clint-eastwood
+    /// cannot. A configuration that "looks right" is not proof; an evaluation of every policy
+    /// involved is.
+    ///
+    /// ## Example
+    /// tom-cruise `s3:GetObject` on `rubes-s3-bucket/reports/sample.txt`: bucket policy allows,
+    /// ABCD identity policy allows, XYZ key policy allows decrypt: pass.
+    ///
+    /// ## Fix
+    /// Follow the evidence: the missing Allow (which side), or the Deny statement that blocks.
+    pub struct AccessExpectation;
+    id: "access-expectation",
+    title: "Principal access is exactly as expected",
+    severity: Critical,
+    scenarios: [Step5, ScenarioC],
+    remediation: "Grant the missing side (bucket policy and/or the principal's identity policy, KMS key policy) or remove the statement that grants or denies against the expectation.",
+    references: [
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html",
+    ],
+}
+
+impl Rule for AccessExpectation {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for exp in &cx.spec.access {
+            let bucket = exp.bucket.get_ref();
+            let principal = cx.principal_arn(exp.principal.get_ref());
+            let bucket_account = cx.bucket_account_id(bucket).unwrap_or_default();
+            let policy = bucket_policy(cx.snap, bucket);
+            let who = identity_side(cx.snap, principal);
+            let wants = exp
+                .allow
+                .iter()
+                .map(|a| (a, true))
+                .chain(exp.deny.iter().map(|a| (a, false)));
+            for (action, must_allow) in wants {
+                let action = action.get_ref().as_str();
+                let object_level = s3_resource_kind(action) != Some(S3ResourceKind::Bucket);
+                let resource = if object_level {
+                    cx.object_arn(bucket, &exp.sample_key)
+                } else {
+                    cx.bucket_arn(bucket)
+                };
+                let scenario = if object_level
+                    && is_write(action)
+                    && in_replicated_prefix(cx, bucket, &exp.sample_key)
+                {
+                    Scenario::ScenarioC
+                } else {
+                    Scenario::Step5
+                };
+                let (policy, who) = match (&policy, &who) {
+                    (Ok(p), Ok(w)) => (p.as_ref(), w),
+                    (Err(e), _) | (_, Err(e)) => {
+                        out.push(error(
+                            &META,
+                            scenario,
+                            &resource,
+                            format!("{principal} {action}: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                let restrict = match restrict_public_buckets(cx.snap, cx.spec, bucket, policy) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.push(error(&META, scenario, &resource, e));
+                        continue;
+                    }
+                };
+                let s3 = ask(
+                    cx,
+                    who,
+                    action,
+                    &resource,
+                    bucket_account,
+                    policy,
+                    restrict,
+                    &[],
+                    Leg::Full,
+                );
+                let mut evidence = json!({"principal": principal, "expected": if must_allow { "Allowed" } else { "Denied" }, "s3": s3.evidence});
+                // Reading an SSE-KMS object also needs the key.
+                let mut kms_ok = true;
+                let mut kms_note = String::new();
+                if action.eq_ignore_ascii_case("s3:GetObject") {
+                    if let Some(key) = kms_key_of(cx, bucket) {
+                        match key_policy(cx.snap, &key) {
+                            Ok(kp) => {
+                                let region = cx
+                                    .spec
+                                    .bucket(bucket)
+                                    .map(|b| b.region.get_ref().as_str())
+                                    .unwrap_or_default();
+                                let ctx = kms_via_s3_context(region, &resource, &who.account);
+                                let k = ask(
+                                    cx,
+                                    who,
+                                    "kms:Decrypt",
+                                    &key,
+                                    crate::spec::arn_account(&key).unwrap_or_default(),
+                                    Some(&kp),
+                                    false,
+                                    &ctx,
+                                    Leg::Full,
+                                );
+                                kms_ok = k.allowed();
+                                if !kms_ok {
+                                    kms_note = format!(
+                                        "; kms:Decrypt on {key} is {} ({})",
+                                        k.eval.decision,
+                                        k.summary()
+                                    );
+                                }
+                                evidence["kms"] = k.evidence;
+                            }
+                            Err(e) if must_allow => {
+                                out.push(error(&META, scenario, &resource, format!("{principal} {action}: the objects are SSE-KMS encrypted and {e}")));
+                                continue;
+                            }
+                            Err(e) => evidence["kms"] = json!({"unknown": e}),
+                        }
+                    }
+                }
+                let allowed = s3.allowed() && kms_ok;
+                let (status, message) = match (must_allow, allowed, s3.allowed()) {
+                    (true, true, _) => (
+                        Status::Pass,
+                        format!("{principal} is allowed {action} ({})", s3.summary()),
+                    ),
+                    (true, false, _) => (
+                        Status::Fail,
+                        format!(
+                            "{principal} must be allowed {action} but is {}: {}{kms_note}",
+                            s3.eval.decision,
+                            s3.summary()
+                        ),
+                    ),
+                    (false, _, false) => (
+                        Status::Pass,
+                        format!(
+                            "{principal} is denied {action} ({}: {})",
+                            s3.eval.decision,
+                            s3.summary()
+                        ),
+                    ),
+                    (false, _, true) => (
+                        Status::Fail,
+                        format!(
+                            "{principal} must be denied {action} but is allowed by {}",
+                            s3.summary()
+                        ),
+                    ),
+                };
+                out.push(META.finding(scenario, status, &resource, message, evidence));
+            }
+        }
+        out
+    }
+}
+
+fn is_write(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    a.starts_with("s3:put")
+        || a.starts_with("s3:delete")
+        || a.starts_with("s3:replicate")
+        || a == "s3:restoreobject"
+}
+
+fn in_replicated_prefix(cx: &AuditContext, bucket: &str, key: &str) -> bool {
+    cx.spec
+        .replication
+        .iter()
+        .filter(|r| r.source.get_ref() == bucket)
+        .flat_map(|r| r.rules.iter())
+        .any(|rule| key.starts_with(rule.prefix_or_empty()))
+}
+
+/// The KMS key objects of this bucket are encrypted with by default, if the spec names one.
+pub fn kms_key_of(cx: &AuditContext, bucket: &str) -> Option<String> {
+    let b = cx.spec.bucket(bucket)?;
+    let kms = b
+        .default_encryption
+        .as_ref()
+        .is_some_and(|e| e.get_ref().starts_with("aws:kms"));
+    if kms {
+        b.kms_key_arn.as_ref().map(|k| k.get_ref().clone())
+    } else {
+        None
+    }
+}

@@ -1,0 +1,124 @@
+use super::context::same_kms_key;
+use super::support::{error, skip, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The bucket's default encryption uses the algorithm the spec names (`AES256`, `aws:kms`,
+    /// `aws:kms:dsse`) and, for SSE-KMS, the spec's key.
+    ///
+    /// ## Why it matters
+    /// Default encryption decides how every new object is stored at rest. With SSE-KMS the key
+    /// decides who can read (the key policy is a second gate next to the bucket policy), and
+    /// replication of SSE-KMS objects needs the rule to opt in and name a replica key.
+    ///
+    /// ## Example
+    /// Spec says `aws:kms` with XYZ's key; bucket uses `AES256`: fail.
+    ///
+    /// ## Fix
+    /// `aws s3api put-bucket-encryption --bucket B --server-side-encryption-configuration
+    /// '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms","KMSMasterKeyID":"KEY-ARN"},"BucketKeyEnabled":true}]}'`
+    pub struct BucketDefaultEncryption;
+    id: "bucket-default-encryption",
+    title: "Default encryption as specified",
+    severity: Medium,
+    scenarios: [Step1, Step2, ScenarioA, ScenarioD],
+    remediation: "Set the bucket's default encryption to the algorithm and KMS key the spec names (s3api put-bucket-encryption).",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-encryption.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
+    ],
+}
+
+impl Rule for BucketDefaultEncryption {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (alias, want) in &cx.spec.buckets {
+            let scenario = cx.bucket_scenario(alias);
+            let resource = cx.bucket_arn(alias);
+            let Some(want_alg) = &want.default_encryption else {
+                out.push(skip(
+                    &META,
+                    scenario,
+                    &resource,
+                    "the spec does not name a default encryption for this bucket",
+                ));
+                continue;
+            };
+            let want_alg = want_alg.get_ref();
+            let want_key = want.kms_key_arn.as_ref().map(|k| k.get_ref().as_str());
+            let Some(b) = cx.bucket_state(alias) else {
+                out.push(error(
+                    &META,
+                    scenario,
+                    &resource,
+                    "bucket was not collected",
+                ));
+                continue;
+            };
+            let rules = match &b.encryption {
+                Fetched::Ok { value } => value,
+                Fetched::Absent { reason } => {
+                    out.push(META.finding(
+                        scenario,
+                        Status::Fail,
+                        &resource,
+                        format!("no default encryption configured ({reason}); expected {want_alg}"),
+                        json!({"expected_algorithm": want_alg, "expected_key": want_key}),
+                    ));
+                    continue;
+                }
+                f => {
+                    out.push(unknown(&META, scenario, &resource, "default encryption", f));
+                    continue;
+                }
+            };
+            let evidence =
+                json!({"expected_algorithm": want_alg, "expected_key": want_key, "actual": rules});
+            let Some(rule) = rules.first() else {
+                out.push(META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    "default encryption configuration has no rule",
+                    evidence,
+                ));
+                continue;
+            };
+            let (status, msg) = if &rule.sse_algorithm != want_alg {
+                (
+                    Status::Fail,
+                    format!(
+                        "default encryption is {}, expected {want_alg}",
+                        rule.sse_algorithm
+                    ),
+                )
+            } else {
+                match (want_key, rule.kms_master_key_id.as_deref()) {
+                    (Some(w), Some(a)) if same_kms_key(w, a) => (
+                        Status::Pass,
+                        format!("default encryption is {want_alg} with key {a}"),
+                    ),
+                    (Some(w), Some(a)) => (
+                        Status::Fail,
+                        format!("default encryption uses key {a}, expected {w}"),
+                    ),
+                    (Some(w), None) => (
+                        Status::Fail,
+                        format!("default encryption uses the AWS managed key, expected {w}"),
+                    ),
+                    (None, _) => (Status::Pass, format!("default encryption is {want_alg}")),
+                }
+            };
+            out.push(META.finding(scenario, status, &resource, msg, evidence));
+        }
+        out
+    }
+}

@@ -1,0 +1,228 @@
+use super::support::{error, sample_key};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::bucket_policy;
+use crate::findings::{Finding, Scenario, Status};
+use crate::policy::{grants, PrincipalEntry};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+const READ: &[&str] = &["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAcl"];
+const WRITE: &[&str] = &[
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+];
+const BUCKET_READ: &[&str] = &["s3:ListBucket", "s3:ListBucketVersions"];
+
+declare_rule! {
+    /// ## What it checks
+    /// Every principal an `Allow` statement of a bucket policy grants read or write on the
+    /// bucket or its objects is one the spec expects there: `[[access]]` principals with
+    /// allowed actions, scenario C uploaders, scenario A readers, the replication role on its
+    /// destinations, the CloudWatch Logs service on scenario D's log bucket, and the bucket's
+    /// own account (which delegates to its IAM policies). Anything else — `"*"`, a whole other
+    /// account, another role or user, `NotPrincipal` — fails, naming the statement.
+    ///
+    /// ## Why it matters
+    /// The set-up lets exactly one outside user read. A grant to ABCD's whole account lets
+    /// every ABCD identity with a matching identity policy read XYZ's incident reports; a
+    /// grant to `"*"` makes them public unless Block Public Access catches it.
+    ///
+    /// ## Example
+    /// Statement `ReadForABCD` grants `arn:aws:iam::271089868719:root`: fail.
+    ///
+    /// ## Fix
+    /// Narrow the statement's Principal to the intended user or role ARN.
+    pub struct BucketPolicyGrantees;
+    id: "bucket-policy-grantees",
+    title: "Bucket policy grants only the expected principals",
+    severity: Critical,
+    scenarios: [Step5, Step2, ScenarioD],
+    remediation: "Remove or narrow every bucket-policy statement that grants an unexpected principal.",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html",
+    ],
+}
+
+impl Rule for BucketPolicyGrantees {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for alias in cx.spec.buckets.keys() {
+            let scenario = match cx.bucket_scenario(alias) {
+                Scenario::Step1 => Scenario::Step5,
+                s => s,
+            };
+            let resource = cx.bucket_arn(alias);
+            let policy = match bucket_policy(cx.snap, alias) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    out.push(META.finding(
+                        scenario,
+                        Status::Pass,
+                        &resource,
+                        "no bucket policy: it grants no one",
+                        json!({"bucket_policy": null}),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(error(&META, scenario, &resource, e));
+                    continue;
+                }
+            };
+            let expected = expected_grantees(cx, alias);
+            let own_account = cx.bucket_account_id(alias).unwrap_or_default();
+            let mut objects: BTreeSet<String> = BTreeSet::new();
+            objects.insert(cx.object_arn(alias, &sample_key("")));
+            for p in sample_prefixes(cx, alias) {
+                objects.insert(cx.object_arn(alias, &sample_key(&p)));
+            }
+            let mut found = Vec::new();
+            for obj in &objects {
+                found.extend(grants(&policy, &[READ, WRITE].concat(), obj));
+            }
+            found.extend(grants(&policy, BUCKET_READ, &resource));
+            let mut unexpected: Vec<String> = Vec::new();
+            let mut granted: Vec<serde_json::Value> = Vec::new();
+            for g in &found {
+                let who = describe(&g.principal);
+                let ok = !g.not_principal
+                    && match &g.principal {
+                        PrincipalEntry::Arn(a) => expected.contains(a.as_str()),
+                        PrincipalEntry::Account(_) => g.principal.account_id() == Some(own_account),
+                        PrincipalEntry::Service(s) => expected.contains(s.as_str()),
+                        _ => false,
+                    };
+                let entry = json!({"principal": who, "not_principal": g.not_principal, "actions": g.actions, "statement": g.statement.to_string(), "has_conditions": g.has_conditions, "expected": ok});
+                if !granted.contains(&entry) {
+                    granted.push(entry);
+                    if !ok {
+                        let what = if g.not_principal {
+                            format!("everyone except {who}")
+                        } else {
+                            who
+                        };
+                        unexpected.push(format!(
+                            "{what} ({}) via {}{}",
+                            g.actions.join(", "),
+                            g.statement,
+                            if g.has_conditions {
+                                " (with conditions)"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+            }
+            let evidence = json!({"grants": granted, "expected_grantees": expected});
+            out.push(if unexpected.is_empty() {
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    format!(
+                        "bucket policy grants only expected principals ({} grant(s))",
+                        granted.len()
+                    ),
+                    evidence,
+                )
+            } else {
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "bucket policy grants unexpected principals: {}",
+                        unexpected.join("; ")
+                    ),
+                    evidence,
+                )
+            });
+        }
+        out
+    }
+}
+
+fn describe(p: &PrincipalEntry) -> String {
+    match p {
+        PrincipalEntry::Any => "\"*\" (anyone)".into(),
+        PrincipalEntry::Account(a) => format!("account {a}"),
+        PrincipalEntry::Arn(a) => a.clone(),
+        PrincipalEntry::Service(s) => format!("service {s}"),
+        PrincipalEntry::Federated(f) => format!("federated {f}"),
+        PrincipalEntry::CanonicalUser(c) => format!("canonical user {c}"),
+    }
+}
+
+/// Who the spec expects a bucket policy to grant.
+fn expected_grantees(cx: &AuditContext, alias: &str) -> BTreeSet<String> {
+    let mut e = BTreeSet::new();
+    for a in &cx.spec.access {
+        if a.bucket.get_ref() == alias && !a.allow.is_empty() {
+            e.insert(cx.principal_arn(a.principal.get_ref()).to_string());
+        }
+    }
+    if let Some(c) = &cx.spec.scenario_c {
+        if c.bucket.get_ref() == alias {
+            for u in &c.uploaders {
+                e.insert(cx.principal_arn(u.get_ref()).to_string());
+            }
+        }
+    }
+    if let Some(a) = &cx.spec.scenario_a {
+        if a.bucket.get_ref() == alias {
+            for r in &a.readers {
+                e.insert(cx.principal_arn(r.get_ref()).to_string());
+            }
+        }
+    }
+    for r in &cx.spec.replication {
+        if r.rules.iter().any(|x| x.destination.get_ref() == alias) {
+            e.insert(cx.principal_arn(r.role.get_ref()).to_string());
+        }
+    }
+    if let Some(d) = &cx.spec.scenario_d {
+        if d.log_bucket.get_ref() == alias {
+            e.insert(format!("logs.{}.amazonaws.com", d.logs_region.get_ref()));
+            e.insert("logs.amazonaws.com".to_string());
+        }
+    }
+    e
+}
+
+/// Key prefixes worth asking about: everything the spec knows to live in the bucket.
+fn sample_prefixes(cx: &AuditContext, alias: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for a in &cx.spec.access {
+        if a.bucket.get_ref() == alias {
+            v.push(a.sample_key.clone());
+        }
+    }
+    for r in &cx.spec.replication {
+        for rule in &r.rules {
+            if r.source.get_ref() == alias || rule.destination.get_ref() == alias {
+                v.push(rule.prefix_or_empty().to_string());
+            }
+        }
+    }
+    if let Some(c) = &cx.spec.scenario_c {
+        if c.bucket.get_ref() == alias {
+            v.extend(c.prefixes.iter().cloned());
+        }
+    }
+    if let Some(d) = &cx.spec.scenario_d {
+        if d.log_bucket.get_ref() == alias {
+            v.push(d.export_prefix.clone());
+        }
+    }
+    v
+}

@@ -1,0 +1,91 @@
+use super::support::{error, skip, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The bucket-level S3 Block Public Access configuration has all four settings on
+    /// (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets) for every
+    /// bucket the spec says must block public access.
+    ///
+    /// ## Why it matters
+    /// Incident reports and their replicas must never become public through an ACL or a
+    /// bucket-policy mistake. The bucket-level setting protects the bucket even if the
+    /// account-level setting is later relaxed.
+    ///
+    /// ## Example
+    /// `RestrictPublicBuckets = false` on `rubes-s3-bucket`: fail, naming the setting.
+    ///
+    /// ## Fix
+    /// `aws s3api put-public-access-block --bucket B --public-access-block-configuration
+    /// BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`
+    pub struct BucketPublicAccessBlock;
+    id: "bucket-public-access-block",
+    title: "Bucket-level Block Public Access fully on",
+    severity: High,
+    scenarios: [Step1, Step2, ScenarioD],
+    remediation: "Turn on all four bucket-level Block Public Access settings (s3api put-public-access-block).",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html"],
+}
+
+impl Rule for BucketPublicAccessBlock {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (alias, want) in &cx.spec.buckets {
+            let scenario = cx.bucket_scenario(alias);
+            let resource = cx.bucket_arn(alias);
+            if !want.block_public_access {
+                out.push(skip(
+                    &META,
+                    scenario,
+                    &resource,
+                    "the spec does not require Block Public Access on this bucket",
+                ));
+                continue;
+            }
+            let Some(b) = cx.bucket_state(alias) else {
+                out.push(error(
+                    &META,
+                    scenario,
+                    &resource,
+                    "bucket was not collected",
+                ));
+                continue;
+            };
+            out.push(match &b.public_access_block {
+                Fetched::Ok { value } if value.all_on() => META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    "all four Block Public Access settings are on",
+                    json!({"public_access_block": value}),
+                ),
+                Fetched::Ok { value } => META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "Block Public Access settings off: {}",
+                        value.off().join(", ")
+                    ),
+                    json!({"public_access_block": value, "off": value.off()}),
+                ),
+                Fetched::Absent { reason } => META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!("no bucket-level Block Public Access configuration ({reason})"),
+                    json!({"public_access_block": null}),
+                ),
+                f => unknown(&META, scenario, &resource, "Block Public Access", f),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,150 @@
+//! What a rule sees: the spec, the snapshot, and navigation between the two.
+
+use crate::findings::Scenario;
+use crate::snapshot::{BucketState, ReplicationRule, Snapshot};
+use crate::spec::{self, Replication, Spec};
+
+pub struct AuditContext<'a> {
+    pub spec: &'a Spec,
+    pub snap: &'a Snapshot,
+}
+
+impl<'a> AuditContext<'a> {
+    pub fn new(spec: &'a Spec, snap: &'a Snapshot) -> Self {
+        AuditContext { spec, snap }
+    }
+
+    /// Which part of the set-up a bucket belongs to: scenario D's buckets, replication
+    /// destinations (step 2), everything else (step 1).
+    pub fn bucket_scenario(&self, alias: &str) -> Scenario {
+        if let Some(d) = &self.spec.scenario_d {
+            if d.log_bucket.get_ref() == alias || d.backup_bucket.get_ref() == alias {
+                return Scenario::ScenarioD;
+            }
+        }
+        let is_destination = self
+            .spec
+            .replication
+            .iter()
+            .flat_map(|r| r.rules.iter())
+            .any(|rule| rule.destination.get_ref() == alias);
+        if is_destination {
+            Scenario::Step2
+        } else {
+            Scenario::Step1
+        }
+    }
+
+    /// Replication findings belong to step 4, or to scenario D for the log replication.
+    pub fn replication_scenario(&self, r: &Replication) -> Scenario {
+        match &self.spec.scenario_d {
+            Some(d) if d.replication.get_ref() == r.id.get_ref() => Scenario::ScenarioD,
+            _ => Scenario::Step4,
+        }
+    }
+
+    /// Role findings belong to step 3, or to scenario D when only the log replication uses the role.
+    pub fn role_scenario(&self, role_alias: &str) -> Scenario {
+        let users: Vec<&Replication> = self
+            .spec
+            .replication
+            .iter()
+            .filter(|r| r.role.get_ref() == role_alias)
+            .collect();
+        if !users.is_empty()
+            && users
+                .iter()
+                .all(|r| self.replication_scenario(r) == Scenario::ScenarioD)
+        {
+            Scenario::ScenarioD
+        } else {
+            Scenario::Step3
+        }
+    }
+
+    pub fn bucket_name<'s>(&'s self, alias: &'s str) -> &'s str {
+        self.spec
+            .bucket(alias)
+            .map(|b| b.name.get_ref().as_str())
+            .unwrap_or(alias)
+    }
+
+    pub fn bucket_arn(&self, alias: &str) -> String {
+        format!("arn:aws:s3:::{}", self.bucket_name(alias))
+    }
+
+    pub fn object_arn(&self, alias: &str, key: &str) -> String {
+        format!("arn:aws:s3:::{}/{}", self.bucket_name(alias), key)
+    }
+
+    pub fn bucket_state(&self, alias: &str) -> Option<&'a BucketState> {
+        self.snap.bucket(alias)
+    }
+
+    pub fn bucket_account_id(&self, alias: &str) -> Option<&'a str> {
+        self.spec.bucket_account_id(alias)
+    }
+
+    pub fn principal_arn(&self, alias: &str) -> &'a str {
+        self.spec
+            .principal(alias)
+            .map(|p| p.arn.get_ref().as_str())
+            .unwrap_or("")
+    }
+
+    /// Distinct roles used by replications, with the replications that use them.
+    pub fn replication_roles(&self) -> Vec<(&'a str, Vec<&'a Replication>)> {
+        let mut out: Vec<(&str, Vec<&Replication>)> = Vec::new();
+        for r in &self.spec.replication {
+            let alias = r.role.get_ref().as_str();
+            match out.iter_mut().find(|(a, _)| *a == alias) {
+                Some((_, v)) => v.push(r),
+                None => out.push((alias, vec![r])),
+            }
+        }
+        out
+    }
+
+    /// The live rule that implements a spec rule: same ID if the spec names one and it exists,
+    /// else the rule replicating the same prefix to the same destination bucket.
+    pub fn live_rule<'s>(
+        &self,
+        live: &'s [ReplicationRule],
+        want: &spec::ReplicationRule,
+    ) -> Option<&'s ReplicationRule> {
+        if let Some(id) = &want.id {
+            if let Some(r) = live.iter().find(|r| r.id.as_deref() == Some(id.as_str())) {
+                return Some(r);
+            }
+        }
+        let dest_arn = self.bucket_arn(want.destination.get_ref());
+        live.iter().find(|r| {
+            r.destination.bucket == dest_arn
+                && r.filter.prefix.as_deref().unwrap_or("") == want.prefix_or_empty()
+        })
+    }
+}
+
+/// The key id part of a KMS key reference (ARN, bare id, or alias), for comparisons: S3 may
+/// report the key as an ARN where the spec has an ARN, or as a bare id.
+pub fn kms_key_id(reference: &str) -> &str {
+    match reference.rsplit_once(":key/") {
+        Some((_, id)) => id,
+        None => reference.strip_prefix("key/").unwrap_or(reference),
+    }
+}
+
+/// Two key references name the same key when their key ids match and, if both are ARNs,
+/// their account and region match too.
+pub fn same_kms_key(a: &str, b: &str) -> bool {
+    if kms_key_id(a) != kms_key_id(b) {
+        return false;
+    }
+    match (
+        spec::arn_account(a).zip(spec::arn_region(a)),
+        spec::arn_account(b).zip(spec::arn_region(b)),
+    ) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}

@@ -1,0 +1,129 @@
+use super::support::{ask, destination_needs, error, skip};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{bucket_policy, identity_side, IdentitySide, Leg};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// For a destination in another account, the destination bucket policy grants the
+    /// replication role what replication writes: `s3:ReplicateObject`, `s3:ReplicateTags`,
+    /// `s3:ReplicateDelete` (when delete markers replicate) and
+    /// `s3:ObjectOwnerOverrideToBucketOwner` (with owner override) — decided by the policy
+    /// engine on the bucket policy alone, so a failure here is the destination owner's to fix.
+    ///
+    /// ## Why it matters
+    /// Cross-account, the role's own permissions are not enough: the destination account must
+    /// allow the role in its bucket policy, or every replication attempt is denied.
+    ///
+    /// ## Example
+    /// No bucket policy on `clint-s3-bucket`: fail.
+    ///
+    /// ## Fix
+    /// Add a statement to the destination bucket policy with `"Principal": {"AWS":
+    /// "ROLE-ARN"}` and the actions above on `arn:aws:s3:::DEST/*`.
+    pub struct DestinationPolicyAllowsRole;
+    id: "destination-policy-allows-role",
+    title: "Destination bucket policy lets the replication role replicate",
+    severity: Critical,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Grant the replication role s3:ReplicateObject, s3:ReplicateTags, s3:ReplicateDelete and s3:ObjectOwnerOverrideToBucketOwner on the destination objects in the destination bucket policy.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-walkthrough-2.html"],
+}
+
+impl Rule for DestinationPolicyAllowsRole {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = cx.replication_scenario(r);
+            let role = cx.principal_arn(r.role.get_ref());
+            for (i, rule) in r.rules.iter().enumerate() {
+                let dest = rule.destination.get_ref();
+                let resource = cx.bucket_arn(dest);
+                let label = rule.label(i);
+                let acct = cx.bucket_account_id(dest).unwrap_or_default();
+                if Some(acct) == cx.bucket_account_id(r.source.get_ref()) {
+                    out.push(skip(&META, scenario, &resource, format!("{label}: destination is in the role's account; the role's identity policy suffices")));
+                    continue;
+                }
+                // Only the role's identity matters on this leg, not its policies: a role the
+                // auditor cannot read is still a well-defined principal here.
+                let who = match identity_side(cx.snap, role) {
+                    Ok(w) => w,
+                    Err(_) => match IdentitySide::from_arn(role) {
+                        Some(w) => w,
+                        None => {
+                            out.push(error(
+                                &META,
+                                scenario,
+                                &resource,
+                                format!("'{role}' is not an IAM role ARN"),
+                            ));
+                            continue;
+                        }
+                    },
+                };
+                let policy = match bucket_policy(cx.snap, dest) {
+                    Ok(Some(p)) => p,
+                    Ok(None) => {
+                        out.push(META.finding(scenario, Status::Fail, &resource, format!("{label}: {} has no bucket policy, so the cross-account role {role} cannot replicate into it", cx.bucket_name(dest)), json!({"bucket_policy": null})));
+                        continue;
+                    }
+                    Err(e) => {
+                        out.push(error(&META, scenario, &resource, e));
+                        continue;
+                    }
+                };
+                let mut missing = Vec::new();
+                let mut evidence = Vec::new();
+                for n in destination_needs(cx, rule) {
+                    let a = ask(
+                        cx,
+                        &who,
+                        n.action,
+                        &n.resource,
+                        acct,
+                        Some(&policy),
+                        false,
+                        &[],
+                        Leg::ResourceOnly,
+                    );
+                    if !a.allowed() {
+                        missing.push(format!(
+                            "{} ({}: {})",
+                            n.action,
+                            a.eval.decision,
+                            a.summary()
+                        ));
+                    }
+                    evidence.push(a.evidence);
+                }
+                out.push(if missing.is_empty() {
+                    META.finding(
+                        scenario,
+                        Status::Pass,
+                        &resource,
+                        format!("{label}: bucket policy lets {role} replicate"),
+                        json!({"checks": evidence}),
+                    )
+                } else {
+                    META.finding(
+                        scenario,
+                        Status::Fail,
+                        &resource,
+                        format!(
+                            "{label}: bucket policy does not let {role} replicate: {}",
+                            missing.join("; ")
+                        ),
+                        json!({"checks": evidence}),
+                    )
+                });
+            }
+        }
+        out
+    }
+}

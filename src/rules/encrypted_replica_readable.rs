@@ -1,0 +1,155 @@
+use super::support::{ask, error, skip};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{
+    bucket_policy, identity_side, key_policy, kms_via_s3_context, restrict_public_buckets, Leg,
+};
+use crate::findings::{Finding, Scenario, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Scenario A: each reader the spec names can open the encrypted replicas — the policy
+    /// engine proves `s3:GetObject` on the replica bucket (identity + bucket policy) and
+    /// `kms:Decrypt` with the replica key (identity + key policy, with the `kms:ViaService`
+    /// context S3 sends).
+    ///
+    /// ## Why it matters
+    /// Encrypting replicas with a destination key is only half the job: if the authorized
+    /// reader cannot decrypt, the replicas are an unreadable backup and the first real
+    /// incident discovers it.
+    ///
+    /// ## Example
+    /// Key policy of ABCD's replica key does not allow tom-cruise (and does not delegate to
+    /// IAM): fail on `kms:Decrypt`.
+    ///
+    /// ## Fix
+    /// Allow the reader `kms:Decrypt` in the key policy (or let the key policy delegate to the
+    /// account and grant it in the reader's identity policy).
+    pub struct EncryptedReplicaReadable;
+    id: "encrypted-replica-readable",
+    title: "Authorized readers can decrypt the encrypted replicas",
+    severity: High,
+    scenarios: [ScenarioA],
+    remediation: "Grant the reader kms:Decrypt on the replica key (key policy and identity policy) and s3:GetObject on the replicas.",
+    references: [
+        "https://docs.aws.amazon.com/kms/latest/developerguide/determining-access-key-policy.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
+    ],
+}
+
+impl Rule for EncryptedReplicaReadable {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let scenario = Scenario::ScenarioA;
+        let Some(a) = &cx.spec.scenario_a else {
+            return vec![skip(
+                &META,
+                scenario,
+                "-",
+                "the spec declares no scenario A",
+            )];
+        };
+        let bucket = a.bucket.get_ref();
+        let key = a.kms_key_arn.get_ref();
+        let object = cx.object_arn(bucket, &a.sample_key);
+        let bucket_account = cx.bucket_account_id(bucket).unwrap_or_default();
+        let mut out = Vec::new();
+        if a.readers.is_empty() {
+            out.push(skip(
+                &META,
+                scenario,
+                &object,
+                "scenario A names no readers",
+            ));
+        }
+        for reader in &a.readers {
+            let arn = cx.principal_arn(reader.get_ref());
+            let prepared = (|| -> Result<_, String> {
+                let who = identity_side(cx.snap, arn)?;
+                let bp = bucket_policy(cx.snap, bucket)?;
+                let restrict = restrict_public_buckets(cx.snap, cx.spec, bucket, bp.as_ref())?;
+                let kp = key_policy(cx.snap, key)?;
+                Ok((who, bp, restrict, kp))
+            })();
+            let (who, bp, restrict, kp) = match prepared {
+                Ok(x) => x,
+                Err(e) => {
+                    out.push(error(&META, scenario, &object, format!("{arn}: {e}")));
+                    continue;
+                }
+            };
+            let get = ask(
+                cx,
+                &who,
+                "s3:GetObject",
+                &object,
+                bucket_account,
+                bp.as_ref(),
+                restrict,
+                &[],
+                Leg::Full,
+            );
+            let region = cx
+                .spec
+                .bucket(bucket)
+                .map(|b| b.region.get_ref().as_str())
+                .unwrap_or_default();
+            let ctx = kms_via_s3_context(region, &object, &who.account);
+            let dec = ask(
+                cx,
+                &who,
+                "kms:Decrypt",
+                key,
+                crate::spec::arn_account(key).unwrap_or_default(),
+                Some(&kp),
+                false,
+                &ctx,
+                Leg::Full,
+            );
+            let evidence = json!({"reader": arn, "s3": get.evidence, "kms": dec.evidence});
+            let mut problems = Vec::new();
+            if !get.allowed() {
+                problems.push(format!(
+                    "s3:GetObject is {} ({})",
+                    get.eval.decision,
+                    get.summary()
+                ));
+            }
+            if !dec.allowed() {
+                problems.push(format!(
+                    "kms:Decrypt on {key} is {} ({})",
+                    dec.eval.decision,
+                    dec.summary()
+                ));
+            }
+            out.push(if problems.is_empty() {
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &object,
+                    format!(
+                        "{arn} can read and decrypt replicas ({}; {})",
+                        get.summary(),
+                        dec.summary()
+                    ),
+                    evidence,
+                )
+            } else {
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &object,
+                    format!(
+                        "{arn} cannot open encrypted replicas: {}",
+                        problems.join("; ")
+                    ),
+                    evidence,
+                )
+            });
+        }
+        out
+    }
+}

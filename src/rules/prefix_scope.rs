@@ -1,0 +1,124 @@
+use super::support::{live_replication, skip};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Scenario, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Scenario B: the enabled rules of the named replication replicate exactly the spec's
+    /// prefixes — every replicated prefix is covered by an enabled rule, no enabled rule
+    /// reaches outside them (an empty filter replicates the whole bucket), and the spec's
+    /// sample unreplicated prefix is matched by no enabled rule.
+    ///
+    /// ## Why it matters
+    /// "Only these prefixes cross the region/account boundary" is a data-residency promise.
+    /// A rule whose prefix is empty or too short quietly ships everything else too.
+    ///
+    /// ## Example
+    /// Enabled rule with `Filter: {Prefix: ""}`: fail, the whole bucket replicates.
+    ///
+    /// ## Fix
+    /// Give every rule a filter inside the replicated prefixes; delete rules that reach
+    /// beyond them.
+    pub struct PrefixScope;
+    id: "prefix-scope",
+    title: "Only the expected prefixes replicate",
+    severity: High,
+    scenarios: [ScenarioB],
+    remediation: "Restrict every enabled replication rule's filter to the replicated prefixes.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html#replication-config-optional-filter"],
+}
+
+impl Rule for PrefixScope {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let scenario = Scenario::ScenarioB;
+        let Some(b) = &cx.spec.scenario_b else {
+            return vec![skip(
+                &META,
+                scenario,
+                "-",
+                "the spec declares no scenario B",
+            )];
+        };
+        let Some(r) = cx.spec.replication_by_id(b.replication.get_ref()) else {
+            return vec![];
+        };
+        let resource = cx.bucket_arn(r.source.get_ref());
+        let live = match live_replication(&META, cx, r) {
+            Ok(l) => l,
+            Err(f) => return vec![Finding { scenario, ..f }],
+        };
+        let enabled: Vec<_> = live
+            .rules
+            .iter()
+            .filter(|x| x.status.eq_ignore_ascii_case("Enabled"))
+            .collect();
+        let mut problems = Vec::new();
+        for rule in &enabled {
+            let p = rule.filter.prefix.as_deref().unwrap_or("");
+            if !b
+                .replicated_prefixes
+                .iter()
+                .any(|want| p.starts_with(want.as_str()))
+            {
+                problems.push(format!(
+                    "rule {} replicates prefix '{p}'{}, outside {:?}",
+                    rule.id.as_deref().unwrap_or("<no id>"),
+                    if p.is_empty() {
+                        " (the whole bucket)"
+                    } else {
+                        ""
+                    },
+                    b.replicated_prefixes
+                ));
+            }
+        }
+        for want in &b.replicated_prefixes {
+            let covered = enabled.iter().any(|x| {
+                want.starts_with(x.filter.prefix.as_deref().unwrap_or(""))
+                    && x.filter.tags.is_empty()
+            });
+            if !covered {
+                problems.push(format!(
+                    "no enabled rule replicates every object under '{want}'"
+                ));
+            }
+        }
+        let sample = &b.unreplicated_prefix;
+        if let Some(x) = enabled
+            .iter()
+            .find(|x| sample.starts_with(x.filter.prefix.as_deref().unwrap_or("")))
+        {
+            problems.push(format!(
+                "the unreplicated prefix '{sample}' is replicated by rule {}",
+                x.id.as_deref().unwrap_or("<no id>")
+            ));
+        }
+        let evidence = json!({
+            "replicated_prefixes": b.replicated_prefixes,
+            "unreplicated_sample_prefix": sample,
+            "enabled_rule_filters": enabled.iter().map(|x| json!({"id": x.id, "prefix": x.filter.prefix, "tags": x.filter.tags})).collect::<Vec<_>>(),
+        });
+        vec![if problems.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                &resource,
+                format!("only {:?} replicate", b.replicated_prefixes),
+                evidence,
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Fail,
+                &resource,
+                problems.join("; "),
+                evidence,
+            )
+        }]
+    }
+}

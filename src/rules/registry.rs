@@ -1,0 +1,75 @@
+//! The list of rules, in report order.
+
+use super::*;
+use crate::findings::{Finding, Status};
+
+static RULES: &[&dyn Rule] = &[
+    &bucket_location::BucketLocation,
+    &bucket_public_access_block::BucketPublicAccessBlock,
+    &account_public_access_block::AccountPublicAccessBlock,
+    &bucket_default_encryption::BucketDefaultEncryption,
+    &bucket_object_ownership::BucketObjectOwnership,
+    &role_exists::RoleExists,
+    &role_trust::RoleTrust,
+    &role_source_permissions::RoleSourcePermissions,
+    &role_destination_permissions::RoleDestinationPermissions,
+    &role_least_privilege::RoleLeastPrivilege,
+    &bucket_versioning::BucketVersioning,
+    &replication_configured::ReplicationConfigured,
+    &replication_role_matches::ReplicationRoleMatches,
+    &replication_rule_enabled::ReplicationRuleEnabled,
+    &replication_filter::ReplicationFilter,
+    &replication_unexpected_rules::ReplicationUnexpectedRules,
+    &replication_destination::ReplicationDestination,
+    &replication_owner_override::ReplicationOwnerOverride,
+    &replication_rtc::ReplicationRtc,
+    &replication_delete_markers::ReplicationDeleteMarkers,
+    &destination_policy_allows_role::DestinationPolicyAllowsRole,
+    &access_expectation::AccessExpectation,
+    &bucket_policy_grantees::BucketPolicyGrantees,
+    &replication_kms::ReplicationKms,
+    &replication_kms_permissions::ReplicationKmsPermissions,
+    &encrypted_replica_readable::EncryptedReplicaReadable,
+    &prefix_scope::PrefixScope,
+    &uploader_restriction::UploaderRestriction,
+];
+
+pub fn all_rules() -> &'static [&'static dyn Rule] {
+    RULES
+}
+
+pub fn find_rule(id: &str) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|r| r.meta().id == id)
+}
+
+/// Run every rule. A rule that panics (a bug) becomes an `error` finding for that rule rather
+/// than taking the audit down: the other rules' verdicts are still worth reporting.
+pub fn run_all(cx: &AuditContext) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rule.check(cx))) {
+            Ok(f) => out.extend(f),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let meta = rule.meta();
+                out.push(
+                    meta.finding(
+                        meta.scenarios
+                            .first()
+                            .copied()
+                            .unwrap_or(crate::findings::Scenario::Step1),
+                        Status::Error,
+                        "-",
+                        format!("internal error in rule {}: {msg} (please report)", meta.id),
+                        serde_json::json!({"panic": msg}),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,82 @@
+use super::support::{error, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The source bucket of every replication in the spec has a replication configuration.
+    ///
+    /// ## Why it matters
+    /// Without it nothing replicates: the destination silently stops receiving incident
+    /// reports, which no one notices until the copy is needed.
+    ///
+    /// ## Example
+    /// `GetBucketReplication` answers `ReplicationConfigurationNotFoundError`: fail.
+    ///
+    /// ## Fix
+    /// `aws s3api put-bucket-replication --bucket SOURCE --replication-configuration file://replication.json`
+    pub struct ReplicationConfigured;
+    id: "replication-configured",
+    title: "Replication configuration present on the source bucket",
+    severity: Critical,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Put a replication configuration on the source bucket (s3api put-bucket-replication).",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-walkthrough-2.html"],
+}
+
+impl Rule for ReplicationConfigured {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = cx.replication_scenario(r);
+            let resource = cx.bucket_arn(r.source.get_ref());
+            let Some(b) = cx.bucket_state(r.source.get_ref()) else {
+                out.push(error(
+                    &META,
+                    scenario,
+                    &resource,
+                    "bucket was not collected",
+                ));
+                continue;
+            };
+            out.push(match &b.replication {
+                Fetched::Ok { value } => META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    format!(
+                        "replication '{}': {} rule(s) configured",
+                        r.id.get_ref(),
+                        value.rules.len()
+                    ),
+                    json!({"role": value.role, "rules": value.rules.len()}),
+                ),
+                Fetched::Absent { reason } => META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "replication '{}': no replication configuration on {} ({reason})",
+                        r.id.get_ref(),
+                        b.name
+                    ),
+                    json!({"replication": null}),
+                ),
+                f => unknown(
+                    &META,
+                    scenario,
+                    &resource,
+                    "the replication configuration",
+                    f,
+                ),
+            });
+        }
+        out
+    }
+}

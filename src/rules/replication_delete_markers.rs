@@ -1,0 +1,90 @@
+use super::support::{per_live_rule, RuleCheck};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Delete-marker replication is what the spec expects for each rule, and is never
+    /// enabled together with a tag filter.
+    ///
+    /// ## Why it matters
+    /// With delete markers replicated, a simple delete in Singapore hides the object in
+    /// Sydney too (as the set-up requires); without, the backup keeps objects users deleted.
+    /// Either can be the right choice, but it must be the intended one. S3 does not replicate
+    /// delete markers for tag-based rules, so "enabled with tags" is a configuration that
+    /// does not do what it says. Legacy (V1) rules always replicate delete markers.
+    ///
+    /// ## Example
+    /// Spec expects delete markers replicated; `DeleteMarkerReplication.Status = Disabled`: fail.
+    ///
+    /// ## Fix
+    /// Set `"DeleteMarkerReplication": {"Status": "Enabled"}` (or `Disabled`) on the rule.
+    pub struct ReplicationDeleteMarkers;
+    id: "replication-delete-markers",
+    title: "Delete-marker replication as expected",
+    severity: Medium,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Set the rule's DeleteMarkerReplication Status to the expected value; do not combine it with tag filters.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html"],
+}
+
+impl Rule for ReplicationDeleteMarkers {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        per_live_rule(&META, cx, |c: &RuleCheck| {
+            // V1 rules (no Filter) replicate delete markers by default.
+            let actual = if c.live.filter.legacy {
+                true
+            } else {
+                c.live
+                    .delete_marker_replication
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"))
+            };
+            let expected = c.want.delete_marker_replication;
+            let evidence = json!({
+                "expected": if expected { "Enabled" } else { "Disabled" },
+                "actual": c.live.delete_marker_replication,
+                "legacy_rule": c.live.filter.legacy,
+                "tag_filter": c.live.filter.tags,
+            });
+            if actual && !c.live.filter.tags.is_empty() {
+                return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: delete-marker replication is enabled on a tag-filtered rule; S3 does not replicate delete markers for tag-based rules", c.label), evidence);
+            }
+            if actual == expected {
+                META.finding(
+                    c.scenario,
+                    Status::Pass,
+                    c.resource,
+                    format!(
+                        "{}: delete markers {} replicated, as expected",
+                        c.label,
+                        if actual { "are" } else { "are not" }
+                    ),
+                    evidence,
+                )
+            } else {
+                META.finding(
+                    c.scenario,
+                    Status::Fail,
+                    c.resource,
+                    format!(
+                        "{}: delete markers {} replicated, expected {}",
+                        c.label,
+                        if actual { "are" } else { "are not" },
+                        if expected {
+                            "replicated"
+                        } else {
+                            "not replicated"
+                        }
+                    ),
+                    evidence,
+                )
+            }
+        })
+    }
+}

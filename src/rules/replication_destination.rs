@@ -1,0 +1,90 @@
+use super::support::{per_live_rule, RuleCheck};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Each rule's destination is the spec's destination bucket ARN, and — for a destination in
+    /// another account — the destination `Account` is set to that account's id.
+    ///
+    /// ## Why it matters
+    /// The destination account id is what lets S3 hand ownership of replicas to the
+    /// destination owner and is required for ownership translation; a wrong bucket ARN copies
+    /// XYZ's data to a bucket ABCD does not own.
+    ///
+    /// ## Example
+    /// `Destination.Account` missing on a cross-account rule: fail.
+    ///
+    /// ## Fix
+    /// Set `"Destination": {"Bucket": "arn:aws:s3:::DEST", "Account": "DEST-ACCOUNT-ID", ...}`.
+    pub struct ReplicationDestination;
+    id: "replication-destination",
+    title: "Destination bucket ARN and account set",
+    severity: Critical,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Set the rule's Destination.Bucket to the destination bucket ARN and Destination.Account to its account id.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html"],
+}
+
+impl Rule for ReplicationDestination {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        per_live_rule(&META, cx, |c: &RuleCheck| {
+            let dest_alias = c.want.destination.get_ref();
+            let want_bucket = cx.bucket_arn(dest_alias);
+            let want_account = cx.bucket_account_id(dest_alias).unwrap_or_default();
+            let source_account = cx
+                .bucket_account_id(c.replication.source.get_ref())
+                .unwrap_or_default();
+            let cross_account = want_account != source_account;
+            let d = &c.live.destination;
+            let evidence = json!({
+                "expected_bucket": want_bucket,
+                "expected_account": want_account,
+                "actual_bucket": d.bucket,
+                "actual_account": d.account,
+                "cross_account": cross_account,
+            });
+            let mut problems = Vec::new();
+            if d.bucket != want_bucket {
+                problems.push(format!(
+                    "destination bucket is {}, expected {want_bucket}",
+                    d.bucket
+                ));
+            }
+            match d.account.as_deref() {
+                Some(a) if a != want_account => problems.push(format!(
+                    "destination account is {a}, expected {want_account}"
+                )),
+                None if cross_account => problems.push(format!(
+                    "destination account id is not set (cross-account destination {want_account})"
+                )),
+                _ => {}
+            }
+            if problems.is_empty() {
+                META.finding(
+                    c.scenario,
+                    Status::Pass,
+                    c.resource,
+                    format!(
+                        "{}: replicates to {want_bucket} in account {want_account}",
+                        c.label
+                    ),
+                    evidence,
+                )
+            } else {
+                META.finding(
+                    c.scenario,
+                    Status::Fail,
+                    c.resource,
+                    format!("{}: {}", c.label, problems.join("; ")),
+                    evidence,
+                )
+            }
+        })
+    }
+}

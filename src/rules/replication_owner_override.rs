@@ -1,0 +1,93 @@
+use super::support::{per_live_rule, skip, RuleCheck};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// For a cross-account destination, replicas end up owned by the destination account:
+    /// the rule sets `AccessControlTranslation.Owner = Destination` (required when the spec
+    /// says `owner_override = true`), or else the destination bucket enforces
+    /// `BucketOwnerEnforced` object ownership.
+    ///
+    /// ## Why it matters
+    /// Without it, replicas in ABCD's bucket remain owned by XYZ, and ABCD's users (tom-cruise)
+    /// cannot be granted access to them by ABCD's own policies.
+    ///
+    /// ## Example
+    /// Cross-account rule without `AccessControlTranslation`, destination `ObjectWriter`: fail.
+    ///
+    /// ## Fix
+    /// Add `"AccessControlTranslation": {"Owner": "Destination"}` and the destination `Account`
+    /// to the rule, and `s3:ObjectOwnerOverrideToBucketOwner` to the role; or set the
+    /// destination bucket's Object Ownership to `BucketOwnerEnforced`.
+    pub struct ReplicationOwnerOverride;
+    id: "replication-owner-override",
+    title: "Replica ownership goes to the destination account",
+    severity: High,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Set AccessControlTranslation Owner=Destination on the rule (and grant s3:ObjectOwnerOverrideToBucketOwner), or BucketOwnerEnforced on the destination bucket.",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html",
+    ],
+}
+
+impl Rule for ReplicationOwnerOverride {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        per_live_rule(&META, cx, |c: &RuleCheck| {
+            let dest_alias = c.want.destination.get_ref();
+            let cross_account = cx.bucket_account_id(dest_alias)
+                != cx.bucket_account_id(c.replication.source.get_ref());
+            let translated =
+                c.live.destination.access_control_owner.as_deref() == Some("Destination");
+            if !cross_account && !c.want.owner_override {
+                return skip(
+                    &META,
+                    c.scenario,
+                    c.resource,
+                    format!(
+                        "{}: same-account destination; ownership translation not needed",
+                        c.label
+                    ),
+                );
+            }
+            let enforced = match cx.bucket_state(dest_alias).map(|b| &b.ownership_controls) {
+                Some(Fetched::Ok { value }) => Some(value == "BucketOwnerEnforced"),
+                Some(Fetched::Absent { .. }) => Some(false),
+                _ => None,
+            };
+            let evidence = json!({
+                "spec_owner_override": c.want.owner_override,
+                "access_control_translation_owner": c.live.destination.access_control_owner,
+                "destination_bucket_owner_enforced": enforced,
+                "cross_account": cross_account,
+            });
+            if translated {
+                return META.finding(
+                    c.scenario,
+                    Status::Pass,
+                    c.resource,
+                    format!(
+                        "{}: replica ownership is translated to the destination owner",
+                        c.label
+                    ),
+                    evidence,
+                );
+            }
+            if c.want.owner_override {
+                return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: the spec expects AccessControlTranslation Owner=Destination; the rule does not set it", c.label), evidence);
+            }
+            match enforced {
+                Some(true) => META.finding(c.scenario, Status::Pass, c.resource, format!("{}: destination enforces BucketOwnerEnforced, so replicas are owned by the destination account", c.label), evidence),
+                Some(false) => META.finding(c.scenario, Status::Fail, c.resource, format!("{}: cross-account replicas stay owned by the source account (no owner override, destination not BucketOwnerEnforced)", c.label), evidence),
+                None => super::support::error(&META, c.scenario, c.resource, "destination Object Ownership could not be read"),
+            }
+        })
+    }
+}

@@ -1,0 +1,65 @@
+use super::support::live_replication;
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The replication configuration names the replication role of the spec.
+    ///
+    /// ## Why it matters
+    /// S3 replicates with whatever role the configuration names. Another role may have
+    /// broader (or no) permissions than the audited one, so every other role check would be
+    /// about the wrong role.
+    ///
+    /// ## Example
+    /// Configuration role `arn:aws:iam::111122223333:role/old-replication`: fail.
+    ///
+    /// ## Fix
+    /// Put the replication configuration again with `"Role": "<spec role ARN>"`.
+    pub struct ReplicationRoleMatches;
+    id: "replication-role-matches",
+    title: "Replication configuration uses the expected role",
+    severity: High,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Set the replication configuration's Role to the audited replication role.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html"],
+}
+
+impl Rule for ReplicationRoleMatches {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let live = match live_replication(&META, cx, r) {
+                Ok(l) => l,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
+            };
+            let scenario = cx.replication_scenario(r);
+            let want = cx.principal_arn(r.role.get_ref());
+            let ok = live.role == want;
+            out.push(META.finding(
+                scenario,
+                if ok { Status::Pass } else { Status::Fail },
+                cx.bucket_arn(r.source.get_ref()),
+                if ok {
+                    format!("replication '{}' uses role {want}", r.id.get_ref())
+                } else {
+                    format!(
+                        "replication '{}' uses role {}, expected {want}",
+                        r.id.get_ref(),
+                        live.role
+                    )
+                },
+                json!({"expected_role": want, "actual_role": live.role}),
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,79 @@
+use super::support::live_replication;
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Every replication rule of the spec exists in the live configuration (matched by rule ID,
+    /// else by prefix and destination) and its status is `Enabled`.
+    ///
+    /// ## Why it matters
+    /// A disabled or missing rule replicates nothing, and S3 gives no error on writes: the
+    /// only symptom is a destination that stops changing.
+    ///
+    /// ## Example
+    /// Rule `reports-to-abcd` has `Status: Disabled`: fail.
+    ///
+    /// ## Fix
+    /// Put the replication configuration with the rule's `"Status": "Enabled"`.
+    pub struct ReplicationRuleEnabled;
+    id: "replication-rule-enabled",
+    title: "Replication rule present and enabled",
+    severity: Critical,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Add the rule to the replication configuration and set its Status to Enabled.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html"],
+}
+
+impl Rule for ReplicationRuleEnabled {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let live = match live_replication(&META, cx, r) {
+                Ok(l) => l,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
+            };
+            let scenario = cx.replication_scenario(r);
+            let resource = cx.bucket_arn(r.source.get_ref());
+            for (i, want) in r.rules.iter().enumerate() {
+                let label = want.label(i);
+                out.push(match cx.live_rule(&live.rules, want) {
+                    Some(rule) if rule.status.eq_ignore_ascii_case("Enabled") => META.finding(
+                        scenario,
+                        Status::Pass,
+                        &resource,
+                        format!("{label} is enabled"),
+                        json!({"rule_id": rule.id, "status": rule.status}),
+                    ),
+                    Some(rule) => META.finding(
+                        scenario,
+                        Status::Fail,
+                        &resource,
+                        format!("{label} is {}", rule.status),
+                        json!({"rule_id": rule.id, "status": rule.status}),
+                    ),
+                    None => META.finding(
+                        scenario,
+                        Status::Fail,
+                        &resource,
+                        format!(
+                            "{label}: no live rule replicates prefix '{}' to {}",
+                            want.prefix_or_empty(),
+                            cx.bucket_arn(want.destination.get_ref())
+                        ),
+                        json!({"live_rule_ids": live.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()}),
+                    ),
+                });
+            }
+        }
+        out
+    }
+}

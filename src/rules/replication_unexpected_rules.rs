@@ -1,0 +1,107 @@
+use super::support::{live_replication, skip};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// For a replication the spec marks `exclusive`, the live configuration has no enabled
+    /// rule beyond the ones the spec lists.
+    ///
+    /// ## Why it matters
+    /// An extra rule (added by hand, left over from a test) can replicate other prefixes, or
+    /// everything, to a bucket the audit never looks at — data leaving the account unaudited.
+    ///
+    /// ## Example
+    /// An extra enabled rule `everything` with an empty filter: fail.
+    ///
+    /// ## Fix
+    /// Remove the unexpected rules, or add them to the spec if they are intended.
+    pub struct ReplicationUnexpectedRules;
+    id: "replication-unexpected-rules",
+    title: "No replication rules beyond the expected ones",
+    severity: High,
+    scenarios: [Step4, ScenarioB, ScenarioD],
+    remediation: "Delete the unexpected replication rules, or declare them in the spec.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html"],
+}
+
+impl Rule for ReplicationUnexpectedRules {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = cx.replication_scenario(r);
+            let resource = cx.bucket_arn(r.source.get_ref());
+            if !r.exclusive {
+                out.push(skip(
+                    &META,
+                    scenario,
+                    &resource,
+                    format!(
+                        "replication '{}' is not marked exclusive in the spec",
+                        r.id.get_ref()
+                    ),
+                ));
+                continue;
+            }
+            let live = match live_replication(&META, cx, r) {
+                Ok(l) => l,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
+            };
+            let expected: Vec<_> = r
+                .rules
+                .iter()
+                .filter_map(|w| cx.live_rule(&live.rules, w))
+                .collect();
+            let extra: Vec<_> = live
+                .rules
+                .iter()
+                .filter(|l| {
+                    l.status.eq_ignore_ascii_case("Enabled")
+                        && !expected.iter().any(|e| std::ptr::eq(*e, *l))
+                })
+                .collect();
+            out.push(if extra.is_empty() {
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    format!(
+                        "replication '{}': only the expected rules are enabled",
+                        r.id.get_ref()
+                    ),
+                    json!({"live_rules": live.rules.len()}),
+                )
+            } else {
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "replication '{}': unexpected enabled rule(s): {}",
+                        r.id.get_ref(),
+                        extra
+                            .iter()
+                            .map(|l| format!(
+                                "{} (prefix '{}' → {})",
+                                l.id.as_deref().unwrap_or("<no id>"),
+                                l.filter.prefix.as_deref().unwrap_or(""),
+                                l.destination.bucket
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    json!({"unexpected_rules": extra}),
+                )
+            });
+        }
+        out
+    }
+}

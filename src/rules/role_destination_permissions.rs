@@ -1,0 +1,109 @@
+use super::support::{ask, destination_needs, error};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{identity_side, Leg};
+use crate::findings::{Finding, Scenario, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The replication role's identity policies (within its permissions boundary) allow what
+    /// S3 needs on each destination: `s3:ReplicateObject` and `s3:ReplicateTags`, plus
+    /// `s3:ReplicateDelete` when delete markers replicate and
+    /// `s3:ObjectOwnerOverrideToBucketOwner` when ownership is translated. This is the source
+    /// account's half; the destination bucket policy is checked by
+    /// `destination-policy-allows-role`.
+    ///
+    /// ## Why it matters
+    /// Without `s3:ReplicateObject` nothing is written to the destination; without the owner
+    /// override permission, cross-account replication with ownership translation fails.
+    ///
+    /// ## Example
+    /// Role policy lacks `s3:ReplicateObject`: fail, naming the action.
+    ///
+    /// ## Fix
+    /// Grant the listed actions on `arn:aws:s3:::DEST/PREFIX*`.
+    pub struct RoleDestinationPermissions;
+    id: "role-destination-permissions",
+    title: "Replication role can write to the destination",
+    severity: Critical,
+    scenarios: [Step3, ScenarioD],
+    remediation: "Grant the role s3:ReplicateObject, s3:ReplicateTags, s3:ReplicateDelete (when delete markers replicate) and s3:ObjectOwnerOverrideToBucketOwner (with owner override) on the destination objects.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html"],
+}
+
+impl Rule for RoleDestinationPermissions {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = if cx.replication_scenario(r) == Scenario::ScenarioD {
+                Scenario::ScenarioD
+            } else {
+                Scenario::Step3
+            };
+            let arn = cx.principal_arn(r.role.get_ref());
+            let who = match identity_side(cx.snap, arn) {
+                Ok(w) => w,
+                Err(e) => {
+                    out.push(error(&META, scenario, arn, e));
+                    continue;
+                }
+            };
+            for (i, rule) in r.rules.iter().enumerate() {
+                let dest = rule.destination.get_ref();
+                let acct = cx.bucket_account_id(dest).unwrap_or_default();
+                let mut missing = Vec::new();
+                let mut evidence = Vec::new();
+                for n in destination_needs(cx, rule) {
+                    let a = ask(
+                        cx,
+                        &who,
+                        n.action,
+                        &n.resource,
+                        acct,
+                        None,
+                        false,
+                        &[],
+                        Leg::IdentityOnly,
+                    );
+                    if !a.allowed() {
+                        missing.push(format!(
+                            "{} on {} ({}: {})",
+                            n.action,
+                            n.resource,
+                            a.eval.decision,
+                            a.summary()
+                        ));
+                    }
+                    evidence.push(a.evidence);
+                }
+                let label = rule.label(i);
+                let d = cx.bucket_name(dest);
+                out.push(if missing.is_empty() {
+                    META.finding(
+                        scenario,
+                        Status::Pass,
+                        arn,
+                        format!("{label}: role can replicate into {d}"),
+                        json!({"checks": evidence}),
+                    )
+                } else {
+                    META.finding(
+                        scenario,
+                        Status::Fail,
+                        arn,
+                        format!(
+                            "{label}: role cannot replicate into {d}: missing {}",
+                            missing.join("; ")
+                        ),
+                        json!({"checks": evidence}),
+                    )
+                });
+            }
+        }
+        out
+    }
+}

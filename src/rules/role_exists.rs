@@ -1,0 +1,61 @@
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The replication role of every replication exists in its account and could be read
+    /// (trust policy, inline and attached policies, permissions boundary).
+    ///
+    /// ## Why it matters
+    /// S3 replicates by assuming this role. A deleted or renamed role stops replication, and
+    /// a role the auditor cannot read cannot be verified.
+    ///
+    /// ## Example
+    /// `GetRole` answers `NoSuchEntity`: fail.
+    ///
+    /// ## Fix
+    /// Create the role (trusted by `s3.amazonaws.com`) with the replication permissions, or
+    /// point the replication configuration at the right role.
+    pub struct RoleExists;
+    id: "role-exists",
+    title: "Replication role exists",
+    severity: Critical,
+    scenarios: [Step3, ScenarioD],
+    remediation: "Create the replication role in the source account, trusted by s3.amazonaws.com, with the replication permissions.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html"],
+}
+
+impl Rule for RoleExists {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (alias, _) in cx.replication_roles() {
+            let scenario = cx.role_scenario(alias);
+            let arn = cx.principal_arn(alias);
+            out.push(match cx.snap.principal(arn).map(|p| &p.details) {
+                Some(Fetched::Ok { value }) => META.finding(
+                    scenario,
+                    Status::Pass,
+                    arn,
+                    format!("role {arn} exists"),
+                    json!({"has_trust_policy": value.trust_policy.is_some()}),
+                ),
+                Some(Fetched::Absent { reason }) => META.finding(
+                    scenario,
+                    Status::Fail,
+                    arn,
+                    format!("role {arn} does not exist ({reason})"),
+                    json!({}),
+                ),
+                Some(f) => super::support::unknown(&META, scenario, arn, "the role", f),
+                None => super::support::error(&META, scenario, arn, "role was not collected"),
+            });
+        }
+        out
+    }
+}

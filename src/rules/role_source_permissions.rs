@@ -1,0 +1,104 @@
+use super::support::{ask, error, source_needs};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{identity_side, Leg};
+use crate::findings::{Finding, Status};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// The replication role's identity policies (within its permissions boundary) allow what
+    /// S3 needs on the source: `s3:GetReplicationConfiguration` and `s3:ListBucket` on the
+    /// bucket, `s3:GetObjectVersionForReplication`, `s3:GetObjectVersionAcl` and
+    /// `s3:GetObjectVersionTagging` on the objects of every replicated prefix. Each is decided
+    /// by the policy engine.
+    ///
+    /// ## Why it matters
+    /// Missing any of these makes replication of the affected objects fail (status FAILED),
+    /// which nobody sees without metrics.
+    ///
+    /// ## Example
+    /// Role policy lacks `s3:GetObjectVersionForReplication`: fail, naming the action.
+    ///
+    /// ## Fix
+    /// Grant the listed actions on `arn:aws:s3:::SOURCE` and `arn:aws:s3:::SOURCE/PREFIX*`.
+    pub struct RoleSourcePermissions;
+    id: "role-source-permissions",
+    title: "Replication role can read the source",
+    severity: Critical,
+    scenarios: [Step3, ScenarioD],
+    remediation: "Grant the role s3:GetReplicationConfiguration and s3:ListBucket on the source bucket, and s3:GetObjectVersionForReplication, s3:GetObjectVersionAcl, s3:GetObjectVersionTagging on its objects.",
+    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html"],
+}
+
+impl Rule for RoleSourcePermissions {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = if cx.replication_scenario(r) == crate::findings::Scenario::ScenarioD {
+                crate::findings::Scenario::ScenarioD
+            } else {
+                crate::findings::Scenario::Step3
+            };
+            let arn = cx.principal_arn(r.role.get_ref());
+            let who = match identity_side(cx.snap, arn) {
+                Ok(w) => w,
+                Err(e) => {
+                    out.push(error(&META, scenario, arn, e));
+                    continue;
+                }
+            };
+            let acct = cx.bucket_account_id(r.source.get_ref()).unwrap_or_default();
+            let mut missing = Vec::new();
+            let mut evidence = Vec::new();
+            for n in source_needs(cx, r) {
+                let a = ask(
+                    cx,
+                    &who,
+                    n.action,
+                    &n.resource,
+                    acct,
+                    None,
+                    false,
+                    &[],
+                    Leg::IdentityOnly,
+                );
+                if !a.allowed() {
+                    missing.push(format!(
+                        "{} on {} ({}: {})",
+                        n.action,
+                        n.resource,
+                        a.eval.decision,
+                        a.summary()
+                    ));
+                }
+                evidence.push(a.evidence);
+            }
+            let src = cx.bucket_name(r.source.get_ref());
+            out.push(if missing.is_empty() {
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    arn,
+                    format!("role can read {src} for replication '{}'", r.id.get_ref()),
+                    json!({"checks": evidence}),
+                )
+            } else {
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    arn,
+                    format!(
+                        "role cannot read {src} for replication: missing {}",
+                        missing.join("; ")
+                    ),
+                    json!({"checks": evidence}),
+                )
+            });
+        }
+        out
+    }
+}

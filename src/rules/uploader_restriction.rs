@@ -1,0 +1,127 @@
+use super::support::{ask, error, sample_key, skip};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{bucket_policy, identity_side, restrict_public_buckets, IdentitySide, Leg};
+use crate::findings::{Finding, Scenario, Status};
+use serde_json::json;
+
+/// An account id that is no real account's: the "anyone from another account" probe.
+const OUTSIDE_ACCOUNT: &str = "000000000000";
+
+declare_rule! {
+    /// ## What it checks
+    /// Scenario C: only the named uploaders can write into the replicated prefixes. S3
+    /// replication filters on prefix and tags, never on who uploaded, so "only objects
+    /// uploaded by these users replicate" holds only if no one else can write there. The
+    /// policy engine proves, for each prefix: every uploader is allowed `s3:PutObject`; every
+    /// named non-uploader is denied; and an *arbitrary* identity of the bucket's own account
+    /// holding `s3:*` in its identity policy, and one from another account, are denied too —
+    /// i.e. the bucket policy itself enforces the restriction, not the current set of IAM
+    /// policies.
+    ///
+    /// ## Why it matters
+    /// Anyone who can write into `reports/` can have their objects copied into ABCD's account.
+    /// An identity-policy-only restriction breaks the day an admin grants `s3:*` to someone.
+    ///
+    /// ## Example
+    /// Bucket policy without a Deny for non-uploaders: the synthetic same-account admin is
+    /// allowed `s3:PutObject` on `reports/…`: fail.
+    ///
+    /// ## Fix
+    /// Add to the bucket policy: `{"Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+    /// "Resource":"arn:aws:s3:::SOURCE/reports/*","Condition":{"ArnNotEquals":{"aws:PrincipalArn":[UPLOADER-ARNS]}}}`.
+    pub struct UploaderRestriction;
+    id: "uploader-restriction",
+    title: "Only the expected uploaders can write into replicated prefixes",
+    severity: High,
+    scenarios: [ScenarioC],
+    remediation: "Deny s3:PutObject on the replicated prefixes in the bucket policy for every principal except the uploaders (ArnNotEquals aws:PrincipalArn).",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html#replication-config-optional-filter",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn",
+    ],
+}
+
+impl Rule for UploaderRestriction {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let scenario = Scenario::ScenarioC;
+        let Some(c) = &cx.spec.scenario_c else {
+            return vec![skip(
+                &META,
+                scenario,
+                "-",
+                "the spec declares no scenario C",
+            )];
+        };
+        let bucket = c.bucket.get_ref();
+        let account = cx.bucket_account_id(bucket).unwrap_or_default();
+        let policy = match bucket_policy(cx.snap, bucket) {
+            Ok(p) => p,
+            Err(e) => return vec![error(&META, scenario, &cx.bucket_arn(bucket), e)],
+        };
+        let restrict = match restrict_public_buckets(cx.snap, cx.spec, bucket, policy.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return vec![error(&META, scenario, &cx.bucket_arn(bucket), e)],
+        };
+        let mut probes: Vec<(String, Result<IdentitySide, String>, bool)> = Vec::new();
+        for u in &c.uploaders {
+            let arn = cx.principal_arn(u.get_ref());
+            probes.push((arn.to_string(), identity_side(cx.snap, arn), true));
+        }
+        for u in &c.non_uploaders {
+            let arn = cx.principal_arn(u.get_ref());
+            probes.push((arn.to_string(), identity_side(cx.snap, arn), false));
+        }
+        let inside = IdentitySide::synthetic_admin(account, "replaudit-any-other-identity");
+        probes.push((
+            format!("any other identity of {account} with s3:* ({})", inside.arn),
+            Ok(inside),
+            false,
+        ));
+        let outside = IdentitySide::synthetic_admin(OUTSIDE_ACCOUNT, "replaudit-outsider");
+        probes.push((
+            format!(
+                "any identity of another account with s3:* ({})",
+                outside.arn
+            ),
+            Ok(outside),
+            false,
+        ));
+        let mut out = Vec::new();
+        for prefix in &c.prefixes {
+            let object = cx.object_arn(bucket, &sample_key(prefix));
+            for (label, who, must_allow) in &probes {
+                let who = match who {
+                    Ok(w) => w,
+                    Err(e) => {
+                        out.push(error(&META, scenario, &object, format!("{label}: {e}")));
+                        continue;
+                    }
+                };
+                let a = ask(
+                    cx,
+                    who,
+                    "s3:PutObject",
+                    &object,
+                    account,
+                    policy.as_ref(),
+                    restrict,
+                    &[],
+                    Leg::Full,
+                );
+                let evidence = json!({"principal": label, "expected": if *must_allow { "Allowed" } else { "Denied" }, "s3": a.evidence});
+                let (status, msg) = match (*must_allow, a.allowed()) {
+                    (true, true) => (Status::Pass, format!("uploader {label} can write into '{prefix}' ({})", a.summary())),
+                    (true, false) => (Status::Fail, format!("uploader {label} cannot write into '{prefix}': {} ({})", a.eval.decision, a.summary())),
+                    (false, false) => (Status::Pass, format!("{label} cannot write into '{prefix}' ({}: {})", a.eval.decision, a.summary())),
+                    (false, true) => (Status::Fail, format!("{label} can write into '{prefix}' ({}), so its objects would replicate", a.summary())),
+                };
+                out.push(META.finding(scenario, status, &object, msg, evidence));
+            }
+        }
+        out
+    }
+}

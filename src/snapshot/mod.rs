@@ -1,0 +1,398 @@
+//! The collected state of the audited accounts: the only input rules ever see.
+//!
+//! It is plain serde data so that `replaudit snapshot` can save it and `audit --snapshot` can
+//! audit it offline. Every value read from AWS is a [`Fetched`]: a call that failed is kept as
+//! `Unknown` with the call and the cause, so that no rule can mistake "could not see" for
+//! "is fine".
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever a field changes meaning or is removed; adding optional fields keeps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A value read from AWS, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Fetched<T> {
+    /// The call succeeded.
+    Ok { value: T },
+    /// The call succeeded and said the thing is not configured (e.g. `NoSuchBucketPolicy`).
+    Absent { reason: String },
+    /// The call failed (access denied, throttled past retries, unreachable, ...).
+    Unknown {
+        call: String,
+        code: Option<String>,
+        reason: String,
+    },
+}
+
+impl<T> Fetched<T> {
+    pub fn ok(value: T) -> Self {
+        Fetched::Ok { value }
+    }
+
+    pub fn absent(reason: impl Into<String>) -> Self {
+        Fetched::Absent {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unknown(
+        call: impl Into<String>,
+        code: Option<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Fetched::Unknown {
+            call: call.into(),
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Fetched::Ok { value } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Fetched::Unknown { .. })
+    }
+
+    pub fn as_ref(&self) -> Fetched<&T> {
+        match self {
+            Fetched::Ok { value } => Fetched::Ok { value },
+            Fetched::Absent { reason } => Fetched::Absent {
+                reason: reason.clone(),
+            },
+            Fetched::Unknown { call, code, reason } => Fetched::Unknown {
+                call: call.clone(),
+                code: code.clone(),
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fetched<U> {
+        match self {
+            Fetched::Ok { value } => Fetched::Ok { value: f(value) },
+            Fetched::Absent { reason } => Fetched::Absent { reason },
+            Fetched::Unknown { call, code, reason } => Fetched::Unknown { call, code, reason },
+        }
+    }
+
+    /// One-line description of why there is no value, for finding messages.
+    pub fn why_missing(&self) -> Option<String> {
+        match self {
+            Fetched::Ok { .. } => None,
+            Fetched::Absent { reason } => Some(reason.clone()),
+            Fetched::Unknown { call, code, reason } => Some(match code {
+                Some(c) => format!("{call} failed: {c}: {reason}"),
+                None => format!("{call} failed: {reason}"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub collected_at: DateTime<Utc>,
+    pub spec_name: String,
+    /// Endpoint override in use when collected (emulators), so a report says what it audited.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    pub accounts: BTreeMap<String, AccountState>,
+    pub buckets: BTreeMap<String, BucketState>,
+    /// Keyed by principal ARN.
+    pub principals: BTreeMap<String, PrincipalState>,
+    /// Keyed by the key ARN as the spec or a replication configuration names it.
+    pub kms_keys: BTreeMap<String, KmsKeyState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountState {
+    pub alias: String,
+    pub expected_account_id: String,
+    pub caller: Fetched<CallerIdentity>,
+    pub public_access_block: Fetched<PublicAccessBlock>,
+    pub trails: Fetched<Vec<Trail>>,
+    pub config: Fetched<ConfigState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    pub fn all_on(&self) -> bool {
+        self.block_public_acls
+            && self.ignore_public_acls
+            && self.block_public_policy
+            && self.restrict_public_buckets
+    }
+
+    /// Names of the settings that are off.
+    pub fn off(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if !self.block_public_acls {
+            v.push("BlockPublicAcls");
+        }
+        if !self.ignore_public_acls {
+            v.push("IgnorePublicAcls");
+        }
+        if !self.block_public_policy {
+            v.push("BlockPublicPolicy");
+        }
+        if !self.restrict_public_buckets {
+            v.push("RestrictPublicBuckets");
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketState {
+    pub alias: String,
+    pub name: String,
+    /// The account alias whose credentials were used to read this bucket.
+    pub read_as: String,
+    /// Whether the bucket is listed by `ListBuckets` in the expected account (i.e. owned by it).
+    pub owned_by_expected_account: Fetched<bool>,
+    pub region: Fetched<String>,
+    /// `Enabled`, `Suspended`, or `Disabled` (never enabled).
+    pub versioning: Fetched<String>,
+    pub public_access_block: Fetched<PublicAccessBlock>,
+    pub ownership_controls: Fetched<String>,
+    /// The bucket policy JSON text.
+    pub policy: Fetched<String>,
+    pub policy_is_public: Fetched<bool>,
+    pub encryption: Fetched<Vec<EncryptionRule>>,
+    pub replication: Fetched<ReplicationConfiguration>,
+    pub tags: Fetched<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EncryptionRule {
+    pub sse_algorithm: String,
+    pub kms_master_key_id: Option<String>,
+    pub bucket_key_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicationConfiguration {
+    pub role: String,
+    pub rules: Vec<ReplicationRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ReplicationRule {
+    pub id: Option<String>,
+    pub priority: Option<i32>,
+    /// `Enabled` or `Disabled`.
+    pub status: String,
+    pub filter: RuleFilter,
+    /// `Enabled` / `Disabled`; absent on legacy (V1) rules.
+    pub delete_marker_replication: Option<String>,
+    pub destination: ReplicationDestination,
+    pub sse_kms_encrypted_objects: Option<String>,
+    pub replica_modifications: Option<String>,
+    pub existing_object_replication: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RuleFilter {
+    /// Key prefix; `None` or `""` means every key.
+    pub prefix: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// True for the deprecated top-level `Prefix` form (V1 schema), which cannot carry RTC
+    /// or delete-marker replication.
+    pub legacy: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ReplicationDestination {
+    pub bucket: String,
+    pub account: Option<String>,
+    pub storage_class: Option<String>,
+    /// `Destination` when ownership is translated to the destination bucket owner.
+    pub access_control_owner: Option<String>,
+    pub replica_kms_key_id: Option<String>,
+    pub replication_time: Option<Toggle>,
+    pub metrics: Option<Toggle>,
+}
+
+/// A status with an optional threshold in minutes (RTC time, metrics event threshold).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Toggle {
+    pub status: String,
+    pub minutes: Option<i32>,
+}
+
+impl Toggle {
+    pub fn enabled(&self) -> bool {
+        self.status.eq_ignore_ascii_case("Enabled")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrincipalState {
+    pub arn: String,
+    /// `user` or `role`.
+    pub kind: String,
+    pub name: String,
+    pub account_id: String,
+    /// The account alias whose credentials read it; `None` when the spec has no account for it.
+    pub read_as: Option<String>,
+    pub details: Fetched<PrincipalDetails>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrincipalDetails {
+    pub inline_policies: Fetched<Vec<NamedPolicy>>,
+    pub attached_policies: Fetched<Vec<NamedPolicy>>,
+    /// Users only; empty for roles.
+    pub groups: Fetched<Vec<GroupPolicies>>,
+    pub permission_boundary: Fetched<Option<NamedPolicy>>,
+    /// Roles only: the trust (assume-role) policy.
+    pub trust_policy: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NamedPolicy {
+    /// Inline policy name, or managed policy name.
+    pub name: String,
+    /// Managed policy ARN (absent for inline policies).
+    pub arn: Option<String>,
+    /// The policy JSON text (default version for managed policies).
+    pub document: Fetched<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupPolicies {
+    pub name: String,
+    pub inline_policies: Fetched<Vec<NamedPolicy>>,
+    pub attached_policies: Fetched<Vec<NamedPolicy>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KmsKeyState {
+    pub arn: String,
+    pub read_as: Option<String>,
+    pub metadata: Fetched<KmsKeyMetadata>,
+    pub key_policy: Fetched<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KmsKeyMetadata {
+    pub key_id: String,
+    pub arn: String,
+    pub enabled: bool,
+    pub key_state: Option<String>,
+    pub key_manager: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trail {
+    pub name: String,
+    pub arn: Option<String>,
+    pub home_region: Option<String>,
+    pub is_multi_region: bool,
+    pub s3_bucket: Option<String>,
+    pub is_logging: Fetched<bool>,
+    pub event_selectors: Fetched<TrailSelectors>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TrailSelectors {
+    pub basic: Vec<BasicEventSelector>,
+    pub advanced: Vec<AdvancedEventSelector>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BasicEventSelector {
+    /// `All`, `ReadOnly` or `WriteOnly`.
+    pub read_write_type: String,
+    pub include_management_events: bool,
+    /// (type, values), e.g. ("AWS::S3::Object", ["arn:aws:s3:::bucket/"]).
+    pub data_resources: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AdvancedEventSelector {
+    pub name: Option<String>,
+    pub field_selectors: Vec<AdvancedFieldSelector>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AdvancedFieldSelector {
+    pub field: String,
+    pub equals: Vec<String>,
+    pub starts_with: Vec<String>,
+    pub ends_with: Vec<String>,
+    pub not_equals: Vec<String>,
+    pub not_starts_with: Vec<String>,
+    pub not_ends_with: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ConfigState {
+    pub recorders: Vec<ConfigRecorder>,
+    pub rules: Vec<ConfigRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigRecorder {
+    pub name: String,
+    pub recording: bool,
+    pub last_status: Option<String>,
+    pub all_supported: bool,
+    pub resource_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigRule {
+    pub name: String,
+    pub source_identifier: Option<String>,
+    pub state: Option<String>,
+}
+
+impl Snapshot {
+    /// A snapshot is only trusted when its schema is the one this build understands.
+    pub fn from_json(text: &str) -> Result<Snapshot, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("snapshot is not valid JSON: {e}"))?;
+        match v.get("schema_version").and_then(|s| s.as_u64()) {
+            Some(n) if n == u64::from(SCHEMA_VERSION) => {}
+            Some(n) => return Err(format!(
+                "snapshot schema_version {n} is not supported (this build reads {SCHEMA_VERSION})"
+            )),
+            None => return Err("snapshot has no schema_version".into()),
+        }
+        serde_json::from_value(v)
+            .map_err(|e| format!("snapshot does not match schema {SCHEMA_VERSION}: {e}"))
+    }
+
+    pub fn bucket(&self, alias: &str) -> Option<&BucketState> {
+        self.buckets.get(alias)
+    }
+
+    pub fn principal(&self, arn: &str) -> Option<&PrincipalState> {
+        self.principals.get(arn)
+    }
+}

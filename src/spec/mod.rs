@@ -1,0 +1,431 @@
+//! The posture spec: what the audited set-up must look like.
+//!
+//! Everything about a deployment (account ids, regions, bucket names, principals, prefixes,
+//! keys) comes from here; the rules only know the *shape* of a correct set-up. The format is
+//! documented in the README; `checks/seed.toml` is the reference example.
+
+mod validate;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Specs larger than this are rejected before parsing: a posture spec is a few KB, and a
+/// multi-megabyte input is a mistake (or hostile) that should not be parsed at all.
+pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
+
+/// A rejected spec, pointing at the place to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub version: Spanned<u32>,
+    pub name: String,
+    pub accounts: BTreeMap<String, Account>,
+    pub buckets: BTreeMap<String, Bucket>,
+    #[serde(default)]
+    pub principals: BTreeMap<String, Principal>,
+    #[serde(default)]
+    pub replication: Vec<Replication>,
+    #[serde(default)]
+    pub access: Vec<AccessExpectation>,
+    pub scenario_a: Option<ScenarioA>,
+    pub scenario_b: Option<ScenarioB>,
+    pub scenario_c: Option<ScenarioC>,
+    pub scenario_d: Option<ScenarioD>,
+    /// Expectations about AWS's own evidence (CloudTrail, AWS Config).
+    pub evidence: Option<EvidenceExpectations>,
+}
+
+/// How to obtain credentials for an account or a principal.
+///
+/// Exactly one of `profile` / `role_arn` may be given; neither means the default
+/// `aws-config` chain (environment, web identity, SSO cache, instance role).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    /// Profile whose credentials assume `role_arn` (default chain when absent).
+    pub source_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub description: Option<String>,
+    pub account_id: Spanned<String>,
+    pub region: Spanned<String>,
+    #[serde(default)]
+    pub credentials: Credentials,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub name: Spanned<String>,
+    pub account: Spanned<String>,
+    pub region: Spanned<String>,
+    #[serde(default = "yes")]
+    pub versioning: bool,
+    #[serde(default = "yes")]
+    pub block_public_access: bool,
+    /// `AES256`, `aws:kms` or `aws:kms:dsse`; absent = not checked.
+    pub default_encryption: Option<Spanned<String>>,
+    pub kms_key_arn: Option<Spanned<String>>,
+    /// `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`; absent = not checked.
+    pub object_ownership: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    pub arn: Spanned<String>,
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replication {
+    pub id: Spanned<String>,
+    pub source: Spanned<String>,
+    pub role: Spanned<String>,
+    /// When true, the source may replicate nothing beyond these rules (scenario B).
+    #[serde(default)]
+    pub exclusive: bool,
+    pub rules: Vec<ReplicationRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationRule {
+    pub id: Option<String>,
+    pub priority: Option<i32>,
+    /// Key prefix the rule must filter on; absent or "" = the whole bucket.
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub destination: Spanned<String>,
+    #[serde(default)]
+    pub rtc: bool,
+    pub metrics: Option<bool>,
+    #[serde(default)]
+    pub delete_marker_replication: bool,
+    #[serde(default)]
+    pub owner_override: bool,
+    #[serde(default)]
+    pub sse_kms_encrypted_objects: bool,
+    pub replica_kms_key_arn: Option<Spanned<String>>,
+    pub storage_class: Option<String>,
+}
+
+impl ReplicationRule {
+    /// RTC requires replication metrics, so metrics default to whatever RTC is.
+    pub fn metrics_expected(&self) -> bool {
+        self.metrics.unwrap_or(self.rtc)
+    }
+
+    pub fn prefix_or_empty(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("")
+    }
+
+    /// Human label used in finding messages.
+    pub fn label(&self, index: usize) -> String {
+        match &self.id {
+            Some(id) => format!("rule '{id}'"),
+            None => format!("rule #{}", index + 1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessExpectation {
+    pub principal: Spanned<String>,
+    pub bucket: Spanned<String>,
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+    /// Object key used for object-level actions (the decision may depend on the key).
+    #[serde(default = "default_sample_key")]
+    pub sample_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioA {
+    pub bucket: Spanned<String>,
+    pub kms_key_arn: Spanned<String>,
+    #[serde(default)]
+    pub readers: Vec<Spanned<String>>,
+    #[serde(default = "default_sample_key")]
+    pub sample_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioB {
+    pub replication: Spanned<String>,
+    pub replicated_prefixes: Vec<String>,
+    #[serde(default = "default_unreplicated_prefix")]
+    pub unreplicated_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioC {
+    pub bucket: Spanned<String>,
+    pub prefixes: Vec<String>,
+    pub uploaders: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub non_uploaders: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioD {
+    pub log_bucket: Spanned<String>,
+    pub backup_bucket: Spanned<String>,
+    pub replication: Spanned<String>,
+    pub export_prefix: String,
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+    pub logs_region: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceExpectations {
+    /// A CloudTrail trail must record data events for these bucket aliases.
+    #[serde(default)]
+    pub data_events_for: Vec<Spanned<String>>,
+    /// An AWS Config recorder must be recording in these account aliases.
+    #[serde(default)]
+    pub config_recording_in: Vec<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_sample_key() -> String {
+    "replaudit-probe".to_string()
+}
+
+fn default_unreplicated_prefix() -> String {
+    "replaudit-unreplicated/".to_string()
+}
+
+/// A spec that parsed and passed validation, with the source text kept for error positions.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    pub path: PathBuf,
+    pub spec: Spec,
+}
+
+impl std::ops::Deref for LoadedSpec {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+/// Read, parse and validate a spec file.
+pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
+    let at_start = |message: String| SpecError {
+        file: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| at_start(format!("cannot read spec: {e}")))?;
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(at_start(format!(
+            "spec is {} bytes; the limit is {MAX_SPEC_BYTES} bytes",
+            bytes.len()
+        )));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let (line, column) = line_col(&String::from_utf8_lossy(e.as_bytes()), offset);
+            return Err(SpecError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: "spec is not valid UTF-8".into(),
+            });
+        }
+    };
+    parse(path, &text)
+}
+
+/// Parse and validate spec text; `path` only labels errors.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
+    let spec: Spec = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        SpecError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    validate::validate(&spec).map_err(|(span, message)| {
+        let (line, column) = line_col(text, span.start);
+        SpecError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    Ok(LoadedSpec {
+        path: path.to_path_buf(),
+        spec,
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut line = 1;
+    let mut col = 1;
+    for (i, ch) in text.char_indices() {
+        if i >= offset {
+            break;
+        }
+        if ch == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+impl Spec {
+    pub fn account(&self, alias: &str) -> Option<&Account> {
+        self.accounts.get(alias)
+    }
+
+    pub fn bucket(&self, alias: &str) -> Option<&Bucket> {
+        self.buckets.get(alias)
+    }
+
+    pub fn principal(&self, alias: &str) -> Option<&Principal> {
+        self.principals.get(alias)
+    }
+
+    pub fn replication_by_id(&self, id: &str) -> Option<&Replication> {
+        self.replication.iter().find(|r| r.id.get_ref() == id)
+    }
+
+    /// The account alias whose account id owns this ARN's account field, if the spec knows it.
+    pub fn account_alias_for_id(&self, account_id: &str) -> Option<&str> {
+        self.accounts
+            .iter()
+            .find(|(_, a)| a.account_id.get_ref() == account_id)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Account id of a bucket alias (from the account it names).
+    pub fn bucket_account_id(&self, alias: &str) -> Option<&str> {
+        let b = self.buckets.get(alias)?;
+        self.accounts
+            .get(b.account.get_ref())
+            .map(|a| a.account_id.get_ref().as_str())
+    }
+
+    /// Every KMS key ARN the spec mentions (bucket keys, replica keys, scenario A).
+    pub fn kms_key_arns(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for b in self.buckets.values() {
+            if let Some(k) = &b.kms_key_arn {
+                keys.push(k.get_ref().clone());
+            }
+        }
+        for r in &self.replication {
+            for rule in &r.rules {
+                if let Some(k) = &rule.replica_kms_key_arn {
+                    keys.push(k.get_ref().clone());
+                }
+            }
+        }
+        if let Some(a) = &self.scenario_a {
+            keys.push(a.kms_key_arn.get_ref().clone());
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Principal aliases of the spec's principals that are mentioned anywhere in expectations
+    /// (plus every replication role), i.e. whose IAM state must be collected.
+    pub fn principal_arns(&self) -> Vec<String> {
+        let mut arns: Vec<String> = self
+            .principals
+            .values()
+            .map(|p| p.arn.get_ref().clone())
+            .collect();
+        arns.sort();
+        arns.dedup();
+        arns
+    }
+}
+
+/// Account id field of an ARN (`arn:partition:service:region:account:resource`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_kw, _, _, _, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    parts.next()?;
+    (arn_kw == "arn" && !account.is_empty()).then_some(account)
+}
+
+/// Region field of an ARN.
+pub fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    parts.next()?;
+    parts.next()?;
+    parts.next()?;
+    let region = parts.next()?;
+    (!region.is_empty()).then_some(region)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+use super::*;
+use std::path::Path;
+
+const SEED: &str = include_str!("../../checks/seed.toml");
+
+fn parse_str(text: &str) -> Result<LoadedSpec, SpecError> {
+    parse(Path::new("t.toml"), text)
+}
+
+#[test]
+fn seed_spec_parses_and_validates() {
+    let s = parse_str(SEED).expect("seed spec must be valid");
+    assert_eq!(s.accounts.len(), 2);
+    assert_eq!(s.bucket_account_id("source"), Some("111122223333"));
+    assert_eq!(s.replication.len(), 2);
+    assert!(s.scenario_a.is_some() && s.scenario_d.is_some());
+    assert!(s.kms_key_arns().iter().any(|k| k.contains("271089868719")));
+}
+
+#[test]
+fn syntax_error_reports_line_and_column() {
+    let e = parse_str("version = 1\nname = \"x\"\n[accounts.a\n").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.to_string().starts_with("t.toml:3:"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_expected_type_and_position() {
+    let text = SEED.replace("versioning = true\nblock_public_access = true\ndefault_encryption = \"aws:kms\"\nkms_key_arn = \"arn:aws:kms:ap-southeast-1",
+        "versioning = \"yes\"\nblock_public_access = true\ndefault_encryption = \"aws:kms\"\nkms_key_arn = \"arn:aws:kms:ap-southeast-1");
+    let e = parse_str(&text).unwrap_err();
+    let line = SEED
+        .lines()
+        .position(|l| l.starts_with("versioning = true"))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line, "{e}");
+    assert!(
+        e.message.contains("bool") || e.message.contains("boolean"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_field_is_rejected() {
+    let text = SEED.replace("exclusive = true", "exclusiv = true");
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("exclusiv"), "{e}");
+}
+
+#[test]
+fn duplicate_key_is_rejected() {
+    let text = SEED.replace(
+        "name = \"xyz-to-abcd incident reports\"",
+        "name = \"a\"\nname = \"b\"",
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert_eq!(e.line, 12, "{e}");
+}
+
+#[test]
+fn dangling_reference_points_at_the_reference() {
+    let text = SEED.replacen(
+        "destination = \"destination\"",
+        "destination = \"nowhere\"",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("no bucket with alias 'nowhere'"), "{e}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"nowhere\""))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line);
+    assert!(e.column > 1);
+}
+
+#[test]
+fn bad_account_id_is_rejected() {
+    let text = SEED.replace("\"111122223333\"", "\"1111\"");
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("12-digit"), "{e}");
+}
+
+#[test]
+fn delete_markers_with_tag_filter_is_rejected() {
+    let text = SEED.replacen(
+        "prefix = \"reports/\"\n",
+        "prefix = \"reports/\"\ntags = { class = \"x\" }\n",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("tag filter"), "{e}");
+}
+
+#[test]
+fn wildcard_access_action_is_rejected() {
+    let text = SEED.replacen(
+        "allow = [\"s3:ListBucket\", \"s3:GetObject\"]",
+        "allow = [\"s3:Get*\"]",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("concrete"), "{e}");
+}
+
+#[test]
+fn both_profile_and_role_is_rejected() {
+    let text = SEED.replacen(
+        "credentials = { profile = \"xyz-audit\" }",
+        "credentials = { profile = \"xyz-audit\", role_arn = \"arn:aws:iam::111122223333:role/a\" }",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("either profile or role_arn"), "{e}");
+}
+
+#[test]
+fn non_utf8_and_huge_files_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, b"version = 1\nname = \"\xff\xfe\"\n").unwrap();
+    let e = load(&p).unwrap_err();
+    assert!(e.message.contains("UTF-8"), "{e}");
+    assert_eq!(e.line, 2);
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; MAX_SPEC_BYTES + 1]).unwrap();
+    assert!(load(&big).unwrap_err().message.contains("limit"));
+    assert!(load(&dir.path().join("missing.toml"))
+        .unwrap_err()
+        .message
+        .contains("cannot read"));
+}
+
+#[test]
+fn arn_fields() {
+    assert_eq!(
+        arn_account("arn:aws:iam::271089868719:user/tom-cruise"),
+        Some("271089868719")
+    );
+    assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
+    assert_eq!(
+        arn_region("arn:aws:kms:ap-southeast-2:271089868719:key/x"),
+        Some("ap-southeast-2")
+    );
+    assert_eq!(arn_account("garbage"), None);
+}
+
+#[test]
+fn region_and_bucket_name_syntax() {
+    assert!(validate::is_region("ap-southeast-1"));
+    assert!(validate::is_region("us-gov-west-1"));
+    assert!(!validate::is_region("ap-southeast"));
+    assert!(!validate::is_region("AP-southeast-1"));
+    assert!(validate::is_bucket_name("rubes-s3-bucket"));
+    assert!(!validate::is_bucket_name("Rubes"));
+    assert!(!validate::is_bucket_name("a..b"));
+    assert!(!validate::is_bucket_name("-ab"));
+}

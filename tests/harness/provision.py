@@ -1,0 +1,810 @@
+#!/usr/bin/env python3
+"""Provision a replaudit posture spec into the emulator (tests/harness/emulator.py). TEST FIXTURE.
+
+    .moto/bin/python tests/harness/provision.py --endpoint http://localhost:PORT \
+        --spec checks/seed.toml --out-dir DIR [--defect NAME ...] [--no-iam-enforcement]
+
+Every name, id, region, prefix and principal comes from the spec; this script only knows the *shape*
+of a correct set-up (see tests/harness/README.md, "The provisioner"). Each --defect changes exactly one
+thing from that correct set-up. Writes DIR/aws-config, DIR/aws-credentials (mode 0600) and
+DIR/provisioned.json. Secret keys are written to DIR/aws-credentials only, never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import tomllib
+import urllib.request
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# --------------------------------------------------------------------------- name resolution
+# The SDKs send s3control calls to <account-id>.<endpoint host>; `<id>.localhost` does not resolve on
+# every machine (it does not here), so within this process any *.localhost name resolves to loopback.
+_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if isinstance(host, str) and host.endswith(".localhost"):
+        host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _loopback_getaddrinfo
+
+DEFECTS = {
+    "wrong-region": "source bucket created in another region than the spec says",
+    "bpa-off": "source bucket Block Public Access all false",
+    "account-bpa-off": "source account has no account-level Block Public Access",
+    "dest-versioning-off": "destination versioning Suspended (after replication was configured)",
+    "role-wrong-trust": "replication role trusted by ec2.amazonaws.com instead of s3.amazonaws.com",
+    "role-extra-trust": "replication role trusted by s3.amazonaws.com and an AWS account",
+    "role-missing-replicate-object": "replication role policy lacks s3:ReplicateObject",
+    "role-s3-admin": "replication role gets s3:* on * instead of least privilege",
+    "rtc-off": "replication rules have no ReplicationTime / Metrics",
+    "delete-markers-off": "replication rules have DeleteMarkerReplication Disabled",
+    "dest-policy-missing": "destination bucket has no policy letting the role replicate",
+    "clint-granted": "source bucket policy also grants the first denied [[access]] principal",
+    "grant-star": 'source bucket policy grants "*" s3:GetObject',
+    "grant-account": "source bucket policy grants the whole account of the authorized reader",
+    "wrong-prefix": "replication rule filter prefix changed to another prefix",
+    "rule-disabled": "replication rules Status Disabled",
+    "no-owner-override": "replication rules without AccessControlTranslation",
+    "no-replica-key": "replication rules without EncryptionConfiguration (ReplicaKmsKeyID)",
+    "intern-can-upload": "scenario C write restriction also exempts the non-uploaders",
+    "log-policy-no-service": "log bucket policy names the account root, not the CloudWatch Logs service",
+    "backup-versioning-off": "scenario D backup bucket versioning Suspended",
+    "log-rule-wrong-prefix": "scenario D replication rule filters another prefix than the export prefix",
+    "no-replication": "no replication configuration on the source bucket",
+}
+
+WRONG_REGIONS = ["ap-southeast-3", "ap-south-1", "eu-west-1"]
+ADMIN_USER = "replaudit-admin"
+BPA_ON = {k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
+BPA_OFF = {k: False for k in BPA_ON}
+
+# S3 actions whose resource is the bucket ARN; every other s3: action names objects (bucket/*).
+BUCKET_ACTIONS_PREFIXES = ("s3:ListBucket", "s3:GetBucket", "s3:PutBucket", "s3:DeleteBucket",
+                           "s3:GetReplicationConfiguration", "s3:PutReplicationConfiguration",
+                           "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+                           "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+                           "s3:ListMultipartUploadParts", "s3:GetAccelerateConfiguration",
+                           "s3:GetInventoryConfiguration", "s3:GetMetricsConfiguration")
+
+
+def is_bucket_action(action: str) -> bool:
+    return action.startswith(BUCKET_ACTIONS_PREFIXES) and action != "s3:ListMultipartUploadParts"
+
+
+def bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
+
+
+def parse_arn(arn: str) -> dict[str, str]:
+    parts = arn.split(":", 5)
+    return {"service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
+
+
+def iam_path_and_name(arn: str) -> tuple[str, str, str]:
+    """('user'|'role', path, name) of an IAM user/role ARN."""
+    resource = parse_arn(arn)["resource"]
+    kind, _, rest = resource.partition("/")
+    *path, name = rest.split("/")
+    return kind, "/" + "".join(p + "/" for p in path), name
+
+
+def policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+class Provisioner:
+    def __init__(self, endpoint: str, spec: dict, defects: list[str], verbose: bool) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.spec = spec
+        self.defects = set(defects)
+        self.verbose = verbose
+        self.cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"})
+        self.accounts: dict[str, dict] = spec.get("accounts", {})
+        self.buckets: dict[str, dict] = spec.get("buckets", {})
+        self.principals: dict[str, dict] = spec.get("principals", {})
+        self.replications: list[dict] = spec.get("replication", [])
+        self.access: list[dict] = spec.get("access", [])
+        self.admin: dict[str, dict[str, str]] = {}  # account alias -> keys (never printed)
+        self.user_keys: dict[str, dict[str, str]] = {}  # principal alias -> keys
+        self.clients: dict[tuple, Any] = {}
+        self.bucket_region: dict[str, str] = {}  # bucket alias -> region actually used
+        self.kms_keys: list[str] = []
+        self.extra: dict[str, Any] = {}
+        self._validate()
+
+    # ------------------------------------------------------------------ spec helpers
+    def _validate(self) -> None:
+        unknown = self.defects - set(DEFECTS)
+        if unknown:
+            raise SystemExit(f"unknown defect(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFECTS)}")
+        for alias, b in self.buckets.items():
+            if b.get("account") not in self.accounts:
+                raise SystemExit(f"bucket {alias}: unknown account {b.get('account')!r}")
+        if not self.replications and self.defects & {"rtc-off", "delete-markers-off", "wrong-prefix", "rule-disabled",
+                                                      "no-owner-override", "no-replica-key", "no-replication",
+                                                      "dest-versioning-off", "dest-policy-missing", "wrong-region",
+                                                      "bpa-off", "account-bpa-off"}:
+            raise SystemExit("these defects need a [[replication]] in the spec")
+        if self.defects & {"backup-versioning-off", "log-rule-wrong-prefix", "log-policy-no-service"} and "scenario_d" not in self.spec:
+            raise SystemExit("scenario D defects need [scenario_d] in the spec")
+        if "intern-can-upload" in self.defects and not self.spec.get("scenario_c", {}).get("non_uploaders"):
+            raise SystemExit("intern-can-upload needs scenario_c.non_uploaders")
+        if "clint-granted" in self.defects and not any(a.get("deny") for a in self.access):
+            raise SystemExit("clint-granted needs an [[access]] entry with deny")
+        if self.defects & {"grant-account"} and not any(a.get("allow") for a in self.access):
+            raise SystemExit("grant-account needs an [[access]] entry with allow")
+
+    def account_of_id(self, account_id: str) -> str:
+        for alias, a in self.accounts.items():
+            if str(a["account_id"]) == account_id:
+                return alias
+        raise SystemExit(f"account id {account_id} is not in [accounts]")
+
+    def acct_id(self, alias: str) -> str:
+        return str(self.accounts[alias]["account_id"])
+
+    def bname(self, alias: str) -> str:
+        return self.buckets[alias]["name"]
+
+    def primary(self) -> dict | None:
+        """The replication that the source/destination defects act on: scenario_b's, else the first."""
+        wanted = self.spec.get("scenario_b", {}).get("replication")
+        for r in self.replications:
+            if r.get("id") == wanted:
+                return r
+        return self.replications[0] if self.replications else None
+
+    def primary_source(self) -> str | None:
+        p = self.primary()
+        return p["source"] if p else None
+
+    def primary_destinations(self) -> set[str]:
+        p = self.primary()
+        return {r["destination"] for r in p.get("rules", [])} if p else set()
+
+    def log_replication(self) -> dict | None:
+        wanted = self.spec.get("scenario_d", {}).get("replication")
+        return next((r for r in self.replications if r.get("id") == wanted), None)
+
+    def principal_arn(self, alias: str) -> str:
+        return self.principals[alias]["arn"]
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            sys.stderr.write(f"provision: {msg}\n")
+
+    # ------------------------------------------------------------------ clients
+    def client(self, service: str, account: str | None, region: str) -> Any:
+        cache_key = (service, account, region)
+        if cache_key not in self.clients:
+            if account is None:  # bootstrap: any key works while IAM enforcement is off
+                keys = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "bootstrap"}
+            else:
+                k = self.admin[account]
+                keys = {"aws_access_key_id": k["id"], "aws_secret_access_key": k["secret"]}
+            self.clients[cache_key] = boto3.client(service, region_name=region, endpoint_url=self.endpoint,
+                                                   config=self.cfg, **keys)
+        return self.clients[cache_key]
+
+    def moto_api(self, path: str, body: bytes, content_type: str = "text/plain") -> Any:
+        req = urllib.request.Request(self.endpoint + path, data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    # ------------------------------------------------------------------ steps
+    def bootstrap_admins(self) -> None:
+        """Assume a role into each account, create an admin user with AdministratorAccess and a key."""
+        self.moto_api("/moto-api/reset-auth", b"inf")  # enforcement off while bootstrapping
+        sts = self.client("sts", None, "us-east-1")
+        for alias, acct in self.accounts.items():
+            creds = sts.assume_role(RoleArn=f"arn:aws:iam::{acct['account_id']}:role/any",
+                                    RoleSessionName="replaudit-provision")["Credentials"]
+            iam = boto3.client("iam", region_name="us-east-1", endpoint_url=self.endpoint, config=self.cfg,
+                               aws_access_key_id=creds["AccessKeyId"],
+                               aws_secret_access_key=creds["SecretAccessKey"],
+                               aws_session_token=creds["SessionToken"])
+            iam.create_user(UserName=ADMIN_USER)
+            iam.attach_user_policy(UserName=ADMIN_USER, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+            key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+            self.admin[alias] = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"],
+                                 "arn": f"arn:aws:iam::{acct['account_id']}:user/{ADMIN_USER}"}
+            self.log(f"admin user in {alias} ({acct['account_id']})")
+
+    def account_bpa(self) -> None:
+        src_account = self.buckets[self.primary_source()]["account"] if self.primary_source() else None
+        for alias, acct in self.accounts.items():
+            if "account-bpa-off" in self.defects and alias == src_account:
+                continue
+            self.client("s3control", alias, acct["region"]).put_public_access_block(
+                AccountId=str(acct["account_id"]), PublicAccessBlockConfiguration=BPA_ON)
+
+    def iam_principals(self) -> None:
+        """Users (with keys and identity policies) and the replication roles."""
+        role_aliases = {r["role"] for r in self.replications}
+        for alias, p in self.principals.items():
+            kind, path, name = iam_path_and_name(p["arn"])
+            account = self.account_of_id(parse_arn(p["arn"])["account"])
+            iam = self.client("iam", account, "us-east-1")
+            if kind == "user":
+                iam.create_user(UserName=name, Path=path)
+                key = iam.create_access_key(UserName=name)["AccessKey"]
+                self.user_keys[alias] = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+                statements = self.identity_statements(alias)
+                if statements:
+                    iam.put_user_policy(UserName=name, PolicyName="replaudit-spec", PolicyDocument=policy(*statements))
+            elif kind == "role":
+                if alias in role_aliases:
+                    trust = self.replication_trust(account)
+                    iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=policy(trust))
+                    iam.put_role_policy(RoleName=name, PolicyName="replication",
+                                        PolicyDocument=policy(*self.replication_role_statements(alias)))
+                else:
+                    iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=policy(
+                        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{self.acct_id(account)}:root"},
+                         "Action": "sts:AssumeRole"}))
+
+    def replication_trust(self, account: str) -> dict:
+        service = "ec2.amazonaws.com" if "role-wrong-trust" in self.defects else "s3.amazonaws.com"
+        principal: dict[str, Any] = {"Service": service}
+        if "role-extra-trust" in self.defects:
+            others = [self.acct_id(self.buckets[d]["account"]) for d in sorted(self.primary_destinations())]
+            others = [o for o in others if o != self.acct_id(account)] or [self.acct_id(account)]
+            principal["AWS"] = f"arn:aws:iam::{others[0]}:root"
+        return {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": self.acct_id(account)}}}
+
+    def replication_role_statements(self, role_alias: str) -> list[dict]:
+        sources, dest_objects, owner_dest_objects, src_keys, replica_keys = [], [], [], [], []
+        for rep in self.replications:
+            if rep["role"] != role_alias:
+                continue
+            src = self.bname(rep["source"])
+            sources.append(src)
+            for rule in rep.get("rules", []):
+                dest = self.bname(rule["destination"])
+                dest_objects.append(f"{bucket_arn(dest)}/*")
+                if rule.get("owner_override"):
+                    owner_dest_objects.append(f"{bucket_arn(dest)}/*")
+                if rule.get("sse_kms_encrypted_objects"):
+                    if self.buckets[rep["source"]].get("kms_key_arn"):
+                        src_keys.append(self.buckets[rep["source"]]["kms_key_arn"])
+                    if rule.get("replica_kms_key_arn"):
+                        replica_keys.append(rule["replica_kms_key_arn"])
+        uniq = lambda xs: sorted(set(xs))  # noqa: E731
+        statements: list[dict] = []
+        if "role-s3-admin" in self.defects:
+            statements.append({"Sid": "S3Admin", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+        else:
+            statements.append({"Sid": "SourceBucket", "Effect": "Allow",
+                               "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                               "Resource": uniq(bucket_arn(s) for s in sources)})
+            statements.append({"Sid": "SourceObjects", "Effect": "Allow",
+                               "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl",
+                                          "s3:GetObjectVersionTagging"],
+                               "Resource": uniq(f"{bucket_arn(s)}/*" for s in sources)})
+            actions = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+            if "role-missing-replicate-object" in self.defects:
+                actions.remove("s3:ReplicateObject")
+            statements.append({"Sid": "DestinationObjects", "Effect": "Allow", "Action": actions,
+                               "Resource": uniq(dest_objects)})
+            if owner_dest_objects:
+                statements.append({"Sid": "OwnerOverride", "Effect": "Allow",
+                                    "Action": "s3:ObjectOwnerOverrideToBucketOwner",
+                                    "Resource": uniq(owner_dest_objects)})
+        if src_keys:
+            statements.append({"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt",
+                               "Resource": uniq(src_keys)})
+        if replica_keys:
+            statements.append({"Sid": "EncryptReplicas", "Effect": "Allow", "Action": "kms:Encrypt",
+                               "Resource": uniq(replica_keys)})
+        return statements
+
+    def identity_statements(self, alias: str) -> list[dict]:
+        statements: list[dict] = []
+        for entry in self.access:
+            if entry["principal"] != alias or not entry.get("allow"):
+                continue  # denied principals get no S3 permissions
+            b = self.buckets[entry["bucket"]]
+            statements += self.split_s3_actions(entry["allow"], b["name"], f"Access{len(statements)}")
+            if b.get("default_encryption") == "aws:kms" and b.get("kms_key_arn") and \
+                    any(a in ("s3:GetObject", "s3:GetObjectVersion", "s3:*") for a in entry["allow"]):
+                statements.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": b["kms_key_arn"]})
+        c = self.spec.get("scenario_c")
+        if c:
+            b = self.buckets[c["bucket"]]
+            if alias in c.get("uploaders", []):
+                statements.append({"Sid": "UploadReplicatedPrefixes", "Effect": "Allow",
+                                   "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+                                   "Resource": [f"{bucket_arn(b['name'])}/{p}*" for p in c.get("prefixes", [])]})
+                if b.get("default_encryption") == "aws:kms" and b.get("kms_key_arn"):
+                    statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                                       "Resource": b["kms_key_arn"]})
+            if alias in c.get("non_uploaders", []):
+                # The identity policy allows the write; the bucket policy is what must deny it.
+                statements.append({"Sid": "UploadAnywhere", "Effect": "Allow", "Action": "s3:PutObject",
+                                   "Resource": f"{bucket_arn(b['name'])}/*"})
+                if b.get("default_encryption") == "aws:kms" and b.get("kms_key_arn"):
+                    statements.append({"Effect": "Allow", "Action": "kms:GenerateDataKey",
+                                       "Resource": b["kms_key_arn"]})
+        a = self.spec.get("scenario_a")
+        if a and alias in a.get("readers", []):
+            statements.append({"Sid": "ReadReplicas", "Effect": "Allow", "Action": "s3:GetObject",
+                               "Resource": f"{bucket_arn(self.bname(a['bucket']))}/*"})
+            if a.get("kms_key_arn"):
+                statements.append({"Sid": "DecryptReplicas", "Effect": "Allow", "Action": "kms:Decrypt",
+                                   "Resource": a["kms_key_arn"]})
+        return statements
+
+    @staticmethod
+    def split_s3_actions(actions: list[str], bucket: str, sid: str) -> list[dict]:
+        on_bucket = [a for a in actions if is_bucket_action(a)]
+        on_objects = [a for a in actions if not is_bucket_action(a)]
+        out = []
+        if on_bucket:
+            out.append({"Sid": f"{sid}Bucket", "Effect": "Allow", "Action": on_bucket, "Resource": bucket_arn(bucket)})
+        if on_objects:
+            out.append({"Sid": f"{sid}Objects", "Effect": "Allow", "Action": on_objects,
+                        "Resource": f"{bucket_arn(bucket)}/*"})
+        return out
+
+    def kms(self) -> None:
+        arns: list[str] = []
+        for b in self.buckets.values():
+            if b.get("kms_key_arn"):
+                arns.append(b["kms_key_arn"])
+        for rep in self.replications:
+            for rule in rep.get("rules", []):
+                if rule.get("replica_kms_key_arn"):
+                    arns.append(rule["replica_kms_key_arn"])
+        if self.spec.get("scenario_a", {}).get("kms_key_arn"):
+            arns.append(self.spec["scenario_a"]["kms_key_arn"])
+        for arn in dict.fromkeys(arns):
+            parts = parse_arn(arn)
+            key_id = parts["resource"].split("/", 1)[1]
+            account = self.account_of_id(parts["account"])
+            kms = self.client("kms", account, parts["region"])
+            kms.create_key(Policy=self.key_policy(arn), Description=f"replaudit harness key {key_id}",
+                           Tags=[{"TagKey": "_custom_key_id_", "TagValue": key_id}])
+            got = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+            if got != arn:
+                raise SystemExit(f"KMS key came back as {got}, wanted {arn} (is the emulator patched?)")
+            self.kms_keys.append(arn)
+
+    def key_policy(self, arn: str) -> str:
+        account_id = parse_arn(arn)["account"]
+        statements = [{"Sid": "AccountRootFullAccess", "Effect": "Allow",
+                       "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}]
+        decrypt, encrypt = set(), set()
+        for rep in self.replications:
+            role = self.principal_arn(rep["role"])
+            src = self.buckets[rep["source"]]
+            for rule in rep.get("rules", []):
+                if not rule.get("sse_kms_encrypted_objects"):
+                    continue
+                if src.get("kms_key_arn") == arn:
+                    decrypt.add(role)
+                if rule.get("replica_kms_key_arn") == arn:
+                    encrypt.add(role)
+        a = self.spec.get("scenario_a", {})
+        if a.get("kms_key_arn") == arn:
+            decrypt.update(self.principal_arn(r) for r in a.get("readers", []))
+        for entry in self.access:  # cross-account readers of SSE-KMS buckets need the key policy too
+            b = self.buckets[entry["bucket"]]
+            reader = self.principal_arn(entry["principal"])
+            if entry.get("allow") and b.get("kms_key_arn") == arn and parse_arn(reader)["account"] != account_id \
+                    and any(x in ("s3:GetObject", "s3:GetObjectVersion", "s3:*") for x in entry["allow"]):
+                decrypt.add(reader)
+        if decrypt:
+            statements.append({"Sid": "AllowDecrypt", "Effect": "Allow", "Principal": {"AWS": sorted(decrypt)},
+                               "Action": "kms:Decrypt", "Resource": "*"})
+        if encrypt:
+            statements.append({"Sid": "AllowReplicaEncrypt", "Effect": "Allow", "Principal": {"AWS": sorted(encrypt)},
+                               "Action": "kms:Encrypt", "Resource": "*"})
+        return policy(*statements)
+
+    def create_buckets(self) -> None:
+        src = self.primary_source()
+        for alias, b in self.buckets.items():
+            region = b["region"]
+            if "wrong-region" in self.defects and alias == src:
+                region = next(r for r in WRONG_REGIONS if r != b["region"])
+            self.bucket_region[alias] = region
+            s3 = self.client("s3", b["account"], region)
+            kwargs: dict[str, Any] = {"Bucket": b["name"]}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            if b.get("object_ownership"):
+                kwargs["ObjectOwnership"] = b["object_ownership"]
+            s3.create_bucket(**kwargs)
+            if b.get("versioning"):
+                s3.put_bucket_versioning(Bucket=b["name"], VersioningConfiguration={"Status": "Enabled"})
+            if b.get("block_public_access", True):
+                bpa = BPA_OFF if ("bpa-off" in self.defects and alias == src) else BPA_ON
+                s3.put_public_access_block(Bucket=b["name"], PublicAccessBlockConfiguration=bpa)
+            enc = b.get("default_encryption")
+            if enc:
+                default: dict[str, Any] = {"SSEAlgorithm": enc}
+                if enc.startswith("aws:kms") and b.get("kms_key_arn"):
+                    default["KMSMasterKeyID"] = b["kms_key_arn"]
+                s3.put_bucket_encryption(Bucket=b["name"], ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": default,
+                               "BucketKeyEnabled": enc.startswith("aws:kms")}]})
+            if b.get("object_ownership"):
+                s3.put_bucket_ownership_controls(Bucket=b["name"], OwnershipControls={
+                    "Rules": [{"ObjectOwnership": b["object_ownership"]}]})
+            tags = b.get("tags") or {}
+            if tags:
+                s3.put_bucket_tagging(Bucket=b["name"], Tagging={
+                    "TagSet": [{"Key": k, "Value": str(v)} for k, v in tags.items()]})
+            self.log(f"bucket {b['name']} in {region}")
+
+    def replication_configs(self) -> None:
+        primary = self.primary()
+        log_rep = self.log_replication()
+        for rep in self.replications:
+            is_primary = rep is primary
+            if is_primary and "no-replication" in self.defects:
+                continue
+            rules = []
+            for rule in rep.get("rules", []):
+                dest_bucket = self.buckets[rule["destination"]]
+                prefix = rule.get("prefix", "")
+                if is_primary and "wrong-prefix" in self.defects:
+                    prefix = self.spec.get("scenario_b", {}).get("unreplicated_prefix") or f"not-{prefix}"
+                    if prefix == rule.get("prefix"):
+                        prefix = f"not-{prefix}"
+                if rep is log_rep and "log-rule-wrong-prefix" in self.defects:
+                    prefix = f"not-{prefix}" if prefix else "not-exports/"
+                dmr = rule.get("delete_marker_replication", False)
+                if is_primary and "delete-markers-off" in self.defects:
+                    dmr = False
+                destination: dict[str, Any] = {"Bucket": bucket_arn(dest_bucket["name"]),
+                                               "Account": self.acct_id(dest_bucket["account"])}
+                if rule.get("owner_override") and not (is_primary and "no-owner-override" in self.defects):
+                    destination["AccessControlTranslation"] = {"Owner": "Destination"}
+                if rule.get("replica_kms_key_arn") and not (is_primary and "no-replica-key" in self.defects):
+                    destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": rule["replica_kms_key_arn"]}
+                if not (is_primary and "rtc-off" in self.defects):
+                    if rule.get("rtc"):
+                        destination["ReplicationTime"] = {"Status": "Enabled", "Time": {"Minutes": 15}}
+                    if rule.get("metrics") or rule.get("rtc"):
+                        destination["Metrics"] = {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
+                out: dict[str, Any] = {
+                    "ID": rule["id"],
+                    "Priority": int(rule.get("priority", 1)),
+                    "Status": "Disabled" if (is_primary and "rule-disabled" in self.defects) else "Enabled",
+                    "Filter": {"Prefix": prefix},
+                    "DeleteMarkerReplication": {"Status": "Enabled" if dmr else "Disabled"},
+                    "Destination": destination,
+                }
+                if rule.get("sse_kms_encrypted_objects"):
+                    out["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+                rules.append(out)
+            src = self.buckets[rep["source"]]
+            self.client("s3", src["account"], self.bucket_region[rep["source"]]).put_bucket_replication(
+                Bucket=src["name"],
+                ReplicationConfiguration={"Role": self.principal_arn(rep["role"]), "Rules": rules})
+
+    def destination_policies(self) -> None:
+        """Cross-account destinations must let the replication role write into them."""
+        grants: dict[str, dict[str, Any]] = {}  # dest alias -> {role arn -> owner_override}
+        for rep in self.replications:
+            role = self.principal_arn(rep["role"])
+            for rule in rep.get("rules", []):
+                dest = rule["destination"]
+                if self.acct_id(self.buckets[dest]["account"]) == parse_arn(role)["account"]:
+                    continue  # same account: the role's identity policy is enough
+                grants.setdefault(dest, {})
+                grants[dest][role] = grants[dest].get(role, False) or bool(rule.get("owner_override"))
+        for dest, roles in grants.items():
+            if "dest-policy-missing" in self.defects and dest in self.primary_destinations():
+                continue
+            name = self.bname(dest)
+            statements = []
+            for role, owner_override in sorted(roles.items()):
+                actions = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+                if owner_override:
+                    actions.append("s3:ObjectOwnerOverrideToBucketOwner")
+                statements.append({"Sid": "ReplicationRoleWritesReplicas", "Effect": "Allow",
+                                   "Principal": {"AWS": role}, "Action": actions, "Resource": f"{bucket_arn(name)}/*"})
+                statements.append({"Sid": "ReplicationRoleChecksVersioning", "Effect": "Allow",
+                                   "Principal": {"AWS": role},
+                                   "Action": ["s3:GetBucketVersioning", "s3:PutBucketVersioning"],
+                                   "Resource": bucket_arn(name)})
+            for i, st in enumerate(statements):
+                st["Sid"] += str(i)
+            b = self.buckets[dest]
+            self.client("s3", b["account"], self.bucket_region[dest]).put_bucket_policy(
+                Bucket=name, Policy=policy(*statements))
+
+    def sample_objects(self) -> list[tuple[str, str]]:
+        """Sample objects named by the spec, written by the bucket owner's admin before any policy that
+        could deny the admin exists (scenario C's Deny exempts only the uploaders, as in AWS)."""
+        written = []
+        for entry in self.access:
+            if entry.get("sample_key"):
+                written.append((entry["bucket"], entry["sample_key"]))
+        written = list(dict.fromkeys(written))
+        for alias, key in written:
+            b = self.buckets[alias]
+            self.client("s3", b["account"], self.bucket_region[alias]).put_object(
+                Bucket=b["name"], Key=key, Body=f"replaudit sample object {key}\n".encode(),
+                ContentType="text/plain")
+        self.wait_replication_idle()
+        a = self.spec.get("scenario_a")
+        if a and a.get("sample_key"):
+            is_destination = any(r["destination"] == a["bucket"] for rep in self.replications for r in rep.get("rules", []))
+            if not is_destination:  # otherwise the replica of the source sample is the sample
+                b = self.buckets[a["bucket"]]
+                extra: dict[str, Any] = {}
+                if a.get("kms_key_arn"):
+                    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": a["kms_key_arn"]}
+                self.client("s3", b["account"], self.bucket_region[a["bucket"]]).put_object(
+                    Bucket=b["name"], Key=a["sample_key"], Body=b"replaudit sample object\n", **extra)
+                written.append((a["bucket"], a["sample_key"]))
+        return written
+
+    def wait_replication_idle(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.endpoint + "/_harness/replication", timeout=5) as resp:
+                    if json.loads(resp.read()).get("pending", 0) == 0:
+                        return
+            except Exception:
+                return  # not our emulator: nothing to wait for
+            time.sleep(0.1)
+
+    def source_policies(self) -> None:
+        """Bucket policies for [[access]] buckets: grants to the allowed principals, scenario C's Deny."""
+        per_bucket: dict[str, list[dict]] = {}
+        for i, entry in enumerate(self.access):
+            if entry.get("allow"):
+                for st in self.split_s3_actions(entry["allow"], self.bname(entry["bucket"]), f"Grant{i}"):
+                    st["Principal"] = {"AWS": self.principal_arn(entry["principal"])}
+                    per_bucket.setdefault(entry["bucket"], []).append(st)
+        denied = next((e for e in self.access if e.get("deny")), None)
+        if "clint-granted" in self.defects and denied:
+            for st in self.split_s3_actions(denied["deny"], self.bname(denied["bucket"]), "DefectGrantDenied"):
+                st["Principal"] = {"AWS": self.principal_arn(denied["principal"])}
+                per_bucket.setdefault(denied["bucket"], []).append(st)
+        allowed = next((e for e in self.access if e.get("allow")), None)
+        if "grant-account" in self.defects and allowed:
+            account_id = parse_arn(self.principal_arn(allowed["principal"]))["account"]
+            for st in self.split_s3_actions(allowed["allow"], self.bname(allowed["bucket"]), "DefectGrantAccount"):
+                st["Principal"] = {"AWS": f"arn:aws:iam::{account_id}:root"}
+                per_bucket.setdefault(allowed["bucket"], []).append(st)
+        if "grant-star" in self.defects:
+            target = (allowed or denied or {}).get("bucket") or self.primary_source()
+            per_bucket.setdefault(target, []).append(
+                {"Sid": "DefectGrantStar", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                 "Resource": f"{bucket_arn(self.bname(target))}/*"})
+        c = self.spec.get("scenario_c")
+        if c and c.get("prefixes"):
+            exempt = [self.principal_arn(u) for u in c.get("uploaders", [])]
+            if "intern-can-upload" in self.defects:
+                exempt += [self.principal_arn(u) for u in c.get("non_uploaders", [])]
+            per_bucket.setdefault(c["bucket"], []).append({
+                "Sid": "OnlyUploadersWriteReplicatedPrefixes", "Effect": "Deny", "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": [f"{bucket_arn(self.bname(c['bucket']))}/{p}*" for p in c["prefixes"]],
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": exempt}}})
+        for alias, statements in per_bucket.items():
+            b = self.buckets[alias]
+            self.client("s3", b["account"], self.bucket_region[alias]).put_bucket_policy(
+                Bucket=b["name"], Policy=policy(*statements))
+
+    def scenario_d(self) -> None:
+        d = self.spec.get("scenario_d")
+        if not d:
+            return
+        b = self.buckets[d["log_bucket"]]
+        region = d.get("logs_region") or b["region"]
+        account_id = self.acct_id(b["account"])
+        logs = self.client("logs", b["account"], region)
+        for group in d.get("log_groups", []):
+            logs.create_log_group(logGroupName=group)
+        principal: dict[str, Any] = {"Service": f"logs.{region}.amazonaws.com"}
+        if "log-policy-no-service" in self.defects:
+            principal = {"AWS": f"arn:aws:iam::{account_id}:root"}
+        condition = {"StringEquals": {"aws:SourceAccount": [account_id]},
+                     "ArnLike": {"aws:SourceArn": [f"arn:aws:logs:{region}:{account_id}:log-group:*"]}}
+        statements = [
+            {"Sid": "CloudWatchLogsGetBucketAcl", "Effect": "Allow", "Principal": principal,
+             "Action": "s3:GetBucketAcl", "Resource": bucket_arn(b["name"]), "Condition": condition},
+            {"Sid": "CloudWatchLogsPutExports", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
+             "Resource": f"{bucket_arn(b['name'])}/{d.get('export_prefix', '')}*",
+             "Condition": {**condition, "StringEquals": {**condition["StringEquals"],
+                                                         "s3:x-amz-acl": "bucket-owner-full-control"}}},
+        ]
+        self.client("s3", b["account"], self.bucket_region[d["log_bucket"]]).put_bucket_policy(
+            Bucket=b["name"], Policy=policy(*statements))
+
+    def versioning_defects(self) -> None:
+        """Suspend versioning *after* replication was configured (AWS refuses the configuration otherwise)."""
+        targets = []
+        if "dest-versioning-off" in self.defects:
+            targets += sorted(self.primary_destinations())
+        if "backup-versioning-off" in self.defects:
+            targets.append(self.spec["scenario_d"]["backup_bucket"])
+        for alias in targets:
+            b = self.buckets[alias]
+            self.client("s3", b["account"], self.bucket_region[alias]).put_bucket_versioning(
+                Bucket=b["name"], VersioningConfiguration={"Status": "Suspended"})
+
+    def audit_trail_and_config(self) -> None:
+        src = self.primary_source()
+        if src:
+            b = self.buckets[src]
+            account, account_id, region = b["account"], self.acct_id(b["account"]), self.bucket_region[src]
+            trail_bucket = f"replaudit-trail-{account_id}"
+            s3 = self.client("s3", account, region)
+            kwargs: dict[str, Any] = {"Bucket": trail_bucket}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(**kwargs)
+            s3.put_public_access_block(Bucket=trail_bucket, PublicAccessBlockConfiguration=BPA_ON)
+            trail_arn = f"arn:aws:cloudtrail:{region}:{account_id}:trail/replaudit-trail"
+            cond = {"StringEquals": {"aws:SourceArn": trail_arn}}
+            s3.put_bucket_policy(Bucket=trail_bucket, Policy=policy(
+                {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                 "Action": "s3:GetBucketAcl", "Resource": bucket_arn(trail_bucket), "Condition": cond},
+                {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                 "Action": "s3:PutObject", "Resource": f"{bucket_arn(trail_bucket)}/AWSLogs/{account_id}/*",
+                 "Condition": {"StringEquals": {"aws:SourceArn": trail_arn,
+                                                "s3:x-amz-acl": "bucket-owner-full-control"}}}))
+            ct = self.client("cloudtrail", account, region)
+            ct.create_trail(Name="replaudit-trail", S3BucketName=trail_bucket, IsMultiRegionTrail=True,
+                            IncludeGlobalServiceEvents=True, EnableLogFileValidation=True)
+            ct.put_event_selectors(TrailName="replaudit-trail", EventSelectors=[{
+                "ReadWriteType": "All", "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"{bucket_arn(b['name'])}/"]}]}])
+            ct.start_logging(Name="replaudit-trail")
+            self.extra["trail"] = {"name": "replaudit-trail", "arn": trail_arn, "bucket": trail_bucket,
+                                   "account_id": account_id, "region": region}
+        for alias, acct in self.accounts.items():
+            account_id, region = self.acct_id(alias), acct["region"]
+            config_bucket = f"replaudit-config-{account_id}"
+            s3 = self.client("s3", alias, region)
+            kwargs = {"Bucket": config_bucket}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(**kwargs)
+            s3.put_public_access_block(Bucket=config_bucket, PublicAccessBlockConfiguration=BPA_ON)
+            cfg = self.client("config", alias, region)
+            cfg.put_configuration_recorder(ConfigurationRecorder={
+                "name": "default",
+                "roleARN": f"arn:aws:iam::{account_id}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig",
+                "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
+            cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": config_bucket})
+            cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+
+    # ------------------------------------------------------------------ outputs
+    def write_outputs(self, out_dir: str, samples: list[tuple[str, str]], enforcement: bool) -> None:
+        os.makedirs(out_dir, exist_ok=True)
+        config_lines, cred_lines = [], []
+
+        def profile(name: str, region: str, key: dict[str, str]) -> None:
+            config_lines.extend([f"[profile {name}]", f"region = {region}", "output = json",
+                                 f"endpoint_url = {self.endpoint}", ""])
+            cred_lines.extend([f"[{name}]", f"aws_access_key_id = {key['id']}",
+                               f"aws_secret_access_key = {key['secret']}", ""])
+
+        report: dict[str, Any] = {"endpoint": self.endpoint, "spec_name": self.spec.get("name"),
+                                  "defects": sorted(self.defects), "iam_enforcement": enforcement,
+                                  "accounts": {}, "users": {}, "roles": {}, "buckets": {},
+                                  "kms_keys": self.kms_keys, "sample_objects": [], **self.extra}
+        primary = self.primary()
+        if primary:
+            report["primary_replication"] = {"id": primary.get("id"), "source": primary["source"],
+                                             "destinations": sorted(self.primary_destinations())}
+        for alias, acct in self.accounts.items():
+            prof = acct.get("credentials", {}).get("profile")
+            if prof:
+                profile(prof, acct["region"], self.admin[alias])
+            report["accounts"][alias] = {"account_id": self.acct_id(alias), "region": acct["region"], "profile": prof,
+                                         "admin_user_arn": self.admin[alias]["arn"],
+                                         "admin_access_key_id": self.admin[alias]["id"]}
+        for alias, p in self.principals.items():
+            kind = iam_path_and_name(p["arn"])[0]
+            if kind == "user":
+                account = self.account_of_id(parse_arn(p["arn"])["account"])
+                prof = p.get("credentials", {}).get("profile")
+                if prof:
+                    profile(prof, self.accounts[account]["region"], self.user_keys[alias])
+                report["users"][alias] = {"arn": p["arn"], "profile": prof,
+                                          "access_key_id": self.user_keys[alias]["id"]}
+            elif kind == "role":
+                report["roles"][alias] = {"arn": p["arn"]}
+        for alias, b in self.buckets.items():
+            report["buckets"][alias] = {"name": b["name"], "account_id": self.acct_id(b["account"]),
+                                        "region": self.bucket_region.get(alias, b["region"])}
+        report["sample_objects"] = [{"bucket": self.bname(a), "key": k} for a, k in samples]
+
+        def write(name: str, text: str, mode: int) -> None:
+            path = os.path.join(out_dir, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.chmod(path, mode)
+
+        write("aws-config", "\n".join(config_lines), 0o600)
+        write("aws-credentials", "\n".join(cred_lines), 0o600)
+        write("provisioned.json", json.dumps(report, indent=2) + "\n", 0o644)
+
+    def harness_settings(self, settings: dict | None = None) -> dict | None:
+        """GET (or POST) the emulator's replication settings; None if this is not our emulator."""
+        try:
+            if settings is None:
+                with urllib.request.urlopen(self.endpoint + "/_harness/replication", timeout=5) as resp:
+                    return json.loads(resp.read())
+            return self.moto_api("/_harness/replication", json.dumps(settings).encode(), "application/json")
+        except Exception:
+            return None
+
+    def run(self, out_dir: str, enforcement: bool) -> None:
+        # Replicate the sample objects quickly, keeping the caller's mode; the delay is restored after.
+        before = self.harness_settings()
+        if before:
+            self.harness_settings({"mode": before["mode"], "delay_seconds": min(before["delay_seconds"], 0.05)})
+        try:
+            self._run(out_dir, enforcement)
+        finally:
+            if before:
+                self.harness_settings({"mode": before["mode"], "delay_seconds": before["delay_seconds"]})
+
+    def _run(self, out_dir: str, enforcement: bool) -> None:
+        self.bootstrap_admins()
+        self.account_bpa()
+        self.iam_principals()  # before KMS: key policies name these principals
+        self.kms()
+        self.create_buckets()
+        self.replication_configs()
+        self.destination_policies()
+        samples = self.sample_objects()
+        self.source_policies()
+        self.scenario_d()
+        self.versioning_defects()
+        self.audit_trail_and_config()
+        self.wait_replication_idle()
+        if enforcement:
+            self.moto_api("/moto-api/reset-auth", b"0")  # from now on, every request is authorized
+        self.write_outputs(out_dir, samples, enforcement)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="emulator endpoint, e.g. http://localhost:PORT")
+    parser.add_argument("--spec", required=True, help="posture spec (TOML)")
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS), metavar="NAME",
+                        help="apply one defect (repeatable): " + ", ".join(DEFECTS))
+    parser.add_argument("--no-iam-enforcement", action="store_true",
+                        help="leave moto's IAM enforcement off (default: turned on when provisioning is done)")
+    parser.add_argument("--reset", action="store_true", help="POST /moto-api/reset first")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    with open(args.spec, "rb") as fh:
+        spec = tomllib.load(fh)
+    p = Provisioner(args.endpoint, spec, args.defect, args.verbose)
+    if args.reset:
+        p.moto_api("/moto-api/reset", b"")
+    p.run(args.out_dir, enforcement=not args.no_iam_enforcement)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
