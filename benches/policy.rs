@@ -91,7 +91,11 @@ fn parse_and_evaluate(c: &TextCase) -> replaudit::policy::Decision {
 
 fn bench(c: &mut Criterion) {
     let cases = load();
-    assert!(cases.len() >= 150, "expected the vector mix, got {}", cases.len());
+    assert!(
+        cases.len() >= 150,
+        "expected the vector mix, got {}",
+        cases.len()
+    );
     let compiled: Vec<CompiledCase> = cases.iter().filter_map(|c| c.compile().ok()).collect();
     let texts: Vec<TextCase> = cases
         .iter()

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod aws;
+pub mod canary;
 pub mod collect;
 pub mod findings;
 pub mod policy;

@@ -53,6 +53,35 @@ struct AwsArgs {
     /// Seconds one AWS call may take, retries included.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Window of CloudWatch replication metrics to examine, e.g. 24h, 90m, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_window)]
+    metrics_window: Duration,
+    /// Report CloudTrail configuration changes since this RFC 3339 time (default: the previous
+    /// report's time in the output folder, else 24 hours ago).
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `<n>s|m|h|d`; a bare number is hours.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 'h'),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 24h, 90m or 7d"))?;
+    let secs = match unit {
+        's' => n,
+        'm' => n * 60,
+        'h' => n * 3600,
+        'd' => n * 86400,
+        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
+    };
+    if secs < 60 {
+        return Err("the metrics window must be at least one minute".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl AwsArgs {
@@ -65,6 +94,23 @@ impl AwsArgs {
             attempt_timeout: operation.min(Duration::from_secs(20)),
         }
     }
+
+    /// Collection options; `previous_report` supplies the default `--since`.
+    fn collect_options(&self, previous_report: Option<&Path>) -> collect::CollectOptions {
+        let mut c = collect::CollectOptions::new(self.options());
+        c.metrics_window = self.metrics_window;
+        if let Some(since) = self.since.or_else(|| previous_report.and_then(previous_report_time)) {
+            c.since = since;
+        }
+        c
+    }
+}
+
+/// `generated_at` of the latest JSON report in the output folder, if there is one.
+fn previous_report_time(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = std::fs::read_to_string(dir.join("audit-latest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("generated_at")?.as_str()?.parse().ok()
 }
 
 #[derive(Args)]
@@ -197,7 +243,7 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.aws.options()).await,
+        None => collect::collect(&spec, &a.aws.collect_options(Some(&a.output_dir))).await,
     };
     if snap.spec_name != spec.name {
         return Err(Fatal(format!(
@@ -235,7 +281,7 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    let snap = collect::collect(&spec, &a.aws.options()).await;
+    let snap = collect::collect(&spec, &a.aws.collect_options(None)).await;
     let text = serde_json::to_string_pretty(&snap)?;
     std::fs::write(&a.output, text + "\n")
         .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
@@ -270,7 +316,7 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
     let spec = load_spec(spec_path)?;
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.aws.options()).await,
+        None => collect::collect(&spec, &a.aws.collect_options(None)).await,
     };
     let cells = access::matrix::matrix(&spec, &snap);
     match a.output.as_str() {
@@ -284,8 +330,7 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
 fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
     match a.explain {
         Some(id) => {
-            let rule = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
-            let m = rule.meta();
+            let m = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
             println!(
                 "{} — {}\nseverity: {}\nscenarios: {}\n",
                 m.id,
@@ -314,8 +359,7 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             t.set_header(vec!["id", "severity", "scenarios", "title"]);
-            for r in rules::all_rules() {
-                let m = r.meta();
+            for m in rules::all_metas() {
                 t.add_row(vec![
                     m.id.to_string(),
                     m.severity.to_string(),

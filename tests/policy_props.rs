@@ -13,7 +13,10 @@ const ACCT_C: &str = "444455556666";
 fn principals() -> Vec<(&'static str, Option<&'static str>)> {
     vec![
         ("arn:aws:iam::111122223333:user/alice", Some(ACCT_A)),
-        ("arn:aws:sts::111122223333:assumed-role/App/s1", Some(ACCT_A)),
+        (
+            "arn:aws:sts::111122223333:assumed-role/App/s1",
+            Some(ACCT_A),
+        ),
         ("arn:aws:iam::444455556666:user/bob", Some(ACCT_C)),
         ("arn:aws:iam::111122223333:root", Some(ACCT_A)),
         ("anonymous", None),
@@ -92,27 +95,34 @@ fn statement(with_principal: bool) -> impl Strategy<Value = Value> {
         any::<bool>(),
         condition_value(),
     )
-        .prop_map(move |(deny, not_action, acts, res, princ, not_principal, cond)| {
-            let mut m = Map::new();
-            m.insert("Effect".into(), json!(if deny { "Deny" } else { "Allow" }));
-            m.insert(
-                if not_action && deny { "NotAction" } else { "Action" }.into(),
-                json!(acts),
-            );
-            m.insert("Resource".into(), json!(res));
-            if with_principal {
-                let key = if not_principal && deny && princ != json!("*") {
-                    "NotPrincipal"
-                } else {
-                    "Principal"
-                };
-                m.insert(key.into(), princ);
-            }
-            if let Some(c) = cond {
-                m.insert("Condition".into(), c);
-            }
-            Value::Object(m)
-        })
+        .prop_map(
+            move |(deny, not_action, acts, res, princ, not_principal, cond)| {
+                let mut m = Map::new();
+                m.insert("Effect".into(), json!(if deny { "Deny" } else { "Allow" }));
+                m.insert(
+                    if not_action && deny {
+                        "NotAction"
+                    } else {
+                        "Action"
+                    }
+                    .into(),
+                    json!(acts),
+                );
+                m.insert("Resource".into(), json!(res));
+                if with_principal {
+                    let key = if not_principal && deny && princ != json!("*") {
+                        "NotPrincipal"
+                    } else {
+                        "Principal"
+                    };
+                    m.insert(key.into(), princ);
+                }
+                if let Some(c) = cond {
+                    m.insert("Condition".into(), c);
+                }
+                Value::Object(m)
+            },
+        )
 }
 
 fn policy_doc(with_principal: bool) -> impl Strategy<Value = Vec<Value>> {
@@ -142,16 +152,18 @@ fn docs() -> impl Strategy<Value = Docs> {
         prop::collection::vec(policy_doc(true), 0..2),
         any::<bool>(),
     )
-        .prop_map(|(identity, resource, boundary, session, scps, rcps, vpce, rpb)| Docs {
-            identity,
-            resource,
-            boundary,
-            session,
-            scps,
-            rcps,
-            vpce,
-            rpb,
-        })
+        .prop_map(
+            |(identity, resource, boundary, session, scps, rcps, vpce, rpb)| Docs {
+                identity,
+                resource,
+                boundary,
+                session,
+                scps,
+                rcps,
+                vpce,
+                rpb,
+            },
+        )
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -319,7 +331,15 @@ proptest! {
         extra["Effect"] = json!("Deny");
         let mut d2 = d.clone();
         match slot {
-            0 => d2.identity.push(vec![{ let mut e = extra.clone(); e.as_object_mut().map(|m| { m.remove("Principal"); m.remove("NotPrincipal"); }); e }]),
+            0 => {
+                // Identity policies carry no principal element.
+                let mut e = extra.clone();
+                if let Some(m) = e.as_object_mut() {
+                    m.remove("Principal");
+                    m.remove("NotPrincipal");
+                }
+                d2.identity.push(vec![e]);
+            }
             1 => d2.resource.get_or_insert_with(Vec::new).push(extra),
             // Appended to an existing endpoint policy: a new endpoint policy holding only a Deny
             // would (rightly) block by lacking an Allow, which is not what this property is about.
@@ -419,4 +439,116 @@ proptest! {
         let wrapped = json!({"Version": "2012-10-17", "Statement": [v]}).to_string();
         prop_assert_eq!(fuzzing::policy_eval(wrapped.as_bytes()), Ok(()));
     }
+}
+
+/// A byte-mutation loop over the vector policies: the fuzz target's body on stable Rust.
+/// Ignored by default; run it for longer with
+/// `POLICY_FUZZ_SECS=300 cargo test --release --test policy_props -- --ignored mutation_fuzz_loop --nocapture`.
+#[test]
+#[ignore]
+fn mutation_fuzz_loop() {
+    use std::time::{Duration, Instant};
+    let secs: u64 = std::env::var("POLICY_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("vectors").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("readable");
+        let cases: Vec<Value> = serde_json::from_str(&text).expect("array");
+        for c in cases {
+            for key in ["resource_policy", "permission_boundary", "session_policy"] {
+                if c[key].is_object() {
+                    seeds.push(c[key].to_string().into_bytes());
+                }
+            }
+            for p in c["identity_policies"].as_array().into_iter().flatten() {
+                seeds.push(p.to_string().into_bytes());
+            }
+        }
+    }
+    assert!(!seeds.is_empty());
+    const DICT: &[&[u8]] = &[
+        b"\"*\"",
+        b"${",
+        b"}",
+        b"${*}",
+        b"', '",
+        b":",
+        b"[",
+        b"]",
+        b"{",
+        b",",
+        b"\"Allow\"",
+        b"\"Deny\"",
+        b"\"NotPrincipal\"",
+        b"\"NotAction\"",
+        b"\"Condition\"",
+        b"IfExists",
+        b"ForAllValues:",
+        b"ForAnyValue:",
+        b"\"Null\"",
+        b"0.0.0.0/0",
+        b"::/0",
+        b"\\u0000",
+        b"\"2012-10-17\"",
+        b"arn:aws:iam::111122223333:root",
+        b"?",
+        b"null",
+        b"1e400",
+    ];
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut execs, mut parsed) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let mut data = seeds[(next() as usize) % seeds.len()].clone();
+        for _ in 0..=(next() % 4) {
+            let len = data.len().max(1);
+            let at = (next() as usize) % len;
+            match next() % 5 {
+                0 if !data.is_empty() => {
+                    let i = at.min(data.len() - 1);
+                    data[i] ^= 1 << (next() % 8);
+                }
+                1 => {
+                    let tok = DICT[(next() as usize) % DICT.len()];
+                    let at = at.min(data.len());
+                    data.splice(at..at, tok.iter().copied());
+                }
+                2 if !data.is_empty() => {
+                    let end = (at + 1 + (next() as usize) % 16).min(data.len());
+                    data.drain(at.min(end)..end);
+                }
+                3 => {
+                    let other = &seeds[(next() as usize) % seeds.len()];
+                    let from = (next() as usize) % other.len().max(1);
+                    let at = at.min(data.len());
+                    data.splice(at..at, other[from..].iter().take(64).copied());
+                }
+                _ => {
+                    let at = at.min(data.len());
+                    let chunk: Vec<u8> = data[at..].iter().take(32).copied().collect();
+                    data.splice(at..at, chunk);
+                }
+            }
+        }
+        if Policy::parse("f", &String::from_utf8_lossy(&data)).is_ok() {
+            parsed += 1;
+        }
+        if let Err(e) = fuzzing::policy_eval(&data) {
+            panic!(
+                "invariant broken on input {:?}: {e}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+        execs += 1;
+    }
+    eprintln!("mutation fuzz: {execs} inputs in {secs}s, {parsed} parsed as policies, no failure");
 }

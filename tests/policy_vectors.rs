@@ -26,25 +26,34 @@ fn every_vector_agrees_with_the_documented_decision() {
     let mut outcomes_all = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable vector file");
-        let cases = load_cases(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let cases = load_cases(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for v in &cases {
             total += 1;
             let expect_error = v["tags"]
                 .as_array()
                 .is_some_and(|t| t.iter().any(|x| x == "expect-error"));
             let outcome = run_case(v);
-            let name = format!("{}: {}", file.file_name().unwrap_or_default().to_string_lossy(), outcome.id);
+            let name = format!(
+                "{}: {}",
+                file.file_name().unwrap_or_default().to_string_lossy(),
+                outcome.id
+            );
             if expect_error {
                 if outcome.result.is_ok() {
-                    failures.push(format!("{name}: expected a policy error, got {}", outcome.to_json_line()));
+                    failures.push(format!(
+                        "{name}: expected a policy error, got {}",
+                        outcome.to_json_line()
+                    ));
                 }
                 continue;
             }
             if outcome.expected.is_none() {
                 failures.push(format!("{name}: vector without `expected`"));
             }
-            if v["description"].as_str().is_none_or(|d| !d.contains("https://") && !d.contains("POLICY-CASES.md")) {
+            if v["description"]
+                .as_str()
+                .is_none_or(|d| !d.contains("https://") && !d.contains("POLICY-CASES.md"))
+            {
                 failures.push(format!("{name}: description cites no source"));
             }
             if outcome.disagrees() {
@@ -63,7 +72,11 @@ fn every_vector_agrees_with_the_documented_decision() {
         eprintln!("DISAGREEMENT {f}");
     }
     assert!(total >= 150, "only {total} vectors");
-    assert!(failures.is_empty(), "{} of {total} vectors failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {total} vectors failed",
+        failures.len()
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ pub(super) async fn collect_account(
     clients: &Clients,
     alias: &str,
     a: &Account,
+    since: chrono::DateTime<chrono::Utc>,
 ) -> AccountState {
-    let _ = spec;
     let account_id = a.account_id.get_ref().clone();
     let region = a.region.get_ref();
     let Some(conf) = clients.get(alias, region) else {
@@ -22,13 +22,16 @@ pub(super) async fn collect_account(
             public_access_block: super::unconfigured(),
             trails: super::unconfigured(),
             config: super::unconfigured(),
+            config_compliance: super::unconfigured(),
+            change_events: super::unconfigured(),
         };
     };
     let sts = aws_sdk_sts::Client::new(conf);
     let s3control = aws_sdk_s3control::Client::new(conf);
     let ct = aws_sdk_cloudtrail::Client::new(conf);
     let cfg = aws_sdk_config::Client::new(conf);
-    let (caller, pab, trails, config) = futures::join!(
+    let s3 = crate::aws::s3_client(conf, &clients.opts);
+    let (caller, pab, trails, config, change_events) = futures::join!(
         async {
             fetched(
                 "sts:GetCallerIdentity",
@@ -64,9 +67,11 @@ pub(super) async fn collect_account(
                 },
             )
         },
-        trails_of(&ct),
+        trails_of(&ct, &s3),
         config_of(&cfg),
+        super::evidence::change_events(clients, spec, alias, since),
     );
+    let config_compliance = super::evidence::config_compliance(&cfg, &config).await;
     AccountState {
         alias: alias.to_string(),
         expected_account_id: account_id,
@@ -74,10 +79,12 @@ pub(super) async fn collect_account(
         public_access_block: pab,
         trails,
         config,
+        config_compliance,
+        change_events,
     }
 }
 
-async fn trails_of(ct: &aws_sdk_cloudtrail::Client) -> Fetched<Vec<Trail>> {
+async fn trails_of(ct: &aws_sdk_cloudtrail::Client, s3: &aws_sdk_s3::Client) -> Fetched<Vec<Trail>> {
     let list = match ct
         .describe_trails()
         .include_shadow_trails(true)
@@ -97,7 +104,13 @@ async fn trails_of(ct: &aws_sdk_cloudtrail::Client) -> Fetched<Vec<Trail>> {
     let mut out = Vec::new();
     for t in list {
         let id = t.trail_arn().or(t.name()).unwrap_or_default().to_string();
-        let (status, selectors) = futures::join!(
+        let delivery = async {
+            match t.s3_bucket_name() {
+                Some(b) => super::evidence::delivery_bucket(s3, b).await,
+                None => (Fetched::absent("trail has no S3 bucket"), Fetched::absent("trail has no S3 bucket")),
+            }
+        };
+        let ((status, selectors), (delivery_public, delivery_pab)) = futures::join!(futures::future::join(
             async {
                 fetched(
                     "cloudtrail:GetTrailStatus",
@@ -158,13 +171,15 @@ async fn trails_of(ct: &aws_sdk_cloudtrail::Client) -> Fetched<Vec<Trail>> {
                     },
                 )
             },
-        );
+        ), delivery);
         out.push(Trail {
             name: t.name().unwrap_or_default().to_string(),
             arn: t.trail_arn().map(str::to_string),
             home_region: t.home_region().map(str::to_string),
             is_multi_region: t.is_multi_region_trail().unwrap_or(false),
             s3_bucket: t.s3_bucket_name().map(str::to_string),
+            delivery_bucket_public: delivery_public,
+            delivery_bucket_public_access_block: delivery_pab,
             is_logging: status,
             event_selectors: selectors,
         });

@@ -3,6 +3,7 @@
 //! and never aborts the collection.
 
 mod account;
+pub mod evidence;
 mod iam;
 mod kms;
 mod s3;
@@ -96,8 +97,29 @@ impl Clients {
     }
 }
 
+/// What to collect beyond configuration.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    pub aws: AwsOptions,
+    /// Window of CloudWatch replication metrics (`--metrics-window`).
+    pub metrics_window: std::time::Duration,
+    /// Report CloudTrail configuration changes since then (`--since`).
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+impl CollectOptions {
+    pub fn new(aws: AwsOptions) -> CollectOptions {
+        CollectOptions {
+            aws,
+            metrics_window: std::time::Duration::from_secs(24 * 3600),
+            since: chrono::Utc::now() - chrono::Duration::days(1),
+        }
+    }
+}
+
 /// Collect everything the rules need. Never fails: every failure is inside the snapshot.
-pub async fn collect(spec: &Spec, opts: &AwsOptions) -> Snapshot {
+pub async fn collect(spec: &Spec, copts: &CollectOptions) -> Snapshot {
+    let opts = &copts.aws;
     let collected_at = chrono::Utc::now();
     let mut clients = Clients::new(spec, opts).await;
     // Buckets whose actual region differs from the spec need a client in that region; find
@@ -113,7 +135,7 @@ pub async fn collect(spec: &Spec, opts: &AwsOptions) -> Snapshot {
     let accounts = join_all(
         spec.accounts
             .iter()
-            .map(|(alias, a)| account::collect_account(spec, clients, alias, a)),
+            .map(|(alias, a)| account::collect_account(spec, clients, alias, a, copts.since)),
     );
     let buckets = join_all(spec.buckets.keys().map(|alias| {
         let location = locations
@@ -127,7 +149,9 @@ pub async fn collect(spec: &Spec, opts: &AwsOptions) -> Snapshot {
             .into_iter()
             .map(|arn| iam::collect_principal(spec, clients, arn)),
     );
-    let (accounts, buckets, principals) = futures::join!(accounts, buckets, principals);
+    let metrics = evidence::replication_metrics(spec, clients, copts.metrics_window);
+    let (accounts, buckets, principals, replication_metrics) =
+        futures::join!(accounts, buckets, principals, metrics);
     // KMS keys: those the spec names, plus replica keys the live configurations name.
     let mut keys = spec.kms_key_arns();
     for b in &buckets {
@@ -154,6 +178,7 @@ pub async fn collect(spec: &Spec, opts: &AwsOptions) -> Snapshot {
         buckets: buckets.into_iter().map(|b| (b.alias.clone(), b)).collect(),
         principals: principals.into_iter().map(|p| (p.arn.clone(), p)).collect(),
         kms_keys: kms_keys.into_iter().map(|k| (k.arn.clone(), k)).collect(),
+        replication_metrics,
     }
 }
 

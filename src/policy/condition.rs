@@ -405,9 +405,7 @@ impl Condition {
         };
         if let Values::Null(expect_absent) = &self.values {
             let absent = present.is_empty();
-            return expect_absent
-                .iter()
-                .any(|&want_absent| want_absent == absent);
+            return expect_absent.contains(&absent);
         }
         if present.is_empty() {
             if self.if_exists {
@@ -465,7 +463,7 @@ impl Condition {
             },
             Values::Bool(b) => b.iter().any(|p| p.eq_ignore_ascii_case(r.trim())),
             Values::Binary(bins) => match decode_base64(r) {
-                Some(bytes) => bins.iter().any(|p| *p == bytes),
+                Some(bytes) => bins.contains(&bytes),
                 None => false,
             },
             Values::Ip(nets) => match r.trim().parse::<IpAddr>() {

@@ -27,6 +27,13 @@
 //! S3 Block Public Access `RestrictPublicBuckets` voids a public bucket policy's grants to
 //! anyone outside the bucket owner's account except AWS services
 //! (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html>).
+//!
+//! Not modelled: "SCPs don't affect users or roles in the management account"
+//! (<https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html>)
+//! — the evaluator cannot know which account is the management account, so whoever builds the
+//! [`PolicySet`] passes no SCPs (and no RCPs) for it. Identity-side elements a policy type does
+//! not support (a `Principal` in an identity policy or SCP) are ignored rather than rejected,
+//! because the parser does not know what role a document will play.
 
 use super::explain;
 use super::model::{arn_account, AwsTarget, Effect, Policy, PrincipalBlock, Statement, Target};
@@ -392,8 +399,19 @@ fn allows(policy: &Policy, kind: PolicyKind, env: &Env, out: &mut Vec<StatementR
     out.len() > before
 }
 
-fn is_kms(action: &str) -> bool {
-    action.len() > 4 && action.as_bytes()[..4].eq_ignore_ascii_case(b"kms:")
+/// A KMS action on a key. Actions without a key resource (`kms:CreateKey`, `kms:ListKeys`,
+/// `kms:ListAliases`, `kms:GenerateRandom`) are controlled by IAM policies alone
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html>,
+/// "Policy type" column), so the key-policy rule applies only when the resource is a key ARN.
+fn is_kms_key_request(action: &str, resource: &str) -> bool {
+    action.len() > 4
+        && action.as_bytes()[..4].eq_ignore_ascii_case(b"kms:")
+        && resource.starts_with("arn:")
+        && resource.split(':').nth(2) == Some("kms")
+        && resource
+            .split(':')
+            .nth(5)
+            .is_some_and(|r| r.starts_with("key/"))
 }
 
 fn is_assume_role(action: &str) -> bool {
@@ -562,7 +580,7 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
         }
     };
 
-    let special = if is_kms(&req.action) {
+    let special = if is_kms_key_request(&req.action, &req.resource) {
         Some("KMS key policy")
     } else if is_assume_role(&req.action) {
         Some("role trust policy")

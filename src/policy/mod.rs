@@ -211,7 +211,8 @@ pub struct OrgLevel {
 }
 
 /// Every policy that applies to one request, grouped by the role it plays in evaluation.
-#[derive(Debug, Clone, Copy)]
+/// `Default` is the empty set (no policies, RestrictPublicBuckets off).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PolicySet<'a> {
     pub identity: &'a [Policy],
     pub resource: Option<&'a Policy>,
@@ -222,21 +223,6 @@ pub struct PolicySet<'a> {
     pub vpc_endpoint: &'a [Policy],
     /// S3 Block Public Access RestrictPublicBuckets in effect for the resource (bucket or account level).
     pub restrict_public_buckets: bool,
-}
-
-impl Default for PolicySet<'_> {
-    fn default() -> Self {
-        PolicySet {
-            identity: &[],
-            resource: None,
-            permission_boundary: None,
-            session: None,
-            scps: &[],
-            rcps: &[],
-            vpc_endpoint: &[],
-            restrict_public_buckets: false,
-        }
-    }
 }
 
 /// The three outcomes AWS distinguishes. `ImplicitDeny` and `ExplicitDeny` are both "Access

@@ -333,8 +333,10 @@ pub(crate) struct Pattern {
 #[derive(Debug, Clone)]
 pub(crate) enum PatternKind {
     Any,
-    Exact(Box<str>),
-    Prefix(Box<str>),
+    /// No wildcard: compare with `raw`.
+    Exact,
+    /// `raw[..n]` followed by a single trailing `*`.
+    Prefix(usize),
     Wild(WildMatch),
     /// Contains escapes (`${*}`) but no variables: fixed tokens.
     Tokens(Vec<Tok>),
@@ -345,7 +347,7 @@ pub(crate) enum PatternKind {
 impl Pattern {
     /// `case_insensitive` is for actions ("action names are case-insensitive"); ARNs are not.
     pub(crate) fn compile(raw: &str, case_insensitive: bool, variables: bool) -> Pattern {
-        let kind = if variables {
+        let kind = if variables && raw.contains("${") {
             match Template::parse(raw) {
                 Some(t) if t.has_vars() => PatternKind::Template(t),
                 Some(t) => match t.resolve_tokens(&Context::new(), case_insensitive) {
@@ -364,23 +366,19 @@ impl Pattern {
     }
 
     fn plain(raw: &str, ci: bool) -> PatternKind {
-        let text = if ci {
-            raw.to_lowercase()
-        } else {
-            raw.to_string()
-        };
-        let wild_at = text.find(['*', '?']);
+        let wild_at = raw.find(['*', '?']);
+        if raw.bytes().all(|b| b == b'*') && !raw.is_empty() {
+            return PatternKind::Any;
+        }
+        if ci && !raw.is_ascii() {
+            // Rare enough (no AWS action name is non-ASCII) to take the general path.
+            return PatternKind::Wild(WildMatch::new_case_insensitive(raw));
+        }
         match wild_at {
-            None => PatternKind::Exact(text.into_boxed_str()),
-            Some(_) if text.chars().all(|c| c == '*') => PatternKind::Any,
-            Some(i) if i == text.len() - 1 && text.ends_with('*') => {
-                PatternKind::Prefix(text[..i].to_string().into_boxed_str())
-            }
-            Some(_) => PatternKind::Wild(if ci {
-                WildMatch::new_case_insensitive(&text)
-            } else {
-                WildMatch::new(&text)
-            }),
+            None => PatternKind::Exact,
+            Some(i) if i + 1 == raw.len() && raw.ends_with('*') => PatternKind::Prefix(i),
+            Some(_) if ci => PatternKind::Wild(WildMatch::new_case_insensitive(raw)),
+            Some(_) => PatternKind::Wild(WildMatch::new(raw)),
         }
     }
 
@@ -389,22 +387,23 @@ impl Pattern {
     pub(crate) fn matches(&self, input: &str, ci: bool, ctx: &Context) -> bool {
         match &self.kind {
             PatternKind::Any => true,
-            PatternKind::Exact(e) => {
+            PatternKind::Exact => {
                 if ci {
-                    e.len() == input.len() && e.eq_ignore_ascii_case(input) || {
-                        !input.is_ascii() && **e == input.to_lowercase()
+                    if input.is_ascii() {
+                        self.raw.eq_ignore_ascii_case(input)
+                    } else {
+                        self.raw.to_lowercase() == input.to_lowercase()
                     }
                 } else {
-                    **e == *input
+                    self.raw == input
                 }
             }
-            PatternKind::Prefix(p) => {
+            PatternKind::Prefix(n) => {
+                let (pb, ib) = (&self.raw.as_bytes()[..*n], input.as_bytes());
                 if ci {
-                    let (pb, ib) = (p.as_bytes(), input.as_bytes());
-                    (ib.len() >= pb.len() && ib[..pb.len()].eq_ignore_ascii_case(pb))
-                        || (!input.is_ascii() && input.to_lowercase().starts_with(&**p))
+                    ib.len() >= pb.len() && ib[..pb.len()].eq_ignore_ascii_case(pb)
                 } else {
-                    input.starts_with(&**p)
+                    ib.starts_with(pb)
                 }
             }
             PatternKind::Wild(w) => w.matches(input),

@@ -9,10 +9,11 @@
 //! error rather than "last one wins": a policy with two `Condition` blocks or two `Action`
 //! lists means something different to whoever wrote it than to any JSON parser.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::condition::{compile_values, parse_operator, Condition};
 use super::model::{
@@ -28,8 +29,8 @@ const V2008: &str = "2008-10-17";
 
 impl Policy {
     pub fn parse(name: &str, json: &str) -> Result<Policy, PolicyError> {
-        let value = parse_json(name, json)?;
-        Policy::from_value(name, &value)
+        let tree = parse_json(name, json)?;
+        compile_policy(name, &tree)
     }
 
     pub fn from_value(name: &str, v: &Value) -> Result<Policy, PolicyError> {
@@ -60,13 +61,138 @@ fn index(path: &str, i: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// JSON text → Value, rejecting duplicate keys.
+// JSON paths, rendered only when an error needs one.
+
+/// A JSON path as a chain of stack frames, so that the success path allocates nothing.
+#[derive(Clone, Copy)]
+pub(crate) enum P<'a> {
+    Root,
+    Key(&'a P<'a>, &'a str),
+    Idx(&'a P<'a>, usize),
+}
+
+impl P<'_> {
+    pub(crate) fn render(&self) -> String {
+        match self {
+            P::Root => "$".to_string(),
+            P::Key(parent, k) => child(&parent.render(), k),
+            P::Idx(parent, i) => index(&parent.render(), *i),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A read-only view shared by `serde_json::Value` and the borrowed tree built from text.
+
+pub(crate) trait Node: Sized {
+    type Entries<'a>: Iterator<Item = (&'a str, &'a Self)>
+    where
+        Self: 'a;
+    fn as_str(&self) -> Option<&str>;
+    fn as_arr(&self) -> Option<&[Self]>;
+    fn entries(&self) -> Option<Self::Entries<'_>>;
+    fn obj_is_empty(&self) -> bool;
+    /// Strings as they are; numbers and booleans as their JSON text.
+    fn scalar(&self) -> Option<Cow<'_, str>>;
+}
+
+type ValueEntry<'a> = (&'a String, &'a Value);
+
+impl Node for Value {
+    type Entries<'a> =
+        std::iter::Map<serde_json::map::Iter<'a>, fn(ValueEntry<'a>) -> (&'a str, &'a Value)>;
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+    fn as_arr(&self) -> Option<&[Value]> {
+        self.as_array().map(Vec::as_slice)
+    }
+    fn entries<'a>(&'a self) -> Option<Self::Entries<'a>> {
+        fn f<'a>((k, v): ValueEntry<'a>) -> (&'a str, &'a Value) {
+            (k.as_str(), v)
+        }
+        let f: fn(ValueEntry<'a>) -> (&'a str, &'a Value) = f;
+        self.as_object().map(|m| m.iter().map(f))
+    }
+    fn obj_is_empty(&self) -> bool {
+        self.as_object().is_some_and(|m| m.is_empty())
+    }
+    fn scalar(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Value::String(s) => Some(Cow::Borrowed(s)),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        }
+    }
+}
+
+/// JSON parsed from text with strings borrowed where possible and objects kept as short
+/// vectors: policies are small, so this beats building a `serde_json::Value` (hash maps and
+/// owned strings) that would be thrown away right after compiling.
+#[derive(Debug)]
+pub(crate) enum J<'s> {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(Cow<'s, str>),
+    Arr(Vec<J<'s>>),
+    Obj(Vec<(Cow<'s, str>, J<'s>)>),
+}
+
+type JEntry<'a, 's> = &'a (Cow<'s, str>, J<'s>);
+
+impl<'s> Node for J<'s> {
+    type Entries<'a>
+        = std::iter::Map<
+        std::slice::Iter<'a, (Cow<'s, str>, J<'s>)>,
+        fn(JEntry<'a, 's>) -> (&'a str, &'a J<'s>),
+    >
+    where
+        Self: 'a;
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            J::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_arr(&self) -> Option<&[J<'s>]> {
+        match self {
+            J::Arr(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn entries<'a>(&'a self) -> Option<Self::Entries<'a>> {
+        fn f<'a, 's>(e: JEntry<'a, 's>) -> (&'a str, &'a J<'s>) {
+            (&e.0, &e.1)
+        }
+        let f: fn(JEntry<'a, 's>) -> (&'a str, &'a J<'s>) = f;
+        match self {
+            J::Obj(o) => Some(o.iter().map(f)),
+            _ => None,
+        }
+    }
+    fn obj_is_empty(&self) -> bool {
+        matches!(self, J::Obj(o) if o.is_empty())
+    }
+    fn scalar(&self) -> Option<Cow<'_, str>> {
+        match self {
+            J::Str(s) => Some(Cow::Borrowed(s)),
+            J::Num(n) => Some(Cow::Owned(n.to_string())),
+            J::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON text → tree, rejecting duplicate keys.
 
 const DUP_MARK: &str = "\u{1}dup\u{1}";
 
 /// Parses JSON text; on a duplicate key, parses again with path tracking to say where.
 /// The first pass builds no paths, so well-formed input pays nothing for the check.
-pub(crate) fn parse_json(policy: &str, json: &str) -> Result<Value, PolicyError> {
+pub(crate) fn parse_json<'s>(policy: &str, json: &'s str) -> Result<J<'s>, PolicyError> {
     match parse_with(json, None) {
         Ok(v) => Ok(v),
         Err(e) if e.to_string().contains(DUP_MARK) => match parse_with(json, Some("$")) {
@@ -75,7 +201,7 @@ pub(crate) fn parse_json(policy: &str, json: &str) -> Result<Value, PolicyError>
                 let rest = text.split(DUP_MARK).nth(1).unwrap_or("");
                 let mut it = rest.splitn(2, '\u{1}');
                 let path = it.next().unwrap_or("$").to_string();
-                let key = it.next().unwrap_or("").to_string();
+                let key = it.next().unwrap_or("");
                 let key = key.split(" at line").next().unwrap_or("").to_string();
                 Err(err(policy, path, format!("duplicate key '{key}'")))
             }
@@ -85,7 +211,7 @@ pub(crate) fn parse_json(policy: &str, json: &str) -> Result<Value, PolicyError>
     }
 }
 
-fn parse_with(json: &str, path: Option<&str>) -> Result<Value, serde_json::Error> {
+fn parse_with<'s>(json: &'s str, path: Option<&str>) -> Result<J<'s>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(json);
     let v = Seed { path }.deserialize(&mut de)?;
     de.end()?;
@@ -97,46 +223,75 @@ struct Seed<'p> {
 }
 
 impl<'de> DeserializeSeed<'de> for Seed<'_> {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    type Value = J<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<J<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
+/// Object keys, borrowed from the input when they contain no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
 impl<'de> Visitor<'de> for Seed<'_> {
-    type Value = Value;
+    type Value = J<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<J<'de>, E> {
+        Ok(J::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<J<'de>, E> {
+        Ok(J::Num(v.into()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<J<'de>, E> {
+        Ok(J::Num(v.into()))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, v: f64) -> Result<J<'de>, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(J::Null, J::Num))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Borrowed(v)))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_str<E>(self, v: &str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v.to_string())))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_string<E>(self, v: String) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v)))
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<J<'de>, E> {
+        Ok(J::Null)
     }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn visit_none<E>(self) -> Result<J<'de>, E> {
+        Ok(J::Null)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<J<'de>, D::Error> {
         d.deserialize_any(self)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J<'de>, A::Error> {
         let mut out = Vec::new();
         let mut i = 0usize;
         loop {
@@ -147,37 +302,54 @@ impl<'de> Visitor<'de> for Seed<'_> {
             }
             i += 1;
         }
-        Ok(Value::Array(out))
+        Ok(J::Arr(out))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J<'de>, A::Error> {
+        let mut out: Vec<(Cow<'de, str>, J<'de>)> = Vec::new();
+        // Objects in policies are small; a set only for the rare large (hostile) one keeps
+        // duplicate detection linear.
+        let mut big: Option<std::collections::HashSet<String>> = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let dup = match &mut big {
+                Some(set) => !set.insert(key.to_string()),
+                None => {
+                    let d = out.iter().any(|(k, _)| *k == key);
+                    if out.len() >= 32 {
+                        let mut set: std::collections::HashSet<String> =
+                            out.iter().map(|(k, _)| k.to_string()).collect();
+                        set.insert(key.to_string());
+                        big = Some(set);
+                    }
+                    d
+                }
+            };
             let p = self.path.map(|p| child(p, &key));
-            if out.contains_key(&key) {
+            if dup {
                 return Err(de::Error::custom(format!(
                     "{DUP_MARK}{}\u{1}{key}",
                     p.as_deref().unwrap_or("$")
                 )));
             }
             let v = map.next_value_seed(Seed { path: p.as_deref() })?;
-            out.insert(key, v);
+            out.push((key, v));
         }
-        Ok(Value::Object(out))
+        Ok(J::Obj(out))
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Value → Policy
+// Tree → Policy
 
-fn compile_policy(name: &str, v: &Value) -> Result<Policy, PolicyError> {
+fn compile_policy<N: Node>(name: &str, v: &N) -> Result<Policy, PolicyError> {
+    let root = P::Root;
     let obj = v
-        .as_object()
+        .entries()
         .ok_or_else(|| err(name, "$", "a policy must be a JSON object"))?;
     let mut version = None;
     let mut id = None;
     let mut statement = None;
     for (k, val) in obj {
-        match k.as_str() {
+        match k {
             "Version" => {
                 let s = val
                     .as_str()
@@ -212,26 +384,21 @@ fn compile_policy(name: &str, v: &Value) -> Result<Policy, PolicyError> {
     }
     let variables = version.as_deref() == Some(V2012);
     let statement = statement.ok_or_else(|| err(name, "$", "missing Statement"))?;
-    let statements = match statement {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, s)| compile_statement(name, &index("$.Statement", i), i, s, variables))
-            .collect::<Result<Vec<_>, _>>()?,
-        Value::Object(_) => vec![compile_statement(
+    let sp = P::Key(&root, "Statement");
+    let statements = if let Some(items) = statement.as_arr() {
+        let mut out = Vec::with_capacity(items.len());
+        for (i, s) in items.iter().enumerate() {
+            out.push(compile_statement(name, &P::Idx(&sp, i), i, s, variables)?);
+        }
+        out
+    } else if statement.entries().is_some() {
+        vec![compile_statement(name, &sp, 0, statement, variables)?]
+    } else {
+        return Err(err(
             name,
             "$.Statement",
-            0,
-            statement,
-            variables,
-        )?],
-        _ => {
-            return Err(err(
-                name,
-                "$.Statement",
-                "Statement must be an object or an array of objects",
-            ))
-        }
+            "Statement must be an object or an array of objects",
+        ));
     };
     Ok(Policy {
         name: name.to_string(),
@@ -242,29 +409,29 @@ fn compile_policy(name: &str, v: &Value) -> Result<Policy, PolicyError> {
     })
 }
 
-fn compile_statement(
+fn compile_statement<N: Node>(
     name: &str,
-    path: &str,
+    path: &P,
     idx: usize,
-    v: &Value,
+    v: &N,
     variables: bool,
 ) -> Result<Statement, PolicyError> {
     let obj = v
-        .as_object()
-        .ok_or_else(|| err(name, path, "a statement must be a JSON object"))?;
+        .entries()
+        .ok_or_else(|| err(name, path.render(), "a statement must be a JSON object"))?;
     let mut sid = None;
     let mut effect = None;
-    let mut principal: Option<(bool, &Value)> = None;
-    let mut action: Option<(bool, &Value)> = None;
-    let mut resource: Option<(bool, &Value)> = None;
+    let mut principal: Option<(bool, &N)> = None;
+    let mut action: Option<(bool, &N)> = None;
+    let mut resource: Option<(bool, &N)> = None;
     let mut condition = None;
     for (k, val) in obj {
-        let kp = child(path, k);
-        match k.as_str() {
+        let kp = || P::Key(path, k).render();
+        match k {
             "Sid" => {
                 sid = Some(
                     val.as_str()
-                        .ok_or_else(|| err(name, &kp, "Sid must be a string"))?
+                        .ok_or_else(|| err(name, kp(), "Sid must be a string"))?
                         .to_string(),
                 )
             }
@@ -272,14 +439,14 @@ fn compile_statement(
                 effect = Some(match val.as_str() {
                     Some("Allow") => Effect::Allow,
                     Some("Deny") => Effect::Deny,
-                    _ => return Err(err(name, &kp, "Effect must be \"Allow\" or \"Deny\"")),
+                    _ => return Err(err(name, kp(), "Effect must be \"Allow\" or \"Deny\"")),
                 })
             }
             "Principal" | "NotPrincipal" => {
                 if principal.is_some() {
                     return Err(err(
                         name,
-                        &kp,
+                        kp(),
                         "Principal and NotPrincipal cannot both appear in one statement",
                     ));
                 }
@@ -289,7 +456,7 @@ fn compile_statement(
                 if action.is_some() {
                     return Err(err(
                         name,
-                        &kp,
+                        kp(),
                         "Action and NotAction cannot both appear in one statement",
                     ));
                 }
@@ -299,7 +466,7 @@ fn compile_statement(
                 if resource.is_some() {
                     return Err(err(
                         name,
-                        &kp,
+                        kp(),
                         "Resource and NotResource cannot both appear in one statement",
                     ));
                 }
@@ -309,42 +476,43 @@ fn compile_statement(
             other => {
                 return Err(err(
                     name,
-                    &kp,
+                    kp(),
                     format!("unknown statement element '{other}'"),
                 ))
             }
         }
     }
-    let effect = effect.ok_or_else(|| err(name, path, "missing Effect"))?;
+    let effect = effect.ok_or_else(|| err(name, path.render(), "missing Effect"))?;
     let (negated, action_val) =
-        action.ok_or_else(|| err(name, path, "missing Action or NotAction"))?;
-    let action_path = child(path, if negated { "NotAction" } else { "Action" });
-    let action_strings = string_list(name, &action_path, action_val)?;
-    let mut patterns = Vec::with_capacity(action_strings.len());
-    for (i, a) in action_strings.iter().enumerate() {
+        action.ok_or_else(|| err(name, path.render(), "missing Action or NotAction"))?;
+    let action_path = P::Key(path, if negated { "NotAction" } else { "Action" });
+    let mut patterns = Vec::new();
+    for_each_string(name, &action_path, action_val, |i, a| {
         if a != "*" && !valid_action(a) {
             return Err(err(
                 name,
-                index(&action_path, i),
+                P::Idx(&action_path, i).render(),
                 format!("'{a}' is not an action (expected \"service:Action\" or \"*\")"),
             ));
         }
         // Actions never take policy variables.
         patterns.push(Pattern::compile(a, true, false));
-    }
+        Ok(())
+    })?;
     let action = PatternBlock { negated, patterns };
 
     let resource = match resource {
         None => None,
         Some((neg, rv)) => {
-            let rp = child(path, if neg { "NotResource" } else { "Resource" });
-            let items = string_list(name, &rp, rv)?;
+            let rp = P::Key(path, if neg { "NotResource" } else { "Resource" });
+            let mut patterns = Vec::new();
+            for_each_string(name, &rp, rv, |_, r| {
+                patterns.push(Pattern::compile(r, false, variables));
+                Ok(())
+            })?;
             Some(PatternBlock {
                 negated: neg,
-                patterns: items
-                    .iter()
-                    .map(|r| Pattern::compile(r, false, variables))
-                    .collect(),
+                patterns,
             })
         }
     };
@@ -353,7 +521,7 @@ fn compile_statement(
         None => None,
         Some((neg, pv)) => Some(compile_principal(
             name,
-            &child(path, if neg { "NotPrincipal" } else { "Principal" }),
+            &P::Key(path, if neg { "NotPrincipal" } else { "Principal" }),
             neg,
             pv,
         )?),
@@ -361,7 +529,7 @@ fn compile_statement(
 
     let conditions = match condition {
         None => Vec::new(),
-        Some(c) => compile_conditions(name, &child(path, "Condition"), c, variables)?,
+        Some(c) => compile_conditions(name, &P::Key(path, "Condition"), c, variables)?,
     };
 
     Ok(Statement {
@@ -388,95 +556,101 @@ fn valid_action(a: &str) -> bool {
     }
 }
 
-/// A string or a non-empty array of strings.
-fn string_list(name: &str, path: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
-    match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(name, path, "must not be an empty list"));
+/// Calls `f` for a string or each item of a non-empty array of strings.
+fn for_each_string<N: Node>(
+    name: &str,
+    path: &P,
+    v: &N,
+    mut f: impl FnMut(usize, &str) -> Result<(), PolicyError>,
+) -> Result<(), PolicyError> {
+    if let Some(s) = v.as_str() {
+        return f(0, s);
+    }
+    match v.as_arr() {
+        Some([]) => Err(err(name, path.render(), "must not be an empty list")),
+        Some(items) => {
+            for (i, it) in items.iter().enumerate() {
+                let s = it
+                    .as_str()
+                    .ok_or_else(|| err(name, P::Idx(path, i).render(), "must be a string"))?;
+                f(i, s)?;
             }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| {
-                    it.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| err(name, index(path, i), "must be a string"))
-                })
-                .collect()
+            Ok(())
         }
-        _ => Err(err(name, path, "must be a string or an array of strings")),
+        None => Err(err(
+            name,
+            path.render(),
+            "must be a string or an array of strings",
+        )),
     }
 }
 
-fn compile_principal(
+fn compile_principal<N: Node>(
     name: &str,
-    path: &str,
+    path: &P,
     negated: bool,
-    v: &Value,
+    v: &N,
 ) -> Result<PrincipalBlock, PolicyError> {
-    match v {
-        Value::String(s) if s == "*" => Ok(PrincipalBlock {
+    if v.as_str() == Some("*") {
+        return Ok(PrincipalBlock {
             negated,
             star_string: true,
             entries: vec![CompiledPrincipal {
                 entry: PrincipalEntry::Any,
                 target: Target::Aws(AwsTarget::Any),
             }],
-        }),
-        Value::Object(map) => {
-            if map.is_empty() {
-                return Err(err(name, path, "must name at least one principal"));
-            }
-            let mut entries = Vec::new();
-            for (k, val) in map {
-                let kp = child(path, k);
-                let items = string_list(name, &kp, val)?;
-                for (i, s) in items.into_iter().enumerate() {
-                    let ip = index(&kp, i);
-                    if s.is_empty() {
-                        return Err(err(name, ip, "empty principal"));
-                    }
-                    let compiled = match k.as_str() {
-                        "AWS" => compile_aws_principal(s),
-                        "Service" => CompiledPrincipal {
-                            target: Target::Service(s.to_ascii_lowercase()),
-                            entry: PrincipalEntry::Service(s),
-                        },
-                        "Federated" => CompiledPrincipal {
-                            target: Target::Federated(s.clone()),
-                            entry: PrincipalEntry::Federated(s),
-                        },
-                        "CanonicalUser" => CompiledPrincipal {
-                            target: Target::CanonicalUser(s.clone()),
-                            entry: PrincipalEntry::CanonicalUser(s),
-                        },
-                        other => {
-                            return Err(err(
-                                name,
-                                kp,
-                                format!(
-                                    "unknown principal type '{other}' (expected AWS, Service, Federated or CanonicalUser)"
-                                ),
-                            ))
-                        }
-                    };
-                    entries.push(compiled);
-                }
-            }
-            Ok(PrincipalBlock {
-                negated,
-                star_string: false,
-                entries,
-            })
-        }
-        _ => Err(err(
-            name,
-            path,
-            "must be \"*\" or an object such as {\"AWS\": [...]}",
-        )),
+        });
     }
+    let Some(map) = v.entries() else {
+        return Err(err(
+            name,
+            path.render(),
+            "must be \"*\" or an object such as {\"AWS\": [...]}",
+        ));
+    };
+    if v.obj_is_empty() {
+        return Err(err(name, path.render(), "must name at least one principal"));
+    }
+    let mut entries = Vec::new();
+    for (k, val) in map {
+        let kp = P::Key(path, k);
+        if !matches!(k, "AWS" | "Service" | "Federated" | "CanonicalUser") {
+            return Err(err(
+                name,
+                kp.render(),
+                format!(
+                    "unknown principal type '{k}' (expected AWS, Service, Federated or CanonicalUser)"
+                ),
+            ));
+        }
+        for_each_string(name, &kp, val, |i, s| {
+            if s.is_empty() {
+                return Err(err(name, P::Idx(&kp, i).render(), "empty principal"));
+            }
+            let s = s.to_string();
+            entries.push(match k {
+                "AWS" => compile_aws_principal(s),
+                "Service" => CompiledPrincipal {
+                    target: Target::Service(s.to_ascii_lowercase()),
+                    entry: PrincipalEntry::Service(s),
+                },
+                "Federated" => CompiledPrincipal {
+                    target: Target::Federated(s.clone()),
+                    entry: PrincipalEntry::Federated(s),
+                },
+                _ => CompiledPrincipal {
+                    target: Target::CanonicalUser(s.clone()),
+                    entry: PrincipalEntry::CanonicalUser(s),
+                },
+            });
+            Ok(())
+        })?;
+    }
+    Ok(PrincipalBlock {
+        negated,
+        star_string: false,
+        entries,
+    })
 }
 
 /// Classifies an `AWS` principal. The account forms are equivalent: "The account ARN and the
@@ -530,42 +704,51 @@ fn classify_arn(s: &str) -> AwsTarget {
     }
 }
 
-fn compile_conditions(
+fn compile_conditions<N: Node>(
     name: &str,
-    path: &str,
-    v: &Value,
+    path: &P,
+    v: &N,
     variables: bool,
 ) -> Result<Vec<Condition>, PolicyError> {
-    let ops = v
-        .as_object()
-        .ok_or_else(|| err(name, path, "Condition must be an object of operators"))?;
+    let ops = v.entries().ok_or_else(|| {
+        err(
+            name,
+            path.render(),
+            "Condition must be an object of operators",
+        )
+    })?;
     let mut out = Vec::new();
     for (op, keys) in ops {
-        let op_path = child(path, op);
-        let (qualifier, kind, negated, if_exists) = parse_operator(op)
-            .ok_or_else(|| err(name, &op_path, format!("unknown condition operator '{op}'")))?;
-        let keys = keys.as_object().ok_or_else(|| {
+        let op_path = P::Key(path, op);
+        let (qualifier, kind, negated, if_exists) = parse_operator(op).ok_or_else(|| {
             err(
                 name,
-                &op_path,
+                op_path.render(),
+                format!("unknown condition operator '{op}'"),
+            )
+        })?;
+        let key_entries = keys.entries().ok_or_else(|| {
+            err(
+                name,
+                op_path.render(),
                 "a condition operator must map keys to values",
             )
         })?;
-        if keys.is_empty() {
+        if keys.obj_is_empty() {
             return Err(err(
                 name,
-                &op_path,
+                op_path.render(),
                 "a condition operator needs at least one key",
             ));
         }
-        for (key, vals) in keys {
-            let key_path = child(&op_path, key);
+        for (key, vals) in key_entries {
+            let key_path = P::Key(&op_path, key);
             let raw = condition_values(name, &key_path, vals)?;
             let values = compile_values(kind, &raw, variables)
-                .map_err(|(i, m)| err(name, index(&key_path, i), m))?;
+                .map_err(|(i, m)| err(name, P::Idx(&key_path, i).render(), m))?;
             out.push(Condition {
-                operator: op.clone(),
-                key: key.clone(),
+                operator: op.to_string(),
+                key: key.to_string(),
                 key_lc: key.to_lowercase(),
                 qualifier,
                 kind,
@@ -581,28 +764,28 @@ fn compile_conditions(
 
 /// Condition values may be JSON strings, numbers or booleans (AWS examples write
 /// `"aws:SecureTransport": false` and `"s3:max-keys": 10`), alone or in a non-empty array.
-fn condition_values(name: &str, path: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
-    let one = |v: &Value, p: &str| {
-        super::scalar_to_string(v).ok_or_else(|| {
+fn condition_values<N: Node>(name: &str, path: &P, v: &N) -> Result<Vec<String>, PolicyError> {
+    let one = |v: &N, p: &P| {
+        v.scalar().map(Cow::into_owned).ok_or_else(|| {
             err(
                 name,
-                p,
+                p.render(),
                 "condition values must be strings, numbers or booleans",
             )
         })
     };
-    match v {
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(name, path, "a condition key needs at least one value"));
-            }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| one(it, &index(path, i)))
-                .collect()
-        }
-        other => Ok(vec![one(other, path)?]),
+    match v.as_arr() {
+        Some([]) => Err(err(
+            name,
+            path.render(),
+            "a condition key needs at least one value",
+        )),
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| one(it, &P::Idx(path, i)))
+            .collect(),
+        None => Ok(vec![one(v, path)?]),
     }
 }
 

@@ -47,8 +47,12 @@ pub mod bucket_object_ownership;
 pub mod bucket_policy_grantees;
 pub mod bucket_public_access_block;
 pub mod bucket_versioning;
+pub mod change_history;
+pub mod config_recorder;
+pub mod config_rule_agreement;
 pub mod destination_policy_allows_role;
 pub mod encrypted_replica_readable;
+pub mod log_export_permissions;
 pub mod prefix_scope;
 pub mod replication_configured;
 pub mod replication_delete_markers;
@@ -56,6 +60,7 @@ pub mod replication_destination;
 pub mod replication_filter;
 pub mod replication_kms;
 pub mod replication_kms_permissions;
+pub mod replication_metrics;
 pub mod replication_owner_override;
 pub mod replication_role_matches;
 pub mod replication_rtc;
@@ -66,10 +71,11 @@ pub mod role_exists;
 pub mod role_least_privilege;
 pub mod role_source_permissions;
 pub mod role_trust;
+pub mod trail_data_events;
 pub mod uploader_restriction;
 
 pub use context::AuditContext;
-pub use registry::{all_rules, find_rule, run_all};
+pub use registry::{all_metas, all_rules, find_rule, run_all};
 
 use crate::findings::{Finding, Scenario, Severity, Status};
 

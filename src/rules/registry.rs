@@ -32,14 +32,26 @@ static RULES: &[&dyn Rule] = &[
     &encrypted_replica_readable::EncryptedReplicaReadable,
     &prefix_scope::PrefixScope,
     &uploader_restriction::UploaderRestriction,
+    &log_export_permissions::LogExportPermissions,
+    &replication_metrics::ReplicationMetrics,
+    &trail_data_events::TrailDataEvents,
+    &config_recorder::ConfigRecorder,
+    &config_rule_agreement::ConfigRuleAgreement,
 ];
 
 pub fn all_rules() -> &'static [&'static dyn Rule] {
     RULES
 }
 
-pub fn find_rule(id: &str) -> Option<&'static dyn Rule> {
-    RULES.iter().copied().find(|r| r.meta().id == id)
+/// Metadata of every rule, including those that run after the others.
+pub fn all_metas() -> Vec<&'static RuleMeta> {
+    let mut v: Vec<&'static RuleMeta> = RULES.iter().map(|r| r.meta()).collect();
+    v.push(&change_history::META);
+    v
+}
+
+pub fn find_rule(id: &str) -> Option<&'static RuleMeta> {
+    all_metas().into_iter().find(|m| m.id == id)
 }
 
 /// Run every rule. A rule that panics (a bug) becomes an `error` finding for that rule rather
@@ -47,29 +59,34 @@ pub fn find_rule(id: &str) -> Option<&'static dyn Rule> {
 pub fn run_all(cx: &AuditContext) -> Vec<Finding> {
     let mut out = Vec::new();
     for rule in RULES {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rule.check(cx))) {
-            Ok(f) => out.extend(f),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                let meta = rule.meta();
-                out.push(
-                    meta.finding(
-                        meta.scenarios
-                            .first()
-                            .copied()
-                            .unwrap_or(crate::findings::Scenario::Step1),
-                        Status::Error,
-                        "-",
-                        format!("internal error in rule {}: {msg} (please report)", meta.id),
-                        serde_json::json!({"panic": msg}),
-                    ),
-                );
-            }
+        out.extend(guarded(rule.meta(), || rule.check(cx)));
+    }
+    let later = guarded(&change_history::META, || change_history::check_after(cx, &out));
+    out.extend(later);
+    out
+}
+
+fn guarded(meta: &'static RuleMeta, f: impl FnOnce() -> Vec<Finding>) -> Vec<Finding> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(findings) => findings,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let scenario = meta
+                .scenarios
+                .first()
+                .copied()
+                .unwrap_or(crate::findings::Scenario::Step1);
+            vec![meta.finding(
+                scenario,
+                Status::Error,
+                "-",
+                format!("internal error in rule {}: {msg} (please report)", meta.id),
+                serde_json::json!({ "panic": msg }),
+            )]
         }
     }
-    out
 }

@@ -112,6 +112,25 @@ pub struct Snapshot {
     pub principals: BTreeMap<String, PrincipalState>,
     /// Keyed by the key ARN as the spec or a replication configuration names it.
     pub kms_keys: BTreeMap<String, KmsKeyState>,
+    /// CloudWatch replication metrics per spec rule, keyed `<replication id>/<rule label>`.
+    #[serde(default)]
+    pub replication_metrics: BTreeMap<String, Fetched<ReplicationMetrics>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicationMetrics {
+    pub source_bucket: String,
+    pub destination_bucket: String,
+    pub rule_id: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// Maximum of `ReplicationLatency` (seconds) over the window; `None` without datapoints.
+    pub max_latency_seconds: Option<f64>,
+    /// Maximum of `OperationsPendingReplication`.
+    pub max_pending_operations: Option<f64>,
+    /// Sum of `OperationsFailedReplication`.
+    pub failed_operations: Option<f64>,
+    pub datapoints: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +141,45 @@ pub struct AccountState {
     pub public_access_block: Fetched<PublicAccessBlock>,
     pub trails: Fetched<Vec<Trail>>,
     pub config: Fetched<ConfigState>,
+    /// Compliance of the deployed AWS Config managed rules that cover this scenario.
+    #[serde(default = "not_collected")]
+    pub config_compliance: Fetched<Vec<ConfigCompliance>>,
+    /// CloudTrail management events that changed audited configuration since `since`.
+    #[serde(default = "not_collected")]
+    pub change_events: Fetched<ChangeEvents>,
+}
+
+fn not_collected<T>() -> Fetched<T> {
+    Fetched::unknown("snapshot", None, "not collected in this snapshot")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigCompliance {
+    pub rule_name: String,
+    pub source_identifier: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    /// `COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`, `INSUFFICIENT_DATA`.
+    pub compliance: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ChangeEvents {
+    pub since: Option<DateTime<Utc>>,
+    pub events: Vec<ChangeEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChangeEvent {
+    pub event_name: String,
+    pub event_source: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub username: Option<String>,
+    /// Principal ARN from the event's userIdentity, when the event carries it.
+    pub principal_arn: Option<String>,
+    pub region: String,
+    /// Names of the resources the event touched (bucket names, role names, key ids).
+    pub resources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -314,6 +372,11 @@ pub struct Trail {
     pub home_region: Option<String>,
     pub is_multi_region: bool,
     pub s3_bucket: Option<String>,
+    /// Whether S3 considers the delivery bucket's policy public (`GetBucketPolicyStatus`).
+    #[serde(default = "not_collected")]
+    pub delivery_bucket_public: Fetched<bool>,
+    #[serde(default = "not_collected")]
+    pub delivery_bucket_public_access_block: Fetched<PublicAccessBlock>,
     pub is_logging: Fetched<bool>,
     pub event_selectors: Fetched<TrailSelectors>,
 }

@@ -15,6 +15,11 @@ line on stdout, e.g. {"endpoint": "http://localhost:40123", "port": 40123, "pid"
 serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT.
 Nothing else is ever written to stdout; request logs go to stderr only with --verbose.
 
+Patches (each below, with the AWS documentation it follows): 1 GetBucketReplication read-back,
+2 replication (objects, statuses, encryption, delete markers), 3 bucket-policy Deny per caller +
+AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
+6 S3 tags shared across accounts.
+
 Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/replication   -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
     POST /_harness/replication   <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
@@ -24,7 +29,6 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -34,7 +38,6 @@ import threading
 import time
 import types
 import urllib.request
-import uuid
 from typing import Any
 
 # Must be set before moto is imported: moto reads its settings from the environment.
@@ -45,11 +48,11 @@ if "MOTO_ACCOUNT_ID" in os.environ:
     del os.environ["MOTO_ACCOUNT_ID"]
 
 import botocore.session  # noqa: E402
+import moto  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 import moto.kms.models as kms_models  # noqa: E402
 from moto.kms.exceptions import AlreadyExistsException  # noqa: E402
-import moto.s3.models as s3_models  # noqa: E402
 import moto.s3.responses as s3_responses  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult  # noqa: E402
@@ -61,8 +64,15 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, S3Backend, s3_backends  # noqa: E402
 from moto.s3.responses import S3Response  # noqa: E402
+from moto.utilities.tagging_service import TaggingService  # noqa: E402
 
 log = logging.getLogger("replaudit.emulator")
+
+# The patches below reach into moto internals (method names, stored shapes) of this exact release.
+MOTO_VERSION = "5.2.5"
+if moto.__version__ != MOTO_VERSION:
+    sys.stderr.write(f"emulator: needs moto {MOTO_VERSION}, found {moto.__version__}; re-check every patch before bumping\n")
+    sys.exit(2)
 
 # ============================================================================ harness state
 
@@ -146,7 +156,6 @@ def _owner_backend(bucket_name: str) -> S3Backend:
 
 
 def _object_tags(key: FakeKey) -> list[dict[str, str]]:
-    # moto keeps object tags in the tagger of the backend that wrote them (the key's account_id).
     return s3_backends[key.account_id][key.partition].tagger.list_tags_for_resource(key.arn)["Tags"]
 
 
@@ -203,6 +212,25 @@ def _get_bucket_replication(self: S3Response) -> Any:
     if not replication:
         raise s3_responses.ReplicationConfigurationNotFoundError(bucket_name=self.bucket_name)
     return self.serialized(ActionResult({"ReplicationConfiguration": _replication_readback(replication)}))
+
+
+# ============================================================================ patch 1b: versioning read-back
+# AWS: GetBucketVersioning answers <VersioningConfiguration><Status>..</Status></VersioningConfiguration>
+# (no Status element when versioning was never enabled).
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketVersioning.html#API_GetBucketVersioning_ResponseSyntax
+# moto 5.2.5: names the root element <GetBucketVersioningResponse>; botocore ignores root names, the AWS
+# SDK for Rust checks them and rejects the response. Patch: serialise with the documented root name.
+
+
+def _get_bucket_versioning(self: S3Response) -> Any:
+    self.data["Action"] = "GetBucketVersioning"
+    status = self.backend.get_bucket_versioning(self.bucket_name)
+    inner = f"<Status>{status}</Status>" if status else ""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>'
+    )
+    return 200, {"Content-Type": "application/xml"}, body
 
 
 _orig_put_bucket_replication = S3Backend.put_bucket_replication
@@ -383,16 +411,20 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     else:  # unencrypted: moto's put_object applies the destination default encryption
         encryption, kms_key_id = None, None
 
-    replica = backend.put_object(
-        dest_name,
-        key.name,
-        key.value,
-        storage=destination.get("StorageClass") or key.storage_class,
-        etag=key.etag.strip('"'),
-        encryption=encryption,
-        kms_key_id=kms_key_id,
-        disable_notification=True,
-    )
+    _ctx.internal = True
+    try:
+        replica = backend.put_object(
+            dest_name,
+            key.name,
+            key.value,
+            storage=destination.get("StorageClass") or key.storage_class,
+            etag=key.etag.strip('"'),
+            encryption=encryption,
+            kms_key_id=kms_key_id,
+            disable_notification=True,
+        )
+    finally:
+        _ctx.internal = False
     if encryption is not None:  # put_object may have mixed in the destination's default key id
         replica.encryption = encryption
         replica.kms_key_id = kms_key_id
@@ -452,8 +484,15 @@ _orig_set_delete_marker = S3Backend._set_delete_marker
 def _put_object(self: S3Backend, *args: Any, **kwargs: Any) -> FakeKey:
     key = _orig_put_object(self, *args, **kwargs)
     events = _ctx_events()
-    if events is not None:
+    if events is not None:  # an S3 request: handled when the request has succeeded
         events.append(("object", key))
+    elif not getattr(_ctx, "internal", False):
+        # written by another service, e.g. CloudWatch Logs CreateExportTask (scenario D): a new object
+        # like any other, so it replicates too. The emulator's own replica writes are marked internal.
+        try:
+            _on_object_created(key)
+        except Exception:
+            log.exception("replication hook failed")
     return key
 
 
@@ -563,9 +602,17 @@ def _conditions_hold(conditions: Any, caller: dict[str, str] | None) -> bool:
     return True
 
 
+# moto names the bucket-policy action after the HTTP method; HeadObject is authorized as s3:GetObject and
+# multipart POSTs (CreateMultipartUpload, CompleteMultipartUpload) as s3:PutObject.
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html
+_ACTION_ALIASES = {"s3:HeadObject": "s3:GetObject", "s3:PostObject": "s3:PutObject"}
+
+
 def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
     if self.policy is None:
         return PermissionResult.NEUTRAL
+    action = _ACTION_ALIASES.get(action, action)
     policy = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
     statements = _as_list(policy.get("Statement"))
     request = getattr(_ctx, "request", None)
@@ -668,11 +715,35 @@ def _create_aws_request(self: Any) -> Any:
     return request
 
 
+# ============================================================================ patch 6: S3 tags belong to the resource, not to the caller
+# AWS: bucket and object tags are part of the resource; any principal allowed to read them sees the same
+# tag set, whichever account it is in.
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-tagging.html
+# moto: keeps S3 tags in the TaggingService of the *calling* account's backend, so an object tagged by
+# an XYZ user shows no tags to an ABCD reader (and the reverse for replicas). Patch: one TaggingService
+# for all S3 backends (tags are keyed by ARN, and S3 ARNs are global); replaced on reset.
+
+_S3_TAGGER = [TaggingService()]
+
+
+def _s3_tagger_get(self: S3Backend) -> TaggingService:
+    return _S3_TAGGER[0]
+
+
+def _s3_tagger_set(self: S3Backend, value: Any) -> None:
+    pass  # S3Backend.__init__ assigns a fresh per-backend tagger; the shared one is kept
+
+
+def reset_s3_tags() -> None:
+    _S3_TAGGER[0] = TaggingService()
+
+
 # ============================================================================ install
 
 
 def install_patches() -> None:
     S3Response.get_bucket_replication = _get_bucket_replication
+    S3Response.get_bucket_versioning = _get_bucket_versioning
     S3Backend.put_bucket_replication = _put_bucket_replication
     FakeKey.response_dict = property(_response_dict)
     S3Backend.put_object = _put_object
@@ -682,6 +753,7 @@ def install_patches() -> None:
     S3Response.bucket_response = _wrap_s3_entry(S3Response.bucket_response)
     kms_models.KmsBackend.create_key = _create_key
     IAMRequestBase._create_aws_request = _create_aws_request
+    S3Backend.tagger = property(_s3_tagger_get, _s3_tagger_set)
 
 
 # ============================================================================ WSGI middleware: control endpoint, reset
@@ -702,6 +774,7 @@ class HarnessMiddleware:
             STATE.reset()  # before moto's reset, so no job runs against half-reset state
             result = self.app(environ, start_response)
             STATE.reset()
+            reset_s3_tags()
             return result
         return self.app(environ, start_response)
 

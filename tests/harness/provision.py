@@ -75,12 +75,12 @@ BUCKET_ACTIONS_PREFIXES = ("s3:ListBucket", "s3:GetBucket", "s3:PutBucket", "s3:
                            "s3:GetReplicationConfiguration", "s3:PutReplicationConfiguration",
                            "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
                            "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
-                           "s3:ListMultipartUploadParts", "s3:GetAccelerateConfiguration",
-                           "s3:GetInventoryConfiguration", "s3:GetMetricsConfiguration")
+                           "s3:GetAccelerateConfiguration", "s3:GetInventoryConfiguration",
+                           "s3:GetMetricsConfiguration")
 
 
 def is_bucket_action(action: str) -> bool:
-    return action.startswith(BUCKET_ACTIONS_PREFIXES) and action != "s3:ListMultipartUploadParts"
+    return action.startswith(BUCKET_ACTIONS_PREFIXES)
 
 
 def bucket_arn(name: str) -> str:
@@ -646,10 +646,18 @@ class Provisioner:
                 Bucket=b["name"], VersioningConfiguration={"Status": "Suspended"})
 
     def audit_trail_and_config(self) -> None:
-        src = self.primary_source()
-        if src:
-            b = self.buckets[src]
-            account, account_id, region = b["account"], self.acct_id(b["account"]), self.bucket_region[src]
+        """CloudTrail data events for `[evidence].data_events_for` (default: the primary source), one
+        multi-region trail per account holding such buckets; AWS Config recording in
+        `[evidence].config_recording_in` (default: every account)."""
+        evidence = self.spec.get("evidence", {})
+        data_buckets = evidence.get("data_events_for") or ([self.primary_source()] if self.primary_source() else [])
+        per_account: dict[str, list[str]] = {}
+        for alias in data_buckets:
+            per_account.setdefault(self.buckets[alias]["account"], []).append(alias)
+        self.extra["trails"] = []
+        for account, aliases in per_account.items():
+            # The spec's region (not the one a wrong-region defect used): a defect changes one thing.
+            account_id, region = self.acct_id(account), self.buckets[aliases[0]]["region"]
             trail_bucket = f"replaudit-trail-{account_id}"
             s3 = self.client("s3", account, region)
             kwargs: dict[str, Any] = {"Bucket": trail_bucket}
@@ -671,11 +679,16 @@ class Provisioner:
                             IncludeGlobalServiceEvents=True, EnableLogFileValidation=True)
             ct.put_event_selectors(TrailName="replaudit-trail", EventSelectors=[{
                 "ReadWriteType": "All", "IncludeManagementEvents": True,
-                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"{bucket_arn(b['name'])}/"]}]}])
+                "DataResources": [{"Type": "AWS::S3::Object",
+                                   "Values": [f"{bucket_arn(self.bname(a))}/" for a in aliases]}]}])
             ct.start_logging(Name="replaudit-trail")
-            self.extra["trail"] = {"name": "replaudit-trail", "arn": trail_arn, "bucket": trail_bucket,
-                                   "account_id": account_id, "region": region}
-        for alias, acct in self.accounts.items():
+            self.extra["trails"].append({"name": "replaudit-trail", "arn": trail_arn, "bucket": trail_bucket,
+                                         "account_id": account_id, "region": region,
+                                         "data_event_buckets": [self.bname(a) for a in aliases]})
+        if self.extra["trails"]:
+            self.extra["trail"] = self.extra["trails"][0]
+        for alias in evidence.get("config_recording_in") or list(self.accounts):
+            acct = self.accounts[alias]
             account_id, region = self.acct_id(alias), acct["region"]
             config_bucket = f"replaudit-config-{account_id}"
             s3 = self.client("s3", alias, region)

@@ -335,6 +335,8 @@ def test_patches(emu: Emulator) -> None:
     check("deny: exempted principal may write", error_code(lambda: writer.put_object(Bucket="st-policy", Key="in/a", Body=b"x")) is None)
     check("deny: anyone else gets AccessDenied",
           error_code(lambda: s3.put_object(Bucket="st-policy", Key="in/a", Body=b"x")) == "AccessDenied")
+    check("deny: a multipart upload is a PutObject too",
+          error_code(lambda: s3.create_multipart_upload(Bucket="st-policy", Key="in/mpu")) == "AccessDenied")
     check("deny: outside the resource nobody is denied",
           error_code(lambda: s3.put_object(Bucket="st-policy", Key="out/a", Body=b"x")) is None)
 
@@ -451,6 +453,9 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
           h and h.get("ReplicationStatus") == "REPLICA" and h.get("SSEKMSKeyId") == rule["replica_kms_key_arn"]
           and h.get("Metadata") == {"run": "selftest"}, h)
     check("seed: source COMPLETED", wait_for(lambda: s3_src.head_object(Bucket=src["name"], Key=key)["ReplicationStatus"] == "COMPLETED"))
+    check("seed: object tags visible across accounts (source read by the destination account, replica by the source's)",
+          s3_dst.get_object_tagging(Bucket=src["name"], Key=key)["TagSet"] == [{"Key": "canary", "Value": "1"}]
+          and s3_src.get_object_tagging(Bucket=dst["name"], Key=key)["TagSet"] == [{"Key": "canary", "Value": "1"}])
     non = prof.client(spec["principals"][c["non_uploaders"][0]]["credentials"]["profile"])
     check("seed: non-uploader denied in the replicated prefix",
           error_code(lambda: non.put_object(Bucket=src["name"], Key=f"{rule['prefix']}intern.txt", Body=b"x")) == "AccessDenied")
@@ -492,6 +497,21 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
           not s3_backup.list_object_versions(Bucket=backup["name"], Prefix=lk).get("DeleteMarkers")
           and s3_backup.head_object(Bucket=backup["name"], Key=lk))
 
+    # CloudWatch Logs export (moto writes the objects itself) replicates like any other object
+    lg = prof.client(accounts[logs["account"]]["credentials"]["profile"], "logs", d["logs_region"])
+    group = d["log_groups"][0]
+    lg.create_log_stream(logGroupName=group, logStreamName="selftest")
+    now = int(time.time() * 1000)
+    lg.put_log_events(logGroupName=group, logStreamName="selftest", logEvents=[{"timestamp": now, "message": "hello"}])
+    lg.create_export_task(logGroupName=group, fromTime=now - 60000, to=now + 60000, destination=logs["name"],
+                          destinationPrefix=d["export_prefix"].rstrip("/"))
+    exported = s3_logs.list_objects_v2(Bucket=logs["name"], Prefix=d["export_prefix"]).get("Contents", [])
+    check("seed: CloudWatch Logs export wrote under the export prefix", exported, exported)
+    if exported:
+        ek = exported[0]["Key"]
+        h = wait_for(lambda: s3_backup.head_object(Bucket=backup["name"], Key=ek))
+        check("seed: exported log object replicated to the backup bucket", h and h.get("ReplicationStatus") == "REPLICA", h)
+
     # account-level BPA through the SDK's <account>.localhost host, other services
     s3c = prof.client(src_prof, "s3control")
     check("seed: account-level BPA on", s3c.get_public_access_block(
@@ -499,17 +519,18 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     trail = p["trail"]
     ct = prof.client(src_prof, "cloudtrail", trail["region"])
     sel = ct.get_event_selectors(TrailName=trail["name"])
+    wanted = [buckets[a]["name"] for a in spec.get("evidence", {}).get("data_events_for") or [src_alias]]
     check("seed: CloudTrail multi-region trail logging S3 data events",
           ct.get_trail_status(Name=trail["name"])["IsLogging"]
           and ct.get_trail(Name=trail["name"])["Trail"]["IsMultiRegionTrail"]
-          and f"arn:aws:s3:::{src['name']}/" in json.dumps(sel), sel)
+          and all(f"arn:aws:s3:::{n}/" in json.dumps(sel) for n in wanted), sel)
     ok = True
-    for alias, acct in accounts.items():
+    for alias in spec.get("evidence", {}).get("config_recording_in") or list(accounts):
+        acct = accounts[alias]
         cfg = prof.client(acct["credentials"]["profile"], "config")
         st = cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
         ok = ok and st and st[0]["recording"] and cfg.describe_delivery_channels()["DeliveryChannels"]
     check("seed: AWS Config recorder recording + delivery channel in each account", ok)
-    lg = prof.client(accounts[logs["account"]]["credentials"]["profile"], "logs", d["logs_region"])
     names = [g["logGroupName"] for g in lg.describe_log_groups()["logGroups"]]
     check("seed: scenario D log groups exist", all(g in names for g in d["log_groups"]), names)
     pol = s3_logs.get_bucket_policy(Bucket=logs["name"])["Policy"]
@@ -547,6 +568,17 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
             snap[f"account:{alias}:bpa"] = s3c.get_public_access_block(AccountId=str(a["account_id"]))["PublicAccessBlockConfiguration"]
         except ClientError as exc:
             snap[f"account:{alias}:bpa"] = exc.response["Error"]["Code"]
+    for alias, a in accounts.items():
+        ct = prof.client(a["credentials"]["profile"], "cloudtrail", a["region"])
+        trails = []
+        for t in ct.describe_trails(includeShadowTrails=True)["trailList"]:
+            trails.append([t["Name"], t["HomeRegion"], t["IsMultiRegionTrail"], t["S3BucketName"],
+                           ct.get_event_selectors(TrailName=t["TrailARN"]).get("EventSelectors"),
+                           ct.get_trail_status(Name=t["TrailARN"])["IsLogging"]])
+        snap[f"account:{alias}:trails"] = sorted(trails, key=json.dumps)
+        cfg = prof.client(a["credentials"]["profile"], "config", a["region"])
+        snap[f"account:{alias}:config"] = [(r["name"], r["recording"])
+                                           for r in cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]
     for alias, pr in spec["principals"].items():
         acct = next(a for a in accounts.values() if str(a["account_id"]) == pr["arn"].split(":")[4])
         iam = prof.client(acct["credentials"]["profile"], "iam")
@@ -613,6 +645,7 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, tuple[str, Calla
 
 
 def test_defects(emu: Emulator, spec_path: str, spec: dict, baseline: dict, tmp: str, only: list[str]) -> None:
+    sys.dont_write_bytecode = True
     sys.path.insert(0, HERE)
     from provision import DEFECTS  # noqa: E402
 

@@ -1,0 +1,98 @@
+//! The polling schedule: exponential backoff with jitter, first poll soon, capped interval.
+//!
+//! Intervals (before jitter) are 0.25 s, 0.5 s, 1 s, 2 s, 4 s, 8 s, then 15 s for ever, so a
+//! fast replica is seen within a fraction of a second and a slow one costs about four HEAD
+//! requests a minute. Each interval is multiplied by a uniform factor in [0.8, 1.2] so that many
+//! canaries (or many concurrent runs) do not poll in lockstep.
+
+use rand::Rng;
+use std::time::Duration;
+
+pub const FIRST: Duration = Duration::from_millis(250);
+pub const CAP: Duration = Duration::from_secs(15);
+const JITTER: f64 = 0.2;
+
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: FIRST }
+    }
+}
+
+impl Backoff {
+    /// The next interval without jitter, advancing the schedule.
+    pub fn next_base(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(CAP);
+        base
+    }
+
+    /// The next interval with jitter, advancing the schedule.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = self.next_base();
+        let factor = rand::rng().random_range((1.0 - JITTER)..=(1.0 + JITTER));
+        base.mul_f64(factor)
+    }
+}
+
+/// Poll times (seconds after the start, no jitter) up to and including the first poll at or
+/// after `until`: the schedule a canary follows for a replica that appears at `until`.
+pub fn poll_times(until: Duration) -> Vec<f64> {
+    let mut b = Backoff::default();
+    let mut t = Duration::ZERO;
+    let mut out = Vec::new();
+    loop {
+        t += b.next_base();
+        out.push(t.as_secs_f64());
+        if t >= until {
+            return out;
+        }
+    }
+}
+
+/// Requests one replicated canary costs while waiting for a replica that appears after
+/// `replica_after`: PutObject, one HeadObject of the source right after it, one destination
+/// HeadObject per poll, one source HeadObject after every unsuccessful poll (to notice FAILED
+/// early), and one source HeadObject for the final status.
+pub fn requests_for(replica_after: Duration) -> usize {
+    let polls = poll_times(replica_after).len();
+    1 + 1 + polls + (polls - 1) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_doubles_then_caps() {
+        let mut b = Backoff::default();
+        let got: Vec<f64> = (0..9).map(|_| b.next_base().as_secs_f64()).collect();
+        assert_eq!(got, vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0]);
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        for _ in 0..200 {
+            let mut b = Backoff::default();
+            let d = b.next_delay().as_secs_f64();
+            assert!((0.2..=0.3).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn poll_cost_figures() {
+        // A replica after 2 s is seen by the 4th poll (3.75 s).
+        assert_eq!(poll_times(Duration::from_secs(2)), vec![0.25, 0.75, 1.75, 3.75]);
+        assert_eq!(requests_for(Duration::from_secs(2)), 10);
+        // After 60 s: polls at ... 30.75, 45.75, 60.75.
+        assert_eq!(poll_times(Duration::from_secs(60)).len(), 9);
+        assert_eq!(requests_for(Duration::from_secs(60)), 20);
+        // After 15 minutes: 7 polls up to 30.75 s, then one every 15 s.
+        assert_eq!(poll_times(Duration::from_secs(900)).len(), 65);
+        assert_eq!(requests_for(Duration::from_secs(900)), 132);
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared state of one canary run: the spec, the plan, one S3 client per (who, region), the
+//! ledger of every version the run created or saw, and the stop signal.
+
+use super::plan::{Actor, Plan};
+use super::progress::Progress;
+use super::Settings;
+use crate::spec::Spec;
+use aws_sdk_s3::Client;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One object version or delete marker, by bucket alias.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct VersionRef {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+}
+
+/// Everything cleanup needs to know. Only what is recorded here is ever deleted (plus, in the
+/// drain and the uncertain-write sweep, versions proven to be this run's; see cleanup.rs).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Versions this run created in source buckets (PutObject, simple DeleteObject).
+    pub created: BTreeSet<VersionRef>,
+    /// Replicas and replicated delete markers of those, seen in destinations.
+    pub observed: BTreeSet<VersionRef>,
+    /// (bucket alias, key) of PutObjects whose outcome is unknown (timeout, 5xx).
+    pub uncertain: BTreeSet<(String, String)>,
+    /// (bucket alias, key, version id) found under the run's prefixes before the run wrote
+    /// anything: never touched, never counted as left behind.
+    pub foreign: BTreeSet<(String, String, String)>,
+}
+
+impl Ledger {
+    pub fn is_foreign(&self, bucket: &str, key: &str, version_id: &str) -> bool {
+        self.foreign
+            .contains(&(bucket.to_string(), key.to_string(), version_id.to_string()))
+    }
+
+    /// Version ids this run created in a source (replicas keep the source's version id).
+    pub fn created_ids(&self) -> BTreeSet<String> {
+        self.created.iter().map(|v| v.version_id.clone()).collect()
+    }
+}
+
+/// Something that may still arrive in a destination after the checks ended (a replication in
+/// flight at a timeout or interruption): cleanup watches for it for a bounded time.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub bucket: String,
+    pub key: String,
+    /// Version ids that are this run's (the source version, the source delete marker).
+    pub version_ids: Vec<String>,
+}
+
+pub(crate) struct Ctx {
+    pub spec: Spec,
+    pub settings: Settings,
+    pub plan: Plan,
+    pub clients: HashMap<(Actor, String), Client>,
+    /// Principals whose credentials could not be verified, with the reason.
+    pub unusable: BTreeMap<Actor, String>,
+    pub ledger: Mutex<Ledger>,
+    pub stop: watch::Receiver<bool>,
+    pub progress: Progress,
+}
+
+impl Ctx {
+    pub fn run_id(&self) -> &str {
+        &self.plan.run_id
+    }
+
+    pub fn name(&self, bucket: &str) -> &str {
+        super::plan::bucket_name(&self.spec, bucket)
+    }
+
+    pub fn region(&self, bucket: &str) -> &str {
+        self.spec
+            .buckets
+            .get(bucket)
+            .map(|b| b.region.get_ref().as_str())
+            .unwrap_or("us-east-1")
+    }
+
+    pub fn url(&self, bucket: &str, key: &str) -> String {
+        format!("s3://{}/{}", self.name(bucket), key)
+    }
+
+    pub fn owner(&self, bucket: &str) -> Actor {
+        Actor::Account(
+            self.spec
+                .buckets
+                .get(bucket)
+                .map(|b| b.account.get_ref().clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The client of `who` in `bucket`'s region.
+    pub fn client(&self, who: &Actor, bucket: &str) -> Result<&Client, String> {
+        if let Some(why) = self.unusable.get(who) {
+            return Err(format!("{} cannot be used: {why}", who.label()));
+        }
+        self.clients
+            .get(&(who.clone(), self.region(bucket).to_string()))
+            .ok_or_else(|| format!("no client for {} in {}", who.label(), self.region(bucket)))
+    }
+
+    /// The bucket owner's client (reads, deletes, listings).
+    pub fn owner_client(&self, bucket: &str) -> Result<&Client, String> {
+        self.client(&self.owner(bucket), bucket)
+    }
+
+    pub fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Sleep, waking early on the stop signal. Returns true when stopped.
+    pub async fn pause(&self, d: Duration) -> bool {
+        pause(&self.stop, d).await
+    }
+
+    pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        // A poisoned lock only means another task panicked while holding it; the data is
+        // still the best record of what to clean up.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Sleep for `d` unless `stop` is (or becomes) true; returns true when stopped.
+pub async fn pause(stop: &watch::Receiver<bool>, d: Duration) -> bool {
+    let mut rx = stop.clone();
+    if *rx.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *rx.borrow(),
+        _ = rx.wait_for(|s| *s) => true,
+    }
+}

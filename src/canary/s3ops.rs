@@ -1,0 +1,267 @@
+//! Thin wrappers over the S3 calls the canary makes: errors as data (never panics), the fields
+//! of HeadObject it reads, and paginated version listings.
+
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use serde::Serialize;
+use serde_json::json;
+
+/// A failed AWS call: which call, the error code and message (never credentials), the HTTP status.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallError {
+    pub call: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub http_status: Option<u16>,
+    /// The service answered (as opposed to a timeout or transport failure).
+    pub service: bool,
+    /// The request may have taken effect although no answer was seen (timeout, 5xx).
+    pub uncertain: bool,
+}
+
+impl CallError {
+    pub fn from_sdk<E>(call: &str, e: &SdkError<E, HttpResponse>) -> CallError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (code, message) = crate::aws::error_parts(e);
+        let http_status = e.raw_response().map(|r| r.status().as_u16());
+        let service = matches!(e, SdkError::ServiceError(_));
+        let uncertain = matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || http_status.is_some_and(|s| s >= 500);
+        CallError {
+            call: call.to_string(),
+            code,
+            message,
+            http_status,
+            service,
+            uncertain,
+        }
+    }
+
+    pub fn local(call: &str, message: impl Into<String>) -> CallError {
+        CallError {
+            call: call.to_string(),
+            code: None,
+            message: message.into(),
+            http_status: None,
+            service: false,
+            uncertain: false,
+        }
+    }
+
+    pub fn code_or_status(&self) -> String {
+        match (&self.code, self.http_status) {
+            (Some(c), _) => c.clone(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "no response".into(),
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.http_status == Some(404)
+            || matches!(
+                self.code.as_deref(),
+                Some("NotFound" | "NoSuchKey" | "NoSuchVersion")
+            )
+    }
+
+    pub fn is_access_denied(&self) -> bool {
+        match self.code.as_deref() {
+            Some("AccessDenied") => true,
+            Some("Forbidden") | None => self.http_status == Some(403),
+            _ => false,
+        }
+    }
+
+    pub fn is_precondition_failed(&self) -> bool {
+        self.code.as_deref() == Some("PreconditionFailed") || self.http_status == Some(412)
+    }
+
+    /// `s3:PutObject: AccessDenied: Access Denied`
+    pub fn describe(&self) -> String {
+        format!("{}: {}: {}", self.call, self.code_or_status(), self.message)
+    }
+
+    pub fn evidence(&self) -> serde_json::Value {
+        json!({"call": self.call, "code": self.code, "message": self.message, "http_status": self.http_status})
+    }
+}
+
+/// The HeadObject fields the canary looks at.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeadInfo {
+    pub version_id: Option<String>,
+    /// Seconds since the epoch (S3 sends whole seconds).
+    pub last_modified: Option<f64>,
+    pub replication_status: Option<String>,
+    pub sse: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl HeadInfo {
+    pub fn from_output(o: &HeadObjectOutput) -> HeadInfo {
+        HeadInfo {
+            version_id: o.version_id().map(str::to_string),
+            last_modified: o.last_modified().map(|t| t.as_secs_f64()),
+            replication_status: o.replication_status().map(|s| s.as_str().to_string()),
+            sse: o.server_side_encryption().map(|s| s.as_str().to_string()),
+            kms_key_id: o.ssekms_key_id().map(str::to_string),
+            etag: o.e_tag().map(str::to_string),
+        }
+    }
+}
+
+pub async fn head(client: &Client, bucket: &str, key: &str) -> Result<HeadInfo, CallError> {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map(|o| HeadInfo::from_output(&o))
+        .map_err(|e| CallError::from_sdk("s3:HeadObject", &e))
+}
+
+/// One entry of ListObjectVersions: an object version or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Listed {
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+}
+
+/// Every version and delete marker under `prefix` (all pages, bounded).
+pub async fn list_versions(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<Listed>, CallError> {
+    const MAX_PAGES: usize = 1000;
+    let mut out = Vec::new();
+    let mut key_marker: Option<String> = None;
+    let mut version_marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let r = client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(|e| CallError::from_sdk("s3:ListObjectVersions", &e))?;
+        for v in r.versions() {
+            out.push(Listed {
+                key: v.key().unwrap_or_default().to_string(),
+                version_id: v.version_id().unwrap_or("null").to_string(),
+                delete_marker: false,
+            });
+        }
+        for d in r.delete_markers() {
+            out.push(Listed {
+                key: d.key().unwrap_or_default().to_string(),
+                version_id: d.version_id().unwrap_or("null").to_string(),
+                delete_marker: true,
+            });
+        }
+        if r.is_truncated() != Some(true) {
+            return Ok(out);
+        }
+        key_marker = r.next_key_marker().map(str::to_string);
+        version_marker = r.next_version_id_marker().map(str::to_string);
+        if key_marker.is_none() && version_marker.is_none() {
+            return Ok(out);
+        }
+    }
+    Err(CallError::local(
+        "s3:ListObjectVersions",
+        format!("more than {MAX_PAGES} pages under {prefix}; refusing to continue"),
+    ))
+}
+
+/// The value of one tag of one object version.
+pub async fn tag_value(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    tag: &str,
+) -> Result<Option<String>, CallError> {
+    let r = client
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk("s3:GetObjectTagging", &e))?;
+    Ok(r
+        .tag_set()
+        .iter()
+        .find(|t| t.key() == tag)
+        .map(|t| t.value().to_string()))
+}
+
+/// Delete exactly one version (or delete marker) by its id.
+pub async fn delete_version(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<(), CallError> {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| CallError::from_sdk("s3:DeleteObject (version)", &e))
+}
+
+/// KMS key ids compare equal as ARNs, or by key id when either side is a bare id.
+pub fn kms_key_matches(expected: &str, actual: &str) -> bool {
+    fn key_id(s: &str) -> &str {
+        s.rsplit_once("key/").map(|(_, id)| id).unwrap_or(s)
+    }
+    if expected.starts_with("arn:") && actual.starts_with("arn:") {
+        expected == actual
+    } else {
+        key_id(expected) == key_id(actual)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_comparison() {
+        let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
+        assert!(kms_key_matches(a, a));
+        assert!(kms_key_matches(a, "9b8a"));
+        assert!(!kms_key_matches(a, "arn:aws:kms:ap-southeast-2:271089868719:key/dead"));
+        assert!(!kms_key_matches(a, "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"));
+    }
+
+    #[test]
+    fn error_classes() {
+        let mut e = CallError::local("s3:HeadObject", "x");
+        e.http_status = Some(404);
+        assert!(e.is_not_found());
+        e.http_status = Some(403);
+        assert!(e.is_access_denied() && !e.is_not_found());
+        e.code = Some("AccessDenied".into());
+        assert!(e.is_access_denied());
+        e.code = Some("InvalidAccessKeyId".into());
+        assert!(!e.is_access_denied());
+        assert_eq!(e.describe(), "s3:HeadObject: InvalidAccessKeyId: x");
+    }
+}

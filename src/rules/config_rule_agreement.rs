@@ -1,0 +1,129 @@
+use super::support::{error, skip, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::access::{bucket_policy, IdentitySide, Leg, Query};
+use crate::findings::{Finding, Status};
+use crate::policy::Decision;
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// Where the AWS Config managed rules that cover this scenario are deployed
+    /// (`s3-bucket-replication-enabled`, `s3-bucket-versioning-enabled`,
+    /// `s3-bucket-level-public-access-prohibited`, `s3-bucket-server-side-encryption-enabled`,
+    /// `s3-bucket-ssl-requests-only`), their compliance for each audited bucket is shown beside
+    /// replaudit's own verdict on the same question, and a disagreement fails.
+    ///
+    /// ## Why it matters
+    /// Two independent evaluators agreeing is evidence; disagreeing means one of them sees
+    /// stale or different data (a rule not re-evaluated since a change, a recorder gap) — which
+    /// is exactly what an auditor must look at.
+    ///
+    /// ## Example
+    /// Config says `s3-bucket-versioning-enabled` COMPLIANT for `clint-s3-bucket`, replaudit
+    /// reads versioning Suspended: fail.
+    ///
+    /// ## Fix
+    /// Re-evaluate the Config rule (`aws configservice start-config-rules-evaluation`) and
+    /// check the recorder; then fix whichever side is right about a real problem.
+    pub struct ConfigRuleAgreement;
+    id: "config-rule-agreement",
+    title: "AWS Config managed rules agree with replaudit",
+    severity: Low,
+    scenarios: [Step1, Step2, ScenarioD],
+    remediation: "Re-run the AWS Config rule evaluation and check the configuration recorder; then fix the underlying setting.",
+    references: ["https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html"],
+}
+
+impl Rule for ConfigRuleAgreement {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (alias, acct) in &cx.spec.accounts {
+            let resource = format!("arn:aws:config:::account/{}", acct.account_id.get_ref());
+            let Some(st) = cx.snap.accounts.get(alias) else { continue };
+            let buckets: Vec<&String> = cx.spec.buckets.iter().filter(|(_, b)| b.account.get_ref() == alias).map(|(k, _)| k).collect();
+            let Some(scenario) = buckets.iter().map(|b| cx.bucket_scenario(b)).min() else { continue };
+            let results = match &st.config_compliance {
+                Fetched::Ok { value } => value,
+                f => {
+                    out.push(unknown(&META, scenario, &resource, "AWS Config rule compliance", f));
+                    continue;
+                }
+            };
+            if results.is_empty() {
+                out.push(skip(&META, scenario, &resource, format!("none of the covering AWS Config managed rules is deployed (or evaluated) in account {}", acct.account_id.get_ref())));
+                continue;
+            }
+            for b in buckets {
+                let name = cx.bucket_name(b);
+                let scenario = cx.bucket_scenario(b);
+                let bucket_arn = cx.bucket_arn(b);
+                for r in results.iter().filter(|r| r.resource_id == name) {
+                    let theirs = match r.compliance.as_str() {
+                        "COMPLIANT" => true,
+                        "NON_COMPLIANT" => false,
+                        other => {
+                            out.push(skip(&META, scenario, &bucket_arn, format!("AWS Config rule {} reports {other} for {name}", r.rule_name)));
+                            continue;
+                        }
+                    };
+                    let ours = match own_verdict(cx, &r.source_identifier, b) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            out.push(error(&META, scenario, &bucket_arn, format!("{}: {e}", r.rule_name)));
+                            continue;
+                        }
+                    };
+                    let word = |c: bool| if c { "COMPLIANT" } else { "NON_COMPLIANT" };
+                    let evidence = json!({"config_rule": r.rule_name, "source_identifier": r.source_identifier, "aws_config": r.compliance, "replaudit": word(ours)});
+                    out.push(if ours == theirs {
+                        META.finding(scenario, Status::Pass, &bucket_arn, format!("{}: AWS Config and replaudit agree ({})", r.rule_name, word(ours)), evidence)
+                    } else {
+                        META.finding(scenario, Status::Fail, &bucket_arn, format!("{}: AWS Config says {} but replaudit finds {}", r.rule_name, r.compliance, word(ours)), evidence)
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// replaudit's answer to the question a managed rule asks, from the snapshot.
+fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Result<bool, String> {
+    let b = cx.bucket_state(alias).ok_or("bucket was not collected")?;
+    let why = |f: Option<String>| f.unwrap_or_default();
+    match source_identifier {
+        "S3_BUCKET_REPLICATION_ENABLED" => match &b.replication {
+            Fetched::Ok { value } => Ok(value.rules.iter().any(|r| r.status.eq_ignore_ascii_case("Enabled"))),
+            Fetched::Absent { .. } => Ok(false),
+            f => Err(why(f.why_missing())),
+        },
+        "S3_BUCKET_VERSIONING_ENABLED" => b.versioning.value().map(|v| v == "Enabled").ok_or_else(|| why(b.versioning.why_missing())),
+        "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED" => match &b.public_access_block {
+            Fetched::Ok { value } => Ok(value.all_on()),
+            Fetched::Absent { .. } => Ok(false),
+            f => Err(why(f.why_missing())),
+        },
+        "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED" => match &b.encryption {
+            Fetched::Ok { value } => Ok(!value.is_empty()),
+            Fetched::Absent { .. } => Ok(false),
+            f => Err(why(f.why_missing())),
+        },
+        // Compliant when the bucket policy explicitly denies requests without TLS.
+        // <https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html>
+        "S3_BUCKET_SSL_REQUESTS_ONLY" => {
+            let policy = bucket_policy(cx.snap, alias)?;
+            let account = cx.bucket_account_id(alias).unwrap_or_default();
+            let who = IdentitySide::synthetic_admin(account, "replaudit-tls-probe");
+            let object = cx.object_arn(alias, "replaudit-tls-probe");
+            let extra = [("aws:SecureTransport", "false".to_string())];
+            let q = Query { action: "s3:GetObject", resource: &object, resource_account: account, resource_policy: policy.as_ref(), restrict_public_buckets: false, extra_context: &extra };
+            Ok(crate::access::evaluate(cx.snap, &who, &q, Leg::Full).decision == Decision::ExplicitDeny)
+        }
+        other => Err(format!("unknown managed rule {other}")),
+    }
+}

@@ -1,0 +1,89 @@
+use super::support::{skip, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::Fetched;
+use serde_json::json;
+
+/// The RTC threshold: replication slower than this breaks the 15-minute promise.
+const RTC_SECONDS: f64 = 900.0;
+
+declare_rule! {
+    /// ## What it checks
+    /// For every rule with replication metrics, the CloudWatch metrics S3 itself publishes over
+    /// the metrics window (`--metrics-window`, default 24 h): no `OperationsFailedReplication`,
+    /// and a maximum `ReplicationLatency` within the 15-minute RTC threshold.
+    /// `OperationsPendingReplication` is reported as evidence.
+    ///
+    /// ## Why it matters
+    /// Configuration can be right while replication fails (a KMS grant revoked, a destination
+    /// policy edited). The metrics are AWS's own record of what actually happened.
+    ///
+    /// ## Example
+    /// 3 failed operations in the last 24 h: fail.
+    ///
+    /// ## Fix
+    /// Look up the failure reason (S3 Event Notifications `s3:Replication:OperationFailedReplication`,
+    /// or the objects' replication status), fix the permission or key, and re-replicate with
+    /// S3 Batch Replication.
+    pub struct ReplicationMetrics;
+    id: "replication-metrics",
+    title: "No failed or late replication in CloudWatch metrics",
+    severity: High,
+    scenarios: [Step4, ScenarioD],
+    remediation: "Investigate failed operations (replication failure events), fix the cause, and re-replicate the affected objects with S3 Batch Replication.",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-time-control.html",
+    ],
+}
+
+impl Rule for ReplicationMetrics {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in &cx.spec.replication {
+            let scenario = cx.replication_scenario(r);
+            let resource = cx.bucket_arn(r.source.get_ref());
+            for (i, rule) in r.rules.iter().enumerate() {
+                let label = rule.label(i);
+                if !rule.metrics_expected() {
+                    out.push(skip(&META, scenario, &resource, format!("{label}: the spec does not expect replication metrics")));
+                    continue;
+                }
+                let key = format!("{}/{}", r.id.get_ref(), label);
+                let m = match cx.snap.replication_metrics.get(&key) {
+                    Some(Fetched::Ok { value }) => value,
+                    Some(f) => {
+                        out.push(unknown(&META, scenario, &resource, &format!("{label}: replication metrics"), f));
+                        continue;
+                    }
+                    None => {
+                        out.push(skip(&META, scenario, &resource, format!("{label}: metrics were not collected in this snapshot")));
+                        continue;
+                    }
+                };
+                let evidence = json!({"metrics": m, "rtc_threshold_seconds": RTC_SECONDS});
+                if m.datapoints == 0 {
+                    out.push(skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints between {} and {} (no replication activity, or metrics not published)", m.window_start.format("%Y-%m-%d %H:%M"), m.window_end.format("%Y-%m-%d %H:%M"))));
+                    continue;
+                }
+                let mut problems = Vec::new();
+                if let Some(f) = m.failed_operations.filter(|f| *f > 0.0) {
+                    problems.push(format!("{f} failed replication operation(s)"));
+                }
+                if let Some(l) = m.max_latency_seconds.filter(|l| *l > RTC_SECONDS) {
+                    problems.push(format!("maximum replication latency {l:.0} s exceeds the 15-minute threshold"));
+                }
+                out.push(if problems.is_empty() {
+                    META.finding(scenario, Status::Pass, &resource, format!("{label}: no failures, max latency {} s, max pending {} in the window", m.max_latency_seconds.map(|v| format!("{v:.0}")).unwrap_or_else(|| "n/a".into()), m.max_pending_operations.map(|v| format!("{v:.0}")).unwrap_or_else(|| "n/a".into())), evidence)
+                } else {
+                    META.finding(scenario, Status::Fail, &resource, format!("{label}: {}", problems.join("; ")), evidence)
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,182 @@
+use super::support::{error, skip, unknown};
+use super::{AuditContext, Rule, RuleMeta};
+use crate::findings::{Finding, Status};
+use crate::snapshot::{AdvancedEventSelector, Fetched, Trail};
+use serde_json::json;
+
+declare_rule! {
+    /// ## What it checks
+    /// For every bucket the spec lists under `evidence.data_events_for`, a CloudTrail trail of
+    /// the bucket's account is logging, is multi-region or lives in the bucket's region, records
+    /// S3 data events for the bucket's objects — both reads and writes, through basic or
+    /// advanced event selectors — and delivers to a bucket whose policy is not public.
+    ///
+    /// ## Why it matters
+    /// Object-level activity (who downloaded which incident report, who uploaded into the
+    /// replicated prefix) is only recorded as CloudTrail *data* events, which are off by
+    /// default. Without them an auditor cannot answer "who read this?" after an incident.
+    ///
+    /// ## Example
+    /// The only trail has management events only: fail.
+    ///
+    /// ## Fix
+    /// Add an advanced event selector: `eventCategory = Data`, `resources.type =
+    /// AWS::S3::Object`, `resources.ARN StartsWith arn:aws:s3:::BUCKET/`.
+    pub struct TrailDataEvents;
+    id: "trail-data-events",
+    title: "CloudTrail records S3 data events for the bucket",
+    severity: Medium,
+    scenarios: [Step1, Step2, ScenarioD],
+    remediation: "Create or extend a logging, multi-region trail with S3 data-event selectors (read and write) for the bucket, delivering to a private bucket.",
+    references: [
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-data-events-with-cloudtrail.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_AdvancedFieldSelector.html",
+    ],
+}
+
+impl Rule for TrailDataEvents {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+        let Some(ev) = &cx.spec.evidence else {
+            return vec![skip(&META, crate::findings::Scenario::Step1, "-", "the spec has no [evidence] expectations")];
+        };
+        let mut out = Vec::new();
+        for alias in &ev.data_events_for {
+            let alias = alias.get_ref();
+            let scenario = cx.bucket_scenario(alias);
+            let resource = cx.bucket_arn(alias);
+            let Some(b) = cx.spec.bucket(alias) else { continue };
+            let region = b.region.get_ref();
+            let Some(account) = cx.snap.accounts.get(b.account.get_ref()) else {
+                out.push(error(&META, scenario, &resource, "account was not collected"));
+                continue;
+            };
+            let trails = match &account.trails {
+                Fetched::Ok { value } => value,
+                f => {
+                    out.push(unknown(&META, scenario, &resource, "CloudTrail trails", f));
+                    continue;
+                }
+            };
+            let object_arn = format!("{resource}/");
+            let mut covering = Vec::new();
+            let mut rejected = Vec::new();
+            let mut unknowns = Vec::new();
+            for t in trails {
+                match assess(t, region, &object_arn) {
+                    Ok(()) => covering.push(t.name.clone()),
+                    Err(Verdict::No(why)) => rejected.push(format!("{}: {why}", t.name)),
+                    Err(Verdict::Unknown(why)) => unknowns.push(format!("{}: {why}", t.name)),
+                }
+            }
+            let evidence = json!({"covering_trails": covering, "rejected_trails": rejected, "unknown": unknowns});
+            out.push(if !covering.is_empty() {
+                META.finding(scenario, Status::Pass, &resource, format!("S3 data events (read and write) are recorded by {}", covering.join(", ")), evidence)
+            } else if !unknowns.is_empty() {
+                error(&META, scenario, &resource, format!("no trail proven to record data events; could not read: {}", unknowns.join("; ")))
+            } else if trails.is_empty() {
+                META.finding(scenario, Status::Fail, &resource, "the account has no CloudTrail trail", evidence)
+            } else {
+                META.finding(scenario, Status::Fail, &resource, format!("no trail records S3 data events for this bucket: {}", rejected.join("; ")), evidence)
+            });
+        }
+        out
+    }
+}
+
+enum Verdict {
+    No(String),
+    Unknown(String),
+}
+
+fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
+    match &t.is_logging {
+        Fetched::Ok { value: true } => {}
+        Fetched::Ok { value: false } => return Err(Verdict::No("not logging".into())),
+        f => return Err(Verdict::Unknown(f.why_missing().unwrap_or_default())),
+    }
+    if !t.is_multi_region && t.home_region.as_deref() != Some(region) {
+        return Err(Verdict::No(format!("single-region trail in {}", t.home_region.as_deref().unwrap_or("?"))));
+    }
+    match &t.delivery_bucket_public {
+        Fetched::Ok { value: false } => {}
+        Fetched::Ok { value: true } => return Err(Verdict::No(format!("delivers to a public bucket ({})", t.s3_bucket.as_deref().unwrap_or("?")))),
+        f => return Err(Verdict::Unknown(format!("delivery bucket status: {}", f.why_missing().unwrap_or_default()))),
+    }
+    let sel = match &t.event_selectors {
+        Fetched::Ok { value } => value,
+        f => return Err(Verdict::Unknown(f.why_missing().unwrap_or_default())),
+    };
+    let (mut read, mut write) = (false, false);
+    for s in &sel.basic {
+        let covers = s.data_resources.iter().any(|(ty, values)| {
+            ty == "AWS::S3::Object"
+                && values.iter().any(|v| v == "arn:aws:s3" || v == "arn:aws:s3:::" || object_arn.starts_with(v.as_str()))
+        });
+        if covers {
+            match s.read_write_type.as_str() {
+                "ReadOnly" => read = true,
+                "WriteOnly" => write = true,
+                _ => {
+                    read = true;
+                    write = true;
+                }
+            }
+        }
+    }
+    for s in &sel.advanced {
+        if let Some((r, w)) = advanced_covers(s, object_arn) {
+            read |= r;
+            write |= w;
+        }
+    }
+    match (read, write) {
+        (true, true) => Ok(()),
+        (true, false) => Err(Verdict::No("records data-event reads but not writes".into())),
+        (false, true) => Err(Verdict::No("records data-event writes but not reads".into())),
+        (false, false) => Err(Verdict::No("no S3 data-event selector covers the bucket".into())),
+    }
+}
+
+/// Which of (reads, writes) of the bucket's objects an advanced selector records; `None` when
+/// it does not select them. Field selectors are ANDed; unknown fields make us conservative.
+fn advanced_covers(s: &AdvancedEventSelector, object_arn: &str) -> Option<(bool, bool)> {
+    let mut read = true;
+    let mut write = true;
+    let mut data = false;
+    let mut object = false;
+    for f in &s.field_selectors {
+        let matches = |v: &str| {
+            (f.equals.is_empty() || f.equals.iter().any(|e| e == v))
+                && (f.starts_with.is_empty() || f.starts_with.iter().any(|p| v.starts_with(p.as_str())))
+                && (f.ends_with.is_empty() || f.ends_with.iter().any(|p| v.ends_with(p.as_str())))
+                && !f.not_equals.iter().any(|e| e == v)
+                && !f.not_starts_with.iter().any(|p| v.starts_with(p.as_str()))
+                && !f.not_ends_with.iter().any(|p| v.ends_with(p.as_str()))
+        };
+        match f.field.as_str() {
+            "eventCategory" => data = matches("Data"),
+            "resources.type" => object = matches("AWS::S3::Object"),
+            "resources.ARN" => {
+                // The selector must admit objects of this bucket (any key under it).
+                let any_key = format!("{object_arn}replaudit-probe");
+                if !matches(&any_key) {
+                    return None;
+                }
+            }
+            "readOnly" => {
+                read = matches("true");
+                write = matches("false");
+            }
+            "eventName" | "eventSource" | "eventType" | "userIdentity.arn" | "errorCode" | "sessionCredentialFromConsole" | "vpcEndpointId" => {
+                // Narrowed to some events or callers: not "all reads and writes".
+                return None;
+            }
+            _ => return None,
+        }
+    }
+    (data && object).then_some((read, write))
+}

@@ -1,0 +1,290 @@
+//! `replaudit audit` end to end against the emulated pair of accounts: the seed set-up done
+//! right, every planted defect, the offline path, and the ways a run can go wrong.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn seed_setup_passes_and_reports_agree() {
+    let s = Setup::seed(&[]);
+    let (out, report) = s.audit(&[]);
+    assert_eq!(
+        rule_ids(&report, "fail"),
+        Vec::<String>::new(),
+        "correct set-up must not fail:\n{}",
+        describe(&report)
+    );
+    assert_eq!(rule_ids(&report, "error"), Vec::<String>::new(), "{}", describe(&report));
+    assert_eq!(out.status.code(), Some(0), "exit code");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Summary:") && stdout.contains("PASSED"), "{stdout}");
+    for scenario in ["step-1", "step-2", "step-3", "step-4", "step-5", "scenario-A", "scenario-B", "scenario-C", "scenario-D"] {
+        assert!(stdout.contains(scenario), "table has a {scenario} group");
+        let passed = with_status(&report, "pass").iter().any(|f| f["scenario"] == scenario);
+        assert!(passed, "scenario {scenario} has passing findings");
+    }
+    // tom-cruise allowed, clint-eastwood denied, each with deciding statements.
+    let access: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "access-expectation")
+        .collect();
+    assert_eq!(access.len(), 4, "two actions for each of two principals");
+    for f in &access {
+        assert_eq!(f["status"], "pass");
+        let s3 = &f["evidence"]["s3"];
+        if f["evidence"]["expected"] == "Allowed" {
+            let deciding = s3["deciding_statements"].as_array().unwrap();
+            assert!(deciding.iter().any(|d| d["kind"] == "Resource"), "bucket policy statement named: {f}");
+            assert!(deciding.iter().any(|d| d["kind"] == "Identity"), "identity statement named: {f}");
+        } else {
+            assert_ne!(s3["decision"], "Allowed");
+        }
+    }
+
+    // JSON and JUnit written and in agreement.
+    let xml = std::fs::read_to_string(s.reports_dir().join("audit-latest.xml")).expect("junit");
+    let junit = parse_junit(&xml);
+    let summary = &report["summary"];
+    assert_eq!(junit.tests, report["findings"].as_array().unwrap().len());
+    assert_eq!(junit.failures, summary["fail"].as_u64().unwrap() as usize);
+    assert_eq!(junit.errors, summary["error"].as_u64().unwrap() as usize);
+    assert_eq!(junit.skipped, summary["skip"].as_u64().unwrap() as usize);
+    assert!(std::fs::read_dir(s.reports_dir()).unwrap().count() >= 6, "timestamped + latest files");
+}
+
+struct JunitCounts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+/// Count testcases by outcome with an XML parser, independently of the writer.
+fn parse_junit(xml: &str) -> JunitCounts {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut c = JunitCounts { tests: 0, failures: 0, errors: 0, skipped: 0 };
+    let mut suites = 0;
+    loop {
+        match r.read_event().expect("well-formed JUnit XML") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                "testsuite" => suites += 1,
+                "testcase" => c.tests += 1,
+                "failure" => c.failures += 1,
+                "error" => c.errors += 1,
+                "skipped" => c.skipped += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(suites >= 5, "one testsuite per scenario");
+    c
+}
+
+#[test]
+fn offline_snapshot_gives_the_same_findings() {
+    let s = Setup::seed(&["rtc-off"]);
+    let (_, live) = s.audit(&[]);
+    let snap = s.dir.path().join("state.json");
+    let out = s
+        .cmd()
+        .args(["snapshot", "--spec"])
+        .arg(&s.spec)
+        .arg("-o")
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Offline: no endpoint, and an unroutable one in the environment to prove no call is made.
+    let offline_dir = s.dir.path().join("offline");
+    let out = s
+        .cmd()
+        .env("AWS_ENDPOINT_URL", "http://192.0.2.1:9")
+        .args(["audit", "--quiet", "--spec"])
+        .arg(&s.spec)
+        .arg("--snapshot")
+        .arg(&snap)
+        .arg("--output-dir")
+        .arg(&offline_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "rtc-off still fails offline");
+    let offline: Value =
+        serde_json::from_str(&std::fs::read_to_string(offline_dir.join("audit-latest.json")).unwrap()).unwrap();
+    let key = |r: &Value| -> Vec<(String, String, String, String)> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["status"].as_str().unwrap().to_string(),
+                    f["resource"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(key(&live), key(&offline));
+    assert_eq!(rule_ids(&offline, "fail"), vec!["replication-rtc"]);
+}
+
+/// Plant one defect and check that exactly the rules that should fail do.
+fn planted(defect: &str, expected: &[&str]) {
+    let s = Setup::seed(&[defect]);
+    let (out, report) = s.audit(&["--quiet"]);
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(
+        rule_ids(&report, "fail"),
+        want,
+        "defect {defect}: failing rules\n{}",
+        describe(&report)
+    );
+    assert_eq!(rule_ids(&report, "error"), Vec::<String>::new(), "defect {defect}: {}", describe(&report));
+    assert_eq!(out.status.code(), Some(1), "defect {defect}: exit code");
+}
+
+macro_rules! defect_tests {
+    ($($name:ident: $defect:literal => [$($rule:literal),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                planted($defect, &[$($rule),*]);
+            }
+        )*
+    };
+}
+
+defect_tests! {
+    defect_wrong_region: "wrong-region" => ["bucket-location"];
+    defect_bucket_bpa_off: "bpa-off" => ["bucket-public-access-block"];
+    defect_account_bpa_off: "account-bpa-off" => ["account-public-access-block"];
+    defect_destination_versioning_off: "dest-versioning-off" => ["bucket-versioning"];
+    defect_role_trusted_by_wrong_service: "role-wrong-trust" => ["role-trust"];
+    defect_role_trusted_by_extra_principal: "role-extra-trust" => ["role-trust"];
+    defect_role_missing_replicate_object: "role-missing-replicate-object" => ["role-destination-permissions"];
+    defect_role_s3_admin: "role-s3-admin" => ["role-least-privilege"];
+    defect_rtc_off: "rtc-off" => ["replication-rtc"];
+    defect_delete_markers_off: "delete-markers-off" => ["replication-delete-markers"];
+    defect_destination_policy_missing: "dest-policy-missing" => ["destination-policy-allows-role"];
+    defect_clint_granted: "clint-granted" => ["bucket-policy-grantees"];
+    // A public statement makes the whole policy public; with RestrictPublicBuckets on, S3 then
+    // honours only grants to AWS services and the owner account — tom-cruise's cross-account
+    // grant stops working too, which the access proof must (and does) catch.
+    defect_grant_star: "grant-star" => ["access-expectation", "bucket-policy-grantees"];
+    defect_grant_whole_account: "grant-account" => ["bucket-policy-grantees"];
+    defect_wrong_prefix: "wrong-prefix" => ["prefix-scope", "replication-filter"];
+    defect_rule_disabled: "rule-disabled" => ["prefix-scope", "replication-rule-enabled"];
+    defect_no_owner_override: "no-owner-override" => ["replication-owner-override"];
+    defect_no_replica_key: "no-replica-key" => ["replication-kms"];
+    defect_intern_can_upload: "intern-can-upload" => ["uploader-restriction"];
+    defect_no_replication: "no-replication" => ["replication-configured"];
+}
+
+#[test]
+fn unreachable_endpoint_gives_errors_not_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("credentials"),
+        "[xyz-audit]\naws_access_key_id=AKIAEXAMPLE\naws_secret_access_key=example\n[abcd-audit]\naws_access_key_id=AKIAEXAMPLE\naws_secret_access_key=example\n",
+    )
+    .unwrap();
+    // A port nothing listens on: every call fails to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replaudit"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["audit", "--quiet", "--max-attempts", "1", "--timeout", "5", "--endpoint-url"])
+        .arg(format!("http://localhost:{port}"))
+        .arg("--spec")
+        .arg(seed_spec())
+        .arg("--output-dir")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/audit-latest.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(with_status(&report, "pass").iter().all(|f| {
+        // Only checks that need no AWS data may pass with nothing collected.
+        f["id"] == "__none__"
+    }), "nothing can pass when nothing could be read: {}", report["findings"]);
+    let errors = with_status(&report, "error");
+    assert!(!errors.is_empty());
+    assert!(errors.iter().any(|f| f["message"].as_str().unwrap().contains("connection")), "cause named: {}", errors[0]["message"]);
+}
+
+#[test]
+fn missing_profile_is_an_error_finding_naming_the_cause() {
+    let s = Setup::seed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(seed_spec()).unwrap().replace(
+        "credentials = { profile = \"abcd-audit\" }",
+        "credentials = { profile = \"no-such-profile\" }",
+    );
+    let spec_path = dir.path().join("spec.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let out = s
+        .cmd()
+        .args(["audit", "--quiet", "--max-attempts", "1", "--spec"])
+        .arg(&spec_path)
+        .arg("--output-dir")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/audit-latest.json")).unwrap()).unwrap();
+    let dest_versioning = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "bucket-versioning" && f["resource"] == "arn:aws:s3:::clint-s3-bucket")
+        .expect("destination versioning finding");
+    assert_eq!(dest_versioning["status"], "error", "{dest_versioning}");
+    assert!(
+        dest_versioning["message"].as_str().unwrap().contains("no-such-profile"),
+        "names the profile: {}",
+        dest_versioning["message"]
+    );
+    // The source account is unaffected.
+    let src = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "bucket-versioning" && f["resource"] == "arn:aws:s3:::rubes-s3-bucket")
+        .unwrap();
+    assert_eq!(src["status"], "pass");
+}
+
+#[test]
+fn bad_spec_exits_2_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "version = 1\nname = \"x\"\n[accounts.a]\naccount_id = 12\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replaudit"))
+        .args(["audit", "--spec"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4:"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replaudit"))
+        .args(["audit", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
