@@ -16,13 +16,33 @@ fn seed_setup_passes_and_reports_agree() {
         "correct set-up must not fail:\n{}",
         describe(&report)
     );
-    assert_eq!(rule_ids(&report, "error"), Vec::<String>::new(), "{}", describe(&report));
+    assert_eq!(
+        rule_ids(&report, "error"),
+        Vec::<String>::new(),
+        "{}",
+        describe(&report)
+    );
     assert_eq!(out.status.code(), Some(0), "exit code");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Summary:") && stdout.contains("PASSED"), "{stdout}");
-    for scenario in ["step-1", "step-2", "step-3", "step-4", "step-5", "scenario-A", "scenario-B", "scenario-C", "scenario-D"] {
+    assert!(
+        stdout.contains("Summary:") && stdout.contains("PASSED"),
+        "{stdout}"
+    );
+    for scenario in [
+        "step-1",
+        "step-2",
+        "step-3",
+        "step-4",
+        "step-5",
+        "scenario-A",
+        "scenario-B",
+        "scenario-C",
+        "scenario-D",
+    ] {
         assert!(stdout.contains(scenario), "table has a {scenario} group");
-        let passed = with_status(&report, "pass").iter().any(|f| f["scenario"] == scenario);
+        let passed = with_status(&report, "pass")
+            .iter()
+            .any(|f| f["scenario"] == scenario);
         assert!(passed, "scenario {scenario} has passing findings");
     }
     // tom-cruise allowed, clint-eastwood denied, each with deciding statements.
@@ -38,8 +58,14 @@ fn seed_setup_passes_and_reports_agree() {
         let s3 = &f["evidence"]["s3"];
         if f["evidence"]["expected"] == "Allowed" {
             let deciding = s3["deciding_statements"].as_array().unwrap();
-            assert!(deciding.iter().any(|d| d["kind"] == "Resource"), "bucket policy statement named: {f}");
-            assert!(deciding.iter().any(|d| d["kind"] == "Identity"), "identity statement named: {f}");
+            assert!(
+                deciding.iter().any(|d| d["kind"] == "Resource"),
+                "bucket policy statement named: {f}"
+            );
+            assert!(
+                deciding.iter().any(|d| d["kind"] == "Identity"),
+                "identity statement named: {f}"
+            );
         } else {
             assert_ne!(s3["decision"], "Allowed");
         }
@@ -53,7 +79,10 @@ fn seed_setup_passes_and_reports_agree() {
     assert_eq!(junit.failures, summary["fail"].as_u64().unwrap() as usize);
     assert_eq!(junit.errors, summary["error"].as_u64().unwrap() as usize);
     assert_eq!(junit.skipped, summary["skip"].as_u64().unwrap() as usize);
-    assert!(std::fs::read_dir(s.reports_dir()).unwrap().count() >= 6, "timestamped + latest files");
+    assert!(
+        std::fs::read_dir(s.reports_dir()).unwrap().count() >= 6,
+        "timestamped + latest files"
+    );
 }
 
 struct JunitCounts {
@@ -67,7 +96,12 @@ struct JunitCounts {
 fn parse_junit(xml: &str) -> JunitCounts {
     use quick_xml::events::Event;
     let mut r = quick_xml::Reader::from_str(xml);
-    let mut c = JunitCounts { tests: 0, failures: 0, errors: 0, skipped: 0 };
+    let mut c = JunitCounts {
+        tests: 0,
+        failures: 0,
+        errors: 0,
+        skipped: 0,
+    };
     let mut suites = 0;
     loop {
         match r.read_event().expect("well-formed JUnit XML") {
@@ -100,7 +134,11 @@ fn offline_snapshot_gives_the_same_findings() {
         .arg(&snap)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Offline: no endpoint, and an unroutable one in the environment to prove no call is made.
     let offline_dir = s.dir.path().join("offline");
     let out = s
@@ -115,8 +153,10 @@ fn offline_snapshot_gives_the_same_findings() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "rtc-off still fails offline");
-    let offline: Value =
-        serde_json::from_str(&std::fs::read_to_string(offline_dir.join("audit-latest.json")).unwrap()).unwrap();
+    let offline: Value = serde_json::from_str(
+        &std::fs::read_to_string(offline_dir.join("audit-latest.json")).unwrap(),
+    )
+    .unwrap();
     let key = |r: &Value| -> Vec<(String, String, String, String)> {
         r["findings"]
             .as_array()
@@ -148,7 +188,12 @@ fn planted(defect: &str, expected: &[&str]) {
         "defect {defect}: failing rules\n{}",
         describe(&report)
     );
-    assert_eq!(rule_ids(&report, "error"), Vec::<String>::new(), "defect {defect}: {}", describe(&report));
+    assert_eq!(
+        rule_ids(&report, "error"),
+        Vec::<String>::new(),
+        "defect {defect}: {}",
+        describe(&report)
+    );
     assert_eq!(out.status.code(), Some(1), "defect {defect}: exit code");
 }
 
@@ -198,12 +243,27 @@ fn unreachable_endpoint_gives_errors_not_passes() {
     )
     .unwrap();
     // A port nothing listens on: every call fails to connect.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_replaudit"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("credentials"),
+        )
         .env("AWS_CONFIG_FILE", dir.path().join("none"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["audit", "--quiet", "--max-attempts", "1", "--timeout", "5", "--endpoint-url"])
+        .args([
+            "audit",
+            "--quiet",
+            "--max-attempts",
+            "1",
+            "--timeout",
+            "5",
+            "--endpoint-url",
+        ])
         .arg(format!("http://localhost:{port}"))
         .arg("--spec")
         .arg(seed_spec())
@@ -211,18 +271,33 @@ fn unreachable_endpoint_gives_errors_not_passes() {
         .arg(dir.path().join("reports"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("reports/audit-latest.json")).unwrap(),
     )
     .unwrap();
-    assert!(with_status(&report, "pass").iter().all(|f| {
-        // Only checks that need no AWS data may pass with nothing collected.
-        f["id"] == "__none__"
-    }), "nothing can pass when nothing could be read: {}", report["findings"]);
+    assert!(
+        with_status(&report, "pass").iter().all(|f| {
+            // Only checks that need no AWS data may pass with nothing collected.
+            f["id"] == "__none__"
+        }),
+        "nothing can pass when nothing could be read: {}",
+        report["findings"]
+    );
     let errors = with_status(&report, "error");
     assert!(!errors.is_empty());
-    assert!(errors.iter().any(|f| f["message"].as_str().unwrap().contains("connection")), "cause named: {}", errors[0]["message"]);
+    assert!(
+        errors
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("connection")),
+        "cause named: {}",
+        errors[0]["message"]
+    );
 }
 
 #[test]
@@ -244,8 +319,10 @@ fn missing_profile_is_an_error_finding_naming_the_cause() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/audit-latest.json")).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("r/audit-latest.json")).unwrap(),
+    )
+    .unwrap();
     let dest_versioning = report["findings"]
         .as_array()
         .unwrap()
@@ -254,7 +331,10 @@ fn missing_profile_is_an_error_finding_naming_the_cause() {
         .expect("destination versioning finding");
     assert_eq!(dest_versioning["status"], "error", "{dest_versioning}");
     assert!(
-        dest_versioning["message"].as_str().unwrap().contains("no-such-profile"),
+        dest_versioning["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-profile"),
         "names the profile: {}",
         dest_versioning["message"]
     );
@@ -272,7 +352,11 @@ fn missing_profile_is_an_error_finding_naming_the_cause() {
 fn bad_spec_exits_2_with_position() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
-    std::fs::write(&p, "version = 1\nname = \"x\"\n[accounts.a]\naccount_id = 12\n").unwrap();
+    std::fs::write(
+        &p,
+        "version = 1\nname = \"x\"\n[accounts.a]\naccount_id = 12\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_replaudit"))
         .args(["audit", "--spec"])
         .arg(&p)

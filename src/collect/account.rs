@@ -18,12 +18,12 @@ pub(super) async fn collect_account(
         return AccountState {
             alias: alias.into(),
             expected_account_id: account_id,
-            caller: super::unconfigured(),
-            public_access_block: super::unconfigured(),
-            trails: super::unconfigured(),
-            config: super::unconfigured(),
-            config_compliance: super::unconfigured(),
-            change_events: super::unconfigured(),
+            caller: clients.unavailable(alias),
+            public_access_block: clients.unavailable(alias),
+            trails: clients.unavailable(alias),
+            config: clients.unavailable(alias),
+            config_compliance: clients.unavailable(alias),
+            change_events: clients.unavailable(alias),
         };
     };
     let sts = aws_sdk_sts::Client::new(conf);
@@ -84,7 +84,10 @@ pub(super) async fn collect_account(
     }
 }
 
-async fn trails_of(ct: &aws_sdk_cloudtrail::Client, s3: &aws_sdk_s3::Client) -> Fetched<Vec<Trail>> {
+async fn trails_of(
+    ct: &aws_sdk_cloudtrail::Client,
+    s3: &aws_sdk_s3::Client,
+) -> Fetched<Vec<Trail>> {
     let list = match ct
         .describe_trails()
         .include_shadow_trails(true)
@@ -107,71 +110,77 @@ async fn trails_of(ct: &aws_sdk_cloudtrail::Client, s3: &aws_sdk_s3::Client) -> 
         let delivery = async {
             match t.s3_bucket_name() {
                 Some(b) => super::evidence::delivery_bucket(s3, b).await,
-                None => (Fetched::absent("trail has no S3 bucket"), Fetched::absent("trail has no S3 bucket")),
+                None => (
+                    Fetched::absent("trail has no S3 bucket"),
+                    Fetched::absent("trail has no S3 bucket"),
+                ),
             }
         };
-        let ((status, selectors), (delivery_public, delivery_pab)) = futures::join!(futures::future::join(
-            async {
-                fetched(
-                    "cloudtrail:GetTrailStatus",
-                    &[],
-                    ct.get_trail_status().name(&id).send().await,
-                    |o| o.is_logging().unwrap_or(false),
-                )
-            },
-            async {
-                fetched(
-                    "cloudtrail:GetEventSelectors",
-                    &[],
-                    ct.get_event_selectors().trail_name(&id).send().await,
-                    |o| TrailSelectors {
-                        basic: o
-                            .event_selectors()
-                            .iter()
-                            .map(|s| BasicEventSelector {
-                                read_write_type: s
-                                    .read_write_type()
-                                    .map(|r| r.as_str().to_string())
-                                    .unwrap_or_else(|| "All".into()),
-                                include_management_events: s
-                                    .include_management_events()
-                                    .unwrap_or(true),
-                                data_resources: s
-                                    .data_resources()
-                                    .iter()
-                                    .map(|d| {
-                                        (
-                                            d.r#type().unwrap_or_default().to_string(),
-                                            d.values().to_vec(),
-                                        )
-                                    })
-                                    .collect(),
-                            })
-                            .collect(),
-                        advanced: o
-                            .advanced_event_selectors()
-                            .iter()
-                            .map(|s| AdvancedEventSelector {
-                                name: s.name().map(str::to_string),
-                                field_selectors: s
-                                    .field_selectors()
-                                    .iter()
-                                    .map(|f| AdvancedFieldSelector {
-                                        field: f.field().to_string(),
-                                        equals: f.equals().to_vec(),
-                                        starts_with: f.starts_with().to_vec(),
-                                        ends_with: f.ends_with().to_vec(),
-                                        not_equals: f.not_equals().to_vec(),
-                                        not_starts_with: f.not_starts_with().to_vec(),
-                                        not_ends_with: f.not_ends_with().to_vec(),
-                                    })
-                                    .collect(),
-                            })
-                            .collect(),
-                    },
-                )
-            },
-        ), delivery);
+        let ((status, selectors), (delivery_public, delivery_pab)) = futures::join!(
+            futures::future::join(
+                async {
+                    fetched(
+                        "cloudtrail:GetTrailStatus",
+                        &[],
+                        ct.get_trail_status().name(&id).send().await,
+                        |o| o.is_logging().unwrap_or(false),
+                    )
+                },
+                async {
+                    fetched(
+                        "cloudtrail:GetEventSelectors",
+                        &[],
+                        ct.get_event_selectors().trail_name(&id).send().await,
+                        |o| TrailSelectors {
+                            basic: o
+                                .event_selectors()
+                                .iter()
+                                .map(|s| BasicEventSelector {
+                                    read_write_type: s
+                                        .read_write_type()
+                                        .map(|r| r.as_str().to_string())
+                                        .unwrap_or_else(|| "All".into()),
+                                    include_management_events: s
+                                        .include_management_events()
+                                        .unwrap_or(true),
+                                    data_resources: s
+                                        .data_resources()
+                                        .iter()
+                                        .map(|d| {
+                                            (
+                                                d.r#type().unwrap_or_default().to_string(),
+                                                d.values().to_vec(),
+                                            )
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                            advanced: o
+                                .advanced_event_selectors()
+                                .iter()
+                                .map(|s| AdvancedEventSelector {
+                                    name: s.name().map(str::to_string),
+                                    field_selectors: s
+                                        .field_selectors()
+                                        .iter()
+                                        .map(|f| AdvancedFieldSelector {
+                                            field: f.field().to_string(),
+                                            equals: f.equals().to_vec(),
+                                            starts_with: f.starts_with().to_vec(),
+                                            ends_with: f.ends_with().to_vec(),
+                                            not_equals: f.not_equals().to_vec(),
+                                            not_starts_with: f.not_starts_with().to_vec(),
+                                            not_ends_with: f.not_ends_with().to_vec(),
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                        },
+                    )
+                },
+            ),
+            delivery
+        );
         out.push(Trail {
             name: t.name().unwrap_or_default().to_string(),
             arn: t.trail_arn().map(str::to_string),

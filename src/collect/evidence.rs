@@ -75,7 +75,14 @@ pub(super) async fn config_compliance(
             .await;
         let results = match results {
             Ok(r) => r,
-            Err(e) => return fetched("config:GetComplianceDetailsByConfigRule", &[], Err::<(), _>(e), |_| vec![]),
+            Err(e) => {
+                return fetched(
+                    "config:GetComplianceDetailsByConfigRule",
+                    &[],
+                    Err::<(), _>(e),
+                    |_| vec![],
+                )
+            }
         };
         for r in results {
             let q = r
@@ -84,8 +91,14 @@ pub(super) async fn config_compliance(
             out.push(ConfigCompliance {
                 rule_name: rule.name.clone(),
                 source_identifier: src.to_string(),
-                resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_string(),
-                resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_string(),
+                resource_type: q
+                    .and_then(|q| q.resource_type())
+                    .unwrap_or_default()
+                    .to_string(),
+                resource_id: q
+                    .and_then(|q| q.resource_id())
+                    .unwrap_or_default()
+                    .to_string(),
                 compliance: r
                     .compliance_type()
                     .map(|c| c.as_str().to_string())
@@ -115,14 +128,23 @@ pub(super) async fn change_events(
     since: DateTime<Utc>,
 ) -> Fetched<ChangeEvents> {
     let mut regions: Vec<(String, &[&str])> = Vec::new();
-    for b in spec.buckets.values().filter(|b| b.account.get_ref() == alias) {
+    for b in spec
+        .buckets
+        .values()
+        .filter(|b| b.account.get_ref() == alias)
+    {
         if !regions.iter().any(|(r, _)| r == b.region.get_ref()) {
             regions.push((b.region.get_ref().clone(), S3_CHANGE_EVENTS));
         }
     }
     regions.push(("us-east-1".to_string(), IAM_CHANGE_EVENTS));
     for k in spec.kms_key_arns() {
-        if crate::spec::arn_account(&k) == spec.accounts.get(alias).map(|a| a.account_id.get_ref().as_str()) {
+        if crate::spec::arn_account(&k)
+            == spec
+                .accounts
+                .get(alias)
+                .map(|a| a.account_id.get_ref().as_str())
+        {
             if let Some(r) = crate::spec::arn_region(&k) {
                 regions.push((r.to_string(), KMS_CHANGE_EVENTS));
             }
@@ -152,11 +174,16 @@ pub(super) async fn change_events(
                 .await;
             let found = match r {
                 Ok(f) => f,
-                Err(e) => return fetched("cloudtrail:LookupEvents", &[], Err::<(), _>(e), |_| ChangeEvents::default()),
+                Err(e) => {
+                    return fetched("cloudtrail:LookupEvents", &[], Err::<(), _>(e), |_| {
+                        ChangeEvents::default()
+                    })
+                }
             };
             for e in found {
-                let detail: Option<serde_json::Value> =
-                    e.cloud_trail_event().and_then(|s| serde_json::from_str(s).ok());
+                let detail: Option<serde_json::Value> = e
+                    .cloud_trail_event()
+                    .and_then(|s| serde_json::from_str(s).ok());
                 events.push(ChangeEvent {
                     event_name: e.event_name().unwrap_or(name).to_string(),
                     event_source: e.event_source().map(str::to_string),
@@ -177,8 +204,11 @@ pub(super) async fn change_events(
             }
         }
     }
-    events.sort_by(|a, b| a.event_time.cmp(&b.event_time));
-    Fetched::ok(ChangeEvents { since: Some(since), events })
+    events.sort_by_key(|e| e.event_time);
+    Fetched::ok(ChangeEvents {
+        since: Some(since),
+        events,
+    })
 }
 
 /// Whether a trail's delivery bucket is public: policy status and Block Public Access.
@@ -192,20 +222,31 @@ pub(super) async fn delivery_bucket(
     );
     (
         match status {
-            Err(e) if crate::aws::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => Fetched::ok(false),
+            Err(e) if crate::aws::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
+                Fetched::ok(false)
+            }
             r => fetched("s3:GetBucketPolicyStatus", &[], r, |o| {
-                o.policy_status().and_then(|s| s.is_public()).unwrap_or(false)
+                o.policy_status()
+                    .and_then(|s| s.is_public())
+                    .unwrap_or(false)
             }),
         },
-        fetched("s3:GetPublicAccessBlock", &["NoSuchPublicAccessBlockConfiguration"], pab, |o| {
-            let c = o.public_access_block_configuration();
-            PublicAccessBlock {
-                block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
-                restrict_public_buckets: c.and_then(|c| c.restrict_public_buckets()).unwrap_or(false),
-            }
-        }),
+        fetched(
+            "s3:GetPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            pab,
+            |o| {
+                let c = o.public_access_block_configuration();
+                PublicAccessBlock {
+                    block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                    ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                    block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
+                    restrict_public_buckets: c
+                        .and_then(|c| c.restrict_public_buckets())
+                        .unwrap_or(false),
+                }
+            },
+        ),
     )
 }
 
@@ -228,16 +269,26 @@ pub(super) async fn replication_metrics(
                 continue;
             }
             let key = format!("{}/{}", r.id.get_ref(), rule.label(i));
-            let dest = spec.buckets[rule.destination.get_ref()].name.get_ref().clone();
+            let dest = spec.buckets[rule.destination.get_ref()]
+                .name
+                .get_ref()
+                .clone();
             let rule_id = rule.id.clone().unwrap_or_default();
-            let conf = clients.get(src.account.get_ref(), src.region.get_ref()).cloned();
+            let conf = clients
+                .get(src.account.get_ref(), src.region.get_ref())
+                .cloned();
+            let unavailable = clients.unavailable(src.account.get_ref());
             let source = src.name.get_ref().clone();
             jobs.push(async move {
                 let Some(conf) = conf else {
-                    return (key, super::unconfigured());
+                    return (key, unavailable);
                 };
                 let cw = aws_sdk_cloudwatch::Client::new(&conf);
-                let dims = [("SourceBucket", source.as_str()), ("DestinationBucket", dest.as_str()), ("RuleId", rule_id.as_str())];
+                let dims = [
+                    ("SourceBucket", source.as_str()),
+                    ("DestinationBucket", dest.as_str()),
+                    ("RuleId", rule_id.as_str()),
+                ];
                 let get = |metric: &'static str, stat: aws_sdk_cloudwatch::types::Statistic| {
                     let mut req = cw
                         .get_metric_statistics()
@@ -248,7 +299,12 @@ pub(super) async fn replication_metrics(
                         .period(period)
                         .statistics(stat);
                     for (n, v) in dims {
-                        req = req.dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name(n).value(v).build());
+                        req = req.dimensions(
+                            aws_sdk_cloudwatch::types::Dimension::builder()
+                                .name(n)
+                                .value(v)
+                                .build(),
+                        );
                     }
                     req.send()
                 };
@@ -262,7 +318,7 @@ pub(super) async fn replication_metrics(
                     let (max_latency_seconds, n1) = stat(lat, |d| d.maximum(), true)?;
                     let (max_pending_operations, n2) = stat(pend, |d| d.maximum(), true)?;
                     let (failed_operations, n3) = stat(failed, |d| d.sum(), false)?;
-                    Ok::<_, Fetched<ReplicationMetrics>>(ReplicationMetrics {
+                    Ok::<_, (Option<String>, String)>(ReplicationMetrics {
                         source_bucket: source.clone(),
                         destination_bucket: dest.clone(),
                         rule_id: rule_id.clone(),
@@ -274,10 +330,15 @@ pub(super) async fn replication_metrics(
                         datapoints: n1 + n2 + n3,
                     })
                 })();
-                (key, match result {
-                    Ok(m) => Fetched::ok(m),
-                    Err(f) => f,
-                })
+                (
+                    key,
+                    match result {
+                        Ok(m) => Fetched::ok(m),
+                        Err((code, msg)) => {
+                            Fetched::unknown("cloudwatch:GetMetricStatistics", code, msg)
+                        }
+                    },
+                )
             });
         }
     }
@@ -297,7 +358,7 @@ fn stat(
     r: MetricResult,
     f: fn(&aws_sdk_cloudwatch::types::Datapoint) -> Option<f64>,
     max: bool,
-) -> Result<(Option<f64>, usize), Fetched<ReplicationMetrics>> {
+) -> Result<(Option<f64>, usize), (Option<String>, String)> {
     match r {
         Ok(o) => {
             let vals: Vec<f64> = o.datapoints().iter().filter_map(f).collect();
@@ -310,21 +371,7 @@ fn stat(
             };
             Ok((v, o.datapoints().len()))
         }
-        Err(e) => Err(fetched("cloudwatch:GetMetricStatistics", &[], Err::<(), _>(e), |_| unreachable_metrics())),
+        Err(e) => Err(crate::aws::error_parts(&e)),
     }
 }
 
-/// Never constructed: `fetched` is only given an `Err` on this path.
-fn unreachable_metrics() -> ReplicationMetrics {
-    ReplicationMetrics {
-        source_bucket: String::new(),
-        destination_bucket: String::new(),
-        rule_id: String::new(),
-        window_start: Utc::now(),
-        window_end: Utc::now(),
-        max_latency_seconds: None,
-        max_pending_operations: None,
-        failed_operations: None,
-        datapoints: 0,
-    }
-}

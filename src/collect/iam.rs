@@ -35,7 +35,10 @@ pub(super) async fn collect_principal(
         .as_deref()
         .and_then(|a| clients.get(a, spec.accounts[a].region.get_ref()));
     let details = match conf {
-        None => no_account("iam:GetUser/GetRole", &account),
+        None => match &alias {
+            Some(a) => clients.unavailable(a),
+            None => no_account("iam:GetUser/GetRole", &account),
+        },
         Some(conf) => {
             let iam = Client::new(conf);
             if kind == "role" {

@@ -10,11 +10,18 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
     let alias = spec.account_alias_for_id(&account).map(str::to_string);
     let conf = alias.as_deref().and_then(|a| clients.get(a, &region));
     let Some(conf) = conf else {
+        let (metadata, key_policy) = match &alias {
+            Some(a) => (clients.unavailable(a), clients.unavailable(a)),
+            None => (
+                no_account("kms:DescribeKey", &account),
+                no_account("kms:GetKeyPolicy", &account),
+            ),
+        };
         return KmsKeyState {
             arn,
             read_as: alias,
-            metadata: no_account("kms:DescribeKey", &account),
-            key_policy: no_account("kms:GetKeyPolicy", &account),
+            metadata,
+            key_policy,
         };
     };
     let kms = aws_sdk_kms::Client::new(conf);

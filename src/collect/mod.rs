@@ -45,6 +45,10 @@ where
 /// Per-account SDK configurations, keyed by (account alias, region).
 pub(crate) struct Clients {
     configs: BTreeMap<(String, String), SdkConfig>,
+    /// Accounts whose credentials could not be resolved, with the cause. Checked once up
+    /// front: the first failure carries the useful message ("profile X is not defined",
+    /// "AccessDenied on sts:AssumeRole"); later ones from the SDK only say it failed again.
+    credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
 }
 
@@ -74,9 +78,34 @@ impl Clients {
             async move { aws::sdk_config(&creds, region, opts).await }
         }))
         .await;
+        let configs: BTreeMap<(String, String), SdkConfig> =
+            pairs.into_iter().zip(loaded).collect();
+        let checks = join_all(spec.accounts.iter().map(|(alias, a)| {
+            let conf = configs
+                .get(&(alias.clone(), a.region.get_ref().clone()))
+                .cloned();
+            async move { (alias.clone(), check_credentials(conf).await) }
+        }))
+        .await;
         Clients {
-            configs: pairs.into_iter().zip(loaded).collect(),
+            configs,
+            credential_errors: checks
+                .into_iter()
+                .filter_map(|(alias, r)| r.err().map(|e| (alias, e)))
+                .collect(),
             opts: opts.clone(),
+        }
+    }
+
+    /// State for anything of an account that cannot be read with its configuration.
+    pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
+        match self.credential_errors.get(alias) {
+            Some(e) => Fetched::unknown(
+                "credentials",
+                Some("CredentialsError".into()),
+                format!("no usable credentials for account '{alias}': {e}"),
+            ),
+            None => unconfigured(),
         }
     }
 
@@ -93,6 +122,9 @@ impl Clients {
     }
 
     pub fn get(&self, alias: &str, region: &str) -> Option<&SdkConfig> {
+        if self.credential_errors.contains_key(alias) {
+            return None;
+        }
         self.configs.get(&(alias.to_string(), region.to_string()))
     }
 }
@@ -189,6 +221,27 @@ pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
         Some("NoCredentials".into()),
         format!("the spec has no account {account_id} to read it with"),
     )
+}
+
+/// Resolve an account's credentials once (static keys, SSO token, assume-role call).
+async fn check_credentials(conf: Option<SdkConfig>) -> Result<(), String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let conf = conf.ok_or("no SDK configuration")?;
+    let provider = conf
+        .credentials_provider()
+        .ok_or("no credentials provider configured")?;
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                msg = format!("{msg}: {c}");
+                cur = c.source();
+            }
+            Err(msg)
+        }
+    }
 }
 
 /// State for anything of an account whose SDK configuration could not be made.

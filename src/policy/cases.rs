@@ -252,6 +252,13 @@ impl Summary {
 /// Reads the case file: a JSON array whose items are returned unparsed, so that each case
 /// fails on its own.
 pub fn load_cases(json: &str) -> Result<Vec<Value>, String> {
+    // A duplicated key would otherwise be dropped silently ("last one wins") before any policy
+    // parser could see it; the whole file is refused because JSON cannot be resumed mid-way.
+    if let Err(e) = super::parse::parse_json("case file", json) {
+        if e.message.starts_with("duplicate key") {
+            return Err(format!("case file: {}: {}", e.path, e.message));
+        }
+    }
     match serde_json::from_str::<Value>(json) {
         Ok(Value::Array(items)) => Ok(items),
         Ok(_) => Err("a case file must be a JSON array of cases".to_string()),
@@ -377,5 +384,13 @@ mod tests {
         assert!(load_cases("{}").is_err());
         assert!(load_cases("[").is_err());
         assert_eq!(load_cases("[]").unwrap().len(), 0);
+        let dup = load_cases(
+            r#"[{"id":"a","resource_policy":{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}}]"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            dup,
+            "case file: $[0].resource_policy.Statement[0].Effect: duplicate key 'Effect'"
+        );
     }
 }

@@ -38,37 +38,86 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
     for (alias, acct) in &cx.spec.accounts {
         let id = acct.account_id.get_ref();
         let resource = format!("arn:aws:cloudtrail:::account/{id}");
-        let Some(st) = cx.snap.accounts.get(alias) else { continue };
+        let Some(st) = cx.snap.accounts.get(alias) else {
+            continue;
+        };
         let ev = match &st.change_events {
             Fetched::Ok { value } => value,
             f => {
-                out.push(unknown(&META, Scenario::Step1, &resource, "CloudTrail change history", f));
+                out.push(unknown(
+                    &META,
+                    Scenario::Step1,
+                    &resource,
+                    "CloudTrail change history",
+                    f,
+                ));
                 continue;
             }
         };
-        let since = ev.since.map(|s| s.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "?".into());
+        let since = ev
+            .since
+            .map(|s| s.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "?".into());
         let mut relevant = 0;
         for e in &ev.events {
-            let Some((scenario, what)) = e.resources.iter().find_map(|r| classify(cx, r)) else { continue };
+            let Some((scenario, what)) = e.resources.iter().find_map(|r| classify(cx, r)) else {
+                continue;
+            };
             relevant += 1;
             let broken: Vec<String> = earlier
                 .iter()
-                .filter(|f| f.status == Status::Fail && e.resources.iter().any(|r| touches(&f.resource, r)))
+                .filter(|f| {
+                    f.status == Status::Fail && e.resources.iter().any(|r| touches(&f.resource, r))
+                })
                 .map(|f| f.id.clone())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let who = e.principal_arn.clone().or_else(|| e.username.clone()).unwrap_or_else(|| "unknown principal".into());
-            let when = e.event_time.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "?".into());
+            let who = e
+                .principal_arn
+                .clone()
+                .or_else(|| e.username.clone())
+                .unwrap_or_else(|| "unknown principal".into());
+            let when = e
+                .event_time
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "?".into());
             let evidence = json!({"event": e, "failing_rules_on_resource": broken});
             out.push(if broken.is_empty() {
-                META.finding(scenario, Status::Pass, &what, format!("{} on {} by {who} at {when}; no rule fails on it", e.event_name, e.resources.join(", ")), evidence)
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &what,
+                    format!(
+                        "{} on {} by {who} at {when}; no rule fails on it",
+                        e.event_name,
+                        e.resources.join(", ")
+                    ),
+                    evidence,
+                )
             } else {
-                META.finding(scenario, Status::Fail, &what, format!("{} on {} by {who} at {when}; now failing: {}", e.event_name, e.resources.join(", "), broken.join(", ")), evidence)
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &what,
+                    format!(
+                        "{} on {} by {who} at {when}; now failing: {}",
+                        e.event_name,
+                        e.resources.join(", "),
+                        broken.join(", ")
+                    ),
+                    evidence,
+                )
             });
         }
         if relevant == 0 {
-            out.push(META.finding(Scenario::Step1, Status::Pass, &resource, format!("account {id}: no change to audited configuration since {since}"), json!({"since": ev.since, "events_seen": ev.events.len()})));
+            out.push(META.finding(
+                Scenario::Step1,
+                Status::Pass,
+                &resource,
+                format!("account {id}: no change to audited configuration since {since}"),
+                json!({"since": ev.since, "events_seen": ev.events.len()}),
+            ));
         }
     }
     if cx.spec.accounts.is_empty() {
@@ -79,7 +128,9 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
 
 /// Which audited resource a CloudTrail resource name is, with its scenario and ARN.
 fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
-    if let Some((alias, _)) = cx.spec.buckets.iter().find(|(_, b)| b.name.get_ref() == name || name.ends_with(&format!(":::{}", b.name.get_ref()))) {
+    if let Some((alias, _)) = cx.spec.buckets.iter().find(|(_, b)| {
+        b.name.get_ref() == name || name.ends_with(&format!(":::{}", b.name.get_ref()))
+    }) {
         return Some((cx.bucket_scenario(alias), cx.bucket_arn(alias)));
     }
     if let Some(p) = cx.spec.principals.values().find(|p| {

@@ -35,7 +35,12 @@ impl Rule for ConfigRecorder {
 
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
-            return vec![skip(&META, Scenario::Step1, "-", "the spec has no [evidence] expectations")];
+            return vec![skip(
+                &META,
+                Scenario::Step1,
+                "-",
+                "the spec has no [evidence] expectations",
+            )];
         };
         let mut out = Vec::new();
         for alias in &ev.config_recording_in {
@@ -48,37 +53,87 @@ impl Rule for ConfigRecorder {
                 .map(|(k, _)| cx.bucket_scenario(k))
                 .min()
                 .unwrap_or(Scenario::Step1);
-            let id = cx.spec.accounts.get(alias).map(|a| a.account_id.get_ref().as_str()).unwrap_or_default();
+            let id = cx
+                .spec
+                .accounts
+                .get(alias)
+                .map(|a| a.account_id.get_ref().as_str())
+                .unwrap_or_default();
             let resource = format!("arn:aws:config:::account/{id}");
             let Some(st) = cx.snap.accounts.get(alias) else {
-                out.push(error(&META, scenario, &resource, "account was not collected"));
+                out.push(error(
+                    &META,
+                    scenario,
+                    &resource,
+                    "account was not collected",
+                ));
                 continue;
             };
             let cfg = match &st.config {
                 Fetched::Ok { value } => value,
                 f => {
-                    out.push(unknown(&META, scenario, &resource, "AWS Config recorders", f));
+                    out.push(unknown(
+                        &META,
+                        scenario,
+                        &resource,
+                        "AWS Config recorders",
+                        f,
+                    ));
                     continue;
                 }
             };
             let good: Vec<_> = cfg
                 .recorders
                 .iter()
-                .filter(|r| r.recording && r.last_status.as_deref() != Some("Failure") && (r.all_supported || r.resource_types.iter().any(|t| t == "AWS::S3::Bucket")))
+                .filter(|r| {
+                    r.recording
+                        && r.last_status.as_deref() != Some("Failure")
+                        && (r.all_supported
+                            || r.resource_types.iter().any(|t| t == "AWS::S3::Bucket"))
+                })
                 .map(|r| r.name.clone())
                 .collect();
             let evidence = json!({"recorders": cfg.recorders});
             out.push(if !good.is_empty() {
-                META.finding(scenario, Status::Pass, &resource, format!("account {id}: recorder {} is recording S3 buckets", good.join(", ")), evidence)
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    format!(
+                        "account {id}: recorder {} is recording S3 buckets",
+                        good.join(", ")
+                    ),
+                    evidence,
+                )
             } else if cfg.recorders.is_empty() {
-                META.finding(scenario, Status::Fail, &resource, format!("account {id} has no AWS Config recorder"), evidence)
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!("account {id} has no AWS Config recorder"),
+                    evidence,
+                )
             } else {
-                let why: Vec<String> = cfg.recorders.iter().map(|r| {
-                    if !r.recording { format!("{} is stopped", r.name) }
-                    else if r.last_status.as_deref() == Some("Failure") { format!("{} last status is Failure", r.name) }
-                    else { format!("{} does not record AWS::S3::Bucket", r.name) }
-                }).collect();
-                META.finding(scenario, Status::Fail, &resource, format!("account {id}: {}", why.join("; ")), evidence)
+                let why: Vec<String> = cfg
+                    .recorders
+                    .iter()
+                    .map(|r| {
+                        if !r.recording {
+                            format!("{} is stopped", r.name)
+                        } else if r.last_status.as_deref() == Some("Failure") {
+                            format!("{} last status is Failure", r.name)
+                        } else {
+                            format!("{} does not record AWS::S3::Bucket", r.name)
+                        }
+                    })
+                    .collect();
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!("account {id}: {}", why.join("; ")),
+                    evidence,
+                )
             });
         }
         out

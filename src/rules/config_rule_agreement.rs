@@ -44,13 +44,29 @@ impl Rule for ConfigRuleAgreement {
         let mut out = Vec::new();
         for (alias, acct) in &cx.spec.accounts {
             let resource = format!("arn:aws:config:::account/{}", acct.account_id.get_ref());
-            let Some(st) = cx.snap.accounts.get(alias) else { continue };
-            let buckets: Vec<&String> = cx.spec.buckets.iter().filter(|(_, b)| b.account.get_ref() == alias).map(|(k, _)| k).collect();
-            let Some(scenario) = buckets.iter().map(|b| cx.bucket_scenario(b)).min() else { continue };
+            let Some(st) = cx.snap.accounts.get(alias) else {
+                continue;
+            };
+            let buckets: Vec<&String> = cx
+                .spec
+                .buckets
+                .iter()
+                .filter(|(_, b)| b.account.get_ref() == alias)
+                .map(|(k, _)| k)
+                .collect();
+            let Some(scenario) = buckets.iter().map(|b| cx.bucket_scenario(b)).min() else {
+                continue;
+            };
             let results = match &st.config_compliance {
                 Fetched::Ok { value } => value,
                 f => {
-                    out.push(unknown(&META, scenario, &resource, "AWS Config rule compliance", f));
+                    out.push(unknown(
+                        &META,
+                        scenario,
+                        &resource,
+                        "AWS Config rule compliance",
+                        f,
+                    ));
                     continue;
                 }
             };
@@ -67,23 +83,57 @@ impl Rule for ConfigRuleAgreement {
                         "COMPLIANT" => true,
                         "NON_COMPLIANT" => false,
                         other => {
-                            out.push(skip(&META, scenario, &bucket_arn, format!("AWS Config rule {} reports {other} for {name}", r.rule_name)));
+                            out.push(skip(
+                                &META,
+                                scenario,
+                                &bucket_arn,
+                                format!(
+                                    "AWS Config rule {} reports {other} for {name}",
+                                    r.rule_name
+                                ),
+                            ));
                             continue;
                         }
                     };
                     let ours = match own_verdict(cx, &r.source_identifier, b) {
                         Ok(v) => v,
                         Err(e) => {
-                            out.push(error(&META, scenario, &bucket_arn, format!("{}: {e}", r.rule_name)));
+                            out.push(error(
+                                &META,
+                                scenario,
+                                &bucket_arn,
+                                format!("{}: {e}", r.rule_name),
+                            ));
                             continue;
                         }
                     };
                     let word = |c: bool| if c { "COMPLIANT" } else { "NON_COMPLIANT" };
                     let evidence = json!({"config_rule": r.rule_name, "source_identifier": r.source_identifier, "aws_config": r.compliance, "replaudit": word(ours)});
                     out.push(if ours == theirs {
-                        META.finding(scenario, Status::Pass, &bucket_arn, format!("{}: AWS Config and replaudit agree ({})", r.rule_name, word(ours)), evidence)
+                        META.finding(
+                            scenario,
+                            Status::Pass,
+                            &bucket_arn,
+                            format!(
+                                "{}: AWS Config and replaudit agree ({})",
+                                r.rule_name,
+                                word(ours)
+                            ),
+                            evidence,
+                        )
                     } else {
-                        META.finding(scenario, Status::Fail, &bucket_arn, format!("{}: AWS Config says {} but replaudit finds {}", r.rule_name, r.compliance, word(ours)), evidence)
+                        META.finding(
+                            scenario,
+                            Status::Fail,
+                            &bucket_arn,
+                            format!(
+                                "{}: AWS Config says {} but replaudit finds {}",
+                                r.rule_name,
+                                r.compliance,
+                                word(ours)
+                            ),
+                            evidence,
+                        )
                     });
                 }
             }
@@ -98,11 +148,18 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
     let why = |f: Option<String>| f.unwrap_or_default();
     match source_identifier {
         "S3_BUCKET_REPLICATION_ENABLED" => match &b.replication {
-            Fetched::Ok { value } => Ok(value.rules.iter().any(|r| r.status.eq_ignore_ascii_case("Enabled"))),
+            Fetched::Ok { value } => Ok(value
+                .rules
+                .iter()
+                .any(|r| r.status.eq_ignore_ascii_case("Enabled"))),
             Fetched::Absent { .. } => Ok(false),
             f => Err(why(f.why_missing())),
         },
-        "S3_BUCKET_VERSIONING_ENABLED" => b.versioning.value().map(|v| v == "Enabled").ok_or_else(|| why(b.versioning.why_missing())),
+        "S3_BUCKET_VERSIONING_ENABLED" => b
+            .versioning
+            .value()
+            .map(|v| v == "Enabled")
+            .ok_or_else(|| why(b.versioning.why_missing())),
         "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED" => match &b.public_access_block {
             Fetched::Ok { value } => Ok(value.all_on()),
             Fetched::Absent { .. } => Ok(false),
@@ -121,8 +178,18 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
             let who = IdentitySide::synthetic_admin(account, "replaudit-tls-probe");
             let object = cx.object_arn(alias, "replaudit-tls-probe");
             let extra = [("aws:SecureTransport", "false".to_string())];
-            let q = Query { action: "s3:GetObject", resource: &object, resource_account: account, resource_policy: policy.as_ref(), restrict_public_buckets: false, extra_context: &extra };
-            Ok(crate::access::evaluate(cx.snap, &who, &q, Leg::Full).decision == Decision::ExplicitDeny)
+            let q = Query {
+                action: "s3:GetObject",
+                resource: &object,
+                resource_account: account,
+                resource_policy: policy.as_ref(),
+                restrict_public_buckets: false,
+                extra_context: &extra,
+            };
+            Ok(
+                crate::access::evaluate(cx.snap, &who, &q, Leg::Full).decision
+                    == Decision::ExplicitDeny,
+            )
         }
         other => Err(format!("unknown managed rule {other}")),
     }

@@ -47,7 +47,12 @@ impl Rule for LogExportPermissions {
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let scenario = Scenario::ScenarioD;
         let Some(d) = &cx.spec.scenario_d else {
-            return vec![skip(&META, scenario, "-", "the spec declares no scenario D")];
+            return vec![skip(
+                &META,
+                scenario,
+                "-",
+                "the spec declares no scenario D",
+            )];
         };
         let bucket = d.log_bucket.get_ref();
         let resource = cx.bucket_arn(bucket);
@@ -56,17 +61,33 @@ impl Rule for LogExportPermissions {
         let policy = match bucket_policy(cx.snap, bucket) {
             Ok(Some(p)) => p,
             Ok(None) => {
-                return vec![META.finding(scenario, Status::Fail, &resource, format!("{} has no bucket policy: CloudWatch Logs cannot export into it", cx.bucket_name(bucket)), json!({"bucket_policy": null}))]
+                return vec![META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "{} has no bucket policy: CloudWatch Logs cannot export into it",
+                        cx.bucket_name(bucket)
+                    ),
+                    json!({"bucket_policy": null}),
+                )]
             }
             Err(e) => return vec![error(&META, scenario, &resource, e)],
         };
         let service = format!("logs.{region}.amazonaws.com");
-        let group = d.log_groups.first().cloned().unwrap_or_else(|| "replaudit-log-group".into());
+        let group = d
+            .log_groups
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "replaudit-log-group".into());
         let object = cx.object_arn(bucket, &sample_key(&d.export_prefix));
         let ask = |source_account: &str, action: &str, res: &str| {
             let mut ctx = Context::new();
             ctx.insert("aws:SourceAccount", source_account);
-            ctx.insert("aws:SourceArn", format!("arn:aws:logs:{region}:{source_account}:log-group:{group}:*"));
+            ctx.insert(
+                "aws:SourceArn",
+                format!("arn:aws:logs:{region}:{source_account}:log-group:{group}:*"),
+            );
             ctx.insert("s3:x-amz-acl", "bucket-owner-full-control");
             ctx.insert("aws:SecureTransport", "true");
             let req = Request {
@@ -77,7 +98,13 @@ impl Rule for LogExportPermissions {
                 resource_account: Some(account.to_string()),
                 context: ctx,
             };
-            policy::evaluate(&req, &PolicySet { resource: Some(&policy), ..PolicySet::default() })
+            policy::evaluate(
+                &req,
+                &PolicySet {
+                    resource: Some(&policy),
+                    ..PolicySet::default()
+                },
+            )
         };
         let own_acl = ask(account, "s3:GetBucketAcl", &resource);
         let own_put = ask(account, "s3:PutObject", &object);
@@ -90,18 +117,39 @@ impl Rule for LogExportPermissions {
         });
         let mut problems = Vec::new();
         if own_acl.decision != Decision::Allowed {
-            problems.push(format!("{service} cannot s3:GetBucketAcl ({})", own_acl.decision));
+            problems.push(format!(
+                "{service} cannot s3:GetBucketAcl ({})",
+                own_acl.decision
+            ));
         }
         if own_put.decision != Decision::Allowed {
-            problems.push(format!("{service} cannot s3:PutObject under '{}' ({})", d.export_prefix, own_put.decision));
+            problems.push(format!(
+                "{service} cannot s3:PutObject under '{}' ({})",
+                d.export_prefix, own_put.decision
+            ));
         }
         if other_put.decision == Decision::Allowed {
             problems.push(format!("exports from another account ({OTHER_ACCOUNT}) are allowed too: add aws:SourceAccount / aws:SourceArn conditions (confused deputy)"));
         }
         vec![if problems.is_empty() {
-            META.finding(scenario, Status::Pass, &resource, format!("{service} can export under '{}', only for account {account}", d.export_prefix), evidence)
+            META.finding(
+                scenario,
+                Status::Pass,
+                &resource,
+                format!(
+                    "{service} can export under '{}', only for account {account}",
+                    d.export_prefix
+                ),
+                evidence,
+            )
         } else {
-            META.finding(scenario, Status::Fail, &resource, problems.join("; "), evidence)
+            META.finding(
+                scenario,
+                Status::Fail,
+                &resource,
+                problems.join("; "),
+                evidence,
+            )
         }]
     }
 }

@@ -61,7 +61,9 @@ pub fn run_all(cx: &AuditContext) -> Vec<Finding> {
     for rule in RULES {
         out.extend(guarded(rule.meta(), || rule.check(cx)));
     }
-    let later = guarded(&change_history::META, || change_history::check_after(cx, &out));
+    let later = guarded(&change_history::META, || {
+        change_history::check_after(cx, &out)
+    });
     out.extend(later);
     out
 }

@@ -50,18 +50,34 @@ impl Rule for ReplicationMetrics {
             for (i, rule) in r.rules.iter().enumerate() {
                 let label = rule.label(i);
                 if !rule.metrics_expected() {
-                    out.push(skip(&META, scenario, &resource, format!("{label}: the spec does not expect replication metrics")));
+                    out.push(skip(
+                        &META,
+                        scenario,
+                        &resource,
+                        format!("{label}: the spec does not expect replication metrics"),
+                    ));
                     continue;
                 }
                 let key = format!("{}/{}", r.id.get_ref(), label);
                 let m = match cx.snap.replication_metrics.get(&key) {
                     Some(Fetched::Ok { value }) => value,
                     Some(f) => {
-                        out.push(unknown(&META, scenario, &resource, &format!("{label}: replication metrics"), f));
+                        out.push(unknown(
+                            &META,
+                            scenario,
+                            &resource,
+                            &format!("{label}: replication metrics"),
+                            f,
+                        ));
                         continue;
                     }
                     None => {
-                        out.push(skip(&META, scenario, &resource, format!("{label}: metrics were not collected in this snapshot")));
+                        out.push(skip(
+                            &META,
+                            scenario,
+                            &resource,
+                            format!("{label}: metrics were not collected in this snapshot"),
+                        ));
                         continue;
                     }
                 };
@@ -75,12 +91,34 @@ impl Rule for ReplicationMetrics {
                     problems.push(format!("{f} failed replication operation(s)"));
                 }
                 if let Some(l) = m.max_latency_seconds.filter(|l| *l > RTC_SECONDS) {
-                    problems.push(format!("maximum replication latency {l:.0} s exceeds the 15-minute threshold"));
+                    problems.push(format!(
+                        "maximum replication latency {l:.0} s exceeds the 15-minute threshold"
+                    ));
                 }
                 out.push(if problems.is_empty() {
-                    META.finding(scenario, Status::Pass, &resource, format!("{label}: no failures, max latency {} s, max pending {} in the window", m.max_latency_seconds.map(|v| format!("{v:.0}")).unwrap_or_else(|| "n/a".into()), m.max_pending_operations.map(|v| format!("{v:.0}")).unwrap_or_else(|| "n/a".into())), evidence)
+                    META.finding(
+                        scenario,
+                        Status::Pass,
+                        &resource,
+                        format!(
+                            "{label}: no failures, max latency {} s, max pending {} in the window",
+                            m.max_latency_seconds
+                                .map(|v| format!("{v:.0}"))
+                                .unwrap_or_else(|| "n/a".into()),
+                            m.max_pending_operations
+                                .map(|v| format!("{v:.0}"))
+                                .unwrap_or_else(|| "n/a".into())
+                        ),
+                        evidence,
+                    )
                 } else {
-                    META.finding(scenario, Status::Fail, &resource, format!("{label}: {}", problems.join("; ")), evidence)
+                    META.finding(
+                        scenario,
+                        Status::Fail,
+                        &resource,
+                        format!("{label}: {}", problems.join("; ")),
+                        evidence,
+                    )
                 });
             }
         }

@@ -70,6 +70,8 @@ pub fn skip(
 
 /// The live replication configuration of a spec replication, or the finding that explains why
 /// there is none to check (`skip` when absent: `replication-configured` reports that as a fail).
+/// The large `Err` is fine: it is built at most once per replication per rule.
+#[allow(clippy::result_large_err)]
 pub fn live_replication<'a>(
     meta: &'static RuleMeta,
     cx: &AuditContext<'a>,

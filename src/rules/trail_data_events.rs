@@ -41,17 +41,29 @@ impl Rule for TrailDataEvents {
 
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
-            return vec![skip(&META, crate::findings::Scenario::Step1, "-", "the spec has no [evidence] expectations")];
+            return vec![skip(
+                &META,
+                crate::findings::Scenario::Step1,
+                "-",
+                "the spec has no [evidence] expectations",
+            )];
         };
         let mut out = Vec::new();
         for alias in &ev.data_events_for {
             let alias = alias.get_ref();
             let scenario = cx.bucket_scenario(alias);
             let resource = cx.bucket_arn(alias);
-            let Some(b) = cx.spec.bucket(alias) else { continue };
+            let Some(b) = cx.spec.bucket(alias) else {
+                continue;
+            };
             let region = b.region.get_ref();
             let Some(account) = cx.snap.accounts.get(b.account.get_ref()) else {
-                out.push(error(&META, scenario, &resource, "account was not collected"));
+                out.push(error(
+                    &META,
+                    scenario,
+                    &resource,
+                    "account was not collected",
+                ));
                 continue;
             };
             let trails = match &account.trails {
@@ -74,13 +86,45 @@ impl Rule for TrailDataEvents {
             }
             let evidence = json!({"covering_trails": covering, "rejected_trails": rejected, "unknown": unknowns});
             out.push(if !covering.is_empty() {
-                META.finding(scenario, Status::Pass, &resource, format!("S3 data events (read and write) are recorded by {}", covering.join(", ")), evidence)
+                META.finding(
+                    scenario,
+                    Status::Pass,
+                    &resource,
+                    format!(
+                        "S3 data events (read and write) are recorded by {}",
+                        covering.join(", ")
+                    ),
+                    evidence,
+                )
             } else if !unknowns.is_empty() {
-                error(&META, scenario, &resource, format!("no trail proven to record data events; could not read: {}", unknowns.join("; ")))
+                error(
+                    &META,
+                    scenario,
+                    &resource,
+                    format!(
+                        "no trail proven to record data events; could not read: {}",
+                        unknowns.join("; ")
+                    ),
+                )
             } else if trails.is_empty() {
-                META.finding(scenario, Status::Fail, &resource, "the account has no CloudTrail trail", evidence)
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    "the account has no CloudTrail trail",
+                    evidence,
+                )
             } else {
-                META.finding(scenario, Status::Fail, &resource, format!("no trail records S3 data events for this bucket: {}", rejected.join("; ")), evidence)
+                META.finding(
+                    scenario,
+                    Status::Fail,
+                    &resource,
+                    format!(
+                        "no trail records S3 data events for this bucket: {}",
+                        rejected.join("; ")
+                    ),
+                    evidence,
+                )
             });
         }
         out
@@ -99,12 +143,25 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
         f => return Err(Verdict::Unknown(f.why_missing().unwrap_or_default())),
     }
     if !t.is_multi_region && t.home_region.as_deref() != Some(region) {
-        return Err(Verdict::No(format!("single-region trail in {}", t.home_region.as_deref().unwrap_or("?"))));
+        return Err(Verdict::No(format!(
+            "single-region trail in {}",
+            t.home_region.as_deref().unwrap_or("?")
+        )));
     }
     match &t.delivery_bucket_public {
         Fetched::Ok { value: false } => {}
-        Fetched::Ok { value: true } => return Err(Verdict::No(format!("delivers to a public bucket ({})", t.s3_bucket.as_deref().unwrap_or("?")))),
-        f => return Err(Verdict::Unknown(format!("delivery bucket status: {}", f.why_missing().unwrap_or_default()))),
+        Fetched::Ok { value: true } => {
+            return Err(Verdict::No(format!(
+                "delivers to a public bucket ({})",
+                t.s3_bucket.as_deref().unwrap_or("?")
+            )))
+        }
+        f => {
+            return Err(Verdict::Unknown(format!(
+                "delivery bucket status: {}",
+                f.why_missing().unwrap_or_default()
+            )))
+        }
     }
     let sel = match &t.event_selectors {
         Fetched::Ok { value } => value,
@@ -114,7 +171,9 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
     for s in &sel.basic {
         let covers = s.data_resources.iter().any(|(ty, values)| {
             ty == "AWS::S3::Object"
-                && values.iter().any(|v| v == "arn:aws:s3" || v == "arn:aws:s3:::" || object_arn.starts_with(v.as_str()))
+                && values.iter().any(|v| {
+                    v == "arn:aws:s3" || v == "arn:aws:s3:::" || object_arn.starts_with(v.as_str())
+                })
         });
         if covers {
             match s.read_write_type.as_str() {
@@ -135,9 +194,15 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
     }
     match (read, write) {
         (true, true) => Ok(()),
-        (true, false) => Err(Verdict::No("records data-event reads but not writes".into())),
-        (false, true) => Err(Verdict::No("records data-event writes but not reads".into())),
-        (false, false) => Err(Verdict::No("no S3 data-event selector covers the bucket".into())),
+        (true, false) => Err(Verdict::No(
+            "records data-event reads but not writes".into(),
+        )),
+        (false, true) => Err(Verdict::No(
+            "records data-event writes but not reads".into(),
+        )),
+        (false, false) => Err(Verdict::No(
+            "no S3 data-event selector covers the bucket".into(),
+        )),
     }
 }
 
@@ -151,7 +216,8 @@ fn advanced_covers(s: &AdvancedEventSelector, object_arn: &str) -> Option<(bool,
     for f in &s.field_selectors {
         let matches = |v: &str| {
             (f.equals.is_empty() || f.equals.iter().any(|e| e == v))
-                && (f.starts_with.is_empty() || f.starts_with.iter().any(|p| v.starts_with(p.as_str())))
+                && (f.starts_with.is_empty()
+                    || f.starts_with.iter().any(|p| v.starts_with(p.as_str())))
                 && (f.ends_with.is_empty() || f.ends_with.iter().any(|p| v.ends_with(p.as_str())))
                 && !f.not_equals.iter().any(|e| e == v)
                 && !f.not_starts_with.iter().any(|p| v.starts_with(p.as_str()))
@@ -171,7 +237,13 @@ fn advanced_covers(s: &AdvancedEventSelector, object_arn: &str) -> Option<(bool,
                 read = matches("true");
                 write = matches("false");
             }
-            "eventName" | "eventSource" | "eventType" | "userIdentity.arn" | "errorCode" | "sessionCredentialFromConsole" | "vpcEndpointId" => {
+            "eventName"
+            | "eventSource"
+            | "eventType"
+            | "userIdentity.arn"
+            | "errorCode"
+            | "sessionCredentialFromConsole"
+            | "vpcEndpointId" => {
                 // Narrowed to some events or callers: not "all reads and writes".
                 return None;
             }

@@ -442,9 +442,11 @@ impl Snapshot {
             serde_json::from_str(text).map_err(|e| format!("snapshot is not valid JSON: {e}"))?;
         match v.get("schema_version").and_then(|s| s.as_u64()) {
             Some(n) if n == u64::from(SCHEMA_VERSION) => {}
-            Some(n) => return Err(format!(
+            Some(n) => {
+                return Err(format!(
                 "snapshot schema_version {n} is not supported (this build reads {SCHEMA_VERSION})"
-            )),
+            ))
+            }
             None => return Err("snapshot has no schema_version".into()),
         }
         serde_json::from_value(v)

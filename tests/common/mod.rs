@@ -75,7 +75,11 @@ impl Emulator {
             ])
             .output()
             .expect("control request");
-        assert!(out.status.success(), "control {path} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "control {path} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -131,7 +135,10 @@ impl Setup {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_replaudit"));
         c.env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("aws-credentials"),
+            )
             .env("AWS_ENDPOINT_URL", &self.emu.endpoint)
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -196,7 +203,12 @@ pub fn describe(report: &Value) -> String {
         .map(|a| {
             a.iter()
                 .filter(|f| f["status"] == "fail" || f["status"] == "error")
-                .map(|f| format!("  {} {} {}: {}", f["status"], f["id"], f["resource"], f["message"]))
+                .map(|f| {
+                    format!(
+                        "  {} {} {}: {}",
+                        f["status"], f["id"], f["resource"], f["message"]
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         })
