@@ -105,7 +105,12 @@ fn loader(opts: &AwsOptions, region: &str, profile: Option<&str>) -> aws_config:
                 .build(),
         );
     if let Some(p) = profile {
-        l = l.profile_name(p);
+        // Only this profile: falling back to the rest of the default chain would hide a
+        // misspelt profile behind "IMDS unavailable" (or, worse, use the instance's role).
+        let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .build();
+        l = l.profile_name(p).credentials_provider(creds);
     }
     if let Some(url) = &opts.endpoint_url {
         let client = aws_smithy_http_client::Builder::new()

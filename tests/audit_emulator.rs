@@ -177,9 +177,12 @@ fn offline_snapshot_gives_the_same_findings() {
 }
 
 /// Plant one defect and check that exactly the rules that should fail do.
-fn planted(defect: &str, expected: &[&str]) {
+fn planted(defect: &str, expected: &[&str]) -> Value {
     let s = Setup::seed(&[defect]);
-    let (out, report) = s.audit(&["--quiet"]);
+    // Provisioning itself is a series of recorded changes; only later ones are of interest
+    // here (`change-history` has its own test).
+    let now = chrono::Utc::now().to_rfc3339();
+    let (out, report) = s.audit(&["--quiet", "--since", &now]);
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(
@@ -195,6 +198,18 @@ fn planted(defect: &str, expected: &[&str]) {
         describe(&report)
     );
     assert_eq!(out.status.code(), Some(1), "defect {defect}: exit code");
+    report
+}
+
+/// The grantee failure names the statement that grants, and who it grants.
+fn grant_named(report: &Value, who: &str) {
+    let f = with_status(report, "fail")
+        .into_iter()
+        .find(|f| f["id"] == "bucket-policy-grantees")
+        .expect("grantee failure");
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("statement") && msg.contains("bucket policy of rubes-s3-bucket"), "{msg}");
+    assert!(msg.contains(who), "names {who}: {msg}");
 }
 
 macro_rules! defect_tests {
@@ -220,18 +235,118 @@ defect_tests! {
     defect_rtc_off: "rtc-off" => ["replication-rtc"];
     defect_delete_markers_off: "delete-markers-off" => ["replication-delete-markers"];
     defect_destination_policy_missing: "dest-policy-missing" => ["destination-policy-allows-role"];
-    defect_clint_granted: "clint-granted" => ["bucket-policy-grantees"];
-    // A public statement makes the whole policy public; with RestrictPublicBuckets on, S3 then
-    // honours only grants to AWS services and the owner account — tom-cruise's cross-account
-    // grant stops working too, which the access proof must (and does) catch.
-    defect_grant_star: "grant-star" => ["access-expectation", "bucket-policy-grantees"];
-    defect_grant_whole_account: "grant-account" => ["bucket-policy-grantees"];
     defect_wrong_prefix: "wrong-prefix" => ["prefix-scope", "replication-filter"];
     defect_rule_disabled: "rule-disabled" => ["prefix-scope", "replication-rule-enabled"];
     defect_no_owner_override: "no-owner-override" => ["replication-owner-override"];
     defect_no_replica_key: "no-replica-key" => ["replication-kms"];
     defect_intern_can_upload: "intern-can-upload" => ["uploader-restriction"];
     defect_no_replication: "no-replication" => ["replication-configured"];
+    // Scenario D.
+    defect_log_policy_without_service: "log-policy-no-service" => ["log-export-permissions"];
+    defect_log_policy_without_conditions: "log-policy-no-condition" => ["log-export-permissions"];
+    defect_log_rule_wrong_prefix: "log-rule-wrong-prefix" => ["replication-filter"];
+    defect_backup_versioning_off: "backup-versioning-off" => ["bucket-versioning"];
+    // AWS's own evidence.
+    defect_trail_without_data_events: "trail-no-data-events" => ["trail-data-events"];
+    defect_recorder_stopped: "recorder-stopped" => ["config-recorder"];
+    defect_failed_replication_metrics: "failed-replication-metrics" => ["replication-metrics"];
+    defect_late_replication_metrics: "late-replication-metrics" => ["replication-metrics"];
+    defect_config_rule_disagrees: "config-stale" => ["config-rule-agreement"];
+}
+
+#[test]
+fn defect_clint_granted() {
+    let r = planted("clint-granted", &["bucket-policy-grantees"]);
+    grant_named(&r, "arn:aws:iam::271089868719:user/clint-eastwood");
+}
+
+/// A public statement makes the whole policy public; with RestrictPublicBuckets on, S3 then
+/// honours only grants to AWS services and the owner account: tom-cruise's cross-account grant
+/// stops working too, which the access proof must (and does) catch.
+#[test]
+fn defect_grant_star() {
+    let r = planted("grant-star", &["access-expectation", "bucket-policy-grantees"]);
+    grant_named(&r, "\"*\" (anyone)");
+    let denied = with_status(&r, "fail")
+        .into_iter()
+        .find(|f| f["id"] == "access-expectation")
+        .unwrap();
+    assert!(denied["message"].as_str().unwrap().contains("RestrictPublicBuckets"), "{denied}");
+}
+
+#[test]
+fn defect_grant_whole_account() {
+    let r = planted("grant-account", &["bucket-policy-grantees"]);
+    grant_named(&r, "271089868719");
+}
+
+#[test]
+fn simulate_matrix_over_the_live_state() {
+    let s = Setup::seed(&[]);
+    let out = s
+        .cmd()
+        .args(["simulate", "--output", "json", "--spec"])
+        .arg(&s.spec)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cells: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = |who: &str, bucket: &str, action: &str| -> String {
+        cells
+            .iter()
+            .find(|c| c["principal"].as_str().unwrap().ends_with(who) && c["bucket"] == bucket && c["action"] == action)
+            .unwrap_or_else(|| panic!("no cell {who} {bucket} {action}"))["decision"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:ListBucket"), "Allowed");
+    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:GetObject"), "Allowed");
+    // Scenario C: the source bucket policy denies writes into reports/ to all but the uploaders.
+    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:PutObject"), "ExplicitDeny");
+    assert_eq!(cell("l2-engineer", "rubes-s3-bucket", "s3:PutObject"), "Allowed");
+    assert_eq!(cell("clint-eastwood", "rubes-s3-bucket", "s3:GetObject"), "ImplicitDeny");
+    assert_eq!(cell("xyz-intern", "rubes-s3-bucket", "s3:PutObject"), "ExplicitDeny");
+}
+
+/// A change made after the previous report is reported with who made it, and fails because it
+/// broke a rule; changes before the previous report are not reported again.
+#[test]
+fn change_since_previous_report_is_named_and_fails() {
+    let s = Setup::seed(&[]);
+    let (_, first) = s.audit(&["--quiet"]);
+    assert!(rule_ids(&first, "fail").is_empty(), "{}", describe(&first));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // An operator turns RTC off on the source bucket, through the API (recorded by CloudTrail).
+    let script = r#"
+import boto3, botocore, sys
+s = boto3.Session(profile_name="xyz-audit")
+c = s.client("s3", endpoint_url=sys.argv[1], config=botocore.config.Config(s3={"addressing_style": "path"}))
+cfg = c.get_bucket_replication(Bucket="rubes-s3-bucket")["ReplicationConfiguration"]
+for r in cfg["Rules"]:
+    r["Destination"].pop("ReplicationTime", None)
+    r["Destination"].pop("Metrics", None)
+c.put_bucket_replication(Bucket="rubes-s3-bucket", ReplicationConfiguration=cfg)
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script, &s.emu.endpoint])
+        .env("AWS_CONFIG_FILE", s.dir.path().join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.path().join("aws-credentials"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, second) = s.audit(&["--quiet"]);
+    assert_eq!(rule_ids(&second, "fail"), vec!["change-history", "replication-rtc"], "{}", describe(&second));
+    let changes: Vec<&Value> = second["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "change-history" && f["evidence"]["event"].is_object())
+        .collect();
+    assert_eq!(changes.len(), 1, "only the change since the first report: {changes:?}");
+    let msg = changes[0]["message"].as_str().unwrap();
+    assert!(msg.starts_with("PutBucketReplication on rubes-s3-bucket by arn:aws:iam::111122223333:user/"), "{msg}");
+    assert!(msg.contains("now failing: replication-rtc"), "{msg}");
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub fn matrix(spec: &Spec, snap: &Snapshot) -> Vec<Cell> {
                 let resource = if s3_resource_kind(action) == Some(S3ResourceKind::Bucket) {
                     format!("arn:aws:s3:::{}", b.name.get_ref())
                 } else {
-                    format!("arn:aws:s3:::{}/replaudit-sample-object", b.name.get_ref())
+                    format!("arn:aws:s3:::{}/{}", b.name.get_ref(), sample_key(spec, alias))
                 };
                 let mut cell = Cell {
                     principal: arn.clone(),
@@ -73,6 +73,22 @@ pub fn matrix(spec: &Spec, snap: &Snapshot) -> Vec<Cell> {
         }
     }
     out
+}
+
+/// The object key the matrix asks about: one the spec says matters in this bucket (an access
+/// expectation's sample key, else a replicated prefix), since decisions often depend on the key.
+fn sample_key(spec: &Spec, alias: &str) -> String {
+    if let Some(a) = spec.access.iter().find(|a| a.bucket.get_ref() == alias) {
+        return a.sample_key.clone();
+    }
+    let prefix = spec
+        .replication
+        .iter()
+        .flat_map(|r| r.rules.iter().map(move |x| (r, x)))
+        .find(|(r, x)| r.source.get_ref() == alias || x.destination.get_ref() == alias)
+        .map(|(_, x)| x.prefix_or_empty().to_string())
+        .unwrap_or_default();
+    format!("{prefix}replaudit-sample-object")
 }
 
 /// The matrix as a terminal table: one row per principal and bucket, one column per action.

@@ -22,8 +22,15 @@ pub fn render(report: &Report) -> Result<String, String> {
         }
         let mut suite = TestSuite::new(format!("{} ({})", scenario, scenario.description()));
         suite.set_timestamp(report.generated_at.fixed_offset());
+        // CI systems key test history by name: several findings of one rule on one resource
+        // (one per principal and action, say) get a stable ordinal so names stay unique.
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for f in findings {
-            suite.add_test_case(test_case(f));
+            let base = format!("{} [{}]", f.id, f.resource);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 { base } else { format!("{base} #{n}") };
+            suite.add_test_case(test_case(f, name));
         }
         out.add_test_suite(suite);
     }
@@ -31,7 +38,7 @@ pub fn render(report: &Report) -> Result<String, String> {
         .map_err(|e| format!("cannot serialise JUnit report: {e}"))
 }
 
-fn test_case(f: &Finding) -> TestCase {
+fn test_case(f: &Finding, name: String) -> TestCase {
     let evidence =
         serde_json::to_string_pretty(&f.evidence).unwrap_or_else(|_| f.evidence.to_string());
     let status = match f.status {
@@ -57,7 +64,7 @@ fn test_case(f: &Finding) -> TestCase {
             s
         }
     };
-    let mut tc = TestCase::new(format!("{} [{}]", f.id, f.resource), status);
+    let mut tc = TestCase::new(name, status);
     tc.set_classname(format!("replaudit.{}", f.scenario));
     if let Some(secs) = f.duration_secs {
         if secs.is_finite() && secs >= 0.0 {

@@ -63,3 +63,85 @@ pub fn write_all(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Finding, Scenario, Severity, Status};
+
+    fn finding(id: &str, scenario: Scenario, status: Status, resource: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            title: "t".into(),
+            scenario,
+            status,
+            severity: Severity::High,
+            resource: resource.into(),
+            message: format!("{id} is {status} <&>"),
+            evidence: serde_json::json!({"k": "v"}),
+            remediation: "fix it".into(),
+            references: vec![],
+            duration_secs: Some(1.5),
+        }
+    }
+
+    fn sample() -> Report {
+        Report::new(
+            "spec",
+            chrono::Utc::now(),
+            vec![
+                finding("a", Scenario::Step5, Status::Pass, "arn:aws:s3:::b"),
+                finding("a", Scenario::Step5, Status::Fail, "arn:aws:s3:::b"),
+                finding("c", Scenario::Step1, Status::Error, "arn:aws:s3:::b"),
+                finding("d", Scenario::ScenarioA, Status::Skip, "-"),
+            ],
+        )
+    }
+
+    #[test]
+    fn json_keeps_the_contract_fields() {
+        let v: serde_json::Value = serde_json::from_str(&json::render(&sample()).unwrap()).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["summary"], serde_json::json!({"pass": 1, "fail": 1, "error": 1, "skip": 1}));
+        let f = &v["findings"][0];
+        for k in ["id", "title", "scenario", "status", "severity", "resource", "message", "evidence", "remediation"] {
+            assert!(f.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(f["scenario"], "step-1", "findings sorted by scenario");
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_scenario_and_unique_case_names() {
+        let xml = junit::render(&sample()).unwrap();
+        assert_eq!(xml.matches("<testsuite ").count(), 3);
+        assert!(xml.contains("a [arn:aws:s3:::b]\""));
+        assert!(xml.contains("a [arn:aws:s3:::b] #2\""));
+        assert_eq!(xml.matches("<failure").count(), 1);
+        assert_eq!(xml.matches("<error").count(), 1);
+        assert_eq!(xml.matches("<skipped").count(), 1);
+        assert!(xml.contains("&lt;&amp;&gt;"), "message escaped");
+        assert!(xml.contains("time=\"1.5"), "duration carried as testcase time");
+    }
+
+    #[test]
+    fn table_groups_by_scenario_and_summarises() {
+        let t = table::render(&sample(), false);
+        let s1 = t.find("step-1 — source bucket").unwrap();
+        let s5 = t.find("step-5 — bucket access").unwrap();
+        let a = t.find("scenario-A — encrypted replicas").unwrap();
+        assert!(s1 < s5 && s5 < a);
+        assert!(t.contains("Summary: 4 findings — 1 pass, 1 fail, 1 error, 1 skip. FAILED"));
+        assert!(!t.contains('\u{1b}'), "no colour codes when not a terminal");
+    }
+
+    #[test]
+    fn write_all_writes_timestamped_and_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = sample();
+        let files = write_all(&r, &[Format::Json, Format::Junit], dir.path(), "audit").unwrap();
+        assert_eq!(files.len(), 4);
+        assert!(dir.path().join("audit-latest.json").exists());
+        assert!(dir.path().join("audit-latest.xml").exists());
+        assert!(write_all(&r, &[Format::Json], &dir.path().join("audit-latest.json"), "x").is_err());
+    }
+}

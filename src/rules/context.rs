@@ -148,3 +148,18 @@ pub fn same_kms_key(a: &str, b: &str) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_key_references_compare_by_id_account_and_region() {
+        let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
+        assert!(same_kms_key(a, "9b8a"));
+        assert!(same_kms_key(a, a));
+        assert!(!same_kms_key(a, "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"));
+        assert!(!same_kms_key(a, "arn:aws:kms:ap-southeast-2:111122223333:key/9b8a"));
+        assert!(!same_kms_key(a, "9b8b"));
+    }
+}
