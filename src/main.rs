@@ -6,7 +6,7 @@ use replaudit::findings::Report;
 use replaudit::report::{self, Format};
 use replaudit::rules::{self, AuditContext};
 use replaudit::snapshot::Snapshot;
-use replaudit::{access, collect, policy, spec};
+use replaudit::{access, canary, collect, policy, spec};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +40,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// List the rules, or explain one.
     Rules(RulesArgs),
+    /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
+    Canary(CanaryArgs),
 }
 
 #[derive(Args, Clone)]
@@ -99,7 +101,10 @@ impl AwsArgs {
     fn collect_options(&self, previous_report: Option<&Path>) -> collect::CollectOptions {
         let mut c = collect::CollectOptions::new(self.options());
         c.metrics_window = self.metrics_window;
-        if let Some(since) = self.since.or_else(|| previous_report.and_then(previous_report_time)) {
+        if let Some(since) = self
+            .since
+            .or_else(|| previous_report.and_then(previous_report_time))
+        {
             c.since = since;
         }
         c
@@ -130,6 +135,89 @@ struct AuditArgs {
     /// Do not print the table on stdout.
     #[arg(long)]
     quiet: bool,
+    /// Also run the canary (see `replaudit canary --help`) and add its findings to the report.
+    #[arg(long, conflicts_with = "snapshot")]
+    canary: bool,
+    #[command(flatten)]
+    canary_opts: CanaryOpts,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// Canary tuning, shared by `audit --canary` and `canary`.
+#[derive(Args, Clone)]
+struct CanaryOpts {
+    /// Seconds to wait for each replica (and replicated delete marker); default: the 15-minute RTC window.
+    #[arg(long, value_name = "SECS", default_value = "900", value_parser = parse_secs)]
+    canary_timeout: Duration,
+    /// Seconds to watch for what must not replicate (scenario B, delete markers when off), and for
+    /// replications still in flight at cleanup.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    canary_observe: Duration,
+    /// Use this run id instead of a fresh one (tests).
+    #[arg(long, hide = true)]
+    canary_run_id: Option<String>,
+}
+
+impl CanaryOpts {
+    fn settings(&self, spec_path: &Path) -> canary::Settings {
+        canary::Settings {
+            timeout: self.canary_timeout,
+            observe: self.canary_observe,
+            run_id: self.canary_run_id.clone(),
+            progress: std::io::stderr().is_terminal(),
+            spec_path: spec_path.display().to_string(),
+        }
+    }
+}
+
+/// Seconds, fractions allowed, more than zero.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86400.0 {
+        return Err(format!("'{s}': expected seconds between 0 and 604800"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct CanaryArgs {
+    #[command(subcommand)]
+    action: Option<CanaryAction>,
+    /// The posture spec (TOML).
+    #[arg(long, required = true)]
+    spec: Option<PathBuf>,
+    /// Report formats to write (repeatable). Default: table, json and junit.
+    #[arg(long, value_enum)]
+    format: Vec<Format>,
+    /// Where reports go (`canary-<timestamp>.*` plus `canary-latest.*`).
+    #[arg(long, default_value = "reports")]
+    output_dir: PathBuf,
+    /// Do not print the table on stdout.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    canary_opts: CanaryOpts,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Subcommand)]
+enum CanaryAction {
+    /// Delete what a crashed canary run left: versions tagged with its run id under its prefixes.
+    Cleanup(CanaryCleanupArgs),
+}
+
+#[derive(Args)]
+struct CanaryCleanupArgs {
+    #[arg(long)]
+    spec: PathBuf,
+    /// The run id (printed by the run, and in its report's canary findings).
+    #[arg(long)]
+    run_id: String,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -207,8 +295,8 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
-        1 => "replaudit=debug,warn",
+        0 => "replaudit=warn",
+        1 => "replaudit=debug,aws_config=warn",
         _ => "replaudit=trace,aws_config=debug,warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REPLAUDIT_LOG")
@@ -225,6 +313,7 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Audit(a) => audit_cmd(a).await,
         Command::Snapshot(a) => snapshot_cmd(a).await,
         Command::Simulate(a) => simulate_matrix(a).await,
+        Command::Canary(a) => canary_cmd(a).await,
         Command::Rules(_) => unreachable!("handled synchronously"),
     }
 }
@@ -241,6 +330,16 @@ fn load_snapshot(path: &Path) -> Result<Snapshot, Fatal> {
 
 async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
+    // The canary's checks (identities, bucket owners and regions) come first: a refusal must
+    // happen before anything else, and nothing is written until the audit is collected.
+    let canary_run = match a.canary {
+        true => Some(
+            canary::prepare(&spec, &a.aws.options(), a.canary_opts.settings(&a.spec))
+                .await
+                .map_err(|e| Fatal(e.to_string()))?,
+        ),
+        false => None,
+    };
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
         None => collect::collect(&spec, &a.aws.collect_options(Some(&a.output_dir))).await,
@@ -252,7 +351,16 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         )));
     }
     let cx = AuditContext::new(&spec, &snap);
-    let findings = rules::run_all(&cx);
+    let mut findings = rules::run_all(&cx);
+    let mut interrupted = None;
+    if let Some(run) = canary_run {
+        let outcome = canary::execute(run).await;
+        for line in &outcome.summary {
+            eprintln!("{line}");
+        }
+        findings.extend(outcome.findings);
+        interrupted = outcome.interrupted;
+    }
     let report = Report::new(&spec.name, snap.collected_at, findings);
     let formats = if a.format.is_empty() {
         vec![Format::Table, Format::Json, Format::Junit]
@@ -271,6 +379,76 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         .filter(|p| !p.to_string_lossy().contains("-latest."))
     {
         eprintln!("wrote {}", p.display());
+    }
+    if let Some(i) = interrupted {
+        return Ok(i.exit_code());
+    }
+    Ok(if report.summary.is_clean() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
+    if let Some(CanaryAction::Cleanup(c)) = a.action {
+        let spec = load_spec(&c.spec)?;
+        let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id)
+            .await
+            .map_err(|e| Fatal(e.to_string()))?;
+        for d in &r.deleted {
+            println!("deleted {d}");
+        }
+        for k in &r.kept {
+            println!("kept    {k} (not tagged replaudit-canary={})", r.run_id);
+        }
+        for e in &r.errors {
+            eprintln!("error   {e}");
+        }
+        eprintln!(
+            "canary cleanup of run {}: {} deleted, {} kept, {} version(s) remain under the run prefixes",
+            r.run_id,
+            r.deleted.len(),
+            r.kept.len(),
+            r.remaining
+        );
+        return Ok(if r.errors.is_empty() && r.remaining == r.kept.len() {
+            0
+        } else {
+            EXIT_FINDINGS
+        });
+    }
+    let spec_path = a.spec.clone().unwrap_or_default();
+    let spec = load_spec(&spec_path)?;
+    let run = canary::prepare(&spec, &a.aws.options(), a.canary_opts.settings(&spec_path))
+        .await
+        .map_err(|e| Fatal(e.to_string()))?;
+    let started = chrono::Utc::now();
+    let outcome = canary::execute(run).await;
+    for line in &outcome.summary {
+        eprintln!("{line}");
+    }
+    let report = Report::new(&spec.name, started, outcome.findings);
+    let formats = if a.format.is_empty() {
+        vec![Format::Table, Format::Json, Format::Junit]
+    } else {
+        a.format.clone()
+    };
+    let written = report::write_all(&report, &formats, &a.output_dir, "canary")?;
+    if !a.quiet {
+        print!(
+            "{}",
+            report::table::render(&report, std::io::stdout().is_terminal())
+        );
+    }
+    for p in written
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("-latest."))
+    {
+        eprintln!("wrote {}", p.display());
+    }
+    if let Some(i) = outcome.interrupted {
+        return Ok(i.exit_code());
     }
     Ok(if report.summary.is_clean() {
         0
@@ -302,11 +480,11 @@ fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
     use std::io::Write;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     eprintln!("{summary}");
-    Ok(if summary.disagreed > 0 || summary.errors > 0 {
-        EXIT_FINDINGS
-    } else {
-        0
-    })
+    // The contract: exit 1 when a case that states its expected decision disagrees or errors.
+    let failed = outcomes
+        .iter()
+        .any(|o| o.expected.is_some() && o.disagrees());
+    Ok(if failed { EXIT_FINDINGS } else { 0 })
 }
 
 async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {

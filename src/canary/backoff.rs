@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn poll_cost_figures() {
         // A replica after 2 s is seen by the 4th poll (3.75 s).
-        assert_eq!(poll_times(Duration::from_secs(2)), vec![0.25, 0.75, 1.75, 3.75]);
+        assert_eq!(
+            poll_times(Duration::from_secs(2)),
+            vec![0.25, 0.75, 1.75, 3.75]
+        );
         assert_eq!(requests_for(Duration::from_secs(2)), 10);
         // After 60 s: polls at ... 30.75, 45.75, 60.75.
         assert_eq!(poll_times(Duration::from_secs(60)).len(), 9);

@@ -125,19 +125,15 @@ pub(crate) async fn after_run(
     let mut out = Cleaned::default();
     let keys: BTreeSet<String> = ctx.plan.objects.iter().map(|o| o.key.clone()).collect();
 
-    // 1. Everything recorded, by version id.
-    let recorded: Vec<VersionRef> = {
-        let l = ctx.ledger();
-        l.created.iter().chain(l.observed.iter()).cloned().collect()
-    };
-    for v in &recorded {
-        delete_one(ctx, v, &mut out).await;
-    }
-
-    // 2. Drain: replications (objects, delete markers) that may still be in flight.
+    // 1. Drain first: replications (objects, delete markers) that may still be in flight get a
+    //    bounded time to land while their source versions still exist, then both sides go.
+    //    (Deleting the source first would leave it to S3 whether a late replica still appears.)
     let mut pending: Vec<Watch> = Vec::new();
     for w in watches {
-        match pending.iter_mut().find(|p| p.bucket == w.bucket && p.key == w.key) {
+        match pending
+            .iter_mut()
+            .find(|p| p.bucket == w.bucket && p.key == w.key)
+        {
             Some(p) => p.version_ids.extend(w.version_ids),
             None => pending.push(w),
         }
@@ -180,6 +176,17 @@ pub(crate) async fn after_run(
     out.gave_up_waiting = pending.len();
     out.drain_secs = started.elapsed().as_secs_f64();
 
+    // 2. Everything recorded, by version id (replicas that arrived in the drain are recorded too).
+    let recorded: Vec<VersionRef> = {
+        let l = ctx.ledger();
+        l.created.iter().chain(l.observed.iter()).cloned().collect()
+    };
+    for v in &recorded {
+        if !out.deleted.contains(v) {
+            delete_one(ctx, v, &mut out).await;
+        }
+    }
+
     // 3. Writes whose outcome was unknown: adopt them only by the run's tag.
     let uncertain: Vec<(String, String)> = ctx.ledger().uncertain.iter().cloned().collect();
     for (bucket, key) in uncertain {
@@ -194,7 +201,9 @@ pub(crate) async fn after_run(
             out.listing_errors.push(e);
             continue;
         }
-        let Ok(client) = ctx.owner_client(&bucket) else { continue };
+        let Ok(client) = ctx.owner_client(&bucket) else {
+            continue;
+        };
         match s3ops::list_versions(client, ctx.name(&bucket), &prefix).await {
             Ok(listed) => {
                 let l = ctx.ledger();
@@ -315,7 +324,11 @@ pub struct CleanupReport {
 /// tags did not replicate), and delete markers under that exact run prefix — delete markers carry
 /// no tags, but only a canary run with this id writes below this prefix, so a marker there is
 /// the run's own DELETE or its replica.
-pub async fn cleanup_run(spec: &Spec, opts: &AwsOptions, run_id: &str) -> Result<CleanupReport, Refused> {
+pub async fn cleanup_run(
+    spec: &Spec,
+    opts: &AwsOptions,
+    run_id: &str,
+) -> Result<CleanupReport, Refused> {
     plan::validate_run_id(run_id).map_err(Refused)?;
     let plan = plan::build(spec, run_id);
     let clients = super::preflight::verify_owners(spec, opts, &plan).await?;
@@ -325,7 +338,10 @@ pub async fn cleanup_run(spec: &Spec, opts: &AwsOptions, run_id: &str) -> Result
     };
     let client = |bucket: &str| -> Option<&Client> {
         let b = spec.buckets.get(bucket)?;
-        clients.get(&(Actor::Account(b.account.get_ref().clone()), b.region.get_ref().clone()))
+        clients.get(&(
+            Actor::Account(b.account.get_ref().clone()),
+            b.region.get_ref().clone(),
+        ))
     };
     let prefixes = plan.prefixes();
     // Pass 1: list everything, and find the object versions tagged with the run id.
@@ -345,7 +361,15 @@ pub async fn cleanup_run(spec: &Spec, opts: &AwsOptions, run_id: &str) -> Result
     let mut tagged_ids: BTreeSet<String> = BTreeSet::new();
     for (bucket, l) in listed.iter().filter(|(_, l)| !l.delete_marker) {
         let Some(c) = client(bucket) else { continue };
-        match s3ops::tag_value(c, plan::bucket_name(spec, bucket), &l.key, &l.version_id, TAG_KEY).await {
+        match s3ops::tag_value(
+            c,
+            plan::bucket_name(spec, bucket),
+            &l.key,
+            &l.version_id,
+            TAG_KEY,
+        )
+        .await
+        {
             Ok(Some(t)) if t == run_id => {
                 tagged.insert((bucket.clone(), l.version_id.clone()));
                 tagged_ids.insert(l.version_id.clone());

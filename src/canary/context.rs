@@ -75,7 +75,7 @@ impl Ctx {
         &self.plan.run_id
     }
 
-    pub fn name(&self, bucket: &str) -> &str {
+    pub fn name<'a>(&'a self, bucket: &'a str) -> &'a str {
         super::plan::bucket_name(&self.spec, bucket)
     }
 
@@ -139,7 +139,7 @@ pub async fn pause(stop: &watch::Receiver<bool>, d: Duration) -> bool {
         return true;
     }
     tokio::select! {
-        _ = tokio::time::sleep(d) => *rx.borrow(),
+        _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = rx.wait_for(|s| *s) => true,
     }
 }

@@ -90,10 +90,13 @@ pub static PREFIX_FILTER: RuleMeta = RuleMeta {
     title: "Canary outside the replicated prefixes is not replicated",
     severity: Severity::Medium,
     scenarios: &[Scenario::ScenarioB],
-    doc: "A canary written under scenario_b.unreplicated_prefix must not appear in any destination \
+    doc:
+        "A canary written under scenario_b.unreplicated_prefix must not appear in any destination \
           of the replication within the observation window (--canary-observe).",
     remediation: "Narrow the replication rules' filters to the prefixes that may leave the source.",
-    references: &["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html"],
+    references: &[
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html",
+    ],
 };
 
 pub static UPLOADERS: RuleMeta = RuleMeta {
@@ -135,3 +138,16 @@ pub static CLEANUP: RuleMeta = RuleMeta {
                   deletes only versions tagged with the run id and delete markers under the run prefix.",
     references: &["https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingObjectVersions.html"],
 };
+
+/// Every canary check, for `replaudit rules` listings.
+pub static ALL: [&RuleMeta; 9] = [
+    &WRITE,
+    &LATENCY,
+    &STATUS,
+    &ENCRYPTION,
+    &ACCESS,
+    &PREFIX_FILTER,
+    &UPLOADERS,
+    &DELETE_MARKER,
+    &CLEANUP,
+];

@@ -5,15 +5,15 @@
 //! `replaudit-canary=<run-id>`, encrypted as the bucket's spec says), then concurrently watch the
 //! replicas arrive (latency, status, encryption), read them as the spec's principals (access),
 //! check scenario B's unreplicated prefix and scenario C's uploaders, and test delete-marker
-//! replication. Every result is a [`Finding`](crate::findings::Finding).
+//! replication. Every result is a [`Finding`].
 //!
 //! Safety:
 //! - the run refuses to start when an account's credentials, a principal's identity, a bucket's
-//!   owner or region differ from the spec ([`preflight`]);
+//!   owner or region differ from the spec (`preflight.rs`);
 //! - a canary PutObject can never overwrite anything (If-None-Match), and what existed under the
 //!   run's prefixes before the run is never touched;
 //! - cleanup deletes only versions the run created or saw replicated, by version id
-//!   ([`cleanup`] documents exactly what counts as the run's own), after success, failure,
+//!   (`cleanup.rs` documents exactly what counts as the run's own), after success, failure,
 //!   timeout and SIGINT/SIGTERM, and reports what was left behind;
 //! - `replaudit canary cleanup --run-id ID` finds a crashed run's objects by tag and run id.
 //!
@@ -127,7 +127,11 @@ impl Prepared {
 }
 
 /// Plan the run and verify accounts, identities and buckets. Writes nothing.
-pub async fn prepare(spec: &Spec, opts: &AwsOptions, settings: Settings) -> Result<Prepared, Refused> {
+pub async fn prepare(
+    spec: &Spec,
+    opts: &AwsOptions,
+    settings: Settings,
+) -> Result<Prepared, Refused> {
     let run_id = match &settings.run_id {
         Some(id) => {
             validate_run_id(id).map_err(Refused)?;

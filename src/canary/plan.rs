@@ -54,7 +54,10 @@ pub enum Sse {
     /// Nothing requested; the bucket's default (if any) applies.
     BucketDefault,
     Aes256,
-    Kms { algorithm: String, key: Option<String> },
+    Kms {
+        algorithm: String,
+        key: Option<String>,
+    },
 }
 
 /// A destination the object must replicate to, and the rule that sends it there.
@@ -179,7 +182,7 @@ pub fn run_prefix(prefix: &str, run_id: &str) -> String {
     format!("{prefix}{CANARY_DIR}/{run_id}/")
 }
 
-pub fn bucket_name<'a>(spec: &'a Spec, alias: &str) -> &'a str {
+pub fn bucket_name<'a>(spec: &'a Spec, alias: &'a str) -> &'a str {
     spec.buckets
         .get(alias)
         .map(|b| b.name.get_ref().as_str())
@@ -280,13 +283,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn skip(
-        &mut self,
-        meta: &'static RuleMeta,
-        scenario: Scenario,
-        resource: String,
-        msg: String,
-    ) {
+    fn skip(&mut self, meta: &'static RuleMeta, scenario: Scenario, resource: String, msg: String) {
         self.skipped.push(meta.finding(
             scenario,
             Status::Skip,
@@ -355,7 +352,10 @@ pub fn build(spec: &Spec, run_id: &str) -> Plan {
         skipped: Vec::new(),
     };
     let uploader = b.first_uploader_with_credentials();
-    let scenario_d_rep = spec.scenario_d.as_ref().map(|d| d.replication.get_ref().clone());
+    let scenario_d_rep = spec
+        .scenario_d
+        .as_ref()
+        .map(|d| d.replication.get_ref().clone());
 
     // 1. One canary per replication rule.
     for (ri, rep) in spec.replication.iter().enumerate() {
@@ -374,8 +374,11 @@ pub fn build(spec: &Spec, run_id: &str) -> Plan {
                 (Some(u), true) => Actor::Principal(u.clone()),
                 _ => owner(spec, src),
             };
-            let rule_tags: Vec<(String, String)> =
-                rule.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let rule_tags: Vec<(String, String)> = rule
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let mut all_tags = vec![(TAG_KEY.to_string(), run_id.to_string())];
             all_tags.extend(rule_tags.iter().cloned());
             let expected = matching_rules(spec, src, &key, &all_tags);
@@ -409,7 +412,9 @@ pub fn build(spec: &Spec, run_id: &str) -> Plan {
                     &meta::UPLOADERS,
                     Scenario::ScenarioC,
                     format!("principal '{u}'"),
-                    format!("uploader '{u}' has no credentials in the spec; its write was not tried"),
+                    format!(
+                        "uploader '{u}' has no credentials in the spec; its write was not tried"
+                    ),
                 );
                 continue;
             }
@@ -522,7 +527,12 @@ pub fn build(spec: &Spec, run_id: &str) -> Plan {
 
 /// The rule canary whose object (or replica) lands in `bucket`, preferring one whose prefix
 /// also covers `sample_key` (access can depend on the key).
-fn find_target(objects: &[PlannedObject], spec: &Spec, bucket: &str, sample_key: &str) -> Option<(usize, Target)> {
+fn find_target(
+    objects: &[PlannedObject],
+    spec: &Spec,
+    bucket: &str,
+    sample_key: &str,
+) -> Option<(usize, Target)> {
     let rule_prefix = |o: &PlannedObject| -> String {
         match o.purpose {
             Purpose::Replicated { replication, rule } => spec
@@ -697,7 +707,14 @@ mod tests {
                 key: Some("arn:aws:kms:ap-southeast-1:111122223333:key/6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b".into())
             }
         );
-        assert_eq!(o.expected, vec![Expected { dest: "destination".into(), replication: 0, rule: 0 }]);
+        assert_eq!(
+            o.expected,
+            vec![Expected {
+                dest: "destination".into(),
+                replication: 0,
+                rule: 0
+            }]
+        );
         assert!(o.delete_marker_test);
         let checks: Vec<(&str, Action, bool, &Target)> = o
             .access
@@ -711,14 +728,24 @@ mod tests {
                 ("tom", Action::GetObject, true, &Target::Source),
                 ("clint", Action::ListBucket, false, &Target::Source),
                 ("clint", Action::GetObject, false, &Target::Source),
-                ("tom", Action::GetObject, true, &Target::Replica("destination".into())),
+                (
+                    "tom",
+                    Action::GetObject,
+                    true,
+                    &Target::Replica("destination".into())
+                ),
             ]
         );
         let logs = &plan.objects[1];
         assert_eq!(logs.writer, Actor::Account("xyz".into()));
         assert_eq!(logs.scenario, Scenario::ScenarioD);
         assert_eq!(logs.sse, Sse::Aes256);
-        assert_eq!(plan.objects[2].purpose, Purpose::NonUploader { principal: "xyz-intern".into() });
+        assert_eq!(
+            plan.objects[2].purpose,
+            Purpose::NonUploader {
+                principal: "xyz-intern".into()
+            }
+        );
         let b = &plan.objects[3];
         assert_eq!(b.purpose, Purpose::Unreplicated { replication: 0 });
         assert_eq!(b.writer, Actor::Account("xyz".into()));
@@ -728,12 +755,30 @@ mod tests {
         assert_eq!(
             plan.prefixes(),
             vec![
-                ("destination".to_string(), "reports/replaudit-canary/RUN/".to_string()),
-                ("destination".to_string(), "scratch/replaudit-canary/RUN/".to_string()),
-                ("logs".to_string(), "exports/replaudit-canary/RUN/".to_string()),
-                ("logs-backup".to_string(), "exports/replaudit-canary/RUN/".to_string()),
-                ("source".to_string(), "reports/replaudit-canary/RUN/".to_string()),
-                ("source".to_string(), "scratch/replaudit-canary/RUN/".to_string()),
+                (
+                    "destination".to_string(),
+                    "reports/replaudit-canary/RUN/".to_string()
+                ),
+                (
+                    "destination".to_string(),
+                    "scratch/replaudit-canary/RUN/".to_string()
+                ),
+                (
+                    "logs".to_string(),
+                    "exports/replaudit-canary/RUN/".to_string()
+                ),
+                (
+                    "logs-backup".to_string(),
+                    "exports/replaudit-canary/RUN/".to_string()
+                ),
+                (
+                    "source".to_string(),
+                    "reports/replaudit-canary/RUN/".to_string()
+                ),
+                (
+                    "source".to_string(),
+                    "scratch/replaudit-canary/RUN/".to_string()
+                ),
             ]
         );
     }
@@ -750,8 +795,22 @@ mod tests {
         );
         let spec = crate::spec::parse(std::path::Path::new("t.toml"), &text).expect("parses");
         let got = matching_rules(&spec, "source", "reports/x", &[]);
-        assert_eq!(got, vec![Expected { dest: "destination".into(), replication: 0, rule: 1 }]);
+        assert_eq!(
+            got,
+            vec![Expected {
+                dest: "destination".into(),
+                replication: 0,
+                rule: 1
+            }]
+        );
         let got = matching_rules(&spec, "source", "other/x", &[]);
-        assert_eq!(got, vec![Expected { dest: "destination".into(), replication: 0, rule: 1 }]);
+        assert_eq!(
+            got,
+            vec![Expected {
+                dest: "destination".into(),
+                replication: 0,
+                rule: 1
+            }]
+        );
     }
 }

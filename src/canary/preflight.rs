@@ -67,7 +67,10 @@ fn needed(spec: &Spec, plan: &Plan, principals: bool) -> BTreeSet<(Actor, String
                     Target::Source => &o.bucket,
                     Target::Replica(d) => d,
                 };
-                need.insert((Actor::Principal(c.principal.clone()), region_of(spec, bucket)));
+                need.insert((
+                    Actor::Principal(c.principal.clone()),
+                    region_of(spec, bucket),
+                ));
             }
         }
     }
@@ -249,7 +252,11 @@ async fn list_bucket_names(client: &Client) -> Result<Vec<String>, CallError> {
             .send()
             .await
             .map_err(|e| CallError::from_sdk("s3:ListBuckets", &e))?;
-        names.extend(r.buckets().iter().filter_map(|b| b.name().map(str::to_string)));
+        names.extend(
+            r.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(str::to_string)),
+        );
         match r.continuation_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => return Ok(names),
@@ -267,7 +274,9 @@ async fn list_foreign(
     let mut out = BTreeSet::new();
     for (bucket, prefix) in plan.prefixes() {
         let Some(c) = clients.get(&(owner_of(spec, &bucket), region_of(spec, &bucket))) else {
-            return Err(Refused(format!("no client for the owner of bucket '{bucket}'")));
+            return Err(Refused(format!(
+                "no client for the owner of bucket '{bucket}'"
+            )));
         };
         let name = super::plan::bucket_name(spec, &bucket);
         let listed = s3ops::list_versions(c, name, &prefix).await.map_err(|e| {
@@ -284,7 +293,11 @@ async fn list_foreign(
 }
 
 /// Clients, identities, buckets and pre-existing versions for a canary run.
-pub(crate) async fn verify(spec: &Spec, opts: &AwsOptions, plan: &Plan) -> Result<Verified, Refused> {
+pub(crate) async fn verify(
+    spec: &Spec,
+    opts: &AwsOptions,
+    plan: &Plan,
+) -> Result<Verified, Refused> {
     let need = needed(spec, plan, true);
     let confs = configs(spec, opts, &need).await;
     let unusable = check_identities(spec, &confs).await?;
@@ -328,15 +341,30 @@ mod tests {
     fn identities() {
         let tom = "arn:aws:iam::271089868719:user/tom-cruise";
         assert!(identity_matches(tom, tom));
-        assert!(!identity_matches(tom, "arn:aws:iam::271089868719:user/clint-eastwood"));
-        assert!(!identity_matches(tom, "arn:aws:iam::111122223333:user/tom-cruise"));
+        assert!(!identity_matches(
+            tom,
+            "arn:aws:iam::271089868719:user/clint-eastwood"
+        ));
+        assert!(!identity_matches(
+            tom,
+            "arn:aws:iam::111122223333:user/tom-cruise"
+        ));
         assert!(identity_matches(
             "arn:aws:iam::271089868719:user/staff/tom-cruise",
             "arn:aws:iam::271089868719:user/staff/tom-cruise"
         ));
         let role = "arn:aws:iam::111122223333:role/ops/auditor";
-        assert!(identity_matches(role, "arn:aws:sts::111122223333:assumed-role/auditor/replaudit"));
-        assert!(!identity_matches(role, "arn:aws:sts::111122223333:assumed-role/other/replaudit"));
-        assert!(!identity_matches(role, "arn:aws:iam::111122223333:user/auditor"));
+        assert!(identity_matches(
+            role,
+            "arn:aws:sts::111122223333:assumed-role/auditor/replaudit"
+        ));
+        assert!(!identity_matches(
+            role,
+            "arn:aws:sts::111122223333:assumed-role/other/replaudit"
+        ));
+        assert!(!identity_matches(
+            role,
+            "arn:aws:iam::111122223333:user/auditor"
+        ));
     }
 }

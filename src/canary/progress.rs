@@ -20,11 +20,10 @@ impl Progress {
             return Bar(None);
         };
         let pb = m.add(ProgressBar::new(limit.as_millis().max(1) as u64));
-        let style = ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:20}] {elapsed:>4} {wide_msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:20}] {elapsed:>3} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         pb.set_style(style);
         pb.set_prefix(label);
         pb.enable_steady_tick(Duration::from_millis(200));

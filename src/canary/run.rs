@@ -6,7 +6,9 @@
 use super::backoff::Backoff;
 use super::context::{Ctx, VersionRef, Watch};
 use super::meta;
-use super::plan::{self, AccessCheck, Action, Actor, Expected, PlannedObject, Purpose, Sse, Target, TAG_KEY};
+use super::plan::{
+    self, AccessCheck, Action, Actor, Expected, PlannedObject, Purpose, Sse, Target, TAG_KEY,
+};
 use super::s3ops::{self, CallError, HeadInfo};
 use crate::findings::{Finding, Scenario, Status};
 use crate::rules::RuleMeta;
@@ -41,6 +43,15 @@ fn tagging(tags: &[(String, String)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The object's prefix without the run directory, for progress labels (`reports/`).
+fn short_prefix(o: &PlannedObject) -> &str {
+    o.run_prefix
+        .split(plan::CANARY_DIR)
+        .next()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/")
 }
 
 fn r3(x: f64) -> f64 {
@@ -95,7 +106,9 @@ impl Put {
     fn reason(&self) -> String {
         match self {
             Put::Written(_) => "written".into(),
-            Put::Exists(_) => "the canary key already existed, so nothing was written (see canary-write)".into(),
+            Put::Exists(_) => {
+                "the canary key already existed, so nothing was written (see canary-write)".into()
+            }
             Put::Failed(e) => format!("the canary object was not written ({})", e.describe()),
             Put::NotTried(why) => format!("the canary object was not written ({why})"),
             Put::Stopped => "interrupted before the canary object was written".into(),
@@ -105,8 +118,14 @@ impl Put {
 
 #[derive(Debug)]
 enum Seen {
-    Found { head: HeadInfo, latency: f64, lower: f64 },
-    SourceFailed { after: f64 },
+    Found {
+        head: HeadInfo,
+        latency: f64,
+        lower: f64,
+    },
+    SourceFailed {
+        after: f64,
+    },
     TimedOut,
     Stopped,
     Error(CallError),
@@ -225,7 +244,9 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> Put {
                 return Put::Exists(err);
             }
             if err.uncertain {
-                ctx.ledger().uncertain.insert((o.bucket.clone(), o.key.clone()));
+                ctx.ledger()
+                    .uncertain
+                    .insert((o.bucket.clone(), o.key.clone()));
             }
             Put::Failed(err)
         }
@@ -236,7 +257,9 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> Put {
 /// (not in the pre-run listing) and carries this run's tag.
 async fn adopt_own_write(ctx: &Ctx, o: &PlannedObject, body: Vec<u8>) -> Option<Written> {
     let client = ctx.owner_client(&o.bucket).ok()?;
-    let head = s3ops::head(client, ctx.name(&o.bucket), &o.key).await.ok()?;
+    let head = s3ops::head(client, ctx.name(&o.bucket), &o.key)
+        .await
+        .ok()?;
     let v = head.version_id.clone()?;
     if ctx.ledger().is_foreign(&o.bucket, &o.key, &v) {
         return None;
@@ -291,7 +314,9 @@ fn with(mut base: Value, extra: Value) -> Value {
 fn write_finding(ctx: &Ctx, o: &PlannedObject, put: &Put) -> Finding {
     let resource = ctx.url(&o.bucket, &o.key);
     let ev = base_evidence(ctx, o);
-    let f = |status, msg: String, ev| meta::WRITE.finding(o.scenario, status, resource.clone(), msg, ev);
+    let f = |status, msg: String, ev| {
+        meta::WRITE.finding(o.scenario, status, resource.clone(), msg, ev)
+    };
     match put {
         Put::Written(w) => f(
             Status::Pass,
@@ -342,7 +367,7 @@ async fn observe(ctx: &Ctx, o: &PlannedObject, w: &Written, e: &Expected) -> Obs
     let timeout = ctx.settings.timeout;
     let deadline = w.ack + timeout;
     let bar = ctx.progress.bar(
-        format!("{} -> s3://{}", o.key, ctx.name(&e.dest)),
+        format!("#{} {} -> {}", o.n, short_prefix(o), ctx.name(&e.dest)),
         timeout,
     );
     let mut backoff = Backoff::default();
@@ -465,7 +490,12 @@ fn timeout_words(ctx: &Ctx) -> String {
     }
 }
 
-fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) -> (Finding, Sample) {
+fn latency_finding(
+    ctx: &Ctx,
+    o: &PlannedObject,
+    w: &Written,
+    ob: &Observation,
+) -> (Finding, Sample) {
     let e = &ob.expected;
     let rule = plan::rule_label(&ctx.spec, e.replication, e.rule);
     let resource = pair_resource(ctx, o, &e.dest);
@@ -481,10 +511,19 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
             "source_replication_status": ob.source_status,
         }),
     );
-    let mk = |status, msg: String, ev| meta::LATENCY.finding(o.scenario, status, resource.clone(), msg, ev);
+    let mk = |status, msg: String, ev| {
+        meta::LATENCY.finding(o.scenario, status, resource.clone(), msg, ev)
+    };
     match &ob.seen {
-        Seen::Found { head, latency, lower } => {
-            let delta = match (w.source.as_ref().and_then(|s| s.last_modified), head.last_modified) {
+        Seen::Found {
+            head,
+            latency,
+            lower,
+        } => {
+            let delta = match (
+                w.source.as_ref().and_then(|s| s.last_modified),
+                head.last_modified,
+            ) {
                 (Some(s), Some(d)) => Some(r3(d - s)),
                 _ => None,
             };
@@ -492,12 +531,22 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
             let mut f = mk(
                 if within { Status::Pass } else { Status::Fail },
                 format!(
-                    "{rule}: replica in s3://{} after {:.2} s (absent at {:.2} s), LastModified delta {}{}",
+                    "{rule}: replica in s3://{} after {:.2} s ({}), LastModified delta {}{}",
                     ctx.name(&e.dest),
                     latency,
-                    lower,
-                    delta.map(|d| format!("{d} s")).unwrap_or_else(|| "unknown".into()),
-                    if within { "" } else { "; past the 15-minute RTC window" }
+                    if ob.polls <= 1 {
+                        "seen at the first poll".to_string()
+                    } else {
+                        format!("not there at {lower:.2} s")
+                    },
+                    delta
+                        .map(|d| format!("{d} s"))
+                        .unwrap_or_else(|| "unknown".into()),
+                    if within {
+                        ""
+                    } else {
+                        "; past the 15-minute RTC window"
+                    }
                 ),
                 with(
                     ev,
@@ -510,7 +559,14 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
                 ),
             );
             f.duration_secs = Some(r3(*latency));
-            (f, Sample { secs: Some(*latency), pass: within, interrupted: false })
+            (
+                f,
+                Sample {
+                    secs: Some(*latency),
+                    pass: within,
+                    interrupted: false,
+                },
+            )
         }
         Seen::SourceFailed { after } => (
             mk(
@@ -522,7 +578,11 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
                 ),
                 ev,
             ),
-            Sample { secs: None, pass: false, interrupted: false },
+            Sample {
+                secs: None,
+                pass: false,
+                interrupted: false,
+            },
         ),
         Seen::TimedOut => (
             mk(
@@ -535,11 +595,23 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
                 ),
                 ev,
             ),
-            Sample { secs: None, pass: false, interrupted: false },
+            Sample {
+                secs: None,
+                pass: false,
+                interrupted: false,
+            },
         ),
         Seen::Stopped => (
-            mk(Status::Skip, format!("{rule}: interrupted before the replica was seen"), ev),
-            Sample { secs: None, pass: false, interrupted: true },
+            mk(
+                Status::Skip,
+                format!("{rule}: interrupted before the replica was seen"),
+                ev,
+            ),
+            Sample {
+                secs: None,
+                pass: false,
+                interrupted: true,
+            },
         ),
         Seen::Error(err) => (
             mk(
@@ -547,7 +619,11 @@ fn latency_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) 
                 format!("{rule}: cannot read the destination: {}", err.describe()),
                 with(ev, json!({"error": err.evidence()})),
             ),
-            Sample { secs: None, pass: false, interrupted: false },
+            Sample {
+                secs: None,
+                pass: false,
+                interrupted: false,
+            },
         ),
     }
 }
@@ -574,19 +650,35 @@ fn status_finding(
         base_evidence(ctx, o),
         json!({"source_replication_status": source, "replicas": replicas}),
     );
-    let mk = |status, msg: String| meta::STATUS.finding(o.scenario, status, resource.clone(), msg, ev.clone());
+    let mk = |status, msg: String| {
+        meta::STATUS.finding(o.scenario, status, resource.clone(), msg, ev.clone())
+    };
     if obs.iter().any(|ob| matches!(ob.seen, Seen::Stopped)) {
-        return mk(Status::Skip, "interrupted before the replication status settled".into());
+        return mk(
+            Status::Skip,
+            "interrupted before the replication status settled".into(),
+        );
     }
     let source = match final_status {
         Ok(s) => s.clone(),
-        Err(e) => return mk(Status::Error, format!("cannot read the source status: {}", e.describe())),
+        Err(e) => {
+            return mk(
+                Status::Error,
+                format!("cannot read the source status: {}", e.describe()),
+            )
+        }
     };
     match source.as_deref() {
-        Some("FAILED") => mk(Status::Fail, format!("replication status FAILED for {resource}")),
+        Some("FAILED") => mk(
+            Status::Fail,
+            format!("replication status FAILED for {resource}"),
+        ),
         Some("PENDING") => mk(
             Status::Fail,
-            format!("replication status still PENDING for {resource} after {}", timeout_words(ctx)),
+            format!(
+                "replication status still PENDING for {resource} after {}",
+                timeout_words(ctx)
+            ),
         ),
         None => mk(
             Status::Fail,
@@ -602,16 +694,28 @@ fn status_finding(
                         ctx.name(&ob.expected.dest),
                         h.replication_status.as_deref().unwrap_or("no status")
                     )),
-                    None => Some(format!("no replica seen in s3://{}", ctx.name(&ob.expected.dest))),
+                    None => Some(format!(
+                        "no replica seen in s3://{}",
+                        ctx.name(&ob.expected.dest)
+                    )),
                 })
                 .collect();
             if bad.is_empty() {
-                mk(Status::Pass, format!("{resource} COMPLETED; replica REPLICA"))
+                mk(
+                    Status::Pass,
+                    format!("{resource} COMPLETED; replica REPLICA"),
+                )
             } else {
-                mk(Status::Fail, format!("{resource} COMPLETED but {}", bad.join("; ")))
+                mk(
+                    Status::Fail,
+                    format!("{resource} COMPLETED but {}", bad.join("; ")),
+                )
             }
         }
-        Some(other) => mk(Status::Fail, format!("unexpected replication status {other} on {resource}")),
+        Some(other) => mk(
+            Status::Fail,
+            format!("unexpected replication status {other} on {resource}"),
+        ),
     }
 }
 
@@ -633,14 +737,19 @@ fn encryption_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observatio
     };
     let src = w.source.as_ref();
     let src_alg = w.sse.clone().or_else(|| src.and_then(|h| h.sse.clone()));
-    let src_key = w.kms_key_id.clone().or_else(|| src.and_then(|h| h.kms_key_id.clone()));
+    let src_key = w
+        .kms_key_id
+        .clone()
+        .or_else(|| src.and_then(|h| h.kms_key_id.clone()));
     let rule = ctx
         .spec
         .replication
         .get(e.replication)
         .and_then(|r| r.rules.get(e.rule));
     let dest_bucket = ctx.spec.buckets.get(&e.dest);
-    let (want_alg, want_key, basis): (Option<String>, Option<String>, &str) = match src_alg.as_deref() {
+    let (want_alg, want_key, basis): (Option<String>, Option<String>, &str) = match src_alg
+        .as_deref()
+    {
         Some(a) if a.starts_with("aws:kms") => (
             Some(a.to_string()),
             rule.and_then(|r| r.replica_kms_key_arn.as_ref().map(|k| k.get_ref().clone())),
@@ -716,7 +825,10 @@ fn encryption_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observatio
 
 enum Tried {
     /// The call succeeded; `ok` = it returned the canary's bytes / listed the canary.
-    Succeeded { ok: bool, detail: String },
+    Succeeded {
+        ok: bool,
+        detail: String,
+    },
     Failed(CallError),
 }
 
@@ -746,18 +858,31 @@ async fn access_check(
         "object": url,
         "expectation": c.origin,
     });
-    let mk = |status, msg: String, ev: Value| meta::ACCESS.finding(c.scenario, status, resource.clone(), msg, ev);
+    let mk = |status, msg: String, ev: Value| {
+        meta::ACCESS.finding(c.scenario, status, resource.clone(), msg, ev)
+    };
     if let Target::Replica(d) = &c.target {
-        if !obs.iter().any(|ob| &ob.expected.dest == d && ob.found().is_some()) {
+        if !obs
+            .iter()
+            .any(|ob| &ob.expected.dest == d && ob.found().is_some())
+        {
             return mk(
                 Status::Skip,
-                format!("{}: no replica appeared in s3://{}, nothing to read", c.origin, ctx.name(d)),
+                format!(
+                    "{}: no replica appeared in s3://{}, nothing to read",
+                    c.origin,
+                    ctx.name(d)
+                ),
                 ev,
             );
         }
     }
     if ctx.stopped() {
-        return mk(Status::Skip, "interrupted before the access check".into(), ev);
+        return mk(
+            Status::Skip,
+            "interrupted before the access check".into(),
+            ev,
+        );
     }
     let client = match ctx.client(&Actor::Principal(c.principal.clone()), &bucket) {
         Ok(cl) => cl,
@@ -765,7 +890,13 @@ async fn access_check(
     };
     let tried = match c.action {
         Action::GetObject => {
-            match client.get_object().bucket(ctx.name(&bucket)).key(&o.key).send().await {
+            match client
+                .get_object()
+                .bucket(ctx.name(&bucket))
+                .key(&o.key)
+                .send()
+                .await
+            {
                 Ok(out) => match out.body.collect().await {
                     Ok(bytes) => {
                         let same = bytes.into_bytes().as_ref() == w.body.as_slice();
@@ -792,7 +923,10 @@ async fn access_check(
                 .await
             {
                 Ok(out) => {
-                    let listed = out.contents().iter().any(|x| x.key() == Some(o.key.as_str()));
+                    let listed = out
+                        .contents()
+                        .iter()
+                        .any(|x| x.key() == Some(o.key.as_str()));
                     Tried::Succeeded {
                         ok: listed,
                         detail: if listed {
@@ -808,8 +942,12 @@ async fn access_check(
     };
     let who = format!("{} ({})", c.principal, c.action.as_str());
     match (c.allowed, tried) {
-        (true, Tried::Succeeded { ok: true, detail }) => mk(Status::Pass, format!("{who}: allowed, {detail}"), ev),
-        (true, Tried::Succeeded { ok: false, detail }) => mk(Status::Fail, format!("{who}: {detail}"), ev),
+        (true, Tried::Succeeded { ok: true, detail }) => {
+            mk(Status::Pass, format!("{who}: allowed, {detail}"), ev)
+        }
+        (true, Tried::Succeeded { ok: false, detail }) => {
+            mk(Status::Fail, format!("{who}: {detail}"), ev)
+        }
         (false, Tried::Succeeded { detail, .. }) => mk(
             Status::Fail,
             format!("{who}: expected AccessDenied but the call succeeded ({detail})"),
@@ -821,8 +959,16 @@ async fn access_check(
             with(ev, json!({"error": e.evidence()})),
         ),
         (allowed, Tried::Failed(e)) => {
-            let status = if e.service { Status::Fail } else { Status::Error };
-            let expected = if allowed { "expected access" } else { "expected AccessDenied" };
+            let status = if e.service {
+                Status::Fail
+            } else {
+                Status::Error
+            };
+            let expected = if allowed {
+                "expected access"
+            } else {
+                "expected AccessDenied"
+            };
             mk(
                 status,
                 format!("{who}: {expected}, got {}", e.describe()),
@@ -862,11 +1008,17 @@ async fn delete_marker_test(
             })
             .collect()
     };
-    if found.is_empty() {
-        return (skip_all("no replica appeared, so delete-marker replication was not measured"), vec![]);
-    }
     if ctx.stopped() {
-        return (skip_all("interrupted before the delete-marker test"), vec![]);
+        return (
+            skip_all("interrupted before the delete-marker test"),
+            vec![],
+        );
+    }
+    if found.is_empty() {
+        return (
+            skip_all("no replica appeared, so delete-marker replication was not measured"),
+            vec![],
+        );
     }
     let client = match ctx.owner_client(&o.bucket) {
         Ok(c) => c,
@@ -886,7 +1038,8 @@ async fn delete_marker_test(
             let err = CallError::from_sdk("s3:DeleteObject", &e);
             if err.uncertain {
                 // It may have happened: look for a marker at the key.
-                if let Ok(listed) = s3ops::list_versions(client, ctx.name(&o.bucket), &o.key).await {
+                if let Ok(listed) = s3ops::list_versions(client, ctx.name(&o.bucket), &o.key).await
+                {
                     if let Some(v) = find_marker(ctx, &o.bucket, &o.key, &listed) {
                         ctx.ledger().created.insert(VersionRef {
                             bucket: o.bucket.clone(),
@@ -904,7 +1057,10 @@ async fn delete_marker_test(
                         o.scenario,
                         Status::Error,
                         pair_resource(ctx, o, &ob.expected.dest),
-                        format!("cannot delete the canary to create a delete marker: {}", err.describe()),
+                        format!(
+                            "cannot delete the canary to create a delete marker: {}",
+                            err.describe()
+                        ),
                         with(base_evidence(ctx, o), json!({"error": err.evidence()})),
                     )
                 })
@@ -914,7 +1070,9 @@ async fn delete_marker_test(
     };
     let Some(marker) = marker else {
         return (
-            skip_all("DeleteObject created no delete marker (is versioning enabled on the source?)"),
+            skip_all(
+                "DeleteObject created no delete marker (is versioning enabled on the source?)",
+            ),
             vec![],
         );
     };
@@ -1051,7 +1209,13 @@ async fn delete_marker_test(
 
 // ------------------------------------------------------------------ per purpose
 
-fn skip(meta: &'static RuleMeta, scenario: Scenario, resource: String, msg: String, ev: Value) -> Finding {
+fn skip(
+    meta: &'static RuleMeta,
+    scenario: Scenario,
+    resource: String,
+    msg: String,
+    ev: Value,
+) -> Finding {
     meta.finding(scenario, Status::Skip, resource, msg, ev)
 }
 
@@ -1063,19 +1227,33 @@ fn uploader_finding(
     obs: &[Observation],
 ) -> Finding {
     let resource = format!("{} as {principal}", ctx.url(&o.bucket, &o.key));
-    let ev = with(base_evidence(ctx, o), json!({"principal": principal, "expected": "may upload, and it replicates"}));
-    let mk = |status, msg: String, ev| meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev);
+    let ev = with(
+        base_evidence(ctx, o),
+        json!({"principal": principal, "expected": "may upload, and it replicates"}),
+    );
+    let mk = |status, msg: String, ev| {
+        meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev)
+    };
     match put {
         Put::Written(w) => {
             if obs.iter().any(|ob| matches!(ob.seen, Seen::Stopped)) {
-                return mk(Status::Skip, format!("uploader '{principal}' wrote the object; interrupted before it replicated"), ev);
+                return mk(
+                    Status::Skip,
+                    format!(
+                        "uploader '{principal}' wrote the object; interrupted before it replicated"
+                    ),
+                    ev,
+                );
             }
             let missing: Vec<String> = obs
                 .iter()
                 .filter(|ob| ob.found().is_none())
                 .map(|ob| format!("s3://{}", ctx.name(&ob.expected.dest)))
                 .collect();
-            let ev = with(ev, json!({"version_id": w.version_id, "not_replicated_to": missing}));
+            let ev = with(
+                ev,
+                json!({"version_id": w.version_id, "not_replicated_to": missing}),
+            );
             if missing.is_empty() {
                 mk(
                     Status::Pass,
@@ -1092,15 +1270,29 @@ fn uploader_finding(
         }
         Put::Failed(e) if e.is_access_denied() => mk(
             Status::Fail,
-            format!("uploader '{principal}' was denied writing into the replicated prefix: {}", e.describe()),
+            format!(
+                "uploader '{principal}' was denied writing into the replicated prefix: {}",
+                e.describe()
+            ),
             with(ev, json!({"error": e.evidence()})),
         ),
         Put::Failed(e) => mk(
-            if e.service { Status::Fail } else { Status::Error },
+            if e.service {
+                Status::Fail
+            } else {
+                Status::Error
+            },
             format!("uploader '{principal}' could not write: {}", e.describe()),
             with(ev, json!({"error": e.evidence()})),
         ),
-        Put::Exists(e) => mk(Status::Error, format!("the canary key already existed; not overwritten ({})", e.describe()), ev),
+        Put::Exists(e) => mk(
+            Status::Error,
+            format!(
+                "the canary key already existed; not overwritten ({})",
+                e.describe()
+            ),
+            ev,
+        ),
         Put::NotTried(why) => mk(Status::Error, why.clone(), ev),
         Put::Stopped => mk(Status::Skip, "interrupted before the upload".into(), ev),
     }
@@ -1127,14 +1319,48 @@ async fn run_replicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
         let interrupted = matches!(p, Put::Stopped);
         for e in &o.expected {
             let res = pair_resource(ctx, o, &e.dest);
-            r.findings.push(skip(&meta::LATENCY, o.scenario, res.clone(), why.clone(), ev.clone()));
-            r.findings.push(skip(&meta::ENCRYPTION, o.scenario, res.clone(), why.clone(), ev.clone()));
-            r.findings.push(skip(&meta::DELETE_MARKER, o.scenario, res, why.clone(), ev.clone()));
-            r.samples.push(Sample { secs: None, pass: false, interrupted });
+            r.findings.push(skip(
+                &meta::LATENCY,
+                o.scenario,
+                res.clone(),
+                why.clone(),
+                ev.clone(),
+            ));
+            r.findings.push(skip(
+                &meta::ENCRYPTION,
+                o.scenario,
+                res.clone(),
+                why.clone(),
+                ev.clone(),
+            ));
+            r.findings.push(skip(
+                &meta::DELETE_MARKER,
+                o.scenario,
+                res,
+                why.clone(),
+                ev.clone(),
+            ));
+            r.samples.push(Sample {
+                secs: None,
+                pass: false,
+                interrupted,
+            });
         }
-        r.findings.push(skip(&meta::STATUS, o.scenario, ctx.url(&o.bucket, &o.key), why.clone(), ev.clone()));
+        r.findings.push(skip(
+            &meta::STATUS,
+            o.scenario,
+            ctx.url(&o.bucket, &o.key),
+            why.clone(),
+            ev.clone(),
+        ));
         for c in &o.access {
-            r.findings.push(skip(&meta::ACCESS, c.scenario, format!("{} as {}", ctx.url(&o.bucket, &o.key), c.principal), why.clone(), ev.clone()));
+            r.findings.push(skip(
+                &meta::ACCESS,
+                c.scenario,
+                format!("{} as {}", ctx.url(&o.bucket, &o.key), c.principal),
+                why.clone(),
+                ev.clone(),
+            ));
         }
         for u in &o.serves_uploaders {
             r.findings.push(uploader_finding(ctx, o, u, &p, &[]));
@@ -1192,7 +1418,8 @@ async fn run_uploader(ctx: &Ctx, o: &PlannedObject, principal: &str) -> RunResul
         }
         _ => Vec::new(),
     };
-    r.findings.push(uploader_finding(ctx, o, principal, &p, &obs));
+    r.findings
+        .push(uploader_finding(ctx, o, principal, &p, &obs));
     if let Put::Written(w) = &p {
         r.watches.extend(watches_for(o, w, &obs));
     }
@@ -1203,8 +1430,13 @@ async fn run_non_uploader(ctx: &Ctx, o: &PlannedObject, principal: &str) -> RunR
     let mut r = RunResult::default();
     let p = put(ctx, o).await;
     let resource = format!("{} as {principal}", ctx.url(&o.bucket, &o.key));
-    let ev = with(base_evidence(ctx, o), json!({"principal": principal, "expected": "AccessDenied"}));
-    let mk = |status, msg: String, ev| meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev);
+    let ev = with(
+        base_evidence(ctx, o),
+        json!({"principal": principal, "expected": "AccessDenied"}),
+    );
+    let mk = |status, msg: String, ev| {
+        meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev)
+    };
     let f = match &p {
         Put::Failed(e) if e.is_access_denied() => mk(
             Status::Pass,
@@ -1247,13 +1479,22 @@ async fn run_unreplicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
     r.findings.push(write_finding(ctx, o, &p));
     let resource = ctx.url(&o.bucket, &o.key);
     let Put::Written(w) = &p else {
-        r.findings.push(skip(&meta::PREFIX_FILTER, Scenario::ScenarioB, resource, p.reason(), base_evidence(ctx, o)));
+        r.findings.push(skip(
+            &meta::PREFIX_FILTER,
+            Scenario::ScenarioB,
+            resource,
+            p.reason(),
+            base_evidence(ctx, o),
+        ));
         return r;
     };
     r.written += 1;
     let observe_for = ctx.settings.observe;
     let deadline = w.ack + observe_for;
-    let bar = ctx.progress.bar(format!("{} (must not replicate)", o.key), observe_for);
+    let bar = ctx.progress.bar(
+        format!("#{} {} (must not replicate)", o.n, short_prefix(o)),
+        observe_for,
+    );
     let mut backoff = Backoff::default();
     let mut polls = 0;
     let mut appeared: Vec<(String, f64)> = Vec::new();
@@ -1283,10 +1524,20 @@ async fn run_unreplicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
                 Err(e) => errors.push(e),
             }
         }
-        bar.update(w.ack.elapsed(), format!("poll {polls}, not replicated so far"));
+        bar.update(
+            w.ack.elapsed(),
+            format!("poll {polls}, not replicated so far"),
+        );
     }
-    bar.finish(if appeared.is_empty() { "not replicated".into() } else { "REPLICATED".into() });
-    let status = source_head(ctx, o).await.ok().and_then(|h| h.replication_status);
+    bar.finish(if appeared.is_empty() {
+        "not replicated".into()
+    } else {
+        "REPLICATED".into()
+    });
+    let status = source_head(ctx, o)
+        .await
+        .ok()
+        .and_then(|h| h.replication_status);
     let ev = with(
         base_evidence(ctx, o),
         json!({
@@ -1297,19 +1548,42 @@ async fn run_unreplicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
             "source_replication_status": status,
         }),
     );
-    let mk = |st, msg: String| meta::PREFIX_FILTER.finding(Scenario::ScenarioB, st, resource.clone(), msg, ev.clone());
+    let mk = |st, msg: String| {
+        meta::PREFIX_FILTER.finding(Scenario::ScenarioB, st, resource.clone(), msg, ev.clone())
+    };
     let f = if !appeared.is_empty() {
-        let list: Vec<String> = appeared.iter().map(|(d, t)| format!("s3://{} after {t:.2} s", ctx.name(d))).collect();
-        mk(Status::Fail, format!("a canary outside the replicated prefixes was replicated: {}", list.join(", ")))
-    } else if matches!(status.as_deref(), Some("PENDING" | "COMPLETED" | "COMPLETE" | "FAILED")) {
+        let list: Vec<String> = appeared
+            .iter()
+            .map(|(d, t)| format!("s3://{} after {t:.2} s", ctx.name(d)))
+            .collect();
+        mk(
+            Status::Fail,
+            format!(
+                "a canary outside the replicated prefixes was replicated: {}",
+                list.join(", ")
+            ),
+        )
+    } else if matches!(
+        status.as_deref(),
+        Some("PENDING" | "COMPLETED" | "COMPLETE" | "FAILED")
+    ) {
         mk(
             Status::Fail,
             format!("not replicated within {:.1} s, but its replication status is {}: a replication rule matches this prefix", observe_for.as_secs_f64(), status.as_deref().unwrap_or_default()),
         )
     } else if stopped {
-        mk(Status::Skip, "interrupted during the observation window".into())
+        mk(
+            Status::Skip,
+            "interrupted during the observation window".into(),
+        )
     } else if errors.len() >= polls.max(1) {
-        mk(Status::Error, format!("cannot read the destination: {}", errors.last().map(|e| e.describe()).unwrap_or_default()))
+        mk(
+            Status::Error,
+            format!(
+                "cannot read the destination: {}",
+                errors.last().map(|e| e.describe()).unwrap_or_default()
+            ),
+        )
     } else {
         mk(
             Status::Pass,
@@ -1366,12 +1640,19 @@ fn latency_summary(ctx: &Ctx, samples: &[Sample]) -> Option<Finding> {
     let (status, msg) = if failed > 0 {
         (
             Status::Fail,
-            format!("{failed} of {} canaries did not replicate within {}; {figures}", samples.len(), timeout_words(ctx)),
+            format!(
+                "{failed} of {} canaries did not replicate within {}; {figures}",
+                samples.len(),
+                timeout_words(ctx)
+            ),
         )
     } else if interrupted {
         (Status::Skip, format!("interrupted; {figures}"))
     } else {
-        (Status::Pass, format!("{} canaries replicated: {figures}", samples.len()))
+        (
+            Status::Pass,
+            format!("{} canaries replicated: {figures}", samples.len()),
+        )
     };
     let mut f = meta::LATENCY.finding(Scenario::Step4, status, "all canaries", msg, ev);
     f.duration_secs = stats.map(|s| r3(s.2));
@@ -1385,7 +1666,10 @@ mod tests {
     #[test]
     fn tag_header_is_url_encoded() {
         let t = vec![
-            ("replaudit-canary".to_string(), "20250101T000000Z-ab12".to_string()),
+            (
+                "replaudit-canary".to_string(),
+                "20250101T000000Z-ab12".to_string(),
+            ),
             ("team name".to_string(), "a&b=c".to_string()),
         ];
         assert_eq!(

@@ -201,8 +201,7 @@ pub async fn tag_value(
         .send()
         .await
         .map_err(|e| CallError::from_sdk("s3:GetObjectTagging", &e))?;
-    Ok(r
-        .tag_set()
+    Ok(r.tag_set()
         .iter()
         .find(|t| t.key() == tag)
         .map(|t| t.value().to_string()))
@@ -247,8 +246,14 @@ mod tests {
         let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
         assert!(kms_key_matches(a, a));
         assert!(kms_key_matches(a, "9b8a"));
-        assert!(!kms_key_matches(a, "arn:aws:kms:ap-southeast-2:271089868719:key/dead"));
-        assert!(!kms_key_matches(a, "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"));
+        assert!(!kms_key_matches(
+            a,
+            "arn:aws:kms:ap-southeast-2:271089868719:key/dead"
+        ));
+        assert!(!kms_key_matches(
+            a,
+            "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"
+        ));
     }
 
     #[test]

@@ -43,10 +43,11 @@ pub fn all_rules() -> &'static [&'static dyn Rule] {
     RULES
 }
 
-/// Metadata of every rule, including those that run after the others.
+/// Metadata of every rule, including those that run after the others and the canary's checks.
 pub fn all_metas() -> Vec<&'static RuleMeta> {
     let mut v: Vec<&'static RuleMeta> = RULES.iter().map(|r| r.meta()).collect();
     v.push(&change_history::META);
+    v.extend(crate::canary::meta::ALL.iter().copied());
     v
 }
 

@@ -1,0 +1,761 @@
+//! `replaudit audit --canary` / `replaudit canary` end to end against the emulated pair of
+//! accounts: the seed set-up done right, every replication failure mode the emulator can
+//! produce, a denied reader, Ctrl-C, a crashed run cleaned up afterwards, a refused run, and a
+//! pre-existing object at a canary key. Every test lists *all* versions of every spec bucket
+//! before and after, and requires them to be identical: zero canary versions left behind and
+//! nothing else touched.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------ helpers
+
+/// Set the emulator's replication mode and delay.
+fn replication(s: &Setup, mode: &str, delay: f64) {
+    s.emu.control(
+        "/_harness/replication",
+        &format!(r#"{{"mode": "{mode}", "delay_seconds": {delay}}}"#),
+    );
+}
+
+/// GET the emulator's replication state (mode, delay, counters, pending).
+fn harness_state(s: &Setup) -> Value {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys,urllib.request as u;print(u.urlopen(sys.argv[1]).read().decode())",
+            &format!("{}/_harness/replication", s.emu.endpoint),
+        ])
+        .output()
+        .expect("harness state");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("harness state is JSON")
+}
+
+/// Wait until the emulator has no replication job scheduled (late replicas have landed).
+fn wait_replication_idle(s: &Setup) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness_state(s)["pending"].as_u64() != Some(0) {
+        assert!(Instant::now() < deadline, "replication never went idle");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Run a Python snippet with boto3 against the set-up (argv[1] = the set-up's directory, which
+/// holds provisioned.json and the AWS config files; the admin profiles of both accounts).
+fn py(s: &Setup, code: &str, args: &[&str]) -> String {
+    const PRELUDE: &str = r#"
+import json, os, sys, boto3
+from botocore.config import Config
+D = sys.argv[1]
+PROV = json.load(open(os.path.join(D, "provisioned.json")))
+os.environ["AWS_CONFIG_FILE"] = os.path.join(D, "aws-config")
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(D, "aws-credentials")
+for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    os.environ.pop(k, None)
+def client(profile, region):
+    return boto3.Session(profile_name=profile).client("s3", region_name=region,
+        endpoint_url=PROV["endpoint"], config=Config(s3={"addressing_style": "path"}))
+def owner(alias):
+    b = PROV["buckets"][alias]
+    prof = next(a["profile"] for a in PROV["accounts"].values() if a["account_id"] == b["account_id"])
+    return client(prof, b["region"]), b["name"]
+def user(alias, region):
+    return client(PROV["users"][alias]["profile"], region)
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(format!("{PRELUDE}\n{code}"))
+        .arg(s.dir.path())
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every object version and delete marker in every bucket of the spec:
+/// (bucket, key, version id, is delete marker, ETag).
+fn all_versions(s: &Setup) -> Vec<(String, String, String, bool, String)> {
+    let text = py(
+        s,
+        r#"
+out = []
+for alias in sorted(PROV["buckets"]):
+    s3, name = owner(alias)
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for v in page.get("Versions", []):
+            out.append([name, v["Key"], v["VersionId"], False, v["ETag"]])
+        for m in page.get("DeleteMarkers", []):
+            out.append([name, m["Key"], m["VersionId"], True, ""])
+print(json.dumps(sorted(out)))
+"#,
+        &[],
+    );
+    serde_json::from_str(&text).expect("versions JSON")
+}
+
+fn canary_versions(v: &[(String, String, String, bool, String)]) -> Vec<String> {
+    v.iter()
+        .filter(|x| x.1.contains("replaudit-canary/"))
+        .map(|x| {
+            format!(
+                "s3://{}/{} {}{}",
+                x.0,
+                x.1,
+                x.2,
+                if x.3 { " (delete marker)" } else { "" }
+            )
+        })
+        .collect()
+}
+
+/// `replaudit canary` on the set-up's spec; the process output and the JSON report.
+fn run_canary(s: &Setup, extra: &[&str]) -> (Output, Value) {
+    let out = s
+        .cmd()
+        .args(["canary", "--quiet", "--spec"])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(s.reports_dir())
+        .args(extra)
+        .output()
+        .expect("run replaudit canary");
+    let json =
+        std::fs::read_to_string(s.reports_dir().join("canary-latest.json")).unwrap_or_else(|e| {
+            panic!(
+                "no canary report ({e}); stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (out, serde_json::from_str(&json).expect("report is JSON"))
+}
+
+fn canary_findings(report: &Value) -> Vec<&Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"].as_str().is_some_and(|id| id.starts_with("canary-")))
+        .collect()
+}
+
+fn show(fs: &[&Value]) -> String {
+    fs.iter()
+        .map(|f| {
+            format!(
+                "  {} {} {}: {}",
+                f["status"], f["id"], f["resource"], f["message"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The one finding with this id whose resource contains `resource`.
+fn finding<'a>(report: &'a Value, id: &str, resource: &str) -> &'a Value {
+    let all = canary_findings(report);
+    let hits: Vec<&&Value> = all
+        .iter()
+        .filter(|f| {
+            f["id"] == id
+                && f["resource"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(resource)
+        })
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "one {id} finding for {resource}:\n{}",
+        show(&all)
+    );
+    hits[0]
+}
+
+/// Zero canary versions anywhere, and every other version exactly as before the run.
+fn assert_untouched(s: &Setup, before: &[(String, String, String, bool, String)]) {
+    let after = all_versions(s);
+    assert_eq!(
+        canary_versions(&after),
+        Vec::<String>::new(),
+        "canary versions left behind"
+    );
+    assert_eq!(after, before, "bucket contents changed");
+}
+
+fn assert_cleanup_passed(report: &Value) {
+    let c = finding(report, "canary-cleanup", "canary run");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["left_behind_count"], 0, "{c}");
+}
+
+const SOURCE_RULE: &str = "s3://rubes-s3-bucket/reports/";
+const LOGS_RULE: &str = "s3://xyz-app-logs/exports/";
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn normal_audit_canary_passes_reports_latency_and_leaves_nothing() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    let before = all_versions(&s);
+    let (out, report) = s.audit(&[
+        "--canary",
+        "--canary-timeout",
+        "20",
+        "--canary-observe",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let fs = canary_findings(&report);
+    let not_passed: Vec<&Value> = fs
+        .iter()
+        .copied()
+        .filter(|f| f["status"] != "pass")
+        .collect();
+    assert!(
+        not_passed.is_empty(),
+        "every canary finding passes:\n{}",
+        show(&not_passed)
+    );
+    for id in [
+        "canary-write",
+        "canary-replication-latency",
+        "canary-replication-status",
+        "canary-replica-encryption",
+        "canary-access",
+        "canary-prefix-filter",
+        "canary-uploaders",
+        "canary-delete-marker",
+        "canary-cleanup",
+    ] {
+        assert!(
+            fs.iter().any(|f| f["id"] == id),
+            "a {id} finding:\n{}",
+            show(&fs)
+        );
+    }
+    // Latency: per canary with evidence and JUnit time, and the min/median/max summary.
+    let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
+    let secs = lat["evidence"]["latency_secs"]
+        .as_f64()
+        .expect("latency_secs");
+    assert!(secs > 0.0 && secs < 20.0, "{lat}");
+    assert_eq!(lat["duration_secs"].as_f64(), Some(secs));
+    assert!(
+        lat["evidence"]["last_modified_delta_secs"].is_number(),
+        "{lat}"
+    );
+    let summary = finding(&report, "canary-replication-latency", "all canaries");
+    assert_eq!(summary["evidence"]["canaries"], 2, "{summary}");
+    assert!(summary["evidence"]["median_secs"].is_number(), "{summary}");
+    assert!(
+        stderr.contains("canaries replicated: min"),
+        "latencies printed: {stderr}"
+    );
+    assert!(stderr.contains("0 left behind"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("canary-replication-latency"),
+        "table shows the canary"
+    );
+    let xml = std::fs::read_to_string(s.reports_dir().join("audit-latest.xml")).expect("junit");
+    let tc = xml
+        .split("<testcase ")
+        .find(|t| t.contains("canary-replication-latency [s3://rubes-s3-bucket/reports/"))
+        .expect("latency testcase in JUnit");
+    assert!(
+        tc.contains(" time=\""),
+        "JUnit carries the latency as time: {tc}"
+    );
+    // Access as the spec's principals, with their own credentials.
+    let access: Vec<&&Value> = fs.iter().filter(|f| f["id"] == "canary-access").collect();
+    assert_eq!(
+        access.len(),
+        5,
+        "tom list+get, clint list+get, tom reads the replica"
+    );
+    assert!(access
+        .iter()
+        .any(|f| f["resource"].as_str().unwrap().ends_with(" as clint")
+            && f["message"].as_str().unwrap().contains("AccessDenied")));
+    // Scenario A: the replica is under the rule's replica key.
+    let enc = finding(&report, "canary-replica-encryption", SOURCE_RULE);
+    assert_eq!(enc["scenario"], "scenario-A");
+    assert_eq!(
+        enc["evidence"]["replica_kms_key_id"],
+        enc["evidence"]["expected_kms_key_id"]
+    );
+    // Delete markers: on for the incident rule, off for the logs rule, both as the spec says.
+    assert!(
+        finding(&report, "canary-delete-marker", SOURCE_RULE)["message"]
+            .as_str()
+            .unwrap()
+            .contains("replicated")
+    );
+    assert!(
+        finding(&report, "canary-delete-marker", LOGS_RULE)["message"]
+            .as_str()
+            .unwrap()
+            .contains("no delete marker")
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+    wait_replication_idle(&s);
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn slow_replication_fails_latency_and_late_replicas_are_cleaned() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 2.5);
+    let before = all_versions(&s);
+    let replicated_before = harness_state(&s)["counters"]["replicated"]
+        .as_u64()
+        .unwrap();
+    let (out, report) = run_canary(&s, &["--canary-timeout", "2", "--canary-observe", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
+    assert_eq!(lat["status"], "fail", "{lat}");
+    assert!(
+        lat["message"].as_str().unwrap().contains("within 2 s"),
+        "{lat}"
+    );
+    assert_eq!(
+        finding(&report, "canary-replication-latency", "all canaries")["status"],
+        "fail"
+    );
+    assert_eq!(
+        finding(&report, "canary-replication-status", SOURCE_RULE)["status"],
+        "fail"
+    );
+    assert_cleanup_passed(&report);
+    // The replicas landed after the timeout, during cleanup's drain, and were deleted there.
+    wait_replication_idle(&s);
+    let replicated = harness_state(&s)["counters"]["replicated"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        replicated,
+        replicated_before + 2,
+        "both late replicas were written"
+    );
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn failed_replication_is_a_status_failure_naming_the_key() {
+    let s = Setup::seed(&[]);
+    replication(&s, "fail", 0.2);
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "5", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let st = finding(&report, "canary-replication-status", SOURCE_RULE);
+    assert_eq!(st["status"], "fail", "{st}");
+    let msg = st["message"].as_str().unwrap();
+    assert!(
+        msg.contains("FAILED") && msg.contains("s3://rubes-s3-bucket/reports/replaudit-canary/"),
+        "{st}"
+    );
+    assert_eq!(st["evidence"]["source_replication_status"], "FAILED");
+    let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
+    assert_eq!(lat["status"], "fail");
+    // FAILED ends the wait at once, well before the 5 s timeout.
+    assert!(
+        lat["message"].as_str().unwrap().contains("FAILED after"),
+        "{lat}"
+    );
+    assert_eq!(
+        finding(&report, "canary-uploaders", "as l2-engineer")["status"],
+        "fail"
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn never_replicated_fails_latency_and_status_pending() {
+    let s = Setup::seed(&[]);
+    replication(&s, "never", 0.2);
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "1.5", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
+    assert_eq!(lat["status"], "fail");
+    assert!(
+        lat["message"].as_str().unwrap().contains("no replica"),
+        "{lat}"
+    );
+    assert_eq!(lat["evidence"]["source_replication_status"], "PENDING");
+    let st = finding(&report, "canary-replication-status", SOURCE_RULE);
+    assert_eq!(st["status"], "fail");
+    assert!(st["message"].as_str().unwrap().contains("PENDING"), "{st}");
+    // Nothing to read or delete without a replica: skipped with the reason, never passed.
+    let dm = finding(&report, "canary-delete-marker", SOURCE_RULE);
+    assert_eq!(dm["status"], "skip", "{dm}");
+    assert_eq!(
+        finding(&report, "canary-access", "clint-s3-bucket/reports/")["status"],
+        "skip"
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn wrong_replica_key_fails_encryption() {
+    let s = Setup::seed(&[]);
+    replication(&s, "wrong-key", 0.2);
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "10", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let enc = finding(&report, "canary-replica-encryption", SOURCE_RULE);
+    assert_eq!(enc["status"], "fail", "{enc}");
+    assert_eq!(enc["scenario"], "scenario-A");
+    let ev = &enc["evidence"];
+    assert!(
+        ev["replica_kms_key_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("00000000-0000-4000-8000-00000000dead"),
+        "{ev}"
+    );
+    assert!(
+        ev["expected_kms_key_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+        "{ev}"
+    );
+    // Replication itself worked.
+    assert_eq!(
+        finding(&report, "canary-replication-latency", SOURCE_RULE)["status"],
+        "pass"
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn delete_markers_off_fails_when_the_spec_expects_them() {
+    let s = Setup::seed(&["delete-markers-off"]);
+    replication(&s, "normal", 0.2);
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "2", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let dm = finding(&report, "canary-delete-marker", SOURCE_RULE);
+    assert_eq!(dm["status"], "fail", "{dm}");
+    assert_eq!(dm["evidence"]["expected"], "replicated");
+    // The logs rule never replicated delete markers and the spec says so: still a pass.
+    assert_eq!(
+        finding(&report, "canary-delete-marker", LOGS_RULE)["status"],
+        "pass"
+    );
+    assert_eq!(
+        finding(&report, "canary-replication-latency", SOURCE_RULE)["status"],
+        "pass"
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+/// No provision defect denies the authorized reader, so the test adds an explicit Deny for him
+/// to the source bucket policy (the emulator evaluates bucket-policy Deny per caller, patch 3).
+#[test]
+fn reader_denied_fails_access_with_the_code_seen() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    py(
+        &s,
+        r#"
+s3, name = owner("source")
+tom = json.load(open(os.path.join(D, "provisioned.json")))["users"]["tom"]["arn"]
+policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+policy["Statement"].append({"Sid": "TestDenyReader", "Effect": "Deny", "Principal": {"AWS": tom},
+                            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"})
+s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+"#,
+        &[],
+    );
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "10", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let fs = canary_findings(&report);
+    let tom_get_source: Vec<&&Value> = fs
+        .iter()
+        .filter(|f| {
+            f["id"] == "canary-access"
+                && f["resource"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("s3://rubes-s3-bucket/")
+                && f["resource"].as_str().unwrap().ends_with(" as tom")
+                && f["evidence"]["action"] == "s3:GetObject"
+        })
+        .collect();
+    assert_eq!(tom_get_source.len(), 1, "{}", show(&fs));
+    let f = tom_get_source[0];
+    assert_eq!(f["status"], "fail", "{f}");
+    assert_eq!(f["evidence"]["error"]["code"], "AccessDenied", "{f}");
+    // Everything else about access still holds: clint denied, tom reads the replica.
+    let others: Vec<&&Value> = fs
+        .iter()
+        .filter(|x| x["id"] == "canary-access" && !std::ptr::eq(**x, *f))
+        .collect();
+    assert_eq!(others.len(), 4);
+    assert!(
+        others.iter().all(|x| x["status"] == "pass"),
+        "{}",
+        show(&fs)
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+fn kill(pid: u32, signal: &str) {
+    let st = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+}
+
+/// Wait until the emulator has `n` replication jobs scheduled (the canaries are written).
+fn wait_pending(s: &Setup, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness_state(s)["pending"].as_u64().unwrap_or(0) < n {
+        assert!(Instant::now() < deadline, "canaries never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigint_stops_the_canary_and_cleans_up() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 3.0);
+    let before = all_versions(&s);
+    let child = s
+        .cmd()
+        .args(["canary", "--quiet", "--canary-observe", "5", "--spec"])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(s.reports_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn replaudit canary");
+    wait_pending(&s, 2); // both replicated canaries written, replication in flight
+    kill(child.id(), "-INT");
+    let started = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "exit code 130 after SIGINT: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped promptly"
+    );
+    assert!(stderr.contains("SIGINT"), "{stderr}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.reports_dir().join("canary-latest.json"))
+            .expect("report written"),
+    )
+    .unwrap();
+    assert_eq!(
+        finding(&report, "canary-replication-latency", SOURCE_RULE)["status"],
+        "skip"
+    );
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+    wait_replication_idle(&s);
+    assert_untouched(&s, &before);
+}
+
+#[test]
+fn crashed_run_is_cleaned_by_tag_and_run_id_only() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    let run_id = "crashed-run-1";
+    // Someone else's object under the run prefix, without the run's tag: must survive.
+    py(
+        &s,
+        r#"
+s3, name = owner("source")
+s3.put_object(Bucket=name, Key=f"scratch/replaudit-canary/{sys.argv[2]}/99", Body=b"not the canary's\n")
+"#,
+        &[run_id],
+    );
+    wait_replication_idle(&s);
+    let before = all_versions(&s);
+    let replicated = harness_state(&s)["counters"]["replicated"]
+        .as_u64()
+        .unwrap();
+    let mut child = s
+        .cmd()
+        .args([
+            "canary",
+            "--quiet",
+            "--canary-observe",
+            "60",
+            "--canary-run-id",
+            run_id,
+            "--spec",
+        ])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(s.reports_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill -9 once both replicas exist (the scenario B canary keeps the run busy for 60 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness_state(&s)["counters"]["replicated"]
+        .as_u64()
+        .unwrap()
+        < replicated + 2
+    {
+        assert!(Instant::now() < deadline, "replicas never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500)); // let the delete-marker test run too
+    kill(child.id(), "-KILL");
+    let _ = child.wait();
+    wait_replication_idle(&s);
+    let crashed = canary_versions(&all_versions(&s));
+    assert!(
+        crashed.len() > 3,
+        "the crash left canary versions behind: {crashed:?}"
+    );
+
+    let out = s
+        .cmd()
+        .args(["canary", "cleanup", "--run-id", run_id, "--spec"])
+        .arg(&s.spec)
+        .output()
+        .expect("run cleanup");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("kept") && stdout.contains("/99"),
+        "the untagged object is kept: {stdout}"
+    );
+    // Only the pre-existing untagged object is left under any run prefix, and nothing else changed.
+    let after = all_versions(&s);
+    assert_eq!(after, before, "{stdout}");
+    assert_eq!(canary_versions(&after).len(), 1);
+
+    // A run id that could reach beyond its own prefix is refused.
+    let out = s
+        .cmd()
+        .args(["canary", "cleanup", "--run-id", "", "--spec"])
+        .arg(&s.spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn wrong_region_refuses_to_run_and_writes_nothing() {
+    let s = Setup::seed(&["wrong-region"]);
+    let before = all_versions(&s);
+    let out = s
+        .cmd()
+        .args(["canary", "--quiet", "--spec"])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(s.reports_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused") && stderr.contains("rubes-s3-bucket"),
+        "{stderr}"
+    );
+    assert!(!s.reports_dir().join("canary-latest.json").exists());
+    assert_eq!(all_versions(&s), before);
+}
+
+#[test]
+fn pre_existing_object_at_a_canary_key_is_never_overwritten_or_deleted() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    let run_id = "preexisting-1";
+    let key = format!("reports/replaudit-canary/{run_id}/0");
+    // Written by the permitted uploader (only uploaders may write reports/); it replicates too.
+    py(
+        &s,
+        r#"
+b = PROV["buckets"]["source"]
+user("l2-engineer", b["region"]).put_object(Bucket=b["name"], Key=sys.argv[2], Body=b"precious, not a canary\n")
+"#,
+        &[&key],
+    );
+    wait_replication_idle(&s);
+    let before = all_versions(&s);
+    let precious: Vec<_> = before.iter().filter(|v| v.1 == key).cloned().collect();
+    assert_eq!(
+        precious.len(),
+        2,
+        "the object and its replica: {precious:?}"
+    );
+
+    let (out, report) = run_canary(
+        &s,
+        &[
+            "--canary-run-id",
+            run_id,
+            "--canary-timeout",
+            "10",
+            "--canary-observe",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let w = finding(&report, "canary-write", &key);
+    assert_eq!(w["status"], "error", "{w}");
+    assert!(
+        w["message"].as_str().unwrap().contains("already exists"),
+        "{w}"
+    );
+    assert_eq!(w["evidence"]["error"]["code"], "PreconditionFailed", "{w}");
+    let c = finding(&report, "canary-cleanup", "canary run");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["pre_existing_untouched"], 2, "{c}");
+    // The other canaries ran as usual.
+    assert_eq!(
+        finding(&report, "canary-replication-latency", LOGS_RULE)["status"],
+        "pass"
+    );
+
+    // Same versions everywhere (the object's version list unchanged), and the same bytes.
+    wait_replication_idle(&s);
+    assert_eq!(all_versions(&s), before);
+    let body = py(
+        &s,
+        r#"
+s3, name = owner("source")
+print(s3.get_object(Bucket=name, Key=sys.argv[2])["Body"].read().decode(), end="")
+"#,
+        &[&key],
+    );
+    assert_eq!(body, "precious, not a canary\n");
+}
