@@ -208,7 +208,10 @@ fn grant_named(report: &Value, who: &str) {
         .find(|f| f["id"] == "bucket-policy-grantees")
         .expect("grantee failure");
     let msg = f["message"].as_str().unwrap();
-    assert!(msg.contains("statement") && msg.contains("bucket policy of rubes-s3-bucket"), "{msg}");
+    assert!(
+        msg.contains("statement") && msg.contains("bucket policy of rubes-s3-bucket"),
+        "{msg}"
+    );
     assert!(msg.contains(who), "names {who}: {msg}");
 }
 
@@ -265,13 +268,22 @@ fn defect_clint_granted() {
 /// stops working too, which the access proof must (and does) catch.
 #[test]
 fn defect_grant_star() {
-    let r = planted("grant-star", &["access-expectation", "bucket-policy-grantees"]);
+    let r = planted(
+        "grant-star",
+        &["access-expectation", "bucket-policy-grantees"],
+    );
     grant_named(&r, "\"*\" (anyone)");
     let denied = with_status(&r, "fail")
         .into_iter()
         .find(|f| f["id"] == "access-expectation")
         .unwrap();
-    assert!(denied["message"].as_str().unwrap().contains("RestrictPublicBuckets"), "{denied}");
+    assert!(
+        denied["message"]
+            .as_str()
+            .unwrap()
+            .contains("RestrictPublicBuckets"),
+        "{denied}"
+    );
 }
 
 #[test]
@@ -289,24 +301,50 @@ fn simulate_matrix_over_the_live_state() {
         .arg(&s.spec)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cells: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let cell = |who: &str, bucket: &str, action: &str| -> String {
         cells
             .iter()
-            .find(|c| c["principal"].as_str().unwrap().ends_with(who) && c["bucket"] == bucket && c["action"] == action)
+            .find(|c| {
+                c["principal"].as_str().unwrap().ends_with(who)
+                    && c["bucket"] == bucket
+                    && c["action"] == action
+            })
             .unwrap_or_else(|| panic!("no cell {who} {bucket} {action}"))["decision"]
             .as_str()
             .unwrap()
             .to_string()
     };
-    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:ListBucket"), "Allowed");
-    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:GetObject"), "Allowed");
+    assert_eq!(
+        cell("tom-cruise", "rubes-s3-bucket", "s3:ListBucket"),
+        "Allowed"
+    );
+    assert_eq!(
+        cell("tom-cruise", "rubes-s3-bucket", "s3:GetObject"),
+        "Allowed"
+    );
     // Scenario C: the source bucket policy denies writes into reports/ to all but the uploaders.
-    assert_eq!(cell("tom-cruise", "rubes-s3-bucket", "s3:PutObject"), "ExplicitDeny");
-    assert_eq!(cell("l2-engineer", "rubes-s3-bucket", "s3:PutObject"), "Allowed");
-    assert_eq!(cell("clint-eastwood", "rubes-s3-bucket", "s3:GetObject"), "ImplicitDeny");
-    assert_eq!(cell("xyz-intern", "rubes-s3-bucket", "s3:PutObject"), "ExplicitDeny");
+    assert_eq!(
+        cell("tom-cruise", "rubes-s3-bucket", "s3:PutObject"),
+        "ExplicitDeny"
+    );
+    assert_eq!(
+        cell("l2-engineer", "rubes-s3-bucket", "s3:PutObject"),
+        "Allowed"
+    );
+    assert_eq!(
+        cell("clint-eastwood", "rubes-s3-bucket", "s3:GetObject"),
+        "ImplicitDeny"
+    );
+    assert_eq!(
+        cell("xyz-intern", "rubes-s3-bucket", "s3:PutObject"),
+        "ExplicitDeny"
+    );
 }
 
 /// A change made after the previous report is reported with who made it, and fails because it
@@ -331,21 +369,42 @@ c.put_bucket_replication(Bucket="rubes-s3-bucket", ReplicationConfiguration=cfg)
     let out = std::process::Command::new(python())
         .args(["-c", script, &s.emu.endpoint])
         .env("AWS_CONFIG_FILE", s.dir.path().join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.path().join("aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            s.dir.path().join("aws-credentials"),
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, second) = s.audit(&["--quiet"]);
-    assert_eq!(rule_ids(&second, "fail"), vec!["change-history", "replication-rtc"], "{}", describe(&second));
+    assert_eq!(
+        rule_ids(&second, "fail"),
+        vec!["change-history", "replication-rtc"],
+        "{}",
+        describe(&second)
+    );
     let changes: Vec<&Value> = second["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["id"] == "change-history" && f["evidence"]["event"].is_object())
         .collect();
-    assert_eq!(changes.len(), 1, "only the change since the first report: {changes:?}");
+    assert_eq!(
+        changes.len(),
+        1,
+        "only the change since the first report: {changes:?}"
+    );
     let msg = changes[0]["message"].as_str().unwrap();
-    assert!(msg.starts_with("PutBucketReplication on rubes-s3-bucket by arn:aws:iam::111122223333:user/"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "PutBucketReplication on rubes-s3-bucket by arn:aws:iam::111122223333:user/"
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("now failing: replication-rtc"), "{msg}");
 }
 

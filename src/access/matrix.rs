@@ -37,7 +37,11 @@ pub fn matrix(spec: &Spec, snap: &Snapshot) -> Vec<Cell> {
                 let resource = if s3_resource_kind(action) == Some(S3ResourceKind::Bucket) {
                     format!("arn:aws:s3:::{}", b.name.get_ref())
                 } else {
-                    format!("arn:aws:s3:::{}/{}", b.name.get_ref(), sample_key(spec, alias))
+                    format!(
+                        "arn:aws:s3:::{}/{}",
+                        b.name.get_ref(),
+                        sample_key(spec, alias)
+                    )
                 };
                 let mut cell = Cell {
                     principal: arn.clone(),

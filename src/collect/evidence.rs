@@ -374,4 +374,3 @@ fn stat(
         Err(e) => Err(crate::aws::error_parts(&e)),
     }
 }
-

@@ -29,7 +29,11 @@ pub fn render(report: &Report) -> Result<String, String> {
             let base = format!("{} [{}]", f.id, f.resource);
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
-            let name = if *n == 1 { base } else { format!("{base} #{n}") };
+            let name = if *n == 1 {
+                base
+            } else {
+                format!("{base} #{n}")
+            };
             suite.add_test_case(test_case(f, name));
         }
         out.add_test_suite(suite);

@@ -102,9 +102,22 @@ mod tests {
     fn json_keeps_the_contract_fields() {
         let v: serde_json::Value = serde_json::from_str(&json::render(&sample()).unwrap()).unwrap();
         assert_eq!(v["schema_version"], 1);
-        assert_eq!(v["summary"], serde_json::json!({"pass": 1, "fail": 1, "error": 1, "skip": 1}));
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"pass": 1, "fail": 1, "error": 1, "skip": 1})
+        );
         let f = &v["findings"][0];
-        for k in ["id", "title", "scenario", "status", "severity", "resource", "message", "evidence", "remediation"] {
+        for k in [
+            "id",
+            "title",
+            "scenario",
+            "status",
+            "severity",
+            "resource",
+            "message",
+            "evidence",
+            "remediation",
+        ] {
             assert!(f.get(k).is_some(), "missing {k}");
         }
         assert_eq!(f["scenario"], "step-1", "findings sorted by scenario");
@@ -120,7 +133,10 @@ mod tests {
         assert_eq!(xml.matches("<error").count(), 1);
         assert_eq!(xml.matches("<skipped").count(), 1);
         assert!(xml.contains("&lt;&amp;&gt;"), "message escaped");
-        assert!(xml.contains("time=\"1.5"), "duration carried as testcase time");
+        assert!(
+            xml.contains("time=\"1.5"),
+            "duration carried as testcase time"
+        );
     }
 
     #[test]
@@ -142,6 +158,12 @@ mod tests {
         assert_eq!(files.len(), 4);
         assert!(dir.path().join("audit-latest.json").exists());
         assert!(dir.path().join("audit-latest.xml").exists());
-        assert!(write_all(&r, &[Format::Json], &dir.path().join("audit-latest.json"), "x").is_err());
+        assert!(write_all(
+            &r,
+            &[Format::Json],
+            &dir.path().join("audit-latest.json"),
+            "x"
+        )
+        .is_err());
     }
 }

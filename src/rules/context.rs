@@ -158,8 +158,14 @@ mod tests {
         let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
         assert!(same_kms_key(a, "9b8a"));
         assert!(same_kms_key(a, a));
-        assert!(!same_kms_key(a, "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"));
-        assert!(!same_kms_key(a, "arn:aws:kms:ap-southeast-2:111122223333:key/9b8a"));
+        assert!(!same_kms_key(
+            a,
+            "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"
+        ));
+        assert!(!same_kms_key(
+            a,
+            "arn:aws:kms:ap-southeast-2:111122223333:key/9b8a"
+        ));
         assert!(!same_kms_key(a, "9b8b"));
     }
 }

@@ -261,7 +261,10 @@ mod tests {
     const OBJ: &str = "arn:aws:s3:::rubes-s3-bucket/";
 
     fn field(name: &str, f: impl FnOnce(&mut AdvancedFieldSelector)) -> AdvancedFieldSelector {
-        let mut s = AdvancedFieldSelector { field: name.into(), ..Default::default() };
+        let mut s = AdvancedFieldSelector {
+            field: name.into(),
+            ..Default::default()
+        };
         f(&mut s);
         s
     }
@@ -283,39 +286,69 @@ mod tests {
     fn data_object(extra: Vec<AdvancedFieldSelector>) -> AdvancedEventSelector {
         let mut fs = vec![
             field("eventCategory", |f| f.equals = vec!["Data".into()]),
-            field("resources.type", |f| f.equals = vec!["AWS::S3::Object".into()]),
+            field("resources.type", |f| {
+                f.equals = vec!["AWS::S3::Object".into()]
+            }),
         ];
         fs.extend(extra);
-        AdvancedEventSelector { name: None, field_selectors: fs }
+        AdvancedEventSelector {
+            name: None,
+            field_selectors: fs,
+        }
     }
 
     #[test]
     fn advanced_selector_for_the_bucket_covers_reads_and_writes() {
-        let t = trail(vec![], vec![data_object(vec![field("resources.ARN", |f| f.starts_with = vec![OBJ.into()])])]);
+        let t = trail(
+            vec![],
+            vec![data_object(vec![field("resources.ARN", |f| {
+                f.starts_with = vec![OBJ.into()]
+            })])],
+        );
         assert!(assess(&t, "ap-southeast-1", OBJ).is_ok());
     }
 
     #[test]
     fn advanced_selector_for_another_bucket_or_excluding_it_does_not() {
-        let other = trail(vec![], vec![data_object(vec![field("resources.ARN", |f| f.starts_with = vec!["arn:aws:s3:::other/".into()])])]);
+        let other = trail(
+            vec![],
+            vec![data_object(vec![field("resources.ARN", |f| {
+                f.starts_with = vec!["arn:aws:s3:::other/".into()]
+            })])],
+        );
         assert!(assess(&other, "ap-southeast-1", OBJ).is_err());
-        let excluded = trail(vec![], vec![data_object(vec![field("resources.ARN", |f| f.not_starts_with = vec![OBJ.into()])])]);
+        let excluded = trail(
+            vec![],
+            vec![data_object(vec![field("resources.ARN", |f| {
+                f.not_starts_with = vec![OBJ.into()]
+            })])],
+        );
         assert!(assess(&excluded, "ap-southeast-1", OBJ).is_err());
     }
 
     #[test]
     fn read_only_selector_is_not_enough_but_read_plus_write_is() {
         let ro = data_object(vec![field("readOnly", |f| f.equals = vec!["true".into()])]);
-        assert!(matches!(assess(&trail(vec![], vec![ro.clone()]), "x-y-1", OBJ), Err(Verdict::No(m)) if m.contains("not writes")));
+        assert!(
+            matches!(assess(&trail(vec![], vec![ro.clone()]), "x-y-1", OBJ), Err(Verdict::No(m)) if m.contains("not writes"))
+        );
         let wo = data_object(vec![field("readOnly", |f| f.equals = vec!["false".into()])]);
         assert!(assess(&trail(vec![], vec![ro, wo]), "x-y-1", OBJ).is_ok());
     }
 
     #[test]
     fn basic_selectors_management_only_vs_all_buckets() {
-        let mgmt = BasicEventSelector { read_write_type: "All".into(), include_management_events: true, data_resources: vec![] };
+        let mgmt = BasicEventSelector {
+            read_write_type: "All".into(),
+            include_management_events: true,
+            data_resources: vec![],
+        };
         assert!(assess(&trail(vec![mgmt], vec![]), "x-y-1", OBJ).is_err());
-        let all = BasicEventSelector { read_write_type: "All".into(), include_management_events: true, data_resources: vec![("AWS::S3::Object".into(), vec!["arn:aws:s3".into()])] };
+        let all = BasicEventSelector {
+            read_write_type: "All".into(),
+            include_management_events: true,
+            data_resources: vec![("AWS::S3::Object".into(), vec!["arn:aws:s3".into()])],
+        };
         assert!(assess(&trail(vec![all], vec![]), "x-y-1", OBJ).is_ok());
     }
 

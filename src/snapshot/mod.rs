@@ -486,21 +486,33 @@ mod tests {
         let mut s = empty();
         s.replication_metrics.insert(
             "r/rule".into(),
-            Fetched::unknown("cloudwatch:GetMetricStatistics", Some("Throttling".into()), "slow down"),
+            Fetched::unknown(
+                "cloudwatch:GetMetricStatistics",
+                Some("Throttling".into()),
+                "slow down",
+            ),
         );
         let text = serde_json::to_string(&s).unwrap();
         let back = Snapshot::from_json(&text).unwrap();
         assert_eq!(back.replication_metrics, s.replication_metrics);
         let v2 = text.replace("\"schema_version\":1", "\"schema_version\":2");
-        assert!(Snapshot::from_json(&v2).unwrap_err().contains("schema_version 2"));
-        assert!(Snapshot::from_json("{}").unwrap_err().contains("no schema_version"));
+        assert!(Snapshot::from_json(&v2)
+            .unwrap_err()
+            .contains("schema_version 2"));
+        assert!(Snapshot::from_json("{}")
+            .unwrap_err()
+            .contains("no schema_version"));
         assert!(Snapshot::from_json("not json").is_err());
     }
 
     #[test]
     fn fetched_states_say_why_they_have_no_value() {
-        let u: Fetched<bool> = Fetched::unknown("s3:GetBucketPolicy", Some("AccessDenied".into()), "denied");
-        assert_eq!(u.why_missing().unwrap(), "s3:GetBucketPolicy failed: AccessDenied: denied");
+        let u: Fetched<bool> =
+            Fetched::unknown("s3:GetBucketPolicy", Some("AccessDenied".into()), "denied");
+        assert_eq!(
+            u.why_missing().unwrap(),
+            "s3:GetBucketPolicy failed: AccessDenied: denied"
+        );
         assert!(u.value().is_none() && u.is_unknown());
         let a: Fetched<bool> = Fetched::absent("NoSuchBucketPolicy");
         assert_eq!(a.why_missing().unwrap(), "NoSuchBucketPolicy");
