@@ -55,6 +55,11 @@ struct AwsArgs {
     /// Seconds one AWS call may take, retries included.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+}
+
+/// What the collector reads beyond configuration (audit, snapshot, simulate).
+#[derive(Args, Clone)]
+struct EvidenceArgs {
     /// Window of CloudWatch replication metrics to examine, e.g. 24h, 90m, 7d.
     #[arg(long, default_value = "24h", value_parser = parse_window)]
     metrics_window: Duration,
@@ -97,9 +102,12 @@ impl AwsArgs {
         }
     }
 
+}
+
+impl EvidenceArgs {
     /// Collection options; `previous_report` supplies the default `--since`.
-    fn collect_options(&self, previous_report: Option<&Path>) -> collect::CollectOptions {
-        let mut c = collect::CollectOptions::new(self.options());
+    fn collect_options(&self, aws: &AwsArgs, previous_report: Option<&Path>) -> collect::CollectOptions {
+        let mut c = collect::CollectOptions::new(aws.options());
         c.metrics_window = self.metrics_window;
         if let Some(since) = self
             .since
@@ -140,6 +148,8 @@ struct AuditArgs {
     canary: bool,
     #[command(flatten)]
     canary_opts: CanaryOpts,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -230,6 +240,8 @@ struct SnapshotArgs {
     #[arg(short, long)]
     output: PathBuf,
     #[command(flatten)]
+    evidence: EvidenceArgs,
+    #[command(flatten)]
     aws: AwsArgs,
 }
 
@@ -246,6 +258,8 @@ struct SimulateArgs {
     /// Matrix output: table or json.
     #[arg(long, default_value = "table")]
     output: String,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -342,7 +356,7 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     };
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.aws.collect_options(Some(&a.output_dir))).await,
+        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, Some(&a.output_dir))).await,
     };
     if snap.spec_name != spec.name {
         return Err(Fatal(format!(
@@ -459,7 +473,7 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    let snap = collect::collect(&spec, &a.aws.collect_options(None)).await;
+    let snap = collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await;
     let text = serde_json::to_string_pretty(&snap)?;
     std::fs::write(&a.output, text + "\n")
         .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
@@ -494,7 +508,7 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
     let spec = load_spec(spec_path)?;
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.aws.collect_options(None)).await,
+        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await,
     };
     let cells = access::matrix::matrix(&spec, &snap);
     match a.output.as_str() {
