@@ -18,12 +18,18 @@ Nothing else is ever written to stdout; request logs go to stderr only with --ve
 Patches (each below, with the AWS documentation it follows): 1 GetBucketReplication read-back,
 2 replication (objects, statuses, encryption, delete markers), 3 bucket-policy Deny per caller +
 AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
-6 S3 tags shared across accounts.
+6 S3 tags shared across accounts, 7 GetBucketVersioning root element, 8 CloudWatch over Smithy RPC v2
+CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance.
+Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
-    GET  /_harness/replication   -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
-    POST /_harness/replication   <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
-    POST /moto-api/reset         -> moto's reset, and also resets the harness state above.
+    GET  /_harness/replication      -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
+    POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
+    GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
+    POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
+                                        "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
+    POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
+                                       settings, CloudTrail history, Config overrides).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ if "MOTO_ACCOUNT_ID" in os.environ:
 import botocore.session  # noqa: E402
 import moto  # noqa: E402
 
-try:  # patch 7 encodes and decodes CBOR (pinned in tests/harness/requirements.txt)
+try:  # patch 8 encodes and decodes CBOR (pinned in tests/harness/requirements.txt)
     import cbor2  # noqa: E402
 except ImportError:
     sys.stderr.write("emulator: needs the Python package cbor2 (tests/harness/requirements.txt); "
@@ -237,7 +243,7 @@ def _get_bucket_replication(self: S3Response) -> Any:
     return self.serialized(ActionResult({"ReplicationConfiguration": _replication_readback(replication)}))
 
 
-# ============================================================================ patch 1b: versioning read-back
+# ============================================================================ patch 7: versioning read-back
 # AWS: GetBucketVersioning answers <VersioningConfiguration><Status>..</Status></VersioningConfiguration>
 # (no Status element when versioning was never enabled).
 #   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketVersioning.html#API_GetBucketVersioning_ResponseSyntax
@@ -761,7 +767,7 @@ def reset_s3_tags() -> None:
     _S3_TAGGER[0] = TaggingService()
 
 
-# ============================================================================ patch 7: CloudWatch over Smithy RPC v2 CBOR
+# ============================================================================ patch 8: CloudWatch over Smithy RPC v2 CBOR
 # AWS: CloudWatch also speaks the Smithy RPC v2 CBOR protocol, and the current AWS SDK for Rust
 # (aws-sdk-cloudwatch 1.x) uses it: POST /service/GraniteServiceVersion20100801/operation/<Op>, headers
 # `smithy-protocol: rpc-v2-cbor`, `Content-Type: application/cbor`, CBOR bodies; timestamps are CBOR tag 1
@@ -912,7 +918,7 @@ def serve_rpcv2_cbor(environ: dict[str, Any], start_response: Any) -> list[bytes
                        f"moto's handler for {op} does not return a structured result; not served over CBOR")
 
 
-# ============================================================================ patch 8: CloudTrail event history (LookupEvents)
+# ============================================================================ patch 9: CloudTrail event history (LookupEvents)
 # AWS: CloudTrail event history records every management API call of the last 90 days, in the caller's
 # account and the region of the call (IAM, a global service: us-east-1), and LookupEvents returns them
 # newest first, filtered by one lookup attribute and a time range, 50 per page at most.
@@ -956,13 +962,17 @@ class EventHistory:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.seq = 0
 
     def reset(self) -> None:
         with self.lock:
             self.events = {}
+            self.seq = 0
 
     def add(self, account: str, region: str, event: dict[str, Any]) -> None:
         with self.lock:
+            self.seq += 1
+            event["_seq"] = self.seq  # orders events of the same second (newest first)
             self.events.setdefault((account, region), []).append(event)
 
     def all(self, account: str, region: str) -> list[dict[str, Any]]:
@@ -1105,7 +1115,9 @@ def record_management_event(environ: dict[str, Any], call: dict[str, Any], respo
         return
     who = _identity(environ, scope[0], call["region"])
     account = who["identity"]["accountId"]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    # CloudTrail event times have whole-second precision ("eventTime": "2026-01-01T00:00:00Z"); LookupEvents'
+    # StartTime/EndTime are inclusive at that granularity.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     event_id = str(uuid.uuid4())
     request_id = next((v for k, v in response_headers if k.lower() in ("x-amzn-requestid", "x-amz-request-id")),
                       None) or str(uuid.uuid4())
@@ -1163,8 +1175,21 @@ def _lookup_events(self: CloudTrailResponse) -> str:
     attribute = attributes[0] if attributes else None
     if attribute is not None and attribute.get("AttributeKey") not in _LOOKUP_KEYS:
         raise CloudTrailLookupError("InvalidLookupAttributesException",
-                           f"Invalid attribute key: {attribute.get('AttributeKey')}")
-    now = datetime.datetime.now(datetime.timezone.utc)
+                                    f"Invalid attribute key: {attribute.get('AttributeKey')}")
+    # A NextToken belongs to the query it came from, and pins the time the first page was read (so that
+    # events recorded meanwhile do not shift the pages).
+    fingerprint = hashlib.sha256(json.dumps(
+        [attribute, params.get("StartTime"), params.get("EndTime"), params.get("EventCategory")],
+        sort_keys=True, default=str).encode()).hexdigest()[:16]
+    offset, now = 0, datetime.datetime.now(datetime.timezone.utc)
+    if params.get("NextToken"):
+        try:
+            token = json.loads(base64.b64decode(params["NextToken"]))
+            offset, now, ok = int(token["o"]), _to_datetime(float(token["t"])), token["q"] == fingerprint
+        except Exception:
+            ok = False
+        if not ok:
+            raise CloudTrailLookupError("InvalidNextTokenException", "Invalid NextToken.")
     start = _to_datetime(params.get("StartTime")) or now - datetime.timedelta(days=_HISTORY_DAYS)
     end = _to_datetime(params.get("EndTime")) or now
     if start > end:
@@ -1188,25 +1213,17 @@ def _lookup_events(self: CloudTrailResponse) -> str:
         return e.get(key) == value
 
     found = sorted((e for e in HISTORY.all(self.current_account, self.region) if matches(e)),
-                   key=lambda e: e["EventTime"], reverse=True)
-    fingerprint = hashlib.sha256(json.dumps([attribute, start.isoformat(), end.isoformat()]).encode()).hexdigest()[:16]
-    offset = 0
-    if params.get("NextToken"):
-        try:
-            token = json.loads(base64.b64decode(params["NextToken"]))
-            offset, ok = int(token["o"]), token["q"] == fingerprint
-        except Exception:
-            ok = False
-        if not ok:
-            raise CloudTrailLookupError("InvalidNextTokenException", "Invalid NextToken.")
+                   key=lambda e: (e["EventTime"], e["_seq"]), reverse=True)
     page = found[offset:offset + max_results]
-    out: dict[str, Any] = {"Events": [{**e, "EventTime": _epoch(e["EventTime"])} for e in page]}
+    out: dict[str, Any] = {"Events": [{**{k: v for k, v in e.items() if k != "_seq"},
+                                       "EventTime": _epoch(e["EventTime"])} for e in page]}
     if offset + max_results < len(found):
-        out["NextToken"] = base64.b64encode(json.dumps({"o": offset + max_results, "q": fingerprint}).encode()).decode()
+        token = {"o": offset + max_results, "q": fingerprint, "t": now.timestamp()}
+        out["NextToken"] = base64.b64encode(json.dumps(token).encode()).decode()
     return json.dumps(out)
 
 
-# ============================================================================ patch 9: AWS Config managed-rule compliance
+# ============================================================================ patch 10: AWS Config managed-rule compliance
 # AWS: AWS Config evaluates deployed managed rules against the resources its configuration recorder
 # records (in the rule's account and region; S3 buckets are regional resources), and
 # GetComplianceDetailsByConfigRule / DescribeComplianceByConfigRule return those evaluations. Without a
@@ -1533,14 +1550,14 @@ class HarnessMiddleware:
             HISTORY.reset()
             OVERRIDES.reset()
             return result
-        if path.startswith("/service/"):  # patch 7: Smithy RPC v2 CBOR
+        if path.startswith("/service/"):  # patch 8: Smithy RPC v2 CBOR
             served = serve_rpcv2_cbor(environ, start_response)
             if served is not None:
                 return served
         call = self._management_call(environ, method, path)
         if call is None:
             return self.app(environ, start_response)
-        # patch 8: record the call as a CloudTrail event once it has succeeded
+        # patch 9: record the call as a CloudTrail event once it has succeeded
         captured: list[tuple[str, list]] = []
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Any:
@@ -1557,7 +1574,7 @@ class HarnessMiddleware:
 
     @staticmethod
     def _management_call(environ: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
-        """Patch 8: the CloudTrail event this request would be, if it is one the harness records. Reads
+        """Patch 9: the CloudTrail event this request would be, if it is one the harness records. Reads
         (and puts back) the body only for such candidates: small IAM/KMS calls and S3 subresource PUTs."""
         if method not in ("PUT", "DELETE", "POST"):
             return None
@@ -1581,7 +1598,7 @@ class HarnessMiddleware:
             return None
 
     def _config_override(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
-        """Patch 9: pin (or, with compliance null, unpin) one AWS Config evaluation result."""
+        """Patch 10: pin (or, with compliance null, unpin) one AWS Config evaluation result."""
         status = "200 OK"
         if method == "POST":
             try:

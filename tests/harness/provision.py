@@ -13,6 +13,8 @@ DIR/provisioned.json. Secret keys are written to DIR/aws-credentials only, never
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
 import socket
@@ -24,6 +26,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # --------------------------------------------------------------------------- name resolution
 # The SDKs send s3control calls to <account-id>.<endpoint host>; `<id>.localhost` does not resolve on
@@ -62,8 +65,32 @@ DEFECTS = {
     "log-policy-no-service": "log bucket policy names the account root, not the CloudWatch Logs service",
     "backup-versioning-off": "scenario D backup bucket versioning Suspended",
     "log-rule-wrong-prefix": "scenario D replication rule filters another prefix than the export prefix",
+    "log-policy-no-condition": "log bucket policy grants CloudWatch Logs without aws:SourceAccount/aws:SourceArn",
     "no-replication": "no replication configuration on the source bucket",
+    "trail-no-data-events": "the trail's S3 data-event selector removed (management events kept)",
+    "recorder-stopped": "AWS Config recorder stopped in the source bucket's account",
+    "failed-replication-metrics": "CloudWatch shows OperationsFailedReplication > 0 for the primary rule",
+    "late-replication-metrics": "CloudWatch shows a ReplicationLatency datapoint above 15 minutes for the primary rule",
+    "config-stale": "AWS Config result pinned NON_COMPLIANT for s3-bucket-versioning-enabled on the source bucket",
 }
+
+# AWS Config managed rules deployed where [evidence].config_recording_in says (their default names).
+#   https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html
+CONFIG_RULES = ["S3_BUCKET_REPLICATION_ENABLED", "S3_BUCKET_VERSIONING_ENABLED",
+                "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED", "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED",
+                "S3_BUCKET_SSL_REQUESTS_ONLY"]
+
+
+def config_rule_name(identifier: str) -> str:
+    return identifier.lower().replace("_", "-")
+
+
+# S3 replication metrics as S3 publishes them for rules with Metrics enabled (namespace AWS/S3, dimensions
+# SourceBucket, DestinationBucket, RuleId; one datapoint a minute while there is activity).
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html#s3-cloudwatch-replication-metrics
+METRIC_POINTS = 6            # datapoints per metric, spread over the last hour
+LATE_LATENCY_SECONDS = 1260  # late-replication-metrics: 21 minutes, above the 15-minute RTC threshold
 
 WRONG_REGIONS = ["ap-southeast-3", "ap-south-1", "eu-west-1"]
 ADMIN_USER = "replaudit-admin"
@@ -135,9 +162,26 @@ class Provisioner:
         if not self.replications and self.defects & {"rtc-off", "delete-markers-off", "wrong-prefix", "rule-disabled",
                                                       "no-owner-override", "no-replica-key", "no-replication",
                                                       "dest-versioning-off", "dest-policy-missing", "wrong-region",
-                                                      "bpa-off", "account-bpa-off"}:
+                                                      "bpa-off", "account-bpa-off", "trail-no-data-events",
+                                                      "recorder-stopped", "config-stale", "failed-replication-metrics",
+                                                      "late-replication-metrics"}:
             raise SystemExit("these defects need a [[replication]] in the spec")
-        if self.defects & {"backup-versioning-off", "log-rule-wrong-prefix", "log-policy-no-service"} and "scenario_d" not in self.spec:
+        if self.defects & {"failed-replication-metrics", "late-replication-metrics"} and not any(
+                r.get("rtc") or r.get("metrics") for r in (self.primary() or {}).get("rules", [])):
+            raise SystemExit("replication-metrics defects need a primary replication rule with rtc or metrics")
+        evidence = self.spec.get("evidence", {})
+        src_account = self.buckets[self.primary_source()]["account"] if self.primary_source() else None
+        if self.defects & {"recorder-stopped", "config-stale"} and \
+                src_account not in (evidence.get("config_recording_in") or list(self.accounts)):
+            raise SystemExit("recorder-stopped / config-stale need the primary source's account in "
+                             "[evidence].config_recording_in")
+        if "trail-no-data-events" in self.defects and self.primary_source() not in (
+                evidence.get("data_events_for") or [self.primary_source()]):
+            raise SystemExit("trail-no-data-events needs the primary source in [evidence].data_events_for")
+        if "config-stale" in self.defects and not self.buckets[self.primary_source()].get("versioning"):
+            raise SystemExit("config-stale pins NON_COMPLIANT on a versioned source bucket; the source is not versioned")
+        if self.defects & {"backup-versioning-off", "log-rule-wrong-prefix", "log-policy-no-service",
+                           "log-policy-no-condition"} and "scenario_d" not in self.spec:
             raise SystemExit("scenario D defects need [scenario_d] in the spec")
         if "intern-can-upload" in self.defects and not self.spec.get("scenario_c", {}).get("non_uploaders"):
             raise SystemExit("intern-can-upload needs scenario_c.non_uploaders")
@@ -620,14 +664,21 @@ class Provisioner:
         principal: dict[str, Any] = {"Service": f"logs.{region}.amazonaws.com"}
         if "log-policy-no-service" in self.defects:
             principal = {"AWS": f"arn:aws:iam::{account_id}:root"}
-        condition = {"StringEquals": {"aws:SourceAccount": [account_id]},
-                     "ArnLike": {"aws:SourceArn": [f"arn:aws:logs:{region}:{account_id}:log-group:*"]}}
+        # Confused-deputy guard: only exports from this account's log groups.
+        #   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasksConsole.html
+        condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": [account_id]},
+                                     "ArnLike": {"aws:SourceArn": [f"arn:aws:logs:{region}:{account_id}:log-group:*"]}}
+        if "log-policy-no-condition" in self.defects:
+            condition = {}
+        acl_statement: dict[str, Any] = {"Sid": "CloudWatchLogsGetBucketAcl", "Effect": "Allow", "Principal": principal,
+                                         "Action": "s3:GetBucketAcl", "Resource": bucket_arn(b["name"])}
+        if condition:
+            acl_statement["Condition"] = condition
         statements = [
-            {"Sid": "CloudWatchLogsGetBucketAcl", "Effect": "Allow", "Principal": principal,
-             "Action": "s3:GetBucketAcl", "Resource": bucket_arn(b["name"]), "Condition": condition},
+            acl_statement,
             {"Sid": "CloudWatchLogsPutExports", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
              "Resource": f"{bucket_arn(b['name'])}/{d.get('export_prefix', '')}*",
-             "Condition": {**condition, "StringEquals": {**condition["StringEquals"],
+             "Condition": {**condition, "StringEquals": {**condition.get("StringEquals", {}),
                                                          "s3:x-amz-acl": "bucket-owner-full-control"}}},
         ]
         self.client("s3", b["account"], self.bucket_region[d["log_bucket"]]).put_bucket_policy(
@@ -677,10 +728,12 @@ class Provisioner:
             ct = self.client("cloudtrail", account, region)
             ct.create_trail(Name="replaudit-trail", S3BucketName=trail_bucket, IsMultiRegionTrail=True,
                             IncludeGlobalServiceEvents=True, EnableLogFileValidation=True)
-            ct.put_event_selectors(TrailName="replaudit-trail", EventSelectors=[{
-                "ReadWriteType": "All", "IncludeManagementEvents": True,
-                "DataResources": [{"Type": "AWS::S3::Object",
-                                   "Values": [f"{bucket_arn(self.bname(a))}/" for a in aliases]}]}])
+            selector: dict[str, Any] = {"ReadWriteType": "All", "IncludeManagementEvents": True,
+                                        "DataResources": [{"Type": "AWS::S3::Object",
+                                                           "Values": [f"{bucket_arn(self.bname(a))}/" for a in aliases]}]}
+            if "trail-no-data-events" in self.defects and self.primary_source() in aliases:
+                del selector["DataResources"]  # management events only
+            ct.put_event_selectors(TrailName="replaudit-trail", EventSelectors=[selector])
             ct.start_logging(Name="replaudit-trail")
             self.extra["trails"].append({"name": "replaudit-trail", "arn": trail_arn, "bucket": trail_bucket,
                                          "account_id": account_id, "region": region,
@@ -704,6 +757,75 @@ class Provisioner:
                 "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
             cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": config_bucket})
             cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+            for identifier in CONFIG_RULES:
+                cfg.put_config_rule(ConfigRule={
+                    "ConfigRuleName": config_rule_name(identifier),
+                    "Source": {"Owner": "AWS", "SourceIdentifier": identifier},
+                    "Scope": {"ComplianceResourceTypes": ["AWS::S3::Bucket"]}})
+            self.extra.setdefault("config", []).append({
+                "account_id": account_id, "region": region, "recorder": "default", "delivery_bucket": config_bucket,
+                "rules": [config_rule_name(i) for i in CONFIG_RULES]})
+        src = self.primary_source()
+        if src and "recorder-stopped" in self.defects:
+            acct = self.buckets[src]["account"]
+            self.client("config", acct, self.accounts[acct]["region"]).stop_configuration_recorder(
+                ConfigurationRecorderName="default")
+        if src and "config-stale" in self.defects:
+            # A stale evaluation: versioning is Enabled on the source, AWS Config still says NON_COMPLIANT.
+            pin = {"account": self.acct_id(self.buckets[src]["account"]),
+                   "rule": config_rule_name("S3_BUCKET_VERSIONING_ENABLED"), "resource": self.bname(src),
+                   "compliance": "NON_COMPLIANT"}
+            try:
+                self.moto_api("/_harness/config-override", json.dumps(pin).encode(), "application/json")
+            except Exception as exc:
+                raise SystemExit(f"config-stale needs the harness emulator (/_harness/config-override): {exc}")
+            self.extra["config_overrides"] = [pin]
+
+    def replication_metrics(self) -> None:
+        """Publish the replication metrics S3 would have published over the last hour, for every deployed
+        rule that is Enabled with Metrics Enabled, in the source bucket's account and region."""
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        primary = self.primary()
+        published = []
+        for rep in self.replications:
+            src = self.buckets[rep["source"]]
+            region = self.bucket_region[rep["source"]]
+            s3 = self.client("s3", src["account"], region)
+            try:
+                deployed = s3.get_bucket_replication(Bucket=src["name"])["ReplicationConfiguration"]["Rules"]
+            except ClientError:
+                continue  # no replication configuration: nothing to publish
+            cw = self.client("cloudwatch", src["account"], region)
+            for rule in deployed:
+                if rule.get("Status") != "Enabled" or rule["Destination"].get("Metrics", {}).get("Status") != "Enabled":
+                    continue
+                dest = rule["Destination"]["Bucket"].split(":::", 1)[1]
+                dims = [{"Name": "SourceBucket", "Value": src["name"]}, {"Name": "DestinationBucket", "Value": dest},
+                        {"Name": "RuleId", "Value": rule["ID"]}]
+                is_primary = rep is primary
+                data = []
+                for i in range(METRIC_POINTS):
+                    at = now - datetime.timedelta(minutes=55 - i * 10)
+                    h = int(hashlib.sha256(f"{rule['ID']}/{i}".encode()).hexdigest(), 16)
+                    latency = float(2 + h % 39)                      # 2-40 s
+                    pending = float((h >> 8) % 4)                     # 0-3 operations
+                    failed = 0.0
+                    if is_primary and "late-replication-metrics" in self.defects and i == METRIC_POINTS // 2:
+                        latency = float(LATE_LATENCY_SECONDS)
+                    if is_primary and "failed-replication-metrics" in self.defects and i in (2, 3):
+                        failed = float(4 - i)                         # 2 + 1 failed operations
+                    for name, value, unit in (("ReplicationLatency", latency, "Seconds"),
+                                              ("OperationsPendingReplication", pending, "Count"),
+                                              ("OperationsFailedReplication", failed, "Count"),
+                                              ("BytesPendingReplication", pending * 1536.0, "Bytes")):
+                        data.append({"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value,
+                                     "Unit": unit})
+                for chunk in range(0, len(data), 20):
+                    cw.put_metric_data(Namespace="AWS/S3", MetricData=data[chunk:chunk + 20])
+                published.append({"source": src["name"], "destination": dest, "rule_id": rule["ID"],
+                                  "account_id": self.acct_id(src["account"]), "region": region,
+                                  "datapoints_per_metric": METRIC_POINTS})
+        self.extra["replication_metrics"] = published
 
     # ------------------------------------------------------------------ outputs
     def write_outputs(self, out_dir: str, samples: list[tuple[str, str]], enforcement: bool) -> None:
@@ -792,6 +914,7 @@ class Provisioner:
         self.scenario_d()
         self.versioning_defects()
         self.audit_trail_and_config()
+        self.replication_metrics()
         self.wait_replication_idle()
         if enforcement:
             self.moto_api("/moto-api/reset-auth", b"0")  # from now on, every request is authorized

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import datetime
 import json
 import os
 import signal
@@ -380,6 +381,286 @@ def test_patches(emu: Emulator) -> None:
     check("reset: moto state gone", error_code(lambda: s3.head_bucket(Bucket="st-src")) == "404")
 
 
+# ----------------------------------------------------------------------------- 1b. evidence patches (7-9), default account
+
+CW_PATH = "/service/GraniteServiceVersion20100801/operation/"
+
+
+def cbor_call(endpoint: str, op: str, body: Any, creds: Credentials, region: str = "ap-southeast-1",
+              raw_body: bytes | None = None) -> tuple[int, dict[str, str], Any, bytes]:
+    """A hand-built Smithy RPC v2 CBOR request (cbor2 + SigV4), independent of any SDK's protocol code.
+    Returns (status, headers, decoded body, raw body)."""
+    import cbor2
+
+    data = cbor2.dumps(body) if raw_body is None else raw_body
+    url = endpoint + CW_PATH + op
+    req = AWSRequest(method="POST", url=url, data=data, headers={
+        "smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor", "Accept": "application/cbor"})
+    SigV4Auth(creds, "monitoring", region).add_auth(req)
+    r = urllib.request.Request(url, data=data, method="POST", headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, dict(exc.headers), exc.read()
+    return status, headers, (cbor2.loads(raw) if raw else None), raw
+
+
+def cbor_sdk_client(endpoint: str, region: str, key: str, secret: str) -> Any:
+    """boto3's CloudWatch client forced onto botocore's own rpc-v2-cbor serializer/parser (botocore
+    prefers JSON): a second, independent CBOR codec."""
+    import botocore.model
+
+    original = botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS
+    botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = ("smithy-rpc-v2-cbor",) + tuple(original)
+    try:
+        client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint, config=CFG,
+                              aws_access_key_id=key, aws_secret_access_key=secret)
+        assert client.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    finally:
+        botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = original
+    return client
+
+
+def test_evidence_patches(emu: Emulator) -> None:
+    import cbor2
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    creds = Credentials("AKIAIOSFODNN7EXAMPLE", "x")
+    dims = [{"Name": "SourceBucket", "Value": "ev-src"}, {"Name": "DestinationBucket", "Value": "ev-dst"},
+            {"Name": "RuleId", "Value": "r1"}]
+
+    # --- patch 8: CloudWatch over RPC v2 CBOR, raw requests
+    status, headers, body, _ = cbor_call(emu.endpoint, "PutMetricData", {"Namespace": "AWS/S3", "MetricData": [
+        {"MetricName": "ReplicationLatency", "Dimensions": dims, "Unit": "Seconds", "Value": 12,
+         "Timestamp": cbor2.CBORTag(1, int(now.timestamp()) - 1800)},
+        {"MetricName": "ReplicationLatency", "Dimensions": dims, "Unit": "Seconds", "Value": 37.5,
+         "Timestamp": cbor2.CBORTag(1, now.timestamp() - 600.25)}]}, creds)
+    check("cbor: raw PutMetricData -> 200, Content-Type application/cbor, smithy-protocol rpc-v2-cbor",
+          status == 200 and headers.get("Content-Type") == "application/cbor"
+          and headers.get("smithy-protocol") == "rpc-v2-cbor" and body == {}, (status, headers, body))
+    status, headers, body, raw = cbor_call(emu.endpoint, "GetMetricStatistics", {
+        "Namespace": "AWS/S3", "MetricName": "ReplicationLatency", "Dimensions": dims, "Period": 86400,
+        "StartTime": cbor2.CBORTag(1, int(now.timestamp()) - 86400), "EndTime": cbor2.CBORTag(1, int(now.timestamp())),
+        "Statistics": ["Maximum", "SampleCount"]}, creds)
+    points = (body or {}).get("Datapoints", [])
+    check("cbor: raw GetMetricStatistics over a 24 h period -> one datapoint, Maximum and SampleCount as floats, "
+          "Timestamp as CBOR tag 1 (epoch seconds)",
+          status == 200 and len(points) == 1 and points[0]["Maximum"] == 37.5 and points[0]["SampleCount"] == 2.0
+          and isinstance(points[0]["Maximum"], float) and isinstance(points[0]["Timestamp"], datetime.datetime)
+          and b"iTimestamp\xc1" in raw  # the key "Timestamp", then tag 1 (epoch seconds), not tag 0 (a date string)
+          and abs(points[0]["Timestamp"].timestamp() - (now.timestamp() - 1800)) < 2, body)
+    status, headers, body, _ = cbor_call(emu.endpoint, "GetMetricStatistics", {
+        "Namespace": "AWS/S3", "MetricName": "ReplicationLatency", "Period": 60, "Statistics": ["Maximum"],
+        "StartTime": cbor2.CBORTag(1, int(now.timestamp())), "EndTime": cbor2.CBORTag(1, int(now.timestamp()) - 60)}, creds)
+    check("cbor: a modeled error -> 400, __type shape id, x-amzn-query-error (awsQueryCompatible)",
+          status == 400 and str((body or {}).get("__type", "")).endswith("#InvalidParameterValueException")
+          and headers.get("x-amzn-query-error") == "InvalidParameterValue;Sender", (status, headers, body))
+    status, _, body, _ = cbor_call(emu.endpoint, "NoSuchOperation", {}, creds)
+    check("cbor: unknown operation -> 404 UnknownOperationException",
+          status == 404 and str((body or {}).get("__type", "")).endswith("#UnknownOperationException"), body)
+    status, _, body, _ = cbor_call(emu.endpoint, "GetMetricStatistics", None, creds, raw_body=b"\xff\x00garbage")
+    check("cbor: undecodable body -> 400 SerializationException",
+          status == 400 and str((body or {}).get("__type", "")).endswith("#SerializationException"), body)
+
+    # the same through botocore's own CBOR codec (GetMetricData too)
+    cw = cbor_sdk_client(emu.endpoint, "ap-southeast-1", "AKIAIOSFODNN7EXAMPLE", "x")
+    cw.put_metric_data(Namespace="AWS/S3", MetricData=[
+        {"MetricName": "OperationsFailedReplication", "Dimensions": dims, "Value": 2.0, "Unit": "Count",
+         "Timestamp": now - datetime.timedelta(minutes=20)}])
+    got = cw.get_metric_statistics(Namespace="AWS/S3", MetricName="OperationsFailedReplication", Dimensions=dims,
+                                   StartTime=now - datetime.timedelta(hours=24), EndTime=now, Period=86400,
+                                   Statistics=["Sum"])["Datapoints"]
+    data = cw.get_metric_data(StartTime=now - datetime.timedelta(hours=2), EndTime=now, MetricDataQueries=[
+        {"Id": "lat", "MetricStat": {"Metric": {"Namespace": "AWS/S3", "MetricName": "ReplicationLatency",
+                                                "Dimensions": dims}, "Period": 7200, "Stat": "Maximum"}}])
+    results = data["MetricDataResults"]
+    check("cbor: botocore's rpc-v2-cbor client round-trips PutMetricData, GetMetricStatistics, GetMetricData",
+          [d["Sum"] for d in got] == [2.0] and results and results[0]["Values"] == [37.5]
+          and isinstance(results[0]["Timestamps"][0], datetime.datetime), (got, results))
+    other = cbor_sdk_client(emu.endpoint, "ap-southeast-2", "AKIAIOSFODNN7EXAMPLE", "x")
+    check("cbor: metrics are per region (the caller's SigV4 scope)",
+          other.get_metric_statistics(Namespace="AWS/S3", MetricName="OperationsFailedReplication", Dimensions=dims,
+                                      StartTime=now - datetime.timedelta(hours=24), EndTime=now, Period=86400,
+                                      Statistics=["Sum"])["Datapoints"] == [])
+
+    # --- patch 9: CloudTrail event history
+    iam = emu.client("iam")
+    iam.create_user(UserName="ev-ops")
+    iam.attach_user_policy(UserName="ev-ops", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName="ev-ops")["AccessKey"]
+
+    def ops(service: str, region: str = "ap-southeast-1") -> Any:
+        return boto3.client(service, region_name=region, endpoint_url=emu.endpoint, config=CFG,
+                            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+
+    t0 = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    s3 = ops("s3")
+    s3.create_bucket(Bucket="ev-a", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+    s3.put_bucket_versioning(Bucket="ev-a", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(Bucket="ev-a", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::ev-a", "arn:aws:s3:::ev-a/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    s3.put_public_access_block(Bucket="ev-a", PublicAccessBlockConfiguration={
+        k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    error_code(lambda: s3.put_bucket_policy(Bucket="ev-missing", Policy="{}"))  # fails: must not be recorded
+    s3.get_bucket_policy(Bucket="ev-a")  # a read: not recorded
+    ops("s3control").put_public_access_block(AccountId="123456789012", PublicAccessBlockConfiguration={
+        k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    ops("iam", "us-east-1").create_role(RoleName="ev-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    ops("iam", "us-east-1").put_role_policy(RoleName="ev-role", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    kms_key = ops("kms").create_key()["KeyMetadata"]
+    ops("kms").disable_key(KeyId=kms_key["KeyId"])
+    sts = emu.client("sts")
+    role_creds = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/ev-role", RoleSessionName="ev-session")["Credentials"]
+    as_role = boto3.client("s3", region_name="ap-southeast-1", endpoint_url=emu.endpoint, config=CFG,
+                           aws_access_key_id=role_creds["AccessKeyId"], aws_secret_access_key=role_creds["SecretAccessKey"],
+                           aws_session_token=role_creds["SessionToken"])
+    as_role.put_bucket_encryption(Bucket="ev-a", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+    ct = ops("cloudtrail")
+    events = ct.lookup_events()["Events"]
+    names = [e["EventName"] for e in events]
+    check("cloudtrail: successful S3/s3control/KMS changes recorded newest first, failed calls and reads not",
+          names == ["PutBucketEncryption", "DisableKey", "PutAccountPublicAccessBlock", "PutBucketPublicAccessBlock",
+                    "PutBucketPolicy", "PutBucketVersioning"], names)
+    by_name = {e["EventName"]: e for e in events}
+    pol = by_name.get("PutBucketPolicy", {})
+    detail = json.loads(pol.get("CloudTrailEvent", "{}"))
+    check("cloudtrail: event fields as AWS (source, Username, Resources, CloudTrailEvent userIdentity/region/params, "
+          "whole-second EventTime)",
+          pol.get("EventSource") == "s3.amazonaws.com" and pol.get("Username") == "ev-ops"
+          and pol.get("Resources") == [{"ResourceType": "AWS::S3::Bucket", "ResourceName": "ev-a"}]
+          and pol.get("AccessKeyId") == key["AccessKeyId"] and pol.get("ReadOnly") == "false"
+          and detail.get("userIdentity", {}).get("type") == "IAMUser"
+          and detail["userIdentity"].get("arn") == "arn:aws:iam::123456789012:user/ev-ops"
+          and detail["userIdentity"].get("accountId") == "123456789012" and detail.get("awsRegion") == "ap-southeast-1"
+          and detail.get("eventID") == pol.get("EventId") and detail.get("requestParameters", {}).get("bucketName") == "ev-a"
+          and "Statement" in json.dumps(detail["requestParameters"].get("bucketPolicy"))
+          and t0 <= pol.get("EventTime") <= datetime.datetime.now(datetime.timezone.utc)
+          and pol["EventTime"].microsecond == 0 and detail.get("eventTime", "").endswith(":%02dZ" % pol["EventTime"].second),
+          pol)
+    enc = json.loads(by_name.get("PutBucketEncryption", {}).get("CloudTrailEvent", "{}"))
+    check("cloudtrail: an assumed-role caller is recorded with its assumed-role ARN and session name",
+          by_name.get("PutBucketEncryption", {}).get("Username") == "ev-session"
+          and enc.get("userIdentity", {}).get("type") == "AssumedRole"
+          and enc["userIdentity"].get("arn") == "arn:aws:sts::123456789012:assumed-role/ev-role/ev-session"
+          and enc["userIdentity"].get("sessionContext", {}).get("sessionIssuer", {}).get("arn")
+          == "arn:aws:iam::123456789012:role/ev-role", enc)
+    check("cloudtrail: KMS event names the key ARN",
+          by_name.get("DisableKey", {}).get("Resources") == [{"ResourceType": "AWS::KMS::Key",
+                                                                "ResourceName": kms_key["Arn"]}]
+          and by_name["DisableKey"]["EventSource"] == "kms.amazonaws.com", by_name.get("DisableKey"))
+    iam_events = ops("cloudtrail", "us-east-1").lookup_events()["Events"]
+    check("cloudtrail: IAM role changes recorded in us-east-1 (global service), not CreateRole",
+          [(e["EventName"], e["EventSource"], e["Resources"]) for e in iam_events]
+          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}])],
+          iam_events)
+    check("cloudtrail: other regions have their own (empty) history",
+          ops("cloudtrail", "ap-southeast-2").lookup_events()["Events"] == [])
+
+    def lookup(key_: str, value: str) -> list[str]:
+        return [e["EventName"] for e in ct.lookup_events(
+            LookupAttributes=[{"AttributeKey": key_, "AttributeValue": value}])["Events"]]
+
+    check("cloudtrail: LookupAttributes EventName / ResourceName / Username / EventSource filter",
+          lookup("EventName", "PutBucketPolicy") == ["PutBucketPolicy"]
+          and lookup("ResourceName", "ev-a") == ["PutBucketEncryption", "PutBucketPublicAccessBlock", "PutBucketPolicy",
+                                                 "PutBucketVersioning"]
+          and lookup("Username", "ev-session") == ["PutBucketEncryption"]
+          and lookup("EventSource", "kms.amazonaws.com") == ["DisableKey"])
+    past = ct.lookup_events(StartTime=t0 - datetime.timedelta(days=2), EndTime=t0 - datetime.timedelta(days=1))["Events"]
+    pages = [[e["EventName"] for e in pg["Events"]]
+             for pg in ct.get_paginator("lookup_events").paginate(PaginationConfig={"PageSize": 4})]
+    check("cloudtrail: StartTime/EndTime window and MaxResults/NextToken paging",
+          past == [] and [len(p) for p in pages] == [4, 2] and sum(pages, []) == names, pages)
+    errors = [error_code(lambda: ct.lookup_events(LookupAttributes=[
+                  {"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "Username", "AttributeValue": "b"}])),
+              error_code(lambda: ct.lookup_events(MaxResults=51)),
+              error_code(lambda: ct.lookup_events(NextToken="bogus")),
+              error_code(lambda: ct.lookup_events(StartTime=t0, EndTime=t0 - datetime.timedelta(hours=1)))]
+    check("cloudtrail: LookupEvents errors as AWS", errors == ["InvalidLookupAttributesException",
+          "InvalidMaxResultsException", "InvalidNextTokenException", "InvalidTimeRangeException"], errors)
+
+    # --- patch 10: AWS Config managed-rule compliance
+    s3.create_bucket(Bucket="ev-b", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+    ops("s3", "ap-southeast-2").create_bucket(Bucket="ev-elsewhere",
+                                              CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"})
+    s3.put_bucket_versioning(Bucket="ev-b", VersioningConfiguration={"Status": "Suspended"})
+    s3.put_bucket_replication(Bucket="ev-a", ReplicationConfiguration={"Role": "arn:aws:iam::123456789012:role/ev-role",
+        "Rules": [{"ID": "x", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+                   "DeleteMarkerReplication": {"Status": "Disabled"},
+                   "Destination": {"Bucket": "arn:aws:s3:::ev-elsewhere"}}]})
+    cfg = ops("config")
+    rules = ["S3_BUCKET_REPLICATION_ENABLED", "S3_BUCKET_VERSIONING_ENABLED", "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
+             "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED", "S3_BUCKET_SSL_REQUESTS_ONLY"]
+    for r in rules:
+        cfg.put_config_rule(ConfigRule={"ConfigRuleName": r.lower().replace("_", "-"), "Source": {
+            "Owner": "AWS", "SourceIdentifier": r}, "Scope": {"ComplianceResourceTypes": ["AWS::S3::Bucket"]}})
+    cfg.put_config_rule(ConfigRule={"ConfigRuleName": "xregion", "Source": {
+        "Owner": "AWS", "SourceIdentifier": "S3_BUCKET_REPLICATION_ENABLED"},
+        "InputParameters": json.dumps({"ReplicationType": "SAME-REGION"})})
+
+    def results(rule: str, **kw: Any) -> dict[str, str]:
+        out = cfg.get_compliance_details_by_config_rule(ConfigRuleName=rule, **kw)["EvaluationResults"]
+        return {r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]: r["ComplianceType"]
+                for r in out}
+
+    check("config: no recorder -> no evaluations", results("s3-bucket-versioning-enabled") == {})
+    cfg.put_configuration_recorder(ConfigurationRecorder={"name": "default", "roleARN": "arn:aws:iam::123456789012:role/c",
+                                                          "recordingGroup": {"allSupported": True}})
+    cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "ev-b"})
+    cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+    got = {r.lower().replace("_", "-"): results(r.lower().replace("_", "-")) for r in rules}
+    want = {
+        "s3-bucket-replication-enabled": {"ev-a": "COMPLIANT", "ev-b": "NON_COMPLIANT"},
+        "s3-bucket-versioning-enabled": {"ev-a": "COMPLIANT", "ev-b": "NON_COMPLIANT"},
+        "s3-bucket-level-public-access-prohibited": {"ev-a": "COMPLIANT", "ev-b": "NON_COMPLIANT"},
+        "s3-bucket-server-side-encryption-enabled": {"ev-a": "COMPLIANT", "ev-b": "NON_COMPLIANT"},
+        "s3-bucket-ssl-requests-only": {"ev-a": "COMPLIANT", "ev-b": "NON_COMPLIANT"},
+    }
+    check("config: the five managed rules evaluated per bucket of the rule's region, as documented", got == want, got)
+    check("config: rule parameters honoured (ReplicationType SAME-REGION vs a cross-region rule)",
+          results("xregion") == {"ev-a": "NON_COMPLIANT", "ev-b": "NON_COMPLIANT"}, results("xregion"))
+    detail = cfg.get_compliance_details_by_config_rule(ConfigRuleName="s3-bucket-versioning-enabled")["EvaluationResults"][0]
+    check("config: evaluation result shape (qualifier, resource type, timestamps)",
+          detail["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"] == "AWS::S3::Bucket"
+          and isinstance(detail["ResultRecordedTime"], datetime.datetime), detail)
+    summary = {r["ConfigRuleName"]: r["Compliance"] for r in cfg.describe_compliance_by_config_rule(
+        ConfigRuleNames=["s3-bucket-versioning-enabled"])["ComplianceByConfigRules"]}
+    check("config: DescribeComplianceByConfigRule summarises (NON_COMPLIANT, contributor count)",
+          summary == {"s3-bucket-versioning-enabled": {"ComplianceType": "NON_COMPLIANT", "ComplianceContributorCount": {
+              "CappedCount": 1, "CapExceeded": False}}}, summary)
+    check("config: ComplianceTypes filter and Limit/NextToken paging",
+          results("s3-bucket-versioning-enabled", ComplianceTypes=["COMPLIANT"]) == {"ev-a": "COMPLIANT"}
+          and [len(p["EvaluationResults"]) for p in cfg.get_paginator("get_compliance_details_by_config_rule").paginate(
+              ConfigRuleName="s3-bucket-versioning-enabled", PaginationConfig={"PageSize": 1})] == [1, 1])
+    check("config: unknown rule -> NoSuchConfigRuleException",
+          error_code(lambda: cfg.get_compliance_details_by_config_rule(ConfigRuleName="nope")) == "NoSuchConfigRuleException")
+    status, pinned = emu.http("POST", "/_harness/config-override", {"account": "123456789012",
+                              "rule": "s3-bucket-versioning-enabled", "resource": "ev-a", "compliance": "NON_COMPLIANT"})
+    check("config-override: pins a result", status == 200 and results("s3-bucket-versioning-enabled")["ev-a"] == "NON_COMPLIANT",
+          pinned)
+    bad = emu.http("POST", "/_harness/config-override", {"account": "1", "rule": "r", "resource": "b", "compliance": "X"})[0]
+    emu.http("POST", "/_harness/config-override", {"account": "123456789012", "rule": "s3-bucket-versioning-enabled",
+                                                    "resource": "ev-a", "compliance": None})
+    check("config-override: 400 on bad input; compliance null unpins",
+          bad == 400 and results("s3-bucket-versioning-enabled")["ev-a"] == "COMPLIANT")
+    emu.http("POST", "/_harness/config-override", {"account": "123456789012", "rule": "s3-bucket-versioning-enabled",
+                                                    "resource": "ev-a", "compliance": "NON_COMPLIANT"})
+    cfg.stop_configuration_recorder(ConfigurationRecorderName="default")
+    check("config: stopped recorder -> no evaluations", results("s3-bucket-versioning-enabled") == {})
+
+    emu.http("POST", "/moto-api/reset", b"")
+    check("reset: CloudTrail history and Config overrides cleared",
+          emu.client("cloudtrail", "ap-southeast-1").lookup_events()["Events"] == []
+          and emu.http("GET", "/_harness/config-override")[1] == {"overrides": []})
+
+
 # ----------------------------------------------------------------------------- 2. s3control routing
 
 
@@ -537,6 +818,95 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     check("seed: log bucket policy lets CloudWatch Logs write exports",
           f"logs.{d['logs_region']}.amazonaws.com" in pol and d["export_prefix"] in pol, pol)
 
+    # --- AWS's own evidence (patches 8-10 against the provisioned seed)
+    ev = spec.get("evidence", {})
+    tb = p["trail"]["bucket"]
+    s3_trail = prof.client(src_prof, "s3", trail["region"])
+    check("seed: trail delivery bucket has a non-public policy and Block Public Access on",
+          s3_trail.get_bucket_policy_status(Bucket=tb)["PolicyStatus"]["IsPublic"] is False
+          and all(s3_trail.get_public_access_block(Bucket=tb)["PublicAccessBlockConfiguration"].values()))
+    expected_rules = ["s3-bucket-replication-enabled", "s3-bucket-versioning-enabled",
+                      "s3-bucket-level-public-access-prohibited", "s3-bucket-server-side-encryption-enabled",
+                      "s3-bucket-ssl-requests-only"]
+    ok, seen = True, {}
+    for alias in ev.get("config_recording_in") or list(accounts):
+        acct = accounts[alias]
+        cfg = prof.client(acct["credentials"]["profile"], "config", acct["region"])
+        deployed = {r["ConfigRuleName"]: r["Source"]["SourceIdentifier"] for r in cfg.describe_config_rules()["ConfigRules"]}
+        ok = ok and sorted(deployed) == sorted(expected_rules)
+        for rule_name in expected_rules:
+            for r in cfg.get_compliance_details_by_config_rule(ConfigRuleName=rule_name, Limit=100)["EvaluationResults"]:
+                q = r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
+                seen[(rule_name, q["ResourceId"])] = r["ComplianceType"]
+    src_name = src["name"]
+    check("seed: the five managed Config rules deployed in each recording account", ok)
+    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, not TLS-only",
+          {r: seen.get((r, src_name)) for r in expected_rules} == {
+              "s3-bucket-replication-enabled": "COMPLIANT", "s3-bucket-versioning-enabled": "COMPLIANT",
+              "s3-bucket-level-public-access-prohibited": "COMPLIANT",
+              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "NON_COMPLIANT"},
+          {r: seen.get((r, src_name)) for r in expected_rules})
+    check("seed: Config evaluates the destination (another account/region) with its own recorder: no replication",
+          seen.get(("s3-bucket-replication-enabled", dst["name"])) == "NON_COMPLIANT"
+          and seen.get(("s3-bucket-versioning-enabled", dst["name"])) == "COMPLIANT", seen)
+
+    # metrics as the Rust collector asks for them: GetMetricStatistics over CBOR, period = the 24 h window
+    section = prof.creds[src_prof]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cw = cbor_sdk_client(emu.endpoint, src["region"], section["aws_access_key_id"], section["aws_secret_access_key"])
+    ok, got = True, {}
+    for rep in spec["replication"]:
+        rb = buckets[rep["source"]]
+        if rb["account"] != src["account"] or rb["region"] != src["region"]:
+            continue
+        for r in rep["rules"]:
+            if not (r.get("rtc") or r.get("metrics")):
+                continue
+            dims = [{"Name": "SourceBucket", "Value": rb["name"]},
+                    {"Name": "DestinationBucket", "Value": buckets[r["destination"]]["name"]},
+                    {"Name": "RuleId", "Value": r["id"]}]
+            stats = {}
+            for metric, stat in (("ReplicationLatency", "Maximum"), ("OperationsPendingReplication", "Maximum"),
+                                 ("OperationsFailedReplication", "Sum"), ("BytesPendingReplication", "Maximum")):
+                pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
+                                               StartTime=now - datetime.timedelta(hours=24), EndTime=now,
+                                               Statistics=[stat, "SampleCount"])["Datapoints"]
+                stats[metric] = (len(pts), pts[0][stat] if pts else None, pts[0]["SampleCount"] if pts else None)
+            got[r["id"]] = stats
+            ok = ok and stats["ReplicationLatency"][0] == 1 and 2 <= stats["ReplicationLatency"][1] <= 40 \
+                and stats["ReplicationLatency"][2] == 6 and 0 <= stats["OperationsPendingReplication"][1] <= 3 \
+                and stats["OperationsFailedReplication"][1] == 0 and stats["BytesPendingReplication"][0] == 1
+    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3, no failures), one datapoint for a 24 h period "
+          "over CBOR", ok and got, got)
+
+    # IAM enforcement is on: the CBOR shim authenticates and authorizes like moto does
+    status, _, body, _ = cbor_call(emu.endpoint, "ListMetrics", {}, Credentials(section["aws_access_key_id"], "wrong"),
+                                   src["region"])
+    check("seed: CBOR request with a bad signature -> 403 SignatureDoesNotMatch (CBOR error)",
+          status == 403 and str((body or {}).get("__type", "")).endswith("SignatureDoesNotMatch"), (status, body))
+    reader = next(a["principal"] for a in spec["access"] if a.get("allow"))
+    rsec = prof.creds[spec["principals"][reader]["credentials"]["profile"]]
+    status, _, body, _ = cbor_call(emu.endpoint, "ListMetrics", {},
+                                   Credentials(rsec["aws_access_key_id"], rsec["aws_secret_access_key"]), src["region"])
+    check("seed: CBOR request by a principal without cloudwatch permissions -> 403 AccessDenied (CBOR error)",
+          status == 403 and "AccessDenied" in str((body or {}).get("__type", "")), (status, body))
+
+    # the provisioning itself left a change history
+    ct = prof.client(src_prof, "cloudtrail", src["region"])
+    events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": src_name}])["Events"]
+    admin_arn = p["accounts"][src["account"]]["admin_user_arn"]
+    check("seed: CloudTrail history has the provisioning's changes to the source, by the account's admin",
+          {"PutBucketReplication", "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketVersioning"}
+          <= {e["EventName"] for e in events}
+          and all(json.loads(e["CloudTrailEvent"])["userIdentity"]["arn"] == admin_arn for e in events),
+          [e["EventName"] for e in events])
+    role_alias = primary["role"]
+    role_name = spec["principals"][role_alias]["arn"].rsplit("/", 1)[1]
+    iam_events = prof.client(src_prof, "cloudtrail", "us-east-1").lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": role_name}])["Events"]
+    check("seed: the replication role's PutRolePolicy recorded in us-east-1",
+          [e["EventName"] for e in iam_events] == ["PutRolePolicy"], iam_events)
+
 
 # ----------------------------------------------------------------------------- 4. defects
 
@@ -579,6 +949,27 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
         cfg = prof.client(a["credentials"]["profile"], "config", a["region"])
         snap[f"account:{alias}:config"] = [(r["name"], r["recording"])
                                            for r in cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]
+        snap[f"account:{alias}:config-rules"] = sorted((r["ConfigRuleName"], r["Source"]["SourceIdentifier"])
+                                                       for r in cfg.describe_config_rules()["ConfigRules"])
+    # replication metrics (what S3 published), queried where the spec says the source is
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for rep in spec.get("replication", []):
+        rb = spec["buckets"][rep["source"]]
+        cw = prof.client(accounts[rb["account"]]["credentials"]["profile"], "cloudwatch", rb["region"])
+        for r in rep.get("rules", []):
+            dims = [{"Name": "SourceBucket", "Value": rb["name"]},
+                    {"Name": "DestinationBucket", "Value": spec["buckets"][r["destination"]]["name"]},
+                    {"Name": "RuleId", "Value": r["id"]}]
+            stats = {}
+            for metric in ("ReplicationLatency", "OperationsPendingReplication", "OperationsFailedReplication",
+                           "BytesPendingReplication"):
+                pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
+                                               StartTime=now - datetime.timedelta(hours=24), EndTime=now,
+                                               Statistics=["Maximum", "Sum", "SampleCount"])["Datapoints"]
+                stats[metric] = [(d["Maximum"], d["Sum"], d["SampleCount"]) for d in pts]
+            snap[f"metrics:{rep['id']}/{r['id']}"] = stats
+    with urllib.request.urlopen(prof.provisioned["endpoint"] + "/_harness/config-override", timeout=10) as resp:
+        snap["harness:config-overrides"] = json.loads(resp.read())["overrides"]
     for alias, pr in spec["principals"].items():
         acct = next(a for a in accounts.values() if str(a["account_id"]) == pr["arn"].split(":")[4])
         iam = prof.client(acct["credentials"]["profile"], "iam")
@@ -600,7 +991,10 @@ def statements(doc: Any) -> list[dict]:
     return st if isinstance(st, list) else [st]
 
 
-def defect_expectations(spec: dict, primary: dict) -> dict[str, tuple[str, Callable[[Any, Profiles], bool]]]:
+Expectation = tuple  # (changed key, predicate on its new value) or (key, predicate, consequence keys)
+
+
+def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
     src = primary["source"]
     dst = primary["rules"][0]["destination"]
     d = spec.get("scenario_d", {})
@@ -617,8 +1011,33 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, tuple[str, Calla
         return error_code(lambda: s3.put_object(Bucket=spec["buckets"][c["bucket"]]["name"],
                                                 Key=f"{c['prefixes'][0]}intern.txt", Body=b"x")) is None
 
+    src_profile = spec["accounts"][src_acct]["credentials"]["profile"]
+    src_region = spec["accounts"][src_acct]["region"]
+    metrics = f"metrics:{primary['id']}/{primary['rules'][0]['id']}"
+    # S3 publishes replication metrics only for enabled rules with Metrics on, in the bucket's region.
+    no_metrics = {metrics}
+
+    def compliance(prof: Profiles, rule: str) -> dict[str, str]:
+        cfg = prof.client(src_profile, "config", src_region)
+        out = cfg.get_compliance_details_by_config_rule(ConfigRuleName=rule, Limit=100)["EvaluationResults"]
+        return {r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]: r["ComplianceType"] for r in out}
+
+    def recorder_stopped(v: Any, prof: Profiles) -> bool:
+        return v == [("default", False)] and compliance(prof, "s3-bucket-versioning-enabled") == {}
+
+    def config_stale(v: Any, prof: Profiles) -> bool:
+        name = spec["buckets"][src]["name"]
+        versioning = prof.client(src_profile).get_bucket_versioning(Bucket=name).get("Status")
+        return (len(v) == 1 and v[0]["resource"] == name and versioning == "Enabled"
+                and compliance(prof, "s3-bucket-versioning-enabled").get(name) == "NON_COMPLIANT")
+
+    def trail_no_data(v: Any, _: Any) -> bool:
+        selectors = [sel for t in v for sel in (t[4] or [])]
+        return bool(selectors) and all(not sel.get("DataResources") and sel.get("IncludeManagementEvents")
+                                       for sel in selectors) and all(t[5] for t in v)
+
     return {
-        "wrong-region": (f"bucket:{src}:location", lambda v, _: v["LocationConstraint"] != region),
+        "wrong-region": (f"bucket:{src}:location", lambda v, _: v["LocationConstraint"] != region, no_metrics),
         "bpa-off": (f"bucket:{src}:bpa", lambda v, _: not any(v["PublicAccessBlockConfiguration"].values())),
         "account-bpa-off": (f"account:{src_acct}:bpa", lambda v, _: v == "NoSuchPublicAccessBlockConfiguration"),
         "dest-versioning-off": (f"bucket:{dst}:versioning", lambda v, _: v.get("Status") == "Suspended"),
@@ -626,21 +1045,30 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, tuple[str, Calla
         "role-extra-trust": (f"role:{role}:trust", lambda v, _: "s3.amazonaws.com" in json.dumps(v) and '"AWS"' in json.dumps(v)),
         "role-missing-replicate-object": (f"role:{role}:policy", lambda v, _: "s3:ReplicateObject" not in json.dumps(v) and "s3:ReplicateDelete" in json.dumps(v)),
         "role-s3-admin": (f"role:{role}:policy", lambda v, _: any(s.get("Action") == "s3:*" and s.get("Resource") == "*" for doc in v for s in statements(doc))),
-        "rtc-off": (f"bucket:{src}:replication", lambda v, _: all("ReplicationTime" not in r["Destination"] and "Metrics" not in r["Destination"] for r in rules(v))),
+        "rtc-off": (f"bucket:{src}:replication", lambda v, _: all("ReplicationTime" not in r["Destination"] and "Metrics" not in r["Destination"] for r in rules(v)), no_metrics),
         "delete-markers-off": (f"bucket:{src}:replication", lambda v, _: all(r["DeleteMarkerReplication"]["Status"] == "Disabled" for r in rules(v))),
         "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: v == "NoSuchBucketPolicy"),
         "clint-granted": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and spec["principals"][deny["principal"]]["arn"] in json.dumps(s.get("Principal")) for s in statements(v))),
         "grant-star": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and s.get("Principal") == "*" for s in statements(v))),
         "grant-account": (f"bucket:{src}:policy", lambda v, _: any(s.get("Principal") == {"AWS": f"arn:aws:iam::{spec['principals'][allow['principal']]['arn'].split(':')[4]}:root"} for s in statements(v))),
         "wrong-prefix": (f"bucket:{src}:replication", lambda v, _: all(r["Filter"]["Prefix"] != pr["prefix"] for r, pr in zip(rules(v), primary["rules"]))),
-        "rule-disabled": (f"bucket:{src}:replication", lambda v, _: all(r["Status"] == "Disabled" for r in rules(v))),
+        "rule-disabled": (f"bucket:{src}:replication", lambda v, _: all(r["Status"] == "Disabled" for r in rules(v)), no_metrics),
         "no-owner-override": (f"bucket:{src}:replication", lambda v, _: all("AccessControlTranslation" not in r["Destination"] for r in rules(v))),
         "no-replica-key": (f"bucket:{src}:replication", lambda v, _: all("EncryptionConfiguration" not in r["Destination"] for r in rules(v))),
         "intern-can-upload": (f"bucket:{spec['scenario_c']['bucket']}:policy", intern_can_upload),
         "log-policy-no-service": (f"bucket:{d.get('log_bucket')}:policy", lambda v, _: '"Service"' not in json.dumps(v)),
         "backup-versioning-off": (f"bucket:{d.get('backup_bucket')}:versioning", lambda v, _: v.get("Status") == "Suspended"),
         "log-rule-wrong-prefix": (f"bucket:{d.get('log_bucket')}:replication", lambda v, _: all(r["Filter"]["Prefix"] != d["export_prefix"] for r in rules(v))),
-        "no-replication": (f"bucket:{src}:replication", lambda v, _: v == "ReplicationConfigurationNotFoundError"),
+        "no-replication": (f"bucket:{src}:replication", lambda v, _: v == "ReplicationConfigurationNotFoundError", no_metrics),
+        "log-policy-no-condition": (f"bucket:{d.get('log_bucket')}:policy", lambda v, _: '"Service"' in json.dumps(v)
+                                    and "aws:SourceAccount" not in json.dumps(v) and "aws:SourceArn" not in json.dumps(v)),
+        "trail-no-data-events": (f"account:{src_acct}:trails", trail_no_data),
+        "recorder-stopped": (f"account:{src_acct}:config", recorder_stopped),
+        "failed-replication-metrics": (metrics, lambda v, _: sum(p[1] for p in v["OperationsFailedReplication"]) > 0
+                                       and max(p[0] for p in v["ReplicationLatency"]) <= 900),
+        "late-replication-metrics": (metrics, lambda v, _: max(p[0] for p in v["ReplicationLatency"]) > 900
+                                     and sum(p[1] for p in v["OperationsFailedReplication"]) == 0),
+        "config-stale": ("harness:config-overrides", config_stale),
     }
 
 
@@ -664,8 +1092,10 @@ def test_defects(emu: Emulator, spec_path: str, spec: dict, baseline: dict, tmp:
         prof = Profiles(out)
         snap = snapshot(prof, spec)
         changed = sorted(k for k in set(snap) | set(baseline) if snap.get(k) != baseline.get(k))
-        key, predicate = expectations[name]
-        check(f"defect {name}: changes exactly {key}", changed == [key], changed)
+        key, predicate, *rest = expectations[name]
+        consequences = set(rest[0]) if rest else set()
+        also = f" (and, as a consequence, {', '.join(sorted(consequences))})" if consequences else ""
+        check(f"defect {name}: changes exactly {key}{also}", changed == sorted({key} | consequences), changed)
         check(f"defect {name}: {DEFECTS[name]}", predicate(snap.get(key), prof), snap.get(key))
         check(f"defect {name}: recorded in provisioned.json", prof.provisioned["defects"] == [name])
 
@@ -674,6 +1104,13 @@ def test_defects(emu: Emulator, spec_path: str, spec: dict, baseline: dict, tmp:
 
 
 def test_lifecycle() -> None:
+    # cbor2 is a hard requirement, like the moto version: without it the emulator exits 2 and says why
+    code = ("import runpy, sys; p = sys.argv[1]; sys.argv = [p]; sys.modules['cbor2'] = None; "
+            "runpy.run_path(p, run_name='__main__')")
+    res = subprocess.run([PY, "-c", code, os.path.join(HERE, "emulator.py")], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    check("emulator: refuses to start without cbor2 (exit 2, names it, prints no endpoint)",
+          res.returncode == 2 and "cbor2" in res.stderr and not res.stdout, (res.returncode, res.stderr[-300:]))
     emu = Emulator()
     info = emu.info
     check("emulator: JSON line with a localhost endpoint, port and pid",
@@ -711,6 +1148,9 @@ def main() -> int:
             t = time.monotonic()
             test_patches(emu)
             phases["patches"] = time.monotonic() - t
+            t = time.monotonic()
+            test_evidence_patches(emu)
+            phases["evidence patches"] = time.monotonic() - t
             t = time.monotonic()
             emu.reset()
             res = provision(emu, args.spec, os.path.join(tmp, "seed"))
