@@ -71,7 +71,32 @@ pub(super) async fn collect_account(
         config_of(&cfg),
         super::evidence::change_events(clients, spec, alias, since),
     );
-    let config_compliance = super::evidence::config_compliance(&cfg, &config).await;
+    // AWS Config is regional: a bucket is evaluated by the rules of its own region.
+    let mut compliance = super::evidence::config_compliance(&cfg, &config).await;
+    let mut other_regions: Vec<&str> = spec
+        .buckets
+        .values()
+        .filter(|b| b.account.get_ref() == alias && b.region.get_ref() != region)
+        .map(|b| b.region.get_ref().as_str())
+        .collect();
+    other_regions.sort();
+    other_regions.dedup();
+    for r in other_regions {
+        let Some(conf) = clients.get(alias, r) else {
+            continue;
+        };
+        let cfg = aws_sdk_config::Client::new(conf);
+        let state = config_of(&cfg).await;
+        let more = super::evidence::config_compliance(&cfg, &state).await;
+        compliance = match (compliance, more) {
+            (Fetched::Ok { value: mut a }, Fetched::Ok { value: b }) => {
+                a.extend(b);
+                Fetched::ok(a)
+            }
+            (Fetched::Ok { .. }, other) | (other, _) => other,
+        };
+    }
+    let config_compliance = compliance;
     AccountState {
         alias: alias.to_string(),
         expected_account_id: account_id,

@@ -127,6 +127,13 @@ pub(super) async fn change_events(
     alias: &str,
     since: DateTime<Utc>,
 ) -> Fetched<ChangeEvents> {
+    if since >= Utc::now() {
+        // Nothing can have happened yet; CloudTrail would reject the time range.
+        return Fetched::ok(ChangeEvents {
+            since: Some(since),
+            events: vec![],
+        });
+    }
     let mut regions: Vec<(String, &[&str])> = Vec::new();
     for b in spec
         .buckets

@@ -32,6 +32,73 @@ declare_rule! {
     references: ["https://docs.aws.amazon.com/awscloudtrail/latest/userguide/view-cloudtrail-events.html"],
 }
 
+/// The rules a change of this kind can make fail. A change is blamed only for failures it
+/// could have caused: a new encryption setting does not explain a missing trail selector.
+fn affected_rules(event_name: &str) -> &'static [&'static str] {
+    match event_name {
+        "PutBucketPolicy" | "DeleteBucketPolicy" => &[
+            "access-expectation",
+            "bucket-policy-grantees",
+            "destination-policy-allows-role",
+            "uploader-restriction",
+            "encrypted-replica-readable",
+            "log-export-permissions",
+            "config-rule-agreement",
+        ],
+        "PutBucketReplication" | "DeleteBucketReplication" => &[
+            "replication-configured",
+            "replication-role-matches",
+            "replication-rule-enabled",
+            "replication-filter",
+            "replication-unexpected-rules",
+            "replication-destination",
+            "replication-owner-override",
+            "replication-rtc",
+            "replication-delete-markers",
+            "replication-kms",
+            "prefix-scope",
+            "config-rule-agreement",
+        ],
+        "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => &[
+            "bucket-public-access-block",
+            "access-expectation",
+            "encrypted-replica-readable",
+            "config-rule-agreement",
+        ],
+        "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => {
+            &["account-public-access-block", "access-expectation"]
+        }
+        "PutBucketVersioning" => &["bucket-versioning", "config-rule-agreement"],
+        "PutBucketEncryption" | "DeleteBucketEncryption" => {
+            &["bucket-default-encryption", "config-rule-agreement"]
+        }
+        "PutBucketOwnershipControls" => &["bucket-object-ownership", "replication-owner-override"],
+        "PutRolePolicy"
+        | "DeleteRolePolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy"
+        | "PutRolePermissionsBoundary" => &[
+            "role-source-permissions",
+            "role-destination-permissions",
+            "role-least-privilege",
+            "replication-kms-permissions",
+        ],
+        "UpdateAssumeRolePolicy" => &["role-trust"],
+        "DeleteRole" => &[
+            "role-exists",
+            "role-trust",
+            "role-source-permissions",
+            "role-destination-permissions",
+        ],
+        "PutKeyPolicy" | "DisableKey" | "ScheduleKeyDeletion" => &[
+            "replication-kms-permissions",
+            "encrypted-replica-readable",
+            "access-expectation",
+        ],
+        _ => &[],
+    }
+}
+
 /// Runs after every other rule: it needs their verdicts to tell which changes broke something.
 pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -60,14 +127,33 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             .unwrap_or_else(|| "?".into());
         let mut relevant = 0;
         for e in &ev.events {
-            let Some((scenario, what)) = e.resources.iter().find_map(|r| classify(cx, r)) else {
+            let account_level = e.event_name.ends_with("AccountPublicAccessBlock");
+            let target = if account_level {
+                // Account-level settings name no resource; the rule's resource is the account.
+                let scenario = cx
+                    .spec
+                    .buckets
+                    .iter()
+                    .filter(|(_, b)| b.account.get_ref() == alias)
+                    .map(|(k, _)| cx.bucket_scenario(k))
+                    .min()
+                    .unwrap_or(Scenario::Step1);
+                Some((scenario, format!("arn:aws:s3:::account/{id}")))
+            } else {
+                e.resources.iter().find_map(|r| classify(cx, r))
+            };
+            let Some((scenario, what)) = target else {
                 continue;
             };
             relevant += 1;
+            let rules = affected_rules(&e.event_name);
             let broken: Vec<String> = earlier
                 .iter()
+                .filter(|f| f.status == Status::Fail && rules.contains(&f.id.as_str()))
                 .filter(|f| {
-                    f.status == Status::Fail && e.resources.iter().any(|r| touches(&f.resource, r))
+                    touches(&f.resource, &what)
+                        || e.resources.iter().any(|r| touches(&f.resource, r))
+                        || (account_level && f.id == "access-expectation")
                 })
                 .map(|f| f.id.clone())
                 .collect::<std::collections::BTreeSet<_>>()
@@ -82,16 +168,20 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 .event_time
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| "?".into());
-            let evidence = json!({"event": e, "failing_rules_on_resource": broken});
+            let on = if account_level {
+                format!("account {id}")
+            } else {
+                e.resources.join(", ")
+            };
+            let evidence = json!({"event": e, "rules_it_can_affect": rules, "failing_rules_on_resource": broken});
             out.push(if broken.is_empty() {
                 META.finding(
                     scenario,
                     Status::Pass,
                     &what,
                     format!(
-                        "{} on {} by {who} at {when}; no rule fails on it",
-                        e.event_name,
-                        e.resources.join(", ")
+                        "{} on {on} by {who} at {when}; no rule it affects fails",
+                        e.event_name
                     ),
                     evidence,
                 )
@@ -101,9 +191,8 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                     Status::Fail,
                     &what,
                     format!(
-                        "{} on {} by {who} at {when}; now failing: {}",
+                        "{} on {on} by {who} at {when}; now failing: {}",
                         e.event_name,
-                        e.resources.join(", "),
                         broken.join(", ")
                     ),
                     evidence,
@@ -146,11 +235,13 @@ fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
         .map(|k| (Scenario::ScenarioA, k))
 }
 
-/// Whether a finding's resource is (or is inside) the changed resource.
+/// Whether a finding's resource is (or is inside) the changed resource. Findings about a
+/// bucket name its ARN or an object ARN inside it; findings about a role or key name its ARN.
 fn touches(finding_resource: &str, changed: &str) -> bool {
     finding_resource == changed
-        || finding_resource.starts_with(&format!("arn:aws:s3:::{changed}/"))
+        || finding_resource.starts_with(&format!("{changed}/"))
         || finding_resource == format!("arn:aws:s3:::{changed}")
+        || finding_resource.starts_with(&format!("arn:aws:s3:::{changed}/"))
         || finding_resource.ends_with(&format!("/{changed}"))
         || finding_resource.ends_with(&format!(":key/{changed}"))
 }

@@ -147,11 +147,14 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
     let b = cx.bucket_state(alias).ok_or("bucket was not collected")?;
     let why = |f: Option<String>| f.unwrap_or_default();
     match source_identifier {
+        // NON_COMPLIANT when there is no replication rule or any rule is disabled.
+        // <https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-replication-enabled.html>
         "S3_BUCKET_REPLICATION_ENABLED" => match &b.replication {
-            Fetched::Ok { value } => Ok(value
-                .rules
-                .iter()
-                .any(|r| r.status.eq_ignore_ascii_case("Enabled"))),
+            Fetched::Ok { value } => Ok(!value.rules.is_empty()
+                && value
+                    .rules
+                    .iter()
+                    .all(|r| r.status.eq_ignore_ascii_case("Enabled"))),
             Fetched::Absent { .. } => Ok(false),
             f => Err(why(f.why_missing())),
         },
@@ -170,26 +173,35 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
             Fetched::Absent { .. } => Ok(false),
             f => Err(why(f.why_missing())),
         },
-        // Compliant when the bucket policy explicitly denies requests without TLS.
+        // Compliant when the bucket policy explicitly denies every request without TLS, on the
+        // bucket and on its objects.
         // <https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html>
         "S3_BUCKET_SSL_REQUESTS_ONLY" => {
             let policy = bucket_policy(cx.snap, alias)?;
             let account = cx.bucket_account_id(alias).unwrap_or_default();
             let who = IdentitySide::synthetic_admin(account, "replaudit-tls-probe");
             let object = cx.object_arn(alias, "replaudit-tls-probe");
+            let bucket = cx.bucket_arn(alias);
             let extra = [("aws:SecureTransport", "false".to_string())];
-            let q = Query {
-                action: "s3:GetObject",
-                resource: &object,
-                resource_account: account,
-                resource_policy: policy.as_ref(),
-                restrict_public_buckets: false,
-                extra_context: &extra,
-            };
-            Ok(
+            let probes = [
+                ("s3:GetObject", object.as_str()),
+                ("s3:PutObject", object.as_str()),
+                ("s3:DeleteObject", object.as_str()),
+                ("s3:ListBucket", bucket.as_str()),
+                ("s3:GetBucketPolicy", bucket.as_str()),
+            ];
+            Ok(probes.iter().all(|(action, resource)| {
+                let q = Query {
+                    action,
+                    resource,
+                    resource_account: account,
+                    resource_policy: policy.as_ref(),
+                    restrict_public_buckets: false,
+                    extra_context: &extra,
+                };
                 crate::access::evaluate(cx.snap, &who, &q, Leg::Full).decision
-                    == Decision::ExplicitDeny,
-            )
+                    == Decision::ExplicitDeny
+            }))
         }
         other => Err(format!("unknown managed rule {other}")),
     }

@@ -7,6 +7,15 @@ use serde_json::json;
 /// The RTC threshold: replication slower than this breaks the 15-minute promise.
 const RTC_SECONDS: f64 = 900.0;
 
+/// "24 h", "90 min": the window as a stable phrase (messages are compared across runs).
+fn human_window(minutes: i64) -> String {
+    if minutes % 60 == 0 {
+        format!("{} h", minutes / 60)
+    } else {
+        format!("{minutes} min")
+    }
+}
+
 declare_rule! {
     /// ## What it checks
     /// For every rule with replication metrics, the CloudWatch metrics S3 itself publishes over
@@ -83,7 +92,10 @@ impl Rule for ReplicationMetrics {
                 };
                 let evidence = json!({"metrics": m, "rtc_threshold_seconds": RTC_SECONDS});
                 if m.datapoints == 0 {
-                    out.push(skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints between {} and {} (no replication activity, or metrics not published)", m.window_start.format("%Y-%m-%d %H:%M"), m.window_end.format("%Y-%m-%d %H:%M"))));
+                    let minutes = (m.window_end - m.window_start).num_minutes();
+                    let mut f = skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints in the {} window (no replication activity, or metrics not published)", human_window(minutes)));
+                    f.evidence = evidence;
+                    out.push(f);
                     continue;
                 }
                 let mut problems = Vec::new();
