@@ -123,7 +123,8 @@ pub(crate) async fn after_run(
     drain_stop: &watch::Receiver<bool>,
 ) -> Cleaned {
     let mut out = Cleaned::default();
-    let keys: BTreeSet<String> = ctx.plan.objects.iter().map(|o| o.key.clone()).collect();
+    let mut keys: BTreeSet<String> = ctx.plan.objects.iter().map(|o| o.key.clone()).collect();
+    keys.extend(ctx.ledger().extra_keys.iter().cloned());
 
     // 1. Drain first: replications (objects, delete markers) that may still be in flight get a
     //    bounded time to land while their source versions still exist, then both sides go.
@@ -379,12 +380,16 @@ pub async fn cleanup_run(
         }
     }
     // Pass 2: delete by version id.
+    let export_prefix = super::logs::export_prefix(spec, run_id);
     for (bucket, l) in &listed {
         let name = plan::bucket_name(spec, bucket);
         let url = format!("s3://{name}/{} (version {})", l.key, l.version_id);
         let ours = l.delete_marker
             || tagged.contains(&(bucket.clone(), l.version_id.clone()))
-            || tagged_ids.contains(&l.version_id);
+            || tagged_ids.contains(&l.version_id)
+            || export_prefix
+                .as_deref()
+                .is_some_and(|p| super::logs::is_export_object(p, &l.key));
         if !ours {
             report.kept.push(url);
             continue;

@@ -34,6 +34,9 @@ pub struct Ledger {
     /// (bucket alias, key, version id) found under the run's prefixes before the run wrote
     /// anything: never touched, never counted as left behind.
     pub foreign: BTreeSet<(String, String, String)>,
+    /// Keys this run caused to exist without writing them itself (CloudWatch Logs export
+    /// objects under the run's own export prefix), so cleanup's sweeps consider them.
+    pub extra_keys: BTreeSet<String>,
 }
 
 impl Ledger {
@@ -63,6 +66,8 @@ pub(crate) struct Ctx {
     pub settings: Settings,
     pub plan: Plan,
     pub clients: HashMap<(Actor, String), Client>,
+    /// CloudWatch Logs client of scenario D's log bucket account in the logs region.
+    pub logs: Option<aws_sdk_cloudwatchlogs::Client>,
     /// Principals whose credentials could not be verified, with the reason.
     pub unusable: BTreeMap<Actor, String>,
     pub ledger: Mutex<Ledger>,

@@ -139,8 +139,36 @@ pub static CLEANUP: RuleMeta = RuleMeta {
     references: &["https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingObjectVersions.html"],
 };
 
+pub static LOG_EXPORT: RuleMeta = RuleMeta {
+    id: "canary-log-export",
+    title: "CloudWatch Logs export reaches the log bucket",
+    severity: Severity::High,
+    scenarios: &[Scenario::ScenarioD],
+    doc: "Scenario D: the canary writes a few events to a dedicated log stream \
+          (`replaudit-canary-<run-id>`) of the spec's first log group, runs CreateExportTask into the \
+          log bucket under `<export_prefix>replaudit-canary/<run-id>`, and waits for the task to \
+          complete and its objects to appear.",
+    remediation: "Let the CloudWatch Logs service principal of the region write to the log bucket \
+                  (s3:GetBucketAcl on the bucket, s3:PutObject under the export prefix, with \
+                  aws:SourceAccount / aws:SourceArn conditions), and check the log group exists.",
+    references: &["https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html"],
+};
+
+pub static LOG_REPLICATION: RuleMeta = RuleMeta {
+    id: "canary-log-replication",
+    title: "Exported logs replicated to the backup bucket",
+    severity: Severity::High,
+    scenarios: &[Scenario::ScenarioD],
+    doc: "Scenario D: every object the canary's export task wrote under the export prefix appears in \
+          the backup bucket within the RTC window or --canary-timeout; the latency is measured from \
+          the export's completion.",
+    remediation: "Check the log replication rule covers the export prefix, versioning on both buckets, \
+                  and the role's permissions.",
+    references: &["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html"],
+};
+
 /// Every canary check, for `replaudit rules` listings.
-pub static ALL: [&RuleMeta; 9] = [
+pub static ALL: [&RuleMeta; 11] = [
     &WRITE,
     &LATENCY,
     &STATUS,
@@ -150,4 +178,6 @@ pub static ALL: [&RuleMeta; 9] = [
     &UPLOADERS,
     &DELETE_MARKER,
     &CLEANUP,
+    &LOG_EXPORT,
+    &LOG_REPLICATION,
 ];

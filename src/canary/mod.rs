@@ -22,6 +22,7 @@
 pub mod backoff;
 mod cleanup;
 mod context;
+mod logs;
 pub mod meta;
 pub mod plan;
 mod preflight;
@@ -174,6 +175,7 @@ pub async fn execute(p: Prepared) -> Outcome {
         settings: p.settings,
         plan: p.plan,
         clients: p.verified.clients,
+        logs: p.verified.logs,
         unusable: p.verified.unusable,
         ledger: Mutex::new(Ledger {
             foreign: p.verified.foreign,

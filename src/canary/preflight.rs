@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(crate) struct Verified {
     pub clients: HashMap<(Actor, String), Client>,
+    pub logs: Option<aws_sdk_cloudwatchlogs::Client>,
     pub unusable: BTreeMap<Actor, String>,
     pub foreign: BTreeSet<(String, String, String)>,
 }
@@ -308,8 +309,18 @@ pub(crate) async fn verify(
     let buckets: BTreeSet<String> = plan.prefixes().into_iter().map(|(b, _)| b).collect();
     check_buckets(spec, &clients, &buckets).await?;
     let foreign = list_foreign(spec, &clients, plan).await?;
+    let logs = match &spec.scenario_d {
+        Some(d) => {
+            let account = &spec.buckets[d.log_bucket.get_ref()].account;
+            let creds = credentials(spec, &Actor::Account(account.get_ref().clone()));
+            let conf = aws::sdk_config(&creds, d.logs_region.get_ref(), opts).await;
+            Some(aws_sdk_cloudwatchlogs::Client::new(&conf))
+        }
+        None => None,
+    };
     Ok(Verified {
         clients,
+        logs,
         unusable,
         foreign,
     })

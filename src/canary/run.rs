@@ -75,7 +75,7 @@ pub(crate) struct RunResult {
 }
 
 impl RunResult {
-    fn merge(&mut self, other: RunResult) {
+    pub(crate) fn merge(&mut self, other: RunResult) {
         self.findings.extend(other.findings);
         self.watches.extend(other.watches);
         self.samples.extend(other.samples);
@@ -158,11 +158,15 @@ impl Observation {
 }
 
 pub(crate) async fn run_all(ctx: &Ctx) -> RunResult {
-    let results = join_all(ctx.plan.objects.iter().map(|o| run_object(ctx, o))).await;
+    let (results, logs) = futures::join!(
+        join_all(ctx.plan.objects.iter().map(|o| run_object(ctx, o))),
+        super::logs::run(ctx),
+    );
     let mut all = RunResult::default();
     for r in results {
         all.merge(r);
     }
+    all.merge(logs);
     if let Some(f) = latency_summary(ctx, &all.samples) {
         all.findings.push(f);
     }

@@ -50,13 +50,26 @@ pub(super) async fn config_compliance(
     cfg: &aws_sdk_config::Client,
     rules: &Fetched<ConfigState>,
 ) -> Fetched<Vec<ConfigCompliance>> {
-    let Fetched::Ok { value: state } = rules else {
-        return Fetched::unknown(
-            "config:GetComplianceDetailsByConfigRule",
-            None,
-            "AWS Config rules could not be listed",
-        );
-    };
+    let state =
+        match rules {
+            Fetched::Ok { value } => value,
+            // Name the call that actually failed (DescribeConfigRules or a recorder call), not
+            // the compliance call that was never made.
+            Fetched::Unknown { call, code, reason } => return Fetched::unknown(
+                call.clone(),
+                code.clone(),
+                format!(
+                    "{reason} (AWS Config rules could not be listed, so no compliance was read)"
+                ),
+            ),
+            Fetched::Absent { .. } => {
+                return Fetched::unknown(
+                    "config:GetComplianceDetailsByConfigRule",
+                    None,
+                    "AWS Config rules could not be listed",
+                )
+            }
+        };
     let mut out = Vec::new();
     for rule in &state.rules {
         let Some(src) = rule.source_identifier.as_deref() else {
@@ -229,7 +242,7 @@ pub(super) async fn delivery_bucket(
     );
     (
         match status {
-            Err(e) if crate::aws::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
+            Err(e) if super::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
                 Fetched::ok(false)
             }
             r => fetched("s3:GetBucketPolicyStatus", &[], r, |o| {
@@ -378,6 +391,6 @@ fn stat(
             };
             Ok((v, o.datapoints().len()))
         }
-        Err(e) => Err(crate::aws::error_parts(&e)),
+        Err(e) => Err(super::error_parts(&e)),
     }
 }

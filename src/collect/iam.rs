@@ -257,7 +257,7 @@ async fn attached(iam: &Client, to: AttachedTo<'_>) -> Fetched<Vec<NamedPolicy>>
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .map_err(|e| crate::aws::error_parts(&e)),
+                .map_err(|e| super::error_parts(&e)),
         ),
         AttachedTo::Role(n) => (
             "iam:ListAttachedRolePolicies",
@@ -268,7 +268,7 @@ async fn attached(iam: &Client, to: AttachedTo<'_>) -> Fetched<Vec<NamedPolicy>>
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .map_err(|e| crate::aws::error_parts(&e)),
+                .map_err(|e| super::error_parts(&e)),
         ),
         AttachedTo::Group(n) => (
             "iam:ListAttachedGroupPolicies",
@@ -279,7 +279,7 @@ async fn attached(iam: &Client, to: AttachedTo<'_>) -> Fetched<Vec<NamedPolicy>>
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .map_err(|e| crate::aws::error_parts(&e)),
+                .map_err(|e| super::error_parts(&e)),
         ),
     };
     let list = match list {

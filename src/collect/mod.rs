@@ -12,26 +12,26 @@ use crate::aws::{self, AwsOptions};
 use crate::snapshot::{Fetched, Snapshot, SCHEMA_VERSION};
 use crate::spec::{self, Spec};
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 
 /// Turn one SDK result into a [`Fetched`]: error codes listed in `absent` mean "not
 /// configured" (a known state), any other error is `Unknown` with the call and cause.
-pub(crate) fn fetched<T, O, E, R>(
+pub(crate) fn fetched<T, O, E>(
     call: &str,
     absent: &[&str],
-    r: Result<O, SdkError<E, R>>,
+    r: Result<O, SdkError<E, HttpResponse>>,
     f: impl FnOnce(O) -> T,
 ) -> Fetched<T>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     match r {
         Ok(o) => Fetched::ok(f(o)),
         Err(e) => {
-            let (code, msg) = aws::error_parts(&e);
+            let (code, msg) = error_parts(&e);
             if code.as_deref().is_some_and(|c| absent.contains(&c)) {
                 Fetched::absent(format!("{call}: {}", code.unwrap_or_default()))
             } else {
@@ -39,6 +39,21 @@ where
                 Fetched::unknown(call, code, msg)
             }
         }
+    }
+}
+
+/// [`aws::error_parts`], plus the HTTP status when the answer carried no readable error code
+/// (an empty HEAD body, a proxy's HTML page, an emulator answering a JSON service in XML):
+/// "unhandled error" alone names no cause.
+pub(crate) fn error_parts<E>(e: &SdkError<E, HttpResponse>) -> (Option<String>, String)
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, msg) = aws::error_parts(e);
+    let unreadable = code.is_none() || code.as_deref() == Some("ResponseError");
+    match e.raw_response() {
+        Some(r) if unreadable => (code, format!("{msg} (HTTP {})", r.status().as_u16())),
+        _ => (code, msg),
     }
 }
 
