@@ -101,12 +101,15 @@ impl AwsArgs {
             attempt_timeout: operation.min(Duration::from_secs(20)),
         }
     }
-
 }
 
 impl EvidenceArgs {
     /// Collection options; `previous_report` supplies the default `--since`.
-    fn collect_options(&self, aws: &AwsArgs, previous_report: Option<&Path>) -> collect::CollectOptions {
+    fn collect_options(
+        &self,
+        aws: &AwsArgs,
+        previous_report: Option<&Path>,
+    ) -> collect::CollectOptions {
         let mut c = collect::CollectOptions::new(aws.options());
         c.metrics_window = self.metrics_window;
         if let Some(since) = self
@@ -356,7 +359,13 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     };
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, Some(&a.output_dir))).await,
+        None => {
+            collect::collect(
+                &spec,
+                &a.evidence.collect_options(&a.aws, Some(&a.output_dir)),
+            )
+            .await
+        }
     };
     if snap.spec_name != spec.name {
         return Err(Fatal(format!(
@@ -376,16 +385,35 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         interrupted = outcome.interrupted;
     }
     let report = Report::new(&spec.name, snap.collected_at, findings);
-    let formats = if a.format.is_empty() {
+    publish(
+        &report,
+        &a.format,
+        &a.output_dir,
+        "audit",
+        a.quiet,
+        interrupted,
+    )
+}
+
+/// Write the report files, print the table, and turn the outcome into the exit code.
+fn publish(
+    report: &Report,
+    formats: &[Format],
+    dir: &Path,
+    stem: &str,
+    quiet: bool,
+    interrupted: Option<canary::Interrupt>,
+) -> Result<u8, Fatal> {
+    let formats = if formats.is_empty() {
         vec![Format::Table, Format::Json, Format::Junit]
     } else {
-        a.format.clone()
+        formats.to_vec()
     };
-    let written = report::write_all(&report, &formats, &a.output_dir, "audit")?;
-    if !a.quiet {
+    let written = report::write_all(report, &formats, dir, stem)?;
+    if !quiet {
         print!(
             "{}",
-            report::table::render(&report, std::io::stdout().is_terminal())
+            report::table::render(report, std::io::stdout().is_terminal())
         );
     }
     for p in written
@@ -443,32 +471,14 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
         eprintln!("{line}");
     }
     let report = Report::new(&spec.name, started, outcome.findings);
-    let formats = if a.format.is_empty() {
-        vec![Format::Table, Format::Json, Format::Junit]
-    } else {
-        a.format.clone()
-    };
-    let written = report::write_all(&report, &formats, &a.output_dir, "canary")?;
-    if !a.quiet {
-        print!(
-            "{}",
-            report::table::render(&report, std::io::stdout().is_terminal())
-        );
-    }
-    for p in written
-        .iter()
-        .filter(|p| !p.to_string_lossy().contains("-latest."))
-    {
-        eprintln!("wrote {}", p.display());
-    }
-    if let Some(i) = outcome.interrupted {
-        return Ok(i.exit_code());
-    }
-    Ok(if report.summary.is_clean() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    publish(
+        &report,
+        &a.format,
+        &a.output_dir,
+        "canary",
+        a.quiet,
+        outcome.interrupted,
+    )
 }
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {

@@ -50,26 +50,27 @@ pub(super) async fn config_compliance(
     cfg: &aws_sdk_config::Client,
     rules: &Fetched<ConfigState>,
 ) -> Fetched<Vec<ConfigCompliance>> {
-    let state =
-        match rules {
-            Fetched::Ok { value } => value,
-            // Name the call that actually failed (DescribeConfigRules or a recorder call), not
-            // the compliance call that was never made.
-            Fetched::Unknown { call, code, reason } => return Fetched::unknown(
+    let state = match rules {
+        Fetched::Ok { value } => value,
+        // Name the call that actually failed (DescribeConfigRules or a recorder call), not
+        // the compliance call that was never made.
+        Fetched::Unknown { call, code, reason } => {
+            return Fetched::unknown(
                 call.clone(),
                 code.clone(),
                 format!(
                     "{reason} (AWS Config rules could not be listed, so no compliance was read)"
                 ),
-            ),
-            Fetched::Absent { .. } => {
-                return Fetched::unknown(
-                    "config:GetComplianceDetailsByConfigRule",
-                    None,
-                    "AWS Config rules could not be listed",
-                )
-            }
-        };
+            )
+        }
+        Fetched::Absent { .. } => {
+            return Fetched::unknown(
+                "config:GetComplianceDetailsByConfigRule",
+                None,
+                "AWS Config rules could not be listed",
+            )
+        }
+    };
     let mut out = Vec::new();
     for rule in &state.rules {
         let Some(src) = rule.source_identifier.as_deref() else {
@@ -238,36 +239,19 @@ pub(super) async fn delivery_bucket(
 ) -> (Fetched<bool>, Fetched<PublicAccessBlock>) {
     let (status, pab) = futures::join!(
         s3.get_bucket_policy_status().bucket(bucket).send(),
-        s3.get_public_access_block().bucket(bucket).send(),
+        super::s3::public_access_block(s3, bucket),
     );
-    (
-        match status {
-            Err(e) if super::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
-                Fetched::ok(false)
-            }
-            r => fetched("s3:GetBucketPolicyStatus", &[], r, |o| {
-                o.policy_status()
-                    .and_then(|s| s.is_public())
-                    .unwrap_or(false)
-            }),
-        },
-        fetched(
-            "s3:GetPublicAccessBlock",
-            &["NoSuchPublicAccessBlockConfiguration"],
-            pab,
-            |o| {
-                let c = o.public_access_block_configuration();
-                PublicAccessBlock {
-                    block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                    ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                    block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
-                    restrict_public_buckets: c
-                        .and_then(|c| c.restrict_public_buckets())
-                        .unwrap_or(false),
-                }
-            },
-        ),
-    )
+    let status = match status {
+        Err(e) if crate::aws::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
+            Fetched::ok(false)
+        }
+        r => fetched("s3:GetBucketPolicyStatus", &[], r, |o| {
+            o.policy_status()
+                .and_then(|s| s.is_public())
+                .unwrap_or(false)
+        }),
+    };
+    (status, pab)
 }
 
 /// CloudWatch S3 replication metrics of every spec rule that expects metrics.

@@ -100,26 +100,7 @@ pub(super) async fn collect_bucket(
                 },
             )
         },
-        async {
-            fetched(
-                "s3:GetPublicAccessBlock",
-                &["NoSuchPublicAccessBlockConfiguration"],
-                s3.get_public_access_block().bucket(name).send().await,
-                |o| {
-                    let c = o.public_access_block_configuration();
-                    PublicAccessBlock {
-                        block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                        ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                        block_public_policy: c
-                            .and_then(|c| c.block_public_policy())
-                            .unwrap_or(false),
-                        restrict_public_buckets: c
-                            .and_then(|c| c.restrict_public_buckets())
-                            .unwrap_or(false),
-                    }
-                },
-            )
-        },
+        public_access_block(&s3, name),
         async {
             fetched(
                 "s3:GetBucketOwnershipControls",
@@ -223,6 +204,26 @@ pub(super) async fn collect_bucket(
         replication,
         tags,
     }
+}
+
+/// Bucket-level Block Public Access (absent: no configuration, so nothing is blocked).
+pub(super) async fn public_access_block(s3: &Client, name: &str) -> Fetched<PublicAccessBlock> {
+    fetched(
+        "s3:GetPublicAccessBlock",
+        &["NoSuchPublicAccessBlockConfiguration"],
+        s3.get_public_access_block().bucket(name).send().await,
+        |o| {
+            let c = o.public_access_block_configuration();
+            PublicAccessBlock {
+                block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
+                restrict_public_buckets: c
+                    .and_then(|c| c.restrict_public_buckets())
+                    .unwrap_or(false),
+            }
+        },
+    )
 }
 
 /// `ListBuckets` lists exactly the buckets the caller's account owns.

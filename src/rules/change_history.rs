@@ -130,15 +130,10 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             let account_level = e.event_name.ends_with("AccountPublicAccessBlock");
             let target = if account_level {
                 // Account-level settings name no resource; the rule's resource is the account.
-                let scenario = cx
-                    .spec
-                    .buckets
-                    .iter()
-                    .filter(|(_, b)| b.account.get_ref() == alias)
-                    .map(|(k, _)| cx.bucket_scenario(k))
-                    .min()
-                    .unwrap_or(Scenario::Step1);
-                Some((scenario, format!("arn:aws:s3:::account/{id}")))
+                Some((
+                    cx.account_scenario(alias),
+                    format!("arn:aws:s3:::account/{id}"),
+                ))
             } else {
                 e.resources.iter().find_map(|r| classify(cx, r))
             };

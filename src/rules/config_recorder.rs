@@ -45,14 +45,7 @@ impl Rule for ConfigRecorder {
         let mut out = Vec::new();
         for alias in &ev.config_recording_in {
             let alias = alias.get_ref();
-            let scenario = cx
-                .spec
-                .buckets
-                .iter()
-                .filter(|(_, b)| b.account.get_ref() == alias)
-                .map(|(k, _)| cx.bucket_scenario(k))
-                .min()
-                .unwrap_or(Scenario::Step1);
+            let scenario = cx.account_scenario(alias);
             let id = cx
                 .spec
                 .accounts

@@ -35,6 +35,17 @@ impl<'a> AuditContext<'a> {
         }
     }
 
+    /// Account-level findings go with the earliest step any of the account's buckets belongs to.
+    pub fn account_scenario(&self, account_alias: &str) -> Scenario {
+        self.spec
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.account.get_ref() == account_alias)
+            .map(|(k, _)| self.bucket_scenario(k))
+            .min()
+            .unwrap_or(Scenario::Step1)
+    }
+
     /// Replication findings belong to step 4, or to scenario D for the log replication.
     pub fn replication_scenario(&self, r: &Replication) -> Scenario {
         match &self.spec.scenario_d {
