@@ -83,6 +83,41 @@ fn seed_setup_passes_and_reports_agree() {
         std::fs::read_dir(s.reports_dir()).unwrap().count() >= 6,
         "timestamped + latest files"
     );
+    // And a third-party JUnit parser (junitparser, as CI tools use) reads the same counts.
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml, Failure, Error, Skipped
+xml = JUnitXml.fromfile(sys.argv[1])
+c = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "suites": 0}
+for suite in xml:
+    c["suites"] += 1
+    for case in suite:
+        c["tests"] += 1
+        for r in case.result:
+            if isinstance(r, Failure): c["failures"] += 1
+            elif isinstance(r, Error): c["errors"] += 1
+            elif isinstance(r, Skipped): c["skipped"] += 1
+print(json.dumps(c))
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script])
+        .arg(s.reports_dir().join("audit-latest.xml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed["tests"].as_u64().unwrap() as usize, junit.tests);
+    assert_eq!(
+        parsed["failures"].as_u64().unwrap() as usize,
+        junit.failures
+    );
+    assert_eq!(parsed["errors"].as_u64().unwrap() as usize, junit.errors);
+    assert_eq!(parsed["skipped"].as_u64().unwrap() as usize, junit.skipped);
+    assert!(parsed["suites"].as_u64().unwrap() >= 5);
 }
 
 struct JunitCounts {
