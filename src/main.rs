@@ -55,6 +55,10 @@ struct AwsArgs {
     /// Seconds one AWS call may take, retries included.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Upper bound in seconds for the whole run: collection stops (what was not read becomes
+    /// `error` findings), the canary stops and cleans up, and the reports are still written.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    deadline: Option<Duration>,
 }
 
 /// What the collector reads beyond configuration (audit, snapshot, simulate).
@@ -92,6 +96,11 @@ fn parse_window(s: &str) -> Result<Duration, String> {
 }
 
 impl AwsArgs {
+    /// When the run must end, counted from now.
+    fn deadline_at(&self) -> Option<tokio::time::Instant> {
+        self.deadline.map(|d| tokio::time::Instant::now() + d)
+    }
+
     fn options(&self) -> AwsOptions {
         let operation = Duration::from_secs(self.timeout.max(1));
         AwsOptions {
@@ -119,6 +128,56 @@ impl EvidenceArgs {
             c.since = since;
         }
         c
+    }
+}
+
+/// Resolves on SIGINT, SIGTERM or the deadline, whichever comes first.
+async fn stop_signal(deadline: Option<tokio::time::Instant>) -> collect::Stopped {
+    #[cfg(unix)]
+    let signals = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            _ => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let signals = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        "SIGINT"
+    };
+    let deadline = async {
+        match deadline {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        sig = signals => collect::Stopped {
+            code: "Interrupted",
+            reason: format!("interrupted by {sig} before this was read"),
+        },
+        _ = deadline => collect::Stopped {
+            code: "DeadlineExceeded",
+            reason: "--deadline reached before this was read".into(),
+        },
+    }
+}
+
+/// The exit code of a collection stopped by a signal (128 + signal number).
+fn stopped_exit_code(s: &collect::Stopped) -> Option<u8> {
+    match (s.code, s.reason.contains("SIGTERM")) {
+        ("Interrupted", true) => Some(143),
+        ("Interrupted", false) => Some(130),
+        _ => None,
     }
 }
 
@@ -180,6 +239,7 @@ impl CanaryOpts {
             run_id: self.canary_run_id.clone(),
             progress: std::io::stderr().is_terminal(),
             spec_path: spec_path.display().to_string(),
+            deadline: None,
         }
     }
 }
@@ -314,7 +374,9 @@ fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "replaudit=warn",
         1 => "replaudit=debug,aws_config=warn",
-        _ => "replaudit=trace,aws_config=debug,warn",
+        // aws-config logs access key ids of the profile chain and assumed roles at DEBUG/INFO:
+        // not secrets, but not worth spreading through CI logs either.
+        _ => "replaudit=trace,aws_config=debug,aws_config::profile::credentials=warn,aws_config::sts=warn,aws_config::credential_process=warn,warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REPLAUDIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
@@ -349,22 +411,31 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
     // The canary's checks (identities, bucket owners and regions) come first: a refusal must
     // happen before anything else, and nothing is written until the audit is collected.
+    let deadline = a.aws.deadline_at();
     let canary_run = match a.canary {
-        true => Some(
-            canary::prepare(&spec, &a.aws.options(), a.canary_opts.settings(&a.spec))
-                .await
-                .map_err(|e| Fatal(e.to_string()))?,
-        ),
+        true => {
+            let mut settings = a.canary_opts.settings(&a.spec);
+            settings.deadline = deadline;
+            Some(
+                canary::prepare(&spec, &a.aws.options(), settings)
+                    .await
+                    .map_err(|e| Fatal(e.to_string()))?,
+            )
+        }
         false => None,
     };
+    let mut stopped_code = None;
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
         None => {
-            collect::collect(
+            let (snap, stopped) = collect::collect_until(
                 &spec,
                 &a.evidence.collect_options(&a.aws, Some(&a.output_dir)),
+                stop_signal(deadline),
             )
-            .await
+            .await;
+            stopped_code = stopped.as_ref().and_then(stopped_exit_code);
+            snap
         }
     };
     if snap.spec_name != spec.name {
@@ -376,6 +447,12 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let cx = AuditContext::new(&spec, &snap);
     let mut findings = rules::run_all(&cx);
     let mut interrupted = None;
+    // Interrupted while collecting: report what was read, and write nothing with the canary.
+    let canary_run = if stopped_code.is_some() {
+        None
+    } else {
+        canary_run
+    };
     if let Some(run) = canary_run {
         let outcome = canary::execute(run).await;
         for line in &outcome.summary {
@@ -385,14 +462,15 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         interrupted = outcome.interrupted;
     }
     let report = Report::new(&spec.name, snap.collected_at, findings);
-    publish(
+    let code = publish(
         &report,
         &a.format,
         &a.output_dir,
         "audit",
         a.quiet,
         interrupted,
-    )
+    )?;
+    Ok(stopped_code.unwrap_or(code))
 }
 
 /// Write the report files, print the table, and turn the outcome into the exit code.
@@ -462,7 +540,9 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;
-    let run = canary::prepare(&spec, &a.aws.options(), a.canary_opts.settings(&spec_path))
+    let mut settings = a.canary_opts.settings(&spec_path);
+    settings.deadline = a.aws.deadline_at();
+    let run = canary::prepare(&spec, &a.aws.options(), settings)
         .await
         .map_err(|e| Fatal(e.to_string()))?;
     let started = chrono::Utc::now();
@@ -483,12 +563,23 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    let snap = collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await;
+    let (snap, stopped) = collect::collect_until(
+        &spec,
+        &a.evidence.collect_options(&a.aws, None),
+        stop_signal(a.aws.deadline_at()),
+    )
+    .await;
     let text = serde_json::to_string_pretty(&snap)?;
     std::fs::write(&a.output, text + "\n")
         .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
     eprintln!("wrote {}", a.output.display());
-    Ok(0)
+    Ok(match &stopped {
+        Some(st) => {
+            eprintln!("replaudit: collection stopped early: {}", st.reason);
+            stopped_exit_code(st).unwrap_or(EXIT_FINDINGS)
+        }
+        None => 0,
+    })
 }
 
 fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {

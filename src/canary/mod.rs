@@ -60,6 +60,8 @@ pub struct Settings {
     pub progress: bool,
     /// Spec path, only to print a ready-to-run cleanup command.
     pub spec_path: String,
+    /// `--deadline`: the checks stop here (as on SIGINT) and cleanup runs.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             run_id: None,
             progress: false,
             spec_path: "SPEC".into(),
+            deadline: None,
         }
     }
 }
@@ -185,12 +188,19 @@ pub async fn execute(p: Prepared) -> Outcome {
         progress,
     };
     let mut interrupted: Option<Interrupt> = None;
+    let mut deadline_hit = false;
+    let deadline = ctx.settings.deadline;
     let result = {
         let run = run::run_all(&ctx);
         tokio::pin!(run);
         loop {
             tokio::select! {
                 r = &mut run => break r,
+                _ = sleep_until_opt(deadline), if !deadline_hit && interrupted.is_none() => {
+                    deadline_hit = true;
+                    let _ = stop_tx.send(true);
+                    ctx.progress.println("replaudit: --deadline reached: stopping the canary, then cleaning up");
+                }
                 s = signals.next(), if interrupted.is_none() => {
                     interrupted = Some(s);
                     let _ = stop_tx.send(true);
@@ -248,12 +258,23 @@ pub async fn execute(p: Prepared) -> Outcome {
     if let Some(s) = interrupted {
         summary.push(format!("canary interrupted by {}", s.name()));
     }
+    if deadline_hit {
+        summary.push("canary stopped at --deadline".to_string());
+    }
     Outcome {
         run_id: ctx.run_id().to_string(),
         findings,
         interrupted,
         left_behind: cleaned.left.len(),
         summary,
+    }
+}
+
+/// Sleep until the instant, or forever without one.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,16 +20,21 @@ pub(crate) fn decode_policy(doc: &str) -> String {
         .unwrap_or_else(|_| doc.to_string())
 }
 
+/// `("user"|"role", name)` of an IAM ARN (the name without its path).
+pub(super) fn kind_and_name(arn: &str) -> (String, String) {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let (kind, path_name) = resource.split_once('/').unwrap_or(("", ""));
+    let name = path_name.rsplit('/').next().unwrap_or_default().to_string();
+    (kind.to_string(), name)
+}
+
 pub(super) async fn collect_principal(
     spec: &Spec,
     clients: &Clients,
     arn: String,
 ) -> PrincipalState {
     let account = spec::arn_account(&arn).unwrap_or_default().to_string();
-    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
-    let (kind, path_name) = resource.split_once('/').unwrap_or(("", ""));
-    let name = path_name.rsplit('/').next().unwrap_or_default().to_string();
-    let kind = kind.to_string();
+    let (kind, name) = kind_and_name(&arn);
     let alias = spec.account_alias_for_id(&account).map(str::to_string);
     let conf = alias
         .as_deref()

@@ -9,7 +9,10 @@ mod kms;
 mod s3;
 
 use crate::aws::{self, AwsOptions};
-use crate::snapshot::{Fetched, Snapshot, SCHEMA_VERSION};
+use crate::snapshot::{
+    AccountState, BucketState, Fetched, KmsKeyState, PrincipalState, ReplicationMetrics, Snapshot,
+    SCHEMA_VERSION,
+};
 use crate::spec::{self, Spec};
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -164,44 +167,130 @@ impl CollectOptions {
     }
 }
 
+/// Why a collection stopped before it finished.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// `Interrupted` (SIGINT/SIGTERM) or `DeadlineExceeded` (`--deadline`).
+    pub code: &'static str,
+    pub reason: String,
+}
+
 /// Collect everything the rules need. Never fails: every failure is inside the snapshot.
 pub async fn collect(spec: &Spec, copts: &CollectOptions) -> Snapshot {
+    collect_until(spec, copts, std::future::pending()).await.0
+}
+
+/// What has been read so far; filled as each account, bucket, principal and key completes, so
+/// that a stopped collection still yields everything it finished.
+#[derive(Default)]
+struct Partial {
+    accounts: BTreeMap<String, AccountState>,
+    buckets: BTreeMap<String, BucketState>,
+    principals: BTreeMap<String, PrincipalState>,
+    kms_keys: BTreeMap<String, KmsKeyState>,
+    metrics: Option<BTreeMap<String, Fetched<ReplicationMetrics>>>,
+}
+
+/// [`collect`], but stop when `stop` resolves: what was read is kept, everything still in
+/// flight is recorded as `Unknown` with the stop's cause, so rules report it as `error`.
+pub async fn collect_until(
+    spec: &Spec,
+    copts: &CollectOptions,
+    stop: impl std::future::Future<Output = Stopped>,
+) -> (Snapshot, Option<Stopped>) {
     let opts = &copts.aws;
     let collected_at = chrono::Utc::now();
-    let mut clients = Clients::new(spec, opts).await;
-    // Buckets whose actual region differs from the spec need a client in that region; find
-    // those first, then read everything concurrently.
-    let locations = s3::locate_buckets(spec, &clients).await;
-    for (alias, region) in &locations {
-        if let Fetched::Ok { value: r } = region {
-            let account = spec.buckets[alias].account.get_ref().clone();
-            clients.config(spec, &account, r).await;
+    let partial = std::sync::Mutex::new(Partial::default());
+    let put = |f: &dyn Fn(&mut Partial)| {
+        let mut p = partial.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut p);
+    };
+    let work = async {
+        let mut clients = Clients::new(spec, opts).await;
+        // Buckets whose actual region differs from the spec need a client in that region; find
+        // those first, then read everything concurrently.
+        let locations = s3::locate_buckets(spec, &clients).await;
+        for (alias, region) in &locations {
+            if let Fetched::Ok { value: r } = region {
+                let account = spec.buckets[alias].account.get_ref().clone();
+                clients.config(spec, &account, r).await;
+            }
         }
-    }
-    let clients = &clients;
-    let accounts = join_all(
-        spec.accounts
-            .iter()
-            .map(|(alias, a)| account::collect_account(spec, clients, alias, a, copts.since)),
-    );
-    let buckets = join_all(spec.buckets.keys().map(|alias| {
-        let location = locations
-            .get(alias)
-            .cloned()
-            .unwrap_or_else(|| Fetched::unknown("s3:GetBucketLocation", None, "not located"));
-        s3::collect_bucket(spec, clients, alias, location)
-    }));
-    let principals = join_all(
-        spec.principal_arns()
-            .into_iter()
-            .map(|arn| iam::collect_principal(spec, clients, arn)),
-    );
-    let metrics = evidence::replication_metrics(spec, clients, copts.metrics_window);
-    let (accounts, buckets, principals, replication_metrics) =
+        let clients = &clients;
+        let accounts = join_all(spec.accounts.iter().map(|(alias, a)| async {
+            let st = account::collect_account(spec, clients, alias, a, copts.since).await;
+            put(&|p| {
+                p.accounts.insert(st.alias.clone(), st.clone());
+            });
+        }));
+        let buckets = join_all(spec.buckets.keys().map(|alias| {
+            let location = locations
+                .get(alias)
+                .cloned()
+                .unwrap_or_else(|| Fetched::unknown("s3:GetBucketLocation", None, "not located"));
+            async {
+                let st = s3::collect_bucket(spec, clients, alias, location).await;
+                put(&|p| {
+                    p.buckets.insert(st.alias.clone(), st.clone());
+                });
+            }
+        }));
+        let principals = join_all(spec.principal_arns().into_iter().map(|arn| async {
+            let st = iam::collect_principal(spec, clients, arn).await;
+            put(&|p| {
+                p.principals.insert(st.arn.clone(), st.clone());
+            });
+        }));
+        let metrics = async {
+            let m = evidence::replication_metrics(spec, clients, copts.metrics_window).await;
+            put(&|p| p.metrics = Some(m.clone()));
+        };
         futures::join!(accounts, buckets, principals, metrics);
-    // KMS keys: those the spec names, plus replica keys the live configurations name.
+        // KMS keys: those the spec names, plus replica keys the live configurations name.
+        let keys = key_arns(
+            spec,
+            &partial.lock().unwrap_or_else(|e| e.into_inner()).buckets,
+        );
+        join_all(keys.into_iter().map(|k| async {
+            let st = kms::collect_key(spec, clients, k).await;
+            put(&|p| {
+                p.kms_keys.insert(st.arn.clone(), st.clone());
+            });
+        }))
+        .await;
+    };
+    let stopped = {
+        tokio::pin!(work);
+        tokio::pin!(stop);
+        tokio::select! {
+            _ = &mut work => None,
+            s = &mut stop => Some(s),
+        }
+    };
+    let mut p = partial.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = &stopped {
+        tracing::warn!("collection stopped: {}", s.reason);
+        fill_stopped(spec, &mut p, s);
+    }
+    let snap = Snapshot {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        collected_at,
+        spec_name: spec.name.clone(),
+        endpoint_url: opts.endpoint_url.clone(),
+        accounts: p.accounts,
+        buckets: p.buckets,
+        principals: p.principals,
+        kms_keys: p.kms_keys,
+        replication_metrics: p.metrics.unwrap_or_default(),
+    };
+    (snap, stopped)
+}
+
+/// Every KMS key to read: the spec's, plus replica keys named by live replication rules.
+fn key_arns(spec: &Spec, buckets: &BTreeMap<String, BucketState>) -> Vec<String> {
     let mut keys = spec.kms_key_arns();
-    for b in &buckets {
+    for b in buckets.values() {
         if let Fetched::Ok { value } = &b.replication {
             for r in &value.rules {
                 if let Some(k) = &r.destination.replica_kms_key_id {
@@ -214,18 +303,78 @@ pub async fn collect(spec: &Spec, copts: &CollectOptions) -> Snapshot {
     }
     keys.sort();
     keys.dedup();
-    let kms_keys = join_all(keys.into_iter().map(|k| kms::collect_key(spec, clients, k))).await;
-    Snapshot {
-        schema_version: SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        collected_at,
-        spec_name: spec.name.clone(),
-        endpoint_url: opts.endpoint_url.clone(),
-        accounts: accounts.into_iter().map(|a| (a.alias.clone(), a)).collect(),
-        buckets: buckets.into_iter().map(|b| (b.alias.clone(), b)).collect(),
-        principals: principals.into_iter().map(|p| (p.arn.clone(), p)).collect(),
-        kms_keys: kms_keys.into_iter().map(|k| (k.arn.clone(), k)).collect(),
-        replication_metrics,
+    keys
+}
+
+/// States for everything a stopped collection did not finish.
+fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Stopped) {
+    fn u<T>(s: &Stopped) -> Fetched<T> {
+        Fetched::unknown("collection", Some(s.code.to_string()), s.reason.clone())
+    }
+    for (alias, a) in &spec.accounts {
+        p.accounts
+            .entry(alias.clone())
+            .or_insert_with(|| AccountState {
+                alias: alias.clone(),
+                expected_account_id: a.account_id.get_ref().clone(),
+                caller: u(s),
+                public_access_block: u(s),
+                trails: u(s),
+                config: u(s),
+                config_compliance: u(s),
+                change_events: u(s),
+            });
+    }
+    for (alias, b) in &spec.buckets {
+        p.buckets
+            .entry(alias.clone())
+            .or_insert_with(|| BucketState {
+                alias: alias.clone(),
+                name: b.name.get_ref().clone(),
+                read_as: b.account.get_ref().clone(),
+                owned_by_expected_account: u(s),
+                region: u(s),
+                versioning: u(s),
+                public_access_block: u(s),
+                ownership_controls: u(s),
+                policy: u(s),
+                policy_is_public: u(s),
+                encryption: u(s),
+                replication: u(s),
+                tags: u(s),
+            });
+    }
+    for arn in spec.principal_arns() {
+        let (kind, name) = iam::kind_and_name(&arn);
+        p.principals
+            .entry(arn.clone())
+            .or_insert_with(|| PrincipalState {
+                account_id: spec::arn_account(&arn).unwrap_or_default().to_string(),
+                read_as: None,
+                details: u(s),
+                kind,
+                name,
+                arn,
+            });
+    }
+    for k in key_arns(spec, &p.buckets) {
+        p.kms_keys.entry(k.clone()).or_insert_with(|| KmsKeyState {
+            arn: k,
+            read_as: None,
+            metadata: u(s),
+            key_policy: u(s),
+        });
+    }
+    if p.metrics.is_none() {
+        let mut m = BTreeMap::new();
+        for r in &spec.replication {
+            for (i, rule) in r.rules.iter().enumerate() {
+                if rule.metrics_expected() {
+                    m.insert(format!("{}/{}", r.id.get_ref(), rule.label(i)), u(s));
+                }
+            }
+        }
+        p.metrics = Some(m);
     }
 }
 

@@ -1,4 +1,4 @@
-use super::support::{error, skip};
+use super::support::{error, skip, unknown};
 use super::{AuditContext, Rule, RuleMeta};
 use crate::findings::{Finding, Status};
 use crate::policy::{self, Context, Decision, Policy, PolicySet, PrincipalEntry, Request};
@@ -51,14 +51,21 @@ impl Rule for RoleTrust {
                 out.push(error(&META, scenario, arn, "role was not collected"));
                 continue;
             };
-            let Fetched::Ok { value: details } = &st.details else {
-                out.push(skip(
-                    &META,
-                    scenario,
-                    arn,
-                    "role could not be read (reported by role-exists)",
-                ));
-                continue;
+            let details = match &st.details {
+                Fetched::Ok { value } => value,
+                Fetched::Absent { .. } => {
+                    out.push(skip(
+                        &META,
+                        scenario,
+                        arn,
+                        "role does not exist (reported by role-exists)",
+                    ));
+                    continue;
+                }
+                f => {
+                    out.push(unknown(&META, scenario, arn, "the role's trust policy", f));
+                    continue;
+                }
             };
             let Some(doc) = &details.trust_policy else {
                 out.push(error(
