@@ -427,5 +427,23 @@ pub fn arn_region(arn: &str) -> Option<&str> {
     (!region.is_empty()).then_some(region)
 }
 
+/// The fuzz body (cargo-fuzz target `spec_parse`, and `tests/spec_fuzz.rs` on stable): any
+/// bytes must give a spec or a positioned error, never a panic; errors must point inside the
+/// input.
+pub fn fuzz_one(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = parse(Path::new("fuzz.toml"), text) {
+        let lines = text.split('\n').count().max(1);
+        assert!(
+            e.line >= 1 && e.line <= lines,
+            "error line {} outside input ({lines} lines): {e}",
+            e.line
+        );
+        assert!(e.column >= 1);
+    }
+}
+
 #[cfg(test)]
 mod tests;
