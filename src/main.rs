@@ -587,9 +587,10 @@ fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?;
     let (outcomes, summary) = policy::cases::run_all(&text).map_err(Fatal)?;
-    let mut out = String::with_capacity(outcomes.len() * 96);
-    for o in &outcomes {
-        out.push_str(&o.to_json_line());
+    let lines = policy::cases::par_map(&outcomes, |_, o| o.to_json_line());
+    let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in &lines {
+        out.push_str(l);
         out.push('\n');
     }
     use std::io::Write;

@@ -254,12 +254,19 @@ impl Summary {
 pub fn load_cases(json: &str) -> Result<Vec<Value>, String> {
     // A duplicated key would otherwise be dropped silently ("last one wins") before any policy
     // parser could see it; the whole file is refused because JSON cannot be resumed mid-way.
-    if let Err(e) = super::parse::parse_json("case file", json) {
-        if e.message.starts_with("duplicate key") {
-            return Err(format!("case file: {}: {}", e.path, e.message));
-        }
+    // The check and the parse read the same text, so they run side by side.
+    let (dup, parsed) = std::thread::scope(|s| {
+        let dup = s.spawn(|| match super::parse::parse_json("case file", json) {
+            Err(e) if e.message.starts_with("duplicate key") => Some(e),
+            _ => None,
+        });
+        let parsed = serde_json::from_str::<Value>(json);
+        (dup.join().ok().flatten(), parsed)
+    });
+    if let Some(e) = dup {
+        return Err(format!("case file: {}: {}", e.path, e.message));
     }
-    match serde_json::from_str::<Value>(json) {
+    match parsed {
         Ok(Value::Array(items)) => Ok(items),
         Ok(_) => Err("a case file must be a JSON array of cases".to_string()),
         Err(e) => Err(format!("case file is not valid JSON: {e}")),
@@ -299,20 +306,73 @@ pub fn run_case(v: &Value) -> CaseOutcome {
 
 /// Runs a whole case file.
 pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
-    let cases = load_cases(json)?;
-    let outcomes: Vec<CaseOutcome> = cases
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let mut o = run_case(v);
-            if v.get("id").and_then(Value::as_str).is_none() {
-                o.id = format!("#{i}");
-            }
-            o
-        })
-        .collect();
+    // Split the array without building it (cheap), then parse, check and evaluate each case on
+    // every core: one malformed case (including a duplicated key) errors only its own line.
+    let raws: Vec<&serde_json::value::RawValue> = match serde_json::from_str(json) {
+        Ok(r) => r,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err("a case file must be a JSON array of cases".to_string())
+        }
+        Err(e) => return Err(format!("case file is not valid JSON: {e}")),
+    };
+    let outcomes: Vec<CaseOutcome> = par_map(&raws, |i, raw| run_raw_case(i, raw.get()));
     let summary = Summary::of(&outcomes);
     Ok((outcomes, summary))
+}
+
+/// One case from its JSON text: duplicate keys are refused (serde would keep the last one
+/// silently), then it runs like [`run_case`].
+fn run_raw_case(i: usize, text: &str) -> CaseOutcome {
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return CaseOutcome {
+                id: format!("#{i}"),
+                result: Err(format!("invalid case: {e}")),
+                expected: None,
+            }
+        }
+    };
+    let mut o = run_case(&v);
+    if v.get("id").and_then(Value::as_str).is_none() {
+        o.id = format!("#{i}");
+    }
+    if let Err(e) = super::parse::parse_json("case", text) {
+        if e.message.starts_with("duplicate key") {
+            let path = e.path.strip_prefix('$').unwrap_or(&e.path);
+            o.result = Err(format!("case file: $[{i}]{path}: {}", e.message));
+        }
+    }
+    o
+}
+
+/// `f` over `items` on every available core, results in input order. Plain scoped threads:
+/// the work is CPU-bound and evenly sized, so contiguous chunks balance well enough.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || items.len() < 256 {
+        return items.iter().enumerate().map(|(i, x)| f(i, x)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let f = &f;
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, x)| f(c * chunk + j, x))
+                        .collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -377,6 +437,26 @@ mod tests {
             .unwrap()
             .starts_with("policy 'resource_policy'"));
         assert!(!out[0].to_json_line().contains('\n'));
+    }
+
+    #[test]
+    fn a_duplicate_key_errors_only_its_own_case_in_run_all() {
+        let (out, summary) = run_all(
+            r#"[{"id":"a","request":{"principal":"arn:aws:iam::111122223333:user/u","action":"s3:GetObject","resource":"*"},"resource_policy":{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}},
+                {"id":"b","request":{"principal":"arn:aws:iam::111122223333:user/u","action":"s3:GetObject","resource":"*"},"expected":"ImplicitDeny"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            out[0].result.as_ref().unwrap_err(),
+            "case file: $[0].resource_policy.Statement[0].Effect: duplicate key 'Effect'"
+        );
+        assert_eq!(
+            out[1].result.as_ref().unwrap().decision,
+            Decision::ImplicitDeny
+        );
+        assert_eq!(summary.errors, 1);
+        assert!(run_all("{}").unwrap_err().contains("JSON array"));
+        assert!(run_all("[").unwrap_err().contains("not valid JSON"));
     }
 
     #[test]
