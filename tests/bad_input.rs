@@ -19,19 +19,7 @@ fn offline_base() -> Offline {
     let s = Setup::seed(&[]);
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("state.json");
-    let out = s
-        .cmd()
-        .args(["snapshot", "--spec"])
-        .arg(&s.spec)
-        .arg("-o")
-        .arg(&snap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.snapshot(&snap);
     let snapshot = serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
     Offline { dir, snapshot }
 }

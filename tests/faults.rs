@@ -59,7 +59,7 @@ struct Row {
 
 #[test]
 fn audit_under_faults_never_gives_a_wrong_verdict() {
-    let setup = Setup::seed();
+    let setup = Setup::seed(&[]);
     let cfg_dir = setup.dir.path();
     let proxy = FaultProxy::start(&setup.emu.endpoint);
 

@@ -224,7 +224,7 @@ struct Row {
 
 #[test]
 fn auditor_needs_exactly_the_read_only_policy() {
-    let setup = Setup::seed();
+    let setup = Setup::seed(&[]);
     let shipped: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("docs/auditor-readonly-policy.json"))
             .expect("read policy"),
@@ -465,7 +465,7 @@ fn auditor_needs_exactly_the_read_only_policy() {
 /// scoping, which follows the AWS documentation.
 #[test]
 fn canary_runs_with_read_only_plus_canary_policy() {
-    let setup = Setup::seed();
+    let setup = Setup::seed(&[]);
     let read: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("docs/auditor-readonly-policy.json")).unwrap(),
     )

@@ -122,7 +122,7 @@ fn is_key_id(name: &str) -> bool {
 
 #[test]
 fn credentials_never_appear_in_any_output() {
-    let setup = Setup::seed();
+    let setup = Setup::seed(&[]);
     let cfg = setup.dir.path();
     let ep = &setup.emu.endpoint;
     let mut secrets = secrets_in(&setup.path("aws-credentials"));

@@ -148,6 +148,24 @@ impl Setup {
         c
     }
 
+    /// A file in the set-up's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `replaudit snapshot` of the set-up into `out`.
+    pub fn snapshot(&self, out: &Path) {
+        let o = self
+            .cmd()
+            .args(["snapshot", "--spec"])
+            .arg(&self.spec)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .expect("run replaudit snapshot");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
     pub fn reports_dir(&self) -> PathBuf {
         self.dir.path().join("reports")
     }

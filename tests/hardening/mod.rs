@@ -1,9 +1,8 @@
 //! Shared helpers of the hardening tests (`tests/faults.rs`, `tests/least_privilege.rs`,
 //! `tests/secrets.rs`), used with `#[path = "hardening/mod.rs"] mod hardening;`.
 //!
-//! Self-contained on purpose (tests/common belongs to the emulator harness): starts the emulator
-//! (tests/harness/emulator.py) on a free port, provisions a spec with tests/harness/provision.py,
-//! runs the real `replaudit` binary with a chosen credentials folder and endpoint, drives this
+//! The emulator and its provisioning come from tests/common; this module adds what only these
+//! tests need: it runs the real `replaudit` binary with a chosen credentials folder and endpoint, drives this
 //! folder's Python helpers (fault proxy, auditor users) over a JSON-lines stdin/stdout protocol,
 //! and compares a run's findings with a baseline.
 //!
@@ -15,26 +14,13 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn python() -> PathBuf {
-    let p = repo().join(".moto/bin/python");
-    assert!(
-        p.exists(),
-        "the emulator virtualenv is missing: run scripts/setup-emulator (or .ci/run) first ({} not found)",
-        p.display()
-    );
-    p
-}
-
-pub fn seed_spec() -> PathBuf {
-    repo().join("checks/seed.toml")
-}
+// The emulator, its provisioning and the repo paths are tests/common's.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{python, repo, Setup};
 
 /// A Python helper that prints one JSON line when ready, then answers one JSON line per JSON
 /// line on its stdin, and exits on stdin EOF (so a crashed test never leaves it behind).
@@ -85,68 +71,6 @@ impl Drop for LineChild {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// The emulator (moto in-process with the harness patches) on a free loopback port.
-pub struct Emulator {
-    proc: LineChild,
-    pub endpoint: String,
-}
-
-impl Emulator {
-    pub fn start() -> Emulator {
-        let proc = LineChild::spawn(&repo().join("tests/harness/emulator.py"), &[]);
-        let endpoint = proc.banner["endpoint"]
-            .as_str()
-            .expect("endpoint")
-            .to_string();
-        Emulator { proc, endpoint }
-    }
-}
-
-/// A provisioned set-up: the emulator and the folder with `aws-config`, `aws-credentials`
-/// (admin keys of each account under the spec's profile names) and `provisioned.json`.
-pub struct Setup {
-    pub emu: Emulator,
-    pub dir: tempfile::TempDir,
-    pub spec: PathBuf,
-}
-
-impl Setup {
-    pub fn new(spec: &Path, defects: &[&str]) -> Setup {
-        let emu = Emulator::start();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut cmd = Command::new(python());
-        cmd.arg(repo().join("tests/harness/provision.py"))
-            .args(["--endpoint", &emu.endpoint])
-            .arg("--spec")
-            .arg(spec)
-            .arg("--out-dir")
-            .arg(dir.path());
-        for d in defects {
-            cmd.args(["--defect", d]);
-        }
-        let out = cmd.output().expect("run provision.py");
-        assert!(
-            out.status.success(),
-            "provisioning failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Setup {
-            emu,
-            dir,
-            spec: spec.to_path_buf(),
-        }
-    }
-
-    pub fn seed() -> Setup {
-        Setup::new(&seed_spec(), &[])
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
     }
 }
 
