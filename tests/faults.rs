@@ -29,8 +29,10 @@
 //! `REPLAUDIT_FAULT_RUNS` (default 3) runs for each of {10 %, 30 %} x {`--max-attempts` 5
 //! (default), 1}, with `--timeout 6` and 8 s stalls: about 2 minutes.
 //!
-//! TODO(canary): when `audit --canary` is stable, add runs with `--canary` here and count canary
-//! leftovers (objects under `*/replaudit-canary/<run-id>/` after the run) — must be 0.
+//! `canary_under_faults_leaves_nothing_behind` runs the canary through the same proxy at 10 % and
+//! 30 % (`REPLAUDIT_CANARY_FAULT_SEEDS` runs each, default 2) and lists every bucket afterwards,
+//! directly: canary leftovers must be 0. A preflight that cannot verify (a stall past `--timeout`)
+//! refuses to run and writes nothing, which is the safe answer and counts as 0.
 
 #[path = "hardening/mod.rs"]
 mod hardening;
@@ -258,5 +260,116 @@ fn print_table(
     for (call, m) in causes {
         let v: Vec<String> = m.iter().map(|(c, n)| format!("{c} x{n}")).collect();
         println!("  {call}: {}", v.join(", "));
+    }
+}
+
+/// Every canary version left in any bucket of the spec, listed directly (not through the proxy).
+fn canary_leftovers(setup: &Setup) -> Vec<String> {
+    let script = r#"
+import boto3, botocore, json, sys, tomllib
+spec = tomllib.load(open(sys.argv[2], "rb"))
+out = []
+for alias, b in spec["buckets"].items():
+    prof = spec["accounts"][b["account"]]["credentials"]["profile"]
+    s3 = boto3.Session(profile_name=prof).client("s3", endpoint_url=sys.argv[1], region_name=b["region"],
+        config=botocore.config.Config(s3={"addressing_style": "path"}))
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=b["name"]):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            if "replaudit-canary/" in v["Key"]:
+                out.append(f"s3://{b['name']}/{v['Key']} {v['VersionId']}")
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script, &setup.emu.endpoint])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .output()
+        .expect("list versions");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn seeds() -> u64 {
+    std::env::var("REPLAUDIT_CANARY_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2)
+}
+
+/// The canary under faults: whatever fails, it must not panic and must leave nothing behind.
+#[test]
+fn canary_under_faults_leaves_nothing_behind() {
+    let setup = Setup::seed(&[]);
+    let proxy = FaultProxy::start(&setup.emu.endpoint);
+    println!("canary under faults: rate, runs, requests, faulted, exit code, canary leftovers");
+    for (i, rate) in [0.1, 0.3].into_iter().enumerate() {
+        for seed in 0..seeds() {
+            proxy.configure(&json!({"rate": rate, "seed": 100 + seed + 10 * i as u64, "stall_seconds": STALL_SECS}));
+            let out = replaudit(setup.dir.path(), &proxy.endpoint)
+                .args([
+                    "canary",
+                    "--quiet",
+                    "--timeout",
+                    "6",
+                    "--canary-timeout",
+                    "8",
+                    "--canary-observe",
+                    "3",
+                ])
+                // A fixed run id makes the requests, and so the injected faults, reproducible.
+                .args(["--canary-run-id", &format!("faults-{i}-{seed}"), "--spec"])
+                .arg(&setup.spec)
+                .arg("--output-dir")
+                .arg(setup.path(&format!("canary-{rate}-{seed}")))
+                .output()
+                .expect("run canary");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "panic: {stderr}");
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0) | Some(1) | Some(2)),
+                "exit {code:?}: {stderr}"
+            );
+            // Late replicas of an interrupted wait land after the run; give them their time.
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let left = canary_leftovers(&setup);
+            let st = proxy.stats();
+            println!(
+                "  {:>3.0}%  seed {seed}  requests {}  faulted {}  exit {code:?}  leftovers {}",
+                rate * 100.0,
+                st["requests"],
+                st["faulted"],
+                left.len()
+            );
+            if code == Some(2) {
+                println!(
+                    "        refused: {}",
+                    stderr.lines().last().unwrap_or_default()
+                );
+            }
+            let cleanup = std::fs::read_to_string(
+                setup
+                    .path(&format!("canary-{rate}-{seed}"))
+                    .join("canary-latest.json"),
+            )
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|r| {
+                r["findings"]
+                    .as_array()?
+                    .iter()
+                    .find(|f| f["id"] == "canary-cleanup")
+                    .cloned()
+            });
+            assert!(
+                left.is_empty(),
+                "canary leftovers at {rate}: {left:?}\ncleanup finding: {cleanup:?}\n{stderr}"
+            );
+        }
     }
 }

@@ -196,34 +196,53 @@ pub(crate) async fn after_run(
         }
     }
 
-    // 4. Final sweep and count, under the run's own prefixes in every bucket it touched.
-    for (bucket, prefix) in ctx.plan.prefixes() {
-        if let Err(e) = sweep(ctx, &bucket, &prefix, &keys, &mut out).await {
-            out.listing_errors.push(e);
-            continue;
-        }
-        let Ok(client) = ctx.owner_client(&bucket) else {
-            continue;
-        };
-        match s3ops::list_versions(client, ctx.name(&bucket), &prefix).await {
-            Ok(listed) => {
-                let l = ctx.ledger();
-                for x in listed {
-                    if l.is_foreign(&bucket, &x.key, &x.version_id) {
-                        out.foreign_untouched += 1;
-                    } else {
-                        out.left.push(VersionRef {
-                            bucket: bucket.clone(),
-                            key: x.key,
-                            version_id: x.version_id,
-                            delete_marker: x.delete_marker,
-                        });
+    // 4. Final sweep and count, under the run's own prefixes in every bucket it touched. A
+    //    delete or listing can fail transiently past the SDK's retries (throttling storms,
+    //    stalls past --timeout): up to two more rounds, a little apart, before anything is
+    //    reported as left behind.
+    for round in 0..3u32 {
+        let mut left = Vec::new();
+        let mut errors = Vec::new();
+        let mut foreign = 0;
+        for (bucket, prefix) in ctx.plan.prefixes() {
+            if let Err(e) = sweep(ctx, &bucket, &prefix, &keys, &mut out).await {
+                errors.push(e);
+                continue;
+            }
+            let Ok(client) = ctx.owner_client(&bucket) else {
+                continue;
+            };
+            match s3ops::list_versions(client, ctx.name(&bucket), &prefix).await {
+                Ok(listed) => {
+                    let l = ctx.ledger();
+                    for x in listed {
+                        if l.is_foreign(&bucket, &x.key, &x.version_id) {
+                            foreign += 1;
+                        } else {
+                            left.push(VersionRef {
+                                bucket: bucket.clone(),
+                                key: x.key,
+                                version_id: x.version_id,
+                                delete_marker: x.delete_marker,
+                            });
+                        }
                     }
                 }
+                Err(e) => errors.push(e),
             }
-            Err(e) => out.listing_errors.push(e),
         }
+        let clean = left.is_empty() && errors.is_empty();
+        if clean || round == 2 || *drain_stop.borrow() {
+            out.left = left;
+            out.listing_errors.extend(errors);
+            out.foreign_untouched += foreign;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(round) + 1)).await;
     }
+    // A delete that failed once and succeeded in a later round is not a failure.
+    let deleted: BTreeSet<VersionRef> = out.deleted.iter().cloned().collect();
+    out.failed.retain(|(v, _)| !deleted.contains(v));
     out
 }
 
