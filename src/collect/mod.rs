@@ -287,23 +287,9 @@ pub async fn collect_until(
     (snap, stopped)
 }
 
-/// Every KMS key to read: the spec's, plus replica keys named by live replication rules.
+/// Every KMS key to read: the spec's, plus the keys live configurations name (aliases too).
 fn key_arns(spec: &Spec, buckets: &BTreeMap<String, BucketState>) -> Vec<String> {
-    let mut keys = spec.kms_key_arns();
-    for b in buckets.values() {
-        if let Fetched::Ok { value } = &b.replication {
-            for r in &value.rules {
-                if let Some(k) = &r.destination.replica_kms_key_id {
-                    if k.starts_with("arn:") {
-                        keys.push(k.clone());
-                    }
-                }
-            }
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    keys
+    kms::key_references(spec, buckets)
 }
 
 /// States for everything a stopped collection did not finish.

@@ -1,8 +1,8 @@
+use super::kms_support::ask_kms;
 use super::support::{ask, error};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{
-    bucket_policy, identity_side, key_policy, kms_via_s3_context, restrict_public_buckets, Leg,
-};
+use crate::access::kms::{object_bucket_key, S3KmsContext};
+use crate::access::{bucket_policy, identity_side, restrict_public_buckets, Leg};
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{s3_resource_kind, S3ResourceKind};
 use serde_json::json;
@@ -15,7 +15,9 @@ declare_rule! {
     /// permissions boundary, the bucket policy, and S3 Block Public Access. Cross-account
     /// requests need both sides to allow. For `s3:GetObject` on a bucket whose default
     /// encryption is SSE-KMS with a known key, the reader must also be able to `kms:Decrypt`
-    /// (key policy + identity). The deciding statements are in the evidence.
+    /// (key policy + identity) in the encryption context S3 sends: the bucket ARN when the
+    /// objects use an S3 Bucket Key, the object ARN otherwise. The deciding statements are in
+    /// the evidence.
     ///
     /// ## Why it matters
     /// This is the proof the set-up exists for: tom-cruise can list and download, clint-eastwood
@@ -38,6 +40,7 @@ declare_rule! {
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context",
     ],
 }
 
@@ -111,31 +114,26 @@ impl Rule for AccessExpectation {
                 let mut kms_note = String::new();
                 if action.eq_ignore_ascii_case("s3:GetObject") {
                     if let Some(key) = kms_key_of(cx, bucket) {
-                        match key_policy(cx.snap, &key) {
-                            Ok(kp) => {
-                                let region = cx
-                                    .spec
-                                    .bucket(bucket)
-                                    .map(|b| b.region.get_ref().as_str())
-                                    .unwrap_or_default();
-                                let ctx = kms_via_s3_context(region, &resource, &who.account);
-                                let k = ask(
-                                    cx,
-                                    who,
-                                    "kms:Decrypt",
-                                    &key,
-                                    crate::spec::arn_account(&key).unwrap_or_default(),
-                                    Some(&kp),
-                                    false,
-                                    &ctx,
-                                    Leg::Full,
-                                );
+                        let region = cx
+                            .spec
+                            .bucket(bucket)
+                            .map(|b| b.region.get_ref().as_str())
+                            .unwrap_or_default();
+                        let context = S3KmsContext::new(
+                            object_bucket_key(cx.spec, cx.snap, bucket, &exp.sample_key),
+                            &cx.bucket_arn(bucket),
+                            &resource,
+                            region,
+                        );
+                        match ask_kms(cx, who, "kms:Decrypt", &key, &context) {
+                            Ok(k) => {
                                 kms_ok = k.allowed();
                                 if !kms_ok {
                                     kms_note = format!(
-                                        "; kms:Decrypt on {key} is {} ({})",
+                                        "; kms:Decrypt on {key} is {} ({}; {})",
                                         k.eval.decision,
-                                        k.summary()
+                                        k.summary(),
+                                        context.describe()
                                     );
                                 }
                                 evidence["kms"] = k.evidence;

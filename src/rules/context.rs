@@ -144,39 +144,3 @@ pub fn kms_key_id(reference: &str) -> &str {
         None => reference.strip_prefix("key/").unwrap_or(reference),
     }
 }
-
-/// Two key references name the same key when their key ids match and, if both are ARNs,
-/// their account and region match too.
-pub fn same_kms_key(a: &str, b: &str) -> bool {
-    if kms_key_id(a) != kms_key_id(b) {
-        return false;
-    }
-    match (
-        spec::arn_account(a).zip(spec::arn_region(a)),
-        spec::arn_account(b).zip(spec::arn_region(b)),
-    ) {
-        (Some(x), Some(y)) => x == y,
-        _ => true,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kms_key_references_compare_by_id_account_and_region() {
-        let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
-        assert!(same_kms_key(a, "9b8a"));
-        assert!(same_kms_key(a, a));
-        assert!(!same_kms_key(
-            a,
-            "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"
-        ));
-        assert!(!same_kms_key(
-            a,
-            "arn:aws:kms:ap-southeast-2:111122223333:key/9b8a"
-        ));
-        assert!(!same_kms_key(a, "9b8b"));
-    }
-}

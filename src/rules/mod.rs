@@ -36,6 +36,7 @@ macro_rules! declare_rule {
 }
 
 mod context;
+mod kms_support;
 mod registry;
 mod support;
 

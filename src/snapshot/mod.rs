@@ -350,19 +350,28 @@ pub struct GroupPolicies {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KmsKeyState {
+    /// The reference as the spec or a live configuration names it, made an ARN (a key ARN, or an
+    /// alias ARN, which `metadata.arn` resolves to the key ARN).
     pub arn: String,
     pub read_as: Option<String>,
     pub metadata: Fetched<KmsKeyMetadata>,
+    /// Read with the resolved key ARN: GetKeyPolicy takes only a key id or key ARN.
     pub key_policy: Fetched<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KmsKeyMetadata {
     pub key_id: String,
+    /// The key ARN (DescribeKey resolves aliases to it).
     pub arn: String,
     pub enabled: bool,
     pub key_state: Option<String>,
     pub key_manager: Option<String>,
+    /// `SYMMETRIC_DEFAULT` for the only keys S3 can use.
+    #[serde(default)]
+    pub key_spec: Option<String>,
+    #[serde(default)]
+    pub key_usage: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

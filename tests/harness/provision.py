@@ -72,6 +72,14 @@ DEFECTS = {
     "failed-replication-metrics": "CloudWatch shows OperationsFailedReplication > 0 for the primary rule",
     "late-replication-metrics": "CloudWatch shows a ReplicationLatency datapoint above 15 minutes for the primary rule",
     "config-stale": "AWS Config result pinned NON_COMPLIANT for s3-bucket-versioning-enabled on the source bucket",
+    "replica-key-encrypt-only": "replication role gets only kms:Encrypt on the replica key (no kms:Decrypt, which S3 "
+                                "Bucket Keys need), in its policy and in the key policy",
+    "kms-object-arn-context": "replication role's KMS statements are conditioned on object-ARN encryption contexts "
+                              "although S3 Bucket Keys make S3 use the bucket ARN",
+    "replica-key-alias": "replication rules name the replica key by an alias ARN (valid: S3 resolves it)",
+    "replica-key-disabled": "the primary rules' replica KMS key is disabled (DisableKey) after provisioning",
+    "no-destination-account": "primary rules' Destination without Account (AccessControlTranslation kept when the spec "
+                              "has owner_override)",
 }
 
 # AWS Config managed rules deployed where [evidence].config_recording_in says (their default names).
@@ -187,6 +195,11 @@ class Provisioner:
             raise SystemExit("intern-can-upload needs scenario_c.non_uploaders")
         if "clint-granted" in self.defects and not any(a.get("deny") for a in self.access):
             raise SystemExit("clint-granted needs an [[access]] entry with deny")
+        if self.defects & {"replica-key-encrypt-only", "kms-object-arn-context", "replica-key-alias",
+                           "replica-key-disabled"} and not self.primary_replica_keys():
+            raise SystemExit("KMS defects need a primary replication rule with replica_kms_key_arn")
+        if "no-destination-account" in self.defects and not self.primary():
+            raise SystemExit("no-destination-account needs a [[replication]] in the spec")
         if self.defects & {"grant-account"} and not any(a.get("allow") for a in self.access):
             raise SystemExit("grant-account needs an [[access]] entry with allow")
 
@@ -217,6 +230,34 @@ class Provisioner:
     def primary_destinations(self) -> set[str]:
         p = self.primary()
         return {r["destination"] for r in p.get("rules", [])} if p else set()
+
+    def primary_replica_keys(self) -> list[str]:
+        p = self.primary()
+        return sorted({r["replica_kms_key_arn"] for r in (p or {}).get("rules", []) if r.get("replica_kms_key_arn")})
+
+    # ------------------------------------------------------------------ S3 Bucket Keys and encryption context
+    # S3 uses the *bucket* ARN as the KMS encryption context when an S3 Bucket Key is used, the object ARN
+    # otherwise; the provisioner turns Bucket Keys on for every SSE-KMS default encryption (as the seed does).
+    #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+    #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html
+    # Replication: "When an S3 Bucket Key is enabled for the source or destination bucket, the encryption context
+    # will be the bucket's Amazon Resource Name (ARN), not the object's ARN", and "the AWS KMS key policy for the
+    # KMS key that's used to encrypt the object replica must include the kms:Decrypt permission for the calling
+    # principal" (the replication role).
+    #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+    def bucket_key(self, alias: str) -> bool:
+        b = self.buckets[alias]
+        return bool(b.get("default_encryption", "").startswith("aws:kms"))
+
+    def replica_bucket_key(self, rep: dict, rule: dict) -> bool:
+        return self.bucket_key(rep["source"]) or self.bucket_key(rule["destination"])
+
+    def kms_context(self, alias: str, prefix: str, bucket_key: bool) -> str:
+        """The `kms:EncryptionContext:aws:s3:arn` value S3 sends for objects under `prefix` of a bucket."""
+        arn = bucket_arn(self.bname(alias))
+        if bucket_key and "kms-object-arn-context" not in self.defects:
+            return arn
+        return f"{arn}/{prefix}*"
 
     def log_replication(self) -> dict | None:
         wanted = self.spec.get("scenario_d", {}).get("replication")
@@ -311,7 +352,8 @@ class Provisioner:
                 "Condition": {"StringEquals": {"aws:SourceAccount": self.acct_id(account)}}}
 
     def replication_role_statements(self, role_alias: str) -> list[dict]:
-        sources, dest_objects, owner_dest_objects, src_keys, replica_keys = [], [], [], [], []
+        sources, dest_objects, owner_dest_objects = [], [], []
+        kms_statements: list[dict] = []
         for rep in self.replications:
             if rep["role"] != role_alias:
                 continue
@@ -323,10 +365,7 @@ class Provisioner:
                 if rule.get("owner_override"):
                     owner_dest_objects.append(f"{bucket_arn(dest)}/*")
                 if rule.get("sse_kms_encrypted_objects"):
-                    if self.buckets[rep["source"]].get("kms_key_arn"):
-                        src_keys.append(self.buckets[rep["source"]]["kms_key_arn"])
-                    if rule.get("replica_kms_key_arn"):
-                        replica_keys.append(rule["replica_kms_key_arn"])
+                    kms_statements += self.replication_kms_statements(rep, rule)
         uniq = lambda xs: sorted(set(xs))  # noqa: E731
         statements: list[dict] = []
         if "role-s3-admin" in self.defects:
@@ -348,13 +387,37 @@ class Provisioner:
                 statements.append({"Sid": "OwnerOverride", "Effect": "Allow",
                                     "Action": "s3:ObjectOwnerOverrideToBucketOwner",
                                     "Resource": uniq(owner_dest_objects)})
-        if src_keys:
-            statements.append({"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt",
-                               "Resource": uniq(src_keys)})
-        if replica_keys:
-            statements.append({"Sid": "EncryptReplicas", "Effect": "Allow", "Action": "kms:Encrypt",
-                               "Resource": uniq(replica_keys)})
-        return statements
+        for i, st in enumerate(kms_statements):
+            st["Sid"] += str(i)
+        return statements + kms_statements
+
+    def replication_kms_statements(self, rep: dict, rule: dict) -> list[dict]:
+        """The role's KMS statements for one rule replicating SSE-KMS objects, as the S3 user guide's example
+        "Replicating objects with S3 Bucket Keys" writes them: kms:Decrypt on the source key and kms:Encrypt on
+        the replica key, each limited by kms:ViaService (S3 in the bucket's region) and the encryption context S3
+        uses; with a Bucket Key on the replica, also kms:Decrypt on the replica key.
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html"""
+        out: list[dict] = []
+        src, dest = rep["source"], rule["destination"]
+        prefix = rule.get("prefix", "")
+
+        def cond(alias: str, bucket_key: bool) -> dict:
+            return {"StringLike": {
+                "kms:ViaService": f"s3.{self.buckets[alias]['region']}.amazonaws.com",
+                "kms:EncryptionContext:aws:s3:arn": self.kms_context(alias, prefix, bucket_key)}}
+
+        source_key = self.buckets[src].get("kms_key_arn")
+        if source_key:
+            out.append({"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": source_key,
+                        "Condition": cond(src, self.bucket_key(src))})
+        replica_key = rule.get("replica_kms_key_arn")
+        if replica_key:
+            actions = ["kms:Encrypt"]
+            if self.replica_bucket_key(rep, rule) and "replica-key-encrypt-only" not in self.defects:
+                actions.append("kms:Decrypt")
+            out.append({"Sid": "UseReplicaKey", "Effect": "Allow", "Action": actions, "Resource": replica_key,
+                        "Condition": cond(dest, self.replica_bucket_key(rep, rule))})
+        return out
 
     def identity_statements(self, alias: str) -> list[dict]:
         statements: list[dict] = []
@@ -426,12 +489,26 @@ class Provisioner:
             if got != arn:
                 raise SystemExit(f"KMS key came back as {got}, wanted {arn} (is the emulator patched?)")
             self.kms_keys.append(arn)
+            if "replica-key-alias" in self.defects and arn in self.primary_replica_keys():
+                # "ReplicaKmsKeyID: ... Key ARN or Alias ARN"; an alias lives in its key's account and Region.
+                #   https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
+                name = f"alias/replaudit-replica-{key_id[:8]}"
+                kms.create_alias(AliasName=name, TargetKeyId=key_id)
+                alias_arn = f"arn:{arn.split(':')[1]}:kms:{parts['region']}:{parts['account']}:{name}"
+                self.extra.setdefault("replica_key_aliases", {})[arn] = alias_arn
 
     def key_policy(self, arn: str) -> str:
+        """Key policy: the account root may use the key and delegate to IAM (the default key policy), and every
+        principal of another account that must use it is named, since across accounts both the key policy and
+        the caller's IAM policy must allow; the replication role is named on its own keys too.
+        https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html ,
+        https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html ,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html"""
         account_id = parse_arn(arn)["account"]
         statements = [{"Sid": "AccountRootFullAccess", "Effect": "Allow",
                        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}]
-        decrypt, encrypt = set(), set()
+        decrypt, replica = set(), set()
+        replica_decrypt = set()
         for rep in self.replications:
             role = self.principal_arn(rep["role"])
             src = self.buckets[rep["source"]]
@@ -441,7 +518,10 @@ class Provisioner:
                 if src.get("kms_key_arn") == arn:
                     decrypt.add(role)
                 if rule.get("replica_kms_key_arn") == arn:
-                    encrypt.add(role)
+                    replica.add(role)
+                    # S3 Bucket Key on the replica: the key policy must give the role kms:Decrypt too.
+                    if self.replica_bucket_key(rep, rule) and "replica-key-encrypt-only" not in self.defects:
+                        replica_decrypt.add(role)
         a = self.spec.get("scenario_a", {})
         if a.get("kms_key_arn") == arn:
             decrypt.update(self.principal_arn(r) for r in a.get("readers", []))
@@ -451,12 +531,14 @@ class Provisioner:
             if entry.get("allow") and b.get("kms_key_arn") == arn and parse_arn(reader)["account"] != account_id \
                     and any(x in ("s3:GetObject", "s3:GetObjectVersion", "s3:*") for x in entry["allow"]):
                 decrypt.add(reader)
+        decrypt -= replica_decrypt
         if decrypt:
             statements.append({"Sid": "AllowDecrypt", "Effect": "Allow", "Principal": {"AWS": sorted(decrypt)},
                                "Action": "kms:Decrypt", "Resource": "*"})
-        if encrypt:
-            statements.append({"Sid": "AllowReplicaEncrypt", "Effect": "Allow", "Principal": {"AWS": sorted(encrypt)},
-                               "Action": "kms:Encrypt", "Resource": "*"})
+        if replica:
+            actions = ["kms:Encrypt", "kms:Decrypt"] if replica_decrypt else "kms:Encrypt"
+            statements.append({"Sid": "AllowReplicaEncrypt", "Effect": "Allow", "Principal": {"AWS": sorted(replica)},
+                               "Action": actions, "Resource": "*"})
         return policy(*statements)
 
     def create_buckets(self) -> None:
@@ -515,12 +597,19 @@ class Provisioner:
                 dmr = rule.get("delete_marker_replication", False)
                 if is_primary and "delete-markers-off" in self.defects:
                     dmr = False
-                destination: dict[str, Any] = {"Bucket": bucket_arn(dest_bucket["name"]),
-                                               "Account": self.acct_id(dest_bucket["account"])}
+                destination: dict[str, Any] = {"Bucket": bucket_arn(dest_bucket["name"])}
+                # Destination.Account is required only with AccessControlTranslation (owner override); the
+                # provisioner always sets it unless the no-destination-account defect says otherwise.
+                #   https://docs.aws.amazon.com/AmazonS3/latest/API/API_Destination.html
+                if not (is_primary and "no-destination-account" in self.defects):
+                    destination["Account"] = self.acct_id(dest_bucket["account"])
                 if rule.get("owner_override") and not (is_primary and "no-owner-override" in self.defects):
                     destination["AccessControlTranslation"] = {"Owner": "Destination"}
                 if rule.get("replica_kms_key_arn") and not (is_primary and "no-replica-key" in self.defects):
-                    destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": rule["replica_kms_key_arn"]}
+                    replica_key = rule["replica_kms_key_arn"]
+                    if is_primary and "replica-key-alias" in self.defects:
+                        replica_key = self.extra["replica_key_aliases"][replica_key]
+                    destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": replica_key}
                 if not (is_primary and "rtc-off" in self.defects):
                     if rule.get("rtc"):
                         destination["ReplicationTime"] = {"Status": "Enabled", "Time": {"Minutes": 15}}
@@ -695,6 +784,19 @@ class Provisioner:
             b = self.buckets[alias]
             self.client("s3", b["account"], self.bucket_region[alias]).put_bucket_versioning(
                 Bucket=b["name"], VersioningConfiguration={"Status": "Suspended"})
+
+    def key_state_defects(self) -> None:
+        """Disable the primary replica keys once everything else is in place (AWS's S3 does not check the key
+        when the configuration is put; replication of new objects then fails).
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html ,
+        https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html"""
+        if "replica-key-disabled" not in self.defects:
+            return
+        for arn in self.primary_replica_keys():
+            parts = parse_arn(arn)
+            # By key id: moto 5.2.5's DisableKey does not accept the key ARN that AWS accepts.
+            self.client("kms", self.account_of_id(parts["account"]), parts["region"]).disable_key(
+                KeyId=parts["resource"].split("/", 1)[1])
 
     def audit_trail_and_config(self) -> None:
         """CloudTrail data events for `[evidence].data_events_for` (default: the primary source), one
@@ -916,6 +1018,7 @@ class Provisioner:
         self.audit_trail_and_config()
         self.replication_metrics()
         self.wait_replication_idle()
+        self.key_state_defects()
         if enforcement:
             self.moto_api("/moto-api/reset-auth", b"0")  # from now on, every request is authorized
         self.write_outputs(out_dir, samples, enforcement)
