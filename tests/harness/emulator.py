@@ -19,7 +19,8 @@ Patches (each below, with the AWS documentation it follows): 1 GetBucketReplicat
 2 replication (objects, statuses, encryption, delete markers), 3 bucket-policy Deny per caller +
 AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
 6 S3 tags shared across accounts, 7 GetBucketVersioning root element, 8 CloudWatch over Smithy RPC v2
-CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance.
+CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 SSE-KMS as S3
+documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys).
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
@@ -28,14 +29,17 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
+    GET  /_harness/kms-usage        -> {"calls": [{"operation", "key_arn", "encryption_context", "principal",
+                                        "via_service", "for"}, ...]}  (the KMS requests S3 would have made)
     POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
-                                       settings, CloudTrail history, Config overrides).
+                                       settings, CloudTrail history, Config overrides, KMS usage).
 """
 
 from __future__ import annotations
 
 import argparse
 import calendar
+import contextlib
 import datetime
 import io
 import json
@@ -419,7 +423,18 @@ def _on_object_created(key: FakeKey) -> None:
     _schedule(job)
 
 
+# A replica becomes visible when moto stores it, before its version id, metadata, tags, encryption details and
+# REPLICA status are set: reads (GET/HEAD) wait while a replica is being written, so that nobody sees half a replica
+# (measured: a HEAD right after the store saw no x-amz-replication-status under load).
+_REPLICA_VISIBLE = threading.RLock()
+
+
 def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
+    with _REPLICA_VISIBLE:
+        return _write_replica_unlocked(key, rule, mode)
+
+
+def _write_replica_unlocked(key: FakeKey, rule: dict, mode: str) -> bool:
     dest_name = _dest_bucket_name(rule)
     dest = _bucket_anywhere(dest_name)
     if dest is None or not dest.is_versioned:
@@ -427,6 +442,8 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     backend = _owner_backend(dest_name)  # the replica belongs to the destination bucket's account
     destination = _d(rule.get("Destination"))
 
+    source = _bucket_anywhere(key.bucket_name or "")
+    replica_kms = None
     if mode == "wrong-key":
         encryption: str | None = "aws:kms"
         kms_key_id: str | None = f"arn:aws:kms:{dest.region_name}:{dest.account_id}:key/{WRONG_KEY_ID}"
@@ -435,10 +452,23 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
         kms_key_id = _d(destination.get("EncryptionConfiguration")).get("ReplicaKmsKeyID")
         if not kms_key_id:
             return False  # AWS rejects such a configuration; treat as a failed replication
+        # patch 11: a replica key that does not resolve, is not Enabled or is in another Region fails replication
+        replica_kms = _replica_kms(key, rule, source, dest) if source is not None else None
+        if replica_kms is None:
+            return False
+        kms_key_id = replica_kms[0].arn
     elif key.encryption:  # SSE-S3: replica keeps SSE-S3, the destination default is not applied
         encryption, kms_key_id = key.encryption, None
     else:  # unencrypted: moto's put_object applies the destination default encryption
         encryption, kms_key_id = None, None
+    # patch 11: an unencrypted source object gets the destination's default SSE-KMS, Bucket Key included; the
+    # default's key is resolved (in the destination owner's account) before the replica becomes visible.
+    default_kms = None
+    if encryption is None and mode != "wrong-key":
+        default = _d(_d(_d(getattr(dest, "encryption", None)).get("Rule")).get("ApplyServerSideEncryptionByDefault"))
+        if (default.get("SSEAlgorithm") or "").startswith("aws:kms"):
+            default_kms = (_key_arn(default.get("KMSMasterKeyID"), dest.account_id, dest.region_name),
+                           _default_bucket_key(dest))
 
     _ctx.internal = True
     try:
@@ -457,7 +487,11 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     if encryption is not None:  # put_object may have mixed in the destination's default key id
         replica.encryption = encryption
         replica.kms_key_id = kms_key_id
-        replica.bucket_key_enabled = key.bucket_key_enabled if encryption == key.encryption else None
+        replica.bucket_key_enabled = None
+    if replica_kms is not None:  # patch 11: Bucket-Key flag and encryption context of the replica
+        _sse_kms_settle(replica, dest_name, replica_kms[0].arn, dest.region_name, replica_kms[1])
+    elif default_kms is not None and replica.encryption in ("aws:kms", "aws:kms:dsse"):
+        _sse_kms_settle(replica, dest_name, default_kms[0], dest.region_name, default_kms[1])
     replica._version_id = key.version_id  # replicas keep the source version id
     replica.set_metadata(dict(key.metadata))
     replica.website_redirect_location = key.website_redirect_location
@@ -466,6 +500,8 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     if tags:
         backend.tagger.tag_resource(replica.arn, tags)
     setattr(replica, _STATUS_ATTR, "REPLICA")
+    if replica_kms is not None and source is not None:
+        _record_replication_kms(key, replica, rule, source, dest)
     STATE.bump("replicated")
     return True
 
@@ -512,6 +548,11 @@ _orig_set_delete_marker = S3Backend._set_delete_marker
 
 def _put_object(self: S3Backend, *args: Any, **kwargs: Any) -> FakeKey:
     key = _orig_put_object(self, *args, **kwargs)
+    if not getattr(_ctx, "internal", False):
+        try:
+            _sse_kms_on_write(self, key)  # patch 11
+        except Exception:
+            log.exception("SSE-KMS bookkeeping failed")
     events = _ctx_events()
     if events is not None:  # an S3 request: handled when the request has succeeded
         events.append(("object", key))
@@ -672,8 +713,10 @@ def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
 def _wrap_s3_entry(original: Any) -> Any:
     def wrapper(self: S3Response, request: Any, full_url: str, headers: Any) -> Any:
         _ctx.events, _ctx.request = [], request
+        reading = str(getattr(request, "method", "")).upper() in ("GET", "HEAD")
         try:
-            status, resp_headers, body = original(self, request, full_url, headers)
+            with _REPLICA_VISIBLE if reading else contextlib.nullcontext():
+                status, resp_headers, body = original(self, request, full_url, headers)
             events = _ctx.events
         finally:
             _ctx.events = _ctx.request = None
@@ -1505,6 +1548,174 @@ def _describe_compliance_by_config_rule(self: ConfigResponse) -> str:
     return json.dumps(out)
 
 
+# ============================================================================ patch 11: SSE-KMS as S3 documents it
+# AWS:
+# - An object's KMS key is reported as the key's ARN (HeadObject/GetObject/PutObject
+#   x-amz-server-side-encryption-aws-kms-key-id), whichever way the request or the default encryption named it
+#   (key id, key ARN, alias name, alias ARN): the s3:x-amz-server-side-encryption-aws-kms-key-id condition key only
+#   matches a key ARN, and "the AWS KMS key ID that Amazon S3 uses for object encryption must match the AWS KMS key
+#   ID in the policy". An alias or bare id "resolves ... within the requester's account".
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
+# - Encryption context: "If you use SSE-KMS without enabling an S3 Bucket Key, you use the object ARN as your
+#   encryption context ... if you use SSE-KMS and enable an S3 Bucket Key, you use the bucket ARN".
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+# - Replicas: the replica keeps the source object's S3 Bucket Key setting, and "When an S3 Bucket Key is enabled for
+#   the source or destination bucket, the encryption context will be the bucket's Amazon Resource Name (ARN)";
+#   with a Bucket Key the replication role calls kms:Decrypt on the replica key as well as kms:Encrypt.
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+# - The replica key "must have been created in the same AWS Region as the destination bucket" and "must be valid
+#   ... If you use a KMS key that isn't valid, you will receive the HTTP 200 OK status code in response, but
+#   replication fails" (a disabled or pending-deletion key cannot be used:
+#   https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html
+# moto: stores the key reference as given (an alias stays an alias), keeps BucketKeyEnabled as the request's string,
+# never calls KMS for S3, and replicas are the harness's (patch 2). Patch: every SSE-KMS object written through an S3
+# request or by the replication engine gets its key resolved to the key ARN (in the requester's account and the
+# bucket's Region for bare ids / alias names), a boolean Bucket-Key flag, and the encryption context S3 would use;
+# replicas get the Bucket-Key flag as documented and FAIL when the replica key does not resolve, is not Enabled or
+# is in another Region than the destination bucket. The KMS requests S3 would make (operation, key ARN, encryption
+# context, calling principal, kms:ViaService) are recorded and served at GET /_harness/kms-usage (cleared on reset).
+# KMS is still not *enforced* (moto's S3 never asks KMS, see README "Limitations"); reads (GetObject) are not
+# recorded.
+
+_KMS_CONTEXT_ATTR = "_harness_kms_context"
+
+
+class KmsUsage:
+    """The KMS requests S3 would have made, newest last; reset with moto."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = []
+
+    def add(self, operation: str, key_arn: str, context: dict[str, str], principal: str | None, region: str,
+            what: str) -> None:
+        with self.lock:
+            self.calls.append({"operation": operation, "key_arn": key_arn, "encryption_context": context,
+                               "principal": principal, "via_service": f"s3.{region}.amazonaws.com", "for": what})
+
+    def listing(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(c) for c in self.calls]
+
+
+KMS_USAGE = KmsUsage()
+
+
+def _kms_key(reference: str, account: str, region: str) -> Any:
+    """The moto KMS key a reference names: ARNs in their own account and Region, a bare id or alias name in
+    `account` and `region` (the requester's). None when it does not resolve."""
+    from moto.kms.models import kms_backends
+
+    ref = reference.strip()
+    if ref.startswith("arn:"):
+        parts = ref.split(":", 5)
+        if len(parts) < 6:
+            return None
+        region, account = parts[3], parts[4]
+    try:
+        backend = kms_backends[account][region]
+        name = backend.get_alias_name(ref)
+        if name.startswith("alias/"):
+            key_id = backend.get_key_id_from_alias(name)
+            if key_id is None:
+                return None
+        else:
+            key_id = backend.get_key_id(ref)
+        return backend.keys.get(key_id)
+    except Exception:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _key_arn(reference: str | None, requester_account: str, region: str) -> str | None:
+    """The key ARN a reference resolves to, or the reference itself when it does not resolve."""
+    if not reference:
+        return reference
+    k = _kms_key(reference, requester_account, region)
+    return k.arn if k is not None else reference
+
+
+def _kms_context(bucket_name: str, key_name: str, region: str, bucket_key: bool) -> dict[str, str]:
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    bucket_arn = f"arn:{partition}:s3:::{bucket_name}"
+    return {"aws:s3:arn": bucket_arn if bucket_key else f"{bucket_arn}/{key_name}"}
+
+
+def _sse_kms_settle(key: FakeKey, bucket_name: str, key_arn: str | None, region: str, bucket_key: bool) -> None:
+    """Key ARN, Bucket-Key flag and encryption context of an SSE-KMS object, as S3 reports and uses them.
+    Only assignments: the caller resolved the key before the object became visible."""
+    if key_arn:
+        key.kms_key_id = key_arn
+    key.bucket_key_enabled = bucket_key
+    setattr(key, _KMS_CONTEXT_ATTR, _kms_context(bucket_name, key.name, region, bucket_key))
+
+
+def _sse_kms_on_write(backend: S3Backend, key: FakeKey) -> None:
+    """An object written by an S3 request (or by another service through S3): settle its SSE-KMS details and
+    record the GenerateDataKey S3 makes for it."""
+    if key.encryption not in ("aws:kms", "aws:kms:dsse"):
+        return
+    bucket = _bucket_anywhere(key.bucket_name or "")
+    if bucket is None:
+        return
+    request = getattr(_ctx, "request", None)
+    caller = _resolve_caller(request) if request is not None else None
+    account = caller["aws:PrincipalAccount"] if caller else backend.account_id
+    _sse_kms_settle(key, bucket.name, _key_arn(key.kms_key_id, account, bucket.region_name), bucket.region_name,
+                    _truthy(key.bucket_key_enabled))
+    if key.kms_key_id:
+        KMS_USAGE.add("GenerateDataKey", key.kms_key_id, getattr(key, _KMS_CONTEXT_ATTR),
+                      caller["aws:PrincipalArn"] if caller else None, bucket.region_name,
+                      f"s3://{bucket.name}/{key.name}")
+
+
+def _default_bucket_key(bucket: FakeBucket) -> bool:
+    rule = _d(_d(getattr(bucket, "encryption", None)).get("Rule"))
+    algorithm = _d(rule.get("ApplyServerSideEncryptionByDefault")).get("SSEAlgorithm") or ""
+    return algorithm.startswith("aws:kms") and _truthy(rule.get("BucketKeyEnabled"))
+
+
+def _replica_kms(key: FakeKey, rule: dict, source: FakeBucket, dest: FakeBucket) -> tuple[Any, bool] | None:
+    """The replica key (moto Key) and the replica's Bucket-Key flag for an SSE-KMS source object, or None when
+    replication of this object fails because the replica key is not valid."""
+    reference = _d(_d(rule.get("Destination")).get("EncryptionConfiguration")).get("ReplicaKmsKeyID")
+    if not reference:
+        return None
+    # A bare id / alias name resolves in the requester's account: the replication role's, i.e. the source owner's.
+    k = _kms_key(reference, source.account_id, dest.region_name)
+    if k is None or getattr(k, "key_state", "Enabled") != "Enabled" or not getattr(k, "enabled", True):
+        return None
+    if k.arn.split(":")[3] != dest.region_name:
+        return None
+    bucket_key = _truthy(key.bucket_key_enabled) or _default_bucket_key(dest)
+    return k, bucket_key
+
+
+def _record_replication_kms(key: FakeKey, replica: FakeKey, rule: dict, source: FakeBucket, dest: FakeBucket) -> None:
+    """The KMS requests S3 makes as the replication role for one SSE-KMS replica."""
+    role = (getattr(source, "replication", None) or {}).get("Role")
+    if key.kms_key_id:
+        KMS_USAGE.add("Decrypt", key.kms_key_id, getattr(key, _KMS_CONTEXT_ATTR, {}), role, source.region_name,
+                      f"replicate s3://{source.name}/{key.name}")
+    ctx = getattr(replica, _KMS_CONTEXT_ATTR, {})
+    KMS_USAGE.add("Encrypt", replica.kms_key_id, ctx, role, dest.region_name, f"replica s3://{dest.name}/{replica.name}")
+    if replica.bucket_key_enabled:
+        KMS_USAGE.add("Decrypt", replica.kms_key_id, ctx, role, dest.region_name,
+                      f"S3 Bucket Key of replica s3://{dest.name}/{replica.name}")
+
+
+
 # ============================================================================ install
 
 
@@ -1542,6 +1753,10 @@ class HarnessMiddleware:
             return self._replication(environ, method, start_response)
         if path.rstrip("/") == "/_harness/config-override":
             return self._config_override(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/kms-usage":  # patch 11
+            data = json.dumps({"calls": KMS_USAGE.listing()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             STATE.reset()  # before moto's reset, so no job runs against half-reset state
             result = self.app(environ, start_response)
@@ -1549,6 +1764,7 @@ class HarnessMiddleware:
             reset_s3_tags()
             HISTORY.reset()
             OVERRIDES.reset()
+            KMS_USAGE.reset()
             return result
         if path.startswith("/service/"):  # patch 8: Smithy RPC v2 CBOR
             served = serve_rpcv2_cbor(environ, start_response)

@@ -106,7 +106,8 @@ class Emulator:
         req = urllib.request.Request(self.endpoint + path, data=data, method=method,
                                      headers={"Content-Type": content_type})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            # moto's reset takes 11-13 s on this machine under load (measured): allow for it
+            with urllib.request.urlopen(req, timeout=60) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
@@ -379,6 +380,108 @@ def test_patches(emu: Emulator) -> None:
     check("reset: harness state back to defaults", state == {"mode": "normal", "delay_seconds": 0.5,
           "counters": {"replicated": 0, "failed": 0, "delete_markers_replicated": 0}, "pending": 0}, state)
     check("reset: moto state gone", error_code(lambda: s3.head_bucket(Bucket="st-src")) == "404")
+
+
+# ----------------------------------------------------------------------------- 1c. SSE-KMS (patch 11), default account
+
+
+def test_sse_kms_patch(emu: Emulator) -> None:
+    """Patch 11: key ARNs on objects, S3 Bucket Keys and the encryption context, invalid replica keys."""
+    emu.reset()
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.1})
+    acct = "123456789012"
+    s3 = emu.client("s3")
+    kms1 = emu.client("kms", "us-east-1")
+    kms2 = emu.client("kms", "us-west-2")
+    src_key = kms1.create_key()["KeyMetadata"]
+    kms1.create_alias(AliasName="alias/st-src", TargetKeyId=src_key["KeyId"])
+    dst_key = kms1.create_key()["KeyMetadata"]
+    kms1.create_alias(AliasName="alias/st-dst", TargetKeyId=dst_key["KeyId"])
+    off_key = kms1.create_key()["KeyMetadata"]
+    kms1.disable_key(KeyId=off_key["KeyId"])
+    far_key = kms2.create_key()["KeyMetadata"]
+
+    def bucket(name: str, key: str | None, bucket_key: bool) -> None:
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if key:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+                 "BucketKeyEnabled": bucket_key}]})
+
+    bucket("st-kms-bk", "alias/st-src", True)     # default named by alias name, Bucket Key on
+    bucket("st-kms-nobk", src_key["KeyId"], False)  # default named by bare key id, no Bucket Key
+    bucket("st-kms-dst", dst_key["Arn"], True)
+    bucket("st-kms-dst-nobk", None, False)
+    for name in ("st-kms-bk", "st-kms-nobk"):
+        s3.put_object(Bucket=name, Key="a/obj", Body=b"x")
+    s3.put_object(Bucket="st-kms-nobk", Key="a/explicit", Body=b"x", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-dst")
+    h_bk = s3.head_object(Bucket="st-kms-bk", Key="a/obj")
+    h_nobk = s3.head_object(Bucket="st-kms-nobk", Key="a/obj")
+    h_alias = s3.head_object(Bucket="st-kms-nobk", Key="a/explicit")
+    check("sse-kms: HeadObject reports the key ARN whether the default named an alias or a bare key id, "
+          "or the put an alias ARN",
+          h_bk.get("SSEKMSKeyId") == src_key["Arn"] and h_nobk.get("SSEKMSKeyId") == src_key["Arn"]
+          and h_alias.get("SSEKMSKeyId") == dst_key["Arn"], [h_bk.get("SSEKMSKeyId"), h_nobk.get("SSEKMSKeyId"),
+                                                             h_alias.get("SSEKMSKeyId")])
+    check("sse-kms: BucketKeyEnabled reported from the bucket's default",
+          h_bk.get("BucketKeyEnabled") is True and h_nobk.get("BucketKeyEnabled") is False, [h_bk, h_nobk])
+    calls = emu.http("GET", "/_harness/kms-usage")[1]["calls"]
+    ctx = {c["for"]: c["encryption_context"] for c in calls if c["operation"] == "GenerateDataKey"}
+    check("sse-kms: encryption context is the bucket ARN with an S3 Bucket Key, the object ARN without",
+          ctx.get("s3://st-kms-bk/a/obj") == {"aws:s3:arn": "arn:aws:s3:::st-kms-bk"}
+          and ctx.get("s3://st-kms-nobk/a/obj") == {"aws:s3:arn": "arn:aws:s3:::st-kms-nobk/a/obj"}, calls)
+
+    role = f"arn:aws:iam::{acct}:role/st-replication"
+
+    def replicate(src: str, dst: str, replica_key: str, prefix: str) -> None:
+        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": role, "Rules": [
+            {"ID": prefix, "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": prefix},
+             "DeleteMarkerReplication": {"Status": "Disabled"},
+             "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+             "Destination": {"Bucket": f"arn:aws:s3:::{dst}",
+                             "EncryptionConfiguration": {"ReplicaKmsKeyID": replica_key}}}]})
+
+    # Bucket Key on the source only: the replica keeps it (bucket-key.html#bucket-key-replication)
+    replicate("st-kms-bk", "st-kms-dst-nobk", f"arn:aws:kms:us-east-1:{acct}:alias/st-dst", "r/")
+    s3.put_object(Bucket="st-kms-bk", Key="r/one", Body=b"x")
+    r = wait_for(lambda: s3.head_object(Bucket="st-kms-dst-nobk", Key="r/one"))
+    check("sse-kms: replica key named by alias ARN is reported as the key ARN; the replica keeps the source "
+          "object's S3 Bucket Key", r and r.get("SSEKMSKeyId") == dst_key["Arn"] and r.get("BucketKeyEnabled") is True, r)
+    calls = [c for c in emu.http("GET", "/_harness/kms-usage")[1]["calls"] if "r/one" in c["for"]]
+    want = [("Decrypt", src_key["Arn"], "arn:aws:s3:::st-kms-bk"),
+            ("Encrypt", dst_key["Arn"], "arn:aws:s3:::st-kms-dst-nobk"),
+            ("Decrypt", dst_key["Arn"], "arn:aws:s3:::st-kms-dst-nobk")]
+    got = [(c["operation"], c["key_arn"], c["encryption_context"]["aws:s3:arn"]) for c in calls
+           if c["principal"] == role]
+    check("sse-kms: the replication role decrypts in the source bucket's context and encrypts and decrypts (S3 "
+          "Bucket Key) with the replica key in the destination bucket's context", got == want, calls)
+
+    # No Bucket Key on the source, one on the destination: the replica uses one too (source *or* destination)
+    replicate("st-kms-nobk", "st-kms-dst", dst_key["Arn"], "a/")
+    s3.put_object(Bucket="st-kms-nobk", Key="a/two", Body=b"x")
+    r = wait_for(lambda: s3.head_object(Bucket="st-kms-dst", Key="a/two"))
+    check("sse-kms: a destination with an S3 Bucket Key gives the replica one",
+          r and r.get("BucketKeyEnabled") is True and r.get("SSEKMSKeyId") == dst_key["Arn"], r)
+
+    # invalid replica keys: replication FAILS (the PUT of the configuration succeeded)
+    for label, key in (("disabled", off_key["Arn"]), ("in another Region", far_key["Arn"]),
+                       ("unknown", f"arn:aws:kms:us-east-1:{acct}:alias/st-none")):
+        replicate("st-kms-bk", "st-kms-dst-nobk", key, "r/")
+        name = "r/" + label.replace(" ", "-")
+        s3.put_object(Bucket="st-kms-bk", Key=name, Body=b"x")
+        check(f"sse-kms: replica key {label} -> source FAILED, no replica",
+              wait_for(lambda: s3.head_object(Bucket="st-kms-bk", Key=name).get("ReplicationStatus") == "FAILED")
+              and error_code(lambda: s3.head_object(Bucket="st-kms-dst-nobk", Key=name)) == "404")
+    check("kms: GetKeyPolicy takes a key id or key ARN, not an alias (moto, as AWS)",
+          error_code(lambda: kms1.get_key_policy(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-src",
+                                                 PolicyName="default")) == "NotFoundException"
+          and kms1.get_key_policy(KeyId=src_key["Arn"], PolicyName="default")["Policy"])
+    check("kms: DescribeKey resolves an alias ARN to the key ARN",
+          kms1.describe_key(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-src")["KeyMetadata"]["Arn"] == src_key["Arn"])
+    emu.http("POST", "/moto-api/reset", b"")
+    check("reset: KMS usage cleared", emu.http("GET", "/_harness/kms-usage")[1]["calls"] == [])
 
 
 # ----------------------------------------------------------------------------- 1b. evidence patches (7-9), default account
@@ -717,6 +820,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     check("seed: replica key policy lets the role encrypt and the readers decrypt",
           spec["principals"][primary["role"]]["arn"] in principals
           and all(spec["principals"][r]["arn"] in principals for r in spec["scenario_a"]["readers"]), principals)
+    role_arn = spec["principals"][primary["role"]]["arn"]
+    role_grant = [st for st in kp["Statement"] if role_arn in json.dumps(st.get("Principal"))]
+    check("seed: with S3 Bucket Keys the replica key policy gives the role kms:Encrypt and kms:Decrypt",
+          any(sorted(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+              == ["kms:Decrypt", "kms:Encrypt"] for st in role_grant), role_grant)
 
     # sample object replicated during provisioning (scenario A: tom reads the replica)
     sample = spec["scenario_a"]["sample_key"]
@@ -733,6 +841,13 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     check(f"seed: put under {rule['prefix']} replicated in {time.monotonic() - t0:.2f}s, REPLICA, replica KMS key",
           h and h.get("ReplicationStatus") == "REPLICA" and h.get("SSEKMSKeyId") == rule["replica_kms_key_arn"]
           and h.get("Metadata") == {"run": "selftest"}, h)
+    uses = [c for c in emu.http("GET", "/_harness/kms-usage")[1]["calls"] if key in c["for"]]
+    check("seed: S3 Bucket Keys on both buckets -> the object, and the role's KMS requests for its replica, use the "
+          "bucket ARNs as encryption context",
+          h and h.get("BucketKeyEnabled") is True and uses
+          and {(c["operation"], c["encryption_context"]["aws:s3:arn"]) for c in uses}
+          == {("GenerateDataKey", f"arn:aws:s3:::{src['name']}"), ("Decrypt", f"arn:aws:s3:::{src['name']}"),
+              ("Encrypt", f"arn:aws:s3:::{dst['name']}"), ("Decrypt", f"arn:aws:s3:::{dst['name']}")}, uses)
     check("seed: source COMPLETED", wait_for(lambda: s3_src.head_object(Bucket=src["name"], Key=key)["ReplicationStatus"] == "COMPLETED"))
     check("seed: object tags visible across accounts (source read by the destination account, replica by the source's)",
           s3_dst.get_object_tagging(Bucket=src["name"], Key=key)["TagSet"] == [{"Key": "canary", "Value": "1"}]
@@ -968,6 +1083,12 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                                                Statistics=["Maximum", "Sum", "SampleCount"])["Datapoints"]
                 stats[metric] = [(d["Maximum"], d["Sum"], d["SampleCount"]) for d in pts]
             snap[f"metrics:{rep['id']}/{r['id']}"] = stats
+    for arn in prof.provisioned["kms_keys"]:
+        _, _, _, region, account_id, _ = arn.split(":", 5)
+        acct = next(a for a in accounts.values() if str(a["account_id"]) == account_id)
+        kms = prof.client(acct["credentials"]["profile"], "kms", region)
+        snap[f"kms:{arn}:policy"] = json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+        snap[f"kms:{arn}:state"] = kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"]
     with urllib.request.urlopen(prof.provisioned["endpoint"] + "/_harness/config-override", timeout=10) as resp:
         snap["harness:config-overrides"] = json.loads(resp.read())["overrides"]
     for alias, pr in spec["principals"].items():
@@ -1013,6 +1134,20 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
 
     src_profile = spec["accounts"][src_acct]["credentials"]["profile"]
     src_region = spec["accounts"][src_acct]["region"]
+    replica_key = next(r["replica_kms_key_arn"] for r in primary["rules"] if r.get("replica_kms_key_arn"))
+
+    def replica_actions(docs: Any) -> list[str]:
+        acts: list[str] = []
+        for doc in docs:
+            for st in statements(doc):
+                if st.get("Resource") == replica_key:
+                    acts += st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        return sorted(acts)
+
+    def kms_contexts(docs: Any) -> list[str]:
+        return [st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] for doc in docs
+                for st in statements(doc) if str(st.get("Action", "")).count("kms:")
+                and "kms:EncryptionContext:aws:s3:arn" in json.dumps(st.get("Condition", {}))]
     metrics = f"metrics:{primary['id']}/{primary['rules'][0]['id']}"
     # S3 publishes replication metrics only for enabled rules with Metrics on, in the bucket's region.
     no_metrics = {metrics}
@@ -1069,6 +1204,16 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "late-replication-metrics": (metrics, lambda v, _: max(p[0] for p in v["ReplicationLatency"]) > 900
                                      and sum(p[1] for p in v["OperationsFailedReplication"]) == 0),
         "config-stale": ("harness:config-overrides", config_stale),
+        "replica-key-encrypt-only": (f"role:{role}:policy", lambda v, _: replica_actions(v) == ["kms:Encrypt"],
+                                     {f"kms:{replica_key}:policy"}),
+        "kms-object-arn-context": (f"role:{role}:policy", lambda v, _: all(
+            c.endswith("*") for c in kms_contexts(v)) and len(kms_contexts(v)) >= 2),
+        "replica-key-alias": (f"bucket:{src}:replication", lambda v, _: all(
+            ":alias/" in r["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"]
+            for r in rules(v) if "EncryptionConfiguration" in r["Destination"])),
+        "replica-key-disabled": (f"kms:{replica_key}:state", lambda v, _: v == "Disabled"),
+        "no-destination-account": (f"bucket:{src}:replication", lambda v, _: all(
+            "Account" not in r["Destination"] for r in rules(v))),
     }
 
 
@@ -1151,6 +1296,9 @@ def main() -> int:
             t = time.monotonic()
             test_evidence_patches(emu)
             phases["evidence patches"] = time.monotonic() - t
+            t = time.monotonic()
+            test_sse_kms_patch(emu)
+            phases["sse-kms patch"] = time.monotonic() - t
             t = time.monotonic()
             emu.reset()
             res = provision(emu, args.spec, os.path.join(tmp, "seed"))
