@@ -326,6 +326,31 @@ fn key_states_and_unknown_bucket_keys_offline() {
         "{f}"
     );
 
+    // The same, but the key in the other Region could not be described (no credentials there):
+    // its ARN says the Region, so it is still a fail.
+    let r = run("other-region-undescribed", &|v| {
+        v["buckets"]["destination"]["encryption"]["value"][0]["kms_master_key_id"] =
+            other.clone().into();
+        v["kms_keys"][other.as_str()] = serde_json::json!({
+            "arn": other, "read_as": "abcd",
+            "metadata": {"state": "unknown", "call": "configuration", "code": null,
+                         "reason": "no SDK configuration for this account and region"},
+            "key_policy": {"state": "unknown", "call": "configuration", "code": null,
+                           "reason": "no SDK configuration for this account and region"}});
+    });
+    let f = findings(&r, "bucket-default-encryption")
+        .into_iter()
+        .find(|f| f["resource"] == DEST_ARN)
+        .unwrap();
+    assert_eq!(f["status"], "fail", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("is in ap-southeast-1"),
+        "{f}"
+    );
+
     // Neither bucket's encryption (so Bucket-Key setting) could be read. The source key's policy
     // names the role without conditions (same account: that alone allows, in any context), but
     // the cross-account replica key needs the role's own policy too, which is conditioned on

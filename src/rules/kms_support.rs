@@ -101,7 +101,17 @@ pub fn check_live_key(cx: &AuditContext, want: &str, live: &str, region: &str) -
     }
     match key_problems(cx, live, region) {
         Ok(p) => k.problems.extend(p),
-        Err(e) => k.unknowns.push(e),
+        Err(e) => {
+            // The reference itself says the Region (an alias lives in its key's Region): a key in
+            // another Region is a fail even when it could not be described.
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
+            match crate::spec::arn_region(live) {
+                Some(r) if !region.is_empty() && r != region => k.problems.push(format!(
+                    "key {live} is in {r}, not in the bucket's Region {region}"
+                )),
+                _ => k.unknowns.push(e),
+            }
+        }
     }
     k
 }
