@@ -267,7 +267,8 @@ macro_rules! defect_tests {
 }
 
 defect_tests! {
-    defect_wrong_region: "wrong-region" => ["bucket-location"];
+    // The source's KMS key stays in the spec's Region: S3 cannot use it from the bucket's actual one.
+    defect_wrong_region: "wrong-region" => ["bucket-location", "bucket-default-encryption"];
     defect_bucket_bpa_off: "bpa-off" => ["bucket-public-access-block"];
     defect_account_bpa_off: "account-bpa-off" => ["account-public-access-block"];
     defect_destination_versioning_off: "dest-versioning-off" => ["bucket-versioning"];
