@@ -80,12 +80,28 @@ impl<'a> AuditContext<'a> {
             .unwrap_or(alias)
     }
 
+    /// The partition of a bucket (from its Region), for its ARNs.
+    pub fn bucket_partition(&self, alias: &str) -> &'static str {
+        self.spec
+            .bucket(alias)
+            .map(|b| crate::aws::partition_of_region(b.region.get_ref()))
+            .unwrap_or("aws")
+    }
+
+    /// The partition of an account (from its Region), for account-level resource names.
+    pub fn account_partition(&self, account_alias: &str) -> &'static str {
+        self.spec
+            .account(account_alias)
+            .map(|a| crate::aws::partition_of_region(a.region.get_ref()))
+            .unwrap_or("aws")
+    }
+
     pub fn bucket_arn(&self, alias: &str) -> String {
-        format!("arn:aws:s3:::{}", self.bucket_name(alias))
+        crate::aws::s3_bucket_arn(self.bucket_partition(alias), self.bucket_name(alias))
     }
 
     pub fn object_arn(&self, alias: &str, key: &str) -> String {
-        format!("arn:aws:s3:::{}/{}", self.bucket_name(alias), key)
+        crate::aws::s3_object_arn(self.bucket_partition(alias), self.bucket_name(alias), key)
     }
 
     pub fn bucket_state(&self, alias: &str) -> Option<&'a BucketState> {
@@ -123,16 +139,8 @@ impl<'a> AuditContext<'a> {
         live: &'s [ReplicationRule],
         want: &spec::ReplicationRule,
     ) -> Option<&'s ReplicationRule> {
-        if let Some(id) = &want.id {
-            if let Some(r) = live.iter().find(|r| r.id.as_deref() == Some(id.as_str())) {
-                return Some(r);
-            }
-        }
         let dest_arn = self.bucket_arn(want.destination.get_ref());
-        live.iter().find(|r| {
-            r.destination.bucket == dest_arn
-                && r.filter.prefix.as_deref().unwrap_or("") == want.prefix_or_empty()
-        })
+        crate::snapshot::rule_for(live, want.id.as_deref(), &dest_arn, want.prefix_or_empty())
     }
 }
 
