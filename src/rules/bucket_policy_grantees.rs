@@ -255,3 +255,51 @@ fn sample_prefixes(cx: &AuditContext, alias: &str) -> Vec<String> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+
+    const PRIVATE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Tom","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::271089868719:user/tom-cruise"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::rubes-s3-bucket/*"}]}"#;
+
+    fn run(aws_says_public: Fetched<bool>) -> Vec<Finding> {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.buckets.keys() {
+            snap.buckets
+                .insert(alias.clone(), testkit::bucket(&spec, alias));
+        }
+        let b = snap.buckets.get_mut("source").unwrap();
+        b.policy = Fetched::ok(PRIVATE.into());
+        b.policy_is_public = aws_says_public;
+        BucketPolicyGrantees
+            .check(&AuditContext::new(&spec, &snap))
+            .into_iter()
+            .filter(|f| f.resource == "arn:aws:s3:::rubes-s3-bucket")
+            .collect()
+    }
+
+    #[test]
+    fn s3_and_the_engine_disagreeing_on_public_is_an_error() {
+        let f = run(Fetched::ok(true));
+        let err = f
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("disagreement reported");
+        assert!(err.message.contains("IsPublic = true"), "{}", err.message);
+        assert!(f.iter().any(|f| f.status == Status::Pass));
+    }
+
+    #[test]
+    fn agreement_or_an_unread_status_adds_nothing() {
+        for status in [
+            Fetched::ok(false),
+            Fetched::unknown("s3:GetBucketPolicyStatus", None, "denied"),
+        ] {
+            let f = run(status);
+            assert!(f.iter().all(|f| f.status == Status::Pass), "{f:?}");
+            assert_eq!(f.len(), 1);
+        }
+    }
+}

@@ -347,3 +347,133 @@ fn touches(finding_resource: &str, changed: &str) -> bool {
         || finding_resource.ends_with(&format!("/{changed}"))
         || finding_resource.ends_with(&format!(":key/{changed}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::evidence::{IAM_CHANGE_EVENTS, KMS_CHANGE_EVENTS, S3_CHANGE_EVENTS};
+    use crate::rules::testkit;
+    use crate::snapshot::{ChangeEvent, ChangeEvents, IncompleteHistory};
+
+    #[test]
+    fn every_change_kind_looked_up_can_break_some_rule() {
+        for name in S3_CHANGE_EVENTS
+            .iter()
+            .chain(IAM_CHANGE_EVENTS)
+            .chain(KMS_CHANGE_EVENTS)
+        {
+            assert!(!affected_rules(name).is_empty(), "{name} maps to no rule");
+        }
+        for name in [
+            "CreatePolicyVersion",
+            "SetDefaultPolicyVersion",
+            "DeleteRolePermissionsBoundary",
+            "PutUserPolicy",
+            "AttachGroupPolicy",
+            "PutBucketAcl",
+            "DeleteBucketOwnershipControls",
+            "CreateGrant",
+            "RevokeGrant",
+            "EnableKey",
+            "CancelKeyDeletion",
+        ] {
+            assert!(
+                S3_CHANGE_EVENTS.contains(&name)
+                    || IAM_CHANGE_EVENTS.contains(&name)
+                    || KMS_CHANGE_EVENTS.contains(&name),
+                "{name} is not looked up"
+            );
+        }
+    }
+
+    fn event(name: &str, source: &str, resources: &[&str]) -> ChangeEvent {
+        ChangeEvent {
+            event_name: name.into(),
+            event_source: Some(source.into()),
+            event_time: Some(chrono::Utc::now()),
+            username: Some("admin".into()),
+            principal_arn: Some("arn:aws:iam::271089868719:user/admin".into()),
+            region: "us-east-1".into(),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            event_id: None,
+        }
+    }
+
+    #[test]
+    fn a_user_policy_change_is_blamed_for_the_access_it_broke() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("abcd").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "DeleteUserPolicy",
+                "iam.amazonaws.com",
+                &["tom-cruise", "replaudit-spec"],
+            )],
+            regions: vec!["us-east-1".into()],
+            incomplete: vec![],
+        });
+        let cx = AuditContext::new(&spec, &snap);
+        let broken = crate::rules::access_expectation::META.finding(
+            Scenario::Step5,
+            Status::Fail,
+            "arn:aws:s3:::rubes-s3-bucket/reports/sample.txt",
+            "tom-cruise is denied s3:GetObject",
+            json!({"principal": "arn:aws:iam::271089868719:user/tom-cruise"}),
+        );
+        let out = check_after(&cx, &[broken]);
+        let f = out
+            .iter()
+            .find(|f| f.message.starts_with("DeleteUserPolicy"))
+            .expect("the change is reported");
+        assert_eq!(f.status, Status::Fail, "{}", f.message);
+        assert!(f.message.contains("access-expectation"), "{}", f.message);
+    }
+
+    #[test]
+    fn an_incomplete_history_is_an_error_beside_the_changes_read() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("xyz").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "PutBucketVersioning",
+                "s3.amazonaws.com",
+                &["rubes-s3-bucket"],
+            )],
+            regions: vec!["ap-southeast-1".into()],
+            incomplete: vec![IncompleteHistory {
+                region: "ap-southeast-1".into(),
+                call: "cloudtrail:LookupEvents".into(),
+                code: Some("ThrottlingException".into()),
+                reason: "Rate exceeded".into(),
+                pages_read: 1,
+                events_read: 1,
+            }],
+        });
+        let cx = AuditContext::new(&spec, &snap);
+        let out = check_after(&cx, &[]);
+        let err = out
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("an error for the gap");
+        assert!(
+            err.message.contains("ap-southeast-1")
+                && err.message.contains("ThrottlingException")
+                && err.message.contains("after 1 page"),
+            "{}",
+            err.message
+        );
+        assert!(out
+            .iter()
+            .any(|f| f.status == Status::Pass && f.message.starts_with("PutBucketVersioning")));
+    }
+}

@@ -177,3 +177,51 @@ fn verdict(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+    use crate::snapshot::{ConfigRecorder as Recorder, ConfigState};
+
+    fn recording() -> Fetched<ConfigState> {
+        Fetched::ok(ConfigState {
+            recorders: vec![Recorder {
+                name: "default".into(),
+                recording: true,
+                last_status: Some("Success".into()),
+                all_supported: true,
+                resource_types: vec![],
+            }],
+            rules: vec![],
+        })
+    }
+
+    #[test]
+    fn every_region_of_the_account_s_buckets_needs_a_recorder() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            let mut a = testkit::account(&spec, alias);
+            a.config = recording();
+            a.config_by_region
+                .insert(spec.accounts[alias].region.get_ref().clone(), recording());
+            snap.accounts.insert(alias.clone(), a);
+        }
+        // xyz records in its home Region only; its backup bucket is in ap-southeast-2.
+        snap.accounts
+            .get_mut("xyz")
+            .unwrap()
+            .config_by_region
+            .insert("ap-southeast-2".into(), Fetched::ok(ConfigState::default()));
+        let out = ConfigRecorder.check(&AuditContext::new(&spec, &snap));
+        let fail: Vec<_> = out.iter().filter(|f| f.status == Status::Fail).collect();
+        assert_eq!(fail.len(), 1, "{out:?}");
+        assert!(
+            fail[0].message.contains("111122223333") && fail[0].message.contains("ap-southeast-2"),
+            "{}",
+            fail[0].message
+        );
+        assert_eq!(out.iter().filter(|f| f.status == Status::Pass).count(), 2);
+    }
+}

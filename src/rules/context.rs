@@ -173,6 +173,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bucket_and_object_arns_carry_the_bucket_partition() {
+        let text = crate::rules::testkit::SEED
+            .replace("ap-southeast-1", "cn-north-1")
+            .replace("ap-southeast-2", "cn-northwest-1")
+            .replace("arn:aws:", "arn:aws-cn:");
+        let spec = crate::rules::testkit::spec(&text);
+        let snap = crate::rules::testkit::snapshot();
+        let cx = AuditContext::new(&spec, &snap);
+        assert_eq!(cx.bucket_arn("source"), "arn:aws-cn:s3:::rubes-s3-bucket");
+        assert_eq!(
+            cx.object_arn("destination", "reports/x"),
+            "arn:aws-cn:s3:::clint-s3-bucket/reports/x"
+        );
+        assert_eq!(cx.account_partition("abcd"), "aws-cn");
+        let seed = crate::rules::testkit::seed();
+        let cx = AuditContext::new(&seed, &snap);
+        assert_eq!(cx.bucket_arn("source"), "arn:aws:s3:::rubes-s3-bucket");
+    }
+
+    #[test]
     fn kms_key_references_compare_by_id_account_and_region() {
         let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
         assert!(same_kms_key(a, "9b8a"));

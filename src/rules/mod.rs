@@ -38,6 +38,8 @@ macro_rules! declare_rule {
 mod context;
 mod registry;
 mod support;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub mod access_expectation;
 pub mod account_public_access_block;

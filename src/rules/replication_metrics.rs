@@ -159,3 +159,79 @@ impl Rule for ReplicationMetrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+    use crate::snapshot::ReplicationMetrics as M;
+
+    fn metrics(latency: Option<f64>, failed: Option<f64>) -> M {
+        let now = chrono::Utc::now();
+        M {
+            source_bucket: "rubes-s3-bucket".into(),
+            destination_bucket: "clint-s3-bucket".into(),
+            rule_id: "reports-to-abcd".into(),
+            window_start: now - chrono::Duration::hours(24),
+            window_end: now,
+            max_latency_seconds: latency,
+            max_pending_operations: None,
+            failed_operations: failed,
+            datapoints: usize::from(latency.is_some()) + usize::from(failed.is_some()),
+            latency_region: Some("ap-southeast-2".into()),
+            failures_region: Some("ap-southeast-1".into()),
+            latency_datapoints: Some(usize::from(latency.is_some())),
+            failure_datapoints: Some(usize::from(failed.is_some())),
+        }
+    }
+
+    fn verdicts(m: Fetched<M>) -> Vec<Finding> {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        snap.replication_metrics
+            .insert("incident-reports/rule 'reports-to-abcd'".into(), m);
+        let cx = AuditContext::new(&spec, &snap);
+        ReplicationMetrics
+            .check(&cx)
+            .into_iter()
+            .filter(|f| f.message.contains("rule 'reports-to-abcd'"))
+            .collect()
+    }
+
+    #[test]
+    fn a_failure_count_without_latency_is_not_a_pass() {
+        let f = verdicts(Fetched::ok(metrics(None, Some(0.0))));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Skip, "{}", f[0].message);
+        assert!(
+            f[0].message.contains("no ReplicationLatency datapoints in ap-southeast-2"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn seen_latency_passes_and_late_latency_or_failures_fail() {
+        let f = verdicts(Fetched::ok(metrics(Some(35.0), Some(0.0))));
+        assert_eq!(f[0].status, Status::Pass, "{}", f[0].message);
+        assert!(f[0].message.contains("max latency 35 s"), "{}", f[0].message);
+        let f = verdicts(Fetched::ok(metrics(Some(1260.0), Some(0.0))));
+        assert_eq!(f[0].status, Status::Fail);
+        // Failures fail even when the latency was not seen.
+        let f = verdicts(Fetched::ok(metrics(None, Some(3.0))));
+        assert_eq!(f[0].status, Status::Fail, "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_missing_live_rule_is_a_skip_and_a_failed_read_an_error() {
+        let f = verdicts(Fetched::absent("no live replication rule"));
+        assert_eq!(f[0].status, Status::Skip);
+        let f = verdicts(Fetched::unknown(
+            "cloudwatch:GetMetricStatistics",
+            Some("AccessDenied".into()),
+            "denied (in ap-southeast-2)",
+        ));
+        assert_eq!(f[0].status, Status::Error);
+        assert!(f[0].message.contains("ap-southeast-2"), "{}", f[0].message);
+    }
+}

@@ -395,6 +395,35 @@ mod tests {
     }
 
     #[test]
+    fn basic_selectors_name_the_bucket_s_partition() {
+        let cn = "arn:aws-cn:s3:::rubes-s3-bucket/";
+        let all = |v: &str| BasicEventSelector {
+            read_write_type: "All".into(),
+            include_management_events: true,
+            data_resources: vec![("AWS::S3::Object".into(), vec![v.into()])],
+        };
+        assert!(assess(&trail(vec![all("arn:aws-cn:s3")], vec![]), "x-y-1", cn, "aws-cn").is_ok());
+        assert!(assess(&trail(vec![all(cn)], vec![]), "x-y-1", cn, "aws-cn").is_ok());
+        assert!(assess(&trail(vec![all("arn:aws:s3")], vec![]), "x-y-1", cn, "aws-cn").is_err());
+    }
+
+    #[test]
+    fn a_central_bucket_outside_the_spec_proves_the_events_but_not_the_bucket() {
+        let mut t = trail(vec![], vec![data_object(vec![])]);
+        t.delivery_bucket_owner = Fetched::ok(None);
+        t.delivery_bucket_public = Fetched::unknown(
+            "s3:GetBucketPolicyStatus",
+            Some("AccessDenied".into()),
+            "Access Denied",
+        );
+        let caveat = assess(&t, "x-y-1", OBJ, "aws").ok().flatten().expect("caveat");
+        assert!(caveat.contains("outside the spec") && caveat.contains("AccessDenied"), "{caveat}");
+        // The same failure on a bucket of an audited account stays unknown (an error).
+        t.delivery_bucket_owner = Fetched::ok(Some("xyz".into()));
+        assert!(matches!(assess(&t, "x-y-1", OBJ, "aws"), Err(Verdict::Unknown(_))));
+    }
+
+    #[test]
     fn stopped_single_region_or_public_delivery_trails_do_not_count() {
         let good = || trail(vec![], vec![data_object(vec![])]);
         let mut t = good();

@@ -158,3 +158,31 @@ fn region_and_bucket_name_syntax() {
     assert!(!validate::is_bucket_name("a..b"));
     assert!(!validate::is_bucket_name("-ab"));
 }
+
+#[test]
+fn account_block_public_access_defaults_to_on_and_is_typed() {
+    let s = parse_str(SEED).unwrap();
+    assert!(s.accounts.values().all(|a| a.block_public_access));
+    let text = SEED.replace(
+        "account_id = \"111122223333\"",
+        "account_id = \"111122223333\"\nblock_public_access = false",
+    );
+    let s = parse_str(&text).unwrap();
+    assert!(!s.accounts["xyz"].block_public_access);
+    assert!(s.accounts["abcd"].block_public_access);
+    let text = SEED.replace(
+        "account_id = \"111122223333\"",
+        "account_id = \"111122223333\"\nblock_public_access = \"off\"",
+    );
+    let e = parse_str(&text).unwrap_err();
+    let line = SEED
+        .lines()
+        .position(|l| l.starts_with("account_id = \"111122223333\""))
+        .unwrap()
+        + 2;
+    assert_eq!(e.line, line, "{e}");
+    assert!(
+        e.message.contains("bool") || e.message.contains("boolean"),
+        "{e}"
+    );
+}

@@ -29,6 +29,9 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
     GET  /_harness/lookup-rate      -> {"per_second": 2, "throttled": n}  (LookupEvents answered ThrottlingException)
+    POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
+                                       window, to make a paged lookup fail; reset: 2 per 1 s, CloudTrail's rate)
+    GET  /_harness/requests         -> {"s3:ListBuckets": {"<account id>": n}}  (calls since the last reset)
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
     POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
@@ -1722,7 +1725,7 @@ def cross_account_read_refused(environ: dict[str, Any], start_response: Any) -> 
 # Region): a third LookupEvents within one second of two accepted ones is answered ThrottlingException and
 # not counted. Reset with the rest of the harness state.
 
-LOOKUP_EVENTS_PER_SECOND = 2
+LOOKUP_EVENTS_DEFAULT = 2
 
 
 class LookupRate:
@@ -1730,16 +1733,19 @@ class LookupRate:
         self.lock = threading.Lock()
         self.calls: dict[tuple[str, str], list[float]] = {}
         self.throttled = 0
+        self.per_second = LOOKUP_EVENTS_DEFAULT
+        self.window = 1.0
 
     def reset(self) -> None:
         with self.lock:
             self.calls, self.throttled = {}, 0
+            self.per_second, self.window = LOOKUP_EVENTS_DEFAULT, 1.0
 
     def admit(self, account: str, region: str) -> bool:
         now = time.monotonic()
         with self.lock:
-            recent = [t for t in self.calls.get((account, region), []) if now - t < 1.0]
-            if len(recent) >= LOOKUP_EVENTS_PER_SECOND:
+            recent = [t for t in self.calls.get((account, region), []) if now - t < self.window]
+            if len(recent) >= self.per_second:
                 self.calls[(account, region)] = recent
                 self.throttled += 1
                 return False
@@ -1749,6 +1755,38 @@ class LookupRate:
 
 
 LOOKUP_RATE = LookupRate()
+
+
+class RequestCounts:
+    """S3 ListBuckets calls per calling account (GET /_harness/requests), so a test can count them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.list_buckets: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.list_buckets = {}
+
+    def observe(self, environ: dict[str, Any]) -> None:
+        scope = _request_scope(environ)
+        if scope is None or scope[2] != "s3" or environ.get("REQUEST_METHOD") != "GET":
+            return
+        if environ.get("PATH_INFO", "/") not in ("", "/") or environ.get("HTTP_HOST", "").split(":")[0].endswith(
+                ".localhost"):
+            return
+        from moto.iam.models import get_account_id_from
+
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(scope[0])
+        with self.lock:
+            self.list_buckets[account] = self.list_buckets.get(account, 0) + 1
+
+    def listing(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.list_buckets)
+
+
+REQUESTS = RequestCounts()
 
 
 # ============================================================================ install
@@ -1788,10 +1826,13 @@ class HarnessMiddleware:
             return self._replication(environ, method, start_response)
         if path.rstrip("/") == "/_harness/config-override":
             return self._config_override(environ, method, start_response)
-        if path.rstrip("/") == "/_harness/lookup-rate" and method == "GET":  # patch 13
-            data = json.dumps({"per_second": LOOKUP_EVENTS_PER_SECOND, "throttled": LOOKUP_RATE.throttled}).encode()
+        if path.rstrip("/") == "/_harness/lookup-rate":  # patch 13
+            return self._lookup_rate(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/requests" and method == "GET":
+            data = json.dumps({"s3:ListBuckets": REQUESTS.listing()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
             return [data]
+        REQUESTS.observe(environ)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             STATE.reset()  # before moto's reset, so no job runs against half-reset state
             result = self.app(environ, start_response)
@@ -1800,6 +1841,7 @@ class HarnessMiddleware:
             HISTORY.reset()
             OVERRIDES.reset()
             LOOKUP_RATE.reset()
+            REQUESTS.reset()
             return result
         answered = wrong_region_answer(environ, start_response)  # patch 11
         if answered is not None:
@@ -1877,6 +1919,30 @@ class HarnessMiddleware:
         else:
             status, payload = "405 Method Not Allowed", {"error": "GET or POST"}
         data = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _lookup_rate(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
+        """Patch 13: the LookupEvents rate (GET), or a lower one for a test of a failing lookup (POST)."""
+        status = "200 OK"
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                rate = int(body.get("per_second", LOOKUP_EVENTS_DEFAULT))
+                window = float(body.get("window_seconds", 1.0))
+                if rate < 1 or window <= 0:
+                    raise ValueError("per_second must be >= 1 and window_seconds > 0")
+                LOOKUP_RATE.per_second, LOOKUP_RATE.window = rate, window
+            except (ValueError, TypeError, AttributeError) as exc:
+                status = "400 Bad Request"
+                data = json.dumps({"error": str(exc)}).encode()
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
+        elif method != "GET":
+            status = "405 Method Not Allowed"
+        data = json.dumps({"per_second": LOOKUP_RATE.per_second, "window_seconds": LOOKUP_RATE.window,
+                           "throttled": LOOKUP_RATE.throttled}).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
