@@ -244,7 +244,10 @@ pub enum BucketRegion {
     /// 404: no such bucket.
     Missing,
     /// The call failed without naming a Region: error code (or HTTP status) and cause.
-    Unknown { code: Option<String>, reason: String },
+    Unknown {
+        code: Option<String>,
+        reason: String,
+    },
 }
 
 /// The Region of a bucket, found the way AWS recommends: `HeadBucket`, whose answer carries
@@ -265,7 +268,11 @@ pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketRegio
             .unwrap_or_default()
     };
     match r {
-        Ok(o) => BucketRegion::In(o.bucket_region().map(str::to_string).unwrap_or_else(fallback)),
+        Ok(o) => BucketRegion::In(
+            o.bucket_region()
+                .map(str::to_string)
+                .unwrap_or_else(fallback),
+        ),
         Err(e) => {
             let raw = e.raw_response();
             if let Some(region) = raw
@@ -280,7 +287,9 @@ pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketRegio
             }
             let (code, reason) = error_parts(&e);
             // HEAD answers have no body: name the HTTP status when the SDK found no code.
-            let code = code.filter(|c| c != "Unhandled").or(status.map(|s| format!("HTTP {s}")));
+            let code = code
+                .filter(|c| c != "Unhandled")
+                .or(status.map(|s| format!("HTTP {s}")));
             BucketRegion::Unknown { code, reason }
         }
     }

@@ -67,7 +67,10 @@ fn audit_as(s: &Setup, config_dir: &Path, extra: &[&str]) -> (Option<i32>, Strin
     let out_dir = tempfile::tempdir_in(s.dir.path()).expect("report dir");
     let out = Command::new(bin())
         .env("AWS_CONFIG_FILE", config_dir.join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", config_dir.join("aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            config_dir.join("aws-credentials"),
+        )
         .env("AWS_ENDPOINT_URL", &s.emu.endpoint)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -151,7 +154,11 @@ fn get(endpoint: &str, path: &str) -> Value {
         ])
         .output()
         .expect("GET");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
@@ -200,7 +207,11 @@ fn as_admin(s: &Setup, script: &str) {
         .env("AWS_SHARED_CREDENTIALS_FILE", s.path("aws-credentials"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The seed, audited with one attempt per call (no retry may hide a throttled or misdirected
@@ -228,8 +239,14 @@ fn seed_is_read_where_aws_keeps_it_within_aws_rates() {
         .iter()
         .find(|f| f["resource"] == "arn:aws:s3:::rubes-s3-bucket")
         .unwrap();
-    assert_eq!(reports["evidence"]["metrics"]["latency_region"], "ap-southeast-2");
-    assert_eq!(reports["evidence"]["metrics"]["failures_region"], "ap-southeast-1");
+    assert_eq!(
+        reports["evidence"]["metrics"]["latency_region"],
+        "ap-southeast-2"
+    );
+    assert_eq!(
+        reports["evidence"]["metrics"]["failures_region"],
+        "ap-southeast-1"
+    );
 
     let calls = get(&s.emu.endpoint, "/_harness/requests");
     assert_eq!(
@@ -309,7 +326,12 @@ fn a_misplaced_bucket_is_one_failure_and_is_read_in_its_real_region() {
     );
     let since = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     let (_, stderr, r) = audit_as(&s, &auditor_dir, &["--since", &since]);
-    assert_eq!(ids(&r, "error"), Vec::<String>::new(), "{}\n{stderr}", bad(&r));
+    assert_eq!(
+        ids(&r, "error"),
+        Vec::<String>::new(),
+        "{}\n{stderr}",
+        bad(&r)
+    );
     assert_eq!(ids(&r, "fail"), vec!["bucket-location"], "{}", bad(&r));
     let loc = findings(&r, "bucket-location")
         .into_iter()
@@ -323,7 +345,11 @@ fn a_misplaced_bucket_is_one_failure_and_is_read_in_its_real_region() {
         "{loc}"
     );
     // Everything else about the bucket was read (in ap-southeast-3) and passes.
-    for id in ["bucket-versioning", "bucket-public-access-block", "replication-configured"] {
+    for id in [
+        "bucket-versioning",
+        "bucket-public-access-block",
+        "replication-configured",
+    ] {
         assert!(
             findings(&r, id)
                 .iter()
@@ -338,7 +364,11 @@ fn a_misplaced_bucket_is_one_failure_and_is_read_in_its_real_region() {
 /// managed rules are on the second, and their verdicts are compared.
 #[test]
 fn config_rules_past_the_first_page_are_read() {
-    let s = provision(&repo().join("checks/seed.toml"), &[], &["many-config-rules"]);
+    let s = provision(
+        &repo().join("checks/seed.toml"),
+        &[],
+        &["many-config-rules"],
+    );
     let r = audit_now(&s, &[]);
     assert_eq!(ids(&r, "error"), Vec::<String>::new(), "{}", bad(&r));
     assert_eq!(ids(&r, "fail"), Vec::<String>::new(), "{}", bad(&r));
@@ -369,17 +399,23 @@ fn single_region_trails_in_each_bucket_region_are_found() {
     for f in trail {
         assert_eq!(f["status"], "pass", "{f}");
     }
-    assert!(findings(&r, "trail-data-events").iter().any(|f| f["message"]
-        .as_str()
-        .unwrap()
-        .contains("replaudit-trail-ap-southeast-2")));
+    assert!(findings(&r, "trail-data-events")
+        .iter()
+        .any(|f| f["message"]
+            .as_str()
+            .unwrap()
+            .contains("replaudit-trail-ap-southeast-2")));
 }
 
 /// The trail delivers to a log-archive bucket of an account the spec does not name: the data
 /// events are proven from the trail's account; the bucket's public status cannot be, and says so.
 #[test]
 fn a_central_log_archive_bucket_is_reported_not_an_error() {
-    let s = provision(&repo().join("checks/seed.toml"), &[], &["central-trail-bucket"]);
+    let s = provision(
+        &repo().join("checks/seed.toml"),
+        &[],
+        &["central-trail-bucket"],
+    );
     let r = audit_now(&s, &[]);
     assert_eq!(ids(&r, "error"), Vec::<String>::new(), "{}", bad(&r));
     assert_eq!(ids(&r, "fail"), Vec::<String>::new(), "{}", bad(&r));
@@ -465,7 +501,9 @@ for _ in range(55):
         .unwrap_or_else(|| panic!("the gap is an error: {history:?}"));
     let msg = gap["message"].as_str().unwrap();
     assert!(
-        msg.contains("ap-southeast-1") && msg.contains("incomplete") && msg.contains("ThrottlingException"),
+        msg.contains("ap-southeast-1")
+            && msg.contains("incomplete")
+            && msg.contains("ThrottlingException"),
         "{msg}"
     );
     assert!(

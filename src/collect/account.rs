@@ -105,7 +105,11 @@ async fn configs_in(
 ) {
     let per_region = futures::future::join_all(regions.iter().map(|region| async move {
         let Some(conf) = clients.config_in(spec, alias, region).await else {
-            return (region.clone(), clients.unavailable(alias), clients.unavailable(alias));
+            return (
+                region.clone(),
+                clients.unavailable(alias),
+                clients.unavailable(alias),
+            );
         };
         let cfg = aws_sdk_config::Client::new(&conf);
         let state = config_of(&cfg).await;
@@ -150,11 +154,21 @@ async fn trails_in(
             return (region.clone(), Err(clients.unavailable::<()>(alias)));
         };
         let ct = aws_sdk_cloudtrail::Client::new(&conf);
-        match ct.describe_trails().include_shadow_trails(true).send().await {
+        match ct
+            .describe_trails()
+            .include_shadow_trails(true)
+            .send()
+            .await
+        {
             Ok(o) => (region.clone(), Ok(o.trail_list().to_vec())),
             Err(e) => (
                 region.clone(),
-                Err(fetched("cloudtrail:DescribeTrails", &[], Err::<(), _>(e), |_| ())),
+                Err(fetched(
+                    "cloudtrail:DescribeTrails",
+                    &[],
+                    Err::<(), _>(e),
+                    |_| (),
+                )),
             ),
         }
     }))

@@ -5,9 +5,9 @@
 use super::{fetched, Clients};
 use crate::snapshot::*;
 use crate::spec::Spec;
-use std::collections::BTreeSet;
 use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// The AWS Config managed rules whose verdicts the audit shows beside its own.
 /// <https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html>
@@ -201,7 +201,11 @@ pub(super) async fn change_events(
         return clients.unavailable(alias);
     }
     let mut regions: BTreeSet<String> = BTreeSet::new();
-    for (b_alias, b) in spec.buckets.iter().filter(|(_, b)| b.account.get_ref() == alias) {
+    for (b_alias, b) in spec
+        .buckets
+        .iter()
+        .filter(|(_, b)| b.account.get_ref() == alias)
+    {
         regions.insert(b.region.get_ref().clone());
         regions.insert(found.bucket_region(spec, b_alias));
     }
@@ -217,7 +221,10 @@ pub(super) async fn change_events(
     let per_region = futures::future::join_all(regions.iter().map(|region| async move {
         match clients.config_in(spec, alias, region).await {
             Some(conf) => lookup_region(&conf, region, since).await,
-            None => (vec![], Some(incomplete(region, 0, 0, clients.unavailable::<()>(alias)))),
+            None => (
+                vec![],
+                Some(incomplete(region, 0, 0, clients.unavailable::<()>(alias))),
+            ),
         }
     }))
     .await;
@@ -298,7 +305,12 @@ async fn lookup_region(
             Some(Err(e)) => {
                 let f = fetched("cloudtrail:LookupEvents", &[], Err::<(), _>(e), |_| ());
                 let kept = out.len();
-                tracing::warn!(region, pages = read, events = seen, "LookupEvents stopped early");
+                tracing::warn!(
+                    region,
+                    pages = read,
+                    events = seen,
+                    "LookupEvents stopped early"
+                );
                 return (out, Some(incomplete(region, read, kept, f)));
             }
         }
@@ -571,12 +583,12 @@ pub(super) async fn replication_metrics(
                     get(&at_src, "OperationsFailedReplication", Statistic::Sum),
                 );
                 let result = (|| {
-                    let (max_latency_seconds, n1) = stat(lat, |d| d.maximum(), true)
-                        .map_err(|e| in_region(e, &dest_region))?;
+                    let (max_latency_seconds, n1) =
+                        stat(lat, |d| d.maximum(), true).map_err(|e| in_region(e, &dest_region))?;
                     let (max_pending_operations, n2) = stat(pend, |d| d.maximum(), true)
                         .map_err(|e| in_region(e, &dest_region))?;
-                    let (failed_operations, n3) = stat(failed, |d| d.sum(), false)
-                        .map_err(|e| in_region(e, &src_region))?;
+                    let (failed_operations, n3) =
+                        stat(failed, |d| d.sum(), false).map_err(|e| in_region(e, &src_region))?;
                     Ok::<_, (Option<String>, String)>(ReplicationMetrics {
                         source_bucket: source.clone(),
                         destination_bucket: dest.clone(),

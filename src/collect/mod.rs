@@ -153,7 +153,12 @@ impl Clients {
         if let Some(c) = self.configs.get(&key) {
             return Some(c.clone());
         }
-        if let Some(c) = self.found.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(c) = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Some(c.clone());
         }
         let c = aws::sdk_config(&spec.accounts[alias].credentials, region, &self.opts).await;
@@ -162,7 +167,12 @@ impl Clients {
     }
 
     /// An S3 client of an account in a Region (see [`Clients::config_in`]).
-    pub async fn s3_in(&self, spec: &Spec, alias: &str, region: &str) -> Option<aws_sdk_s3::Client> {
+    pub async fn s3_in(
+        &self,
+        spec: &Spec,
+        alias: &str,
+        region: &str,
+    ) -> Option<aws_sdk_s3::Client> {
         let conf = self.config_in(spec, alias, region).await?;
         Some(aws::s3_client(&conf, &self.opts))
     }
@@ -198,7 +208,11 @@ impl Found<'_> {
         if let Some(a) = spec.accounts.get(account) {
             out.insert(a.region.get_ref().clone());
         }
-        for (alias, b) in spec.buckets.iter().filter(|(_, b)| b.account.get_ref() == account) {
+        for (alias, b) in spec
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.account.get_ref() == account)
+        {
             out.insert(b.region.get_ref().clone());
             out.insert(self.bucket_region(spec, alias));
         }
@@ -310,8 +324,9 @@ pub async fn collect_until(
                 .unwrap_or_else(|e| e.into_inner())
                 .buckets
                 .clone();
-            let m = evidence::replication_metrics(spec, clients, copts.metrics_window, &live, found)
-                .await;
+            let m =
+                evidence::replication_metrics(spec, clients, copts.metrics_window, &live, found)
+                    .await;
             put(&|p| p.metrics = Some(m.clone()));
         };
         futures::join!(accounts, buckets_then_metrics, principals);

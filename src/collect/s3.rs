@@ -20,7 +20,12 @@ pub(super) async fn list_owned(spec: &Spec, clients: &Clients) -> Owned {
         let mut pages = s3.list_buckets().into_paginator().send();
         while let Some(page) = pages.next().await {
             match page {
-                Ok(p) => names.extend(p.buckets().iter().filter_map(|b| b.name()).map(str::to_string)),
+                Ok(p) => names.extend(
+                    p.buckets()
+                        .iter()
+                        .filter_map(|b| b.name())
+                        .map(str::to_string),
+                ),
                 Err(e) => {
                     return (
                         alias.clone(),
@@ -43,7 +48,9 @@ pub(super) fn owner_of(owned: &Owned, bucket: &str) -> Fetched<Option<String>> {
     let mut failed = None;
     for (alias, names) in owned {
         match names {
-            Fetched::Ok { value } if value.contains(bucket) => return Fetched::ok(Some(alias.clone())),
+            Fetched::Ok { value } if value.contains(bucket) => {
+                return Fetched::ok(Some(alias.clone()))
+            }
             Fetched::Ok { .. } => {}
             other => failed = failed.or_else(|| Some(other.as_ref().map(|_| None))),
         }
@@ -62,7 +69,10 @@ pub(super) async fn locate_buckets(
             return (alias.clone(), clients.unavailable(b.account.get_ref()));
         };
         let s3 = crate::aws::s3_client(conf, &clients.opts);
-        (alias.clone(), located(crate::aws::bucket_region(&s3, b.name.get_ref()).await))
+        (
+            alias.clone(),
+            located(crate::aws::bucket_region(&s3, b.name.get_ref()).await),
+        )
     });
     futures::future::join_all(futs).await.into_iter().collect()
 }

@@ -101,6 +101,8 @@ mod tests {
     use crate::rules::testkit;
     use crate::snapshot::PublicAccessBlock;
 
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+
     const ON: PublicAccessBlock = PublicAccessBlock {
         block_public_acls: true,
         ignore_public_acls: true,
@@ -126,28 +128,43 @@ mod tests {
     #[test]
     fn checked_by_default_even_where_no_bucket_asks_for_it() {
         // No bucket of xyz expects Block Public Access: the account still does, by default.
-        let text = testkit::SEED.replace("block_public_access = true", "block_public_access = false");
-        let f = run(&text, Fetched::absent("NoSuchPublicAccessBlockConfiguration"));
-        let xyz: Vec<_> = f.iter().filter(|f| f.resource.ends_with("111122223333")).collect();
+        let text = testkit::SEED
+            .replace(XYZ, "credentials = { profile = \"xyz-audit\" }")
+            .replace("block_public_access = true", "block_public_access = false");
+        let f = run(
+            &text,
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
+        );
+        let xyz: Vec<_> = f
+            .iter()
+            .filter(|f| f.resource.ends_with("111122223333"))
+            .collect();
         assert_eq!(xyz.len(), 1);
         assert_eq!(xyz[0].status, Status::Fail, "{}", xyz[0].message);
     }
 
     #[test]
     fn an_account_the_spec_exempts_is_skipped_with_the_setting_named() {
-        let text = testkit::SEED.replace(
-            "account_id = \"111122223333\"",
-            "account_id = \"111122223333\"\nblock_public_access = false",
+        let text = testkit::SEED.replace(XYZ, &XYZ.replace("true", "false"));
+        let f = run(
+            &text,
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
         );
-        let f = run(&text, Fetched::absent("NoSuchPublicAccessBlockConfiguration"));
-        let xyz = f.iter().find(|f| f.resource.ends_with("111122223333")).unwrap();
+        let xyz = f
+            .iter()
+            .find(|f| f.resource.ends_with("111122223333"))
+            .unwrap();
         assert_eq!(xyz.status, Status::Skip);
         assert!(
-            xyz.message.contains("accounts.xyz.block_public_access = false"),
+            xyz.message
+                .contains("accounts.xyz.block_public_access = false"),
             "{}",
             xyz.message
         );
-        let abcd = f.iter().find(|f| f.resource.ends_with("271089868719")).unwrap();
+        let abcd = f
+            .iter()
+            .find(|f| f.resource.ends_with("271089868719"))
+            .unwrap();
         assert_eq!(abcd.status, Status::Pass);
     }
 }

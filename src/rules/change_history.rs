@@ -145,8 +145,13 @@ fn affected_rules(event_name: &str) -> &'static [&'static str] {
         // can be used by no one.
         // <https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>,
         // <https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html>
-        "PutKeyPolicy" | "CreateGrant" | "RevokeGrant" | "DisableKey" | "EnableKey"
-        | "ScheduleKeyDeletion" | "CancelKeyDeletion" => &[
+        "PutKeyPolicy"
+        | "CreateGrant"
+        | "RevokeGrant"
+        | "DisableKey"
+        | "EnableKey"
+        | "ScheduleKeyDeletion"
+        | "CancelKeyDeletion" => &[
             "replication-kms-permissions",
             "encrypted-replica-readable",
             "access-expectation",
@@ -220,10 +225,8 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             // A change to a user, group or managed policy reaches the principals it applies to;
             // their findings name the buckets and keys they act on, so those rules are matched
             // whatever resource they name.
-            let reaches_principals = matches!(
-                e.event_source.as_deref(),
-                Some("iam.amazonaws.com")
-            ) && what.contains(":iam::");
+            let reaches_principals = matches!(e.event_source.as_deref(), Some("iam.amazonaws.com"))
+                && what.contains(":iam::");
             let broken: Vec<String> = earlier
                 .iter()
                 .filter(|f| f.status == Status::Fail && rules.contains(&f.id.as_str()))
@@ -231,8 +234,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                     touches(&f.resource, &what)
                         || e.resources.iter().any(|r| touches(&f.resource, r))
                         || (account_level && f.id == "access-expectation")
-                        || (reaches_principals
-                            && f.evidence.to_string().contains(what.as_str()))
+                        || (reaches_principals && f.evidence.to_string().contains(what.as_str()))
                 })
                 .map(|f| f.id.clone())
                 .collect::<std::collections::BTreeSet<_>>()
@@ -278,7 +280,8 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 )
             });
         }
-        if relevant == 0 {
+        // "No change" is a claim about the whole history: not when part of it went unread.
+        if relevant == 0 && ev.incomplete.is_empty() {
             out.push(META.finding(
                 Scenario::Step1,
                 Status::Pass,

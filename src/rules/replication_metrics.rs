@@ -77,7 +77,12 @@ impl Rule for ReplicationMetrics {
                 let m = match cx.snap.replication_metrics.get(&key) {
                     Some(Fetched::Ok { value }) => value,
                     Some(Fetched::Absent { reason }) => {
-                        out.push(skip(&META, scenario, &resource, format!("{label}: {reason}")));
+                        out.push(skip(
+                            &META,
+                            scenario,
+                            &resource,
+                            format!("{label}: {reason}"),
+                        ));
                         continue;
                     }
                     Some(f) => {
@@ -104,7 +109,10 @@ impl Rule for ReplicationMetrics {
                 let minutes = (m.window_end - m.window_start).num_minutes();
                 let window = human_window(minutes);
                 let latency_at = m.latency_region.as_deref().unwrap_or("the source's Region");
-                let failures_at = m.failures_region.as_deref().unwrap_or("the source's Region");
+                let failures_at = m
+                    .failures_region
+                    .as_deref()
+                    .unwrap_or("the source's Region");
                 let mut problems = Vec::new();
                 if let Some(f) = m.failed_operations.filter(|f| *f > 0.0) {
                     problems.push(format!("{f} failed replication operation(s)"));
@@ -114,8 +122,8 @@ impl Rule for ReplicationMetrics {
                         "maximum replication latency {l:.0} s exceeds the 15-minute threshold"
                     ));
                 }
-                let latency_seen = m.max_latency_seconds.is_some()
-                    && m.latency_datapoints.is_none_or(|n| n > 0);
+                let latency_seen =
+                    m.max_latency_seconds.is_some() && m.latency_datapoints.is_none_or(|n| n > 0);
                 if problems.is_empty() && m.datapoints == 0 {
                     let mut f = skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints in the {window} window (rule {}: latency looked up in {latency_at}, failures in {failures_at}; no replication activity, or metrics not published)", m.rule_id));
                     f.evidence = evidence;
@@ -204,7 +212,8 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Skip, "{}", f[0].message);
         assert!(
-            f[0].message.contains("no ReplicationLatency datapoints in ap-southeast-2"),
+            f[0].message
+                .contains("no ReplicationLatency datapoints in ap-southeast-2"),
             "{}",
             f[0].message
         );
@@ -214,7 +223,11 @@ mod tests {
     fn seen_latency_passes_and_late_latency_or_failures_fail() {
         let f = verdicts(Fetched::ok(metrics(Some(35.0), Some(0.0))));
         assert_eq!(f[0].status, Status::Pass, "{}", f[0].message);
-        assert!(f[0].message.contains("max latency 35 s"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("max latency 35 s"),
+            "{}",
+            f[0].message
+        );
         let f = verdicts(Fetched::ok(metrics(Some(1260.0), Some(0.0))));
         assert_eq!(f[0].status, Status::Fail);
         // Failures fail even when the latency was not seen.

@@ -106,7 +106,12 @@ impl Rule for TrailDataEvents {
             // worth a finding of its own: one verified trail is enough.
             if !covering.is_empty() && unproven.len() == covering.len() {
                 for (t, why) in &unproven {
-                    out.push(skip(&META, scenario, &resource, format!("trail {t} records S3 data events for this bucket, but {why}")));
+                    out.push(skip(
+                        &META,
+                        scenario,
+                        &resource,
+                        format!("trail {t} records S3 data events for this bucket, but {why}"),
+                    ));
                 }
             }
             out.push(if !covering.is_empty() {
@@ -184,7 +189,9 @@ fn assess(
     match (&t.delivery_bucket_public, &t.delivery_bucket_owner) {
         (Fetched::Ok { value: false }, _) => {}
         (Fetched::Ok { value: true }, _) => {
-            return Err(Verdict::No(format!("delivers to a public bucket ({bucket})")))
+            return Err(Verdict::No(format!(
+                "delivers to a public bucket ({bucket})"
+            )))
         }
         // A central log-archive bucket: no audited account owns it, and the trail's account may
         // not read its settings (cross-account reads need the bucket policy's grant).
@@ -402,9 +409,21 @@ mod tests {
             include_management_events: true,
             data_resources: vec![("AWS::S3::Object".into(), vec![v.into()])],
         };
-        assert!(assess(&trail(vec![all("arn:aws-cn:s3")], vec![]), "x-y-1", cn, "aws-cn").is_ok());
+        assert!(assess(
+            &trail(vec![all("arn:aws-cn:s3")], vec![]),
+            "x-y-1",
+            cn,
+            "aws-cn"
+        )
+        .is_ok());
         assert!(assess(&trail(vec![all(cn)], vec![]), "x-y-1", cn, "aws-cn").is_ok());
-        assert!(assess(&trail(vec![all("arn:aws:s3")], vec![]), "x-y-1", cn, "aws-cn").is_err());
+        assert!(assess(
+            &trail(vec![all("arn:aws:s3")], vec![]),
+            "x-y-1",
+            cn,
+            "aws-cn"
+        )
+        .is_err());
     }
 
     #[test]
@@ -416,11 +435,20 @@ mod tests {
             Some("AccessDenied".into()),
             "Access Denied",
         );
-        let caveat = assess(&t, "x-y-1", OBJ, "aws").ok().flatten().expect("caveat");
-        assert!(caveat.contains("outside the spec") && caveat.contains("AccessDenied"), "{caveat}");
+        let caveat = assess(&t, "x-y-1", OBJ, "aws")
+            .ok()
+            .flatten()
+            .expect("caveat");
+        assert!(
+            caveat.contains("outside the spec") && caveat.contains("AccessDenied"),
+            "{caveat}"
+        );
         // The same failure on a bucket of an audited account stays unknown (an error).
         t.delivery_bucket_owner = Fetched::ok(Some("xyz".into()));
-        assert!(matches!(assess(&t, "x-y-1", OBJ, "aws"), Err(Verdict::Unknown(_))));
+        assert!(matches!(
+            assess(&t, "x-y-1", OBJ, "aws"),
+            Err(Verdict::Unknown(_))
+        ));
     }
 
     #[test]
@@ -438,6 +466,9 @@ mod tests {
         assert!(assess(&t, "x-y-1", OBJ, "aws").is_err());
         let mut t = good();
         t.event_selectors = Fetched::unknown("cloudtrail:GetEventSelectors", None, "denied");
-        assert!(matches!(assess(&t, "x-y-1", OBJ, "aws"), Err(Verdict::Unknown(_))));
+        assert!(matches!(
+            assess(&t, "x-y-1", OBJ, "aws"),
+            Err(Verdict::Unknown(_))
+        ));
     }
 }

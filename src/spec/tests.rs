@@ -161,23 +161,20 @@ fn region_and_bucket_name_syntax() {
 
 #[test]
 fn account_block_public_access_defaults_to_on_and_is_typed() {
-    let s = parse_str(SEED).unwrap();
-    assert!(s.accounts.values().all(|a| a.block_public_access));
-    let text = SEED.replace(
-        "account_id = \"111122223333\"",
-        "account_id = \"111122223333\"\nblock_public_access = false",
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+    assert!(SEED.contains(XYZ));
+    let s = parse_str(&SEED.replace(XYZ, "credentials = { profile = \"xyz-audit\" }")).unwrap();
+    assert!(
+        s.accounts.values().all(|a| a.block_public_access),
+        "default"
     );
-    let s = parse_str(&text).unwrap();
+    let s = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "false"))).unwrap();
     assert!(!s.accounts["xyz"].block_public_access);
     assert!(s.accounts["abcd"].block_public_access);
-    let text = SEED.replace(
-        "account_id = \"111122223333\"",
-        "account_id = \"111122223333\"\nblock_public_access = \"off\"",
-    );
-    let e = parse_str(&text).unwrap_err();
+    let e = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "\"off\""))).unwrap_err();
     let line = SEED
         .lines()
-        .position(|l| l.starts_with("account_id = \"111122223333\""))
+        .position(|l| l.starts_with("credentials = { profile = \"xyz-audit\" }"))
         .unwrap()
         + 2;
     assert_eq!(e.line, line, "{e}");

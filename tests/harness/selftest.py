@@ -853,7 +853,6 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     # metrics as the Rust collector asks for them: GetMetricStatistics over CBOR, period = the 24 h window
     section = prof.creds[src_prof]
     now = datetime.datetime.now(datetime.timezone.utc)
-    cw = cbor_sdk_client(emu.endpoint, src["region"], section["aws_access_key_id"], section["aws_secret_access_key"])
     ok, got = True, {}
     for rep in spec["replication"]:
         rb = buckets[rep["source"]]
@@ -868,6 +867,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             stats = {}
             for metric, stat in (("ReplicationLatency", "Maximum"), ("OperationsPendingReplication", "Maximum"),
                                  ("OperationsFailedReplication", "Sum"), ("BytesPendingReplication", "Maximum")):
+                # Where S3 publishes each: failures in the source's Region, the rest in the destination's.
+                where = rb["region"] if metric == "OperationsFailedReplication" else \
+                    buckets[r["destination"]]["region"]
+                cw = cbor_sdk_client(emu.endpoint, where, section["aws_access_key_id"],
+                                     section["aws_secret_access_key"])
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=[stat, "SampleCount"])["Datapoints"]
@@ -876,8 +880,8 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             ok = ok and stats["ReplicationLatency"][0] == 1 and 2 <= stats["ReplicationLatency"][1] <= 40 \
                 and stats["ReplicationLatency"][2] == 6 and 0 <= stats["OperationsPendingReplication"][1] <= 3 \
                 and stats["OperationsFailedReplication"][1] == 0 and stats["BytesPendingReplication"][0] == 1
-    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3, no failures), one datapoint for a 24 h period "
-          "over CBOR", ok and got, got)
+    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3 in the destination's Region, no failures in the "
+          "source's), one datapoint for a 24 h period over CBOR", ok and got, got)
 
     # IAM enforcement is on: the CBOR shim authenticates and authorizes like moto does
     status, _, body, _ = cbor_call(emu.endpoint, "ListMetrics", {}, Credentials(section["aws_access_key_id"], "wrong"),
@@ -927,6 +931,11 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                 return exc.response["Error"]["Code"]
 
         snap[f"bucket:{alias}:location"] = get(lambda: s3.get_bucket_location(Bucket=b["name"]))
+        # Read the bucket in its own Region (patch 11 answers other Regions with 301/400).
+        where = snap[f"bucket:{alias}:location"]
+        if isinstance(where, dict):
+            s3 = prof.client(accounts[b["account"]]["credentials"]["profile"], "s3",
+                             where.get("LocationConstraint") or "us-east-1")
         snap[f"bucket:{alias}:versioning"] = get(lambda: s3.get_bucket_versioning(Bucket=b["name"]))
         snap[f"bucket:{alias}:bpa"] = get(lambda: s3.get_public_access_block(Bucket=b["name"]))
         snap[f"bucket:{alias}:encryption"] = get(lambda: s3.get_bucket_encryption(Bucket=b["name"]))
@@ -951,18 +960,27 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                                            for r in cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]
         snap[f"account:{alias}:config-rules"] = sorted((r["ConfigRuleName"], r["Source"]["SourceIdentifier"])
                                                        for r in cfg.describe_config_rules()["ConfigRules"])
-    # replication metrics (what S3 published), queried where the spec says the source is
+        # AWS Config in the other Regions of the account's buckets (it is regional).
+        others = sorted({b["region"] for b in spec["buckets"].values() if b["account"] == alias} - {a["region"]})
+        snap[f"account:{alias}:config-regions"] = [
+            (r, [(x["name"], x["recording"]) for x in prof.client(a["credentials"]["profile"], "config", r)
+                 .describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]) for r in others]
+    # replication metrics (what S3 published), queried where the spec says S3 publishes them: in the source
+    # account, latency/pending in the destination's Region, failures in the source's
     now = datetime.datetime.now(datetime.timezone.utc)
     for rep in spec.get("replication", []):
         rb = spec["buckets"][rep["source"]]
-        cw = prof.client(accounts[rb["account"]]["credentials"]["profile"], "cloudwatch", rb["region"])
         for r in rep.get("rules", []):
+            profile = accounts[rb["account"]]["credentials"]["profile"]
+            at_dest = prof.client(profile, "cloudwatch", spec["buckets"][r["destination"]]["region"])
+            at_src = prof.client(profile, "cloudwatch", rb["region"])
             dims = [{"Name": "SourceBucket", "Value": rb["name"]},
                     {"Name": "DestinationBucket", "Value": spec["buckets"][r["destination"]]["name"]},
                     {"Name": "RuleId", "Value": r["id"]}]
             stats = {}
             for metric in ("ReplicationLatency", "OperationsPendingReplication", "OperationsFailedReplication",
                            "BytesPendingReplication"):
+                cw = at_src if metric == "OperationsFailedReplication" else at_dest
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=["Maximum", "Sum", "SampleCount"])["Datapoints"]
@@ -1064,6 +1082,8 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
                                     and "aws:SourceAccount" not in json.dumps(v) and "aws:SourceArn" not in json.dumps(v)),
         "trail-no-data-events": (f"account:{src_acct}:trails", trail_no_data),
         "recorder-stopped": (f"account:{src_acct}:config", recorder_stopped),
+        "recorder-home-region-only": (f"account:{src_acct}:config-regions",
+                                      lambda v, _: bool(v) and all(recorders == [] for _, recorders in v)),
         "failed-replication-metrics": (metrics, lambda v, _: sum(p[1] for p in v["OperationsFailedReplication"]) > 0
                                        and max(p[0] for p in v["ReplicationLatency"]) <= 900),
         "late-replication-metrics": (metrics, lambda v, _: max(p[0] for p in v["ReplicationLatency"]) > 900
