@@ -218,6 +218,11 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 e.resources.iter().find_map(|r| classify(cx, r))
             };
             let Some((scenario, what)) = target else {
+                // A group or managed policy reaches principals only through their IAM state: if
+                // that could not be read, whether this change touched one is unknown, not "no".
+                if let Some(f) = unclassifiable(cx, e, id, partition) {
+                    out.push(f);
+                }
                 continue;
             };
             relevant += 1;
@@ -295,6 +300,55 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
         out.push(skip(&META, Scenario::Step1, "-", "no accounts"));
     }
     out
+}
+
+/// The `error` for an IAM change that may concern an audited principal whose IAM state (policies,
+/// groups) could not be read; `None` when every principal of the account was read.
+fn unclassifiable(
+    cx: &AuditContext,
+    e: &crate::snapshot::ChangeEvent,
+    account_id: &str,
+    partition: &str,
+) -> Option<Finding> {
+    // Users and roles are named by the event; groups and managed policies are not principals.
+    let indirect = matches!(
+        e.event_name.as_str(),
+        "CreatePolicyVersion"
+            | "SetDefaultPolicyVersion"
+            | "PutGroupPolicy"
+            | "DeleteGroupPolicy"
+            | "AttachGroupPolicy"
+            | "DetachGroupPolicy"
+    );
+    if !indirect {
+        return None;
+    }
+    let unread: Vec<String> = cx
+        .snap
+        .principals
+        .values()
+        .filter(|p| p.account_id == account_id)
+        .filter_map(|p| {
+            p.details
+                .why_missing()
+                .map(|why| format!("{}: {why}", p.arn))
+        })
+        .collect();
+    if unread.is_empty() {
+        return None;
+    }
+    Some(META.finding(
+        Scenario::Step3,
+        Status::Error,
+        format!("arn:{partition}:iam::{account_id}:root"),
+        format!(
+            "cannot tell whether {} on {} changed an audited principal: the IAM state of {} could not be read",
+            e.event_name,
+            e.resources.join(", "),
+            unread.join("; ")
+        ),
+        json!({"event": e, "unread_principals": unread}),
+    ))
 }
 
 /// Which audited resource a CloudTrail resource name is, with its scenario and ARN: a spec bucket,
@@ -435,6 +489,48 @@ mod tests {
             .expect("the change is reported");
         assert_eq!(f.status, Status::Fail, "{}", f.message);
         assert!(f.message.contains("access-expectation"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_group_change_is_an_error_when_the_principals_groups_are_unread() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("abcd").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "AttachGroupPolicy",
+                "iam.amazonaws.com",
+                &["readers", "arn:aws:iam::271089868719:policy/p"],
+            )],
+            regions: vec!["us-east-1".into()],
+            incomplete: vec![],
+        });
+        let tom = "arn:aws:iam::271089868719:user/tom-cruise";
+        snap.principals.insert(
+            tom.into(),
+            crate::snapshot::PrincipalState {
+                arn: tom.into(),
+                kind: "user".into(),
+                name: "tom-cruise".into(),
+                account_id: "271089868719".into(),
+                read_as: Some("abcd".into()),
+                details: Fetched::unknown("iam:GetUser", Some("AccessDenied".into()), "denied"),
+            },
+        );
+        let out = check_after(&AuditContext::new(&spec, &snap), &[]);
+        let err = out
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("unknown, not silently irrelevant");
+        assert!(
+            err.message.contains("AttachGroupPolicy") && err.message.contains("iam:GetUser"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
