@@ -329,9 +329,17 @@ fn unclassifiable(
         .values()
         .filter(|p| p.account_id == account_id)
         .filter_map(|p| {
-            p.details
-                .why_missing()
-                .map(|why| format!("{}: {why}", p.arn))
+            let why = match &p.details {
+                crate::snapshot::Fetched::Ok { value: d } => {
+                    let unknown = |f: Option<String>, u: bool| f.filter(|_| u);
+                    unknown(d.groups.why_missing(), d.groups.is_unknown()).or(unknown(
+                        d.attached_policies.why_missing(),
+                        d.attached_policies.is_unknown(),
+                    ))
+                }
+                other => other.why_missing(),
+            };
+            why.map(|why| format!("{}: {why}", p.arn))
         })
         .collect();
     if unread.is_empty() {
