@@ -114,6 +114,11 @@ class Emulator:
     def reset(self) -> None:
         self.http("POST", "/moto-api/reset", b"")
         self.http("POST", "/moto-api/reset-auth", b"inf", "text/plain")
+        self.unthrottle()
+
+    def unthrottle(self) -> None:
+        """The self-test reads CloudTrail history many times a second; patch 13's rate has its own check."""
+        self.http("POST", "/_harness/lookup-rate", {"per_second": 10000})
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=CFG,
@@ -422,6 +427,31 @@ def cbor_sdk_client(endpoint: str, region: str, key: str, secret: str) -> Any:
     return client
 
 
+def test_lookup_rate(emu: Emulator) -> None:
+    """Patch 13: two LookupEvents per second per account and Region, then ThrottlingException. The window is
+    stretched to 30 s for the check (same algorithm), so a slow machine cannot let the third call through."""
+    emu.http("POST", "/moto-api/reset", b"")
+    _, default = emu.http("GET", "/_harness/lookup-rate")
+    check("lookup-rate: CloudTrail's documented rate by default (2 per 1 s)",
+          default.get("per_second") == 2 and default.get("window_seconds") == 1.0, default)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 30})
+    once = Config(retries={"max_attempts": 1, "mode": "standard"})
+    ct = boto3.client("cloudtrail", region_name="ap-southeast-1", endpoint_url=emu.endpoint, config=once,
+                      aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    other = boto3.client("cloudtrail", region_name="ap-southeast-2", endpoint_url=emu.endpoint, config=once,
+                         aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    codes = [error_code(lambda: ct.lookup_events()) for _ in range(3)] + [error_code(lambda: other.lookup_events())]
+    check("lookup-rate: a third LookupEvents within a second is ThrottlingException; another Region has its own "
+          "quota", codes == [None, None, "ThrottlingException", None], codes)
+    _, state = emu.http("GET", "/_harness/lookup-rate")
+    # (botocore retries a throttled call once even with max_attempts 1: each refusal is counted)
+    check("lookup-rate: GET counts the throttled calls", state.get("throttled", 0) >= 1 and state.get("per_second") == 2,
+          state)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 0.5})
+    time.sleep(0.6)
+    check("lookup-rate: admitted again once the window has passed", error_code(lambda: ct.lookup_events()) is None)
+
+
 def test_evidence_patches(emu: Emulator) -> None:
     import cbor2
 
@@ -556,9 +586,13 @@ def test_evidence_patches(emu: Emulator) -> None:
                                                                 "ResourceName": kms_key["Arn"]}]
           and by_name["DisableKey"]["EventSource"] == "kms.amazonaws.com", by_name.get("DisableKey"))
     iam_events = ops("cloudtrail", "us-east-1").lookup_events()["Events"]
-    check("cloudtrail: IAM role changes recorded in us-east-1 (global service), not CreateRole",
+    check("cloudtrail: IAM role and user policy changes recorded in us-east-1 (global service), not CreateRole "
+          "or CreateUser; user and policy resources named",
           [(e["EventName"], e["EventSource"], e["Resources"]) for e in iam_events]
-          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}])],
+          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}]),
+              ("AttachUserPolicy", "iam.amazonaws.com",
+               [{"ResourceType": "AWS::IAM::User", "ResourceName": "ev-ops"},
+                {"ResourceType": "AWS::IAM::Policy", "ResourceName": "arn:aws:iam::aws:policy/AdministratorAccess"}])],
           iam_events)
     check("cloudtrail: other regions have their own (empty) history",
           ops("cloudtrail", "ap-southeast-2").lookup_events()["Events"] == [])
@@ -1169,6 +1203,8 @@ def main() -> int:
             test_patches(emu)
             phases["patches"] = time.monotonic() - t
             t = time.monotonic()
+            test_lookup_rate(emu)
+            emu.unthrottle()
             test_evidence_patches(emu)
             phases["evidence patches"] = time.monotonic() - t
             t = time.monotonic()
