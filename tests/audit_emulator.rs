@@ -293,6 +293,8 @@ defect_tests! {
     // AWS's own evidence.
     defect_trail_without_data_events: "trail-no-data-events" => ["trail-data-events"];
     defect_recorder_stopped: "recorder-stopped" => ["config-recorder"];
+    // AWS Config is regional: recording in the home region says nothing about ap-southeast-2.
+    defect_recorder_home_region_only: "recorder-home-region-only" => ["config-recorder"];
     defect_failed_replication_metrics: "failed-replication-metrics" => ["replication-metrics"];
     defect_late_replication_metrics: "late-replication-metrics" => ["replication-metrics"];
     defect_config_rule_disagrees: "config-stale" => ["config-rule-agreement"];

@@ -12,7 +12,9 @@ declare_rule! {
     /// (`s3-bucket-replication-enabled`, `s3-bucket-versioning-enabled`,
     /// `s3-bucket-level-public-access-prohibited`, `s3-bucket-server-side-encryption-enabled`,
     /// `s3-bucket-ssl-requests-only`), their compliance for each audited bucket is shown beside
-    /// replaudit's own verdict on the same question, and a disagreement fails.
+    /// replaudit's own verdict on the same question, and a disagreement fails. Rules are read from
+    /// every page of `DescribeConfigRules`, in every Region that holds one of the account's buckets
+    /// (a rule evaluates the buckets of its own Region only).
     ///
     /// ## Why it matters
     /// Two independent evaluators agreeing is evidence; disagreeing means one of them sees
@@ -32,7 +34,11 @@ declare_rule! {
     severity: Low,
     scenarios: [Step1, Step2, ScenarioD],
     remediation: "Re-run the AWS Config rule evaluation and check the configuration recorder; then fix the underlying setting.",
-    references: ["https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html"],
+    references: [
+        "https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html",
+        "https://docs.aws.amazon.com/config/latest/APIReference/API_DescribeConfigRules.html",
+        "https://docs.aws.amazon.com/config/latest/APIReference/API_GetComplianceDetailsByConfigRule.html",
+    ],
 }
 
 impl Rule for ConfigRuleAgreement {
@@ -43,7 +49,11 @@ impl Rule for ConfigRuleAgreement {
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, acct) in &cx.spec.accounts {
-            let resource = format!("arn:aws:config:::account/{}", acct.account_id.get_ref());
+            let resource = format!(
+                "arn:{}:config:::account/{}",
+                cx.account_partition(alias),
+                acct.account_id.get_ref()
+            );
             let Some(st) = cx.snap.accounts.get(alias) else {
                 continue;
             };

@@ -39,6 +39,8 @@ mod context;
 mod kms_support;
 mod registry;
 mod support;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub mod access_expectation;
 pub mod account_public_access_block;

@@ -84,6 +84,12 @@ pub struct Account {
     pub region: Spanned<String>,
     #[serde(default)]
     pub credentials: Credentials,
+    /// Account-level S3 Block Public Access must be fully on (default: true, as AWS recommends for
+    /// every account). `false` for an account that hosts a public bucket on purpose; the buckets'
+    /// own `block_public_access` settings are checked either way.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html>
+    #[serde(default = "yes")]
+    pub block_public_access: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -195,3 +195,28 @@ fn kms_keys_outside_their_buckets_region_are_rejected() {
     );
     parse_str(&text).expect("alias ARN in the destination's Region is valid");
 }
+
+#[test]
+fn account_block_public_access_defaults_to_on_and_is_typed() {
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+    assert!(SEED.contains(XYZ));
+    let s = parse_str(&SEED.replace(XYZ, "credentials = { profile = \"xyz-audit\" }")).unwrap();
+    assert!(
+        s.accounts.values().all(|a| a.block_public_access),
+        "default"
+    );
+    let s = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "false"))).unwrap();
+    assert!(!s.accounts["xyz"].block_public_access);
+    assert!(s.accounts["abcd"].block_public_access);
+    let e = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "\"off\""))).unwrap_err();
+    let line = SEED
+        .lines()
+        .position(|l| l.starts_with("credentials = { profile = \"xyz-audit\" }"))
+        .unwrap()
+        + 2;
+    assert_eq!(e.line, line, "{e}");
+    assert!(
+        e.message.contains("bool") || e.message.contains("boolean"),
+        "{e}"
+    );
+}
