@@ -20,6 +20,13 @@ pub struct Case {
     pub id: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Where the case comes from (an AWS documentation page, another tool's suite). Metadata
+    /// only: POLICY-CASES.md says readers accept it and ignore it for the decision.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Why the verdict is what it is. Metadata only, like `source`.
+    #[serde(default)]
+    pub notes: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     pub request: CaseRequest,
@@ -58,6 +65,10 @@ pub struct CaseRequest {
     pub resource_account: Option<String>,
     #[serde(default)]
     pub context: Context,
+    /// For a federated-user caller (`arn:aws:sts::A:federated-user/NAME`): the IAM user who
+    /// called GetFederationToken. Resource policies that name that user reach the session.
+    #[serde(default)]
+    pub federated_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +99,7 @@ pub struct CompiledCase {
     pub rcps: Vec<OrgLevel>,
     pub vpc_endpoint: Vec<Policy>,
     pub restrict_public_buckets: bool,
+    pub federated_by: Option<String>,
 }
 
 impl CompiledCase {
@@ -101,6 +113,7 @@ impl CompiledCase {
             rcps: &self.rcps,
             vpc_endpoint: &self.vpc_endpoint,
             restrict_public_buckets: self.restrict_public_buckets,
+            federated_by: self.federated_by.as_deref(),
         }
     }
 
@@ -158,6 +171,7 @@ impl Case {
             rcps: levels("rcps", &self.rcps)?,
             vpc_endpoint: list("vpc_endpoint_policies", &self.vpc_endpoint_policies)?,
             restrict_public_buckets: self.restrict_public_buckets,
+            federated_by: r.federated_by.clone(),
         })
     }
 }

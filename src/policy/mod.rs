@@ -223,6 +223,10 @@ pub struct PolicySet<'a> {
     pub vpc_endpoint: &'a [Policy],
     /// S3 Block Public Access RestrictPublicBuckets in effect for the resource (bucket or account level).
     pub restrict_public_buckets: bool,
+    /// For a federated-user caller: the ARN of the IAM user who called GetFederationToken.
+    /// Its policies are the `identity` ones, and resource-policy statements naming it reach
+    /// the session (capped by the session policy).
+    pub federated_by: Option<&'a str>,
 }
 
 /// The three outcomes AWS distinguishes. `ImplicitDeny` and `ExplicitDeny` are both "Access
