@@ -147,16 +147,51 @@ impl Context {
 
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_option(ContextVisitor)
+    }
+}
+
+/// Reads the context object straight from the input (no intermediate map), refusing a
+/// duplicated key as the policy parser does: JSON parsers keep the last one silently.
+struct ContextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContextVisitor {
+    type Value = Context;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of context keys")
+    }
+    fn visit_none<E>(self) -> Result<Context, E> {
+        Ok(Context::new())
+    }
+    fn visit_unit<E>(self) -> Result<Context, E> {
+        Ok(Context::new())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Context, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
         use serde::de::Error;
-        let raw = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
         let mut ctx = Context::new();
-        for (k, v) in raw.unwrap_or_default() {
-            let value = match v {
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut big: Option<std::collections::HashSet<std::borrow::Cow<'de, str>>> = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            // Contexts are small; a set only for a large (hostile) one keeps this linear.
+            let dup = if seen.len() < 32 {
+                seen.contains(&k)
+            } else {
+                let set = big.get_or_insert_with(|| seen.iter().cloned().collect());
+                !set.insert(k.clone())
+            };
+            if dup {
+                return Err(A::Error::custom(format!("duplicate key '{k}'")));
+            }
+            let value = match map.next_value::<serde_json::Value>()? {
                 serde_json::Value::Array(items) => {
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
                         out.push(scalar_to_string(&item).ok_or_else(|| {
-                            D::Error::custom(format!(
+                            A::Error::custom(format!(
                                 "context key '{k}': list items must be strings"
                             ))
                         })?);
@@ -164,12 +199,13 @@ impl<'de> Deserialize<'de> for Context {
                     ContextValue::Multi(out)
                 }
                 other => ContextValue::Single(scalar_to_string(&other).ok_or_else(|| {
-                    D::Error::custom(format!(
+                    A::Error::custom(format!(
                         "context key '{k}': value must be a string or a list of strings"
                     ))
                 })?),
             };
             ctx.map.insert(k.to_lowercase(), value);
+            seen.push(k);
         }
         Ok(ctx)
     }
