@@ -465,9 +465,11 @@ fn is_kms_key_request(action: &str, resource: &str) -> bool {
 ///   <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-service-linked-role.html>)
 ///   and `iam:DeleteServiceLinkedRole` is how such a role is deleted, so both are left to the
 ///   policies.
-/// - AWS managed policies (`arn:aws:iam::aws:policy/...`): "You cannot change the permissions
-///   defined in AWS managed policies"
-///   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies>).
+/// - AWS managed policies (`arn:aws:iam::aws:policy/...`): "An AWS managed policy is a
+///   standalone policy that is created and administered by AWS" and "You cannot change the
+///   permissions defined in AWS managed policies"
+///   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies>),
+///   so nobody else creates, versions, deletes or tags one.
 fn reserved_resource(action: &str, resource: &str) -> Option<&'static str> {
     const SLR_CHANGES: &[&str] = &[
         "iam:attachrolepolicy",
@@ -480,6 +482,7 @@ fn reserved_resource(action: &str, resource: &str) -> Option<&'static str> {
         "iam:deleterole",
     ];
     const MANAGED_CHANGES: &[&str] = &[
+        "iam:createpolicy",
         "iam:createpolicyversion",
         "iam:deletepolicyversion",
         "iam:setdefaultpolicyversion",
