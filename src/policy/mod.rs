@@ -186,24 +186,10 @@ impl<'de> serde::de::Visitor<'de> for ContextVisitor {
             if dup {
                 return Err(A::Error::custom(format!("duplicate key '{k}'")));
             }
-            let value = match map.next_value::<serde_json::Value>()? {
-                serde_json::Value::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items {
-                        out.push(scalar_to_string(&item).ok_or_else(|| {
-                            A::Error::custom(format!(
-                                "context key '{k}': list items must be strings"
-                            ))
-                        })?);
-                    }
-                    ContextValue::Multi(out)
-                }
-                other => ContextValue::Single(scalar_to_string(&other).ok_or_else(|| {
-                    A::Error::custom(format!(
-                        "context key '{k}': value must be a string or a list of strings"
-                    ))
-                })?),
-            };
+            let value = map
+                .next_value::<CtxValue>()
+                .map_err(|e| A::Error::custom(format!("context key '{k}': {e}")))?
+                .0;
             ctx.map.insert(k.to_lowercase(), value);
             seen.push(k);
         }
@@ -211,14 +197,77 @@ impl<'de> serde::de::Visitor<'de> for ContextVisitor {
     }
 }
 
-/// Numbers and booleans are accepted as their JSON text because hand-written case files
-/// write `"aws:MultiFactorAuthAge": 300` as often as `"300"`; AWS sees strings either way.
-pub(crate) fn scalar_to_string(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// One context value read without an intermediate `serde_json::Value`. Numbers and booleans
+/// are accepted as their JSON text because hand-written case files write
+/// `"aws:MultiFactorAuthAge": 300` as often as `"300"`; AWS sees strings either way.
+struct CtxValue(ContextValue);
+
+struct Scalar(String);
+
+fn number_text(n: serde_json::Number) -> String {
+    n.to_string()
+}
+
+macro_rules! scalar_visits {
+    ($wrap:expr) => {
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok($wrap(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok($wrap(v))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok($wrap(v.to_string()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok($wrap(number_text(v.into())))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok($wrap(number_text(v.into())))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(|n| $wrap(number_text(n)))
+                .ok_or_else(|| E::custom("value must be a string or a list of strings"))
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("list items must be strings")
+            }
+            scalar_visits!(Scalar);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CtxValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CtxValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("value must be a string or a list of strings")
+            }
+            scalar_visits!(|s| CtxValue(ContextValue::Single(s)));
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CtxValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Scalar(s)) = seq.next_element::<Scalar>()? {
+                    out.push(s);
+                }
+                Ok(CtxValue(ContextValue::Multi(out)))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
