@@ -394,3 +394,47 @@ pub struct Evaluation {
     pub deciding: Vec<StatementRef>,
     pub reasons: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_from_text_and_from_value_agree() {
+        let text = r#"{"AWS:SourceIp":"203.0.113.7","aws:MultiFactorAuthAge":300,"x:f":1.5,"x:b":false,
+            "aws:TagKeys":["a",2,true],"x:neg":-4}"#;
+        let from_text: Context = serde_json::from_str(text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_value = Context::deserialize(&v).unwrap();
+        assert_eq!(from_text, from_value);
+        assert_eq!(from_text.get("aws:sourceip"), Some(&"203.0.113.7".into()));
+        assert_eq!(from_text.get("aws:MultiFactorAuthAge"), Some(&"300".into()));
+        assert_eq!(from_text.get("x:f"), Some(&"1.5".into()));
+        assert_eq!(from_text.get("x:b"), Some(&"false".into()));
+        assert_eq!(from_text.get("x:neg"), Some(&"-4".into()));
+        assert_eq!(
+            from_text.get("aws:tagkeys"),
+            Some(&vec!["a", "2", "true"].into())
+        );
+        assert!(serde_json::from_str::<Context>("null").unwrap().is_empty());
+    }
+
+    #[test]
+    fn context_refuses_duplicates_and_non_scalars() {
+        for bad in [
+            r#"{"k":"1","k":"2"}"#,
+            r#"{"k":null}"#,
+            r#"{"k":{"a":1}}"#,
+            r#"{"k":[["a"]]}"#,
+            r#"{"k":[null]}"#,
+            r#""text""#,
+        ] {
+            assert!(serde_json::from_str::<Context>(bad).is_err(), "{bad}");
+        }
+        // Keys that differ only in case are two keys as written; the later one wins.
+        let c: Context = serde_json::from_str(r#"{"aws:a":"1","AWS:A":"2"}"#).unwrap();
+        assert_eq!(c.get("aws:a"), Some(&"2".into()));
+        let many: String = (0..100).map(|i| format!("\"k{i}\":\"v\",")).collect();
+        assert!(serde_json::from_str::<Context>(&format!("{{{many}\"k7\":\"x\"}}")).is_err());
+    }
+}
