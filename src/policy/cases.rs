@@ -415,8 +415,17 @@ pub fn run_case(v: &Value) -> CaseOutcome {
 
 /// Runs a whole case file.
 pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
-    // Split the array without building it (cheap), then parse, check and evaluate each case on
-    // every core: one malformed case (including a duplicated key) errors only its own line.
+    if let Some(outcomes) = fast::run_file(json) {
+        let summary = Summary::of(&outcomes);
+        return Ok((outcomes, summary));
+    }
+    run_all_split(json)
+}
+
+/// [`run_all`] for any input: split the array without building it, then parse, check and
+/// evaluate each case on every core. One malformed case (including a duplicated key) errors
+/// only its own line; a file that is not a JSON array errors as a whole.
+fn run_all_split(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
     let raws: Vec<&serde_json::value::RawValue> = match serde_json::from_str(json) {
         Ok(r) => r,
         Err(e) if e.classify() == serde_json::error::Category::Data => {
@@ -484,6 +493,148 @@ mod fast {
     use super::super::parse::{org_levels, policy_list};
     use super::super::{Context, Decision, OrgLevel, Policy, PolicySet, Request};
     use super::CaseOutcome;
+
+    /// One case of [`run_file`]: evaluated, or its text for the general path.
+    pub(super) enum Item<'a> {
+        Done(CaseOutcome),
+        General(&'a str),
+    }
+
+    fn skip_ws(b: &[u8], mut p: usize) -> usize {
+        while p < b.len() && matches!(b[p], b' ' | b'\n' | b'\r' | b'\t') {
+            p += 1;
+        }
+        p
+    }
+
+    /// The whole file without a separate pass to split it: each thread starts at an element
+    /// boundary and reads its cases one after the other, each in a single pass. `None` when
+    /// the file is anything but a well-formed array (the caller's path then reports it), or
+    /// when a guessed boundary turns out not to be one.
+    ///
+    /// Boundaries are guessed from the layout, then checked: a raw newline never occurs inside
+    /// a JSON string, so a line is outside strings, and a line that starts with `{` at the
+    /// first case's indentation after a `,` is taken as the start of a case. The thread before
+    /// it must land exactly there, or the whole result is dropped.
+    pub(super) fn run_file(json: &str) -> Option<Vec<CaseOutcome>> {
+        let b = json.as_bytes();
+        let open = skip_ws(b, 0);
+        if b.get(open) != Some(&b'[') {
+            return None;
+        }
+        let first = skip_ws(b, open + 1);
+        if b.get(first) == Some(&b']') {
+            return (skip_ws(b, first + 1) == b.len()).then(Vec::new);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut starts = vec![first];
+        let indent = b[..first]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map(|nl| &b[nl + 1..first])
+            .filter(|ind| ind.iter().all(|&c| c == b' ' || c == b'\t'));
+        if let Some(indent) = indent {
+            for k in 1..threads {
+                let target = first + (b.len() - first) / threads * k;
+                if let Some(s) = guess_start(b, target.max(*starts.last()?), indent) {
+                    starts.push(s);
+                }
+            }
+        }
+        if starts.len() == 1 && b.len() > 1 << 20 {
+            // One line, or a layout we cannot split: the caller's path runs in parallel.
+            return None;
+        }
+        let parts: Vec<Option<Vec<Item>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..starts.len())
+                .map(|k| {
+                    let (start, stop) = (starts[k], starts.get(k + 1).copied());
+                    sc.spawn(move || walk(json, start, stop))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut out = Vec::new();
+        for part in parts {
+            for item in part? {
+                out.push(match item {
+                    Item::Done(o) => o,
+                    Item::General(text) => super::run_raw_case(out.len(), text),
+                });
+            }
+        }
+        Some(out)
+    }
+
+    /// The first line at or after `from` that starts with `{` at `indent` and follows a `,`.
+    fn guess_start(b: &[u8], from: usize, indent: &[u8]) -> Option<usize> {
+        let mut p = from;
+        let limit = (from + (1 << 22)).min(b.len());
+        while p < limit {
+            let nl = p + b[p..limit].iter().position(|&c| c == b'\n')?;
+            let line = nl + 1;
+            let brace = line + indent.len();
+            if b.get(line..brace) == Some(indent) && b.get(brace) == Some(&b'{') {
+                let before = b[..nl].iter().rposition(|c| !c.is_ascii_whitespace());
+                if before.is_some_and(|i| b[i] == b',') {
+                    return Some(brace);
+                }
+            }
+            p = line;
+        }
+        None
+    }
+
+    /// Cases from `start` (an element's first byte) up to `stop` (the next thread's start,
+    /// which must be met exactly) or the closing `]`.
+    pub(super) fn walk(json: &str, start: usize, stop: Option<usize>) -> Option<Vec<Item<'_>>> {
+        let b = json.as_bytes();
+        let mut cache = Cache::default();
+        let mut items = Vec::new();
+        let mut pos = start;
+        loop {
+            let rest = &json[pos..];
+            let mut cases = serde_json::Deserializer::from_str(rest).into_iter::<FastCase>();
+            let parsed = cases.next();
+            let (len, item) = match parsed {
+                Some(Ok(c)) => {
+                    let len = cases.byte_offset();
+                    match outcome(&mut cache, c) {
+                        Some(o) => (len, Item::Done(o)),
+                        None => (len, Item::General(&rest[..len])),
+                    }
+                }
+                _ => {
+                    let mut raws =
+                        serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+                    let raw = raws.next()?.ok()?;
+                    (raws.byte_offset(), Item::General(raw.get()))
+                }
+            };
+            items.push(item);
+            pos = skip_ws(b, pos + len);
+            match b.get(pos) {
+                Some(b',') => {
+                    pos = skip_ws(b, pos + 1);
+                    if matches!(b.get(pos), Some(b']') | None) {
+                        return None;
+                    }
+                    match stop {
+                        Some(s) if pos == s => return Some(items),
+                        Some(s) if pos > s => return None,
+                        _ => {}
+                    }
+                }
+                Some(b']') if stop.is_none() => {
+                    return (skip_ws(b, pos + 1) == b.len()).then_some(items);
+                }
+                _ => return None,
+            }
+        }
+    }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -595,7 +746,10 @@ mod fast {
 
     /// The outcome of one case, or `None` to take the general path.
     pub(super) fn run<'a>(cache: &mut Cache<'a>, text: &'a str) -> Option<CaseOutcome> {
-        let c: FastCase<'a> = serde_json::from_str(text).ok()?;
+        outcome(cache, serde_json::from_str(text).ok()?)
+    }
+
+    fn outcome<'a>(cache: &mut Cache<'a>, c: FastCase<'a>) -> Option<CaseOutcome> {
         let single = |name: &'static str| move |t: &str| Policy::parse(name, t).ok();
         let identity = cached(&mut cache.identity, c.identity_policies, |t| {
             policy_list("identity_policies", t)
@@ -927,6 +1081,55 @@ mod tests {
         assert!(
             taken + 20 >= total,
             "fast path taken for only {taken} of {total} cases"
+        );
+    }
+
+    #[test]
+    fn whole_file_path_matches_split_path() {
+        let lines = |r: Result<(Vec<CaseOutcome>, Summary), String>| match r {
+            Ok((o, s)) => Ok((
+                o.iter().map(CaseOutcome::to_json_line).collect::<Vec<_>>(),
+                s,
+            )),
+            Err(e) => Err(e),
+        };
+        let mut texts: Vec<String> = vector_texts().into_iter().map(|(_, t)| t).collect();
+        // Generated files: one case a line, big enough for several threads, with a nested
+        // object at the cases' indentation after a comma (a wrong guess must be caught), bad
+        // cases among good ones, and broken files.
+        let good = r#"{"id":"g","request":{"principal":"arn:aws:iam::111122223333:user/u","principal_account":"111122223333","action":"s3:GetObject","resource":"arn:aws:s3:::b/k","resource_account":"111122223333","context":{"aws:SourceIp":"203.0.113.9"}},"identity_policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}]}"#;
+        let nested = "{\"id\":\"n\",\"request\":{\"principal\":\"anonymous\",\"action\":\"s3:GetObject\",\n\"resource\":\"*\"},\"tags\":[\"a\",\n{\"x\":1}]}";
+        let bad = r#"{"id":"b","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"expected":"Allowed","identity_policies":[{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*"}]}]}"#;
+        let mut big = String::from("[\n");
+        for i in 0..3000 {
+            big.push_str(match i % 97 {
+                5 => nested,
+                11 => bad,
+                _ => good,
+            });
+            big.push_str(if i + 1 < 3000 { ",\n" } else { "\n" });
+        }
+        big.push_str("]\n");
+        texts.push(big.clone());
+        texts.push(big.replace("\n]", ",\n]"));
+        texts.push(big.replacen(good, "{\"id\":", 1));
+        texts.push(format!("{big} x"));
+        texts.push(big.replace('\n', "\r\n"));
+        texts.push(big.replace('\n', ""));
+        for t in ["[]", " [ ] ", "[1]", "[", "{}", "", "[{}]", "[null, 2]"] {
+            texts.push(t.to_string());
+        }
+        for t in &texts {
+            assert_eq!(lines(run_all(t)), lines(run_all_split(t)));
+        }
+        assert!(fast::run_file(&big).is_some());
+        // A thread that does not land exactly on the next thread's start drops the result.
+        let at = big.find("\n{\"x\"").unwrap() + 1;
+        assert!(fast::walk(&big, 2, Some(at)).is_none());
+        let next_case = big[3..].find("\n{").unwrap() + 4;
+        assert_eq!(
+            fast::walk(&big, 2, Some(next_case)).map(|v| v.len()),
+            Some(1)
         );
     }
 
