@@ -5,6 +5,7 @@
 mod account;
 pub mod evidence;
 mod iam;
+pub mod identity;
 mod kms;
 mod s3;
 
@@ -63,15 +64,22 @@ where
 /// Per-account SDK configurations, keyed by (account alias, region).
 pub(crate) struct Clients {
     configs: BTreeMap<(String, String), SdkConfig>,
-    /// Accounts whose credentials could not be resolved, with the cause. Checked once up
-    /// front: the first failure carries the useful message ("profile X is not defined",
-    /// "AccessDenied on sts:AssumeRole"); later ones from the SDK only say it failed again.
+    /// Accounts the set-up check found unusable, with its one line (cause and fix). Checked
+    /// once up front: the first failure carries the useful message ("profile X is not
+    /// defined", "run aws sso login"); later ones from the SDK only say it failed again, after
+    /// waiting out their retries.
     credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
 }
 
 impl Clients {
-    pub async fn new(spec: &Spec, opts: &AwsOptions) -> Clients {
+    /// `unusable`: the set-up check's verdict when the caller already ran it
+    /// ([`identity::check_accounts`]); `None` runs it here.
+    pub async fn new(
+        spec: &Spec,
+        opts: &AwsOptions,
+        unusable: Option<&BTreeMap<String, String>>,
+    ) -> Clients {
         // Every (account, region) pair the spec touches: the account's home region, each
         // bucket's region, each KMS key's region.
         let mut pairs: Vec<(String, String)> = Vec::new();
@@ -98,19 +106,13 @@ impl Clients {
         .await;
         let configs: BTreeMap<(String, String), SdkConfig> =
             pairs.into_iter().zip(loaded).collect();
-        let checks = join_all(spec.accounts.iter().map(|(alias, a)| {
-            let conf = configs
-                .get(&(alias.clone(), a.region.get_ref().clone()))
-                .cloned();
-            async move { (alias.clone(), check_credentials(conf).await) }
-        }))
-        .await;
+        let credential_errors = match unusable {
+            Some(u) => u.clone(),
+            None => unusable_accounts(&identity::check_accounts(spec, opts).await),
+        };
         Clients {
             configs,
-            credential_errors: checks
-                .into_iter()
-                .filter_map(|(alias, r)| r.err().map(|e| (alias, e)))
-                .collect(),
+            credential_errors,
             opts: opts.clone(),
         }
     }
@@ -118,11 +120,9 @@ impl Clients {
     /// State for anything of an account that cannot be read with its configuration.
     pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
         match self.credential_errors.get(alias) {
-            Some(e) => Fetched::unknown(
-                "credentials",
-                Some("CredentialsError".into()),
-                format!("no usable credentials for account '{alias}': {e}"),
-            ),
+            Some(line) => {
+                Fetched::unknown("set-up check", Some("AccountUnusable".into()), line.clone())
+            }
             None => unconfigured(),
         }
     }
@@ -155,6 +155,9 @@ pub struct CollectOptions {
     pub metrics_window: std::time::Duration,
     /// Report CloudTrail configuration changes since then (`--since`).
     pub since: chrono::DateTime<chrono::Utc>,
+    /// Accounts the set-up check found unusable (alias -> its one-line cause and fix), when the
+    /// caller ran [`identity::check_accounts`] first; `None`: the collection runs the check.
+    pub unusable: Option<BTreeMap<String, String>>,
 }
 
 impl CollectOptions {
@@ -163,6 +166,7 @@ impl CollectOptions {
             aws,
             metrics_window: std::time::Duration::from_secs(24 * 3600),
             since: chrono::Utc::now() - chrono::Duration::days(1),
+            unusable: None,
         }
     }
 }
@@ -206,7 +210,7 @@ pub async fn collect_until(
         f(&mut p);
     };
     let work = async {
-        let mut clients = Clients::new(spec, opts).await;
+        let mut clients = Clients::new(spec, opts, copts.unusable.as_ref()).await;
         // Buckets whose actual region differs from the spec need a client in that region; find
         // those first, then read everything concurrently.
         let locations = s3::locate_buckets(spec, &clients).await;
@@ -387,25 +391,13 @@ pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
     )
 }
 
-/// Resolve an account's credentials once (static keys, SSO token, assume-role call).
-async fn check_credentials(conf: Option<SdkConfig>) -> Result<(), String> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let conf = conf.ok_or("no SDK configuration")?;
-    let provider = conf
-        .credentials_provider()
-        .ok_or("no credentials provider configured")?;
-    match provider.provide_credentials().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                msg = format!("{msg}: {c}");
-                cur = c.source();
-            }
-            Err(msg)
-        }
-    }
+/// The accounts a set-up check found unusable, with the one line that says why: every
+/// finding about them then carries that one cause instead of each call's own failure.
+pub fn unusable_accounts(checks: &[identity::AccountCheck]) -> BTreeMap<String, String> {
+    checks
+        .iter()
+        .filter_map(|c| c.problem_line().map(|l| (c.alias.clone(), l)))
+        .collect()
 }
 
 /// State for anything of an account whose SDK configuration could not be made.
