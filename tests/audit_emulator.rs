@@ -297,6 +297,42 @@ defect_tests! {
     defect_config_rule_disagrees: "config-stale" => ["config-rule-agreement"];
 }
 
+/// Plain HTTP allowed on the source: `bucket-tls-only` fails, and AWS Config's
+/// `s3-bucket-ssl-requests-only` agreement names that rule instead of reading as a clean pass.
+#[test]
+fn defect_no_tls_deny() {
+    let r = planted("no-tls-deny", &["bucket-tls-only"]);
+    let f = with_status(&r, "fail")
+        .into_iter()
+        .find(|f| f["id"] == "bucket-tls-only")
+        .unwrap();
+    assert_eq!(f["resource"], "arn:aws:s3:::rubes-s3-bucket");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("without TLS are allowed"),
+        "{f}"
+    );
+    let agree = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["id"] == "config-rule-agreement"
+                && f["resource"] == "arn:aws:s3:::rubes-s3-bucket"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("s3-bucket-ssl-requests-only")
+        })
+        .expect("Config's TLS rule is compared");
+    assert_eq!(
+        agree["message"],
+        "s3-bucket-ssl-requests-only: AWS Config and replaudit's bucket-tls-only agree: NON_COMPLIANT; the problem itself is reported by bucket-tls-only"
+    );
+}
+
 #[test]
 fn defect_clint_granted() {
     let r = planted("clint-granted", &["bucket-policy-grantees"]);

@@ -72,6 +72,7 @@ DEFECTS = {
     "failed-replication-metrics": "CloudWatch shows OperationsFailedReplication > 0 for the primary rule",
     "late-replication-metrics": "CloudWatch shows a ReplicationLatency datapoint above 15 minutes for the primary rule",
     "config-stale": "AWS Config result pinned NON_COMPLIANT for s3-bucket-versioning-enabled on the source bucket",
+    "no-tls-deny": "source bucket policy without the Deny on aws:SecureTransport false (plain HTTP allowed)",
 }
 
 # AWS Config managed rules deployed where [evidence].config_recording_in says (their default names).
@@ -164,7 +165,7 @@ class Provisioner:
                                                       "dest-versioning-off", "dest-policy-missing", "wrong-region",
                                                       "bpa-off", "account-bpa-off", "trail-no-data-events",
                                                       "recorder-stopped", "config-stale", "failed-replication-metrics",
-                                                      "late-replication-metrics"}:
+                                                      "late-replication-metrics", "no-tls-deny"}:
             raise SystemExit("these defects need a [[replication]] in the spec")
         if self.defects & {"failed-replication-metrics", "late-replication-metrics"} and not any(
                 r.get("rtc") or r.get("metrics") for r in (self.primary() or {}).get("rules", [])):
@@ -684,6 +685,31 @@ class Provisioner:
         self.client("s3", b["account"], self.bucket_region[d["log_bucket"]]).put_bucket_policy(
             Bucket=b["name"], Policy=policy(*statements))
 
+    def tls_only_policies(self) -> None:
+        """Every bucket the spec wants TLS-only (`tls_only`, default true) gets a Deny of every S3 action
+        to everyone when aws:SecureTransport is false, added to whatever policy it already has, as AWS
+        recommends and as the s3-bucket-ssl-requests-only Config rule checks:
+          https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+          https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html
+        (The emulator serves plain HTTP but treats every request as sent over TLS: patch 3.)"""
+        for alias, b in self.buckets.items():
+            if not b.get("tls_only", True):
+                continue
+            if "no-tls-deny" in self.defects and alias == self.primary_source():
+                continue
+            s3 = self.client("s3", b["account"], self.bucket_region[alias])
+            try:
+                statements = json.loads(s3.get_bucket_policy(Bucket=b["name"])["Policy"])["Statement"]
+            except s3.exceptions.ClientError as e:
+                if e.response["Error"]["Code"] != "NoSuchBucketPolicy":
+                    raise
+                statements = []
+            statements = statements if isinstance(statements, list) else [statements]
+            statements.append({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                               "Resource": [bucket_arn(b["name"]), f"{bucket_arn(b['name'])}/*"],
+                               "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+            s3.put_bucket_policy(Bucket=b["name"], Policy=policy(*statements))
+
     def versioning_defects(self) -> None:
         """Suspend versioning *after* replication was configured (AWS refuses the configuration otherwise)."""
         targets = []
@@ -912,6 +938,7 @@ class Provisioner:
         samples = self.sample_objects()
         self.source_policies()
         self.scenario_d()
+        self.tls_only_policies()
         self.versioning_defects()
         self.audit_trail_and_config()
         self.replication_metrics()
