@@ -132,7 +132,7 @@ impl Rule for AccessExpectation {
                                 );
                                 kms_ok = k.allowed();
                                 kms_part = Some(format!(
-                                    "kms:Decrypt on {key}: {} ({})",
+                                    "kms:Decrypt on {key} says {} ({})",
                                     k.eval.decision,
                                     k.summary()
                                 ));
@@ -149,7 +149,7 @@ impl Rule for AccessExpectation {
                 let allowed = s3.allowed() && kms_ok;
                 // The overall decision first, then each part that made it: "is Allowed" next to
                 // a denial would read as a contradiction.
-                let mut parts = vec![format!("{action}: {} ({})", s3.eval.decision, s3.summary())];
+                let mut parts = vec![format!("S3 says {} ({})", s3.eval.decision, s3.summary())];
                 parts.extend(kms_part);
                 let parts = parts.join("; ");
                 let (status, message) = match (must_allow, allowed, s3.allowed()) {
@@ -331,12 +331,11 @@ sample_key = "reports/sample.txt"
     fn a_kms_denial_is_stated_as_the_overall_decision_first() {
         let f = only_finding(OWNER_ONLY);
         assert_eq!(f.status, Status::Fail, "{}", f.message);
-        let prefix =
-            format!("{TOM} must be allowed s3:GetObject but is denied: s3:GetObject: Allowed (");
+        let prefix = format!("{TOM} must be allowed s3:GetObject but is denied: S3 says Allowed (");
         assert!(f.message.starts_with(&prefix), "{}", f.message);
         assert!(
             f.message
-                .contains(&format!("; kms:Decrypt on {KEY}: ImplicitDeny (")),
+                .contains(&format!("; kms:Decrypt on {KEY} says ImplicitDeny (")),
             "{}",
             f.message
         );
@@ -347,15 +346,14 @@ sample_key = "reports/sample.txt"
         let f = only_finding(&format!("{OWNER_ONLY},{TOM_DECRYPTS}"));
         assert_eq!(f.status, Status::Pass, "{}", f.message);
         assert!(
-            f.message.starts_with(&format!(
-                "{TOM} is allowed s3:GetObject: s3:GetObject: Allowed ("
-            )),
+            f.message
+                .starts_with(&format!("{TOM} is allowed s3:GetObject: S3 says Allowed (")),
             "{}",
             f.message
         );
         assert!(
             f.message
-                .contains(&format!("; kms:Decrypt on {KEY}: Allowed (")),
+                .contains(&format!("; kms:Decrypt on {KEY} says Allowed (")),
             "{}",
             f.message
         );
