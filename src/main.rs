@@ -258,7 +258,8 @@ fn check_output_file(path: &Path) -> Result<(), Fatal> {
 }
 
 /// The set-up check before any collection: one identity call per account, a few seconds at
-/// most. Prints one line per unusable account on stderr. Returns the unusable accounts (alias
+/// most. Prints one line per account whose identity was not confirmed on stderr (for a
+/// transient cause as a warning: that account is audited anyway). Returns the unusable accounts (alias
 /// -> line), or `Err(2)` when the run cannot happen: no account is usable, or `all_needed`
 /// (the canary acts in both accounts) and one is not.
 async fn setup_check(
@@ -267,10 +268,10 @@ async fn setup_check(
     all_needed: bool,
 ) -> Result<BTreeMap<String, String>, u8> {
     let checks = collect::identity::check_accounts(spec, &aws.options()).await;
-    let unusable = collect::unusable_accounts(&checks);
-    for line in unusable.values() {
+    for line in checks.iter().filter_map(|c| c.problem_line()) {
         eprintln!("replaudit: {line}");
     }
+    let unusable = collect::unusable_accounts(&checks);
     let none_usable = !checks.iter().any(|c| c.is_usable());
     if none_usable || (all_needed && !unusable.is_empty()) {
         eprintln!(

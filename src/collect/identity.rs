@@ -39,20 +39,34 @@ pub struct AccountCheck {
 pub struct SetupProblem {
     pub cause: String,
     pub fix: String,
+    /// The identity could not be confirmed for a reason that may pass (throttling, a 5xx, a
+    /// reset connection): the account is audited anyway, and each of its calls retries and
+    /// reports on its own. Anything else makes the account unusable.
+    pub transient: bool,
 }
 
 impl AccountCheck {
+    /// Worth auditing: confirmed, or not confirmed for a transient reason only.
     pub fn is_usable(&self) -> bool {
-        self.result.is_ok()
+        self.result.as_ref().map_or_else(|p| p.transient, |_| true)
     }
 
     /// One line naming the account, how it was reached, the cause and the fix; `None` when the
-    /// account is usable.
+    /// identity was confirmed.
     pub fn problem_line(&self) -> Option<String> {
         let p = self.result.as_ref().err()?;
         Some(format!(
-            "account '{}' ({}, {}): {} — fix: {}",
-            self.alias, self.via, self.account_id, p.cause, p.fix
+            "account '{}' ({}, {}): {}{} — fix: {}",
+            self.alias,
+            self.via,
+            self.account_id,
+            p.cause,
+            if p.transient {
+                "; auditing it anyway"
+            } else {
+                ""
+            },
+            p.fix
         ))
     }
 }
@@ -85,11 +99,12 @@ pub async fn check_accounts(spec: &Spec, opts: &AwsOptions) -> Vec<AccountCheck>
     .await
 }
 
-/// Options for the identity call: two attempts, each bounded, whatever `--timeout` says.
+/// Options for the identity call: two attempts (one more for a throttled, failed or stalled
+/// first one), each bounded, whatever `--timeout` and `--max-attempts` say.
 fn short(opts: &AwsOptions) -> AwsOptions {
     AwsOptions {
         endpoint_url: opts.endpoint_url.clone(),
-        max_attempts: opts.max_attempts.clamp(1, 2),
+        max_attempts: 2,
         operation_timeout: IDENTITY_TIMEOUT.min(opts.operation_timeout),
         attempt_timeout: (IDENTITY_TIMEOUT / 2).min(opts.attempt_timeout),
     }
@@ -107,6 +122,7 @@ async fn check_one(
         use aws_credential_types::provider::ProvideCredentials;
         let conf = aws::sdk_config(creds, region, &short).await;
         let provider = conf.credentials_provider().ok_or_else(|| SetupProblem {
+            transient: false,
             cause: "no credentials provider could be configured".into(),
             fix: "set `credentials` for this account in the spec (a profile or a role)".into(),
         })?;
@@ -120,7 +136,8 @@ async fn check_one(
                 arn: o.arn().unwrap_or_default().to_string(),
             }),
             Err(e) => {
-                let (code, msg) = aws::error_parts(&e);
+                // With the HTTP status when the answer carried no readable error code.
+                let (code, msg) = super::error_parts(&e);
                 Err(classify(creds, &endpoint, code.as_deref(), &msg))
             }
         }
@@ -141,6 +158,7 @@ async fn check_one(
     };
     if id.account != expected_account {
         return Err(SetupProblem {
+            transient: false,
             cause: format!(
                 "the credentials belong to account {} ({}), not {expected_account}",
                 if id.account.is_empty() {
@@ -202,7 +220,43 @@ pub(crate) fn classify(
         Some(p) => format!("aws sso login --profile {p}"),
         None => "aws sso login".to_string(),
     };
-    let problem = |cause: String, fix: String| SetupProblem { cause, fix };
+    let problem = |cause: String, fix: String| SetupProblem {
+        cause,
+        fix,
+        transient: false,
+    };
+    // Throttling, a server error, a connection dropped mid-answer: the next call may well
+    // succeed, so this alone does not make the account unusable.
+    // <https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>
+    let transient_code = matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "SlowDown"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+                | "ResponseError"
+        )
+    ) || m.contains("(http 5");
+    let dropped = code == Some("DispatchFailure")
+        && (m.contains("reset") || m.contains("closed") || m.contains("broken pipe"));
+    if transient_code || dropped {
+        return SetupProblem {
+            cause: format!(
+                "the identity could not be confirmed ({}{})",
+                code.map(|c| format!("{c}: ")).unwrap_or_default(),
+                first_line(message)
+            ),
+            fix: "none needed if it passes; if every call of this account fails, check the network and AWS's service health".into(),
+            transient: true,
+        };
+    }
     // Transport: nothing answered, so nothing about the credentials is known.
     if matches!(code, Some("DispatchFailure") | Some("Timeout"))
         || m.contains("connection refused")
@@ -259,6 +313,8 @@ pub(crate) fn classify(
             | Some("UnrecognizedClientException")
             | Some("InvalidAccessKeyId")
     ) || m.contains("security token included in the request is invalid")
+        // GetCallerIdentity needs no permission: a 403 to it is a refusal of the credentials.
+        || (code.is_none() && m.contains("(http 403)"))
     {
         return problem(
             format!(
@@ -323,15 +379,16 @@ mod tests {
     fn each_cause_gets_its_own_fix() {
         let c = profile("xyz-audit");
         let e = "http://127.0.0.1:9";
-        let cases: [(Option<&str>, &str, &str); 8] = [
+        let cases: [(Option<&str>, &str, &str); 9] = [
             (Some("DispatchFailure"), "connection failed (endpoint unreachable?): Connection refused (os error 111)", "unreachable"),
             (None, "an error occurred while loading credentials: profile `xyz-audit` was not defined: profile not found", "is not defined"),
             (None, "an error occurred while loading credentials: failed to read `/h/.aws/sso/cache/0a.json`: No such file or directory (os error 2): cached SSO token", "not logged in"),
             (Some("ExpiredToken"), "The security token included in the request is expired", "expired"),
             (Some("InvalidClientTokenId"), "The security token included in the request is invalid.", "rejected the access key"),
+            (None, "unhandled error (HTTP 403)", "rejected the access key"),
             (None, "the credential provider was not enabled: no credentials in the default chain", "no credentials were found"),
             (Some("Timeout"), "no answer within 4 s", "unreachable"),
-            (Some("Throttling"), "Rate exceeded", "cannot confirm the identity: Throttling: Rate exceeded"),
+            (Some("AccessDenied"), "Not authorized", "cannot confirm the identity: AccessDenied: Not authorized"),
         ];
         for (code, msg, want) in cases {
             let p = classify(&c, e, code, msg);
@@ -350,6 +407,46 @@ mod tests {
             missing.fix.contains("aws configure --profile xyz-audit"),
             "{missing:?}"
         );
+    }
+
+    /// Throttling, 5xx and dropped connections do not make an account unusable: its calls
+    /// retry on their own. A refused connection or a timeout does.
+    #[test]
+    fn transient_failures_do_not_make_the_account_unusable() {
+        let c = profile("xyz-audit");
+        for (code, msg) in [
+            (Some("Throttling"), "Rate exceeded"),
+            (Some("InternalError"), "We encountered an internal error"),
+            (Some("ResponseError"), "unreadable response: x (HTTP 502)"),
+            (
+                Some("DispatchFailure"),
+                "connection failed (endpoint unreachable?): connection reset by peer",
+            ),
+        ] {
+            let p = classify(&c, "e", code, msg);
+            assert!(p.transient, "{msg}: {p:?}");
+            let check = AccountCheck {
+                alias: "xyz".into(),
+                account_id: "111122223333".into(),
+                via: "profile xyz-audit".into(),
+                result: Err(p),
+            };
+            assert!(check.is_usable());
+            assert!(check.problem_line().unwrap().contains("auditing it anyway"));
+        }
+        for (code, msg) in [
+            (
+                Some("DispatchFailure"),
+                "connection failed (endpoint unreachable?): Connection refused (os error 111)",
+            ),
+            (Some("Timeout"), "no answer within 4 s"),
+            (
+                Some("InvalidClientTokenId"),
+                "The security token included in the request is invalid.",
+            ),
+        ] {
+            assert!(!classify(&c, "e", code, msg).transient, "{msg}");
+        }
     }
 
     #[test]

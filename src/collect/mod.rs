@@ -120,9 +120,12 @@ impl Clients {
     /// State for anything of an account that cannot be read with its configuration.
     pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
         match self.credential_errors.get(alias) {
-            Some(line) => {
-                Fetched::unknown("set-up check", Some("AccountUnusable".into()), line.clone())
-            }
+            // Named as the call it is, so every finding says which call failed and why.
+            Some(line) => Fetched::unknown(
+                "sts:GetCallerIdentity",
+                Some("AccountUnusable".into()),
+                line.clone(),
+            ),
             None => unconfigured(),
         }
     }
@@ -396,6 +399,7 @@ pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
 pub fn unusable_accounts(checks: &[identity::AccountCheck]) -> BTreeMap<String, String> {
     checks
         .iter()
+        .filter(|c| !c.is_usable())
         .filter_map(|c| c.problem_line().map(|l| (c.alias.clone(), l)))
         .collect()
 }

@@ -150,7 +150,11 @@ impl Rule for AccessExpectation {
                 // The overall decision first, then each part that made it: "is Allowed" next to
                 // a denial would read as a contradiction.
                 let mut parts = vec![format!("S3 says {} ({})", s3.eval.decision, s3.summary())];
-                parts.extend(kms_part);
+                // The key is part of the decision only where access must be allowed (reading an
+                // SSE-KMS object needs both); a required denial is decided by S3 alone.
+                if must_allow {
+                    parts.extend(kms_part);
+                }
                 let parts = parts.join("; ");
                 let (status, message) = match (must_allow, allowed, s3.allowed()) {
                     (true, true, _) => (
