@@ -258,10 +258,10 @@ fn check_output_file(path: &Path) -> Result<(), Fatal> {
 }
 
 /// The set-up check before any collection: one identity call per account, a few seconds at
-/// most. Prints one line per account whose identity was not confirmed on stderr (for a
-/// transient cause as a warning: that account is audited anyway). Returns the unusable accounts (alias
-/// -> line), or `Err(2)` when the run cannot happen: no account is usable, or `all_needed`
-/// (the canary acts in both accounts) and one is not.
+/// most. Prints on stderr one line per account whose identity was not confirmed (for a
+/// transient cause as a warning: that account is audited anyway). Returns the unusable
+/// accounts (alias -> line), or `Err(2)` when the run cannot happen: no account is usable, or
+/// `all_needed` (the canary acts in both accounts) and one is not.
 async fn setup_check(
     spec: &spec::Spec,
     aws: &AwsArgs,
