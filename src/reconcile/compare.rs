@@ -498,9 +498,7 @@ mod tests {
         let mut s = v("reports/a", "v1", 10, 60);
         s.head = seen(Some("FAILED"), None, None);
         assert_eq!(class_of(&rule(), vec![s.clone()], vec![]), Class::Failed);
-        // A FAILED version young enough is still in flight? No: the window only spares versions
-        // without a verdict yet; but the listing cannot know FAILED without a HEAD, which is
-        // only made after the window. A FAILED version whose replica exists is judged by it.
+        // A replica that exists is judged by itself, whatever the source's status says.
         assert_eq!(
             class_of(&rule(), vec![s], vec![v("reports/a", "v1", 10, 59)]),
             Class::Intact
