@@ -175,3 +175,72 @@ fn young_versions_are_in_flight_and_unread_statuses_are_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(finding(&report, "reconcile-never-eligible", rule)["status"], "pass");
 }
+
+/// More than one page of ListObjectVersions (1,000 entries a page) on both sides, and the figure
+/// of the issue: requests per 1,000 versions, with and without an encryption requirement (which
+/// costs one HeadObject per replica).
+#[test]
+fn the_listing_pages_to_the_end_and_counts_its_requests() {
+    const N: usize = 1500;
+    let setup = Setup::seed(&[]);
+    let out = Command::new(python())
+        .arg(repo().join("tests/harness/reconcile_fixture.py"))
+        .args(["--endpoint", &setup.emu.endpoint, "--bulk", &N.to_string(), "--spec"])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run reconcile_fixture.py --bulk");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rule = "reports-to-abcd";
+    let (_, report) = reconcile(&setup, &["--in-flight", "1"]);
+    let ok = finding(&report, "reconcile-replicated", rule);
+    let ev = &ok["evidence"];
+    assert_eq!(ev["counts"]["intact"], N + 1, "{}", describe(&report));
+    assert_eq!(ev["source_versions"], N + 1);
+    assert_eq!(ev["requests"]["list_source"], 2, "{ev}");
+    assert_eq!(ev["requests"]["list_destination"], 2, "{ev}");
+    assert_eq!(ev["requests"]["head_source"], 0, "{ev}");
+    assert_eq!(ev["requests"]["head_destination"], N + 1, "{ev}");
+    println!(
+        "with replica_kms_key_arn: {} versions a side, requests {}, {} per 1,000 versions (both sides)",
+        N + 1,
+        ev["requests"],
+        ev["requests_per_1000_versions"]
+    );
+    // The same rule without an encryption requirement: the listing alone decides.
+    let text = std::fs::read_to_string(&setup.spec).unwrap();
+    let plain: String = text
+        .lines()
+        .filter(|l| {
+            !l.starts_with("replica_kms_key_arn") && !l.starts_with("sse_kms_encrypted_objects")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let spec2 = setup.path("seed-no-replica-key.toml");
+    std::fs::write(&spec2, plain).unwrap();
+    let dir = setup.path("reconcile-plain");
+    let o = setup
+        .cmd()
+        .args(["reconcile", "--quiet", "--in-flight", "1", "--spec"])
+        .arg(&spec2)
+        .arg("--output-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reconcile-latest.json")).unwrap())
+            .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&report));
+    let ev = &finding(&report, "reconcile-replicated", rule)["evidence"];
+    assert_eq!(ev["counts"]["intact"], N + 1);
+    assert_eq!(ev["requests"]["head_destination"], 0, "{ev}");
+    println!(
+        "without: requests {}, {} per 1,000 versions (both sides)",
+        ev["requests"], ev["requests_per_1000_versions"]
+    );
+}

@@ -29,7 +29,7 @@ def control(endpoint: str, path: str, body: dict | None = None) -> dict:
 
 
 def idle(endpoint: str) -> None:
-    for _ in range(200):
+    for _ in range(2000):
         if control(endpoint, "/_harness/replication")["pending"] == 0:
             return
         time.sleep(0.05)
@@ -40,6 +40,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--spec", required=True)
+    ap.add_argument("--bulk", type=int, default=0,
+                    help="instead of one object per class, write this many replicating objects under reports/bulk/")
     a = ap.parse_args()
     with open(a.spec, "rb") as f:
         spec = tomllib.load(f)
@@ -61,6 +63,20 @@ def main() -> int:
         r = up.put_object(Bucket=src["name"], Key=key, Body=f"reconcile fixture {key}\n".encode())
         out[cls] = {"key": key, "version_id": r["VersionId"]}
         return r["VersionId"]
+
+    if a.bulk:
+        from concurrent.futures import ThreadPoolExecutor
+
+        control(a.endpoint, "/_harness/replication", {"mode": "normal", "delay_seconds": 0.01})
+
+        def one(i: int) -> None:
+            up.put_object(Bucket=src["name"], Key=f"reports/bulk/{i:06d}.txt", Body=f"bulk {i}\n".encode())
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one, range(a.bulk)))
+        idle(a.endpoint)
+        print(json.dumps({"bulk": a.bulk}))
+        return 0
 
     put("intact", "reports/reconcile/intact.txt", "normal")
     put("failed", "reports/reconcile/failed.txt", "fail")
