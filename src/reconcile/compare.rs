@@ -168,7 +168,19 @@ pub struct Verdict {
     pub version_id: String,
     pub delete_marker: bool,
     pub detail: String,
+    /// For an `Unverified` version: the classes it could be in, had it been read. A class one of
+    /// these could be in is never reported as a pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub could_be: Vec<Class>,
 }
+
+/// What a version whose replication status was not read could be.
+const STATUS_UNREAD: [Class; 4] = [
+    Class::Missing,
+    Class::Failed,
+    Class::PendingTooLong,
+    Class::NeverEligible,
+];
 
 /// Which versions need a HeadObject before [`classify`] can decide them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -259,20 +271,29 @@ pub fn classify(
         .collect();
     let mut matched: HashMap<(&str, &str), ()> = HashMap::new();
     let mut out = Vec::new();
-    let verdict = |class: Class, bucket: &str, v: &Version, detail: String| Verdict {
-        class,
-        bucket: bucket.to_string(),
-        key: v.key.clone(),
-        version_id: v.version_id.clone(),
-        delete_marker: v.delete_marker,
-        detail,
+    let verdict = |class: Class, bucket: &str, v: &Version, detail: String, could_be: &[Class]| {
+        Verdict {
+            class,
+            bucket: bucket.to_string(),
+            key: v.key.clone(),
+            version_id: v.version_id.clone(),
+            delete_marker: v.delete_marker,
+            detail,
+            could_be: could_be.to_vec(),
+        }
     };
     for s in source.iter().filter(|v| rule.in_scope(v)) {
         let young = age(s, now) < rule.in_flight;
-        let (class, detail) = match dest_ids.get(&vkey(s)) {
+        let (class, detail, could_be): (Class, String, &[Class]) = match dest_ids.get(&vkey(s)) {
             Some(d) => {
                 matched.insert(vkey(s), ());
-                judge_replica(rule, s, d)
+                let (c, why) = judge_replica(rule, s, d);
+                let could: &[Class] = if c == Class::Unverified {
+                    &[Class::EncryptionMismatch]
+                } else {
+                    &[]
+                };
+                (c, why, could)
             }
             None if young => (
                 Class::InFlight,
@@ -281,15 +302,25 @@ pub fn classify(
                     age(s, now).as_secs(),
                     rule.in_flight.as_secs()
                 ),
+                &[],
             ),
             None if s.delete_marker => (
                 Class::Missing,
                 "delete marker not at the destination although the rule replicates delete markers"
                     .into(),
+                &[],
             ),
-            None => judge_missing(s),
+            None => {
+                let (c, why) = judge_missing(s);
+                let could: &[Class] = if c == Class::Unverified {
+                    &STATUS_UNREAD
+                } else {
+                    &[]
+                };
+                (c, why, could)
+            }
         };
-        out.push(verdict(class, source_bucket, s, detail));
+        out.push(verdict(class, source_bucket, s, detail, could_be));
     }
     for d in dest.iter().filter(|v| rule.in_scope(v)) {
         if !matched.contains_key(&vkey(d)) {
@@ -298,6 +329,7 @@ pub fn classify(
                 dest_bucket,
                 d,
                 "no source version with this key and version id (deleted at the source, or written into the destination directly)".into(),
+                &[],
             ));
         }
     }
@@ -602,6 +634,8 @@ mod tests {
     fn a_status_not_read_is_never_a_verdict() {
         let s = v("reports/a", "v1", 10, 60);
         assert_eq!(class_of(&rule(), vec![s.clone()], vec![]), Class::Unverified);
+        let all = classify(&rule(), "s", &[s.clone()], "d", &[], now());
+        assert_eq!(all[0].could_be, STATUS_UNREAD.to_vec());
         let mut f = s;
         f.head = Head::Failed("s3:HeadObject failed: Timeout".into());
         assert_eq!(class_of(&rule(), vec![f], vec![]), Class::Unverified);

@@ -141,17 +141,30 @@ async fn bucket_client(
     }
 }
 
-fn call_error<E, R>(
+fn call_error<E>(
     call: &str,
     permission: &str,
     bucket: &str,
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
 ) -> String
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let (code, msg) = aws::error_parts(e);
+    // HEAD answers have no body: without a code, name the HTTP status (403: access denied).
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = code.filter(|c| c != "Unhandled").or(status.map(|s| match s {
+        403 => "HTTP 403 (access denied)".to_string(),
+        s => format!("HTTP {s}"),
+    }));
+    let msg = if msg == "unhandled error" && code.is_some() {
+        "no error body (HEAD)".to_string()
+    } else {
+        msg
+    };
     format!(
         "{call} failed: {}{msg} (bucket {bucket}: the caller needs {permission} on it)",
         code.map(|c| format!("{c}: ")).unwrap_or_default()

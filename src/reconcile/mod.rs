@@ -246,12 +246,29 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
     for c in REPORTED {
         let m = meta(c);
         let these: Vec<&Verdict> = o.verdicts.iter().filter(|v| v.class == c).collect();
+        // Versions not read that could be in this class: its "none" is not a pass.
+        let unread: Vec<&Verdict> = o
+            .verdicts
+            .iter()
+            .filter(|v| v.could_be.contains(&c))
+            .collect();
         let status = match (c, these.is_empty()) {
+            (_, true) if !unread.is_empty() => Status::Error,
             (_, true) => Status::Pass,
             (Class::Unverified, false) => Status::Error,
             _ => Status::Fail,
         };
-        let message = if these.is_empty() {
+        let message = if these.is_empty() && !unread.is_empty() {
+            format!(
+                "{}: none {} among the versions read, but {} version(s) that could be were not read, e.g. {} {} ({})",
+                o.rule.label,
+                c.as_str(),
+                unread.len(),
+                unread[0].key,
+                unread[0].version_id,
+                unread[0].detail
+            )
+        } else if these.is_empty() {
             format!("{}: none {}", o.rule.label, c.as_str())
         } else {
             format!(
@@ -459,6 +476,7 @@ mod tests {
                     version_id: format!("v-{key}"),
                     delete_marker: false,
                     detail: "d".into(),
+                    could_be: vec![],
                 })
                 .collect(),
             requests: Requests::default(),
@@ -496,6 +514,18 @@ mod tests {
         let clean = findings(&outcome(vec![(Class::Intact, "a")]), &Files::default());
         assert!(clean.iter().all(|f| f.status == Status::Pass));
         assert_eq!(clean.len(), 1 + REPORTED.len());
+    }
+
+    #[test]
+    fn a_class_that_unread_versions_could_be_in_is_an_error_not_a_pass() {
+        let mut o = outcome(vec![(Class::Intact, "reports/ok"), (Class::Unverified, "reports/u")]);
+        o.verdicts[1].could_be = vec![Class::EncryptionMismatch];
+        o.verdicts[1].detail = "s3:HeadObject failed: AccessDenied (needs s3:GetObjectVersion)".into();
+        let fs = findings(&o, &Files::default());
+        let f = fs.iter().find(|f| f.id == "reconcile-encryption").unwrap();
+        assert_eq!(f.status, Status::Error, "{}", f.message);
+        assert!(f.message.contains("s3:HeadObject failed"), "{}", f.message);
+        assert_eq!(status_of(&fs, "reconcile-failed"), Status::Pass);
     }
 
     #[test]
