@@ -136,7 +136,8 @@ fn every_class_is_reported_exactly_once_and_the_manifest_lists_what_batch_replic
         .collect();
     assert_eq!(manifest, want);
     assert!(
-        stderr.contains("aws s3control create-job --region ap-southeast-1 --account-id 111122223333"),
+        stderr
+            .contains("aws s3control create-job --region ap-southeast-1 --account-id 111122223333"),
         "{stderr}"
     );
     let ev = &ok["evidence"];
@@ -173,7 +174,10 @@ fn young_versions_are_in_flight_and_unread_statuses_are_errors() {
     // rule constrains (sample, intact, wrong key; the tampered one fails on its size first).
     assert_eq!(f["evidence"]["count"], 7, "{f}");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(finding(&report, "reconcile-never-eligible", rule)["status"], "pass");
+    assert_eq!(
+        finding(&report, "reconcile-never-eligible", rule)["status"],
+        "pass"
+    );
 }
 
 /// More than one page of ListObjectVersions (1,000 entries a page) on both sides, and the figure
@@ -185,7 +189,13 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
     let setup = Setup::seed(&[]);
     let out = Command::new(python())
         .arg(repo().join("tests/harness/reconcile_fixture.py"))
-        .args(["--endpoint", &setup.emu.endpoint, "--bulk", &N.to_string(), "--spec"])
+        .args([
+            "--endpoint",
+            &setup.emu.endpoint,
+            "--bulk",
+            &N.to_string(),
+            "--spec",
+        ])
         .arg(&setup.spec)
         .env("AWS_CONFIG_FILE", setup.path("aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
@@ -194,7 +204,11 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .output()
         .expect("run reconcile_fixture.py --bulk");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     let rule = "reports-to-abcd";
     let (_, report) = reconcile(&setup, &["--in-flight", "1"]);
@@ -243,4 +257,30 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
         "without: requests {}, {} per 1,000 versions (both sides)",
         ev["requests"], ev["requests_per_1000_versions"]
     );
+}
+
+/// A reconcile stopped by `--deadline` judges nothing: every rule is an error, the run says
+/// DEADLINE, and no manifest is written.
+#[test]
+fn a_listing_stopped_by_the_deadline_is_never_green() {
+    let setup = Setup::seed(&[]);
+    let (out, report) = reconcile(&setup, &["--deadline", "0.001"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(report["run"]["status"], "deadline", "{}", report["run"]);
+    let fs = report["findings"].as_array().unwrap();
+    assert_eq!(fs.len(), 2, "one per rule: {fs:?}");
+    assert!(fs
+        .iter()
+        .all(|f| f["status"] == "error" && f["id"] == "reconcile-listing"));
+    let manifests = std::fs::read_dir(setup.path("reconcile"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("batch-manifest")
+        })
+        .count();
+    assert_eq!(manifests, 0);
 }

@@ -43,12 +43,8 @@ fn run(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Option<i32>, 
         .arg(&dir)
         .output()
         .expect("run reconcile");
-    let text = std::fs::read_to_string(dir.join("reconcile-latest.json")).unwrap_or_else(|e| {
-        panic!(
-            "no report ({e}): {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
+    let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&o.stderr)));
     (o.status.code(), serde_json::from_str(&text).unwrap())
 }
 
@@ -94,7 +90,11 @@ fn reconcile_needs_exactly_its_read_only_policy() {
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .output()
         .unwrap();
-    assert!(fx.status.success(), "{}", String::from_utf8_lossy(&fx.stderr));
+    assert!(
+        fx.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fx.stderr)
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
 
     let shipped: Value = serde_json::from_str(
@@ -105,7 +105,10 @@ fn reconcile_needs_exactly_its_read_only_policy() {
     in_policy.sort();
     let mut in_table: Vec<String> = PERMISSIONS.iter().map(|p| p.0.to_string()).collect();
     in_table.sort();
-    assert_eq!(in_policy, in_table, "the policy and this test's table differ");
+    assert_eq!(
+        in_policy, in_table,
+        "the policy and this test's table differ"
+    );
 
     let mut full = shipped.clone();
     full["Statement"].as_array_mut().unwrap().push(json!({
@@ -142,7 +145,11 @@ fn reconcile_needs_exactly_its_read_only_policy() {
         drop.extend(moto.iter());
         let answer = helper.ask(&json!({"op": "set", "drop": drop}));
         assert_eq!(answer["ok"], true, "{answer}");
-        let (code, report) = run(&users, &setup, &format!("without-{}", permission.replace(':', "-")));
+        let (code, report) = run(
+            &users,
+            &setup,
+            &format!("without-{}", permission.replace(':', "-")),
+        );
         assert_eq!(code, Some(1), "without {permission}");
         let errors: Vec<&Value> = report["findings"]
             .as_array()

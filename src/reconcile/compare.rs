@@ -271,8 +271,8 @@ pub fn classify(
         .collect();
     let mut matched: HashMap<(&str, &str), ()> = HashMap::new();
     let mut out = Vec::new();
-    let verdict = |class: Class, bucket: &str, v: &Version, detail: String, could_be: &[Class]| {
-        Verdict {
+    let verdict =
+        |class: Class, bucket: &str, v: &Version, detail: String, could_be: &[Class]| Verdict {
             class,
             bucket: bucket.to_string(),
             key: v.key.clone(),
@@ -280,8 +280,7 @@ pub fn classify(
             delete_marker: v.delete_marker,
             detail,
             could_be: could_be.to_vec(),
-        }
-    };
+        };
     for s in source.iter().filter(|v| rule.in_scope(v)) {
         let young = age(s, now) < rule.in_flight;
         let (class, detail, could_be): (Class, String, &[Class]) = match dest_ids.get(&vkey(s)) {
@@ -386,7 +385,10 @@ fn judge_replica(rule: &RuleScope, s: &Version, d: &Version) -> (Class, String) 
     if s.size != d.size {
         return (
             Class::Mismatched,
-            format!("size {} at the source, {} at the destination", s.size, d.size),
+            format!(
+                "size {} at the source, {} at the destination",
+                s.size, d.size
+            ),
         );
     }
     if etags_comparable(s, d) && s.etag != d.etag {
@@ -602,7 +604,11 @@ mod tests {
         };
         let s = v("reports/a", "v1", 10, 60);
         let mut d = v("reports/a", "v1", 10, 59);
-        d.head = seen(Some("REPLICA"), Some("aws:kms"), Some("arn:aws:kms:x:1:key/dead"));
+        d.head = seen(
+            Some("REPLICA"),
+            Some("aws:kms"),
+            Some("arn:aws:kms:x:1:key/dead"),
+        );
         assert_eq!(
             class_of(&r, vec![s.clone()], vec![d.clone()]),
             Class::EncryptionMismatch
@@ -613,10 +619,16 @@ mod tests {
             Class::EncryptionMismatch
         );
         d.head = seen(Some("REPLICA"), Some("aws:kms"), Some(KEY));
-        assert_eq!(class_of(&r, vec![s.clone()], vec![d.clone()]), Class::Intact);
+        assert_eq!(
+            class_of(&r, vec![s.clone()], vec![d.clone()]),
+            Class::Intact
+        );
         // Not read: never intact.
         d.head = Head::NotAsked;
-        assert_eq!(class_of(&r, vec![s.clone()], vec![d.clone()]), Class::Unverified);
+        assert_eq!(
+            class_of(&r, vec![s.clone()], vec![d.clone()]),
+            Class::Unverified
+        );
         d.head = Head::Failed("s3:HeadObject failed: AccessDenied".into());
         assert_eq!(class_of(&r, vec![s], vec![d]), Class::Unverified);
     }
@@ -625,7 +637,10 @@ mod tests {
     fn no_replication_status_is_never_eligible() {
         let mut s = v("reports/a", "v1", 10, 60);
         s.head = seen(None, None, None);
-        assert_eq!(class_of(&rule(), vec![s.clone()], vec![]), Class::NeverEligible);
+        assert_eq!(
+            class_of(&rule(), vec![s.clone()], vec![]),
+            Class::NeverEligible
+        );
         s.head = seen(Some("COMPLETED"), None, None);
         assert_eq!(class_of(&rule(), vec![s], vec![]), Class::Missing);
     }
@@ -633,8 +648,11 @@ mod tests {
     #[test]
     fn a_status_not_read_is_never_a_verdict() {
         let s = v("reports/a", "v1", 10, 60);
-        assert_eq!(class_of(&rule(), vec![s.clone()], vec![]), Class::Unverified);
-        let all = classify(&rule(), "s", &[s.clone()], "d", &[], now());
+        assert_eq!(
+            class_of(&rule(), vec![s.clone()], vec![]),
+            Class::Unverified
+        );
+        let all = classify(&rule(), "s", std::slice::from_ref(&s), "d", &[], now());
         assert_eq!(all[0].could_be, STATUS_UNREAD.to_vec());
         let mut f = s;
         f.head = Head::Failed("s3:HeadObject failed: Timeout".into());

@@ -137,7 +137,9 @@ async fn bucket_client(
             "s3:HeadBucket failed: bucket {name} does not exist (404)"
         )),
         // The listing will say whether the bucket can be read; HeadBucket may be refused alone.
-        BucketRegion::Unknown { .. } => Ok((client, name, acct.account_id.get_ref().clone(), region)),
+        BucketRegion::Unknown { .. } => {
+            Ok((client, name, acct.account_id.get_ref().clone(), region))
+        }
     }
 }
 
@@ -156,10 +158,12 @@ where
     let (code, msg) = aws::error_parts(e);
     // HEAD answers have no body: without a code, name the HTTP status (403: access denied).
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = code.filter(|c| c != "Unhandled").or(status.map(|s| match s {
-        403 => "HTTP 403 (access denied)".to_string(),
-        s => format!("HTTP {s}"),
-    }));
+    let code = code
+        .filter(|c| c != "Unhandled")
+        .or(status.map(|s| match s {
+            403 => "HTTP 403 (access denied)".to_string(),
+            s => format!("HTTP {s}"),
+        }));
     let msg = if msg == "unhandled error" && code.is_some() {
         "no error body (HEAD)".to_string()
     } else {
@@ -267,7 +271,12 @@ async fn head(client: &aws_sdk_s3::Client, bucket: &str, v: &Version) -> Head {
             sse: o.server_side_encryption().map(|s| s.as_str().to_string()),
             kms_key_id: o.ssekms_key_id().map(str::to_string),
         }),
-        Err(e) => Head::Failed(call_error("s3:HeadObject", "s3:GetObjectVersion", bucket, &e)),
+        Err(e) => Head::Failed(call_error(
+            "s3:HeadObject",
+            "s3:GetObjectVersion",
+            bucket,
+            &e,
+        )),
     }
 }
 
@@ -366,7 +375,11 @@ impl RuleOutcome {
         dest_alias: &str,
         rule: RuleScope,
     ) -> RuleOutcome {
-        let name = |a: &str| spec.bucket(a).map(|b| b.name.get_ref().clone()).unwrap_or_default();
+        let name = |a: &str| {
+            spec.bucket(a)
+                .map(|b| b.name.get_ref().clone())
+                .unwrap_or_default()
+        };
         RuleOutcome {
             replication_id,
             source_bucket: name(source_alias),

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 /// Keys per finding's evidence sample; the full list is in the file.
 pub const SAMPLE: usize = 20;
 
-const REF_STATUS: &str = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html";
+const REF_STATUS: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html";
 const REF_WHAT: &str =
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html";
 const REF_BATCH: &str =
@@ -471,7 +472,12 @@ mod tests {
                 .into_iter()
                 .map(|(class, key)| Verdict {
                     class,
-                    bucket: if class == Class::NoSource { "dst" } else { "src" }.into(),
+                    bucket: if class == Class::NoSource {
+                        "dst"
+                    } else {
+                        "src"
+                    }
+                    .into(),
                     key: key.into(),
                     version_id: format!("v-{key}"),
                     delete_marker: false,
@@ -518,9 +524,13 @@ mod tests {
 
     #[test]
     fn a_class_that_unread_versions_could_be_in_is_an_error_not_a_pass() {
-        let mut o = outcome(vec![(Class::Intact, "reports/ok"), (Class::Unverified, "reports/u")]);
+        let mut o = outcome(vec![
+            (Class::Intact, "reports/ok"),
+            (Class::Unverified, "reports/u"),
+        ]);
         o.verdicts[1].could_be = vec![Class::EncryptionMismatch];
-        o.verdicts[1].detail = "s3:HeadObject failed: AccessDenied (needs s3:GetObjectVersion)".into();
+        o.verdicts[1].detail =
+            "s3:HeadObject failed: AccessDenied (needs s3:GetObjectVersion)".into();
         let fs = findings(&o, &Files::default());
         let f = fs.iter().find(|f| f.id == "reconcile-encryption").unwrap();
         assert_eq!(f.status, Status::Error, "{}", f.message);
@@ -584,14 +594,19 @@ mod tests {
     #[test]
     fn files_are_written_and_the_command_is_printed_not_run() {
         let dir = tempfile::tempdir().unwrap();
-        let o = outcome(vec![(Class::Failed, "reports/x"), (Class::Intact, "reports/y")]);
+        let o = outcome(vec![
+            (Class::Failed, "reports/x"),
+            (Class::Intact, "reports/y"),
+        ]);
         let (files, cmds) = write_files(&[o], dir.path(), "T").unwrap();
         let list = std::fs::read_to_string(files.list.unwrap()).unwrap();
         assert_eq!(list.lines().count(), 3, "{list}");
         let m = std::fs::read_to_string(files.manifest.unwrap()).unwrap();
         assert_eq!(m, "src,reports/x,v-reports/x\n");
         assert_eq!(cmds.len(), 1);
-        assert!(cmds[0].contains("aws s3control create-job --region ap-southeast-1 --account-id 111122223333"));
+        assert!(cmds[0].contains(
+            "aws s3control create-job --region ap-southeast-1 --account-id 111122223333"
+        ));
         assert!(cmds[0].contains("S3ReplicateObject"));
         // Nothing to repair: no manifest.
         let (files, cmds) =
