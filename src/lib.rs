@@ -10,6 +10,7 @@ pub mod canary;
 pub mod collect;
 pub mod findings;
 pub mod policy;
+pub mod reconcile;
 pub mod report;
 pub mod rules;
 pub mod snapshot;

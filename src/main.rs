@@ -47,6 +47,9 @@ enum Command {
     Rules(RulesArgs),
     /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
     Canary(CanaryArgs),
+    /// Compare every replication rule's source versions with the destination's (live listing):
+    /// missing, FAILED, PENDING, mismatched, wrongly encrypted, never replicated, orphaned.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Args, Clone)]
@@ -537,6 +540,7 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Snapshot(a) => snapshot_cmd(a).await,
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
+        Command::Reconcile(a) => reconcile_cmd(a).await,
         Command::Rules(_) => unreachable!("handled synchronously"),
     }
 }
@@ -844,6 +848,77 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
         }
     }
     Ok(0)
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Report formats to write (repeatable). Default: table, json and junit.
+    #[arg(long, value_enum)]
+    format: Vec<Format>,
+    /// Where reports, the full version list and the Batch Replication manifest go.
+    #[arg(long, default_value = "reports")]
+    output_dir: PathBuf,
+    /// Do not print the table on stdout.
+    #[arg(long)]
+    quiet: bool,
+    /// Versions younger than this many seconds are in flight, never blamed. Default: 1800 for
+    /// rules with Replication Time Control (its 15-minute window plus 15 minutes), 86400 for
+    /// rules without (AWS gives them no time bound).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    in_flight: Option<Duration>,
+    /// At most this many HeadObject calls per rule (replication status of versions missing at
+    /// the destination, encryption of replicas); versions beyond are reported `unverified`.
+    #[arg(long, default_value_t = 10_000)]
+    max_heads: usize,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
+    use replaudit::reconcile::{self, live};
+    let spec = load_spec(&a.spec)?;
+    check_output_dir(&a.output_dir)?;
+    let unusable = match setup_check(&spec, &a.aws, false).await {
+        Ok(u) => u,
+        Err(code) => return Ok(code),
+    };
+    let mut run = unusable_run(&unusable);
+    let opts = live::LiveOptions {
+        aws: a.aws.options(),
+        in_flight_rtc: a.in_flight.unwrap_or(Duration::from_secs(1800)),
+        in_flight_other: a.in_flight.unwrap_or(Duration::from_secs(86400)),
+        max_heads: a.max_heads,
+    };
+    let started = chrono::Utc::now();
+    let stamp = started.format("%Y%m%dT%H%M%SZ").to_string();
+    let mut findings = Vec::new();
+    let mut commands = Vec::new();
+    tokio::select! {
+        outcomes = live::reconcile(&spec, &opts) => {
+            let (files, cmds) = reconcile::write_files(&outcomes, &a.output_dir, &stamp)?;
+            for o in &outcomes {
+                findings.extend(reconcile::findings(o, &files));
+            }
+            commands = cmds;
+        }
+        stopped = stop_signal(a.aws.deadline_at()) => {
+            // Nothing half-listed is judged: every rule is an error.
+            for (id, src, dst, rule) in live::scopes(&spec, &opts) {
+                let o = live::RuleOutcome::new(&spec, id, &src, &dst, rule).unfinished(&stopped.reason);
+                findings.extend(reconcile::findings(&o, &Default::default()));
+            }
+            run = run.worst(stopped_run(&stopped, "reconcile"));
+        }
+    }
+    let report = Report::new(&spec.name, started, findings).with_run(run);
+    let code = publish(&report, &a.format, &a.output_dir, "reconcile", a.quiet)?;
+    for c in &commands {
+        eprintln!("{c}");
+    }
+    Ok(code)
 }
 
 #[cfg(test)]

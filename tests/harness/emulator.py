@@ -23,7 +23,8 @@ AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of
 CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 SSE-KMS as S3
 documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys), 12 S3 requests sent to
 the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket settings need the bucket
-policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region.
+policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region; 20 object tamper (a fault
+injection for reconcile's mismatch class, not AWS behaviour).
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
@@ -34,6 +35,8 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
                                        window, to make a paged lookup fail; reset: 2 per 1 s, CloudTrail's rate)
     GET  /_harness/requests         -> {"s3:ListBuckets": {"<account id>": n}}  (calls since the last reset)
+    POST /_harness/object-tamper    <- {"bucket", "key", "version_id", "body"}  (patch 20: replace the bytes of one
+                                       stored version in place, a fault injection for `reconcile`'s mismatch class)
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
     GET  /_harness/kms-usage        -> {"calls": [{"operation", "key_arn", "encryption_context", "principal",
@@ -2042,6 +2045,8 @@ class HarnessMiddleware:
             return [data]
         if path.rstrip("/") == "/_harness/lookup-rate":  # patch 14
             return self._lookup_rate(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/object-tamper" and method == "POST":  # patch 20
+            return self._object_tamper(environ, start_response)
         if path.rstrip("/") == "/_harness/requests" and method == "GET":
             data = json.dumps({"s3:ListBuckets": REQUESTS.listing()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
@@ -2134,6 +2139,29 @@ class HarnessMiddleware:
         else:
             status, payload = "405 Method Not Allowed", {"error": "GET or POST"}
         data = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _object_tamper(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Patch 20: replace the bytes of one stored object version, keeping its key, version id, metadata and
+        replication status. Not an AWS behaviour (the S3 API cannot change a version's data): a fault injection,
+        so that a test has a replica that no longer matches its source."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            bucket = _bucket_anywhere(str(body["bucket"]))
+            if bucket is None:
+                raise ValueError(f"no bucket {body['bucket']}")
+            found = [k for k in bucket.keys.getlist(str(body["key"]), [])
+                     if getattr(k, "version_id", None) == body["version_id"] and isinstance(k, FakeKey)]
+            if not found:
+                raise ValueError(f"no version {body['version_id']} of {body['key']}")
+            with _REPLICA_VISIBLE:
+                found[0].value = str(body["body"]).encode()
+                found[0]._etag = None  # recomputed from the new bytes
+            status, data = "200 OK", json.dumps({"size": found[0].contentsize, "etag": found[0].etag}).encode()
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            status, data = "400 Bad Request", json.dumps({"error": str(exc)}).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 

@@ -1,0 +1,292 @@
+//! `replaudit reconcile` on the emulator: one object per class of the comparison, written by
+//! tests/harness/reconcile_fixture.py into the provisioned seed; each must be reported exactly once,
+//! in its own finding, and the Batch Replication manifest must list exactly the versions it repairs.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn fixture(setup: &Setup) -> Value {
+    let out = Command::new(python())
+        .arg(repo().join("tests/harness/reconcile_fixture.py"))
+        .args(["--endpoint", &setup.emu.endpoint, "--spec"])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run reconcile_fixture.py");
+    assert!(
+        out.status.success(),
+        "fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("fixture prints JSON")
+}
+
+fn reconcile(setup: &Setup, extra: &[&str]) -> (std::process::Output, Value) {
+    let dir = setup.path("reconcile");
+    let out = setup
+        .cmd()
+        .args(["reconcile", "--quiet", "--spec"])
+        .arg(&setup.spec)
+        .arg("--output-dir")
+        .arg(&dir)
+        .args(extra)
+        .output()
+        .expect("run replaudit reconcile");
+    let text = std::fs::read_to_string(dir.join("reconcile-latest.json")).unwrap_or_else(|e| {
+        panic!(
+            "no reconcile report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, serde_json::from_str(&text).unwrap())
+}
+
+fn finding<'a>(report: &'a Value, id: &str, resource_part: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id && f["resource"].as_str().unwrap().contains(resource_part))
+        .unwrap_or_else(|| panic!("no {id} finding for {resource_part}"))
+}
+
+#[test]
+fn every_class_is_reported_exactly_once_and_the_manifest_lists_what_batch_replication_repairs() {
+    let setup = Setup::seed(&[]);
+    let fx = fixture(&setup);
+    // Every fixture version is older than the in-flight window when reconcile lists it.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (out, report) = reconcile(&setup, &["--in-flight", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "failures found: {stderr}");
+    let rule = "reports-to-abcd";
+    for (class, id) in [
+        ("failed", "reconcile-failed"),
+        ("pending", "reconcile-pending"),
+        ("encryption", "reconcile-encryption"),
+        ("mismatched", "reconcile-mismatched"),
+        ("missing", "reconcile-missing"),
+        ("never-eligible", "reconcile-never-eligible"),
+        ("no-source", "reconcile-no-source"),
+    ] {
+        let f = finding(&report, id, rule);
+        assert_eq!(f["status"], "fail", "{id}: {f}");
+        assert_eq!(f["evidence"]["count"], 1, "{id}: {f}");
+        let s = &f["evidence"]["sample"][0];
+        assert_eq!(s["key"], fx[class]["key"], "{id}: {f}");
+        assert_eq!(s["version_id"], fx[class]["version_id"], "{id}: {f}");
+    }
+    let unverified = finding(&report, "reconcile-unverified", rule);
+    assert_eq!(unverified["status"], "pass", "{unverified}");
+    let ok = finding(&report, "reconcile-replicated", rule);
+    assert_eq!(ok["status"], "pass");
+    let counts = &ok["evidence"]["counts"];
+    // The provisioned sample and the fixture's intact object; nothing in flight.
+    assert_eq!(counts["intact"], 2, "{ok}");
+    assert_eq!(counts["in-flight"], 0, "{ok}");
+    // Each fixture version appears in exactly one class in the full list.
+    let list = std::fs::read_to_string(ok["evidence"]["full_list"].as_str().unwrap()).unwrap();
+    for (class, v) in fx.as_object().unwrap() {
+        let rows: Vec<&str> = list
+            .lines()
+            .filter(|l| l.contains(v["version_id"].as_str().unwrap()))
+            .collect();
+        assert_eq!(rows.len(), 1, "{class}: {rows:?}");
+    }
+    // The logs rule has nothing to blame.
+    let logs: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["resource"].as_str().unwrap().contains("logs-to-backup"))
+        .collect();
+    assert!(!logs.is_empty());
+    assert!(
+        logs.iter().all(|f| f["status"] == "pass"),
+        "{}",
+        describe(&report)
+    );
+    // The manifest: exactly the missing, FAILED and never-eligible versions.
+    let manifest_path = finding(&report, "reconcile-failed", rule)["evidence"]["batch_manifest"]
+        .as_str()
+        .expect("manifest path")
+        .to_string();
+    let manifest: BTreeSet<String> = std::fs::read_to_string(&manifest_path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let want: BTreeSet<String> = ["missing", "failed", "never-eligible"]
+        .iter()
+        .map(|c| {
+            format!(
+                "rubes-s3-bucket,{},{}",
+                fx[c]["key"].as_str().unwrap(),
+                fx[c]["version_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(manifest, want);
+    assert!(
+        stderr
+            .contains("aws s3control create-job --region ap-southeast-1 --account-id 111122223333"),
+        "{stderr}"
+    );
+    let ev = &ok["evidence"];
+    println!(
+        "reconcile {rule}: {} source + {} destination versions, requests {} ({} per 1,000 versions)",
+        ev["source_versions"], ev["destination_versions"], ev["requests"], ev["requests_per_1000_versions"]
+    );
+}
+
+/// A young version without a replica is in flight, never blamed; one not HEADed (budget 0) is
+/// never a pass.
+#[test]
+fn young_versions_are_in_flight_and_unread_statuses_are_errors() {
+    let setup = Setup::seed(&[]);
+    fixture(&setup);
+    let (_, report) = reconcile(&setup, &["--in-flight", "3600"]);
+    let rule = "reports-to-abcd";
+    for id in [
+        "reconcile-failed",
+        "reconcile-pending",
+        "reconcile-missing",
+        "reconcile-never-eligible",
+    ] {
+        assert_eq!(finding(&report, id, rule)["status"], "pass", "{id}");
+    }
+    let ok = finding(&report, "reconcile-replicated", rule);
+    // FAILED, PENDING, replica deleted, written before the rule: all younger than an hour.
+    assert_eq!(ok["evidence"]["counts"]["in-flight"], 4, "{ok}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (out, report) = reconcile(&setup, &["--in-flight", "1", "--max-heads", "0"]);
+    let f = finding(&report, "reconcile-unverified", rule);
+    assert_eq!(f["status"], "error", "{f}");
+    // The four without a replica (status unread) and the three replicas whose encryption the
+    // rule constrains (sample, intact, wrong key; the tampered one fails on its size first).
+    assert_eq!(f["evidence"]["count"], 7, "{f}");
+    assert_eq!(out.status.code(), Some(1));
+    // What the unread versions could be is not a pass either: none was seen, none is proven.
+    for id in [
+        "reconcile-failed",
+        "reconcile-pending",
+        "reconcile-missing",
+        "reconcile-never-eligible",
+        "reconcile-encryption",
+    ] {
+        assert_eq!(finding(&report, id, rule)["status"], "error", "{id}");
+    }
+}
+
+/// More than one page of ListObjectVersions (1,000 entries a page) on both sides, and the figure
+/// of the issue: requests per 1,000 versions, with and without an encryption requirement (which
+/// costs one HeadObject per replica).
+#[test]
+fn the_listing_pages_to_the_end_and_counts_its_requests() {
+    const N: usize = 1500;
+    let setup = Setup::seed(&[]);
+    let out = Command::new(python())
+        .arg(repo().join("tests/harness/reconcile_fixture.py"))
+        .args([
+            "--endpoint",
+            &setup.emu.endpoint,
+            "--bulk",
+            &N.to_string(),
+            "--spec",
+        ])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run reconcile_fixture.py --bulk");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rule = "reports-to-abcd";
+    let (_, report) = reconcile(&setup, &["--in-flight", "1"]);
+    let ok = finding(&report, "reconcile-replicated", rule);
+    let ev = &ok["evidence"];
+    assert_eq!(ev["counts"]["intact"], N + 1, "{}", describe(&report));
+    assert_eq!(ev["source_versions"], N + 1);
+    assert_eq!(ev["requests"]["list_source"], 2, "{ev}");
+    assert_eq!(ev["requests"]["list_destination"], 2, "{ev}");
+    assert_eq!(ev["requests"]["head_source"], 0, "{ev}");
+    assert_eq!(ev["requests"]["head_destination"], N + 1, "{ev}");
+    println!(
+        "with replica_kms_key_arn: {} versions a side, requests {}, {} per 1,000 versions (both sides)",
+        N + 1,
+        ev["requests"],
+        ev["requests_per_1000_versions"]
+    );
+    // The same rule without an encryption requirement: the listing alone decides.
+    let text = std::fs::read_to_string(&setup.spec).unwrap();
+    let plain: String = text
+        .lines()
+        .filter(|l| {
+            !l.starts_with("replica_kms_key_arn") && !l.starts_with("sse_kms_encrypted_objects")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let spec2 = setup.path("seed-no-replica-key.toml");
+    std::fs::write(&spec2, plain).unwrap();
+    let dir = setup.path("reconcile-plain");
+    let o = setup
+        .cmd()
+        .args(["reconcile", "--quiet", "--in-flight", "1", "--spec"])
+        .arg(&spec2)
+        .arg("--output-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reconcile-latest.json")).unwrap())
+            .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&report));
+    let ev = &finding(&report, "reconcile-replicated", rule)["evidence"];
+    assert_eq!(ev["counts"]["intact"], N + 1);
+    assert_eq!(ev["requests"]["head_destination"], 0, "{ev}");
+    println!(
+        "without: requests {}, {} per 1,000 versions (both sides)",
+        ev["requests"], ev["requests_per_1000_versions"]
+    );
+}
+
+/// A reconcile stopped by `--deadline` judges nothing: every rule is an error, the run says
+/// DEADLINE, and no manifest is written.
+#[test]
+fn a_listing_stopped_by_the_deadline_is_never_green() {
+    let setup = Setup::seed(&[]);
+    let (out, report) = reconcile(&setup, &["--deadline", "0.001"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(report["run"]["status"], "deadline", "{}", report["run"]);
+    let fs = report["findings"].as_array().unwrap();
+    assert_eq!(fs.len(), 2, "one per rule: {fs:?}");
+    assert!(fs
+        .iter()
+        .all(|f| f["status"] == "error" && f["id"] == "reconcile-listing"));
+    let manifests = std::fs::read_dir(setup.path("reconcile"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("batch-manifest")
+        })
+        .count();
+    assert_eq!(manifests, 0);
+}

@@ -1,0 +1,189 @@
+//! Least privilege for `replaudit reconcile`: as IAM users holding exactly
+//! `docs/reconcile-readonly-policy.json` (tests/hardening/auditor.py, IAM enforcement on), reconcile
+//! gives the admin run's findings; with each permission removed it gives an `error` finding naming
+//! the call and the permission, and never a pass for what it could not read.
+//!
+//! moto 5.2.5 authorizes HeadObject as `s3:GetObject` whatever the `versionId` (its S3 ACTION_MAP
+//! has `"HEAD": {"DEFAULT": "GetObject"}`); AWS requires `s3:GetObjectVersion` for a HeadObject of a
+//! version (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>). The installed
+//! policy therefore also holds moto's name (never the shipped one), and removing
+//! `s3:GetObjectVersion` removes moto's name with it.
+
+#[path = "hardening/mod.rs"]
+mod hardening;
+
+use hardening::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Each permission of the policy: the call it authorizes, the finding that must turn `error`, and
+/// moto's name for the same call where it differs.
+const PERMISSIONS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "s3:ListBucketVersions",
+        "s3:ListObjectVersions",
+        "reconcile-listing",
+        None,
+    ),
+    (
+        "s3:GetObjectVersion",
+        "s3:HeadObject",
+        "reconcile-unverified",
+        Some("s3:GetObject"),
+    ),
+];
+
+fn run(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Option<i32>, Value) {
+    let dir = setup.path(out);
+    let o = replaudit(config_dir, &setup.emu.endpoint)
+        .args(["reconcile", "--quiet", "--in-flight", "1", "--spec"])
+        .arg(&setup.spec)
+        .arg("--output-dir")
+        .arg(&dir)
+        .output()
+        .expect("run reconcile");
+    let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code(), serde_json::from_str(&text).unwrap())
+}
+
+fn statuses(report: &Value) -> BTreeMap<(String, String), String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["resource"].as_str().unwrap().to_string(),
+                ),
+                f["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn actions(doc: &Value) -> Vec<String> {
+    doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn reconcile_needs_exactly_its_read_only_policy() {
+    let setup = Setup::seed(&[]);
+    // Versions missing at the destination make reconcile HEAD source versions too.
+    let fx = Command::new(python())
+        .arg(repo().join("tests/harness/reconcile_fixture.py"))
+        .args(["--endpoint", &setup.emu.endpoint, "--spec"])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        fx.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fx.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/reconcile-readonly-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let mut in_policy = actions(&shipped);
+    in_policy.sort();
+    let mut in_table: Vec<String> = PERMISSIONS.iter().map(|p| p.0.to_string()).collect();
+    in_table.sort();
+    assert_eq!(
+        in_policy, in_table,
+        "the policy and this test's table differ"
+    );
+
+    let mut full = shipped.clone();
+    full["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "EmulatorActionNames", "Effect": "Allow",
+        "Action": PERMISSIONS.iter().filter_map(|p| p.3).collect::<Vec<_>>(), "Resource": "*"
+    }));
+    let policy_file = setup.path("reconcile-policy.json");
+    std::fs::write(&policy_file, full.to_string()).unwrap();
+    let users = setup.path("reconcile-users");
+    let mut helper = LineChild::spawn(
+        &repo().join("tests/hardening/auditor.py"),
+        &[
+            "--provisioned-dir".as_ref(),
+            setup.dir.path().as_os_str(),
+            "--out-dir".as_ref(),
+            users.as_os_str(),
+            "--policy".as_ref(),
+            policy_file.as_os_str(),
+        ],
+    );
+    assert_eq!(helper.banner["ok"], true, "{}", helper.banner);
+
+    let (admin_code, admin) = run(setup.dir.path(), &setup, "admin");
+    let (code, full_run) = run(&users, &setup, "full");
+    assert_eq!(
+        statuses(&admin),
+        statuses(&full_run),
+        "the policy's users see what the admins see"
+    );
+    assert_eq!(code, admin_code);
+
+    for (permission, call, id, moto) in PERMISSIONS {
+        let mut drop = vec![*permission];
+        drop.extend(moto.iter());
+        let answer = helper.ask(&json!({"op": "set", "drop": drop}));
+        assert_eq!(answer["ok"], true, "{answer}");
+        let (code, report) = run(
+            &users,
+            &setup,
+            &format!("without-{}", permission.replace(':', "-")),
+        );
+        assert_eq!(code, Some(1), "without {permission}");
+        let errors: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "error")
+            .collect();
+        assert!(
+            errors.iter().any(|f| f["id"] == *id),
+            "without {permission}: no {id} error"
+        );
+        // Every error (the classes the unread versions could be in are errors too) names the
+        // call that failed and the permission.
+        for f in &errors {
+            let msg = f["message"].as_str().unwrap();
+            assert!(
+                msg.contains(&format!("{call} failed: ")) && msg.contains(permission),
+                "without {permission}: the error names neither {call} nor {permission}: {f}"
+            );
+        }
+        // Nothing it could not read passed: every status is what the admin saw, or error/skip.
+        let base = statuses(&admin);
+        for (k, st) in statuses(&report) {
+            if let Some(b) = base.get(&k) {
+                assert!(
+                    st == *b || st == "error" || (st == "pass" && b == "pass"),
+                    "without {permission}: {k:?} {b} -> {st}"
+                );
+            }
+        }
+        println!(
+            "without {permission}: {} error finding(s) {id}, e.g. {}",
+            errors.len(),
+            errors[0]["message"]
+        );
+    }
+}
