@@ -331,6 +331,99 @@ fn previous_report_time(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
     v.get("generated_at")?.as_str()?.parse().ok()
 }
 
+/// What a run reports and how its exit code is decided (audit and canary).
+#[derive(Args, Clone)]
+struct ReportArgs {
+    /// Report formats to write: repeat the flag or separate with commas (`--format json,junit`).
+    /// Default: table, json and junit.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    format: Vec<Format>,
+    /// Where reports go (`<stem>-<timestamp>.*` plus `<stem>-latest.*`).
+    #[arg(long, default_value = "reports")]
+    output_dir: PathBuf,
+    /// Write the one `--format` to this file instead of the output folder; `-` is stdout (the
+    /// table is then not printed).
+    #[arg(short = 'o', long = "output", value_name = "FILE|-")]
+    output: Option<PathBuf>,
+    /// Do not print the table on stdout.
+    #[arg(long)]
+    quiet: bool,
+    /// JUnit flavour: `strict` validates against the Jenkins xUnit and Ant schemas; `annotated`
+    /// adds `file`/`line` (the spec line of each expectation) for GitHub annotators.
+    #[arg(long, value_enum, default_value = "strict")]
+    junit_family: report::junit::Family,
+    /// Only these rules' findings (ids or globs, comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    rules: Vec<String>,
+    /// Leave out these rules' findings (ids or globs).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    skip_rules: Vec<String>,
+    /// Count only fail/error findings of this severity or above in the exit code (the reports
+    /// still show every finding; a run that did not complete is never 0).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<replaudit::findings::Severity>,
+    /// Mute file (TOML): accepted exceptions with a reason and an expiry date; see
+    /// `docs/ci/README.md`.
+    #[arg(long, value_name = "FILE")]
+    mute: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    /// Check everything that can be checked before any AWS call: the selection names rules,
+    /// the mute file parses, `-o` has exactly one format, the output folder is writable.
+    fn prepare(&self) -> Result<PreparedReport, Fatal> {
+        let known: Vec<&str> = rules::all_metas().iter().map(|m| m.id).collect();
+        let selection = report::select::Selection::new(&self.rules, &self.skip_rules, &known)
+            .map_err(Fatal)?;
+        let mutes = match &self.mute {
+            Some(p) => report::mute::load(p).map_err(Fatal)?,
+            None => Vec::new(),
+        };
+        if let Some(out) = &self.output {
+            if self.format.len() != 1 {
+                return Err(Fatal(format!(
+                    "--output {} needs exactly one --format (got {})",
+                    out.display(),
+                    self.format.len()
+                )));
+            }
+            if out.as_os_str() != "-" {
+                check_output_file(out)?;
+            }
+        } else {
+            check_output_dir(&self.output_dir)?;
+        }
+        Ok(PreparedReport { selection, mutes })
+    }
+}
+
+struct PreparedReport {
+    selection: report::select::Selection,
+    mutes: Vec<report::mute::Mute>,
+}
+
+impl PreparedReport {
+    /// Selection, spec locations and mutes, in that order, then the report.
+    fn report(
+        &self,
+        spec: &spec::LoadedSpec,
+        collected_at: chrono::DateTime<chrono::Utc>,
+        findings: Vec<replaudit::findings::Finding>,
+        run: RunStatus,
+    ) -> Report {
+        let mut findings = self.selection.apply(findings);
+        report::locate::annotate(spec, &mut findings);
+        let today = chrono::Utc::now().date_naive();
+        let notices = report::mute::apply(&self.mutes, &mut findings, today);
+        let mut r = Report::new(&spec.name, collected_at, findings).with_run(run);
+        for n in &notices {
+            eprintln!("replaudit: {n}");
+        }
+        r.notices = notices;
+        r
+    }
+}
+
 #[derive(Args)]
 struct AuditArgs {
     /// The posture spec (TOML).
@@ -339,15 +432,8 @@ struct AuditArgs {
     /// Audit this saved snapshot instead of reading AWS (no network).
     #[arg(long)]
     snapshot: Option<PathBuf>,
-    /// Report formats to write (repeatable). Default: table, json and junit.
-    #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Where reports go (timestamped files plus `*-latest.*`).
-    #[arg(long, default_value = "reports")]
-    output_dir: PathBuf,
-    /// Do not print the table on stdout.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Also run the canary (see `replaudit canary --help`) and add its findings to the report.
     #[arg(long, conflicts_with = "snapshot")]
     canary: bool,
@@ -406,15 +492,8 @@ struct CanaryArgs {
     /// The posture spec (TOML).
     #[arg(long, required = true)]
     spec: Option<PathBuf>,
-    /// Report formats to write (repeatable). Default: table, json and junit.
-    #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Where reports go (`canary-<timestamp>.*` plus `canary-latest.*`).
-    #[arg(long, default_value = "reports")]
-    output_dir: PathBuf,
-    /// Do not print the table on stdout.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     #[command(flatten)]
     canary_opts: CanaryOpts,
     #[command(flatten)]
@@ -553,7 +632,7 @@ fn load_snapshot(path: &Path) -> Result<Snapshot, Fatal> {
 
 async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    check_output_dir(&a.output_dir)?;
+    let prepared = a.report.prepare()?;
     let deadline = a.aws.deadline_at();
     let unusable = match &a.snapshot {
         Some(_) => BTreeMap::new(),
@@ -580,7 +659,9 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
         None => {
-            let mut copts = a.evidence.collect_options(&a.aws, Some(&a.output_dir));
+            let mut copts = a
+                .evidence
+                .collect_options(&a.aws, Some(&a.report.output_dir));
             copts.unusable = Some(unusable);
             let (snap, stopped) =
                 collect::collect_until(&spec, &copts, stop_signal(deadline)).await;
@@ -607,25 +688,35 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         findings.extend(outcome.findings);
         run = run.worst(canary_run_status(outcome.interrupted, deadline));
     }
-    let report = Report::new(&spec.name, snap.collected_at, findings).with_run(run);
-    publish(&report, &a.format, &a.output_dir, "audit", a.quiet)
+    let report = prepared.report(&spec, snap.collected_at, findings, run);
+    publish(&report, &a.report, "audit")
 }
 
-/// Write the report files, print the table, and turn the outcome into the exit code.
-fn publish(
-    report: &Report,
-    formats: &[Format],
-    dir: &Path,
-    stem: &str,
-    quiet: bool,
-) -> Result<u8, Fatal> {
-    let formats = if formats.is_empty() {
+/// Write the report files (or the one `-o` output), print the table, and turn the outcome into
+/// the exit code.
+fn publish(report: &Report, args: &ReportArgs, stem: &str) -> Result<u8, Fatal> {
+    let options = report::RenderOptions {
+        junit_family: args.junit_family,
+    };
+    let code = report.exit_code_at(args.fail_on);
+    if let Some(out) = &args.output {
+        let body = args.format[0].render_with(report, &options)?;
+        if out.as_os_str() == "-" {
+            emit(&body)?;
+        } else {
+            std::fs::write(out, &body)
+                .map_err(|e| Fatal(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("wrote {}", out.display());
+        }
+        return Ok(code);
+    }
+    let formats = if args.format.is_empty() {
         vec![Format::Table, Format::Json, Format::Junit]
     } else {
-        formats.to_vec()
+        args.format.clone()
     };
-    let written = report::write_all(report, &formats, dir, stem)?;
-    if !quiet {
+    let written = report::write_all_with(report, &formats, &args.output_dir, stem, &options)?;
+    if !args.quiet {
         emit(&report::table::render(
             report,
             std::io::stdout().is_terminal(),
@@ -637,7 +728,7 @@ fn publish(
     {
         eprintln!("wrote {}", p.display());
     }
-    Ok(report.exit_code())
+    Ok(code)
 }
 
 async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
@@ -676,7 +767,7 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;
-    check_output_dir(&a.output_dir)?;
+    let prepared = a.report.prepare()?;
     if let Err(code) = setup_check(&spec, &a.aws, true).await {
         return Ok(code);
     }
@@ -691,9 +782,13 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     for line in &outcome.summary {
         eprintln!("{line}");
     }
-    let report = Report::new(&spec.name, started, outcome.findings)
-        .with_run(canary_run_status(outcome.interrupted, deadline));
-    publish(&report, &a.format, &a.output_dir, "canary", a.quiet)
+    let report = prepared.report(
+        &spec,
+        started,
+        outcome.findings,
+        canary_run_status(outcome.interrupted, deadline),
+    );
+    publish(&report, &a.report, "canary")
 }
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
@@ -797,31 +892,7 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
     match a.explain {
         Some(id) => {
             let m = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
-            let mut out = format!(
-                "{} — {}\nseverity: {}\nscenarios: {}\n\n",
-                m.id,
-                m.title,
-                m.severity,
-                m.scenarios
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            out.push_str(
-                &m.doc
-                    .lines()
-                    .map(|l| l.strip_prefix(' ').unwrap_or(l))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
-            out.push_str(&format!(
-                "\nRemediation: {}\n\nReferences:\n",
-                m.remediation
-            ));
-            for r in m.references {
-                out.push_str(&format!("- {r}\n"));
-            }
+            let out = report::explain(m);
             emit(&out)?;
         }
         None => {

@@ -1,10 +1,11 @@
-//! Renderers of one [`Report`](crate::findings::Report): terminal table, JSON, JUnit XML.
-//! They only format; every verdict is decided before a report is rendered.
+//! Renderers of one [`Report`](crate::findings::Report): terminal table, JSON, JUnit XML,
+//! SARIF, HTML. They only format; every verdict is decided before a report is rendered.
 
 pub mod json;
 pub mod junit;
 pub mod locate;
 pub mod mute;
+pub mod sarif;
 pub mod select;
 pub mod table;
 
@@ -16,24 +17,66 @@ pub enum Format {
     Table,
     Json,
     Junit,
+    /// SARIF 2.1.0 for code scanning (GitHub, Azure DevOps, DefectDojo).
+    Sarif,
+}
+
+/// How the renderers that have choices render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    pub junit_family: junit::Family,
 }
 
 impl Format {
-    fn extension(&self) -> &'static str {
+    pub fn extension(&self) -> &'static str {
         match self {
             Format::Table => "txt",
             Format::Json => "json",
             Format::Junit => "xml",
+            Format::Sarif => "sarif",
         }
     }
 
     pub fn render(&self, report: &Report) -> Result<String, String> {
+        self.render_with(report, &RenderOptions::default())
+    }
+
+    pub fn render_with(&self, report: &Report, o: &RenderOptions) -> Result<String, String> {
         match self {
             Format::Table => Ok(table::render(report, false)),
             Format::Json => json::render(report),
-            Format::Junit => junit::render(report),
+            Format::Junit => junit::render_family(report, o.junit_family),
+            Format::Sarif => sarif::render(report),
         }
     }
+}
+
+/// A rule's full documentation, as `replaudit rules --explain` prints it and SARIF carries it
+/// as help.
+pub fn explain(m: &crate::rules::RuleMeta) -> String {
+    let mut out = format!(
+        "{} — {}\nseverity: {}\nscenarios: {}\n\n",
+        m.id,
+        m.title,
+        m.severity,
+        m.scenarios
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out.push_str(
+        &m.doc
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    out.push_str(&format!("\nRemediation: {}\n\nReferences:\n", m.remediation));
+    for r in m.references {
+        out.push_str(&format!("- {r}\n"));
+    }
+    out
 }
 
 /// Write each format to `<dir>/<stem>-<timestamp>.<ext>` and to the stable `<dir>/<stem>-latest.<ext>`.
@@ -46,12 +89,22 @@ pub fn write_all(
     dir: &Path,
     stem: &str,
 ) -> Result<Vec<PathBuf>, String> {
+    write_all_with(report, formats, dir, stem, &RenderOptions::default())
+}
+
+pub fn write_all_with(
+    report: &Report,
+    formats: &[Format],
+    dir: &Path,
+    stem: &str,
+    options: &RenderOptions,
+) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
     let stamp = report.generated_at.format("%Y%m%dT%H%M%SZ");
     let mut written = Vec::new();
     for f in formats {
-        let body = f.render(report)?;
+        let body = f.render_with(report, options)?;
         let ext = f.extension();
         let stamped = dir.join(format!("{stem}-{stamp}.{ext}"));
         std::fs::write(&stamped, &body)
