@@ -1,6 +1,6 @@
 //! Command line: parses flags and wires the modules together; no logic of its own.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use replaudit::aws::AwsOptions;
 use replaudit::findings::{Report, RunStatus};
 use replaudit::report::{self, Format};
@@ -21,10 +21,18 @@ use std::time::Duration;
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
+/// `replaudit --version`: the package version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("REPLAUDIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "replaudit",
-    version,
+    version = VERSION,
     about = "Audit and verify AWS S3 cross-account, cross-region replication and bucket access"
 )]
 struct Cli {
@@ -47,6 +55,13 @@ enum Command {
     Rules(RulesArgs),
     /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
     Canary(CanaryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `replaudit man > replaudit.1`.
+    Man,
 }
 
 #[derive(Args, Clone)]
@@ -57,12 +72,12 @@ struct AwsArgs {
     /// Attempts per AWS call, first included (standard retry mode, exponential backoff with jitter).
     #[arg(long, default_value_t = 5)]
     max_attempts: u32,
-    /// Seconds one AWS call may take, retries included.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Upper bound in seconds for the whole run: collection stops (what was not read becomes
-    /// `error` findings), the canary stops and cleans up, and the reports are still written.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// How long one AWS call may take, retries included (`60s`, `2m`; a bare number is seconds).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Upper bound for the whole run (`15m`, `900s`, `1h`): collection stops (what was not read
+    /// becomes `error` findings), the canary stops and cleans up, and the reports are still written.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     deadline: Option<Duration>,
 }
 
@@ -72,32 +87,49 @@ struct EvidenceArgs {
     /// Window of CloudWatch replication metrics to examine, e.g. 24h, 90m, 7d.
     #[arg(long, default_value = "24h", value_parser = parse_window)]
     metrics_window: Duration,
-    /// Report CloudTrail configuration changes since this RFC 3339 time (default: the previous
-    /// report's time in the output folder, else 24 hours ago).
-    #[arg(long)]
+    /// Report CloudTrail configuration changes since this time: RFC 3339
+    /// (`2026-11-30T05:00:00Z`) or a duration ago (`24h`, `7d`). Default: the previous report's
+    /// time in the output folder, else 24 hours ago.
+    #[arg(long, value_parser = parse_since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// `<n>s|m|h|d`; a bare number is hours.
+/// One duration syntax for every duration flag: humantime (`900s`, `15m`, `1h 30m`, `7d`); a
+/// bare number is seconds (fractions allowed), as these flags took before.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 7.0 * 86400.0 => Duration::from_secs_f64(v),
+        Ok(_) => return Err(format!("'{s}': expected a duration between 0 and 7 days")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("'{s}' is not a duration like 900s, 15m, 24h or 7d ({e})"))?,
+    };
+    if d.is_zero() || d > Duration::from_secs(7 * 86400) {
+        return Err(format!("'{s}': expected a duration between 0 and 7 days"));
+    }
+    Ok(d)
+}
+
+/// `--since`: an RFC 3339 time, or a duration ago.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let ago = humantime::parse_duration(s.trim()).map_err(|_| {
+        format!(
+            "'{s}' is neither an RFC 3339 time (2026-11-30T05:00:00Z) nor a duration ago (24h, 7d)"
+        )
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| format!("'{s}': {e}"))?;
+    Ok(chrono::Utc::now() - ago)
+}
+
+/// The metrics window: a duration of at least one minute.
 fn parse_window(s: &str) -> Result<Duration, String> {
-    let (num, unit) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
-        _ => (s, 'h'),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 24h, 90m or 7d"))?;
-    let secs = match unit {
-        's' => n,
-        'm' => n * 60,
-        'h' => n * 3600,
-        'd' => n * 86400,
-        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
-    };
-    if secs < 60 {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
         return Err("the metrics window must be at least one minute".into());
     }
-    Ok(Duration::from_secs(secs))
+    Ok(d)
 }
 
 impl AwsArgs {
@@ -107,7 +139,7 @@ impl AwsArgs {
     }
 
     fn options(&self) -> AwsOptions {
-        let operation = Duration::from_secs(self.timeout.max(1));
+        let operation = self.timeout.max(Duration::from_secs(1));
         AwsOptions {
             endpoint_url: self.endpoint_url.clone().filter(|s| !s.is_empty()),
             max_attempts: self.max_attempts.max(1),
@@ -373,8 +405,8 @@ impl ReportArgs {
     /// the mute file parses, `-o` has exactly one format, the output folder is writable.
     fn prepare(&self) -> Result<PreparedReport, Fatal> {
         let known: Vec<&str> = rules::all_metas().iter().map(|m| m.id).collect();
-        let selection = report::select::Selection::new(&self.rules, &self.skip_rules, &known)
-            .map_err(Fatal)?;
+        let selection =
+            report::select::Selection::new(&self.rules, &self.skip_rules, &known).map_err(Fatal)?;
         let mutes = match &self.mute {
             Some(p) => report::mute::load(p).map_err(Fatal)?,
             None => Vec::new(),
@@ -448,12 +480,12 @@ struct AuditArgs {
 /// Canary tuning, shared by `audit --canary` and `canary`.
 #[derive(Args, Clone)]
 struct CanaryOpts {
-    /// Seconds to wait for each replica (and replicated delete marker); default: the 15-minute RTC window.
-    #[arg(long, value_name = "SECS", default_value = "900", value_parser = parse_secs)]
+    /// How long to wait for each replica (and replicated delete marker); default: the 15-minute RTC window.
+    #[arg(long, value_name = "DURATION", default_value = "900s", value_parser = parse_duration)]
     canary_timeout: Duration,
-    /// Seconds to watch for what must not replicate (scenario B, delete markers when off), and for
-    /// replications still in flight at cleanup.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    /// How long to watch for what must not replicate (scenario B, delete markers when off), and
+    /// for replications still in flight at cleanup.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     canary_observe: Duration,
     /// Use this run id instead of a fresh one (tests).
     #[arg(long, hide = true)]
@@ -471,17 +503,6 @@ impl CanaryOpts {
             deadline: None,
         }
     }
-}
-
-/// Seconds, fractions allowed, more than zero.
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86400.0 {
-        return Err(format!("'{s}': expected seconds between 0 and 604800"));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 #[derive(Args)]
@@ -541,9 +562,9 @@ struct SimulateArgs {
     spec: Option<PathBuf>,
     #[arg(long, requires = "spec")]
     snapshot: Option<PathBuf>,
-    /// Matrix output: table or json.
-    #[arg(long, default_value = "table")]
-    output: String,
+    /// Matrix output.
+    #[arg(long, value_enum, default_value = "table")]
+    output: TableOrJson,
     #[command(flatten)]
     evidence: EvidenceArgs,
     #[command(flatten)]
@@ -555,6 +576,15 @@ struct RulesArgs {
     /// Print one rule's full documentation.
     #[arg(long)]
     explain: Option<String>,
+    /// List format: a table, or JSON (id, title, severity, scenarios, remediation, references).
+    #[arg(long, value_enum, default_value = "table")]
+    format: TableOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TableOrJson {
+    Table,
+    Json,
 }
 
 /// A run that could not happen: printed as one line on stderr, exit 2.
@@ -578,6 +608,18 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Rules(a) => rules_cmd(a),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "replaudit", &mut out);
+            emit(&String::from_utf8_lossy(&out)).map(|_| 0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => emit(&String::from_utf8_lossy(&out)).map(|_| 0),
+                Err(e) => Err(Fatal(format!("cannot render the man page: {e}"))),
+            }
+        }
         Command::Simulate(a) if a.cases.is_some() => simulate_cases(a),
         other => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(async_main(other)),
@@ -616,7 +658,9 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Snapshot(a) => snapshot_cmd(a).await,
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
-        Command::Rules(_) => unreachable!("handled synchronously"),
+        Command::Rules(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled synchronously")
+        }
     }
 }
 
@@ -818,8 +862,16 @@ async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
 
 fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
     let path = a.cases.as_deref().unwrap_or(Path::new("-"));
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?;
+    // `-` is stdin, as for every file argument of the AWS CLI and jq.
+    let text = if path.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| Fatal(format!("cannot read cases from stdin: {e}")))?;
+        t
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?
+    };
     let (outcomes, summary) = policy::cases::run_all(&text).map_err(Fatal)?;
     let lines = policy::cases::par_map(&outcomes, |_, o| o.to_json_line());
     let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
@@ -841,12 +893,6 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         return Err(Fatal("simulate needs --cases FILE or --spec FILE".into()));
     };
     let spec = load_spec(spec_path)?;
-    if !matches!(a.output.as_str(), "json" | "table") {
-        return Err(Fatal(format!(
-            "unknown --output '{}' (table or json)",
-            a.output
-        )));
-    }
     let mut run = RunStatus::completed();
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
@@ -867,9 +913,9 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         }
     };
     let cells = access::matrix::matrix(&spec, &snap);
-    match a.output.as_str() {
-        "json" => emit(&format!("{}\n", serde_json::to_string_pretty(&cells)?))?,
-        _ => emit(&format!("{}\n", access::matrix::render_table(&cells)))?,
+    match a.output {
+        TableOrJson::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&cells)?))?,
+        TableOrJson::Table => emit(&format!("{}\n", access::matrix::render_table(&cells)))?,
     }
     // A cell that could not be decided is not an answer: the matrix is not a success.
     let undecided = cells
@@ -894,6 +940,22 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
             let m = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
             let out = report::explain(m);
             emit(&out)?;
+        }
+        None if a.format == TableOrJson::Json => {
+            let list: Vec<serde_json::Value> = rules::all_metas()
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id,
+                        "title": m.title,
+                        "severity": m.severity,
+                        "scenarios": m.scenarios,
+                        "remediation": m.remediation,
+                        "references": m.references,
+                    })
+                })
+                .collect();
+            emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
         }
         None => {
             let mut t = comfy_table::Table::new();

@@ -318,3 +318,142 @@ fn location_is_in_the_json_report() {
     assert_eq!(loc.file, "checks/seed.toml");
     assert!(loc.line > 1);
 }
+
+/// Validate a JSON document against a JSON schema with Python's `jsonschema` (in
+/// `.venv-reports/`, set up by scripts/setup-report-validators, which .ci/run calls).
+pub fn jsonschema_validate(schema_file: &Path, doc: &Path) {
+    let py = common::repo().join(".venv-reports/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup-report-validators (.ci/run does)",
+        py.display()
+    );
+    let script = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[2]))
+cls = jsonschema.validators.validator_for(schema)
+errors = sorted(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(doc), key=lambda e: list(e.path))
+for e in errors[:20]:
+    print("/".join(map(str, e.path)), ":", e.message)
+sys.exit(1 if errors else 0)
+"#;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(schema_file)
+        .arg(doc)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} is not valid against {}:\n{}{}",
+        doc.display(),
+        schema_file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sarif_validates_against_the_2_1_0_schema_and_locates_results() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, run) in [
+        RunStatus::completed(),
+        RunStatus::deadline("--deadline reached during collection"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = sample(run);
+        let body = replaudit::report::sarif::render(&r).unwrap();
+        let p = write(dir.path(), &format!("r{i}.sarif"), &body);
+        jsonschema_validate(&schema("sarif-schema-2.1.0.json"), &p);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let run = &v["runs"][0];
+        let results = run["results"].as_array().unwrap();
+        // One result per fail or error finding; passes and skips are not problems.
+        let non_passing = r
+            .findings
+            .iter()
+            .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+            .count();
+        assert_eq!(results.len(), non_passing);
+        for res in results {
+            let loc = &res["locations"][0]["physicalLocation"];
+            assert_eq!(loc["artifactLocation"]["uri"], "checks/seed.toml");
+            assert!(loc["region"]["startLine"].as_u64().unwrap() > 1);
+            assert!(res["partialFingerprints"]["replauditFinding/v1"].is_string());
+            let rule = &run["tool"]["driver"]["rules"][res["ruleIndex"].as_u64().unwrap() as usize];
+            assert_eq!(rule["id"], res["ruleId"]);
+        }
+        // Help text is the `rules --explain` text.
+        let tls = run["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "bucket-tls-only")
+            .unwrap();
+        let meta = replaudit::rules::find_rule("bucket-tls-only").unwrap();
+        assert_eq!(tls["help"]["text"], replaudit::report::explain(meta));
+        assert_eq!(tls["properties"]["security-severity"], "8.0");
+        // The muted failure is a suppressed result carrying the reason.
+        let muted = results
+            .iter()
+            .find(|r| r["suppressions"].is_array())
+            .expect("a suppressed result");
+        assert_eq!(
+            muted["suppressions"][0]["justification"],
+            "ticket SEC-1: versioning is being enabled"
+        );
+        assert_eq!(
+            run["invocations"][0]["executionSuccessful"],
+            i == 0,
+            "a stopped run is not a successful execution"
+        );
+    }
+    // Fingerprints are stable across runs: the canary's run id is not part of them.
+    let a = sample(RunStatus::completed());
+    let mut b = sample(RunStatus::completed());
+    for f in &mut b.findings {
+        f.resource = f
+            .resource
+            .replace("20261130T052507Z-6b846a97", "20261201T000000Z-0a1b2c3d");
+        if let Some(o) = f.evidence.as_object_mut() {
+            if o.contains_key("run_id") {
+                o.insert("run_id".into(), json!("20261201T000000Z-0a1b2c3d"));
+            }
+        }
+    }
+    let fp = |r: &Report| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&replaudit::report::sarif::render(r).unwrap()).unwrap();
+        let mut x: Vec<String> = v["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["replauditFinding/v1"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        x.sort();
+        x
+    };
+    assert_eq!(fp(&a), fp(&b));
+    // The validator really rejects an invalid log.
+    let bad = write(
+        dir.path(),
+        "bad.sarif",
+        r#"{"version": "2.1.0", "runs": [{"results": []}]}"#,
+    );
+    let py = common::repo().join(".venv-reports/bin/python");
+    let out = Command::new(py)
+        .args(["-c", "import json,sys,jsonschema;jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))"])
+        .arg(schema("sarif-schema-2.1.0.json"))
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a run without tool is rejected");
+}

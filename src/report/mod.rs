@@ -72,7 +72,10 @@ pub fn explain(m: &crate::rules::RuleMeta) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
     );
-    out.push_str(&format!("\nRemediation: {}\n\nReferences:\n", m.remediation));
+    out.push_str(&format!(
+        "\nRemediation: {}\n\nReferences:\n",
+        m.remediation
+    ));
     for r in m.references {
         out.push_str(&format!("- {r}\n"));
     }

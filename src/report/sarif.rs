@@ -176,7 +176,8 @@ fn result(f: &Finding, rule_index: usize) -> Value {
         },
     });
     if let Some(m) = &f.muted {
-        r["suppressions"] = json!([{"kind": "external", "status": "accepted", "justification": m.reason}]);
+        r["suppressions"] =
+            json!([{"kind": "external", "status": "accepted", "justification": m.reason}]);
     }
     r
 }
