@@ -398,7 +398,53 @@ struct ReportArgs {
     /// `docs/ci/README.md`.
     #[arg(long, value_name = "FILE")]
     mute: Option<PathBuf>,
+    /// Colours in the table: `auto` (a terminal, unless NO_COLOR is set or TERM=dumb),
+    /// `always`, `never`.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Also list these statuses in the table (`--show pass`); failures, errors and skips are
+    /// always listed. `-v` shows passes too.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    show: Vec<ShowStatus>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShowStatus {
+    Pass,
+}
+
+impl ColorChoice {
+    /// NO_COLOR (https://no-color.org: "when present and not an empty string") and TERM=dumb
+    /// turn `auto` off; `always` wins over both.
+    fn enabled(self, is_terminal: bool) -> bool {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color && !dumb,
+        }
+    }
+}
+
+/// Table width: `COLUMNS` when set, the terminal's own on a terminal, else 100.
+fn table_width(is_terminal: bool) -> Option<u16> {
+    match std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        Some(w) => Some(w),
+        None if is_terminal => None,
+        None => Some(100),
+    }
+}
+
+/// `-v` on the command line (the table shows passes).
+static VERBOSE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 impl ReportArgs {
     /// Check everything that can be checked before any AWS call: the selection names rules,
@@ -606,6 +652,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         Command::Rules(a) => rules_cmd(a),
         Command::Completions { shell } => {
@@ -739,8 +786,16 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
 /// Write the report files (or the one `-o` output), print the table, and turn the outcome into
 /// the exit code.
 fn publish(report: &Report, args: &ReportArgs, stem: &str) -> Result<u8, Fatal> {
+    let tty = std::io::stdout().is_terminal();
+    let table = report::table::TableOptions {
+        color: args.color.enabled(tty),
+        show_pass: args.show.contains(&ShowStatus::Pass)
+            || VERBOSE.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        width: table_width(tty),
+    };
     let options = report::RenderOptions {
         junit_family: args.junit_family,
+        table,
     };
     let code = report.exit_code_at(args.fail_on);
     if let Some(out) = &args.output {
@@ -761,10 +816,7 @@ fn publish(report: &Report, args: &ReportArgs, stem: &str) -> Result<u8, Fatal> 
     };
     let written = report::write_all_with(report, &formats, &args.output_dir, stem, &options)?;
     if !args.quiet {
-        emit(&report::table::render(
-            report,
-            std::io::stdout().is_terminal(),
-        ))?;
+        emit(&report::table::render_with(report, &table))?;
     }
     for p in written
         .iter()

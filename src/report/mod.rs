@@ -25,6 +25,8 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RenderOptions {
     pub junit_family: junit::Family,
+    /// For the table written to a file: no colour, whatever the terminal.
+    pub table: table::TableOptions,
 }
 
 impl Format {
@@ -43,7 +45,13 @@ impl Format {
 
     pub fn render_with(&self, report: &Report, o: &RenderOptions) -> Result<String, String> {
         match self {
-            Format::Table => Ok(table::render(report, false)),
+            Format::Table => Ok(table::render_with(
+                report,
+                &table::TableOptions {
+                    color: false,
+                    ..o.table
+                },
+            )),
             Format::Json => json::render(report),
             Format::Junit => junit::render_family(report, o.junit_family),
             Format::Sarif => sarif::render(report),
