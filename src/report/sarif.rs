@@ -34,7 +34,7 @@ pub fn render(report: &Report) -> Result<String, String> {
         .filter(|f| matches!(f.status, Status::Fail | Status::Error))
         .collect();
     // Most severe first, so a cut keeps what matters.
-    problems.sort_by(|a, b| b.severity.cmp(&a.severity));
+    problems.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let left_out = problems.len().saturating_sub(MAX_RESULTS);
     problems.truncate(MAX_RESULTS);
 
@@ -122,11 +122,22 @@ fn rule_descriptor(f: &Finding, meta: Option<&'static RuleMeta>) -> Value {
     let help_uri = meta
         .and_then(|m| m.references.first().copied())
         .or_else(|| f.references.first().map(String::as_str));
+    // The doc comment's first paragraph line: what the rule checks, in a sentence.
+    let full_description = meta
+        .map(|m| {
+            m.doc
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or(m.title)
+                .to_string()
+        })
+        .unwrap_or_else(|| f.title.clone());
     let mut r = json!({
         "id": f.id,
         "name": f.id,
         "shortDescription": {"text": f.title},
-        "fullDescription": {"text": meta.map(|m| m.doc.lines().map(str::trim).filter(|l| !l.is_empty()).next().unwrap_or(m.title).to_string()).unwrap_or_else(|| f.title.clone())},
+        "fullDescription": {"text": full_description},
         "help": {"text": help},
         "defaultConfiguration": {"level": level(f.severity)},
         "properties": {
