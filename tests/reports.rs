@@ -457,3 +457,83 @@ fn sarif_validates_against_the_2_1_0_schema_and_locates_results() {
         .unwrap();
     assert!(!out.status.success(), "a run without tool is rejected");
 }
+
+/// The HTML page in real headless Chromium (Debian's `chromium`): it loads with no script
+/// error, shows the failures first and draws the latency chart with the RTC line.
+#[test]
+fn html_loads_in_headless_chromium_with_failures_and_chart() {
+    let mut r = sample(RunStatus::completed());
+    // Canary latencies: one well inside RTC, one beyond it.
+    for (key, secs, status) in [("0", 0.807, Status::Pass), ("1", 1200.0, Status::Fail)] {
+        let mut f = finding(
+            "canary-replication-latency",
+            Scenario::Step4,
+            status,
+            &format!("s3://rubes-s3-bucket/reports/replaudit-canary/20261130T052507Z-6b846a97/{key} -> s3://clint-s3-bucket"),
+            json!({"run_id": "20261130T052507Z-6b846a97"}),
+        );
+        f.duration_secs = Some(secs);
+        r.findings.push(f);
+    }
+    let html = replaudit::report::html::render(&r).unwrap();
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("http://www.w3.org/2000/svg").count(),
+        "no network references"
+    );
+    assert!(!html.contains("https://"), "no network references");
+    let failures_at = html.find("id=\"failures\"").unwrap();
+    let all_at = html.find("id=\"all\"").unwrap();
+    assert!(failures_at < all_at, "failures before the full list");
+    let dir = tempfile::tempdir().unwrap();
+    let page = write(dir.path(), "report.html", &html);
+    let profile = dir.path().join("profile");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("chromium is needed for the HTML test ({e}): apt-get install chromium (.ci/run does)"));
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let body_tag = &dom[dom.find("<body").expect("a body")..];
+    let body_tag = &body_tag[..body_tag.find('>').unwrap()];
+    assert!(
+        body_tag.contains("data-ready=\"yes\""),
+        "the script ran to its end: {body_tag}"
+    );
+    assert!(
+        !body_tag.contains("data-script-errors"),
+        "script errors: {body_tag}"
+    );
+    let fails = r
+        .findings
+        .iter()
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+        .count();
+    assert!(
+        body_tag.contains(&format!("data-failures=\"{fails}\"")),
+        "{body_tag}"
+    );
+    assert!(body_tag.contains("data-bars=\"2\""), "{body_tag}");
+    assert!(dom.contains("id=\"rtc-line\"") && dom.contains("RTC 15 min"));
+    assert!(
+        dom.contains("ticket SEC-1: versioning is being enabled"),
+        "mute shown"
+    );
+}

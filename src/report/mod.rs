@@ -1,6 +1,7 @@
 //! Renderers of one [`Report`](crate::findings::Report): terminal table, JSON, JUnit XML,
 //! SARIF, HTML. They only format; every verdict is decided before a report is rendered.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod locate;
@@ -19,6 +20,8 @@ pub enum Format {
     Junit,
     /// SARIF 2.1.0 for code scanning (GitHub, Azure DevOps, DefectDojo).
     Sarif,
+    /// A single self-contained HTML page for people.
+    Html,
 }
 
 /// How the renderers that have choices render.
@@ -36,6 +39,7 @@ impl Format {
             Format::Json => "json",
             Format::Junit => "xml",
             Format::Sarif => "sarif",
+            Format::Html => "html",
         }
     }
 
@@ -55,6 +59,7 @@ impl Format {
             Format::Json => json::render(report),
             Format::Junit => junit::render_family(report, o.junit_family),
             Format::Sarif => sarif::render(report),
+            Format::Html => html::render(report),
         }
     }
 }
