@@ -537,3 +537,71 @@ fn html_loads_in_headless_chromium_with_failures_and_chart() {
         "mute shown"
     );
 }
+
+fn case_names(xml: &str) -> std::collections::BTreeSet<String> {
+    parse_cases(xml).into_iter().map(|c| c.name).collect()
+}
+
+/// The seed audit with the canary, twice on two fresh emulated set-ups (as on two machines):
+/// the same set of testcase names, every format valid, and the sizes of each report.
+#[test]
+fn seed_audit_with_canary_gives_stable_names_and_valid_reports() {
+    let mut names = Vec::new();
+    for run in 0..2 {
+        let s = common::Setup::seed(&[]);
+        let (out, report) = s.audit(&[
+            "--quiet",
+            "--canary",
+            "--canary-observe",
+            "2s",
+            "--format",
+            "table,json,junit,sarif,html",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            common::describe(&report)
+        );
+        let dir = s.reports_dir();
+        let xml_path = dir.join("audit-latest.xml");
+        let xml = std::fs::read_to_string(&xml_path).unwrap();
+        xmllint(&schema("junit-10.xsd"), &xml_path);
+        xmllint(&schema("JUnit.xsd"), &xml_path);
+        jsonschema_validate(
+            &schema("sarif-schema-2.1.0.json"),
+            &dir.join("audit-latest.sarif"),
+        );
+        assert!(
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == "canary-replication-latency"),
+            "the canary ran"
+        );
+        let n = case_names(&xml);
+        assert!(n.iter().all(|c| !c.contains("#2")), "no ordinals: {n:?}");
+        if run == 0 {
+            for ext in ["txt", "json", "xml", "sarif", "html"] {
+                let len = std::fs::metadata(dir.join(format!("audit-latest.{ext}")))
+                    .unwrap()
+                    .len();
+                eprintln!("seed audit with canary: audit-latest.{ext} is {len} bytes");
+            }
+            eprintln!(
+                "{} findings, {} testcases",
+                report["findings"].as_array().unwrap().len(),
+                n.len()
+            );
+        }
+        names.push(n);
+    }
+    let only0: Vec<_> = names[0].difference(&names[1]).collect();
+    let only1: Vec<_> = names[1].difference(&names[0]).collect();
+    assert!(
+        only0.is_empty() && only1.is_empty(),
+        "testcase names differ between runs:\nonly in the first: {only0:#?}\nonly in the second: {only1:#?}"
+    );
+}
