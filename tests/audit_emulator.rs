@@ -83,7 +83,10 @@ fn seed_setup_passes_and_reports_agree() {
         .iter()
         .map(|f| {
             let f: replaudit::findings::Finding = serde_json::from_value(f.clone()).unwrap();
-            (f.scenario.to_string(), replaudit::report::junit::case_name(&f))
+            (
+                f.scenario.to_string(),
+                replaudit::report::junit::case_name(&f),
+            )
         })
         .collect();
     assert_eq!(junit.tests, names.len());
