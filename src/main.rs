@@ -1011,7 +1011,12 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
         }
         None => {
             let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+            // Wrapped to COLUMNS or the terminal (was a fixed ~164 columns).
+            if let Some(w) = table_width(std::io::stdout().is_terminal()) {
+                t.set_width(w).force_no_tty();
+            }
             t.set_header(vec!["id", "severity", "scenarios", "title"]);
             for m in rules::all_metas() {
                 t.add_row(vec![

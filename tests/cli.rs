@@ -379,6 +379,13 @@ fn version_completions_man_and_rules_json() {
     );
     assert!(man.contains("audit"));
 
+    let out = bin().env("COLUMNS", "100").arg("rules").output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().all(|l| l.chars().count() <= 100),
+        "rules fits COLUMNS=100:\n{table}"
+    );
+
     let out = bin().args(["rules", "--format", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rules = v.as_array().unwrap();
