@@ -103,7 +103,19 @@ impl fmt::Display for Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -147,6 +159,48 @@ pub struct Finding {
     /// Measured duration (canary latency), carried into JUnit testcase time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<f64>,
+    /// Where the spec declared the expectation this finding checks: CI annotators and code
+    /// scanning point the reader at that line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SpecLocation>,
+    /// Set when a mute file entry covers this finding: the status is kept (a muted failure is
+    /// still a failure in every report), only the exit code stops counting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<Muted>,
+}
+
+/// A line of the spec file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecLocation {
+    /// The spec path as given on the command line.
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl fmt::Display for SpecLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Why a finding is muted, from the mute file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Muted {
+    pub reason: String,
+    /// Last day the mute applies (inclusive), `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+impl Finding {
+    /// `path:line: ` for text consumers (annotators that parse failure text), or nothing.
+    pub fn location_prefix(&self) -> String {
+        match &self.location {
+            Some(l) => format!("{l}: "),
+            None => String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -304,6 +358,9 @@ pub struct Report {
     pub run: RunStatus,
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    /// What the reader must know beside the findings: expired mutes, mutes that matched nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 impl Report {
@@ -325,6 +382,7 @@ impl Report {
             run: RunStatus::completed(),
             findings,
             summary,
+            notices: Vec::new(),
         }
     }
 
@@ -341,7 +399,19 @@ impl Report {
 
     /// The process exit code for this report (see [`RunStatus::exit_code`]).
     pub fn exit_code(&self) -> u8 {
-        self.run.exit_code(self.summary.is_clean())
+        self.exit_code_at(None)
+    }
+
+    /// The exit code counting only `fail`/`error` findings at or above `fail_on` that are not
+    /// muted (`--fail-on`, `--mute`). The reports still show every finding, and a run that did
+    /// not complete is never 0 whatever the threshold: what was not seen cannot be below it.
+    pub fn exit_code_at(&self, fail_on: Option<Severity>) -> u8 {
+        let counted = self.findings.iter().any(|f| {
+            matches!(f.status, Status::Fail | Status::Error)
+                && f.muted.is_none()
+                && fail_on.is_none_or(|min| f.severity >= min)
+        });
+        self.run.exit_code(!counted)
     }
 }
 
@@ -377,6 +447,8 @@ mod tests {
             remediation: String::new(),
             references: vec![],
             duration_secs: None,
+            location: None,
+            muted: None,
         }
     }
 
@@ -395,6 +467,33 @@ mod tests {
             assert!(!r.is_green(), "{run:?} with only passes is not green");
             assert_eq!(r.exit_code(), code, "{run:?}");
         }
+    }
+
+    #[test]
+    fn fail_on_counts_only_unmuted_findings_at_or_above_the_threshold() {
+        let low_fail = Finding {
+            status: Status::Fail,
+            severity: Severity::Low,
+            ..pass()
+        };
+        let r = Report::new("s", chrono::Utc::now(), vec![pass(), low_fail.clone()]);
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(r.exit_code_at(Some(Severity::Low)), 1);
+        assert_eq!(r.exit_code_at(Some(Severity::Medium)), 0);
+        // An incomplete run is never 0, whatever the threshold.
+        let stopped = r.clone().with_run(RunStatus::deadline("d"));
+        assert_eq!(stopped.exit_code_at(Some(Severity::Critical)), 1);
+        // A muted failure keeps its status but no longer counts.
+        let muted = Finding {
+            muted: Some(Muted {
+                reason: "accepted".into(),
+                expires: None,
+            }),
+            ..low_fail
+        };
+        let r = Report::new("s", chrono::Utc::now(), vec![muted]);
+        assert_eq!(r.summary.fail, 1);
+        assert_eq!(r.exit_code(), 0);
     }
 
     #[test]

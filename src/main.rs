@@ -1,6 +1,6 @@
 //! Command line: parses flags and wires the modules together; no logic of its own.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use replaudit::aws::AwsOptions;
 use replaudit::findings::{Report, RunStatus};
 use replaudit::report::{self, Format};
@@ -21,10 +21,18 @@ use std::time::Duration;
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
+/// `replaudit --version`: the package version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("REPLAUDIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "replaudit",
-    version,
+    version = VERSION,
     about = "Audit and verify AWS S3 cross-account, cross-region replication and bucket access"
 )]
 struct Cli {
@@ -50,6 +58,13 @@ enum Command {
     /// Compare every replication rule's source versions with the destination's (live listing):
     /// missing, FAILED, PENDING, mismatched, wrongly encrypted, never replicated, orphaned.
     Reconcile(ReconcileArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `replaudit man > replaudit.1`.
+    Man,
 }
 
 #[derive(Args, Clone)]
@@ -60,12 +75,12 @@ struct AwsArgs {
     /// Attempts per AWS call, first included (standard retry mode, exponential backoff with jitter).
     #[arg(long, default_value_t = 5)]
     max_attempts: u32,
-    /// Seconds one AWS call may take, retries included.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Upper bound in seconds for the whole run: collection stops (what was not read becomes
-    /// `error` findings), the canary stops and cleans up, and the reports are still written.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// How long one AWS call may take, retries included (`60s`, `2m`; a bare number is seconds).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Upper bound for the whole run (`15m`, `900s`, `1h`): collection stops (what was not read
+    /// becomes `error` findings), the canary stops and cleans up, and the reports are still written.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     deadline: Option<Duration>,
 }
 
@@ -75,32 +90,49 @@ struct EvidenceArgs {
     /// Window of CloudWatch replication metrics to examine, e.g. 24h, 90m, 7d.
     #[arg(long, default_value = "24h", value_parser = parse_window)]
     metrics_window: Duration,
-    /// Report CloudTrail configuration changes since this RFC 3339 time (default: the previous
-    /// report's time in the output folder, else 24 hours ago).
-    #[arg(long)]
+    /// Report CloudTrail configuration changes since this time: RFC 3339
+    /// (`2026-11-30T05:00:00Z`) or a duration ago (`24h`, `7d`). Default: the previous report's
+    /// time in the output folder, else 24 hours ago.
+    #[arg(long, value_parser = parse_since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// `<n>s|m|h|d`; a bare number is hours.
+/// One duration syntax for every duration flag: humantime (`900s`, `15m`, `1h 30m`, `7d`); a
+/// bare number is seconds (fractions allowed), as these flags took before.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 7.0 * 86400.0 => Duration::from_secs_f64(v),
+        Ok(_) => return Err(format!("'{s}': expected a duration between 0 and 7 days")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("'{s}' is not a duration like 900s, 15m, 24h or 7d ({e})"))?,
+    };
+    if d.is_zero() || d > Duration::from_secs(7 * 86400) {
+        return Err(format!("'{s}': expected a duration between 0 and 7 days"));
+    }
+    Ok(d)
+}
+
+/// `--since`: an RFC 3339 time, or a duration ago.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let ago = humantime::parse_duration(s.trim()).map_err(|_| {
+        format!(
+            "'{s}' is neither an RFC 3339 time (2026-11-30T05:00:00Z) nor a duration ago (24h, 7d)"
+        )
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| format!("'{s}': {e}"))?;
+    Ok(chrono::Utc::now() - ago)
+}
+
+/// The metrics window: a duration of at least one minute.
 fn parse_window(s: &str) -> Result<Duration, String> {
-    let (num, unit) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
-        _ => (s, 'h'),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 24h, 90m or 7d"))?;
-    let secs = match unit {
-        's' => n,
-        'm' => n * 60,
-        'h' => n * 3600,
-        'd' => n * 86400,
-        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
-    };
-    if secs < 60 {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
         return Err("the metrics window must be at least one minute".into());
     }
-    Ok(Duration::from_secs(secs))
+    Ok(d)
 }
 
 impl AwsArgs {
@@ -110,7 +142,7 @@ impl AwsArgs {
     }
 
     fn options(&self) -> AwsOptions {
-        let operation = Duration::from_secs(self.timeout.max(1));
+        let operation = self.timeout.max(Duration::from_secs(1));
         AwsOptions {
             endpoint_url: self.endpoint_url.clone().filter(|s| !s.is_empty()),
             max_attempts: self.max_attempts.max(1),
@@ -334,6 +366,145 @@ fn previous_report_time(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
     v.get("generated_at")?.as_str()?.parse().ok()
 }
 
+/// What a run reports and how its exit code is decided (audit and canary).
+#[derive(Args, Clone)]
+struct ReportArgs {
+    /// Report formats to write: repeat the flag or separate with commas (`--format json,junit`).
+    /// Default: table, json and junit.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    format: Vec<Format>,
+    /// Where reports go (`<stem>-<timestamp>.*` plus `<stem>-latest.*`).
+    #[arg(long, default_value = "reports")]
+    output_dir: PathBuf,
+    /// Write the one `--format` to this file instead of the output folder; `-` is stdout (the
+    /// table is then not printed).
+    #[arg(short = 'o', long = "output", value_name = "FILE|-")]
+    output: Option<PathBuf>,
+    /// Do not print the table on stdout.
+    #[arg(long)]
+    quiet: bool,
+    /// JUnit flavour: `strict` validates against the Jenkins xUnit and Ant schemas; `annotated`
+    /// adds `file`/`line` (the spec line of each expectation) for GitHub annotators.
+    #[arg(long, value_enum, default_value = "strict")]
+    junit_family: report::junit::Family,
+    /// Only these rules' findings (ids or globs, comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    rules: Vec<String>,
+    /// Leave out these rules' findings (ids or globs).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    skip_rules: Vec<String>,
+    /// Count only fail/error findings of this severity or above in the exit code (the reports
+    /// still show every finding; a run that did not complete is never 0).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<replaudit::findings::Severity>,
+    /// Mute file (TOML): accepted exceptions with a reason and an expiry date; see
+    /// `docs/ci/README.md`.
+    #[arg(long, value_name = "FILE")]
+    mute: Option<PathBuf>,
+    /// Colours in the table: `auto` (a terminal, unless NO_COLOR is set or TERM=dumb),
+    /// `always`, `never`.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Also list these statuses in the table (`--show pass`); failures, errors and skips are
+    /// always listed. `-v` shows passes too.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    show: Vec<ShowStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShowStatus {
+    Pass,
+}
+
+impl ColorChoice {
+    /// NO_COLOR (https://no-color.org: "when present and not an empty string") and TERM=dumb
+    /// turn `auto` off; `always` wins over both.
+    fn enabled(self, is_terminal: bool) -> bool {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color && !dumb,
+        }
+    }
+}
+
+/// Table width: `COLUMNS` when set, the terminal's own on a terminal, else 100.
+fn table_width(is_terminal: bool) -> Option<u16> {
+    match std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        Some(w) => Some(w),
+        None if is_terminal => None,
+        None => Some(100),
+    }
+}
+
+/// `-v` on the command line (the table shows passes).
+static VERBOSE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+impl ReportArgs {
+    /// Check everything that can be checked before any AWS call: the selection names rules,
+    /// the mute file parses, `-o` has exactly one format, the output folder is writable.
+    fn prepare(&self) -> Result<PreparedReport, Fatal> {
+        let known: Vec<&str> = rules::all_metas().iter().map(|m| m.id).collect();
+        let selection =
+            report::select::Selection::new(&self.rules, &self.skip_rules, &known).map_err(Fatal)?;
+        let mutes = match &self.mute {
+            Some(p) => report::mute::load(p).map_err(Fatal)?,
+            None => Vec::new(),
+        };
+        if let Some(out) = &self.output {
+            if self.format.len() != 1 {
+                return Err(Fatal(format!(
+                    "--output {} needs exactly one --format (got {})",
+                    out.display(),
+                    self.format.len()
+                )));
+            }
+            if out.as_os_str() != "-" {
+                check_output_file(out)?;
+            }
+        } else {
+            check_output_dir(&self.output_dir)?;
+        }
+        Ok(PreparedReport { selection, mutes })
+    }
+}
+
+struct PreparedReport {
+    selection: report::select::Selection,
+    mutes: Vec<report::mute::Mute>,
+}
+
+impl PreparedReport {
+    /// Selection, spec locations and mutes, in that order, then the report.
+    fn report(
+        &self,
+        spec: &spec::LoadedSpec,
+        collected_at: chrono::DateTime<chrono::Utc>,
+        findings: Vec<replaudit::findings::Finding>,
+        run: RunStatus,
+    ) -> Report {
+        let mut findings = self.selection.apply(findings);
+        report::locate::annotate(spec, &mut findings);
+        let today = chrono::Utc::now().date_naive();
+        let notices = report::mute::apply(&self.mutes, &mut findings, today);
+        let mut r = Report::new(&spec.name, collected_at, findings).with_run(run);
+        for n in &notices {
+            eprintln!("replaudit: {n}");
+        }
+        r.notices = notices;
+        r
+    }
+}
+
 #[derive(Args)]
 struct AuditArgs {
     /// The posture spec (TOML).
@@ -342,15 +513,8 @@ struct AuditArgs {
     /// Audit this saved snapshot instead of reading AWS (no network).
     #[arg(long)]
     snapshot: Option<PathBuf>,
-    /// Report formats to write (repeatable). Default: table, json and junit.
-    #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Where reports go (timestamped files plus `*-latest.*`).
-    #[arg(long, default_value = "reports")]
-    output_dir: PathBuf,
-    /// Do not print the table on stdout.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Also run the canary (see `replaudit canary --help`) and add its findings to the report.
     #[arg(long, conflicts_with = "snapshot")]
     canary: bool,
@@ -365,12 +529,12 @@ struct AuditArgs {
 /// Canary tuning, shared by `audit --canary` and `canary`.
 #[derive(Args, Clone)]
 struct CanaryOpts {
-    /// Seconds to wait for each replica (and replicated delete marker); default: the 15-minute RTC window.
-    #[arg(long, value_name = "SECS", default_value = "900", value_parser = parse_secs)]
+    /// How long to wait for each replica (and replicated delete marker); default: the 15-minute RTC window.
+    #[arg(long, value_name = "DURATION", default_value = "900s", value_parser = parse_duration)]
     canary_timeout: Duration,
-    /// Seconds to watch for what must not replicate (scenario B, delete markers when off), and for
-    /// replications still in flight at cleanup.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    /// How long to watch for what must not replicate (scenario B, delete markers when off), and
+    /// for replications still in flight at cleanup.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     canary_observe: Duration,
     /// Use this run id instead of a fresh one (tests).
     #[arg(long, hide = true)]
@@ -390,17 +554,6 @@ impl CanaryOpts {
     }
 }
 
-/// Seconds, fractions allowed, more than zero.
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86400.0 {
-        return Err(format!("'{s}': expected seconds between 0 and 604800"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct CanaryArgs {
@@ -409,15 +562,8 @@ struct CanaryArgs {
     /// The posture spec (TOML).
     #[arg(long, required = true)]
     spec: Option<PathBuf>,
-    /// Report formats to write (repeatable). Default: table, json and junit.
-    #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Where reports go (`canary-<timestamp>.*` plus `canary-latest.*`).
-    #[arg(long, default_value = "reports")]
-    output_dir: PathBuf,
-    /// Do not print the table on stdout.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     #[command(flatten)]
     canary_opts: CanaryOpts,
     #[command(flatten)]
@@ -465,9 +611,9 @@ struct SimulateArgs {
     spec: Option<PathBuf>,
     #[arg(long, requires = "spec")]
     snapshot: Option<PathBuf>,
-    /// Matrix output: table or json.
-    #[arg(long, default_value = "table")]
-    output: String,
+    /// Matrix output.
+    #[arg(long, value_enum, default_value = "table")]
+    output: TableOrJson,
     #[command(flatten)]
     evidence: EvidenceArgs,
     #[command(flatten)]
@@ -479,6 +625,15 @@ struct RulesArgs {
     /// Print one rule's full documentation.
     #[arg(long)]
     explain: Option<String>,
+    /// List format: a table, or JSON (id, title, severity, scenarios, remediation, references).
+    #[arg(long, value_enum, default_value = "table")]
+    format: TableOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TableOrJson {
+    Table,
+    Json,
 }
 
 /// A run that could not happen: printed as one line on stderr, exit 2.
@@ -500,8 +655,21 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         Command::Rules(a) => rules_cmd(a),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "replaudit", &mut out);
+            emit(&String::from_utf8_lossy(&out)).map(|_| 0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => emit(&String::from_utf8_lossy(&out)).map(|_| 0),
+                Err(e) => Err(Fatal(format!("cannot render the man page: {e}"))),
+            }
+        }
         Command::Simulate(a) if a.cases.is_some() => simulate_cases(a),
         other => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(async_main(other)),
@@ -541,7 +709,9 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
         Command::Reconcile(a) => reconcile_cmd(a).await,
-        Command::Rules(_) => unreachable!("handled synchronously"),
+        Command::Rules(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled synchronously")
+        }
     }
 }
 
@@ -557,7 +727,7 @@ fn load_snapshot(path: &Path) -> Result<Snapshot, Fatal> {
 
 async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    check_output_dir(&a.output_dir)?;
+    let prepared = a.report.prepare()?;
     let deadline = a.aws.deadline_at();
     let unusable = match &a.snapshot {
         Some(_) => BTreeMap::new(),
@@ -584,7 +754,9 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
         None => {
-            let mut copts = a.evidence.collect_options(&a.aws, Some(&a.output_dir));
+            let mut copts = a
+                .evidence
+                .collect_options(&a.aws, Some(&a.report.output_dir));
             copts.unusable = Some(unusable);
             let (snap, stopped) =
                 collect::collect_until(&spec, &copts, stop_signal(deadline)).await;
@@ -611,29 +783,44 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         findings.extend(outcome.findings);
         run = run.worst(canary_run_status(outcome.interrupted, deadline));
     }
-    let report = Report::new(&spec.name, snap.collected_at, findings).with_run(run);
-    publish(&report, &a.format, &a.output_dir, "audit", a.quiet)
+    let report = prepared.report(&spec, snap.collected_at, findings, run);
+    publish(&report, &a.report, "audit")
 }
 
-/// Write the report files, print the table, and turn the outcome into the exit code.
-fn publish(
-    report: &Report,
-    formats: &[Format],
-    dir: &Path,
-    stem: &str,
-    quiet: bool,
-) -> Result<u8, Fatal> {
-    let formats = if formats.is_empty() {
+/// Write the report files (or the one `-o` output), print the table, and turn the outcome into
+/// the exit code.
+fn publish(report: &Report, args: &ReportArgs, stem: &str) -> Result<u8, Fatal> {
+    let tty = std::io::stdout().is_terminal();
+    let table = report::table::TableOptions {
+        color: args.color.enabled(tty),
+        show_pass: args.show.contains(&ShowStatus::Pass)
+            || VERBOSE.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        width: table_width(tty),
+    };
+    let options = report::RenderOptions {
+        junit_family: args.junit_family,
+        table,
+    };
+    let code = report.exit_code_at(args.fail_on);
+    if let Some(out) = &args.output {
+        let body = args.format[0].render_with(report, &options)?;
+        if out.as_os_str() == "-" {
+            emit(&body)?;
+        } else {
+            std::fs::write(out, &body)
+                .map_err(|e| Fatal(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("wrote {}", out.display());
+        }
+        return Ok(code);
+    }
+    let formats = if args.format.is_empty() {
         vec![Format::Table, Format::Json, Format::Junit]
     } else {
-        formats.to_vec()
+        args.format.clone()
     };
-    let written = report::write_all(report, &formats, dir, stem)?;
-    if !quiet {
-        emit(&report::table::render(
-            report,
-            std::io::stdout().is_terminal(),
-        ))?;
+    let written = report::write_all_with(report, &formats, &args.output_dir, stem, &options)?;
+    if !args.quiet {
+        emit(&report::table::render_with(report, &table))?;
     }
     for p in written
         .iter()
@@ -641,7 +828,7 @@ fn publish(
     {
         eprintln!("wrote {}", p.display());
     }
-    Ok(report.exit_code())
+    Ok(code)
 }
 
 async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
@@ -680,7 +867,7 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;
-    check_output_dir(&a.output_dir)?;
+    let prepared = a.report.prepare()?;
     if let Err(code) = setup_check(&spec, &a.aws, true).await {
         return Ok(code);
     }
@@ -695,9 +882,13 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     for line in &outcome.summary {
         eprintln!("{line}");
     }
-    let report = Report::new(&spec.name, started, outcome.findings)
-        .with_run(canary_run_status(outcome.interrupted, deadline));
-    publish(&report, &a.format, &a.output_dir, "canary", a.quiet)
+    let report = prepared.report(
+        &spec,
+        started,
+        outcome.findings,
+        canary_run_status(outcome.interrupted, deadline),
+    );
+    publish(&report, &a.report, "canary")
 }
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
@@ -727,8 +918,16 @@ async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
 
 fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
     let path = a.cases.as_deref().unwrap_or(Path::new("-"));
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?;
+    // `-` is stdin, as for every file argument of the AWS CLI and jq.
+    let text = if path.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| Fatal(format!("cannot read cases from stdin: {e}")))?;
+        t
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?
+    };
     let (outcomes, summary) = policy::cases::run_all(&text).map_err(Fatal)?;
     let lines = policy::cases::par_map(&outcomes, |_, o| o.to_json_line());
     let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
@@ -750,12 +949,6 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         return Err(Fatal("simulate needs --cases FILE or --spec FILE".into()));
     };
     let spec = load_spec(spec_path)?;
-    if !matches!(a.output.as_str(), "json" | "table") {
-        return Err(Fatal(format!(
-            "unknown --output '{}' (table or json)",
-            a.output
-        )));
-    }
     let mut run = RunStatus::completed();
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
@@ -776,9 +969,9 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         }
     };
     let cells = access::matrix::matrix(&spec, &snap);
-    match a.output.as_str() {
-        "json" => emit(&format!("{}\n", serde_json::to_string_pretty(&cells)?))?,
-        _ => emit(&format!("{}\n", access::matrix::render_table(&cells)))?,
+    match a.output {
+        TableOrJson::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&cells)?))?,
+        TableOrJson::Table => emit(&format!("{}\n", access::matrix::render_table(&cells)))?,
     }
     // A cell that could not be decided is not an answer: the matrix is not a success.
     let undecided = cells
@@ -801,36 +994,33 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
     match a.explain {
         Some(id) => {
             let m = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
-            let mut out = format!(
-                "{} — {}\nseverity: {}\nscenarios: {}\n\n",
-                m.id,
-                m.title,
-                m.severity,
-                m.scenarios
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            out.push_str(
-                &m.doc
-                    .lines()
-                    .map(|l| l.strip_prefix(' ').unwrap_or(l))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
-            out.push_str(&format!(
-                "\nRemediation: {}\n\nReferences:\n",
-                m.remediation
-            ));
-            for r in m.references {
-                out.push_str(&format!("- {r}\n"));
-            }
+            let out = report::explain(m);
             emit(&out)?;
+        }
+        None if a.format == TableOrJson::Json => {
+            let list: Vec<serde_json::Value> = rules::all_metas()
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id,
+                        "title": m.title,
+                        "severity": m.severity,
+                        "scenarios": m.scenarios,
+                        "remediation": m.remediation,
+                        "references": m.references,
+                    })
+                })
+                .collect();
+            emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
         }
         None => {
             let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+            // Wrapped to COLUMNS or the terminal (was a fixed ~164 columns).
+            if let Some(w) = table_width(std::io::stdout().is_terminal()) {
+                t.set_width(w).force_no_tty();
+            }
             t.set_header(vec!["id", "severity", "scenarios", "title"]);
             for m in rules::all_metas() {
                 t.add_row(vec![
@@ -855,19 +1045,14 @@ struct ReconcileArgs {
     /// The posture spec (TOML).
     #[arg(long)]
     spec: PathBuf,
-    /// Report formats to write (repeatable). Default: table, json and junit.
-    #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Where reports, the full version list and the Batch Replication manifest go.
-    #[arg(long, default_value = "reports")]
-    output_dir: PathBuf,
-    /// Do not print the table on stdout.
-    #[arg(long)]
-    quiet: bool,
-    /// Versions younger than this many seconds are in flight, never blamed. Default: 1800 for
-    /// rules with Replication Time Control (its 15-minute window plus 15 minutes), 86400 for
-    /// rules without (AWS gives them no time bound).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// Reports (`--output-dir` also receives the full version list and the Batch Replication
+    /// manifest).
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Versions younger than this are in flight, never blamed. Default: 30m for rules with
+    /// Replication Time Control (its 15-minute window plus 15 minutes), 24h for rules without
+    /// (AWS gives them no time bound).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     in_flight: Option<Duration>,
     /// At most this many HeadObject calls per rule (replication status of versions missing at
     /// the destination, encryption of replicas); versions beyond are reported `unverified`.
@@ -880,7 +1065,9 @@ struct ReconcileArgs {
 async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
     use replaudit::reconcile::{self, live};
     let spec = load_spec(&a.spec)?;
-    check_output_dir(&a.output_dir)?;
+    let prepared = a.report.prepare()?;
+    // The version list and the manifest always go to the folder, even with `-o FILE`.
+    check_output_dir(&a.report.output_dir)?;
     let unusable = match setup_check(&spec, &a.aws, false).await {
         Ok(u) => u,
         Err(code) => return Ok(code),
@@ -898,7 +1085,7 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
     let mut commands = Vec::new();
     tokio::select! {
         outcomes = live::reconcile(&spec, &opts) => {
-            let (files, cmds) = reconcile::write_files(&outcomes, &a.output_dir, &stamp)?;
+            let (files, cmds) = reconcile::write_files(&outcomes, &a.report.output_dir, &stamp)?;
             for o in &outcomes {
                 findings.extend(reconcile::findings(o, &files));
             }
@@ -913,8 +1100,8 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
             run = run.worst(stopped_run(&stopped, "reconcile"));
         }
     }
-    let report = Report::new(&spec.name, started, findings).with_run(run);
-    let code = publish(&report, &a.format, &a.output_dir, "reconcile", a.quiet)?;
+    let report = prepared.report(&spec, started, findings, run);
+    let code = publish(&report, &a.report, "reconcile")?;
     for c in &commands {
         eprintln!("{c}");
     }

@@ -175,6 +175,8 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         remediation: String::new(),
         references: vec![],
         duration_secs: None,
+        location: None,
+        muted: None,
     };
     if let Some(e) = &o.error {
         let mut f = base(

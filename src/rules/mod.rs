@@ -118,6 +118,8 @@ impl RuleMeta {
             remediation: self.remediation.to_string(),
             references: self.references.iter().map(|s| s.to_string()).collect(),
             duration_secs: None,
+            location: None,
+            muted: None,
         }
     }
 }

@@ -259,6 +259,20 @@ fn default_unreplicated_prefix() -> String {
 pub struct LoadedSpec {
     pub path: PathBuf,
     pub spec: Spec,
+    /// The source text: findings point at the line that declared their expectation.
+    pub text: String,
+}
+
+impl LoadedSpec {
+    /// 1-based line of a byte offset into the spec text.
+    pub fn line_of(&self, offset: usize) -> usize {
+        line_col(&self.text, offset).0
+    }
+
+    /// The spec's lines (1-based index = position in this vector + 1).
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.text.lines()
+    }
 }
 
 impl std::ops::Deref for LoadedSpec {
@@ -322,6 +336,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
     Ok(LoadedSpec {
         path: path.to_path_buf(),
         spec,
+        text: text.to_string(),
     })
 }
 

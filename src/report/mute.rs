@@ -1,0 +1,210 @@
+//! The mute file (`--mute FILE`): accepted exceptions, each with a reason and an expiry date.
+//!
+//! A muted finding keeps its status (a muted failure still reads `fail` in every report, with
+//! the reason beside it); only the exit code stops counting it. Every mute expires: an
+//! exception nobody renews must come back, so an expired entry mutes nothing and is reported,
+//! as is an entry that matched nothing (a typo must not look like a silenced check).
+//!
+//! ```toml
+//! [[mute]]
+//! rule = "bucket-object-ownership"        # rule id or glob (`canary-*`)
+//! resource = "arn:aws:s3:::xyz-app-logs*" # glob over the finding's resource; default "*"
+//! reason = "SEC-142: ACLs still needed by the log shipper until March"
+//! expires = 2027-03-31                    # last day it applies (UTC), TOML date or "YYYY-MM-DD"
+//! ```
+
+use crate::findings::{Finding, Muted};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use std::path::Path;
+use wildmatch::WildMatch;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteFile {
+    #[serde(default)]
+    mute: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    rule: String,
+    #[serde(default = "star")]
+    resource: String,
+    reason: String,
+    expires: toml::Value,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+/// One parsed mute.
+#[derive(Debug, Clone)]
+pub struct Mute {
+    pub rule: String,
+    pub resource: String,
+    pub reason: String,
+    pub expires: NaiveDate,
+}
+
+impl Mute {
+    fn matches(&self, f: &Finding) -> bool {
+        WildMatch::new(&self.rule).matches(&f.id)
+            && WildMatch::new(&self.resource).matches(&f.resource)
+    }
+}
+
+/// Read and check a mute file; errors name the file and the entry.
+pub fn load(path: &Path) -> Result<Vec<Mute>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read mute file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("mute file {}: {e}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<Vec<Mute>, String> {
+    let file: MuteFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    file.mute
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let n = i + 1;
+            if e.reason.trim().is_empty() {
+                return Err(format!("mute #{n} ({}): a reason is required", e.rule));
+            }
+            let date = match &e.expires {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Datetime(d) => d.to_string(),
+                other => other.to_string(),
+            };
+            let expires = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
+                .map_err(|_| {
+                    format!(
+                        "mute #{n} ({}): expires must be a date like 2027-03-31, not {date}",
+                        e.rule
+                    )
+                })?;
+            Ok(Mute {
+                rule: e.rule,
+                resource: e.resource,
+                reason: e.reason,
+                expires,
+            })
+        })
+        .collect()
+}
+
+/// Mark the findings the mutes in force on `today` cover; returns notices for expired mutes
+/// and mutes that matched nothing.
+pub fn apply(mutes: &[Mute], findings: &mut [Finding], today: NaiveDate) -> Vec<String> {
+    let mut notices = Vec::new();
+    for m in mutes {
+        let covered = findings.iter().filter(|f| m.matches(f)).count();
+        if m.expires < today {
+            notices.push(format!(
+                "mute of {} on {} expired on {} and no longer mutes {} finding(s): {}",
+                m.rule, m.resource, m.expires, covered, m.reason
+            ));
+            continue;
+        }
+        if covered == 0 {
+            notices.push(format!(
+                "mute of {} on {} matched no finding (reason: {})",
+                m.rule, m.resource, m.reason
+            ));
+            continue;
+        }
+        for f in findings
+            .iter_mut()
+            .filter(|f| m.matches(f) && f.muted.is_none())
+        {
+            f.muted = Some(Muted {
+                reason: m.reason.clone(),
+                expires: Some(m.expires.to_string()),
+            });
+        }
+    }
+    notices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Scenario, Severity, Status};
+
+    fn f(id: &str, resource: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            title: String::new(),
+            scenario: Scenario::Step1,
+            status: Status::Fail,
+            severity: Severity::High,
+            resource: resource.into(),
+            message: String::new(),
+            evidence: serde_json::Value::Null,
+            remediation: String::new(),
+            references: vec![],
+            duration_secs: None,
+            location: None,
+            muted: None,
+        }
+    }
+
+    #[test]
+    fn mutes_by_glob_until_they_expire() {
+        let mutes = parse(
+            r#"
+[[mute]]
+rule = "bucket-*"
+resource = "arn:aws:s3:::logs*"
+reason = "SEC-1"
+expires = 2027-03-31
+
+[[mute]]
+rule = "role-trust"
+reason = "old"
+expires = "2020-01-01"
+
+[[mute]]
+rule = "nothing-like-this"
+reason = "typo"
+expires = 2027-03-31
+"#,
+        )
+        .unwrap();
+        let mut v = vec![
+            f("bucket-versioning", "arn:aws:s3:::logs-backup"),
+            f("bucket-versioning", "arn:aws:s3:::source"),
+            f("role-trust", "arn:aws:iam::1:role/r"),
+        ];
+        let today = NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
+        let notices = apply(&mutes, &mut v, today);
+        assert_eq!(v[0].muted.as_ref().unwrap().reason, "SEC-1");
+        assert_eq!(v[0].status, Status::Fail, "a mute keeps the status");
+        assert!(v[1].muted.is_none());
+        assert!(v[2].muted.is_none(), "expired: no longer mutes");
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        assert!(notices[0].contains("expired on 2020-01-01"));
+        assert!(notices[1].contains("matched no finding"));
+        // The day after its last day, the first mute is over too.
+        let mut v = vec![f("bucket-versioning", "arn:aws:s3:::logs-backup")];
+        apply(&mutes, &mut v, today.succ_opt().unwrap());
+        assert!(v[0].muted.is_none());
+    }
+
+    #[test]
+    fn a_mute_needs_a_reason_and_a_date() {
+        assert!(
+            parse("[[mute]]\nrule = \"x\"\nreason = \"\"\nexpires = 2027-01-01\n")
+                .unwrap_err()
+                .contains("reason is required")
+        );
+        assert!(parse("[[mute]]\nrule = \"x\"\nreason = \"r\"\n").is_err());
+        assert!(
+            parse("[[mute]]\nrule = \"x\"\nreason = \"r\"\nexpires = \"soon\"\n")
+                .unwrap_err()
+                .contains("must be a date")
+        );
+    }
+}

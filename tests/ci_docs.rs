@@ -1,0 +1,115 @@
+//! `docs/ci/`: the CI and scheduler examples parse (YAML with PyYAML, the mute file with
+//! replaudit's own parser), and every replaudit command line in them is accepted by the real
+//! binary's argument parser and uses `--deadline` and `--mute` as documented. actionlint is not
+//! run: it is not packaged for this machine (see the track report).
+
+mod common;
+
+use serde_json::Value;
+use std::process::Command;
+
+/// Parse every YAML file under docs/ci with PyYAML and return the replaudit argument lists
+/// the examples run, as JSON: {file: [args...]}.
+fn extract() -> Value {
+    let py = common::repo().join(".venv-reports/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup-report-validators (.ci/run does)",
+        py.display()
+    );
+    let script = r##"
+import json, shlex, sys, yaml, pathlib
+root = pathlib.Path(sys.argv[1])
+out = {}
+def cmd_after(line):
+    words = shlex.split(line)
+    i = next(i for i, w in enumerate(words) if w.endswith("replaudit") and i + 1 < len(words) and words[i + 1] == "audit")
+    args = []
+    for w in words[i + 1:]:
+        if w in ("||", "&&", ";"): break
+        args.append(w)
+    return args
+gh = yaml.safe_load(open(root / "github-actions.yml"))
+assert gh[True] if True in gh else gh["on"]  # YAML 1.1 reads `on` as True
+job = gh["jobs"]["audit"]
+steps = {s.get("name"): s for s in job["steps"]}
+assert steps["Upload SARIF to code scanning"]["if"] == "always()"
+assert steps["Publish JUnit"]["if"] == "always()"
+assert "sarif_file" in steps["Upload SARIF to code scanning"]["with"]
+out["github-actions.yml"] = cmd_after("x/replaudit " + steps["Audit"]["run"].split("replaudit ", 1)[1])
+out["github-actions.yml:timeout-minutes"] = job["timeout-minutes"]
+gl = yaml.safe_load(open(root / "gitlab-ci.yml"))["replaudit"]
+assert gl["artifacts"]["when"] == "always"
+assert gl["artifacts"]["reports"]["junit"] == "reports/audit-latest.xml"
+out["gitlab-ci.yml"] = cmd_after(gl["script"][0])
+cf = yaml.safe_load(open(root / "eventbridge-scheduler.yml"))
+assert cf["Resources"]["Schedule"]["Type"] == "AWS::Scheduler::Schedule"
+assert cf["Resources"]["Schedule"]["Properties"]["Target"]["EcsParameters"]["LaunchType"] == "FARGATE"
+out["eventbridge-scheduler.yml"] = cf["Resources"]["Task"]["Properties"]["ContainerDefinitions"][0]["Command"]
+for name in ["cron/replaudit.crontab", "systemd/replaudit-audit.service"]:
+    line = next(l for l in open(root / name) if "replaudit audit" in l and not l.startswith("#"))
+    out[name] = cmd_after(line.split("ExecStart=", 1)[-1])
+print(json.dumps(out))
+"##;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(common::repo().join("docs/ci"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docs/ci does not parse: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ci_examples_parse_and_their_command_lines_are_accepted() {
+    let cmds = extract();
+    let mut checked = 0;
+    for (file, args) in cmds.as_object().unwrap() {
+        let Some(args) = args.as_array() else {
+            continue;
+        };
+        let mut args: Vec<String> = args
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(args[0], "audit", "{file}");
+        assert!(
+            args.iter().any(|a| a == "--deadline"),
+            "{file} bounds the run"
+        );
+        assert!(
+            args.iter().any(|a| a == "--mute"),
+            "{file} uses the mute file"
+        );
+        // Point the spec at a file that does not exist: the flags must all parse, and the
+        // run then stops at the spec (exit 2, "invalid spec"), before any AWS call.
+        let i = args.iter().position(|a| a == "--spec").unwrap();
+        args[i + 1] = "does-not-exist.toml".into();
+        let out = Command::new(env!("CARGO_BIN_EXE_replaudit"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(
+            err.contains("invalid spec"),
+            "{file}: flags rejected: {err}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "{cmds}");
+    // The job's own timeout is above --deadline (15m), so the reports get written.
+    assert!(cmds["github-actions.yml:timeout-minutes"].as_u64().unwrap() > 15);
+}
+
+#[test]
+fn example_mute_file_parses() {
+    let text = std::fs::read_to_string(common::repo().join("docs/ci/mutes.example.toml")).unwrap();
+    let mutes = replaudit::report::mute::parse(&text).unwrap();
+    assert_eq!(mutes.len(), 2);
+    assert!(mutes.iter().all(|m| !m.reason.is_empty()));
+}
