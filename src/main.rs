@@ -59,6 +59,10 @@ struct AwsArgs {
     /// `error` findings), the canary stops and cleans up, and the reports are still written.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     deadline: Option<Duration>,
+    /// AWS calls in flight per account and service (halved while AWS throttles, grown back after).
+    #[arg(long, value_name = "N", default_value_t = collect::limit::DEFAULT_MAX_CONCURRENCY,
+          value_parser = parse_concurrency)]
+    max_concurrency: usize,
 }
 
 /// What the collector reads beyond configuration (audit, snapshot, simulate).
@@ -71,6 +75,14 @@ struct EvidenceArgs {
     /// report's time in the output folder, else 24 hours ago).
     #[arg(long)]
     since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A positive number of calls, at most 1024.
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}': expected a number of calls from 1 to 1024")),
+    }
 }
 
 /// `<n>s|m|h|d`; a bare number is hours.
@@ -108,6 +120,7 @@ impl AwsArgs {
             max_attempts: self.max_attempts.max(1),
             operation_timeout: operation,
             attempt_timeout: operation.min(Duration::from_secs(20)),
+            max_concurrency: self.max_concurrency,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and never aborts the collection.
 
 mod account;
+pub mod limit;
 pub mod evidence;
 mod iam;
 mod kms;
@@ -71,6 +72,8 @@ pub(crate) struct Clients {
     /// "AccessDenied on sts:AssumeRole"); later ones from the SDK only say it failed again.
     credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
+    /// Calls in flight per account and service (see [`limit`]).
+    pub limits: limit::Limits,
 }
 
 impl Clients {
@@ -127,7 +130,19 @@ impl Clients {
                 .filter_map(|(alias, r)| r.err().map(|e| (alias, e)))
                 .collect(),
             opts: opts.clone(),
+            limits: limit::Limits::new(opts.max_concurrency),
         }
+    }
+
+    /// Run one AWS call of an account once its (account, service) gate has room: `call` is the
+    /// SDK's `send()` future, not yet polled, so its timeout starts when it is sent.
+    pub async fn run<F: std::future::Future>(
+        &self,
+        account: &str,
+        service: limit::Service,
+        call: F,
+    ) -> F::Output {
+        self.limits.run(account, service, call).await
     }
 
     /// State for anything of an account that cannot be read with its configuration.
@@ -310,8 +325,20 @@ pub async fn collect_until(
                 });
             }
         }));
+        // IAM calls are gated per principal (iam.rs reads one principal's policies concurrently):
+        // at most `--max-concurrency` principals of an account are read at once.
         let principals = join_all(spec.principal_arns().into_iter().map(|arn| async {
-            let st = iam::collect_principal(spec, clients, arn).await;
+            let account = spec::arn_account(&arn)
+                .and_then(|id| spec.account_alias_for_id(id))
+                .unwrap_or_default()
+                .to_string();
+            let st = clients
+                .run(
+                    &account,
+                    limit::Service::Iam,
+                    iam::collect_principal(spec, clients, arn),
+                )
+                .await;
             put(&|p| {
                 p.principals.insert(st.arn.clone(), st.clone());
             });
