@@ -6,6 +6,7 @@ mod account;
 pub mod limit;
 pub mod evidence;
 mod iam;
+pub mod identity;
 mod kms;
 mod s3;
 
@@ -67,9 +68,10 @@ pub(crate) struct Clients {
     /// Configurations for Regions found while collecting (a bucket's real Region, a trail's home
     /// Region, a trail's delivery bucket), loaded on first use.
     found: std::sync::Mutex<BTreeMap<(String, String), SdkConfig>>,
-    /// Accounts whose credentials could not be resolved, with the cause. Checked once up
-    /// front: the first failure carries the useful message ("profile X is not defined",
-    /// "AccessDenied on sts:AssumeRole"); later ones from the SDK only say it failed again.
+    /// Accounts the set-up check found unusable, with its one line (cause and fix). Checked
+    /// once up front: the first failure carries the useful message ("profile X is not
+    /// defined", "run aws sso login"); later ones from the SDK only say it failed again, after
+    /// waiting out their retries.
     credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
     /// Calls in flight per account and service (see [`limit`]).
@@ -77,7 +79,13 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    pub async fn new(spec: &Spec, opts: &AwsOptions) -> Clients {
+    /// `unusable`: the set-up check's verdict when the caller already ran it
+    /// ([`identity::check_accounts`]); `None` runs it here.
+    pub async fn new(
+        spec: &Spec,
+        opts: &AwsOptions,
+        unusable: Option<&BTreeMap<String, String>>,
+    ) -> Clients {
         // Every (account, region) pair the spec touches: the account's home region, each
         // bucket's region, each KMS key's region.
         let mut pairs: Vec<(String, String)> = Vec::new();
@@ -115,20 +123,14 @@ impl Clients {
         .await;
         let configs: BTreeMap<(String, String), SdkConfig> =
             pairs.into_iter().zip(loaded).collect();
-        let checks = join_all(spec.accounts.iter().map(|(alias, a)| {
-            let conf = configs
-                .get(&(alias.clone(), a.region.get_ref().clone()))
-                .cloned();
-            async move { (alias.clone(), check_credentials(conf).await) }
-        }))
-        .await;
+        let credential_errors = match unusable {
+            Some(u) => u.clone(),
+            None => unusable_accounts(&identity::check_accounts(spec, opts).await),
+        };
         Clients {
             configs,
             found: std::sync::Mutex::new(BTreeMap::new()),
-            credential_errors: checks
-                .into_iter()
-                .filter_map(|(alias, r)| r.err().map(|e| (alias, e)))
-                .collect(),
+            credential_errors,
             opts: opts.clone(),
             limits: limit::Limits::new(opts.max_concurrency),
         }
@@ -148,10 +150,11 @@ impl Clients {
     /// State for anything of an account that cannot be read with its configuration.
     pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
         match self.credential_errors.get(alias) {
-            Some(e) => Fetched::unknown(
-                "credentials",
-                Some("CredentialsError".into()),
-                format!("no usable credentials for account '{alias}': {e}"),
+            // Named as the call it is, so every finding says which call failed and why.
+            Some(line) => Fetched::unknown(
+                "sts:GetCallerIdentity",
+                Some("AccountUnusable".into()),
+                line.clone(),
             ),
             None => unconfigured(),
         }
@@ -243,6 +246,9 @@ pub struct CollectOptions {
     pub metrics_window: std::time::Duration,
     /// Report CloudTrail configuration changes since then (`--since`).
     pub since: chrono::DateTime<chrono::Utc>,
+    /// Accounts the set-up check found unusable (alias -> its one-line cause and fix), when the
+    /// caller ran [`identity::check_accounts`] first; `None`: the collection runs the check.
+    pub unusable: Option<BTreeMap<String, String>>,
 }
 
 impl CollectOptions {
@@ -251,6 +257,7 @@ impl CollectOptions {
             aws,
             metrics_window: std::time::Duration::from_secs(24 * 3600),
             since: chrono::Utc::now() - chrono::Duration::days(1),
+            unusable: None,
         }
     }
 }
@@ -294,7 +301,7 @@ pub async fn collect_until(
         f(&mut p);
     };
     let work = async {
-        let clients = Clients::new(spec, opts).await;
+        let clients = Clients::new(spec, opts, copts.unusable.as_ref()).await;
         let clients = &clients;
         // First who owns what and where each bucket is; every bucket read then goes to its real
         // Region.
@@ -485,25 +492,14 @@ pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
     )
 }
 
-/// Resolve an account's credentials once (static keys, SSO token, assume-role call).
-async fn check_credentials(conf: Option<SdkConfig>) -> Result<(), String> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let conf = conf.ok_or("no SDK configuration")?;
-    let provider = conf
-        .credentials_provider()
-        .ok_or("no credentials provider configured")?;
-    match provider.provide_credentials().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                msg = format!("{msg}: {c}");
-                cur = c.source();
-            }
-            Err(msg)
-        }
-    }
+/// The accounts a set-up check found unusable, with the one line that says why: every
+/// finding about them then carries that one cause instead of each call's own failure.
+pub fn unusable_accounts(checks: &[identity::AccountCheck]) -> BTreeMap<String, String> {
+    checks
+        .iter()
+        .filter(|c| !c.is_usable())
+        .filter_map(|c| c.problem_line().map(|l| (c.alias.clone(), l)))
+        .collect()
 }
 
 /// State for anything of an account whose SDK configuration could not be made.

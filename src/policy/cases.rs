@@ -1,4 +1,4 @@
-//! The case-file format of `replaudit simulate --cases FILE` (`shared/POLICY-CASES.md`), which
+//! The case-file format of `replaudit simulate --cases FILE` (`docs/policy-cases.md`), which
 //! is also the format of the evaluator's own test vectors.
 //!
 //! Each case is parsed on its own, so a malformed case (or policy) produces an error line for

@@ -2,7 +2,7 @@
 //!
 //! Nothing here talks to AWS. The evaluator is the project's oracle for "who may do what",
 //! because the AWS emulator used in tests does not evaluate bucket policies at all
-//! (see `shared/TESTING.md`), so every semantic below is taken from the AWS documentation and
+//! (see `tests/harness/MOTO.md`), so every semantic below is taken from the AWS documentation and
 //! cited where it decided something.
 //!
 //! Layout: [`parse`] turns JSON into the compiled [`model`]; [`condition`] and [`variables`]

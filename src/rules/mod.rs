@@ -49,6 +49,7 @@ pub mod bucket_location;
 pub mod bucket_object_ownership;
 pub mod bucket_policy_grantees;
 pub mod bucket_public_access_block;
+pub mod bucket_tls_only;
 pub mod bucket_versioning;
 pub mod change_history;
 pub mod config_recorder;

@@ -107,6 +107,11 @@ pub struct Bucket {
     pub kms_key_arn: Option<Spanned<String>>,
     /// `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`; absent = not checked.
     pub object_ownership: Option<Spanned<String>>,
+    /// The bucket policy must deny requests not sent over TLS (`bucket-tls-only`). On by
+    /// default, as AWS's S3 security best practices recommend
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html>).
+    #[serde(default = "yes")]
+    pub tls_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,7 +12,8 @@ Usage (the Rust tests do exactly this):
 
 It binds 127.0.0.1 on a port chosen by the OS, waits until moto answers, prints exactly one JSON
 line on stdout, e.g. {"endpoint": "http://localhost:40123", "port": 40123, "pid": 4242}, and then
-serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT.
+serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT
+(SIGINT only when it was not started with SIGINT ignored).
 Nothing else is ever written to stdout; request logs go to stderr only with --verbose.
 
 Patches (each below, with the AWS documentation it follows): 1 GetBucketReplication read-back,
@@ -2236,6 +2237,11 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
+        # A SIGINT that whoever started us ignores stays ignored (the convention for background
+        # jobs): scripts/demo starts the emulator that way, so Ctrl-C stops replaudit, which then
+        # cleans up its canary objects through this emulator, and not the emulator under it.
+        if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
         signal.signal(sig, lambda *_: stop.set())
     if not args.no_stdin_watch:
         threading.Thread(target=watch_stdin, daemon=True).start()

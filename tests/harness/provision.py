@@ -82,6 +82,7 @@ DEFECTS = {
     "replica-key-disabled": "the primary rules' replica KMS key is disabled (DisableKey) after provisioning",
     "no-destination-account": "primary rules' Destination without Account (AccessControlTranslation kept when the spec "
                               "has owner_override)",
+    "no-tls-deny": "source bucket policy without the Deny on aws:SecureTransport false (plain HTTP allowed)",
 }
 
 # Variants (`--variant NAME`, repeatable): other *correct* set-ups that real accounts have and a test needs;
@@ -190,7 +191,7 @@ class Provisioner:
                                                       "dest-versioning-off", "dest-policy-missing", "wrong-region",
                                                       "bpa-off", "account-bpa-off", "trail-no-data-events",
                                                       "recorder-stopped", "config-stale", "failed-replication-metrics",
-                                                      "late-replication-metrics"}:
+                                                      "late-replication-metrics", "no-tls-deny"}:
             raise SystemExit("these defects need a [[replication]] in the spec")
         if self.defects & {"failed-replication-metrics", "late-replication-metrics"} and not any(
                 r.get("rtc") or r.get("metrics") for r in (self.primary() or {}).get("rules", [])):
@@ -797,6 +798,31 @@ class Provisioner:
         self.client("s3", b["account"], self.bucket_region[d["log_bucket"]]).put_bucket_policy(
             Bucket=b["name"], Policy=policy(*statements))
 
+    def tls_only_policies(self) -> None:
+        """Every bucket the spec wants TLS-only (`tls_only`, default true) gets a Deny of every S3 action
+        to everyone when aws:SecureTransport is false, added to whatever policy it already has, as AWS
+        recommends and as the s3-bucket-ssl-requests-only Config rule checks:
+          https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+          https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html
+        (The emulator serves plain HTTP but treats every request as sent over TLS: patch 3.)"""
+        for alias, b in self.buckets.items():
+            if not b.get("tls_only", True):
+                continue
+            if "no-tls-deny" in self.defects and alias == self.primary_source():
+                continue
+            s3 = self.client("s3", b["account"], self.bucket_region[alias])
+            try:
+                statements = json.loads(s3.get_bucket_policy(Bucket=b["name"])["Policy"])["Statement"]
+            except s3.exceptions.ClientError as e:
+                if e.response["Error"]["Code"] != "NoSuchBucketPolicy":
+                    raise
+                statements = []
+            statements = statements if isinstance(statements, list) else [statements]
+            statements.append({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                               "Resource": [bucket_arn(b["name"]), f"{bucket_arn(b['name'])}/*"],
+                               "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+            s3.put_bucket_policy(Bucket=b["name"], Policy=policy(*statements))
+
     def versioning_defects(self) -> None:
         """Suspend versioning *after* replication was configured (AWS refuses the configuration otherwise)."""
         targets = []
@@ -1094,6 +1120,7 @@ class Provisioner:
         samples = self.sample_objects()
         self.source_policies()
         self.scenario_d()
+        self.tls_only_policies()
         self.versioning_defects()
         self.audit_trail_and_config()
         self.replication_metrics()

@@ -989,11 +989,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
                 seen[(rule_name, q["ResourceId"])] = r["ComplianceType"]
     src_name = src["name"]
     check("seed: the five managed Config rules deployed in each recording account", ok)
-    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, not TLS-only",
+    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, TLS-only",
           {r: seen.get((r, src_name)) for r in expected_rules} == {
               "s3-bucket-replication-enabled": "COMPLIANT", "s3-bucket-versioning-enabled": "COMPLIANT",
               "s3-bucket-level-public-access-prohibited": "COMPLIANT",
-              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "NON_COMPLIANT"},
+              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "COMPLIANT"},
           {r: seen.get((r, src_name)) for r in expected_rules})
     check("seed: Config evaluates the destination (another account/region) with its own recorder: no replication",
           seen.get(("s3-bucket-replication-enabled", dst["name"])) == "NON_COMPLIANT"
@@ -1234,7 +1234,9 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "role-s3-admin": (f"role:{role}:policy", lambda v, _: any(s.get("Action") == "s3:*" and s.get("Resource") == "*" for doc in v for s in statements(doc))),
         "rtc-off": (f"bucket:{src}:replication", lambda v, _: all("ReplicationTime" not in r["Destination"] and "Metrics" not in r["Destination"] for r in rules(v)), no_metrics),
         "delete-markers-off": (f"bucket:{src}:replication", lambda v, _: all(r["DeleteMarkerReplication"]["Status"] == "Disabled" for r in rules(v))),
-        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: v == "NoSuchBucketPolicy"),
+        # Only the TLS-only Deny is left: nothing lets the replication role in.
+        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: isinstance(v, dict)
+                                and [s["Effect"] for s in statements(v)] == ["Deny"]),
         "clint-granted": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and spec["principals"][deny["principal"]]["arn"] in json.dumps(s.get("Principal")) for s in statements(v))),
         "grant-star": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and s.get("Principal") == "*" for s in statements(v))),
         "grant-account": (f"bucket:{src}:policy", lambda v, _: any(s.get("Principal") == {"AWS": f"arn:aws:iam::{spec['principals'][allow['principal']]['arn'].split(':')[4]}:root"} for s in statements(v))),
@@ -1268,6 +1270,9 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "replica-key-disabled": (f"kms:{replica_key}:state", lambda v, _: v == "Disabled"),
         "no-destination-account": (f"bucket:{src}:replication", lambda v, _: all(
             "Account" not in r["Destination"] for r in rules(v))),
+        "no-tls-deny": (f"bucket:{src}:policy", lambda v, prof: "aws:SecureTransport" not in json.dumps(v)
+                        and compliance(prof, "s3-bucket-ssl-requests-only").get(spec["buckets"][src]["name"])
+                        == "NON_COMPLIANT"),
     }
 
 
