@@ -5,6 +5,7 @@ use crate::spec::Credentials;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -13,7 +14,6 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use std::net::{IpAddr, Ipv4Addr};
@@ -172,7 +172,9 @@ fn shared_http_client(endpoint_override: bool) -> SharedHttpClient {
                     if let Some(c) = components {
                         b.set_sleep_impl(c.sleep_impl());
                     }
-                    b.set_proxy_config(Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()));
+                    b.set_proxy_config(
+                        Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()),
+                    );
                     b.build()
                 },
             )

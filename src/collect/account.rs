@@ -227,7 +227,7 @@ async fn trails_in(
                             .run(
                                 alias,
                                 Service::CloudTrail,
-                                ct.get_trail_status().name(&id).send()
+                                ct.get_trail_status().name(&id).send(),
                             )
                             .await,
                         |o| o.is_logging().unwrap_or(false),
@@ -241,7 +241,7 @@ async fn trails_in(
                             .run(
                                 alias,
                                 Service::CloudTrail,
-                                ct.get_event_selectors().trail_name(&id).send()
+                                ct.get_event_selectors().trail_name(&id).send(),
                             )
                             .await,
                         convert_selectors,

@@ -309,10 +309,7 @@ async fn lookup_region(
         if read > 0 {
             tokio::time::sleep(LOOKUP_INTERVAL).await;
         }
-        match clients
-            .run(alias, Service::CloudTrail, pages.next())
-            .await
-        {
+        match clients.run(alias, Service::CloudTrail, pages.next()).await {
             None => return (out, None),
             Some(Ok(page)) => {
                 read += 1;

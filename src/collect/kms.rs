@@ -80,7 +80,10 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
                 .run(
                     alias.as_deref().unwrap_or_default(),
                     Service::Kms,
-                    kms.get_key_policy().key_id(&k).policy_name("default").send(),
+                    kms.get_key_policy()
+                        .key_id(&k)
+                        .policy_name("default")
+                        .send(),
                 )
                 .await,
             |o| o.policy().unwrap_or_default().to_string(),

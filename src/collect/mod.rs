@@ -3,11 +3,11 @@
 //! and never aborts the collection.
 
 mod account;
-pub mod limit;
 pub mod evidence;
 mod iam;
 pub mod identity;
 mod kms;
+pub mod limit;
 mod s3;
 
 use crate::aws::{self, AwsOptions};

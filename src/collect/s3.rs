@@ -141,7 +141,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketVersioning",
                 &[],
-                clients.run(account, S3, s3.get_bucket_versioning().bucket(name).send()).await,
+                clients
+                    .run(account, S3, s3.get_bucket_versioning().bucket(name).send())
+                    .await,
                 |o| {
                     o.status()
                         .map(|s| s.as_str().to_string())
@@ -154,7 +156,13 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketOwnershipControls",
                 &["OwnershipControlsNotFoundError"],
-                clients.run(account, S3, s3.get_bucket_ownership_controls().bucket(name).send()).await,
+                clients
+                    .run(
+                        account,
+                        S3,
+                        s3.get_bucket_ownership_controls().bucket(name).send(),
+                    )
+                    .await,
                 |o| {
                     o.ownership_controls()
                         .and_then(|c| c.rules().first())
@@ -167,7 +175,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketPolicy",
                 &["NoSuchBucketPolicy"],
-                clients.run(account, S3, s3.get_bucket_policy().bucket(name).send()).await,
+                clients
+                    .run(account, S3, s3.get_bucket_policy().bucket(name).send())
+                    .await,
                 |o| o.policy().unwrap_or_default().to_string(),
             )
         },
@@ -175,7 +185,13 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketPolicyStatus",
                 &["NoSuchBucketPolicy"],
-                clients.run(account, S3, s3.get_bucket_policy_status().bucket(name).send()).await,
+                clients
+                    .run(
+                        account,
+                        S3,
+                        s3.get_bucket_policy_status().bucket(name).send(),
+                    )
+                    .await,
                 |o| {
                     o.policy_status()
                         .and_then(|s| s.is_public())
@@ -187,7 +203,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketEncryption",
                 &["ServerSideEncryptionConfigurationNotFoundError"],
-                clients.run(account, S3, s3.get_bucket_encryption().bucket(name).send()).await,
+                clients
+                    .run(account, S3, s3.get_bucket_encryption().bucket(name).send())
+                    .await,
                 |o| {
                     o.server_side_encryption_configuration()
                         .map(|c| {
@@ -213,7 +231,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketReplication",
                 &["ReplicationConfigurationNotFoundError"],
-                clients.run(account, S3, s3.get_bucket_replication().bucket(name).send()).await,
+                clients
+                    .run(account, S3, s3.get_bucket_replication().bucket(name).send())
+                    .await,
                 |o| {
                     o.replication_configuration()
                         .map(convert_replication)
@@ -228,7 +248,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketTagging",
                 &["NoSuchTagSet"],
-                clients.run(account, S3, s3.get_bucket_tagging().bucket(name).send()).await,
+                clients
+                    .run(account, S3, s3.get_bucket_tagging().bucket(name).send())
+                    .await,
                 |o| {
                     o.tag_set()
                         .iter()
