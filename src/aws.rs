@@ -609,4 +609,57 @@ mod tests {
             "arn:aws-us-gov:s3:::b/k/x"
         );
     }
+
+    /// A dispatch failure whose I/O cause is EMFILE/ENFILE names this machine's open-files limit,
+    /// not the endpoint (the old message said "connection failed (endpoint unreachable?)").
+    #[test]
+    fn out_of_files_is_reported_as_a_local_limit() {
+        use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+        type E = SdkError<aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyError, ()>;
+        for errno in [24, 23] {
+            let io = std::io::Error::from_raw_os_error(errno);
+            let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+            let (code, msg) = error_parts(&e);
+            assert_eq!(code.as_deref(), Some("TooManyOpenFiles"), "{msg}");
+            assert!(msg.contains("open-files limit"), "{msg}");
+            assert!(msg.contains("ulimit -n"), "{msg}");
+            assert!(!msg.contains("unreachable"), "{msg}");
+        }
+        // Any other I/O failure still points at the endpoint.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let (code, msg) = error_parts(&e);
+        assert_eq!(code.as_deref(), Some("DispatchFailure"));
+        assert!(msg.contains("unreachable"), "{msg}");
+    }
+
+    #[test]
+    fn throttling_answers_are_recognised_in_every_protocol() {
+        // S3 (REST-XML): 503 SlowDown whatever the body.
+        assert!(throttling_code(503, None, None, b"").is_some());
+        assert!(throttling_code(429, None, None, b"").is_some());
+        // IAM/STS (query protocol): 400 with <Code>Throttling</Code>.
+        let query = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+            <Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert_eq!(
+            throttling_code(400, None, None, query).as_deref(),
+            Some("Throttling")
+        );
+        // JSON protocols (KMS, CloudTrail, Config).
+        let json = br#"{"__type": "com.amazonaws.kms#ThrottlingException", "message": "x"}"#;
+        assert_eq!(
+            throttling_code(400, None, None, json).as_deref(),
+            Some("ThrottlingException")
+        );
+        // CloudWatch (query-compatible header).
+        assert_eq!(
+            throttling_code(400, Some("Throttling;Sender"), None, b"\xa1").as_deref(),
+            Some("Throttling")
+        );
+        // Other errors are not throttling.
+        let denied = b"<Error><Code>AccessDenied</Code></Error>";
+        assert_eq!(throttling_code(400, None, None, denied), None);
+        assert_eq!(throttling_code(403, None, None, denied), None);
+        assert_eq!(throttling_code(500, None, None, b""), None);
+    }
 }

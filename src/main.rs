@@ -47,6 +47,23 @@ enum Command {
     Rules(RulesArgs),
     /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
     Canary(CanaryArgs),
+    /// Find every replicated bucket of the given accounts and write a baseline posture spec.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Args)]
+struct DiscoverArgs {
+    /// A spec, or a file with only `[accounts.<alias>]` tables: the accounts to discover.
+    #[arg(long)]
+    accounts: PathBuf,
+    /// Where to write the discovered spec (`-` for stdout).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The `name` of the discovered spec (default: the input's name, else "discovered").
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(Args, Clone)]
@@ -550,8 +567,50 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Snapshot(a) => snapshot_cmd(a).await,
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
+        Command::Discover(a) => discover_cmd(a).await,
         Command::Rules(_) => unreachable!("handled synchronously"),
     }
+}
+
+/// `replaudit discover`: exit 0 when the baseline describes everything, 1 when something could
+/// not be read or expressed (listed on stderr and in the spec), 2 when nothing could be written.
+async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
+    let text = std::fs::read_to_string(&a.accounts)
+        .map_err(|e| Fatal(format!("cannot read {}: {e}", a.accounts.display())))?;
+    let input = replaudit::discover::parse_accounts(&a.accounts, &text).map_err(Fatal)?;
+    let name = a
+        .name
+        .clone()
+        .or_else(|| input.name.clone())
+        .unwrap_or_else(|| "discovered".into());
+    let copts = collect::CollectOptions::new(a.aws.options());
+    let d = replaudit::discover::discover(&input, &copts, &name)
+        .await
+        .map_err(Fatal)?;
+    if a.output.as_os_str() == "-" {
+        print!("{}", d.spec);
+    } else {
+        std::fs::write(&a.output, &d.spec)
+            .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
+    }
+    eprintln!(
+        "discovered {} replication(s) over {} bucket(s){}",
+        d.replications,
+        d.buckets,
+        if a.output.as_os_str() == "-" {
+            String::new()
+        } else {
+            format!(": {}", a.output.display())
+        }
+    );
+    for p in &d.problems {
+        eprintln!("replaudit: {p}");
+    }
+    Ok(if d.problems.is_empty() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 fn load_spec(path: &Path) -> Result<spec::LoadedSpec, Fatal> {
