@@ -265,12 +265,55 @@ pub fn baseline(
         out.push_str(&line);
         d.buckets += 1;
     }
+    // Who the bucket policies grant today: each becomes an expectation, so a new grantee is drift.
+    let mut principals = roles.clone();
+    let mut access = String::new();
+    let mut scenario_d = String::new();
+    for name in &buckets {
+        let g = policy_grantees(snap, name, &sources, &roles);
+        for ((arn, sample), actions) in &g.iam {
+            let alias = role_alias(arn, &input.accounts);
+            principals.insert(alias.clone(), arn.clone());
+            let _ = writeln!(access, "[[access]]");
+            let _ = writeln!(access, "principal = {}", q(&alias));
+            let _ = writeln!(access, "bucket = {}", q(name));
+            let list: Vec<String> = actions.iter().map(|a| q(a)).collect();
+            let _ = writeln!(access, "allow = [{}]", list.join(", "));
+            if let Some(k) = sample {
+                let _ = writeln!(access, "sample_key = {}", q(k));
+            }
+            access.push('\n');
+        }
+        if let Some(service) = &g.logs_service {
+            match log_scenario(name, service, &sources) {
+                Some(text) if scenario_d.is_empty() => scenario_d = text,
+                _ => {
+                    let line = format!(
+                        "bucket {name}: its policy grants {service}, which only a [scenario_d] \
+                         section can expect, and this spec has one already (or {name} replicates \
+                         nowhere): bucket-policy-grantees will fail on it"
+                    );
+                    d.problems.push(line);
+                }
+            }
+        }
+    }
     out.push_str("\n[principals]\n");
-    for (alias, arn) in &roles {
+    for (alias, arn) in &principals {
         let _ = writeln!(out, "{} = {{ arn = {} }}", key(alias), q(arn));
     }
     out.push('\n');
     out.push_str(&reps);
+    if !access.is_empty() {
+        out.push_str(
+            "# Grantees of today's bucket policies (IAM users and roles outside the replication), with\n\
+             # what they are granted: each must stay allowed, and anyone else granted is drift.\n",
+        );
+        out.push_str(&access);
+    }
+    if !scenario_d.is_empty() {
+        out.push_str(&scenario_d);
+    }
     out.push_str(
         "# Who may read or write which bucket cannot be read from the state: add [[access]]\n\
          # expectations (principal, bucket, allow, deny) for the people and roles that matter, and the\n\
@@ -278,6 +321,134 @@ pub fn baseline(
     );
     d.spec = out;
     d
+}
+
+/// What a bucket's policy grants, beyond the bucket's own account and its replication roles.
+#[derive(Debug, Default)]
+struct Grantees {
+    /// (IAM user or role ARN, sample key of the grant, `None` for the bucket only) -> actions.
+    iam: BTreeMap<(String, Option<String>), BTreeSet<String>>,
+    /// `logs.<region>.amazonaws.com` (CloudWatch Logs exports), if granted.
+    logs_service: Option<String>,
+}
+
+const OBJECT_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+];
+const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket", "s3:ListBucketVersions"];
+
+fn policy_grantees(
+    snap: &Snapshot,
+    name: &str,
+    sources: &[&BucketState],
+    roles: &BTreeMap<String, String>,
+) -> Grantees {
+    use crate::policy::PrincipalEntry;
+    let mut g = Grantees::default();
+    let Ok(Some(policy)) = crate::access::bucket_policy(snap, name) else {
+        return g;
+    };
+    let region = snap
+        .buckets
+        .get(name)
+        .and_then(|b| b.region.value().cloned())
+        .unwrap_or_default();
+    let partition = crate::aws::partition_of_region(&region);
+    // Keys worth asking about: the bucket's root and every replicated prefix it takes part in.
+    let mut prefixes: BTreeSet<String> = BTreeSet::from([String::new()]);
+    for src in sources {
+        let Fetched::Ok { value } = &src.replication else {
+            continue;
+        };
+        for r in &value.rules {
+            if src.name == name || bucket_of_arn(&r.destination.bucket) == name {
+                prefixes.insert(r.filter.prefix.clone().unwrap_or_default());
+            }
+        }
+    }
+    let replication_roles: BTreeSet<&String> = roles.values().collect();
+    let mut wanted = |p: &PrincipalEntry, not: bool| -> Option<String> {
+        if not {
+            return None;
+        }
+        match p {
+            PrincipalEntry::Arn(a)
+                if spec::is_iam_principal_arn(a) && !replication_roles.contains(a) =>
+            {
+                Some(a.clone())
+            }
+            PrincipalEntry::Service(s) if s.starts_with("logs.") => {
+                g.logs_service.get_or_insert_with(|| s.clone());
+                None
+            }
+            _ => None,
+        }
+    };
+    let mut iam: BTreeMap<(String, Option<String>), BTreeSet<String>> = BTreeMap::new();
+    for prefix in &prefixes {
+        let key = format!("{prefix}replaudit-sample-object");
+        let obj = crate::aws::s3_object_arn(partition, name, &key);
+        for grant in crate::policy::grants(&policy, OBJECT_ACTIONS, &obj) {
+            if let Some(a) = wanted(&grant.principal, grant.not_principal) {
+                iam.entry((a, Some(key.clone())))
+                    .or_default()
+                    .extend(grant.actions.iter().cloned());
+            }
+        }
+    }
+    let bucket_arn = crate::aws::s3_bucket_arn(partition, name);
+    let mut bucket_level: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for grant in crate::policy::grants(&policy, BUCKET_ACTIONS, &bucket_arn) {
+        if let Some(a) = wanted(&grant.principal, grant.not_principal) {
+            bucket_level
+                .entry(a)
+                .or_default()
+                .extend(grant.actions.iter().cloned());
+        }
+    }
+    g.iam = iam;
+    for (a, actions) in bucket_level {
+        let mut placed = false;
+        for ((arn, _), acts) in g.iam.iter_mut() {
+            if *arn == a {
+                acts.extend(actions.iter().cloned());
+                placed = true;
+            }
+        }
+        if !placed {
+            g.iam.insert((a, None), actions);
+        }
+    }
+    g
+}
+
+/// A `[scenario_d]` for a log bucket whose policy lets CloudWatch Logs export into it: the
+/// replication of that bucket and its first rule's prefix and destination.
+fn log_scenario(name: &str, service: &str, sources: &[&BucketState]) -> Option<String> {
+    let src = sources.iter().find(|b| b.name == name)?;
+    let Fetched::Ok { value } = &src.replication else {
+        return None;
+    };
+    let rule = value.rules.iter().find(|r| r.status == "Enabled")?;
+    let logs_region = service
+        .strip_prefix("logs.")
+        .and_then(|r| r.strip_suffix(".amazonaws.com"))
+        .map(str::to_string)
+        .or_else(|| src.region.value().cloned())?;
+    Some(format!(
+        "# The policy of {name} lets CloudWatch Logs ({service}) export into it: scenario D.\n\
+         # Which log groups export there cannot be read from the bucket: list them in log_groups.\n\
+         [scenario_d]\nlog_bucket = {}\nbackup_bucket = {}\nreplication = {}\nexport_prefix = {}\nlogs_region = {}\n\n",
+        q(name),
+        q(bucket_of_arn(&rule.destination.bucket)),
+        q(name),
+        q(rule.filter.prefix.as_deref().unwrap_or("")),
+        q(&logs_region)
+    ))
 }
 
 fn all_on(p: &crate::snapshot::PublicAccessBlock) -> bool {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[path = "hardening/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod hardening;
 
 /// The change-history window of every run (runs ask the same questions).

@@ -6,7 +6,7 @@
 
 mod validate;
 
-pub use validate::is_kms_key_arn;
+pub use validate::{is_iam_principal_arn, is_kms_key_arn};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
