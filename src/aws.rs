@@ -366,6 +366,8 @@ pub fn open_files_limit() -> Option<u64> {
         // SAFETY: getrlimit only writes the struct it is given.
         let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
         if ok && r.rlim_cur != libc::RLIM_INFINITY {
+            // rlim_t is u64 on Linux and macOS, but not on every unix.
+            #[allow(clippy::unnecessary_cast)]
             return Some(r.rlim_cur as u64);
         }
     }

@@ -7,15 +7,22 @@
 //! The benchmark figures (40 / 400 / 2,000 buckets, latency proxy, Prowler) come from
 //! `benches/scale.py`, not from here: these tests are small (20 buckets) and only check outcomes.
 
-mod common;
+#[path = "hardening/mod.rs"]
+mod hardening;
 
-use common::{python, repo, with_status, Setup};
+use hardening::{python, repo, Setup};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "hardening/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod hardening;
+/// Findings of a report with the given status.
+fn with_status<'a>(report: &'a serde_json::Value, status: &str) -> Vec<&'a serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["status"] == status)
+        .collect()
+}
 
 /// The change-history window of every run (runs ask the same questions).
 const SINCE: &str = "2020-01-01T00:00:00Z";
@@ -46,7 +53,21 @@ fn estate_setup(buckets: usize) -> (tempfile::TempDir, Setup) {
 
 /// Every non-pass finding, one a line, for assertion messages.
 fn not_passing(report: &serde_json::Value) -> String {
-    common::describe(report)
+    report["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["status"] == "fail" || f["status"] == "error")
+                .map(|f| {
+                    format!(
+                        "  {} {} {}: {}",
+                        f["status"], f["id"], f["resource"], f["message"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
 }
 
 fn assert_clean(what: &str, out: &std::process::Output, report: &serde_json::Value) {
