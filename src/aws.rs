@@ -5,8 +5,20 @@ use crate::spec::Credentials;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach AWS (or an emulator) and how patiently.
@@ -20,6 +32,9 @@ pub struct AwsOptions {
     pub operation_timeout: Duration,
     /// Upper bound for one attempt.
     pub attempt_timeout: Duration,
+    /// Calls in flight per account and service (`--max-concurrency`); the collector halves it for
+    /// a service that throttles (see `collect::limit`).
+    pub max_concurrency: usize,
 }
 
 impl Default for AwsOptions {
@@ -32,6 +47,7 @@ impl Default for AwsOptions {
             max_attempts: 5,
             operation_timeout: Duration::from_secs(60),
             attempt_timeout: Duration::from_secs(20),
+            max_concurrency: crate::collect::limit::DEFAULT_MAX_CONCURRENCY,
         }
     }
 }
@@ -112,15 +128,285 @@ fn loader(opts: &AwsOptions, region: &str, profile: Option<&str>) -> aws_config:
             .build();
         l = l.profile_name(p).credentials_provider(creds);
     }
+    l = l.http_client(shared_http_client(opts.endpoint_url.is_some()));
     if let Some(url) = &opts.endpoint_url {
-        let client = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .build_with_resolver(LoopbackAwareResolver);
-        l = l.endpoint_url(url.clone()).http_client(client);
+        l = l.endpoint_url(url.clone());
     }
     l
+}
+
+/// The one HTTP client of the process, so that every account, Region and service shares one pool
+/// of connections: without it, each SDK client built from a configuration makes its own default
+/// client and pool ("creating a new client may result in each client maintaining its own HTTP
+/// connection pools ... We recommend sharing a client or at least sharing SdkConfig",
+/// <https://docs.aws.amazon.com/sdk-for-rust/latest/dg/best-practices.html>), and a collector that
+/// made one S3 client per bucket opened thousands of connections. With an endpoint override it also
+/// resolves `*.localhost` to loopback ([`LoopbackAwareResolver`]). Every answer goes through
+/// [`Observed`], which tells the collector's limiter about throttling.
+fn shared_http_client(endpoint_override: bool) -> SharedHttpClient {
+    use std::sync::OnceLock;
+    static DEFAULT: OnceLock<SharedHttpClient> = OnceLock::new();
+    static LOOPBACK: OnceLock<SharedHttpClient> = OnceLock::new();
+    let tls = || {
+        aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        )
+    };
+    let cell = if endpoint_override {
+        &LOOPBACK
+    } else {
+        &DEFAULT
+    };
+    cell.get_or_init(|| {
+        let inner = if endpoint_override {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls())
+                .build_with_resolver(LoopbackAwareResolver)
+        } else {
+            // As the SDK's own default client (aws-smithy-runtime `default_https_client`), proxy
+            // settings from the environment included.
+            aws_smithy_http_client::Builder::new().build_with_connector_fn(
+                move |settings, components| {
+                    let mut b = aws_smithy_http_client::Connector::builder().tls_provider(tls());
+                    b.set_connector_settings(settings.cloned());
+                    if let Some(c) = components {
+                        b.set_sleep_impl(c.sleep_impl());
+                    }
+                    b.set_proxy_config(
+                        Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()),
+                    );
+                    b.build()
+                },
+            )
+        };
+        SharedHttpClient::new(Observed { inner })
+    })
+    .clone()
+}
+
+/// Told about every answer of the calls it watches (see [`observe_attempts`]).
+pub trait AttemptObserver: Send + Sync {
+    /// The answer says the caller is throttled.
+    fn throttled(&self);
+    /// Any other answer (success or error).
+    fn answered(&self);
+}
+
+tokio::task_local! {
+    static OBSERVER: Arc<dyn AttemptObserver>;
+}
+
+/// Run `call` with `observer` told about each of its attempts' answers. The HTTP client runs
+/// inside the caller's task, so a task-local reaches it without threading anything through the SDK.
+pub async fn observe_attempts<F: std::future::Future>(
+    observer: Arc<dyn AttemptObserver>,
+    call: F,
+) -> F::Output {
+    OBSERVER.scope(observer, call).await
+}
+
+static ATTEMPTS_SENT: AtomicU64 = AtomicU64::new(0);
+static ATTEMPTS_THROTTLED: AtomicU64 = AtomicU64::new(0);
+
+/// HTTP attempts sent by this process so far, and how many were answered with throttling.
+pub fn attempt_counts() -> (u64, u64) {
+    (
+        ATTEMPTS_SENT.load(Ordering::Relaxed),
+        ATTEMPTS_THROTTLED.load(Ordering::Relaxed),
+    )
+}
+
+/// The process's HTTP client, watching answers for throttling.
+#[derive(Debug)]
+struct Observed {
+    inner: SharedHttpClient,
+}
+
+impl HttpClient for Observed {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(ObservedConnector {
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct ObservedConnector {
+    inner: SharedHttpConnector,
+}
+
+impl HttpConnector for ObservedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let observer = OBSERVER.try_with(|o| o.clone()).ok();
+        ATTEMPTS_SENT.fetch_add(1, Ordering::Relaxed);
+        let answer = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let mut resp = answer.await?;
+            let status = resp.status().as_u16();
+            // Throttling answers of the query and JSON protocols are plain 400s: the code is in
+            // the (small) error body, read here and put back for the SDK's parser.
+            let body = if status == 400 {
+                let body = resp.take_body();
+                let bytes = ByteStream::new(body)
+                    .collect()
+                    .await
+                    .map_err(|e| ConnectorError::io(e.into()))?
+                    .into_bytes();
+                *resp.body_mut() = SdkBody::from(bytes.clone());
+                Some(bytes)
+            } else {
+                None
+            };
+            let header = |name: &str| resp.headers().get(name).map(str::to_string);
+            let code = throttling_code(
+                status,
+                header("x-amzn-query-error").as_deref(),
+                header("x-amzn-errortype").as_deref(),
+                body.as_deref().unwrap_or_default(),
+            );
+            if code.is_some() {
+                ATTEMPTS_THROTTLED.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(o) = observer {
+                match code {
+                    Some(_) => o.throttled(),
+                    None => o.answered(),
+                }
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// Error codes that mean "slow down", as the SDK's retry classifier lists them (aws-runtime
+/// `THROTTLING_ERRORS`; <https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>:
+/// throttling errors are retried with their own backoff).
+pub const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// The throttling error an answer carries, if any: HTTP 429 and 503 (S3's `SlowDown`: "Reduce your
+/// request rate", <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>) always; a 400
+/// whose error code is a throttling code — in the XML `<Code>` (S3, IAM, STS), the JSON `__type`
+/// (CloudTrail, KMS, Config), the `x-amzn-query-error` header (CloudWatch, query-compatible) or
+/// `x-amzn-ErrorType`.
+pub fn throttling_code(
+    status: u16,
+    query_error: Option<&str>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> Option<String> {
+    match status {
+        429 => return Some("TooManyRequests (HTTP 429)".into()),
+        503 => return Some("SlowDown (HTTP 503)".into()),
+        400 => {}
+        _ => return None,
+    }
+    let is_throttling = |c: &str| THROTTLING_CODES.contains(&c);
+    let header_code = |h: Option<&str>, sep: char| {
+        h.and_then(|v| v.split(sep).next())
+            .map(str::trim)
+            .map(|c| c.rsplit('#').next().unwrap_or(c).to_string())
+    };
+    for c in [header_code(query_error, ';'), header_code(error_type, ':')]
+        .into_iter()
+        .flatten()
+    {
+        if is_throttling(&c) {
+            return Some(c);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let xml = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next());
+    let json = text.split("\"__type\"").nth(1).and_then(|rest| {
+        let v = rest.trim_start().strip_prefix(':')?.trim_start();
+        let v = v.strip_prefix('"')?;
+        v.split('"').next()
+    });
+    let found = [xml, json]
+        .into_iter()
+        .flatten()
+        .map(|c| c.trim().rsplit('#').next().unwrap_or_default().to_string())
+        .find(|c| is_throttling(c));
+    found
+}
+
+/// The soft limit on open files of this process (`RLIMIT_NOFILE`), if it has one.
+pub fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
+        if ok && r.rlim_cur != libc::RLIM_INFINITY {
+            // rlim_t is u64 on Linux and macOS, but not on every unix.
+            #[allow(clippy::unnecessary_cast)]
+            return Some(r.rlim_cur as u64);
+        }
+    }
+    None
+}
+
+/// How many files this process has open (Linux: `/proc/self/fd`, less the one listing it).
+pub fn open_files_now() -> Option<u64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(n.saturating_sub(1))
+}
+
+/// Whether an error, or one it wraps, is the process running out of file descriptors (EMFILE:
+/// its own `ulimit -n`; ENFILE: the system's table), which says nothing about the endpoint.
+pub fn is_out_of_files(e: &(dyn std::error::Error + 'static)) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(EMFILE) | Some(ENFILE)) {
+                return true;
+            }
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// The message for a call that failed because this machine ran out of open files.
+pub fn out_of_files_message(cause: &str) -> String {
+    let limit = open_files_limit()
+        .map(|l| format!("{l}"))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "this machine's open-files limit was reached, so the call was never sent ({cause}); \
+         the endpoint was not at fault: raise the limit (`ulimit -n`, now {limit}) or lower \
+         --max-concurrency"
+    )
 }
 
 /// An S3 client; path-style addressing when an endpoint override is in use (emulators do not
@@ -153,6 +439,10 @@ where
             (code, msg)
         }
         SdkError::TimeoutError(_) => (Some("Timeout".into()), "the call timed out".into()),
+        SdkError::DispatchFailure(_) if is_out_of_files(e) => (
+            Some("TooManyOpenFiles".into()),
+            out_of_files_message(&root_cause(e)),
+        ),
         SdkError::DispatchFailure(d) => {
             let what = if d.is_timeout() {
                 "timed out connecting"
@@ -320,5 +610,58 @@ mod tests {
             s3_object_arn(partition_of_region("us-gov-west-1"), "b", "k/x"),
             "arn:aws-us-gov:s3:::b/k/x"
         );
+    }
+
+    /// A dispatch failure whose I/O cause is EMFILE/ENFILE names this machine's open-files limit,
+    /// not the endpoint (the old message said "connection failed (endpoint unreachable?)").
+    #[test]
+    fn out_of_files_is_reported_as_a_local_limit() {
+        use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+        type E = SdkError<aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyError, ()>;
+        for errno in [24, 23] {
+            let io = std::io::Error::from_raw_os_error(errno);
+            let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+            let (code, msg) = error_parts(&e);
+            assert_eq!(code.as_deref(), Some("TooManyOpenFiles"), "{msg}");
+            assert!(msg.contains("open-files limit"), "{msg}");
+            assert!(msg.contains("ulimit -n"), "{msg}");
+            assert!(!msg.contains("unreachable"), "{msg}");
+        }
+        // Any other I/O failure still points at the endpoint.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let (code, msg) = error_parts(&e);
+        assert_eq!(code.as_deref(), Some("DispatchFailure"));
+        assert!(msg.contains("unreachable"), "{msg}");
+    }
+
+    #[test]
+    fn throttling_answers_are_recognised_in_every_protocol() {
+        // S3 (REST-XML): 503 SlowDown whatever the body.
+        assert!(throttling_code(503, None, None, b"").is_some());
+        assert!(throttling_code(429, None, None, b"").is_some());
+        // IAM/STS (query protocol): 400 with <Code>Throttling</Code>.
+        let query = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+            <Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert_eq!(
+            throttling_code(400, None, None, query).as_deref(),
+            Some("Throttling")
+        );
+        // JSON protocols (KMS, CloudTrail, Config).
+        let json = br#"{"__type": "com.amazonaws.kms#ThrottlingException", "message": "x"}"#;
+        assert_eq!(
+            throttling_code(400, None, None, json).as_deref(),
+            Some("ThrottlingException")
+        );
+        // CloudWatch (query-compatible header).
+        assert_eq!(
+            throttling_code(400, Some("Throttling;Sender"), None, b"\xa1").as_deref(),
+            Some("Throttling")
+        );
+        // Other errors are not throttling.
+        let denied = b"<Error><Code>AccessDenied</Code></Error>";
+        assert_eq!(throttling_code(400, None, None, denied), None);
+        assert_eq!(throttling_code(403, None, None, denied), None);
+        assert_eq!(throttling_code(500, None, None, b""), None);
     }
 }

@@ -8,6 +8,7 @@ pub mod access;
 pub mod aws;
 pub mod canary;
 pub mod collect;
+pub mod discover;
 pub mod findings;
 pub mod policy;
 pub mod reconcile;

@@ -65,6 +65,23 @@ enum Command {
     },
     /// Print the man page (roff) on stdout: `replaudit man > replaudit.1`.
     Man,
+    /// Find every replicated bucket of the given accounts and write a baseline posture spec.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Args)]
+struct DiscoverArgs {
+    /// A spec, or a file with only `[accounts.<alias>]` tables: the accounts to discover.
+    #[arg(long)]
+    accounts: PathBuf,
+    /// Where to write the discovered spec (`-` for stdout).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The `name` of the discovered spec (default: the input's name, else "discovered").
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(Args, Clone)]
@@ -82,6 +99,10 @@ struct AwsArgs {
     /// becomes `error` findings), the canary stops and cleans up, and the reports are still written.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     deadline: Option<Duration>,
+    /// AWS calls in flight per account and service (halved while AWS throttles, grown back after).
+    #[arg(long, value_name = "N", default_value_t = collect::limit::DEFAULT_MAX_CONCURRENCY,
+          value_parser = parse_concurrency)]
+    max_concurrency: usize,
 }
 
 /// What the collector reads beyond configuration (audit, snapshot, simulate).
@@ -126,6 +147,14 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     Ok(chrono::Utc::now() - ago)
 }
 
+/// A positive number of calls, at most 1024.
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}': expected a number of calls from 1 to 1024")),
+    }
+}
+
 /// The metrics window: a duration of at least one minute.
 fn parse_window(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
@@ -148,6 +177,7 @@ impl AwsArgs {
             max_attempts: self.max_attempts.max(1),
             operation_timeout: operation,
             attempt_timeout: operation.min(Duration::from_secs(20)),
+            max_concurrency: self.max_concurrency,
         }
     }
 }
@@ -709,10 +739,52 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
         Command::Reconcile(a) => reconcile_cmd(a).await,
+        Command::Discover(a) => discover_cmd(a).await,
         Command::Rules(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled synchronously")
         }
     }
+}
+
+/// `replaudit discover`: exit 0 when the baseline describes everything, 1 when something could
+/// not be read or expressed (listed on stderr and in the spec), 2 when nothing could be written.
+async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
+    let text = std::fs::read_to_string(&a.accounts)
+        .map_err(|e| Fatal(format!("cannot read {}: {e}", a.accounts.display())))?;
+    let input = replaudit::discover::parse_accounts(&a.accounts, &text).map_err(Fatal)?;
+    let name = a
+        .name
+        .clone()
+        .or_else(|| input.name.clone())
+        .unwrap_or_else(|| "discovered".into());
+    let copts = collect::CollectOptions::new(a.aws.options());
+    let d = replaudit::discover::discover(&input, &copts, &name)
+        .await
+        .map_err(Fatal)?;
+    if a.output.as_os_str() == "-" {
+        print!("{}", d.spec);
+    } else {
+        std::fs::write(&a.output, &d.spec)
+            .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
+    }
+    eprintln!(
+        "discovered {} replication(s) over {} bucket(s){}",
+        d.replications,
+        d.buckets,
+        if a.output.as_os_str() == "-" {
+            String::new()
+        } else {
+            format!(": {}", a.output.display())
+        }
+    );
+    for p in &d.problems {
+        eprintln!("replaudit: {p}");
+    }
+    Ok(if d.problems.is_empty() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 fn load_spec(path: &Path) -> Result<spec::LoadedSpec, Fatal> {

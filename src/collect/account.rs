@@ -1,6 +1,7 @@
 //! Account-level state: caller identity, account Block Public Access, CloudTrail trails,
 //! AWS Config recorders and rules.
 
+use super::limit::Service;
 use super::{fetched, Clients, Found};
 use crate::snapshot::*;
 use crate::spec::{Account, Spec};
@@ -37,7 +38,9 @@ pub(super) async fn collect_account(
             fetched(
                 "sts:GetCallerIdentity",
                 &[],
-                sts.get_caller_identity().send().await,
+                clients
+                    .run(alias, Service::Sts, sts.get_caller_identity().send())
+                    .await,
                 |o| CallerIdentity {
                     account: o.account().unwrap_or_default().to_string(),
                     arn: o.arn().unwrap_or_default().to_string(),
@@ -48,10 +51,15 @@ pub(super) async fn collect_account(
             fetched(
                 "s3:GetAccountPublicAccessBlock",
                 &["NoSuchPublicAccessBlockConfiguration"],
-                s3control
-                    .get_public_access_block()
-                    .account_id(&account_id)
-                    .send()
+                clients
+                    .run(
+                        alias,
+                        Service::S3Control,
+                        s3control
+                            .get_public_access_block()
+                            .account_id(&account_id)
+                            .send(),
+                    )
                     .await,
                 |o| {
                     let c = o.public_access_block_configuration();
@@ -112,8 +120,8 @@ async fn configs_in(
             );
         };
         let cfg = aws_sdk_config::Client::new(&conf);
-        let state = config_of(&cfg).await;
-        let compliance = super::evidence::config_compliance(&cfg, &state).await;
+        let state = config_of(clients, alias, &cfg).await;
+        let compliance = super::evidence::config_compliance(clients, alias, &cfg, &state).await;
         (region.clone(), state, compliance)
     }))
     .await;
@@ -154,12 +162,14 @@ async fn trails_in(
             return (region.clone(), Err(clients.unavailable::<()>(alias)));
         };
         let ct = aws_sdk_cloudtrail::Client::new(&conf);
-        match ct
-            .describe_trails()
-            .include_shadow_trails(true)
-            .send()
-            .await
-        {
+        let listed = clients
+            .run(
+                alias,
+                Service::CloudTrail,
+                ct.describe_trails().include_shadow_trails(true).send(),
+            )
+            .await;
+        match listed {
             Ok(o) => (region.clone(), Ok(o.trail_list().to_vec())),
             Err(e) => (
                 region.clone(),
@@ -213,7 +223,13 @@ async fn trails_in(
                     fetched(
                         "cloudtrail:GetTrailStatus",
                         &[],
-                        ct.get_trail_status().name(&id).send().await,
+                        clients
+                            .run(
+                                alias,
+                                Service::CloudTrail,
+                                ct.get_trail_status().name(&id).send(),
+                            )
+                            .await,
                         |o| o.is_logging().unwrap_or(false),
                     )
                 },
@@ -221,7 +237,13 @@ async fn trails_in(
                     fetched(
                         "cloudtrail:GetEventSelectors",
                         &[],
-                        ct.get_event_selectors().trail_name(&id).send().await,
+                        clients
+                            .run(
+                                alias,
+                                Service::CloudTrail,
+                                ct.get_event_selectors().trail_name(&id).send(),
+                            )
+                            .await,
                         convert_selectors,
                     )
                 },
@@ -293,18 +315,34 @@ fn convert_selectors(
     }
 }
 
-async fn config_of(cfg: &aws_sdk_config::Client) -> Fetched<ConfigState> {
+async fn config_of(
+    clients: &Clients,
+    alias: &str,
+    cfg: &aws_sdk_config::Client,
+) -> Fetched<ConfigState> {
     // DescribeConfigRules is paginated ("The string that you use in a subsequent request to get the
     // next page of results"): every page is read, or rules past the first page go unseen.
     // <https://docs.aws.amazon.com/config/latest/APIReference/API_DescribeConfigRules.html>
     let (recorders, statuses, rules) = futures::join!(
-        cfg.describe_configuration_recorders().send(),
-        cfg.describe_configuration_recorder_status().send(),
-        cfg.describe_config_rules()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>(),
+        clients.run(
+            alias,
+            Service::Config,
+            cfg.describe_configuration_recorders().send()
+        ),
+        clients.run(
+            alias,
+            Service::Config,
+            cfg.describe_configuration_recorder_status().send()
+        ),
+        clients.run(
+            alias,
+            Service::Config,
+            cfg.describe_config_rules()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+        ),
     );
     let recorders = match recorders {
         Ok(o) => o.configuration_recorders().to_vec(),

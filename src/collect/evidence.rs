@@ -2,6 +2,7 @@
 //! CloudTrail management events that changed audited configuration, and CloudWatch
 //! replication metrics.
 
+use super::limit::Service;
 use super::{fetched, Clients};
 use crate::snapshot::*;
 use crate::spec::Spec;
@@ -81,12 +82,17 @@ pub fn is_change_event(name: &str) -> bool {
         || KMS_CHANGE_EVENTS.contains(&name)
 }
 
+/// Evaluation results per `GetComplianceDetailsByConfigRule` page: the most AWS Config allows.
+const COMPLIANCE_PAGE: i32 = 100;
+
 /// `LookupEvents` is limited to "two per second, per account, per Region"; successive pages of one
 /// lookup are sent at least this far apart (500 ms, plus a margin for the clocks of both ends).
 /// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>
 pub const LOOKUP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(550);
 
 pub(super) async fn config_compliance(
+    clients: &Clients,
+    alias: &str,
     cfg: &aws_sdk_config::Client,
     rules: &Fetched<ConfigState>,
 ) -> Fetched<Vec<ConfigCompliance>> {
@@ -111,22 +117,32 @@ pub(super) async fn config_compliance(
             )
         }
     };
+    // The rules are read concurrently (each through the account's Config gate), a rule's pages one
+    // after the other, 100 results a page: "The default is 10. You cannot specify a number greater
+    // than 100" — the default would cost ten calls per hundred buckets.
+    // <https://docs.aws.amazon.com/config/latest/APIReference/API_GetComplianceDetailsByConfigRule.html>
+    let managed: Vec<(&ConfigRule, &str)> = state
+        .rules
+        .iter()
+        .filter_map(|r| Some((r, r.source_identifier.as_deref()?)))
+        .filter(|(_, src)| CONFIG_MANAGED_RULES.contains(src))
+        .collect();
+    let read = futures::future::join_all(managed.iter().map(|(rule, _)| {
+        clients.run(
+            alias,
+            Service::Config,
+            cfg.get_compliance_details_by_config_rule()
+                .config_rule_name(&rule.name)
+                .limit(COMPLIANCE_PAGE)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
+        )
+    }))
+    .await;
     let mut out = Vec::new();
-    for rule in &state.rules {
-        let Some(src) = rule.source_identifier.as_deref() else {
-            continue;
-        };
-        if !CONFIG_MANAGED_RULES.contains(&src) {
-            continue;
-        }
-        let results = cfg
-            .get_compliance_details_by_config_rule()
-            .config_rule_name(&rule.name)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
+    for ((rule, src), results) in managed.into_iter().zip(read) {
         let results = match results {
             Ok(r) => r,
             Err(e) => {
@@ -220,7 +236,7 @@ pub(super) async fn change_events(
     }
     let per_region = futures::future::join_all(regions.iter().map(|region| async move {
         match clients.config_in(spec, alias, region).await {
-            Some(conf) => lookup_region(&conf, region, since).await,
+            Some(conf) => lookup_region(clients, alias, &conf, region, since).await,
             None => (
                 vec![],
                 Some(incomplete(region, 0, 0, clients.unavailable::<()>(alias))),
@@ -267,6 +283,8 @@ fn incomplete(region: &str, pages: usize, events: usize, f: Fetched<()>) -> Inco
 /// One Region's write events since `since`, paced; the events read and, if a call failed, what is
 /// missing.
 async fn lookup_region(
+    clients: &Clients,
+    alias: &str,
     conf: &aws_config::SdkConfig,
     region: &str,
     since: DateTime<Utc>,
@@ -291,7 +309,7 @@ async fn lookup_region(
         if read > 0 {
             tokio::time::sleep(LOOKUP_INTERVAL).await;
         }
-        match pages.next().await {
+        match clients.run(alias, Service::CloudTrail, pages.next()).await {
             None => return (out, None),
             Some(Ok(page)) => {
                 read += 1;
@@ -414,7 +432,10 @@ pub(super) async fn delivery_bucket(
             region: None,
         };
     };
-    let region = match super::s3::located(crate::aws::bucket_region(&s3, bucket).await) {
+    let located = clients
+        .run(&reader, Service::S3, crate::aws::bucket_region(&s3, bucket))
+        .await;
+    let region = match super::s3::located(located) {
         Fetched::Ok { value } => value,
         f => {
             return Delivery {
@@ -434,8 +455,16 @@ pub(super) async fn delivery_bucket(
         };
     };
     let (status, pab) = futures::join!(
-        s3.get_bucket_policy_status().bucket(bucket).send(),
-        super::s3::public_access_block(&s3, bucket),
+        clients.run(
+            &reader,
+            Service::S3,
+            s3.get_bucket_policy_status().bucket(bucket).send()
+        ),
+        clients.run(
+            &reader,
+            Service::S3,
+            super::s3::public_access_block(&s3, bucket)
+        ),
     );
     let status = match status {
         Err(e) if crate::aws::error_parts(&e).0.as_deref() == Some("NoSuchBucketPolicy") => {
@@ -577,10 +606,15 @@ pub(super) async fn replication_metrics(
                     req.send()
                 };
                 use aws_sdk_cloudwatch::types::Statistic;
+                let run = |f| clients.run(&src_account, Service::CloudWatch, f);
                 let (lat, pend, failed) = futures::join!(
-                    get(&at_dest, "ReplicationLatency", Statistic::Maximum),
-                    get(&at_dest, "OperationsPendingReplication", Statistic::Maximum),
-                    get(&at_src, "OperationsFailedReplication", Statistic::Sum),
+                    run(get(&at_dest, "ReplicationLatency", Statistic::Maximum)),
+                    run(get(
+                        &at_dest,
+                        "OperationsPendingReplication",
+                        Statistic::Maximum
+                    )),
+                    run(get(&at_src, "OperationsFailedReplication", Statistic::Sum)),
                 );
                 let result = (|| {
                     let (max_latency_seconds, n1) =

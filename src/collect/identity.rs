@@ -107,6 +107,7 @@ fn short(opts: &AwsOptions) -> AwsOptions {
         max_attempts: 2,
         operation_timeout: IDENTITY_TIMEOUT.min(opts.operation_timeout),
         attempt_timeout: (IDENTITY_TIMEOUT / 2).min(opts.attempt_timeout),
+        max_concurrency: opts.max_concurrency,
     }
 }
 

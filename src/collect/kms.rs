@@ -9,6 +9,7 @@
 //! (<https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html>). So the key is
 //! described first, in its account and Region, and its policy read by the resolved key ARN.
 
+use super::limit::Service;
 use super::{fetched, no_account, Clients};
 use crate::access::kms::{is_key_arn, live_default_key, live_replica_key};
 use crate::snapshot::*;
@@ -39,7 +40,13 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
     let metadata = fetched(
         "kms:DescribeKey",
         &["NotFoundException"],
-        kms.describe_key().key_id(&arn).send().await,
+        clients
+            .run(
+                alias.as_deref().unwrap_or_default(),
+                Service::Kms,
+                kms.describe_key().key_id(&arn).send(),
+            )
+            .await,
         |o| {
             let m = o.key_metadata();
             KmsKeyMetadata {
@@ -69,10 +76,15 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
         Some(k) => fetched(
             "kms:GetKeyPolicy",
             &["NotFoundException"],
-            kms.get_key_policy()
-                .key_id(&k)
-                .policy_name("default")
-                .send()
+            clients
+                .run(
+                    alias.as_deref().unwrap_or_default(),
+                    Service::Kms,
+                    kms.get_key_policy()
+                        .key_id(&k)
+                        .policy_name("default")
+                        .send(),
+                )
                 .await,
             |o| o.policy().unwrap_or_default().to_string(),
         ),

@@ -7,6 +7,7 @@ pub mod evidence;
 mod iam;
 pub mod identity;
 mod kms;
+pub mod limit;
 mod s3;
 
 use crate::aws::{self, AwsOptions};
@@ -73,6 +74,8 @@ pub(crate) struct Clients {
     /// waiting out their retries.
     credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
+    /// Calls in flight per account and service (see [`limit`]).
+    pub limits: limit::Limits,
 }
 
 impl Clients {
@@ -129,7 +132,19 @@ impl Clients {
             found: std::sync::Mutex::new(BTreeMap::new()),
             credential_errors,
             opts: opts.clone(),
+            limits: limit::Limits::new(opts.max_concurrency),
         }
+    }
+
+    /// Run one AWS call of an account once its (account, service) gate has room: `call` is the
+    /// SDK's `send()` future, not yet polled, so its timeout starts when it is sent.
+    pub async fn run<F: std::future::Future>(
+        &self,
+        account: &str,
+        service: limit::Service,
+        call: F,
+    ) -> F::Output {
+        self.limits.run(account, service, call).await
     }
 
     /// State for anything of an account that cannot be read with its configuration.
@@ -234,6 +249,8 @@ pub struct CollectOptions {
     /// Accounts the set-up check found unusable (alias -> its one-line cause and fix), when the
     /// caller ran [`identity::check_accounts`] first; `None`: the collection runs the check.
     pub unusable: Option<BTreeMap<String, String>>,
+    /// Show "bucket n of N" on stderr (default: when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl CollectOptions {
@@ -243,6 +260,7 @@ impl CollectOptions {
             metrics_window: std::time::Duration::from_secs(24 * 3600),
             since: chrono::Utc::now() - chrono::Duration::days(1),
             unusable: None,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
 }
@@ -285,6 +303,8 @@ pub async fn collect_until(
         let mut p = partial.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut p);
     };
+    let progress = Progress::new(copts.progress, spec.buckets.len());
+    let limits_seen = std::sync::Mutex::new(Vec::new());
     let work = async {
         let clients = Clients::new(spec, opts, copts.unusable.as_ref()).await;
         let clients = &clients;
@@ -305,6 +325,7 @@ pub async fn collect_until(
                 p.accounts.insert(st.alias.clone(), st.clone());
             });
         }));
+        let progress = &progress;
         let buckets = join_all(spec.buckets.keys().map(|alias| {
             let location = locations
                 .get(alias)
@@ -315,10 +336,23 @@ pub async fn collect_until(
                 put(&|p| {
                     p.buckets.insert(st.alias.clone(), st.clone());
                 });
+                progress.bucket_done();
             }
         }));
+        // IAM calls are gated per principal (iam.rs reads one principal's policies concurrently):
+        // at most `--max-concurrency` principals of an account are read at once.
         let principals = join_all(spec.principal_arns().into_iter().map(|arn| async {
-            let st = iam::collect_principal(spec, clients, arn).await;
+            let account = spec::arn_account(&arn)
+                .and_then(|id| spec.account_alias_for_id(id))
+                .unwrap_or_default()
+                .to_string();
+            let st = clients
+                .run(
+                    &account,
+                    limit::Service::Iam,
+                    iam::collect_principal(spec, clients, arn),
+                )
+                .await;
             put(&|p| {
                 p.principals.insert(st.arn.clone(), st.clone());
             });
@@ -349,6 +383,7 @@ pub async fn collect_until(
             });
         }))
         .await;
+        *limits_seen.lock().unwrap_or_else(|e| e.into_inner()) = clients.limits.stats();
     };
     let stopped = {
         tokio::pin!(work);
@@ -358,6 +393,8 @@ pub async fn collect_until(
             s = &mut stop => Some(s),
         }
     };
+    progress.finish();
+    report_throttling(&limits_seen.lock().unwrap_or_else(|e| e.into_inner()));
     let mut p = partial.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = &stopped {
         tracing::warn!("collection stopped: {}", s.reason);
@@ -376,6 +413,76 @@ pub async fn collect_until(
         replication_metrics: p.metrics.unwrap_or_default(),
     };
     (snap, stopped)
+}
+
+/// The buckets each account of `spec` owns (one `ListBuckets` per account), for `discover`, which
+/// starts from accounts alone.
+pub async fn list_buckets(
+    spec: &Spec,
+    opts: &AwsOptions,
+) -> BTreeMap<String, Fetched<std::collections::BTreeSet<String>>> {
+    let clients = Clients::new(spec, opts, None).await;
+    s3::list_owned(spec, &clients).await
+}
+
+/// One line on stderr when AWS throttled the collection: how often, and how far each throttled
+/// (account, service) was slowed down, so a slow run is explained.
+fn report_throttling(gates: &[limit::GateStats]) {
+    let throttled: u64 = gates.iter().map(|g| g.throttled).sum();
+    if throttled == 0 {
+        return;
+    }
+    let answered: u64 = gates.iter().map(|g| g.answered + g.throttled).sum();
+    let slowed: Vec<String> = gates
+        .iter()
+        .filter(|g| g.throttled > 0)
+        .map(|g| {
+            format!(
+                "{} {} throttled, down to {} in flight",
+                g.name, g.throttled, g.lowest
+            )
+        })
+        .collect();
+    tracing::warn!(
+        "AWS throttled {throttled} of {answered} answers; the collector slowed down ({}); \
+         every throttled call was retried",
+        slowed.join("; ")
+    );
+}
+
+/// "bucket n of N" on stderr while the buckets are read, only when stderr is a terminal: a
+/// redirected stderr (CI logs, files) gets nothing.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(enabled: bool, buckets: usize) -> Progress {
+        if !enabled || buckets == 0 {
+            return Progress(None);
+        }
+        let pb = indicatif::ProgressBar::with_draw_target(
+            Some(buckets as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "collecting: bucket {pos} of {len} [{bar:30}] {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        pb.set_style(style);
+        Progress(Some(pb))
+    }
+
+    fn bucket_done(&self) {
+        if let Some(pb) = &self.0 {
+            pb.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
 }
 
 /// Every KMS key to read: the spec's, plus the keys live configurations name (aliases too).

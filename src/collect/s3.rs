@@ -1,6 +1,7 @@
 //! Bucket state: location, ownership, versioning, Block Public Access, ownership controls,
 //! policy and policy status, default encryption, replication, tags.
 
+use super::limit::Service::S3;
 use super::{fetched, Clients};
 use crate::snapshot::*;
 use crate::spec::Spec;
@@ -18,7 +19,7 @@ pub(super) async fn list_owned(spec: &Spec, clients: &Clients) -> Owned {
         let s3 = crate::aws::s3_client(conf, &clients.opts);
         let mut names = BTreeSet::new();
         let mut pages = s3.list_buckets().into_paginator().send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = clients.run(alias, S3, pages.next()).await {
             match page {
                 Ok(p) => names.extend(
                     p.buckets()
@@ -69,10 +70,14 @@ pub(super) async fn locate_buckets(
             return (alias.clone(), clients.unavailable(b.account.get_ref()));
         };
         let s3 = crate::aws::s3_client(conf, &clients.opts);
-        (
-            alias.clone(),
-            located(crate::aws::bucket_region(&s3, b.name.get_ref()).await),
-        )
+        let region = clients
+            .run(
+                b.account.get_ref(),
+                S3,
+                crate::aws::bucket_region(&s3, b.name.get_ref()),
+            )
+            .await;
+        (alias.clone(), located(region))
     });
     futures::future::join_all(futs).await.into_iter().collect()
 }
@@ -136,7 +141,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketVersioning",
                 &[],
-                s3.get_bucket_versioning().bucket(name).send().await,
+                clients
+                    .run(account, S3, s3.get_bucket_versioning().bucket(name).send())
+                    .await,
                 |o| {
                     o.status()
                         .map(|s| s.as_str().to_string())
@@ -144,12 +151,18 @@ pub(super) async fn collect_bucket(
                 },
             )
         },
-        public_access_block(&s3, name),
+        clients.run(account, S3, public_access_block(&s3, name)),
         async {
             fetched(
                 "s3:GetBucketOwnershipControls",
                 &["OwnershipControlsNotFoundError"],
-                s3.get_bucket_ownership_controls().bucket(name).send().await,
+                clients
+                    .run(
+                        account,
+                        S3,
+                        s3.get_bucket_ownership_controls().bucket(name).send(),
+                    )
+                    .await,
                 |o| {
                     o.ownership_controls()
                         .and_then(|c| c.rules().first())
@@ -162,7 +175,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketPolicy",
                 &["NoSuchBucketPolicy"],
-                s3.get_bucket_policy().bucket(name).send().await,
+                clients
+                    .run(account, S3, s3.get_bucket_policy().bucket(name).send())
+                    .await,
                 |o| o.policy().unwrap_or_default().to_string(),
             )
         },
@@ -170,7 +185,13 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketPolicyStatus",
                 &["NoSuchBucketPolicy"],
-                s3.get_bucket_policy_status().bucket(name).send().await,
+                clients
+                    .run(
+                        account,
+                        S3,
+                        s3.get_bucket_policy_status().bucket(name).send(),
+                    )
+                    .await,
                 |o| {
                     o.policy_status()
                         .and_then(|s| s.is_public())
@@ -182,7 +203,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketEncryption",
                 &["ServerSideEncryptionConfigurationNotFoundError"],
-                s3.get_bucket_encryption().bucket(name).send().await,
+                clients
+                    .run(account, S3, s3.get_bucket_encryption().bucket(name).send())
+                    .await,
                 |o| {
                     o.server_side_encryption_configuration()
                         .map(|c| {
@@ -208,7 +231,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketReplication",
                 &["ReplicationConfigurationNotFoundError"],
-                s3.get_bucket_replication().bucket(name).send().await,
+                clients
+                    .run(account, S3, s3.get_bucket_replication().bucket(name).send())
+                    .await,
                 |o| {
                     o.replication_configuration()
                         .map(convert_replication)
@@ -223,7 +248,9 @@ pub(super) async fn collect_bucket(
             fetched(
                 "s3:GetBucketTagging",
                 &["NoSuchTagSet"],
-                s3.get_bucket_tagging().bucket(name).send().await,
+                clients
+                    .run(account, S3, s3.get_bucket_tagging().bucket(name).send())
+                    .await,
                 |o| {
                     o.tag_set()
                         .iter()

@@ -6,6 +6,8 @@
 
 mod validate;
 
+pub use validate::{is_iam_principal_arn, is_kms_key_arn};
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
