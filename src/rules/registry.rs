@@ -47,7 +47,7 @@ pub fn all_rules() -> &'static [&'static dyn Rule] {
 pub fn all_metas() -> Vec<&'static RuleMeta> {
     let mut v: Vec<&'static RuleMeta> = RULES.iter().map(|r| r.meta()).collect();
     v.push(&change_history::META);
-    v.extend(crate::canary::meta::ALL.iter().copied());
+    v.extend(crate::catalogue::canary::ALL.iter().copied());
     v
 }
 
