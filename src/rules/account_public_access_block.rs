@@ -89,3 +89,74 @@ impl Rule for AccountPublicAccessBlock {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::PublicAccessBlock;
+
+    #[test]
+    fn passes_in_both_accounts() {
+        let out = seed().run(&AccountPublicAccessBlock);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "all four account-level Block Public Access settings are on in 111122223333",
+        );
+    }
+
+    #[test]
+    fn fails_when_a_setting_is_off_or_there_is_no_configuration() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = Fetched::ok(PublicAccessBlock {
+            ignore_public_acls: false,
+            ..PublicAccessBlock {
+                block_public_acls: true,
+                ignore_public_acls: true,
+                block_public_policy: true,
+                restrict_public_buckets: true,
+            }
+        });
+        let x = only(
+            &f.run(&AccountPublicAccessBlock),
+            Status::Fail,
+            "account 111122223333: Block Public Access settings off: IgnorePublicAcls",
+        );
+        assert_eq!(x.resource, "arn:aws:s3:::account/111122223333");
+        f.account("abcd").public_access_block =
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration");
+        has(
+            &f.run(&AccountPublicAccessBlock),
+            Status::Fail,
+            "account 271089868719 has no account-level Block Public Access configuration",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = denied("s3control:GetPublicAccessBlock");
+        f.snap.accounts.remove("abcd");
+        let out = f.run(&AccountPublicAccessBlock);
+        has(
+            &out,
+            Status::Error,
+            "cannot check account-level Block Public Access: s3control:GetPublicAccessBlock failed",
+        );
+        has(&out, Status::Error, "account was not collected");
+    }
+
+    #[test]
+    fn an_account_without_buckets_requiring_it_is_not_checked() {
+        let mut f = seed();
+        for b in f.spec.buckets.values_mut() {
+            if b.account.get_ref() == "abcd" {
+                b.block_public_access = false;
+            }
+        }
+        let out = f.run(&AccountPublicAccessBlock);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].resource, "arn:aws:s3:::account/111122223333");
+    }
+}

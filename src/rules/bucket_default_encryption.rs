@@ -122,3 +122,104 @@ impl Rule for BucketDefaultEncryption {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::EncryptionRule;
+
+    fn rule(alg: &str, key: Option<&str>) -> Fetched<Vec<EncryptionRule>> {
+        Fetched::ok(vec![EncryptionRule {
+            sse_algorithm: alg.into(),
+            kms_master_key_id: key.map(String::from),
+            bucket_key_enabled: None,
+        }])
+    }
+
+    #[test]
+    fn passes_with_the_expected_algorithm_and_key() {
+        let out = seed().run(&BucketDefaultEncryption);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(
+            &out,
+            &format!("default encryption is aws:kms with key {SOURCE_KEY}"),
+        );
+        has(&out, Status::Pass, "default encryption is AES256");
+    }
+
+    #[test]
+    fn a_bare_key_id_of_the_expected_key_passes() {
+        let mut f = seed();
+        f.bucket("source").encryption =
+            rule("aws:kms", Some("6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b"));
+        clean(&f.run(&BucketDefaultEncryption), "with key 6f1e3c2a");
+    }
+
+    #[test]
+    fn fails_on_another_algorithm() {
+        let mut f = seed();
+        f.bucket("source").encryption = rule("AES256", None);
+        let x = only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "default encryption is AES256, expected aws:kms",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_on_another_key_or_the_aws_managed_key() {
+        let mut f = seed();
+        f.bucket("source").encryption = rule("aws:kms", Some(DEST_KEY));
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            &format!("default encryption uses key {DEST_KEY}, expected {SOURCE_KEY}"),
+        );
+        f.bucket("source").encryption = rule("aws:kms", None);
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            &format!("default encryption uses the AWS managed key, expected {SOURCE_KEY}"),
+        );
+    }
+
+    #[test]
+    fn fails_without_configuration_or_rule() {
+        let mut f = seed();
+        f.bucket("logs").encryption =
+            Fetched::absent("ServerSideEncryptionConfigurationNotFoundError");
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "no default encryption configured (ServerSideEncryptionConfigurationNotFoundError); expected AES256",
+        );
+        f.bucket("logs").encryption = Fetched::ok(vec![]);
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "default encryption configuration has no rule",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_without_expectation() {
+        let mut f = seed();
+        f.bucket("source").encryption = denied("s3:GetBucketEncryption");
+        f.snap.buckets.remove("destination");
+        f.spec.buckets.get_mut("logs").unwrap().default_encryption = None;
+        let out = f.run(&BucketDefaultEncryption);
+        has(
+            &out,
+            Status::Error,
+            "cannot check default encryption: s3:GetBucketEncryption failed: AccessDenied",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not name a default encryption for this bucket",
+        );
+    }
+}

@@ -102,3 +102,70 @@ impl Rule for BucketVersioning {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_enabled_everywhere() {
+        let out = seed().run(&BucketVersioning);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, "versioning is Enabled on rubes-s3-bucket");
+    }
+
+    #[test]
+    fn fails_when_suspended_saying_replication_needs_it() {
+        let mut f = seed();
+        f.bucket("destination").versioning = Fetched::ok("Suspended".into());
+        let x = only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "versioning is Suspended on clint-s3-bucket (replication requires versioning on source and destination)",
+        );
+        assert_eq!(x.resource, DEST_ARN);
+        assert_eq!(x.scenario, Scenario::Step4);
+    }
+
+    #[test]
+    fn a_spec_without_versioning_fails_for_replicated_buckets_and_skips_others() {
+        let mut f = seed();
+        f.spec.buckets.get_mut("source").unwrap().versioning = false;
+        only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "the spec does not expect versioning, but this bucket takes part in replication",
+        );
+        let mut f = seed_with_spec(|doc| {
+            let b = table(doc, &["buckets", "logs"]).clone();
+            table(doc, &["buckets"]).insert("spare".into(), toml::Value::Table(b));
+            let spare = table(doc, &["buckets", "spare"]);
+            spare.insert("name".into(), "xyz-spare".into());
+            spare.insert("versioning".into(), false.into());
+        });
+        let out = f.run(&BucketVersioning);
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not expect versioning on this bucket",
+        );
+        f.spec.buckets.get_mut("spare").unwrap().versioning = true;
+        has(
+            &f.run(&BucketVersioning),
+            Status::Error,
+            "bucket was not collected",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable() {
+        let mut f = seed();
+        f.bucket("logs").versioning = denied("s3:GetBucketVersioning");
+        only(
+            &f.run(&BucketVersioning),
+            Status::Error,
+            "cannot check versioning: s3:GetBucketVersioning failed: AccessDenied",
+        );
+    }
+}

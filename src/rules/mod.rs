@@ -11,6 +11,8 @@
 mod context;
 mod registry;
 mod support;
+#[cfg(test)]
+mod testkit;
 
 pub mod access_expectation;
 pub mod account_public_access_block;
