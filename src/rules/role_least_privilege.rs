@@ -202,3 +202,89 @@ pub fn least_privilege_policy(cx: &AuditContext, replications: &[&Replication]) 
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_seed_policy() {
+        let out = seed().run(&RoleLeastPrivilege);
+        only(
+            &out,
+            Status::Pass,
+            "none of 16 over-privilege probes is allowed",
+        );
+    }
+
+    #[test]
+    fn fails_with_s3_star_and_proposes_the_least_privilege_policy() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        });
+        let x = only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Fail,
+            "role is over-privileged: it can read objects of unrelated buckets (s3:GetObject allowed by",
+        );
+        assert!(
+            x.message.contains("s3:DeleteBucket on the source bucket"),
+            "{}",
+            x.message
+        );
+        assert!(
+            x.message.contains("permanently delete replica versions"),
+            "{}",
+            x.message
+        );
+        let least = &x.evidence["least_privilege_policy"]["Statement"];
+        assert_eq!(
+            least[0]["Resource"],
+            json!([SOURCE_ARN, "arn:aws:s3:::xyz-app-logs"])
+        );
+        assert_eq!(
+            least[2]["Action"],
+            json!([
+                "s3:ReplicateObject",
+                "s3:ReplicateTags",
+                "s3:ReplicateDelete",
+                "s3:ObjectOwnerOverrideToBucketOwner"
+            ])
+        );
+        assert_eq!(least[3]["Resource"], json!([SOURCE_KEY]));
+        assert_eq!(least[4]["Resource"], json!([DEST_KEY]));
+    }
+
+    #[test]
+    fn one_excess_permission_is_enough_to_fail() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::xyz-app-logs/*"}))
+        });
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Fail,
+            "role is over-privileged: it can write source objects (s3:PutObject allowed by",
+        );
+    }
+
+    #[test]
+    fn skips_a_missing_role_and_errors_on_an_unreadable_one() {
+        let mut f = seed();
+        f.principal("replication-role").details = Fetched::absent("NoSuchEntity");
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Skip,
+            "role does not exist (reported by role-exists)",
+        );
+        f.principal("replication-role").details = denied("iam:GetRole");
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Error,
+            "could not be read: iam:GetRole failed",
+        );
+    }
+}

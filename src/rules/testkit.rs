@@ -14,12 +14,14 @@
 //! with the regeneration command.
 
 use super::{AuditContext, Rule};
-use crate::findings::{Finding, Status};
+pub use crate::findings::{Finding, Scenario, Status};
+pub use crate::snapshot::Fetched;
 use crate::snapshot::{
-    AccountState, BucketState, Fetched, KmsKeyState, PrincipalDetails, PrincipalState,
+    AccountState, BucketState, KmsKeyState, PrincipalDetails, PrincipalState,
     ReplicationConfiguration, ReplicationRule, Snapshot,
 };
 use crate::spec::Spec;
+pub use serde_json::json;
 use std::path::Path;
 
 const SEED_SNAPSHOT: &str = include_str!("../../tests/fixtures/seed-snapshot.json");
@@ -176,6 +178,18 @@ impl Fixture {
         b.policy = Fetched::ok(v.to_string());
     }
 
+    /// Edit a KMS key's policy as JSON.
+    pub fn key_policy(&mut self, arn: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+        let k = self.key(arn);
+        let text = k
+            .key_policy
+            .value()
+            .expect("key has a policy in the fixture");
+        let mut v: serde_json::Value = serde_json::from_str(text).expect("policy JSON");
+        edit(&mut v);
+        k.key_policy = Fetched::ok(v.to_string());
+    }
+
     /// Edit every inline policy of a principal (alias) as JSON.
     pub fn inline_policies(&mut self, alias: &str, mut edit: impl FnMut(&mut serde_json::Value)) {
         let d = self.details(alias);
@@ -252,4 +266,18 @@ pub fn clean(out: &[Finding], message: &str) {
 /// How many findings have this status.
 pub fn count(out: &[Finding], status: Status) -> usize {
     out.iter().filter(|f| f.status == status).count()
+}
+
+/// Remove an action from every statement of a policy document (statements left without
+/// actions are dropped).
+pub fn remove_action(policy: &mut serde_json::Value, action: &str) {
+    let st = statements(policy);
+    for s in st.iter_mut() {
+        match &mut s["Action"] {
+            serde_json::Value::Array(a) => a.retain(|x| x != action),
+            serde_json::Value::String(a) if a == action => s["Action"] = serde_json::json!([]),
+            _ => {}
+        }
+    }
+    st.retain(|s| s["Action"] != serde_json::json!([]));
 }
