@@ -215,3 +215,127 @@ pub fn kms_key_of(cx: &AuditContext, bucket: &str) -> Option<String> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+    const CLINT: &str = "arn:aws:iam::271089868719:user/clint-eastwood";
+
+    #[test]
+    fn passes_for_the_seed_allows_and_denies() {
+        let out = seed().run(&AccessExpectation);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, &format!("{TOM} is allowed s3:GetObject"));
+        has(
+            &out,
+            Status::Pass,
+            &format!("{TOM} is allowed s3:ListBucket"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:GetObject (ImplicitDeny"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:ListBucket (ImplicitDeny"),
+        );
+    }
+
+    #[test]
+    fn fails_when_an_allowed_principal_is_denied() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).retain(|s| s["Sid"] != "Grant0Objects")
+        });
+        let x = only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is ImplicitDeny"),
+        );
+        assert_eq!(
+            x.resource,
+            "arn:aws:s3:::rubes-s3-bucket/reports/sample.txt"
+        );
+        assert_eq!(x.scenario, Scenario::Step5);
+    }
+
+    #[test]
+    fn fails_when_the_reader_cannot_decrypt_the_sse_kms_object() {
+        let mut f = seed();
+        f.key_policy(SOURCE_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is Allowed: "),
+        )
+        .message
+        .contains(&format!("; kms:Decrypt on {SOURCE_KEY} is ImplicitDeny"))
+        .then_some(())
+        .expect("names the KMS denial");
+    }
+
+    #[test]
+    fn fails_when_a_denied_principal_is_granted() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).push(json!({"Sid": "Oops", "Effect": "Allow",
+                "Principal": {"AWS": CLINT}, "Action": "s3:ListBucket",
+                "Resource": SOURCE_ARN}))
+        });
+        f.inline_policies("tom", |_| {});
+        f.principal("clint").details = f.snap.principals[TOM].details.clone();
+        only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{CLINT} must be denied s3:ListBucket but is allowed by"),
+        );
+    }
+
+    #[test]
+    fn errors_when_policies_cannot_be_read() {
+        let mut f = seed();
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        let out = f.run(&AccessExpectation);
+        assert_eq!(count(&out, Status::Error), 4);
+        has(
+            &out,
+            Status::Error,
+            &format!("cannot check: {TOM} s3:GetObject: bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed"),
+        );
+        let mut f = seed();
+        f.key(SOURCE_KEY).key_policy = denied("kms:GetKeyPolicy");
+        let out = f.run(&AccessExpectation);
+        // Only the allowed read needs the key to be proven; a denied read is denied anyway.
+        only(
+            &out,
+            Status::Error,
+            &format!("{TOM} s3:GetObject: the objects are SSE-KMS encrypted and key policy of {SOURCE_KEY}"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:GetObject"),
+        );
+    }
+
+    #[test]
+    fn writes_into_replicated_prefixes_belong_to_scenario_c() {
+        let mut f = seed();
+        f.spec.access[0]
+            .allow
+            .push(toml::Spanned::new(0..0, "s3:PutObject".into()));
+        let x = has(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:PutObject but is ExplicitDeny"),
+        );
+        assert_eq!(x.scenario, Scenario::ScenarioC);
+    }
+}

@@ -226,3 +226,135 @@ fn sample_prefixes(cx: &AuditContext, alias: &str) -> Vec<String> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn grant(
+        f: &mut Fixture,
+        alias: &str,
+        principal: serde_json::Value,
+        action: &str,
+        resource: &str,
+    ) {
+        f.bucket_policy(alias, |p| {
+            statements(p).push(json!({"Sid": "Extra", "Effect": "Allow",
+                "Principal": principal, "Action": action, "Resource": resource}))
+        });
+    }
+
+    #[test]
+    fn passes_when_only_expected_principals_are_granted() {
+        let out = seed().run(&BucketPolicyGrantees);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(
+            &out,
+            "bucket policy grants only expected principals (2 grant(s))",
+        );
+        has(&out, Status::Pass, "no bucket policy: it grants no one");
+    }
+
+    #[test]
+    fn fails_on_a_public_grant() {
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!("*"),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/*",
+        );
+        let x = only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "bucket policy grants unexpected principals: \"*\" (anyone) (s3:GetObject) via",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        assert_eq!(x.scenario, Scenario::Step5);
+    }
+
+    #[test]
+    fn fails_on_another_account_or_user_but_not_the_own_account() {
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": "arn:aws:iam::271089868719:root"}),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/reports/*",
+        );
+        only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "bucket policy grants unexpected principals: account arn:aws:iam::271089868719:root (s3:GetObject)",
+        );
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": "arn:aws:iam::271089868719:user/clint-eastwood"}),
+            "s3:ListBucket",
+            DEST_ARN,
+        );
+        let x = only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "arn:aws:iam::271089868719:user/clint-eastwood (s3:ListBucket)",
+        );
+        assert_eq!(x.scenario, Scenario::Step2);
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": "271089868719"}),
+            "s3:GetObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        clean(
+            &f.run(&BucketPolicyGrantees),
+            "grants only expected principals",
+        );
+    }
+
+    #[test]
+    fn conditions_are_reported_and_not_principal_is_unexpected() {
+        let mut f = seed();
+        f.bucket("logs-backup").policy = Fetched::ok(
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "NP", "Effect": "Allow",
+                "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::xyz-app-logs-backup/*",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})
+            .to_string(),
+        );
+        only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "everyone except account arn:aws:iam::111122223333:root (s3:GetObject) via",
+        )
+        .message
+        .ends_with("(with conditions)")
+        .then_some(())
+        .expect("says the grant has conditions");
+    }
+
+    #[test]
+    fn errors_on_an_unreadable_or_broken_policy() {
+        let mut f = seed();
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        f.bucket("logs").policy = Fetched::ok("{\"Statement\": 3}".into());
+        let out = f.run(&BucketPolicyGrantees);
+        assert_eq!(count(&out, Status::Error), 2);
+        has(
+            &out,
+            Status::Error,
+            "cannot check: bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed",
+        );
+        has(
+            &out,
+            Status::Error,
+            "cannot check: policy 'bucket policy of xyz-app-logs': $.Statement",
+        );
+    }
+}
