@@ -46,6 +46,7 @@ macro_rules! declare_rule {
     ) => {
         $crate::catalogue::RuleMeta {
             id: $id,
+            module: module_path!(),
             title: $title,
             severity: $crate::findings::Severity::$sev,
             scenarios: &[$($crate::findings::Scenario::$sc),*],
@@ -64,8 +65,10 @@ use crate::findings::{Finding, Scenario, Severity, Status};
 /// Static metadata of a check: what reports show beside every finding it produces.
 #[derive(Debug)]
 pub struct RuleMeta {
-    /// Stable id; never reused for another meaning.
+    /// Stable id; never reused for another meaning. A rule's id is its file name.
     pub id: &'static str,
+    /// Where it is declared (`module_path!()`), so tests can hold ids to file names.
+    pub module: &'static str,
     pub title: &'static str,
     pub severity: Severity,
     pub scenarios: &'static [Scenario],

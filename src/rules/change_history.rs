@@ -1,5 +1,5 @@
 use super::support::{skip, unknown};
-use super::AuditContext;
+use super::*;
 use crate::findings::{Finding, Scenario, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -34,70 +34,98 @@ declare_rule! {
 
 /// The rules a change of this kind can make fail. A change is blamed only for failures it
 /// could have caused: a new encryption setting does not explain a missing trail selector.
-fn affected_rules(event_name: &str) -> &'static [&'static str] {
+/// Typed references: a renamed or removed rule is a compile error here, not a silent miss.
+fn affected_rules(event_name: &str) -> &'static [&'static RuleMeta] {
     match event_name {
-        "PutBucketPolicy" | "DeleteBucketPolicy" => &[
-            "access-expectation",
-            "bucket-policy-grantees",
-            "destination-policy-allows-role",
-            "uploader-restriction",
-            "encrypted-replica-readable",
-            "log-export-permissions",
-            "config-rule-agreement",
-        ],
-        "PutBucketReplication" | "DeleteBucketReplication" => &[
-            "replication-configured",
-            "replication-role-matches",
-            "replication-rule-enabled",
-            "replication-filter",
-            "replication-unexpected-rules",
-            "replication-destination",
-            "replication-owner-override",
-            "replication-rtc",
-            "replication-delete-markers",
-            "replication-kms",
-            "prefix-scope",
-            "config-rule-agreement",
-        ],
-        "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => &[
-            "bucket-public-access-block",
-            "access-expectation",
-            "encrypted-replica-readable",
-            "config-rule-agreement",
-        ],
-        "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => {
-            &["account-public-access-block", "access-expectation"]
-        }
-        "PutBucketVersioning" => &["bucket-versioning", "config-rule-agreement"],
-        "PutBucketEncryption" | "DeleteBucketEncryption" => {
-            &["bucket-default-encryption", "config-rule-agreement"]
-        }
-        "PutBucketOwnershipControls" => &["bucket-object-ownership", "replication-owner-override"],
+        "PutBucketPolicy" | "DeleteBucketPolicy" => BUCKET_POLICY,
+        "PutBucketReplication" | "DeleteBucketReplication" => REPLICATION,
+        "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => BUCKET_BPA,
+        "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => ACCOUNT_BPA,
+        "PutBucketVersioning" => VERSIONING,
+        "PutBucketEncryption" | "DeleteBucketEncryption" => ENCRYPTION,
+        "PutBucketOwnershipControls" => OWNERSHIP,
         "PutRolePolicy"
         | "DeleteRolePolicy"
         | "AttachRolePolicy"
         | "DetachRolePolicy"
-        | "PutRolePermissionsBoundary" => &[
-            "role-source-permissions",
-            "role-destination-permissions",
-            "role-least-privilege",
-            "replication-kms-permissions",
-        ],
-        "UpdateAssumeRolePolicy" => &["role-trust"],
-        "DeleteRole" => &[
-            "role-exists",
-            "role-trust",
-            "role-source-permissions",
-            "role-destination-permissions",
-        ],
-        "PutKeyPolicy" | "DisableKey" | "ScheduleKeyDeletion" => &[
-            "replication-kms-permissions",
-            "encrypted-replica-readable",
-            "access-expectation",
-        ],
+        | "PutRolePermissionsBoundary" => ROLE_POLICY,
+        "UpdateAssumeRolePolicy" => ROLE_TRUST,
+        "DeleteRole" => ROLE_DELETED,
+        "PutKeyPolicy" | "DisableKey" | "ScheduleKeyDeletion" => KEY_POLICY,
         _ => &[],
     }
 }
+
+static BUCKET_POLICY: &[&RuleMeta] = &[
+    &access_expectation::META,
+    &bucket_policy_grantees::META,
+    &destination_policy_allows_role::META,
+    &uploader_restriction::META,
+    &encrypted_replica_readable::META,
+    &log_export_permissions::META,
+    &config_rule_agreement::META,
+];
+
+static REPLICATION: &[&RuleMeta] = &[
+    &replication_configured::META,
+    &replication_role_matches::META,
+    &replication_rule_enabled::META,
+    &replication_filter::META,
+    &replication_unexpected_rules::META,
+    &replication_destination::META,
+    &replication_owner_override::META,
+    &replication_rtc::META,
+    &replication_delete_markers::META,
+    &replication_kms::META,
+    &prefix_scope::META,
+    &config_rule_agreement::META,
+];
+
+static BUCKET_BPA: &[&RuleMeta] = &[
+    &bucket_public_access_block::META,
+    &access_expectation::META,
+    &encrypted_replica_readable::META,
+    &config_rule_agreement::META,
+];
+
+static ACCOUNT_BPA: &[&RuleMeta] = &[
+    &account_public_access_block::META,
+    &access_expectation::META,
+];
+
+static VERSIONING: &[&RuleMeta] = &[&bucket_versioning::META, &config_rule_agreement::META];
+
+static ENCRYPTION: &[&RuleMeta] = &[
+    &bucket_default_encryption::META,
+    &config_rule_agreement::META,
+];
+
+static OWNERSHIP: &[&RuleMeta] = &[
+    &bucket_object_ownership::META,
+    &replication_owner_override::META,
+];
+
+static ROLE_POLICY: &[&RuleMeta] = &[
+    &role_source_permissions::META,
+    &role_destination_permissions::META,
+    &role_least_privilege::META,
+    &replication_kms_permissions::META,
+];
+
+static ROLE_TRUST: &[&RuleMeta] = &[&role_trust::META];
+
+static ROLE_DELETED: &[&RuleMeta] = &[
+    &role_exists::META,
+    &role_trust::META,
+    &role_source_permissions::META,
+    &role_destination_permissions::META,
+];
+
+static KEY_POLICY: &[&RuleMeta] = &[
+    &replication_kms_permissions::META,
+    &encrypted_replica_readable::META,
+    &access_expectation::META,
+];
 
 /// Runs after every other rule: it needs their verdicts to tell which changes broke something.
 pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
@@ -144,11 +172,11 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             let rules = affected_rules(&e.event_name);
             let broken: Vec<String> = earlier
                 .iter()
-                .filter(|f| f.status == Status::Fail && rules.contains(&f.id.as_str()))
+                .filter(|f| f.status == Status::Fail && rules.iter().any(|m| m.id == f.id))
                 .filter(|f| {
                     touches(&f.resource, &what)
                         || e.resources.iter().any(|r| touches(&f.resource, r))
-                        || (account_level && f.id == "access-expectation")
+                        || (account_level && f.id == access_expectation::META.id)
                 })
                 .map(|f| f.id.clone())
                 .collect::<std::collections::BTreeSet<_>>()
@@ -168,7 +196,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             } else {
                 e.resources.join(", ")
             };
-            let evidence = json!({"event": e, "rules_it_can_affect": rules, "failing_rules_on_resource": broken});
+            let evidence = json!({"event": e, "rules_it_can_affect": rules.iter().map(|m| m.id).collect::<Vec<_>>(), "failing_rules_on_resource": broken});
             out.push(if broken.is_empty() {
                 META.finding(
                     scenario,
@@ -239,4 +267,164 @@ fn touches(finding_resource: &str, changed: &str) -> bool {
         || finding_resource.starts_with(&format!("arn:aws:s3:::{changed}/"))
         || finding_resource.ends_with(&format!("/{changed}"))
         || finding_resource.ends_with(&format!(":key/{changed}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn after(f: &Fixture, earlier: &[Finding]) -> Vec<Finding> {
+        check_after(&AuditContext::new(&f.spec, &f.snap), earlier)
+    }
+
+    #[test]
+    fn passes_for_every_change_when_no_rule_fails() {
+        let f = seed();
+        let out = after(&f, &run_all_but_history(&f));
+        assert_eq!(
+            count(&out, Status::Pass),
+            21,
+            "the provisioning changes on audited resources"
+        );
+        clean(
+            &out,
+            "PutBucketVersioning on clint-s3-bucket by arn:aws:iam::271089868719:user/replaudit-admin at 2026-",
+        );
+        // Changes to buckets the spec does not audit are not reported.
+        assert!(!out.iter().any(|x| x.message.contains("replaudit-trail-")));
+    }
+
+    fn run_all_but_history(f: &Fixture) -> Vec<Finding> {
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        all_rules().iter().flat_map(|r| r.check(&cx)).collect()
+    }
+
+    #[test]
+    fn fails_when_a_rule_the_change_can_affect_now_fails_on_its_resource() {
+        let mut f = seed();
+        f.bucket("destination").versioning = Fetched::ok("Suspended".into());
+        let out = after(&f, &f.run(&bucket_versioning::BucketVersioning));
+        let x = only(
+            &out,
+            Status::Fail,
+            "PutBucketVersioning on clint-s3-bucket by arn:aws:iam::271089868719:user/replaudit-admin",
+        );
+        assert!(
+            x.message.ends_with("now failing: bucket-versioning"),
+            "{}",
+            x.message
+        );
+        assert_eq!(x.resource, DEST_ARN);
+        assert_eq!(
+            x.evidence["rules_it_can_affect"],
+            json!(["bucket-versioning", "config-rule-agreement"])
+        );
+    }
+
+    #[test]
+    fn a_change_is_not_blamed_for_rules_it_cannot_affect() {
+        // The destination's default encryption breaks: PutBucketVersioning on it is not blamed,
+        // PutBucketEncryption is.
+        let mut f = seed();
+        f.bucket("destination").encryption = Fetched::absent("none");
+        let earlier = f.run(&bucket_default_encryption::BucketDefaultEncryption);
+        let out = after(&f, &earlier);
+        only(&out, Status::Fail, "PutBucketEncryption on clint-s3-bucket");
+        has(&out, Status::Pass, "PutBucketVersioning on clint-s3-bucket");
+    }
+
+    #[test]
+    fn account_level_changes_are_blamed_for_account_findings_and_access() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = Fetched::absent("none");
+        let out = after(&f, &run_all_but_history(&f));
+        let x = only(
+            &out,
+            Status::Fail,
+            "PutAccountPublicAccessBlock on account 111122223333",
+        );
+        assert!(
+            x.message
+                .ends_with("now failing: account-public-access-block"),
+            "{}",
+            x.message
+        );
+        let earlier = vec![access_expectation::META.finding(
+            Scenario::Step5,
+            Status::Fail,
+            "arn:aws:s3:::elsewhere",
+            "x",
+            json!({}),
+        )];
+        has(
+            &after(&f, &earlier),
+            Status::Fail,
+            "PutAccountPublicAccessBlock on account 271089868719",
+        );
+    }
+
+    #[test]
+    fn role_and_key_changes_are_matched_by_name() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:ReplicateObject")
+        });
+        let out = after(&f, &run_all_but_history(&f));
+        let x = only(&out, Status::Fail, "PutRolePolicy on s3_replication_role");
+        assert!(
+            x.message
+                .ends_with("now failing: role-destination-permissions"),
+            "{}",
+            x.message
+        );
+        assert_eq!(x.resource, ROLE_ARN);
+        assert_eq!(x.scenario, Scenario::Step3);
+    }
+
+    #[test]
+    fn no_relevant_change_is_one_pass_per_account_and_unreadable_history_errors() {
+        let mut f = seed();
+        f.account("abcd").change_events = Fetched::ok(crate::snapshot::ChangeEvents::default());
+        f.account("xyz").change_events = denied("cloudtrail:LookupEvents");
+        let out = after(&f, &[]);
+        only(
+            &out,
+            Status::Pass,
+            "account 271089868719: no change to audited configuration since ?",
+        );
+        only(
+            &out,
+            Status::Error,
+            "cannot check CloudTrail change history: cloudtrail:LookupEvents failed: AccessDenied",
+        );
+    }
+
+    #[test]
+    fn every_affected_rule_is_a_registered_rule() {
+        let events = [
+            "PutBucketPolicy",
+            "PutBucketReplication",
+            "PutBucketPublicAccessBlock",
+            "PutAccountPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketEncryption",
+            "PutBucketOwnershipControls",
+            "PutRolePolicy",
+            "UpdateAssumeRolePolicy",
+            "DeleteRole",
+            "PutKeyPolicy",
+        ];
+        for e in events {
+            assert!(!affected_rules(e).is_empty(), "{e}");
+            for m in affected_rules(e) {
+                assert!(
+                    all_rules().iter().any(|r| std::ptr::eq(r.meta(), *m)),
+                    "{}",
+                    m.id
+                );
+            }
+        }
+        assert!(affected_rules("ListBuckets").is_empty());
+    }
 }

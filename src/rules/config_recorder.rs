@@ -132,3 +132,89 @@ impl Rule for ConfigRecorder {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn config<'a>(f: &'a mut Fixture, alias: &str) -> &'a mut crate::snapshot::ConfigState {
+        match &mut f.account(alias).config {
+            Fetched::Ok { value } => value,
+            _ => panic!("fixture has AWS Config state for {alias}"),
+        }
+    }
+
+    #[test]
+    fn passes_when_recording_all_resource_types() {
+        let out = seed().run(&ConfigRecorder);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "account 111122223333: recorder default is recording S3 buckets",
+        );
+    }
+
+    #[test]
+    fn fails_when_stopped_failing_or_not_recording_buckets() {
+        let mut f = seed();
+        config(&mut f, "xyz").recorders[0].recording = false;
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333: default is stopped",
+        );
+        let mut f = seed();
+        config(&mut f, "xyz").recorders[0].last_status = Some("Failure".into());
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333: default last status is Failure",
+        );
+        let mut f = seed();
+        let r = &mut config(&mut f, "xyz").recorders[0];
+        r.all_supported = false;
+        r.resource_types = vec!["AWS::IAM::Role".into()];
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333: default does not record AWS::S3::Bucket",
+        );
+        config(&mut f, "xyz").recorders[0]
+            .resource_types
+            .push("AWS::S3::Bucket".into());
+        assert_eq!(count(&f.run(&ConfigRecorder), Status::Pass), 2);
+    }
+
+    #[test]
+    fn fails_without_recorder() {
+        let mut f = seed();
+        config(&mut f, "abcd").recorders.clear();
+        let x = only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 271089868719 has no AWS Config recorder",
+        );
+        assert_eq!(x.resource, "arn:aws:config:::account/271089868719");
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_without_evidence_section() {
+        let mut f = seed();
+        f.account("abcd").config = denied("config:DescribeConfigurationRecorders");
+        f.snap.accounts.remove("xyz");
+        let out = f.run(&ConfigRecorder);
+        has(
+            &out,
+            Status::Error,
+            "cannot check AWS Config recorders: config:DescribeConfigurationRecorders failed",
+        );
+        has(&out, Status::Error, "account was not collected");
+        f.spec.evidence = None;
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Skip,
+            "the spec has no [evidence] expectations",
+        );
+    }
+}

@@ -58,7 +58,10 @@ impl Rule for RoleLeastPrivilege {
                             &META,
                             scenario,
                             arn,
-                            "role does not exist (reported by role-exists)",
+                            format!(
+                                "role does not exist (reported by {})",
+                                super::role_exists::META.id
+                            ),
                         )
                     } else {
                         error(&META, scenario, arn, e)

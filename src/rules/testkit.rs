@@ -21,7 +21,6 @@ use crate::snapshot::{
     ReplicationConfiguration, ReplicationRule, Snapshot,
 };
 use crate::spec::Spec;
-pub use serde_json::json;
 use std::path::Path;
 
 const SEED_SNAPSHOT: &str = include_str!("../../tests/fixtures/seed-snapshot.json");
@@ -83,8 +82,6 @@ pub fn rule_doc(doc: &mut toml::Table, i: usize, j: usize) -> &mut toml::Table {
 
 pub const SOURCE_ARN: &str = "arn:aws:s3:::rubes-s3-bucket";
 pub const DEST_ARN: &str = "arn:aws:s3:::clint-s3-bucket";
-pub const LOGS_ARN: &str = "arn:aws:s3:::xyz-app-logs";
-pub const BACKUP_ARN: &str = "arn:aws:s3:::xyz-app-logs-backup";
 pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/s3_replication_role";
 pub const SOURCE_KEY: &str =
     "arn:aws:kms:ap-southeast-1:111122223333:key/6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b";
