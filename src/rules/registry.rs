@@ -294,6 +294,46 @@ mod tests {
     }
 
     #[test]
+    fn the_seed_audits_clean_offline_with_every_rule_reporting() {
+        let f = crate::rules::testkit::seed();
+        let out = run_all(&AuditContext::new(&f.spec, &f.snap));
+        for m in rule_metas() {
+            assert!(
+                out.iter().any(|x| x.id == m.id),
+                "{} reported nothing",
+                m.id
+            );
+        }
+        let bad: Vec<String> = out
+            .iter()
+            .filter(|x| matches!(x.status, Status::Fail | Status::Error))
+            .map(|x| format!("{} {} {}: {}", x.status, x.id, x.resource, x.message))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "the seed fixture is a correct set-up:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn a_rule_that_panics_is_an_error_finding_not_a_crash() {
+        let out = guarded(&role_exists::META, || panic!("boom"));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, Status::Error);
+        assert_eq!(out[0].id, "role-exists");
+        assert_eq!(
+            out[0].message,
+            "internal error in rule role-exists: boom (please report)"
+        );
+        let out = guarded(&role_exists::META, || {
+            panic!("{}", String::from("formatted"))
+        });
+        assert!(out[0].message.contains("formatted"));
+        assert!(guarded(&role_exists::META, Vec::new).is_empty());
+    }
+
+    #[test]
     fn the_readme_rule_table_lists_exactly_the_rules() {
         let readme =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
