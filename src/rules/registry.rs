@@ -174,6 +174,14 @@ mod tests {
             all_metas().len(),
             rule_metas().len() + crate::catalogue::canary::ALL.len()
         );
+        for m in all_metas() {
+            assert!(
+                std::ptr::eq(find_rule(m.id).unwrap(), m),
+                "find_rule({})",
+                m.id
+            );
+        }
+        assert!(find_rule("no-such-rule").is_none());
     }
 
     #[test]
