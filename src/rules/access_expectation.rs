@@ -338,4 +338,26 @@ mod tests {
         );
         assert_eq!(x.scenario, Scenario::ScenarioC);
     }
+
+    #[test]
+    fn writes_are_puts_deletes_replications_and_restores() {
+        for a in [
+            "s3:PutObject",
+            "s3:DeleteObjectVersion",
+            "s3:ReplicateObject",
+            "s3:RestoreObject",
+        ] {
+            assert!(is_write(a), "{a}");
+        }
+        for a in ["s3:GetObject", "s3:ListBucket", "s3:RestoreObjectX"] {
+            assert!(!is_write(a), "{a}");
+        }
+        let f = seed();
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        assert!(in_replicated_prefix(&cx, "source", "reports/x"));
+        assert!(!in_replicated_prefix(&cx, "source", "scratch/x"));
+        assert!(!in_replicated_prefix(&cx, "destination", "reports/x"));
+        assert_eq!(kms_key_of(&cx, "source").as_deref(), Some(SOURCE_KEY));
+        assert_eq!(kms_key_of(&cx, "logs"), None, "AES256");
+    }
 }

@@ -357,4 +357,155 @@ mod tests {
             "cannot check: policy 'bucket policy of xyz-app-logs': $.Statement",
         );
     }
+
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+    const CLINT: &str = "arn:aws:iam::271089868719:user/clint-eastwood";
+    const L2: &str = "arn:aws:iam::111122223333:user/l2-engineer";
+
+    /// The verdict on `alias` alone.
+    fn on(f: &Fixture, alias: &str) -> Finding {
+        let arn = format!("arn:aws:s3:::{}", f.spec.buckets[alias].name.get_ref());
+        let out = f.run(&BucketPolicyGrantees);
+        out.into_iter()
+            .find(|x| x.resource == arn)
+            .expect("a finding per bucket")
+    }
+
+    #[test]
+    fn who_is_expected_comes_from_access_scenarios_and_replication() {
+        // A principal with only `deny` expectations is not a grantee.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": CLINT}),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "source").status, Status::Fail);
+        // Access expectations on one bucket do not make the principal expected on another.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "logs",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::xyz-app-logs/*",
+        );
+        assert_eq!(on(&f, "logs").status, Status::Fail);
+        // Scenario C uploaders may be granted on their bucket, not elsewhere.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": L2}),
+            "s3:PutObject",
+            "arn:aws:s3:::rubes-s3-bucket/reports/*",
+        );
+        assert_eq!(on(&f, "source").status, Status::Pass);
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": L2}),
+            "s3:PutObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "destination").status, Status::Fail);
+        // Scenario A readers may be granted on the replica bucket, not elsewhere.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "destination").status, Status::Pass);
+        grant(
+            &mut f,
+            "logs-backup",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::xyz-app-logs-backup/*",
+        );
+        assert_eq!(on(&f, "logs-backup").status, Status::Fail);
+    }
+
+    #[test]
+    fn the_replication_role_is_expected_on_its_destinations_only() {
+        let mut f = seed();
+        f.spec.replication[1].role = toml::Spanned::new(0..0, "tom".into());
+        assert_eq!(
+            on(&f, "destination").status,
+            Status::Pass,
+            "{}",
+            on(&f, "destination").message
+        );
+        grant(
+            &mut f,
+            "logs",
+            json!({"AWS": ROLE_ARN}),
+            "s3:PutObject",
+            "arn:aws:s3:::xyz-app-logs/*",
+        );
+        assert_eq!(on(&f, "logs").status, Status::Fail);
+    }
+
+    #[test]
+    fn grants_limited_to_a_prefix_the_spec_knows_are_found() {
+        // Each source of sample keys on its own: a public grant on just that prefix fails.
+        let public = |f: &mut Fixture, alias: &str, object: &str| {
+            grant(f, alias, json!("*"), "s3:GetObject", object);
+            on(f, alias)
+        };
+        let mut f = seed();
+        f.spec.access[0].sample_key = "only-access/x".into();
+        assert_eq!(
+            public(
+                &mut f,
+                "source",
+                "arn:aws:s3:::rubes-s3-bucket/only-access/*"
+            )
+            .status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.replication[1].rules[0].prefix = Some("logs-only/".into());
+        assert_eq!(
+            public(&mut f, "logs", "arn:aws:s3:::xyz-app-logs/logs-only/*").status,
+            Status::Fail
+        );
+        assert_eq!(
+            public(
+                &mut f,
+                "logs-backup",
+                "arn:aws:s3:::xyz-app-logs-backup/logs-only/*"
+            )
+            .status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.scenario_c.as_mut().unwrap().prefixes = vec!["uploads/".into()];
+        assert_eq!(
+            public(&mut f, "source", "arn:aws:s3:::rubes-s3-bucket/uploads/*").status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.scenario_d.as_mut().unwrap().export_prefix = "exp-only/".into();
+        assert_eq!(
+            public(&mut f, "logs", "arn:aws:s3:::xyz-app-logs/exp-only/*").status,
+            Status::Fail
+        );
+        // A prefix the spec never names for this bucket is not probed.
+        let mut f = seed();
+        assert_eq!(
+            public(
+                &mut f,
+                "destination",
+                "arn:aws:s3:::clint-s3-bucket/never-named/*"
+            )
+            .status,
+            Status::Pass
+        );
+    }
 }

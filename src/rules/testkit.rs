@@ -163,14 +163,15 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no live rule {id} on {alias}"))
     }
 
-    /// Edit a bucket's policy as JSON.
+    /// Edit a bucket's policy as JSON (an empty policy when the bucket has none).
     pub fn bucket_policy(&mut self, alias: &str, edit: impl FnOnce(&mut serde_json::Value)) {
         let b = self.bucket(alias);
         let text = b
             .policy
             .value()
-            .expect("bucket has a policy in the fixture");
-        let mut v: serde_json::Value = serde_json::from_str(text).expect("policy JSON");
+            .cloned()
+            .unwrap_or_else(|| r#"{"Version": "2012-10-17", "Statement": []}"#.into());
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
         edit(&mut v);
         b.policy = Fetched::ok(v.to_string());
     }
