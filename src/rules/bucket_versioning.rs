@@ -1,6 +1,6 @@
 use super::support::{error, skip, unknown};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::findings::{Finding, Scenario, Status};
+use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
 
@@ -76,7 +76,8 @@ impl Rule for BucketVersioning {
                 ));
                 continue;
             };
-            let why = if replication.is_some() && scenario != Scenario::Step1 {
+            // A replicated bucket's scenario is never step 1, so no scenario test is needed.
+            let why = if replication.is_some() {
                 " (replication requires versioning on source and destination)"
             } else {
                 ""
@@ -151,6 +152,21 @@ mod tests {
             "the spec does not expect versioning on this bucket",
         );
         f.spec.buckets.get_mut("spare").unwrap().versioning = true;
+        let spare = f.snap.buckets["logs"].clone();
+        f.snap.buckets.insert("spare".into(), spare);
+        f.bucket("spare").name = "xyz-spare".into();
+        f.bucket("spare").versioning = Fetched::ok("Suspended".into());
+        let x = only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "versioning is Suspended",
+        );
+        assert_eq!(
+            x.message, "versioning is Suspended on xyz-spare",
+            "no replication note"
+        );
+        assert_eq!(x.scenario, Scenario::Step1);
+        f.snap.buckets.remove("spare");
         has(
             &f.run(&BucketVersioning),
             Status::Error,
