@@ -153,7 +153,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             .since
             .map(|s| s.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_else(|| "?".into());
-        let mut relevant = 0;
+        let mut any_relevant = false;
         for e in &ev.events {
             let account_level = e.event_name.ends_with("AccountPublicAccessBlock");
             let target = if account_level {
@@ -168,7 +168,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             let Some((scenario, what)) = target else {
                 continue;
             };
-            relevant += 1;
+            any_relevant = true;
             let rules = affected_rules(&e.event_name);
             let broken: Vec<String> = earlier
                 .iter()
@@ -222,7 +222,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 )
             });
         }
-        if relevant == 0 {
+        if !any_relevant {
             out.push(META.finding(
                 Scenario::Step1,
                 Status::Pass,
@@ -426,5 +426,40 @@ mod tests {
             }
         }
         assert!(affected_rules("ListBuckets").is_empty());
+    }
+
+    #[test]
+    fn cloudtrail_resource_names_map_to_audited_resources() {
+        let f = seed();
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let bucket = Some((Scenario::Step2, DEST_ARN.to_string()));
+        assert_eq!(classify(&cx, "clint-s3-bucket"), bucket);
+        assert_eq!(classify(&cx, DEST_ARN), bucket);
+        let role = Some((Scenario::Step3, ROLE_ARN.to_string()));
+        assert_eq!(classify(&cx, ROLE_ARN), role);
+        assert_eq!(classify(&cx, "s3_replication_role"), role);
+        let key = Some((Scenario::ScenarioA, DEST_KEY.to_string()));
+        assert_eq!(classify(&cx, DEST_KEY), key);
+        assert_eq!(classify(&cx, "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"), key);
+        assert_eq!(classify(&cx, "replaudit-trail-111122223333"), None);
+    }
+
+    #[test]
+    fn a_finding_touches_the_changed_resource_or_what_is_inside_it() {
+        assert!(touches(DEST_ARN, DEST_ARN));
+        assert!(touches("arn:aws:s3:::clint-s3-bucket/reports/x", DEST_ARN));
+        assert!(touches(DEST_ARN, "clint-s3-bucket"));
+        assert!(touches(
+            "arn:aws:s3:::clint-s3-bucket/reports/x",
+            "clint-s3-bucket"
+        ));
+        assert!(touches(ROLE_ARN, "s3_replication_role"));
+        assert!(touches(DEST_KEY, "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"));
+        assert!(!touches(SOURCE_ARN, "clint-s3-bucket"));
+        assert!(!touches(
+            "arn:aws:s3:::clint-s3-bucket-2",
+            "clint-s3-bucket"
+        ));
+        assert!(!touches(ROLE_ARN, "replication_role"));
     }
 }
