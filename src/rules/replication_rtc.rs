@@ -136,6 +136,19 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_rtc_with_a_threshold_is_not_enabled() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replication_time = toggle("Disabled", Some(15));
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Fail,
+            "rule 'reports-to-abcd': Replication Time Control is not enabled",
+        );
+    }
+
+    #[test]
     fn fails_on_other_thresholds_or_a_legacy_rule() {
         let mut f = seed();
         let d = &mut f.live_rule("logs", "logs-to-backup").destination;
