@@ -12,6 +12,10 @@
 //! The fixture is parsed with the snapshot's own serde types, so fields added later with a
 //! `#[serde(default)]` keep it loading; a field that becomes required makes [`seed()`] fail
 //! with the regeneration command.
+//!
+//! For a test that needs a state the seed cannot be mutated into cheaply (an account read in
+//! no Region, a bucket with nothing configured), [`spec`], [`snapshot`], [`account`] and
+//! [`bucket`] build one from nothing.
 
 use super::{AuditContext, Rule};
 pub use crate::findings::{Finding, Scenario, Status};
@@ -21,6 +25,7 @@ use crate::snapshot::{
     ReplicationConfiguration, ReplicationRule, Snapshot,
 };
 use crate::spec::Spec;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const SEED_SNAPSHOT: &str = include_str!("../../tests/fixtures/seed-snapshot.json");
@@ -278,4 +283,75 @@ pub fn remove_action(policy: &mut serde_json::Value, action: &str) {
         }
     }
     st.retain(|s| s["Action"] != serde_json::json!([]));
+}
+
+/// The seed spec's text, for tests that edit it as text.
+pub const SEED: &str = SEED_SPEC;
+
+/// A spec from TOML text (it must be valid).
+pub fn spec(text: &str) -> Spec {
+    crate::spec::parse(Path::new("test.toml"), text)
+        .expect("test spec must be valid")
+        .spec
+}
+
+/// The seed spec alone, for tests that build their snapshot from nothing.
+pub fn seed_spec() -> Spec {
+    spec(SEED)
+}
+
+/// A snapshot with nothing in it.
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        schema_version: crate::snapshot::SCHEMA_VERSION,
+        tool_version: "test".into(),
+        collected_at: chrono::Utc::now(),
+        spec_name: "test".into(),
+        endpoint_url: None,
+        accounts: BTreeMap::new(),
+        buckets: BTreeMap::new(),
+        principals: BTreeMap::new(),
+        kms_keys: BTreeMap::new(),
+        replication_metrics: BTreeMap::new(),
+    }
+}
+
+/// An account state where every value reads as not configured, for tests to overwrite.
+pub fn account(spec: &Spec, alias: &str) -> AccountState {
+    use crate::snapshot::{CallerIdentity, ChangeEvents, ConfigState};
+    let a = &spec.accounts[alias];
+    AccountState {
+        alias: alias.into(),
+        expected_account_id: a.account_id.get_ref().clone(),
+        caller: Fetched::ok(CallerIdentity {
+            account: a.account_id.get_ref().clone(),
+            arn: format!("arn:aws:iam::{}:user/auditor", a.account_id.get_ref()),
+        }),
+        public_access_block: Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
+        trails: Fetched::ok(vec![]),
+        config: Fetched::ok(ConfigState::default()),
+        config_compliance: Fetched::ok(vec![]),
+        change_events: Fetched::ok(ChangeEvents::default()),
+        config_by_region: BTreeMap::new(),
+    }
+}
+
+/// A bucket state where every value reads as not configured, for tests to overwrite.
+pub fn bucket(spec: &Spec, alias: &str) -> BucketState {
+    let b = &spec.buckets[alias];
+    BucketState {
+        alias: alias.into(),
+        name: b.name.get_ref().clone(),
+        read_as: b.account.get_ref().clone(),
+        owned_by_expected_account: Fetched::ok(true),
+        region: Fetched::ok(b.region.get_ref().clone()),
+        versioning: Fetched::ok("Enabled".into()),
+        public_access_block: Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
+        ownership_controls: Fetched::absent("OwnershipControlsNotFoundError"),
+        policy: Fetched::absent("NoSuchBucketPolicy"),
+        policy_is_public: Fetched::absent("NoSuchBucketPolicy"),
+        encryption: Fetched::absent("ServerSideEncryptionConfigurationNotFoundError"),
+        replication: Fetched::absent("ReplicationConfigurationNotFoundError"),
+        tags: Fetched::absent("NoSuchTagSet"),
+    }
 }
