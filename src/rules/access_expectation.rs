@@ -222,21 +222,21 @@ mod tests {
     fn passes_for_the_seed_allows_and_denies() {
         let out = seed().run(&AccessExpectation);
         assert_eq!(count(&out, Status::Pass), 4);
-        clean(&out, &format!("{TOM} is allowed s3:GetObject"));
+        clean(&out, &format!("{TOM} is allowed s3:GetObject: S3 says Allowed (identity-based policy 'tom-cruise inline policy replaudit-spec' statement 1 (Sid Access0Objects); resource-based policy 'bucket policy of rubes-s3-bucket' statement 1 (Sid Grant0Objects)); kms:Decrypt on {SOURCE_KEY} says Allowed ("));
         has(
             &out,
             Status::Pass,
-            &format!("{TOM} is allowed s3:ListBucket"),
+            &format!("{TOM} is allowed s3:ListBucket: S3 says Allowed ("),
         );
         has(
             &out,
             Status::Pass,
-            &format!("{CLINT} is denied s3:GetObject (ImplicitDeny"),
+            &format!("{CLINT} is denied s3:GetObject: S3 says ImplicitDeny (cross-account: no identity-based policy allows"),
         );
         has(
             &out,
             Status::Pass,
-            &format!("{CLINT} is denied s3:ListBucket (ImplicitDeny"),
+            &format!("{CLINT} is denied s3:ListBucket: S3 says ImplicitDeny (cross-account: no identity-based policy allows"),
         );
     }
 
@@ -249,7 +249,7 @@ mod tests {
         let x = only(
             &f.run(&AccessExpectation),
             Status::Fail,
-            &format!("{TOM} must be allowed s3:GetObject but is ImplicitDeny"),
+            &format!("{TOM} must be allowed s3:GetObject but is denied: S3 says ImplicitDeny (cross-account: identity policy allows but the resource-based policy has no matching Allow); kms:Decrypt on {SOURCE_KEY} says Allowed"),
         );
         assert_eq!(
             x.resource,
@@ -267,10 +267,10 @@ mod tests {
         only(
             &f.run(&AccessExpectation),
             Status::Fail,
-            &format!("{TOM} must be allowed s3:GetObject but is Allowed: "),
+            &format!("{TOM} must be allowed s3:GetObject but is denied: S3 says Allowed ("),
         )
         .message
-        .contains(&format!("; kms:Decrypt on {SOURCE_KEY} is ImplicitDeny"))
+        .contains(&format!("; kms:Decrypt on {SOURCE_KEY} says ImplicitDeny (KMS key policy: it names neither {TOM} nor its account"))
         .then_some(())
         .expect("names the KMS denial");
     }
@@ -288,7 +288,7 @@ mod tests {
         only(
             &f.run(&AccessExpectation),
             Status::Fail,
-            &format!("{CLINT} must be denied s3:ListBucket but is allowed by"),
+            &format!("{CLINT} must be denied s3:ListBucket but is allowed: S3 says Allowed (identity-based policy 'clint-eastwood inline policy replaudit-spec' statement 0 (Sid Access0Bucket); resource-based policy 'bucket policy of rubes-s3-bucket' statement 4 (Sid Oops))"),
         );
     }
 
@@ -328,7 +328,7 @@ mod tests {
         let x = has(
             &f.run(&AccessExpectation),
             Status::Fail,
-            &format!("{TOM} must be allowed s3:PutObject but is ExplicitDeny"),
+            &format!("{TOM} must be allowed s3:PutObject but is denied: S3 says ExplicitDeny (resource-based policy 'bucket policy of rubes-s3-bucket' statement 2 (Sid OnlyUploadersWriteReplicatedPrefixes))"),
         );
         assert_eq!(x.scenario, Scenario::ScenarioC);
     }

@@ -155,14 +155,16 @@ mod tests {
     #[test]
     fn an_account_without_buckets_requiring_it_is_not_checked() {
         let mut f = seed();
-        for b in f.spec.buckets.values_mut() {
-            if b.account.get_ref() == "abcd" {
-                b.block_public_access = false;
-            }
-        }
+        f.spec.accounts.get_mut("abcd").unwrap().block_public_access = false;
+        f.account("abcd").public_access_block = denied("s3control:GetPublicAccessBlock");
         let out = f.run(&AccountPublicAccessBlock);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].resource, "arn:aws:s3:::account/111122223333");
+        let x = only(
+            &out,
+            Status::Skip,
+            "the spec does not require account-level Block Public Access in 271089868719 (accounts.abcd.block_public_access = false)",
+        );
+        assert_eq!(x.resource, "arn:aws:s3:::account/271089868719");
+        only(&out, Status::Pass, "111122223333");
     }
 }
 

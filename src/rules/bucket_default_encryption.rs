@@ -190,7 +190,11 @@ mod tests {
         let mut f = seed();
         f.bucket("source").encryption =
             rule("aws:kms", Some("6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b"));
-        clean(&f.run(&BucketDefaultEncryption), "with key 6f1e3c2a");
+        // The bare id is resolved to the key's ARN in the bucket's account and Region.
+        clean(
+            &f.run(&BucketDefaultEncryption),
+            &format!("default encryption is aws:kms with key {SOURCE_KEY}"),
+        );
     }
 
     #[test]
@@ -212,7 +216,7 @@ mod tests {
         only(
             &f.run(&BucketDefaultEncryption),
             Status::Fail,
-            &format!("default encryption uses key {DEST_KEY}, expected {SOURCE_KEY}"),
+            &format!("default encryption key is {DEST_KEY}, expected {SOURCE_KEY}; key {DEST_KEY} is in ap-southeast-2, not in the bucket's Region ap-southeast-1"),
         );
         f.bucket("source").encryption = rule("aws:kms", None);
         only(

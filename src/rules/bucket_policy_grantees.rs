@@ -282,7 +282,18 @@ mod tests {
             &out,
             "bucket policy grants only expected principals (2 grant(s))",
         );
-        has(&out, Status::Pass, "no bucket policy: it grants no one");
+        has(
+            &out,
+            Status::Pass,
+            "bucket policy grants only expected principals (0 grant(s))",
+        );
+        let mut f = seed();
+        f.bucket("logs-backup").policy = Fetched::absent("NoSuchBucketPolicy");
+        has(
+            &f.run(&BucketPolicyGrantees),
+            Status::Pass,
+            "no bucket policy: it grants no one",
+        );
     }
 
     #[test]
@@ -485,7 +496,11 @@ mod tests {
         // Each source of sample keys on its own: a public grant on just that prefix fails.
         let public = |f: &mut Fixture, alias: &str, object: &str| {
             grant(f, alias, json!("*"), "s3:GetObject", object);
-            on(f, alias)
+            // What GetBucketPolicyStatus would say of the edited policy.
+            f.bucket(alias).policy_is_public = Fetched::ok(true);
+            let x = on(f, alias);
+            assert_ne!(x.status, Status::Error, "{}", x.message);
+            x
         };
         let mut f = seed();
         f.spec.access[0].sample_key = "only-access/x".into();

@@ -622,8 +622,8 @@ mod on_the_seed {
         let out = after(&f, &run_all_but_history(&f));
         assert_eq!(
             count(&out, Status::Pass),
-            21,
-            "the provisioning changes on audited resources"
+            28,
+            "the provisioning changes on audited resources (the fixture's events but those on the trail bucket)"
         );
         clean(
             &out,

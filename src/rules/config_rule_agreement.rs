@@ -241,16 +241,25 @@ mod tests {
     #[test]
     fn passes_when_config_and_replaudit_agree() {
         let out = seed().run(&ConfigRuleAgreement);
-        assert_eq!(count(&out, Status::Pass), 15);
+        assert_eq!(
+            count(&out, Status::Pass),
+            20,
+            "5 managed rules on 4 buckets"
+        );
         clean(
             &out,
-            "s3-bucket-versioning-enabled: AWS Config and replaudit agree (COMPLIANT)",
+            "s3-bucket-versioning-enabled: AWS Config and replaudit's bucket-versioning agree: COMPLIANT",
         );
-        // No replaudit rule requires TLS-only policies; the seed has none, and both say so.
         has(
             &out,
             Status::Pass,
-            "s3-bucket-ssl-requests-only: AWS Config and replaudit agree (NON_COMPLIANT)",
+            "s3-bucket-ssl-requests-only: AWS Config and replaudit's bucket-tls-only agree: COMPLIANT",
+        );
+        // The destination replicates nowhere: both say so, and the pass says who reports it.
+        has(
+            &out,
+            Status::Pass,
+            "s3-bucket-replication-enabled: AWS Config and replaudit's replication-rule-enabled agree: NON_COMPLIANT; the problem itself is reported by replication-rule-enabled",
         );
     }
 
@@ -261,7 +270,7 @@ mod tests {
         let x = only(
             &f.run(&ConfigRuleAgreement),
             Status::Fail,
-            "s3-bucket-versioning-enabled: AWS Config says COMPLIANT but replaudit finds NON_COMPLIANT",
+            "s3-bucket-versioning-enabled: AWS Config says COMPLIANT but replaudit's bucket-versioning finds NON_COMPLIANT",
         );
         assert_eq!(x.resource, SOURCE_ARN);
         let mut f = seed();
@@ -275,7 +284,7 @@ mod tests {
         only(
             &f.run(&ConfigRuleAgreement),
             Status::Fail,
-            "s3-bucket-replication-enabled: AWS Config says NON_COMPLIANT but replaudit finds COMPLIANT",
+            "s3-bucket-replication-enabled: AWS Config says NON_COMPLIANT but replaudit's replication-rule-enabled finds COMPLIANT",
         );
     }
 
@@ -286,27 +295,33 @@ mod tests {
         f.bucket("logs").public_access_block = Fetched::absent("none");
         f.bucket("logs").encryption = Fetched::absent("none");
         let out = f.run(&ConfigRuleAgreement);
-        for rule in [
-            "s3-bucket-replication-enabled",
-            "s3-bucket-level-public-access-prohibited",
-            "s3-bucket-server-side-encryption-enabled",
+        for (rule, ours) in [
+            ("s3-bucket-replication-enabled", "replication-rule-enabled"),
+            (
+                "s3-bucket-level-public-access-prohibited",
+                "bucket-public-access-block",
+            ),
+            (
+                "s3-bucket-server-side-encryption-enabled",
+                "bucket-default-encryption",
+            ),
         ] {
             has(
                 &out,
                 Status::Fail,
-                &format!("{rule}: AWS Config says COMPLIANT but replaudit finds NON_COMPLIANT"),
+                &format!(
+                    "{rule}: AWS Config says COMPLIANT but replaudit's {ours} finds NON_COMPLIANT"
+                ),
             );
         }
         let mut f = seed();
         f.bucket_policy("logs", |p| {
-            statements(p).push(json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": ["arn:aws:s3:::xyz-app-logs", "arn:aws:s3:::xyz-app-logs/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}))
+            statements(p).retain(|s| s["Sid"] != "DenyInsecureTransport")
         });
         only(
             &f.run(&ConfigRuleAgreement),
             Status::Fail,
-            "s3-bucket-ssl-requests-only: AWS Config says NON_COMPLIANT but replaudit finds COMPLIANT",
+            "s3-bucket-ssl-requests-only: AWS Config says COMPLIANT but replaudit's bucket-tls-only finds NON_COMPLIANT",
         );
     }
 

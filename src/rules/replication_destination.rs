@@ -149,12 +149,23 @@ mod tests {
             Status::Fail,
             "rule 'reports-to-abcd': destination account is 444455556666, expected 271089868719",
         );
+        // With the owner override S3 needs Destination.Account; without it, it does not.
         f.live_rule("source", "reports-to-abcd").destination.account = None;
         only(
             &f.run(&ReplicationDestination),
             Status::Fail,
-            "rule 'reports-to-abcd': destination account id is not set (cross-account destination 271089868719)",
+            "rule 'reports-to-abcd': the rule translates replica ownership (AccessControlTranslation) but does not set Destination.Account (271089868719)",
         );
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .access_control_owner = None;
+        let out = f.run(&ReplicationDestination);
+        has(
+            &out,
+            Status::Pass,
+            "rule 'reports-to-abcd': replicates to arn:aws:s3:::clint-s3-bucket (account 271089868719); Destination.Account is not set, which S3 needs only with an owner override",
+        );
+        assert_eq!(count(&out, Status::Fail), 0);
     }
 
     #[test]

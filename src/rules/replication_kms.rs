@@ -178,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn fails_on_another_key_and_accepts_a_bare_key_id() {
+    fn fails_on_another_key_or_a_bare_key_id_of_the_other_account_s_key() {
         let mut f = seed();
         f.live_rule("source", "reports-to-abcd")
             .destination
@@ -191,6 +191,11 @@ mod tests {
         f.live_rule("source", "reports-to-abcd")
             .destination
             .replica_kms_key_id = Some("9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".into());
-        has(&f.run(&ReplicationKms), Status::Pass, "re-encrypted with");
+        // A bare key id names a key of the source bucket's account, not the destination's.
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': replica key is arn:aws:kms:ap-southeast-2:111122223333:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d, expected {DEST_KEY}"),
+        );
     }
 }

@@ -238,7 +238,7 @@ mod tests {
         only(
             &out,
             Status::Pass,
-            "rule 'reports-to-abcd': role can decrypt the source key and encrypt with the replica key",
+            &format!("rule 'reports-to-abcd': role can kms:Decrypt on {SOURCE_KEY}, kms:Encrypt on {DEST_KEY}, kms:Decrypt on {DEST_KEY} (S3 Bucket Key: encryption context {SOURCE_ARN}; S3 Bucket Key: encryption context {DEST_ARN}"),
         );
         only(
             &out,
@@ -256,10 +256,23 @@ mod tests {
         let x = only(
             &f.run(&ReplicationKmsPermissions),
             Status::Fail,
-            &format!("rule 'reports-to-abcd': role cannot use the keys: kms:Encrypt on {DEST_KEY} (ImplicitDeny"),
+            &format!("rule 'reports-to-abcd': role cannot use the keys: kms:Encrypt on {DEST_KEY} to encrypt the replicas (S3 Bucket Key: encryption context {DEST_ARN}; ImplicitDeny: KMS key policy: it names neither"),
         );
         assert_eq!(x.resource, ROLE_ARN);
-        assert!(!x.message.contains("kms:Decrypt"), "{}", x.message);
+        // The source key still works; with Bucket Keys on the replicas the replica key's
+        // Decrypt is denied too, by the same missing statement.
+        assert!(
+            !x.message.contains(&format!("kms:Decrypt on {SOURCE_KEY}")),
+            "{}",
+            x.message
+        );
+        assert!(
+            x.message.contains(&format!(
+                "kms:Decrypt on {DEST_KEY} to verify the S3 Bucket Key of the replicas"
+            )),
+            "{}",
+            x.message
+        );
     }
 
     #[test]
@@ -267,11 +280,13 @@ mod tests {
         // Same account: the key policy naming the role suffices, and so does the role's own
         // policy (the key policy delegates to the account); only without both is it denied.
         let mut f = seed();
-        f.inline_policies("replication-role", |p| remove_action(p, "kms:Decrypt"));
+        f.inline_policies("replication-role", |p| {
+            statements(p).retain(|s| s["Sid"] != "DecryptSource0")
+        });
         has(
             &f.run(&ReplicationKmsPermissions),
             Status::Pass,
-            "role can decrypt",
+            &format!("role can kms:Decrypt on {SOURCE_KEY}"),
         );
         f.key_policy(SOURCE_KEY, |p| {
             statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
@@ -291,7 +306,7 @@ mod tests {
             &f.run(&ReplicationKmsPermissions),
             Status::Error,
             &format!(
-                "cannot check: key policy of {SOURCE_KEY}: kms:GetKeyPolicy failed: AccessDenied"
+                "cannot check: rule 'reports-to-abcd': kms:Decrypt on {SOURCE_KEY}: key policy of {SOURCE_KEY}: kms:GetKeyPolicy failed: AccessDenied"
             ),
         );
         f.snap.principals.remove(ROLE_ARN);

@@ -265,8 +265,25 @@ mod tests {
                 "s3:ObjectOwnerOverrideToBucketOwner"
             ])
         );
-        assert_eq!(least[3]["Resource"], json!([SOURCE_KEY]));
+        // Decrypt: the source key, and the replica key too (the replicas use an S3 Bucket Key).
+        assert_eq!(least[3]["Resource"], json!([SOURCE_KEY, DEST_KEY]));
         assert_eq!(least[4]["Resource"], json!([DEST_KEY]));
+    }
+
+    /// The proposal grants ReplicateDelete and owner override only where a rule asks for them.
+    #[test]
+    fn the_proposal_omits_what_no_rule_replicates() {
+        let mut f = seed();
+        f.spec.replication[0].rules[0].delete_marker_replication = false;
+        f.spec.replication[0].rules[0].owner_override = false;
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        });
+        let x = only(&f.run(&RoleLeastPrivilege), Status::Fail, "over-privileged");
+        assert_eq!(
+            x.evidence["least_privilege_policy"]["Statement"][2]["Action"],
+            json!(["s3:ReplicateObject", "s3:ReplicateTags"])
+        );
     }
 
     #[test]
