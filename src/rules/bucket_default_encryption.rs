@@ -197,6 +197,30 @@ mod tests {
         );
     }
 
+    /// A key that could not be described still says its Region in its ARN: in another Region
+    /// than the bucket it fails; in the bucket's Region it is an error, neither pass nor fail.
+    #[test]
+    fn an_undescribed_key_fails_on_its_arn_s_region_and_is_an_error_otherwise() {
+        let mut f = seed();
+        f.key(DEST_KEY).metadata = denied("kms:DescribeKey");
+        f.spec.buckets.get_mut("source").unwrap().kms_key_arn =
+            Some(toml::Spanned::new(0..0, DEST_KEY.into()));
+        f.bucket("source").encryption = rule("aws:kms", Some(DEST_KEY));
+        let out = f.run(&BucketDefaultEncryption);
+        let x = only(
+            &out,
+            Status::Fail,
+            &format!("default encryption key {DEST_KEY} is in ap-southeast-2, not in the bucket's Region ap-southeast-1"),
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        let x = only(
+            &out,
+            Status::Error,
+            &format!("key {DEST_KEY} could not be described: kms:DescribeKey failed: AccessDenied"),
+        );
+        assert_eq!(x.resource, DEST_ARN);
+    }
+
     #[test]
     fn fails_on_another_algorithm() {
         let mut f = seed();
