@@ -2,7 +2,12 @@
 //!
 //! Data flows one way: [`spec`] (what must be true) → [`collect`] (the only code that reads
 //! AWS) → [`snapshot`] (serde state) → [`rules`] and [`policy`] (pure) → [`findings`] →
-//! [`report`]. [`canary`] is the only other code that talks to AWS.
+//! [`report`]. [`canary`] is the only other code that talks to AWS. [`catalogue`] describes
+//! every check of both, and depends on nothing but [`findings`].
+
+// First: its `declare_rule!` macro is used by the modules declared after it.
+#[macro_use]
+pub mod catalogue;
 
 pub mod access;
 pub mod aws;

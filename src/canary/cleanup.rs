@@ -18,11 +18,11 @@
 
 use super::backoff::Backoff;
 use super::context::{self, Ctx, VersionRef, Watch};
-use super::meta;
 use super::plan::{self, Actor, TAG_KEY};
 use super::s3ops::{self, CallError, Listed};
 use super::Refused;
 use crate::aws::AwsOptions;
+use crate::catalogue::canary as meta;
 use crate::findings::{Finding, Scenario, Status};
 use crate::spec::Spec;
 use aws_sdk_s3::Client;

@@ -9,9 +9,9 @@
 
 use super::backoff::Backoff;
 use super::context::{Ctx, VersionRef, Watch};
-use super::meta;
 use super::run::RunResult;
 use super::s3ops::{self, CallError};
+use crate::catalogue::canary as meta;
 use crate::findings::{Scenario, Status};
 use serde_json::json;
 use std::time::{Duration, Instant};

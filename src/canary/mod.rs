@@ -23,7 +23,6 @@ pub mod backoff;
 mod cleanup;
 mod context;
 mod logs;
-pub mod meta;
 pub mod plan;
 mod preflight;
 mod progress;
@@ -34,6 +33,7 @@ pub use cleanup::{cleanup_run, CleanupReport};
 pub use plan::{new_run_id, validate_run_id};
 
 use crate::aws::AwsOptions;
+use crate::catalogue::canary as meta;
 use crate::findings::Finding;
 use crate::spec::Spec;
 use context::{Ctx, Ledger};

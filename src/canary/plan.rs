@@ -7,13 +7,13 @@
 //! function of (spec, run id) only, so `replaudit canary cleanup` can recompute exactly which
 //! prefixes a crashed run may have written to.
 
+use crate::catalogue::RuleMeta;
 use crate::findings::{Finding, Scenario, Status};
-use crate::rules::RuleMeta;
 use crate::spec::Spec;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::meta;
+use crate::catalogue::canary as meta;
 
 /// Directory-like path segment under each prefix that holds every canary run.
 pub const CANARY_DIR: &str = "replaudit-canary";

@@ -5,13 +5,13 @@
 
 use super::backoff::Backoff;
 use super::context::{Ctx, VersionRef, Watch};
-use super::meta;
 use super::plan::{
     self, AccessCheck, Action, Actor, Expected, PlannedObject, Purpose, Sse, Target, TAG_KEY,
 };
 use super::s3ops::{self, CallError, HeadInfo};
+use crate::catalogue::canary as meta;
+use crate::catalogue::RuleMeta;
 use crate::findings::{Finding, Scenario, Status};
-use crate::rules::RuleMeta;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use futures::future::join_all;

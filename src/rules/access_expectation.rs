@@ -213,6 +213,154 @@ pub fn kms_key_of(cx: &AuditContext, bucket: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testkit::*;
+
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+    const CLINT: &str = "arn:aws:iam::271089868719:user/clint-eastwood";
+
+    #[test]
+    fn passes_for_the_seed_allows_and_denies() {
+        let out = seed().run(&AccessExpectation);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, &format!("{TOM} is allowed s3:GetObject: S3 says Allowed (identity-based policy 'tom-cruise inline policy replaudit-spec' statement 1 (Sid Access0Objects); resource-based policy 'bucket policy of rubes-s3-bucket' statement 1 (Sid Grant0Objects)); kms:Decrypt on {SOURCE_KEY} says Allowed ("));
+        has(
+            &out,
+            Status::Pass,
+            &format!("{TOM} is allowed s3:ListBucket: S3 says Allowed ("),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:GetObject: S3 says ImplicitDeny (cross-account: no identity-based policy allows"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:ListBucket: S3 says ImplicitDeny (cross-account: no identity-based policy allows"),
+        );
+    }
+
+    #[test]
+    fn fails_when_an_allowed_principal_is_denied() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).retain(|s| s["Sid"] != "Grant0Objects")
+        });
+        let x = only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is denied: S3 says ImplicitDeny (cross-account: identity policy allows but the resource-based policy has no matching Allow); kms:Decrypt on {SOURCE_KEY} says Allowed"),
+        );
+        assert_eq!(
+            x.resource,
+            "arn:aws:s3:::rubes-s3-bucket/reports/sample.txt"
+        );
+        assert_eq!(x.scenario, Scenario::Step5);
+    }
+
+    #[test]
+    fn fails_when_the_reader_cannot_decrypt_the_sse_kms_object() {
+        let mut f = seed();
+        f.key_policy(SOURCE_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is denied: S3 says Allowed ("),
+        )
+        .message
+        .contains(&format!("; kms:Decrypt on {SOURCE_KEY} says ImplicitDeny (KMS key policy: it names neither {TOM} nor its account"))
+        .then_some(())
+        .expect("names the KMS denial");
+    }
+
+    #[test]
+    fn fails_when_a_denied_principal_is_granted() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).push(json!({"Sid": "Oops", "Effect": "Allow",
+                "Principal": {"AWS": CLINT}, "Action": "s3:ListBucket",
+                "Resource": SOURCE_ARN}))
+        });
+        f.inline_policies("tom", |_| {});
+        f.principal("clint").details = f.snap.principals[TOM].details.clone();
+        only(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{CLINT} must be denied s3:ListBucket but is allowed: S3 says Allowed (identity-based policy 'clint-eastwood inline policy replaudit-spec' statement 0 (Sid Access0Bucket); resource-based policy 'bucket policy of rubes-s3-bucket' statement 4 (Sid Oops))"),
+        );
+    }
+
+    #[test]
+    fn errors_when_policies_cannot_be_read() {
+        let mut f = seed();
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        let out = f.run(&AccessExpectation);
+        assert_eq!(count(&out, Status::Error), 4);
+        has(
+            &out,
+            Status::Error,
+            &format!("cannot check: {TOM} s3:GetObject: bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed"),
+        );
+        let mut f = seed();
+        f.key(SOURCE_KEY).key_policy = denied("kms:GetKeyPolicy");
+        let out = f.run(&AccessExpectation);
+        // Only the allowed read needs the key to be proven; a denied read is denied anyway.
+        only(
+            &out,
+            Status::Error,
+            &format!("{TOM} s3:GetObject: the objects are SSE-KMS encrypted and key policy of {SOURCE_KEY}"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            &format!("{CLINT} is denied s3:GetObject"),
+        );
+    }
+
+    #[test]
+    fn writes_into_replicated_prefixes_belong_to_scenario_c() {
+        let mut f = seed();
+        f.spec.access[0]
+            .allow
+            .push(toml::Spanned::new(0..0, "s3:PutObject".into()));
+        let x = has(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:PutObject but is denied: S3 says ExplicitDeny (resource-based policy 'bucket policy of rubes-s3-bucket' statement 2 (Sid OnlyUploadersWriteReplicatedPrefixes))"),
+        );
+        assert_eq!(x.scenario, Scenario::ScenarioC);
+    }
+
+    #[test]
+    fn writes_are_puts_deletes_replications_and_restores() {
+        for a in [
+            "s3:PutObject",
+            "s3:DeleteObjectVersion",
+            "s3:ReplicateObject",
+            "s3:RestoreObject",
+        ] {
+            assert!(is_write(a), "{a}");
+        }
+        for a in ["s3:GetObject", "s3:ListBucket", "s3:RestoreObjectX"] {
+            assert!(!is_write(a), "{a}");
+        }
+        let f = seed();
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        assert!(in_replicated_prefix(&cx, "source", "reports/x"));
+        assert!(!in_replicated_prefix(&cx, "source", "scratch/x"));
+        assert!(!in_replicated_prefix(&cx, "destination", "reports/x"));
+        assert_eq!(kms_key_of(&cx, "source").as_deref(), Some(SOURCE_KEY));
+        assert_eq!(kms_key_of(&cx, "logs"), None, "AES256");
+    }
+}
+
+/// Tests that build their states from nothing (the testkit's builders) rather than mutating
+/// the seed fixture.
+#[cfg(test)]
+mod built {
+    use super::*;
     use crate::rules::bucket_tls_only::tests::bucket;
     use crate::snapshot::{
         Fetched, KmsKeyState, NamedPolicy, PrincipalDetails, PrincipalState, Snapshot,

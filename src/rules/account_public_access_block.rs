@@ -98,6 +98,81 @@ impl Rule for AccountPublicAccessBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::PublicAccessBlock;
+
+    #[test]
+    fn passes_in_both_accounts() {
+        let out = seed().run(&AccountPublicAccessBlock);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "all four account-level Block Public Access settings are on in 111122223333",
+        );
+    }
+
+    #[test]
+    fn fails_when_a_setting_is_off_or_there_is_no_configuration() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = Fetched::ok(PublicAccessBlock {
+            ignore_public_acls: false,
+            ..PublicAccessBlock {
+                block_public_acls: true,
+                ignore_public_acls: true,
+                block_public_policy: true,
+                restrict_public_buckets: true,
+            }
+        });
+        let x = only(
+            &f.run(&AccountPublicAccessBlock),
+            Status::Fail,
+            "account 111122223333: Block Public Access settings off: IgnorePublicAcls",
+        );
+        assert_eq!(x.resource, "arn:aws:s3:::account/111122223333");
+        f.account("abcd").public_access_block =
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration");
+        has(
+            &f.run(&AccountPublicAccessBlock),
+            Status::Fail,
+            "account 271089868719 has no account-level Block Public Access configuration",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = denied("s3control:GetPublicAccessBlock");
+        f.snap.accounts.remove("abcd");
+        let out = f.run(&AccountPublicAccessBlock);
+        has(
+            &out,
+            Status::Error,
+            "cannot check account-level Block Public Access: s3control:GetPublicAccessBlock failed",
+        );
+        has(&out, Status::Error, "account was not collected");
+    }
+
+    #[test]
+    fn an_account_without_buckets_requiring_it_is_not_checked() {
+        let mut f = seed();
+        f.spec.accounts.get_mut("abcd").unwrap().block_public_access = false;
+        f.account("abcd").public_access_block = denied("s3control:GetPublicAccessBlock");
+        let out = f.run(&AccountPublicAccessBlock);
+        let x = only(
+            &out,
+            Status::Skip,
+            "the spec does not require account-level Block Public Access in 271089868719 (accounts.abcd.block_public_access = false)",
+        );
+        assert_eq!(x.resource, "arn:aws:s3:::account/271089868719");
+        only(&out, Status::Pass, "111122223333");
+    }
+}
+
+/// Tests that build their states from nothing (the testkit's builders) rather than mutating
+/// the seed fixture.
+#[cfg(test)]
+mod built {
+    use super::*;
     use crate::rules::testkit;
     use crate::snapshot::PublicAccessBlock;
 

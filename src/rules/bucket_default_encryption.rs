@@ -159,3 +159,132 @@ impl Rule for BucketDefaultEncryption {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::EncryptionRule;
+
+    fn rule(alg: &str, key: Option<&str>) -> Fetched<Vec<EncryptionRule>> {
+        Fetched::ok(vec![EncryptionRule {
+            sse_algorithm: alg.into(),
+            kms_master_key_id: key.map(String::from),
+            bucket_key_enabled: None,
+        }])
+    }
+
+    #[test]
+    fn passes_with_the_expected_algorithm_and_key() {
+        let out = seed().run(&BucketDefaultEncryption);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(
+            &out,
+            &format!("default encryption is aws:kms with key {SOURCE_KEY}"),
+        );
+        has(&out, Status::Pass, "default encryption is AES256");
+    }
+
+    #[test]
+    fn a_bare_key_id_of_the_expected_key_passes() {
+        let mut f = seed();
+        f.bucket("source").encryption =
+            rule("aws:kms", Some("6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b"));
+        // The bare id is resolved to the key's ARN in the bucket's account and Region.
+        clean(
+            &f.run(&BucketDefaultEncryption),
+            &format!("default encryption is aws:kms with key {SOURCE_KEY}"),
+        );
+    }
+
+    /// A key that could not be described still says its Region in its ARN: in another Region
+    /// than the bucket it fails; in the bucket's Region it is an error, neither pass nor fail.
+    #[test]
+    fn an_undescribed_key_fails_on_its_arn_s_region_and_is_an_error_otherwise() {
+        let mut f = seed();
+        f.key(DEST_KEY).metadata = denied("kms:DescribeKey");
+        f.spec.buckets.get_mut("source").unwrap().kms_key_arn =
+            Some(toml::Spanned::new(0..0, DEST_KEY.into()));
+        f.bucket("source").encryption = rule("aws:kms", Some(DEST_KEY));
+        let out = f.run(&BucketDefaultEncryption);
+        let x = only(
+            &out,
+            Status::Fail,
+            &format!("default encryption key {DEST_KEY} is in ap-southeast-2, not in the bucket's Region ap-southeast-1"),
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        let x = only(
+            &out,
+            Status::Error,
+            &format!("key {DEST_KEY} could not be described: kms:DescribeKey failed: AccessDenied"),
+        );
+        assert_eq!(x.resource, DEST_ARN);
+    }
+
+    #[test]
+    fn fails_on_another_algorithm() {
+        let mut f = seed();
+        f.bucket("source").encryption = rule("AES256", None);
+        let x = only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "default encryption is AES256, expected aws:kms",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_on_another_key_or_the_aws_managed_key() {
+        let mut f = seed();
+        f.bucket("source").encryption = rule("aws:kms", Some(DEST_KEY));
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            &format!("default encryption key is {DEST_KEY}, expected {SOURCE_KEY}; key {DEST_KEY} is in ap-southeast-2, not in the bucket's Region ap-southeast-1"),
+        );
+        f.bucket("source").encryption = rule("aws:kms", None);
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            &format!("default encryption uses the AWS managed key, expected {SOURCE_KEY}"),
+        );
+    }
+
+    #[test]
+    fn fails_without_configuration_or_rule() {
+        let mut f = seed();
+        f.bucket("logs").encryption =
+            Fetched::absent("ServerSideEncryptionConfigurationNotFoundError");
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "no default encryption configured (ServerSideEncryptionConfigurationNotFoundError); expected AES256",
+        );
+        f.bucket("logs").encryption = Fetched::ok(vec![]);
+        only(
+            &f.run(&BucketDefaultEncryption),
+            Status::Fail,
+            "default encryption configuration has no rule",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_without_expectation() {
+        let mut f = seed();
+        f.bucket("source").encryption = denied("s3:GetBucketEncryption");
+        f.snap.buckets.remove("destination");
+        f.spec.buckets.get_mut("logs").unwrap().default_encryption = None;
+        let out = f.run(&BucketDefaultEncryption);
+        has(
+            &out,
+            Status::Error,
+            "cannot check default encryption: s3:GetBucketEncryption failed: AccessDenied",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not name a default encryption for this bucket",
+        );
+    }
+}

@@ -124,3 +124,71 @@ impl Rule for BucketLocation {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_for_every_seed_bucket() {
+        let out = seed().run(&BucketLocation);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(
+            &out,
+            "bucket rubes-s3-bucket is owned by 111122223333 in ap-southeast-1",
+        );
+    }
+
+    #[test]
+    fn fails_in_another_region() {
+        let mut f = seed();
+        f.bucket("source").region = Fetched::ok("us-east-1".into());
+        let out = f.run(&BucketLocation);
+        let x = only(
+            &out,
+            Status::Fail,
+            "bucket rubes-s3-bucket is in us-east-1, expected ap-southeast-1",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_when_missing_or_owned_by_another_account() {
+        let mut f = seed();
+        f.bucket("destination").region = Fetched::absent("s3:HeadBucket: NoSuchBucket");
+        only(
+            &f.run(&BucketLocation),
+            Status::Fail,
+            "bucket clint-s3-bucket does not exist (s3:HeadBucket: NoSuchBucket)",
+        );
+        let mut f = seed();
+        f.bucket("destination").owned_by_expected_account = Fetched::ok(false);
+        only(
+            &f.run(&BucketLocation),
+            Status::Fail,
+            "bucket clint-s3-bucket is not owned by account 271089868719",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected() {
+        let mut f = seed();
+        f.bucket("source").region = denied("s3:GetBucketLocation");
+        f.bucket("logs").owned_by_expected_account = denied("s3:ListBuckets");
+        f.snap.buckets.remove("destination");
+        let out = f.run(&BucketLocation);
+        assert_eq!(count(&out, Status::Error), 3);
+        has(
+            &out,
+            Status::Error,
+            "cannot check the bucket region: s3:GetBucketLocation failed: AccessDenied",
+        );
+        has(
+            &out,
+            Status::Error,
+            "cannot check the bucket owner: s3:ListBuckets failed",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+    }
+}

@@ -83,3 +83,75 @@ impl Rule for BucketObjectOwnership {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn spec_ownership(f: &mut Fixture, alias: &str, value: &str) {
+        f.spec.buckets.get_mut(alias).unwrap().object_ownership =
+            Some(toml::Spanned::new(0..0, value.to_string()));
+    }
+
+    #[test]
+    fn passes_when_ownership_is_as_specified() {
+        let out = seed().run(&BucketObjectOwnership);
+        only(
+            &out,
+            Status::Pass,
+            "Object Ownership is BucketOwnerEnforced",
+        );
+        assert_eq!(count(&out, Status::Skip), 3);
+        has(
+            &out,
+            Status::Skip,
+            "the spec does not name an Object Ownership setting for this bucket",
+        );
+    }
+
+    #[test]
+    fn fails_on_another_setting() {
+        let mut f = seed();
+        f.bucket("destination").ownership_controls = Fetched::ok("ObjectWriter".into());
+        let x = only(
+            &f.run(&BucketObjectOwnership),
+            Status::Fail,
+            "Object Ownership is ObjectWriter, expected BucketOwnerEnforced",
+        );
+        assert_eq!(x.resource, DEST_ARN);
+    }
+
+    #[test]
+    fn no_controls_means_object_writer() {
+        let mut f = seed();
+        f.bucket("destination").ownership_controls =
+            Fetched::absent("OwnershipControlsNotFoundError");
+        only(
+            &f.run(&BucketObjectOwnership),
+            Status::Fail,
+            "no ownership controls (OwnershipControlsNotFoundError): objects are owned by their writer; expected BucketOwnerEnforced",
+        );
+        // The source has no controls in the seed: right when the spec expects ObjectWriter.
+        let mut f = seed();
+        spec_ownership(&mut f, "source", "ObjectWriter");
+        let out = f.run(&BucketObjectOwnership);
+        assert_eq!(count(&out, Status::Pass), 2);
+        has(&out, Status::Pass, "no ownership controls");
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected() {
+        let mut f = seed();
+        f.bucket("destination").ownership_controls = denied("s3:GetBucketOwnershipControls");
+        spec_ownership(&mut f, "logs", "BucketOwnerEnforced");
+        f.snap.buckets.remove("logs");
+        let out = f.run(&BucketObjectOwnership);
+        has(
+            &out,
+            Status::Error,
+            "cannot check Object Ownership: s3:GetBucketOwnershipControls failed",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+    }
+}

@@ -259,12 +259,312 @@ fn sample_prefixes(cx: &AuditContext, alias: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testkit::*;
+
+    fn grant(
+        f: &mut Fixture,
+        alias: &str,
+        principal: serde_json::Value,
+        action: &str,
+        resource: &str,
+    ) {
+        f.bucket_policy(alias, |p| {
+            statements(p).push(json!({"Sid": "Extra", "Effect": "Allow",
+                "Principal": principal, "Action": action, "Resource": resource}))
+        });
+    }
+
+    #[test]
+    fn passes_when_only_expected_principals_are_granted() {
+        let out = seed().run(&BucketPolicyGrantees);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(
+            &out,
+            "bucket policy grants only expected principals (2 grant(s))",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "bucket policy grants only expected principals (0 grant(s))",
+        );
+        let mut f = seed();
+        f.bucket("logs-backup").policy = Fetched::absent("NoSuchBucketPolicy");
+        has(
+            &f.run(&BucketPolicyGrantees),
+            Status::Pass,
+            "no bucket policy: it grants no one",
+        );
+    }
+
+    #[test]
+    fn fails_on_a_public_grant() {
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!("*"),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/*",
+        );
+        let x = only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "bucket policy grants unexpected principals: \"*\" (anyone) (s3:GetObject) via",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        assert_eq!(x.scenario, Scenario::Step5);
+    }
+
+    #[test]
+    fn fails_on_another_account_or_user_but_not_the_own_account() {
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": "arn:aws:iam::271089868719:root"}),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/reports/*",
+        );
+        only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "bucket policy grants unexpected principals: account arn:aws:iam::271089868719:root (s3:GetObject)",
+        );
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": "arn:aws:iam::271089868719:user/clint-eastwood"}),
+            "s3:ListBucket",
+            DEST_ARN,
+        );
+        let x = only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "arn:aws:iam::271089868719:user/clint-eastwood (s3:ListBucket)",
+        );
+        assert_eq!(x.scenario, Scenario::Step2);
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": "271089868719"}),
+            "s3:GetObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        clean(
+            &f.run(&BucketPolicyGrantees),
+            "grants only expected principals",
+        );
+    }
+
+    #[test]
+    fn conditions_are_reported_and_not_principal_is_unexpected() {
+        let mut f = seed();
+        f.bucket("logs-backup").policy = Fetched::ok(
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "NP", "Effect": "Allow",
+                "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::xyz-app-logs-backup/*",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})
+            .to_string(),
+        );
+        only(
+            &f.run(&BucketPolicyGrantees),
+            Status::Fail,
+            "everyone except account arn:aws:iam::111122223333:root (s3:GetObject) via",
+        )
+        .message
+        .ends_with("(with conditions)")
+        .then_some(())
+        .expect("says the grant has conditions");
+    }
+
+    #[test]
+    fn errors_on_an_unreadable_or_broken_policy() {
+        let mut f = seed();
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        f.bucket("logs").policy = Fetched::ok("{\"Statement\": 3}".into());
+        let out = f.run(&BucketPolicyGrantees);
+        assert_eq!(count(&out, Status::Error), 2);
+        has(
+            &out,
+            Status::Error,
+            "cannot check: bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed",
+        );
+        has(
+            &out,
+            Status::Error,
+            "cannot check: policy 'bucket policy of xyz-app-logs': $.Statement",
+        );
+    }
+
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+    const CLINT: &str = "arn:aws:iam::271089868719:user/clint-eastwood";
+    const L2: &str = "arn:aws:iam::111122223333:user/l2-engineer";
+
+    /// The verdict on `alias` alone.
+    fn on(f: &Fixture, alias: &str) -> Finding {
+        let arn = format!("arn:aws:s3:::{}", f.spec.buckets[alias].name.get_ref());
+        let out = f.run(&BucketPolicyGrantees);
+        out.into_iter()
+            .find(|x| x.resource == arn)
+            .expect("a finding per bucket")
+    }
+
+    #[test]
+    fn who_is_expected_comes_from_access_scenarios_and_replication() {
+        // A principal with only `deny` expectations is not a grantee.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": CLINT}),
+            "s3:GetObject",
+            "arn:aws:s3:::rubes-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "source").status, Status::Fail);
+        // Access expectations on one bucket do not make the principal expected on another.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "logs",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::xyz-app-logs/*",
+        );
+        assert_eq!(on(&f, "logs").status, Status::Fail);
+        // Scenario C uploaders may be granted on their bucket, not elsewhere.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "source",
+            json!({"AWS": L2}),
+            "s3:PutObject",
+            "arn:aws:s3:::rubes-s3-bucket/reports/*",
+        );
+        assert_eq!(on(&f, "source").status, Status::Pass);
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": L2}),
+            "s3:PutObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "destination").status, Status::Fail);
+        // Scenario A readers may be granted on the replica bucket, not elsewhere.
+        let mut f = seed();
+        grant(
+            &mut f,
+            "destination",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::clint-s3-bucket/*",
+        );
+        assert_eq!(on(&f, "destination").status, Status::Pass);
+        grant(
+            &mut f,
+            "logs-backup",
+            json!({"AWS": TOM}),
+            "s3:GetObject",
+            "arn:aws:s3:::xyz-app-logs-backup/*",
+        );
+        assert_eq!(on(&f, "logs-backup").status, Status::Fail);
+    }
+
+    #[test]
+    fn the_replication_role_is_expected_on_its_destinations_only() {
+        let mut f = seed();
+        f.spec.replication[1].role = toml::Spanned::new(0..0, "tom".into());
+        assert_eq!(
+            on(&f, "destination").status,
+            Status::Pass,
+            "{}",
+            on(&f, "destination").message
+        );
+        grant(
+            &mut f,
+            "logs",
+            json!({"AWS": ROLE_ARN}),
+            "s3:PutObject",
+            "arn:aws:s3:::xyz-app-logs/*",
+        );
+        assert_eq!(on(&f, "logs").status, Status::Fail);
+    }
+
+    #[test]
+    fn grants_limited_to_a_prefix_the_spec_knows_are_found() {
+        // Each source of sample keys on its own: a public grant on just that prefix fails.
+        let public = |f: &mut Fixture, alias: &str, object: &str| {
+            grant(f, alias, json!("*"), "s3:GetObject", object);
+            // What GetBucketPolicyStatus would say of the edited policy.
+            f.bucket(alias).policy_is_public = Fetched::ok(true);
+            let x = on(f, alias);
+            assert_ne!(x.status, Status::Error, "{}", x.message);
+            x
+        };
+        let mut f = seed();
+        f.spec.access[0].sample_key = "only-access/x".into();
+        assert_eq!(
+            public(
+                &mut f,
+                "source",
+                "arn:aws:s3:::rubes-s3-bucket/only-access/*"
+            )
+            .status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.replication[1].rules[0].prefix = Some("logs-only/".into());
+        assert_eq!(
+            public(&mut f, "logs", "arn:aws:s3:::xyz-app-logs/logs-only/*").status,
+            Status::Fail
+        );
+        assert_eq!(
+            public(
+                &mut f,
+                "logs-backup",
+                "arn:aws:s3:::xyz-app-logs-backup/logs-only/*"
+            )
+            .status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.scenario_c.as_mut().unwrap().prefixes = vec!["uploads/".into()];
+        assert_eq!(
+            public(&mut f, "source", "arn:aws:s3:::rubes-s3-bucket/uploads/*").status,
+            Status::Fail
+        );
+        let mut f = seed();
+        f.spec.scenario_d.as_mut().unwrap().export_prefix = "exp-only/".into();
+        assert_eq!(
+            public(&mut f, "logs", "arn:aws:s3:::xyz-app-logs/exp-only/*").status,
+            Status::Fail
+        );
+        // A prefix the spec never names for this bucket is not probed.
+        let mut f = seed();
+        assert_eq!(
+            public(
+                &mut f,
+                "destination",
+                "arn:aws:s3:::clint-s3-bucket/never-named/*"
+            )
+            .status,
+            Status::Pass
+        );
+    }
+}
+
+/// Tests that build their states from nothing (the testkit's builders) rather than mutating
+/// the seed fixture.
+#[cfg(test)]
+mod built {
+    use super::*;
     use crate::rules::testkit;
 
     const PRIVATE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Tom","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::271089868719:user/tom-cruise"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::rubes-s3-bucket/*"}]}"#;
 
     fn run(aws_says_public: Fetched<bool>) -> Vec<Finding> {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         for alias in spec.buckets.keys() {
             snap.buckets

@@ -89,3 +89,71 @@ impl Rule for BucketPublicAccessBlock {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::PublicAccessBlock;
+
+    #[test]
+    fn passes_when_all_four_settings_are_on() {
+        let out = seed().run(&BucketPublicAccessBlock);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, "all four Block Public Access settings are on");
+    }
+
+    #[test]
+    fn fails_naming_the_settings_that_are_off() {
+        let mut f = seed();
+        f.bucket("source").public_access_block = Fetched::ok(PublicAccessBlock {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: false,
+            restrict_public_buckets: false,
+        });
+        let out = f.run(&BucketPublicAccessBlock);
+        let x = only(
+            &out,
+            Status::Fail,
+            "Block Public Access settings off: BlockPublicPolicy, RestrictPublicBuckets",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_without_a_configuration() {
+        let mut f = seed();
+        f.bucket("logs").public_access_block =
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration");
+        only(
+            &f.run(&BucketPublicAccessBlock),
+            Status::Fail,
+            "no bucket-level Block Public Access configuration (NoSuchPublicAccessBlockConfiguration)",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_when_not_required() {
+        let mut f = seed();
+        f.bucket("source").public_access_block = denied("s3:GetPublicAccessBlock");
+        f.snap.buckets.remove("logs");
+        f.spec
+            .buckets
+            .get_mut("destination")
+            .unwrap()
+            .block_public_access = false;
+        let out = f.run(&BucketPublicAccessBlock);
+        has(
+            &out,
+            Status::Error,
+            "cannot check Block Public Access: s3:GetPublicAccessBlock failed: AccessDenied",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not require Block Public Access on this bucket",
+        );
+    }
+}

@@ -357,3 +357,62 @@ arn = "arn:aws:iam::271089868719:user/tom-cruise"
         assert!(f.message.contains("AccessDenied"), "{}", f.message);
     }
 }
+
+#[cfg(test)]
+mod on_the_seed {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_seed_s_deny_on_insecure_transport() {
+        let out = seed().run(&BucketTlsOnly);
+        assert_eq!(
+            count(&out, Status::Pass),
+            4,
+            "every seed bucket is TLS-only"
+        );
+        let x = has(
+            &out,
+            Status::Pass,
+            "rubes-s3-bucket: every request without TLS is denied (object reads, writes, deletes, listing, policy reads; the bucket account's administrator and every spec principal)",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_without_the_deny_naming_a_request_let_through() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            statements(p).retain(|s| s["Sid"] != "DenyInsecureTransport")
+        });
+        let x = only(&f.run(&BucketTlsOnly), Status::Fail, "clint-s3-bucket: ");
+        assert_eq!(x.resource, DEST_ARN);
+        assert!(
+            x.message.contains("request(s) without TLS are allowed, e.g. s3:GetObject arn:aws:s3:::clint-s3-bucket/replaudit-tls-probe by arn:aws:iam::271089868719:user/replaudit-tls-probe")
+                && x.message.ends_with(
+                    "the bucket policy has no Deny on aws:SecureTransport false that covers them"
+                ),
+            "{}",
+            x.message
+        );
+    }
+
+    #[test]
+    fn skips_when_not_required_and_errors_when_the_policy_is_unreadable() {
+        let mut f = seed();
+        f.spec.buckets.get_mut("logs").unwrap().tls_only = false;
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        let out = f.run(&BucketTlsOnly);
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not require TLS-only access to this bucket (tls_only = false)",
+        );
+        let x = only(
+            &out,
+            Status::Error,
+            "s3:GetBucketPolicy failed: AccessDenied",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+}

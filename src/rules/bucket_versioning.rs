@@ -1,6 +1,6 @@
 use super::support::{error, skip, unknown};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::findings::{Finding, Scenario, Status};
+use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
 
@@ -76,7 +76,8 @@ impl Rule for BucketVersioning {
                 ));
                 continue;
             };
-            let why = if replication.is_some() && scenario != Scenario::Step1 {
+            // A replicated bucket's scenario is never step 1, so no scenario test is needed.
+            let why = if replication.is_some() {
                 " (replication requires versioning on source and destination)"
             } else {
                 ""
@@ -100,5 +101,87 @@ impl Rule for BucketVersioning {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_enabled_everywhere() {
+        let out = seed().run(&BucketVersioning);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, "versioning is Enabled on rubes-s3-bucket");
+    }
+
+    #[test]
+    fn fails_when_suspended_saying_replication_needs_it() {
+        let mut f = seed();
+        f.bucket("destination").versioning = Fetched::ok("Suspended".into());
+        let x = only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "versioning is Suspended on clint-s3-bucket (replication requires versioning on source and destination)",
+        );
+        assert_eq!(x.resource, DEST_ARN);
+        assert_eq!(x.scenario, Scenario::Step4);
+    }
+
+    #[test]
+    fn a_spec_without_versioning_fails_for_replicated_buckets_and_skips_others() {
+        let mut f = seed();
+        f.spec.buckets.get_mut("source").unwrap().versioning = false;
+        only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "the spec does not expect versioning, but this bucket takes part in replication",
+        );
+        let mut f = seed_with_spec(|doc| {
+            let b = table(doc, &["buckets", "logs"]).clone();
+            table(doc, &["buckets"]).insert("spare".into(), toml::Value::Table(b));
+            let spare = table(doc, &["buckets", "spare"]);
+            spare.insert("name".into(), "xyz-spare".into());
+            spare.insert("versioning".into(), false.into());
+        });
+        let out = f.run(&BucketVersioning);
+        only(
+            &out,
+            Status::Skip,
+            "the spec does not expect versioning on this bucket",
+        );
+        f.spec.buckets.get_mut("spare").unwrap().versioning = true;
+        let spare = f.snap.buckets["logs"].clone();
+        f.snap.buckets.insert("spare".into(), spare);
+        f.bucket("spare").name = "xyz-spare".into();
+        f.bucket("spare").versioning = Fetched::ok("Suspended".into());
+        let x = only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "versioning is Suspended",
+        );
+        assert_eq!(
+            x.message, "versioning is Suspended on xyz-spare",
+            "no replication note"
+        );
+        assert_eq!(x.scenario, Scenario::Step1);
+        f.snap.buckets.remove("spare");
+        has(
+            &f.run(&BucketVersioning),
+            Status::Error,
+            "bucket was not collected",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable() {
+        let mut f = seed();
+        f.bucket("logs").versioning = denied("s3:GetBucketVersioning");
+        only(
+            &f.run(&BucketVersioning),
+            Status::Error,
+            "cannot check versioning: s3:GetBucketVersioning failed: AccessDenied",
+        );
     }
 }

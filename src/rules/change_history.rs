@@ -1,5 +1,5 @@
 use super::support::{skip, unknown};
-use super::AuditContext;
+use super::*;
 use crate::findings::{Finding, Scenario, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -43,81 +43,29 @@ declare_rule! {
 
 /// The rules a change of this kind can make fail. A change is blamed only for failures it
 /// could have caused: a new encryption setting does not explain a missing trail selector.
-fn affected_rules(event_name: &str) -> &'static [&'static str] {
+/// Typed references: a renamed or removed rule is a compile error here, not a silent miss.
+fn affected_rules(event_name: &str) -> &'static [&'static RuleMeta] {
     match event_name {
-        "PutBucketPolicy" | "DeleteBucketPolicy" => &[
-            "access-expectation",
-            "bucket-policy-grantees",
-            "destination-policy-allows-role",
-            "uploader-restriction",
-            "encrypted-replica-readable",
-            "log-export-permissions",
-            "config-rule-agreement",
-        ],
-        "PutBucketReplication" | "DeleteBucketReplication" => &[
-            "replication-configured",
-            "replication-role-matches",
-            "replication-rule-enabled",
-            "replication-filter",
-            "replication-unexpected-rules",
-            "replication-destination",
-            "replication-owner-override",
-            "replication-rtc",
-            "replication-delete-markers",
-            "replication-kms",
-            "prefix-scope",
-            "config-rule-agreement",
-        ],
-        "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => &[
-            "bucket-public-access-block",
-            "access-expectation",
-            "encrypted-replica-readable",
-            "config-rule-agreement",
-        ],
-        "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => {
-            &["account-public-access-block", "access-expectation"]
-        }
-        "PutBucketVersioning" => &["bucket-versioning", "config-rule-agreement"],
-        "PutBucketEncryption" | "DeleteBucketEncryption" => {
-            &["bucket-default-encryption", "config-rule-agreement"]
-        }
-        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => {
-            &["bucket-object-ownership", "replication-owner-override"]
-        }
+        "PutBucketPolicy" | "DeleteBucketPolicy" => BUCKET_POLICY,
+        "PutBucketReplication" | "DeleteBucketReplication" => REPLICATION,
+        "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => BUCKET_BPA,
+        "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => ACCOUNT_BPA,
+        "PutBucketVersioning" => VERSIONING,
+        "PutBucketEncryption" | "DeleteBucketEncryption" => ENCRYPTION,
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => OWNERSHIP,
         // ACLs grant access beside the policies; with Object Ownership not enforced they can
         // open the bucket to others, or change who owns replicas.
         // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html>
-        "PutBucketAcl" => &[
-            "access-expectation",
-            "encrypted-replica-readable",
-            "uploader-restriction",
-            "bucket-object-ownership",
-        ],
+        "PutBucketAcl" => BUCKET_ACL,
         "PutRolePolicy"
         | "DeleteRolePolicy"
         | "AttachRolePolicy"
         | "DetachRolePolicy"
         | "PutRolePermissionsBoundary"
-        | "DeleteRolePermissionsBoundary" => &[
-            "role-source-permissions",
-            "role-destination-permissions",
-            "role-least-privilege",
-            "replication-kms-permissions",
-            "access-expectation",
-            "encrypted-replica-readable",
-            "uploader-restriction",
-        ],
+        | "DeleteRolePermissionsBoundary" => ROLE_POLICY,
         // A new default version is the policy every principal it is attached to now has.
         // <https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-versioning.html>
-        "CreatePolicyVersion" | "SetDefaultPolicyVersion" => &[
-            "role-source-permissions",
-            "role-destination-permissions",
-            "role-least-privilege",
-            "replication-kms-permissions",
-            "access-expectation",
-            "encrypted-replica-readable",
-            "uploader-restriction",
-        ],
+        "CreatePolicyVersion" | "SetDefaultPolicyVersion" => ROLE_POLICY,
         "PutUserPolicy"
         | "DeleteUserPolicy"
         | "AttachUserPolicy"
@@ -129,18 +77,9 @@ fn affected_rules(event_name: &str) -> &'static [&'static str] {
         | "PutGroupPolicy"
         | "DeleteGroupPolicy"
         | "AttachGroupPolicy"
-        | "DetachGroupPolicy" => &[
-            "access-expectation",
-            "encrypted-replica-readable",
-            "uploader-restriction",
-        ],
-        "UpdateAssumeRolePolicy" => &["role-trust"],
-        "DeleteRole" => &[
-            "role-exists",
-            "role-trust",
-            "role-source-permissions",
-            "role-destination-permissions",
-        ],
+        | "DetachGroupPolicy" => USER_POLICY,
+        "UpdateAssumeRolePolicy" => ROLE_TRUST,
+        "DeleteRole" => ROLE_DELETED,
         // Key policy and grants decide who may use the key; a disabled or pending-deletion key
         // can be used by no one.
         // <https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>,
@@ -151,16 +90,99 @@ fn affected_rules(event_name: &str) -> &'static [&'static str] {
         | "DisableKey"
         | "EnableKey"
         | "ScheduleKeyDeletion"
-        | "CancelKeyDeletion" => &[
-            "replication-kms-permissions",
-            "encrypted-replica-readable",
-            "access-expectation",
-            "bucket-default-encryption",
-            "replication-kms",
-        ],
+        | "CancelKeyDeletion" => KEY_POLICY,
         _ => &[],
     }
 }
+
+static BUCKET_POLICY: &[&RuleMeta] = &[
+    &access_expectation::META,
+    &bucket_policy_grantees::META,
+    &destination_policy_allows_role::META,
+    &uploader_restriction::META,
+    &encrypted_replica_readable::META,
+    &log_export_permissions::META,
+    &config_rule_agreement::META,
+];
+
+static REPLICATION: &[&RuleMeta] = &[
+    &replication_configured::META,
+    &replication_role_matches::META,
+    &replication_rule_enabled::META,
+    &replication_filter::META,
+    &replication_unexpected_rules::META,
+    &replication_destination::META,
+    &replication_owner_override::META,
+    &replication_rtc::META,
+    &replication_delete_markers::META,
+    &replication_kms::META,
+    &prefix_scope::META,
+    &config_rule_agreement::META,
+];
+
+static BUCKET_BPA: &[&RuleMeta] = &[
+    &bucket_public_access_block::META,
+    &access_expectation::META,
+    &encrypted_replica_readable::META,
+    &config_rule_agreement::META,
+];
+
+static ACCOUNT_BPA: &[&RuleMeta] = &[
+    &account_public_access_block::META,
+    &access_expectation::META,
+];
+
+static VERSIONING: &[&RuleMeta] = &[&bucket_versioning::META, &config_rule_agreement::META];
+
+static ENCRYPTION: &[&RuleMeta] = &[
+    &bucket_default_encryption::META,
+    &config_rule_agreement::META,
+];
+
+static OWNERSHIP: &[&RuleMeta] = &[
+    &bucket_object_ownership::META,
+    &replication_owner_override::META,
+];
+
+static BUCKET_ACL: &[&RuleMeta] = &[
+    &access_expectation::META,
+    &encrypted_replica_readable::META,
+    &uploader_restriction::META,
+    &bucket_object_ownership::META,
+];
+
+static ROLE_POLICY: &[&RuleMeta] = &[
+    &role_source_permissions::META,
+    &role_destination_permissions::META,
+    &role_least_privilege::META,
+    &replication_kms_permissions::META,
+    &access_expectation::META,
+    &encrypted_replica_readable::META,
+    &uploader_restriction::META,
+];
+
+static USER_POLICY: &[&RuleMeta] = &[
+    &access_expectation::META,
+    &encrypted_replica_readable::META,
+    &uploader_restriction::META,
+];
+
+static ROLE_TRUST: &[&RuleMeta] = &[&role_trust::META];
+
+static ROLE_DELETED: &[&RuleMeta] = &[
+    &role_exists::META,
+    &role_trust::META,
+    &role_source_permissions::META,
+    &role_destination_permissions::META,
+];
+
+static KEY_POLICY: &[&RuleMeta] = &[
+    &replication_kms_permissions::META,
+    &encrypted_replica_readable::META,
+    &access_expectation::META,
+    &bucket_default_encryption::META,
+    &replication_kms::META,
+];
 
 /// Runs after every other rule: it needs their verdicts to tell which changes broke something.
 pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
@@ -205,7 +227,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 json!({"incomplete": gap, "since": ev.since}),
             ));
         }
-        let mut relevant = 0;
+        let mut any_relevant = false;
         for e in &ev.events {
             let account_level = e.event_name.ends_with("AccountPublicAccessBlock");
             let target = if account_level {
@@ -225,7 +247,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 }
                 continue;
             };
-            relevant += 1;
+            any_relevant = true;
             let rules = affected_rules(&e.event_name);
             // A change to a user, group or managed policy reaches the principals it applies to;
             // their findings name the buckets and keys they act on, so those rules are matched
@@ -234,11 +256,11 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 && what.contains(":iam::");
             let broken: Vec<String> = earlier
                 .iter()
-                .filter(|f| f.status == Status::Fail && rules.contains(&f.id.as_str()))
+                .filter(|f| f.status == Status::Fail && rules.iter().any(|m| m.id == f.id))
                 .filter(|f| {
                     touches(&f.resource, &what)
                         || e.resources.iter().any(|r| touches(&f.resource, r))
-                        || (account_level && f.id == "access-expectation")
+                        || (account_level && f.id == access_expectation::META.id)
                         || (reaches_principals && f.evidence.to_string().contains(what.as_str()))
                 })
                 .map(|f| f.id.clone())
@@ -259,7 +281,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             } else {
                 e.resources.join(", ")
             };
-            let evidence = json!({"event": e, "rules_it_can_affect": rules, "failing_rules_on_resource": broken});
+            let evidence = json!({"event": e, "rules_it_can_affect": rules.iter().map(|m| m.id).collect::<Vec<_>>(), "failing_rules_on_resource": broken});
             out.push(if broken.is_empty() {
                 META.finding(
                     scenario,
@@ -286,7 +308,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             });
         }
         // "No change" is a claim about the whole history: not when part of it went unread.
-        if relevant == 0 && ev.incomplete.is_empty() {
+        if !any_relevant && ev.incomplete.is_empty() {
             out.push(META.finding(
                 Scenario::Step1,
                 Status::Pass,
@@ -466,7 +488,7 @@ mod tests {
 
     #[test]
     fn a_user_policy_change_is_blamed_for_the_access_it_broke() {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         for alias in spec.accounts.keys() {
             snap.accounts
@@ -501,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_group_change_is_an_error_when_the_principals_groups_are_unread() {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         for alias in spec.accounts.keys() {
             snap.accounts
@@ -543,7 +565,7 @@ mod tests {
 
     #[test]
     fn an_incomplete_history_is_an_error_beside_the_changes_read() {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         for alias in spec.accounts.keys() {
             snap.accounts
@@ -582,5 +604,200 @@ mod tests {
         assert!(out
             .iter()
             .any(|f| f.status == Status::Pass && f.message.starts_with("PutBucketVersioning")));
+    }
+}
+
+#[cfg(test)]
+mod on_the_seed {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn after(f: &Fixture, earlier: &[Finding]) -> Vec<Finding> {
+        check_after(&AuditContext::new(&f.spec, &f.snap), earlier)
+    }
+
+    #[test]
+    fn passes_for_every_change_when_no_rule_fails() {
+        let f = seed();
+        let out = after(&f, &run_all_but_history(&f));
+        assert_eq!(
+            count(&out, Status::Pass),
+            28,
+            "the provisioning changes on audited resources (the fixture's events but those on the trail bucket)"
+        );
+        clean(
+            &out,
+            "PutBucketVersioning on clint-s3-bucket by arn:aws:iam::271089868719:user/replaudit-admin at 2026-",
+        );
+        // Changes to buckets the spec does not audit are not reported.
+        assert!(!out.iter().any(|x| x.message.contains("replaudit-trail-")));
+    }
+
+    fn run_all_but_history(f: &Fixture) -> Vec<Finding> {
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        all_rules().iter().flat_map(|r| r.check(&cx)).collect()
+    }
+
+    #[test]
+    fn fails_when_a_rule_the_change_can_affect_now_fails_on_its_resource() {
+        let mut f = seed();
+        f.bucket("destination").versioning = Fetched::ok("Suspended".into());
+        let out = after(&f, &f.run(&bucket_versioning::BucketVersioning));
+        let x = only(
+            &out,
+            Status::Fail,
+            "PutBucketVersioning on clint-s3-bucket by arn:aws:iam::271089868719:user/replaudit-admin",
+        );
+        assert!(
+            x.message.ends_with("now failing: bucket-versioning"),
+            "{}",
+            x.message
+        );
+        assert_eq!(x.resource, DEST_ARN);
+        assert_eq!(
+            x.evidence["rules_it_can_affect"],
+            json!(["bucket-versioning", "config-rule-agreement"])
+        );
+    }
+
+    #[test]
+    fn a_change_is_not_blamed_for_rules_it_cannot_affect() {
+        // The destination's default encryption breaks: PutBucketVersioning on it is not blamed,
+        // PutBucketEncryption is.
+        let mut f = seed();
+        f.bucket("destination").encryption = Fetched::absent("none");
+        let earlier = f.run(&bucket_default_encryption::BucketDefaultEncryption);
+        let out = after(&f, &earlier);
+        only(&out, Status::Fail, "PutBucketEncryption on clint-s3-bucket");
+        has(&out, Status::Pass, "PutBucketVersioning on clint-s3-bucket");
+    }
+
+    #[test]
+    fn account_level_changes_are_blamed_for_account_findings_and_access() {
+        let mut f = seed();
+        f.account("xyz").public_access_block = Fetched::absent("none");
+        let out = after(&f, &run_all_but_history(&f));
+        let x = only(
+            &out,
+            Status::Fail,
+            "PutAccountPublicAccessBlock on account 111122223333",
+        );
+        assert!(
+            x.message
+                .ends_with("now failing: account-public-access-block"),
+            "{}",
+            x.message
+        );
+        let earlier = vec![access_expectation::META.finding(
+            Scenario::Step5,
+            Status::Fail,
+            "arn:aws:s3:::elsewhere",
+            "x",
+            json!({}),
+        )];
+        has(
+            &after(&f, &earlier),
+            Status::Fail,
+            "PutAccountPublicAccessBlock on account 271089868719",
+        );
+    }
+
+    #[test]
+    fn role_and_key_changes_are_matched_by_name() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:ReplicateObject")
+        });
+        let out = after(&f, &run_all_but_history(&f));
+        let x = only(&out, Status::Fail, "PutRolePolicy on s3_replication_role");
+        assert!(
+            x.message
+                .ends_with("now failing: role-destination-permissions"),
+            "{}",
+            x.message
+        );
+        assert_eq!(x.resource, ROLE_ARN);
+        assert_eq!(x.scenario, Scenario::Step3);
+    }
+
+    #[test]
+    fn no_relevant_change_is_one_pass_per_account_and_unreadable_history_errors() {
+        let mut f = seed();
+        f.account("abcd").change_events = Fetched::ok(crate::snapshot::ChangeEvents::default());
+        f.account("xyz").change_events = denied("cloudtrail:LookupEvents");
+        let out = after(&f, &[]);
+        only(
+            &out,
+            Status::Pass,
+            "account 271089868719: no change to audited configuration since ?",
+        );
+        only(
+            &out,
+            Status::Error,
+            "cannot check CloudTrail change history: cloudtrail:LookupEvents failed: AccessDenied",
+        );
+    }
+
+    #[test]
+    fn every_affected_rule_is_a_registered_rule() {
+        let events = [
+            "PutBucketPolicy",
+            "PutBucketReplication",
+            "PutBucketPublicAccessBlock",
+            "PutAccountPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketEncryption",
+            "PutBucketOwnershipControls",
+            "PutRolePolicy",
+            "UpdateAssumeRolePolicy",
+            "DeleteRole",
+            "PutKeyPolicy",
+        ];
+        for e in events {
+            assert!(!affected_rules(e).is_empty(), "{e}");
+            for m in affected_rules(e) {
+                assert!(
+                    all_rules().iter().any(|r| std::ptr::eq(r.meta(), *m)),
+                    "{}",
+                    m.id
+                );
+            }
+        }
+        assert!(affected_rules("ListBuckets").is_empty());
+    }
+
+    #[test]
+    fn cloudtrail_resource_names_map_to_audited_resources() {
+        let f = seed();
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let bucket = Some((Scenario::Step2, DEST_ARN.to_string()));
+        assert_eq!(classify(&cx, "clint-s3-bucket"), bucket);
+        assert_eq!(classify(&cx, DEST_ARN), bucket);
+        let role = Some((Scenario::Step3, ROLE_ARN.to_string()));
+        assert_eq!(classify(&cx, ROLE_ARN), role);
+        assert_eq!(classify(&cx, "s3_replication_role"), role);
+        let key = Some((Scenario::ScenarioA, DEST_KEY.to_string()));
+        assert_eq!(classify(&cx, DEST_KEY), key);
+        assert_eq!(classify(&cx, "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"), key);
+        assert_eq!(classify(&cx, "replaudit-trail-111122223333"), None);
+    }
+
+    #[test]
+    fn a_finding_touches_the_changed_resource_or_what_is_inside_it() {
+        assert!(touches(DEST_ARN, DEST_ARN));
+        assert!(touches("arn:aws:s3:::clint-s3-bucket/reports/x", DEST_ARN));
+        assert!(touches(DEST_ARN, "clint-s3-bucket"));
+        assert!(touches(
+            "arn:aws:s3:::clint-s3-bucket/reports/x",
+            "clint-s3-bucket"
+        ));
+        assert!(touches(ROLE_ARN, "s3_replication_role"));
+        assert!(touches(DEST_KEY, "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"));
+        assert!(!touches(SOURCE_ARN, "clint-s3-bucket"));
+        assert!(!touches(
+            "arn:aws:s3:::clint-s3-bucket-2",
+            "clint-s3-bucket"
+        ));
+        assert!(!touches(ROLE_ARN, "replication_role"));
     }
 }

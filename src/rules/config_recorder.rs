@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_region_of_the_account_s_buckets_needs_a_recorder() {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         for alias in spec.accounts.keys() {
             let mut a = testkit::account(&spec, alias);
@@ -223,5 +223,127 @@ mod tests {
             fail[0].message
         );
         assert_eq!(out.iter().filter(|f| f.status == Status::Pass).count(), 2);
+    }
+}
+
+#[cfg(test)]
+mod on_the_seed {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    const XYZ_HOME: &str = "arn:aws:config:ap-southeast-1:111122223333:account";
+
+    fn config<'a>(
+        f: &'a mut Fixture,
+        alias: &str,
+        region: &str,
+    ) -> &'a mut crate::snapshot::ConfigState {
+        match f.account(alias).config_by_region.get_mut(region) {
+            Some(Fetched::Ok { value }) => value,
+            _ => panic!("fixture has AWS Config state for {alias} in {region}"),
+        }
+    }
+
+    #[test]
+    fn passes_when_recording_in_every_region_with_audited_buckets() {
+        let out = seed().run(&ConfigRecorder);
+        assert_eq!(
+            count(&out, Status::Pass),
+            3,
+            "xyz in two Regions, abcd in one"
+        );
+        let x = has(
+            &out,
+            Status::Pass,
+            "account 111122223333: recorder default is recording S3 buckets in ap-southeast-2",
+        );
+        assert_eq!(
+            x.resource,
+            "arn:aws:config:ap-southeast-2:111122223333:account"
+        );
+        clean(
+            &out,
+            "account 111122223333: recorder default is recording S3 buckets in ap-southeast-1",
+        );
+    }
+
+    #[test]
+    fn fails_when_stopped_failing_or_not_recording_buckets() {
+        let mut f = seed();
+        config(&mut f, "xyz", "ap-southeast-1").recorders[0].recording = false;
+        let x = only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333 in ap-southeast-1: default is stopped",
+        );
+        assert_eq!(x.resource, XYZ_HOME);
+        let mut f = seed();
+        config(&mut f, "xyz", "ap-southeast-1").recorders[0].last_status = Some("Failure".into());
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333 in ap-southeast-1: default last status is Failure",
+        );
+        let mut f = seed();
+        let r = &mut config(&mut f, "xyz", "ap-southeast-1").recorders[0];
+        r.all_supported = false;
+        r.resource_types = vec!["AWS::IAM::Role".into()];
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333 in ap-southeast-1: default does not record AWS::S3::Bucket",
+        );
+        config(&mut f, "xyz", "ap-southeast-1").recorders[0]
+            .resource_types
+            .push("AWS::S3::Bucket".into());
+        assert_eq!(count(&f.run(&ConfigRecorder), Status::Pass), 3);
+    }
+
+    #[test]
+    fn fails_without_recorder_in_a_region_of_the_account_s_buckets() {
+        let mut f = seed();
+        config(&mut f, "xyz", "ap-southeast-2").recorders.clear();
+        let x = only(
+            &f.run(&ConfigRecorder),
+            Status::Fail,
+            "account 111122223333 has no AWS Config recorder in ap-southeast-2",
+        );
+        assert_eq!(
+            x.resource,
+            "arn:aws:config:ap-southeast-2:111122223333:account"
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected_and_skips_without_evidence_section() {
+        let mut f = seed();
+        f.account("abcd").config_by_region.insert(
+            "ap-southeast-2".into(),
+            denied("config:DescribeConfigurationRecorders"),
+        );
+        f.account("xyz").config_by_region.remove("ap-southeast-2");
+        let out = f.run(&ConfigRecorder);
+        has(
+            &out,
+            Status::Error,
+            "cannot check AWS Config recorders in ap-southeast-2: config:DescribeConfigurationRecorders failed",
+        );
+        has(
+            &out,
+            Status::Error,
+            "AWS Config in ap-southeast-2 was not collected in this snapshot",
+        );
+        f.snap.accounts.remove("xyz");
+        has(
+            &f.run(&ConfigRecorder),
+            Status::Error,
+            "account was not collected",
+        );
+        f.spec.evidence = None;
+        only(
+            &f.run(&ConfigRecorder),
+            Status::Skip,
+            "the spec has no [evidence] expectations",
+        );
     }
 }

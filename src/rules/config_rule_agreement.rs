@@ -218,6 +218,155 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testkit::*;
+
+    fn compliance<'a>(
+        f: &'a mut Fixture,
+        alias: &str,
+    ) -> &'a mut Vec<crate::snapshot::ConfigCompliance> {
+        match &mut f.account(alias).config_compliance {
+            Fetched::Ok { value } => value,
+            _ => panic!("fixture has Config compliance for {alias}"),
+        }
+    }
+
+    fn set(f: &mut Fixture, alias: &str, rule: &str, bucket: &str, value: &str) {
+        compliance(f, alias)
+            .iter_mut()
+            .find(|c| c.rule_name == rule && c.resource_id == bucket)
+            .unwrap_or_else(|| panic!("no {rule} result for {bucket}"))
+            .compliance = value.into();
+    }
+
+    #[test]
+    fn passes_when_config_and_replaudit_agree() {
+        let out = seed().run(&ConfigRuleAgreement);
+        assert_eq!(
+            count(&out, Status::Pass),
+            20,
+            "5 managed rules on 4 buckets"
+        );
+        clean(
+            &out,
+            "s3-bucket-versioning-enabled: AWS Config and replaudit's bucket-versioning agree: COMPLIANT",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "s3-bucket-ssl-requests-only: AWS Config and replaudit's bucket-tls-only agree: COMPLIANT",
+        );
+        // The destination replicates nowhere: both say so, and the pass says who reports it.
+        has(
+            &out,
+            Status::Pass,
+            "s3-bucket-replication-enabled: AWS Config and replaudit's replication-rule-enabled agree: NON_COMPLIANT; the problem itself is reported by replication-rule-enabled",
+        );
+    }
+
+    #[test]
+    fn fails_when_they_disagree() {
+        let mut f = seed();
+        f.bucket("source").versioning = Fetched::ok("Suspended".into());
+        let x = only(
+            &f.run(&ConfigRuleAgreement),
+            Status::Fail,
+            "s3-bucket-versioning-enabled: AWS Config says COMPLIANT but replaudit's bucket-versioning finds NON_COMPLIANT",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        let mut f = seed();
+        set(
+            &mut f,
+            "xyz",
+            "s3-bucket-replication-enabled",
+            "rubes-s3-bucket",
+            "NON_COMPLIANT",
+        );
+        only(
+            &f.run(&ConfigRuleAgreement),
+            Status::Fail,
+            "s3-bucket-replication-enabled: AWS Config says NON_COMPLIANT but replaudit's replication-rule-enabled finds COMPLIANT",
+        );
+    }
+
+    #[test]
+    fn each_managed_rule_is_judged_from_the_snapshot() {
+        let mut f = seed();
+        f.live_rule("logs", "logs-to-backup").status = "Disabled".into();
+        f.bucket("logs").public_access_block = Fetched::absent("none");
+        f.bucket("logs").encryption = Fetched::absent("none");
+        let out = f.run(&ConfigRuleAgreement);
+        for (rule, ours) in [
+            ("s3-bucket-replication-enabled", "replication-rule-enabled"),
+            (
+                "s3-bucket-level-public-access-prohibited",
+                "bucket-public-access-block",
+            ),
+            (
+                "s3-bucket-server-side-encryption-enabled",
+                "bucket-default-encryption",
+            ),
+        ] {
+            has(
+                &out,
+                Status::Fail,
+                &format!(
+                    "{rule}: AWS Config says COMPLIANT but replaudit's {ours} finds NON_COMPLIANT"
+                ),
+            );
+        }
+        let mut f = seed();
+        f.bucket_policy("logs", |p| {
+            statements(p).retain(|s| s["Sid"] != "DenyInsecureTransport")
+        });
+        only(
+            &f.run(&ConfigRuleAgreement),
+            Status::Fail,
+            "s3-bucket-ssl-requests-only: AWS Config says COMPLIANT but replaudit's bucket-tls-only finds NON_COMPLIANT",
+        );
+    }
+
+    #[test]
+    fn skips_other_states_and_errors_when_unreadable() {
+        let mut f = seed();
+        set(
+            &mut f,
+            "abcd",
+            "s3-bucket-versioning-enabled",
+            "clint-s3-bucket",
+            "INSUFFICIENT_DATA",
+        );
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        let out = f.run(&ConfigRuleAgreement);
+        only(
+            &out,
+            Status::Skip,
+            "AWS Config rule s3-bucket-versioning-enabled reports INSUFFICIENT_DATA for clint-s3-bucket",
+        );
+        only(
+            &out,
+            Status::Error,
+            "cannot check: s3-bucket-ssl-requests-only: bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed",
+        );
+        f.account("xyz").config_compliance = denied("config:GetComplianceDetailsByConfigRule");
+        has(
+            &f.run(&ConfigRuleAgreement),
+            Status::Error,
+            "cannot check AWS Config rule compliance: config:GetComplianceDetailsByConfigRule failed",
+        );
+        compliance(&mut f, "abcd").clear();
+        has(
+            &f.run(&ConfigRuleAgreement),
+            Status::Skip,
+            "none of the covering AWS Config managed rules is deployed (or evaluated) in account 271089868719",
+        );
+    }
+}
+
+/// Tests that build their states from nothing (the testkit's builders) rather than mutating
+/// the seed fixture.
+#[cfg(test)]
+mod built {
+    use super::*;
     use crate::rules::bucket_tls_only::tests::{snapshot, spec, TLS_DENY, TOM_READS};
     use crate::snapshot::{AccountState, ConfigCompliance};
 

@@ -172,8 +172,103 @@ mod tests {
             "arn:aws-cn:s3:::clint-s3-bucket/reports/x"
         );
         assert_eq!(cx.account_partition("abcd"), "aws-cn");
-        let seed = crate::rules::testkit::seed();
+        let seed = crate::rules::testkit::seed_spec();
         let cx = AuditContext::new(&seed, &snap);
         assert_eq!(cx.bucket_arn("source"), "arn:aws:s3:::rubes-s3-bucket");
+    }
+
+    mod on_the_seed {
+        use super::*;
+        use crate::rules::testkit::*;
+
+        #[test]
+        fn buckets_accounts_replications_and_roles_map_to_their_step() {
+            let f = seed();
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            assert_eq!(cx.bucket_scenario("source"), Scenario::Step1);
+            assert_eq!(cx.bucket_scenario("destination"), Scenario::Step2);
+            assert_eq!(cx.bucket_scenario("logs"), Scenario::ScenarioD);
+            assert_eq!(cx.bucket_scenario("logs-backup"), Scenario::ScenarioD);
+            assert_eq!(cx.account_scenario("xyz"), Scenario::Step1);
+            assert_eq!(cx.account_scenario("abcd"), Scenario::Step2);
+            assert_eq!(cx.account_scenario("nobody"), Scenario::Step1);
+            assert_eq!(
+                cx.replication_scenario(&f.spec.replication[0]),
+                Scenario::Step4
+            );
+            assert_eq!(
+                cx.replication_scenario(&f.spec.replication[1]),
+                Scenario::ScenarioD
+            );
+            assert_eq!(cx.role_scenario("replication-role"), Scenario::Step3);
+            assert_eq!(cx.role_scenario("unused-role"), Scenario::Step3);
+        }
+
+        #[test]
+        fn a_role_used_only_by_the_log_replication_is_scenario_d() {
+            let mut f = seed();
+            f.spec.replication[0].role = toml::Spanned::new(0..0, "tom".into());
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            assert_eq!(cx.role_scenario("replication-role"), Scenario::ScenarioD);
+            assert_eq!(cx.role_scenario("tom"), Scenario::Step3);
+            let roles: Vec<&str> = cx.replication_roles().iter().map(|(a, _)| *a).collect();
+            assert_eq!(roles, ["tom", "replication-role"]);
+        }
+
+        #[test]
+        fn replication_roles_group_replications_by_role() {
+            let f = seed();
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            let roles = cx.replication_roles();
+            assert_eq!(roles.len(), 1);
+            assert_eq!(roles[0].0, "replication-role");
+            assert_eq!(roles[0].1.len(), 2);
+        }
+
+        #[test]
+        fn names_and_arns_come_from_the_spec() {
+            let f = seed();
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            assert_eq!(cx.bucket_name("source"), "rubes-s3-bucket");
+            assert_eq!(cx.bucket_name("unknown-alias"), "unknown-alias");
+            assert_eq!(cx.bucket_arn("destination"), DEST_ARN);
+            assert_eq!(
+                cx.object_arn("source", "reports/a.txt"),
+                "arn:aws:s3:::rubes-s3-bucket/reports/a.txt"
+            );
+            assert_eq!(cx.principal_arn("replication-role"), ROLE_ARN);
+            assert_eq!(cx.principal_arn("nobody"), "");
+            assert_eq!(cx.bucket_account_id("destination"), Some("271089868719"));
+            assert_eq!(
+                cx.bucket_state("logs").map(|b| b.name.as_str()),
+                Some("xyz-app-logs")
+            );
+        }
+
+        #[test]
+        fn live_rules_match_by_id_else_by_prefix_and_destination() {
+            let mut f = seed();
+            let want = f.spec.replication[0].rules[0].clone();
+            let mut live = f.replication("source").rules.clone();
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            assert_eq!(
+                cx.live_rule(&live, &want).and_then(|r| r.id.as_deref()),
+                Some("reports-to-abcd")
+            );
+            live[0].id = Some("other".into());
+            assert!(
+                cx.live_rule(&live, &want).is_some(),
+                "same prefix and destination"
+            );
+            live[0].filter.prefix = Some("elsewhere/".into());
+            assert!(cx.live_rule(&live, &want).is_none());
+            live[0].filter.prefix = Some("reports/".into());
+            live[0].destination.bucket = LOGS_BACKUP_ARN.into();
+            assert!(cx.live_rule(&live, &want).is_none());
+            live[0].id = Some("reports-to-abcd".into());
+            assert!(cx.live_rule(&live, &want).is_some(), "the id wins");
+        }
+
+        const LOGS_BACKUP_ARN: &str = "arn:aws:s3:::xyz-app-logs-backup";
     }
 }

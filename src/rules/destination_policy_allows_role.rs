@@ -127,3 +127,64 @@ impl Rule for DestinationPolicyAllowsRole {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_cross_account_and_skips_same_account() {
+        let out = seed().run(&DestinationPolicyAllowsRole);
+        let x = only(
+            &out,
+            Status::Pass,
+            &format!("rule 'reports-to-abcd': bucket policy lets {ROLE_ARN} replicate"),
+        );
+        assert_eq!(x.resource, DEST_ARN);
+        only(
+            &out,
+            Status::Skip,
+            "rule 'logs-to-backup': destination is in the role's account; the role's identity policy suffices",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_policy_lacks_an_action() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| remove_action(p, "s3:ReplicateDelete"));
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': bucket policy does not let {ROLE_ARN} replicate: s3:ReplicateDelete (ImplicitDeny"),
+        );
+    }
+
+    #[test]
+    fn fails_without_a_bucket_policy() {
+        let mut f = seed();
+        f.bucket("destination").policy = Fetched::absent("NoSuchBucketPolicy");
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': clint-s3-bucket has no bucket policy, so the cross-account role {ROLE_ARN} cannot replicate into it"),
+        );
+    }
+
+    #[test]
+    fn an_unreadable_role_is_still_a_principal_but_an_unreadable_policy_errors() {
+        let mut f = seed();
+        f.principal("replication-role").details = denied("iam:GetRole");
+        has(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Pass,
+            "bucket policy lets",
+        );
+        f.bucket("destination").policy = denied("s3:GetBucketPolicy");
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Error,
+            "cannot check: bucket policy of clint-s3-bucket: s3:GetBucketPolicy failed",
+        );
+    }
+}

@@ -161,3 +161,87 @@ impl Rule for EncryptedReplicaReadable {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+    const OBJECT: &str = "arn:aws:s3:::clint-s3-bucket/reports/sample.txt";
+
+    #[test]
+    fn passes_when_the_reader_can_get_and_decrypt() {
+        let out = seed().run(&EncryptedReplicaReadable);
+        let x = only(
+            &out,
+            Status::Pass,
+            &format!("{TOM} can read and decrypt replicas"),
+        );
+        assert_eq!(x.resource, OBJECT);
+    }
+
+    #[test]
+    fn fails_when_neither_key_policy_nor_reader_policy_allows_decrypt() {
+        // The key policy names the reader, and also delegates to the account's IAM policies:
+        // either grant suffices in the key's own account.
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        has(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Pass,
+            "can read and decrypt",
+        );
+        f.inline_policies("tom", |p| {
+            statements(p).retain(|s| s["Sid"] != "DecryptReplicas")
+        });
+        let x = only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            &format!(
+                "{TOM} cannot open encrypted replicas: kms:Decrypt on {DEST_KEY} is ImplicitDeny"
+            ),
+        );
+        assert!(!x.message.contains("s3:GetObject is"), "{}", x.message);
+    }
+
+    #[test]
+    fn fails_when_the_reader_cannot_get_the_object() {
+        let mut f = seed();
+        f.inline_policies("tom", |p| {
+            statements(p).retain(|s| s["Sid"] != "ReadReplicas")
+        });
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            &format!("{TOM} cannot open encrypted replicas: s3:GetObject is ImplicitDeny"),
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_without_scenario_or_readers() {
+        let mut f = seed();
+        f.bucket("destination").policy = denied("s3:GetBucketPolicy");
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Error,
+            &format!(
+                "cannot check: {TOM}: bucket policy of clint-s3-bucket: s3:GetBucketPolicy failed"
+            ),
+        );
+        f.spec.scenario_a.as_mut().unwrap().readers.clear();
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Skip,
+            "scenario A names no readers",
+        );
+        f.spec.scenario_a = None;
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Skip,
+            "the spec declares no scenario A",
+        );
+    }
+}

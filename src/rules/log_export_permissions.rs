@@ -156,3 +156,75 @@ impl Rule for LogExportPermissions {
         }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_service_grants_conditioned_on_the_account() {
+        let out = seed().run(&LogExportPermissions);
+        let x = only(
+            &out,
+            Status::Pass,
+            "logs.ap-southeast-1.amazonaws.com can export under 'exports/', only for account 111122223333",
+        );
+        assert_eq!(x.resource, "arn:aws:s3:::xyz-app-logs");
+    }
+
+    #[test]
+    fn fails_without_the_confused_deputy_conditions() {
+        let mut f = seed();
+        f.bucket_policy("logs", |p| {
+            // The grants' conditions only: the TLS Deny keeps its aws:SecureTransport test.
+            for s in statements(p).iter_mut().filter(|s| s["Effect"] == "Allow") {
+                s.as_object_mut().unwrap().remove("Condition");
+            }
+        });
+        only(
+            &f.run(&LogExportPermissions),
+            Status::Fail,
+            "exports from another account (000000000000) are allowed too: add aws:SourceAccount / aws:SourceArn conditions (confused deputy)",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_service_cannot_write_or_read_the_acl() {
+        let mut f = seed();
+        f.bucket_policy("logs", |p| {
+            statements(p).retain(|s| s["Sid"] != "CloudWatchLogsGetBucketAcl");
+            for s in statements(p) {
+                s["Resource"] = json!("arn:aws:s3:::xyz-app-logs/elsewhere/*");
+            }
+        });
+        only(
+            &f.run(&LogExportPermissions),
+            Status::Fail,
+            "logs.ap-southeast-1.amazonaws.com cannot s3:GetBucketAcl (ImplicitDeny); logs.ap-southeast-1.amazonaws.com cannot s3:PutObject under 'exports/' (ImplicitDeny)",
+        );
+        f.bucket("logs").policy = Fetched::absent("NoSuchBucketPolicy");
+        only(
+            &f.run(&LogExportPermissions),
+            Status::Fail,
+            "xyz-app-logs has no bucket policy: CloudWatch Logs cannot export into it",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable_and_skips_without_scenario_d() {
+        let mut f = seed();
+        f.bucket("logs").policy = denied("s3:GetBucketPolicy");
+        only(
+            &f.run(&LogExportPermissions),
+            Status::Error,
+            "cannot check: bucket policy of xyz-app-logs: s3:GetBucketPolicy failed",
+        );
+        f.spec.scenario_d = None;
+        only(
+            &f.run(&LogExportPermissions),
+            Status::Skip,
+            "the spec declares no scenario D",
+        );
+    }
+}

@@ -122,3 +122,73 @@ impl Rule for PrefixScope {
         }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_only_the_replicated_prefixes_replicate() {
+        let out = seed().run(&PrefixScope);
+        let x = only(&out, Status::Pass, "only [\"reports/\"] replicate");
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_when_the_whole_bucket_replicates() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").filter.prefix = None;
+        only(
+            &f.run(&PrefixScope),
+            Status::Fail,
+            "rule reports-to-abcd replicates prefix '' (the whole bucket), outside [\"reports/\"]; the unreplicated prefix 'scratch/' is replicated by rule reports-to-abcd",
+        );
+    }
+
+    #[test]
+    fn fails_when_a_replicated_prefix_is_not_fully_covered() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").filter.prefix = Some("reports/2024/".into());
+        only(
+            &f.run(&PrefixScope),
+            Status::Fail,
+            "no enabled rule replicates every object under 'reports/'",
+        );
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .filter
+            .tags
+            .insert("k".into(), "v".into());
+        only(
+            &f.run(&PrefixScope),
+            Status::Fail,
+            "no enabled rule replicates every object under 'reports/'",
+        );
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").status = "Disabled".into();
+        only(
+            &f.run(&PrefixScope),
+            Status::Fail,
+            "no enabled rule replicates every object under 'reports/'",
+        );
+    }
+
+    #[test]
+    fn skips_without_scenario_and_reports_unreadable_configuration_under_b() {
+        let mut f = seed();
+        f.bucket("source").replication = denied("s3:GetBucketReplication");
+        let x = only(
+            &f.run(&PrefixScope),
+            Status::Error,
+            "cannot check the replication configuration: s3:GetBucketReplication failed",
+        );
+        assert_eq!(x.scenario, Scenario::ScenarioB);
+        f.spec.scenario_b = None;
+        only(
+            &f.run(&PrefixScope),
+            Status::Skip,
+            "the spec declares no scenario B",
+        );
+    }
+}

@@ -80,3 +80,42 @@ impl Rule for ReplicationConfigured {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_both_sources_have_a_configuration() {
+        let out = seed().run(&ReplicationConfigured);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(&out, "replication 'incident-reports': 1 rule(s) configured");
+    }
+
+    #[test]
+    fn fails_without_a_configuration() {
+        let mut f = seed();
+        f.bucket("source").replication = Fetched::absent("ReplicationConfigurationNotFoundError");
+        let x = only(
+            &f.run(&ReplicationConfigured),
+            Status::Fail,
+            "replication 'incident-reports': no replication configuration on rubes-s3-bucket (ReplicationConfigurationNotFoundError)",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn errors_when_unreadable_or_not_collected() {
+        let mut f = seed();
+        f.bucket("source").replication = denied("s3:GetBucketReplication");
+        f.snap.buckets.remove("logs");
+        let out = f.run(&ReplicationConfigured);
+        has(
+            &out,
+            Status::Error,
+            "cannot check the replication configuration: s3:GetBucketReplication failed: AccessDenied",
+        );
+        has(&out, Status::Error, "bucket was not collected");
+    }
+}

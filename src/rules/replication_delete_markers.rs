@@ -88,3 +88,70 @@ impl Rule for ReplicationDeleteMarkers {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_as_expected_either_way() {
+        let out = seed().run(&ReplicationDeleteMarkers);
+        clean(
+            &out,
+            "rule 'reports-to-abcd': delete markers are replicated, as expected",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "rule 'logs-to-backup': delete markers are not replicated, as expected",
+        );
+    }
+
+    #[test]
+    fn fails_when_disabled_but_expected_and_enabled_but_not() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .delete_marker_replication = Some("Disabled".into());
+        f.live_rule("logs", "logs-to-backup")
+            .delete_marker_replication = Some("Enabled".into());
+        let out = f.run(&ReplicationDeleteMarkers);
+        has(
+            &out,
+            Status::Fail,
+            "rule 'reports-to-abcd': delete markers are not replicated, expected replicated",
+        );
+        has(
+            &out,
+            Status::Fail,
+            "rule 'logs-to-backup': delete markers are replicated, expected not replicated",
+        );
+    }
+
+    #[test]
+    fn legacy_rules_replicate_delete_markers() {
+        let mut f = seed();
+        let r = f.live_rule("logs", "logs-to-backup");
+        r.filter.legacy = true;
+        r.delete_marker_replication = None;
+        only(
+            &f.run(&ReplicationDeleteMarkers),
+            Status::Fail,
+            "rule 'logs-to-backup': delete markers are replicated, expected not replicated",
+        );
+    }
+
+    #[test]
+    fn fails_on_a_tag_filtered_rule_with_delete_markers() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .filter
+            .tags
+            .insert("k".into(), "v".into());
+        only(
+            &f.run(&ReplicationDeleteMarkers),
+            Status::Fail,
+            "rule 'reports-to-abcd': delete-marker replication is enabled on a tag-filtered rule",
+        );
+    }
+}

@@ -110,3 +110,71 @@ impl Rule for ReplicationDestination {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_expected_bucket_and_account() {
+        let out = seed().run(&ReplicationDestination);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "rule 'reports-to-abcd': replicates to arn:aws:s3:::clint-s3-bucket in account 271089868719",
+        );
+    }
+
+    #[test]
+    fn fails_on_another_destination_bucket() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").destination.bucket =
+            "arn:aws:s3:::attacker-bucket".into();
+        // Found by id, so the rule is checked (not reported missing).
+        let x = only(
+            &f.run(&ReplicationDestination),
+            Status::Fail,
+            "rule 'reports-to-abcd': destination bucket is arn:aws:s3:::attacker-bucket, expected arn:aws:s3:::clint-s3-bucket",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn fails_on_another_or_a_missing_cross_account_id() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").destination.account = Some("444455556666".into());
+        only(
+            &f.run(&ReplicationDestination),
+            Status::Fail,
+            "rule 'reports-to-abcd': destination account is 444455556666, expected 271089868719",
+        );
+        // With the owner override S3 needs Destination.Account; without it, it does not.
+        f.live_rule("source", "reports-to-abcd").destination.account = None;
+        only(
+            &f.run(&ReplicationDestination),
+            Status::Fail,
+            "rule 'reports-to-abcd': the rule translates replica ownership (AccessControlTranslation) but does not set Destination.Account (271089868719)",
+        );
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .access_control_owner = None;
+        let out = f.run(&ReplicationDestination);
+        has(
+            &out,
+            Status::Pass,
+            "rule 'reports-to-abcd': replicates to arn:aws:s3:::clint-s3-bucket (account 271089868719); Destination.Account is not set, which S3 needs only with an owner override",
+        );
+        assert_eq!(count(&out, Status::Fail), 0);
+    }
+
+    #[test]
+    fn a_same_account_destination_needs_no_account_id() {
+        let mut f = seed();
+        f.live_rule("logs", "logs-to-backup").destination.account = None;
+        clean(
+            &f.run(&ReplicationDestination),
+            "rule 'logs-to-backup': replicates to arn:aws:s3:::xyz-app-logs-backup in account 111122223333",
+        );
+    }
+}

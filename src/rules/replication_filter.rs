@@ -81,3 +81,71 @@ impl Rule for ReplicationFilter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_expected_prefix() {
+        let out = seed().run(&ReplicationFilter);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(&out, "rule 'reports-to-abcd': filter prefix 'reports/'");
+    }
+
+    #[test]
+    fn fails_on_another_prefix() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").filter.prefix = Some("".into());
+        let x = only(
+            &f.run(&ReplicationFilter),
+            Status::Fail,
+            "rule 'reports-to-abcd': prefix is '', expected 'reports/'",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
+
+    #[test]
+    fn tags_must_match_too() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .filter
+            .tags
+            .insert("team".into(), "l2".into());
+        only(
+            &f.run(&ReplicationFilter),
+            Status::Fail,
+            "rule 'reports-to-abcd': tags are {\"team\": \"l2\"}, expected {}",
+        );
+        let mut f = seed_with_spec(|doc| {
+            let mut tags = toml::Table::new();
+            tags.insert("team".into(), "l2".into());
+            rule_doc(doc, 1, 0).insert("tags".into(), tags.into());
+        });
+        has(
+            &f.run(&ReplicationFilter),
+            Status::Fail,
+            "rule 'logs-to-backup': tags are {}, expected {\"team\": \"l2\"}",
+        );
+        f.live_rule("logs", "logs-to-backup")
+            .filter
+            .tags
+            .insert("team".into(), "l2".into());
+        clean(
+            &f.run(&ReplicationFilter),
+            "rule 'logs-to-backup': filter prefix 'exports/' with tags {\"team\": \"l2\"}",
+        );
+    }
+
+    #[test]
+    fn a_rule_without_live_counterpart_is_skipped() {
+        let mut f = seed();
+        f.replication("logs").rules.clear();
+        only(
+            &f.run(&ReplicationFilter),
+            Status::Skip,
+            "rule 'logs-to-backup': no live rule to check (reported by replication-rule-enabled)",
+        );
+    }
+}

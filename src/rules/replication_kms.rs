@@ -140,3 +140,62 @@ impl Rule for ReplicationKms {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_selection_and_replica_key() {
+        let out = seed().run(&ReplicationKms);
+        only(
+            &out,
+            Status::Pass,
+            &format!(
+                "rule 'reports-to-abcd': SSE-KMS objects replicate, re-encrypted with {DEST_KEY}"
+            ),
+        );
+        only(
+            &out,
+            Status::Skip,
+            "rule 'logs-to-backup': the spec does not expect SSE-KMS replicas",
+        );
+    }
+
+    #[test]
+    fn fails_without_selection_or_key() {
+        let mut f = seed();
+        let r = f.live_rule("source", "reports-to-abcd");
+        r.sse_kms_encrypted_objects = Some("Disabled".into());
+        r.destination.replica_kms_key_id = None;
+        let x = only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            "rule 'reports-to-abcd': SSE-KMS encrypted objects are not selected for replication (SourceSelectionCriteria); no replica KMS key (EncryptionConfiguration.ReplicaKmsKeyID)",
+        );
+        assert_eq!(x.scenario, Scenario::ScenarioA);
+    }
+
+    #[test]
+    fn fails_on_another_key_or_a_bare_key_id_of_the_other_account_s_key() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replica_kms_key_id = Some(SOURCE_KEY.into());
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': replica key is {SOURCE_KEY}, expected {DEST_KEY}"),
+        );
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replica_kms_key_id = Some("9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".into());
+        // A bare key id names a key of the source bucket's account, not the destination's.
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': replica key is arn:aws:kms:ap-southeast-2:111122223333:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d, expected {DEST_KEY}"),
+        );
+    }
+}

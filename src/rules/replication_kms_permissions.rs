@@ -226,3 +226,94 @@ impl Rule for ReplicationKmsPermissions {
 fn ask_key(cx: &AuditContext, who: &IdentitySide, n: &Need) -> Result<Asked, String> {
     ask_kms(cx, who, n.action, n.key, &n.context)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_the_role_can_use_both_keys() {
+        let out = seed().run(&ReplicationKmsPermissions);
+        only(
+            &out,
+            Status::Pass,
+            &format!("rule 'reports-to-abcd': role can kms:Decrypt on {SOURCE_KEY}, kms:Encrypt on {DEST_KEY}, kms:Decrypt on {DEST_KEY} (S3 Bucket Key: encryption context {SOURCE_ARN}; S3 Bucket Key: encryption context {DEST_ARN}"),
+        );
+        only(
+            &out,
+            Status::Skip,
+            "rule 'logs-to-backup': the spec does not expect SSE-KMS replication",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_replica_key_policy_does_not_let_the_role_encrypt() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowReplicaEncrypt")
+        });
+        let x = only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("rule 'reports-to-abcd': role cannot use the keys: kms:Encrypt on {DEST_KEY} to encrypt the replicas (S3 Bucket Key: encryption context {DEST_ARN}; ImplicitDeny: KMS key policy: it names neither"),
+        );
+        assert_eq!(x.resource, ROLE_ARN);
+        // The source key still works; with Bucket Keys on the replicas the replica key's
+        // Decrypt is denied too, by the same missing statement.
+        assert!(
+            !x.message.contains(&format!("kms:Decrypt on {SOURCE_KEY}")),
+            "{}",
+            x.message
+        );
+        assert!(
+            x.message.contains(&format!(
+                "kms:Decrypt on {DEST_KEY} to verify the S3 Bucket Key of the replicas"
+            )),
+            "{}",
+            x.message
+        );
+    }
+
+    #[test]
+    fn fails_when_neither_key_policy_nor_role_policy_allows_decrypt() {
+        // Same account: the key policy naming the role suffices, and so does the role's own
+        // policy (the key policy delegates to the account); only without both is it denied.
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).retain(|s| s["Sid"] != "DecryptSource0")
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Pass,
+            &format!("role can kms:Decrypt on {SOURCE_KEY}"),
+        );
+        f.key_policy(SOURCE_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("role cannot use the keys: kms:Decrypt on {SOURCE_KEY}"),
+        );
+    }
+
+    #[test]
+    fn errors_when_a_key_policy_or_the_role_is_unreadable() {
+        let mut f = seed();
+        f.key(SOURCE_KEY).key_policy = denied("kms:GetKeyPolicy");
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Error,
+            &format!(
+                "cannot check: rule 'reports-to-abcd': kms:Decrypt on {SOURCE_KEY}: key policy of {SOURCE_KEY}: kms:GetKeyPolicy failed: AccessDenied"
+            ),
+        );
+        f.snap.principals.remove(ROLE_ARN);
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Error,
+            "was not collected",
+        );
+    }
+}

@@ -194,7 +194,7 @@ mod tests {
     }
 
     fn verdicts(m: Fetched<M>) -> Vec<Finding> {
-        let spec = testkit::seed();
+        let spec = testkit::seed_spec();
         let mut snap = testkit::snapshot();
         snap.replication_metrics
             .insert("incident-reports/rule 'reports-to-abcd'".into(), m);
@@ -246,5 +246,95 @@ mod tests {
         ));
         assert_eq!(f[0].status, Status::Error);
         assert!(f[0].message.contains("ap-southeast-2"), "{}", f[0].message);
+    }
+}
+
+#[cfg(test)]
+mod on_the_seed {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::ReplicationMetrics as Metrics;
+
+    const KEY: &str = "incident-reports/rule 'reports-to-abcd'";
+
+    fn metrics(f: &mut Fixture) -> &mut Metrics {
+        match f.snap.replication_metrics.get_mut(KEY) {
+            Some(Fetched::Ok { value }) => value,
+            _ => panic!("fixture has metrics for {KEY}"),
+        }
+    }
+
+    #[test]
+    fn passes_without_failures_and_within_15_minutes() {
+        let out = seed().run(&ReplicationMetrics);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "rule 'reports-to-abcd': no failures, max latency 35 s, max pending 3 in the window",
+        );
+    }
+
+    #[test]
+    fn fails_on_failed_operations_or_latency_beyond_rtc() {
+        let mut f = seed();
+        metrics(&mut f).failed_operations = Some(2.0);
+        metrics(&mut f).max_latency_seconds = Some(901.0);
+        let x = only(
+            &f.run(&ReplicationMetrics),
+            Status::Fail,
+            "rule 'reports-to-abcd': 2 failed replication operation(s); maximum replication latency 901 s exceeds the 15-minute threshold",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        metrics(&mut f).failed_operations = Some(0.0);
+        metrics(&mut f).max_latency_seconds = Some(900.0);
+        assert_eq!(
+            count(&f.run(&ReplicationMetrics), Status::Pass),
+            2,
+            "900 s is within RTC"
+        );
+    }
+
+    #[test]
+    fn skips_without_datapoints_expectation_or_collection() {
+        let mut f = seed();
+        metrics(&mut f).datapoints = 0;
+        only(
+            &f.run(&ReplicationMetrics),
+            Status::Skip,
+            "rule 'reports-to-abcd': no replication metric datapoints in the 24 h window",
+        );
+        let m = metrics(&mut f);
+        m.window_start = m.window_end - chrono::Duration::minutes(90);
+        has(
+            &f.run(&ReplicationMetrics),
+            Status::Skip,
+            "in the 90 min window",
+        );
+        f.snap.replication_metrics.clear();
+        has(
+            &f.run(&ReplicationMetrics),
+            Status::Skip,
+            "rule 'reports-to-abcd': metrics were not collected in this snapshot",
+        );
+        f.spec.replication[0].rules[0].rtc = false;
+        f.spec.replication[0].rules[0].metrics = None;
+        has(
+            &f.run(&ReplicationMetrics),
+            Status::Skip,
+            "rule 'reports-to-abcd': the spec does not expect replication metrics",
+        );
+    }
+
+    #[test]
+    fn errors_when_unreadable() {
+        let mut f = seed();
+        f.snap
+            .replication_metrics
+            .insert(KEY.into(), denied("cloudwatch:GetMetricStatistics"));
+        only(
+            &f.run(&ReplicationMetrics),
+            Status::Error,
+            "cannot check rule 'reports-to-abcd': replication metrics: cloudwatch:GetMetricStatistics failed",
+        );
     }
 }

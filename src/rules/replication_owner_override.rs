@@ -91,3 +91,69 @@ impl Rule for ReplicationOwnerOverride {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_ownership_is_translated_and_skips_same_account() {
+        let out = seed().run(&ReplicationOwnerOverride);
+        only(
+            &out,
+            Status::Pass,
+            "rule 'reports-to-abcd': replica ownership is translated to the destination owner",
+        );
+        only(
+            &out,
+            Status::Skip,
+            "rule 'logs-to-backup': same-account destination; ownership translation not needed",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_spec_expects_translation_and_the_rule_lacks_it() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .access_control_owner = None;
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Fail,
+            "rule 'reports-to-abcd': the spec expects AccessControlTranslation Owner=Destination; the rule does not set it",
+        );
+    }
+
+    #[test]
+    fn without_override_in_the_spec_bucket_owner_enforced_suffices() {
+        let mut f = seed();
+        f.spec.replication[0].rules[0].owner_override = false;
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .access_control_owner = None;
+        has(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Pass,
+            "rule 'reports-to-abcd': destination enforces BucketOwnerEnforced",
+        );
+        f.bucket("destination").ownership_controls = Fetched::ok("ObjectWriter".into());
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Fail,
+            "rule 'reports-to-abcd': cross-account replicas stay owned by the source account",
+        );
+        f.bucket("destination").ownership_controls = Fetched::absent("none");
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Fail,
+            "cross-account replicas stay owned by the source account",
+        );
+        f.bucket("destination").ownership_controls = denied("s3:GetBucketOwnershipControls");
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Error,
+            "cannot check: destination Object Ownership could not be read",
+        );
+    }
+}

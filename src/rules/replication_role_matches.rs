@@ -63,3 +63,44 @@ impl Rule for ReplicationRoleMatches {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_audited_role() {
+        let out = seed().run(&ReplicationRoleMatches);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            &format!("replication 'incident-reports' uses role {ROLE_ARN}"),
+        );
+    }
+
+    #[test]
+    fn fails_with_another_role() {
+        let mut f = seed();
+        f.replication("logs").role = "arn:aws:iam::111122223333:role/other".into();
+        let x = only(
+            &f.run(&ReplicationRoleMatches),
+            Status::Fail,
+            &format!(
+                "replication 'app-logs' uses role arn:aws:iam::111122223333:role/other, expected {ROLE_ARN}"
+            ),
+        );
+        assert_eq!(x.scenario, Scenario::ScenarioD);
+    }
+
+    #[test]
+    fn errors_when_the_configuration_is_unreadable() {
+        let mut f = seed();
+        f.bucket("logs").replication = denied("s3:GetBucketReplication");
+        only(
+            &f.run(&ReplicationRoleMatches),
+            Status::Error,
+            "cannot check the replication configuration: s3:GetBucketReplication failed",
+        );
+    }
+}

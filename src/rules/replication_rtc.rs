@@ -101,3 +101,85 @@ impl Rule for ReplicationRtc {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+    use crate::snapshot::Toggle;
+
+    fn toggle(status: &str, minutes: Option<i32>) -> Option<Toggle> {
+        Some(Toggle {
+            status: status.into(),
+            minutes,
+        })
+    }
+
+    #[test]
+    fn passes_with_rtc_and_metrics_at_15_minutes() {
+        let out = seed().run(&ReplicationRtc);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(&out, "rule 'reports-to-abcd': RTC 15 min with metrics");
+    }
+
+    #[test]
+    fn fails_without_rtc_or_metrics() {
+        let mut f = seed();
+        let d = &mut f.live_rule("source", "reports-to-abcd").destination;
+        d.replication_time = None;
+        d.metrics = toggle("Disabled", None);
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Fail,
+            "rule 'reports-to-abcd': Replication Time Control is not enabled; replication metrics are not enabled",
+        );
+    }
+
+    #[test]
+    fn a_disabled_rtc_with_a_threshold_is_not_enabled() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replication_time = toggle("Disabled", Some(15));
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Fail,
+            "rule 'reports-to-abcd': Replication Time Control is not enabled",
+        );
+    }
+
+    #[test]
+    fn fails_on_other_thresholds_or_a_legacy_rule() {
+        let mut f = seed();
+        let d = &mut f.live_rule("logs", "logs-to-backup").destination;
+        d.replication_time = toggle("Enabled", Some(30));
+        d.metrics = toggle("Enabled", Some(30));
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Fail,
+            "rule 'logs-to-backup': RTC time is Some(30) minutes, expected 15; metrics event threshold is Some(30) minutes, expected 15",
+        );
+        let mut f = seed();
+        f.live_rule("logs", "logs-to-backup").filter.legacy = true;
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Fail,
+            "the rule uses the legacy V1 schema (top-level Prefix), which cannot carry RTC",
+        );
+    }
+
+    #[test]
+    fn metrics_alone_pass_at_any_threshold_and_nothing_expected_skips() {
+        let mut f = seed();
+        f.spec.replication[1].rules[0].rtc = false;
+        f.live_rule("logs", "logs-to-backup").destination.metrics = toggle("Enabled", None);
+        let out = f.run(&ReplicationRtc);
+        assert_eq!(count(&out, Status::Pass), 2, "{out:?}");
+        f.spec.replication[1].rules[0].metrics = Some(false);
+        only(
+            &f.run(&ReplicationRtc),
+            Status::Skip,
+            "rule 'logs-to-backup': the spec does not expect RTC or metrics",
+        );
+    }
+}

@@ -77,3 +77,74 @@ impl Rule for ReplicationRuleEnabled {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_every_rule_is_enabled() {
+        let out = seed().run(&ReplicationRuleEnabled);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(&out, "rule 'reports-to-abcd' is enabled");
+    }
+
+    #[test]
+    fn fails_when_disabled() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").status = "Disabled".into();
+        only(
+            &f.run(&ReplicationRuleEnabled),
+            Status::Fail,
+            "rule 'reports-to-abcd' is Disabled",
+        );
+    }
+
+    #[test]
+    fn fails_when_no_live_rule_matches() {
+        let mut f = seed();
+        let r = f.live_rule("source", "reports-to-abcd");
+        r.id = Some("renamed".into());
+        r.filter.prefix = Some("other/".into());
+        only(
+            &f.run(&ReplicationRuleEnabled),
+            Status::Fail,
+            "rule 'reports-to-abcd': no live rule replicates prefix 'reports/' to arn:aws:s3:::clint-s3-bucket",
+        );
+    }
+
+    #[test]
+    fn a_renamed_rule_with_the_same_prefix_and_destination_still_counts() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").id = Some("renamed".into());
+        clean(
+            &f.run(&ReplicationRuleEnabled),
+            "rule 'reports-to-abcd' is enabled",
+        );
+    }
+
+    #[test]
+    fn skips_without_configuration_and_errors_when_unreadable() {
+        let mut f = seed();
+        f.bucket("source").replication = Fetched::absent("ReplicationConfigurationNotFoundError");
+        f.bucket("logs").replication = denied("s3:GetBucketReplication");
+        let out = f.run(&ReplicationRuleEnabled);
+        only(
+            &out,
+            Status::Skip,
+            "no replication configuration on the source bucket (reported by replication-configured)",
+        );
+        only(
+            &out,
+            Status::Error,
+            "cannot check the replication configuration: s3:GetBucketReplication failed",
+        );
+        f.snap.buckets.remove("logs");
+        has(
+            &f.run(&ReplicationRuleEnabled),
+            Status::Error,
+            "bucket was not collected",
+        );
+    }
+}

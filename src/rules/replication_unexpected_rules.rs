@@ -105,3 +105,57 @@ impl Rule for ReplicationUnexpectedRules {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_only_the_spec_rules() {
+        let out = seed().run(&ReplicationUnexpectedRules);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "replication 'incident-reports': only the expected rules are enabled",
+        );
+    }
+
+    #[test]
+    fn fails_on_an_extra_enabled_rule() {
+        let mut f = seed();
+        let mut extra = f.live_rule("source", "reports-to-abcd").clone();
+        extra.id = Some("everything".into());
+        extra.priority = Some(2);
+        extra.filter.prefix = Some("".into());
+        f.replication("source").rules.push(extra.clone());
+        let x = only(
+            &f.run(&ReplicationUnexpectedRules),
+            Status::Fail,
+            "replication 'incident-reports': unexpected enabled rule(s): everything (prefix '' → arn:aws:s3:::clint-s3-bucket)",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+        // A disabled extra rule replicates nothing.
+        f.live_rule("source", "everything").status = "Disabled".into();
+        assert_eq!(count(&f.run(&ReplicationUnexpectedRules), Status::Pass), 2);
+    }
+
+    #[test]
+    fn skips_when_not_exclusive_and_without_configuration() {
+        let mut f = seed();
+        f.spec.replication[0].exclusive = false;
+        f.bucket("logs").replication = Fetched::absent("ReplicationConfigurationNotFoundError");
+        let out = f.run(&ReplicationUnexpectedRules);
+        has(
+            &out,
+            Status::Skip,
+            "replication 'incident-reports' is not marked exclusive in the spec",
+        );
+        has(
+            &out,
+            Status::Skip,
+            "no replication configuration on the source bucket (reported by replication-configured)",
+        );
+        assert_eq!(count(&out, Status::Skip), 2);
+    }
+}

@@ -107,3 +107,76 @@ impl Rule for RoleDestinationPermissions {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_the_role_can_replicate_into_both_destinations() {
+        let out = seed().run(&RoleDestinationPermissions);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "rule 'reports-to-abcd': role can replicate into clint-s3-bucket",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "rule 'logs-to-backup': role can replicate into xyz-app-logs-backup",
+        );
+    }
+
+    #[test]
+    fn fails_without_replicate_object() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:ReplicateObject")
+        });
+        let out = f.run(&RoleDestinationPermissions);
+        assert_eq!(count(&out, Status::Fail), 2);
+        let x = has(
+            &out,
+            Status::Fail,
+            "rule 'reports-to-abcd': role cannot replicate into clint-s3-bucket: missing s3:ReplicateObject on arn:aws:s3:::clint-s3-bucket/reports/replaudit-sample-object (ImplicitDeny",
+        );
+        assert_eq!(x.scenario, Scenario::Step3);
+        assert_eq!(
+            has(&out, Status::Fail, "xyz-app-logs-backup").scenario,
+            Scenario::ScenarioD
+        );
+    }
+
+    #[test]
+    fn only_what_the_rule_needs_is_required() {
+        // Owner override is needed by the incident rule only; delete replication by it only.
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:ObjectOwnerOverrideToBucketOwner");
+            remove_action(p, "s3:ReplicateDelete");
+        });
+        let out = f.run(&RoleDestinationPermissions);
+        let x = only(&out, Status::Fail, "rule 'reports-to-abcd'");
+        assert!(x.message.contains("s3:ReplicateDelete on"), "{}", x.message);
+        assert!(
+            x.message.contains("s3:ObjectOwnerOverrideToBucketOwner on"),
+            "{}",
+            x.message
+        );
+        has(&out, Status::Pass, "rule 'logs-to-backup'");
+    }
+
+    #[test]
+    fn errors_when_the_role_cannot_be_evaluated() {
+        let mut f = seed();
+        f.snap.principals.remove(ROLE_ARN);
+        let out = f.run(&RoleDestinationPermissions);
+        assert_eq!(count(&out, Status::Error), 2);
+        has(
+            &out,
+            Status::Error,
+            "cannot check: principal arn:aws:iam::111122223333:role/s3_replication_role was not collected",
+        );
+    }
+}

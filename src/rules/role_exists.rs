@@ -59,3 +59,42 @@ impl Rule for RoleExists {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_the_role_was_read() {
+        let out = seed().run(&RoleExists);
+        assert_eq!(out.len(), 1, "one role for both replications");
+        only(&out, Status::Pass, &format!("role {ROLE_ARN} exists"));
+    }
+
+    #[test]
+    fn fails_when_the_role_does_not_exist() {
+        let mut f = seed();
+        f.principal("replication-role").details = Fetched::absent("iam:GetRole: NoSuchEntity");
+        let out = f.run(&RoleExists);
+        only(
+            &out,
+            Status::Fail,
+            &format!("role {ROLE_ARN} does not exist (iam:GetRole: NoSuchEntity)"),
+        );
+    }
+
+    #[test]
+    fn errors_when_the_role_could_not_be_read_or_was_not_collected() {
+        let mut f = seed();
+        f.principal("replication-role").details = denied("iam:GetRole");
+        let out = f.run(&RoleExists);
+        only(
+            &out,
+            Status::Error,
+            "cannot check the role: iam:GetRole failed: AccessDenied",
+        );
+        f.snap.principals.remove(ROLE_ARN);
+        only(&f.run(&RoleExists), Status::Error, "role was not collected");
+    }
+}

@@ -59,7 +59,10 @@ impl Rule for RoleLeastPrivilege {
                             &META,
                             scenario,
                             arn,
-                            "role does not exist (reported by role-exists)",
+                            format!(
+                                "role does not exist (reported by {})",
+                                super::role_exists::META.id
+                            ),
                         )
                     } else {
                         error(&META, scenario, arn, e)
@@ -212,4 +215,107 @@ pub fn least_privilege_policy(cx: &AuditContext, replications: &[&Replication]) 
         statements.push(json!({"Sid": "EncryptReplicas", "Effect": "Allow", "Action": "kms:Encrypt", "Resource": encrypt_keys}));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_with_the_seed_policy() {
+        let out = seed().run(&RoleLeastPrivilege);
+        only(
+            &out,
+            Status::Pass,
+            "none of 16 over-privilege probes is allowed",
+        );
+    }
+
+    #[test]
+    fn fails_with_s3_star_and_proposes_the_least_privilege_policy() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        });
+        let x = only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Fail,
+            "role is over-privileged: it can read objects of unrelated buckets (s3:GetObject allowed by",
+        );
+        assert!(
+            x.message.contains("s3:DeleteBucket on the source bucket"),
+            "{}",
+            x.message
+        );
+        assert!(
+            x.message.contains("permanently delete replica versions"),
+            "{}",
+            x.message
+        );
+        let least = &x.evidence["least_privilege_policy"]["Statement"];
+        assert_eq!(
+            least[0]["Resource"],
+            json!([SOURCE_ARN, "arn:aws:s3:::xyz-app-logs"])
+        );
+        assert_eq!(
+            least[2]["Action"],
+            json!([
+                "s3:ReplicateObject",
+                "s3:ReplicateTags",
+                "s3:ReplicateDelete",
+                "s3:ObjectOwnerOverrideToBucketOwner"
+            ])
+        );
+        // Decrypt: the source key, and the replica key too (the replicas use an S3 Bucket Key).
+        assert_eq!(least[3]["Resource"], json!([SOURCE_KEY, DEST_KEY]));
+        assert_eq!(least[4]["Resource"], json!([DEST_KEY]));
+    }
+
+    /// The proposal grants ReplicateDelete and owner override only where a rule asks for them.
+    #[test]
+    fn the_proposal_omits_what_no_rule_replicates() {
+        let mut f = seed();
+        f.spec.replication[0].rules[0].delete_marker_replication = false;
+        f.spec.replication[0].rules[0].owner_override = false;
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        });
+        let x = only(&f.run(&RoleLeastPrivilege), Status::Fail, "over-privileged");
+        assert_eq!(
+            x.evidence["least_privilege_policy"]["Statement"][2]["Action"],
+            json!(["s3:ReplicateObject", "s3:ReplicateTags"])
+        );
+    }
+
+    #[test]
+    fn one_excess_permission_is_enough_to_fail() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::xyz-app-logs/*"}))
+        });
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Fail,
+            "role is over-privileged: it can write source objects (s3:PutObject allowed by",
+        );
+    }
+
+    #[test]
+    fn skips_a_missing_role_and_errors_on_an_unreadable_one() {
+        let mut f = seed();
+        f.principal("replication-role").details = Fetched::absent("NoSuchEntity");
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Skip,
+            "role does not exist (reported by role-exists)",
+        );
+        f.principal("replication-role").details = denied("iam:GetRole");
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Error,
+            "could not be read: iam:GetRole failed",
+        );
+    }
 }

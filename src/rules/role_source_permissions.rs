@@ -102,3 +102,71 @@ impl Rule for RoleSourcePermissions {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    #[test]
+    fn passes_when_the_role_can_read_both_sources() {
+        let out = seed().run(&RoleSourcePermissions);
+        assert_eq!(count(&out, Status::Pass), 2);
+        clean(
+            &out,
+            "role can read rubes-s3-bucket for replication 'incident-reports'",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "role can read xyz-app-logs for replication 'app-logs'",
+        );
+    }
+
+    #[test]
+    fn fails_naming_the_missing_action() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:GetObjectVersionForReplication")
+        });
+        let out = f.run(&RoleSourcePermissions);
+        assert_eq!(count(&out, Status::Fail), 2);
+        let x = has(
+            &out,
+            Status::Fail,
+            "role cannot read rubes-s3-bucket for replication: missing s3:GetObjectVersionForReplication on arn:aws:s3:::rubes-s3-bucket/reports/replaudit-sample-object (ImplicitDeny",
+        );
+        assert_eq!(x.resource, ROLE_ARN);
+        assert_eq!(x.scenario, crate::findings::Scenario::Step3);
+        let logs = has(&out, Status::Fail, "role cannot read xyz-app-logs");
+        assert_eq!(logs.scenario, crate::findings::Scenario::ScenarioD);
+    }
+
+    #[test]
+    fn an_explicit_deny_fails() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Deny", "Action": "s3:ListBucket",
+                "Resource": "arn:aws:s3:::xyz-app-logs"}))
+        });
+        only(
+            &f.run(&RoleSourcePermissions),
+            Status::Fail,
+            "missing s3:ListBucket on arn:aws:s3:::xyz-app-logs (ExplicitDeny",
+        );
+    }
+
+    #[test]
+    fn errors_when_the_role_cannot_be_evaluated() {
+        let mut f = seed();
+        f.details("replication-role").inline_policies = denied("iam:ListRolePolicies");
+        let out = f.run(&RoleSourcePermissions);
+        assert_eq!(count(&out, Status::Error), 2);
+        let x = has(
+            &out,
+            Status::Error,
+            "cannot check: inline policies: iam:ListRolePolicies failed: AccessDenied",
+        );
+        assert_eq!(x.resource, ROLE_ARN);
+    }
+}

@@ -58,7 +58,10 @@ impl Rule for RoleTrust {
                         &META,
                         scenario,
                         arn,
-                        "role does not exist (reported by role-exists)",
+                        format!(
+                            "role does not exist (reported by {})",
+                            super::role_exists::META.id
+                        ),
                     ));
                     continue;
                 }
@@ -171,5 +174,104 @@ impl Rule for RoleTrust {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    fn trust(f: &mut Fixture, doc: serde_json::Value) {
+        f.details("replication-role").trust_policy = Some(doc.to_string());
+    }
+
+    #[test]
+    fn passes_when_only_s3_can_assume_the_role() {
+        let out = seed().run(&RoleTrust);
+        only(
+            &out,
+            Status::Pass,
+            "only s3.amazonaws.com can assume the role",
+        );
+    }
+
+    #[test]
+    fn fails_when_s3_is_not_trusted() {
+        let mut f = seed();
+        trust(
+            &mut f,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        );
+        let x = only(
+            &f.run(&RoleTrust),
+            Status::Fail,
+            "s3.amazonaws.com cannot assume the role for arn:aws:s3:::rubes-s3-bucket (ImplicitDeny), arn:aws:s3:::xyz-app-logs (ImplicitDeny)",
+        );
+        assert!(x
+            .message
+            .contains("also lets Service(\"ec2.amazonaws.com\")"));
+    }
+
+    #[test]
+    fn fails_when_a_source_account_condition_excludes_a_source() {
+        let mut f = seed();
+        trust(
+            &mut f,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceArn": "arn:aws:s3:::rubes-s3-bucket"}}}]}),
+        );
+        only(
+            &f.run(&RoleTrust),
+            Status::Fail,
+            "s3.amazonaws.com cannot assume the role for arn:aws:s3:::xyz-app-logs (ImplicitDeny)",
+        );
+    }
+
+    #[test]
+    fn fails_when_someone_else_is_trusted_too() {
+        let mut f = seed();
+        trust(
+            &mut f,
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                {"Sid": "Ops", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "sts:AssumeRole"}]}),
+        );
+        let x = only(
+            &f.run(&RoleTrust),
+            Status::Fail,
+            "the trust policy also lets",
+        );
+        assert!(x.message.contains("444455556666"), "{}", x.message);
+        assert!(!x.message.contains("cannot assume"), "{}", x.message);
+    }
+
+    #[test]
+    fn errors_on_unreadable_missing_or_broken_trust_and_skips_a_missing_role() {
+        let mut f = seed();
+        f.details("replication-role").trust_policy = None;
+        only(
+            &f.run(&RoleTrust),
+            Status::Error,
+            "role has no trust policy in the snapshot",
+        );
+        f.details("replication-role").trust_policy = Some("{not json".into());
+        only(&f.run(&RoleTrust), Status::Error, "cannot check: ");
+        f.principal("replication-role").details = denied("iam:GetRole");
+        only(
+            &f.run(&RoleTrust),
+            Status::Error,
+            "cannot check the role's trust policy: iam:GetRole failed: AccessDenied",
+        );
+        f.principal("replication-role").details = Fetched::absent("NoSuchEntity");
+        only(
+            &f.run(&RoleTrust),
+            Status::Skip,
+            "role does not exist (reported by role-exists)",
+        );
+        f.snap.principals.remove(ROLE_ARN);
+        only(&f.run(&RoleTrust), Status::Error, "role was not collected");
     }
 }

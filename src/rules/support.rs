@@ -89,9 +89,18 @@ pub fn live_replication<'a>(
             meta,
             scenario,
             &resource,
-            "no replication configuration on the source bucket (reported by replication-configured)",
+            format!(
+                "no replication configuration on the source bucket (reported by {})",
+                super::replication_configured::META.id
+            ),
         )),
-        f => Err(unknown(meta, scenario, &resource, "the replication configuration", f)),
+        f => Err(unknown(
+            meta,
+            scenario,
+            &resource,
+            "the replication configuration",
+            f,
+        )),
     }
 }
 
@@ -177,7 +186,8 @@ pub fn per_live_rule(
                     scenario,
                     &resource,
                     format!(
-                        "{label}: no live rule to check (reported by replication-rule-enabled)"
+                        "{label}: no live rule to check (reported by {})",
+                        super::replication_rule_enabled::META.id
                     ),
                 )),
             }

@@ -471,4 +471,79 @@ mod tests {
             Err(Verdict::Unknown(_))
         ));
     }
+
+    // The rule over the golden seed snapshot (the tests above exercise `assess` alone).
+    mod on_the_seed {
+        use super::*;
+        use crate::rules::testkit::*;
+
+        fn trails(f: &mut Fixture) -> &mut Vec<Trail> {
+            match &mut f.account("xyz").trails {
+                Fetched::Ok { value } => value,
+                _ => panic!("fixture has the xyz trails"),
+            }
+        }
+
+        #[test]
+        fn passes_with_the_seed_trail() {
+            let out = seed().run(&TrailDataEvents);
+            let x = only(
+                &out,
+                Status::Pass,
+                "S3 data events (read and write) are recorded by replaudit-trail",
+            );
+            assert_eq!(x.resource, SOURCE_ARN);
+        }
+
+        #[test]
+        fn fails_without_a_covering_trail_naming_why() {
+            let mut f = seed();
+            trails(&mut f)[0].is_logging = Fetched::ok(false);
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Fail,
+                "no trail records S3 data events for this bucket: replaudit-trail: not logging",
+            );
+            trails(&mut f).clear();
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Fail,
+                "the account has no CloudTrail trail",
+            );
+        }
+
+        #[test]
+        fn errors_when_nothing_covers_and_something_was_unreadable() {
+            let mut f = seed();
+            trails(&mut f)[0].event_selectors = denied("cloudtrail:GetEventSelectors");
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Error,
+                "cannot check: no trail proven to record data events; could not read: replaudit-trail: cloudtrail:GetEventSelectors failed",
+            );
+            f.account("xyz").trails = denied("cloudtrail:DescribeTrails");
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Error,
+                "cannot check CloudTrail trails: cloudtrail:DescribeTrails failed",
+            );
+            f.snap.accounts.remove("xyz");
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Error,
+                "account was not collected",
+            );
+        }
+
+        #[test]
+        fn skips_without_evidence_section() {
+            let mut f = seed();
+            f.spec.evidence = None;
+            only(
+                &f.run(&TrailDataEvents),
+                Status::Skip,
+                "the spec has no [evidence] expectations",
+            );
+        }
+    }
 }

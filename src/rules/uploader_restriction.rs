@@ -128,3 +128,100 @@ impl Rule for UploaderRestriction {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::*;
+
+    const L2: &str = "arn:aws:iam::111122223333:user/l2-engineer";
+    const INTERN: &str = "arn:aws:iam::111122223333:user/xyz-intern";
+
+    #[test]
+    fn passes_when_only_the_uploader_can_write() {
+        let out = seed().run(&UploaderRestriction);
+        assert_eq!(count(&out, Status::Pass), 4);
+        clean(&out, &format!("uploader {L2} can write into 'reports/'"));
+        has(
+            &out,
+            Status::Pass,
+            &format!("{INTERN} cannot write into 'reports/' (ExplicitDeny"),
+        );
+        has(
+            &out,
+            Status::Pass,
+            "any other identity of 111122223333 with s3:*",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "any identity of another account with s3:*",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_deny_statement_is_missing() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).retain(|s| s["Sid"] != "OnlyUploadersWriteReplicatedPrefixes")
+        });
+        let out = f.run(&UploaderRestriction);
+        assert_eq!(
+            count(&out, Status::Fail),
+            2,
+            "the intern and any other identity of the account"
+        );
+        has(
+            &out,
+            Status::Fail,
+            &format!("{INTERN} can write into 'reports/' (identity-based policy"),
+        )
+        .message
+        .ends_with("so its objects would replicate")
+        .then_some(())
+        .expect("says why it matters");
+        has(
+            &out,
+            Status::Fail,
+            "any other identity of 111122223333 with s3:*",
+        );
+    }
+
+    #[test]
+    fn fails_when_the_uploader_cannot_write() {
+        let mut f = seed();
+        f.inline_policies("l2-engineer", |p| remove_action(p, "s3:PutObject"));
+        only(
+            &f.run(&UploaderRestriction),
+            Status::Fail,
+            &format!("uploader {L2} cannot write into 'reports/': ImplicitDeny"),
+        );
+    }
+
+    #[test]
+    fn errors_on_unreadable_principals_or_policy_and_skips_without_scenario() {
+        let mut f = seed();
+        f.principal("xyz-intern").details = denied("iam:GetUser");
+        let x = only(
+            &f.run(&UploaderRestriction),
+            Status::Error,
+            &format!("cannot check: {INTERN}: principal {INTERN} could not be read"),
+        );
+        assert_eq!(
+            x.resource,
+            "arn:aws:s3:::rubes-s3-bucket/reports/replaudit-sample-object"
+        );
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        only(
+            &f.run(&UploaderRestriction),
+            Status::Error,
+            "bucket policy of rubes-s3-bucket: s3:GetBucketPolicy failed",
+        );
+        f.spec.scenario_c = None;
+        only(
+            &f.run(&UploaderRestriction),
+            Status::Skip,
+            "the spec declares no scenario C",
+        );
+    }
+}
