@@ -513,7 +513,7 @@ fn publish(
 async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     if let Some(CanaryAction::Cleanup(c)) = a.action {
         let spec = load_spec(&c.spec)?;
-        let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id)
+        let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id, c.aws.deadline_at())
             .await
             .map_err(|e| Fatal(e.to_string()))?;
         for d in &r.deleted {
@@ -525,18 +525,11 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
         for e in &r.errors {
             eprintln!("error   {e}");
         }
-        eprintln!(
-            "canary cleanup of run {}: {} deleted, {} kept, {} version(s) remain under the run prefixes",
-            r.run_id,
-            r.deleted.len(),
-            r.kept.len(),
-            r.remaining
-        );
-        return Ok(if r.errors.is_empty() && r.remaining == r.kept.len() {
-            0
-        } else {
-            EXIT_FINDINGS
-        });
+        for l in &r.left {
+            eprintln!("left    {l}");
+        }
+        eprintln!("{}", r.summary());
+        return Ok(if r.succeeded() { 0 } else { EXIT_FINDINGS });
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;

@@ -185,6 +185,33 @@ pub async fn list_versions(
     ))
 }
 
+/// The versions of exactly `key` (not of longer keys sharing the prefix), newest first as S3
+/// lists them.
+///
+/// This is how the canary looks for an object that may not exist yet. HeadObject cannot: for a
+/// missing key it answers 404 only to a caller with s3:ListBucket on the bucket, and 403 to
+/// everyone else ("If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
+/// status code 403 Forbidden error",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>), and the canary's
+/// documented policy (`docs/canary-policy.json`) grants no s3:ListBucket, only
+/// s3:ListBucketVersions under the canary prefixes (ListObjectVersions needs "permission to
+/// perform the s3:ListBucketVersions action",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html>). Listings are
+/// strongly consistent with writes
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel>), so a
+/// replica is listed as soon as it exists.
+pub async fn versions_of(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<Listed>, CallError> {
+    Ok(list_versions(client, bucket, key)
+        .await?
+        .into_iter()
+        .filter(|l| l.key == key)
+        .collect())
+}
+
 /// The value of one tag of one object version.
 pub async fn tag_value(
     client: &Client,
