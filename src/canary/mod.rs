@@ -175,9 +175,9 @@ pub fn announcement(run_id: &str, command: &str) -> String {
 ///
 /// The first signal (or the deadline) stops every check at its next wait (in-flight requests
 /// complete, so every version the run created is known); those checks become `error` findings
-/// naming the stop. Cleanup then runs without waiting for in-flight replications. A second
-/// signal stops cleanup at once: the `canary-cleanup` finding and the summary say which
-/// recorded versions may be left and print the command that removes them.
+/// naming the stop. Cleanup then runs; after the deadline it does not wait for in-flight
+/// replications. A second signal stops cleanup at once: the `canary-cleanup` finding and the
+/// summary say which recorded versions may be left and print the command that removes them.
 pub async fn execute(p: Prepared) -> Outcome {
     let (stop_tx, stop_rx) = watch::channel::<Option<Interrupt>>(None);
     let mut signals = Signals::install();
@@ -227,10 +227,12 @@ pub async fn execute(p: Prepared) -> Outcome {
             }
         }
     };
-    // Cleanup: a stopped run does not wait for in-flight replications; the deadline coming
-    // during cleanup ends that wait too; a signal during cleanup first ends the wait (if the
-    // run had not been stopped yet), and a second one ends cleanup itself.
-    let (drain_tx, drain_rx) = watch::channel::<Option<Interrupt>>(interrupted);
+    // Cleanup waits (bounded by --canary-observe) for replications still in flight, so that
+    // late replicas are deleted too; not after --deadline (the run must end). A signal during
+    // cleanup ends that wait if it is the first one, and ends cleanup itself if it is the
+    // second.
+    let (drain_tx, drain_rx) =
+        watch::channel::<Option<Interrupt>>(interrupted.filter(|i| *i == Interrupt::Deadline));
     let progress_cell = Mutex::new(observation::Cleaned::default());
     let mut cleanup_aborted = None;
     let mut signalled = interrupted.is_some_and(|i| i.is_signal());
