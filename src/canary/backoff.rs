@@ -54,13 +54,15 @@ pub fn poll_times(until: Duration) -> Vec<f64> {
     }
 }
 
-/// Requests one replicated canary costs while waiting for a replica that appears after
-/// `replica_after`: PutObject, one HeadObject of the source right after it, one destination
-/// HeadObject per poll, one source HeadObject after every unsuccessful poll (to notice FAILED
-/// early), and one source HeadObject for the final status.
+/// Requests one replicated canary (one destination) costs while waiting for a replica that
+/// appears after `replica_after`: PutObject, one HeadObject of the source right after it, one
+/// ListObjectVersions of the destination per poll (a LIST request, see `s3ops::versions_of` for
+/// why not HeadObject), one source HeadObject after every unsuccessful poll (to notice FAILED
+/// early), one HeadObject of the replica once listed, and one source HeadObject for the final
+/// status.
 pub fn requests_for(replica_after: Duration) -> usize {
     let polls = poll_times(replica_after).len();
-    1 + 1 + polls + (polls - 1) + 1
+    1 + 1 + polls + (polls - 1) + 1 + 1
 }
 
 #[cfg(test)]
@@ -90,12 +92,12 @@ mod tests {
             poll_times(Duration::from_secs(2)),
             vec![0.25, 0.75, 1.75, 3.75]
         );
-        assert_eq!(requests_for(Duration::from_secs(2)), 10);
+        assert_eq!(requests_for(Duration::from_secs(2)), 11);
         // After 60 s: polls at ... 30.75, 45.75, 60.75.
         assert_eq!(poll_times(Duration::from_secs(60)).len(), 9);
-        assert_eq!(requests_for(Duration::from_secs(60)), 20);
+        assert_eq!(requests_for(Duration::from_secs(60)), 21);
         // After 15 minutes: 7 polls up to 30.75 s, then one every 15 s.
         assert_eq!(poll_times(Duration::from_secs(900)).len(), 65);
-        assert_eq!(requests_for(Duration::from_secs(900)), 132);
+        assert_eq!(requests_for(Duration::from_secs(900)), 133);
     }
 }

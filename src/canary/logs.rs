@@ -92,7 +92,12 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
         Ok(l) => l,
         Err(error) => return (Some(ExportObs::ListFailed { task_id, error }), None),
     };
-    let exported: Vec<s3ops::Listed> = listed.into_iter().filter(|l| !l.delete_marker).collect();
+    // Only what the export task wrote: the logs rule's own canary object lives under the same
+    // run prefix and is not an export.
+    let exported: Vec<s3ops::Listed> = listed
+        .into_iter()
+        .filter(|l| !l.delete_marker && plan::is_export_object(&dest_prefix, &l.key))
+        .collect();
     {
         let mut ledger = ctx.ledger();
         for l in &exported {

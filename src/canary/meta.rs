@@ -27,16 +27,20 @@ pub static LATENCY: RuleMeta = RuleMeta {
     title: "Canary replicated within the RTC window",
     severity: Severity::High,
     scenarios: &[Scenario::Step4, Scenario::ScenarioD],
-    doc: "Time from the canary PutObject acknowledgement to the first successful HeadObject of the \
-          replica in the destination (an upper bound, the previous unsuccessful poll is the lower \
-          bound), and the difference of the two objects' LastModified. Fails when no replica appears \
-          within the Replication Time Control window (15 minutes) or --canary-timeout.",
+    doc: "Time from the canary PutObject acknowledgement to the first poll that lists the replica \
+          in the destination (ListObjectVersions: the canary policy has no s3:ListBucket, without \
+          which HeadObject of a missing key is 403); an upper bound, the previous poll is the lower \
+          bound. The replica's LastModified is not a latency figure: replicas keep the source's \
+          creation time. Fails when no replica appears within the Replication Time Control window \
+          (15 minutes) or --canary-timeout; an error when the run was stopped before.",
     remediation: "Check the replication rule (enabled, filter matches the prefix), the role's trust and \
                   permissions, the destination bucket policy, versioning on both buckets and the KMS \
                   key policies; the replication metrics (OperationsFailedReplication) name the cause.",
     references: &[
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-time-control.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-troubleshoot.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html",
     ],
 };
 
@@ -47,10 +51,13 @@ pub static STATUS: RuleMeta = RuleMeta {
     scenarios: &[Scenario::Step4, Scenario::ScenarioD],
     doc: "The source object's x-amz-replication-status goes to COMPLETED and the replica reports \
           REPLICA. FAILED, a status stuck at PENDING, or no status at all (no enabled rule matched) \
-          are failures naming the object key.",
+          are failures naming the object key. With several destinations the source's status covers \
+          all of them, so a FAILED is attributed only to the destinations without their replica.",
     remediation: "FAILED usually means the role cannot read the source version, write the destination, \
                   or use a KMS key; no status means no enabled rule matches the key.",
-    references: &["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html"],
+    references: &[
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html#replication-status-multiple-destinations",
+    ],
 };
 
 pub static ENCRYPTION: RuleMeta = RuleMeta {
@@ -147,11 +154,16 @@ pub static LOG_EXPORT: RuleMeta = RuleMeta {
     doc: "Scenario D: the canary writes a few events to a dedicated log stream \
           (`replaudit-canary-<run-id>`) of the spec's first log group, runs CreateExportTask into the \
           log bucket under `<export_prefix>replaudit-canary/<run-id>`, and waits for the task to \
-          complete and its objects to appear.",
+          complete and its objects to appear. CloudWatch Logs allows one active export task per \
+          account: while another is active the canary waits (up to --canary-timeout) and retries; \
+          if it stays active, the finding is an error naming LimitExceededException.",
     remediation: "Let the CloudWatch Logs service principal of the region write to the log bucket \
                   (s3:GetBucketAcl on the bucket, s3:PutObject under the export prefix, with \
                   aws:SourceAccount / aws:SourceArn conditions), and check the log group exists.",
-    references: &["https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html"],
+    references: &[
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html",
+    ],
 };
 
 pub static LOG_REPLICATION: RuleMeta = RuleMeta {

@@ -19,17 +19,21 @@ Patches (each below, with the AWS documentation it follows): 1 GetBucketReplicat
 2 replication (objects, statuses, encryption, delete markers), 3 bucket-policy Deny per caller +
 AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
 6 S3 tags shared across accounts, 7 GetBucketVersioning root element, 8 CloudWatch over Smithy RPC v2
-CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance.
+CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 a missing key is
+403 without s3:ListBucket, 12 one active CloudWatch Logs export task per account.
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/replication      -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
-    POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
+    POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5,
+                                        "destination_delays": {"<bucket>": 2.0}}
+    GET  /_harness/logs-export      -> {"duration_seconds": 0.0}
+    POST /_harness/logs-export      <- {"duration_seconds": 4}   (patch 12: how long export tasks run)
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
     POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
-                                       settings, CloudTrail history, Config overrides).
+                                       settings, CloudTrail history, Config overrides, export duration).
 """
 
 from __future__ import annotations
