@@ -919,7 +919,7 @@ s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspen
 /// user's), into a prefix the canary does not use.
 fn foreign_export(s: &Setup) {
     py(
-        &s,
+        s,
         r#"
 import time
 prof = next(a["profile"] for a in PROV["accounts"].values() if a["account_id"] == PROV["buckets"]["logs"]["account_id"])
