@@ -207,7 +207,8 @@ pub struct UnreplicatedObs {
     pub polls: usize,
     /// (destination alias, seconds after the write) where the canary appeared.
     pub appeared: Vec<(String, f64)>,
-    pub errors: Vec<CallError>,
+    /// (destination alias, error) of every read that failed.
+    pub errors: Vec<(String, CallError)>,
     pub stopped: Option<Interrupt>,
     /// The source's x-amz-replication-status after the window (None: no header or unread).
     pub source_status: Option<String>,

@@ -887,14 +887,14 @@ async fn watch_unreplicated(ctx: &Ctx, o: &PlannedObject, w: &Written, io: &Io) 
                 Ok(c) => c,
                 Err(why) => {
                     u.errors
-                        .push(CallError::local("s3:ListObjectVersions", why));
+                        .push((d.clone(), CallError::local("s3:ListObjectVersions", why)));
                     continue;
                 }
             };
             match find_replica(ctx, c, o, w, d).await {
                 Ok(Some(_)) => u.appeared.push((d.clone(), io.ack.elapsed().as_secs_f64())),
                 Ok(None) => {}
-                Err(e) => u.errors.push(e),
+                Err(e) => u.errors.push((d.clone(), e)),
             }
         }
         bar.update(

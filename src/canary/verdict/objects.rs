@@ -8,7 +8,7 @@ use crate::canary::observation::{
     ReplicationObs, Sample, Seen, Tried, UnreplicatedObs, WriteObs, Written,
 };
 use crate::canary::plan::{PlannedObject, Target};
-use crate::canary::s3ops;
+use crate::canary::s3ops::{self, CallError};
 use crate::findings::{Finding, Scenario, Status};
 use crate::rules::RuleMeta;
 use serde_json::{json, Value};
@@ -756,7 +756,7 @@ impl Judge<'_> {
                 "destinations": o.forbidden.iter().map(|d| self.bucket_url(d)).collect::<Vec<_>>(),
                 "appeared_in": u.appeared.iter().map(|(d, t)| json!({"destination": self.bucket_url(d), "after_secs": r3(*t)})).collect::<Vec<_>>(),
                 "source_replication_status": u.source_status,
-                "errors": u.errors.iter().map(|e| e.evidence()).collect::<Vec<_>>(),
+                "errors": u.errors.iter().map(|(d, e)| json!({"destination": self.bucket_url(d), "error": e.evidence()})).collect::<Vec<_>>(),
             }),
         );
         let mk = |st, msg: String| {
@@ -793,19 +793,36 @@ impl Judge<'_> {
                 ),
             );
         }
-        if !u.errors.is_empty() && u.errors.len() >= u.polls * o.forbidden.len().max(1) {
-            return mk(
-                Status::Error,
-                format!(
-                    "cannot read the destination: {}",
-                    u.errors.last().map(|e| e.describe()).unwrap_or_default()
-                ),
-            );
-        }
         if u.polls == 0 {
             return mk(
                 Status::Error,
                 "the destinations were never read during the observation window".into(),
+            );
+        }
+        // A destination none of whose reads succeeded was not watched at all.
+        let unread: Vec<String> = o
+            .forbidden
+            .iter()
+            .filter_map(|d| {
+                let failed: Vec<&CallError> = u
+                    .errors
+                    .iter()
+                    .filter(|(x, _)| x == d)
+                    .map(|(_, e)| e)
+                    .collect();
+                (failed.len() >= u.polls).then(|| {
+                    format!(
+                        "{} ({})",
+                        self.bucket_url(d),
+                        failed.last().map(|e| e.describe()).unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        if !unread.is_empty() {
+            return mk(
+                Status::Error,
+                format!("cannot read the destination: {}", unread.join(", ")),
             );
         }
         mk(

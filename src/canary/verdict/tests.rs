@@ -901,11 +901,12 @@ fn prefix_filter_cut_short_or_unreadable_is_an_error() {
         Status::Error,
         "interrupted by SIGINT during the 1.0 s observation window",
     );
+    let denied = || service_error("s3:ListObjectVersions", "AccessDenied", 403);
     let blind = UnreplicatedObs {
         polls: 2,
         errors: vec![
-            service_error("s3:ListObjectVersions", "AccessDenied", 403),
-            service_error("s3:ListObjectVersions", "AccessDenied", 403),
+            ("destination".into(), denied()),
+            ("destination".into(), denied()),
         ],
         ..Default::default()
     };
@@ -913,7 +914,24 @@ fn prefix_filter_cut_short_or_unreadable_is_an_error() {
         &j.prefix_filter(o, &w, Some(&blind)),
         "canary-prefix-filter",
         Status::Error,
-        "cannot read the destination",
+        "cannot read the destination: s3://clint-s3-bucket (s3:ListObjectVersions: AccessDenied",
+    );
+    let once = UnreplicatedObs {
+        polls: 2,
+        errors: vec![("destination".into(), denied())],
+        ..Default::default()
+    };
+    check(
+        &j.prefix_filter(o, &w, Some(&once)),
+        "canary-prefix-filter",
+        Status::Pass,
+        "not replicated",
+    );
+    check(
+        &j.prefix_filter(o, &w, Some(&UnreplicatedObs::default())),
+        "canary-prefix-filter",
+        Status::Error,
+        "never read",
     );
     check(
         &j.prefix_filter(o, &WriteObs::Stopped(Interrupt::Deadline), None),
@@ -1351,4 +1369,480 @@ fn no_scenario_d_no_log_findings() {
     let j = judge(&spec);
     assert!(j.log_export(&ExportObs::NoClient).is_none());
     assert!(j.log_replication(&LogReplicationObs::default()).is_none());
+}
+
+// ------------------------------------------------------------------ edges (found by mutation)
+
+/// A destination that could never be read is not "not replicated", even when another was.
+#[test]
+fn prefix_filter_needs_every_destination_read() {
+    let spec = two_destinations();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let o = object(&p, |x| matches!(x, Purpose::Unreplicated { .. }));
+    assert_eq!(o.forbidden.len(), 2, "{:?}", o.forbidden);
+    let denied = || service_error("s3:ListObjectVersions", "AccessDenied", 403);
+    let half = UnreplicatedObs {
+        polls: 2,
+        errors: vec![
+            ("destination2".into(), denied()),
+            ("destination2".into(), denied()),
+        ],
+        ..Default::default()
+    };
+    let f = j.prefix_filter(o, &WriteObs::Written(written()), Some(&half));
+    check(
+        &f,
+        "canary-prefix-filter",
+        Status::Error,
+        "cannot read the destination: s3://clint-backup-bucket (",
+    );
+    assert!(!f.message.contains("clint-s3-bucket"), "{}", f.message);
+}
+
+/// The RTC window is 15 minutes: a 10-minute replica is within it; a timeout of the window
+/// itself is named as such.
+#[test]
+fn the_rtc_window_is_fifteen_minutes() {
+    assert_eq!(RTC_WINDOW, Duration::from_secs(900));
+    let spec = seed();
+    let p = plan_of(&spec);
+    let mut j = judge(&spec);
+    let o = reports(&p);
+    let r = found(o, 0, 600.0, replica_head());
+    let (f, _) = j.latency(o, &written(), &obs(vec![r.clone()], Some("COMPLETED")), &r);
+    check(
+        &f,
+        "canary-replication-latency",
+        Status::Pass,
+        "after 600.00 s",
+    );
+    j.timeout = RTC_WINDOW;
+    let missing = with_seen(
+        o,
+        0,
+        Seen::Missing {
+            waited: 900.0,
+            source_failed: false,
+        },
+    );
+    let (f, _) = j.latency(o, &written(), &obs(vec![missing.clone()], None), &missing);
+    check(
+        &f,
+        "canary-replication-latency",
+        Status::Fail,
+        "within 900 s (the RTC window); source replication status absent",
+    );
+}
+
+#[test]
+fn a_single_destination_failed_message_names_only_the_object() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let o = reports(&p);
+    let missing = with_seen(
+        o,
+        0,
+        Seen::Missing {
+            waited: 1.0,
+            source_failed: true,
+        },
+    );
+    let f = j.status(o, &obs(vec![missing], Some("FAILED")));
+    assert_eq!(
+        f.message,
+        "replication status FAILED for s3://rubes-s3-bucket/reports/replaudit-canary/RUN/0"
+    );
+    let two = two_destinations();
+    let p2 = plan_of(&two);
+    let j2 = judge(&two);
+    let o2 = reports(&p2);
+    let both = obs(
+        vec![
+            found(o2, 0, 1.0, replica_head()),
+            found(o2, 1, 1.0, replica_head()),
+        ],
+        Some("FAILED"),
+    );
+    check(
+        &j2.status(o2, &both),
+        "canary-replication-status",
+        Status::Fail,
+        "every replica was seen: s3://clint-s3-bucket, s3://clint-backup-bucket",
+    );
+    let mut unread = found(o2, 1, 1.0, replica_head());
+    unread.seen = Seen::Found {
+        latency: 1.0,
+        lower: 0.0,
+        version_id: "v1".into(),
+        head: Err(service_error("s3:HeadObject", "Forbidden", 403)),
+    };
+    let f = j2.status(
+        o2,
+        &obs(
+            vec![found(o2, 0, 1.0, replica_head()), unread],
+            Some("COMPLETED"),
+        ),
+    );
+    check(
+        &f,
+        "canary-replication-status",
+        Status::Error,
+        "replica in s3://clint-backup-bucket unreadable",
+    );
+    let pending = obs(
+        vec![
+            found(o2, 0, 1.0, replica_head()),
+            with_seen(
+                o2,
+                1,
+                Seen::Missing {
+                    waited: 20.0,
+                    source_failed: false,
+                },
+            ),
+        ],
+        Some("PENDING"),
+    );
+    check(&j2.status(o2, &pending), "canary-replication-status", Status::Fail, "still PENDING for s3://rubes-s3-bucket/reports/replaudit-canary/RUN/0 after 20 s (--canary-timeout); no replica in s3://clint-backup-bucket");
+}
+
+/// The logs canary is SSE-S3 and not scenario A: its replica must stay SSE-S3.
+#[test]
+fn sse_s3_replicas_stay_sse_s3() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let logs = object(&p, |x| {
+        matches!(x, Purpose::Replicated { replication: 1, .. })
+    });
+    let w = Written {
+        sse: Some("AES256".into()),
+        kms_key_id: None,
+        ..written()
+    };
+    let aes = HeadInfo {
+        sse: Some("AES256".into()),
+        kms_key_id: None,
+        ..replica_head()
+    };
+    let f = j.encryption(logs, &w, &found(logs, 0, 1.0, aes));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Pass,
+        "replica encrypted with AES256",
+    );
+    assert_eq!(f.message, "replica encrypted with AES256");
+    assert_eq!(f.scenario, Scenario::ScenarioD);
+    assert_eq!(f.evidence["basis"], "SSE-S3 replicas stay SSE-S3");
+    let f = j.encryption(logs, &w, &found(logs, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Fail,
+        "algorithm aws:kms (expected AES256)",
+    );
+    // An SSE-KMS source: the rule's replica key, whatever the destination's default.
+    let o = reports(&p);
+    let f = j.encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
+    assert_eq!(
+        f.evidence["basis"],
+        "SSE-KMS source objects are re-encrypted with the rule's replica KMS key"
+    );
+    // An unencrypted source: the destination's default.
+    let plain = Written {
+        sse: None,
+        kms_key_id: None,
+        source: None,
+        ..written()
+    };
+    let f = j.encryption(o, &plain, &found(o, 0, 1.0, replica_head()));
+    check(&f, "canary-replica-encryption", Status::Pass, "aws:kms");
+    assert_eq!(
+        f.evidence["basis"],
+        "unencrypted source objects get the destination's default encryption"
+    );
+    let f = j.encryption(logs, &plain, &found(logs, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Fail,
+        "algorithm aws:kms (expected AES256)",
+    );
+}
+
+#[test]
+fn uploader_and_non_uploader_errors_are_not_verdicts() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let o = reports(&p);
+    check(
+        &j.uploader(
+            o,
+            "l2-engineer",
+            &WriteObs::Failed(timeout_error("s3:PutObject")),
+            &[],
+        ),
+        "canary-uploaders",
+        Status::Error,
+        "uploader 'l2-engineer' could not write: s3:PutObject",
+    );
+    check(
+        &j.uploader(
+            o,
+            "l2-engineer",
+            &WriteObs::Failed(service_error("s3:PutObject", "InvalidRequest", 400)),
+            &[],
+        ),
+        "canary-uploaders",
+        Status::Fail,
+        "could not write",
+    );
+    let n = object(&p, |x| matches!(x, Purpose::NonUploader { .. }));
+    check(
+        &j.non_uploader(
+            n,
+            "xyz-intern",
+            &WriteObs::Failed(timeout_error("s3:PutObject")),
+        ),
+        "canary-uploaders",
+        Status::Error,
+        "expected AccessDenied, got s3:PutObject",
+    );
+}
+
+#[test]
+fn unwritten_rule_canary_names_every_check_it_stops() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let o = reports(&p);
+    let (fs, samples) = j.unwritten(
+        o,
+        &WriteObs::NotTried("principal 'l2-engineer' cannot be used".into()),
+    );
+    let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            "canary-replication-latency",
+            "canary-replica-encryption",
+            "canary-delete-marker",
+            "canary-replication-status",
+            "canary-access",
+            "canary-access",
+            "canary-access",
+            "canary-access",
+            "canary-access",
+            "canary-uploaders",
+        ]
+    );
+    assert_eq!(
+        samples,
+        vec![Sample {
+            secs: None,
+            pass: false,
+            stopped: None
+        }]
+    );
+    let up = fs.last().unwrap();
+    check(up, "canary-uploaders", Status::Error, "cannot be used");
+}
+
+#[test]
+fn cleanup_counts_sources_and_pre_existing_versions() {
+    let spec = seed();
+    let j = judge(&spec);
+    let k = "reports/replaudit-canary/RUN/0";
+    let c = Cleaned {
+        deleted: vec![
+            version("source", k, "v1"),
+            version("logs", "exports/replaudit-canary/RUN/1", "v2"),
+            version("destination", k, "v1"),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        j.cleanup(&c, "s.toml").message,
+        "deleted 3 canary version(s) (2 in sources, 1 in destinations); 0 left behind"
+    );
+    let c = Cleaned {
+        foreign_untouched: 2,
+        ..c
+    };
+    assert_eq!(
+        j.cleanup(&c, "s.toml").message,
+        "deleted 3 canary version(s) (2 in sources, 1 in destinations); 0 left behind; 2 pre-existing version(s) under the run prefix left untouched"
+    );
+    let failed = Cleaned {
+        failed: vec![(
+            version("destination", k, "v1"),
+            service_error("s3:DeleteObject (version)", "AccessDenied", 403),
+        )],
+        ..Default::default()
+    };
+    check(
+        &j.cleanup(&failed, "s.toml"),
+        "canary-cleanup",
+        Status::Error,
+        "cleanup could not be verified: s3:DeleteObject (version): AccessDenied",
+    );
+}
+
+#[test]
+fn latency_summary_median_of_even_and_larger_samples() {
+    let spec = seed();
+    let j = judge(&spec);
+    let ok = |s| Sample {
+        secs: Some(s),
+        pass: true,
+        stopped: None,
+    };
+    let f = j
+        .latency_summary(&[ok(4.0), ok(1.0), ok(3.0), ok(2.0)])
+        .unwrap();
+    check(
+        &f,
+        "canary-replication-latency",
+        Status::Pass,
+        "min 1.00 s, median 2.50 s, max 4.00 s",
+    );
+    let f = j
+        .latency_summary(&[ok(5.0), ok(1.0), ok(4.0), ok(2.0), ok(3.0)])
+        .unwrap();
+    check(
+        &f,
+        "canary-replication-latency",
+        Status::Pass,
+        "min 1.00 s, median 3.00 s, max 5.00 s",
+    );
+    assert_eq!(f.evidence["median_secs"], 3.0);
+    assert_eq!(f.duration_secs, Some(5.0));
+    let stopped = Sample {
+        secs: None,
+        pass: false,
+        stopped: Some(Interrupt::Sigint),
+    };
+    let lost = Sample {
+        secs: None,
+        pass: false,
+        stopped: None,
+    };
+    let f = j.latency_summary(&[stopped, lost]).unwrap();
+    check(
+        &f,
+        "canary-replication-latency",
+        Status::Fail,
+        "1 of 2 canaries did not replicate",
+    );
+}
+
+#[test]
+fn log_export_transient_and_plain_messages() {
+    let spec = seed();
+    let j = judge(&spec);
+    let done = ExportObs::Completed {
+        task_id: "t1".into(),
+        objects: vec!["k".into()],
+        limit_waited: 0.0,
+    };
+    let f = j.log_export(&done).unwrap();
+    assert_eq!(
+        f.message,
+        "export task t1 wrote 1 object(s) under s3://xyz-app-logs/exports/replaudit-canary/RUN"
+    );
+    assert_eq!(f.evidence["log_stream"], "replaudit-canary-RUN");
+    assert_eq!(f.evidence["log_group"], "/xyz/incident-app");
+    for error in [
+        timeout_error("logs:CreateExportTask"),
+        service_error("logs:CreateExportTask", "InternalError", 500),
+    ] {
+        let f = j
+            .log_export(&ExportObs::Refused { error, waited: 0.0 })
+            .unwrap();
+        check(
+            &f,
+            "canary-log-export",
+            Status::Error,
+            "CloudWatch Logs did not export",
+        );
+    }
+    let f = j
+        .log_export(&ExportObs::LimitPersisted {
+            error: service_error("logs:CreateExportTask", "LimitExceededException", 400),
+            attempts: 2,
+            waited: 3.0,
+            active: vec![],
+        })
+        .unwrap();
+    assert!(!f.message.contains("(active:"), "{}", f.message);
+    check(
+        &j.log_export(&ExportObs::StreamFailed(service_error(
+            "logs:CreateLogStream",
+            "ResourceNotFoundException",
+            400,
+        )))
+        .unwrap(),
+        "canary-log-export",
+        Status::Error,
+        "cannot create the canary log stream in /xyz/incident-app",
+    );
+    check(
+        &j.log_export(&ExportObs::FollowFailed {
+            task_id: "t1".into(),
+            error: timeout_error("logs:DescribeExportTasks"),
+        })
+        .unwrap(),
+        "canary-log-export",
+        Status::Error,
+        "cannot follow export task t1",
+    );
+    check(
+        &j.log_export(&ExportObs::ListFailed {
+            task_id: "t1".into(),
+            error: timeout_error("s3:ListObjectVersions"),
+        })
+        .unwrap(),
+        "canary-log-export",
+        Status::Error,
+        "its objects cannot be listed",
+    );
+    check(
+        &j.log_export(&ExportObs::Stopped {
+            task_id: None,
+            interrupt: Interrupt::Deadline,
+        })
+        .unwrap(),
+        "canary-log-export",
+        Status::Error,
+        "stopped at --deadline before the export task was created",
+    );
+    let nothing = LogReplicationObs::default();
+    check(
+        &j.log_replication(&nothing).unwrap(),
+        "canary-log-replication",
+        Status::Skip,
+        "the export wrote nothing",
+    );
+    let no_client = LogReplicationObs {
+        no_client: Some("no client for the backup bucket".into()),
+        missing: vec!["k".into()],
+        ..Default::default()
+    };
+    check(
+        &j.log_replication(&no_client).unwrap(),
+        "canary-log-replication",
+        Status::Error,
+        "no client for the backup bucket",
+    );
+    let lost = LogReplicationObs {
+        missing: vec!["k".into()],
+        ..Default::default()
+    };
+    let f = j.log_replication(&lost).unwrap();
+    assert_eq!(f.duration_secs, None);
+    assert_eq!(f.evidence["backup_bucket"], "xyz-app-logs-backup");
 }
