@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, BTreeSet};
 /// the AWS action.
 const PERMISSIONS: &[(&str, &[&str], Option<&str>)] = &[
     ("s3:ListAllMyBuckets", &["s3:ListBuckets"], None),
-    ("s3:GetBucketLocation", &["s3:GetBucketLocation"], None),
     ("s3:GetBucketVersioning", &["s3:GetBucketVersioning"], None),
     // moto's S3 ACTION_MAP: `?ownershipControls`, `?encryption`, `?replication` are not in it,
     // and its bucket entry is spelt `public_access_block` while requests say
@@ -458,7 +457,7 @@ fn auditor_needs_exactly_the_read_only_policy() {
 /// `docs/canary-policy.json` (and the emulator action names above, except `s3:ListBucket`).
 ///
 /// Neither policy grants `s3:ListBucket`, and the emulator answers as S3 does without it: a
-/// HeadObject/GetObject of a key that does not exist (yet) is 403, not 404 (harness patch 11,
+/// HeadObject/GetObject of a key that does not exist (yet) is 403, not 404 (harness patch 15,
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>). The canary must
 /// therefore watch for replicas in a way the documented policy allows (it lists the key's
 /// versions, s3:ListBucketVersions). `s3:ListBucket` is moto's name for a few configuration

@@ -8,6 +8,7 @@
 //! "the role lacks s3:ReplicateObject" and "the destination bucket policy does not let the role
 //! replicate" are different defects with different owners (the two accounts).
 
+pub mod kms;
 pub mod matrix;
 
 use crate::policy::{self, Context, Evaluation, Policy, PolicySet, Request};
@@ -381,18 +382,4 @@ pub fn deciding_summary(e: &Evaluation) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// Request-context keys S3 adds when it calls KMS on a caller's behalf for an object.
-/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context>
-pub fn kms_via_s3_context(
-    region: &str,
-    object_arn: &str,
-    caller_account: &str,
-) -> Vec<(&'static str, String)> {
-    vec![
-        ("kms:ViaService", format!("s3.{region}.amazonaws.com")),
-        ("kms:CallerAccount", caller_account.to_string()),
-        ("kms:EncryptionContext:aws:s3:arn", object_arn.to_string()),
-    ]
 }

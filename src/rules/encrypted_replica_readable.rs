@@ -1,17 +1,20 @@
+use super::kms_support::{ask_kms, key_problems};
 use super::support::{ask, error, skip};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{
-    bucket_policy, identity_side, key_policy, kms_via_s3_context, restrict_public_buckets, Leg,
-};
+use crate::access::kms::{object_bucket_key, S3KmsContext};
+use crate::access::{bucket_policy, identity_side, restrict_public_buckets, Leg};
 use crate::findings::{Finding, Scenario, Status};
 use serde_json::json;
 
 declare_rule! {
     /// ## What it checks
-    /// Scenario A: each reader the spec names can open the encrypted replicas — the policy
-    /// engine proves `s3:GetObject` on the replica bucket (identity + bucket policy) and
-    /// `kms:Decrypt` with the replica key (identity + key policy, with the `kms:ViaService`
-    /// context S3 sends).
+    /// Scenario A: each reader the spec names can open the encrypted replicas — the replica key
+    /// exists, is enabled and is in the bucket's Region (DescribeKey), and the policy engine
+    /// proves `s3:GetObject` on the replica bucket (identity + bucket policy) and `kms:Decrypt`
+    /// with the replica key (identity + key policy) in the request context S3 sends:
+    /// `kms:ViaService` and the encryption context, which is the bucket ARN when the replicas use
+    /// an S3 Bucket Key (the destination's, or the source's that a replica keeps) and the object
+    /// ARN otherwise.
     ///
     /// ## Why it matters
     /// Encrypting replicas with a destination key is only half the job: if the authorized
@@ -33,7 +36,9 @@ declare_rule! {
     remediation: "Grant the reader kms:Decrypt on the replica key (key policy and identity policy) and s3:GetObject on the replicas.",
     references: [
         "https://docs.aws.amazon.com/kms/latest/developerguide/determining-access-key-policy.html",
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html",
     ],
 }
 
@@ -65,16 +70,35 @@ impl Rule for EncryptedReplicaReadable {
                 "scenario A names no readers",
             ));
         }
+        let region = cx
+            .spec
+            .bucket(bucket)
+            .map(|b| b.region.get_ref().as_str())
+            .unwrap_or_default();
+        // A key nobody can use makes every replica unreadable, whatever the policies say.
+        let unusable = match key_problems(cx, key, region) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(error(&META, scenario, &object, e));
+                return out;
+            }
+        };
+        let context = S3KmsContext::new(
+            object_bucket_key(cx.spec, cx.snap, bucket, &a.sample_key),
+            &cx.bucket_arn(bucket),
+            &object,
+            region,
+        );
         for reader in &a.readers {
             let arn = cx.principal_arn(reader.get_ref());
             let prepared = (|| -> Result<_, String> {
                 let who = identity_side(cx.snap, arn)?;
                 let bp = bucket_policy(cx.snap, bucket)?;
                 let restrict = restrict_public_buckets(cx.snap, cx.spec, bucket, bp.as_ref())?;
-                let kp = key_policy(cx.snap, key)?;
-                Ok((who, bp, restrict, kp))
+                let dec = ask_kms(cx, &who, "kms:Decrypt", key, &context)?;
+                Ok((who, bp, restrict, dec))
             })();
-            let (who, bp, restrict, kp) = match prepared {
+            let (who, bp, restrict, dec) = match prepared {
                 Ok(x) => x,
                 Err(e) => {
                     out.push(error(&META, scenario, &object, format!("{arn}: {e}")));
@@ -92,25 +116,8 @@ impl Rule for EncryptedReplicaReadable {
                 &[],
                 Leg::Full,
             );
-            let region = cx
-                .spec
-                .bucket(bucket)
-                .map(|b| b.region.get_ref().as_str())
-                .unwrap_or_default();
-            let ctx = kms_via_s3_context(region, &object, &who.account);
-            let dec = ask(
-                cx,
-                &who,
-                "kms:Decrypt",
-                key,
-                crate::spec::arn_account(key).unwrap_or_default(),
-                Some(&kp),
-                false,
-                &ctx,
-                Leg::Full,
-            );
             let evidence = json!({"reader": arn, "s3": get.evidence, "kms": dec.evidence});
-            let mut problems = Vec::new();
+            let mut problems = unusable.clone();
             if !get.allowed() {
                 problems.push(format!(
                     "s3:GetObject is {} ({})",
@@ -120,9 +127,10 @@ impl Rule for EncryptedReplicaReadable {
             }
             if !dec.allowed() {
                 problems.push(format!(
-                    "kms:Decrypt on {key} is {} ({})",
+                    "kms:Decrypt on {key} is {} ({}; {})",
                     dec.eval.decision,
-                    dec.summary()
+                    dec.summary(),
+                    context.describe()
                 ));
             }
             out.push(if problems.is_empty() {

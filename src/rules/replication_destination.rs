@@ -5,16 +5,26 @@ use serde_json::json;
 
 declare_rule! {
     /// ## What it checks
-    /// Each rule's destination is the spec's destination bucket ARN, and — for a destination in
-    /// another account — the destination `Account` is set to that account's id.
+    /// Each rule's destination is the spec's destination bucket ARN; a `Destination.Account`, when
+    /// set, is the destination bucket owner's account id; and a rule that translates replica
+    /// ownership (`AccessControlTranslation`) sets `Account`.
+    ///
+    /// `Destination.Account` is optional: the S3 API reference defines it as the destination
+    /// bucket owner's account id for the case where "you direct Amazon S3 to change replica
+    /// ownership ... by specifying the AccessControlTranslation property", and the owner override
+    /// is configured by adding both `AccessControlTranslation` and `Account` to the destination.
+    /// A cross-account rule without an owner override and without `Account` is valid; who owns
+    /// its replicas (the source account, or the destination owner when the destination bucket
+    /// enforces `BucketOwnerEnforced`) is `replication-owner-override`'s question.
     ///
     /// ## Why it matters
-    /// The destination account id is what lets S3 hand ownership of replicas to the
-    /// destination owner and is required for ownership translation; a wrong bucket ARN copies
-    /// XYZ's data to a bucket ABCD does not own.
+    /// A wrong bucket ARN copies XYZ's data to a bucket ABCD does not own; a wrong `Account` or
+    /// an owner override without `Account` means the ownership hand-over ABCD relies on does not
+    /// happen.
     ///
     /// ## Example
-    /// `Destination.Account` missing on a cross-account rule: fail.
+    /// `AccessControlTranslation` set but `Destination.Account` missing: fail. No owner override,
+    /// no `Account`, destination `BucketOwnerEnforced`: pass.
     ///
     /// ## Fix
     /// Set `"Destination": {"Bucket": "arn:aws:s3:::DEST", "Account": "DEST-ACCOUNT-ID", ...}`.
@@ -23,8 +33,11 @@ declare_rule! {
     title: "Destination bucket ARN and account set",
     severity: Critical,
     scenarios: [Step4, ScenarioD],
-    remediation: "Set the rule's Destination.Bucket to the destination bucket ARN and Destination.Account to its account id.",
-    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html"],
+    remediation: "Set the rule's Destination.Bucket to the destination bucket ARN, and Destination.Account to the destination bucket owner's account id whenever it is set or the rule has AccessControlTranslation.",
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_Destination.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html",
+    ],
 }
 
 impl Rule for ReplicationDestination {
@@ -48,6 +61,7 @@ impl Rule for ReplicationDestination {
                 "actual_bucket": d.bucket,
                 "actual_account": d.account,
                 "cross_account": cross_account,
+                "access_control_translation": d.access_control_owner,
             });
             let mut problems = Vec::new();
             if d.bucket != want_bucket {
@@ -56,12 +70,14 @@ impl Rule for ReplicationDestination {
                     d.bucket
                 ));
             }
+            let owner_override = d.access_control_owner.is_some();
             match d.account.as_deref() {
                 Some(a) if a != want_account => problems.push(format!(
                     "destination account is {a}, expected {want_account}"
                 )),
-                None if cross_account => problems.push(format!(
-                    "destination account id is not set (cross-account destination {want_account})"
+                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html#repl-ownership-owneroverride-option
+                None if owner_override => problems.push(format!(
+                    "the rule translates replica ownership (AccessControlTranslation) but does not set Destination.Account ({want_account})"
                 )),
                 _ => {}
             }
@@ -70,10 +86,16 @@ impl Rule for ReplicationDestination {
                     c.scenario,
                     Status::Pass,
                     c.resource,
-                    format!(
-                        "{}: replicates to {want_bucket} in account {want_account}",
-                        c.label
-                    ),
+                    match (&d.account, cross_account) {
+                        (Some(_), _) | (None, false) => format!(
+                            "{}: replicates to {want_bucket} in account {want_account}",
+                            c.label
+                        ),
+                        (None, true) => format!(
+                            "{}: replicates to {want_bucket} (account {want_account}); Destination.Account is not set, which S3 needs only with an owner override",
+                            c.label
+                        ),
+                    },
                     evidence,
                 )
             } else {

@@ -1,14 +1,22 @@
-use super::context::same_kms_key;
-use super::support::{per_live_rule, skip, RuleCheck};
+use super::kms_support::check_live_key;
+use super::support::{error, per_live_rule, skip, RuleCheck};
 use super::{AuditContext, Rule, RuleMeta};
+use crate::access::kms::{key_metadata, live_replica_key};
 use crate::findings::{Finding, Scenario, Status};
+use crate::snapshot::Fetched;
 use serde_json::json;
 
 declare_rule! {
     /// ## What it checks
     /// Where the spec expects encrypted replicas, the rule opts SSE-KMS objects in
     /// (`SourceSelectionCriteria.SseKmsEncryptedObjects = Enabled`) and names the spec's
-    /// replica key (`EncryptionConfiguration.ReplicaKmsKeyID`).
+    /// replica key (`EncryptionConfiguration.ReplicaKmsKeyID`), compared by key ARN (the rule may
+    /// name the key by an alias ARN: DescribeKey resolves it). The replica key must be usable:
+    /// enabled (not disabled or pending deletion), a symmetric key, in the destination bucket's
+    /// Region ("The KMS key must have been created in the same AWS Region as the destination
+    /// bucket"), and a customer managed key when the destination is in another account ("AWS
+    /// managed keys don't allow cross-account use"). S3 does not check any of this when the
+    /// configuration is put: replication just fails.
     ///
     /// ## Why it matters
     /// S3 does not replicate SSE-KMS objects unless the rule opts in, and re-encrypts replicas
@@ -16,7 +24,7 @@ declare_rule! {
     /// reports; a wrong key means replicas ABCD's readers cannot decrypt (scenario A).
     ///
     /// ## Example
-    /// `EncryptionConfiguration` absent: fail.
+    /// `EncryptionConfiguration` absent: fail. Replica key disabled: fail.
     ///
     /// ## Fix
     /// Add `"SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}}` and
@@ -27,7 +35,12 @@ declare_rule! {
     severity: High,
     scenarios: [ScenarioA],
     remediation: "Enable SseKmsEncryptedObjects in SourceSelectionCriteria and set Destination.EncryptionConfiguration.ReplicaKmsKeyID to the replica key ARN.",
-    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html"],
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html",
+        "https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html",
+    ],
 }
 
 impl Rule for ReplicationKms {
@@ -56,21 +69,53 @@ impl Rule for ReplicationKms {
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"));
             let key = c.live.destination.replica_kms_key_id.as_deref();
-            let evidence = json!({
-                "expected_replica_key": want_key,
-                "actual_replica_key": key,
-                "sse_kms_encrypted_objects": c.live.sse_kms_encrypted_objects,
-            });
+            let source = c.replication.source.get_ref();
+            let live_ref = live_replica_key(cx.spec, &cx.snap.buckets, source, c.live);
+            let dest = c.want.destination.get_ref();
+            let dest_region = cx
+                .spec
+                .bucket(dest)
+                .map(|b| b.region.get_ref().as_str())
+                .unwrap_or_default();
             let mut problems = Vec::new();
+            let mut unknowns = Vec::new();
             if !selected {
                 problems.push("SSE-KMS encrypted objects are not selected for replication (SourceSelectionCriteria)".to_string());
             }
-            match key {
-                Some(k) if same_kms_key(k, want_key) => {}
-                Some(k) => problems.push(format!("replica key is {k}, expected {want_key}")),
+            let mut resolved = None;
+            match &live_ref {
+                Some(r) => {
+                    let k = check_live_key(cx, want_key, r, dest_region);
+                    problems.extend(k.problems.iter().map(|p| format!("replica {p}")));
+                    unknowns.extend(k.unknowns);
+                    resolved = k.actual_key_arn;
+                    // AWS managed keys cannot be used by another account.
+                    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#replication-kms-cross-acct-scenario
+                    let cross_account = cx.bucket_account_id(dest) != cx.bucket_account_id(source);
+                    if let Fetched::Ok { value } = key_metadata(cx.snap, r) {
+                        if cross_account && value.key_manager.as_deref() == Some("AWS") {
+                            problems.push(format!("replica key {r} is an AWS managed key, which another account cannot use"));
+                        }
+                    }
+                }
                 None => problems.push(
                     "no replica KMS key (EncryptionConfiguration.ReplicaKmsKeyID)".to_string(),
                 ),
+            }
+            let evidence = json!({
+                "expected_replica_key": want_key,
+                "actual_replica_key": key,
+                "actual_replica_key_arn": resolved,
+                "sse_kms_encrypted_objects": c.live.sse_kms_encrypted_objects,
+                "unknown": unknowns,
+            });
+            if problems.is_empty() && !unknowns.is_empty() {
+                return error(
+                    &META,
+                    scenario,
+                    c.resource,
+                    format!("{}: {}", c.label, unknowns.join("; ")),
+                );
             }
             if problems.is_empty() {
                 META.finding(

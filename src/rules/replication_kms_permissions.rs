@@ -1,37 +1,71 @@
-use super::support::{ask, error, sample_key, skip};
+use super::kms_support::ask_kms;
+use super::support::{error, sample_key, skip, Asked};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{identity_side, key_policy, kms_via_s3_context, Leg};
+use crate::access::kms::{bucket_key_enabled, either, S3KmsContext};
+use crate::access::{identity_side, IdentitySide};
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
 declare_rule! {
     /// ## What it checks
-    /// For rules that replicate SSE-KMS objects, the replication role may `kms:Decrypt` with
-    /// the source bucket's key and `kms:Encrypt` with the replica key — each decided by the
-    /// policy engine over the role's identity policies *and* the key policy (a key policy must
-    /// itself allow; cross-account, both sides must).
+    /// For rules that replicate SSE-KMS objects, the replication role may use the keys the way
+    /// S3 will use them on its behalf — each decided by the policy engine over the role's
+    /// identity policies *and* the key policy (a key policy must itself allow; cross-account,
+    /// both sides must):
+    /// - `kms:Decrypt` with the source bucket's key, in the encryption context the source
+    ///   objects were encrypted under;
+    /// - `kms:Encrypt` with the replica key, in the replica's encryption context;
+    /// - `kms:Decrypt` with the replica key too when the replica uses an S3 Bucket Key ("the AWS
+    ///   KMS key policy for the KMS key that's used to encrypt the object replica must include the
+    ///   kms:Decrypt permission for the calling principal").
+    ///
+    /// The encryption context (`kms:EncryptionContext:aws:s3:arn`) is the bucket ARN with an S3
+    /// Bucket Key and the object ARN without; this rule reads the live `BucketKeyEnabled` of the
+    /// source bucket (for the source objects) and, for replicas, of the source and destination
+    /// buckets ("When an S3 Bucket Key is enabled for the source or destination bucket, the
+    /// encryption context will be the bucket's Amazon Resource Name (ARN), not the object's
+    /// ARN"). When a Bucket-Key setting could not be read, both contexts are evaluated and the
+    /// rule decides only if they agree. Keys named by alias are evaluated as the key they
+    /// resolve to.
     ///
     /// ## Why it matters
     /// S3 decrypts the source object and re-encrypts the replica as the role. If either key
     /// refuses, replication of encrypted reports fails while unencrypted ones keep flowing —
-    /// a partial outage that looks healthy.
+    /// a partial outage that looks healthy. A policy written for object-ARN contexts stops
+    /// matching the day a Bucket Key is turned on.
     ///
     /// ## Example
-    /// ABCD's replica key policy does not mention XYZ's role: fail on `kms:Encrypt`.
+    /// ABCD's replica key policy gives XYZ's role `kms:Encrypt` only, and the destination uses
+    /// an S3 Bucket Key: fail on `kms:Decrypt` with the replica key.
     ///
     /// ## Fix
-    /// Add the role to the key policies (`kms:Decrypt` on the source key; `kms:Encrypt` on the
-    /// replica key) and to the role's identity policy.
+    /// Add the role to the key policies (`kms:Decrypt` on the source key; `kms:Encrypt`, plus
+    /// `kms:Decrypt` with Bucket Keys, on the replica key) and to the role's identity policy,
+    /// with `kms:EncryptionContext:aws:s3:arn` conditions naming the bucket ARN when Bucket Keys
+    /// are on.
     pub struct ReplicationKmsPermissions;
     id: "replication-kms-permissions",
     title: "Replication role can use the source and replica KMS keys",
     severity: High,
     scenarios: [ScenarioA],
-    remediation: "Allow the role kms:Decrypt on the source key and kms:Encrypt on the replica key, in both the key policies and the role's policy.",
+    remediation: "Allow the role kms:Decrypt on the source key and kms:Encrypt (and, with S3 Bucket Keys, kms:Decrypt) on the replica key, in both the key policies and the role's policy, for the encryption context S3 uses (the bucket ARN with Bucket Keys).",
     references: [
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context",
         "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html",
     ],
+}
+
+/// One KMS request S3 makes as the role.
+struct Need<'a> {
+    action: &'static str,
+    key: &'a str,
+    context: S3KmsContext,
+    why: &'static str,
+    /// Set when it is unknown whether S3 makes this request at all (the Bucket-Key setting
+    /// could not be read): a refusal is then an error, not a failure.
+    only_if: Option<String>,
 }
 
 impl Rule for ReplicationKmsPermissions {
@@ -65,73 +99,130 @@ impl Rule for ReplicationKmsPermissions {
                     }
                 };
                 let key_sample = sample_key(rule.prefix_or_empty());
-                let mut checks = Vec::new();
-                if let Some(sk) = cx.spec.bucket(src).and_then(|b| b.kms_key_arn.as_ref()) {
-                    let region = cx
-                        .spec
-                        .bucket(src)
-                        .map(|b| b.region.get_ref().as_str())
-                        .unwrap_or_default();
-                    checks.push((
-                        "kms:Decrypt",
-                        sk.get_ref().as_str(),
-                        kms_via_s3_context(region, &cx.object_arn(src, &key_sample), &who.account),
-                    ));
-                }
                 let dest = rule.destination.get_ref();
-                let dregion = cx
-                    .spec
-                    .bucket(dest)
-                    .map(|b| b.region.get_ref().as_str())
-                    .unwrap_or_default();
-                checks.push((
-                    "kms:Encrypt",
-                    replica_key,
-                    kms_via_s3_context(dregion, &cx.object_arn(dest, &key_sample), &who.account),
-                ));
+                let region = |alias: &str| {
+                    cx.spec
+                        .bucket(alias)
+                        .map(|b| b.region.get_ref().clone())
+                        .unwrap_or_default()
+                };
+                // Source objects: encrypted under the source bucket's Bucket-Key setting.
+                let src_bk = bucket_key_enabled(cx.snap, src);
+                // Replicas: a Bucket Key on the source or the destination makes S3 use one
+                // (the replica keeps the source object's Bucket-Key setting, and the destination's
+                // own setting applies too).
+                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication
+                let replica_bk = either(src_bk.clone(), bucket_key_enabled(cx.snap, dest));
+                let mut needs = Vec::new();
+                if let Some(sk) = cx.spec.bucket(src).and_then(|b| b.kms_key_arn.as_ref()) {
+                    needs.push(Need {
+                        action: "kms:Decrypt",
+                        key: sk.get_ref(),
+                        context: S3KmsContext::new(
+                            src_bk,
+                            &cx.bucket_arn(src),
+                            &cx.object_arn(src, &key_sample),
+                            &region(src),
+                        ),
+                        why: "decrypt the source objects",
+                        only_if: None,
+                    });
+                }
+                let replica_cx = S3KmsContext::new(
+                    replica_bk.clone(),
+                    &cx.bucket_arn(dest),
+                    &cx.object_arn(dest, &key_sample),
+                    &region(dest),
+                );
+                needs.push(Need {
+                    action: "kms:Encrypt",
+                    key: replica_key,
+                    context: replica_cx.clone(),
+                    why: "encrypt the replicas",
+                    only_if: None,
+                });
+                if replica_bk != Ok(false) {
+                    needs.push(Need {
+                        action: "kms:Decrypt",
+                        key: replica_key,
+                        context: replica_cx,
+                        why: "verify the S3 Bucket Key of the replicas",
+                        only_if: replica_bk.clone().err(),
+                    });
+                }
                 let mut missing = Vec::new();
                 let mut evidence = Vec::new();
                 let mut failed = None;
-                for (action, key, ctx) in &checks {
-                    let kp = match key_policy(cx.snap, key) {
-                        Ok(p) => p,
+                for n in &needs {
+                    match ask_key(cx, &who, n) {
+                        Ok(a) => {
+                            if let (false, Some(why)) = (a.allowed(), &n.only_if) {
+                                failed = Some(format!(
+                                    "{} on {} is {}, and whether S3 needs it (S3 Bucket Keys) cannot be told: {why}",
+                                    n.action, n.key, a.eval.decision
+                                ));
+                                break;
+                            }
+                            if !a.allowed() {
+                                missing.push(format!(
+                                    "{} on {} to {} ({}; {}: {})",
+                                    n.action,
+                                    n.key,
+                                    n.why,
+                                    n.context.describe(),
+                                    a.eval.decision,
+                                    a.summary()
+                                ));
+                            }
+                            evidence.push(a.evidence);
+                        }
                         Err(e) => {
-                            failed = Some(e);
+                            failed = Some(format!("{} on {}: {e}", n.action, n.key));
                             break;
                         }
-                    };
-                    let key_account = crate::spec::arn_account(key).unwrap_or_default();
-                    let a = ask(
-                        cx,
-                        &who,
-                        action,
-                        key,
-                        key_account,
-                        Some(&kp),
-                        false,
-                        ctx,
-                        Leg::Full,
-                    );
-                    if !a.allowed() {
-                        missing.push(format!(
-                            "{action} on {key} ({}: {})",
-                            a.eval.decision,
-                            a.summary()
-                        ));
                     }
-                    evidence.push(a.evidence);
                 }
                 if let Some(e) = failed {
-                    out.push(error(&META, scenario, role, e));
+                    out.push(error(&META, scenario, role, format!("{label}: {e}")));
                     continue;
                 }
+                let asked: Vec<String> = needs
+                    .iter()
+                    .map(|n| format!("{} on {}", n.action, n.key))
+                    .collect();
                 out.push(if missing.is_empty() {
-                    META.finding(scenario, Status::Pass, role, format!("{label}: role can decrypt the source key and encrypt with the replica key"), json!({"checks": evidence}))
+                    META.finding(
+                        scenario,
+                        Status::Pass,
+                        role,
+                        format!(
+                            "{label}: role can {} ({})",
+                            asked.join(", "),
+                            needs
+                                .iter()
+                                .map(|n| n.context.describe())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        json!({"checks": evidence}),
+                    )
                 } else {
-                    META.finding(scenario, Status::Fail, role, format!("{label}: role cannot use the keys: {}", missing.join("; ")), json!({"checks": evidence}))
+                    META.finding(
+                        scenario,
+                        Status::Fail,
+                        role,
+                        format!("{label}: role cannot use the keys: {}", missing.join("; ")),
+                        json!({"checks": evidence}),
+                    )
                 });
             }
         }
         out
     }
+}
+
+/// Ask the policy engine one KMS request of the role (identity + key policy).
+fn ask_key(cx: &AuditContext, who: &IdentitySide, n: &Need) -> Result<Asked, String> {
+    ask_kms(cx, who, n.action, n.key, &n.context)
 }

@@ -176,6 +176,15 @@ pub fn least_privilege_policy(cx: &AuditContext, replications: &[&Replication]) 
                 if let Some(sk) = cx.spec.bucket(src).and_then(|b| b.kms_key_arn.as_ref()) {
                     decrypt_keys.push(sk.get_ref().clone());
                 }
+                // With an S3 Bucket Key on the replicas S3 also decrypts with the replica key.
+                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+                let replica_bk = crate::access::kms::either(
+                    crate::access::kms::bucket_key_enabled(cx.snap, src),
+                    crate::access::kms::bucket_key_enabled(cx.snap, rule.destination.get_ref()),
+                );
+                if replica_bk != Ok(false) {
+                    decrypt_keys.push(k.get_ref().clone());
+                }
             }
         }
     }
@@ -195,7 +204,7 @@ pub fn least_privilege_policy(cx: &AuditContext, replications: &[&Replication]) 
     dest_actions.extend(dest_extra);
     statements.push(json!({"Sid": "DestinationObjects", "Effect": "Allow", "Action": dest_actions, "Resource": dest_objects}));
     if !decrypt_keys.is_empty() {
-        statements.push(json!({"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": decrypt_keys}));
+        statements.push(json!({"Sid": "DecryptSourceAndBucketKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": decrypt_keys}));
     }
     if !encrypt_keys.is_empty() {
         statements.push(json!({"Sid": "EncryptReplicas", "Effect": "Allow", "Action": "kms:Encrypt", "Resource": encrypt_keys}));

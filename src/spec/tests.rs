@@ -158,3 +158,65 @@ fn region_and_bucket_name_syntax() {
     assert!(!validate::is_bucket_name("a..b"));
     assert!(!validate::is_bucket_name("-ab"));
 }
+
+#[test]
+fn kms_keys_outside_their_buckets_region_are_rejected() {
+    // Replica key in the source Region instead of the destination's (ap-southeast-2).
+    let text = SEED.replacen(
+        "replica_kms_key_arn = \"arn:aws:kms:ap-southeast-2:",
+        "replica_kms_key_arn = \"arn:aws:kms:ap-southeast-1:",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(
+        e.message.contains("replica_kms_key_arn")
+            && e.message.contains("ap-southeast-1")
+            && e.message.contains("bucket's Region"),
+        "{e}"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("replica_kms_key_arn = \"arn:aws:kms:ap-southeast-1:"))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line, "{e}");
+    // A bucket's default-encryption key in another Region.
+    let text = SEED.replacen(
+        "kms_key_arn = \"arn:aws:kms:ap-southeast-1:111122223333",
+        "kms_key_arn = \"arn:aws:kms:eu-west-1:111122223333",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("buckets.source.kms_key_arn"), "{e}");
+    // Alias ARNs in the right Region are accepted ("Key ARN or Alias ARN").
+    let text = SEED.replace(
+        "replica_kms_key_arn = \"arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d\"",
+        "replica_kms_key_arn = \"arn:aws:kms:ap-southeast-2:271089868719:alias/abcd-replicas\"",
+    );
+    parse_str(&text).expect("alias ARN in the destination's Region is valid");
+}
+
+#[test]
+fn account_block_public_access_defaults_to_on_and_is_typed() {
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+    assert!(SEED.contains(XYZ));
+    let s = parse_str(&SEED.replace(XYZ, "credentials = { profile = \"xyz-audit\" }")).unwrap();
+    assert!(
+        s.accounts.values().all(|a| a.block_public_access),
+        "default"
+    );
+    let s = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "false"))).unwrap();
+    assert!(!s.accounts["xyz"].block_public_access);
+    assert!(s.accounts["abcd"].block_public_access);
+    let e = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "\"off\""))).unwrap_err();
+    let line = SEED
+        .lines()
+        .position(|l| l.starts_with("credentials = { profile = \"xyz-audit\" }"))
+        .unwrap()
+        + 2;
+    assert_eq!(e.line, line, "{e}");
+    assert!(
+        e.message.contains("bool") || e.message.contains("boolean"),
+        "{e}"
+    );
+}

@@ -81,9 +81,14 @@ pub(super) fn validate(spec: &Spec) -> VResult {
             if !is_kms_key_arn(k.get_ref()) {
                 return err(
                     k,
-                    format!("buckets.{alias}.kms_key_arn: expected arn:aws:kms:<region>:<account>:key/<id>"),
+                    format!("buckets.{alias}.kms_key_arn: expected arn:aws:kms:<region>:<account>:key/<id> (or alias/<name>)"),
                 );
             }
+            key_in_region(
+                k,
+                b.region.get_ref(),
+                &format!("buckets.{alias}.kms_key_arn"),
+            )?;
             let kms = b
                 .default_encryption
                 .as_ref()
@@ -178,7 +183,14 @@ pub(super) fn validate(spec: &Spec) -> VResult {
             }
             match (&rule.replica_kms_key_arn, rule.sse_kms_encrypted_objects) {
                 (Some(k), _) if !is_kms_key_arn(k.get_ref()) => {
-                    return err(k, "replica_kms_key_arn: expected arn:aws:kms:<region>:<account>:key/<id>")
+                    return err(k, "replica_kms_key_arn: expected arn:aws:kms:<region>:<account>:key/<id> (or alias/<name>)")
+                }
+                (Some(k), _) if spec.buckets.contains_key(rule.destination.get_ref()) => {
+                    let dest = &spec.buckets[rule.destination.get_ref()];
+                    key_in_region(k, dest.region.get_ref(), "replica_kms_key_arn")?;
+                    if !rule.sse_kms_encrypted_objects {
+                        return err(k, "replica_kms_key_arn needs sse_kms_encrypted_objects = true (S3 only re-encrypts SSE-KMS objects it was told to replicate)");
+                    }
                 }
                 (Some(k), false) => {
                     return err(k, "replica_kms_key_arn needs sse_kms_encrypted_objects = true (S3 only re-encrypts SSE-KMS objects it was told to replicate)")
@@ -215,6 +227,9 @@ pub(super) fn validate(spec: &Spec) -> VResult {
                 &a.kms_key_arn,
                 "scenario_a.kms_key_arn: expected a KMS key ARN",
             );
+        }
+        if let Some(b) = spec.buckets.get(a.bucket.get_ref()) {
+            key_in_region(&a.kms_key_arn, b.region.get_ref(), "scenario_a.kms_key_arn")?;
         }
         for r in &a.readers {
             principal_ref(spec, r, "scenario_a.readers")?;
@@ -331,6 +346,22 @@ fn check_credentials<T>(c: &Credentials, at: &Spanned<T>, what: &str) -> VResult
         }
     }
     Ok(())
+}
+
+/// S3 can only use a KMS key in the bucket's own Region: "When you use SSE-KMS encryption with an
+/// S3 bucket, the AWS KMS keys must be in the same Region as the bucket"
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html>), and a replica
+/// key "must have been created in the same AWS Region as the destination bucket"
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>).
+/// A spec expecting anything else describes a set-up that cannot work.
+fn key_in_region(k: &Spanned<String>, bucket_region: &str, what: &str) -> VResult {
+    match super::arn_region(k.get_ref()) {
+        Some(r) if r != bucket_region => err(
+            k,
+            format!("{what}: the key is in {r} but the bucket is in {bucket_region}; S3 can only use a KMS key in the bucket's Region"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 pub fn is_account_id(s: &str) -> bool {

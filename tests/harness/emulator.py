@@ -12,15 +12,19 @@ Usage (the Rust tests do exactly this):
 
 It binds 127.0.0.1 on a port chosen by the OS, waits until moto answers, prints exactly one JSON
 line on stdout, e.g. {"endpoint": "http://localhost:40123", "port": 40123, "pid": 4242}, and then
-serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT.
+serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT
+(SIGINT only when it was not started with SIGINT ignored).
 Nothing else is ever written to stdout; request logs go to stderr only with --verbose.
 
 Patches (each below, with the AWS documentation it follows): 1 GetBucketReplication read-back,
 2 replication (objects, statuses, encryption, delete markers), 3 bucket-policy Deny per caller +
 AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
 6 S3 tags shared across accounts, 7 GetBucketVersioning root element, 8 CloudWatch over Smithy RPC v2
-CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 a missing key is
-403 without s3:ListBucket, 12 one active CloudWatch Logs export task per account.
+CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 SSE-KMS as S3
+documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys), 12 S3 requests sent to
+the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket settings need the bucket
+policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region. 15 a missing key is
+403 without s3:ListBucket, 16 one active CloudWatch Logs export task per account.
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
@@ -28,18 +32,25 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5,
                                         "destination_delays": {"<bucket>": 2.0}}
     GET  /_harness/logs-export      -> {"duration_seconds": 0.0}
-    POST /_harness/logs-export      <- {"duration_seconds": 4}   (patch 12: how long export tasks run)
+    POST /_harness/logs-export      <- {"duration_seconds": 4}   (patch 16: how long export tasks run)
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
+    GET  /_harness/lookup-rate      -> {"per_second": 2, "throttled": n}  (LookupEvents answered ThrottlingException)
+    POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
+                                       window, to make a paged lookup fail; reset: 2 per 1 s, CloudTrail's rate)
+    GET  /_harness/requests         -> {"s3:ListBuckets": {"<account id>": n}}  (calls since the last reset)
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
+    GET  /_harness/kms-usage        -> {"calls": [{"operation", "key_arn", "encryption_context", "principal",
+                                        "via_service", "for"}, ...]}  (the KMS requests S3 would have made)
     POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
-                                       settings, CloudTrail history, Config overrides, export duration).
+                                       settings, CloudTrail history, Config overrides, KMS usage, export duration).
 """
 
 from __future__ import annotations
 
 import argparse
 import calendar
+import contextlib
 import datetime
 import io
 import json
@@ -453,7 +464,18 @@ def _on_object_created(key: FakeKey) -> None:
         _schedule(job_for(rule), STATE.delay_for(_dest_bucket_name(rule)))
 
 
+# A replica becomes visible when moto stores it, before its version id, metadata, tags, encryption details and
+# REPLICA status are set: reads (GET/HEAD) wait while a replica is being written, so that nobody sees half a replica
+# (measured: a HEAD right after the store saw no x-amz-replication-status under load).
+_REPLICA_VISIBLE = threading.RLock()
+
+
 def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
+    with _REPLICA_VISIBLE:
+        return _write_replica_unlocked(key, rule, mode)
+
+
+def _write_replica_unlocked(key: FakeKey, rule: dict, mode: str) -> bool:
     dest_name = _dest_bucket_name(rule)
     dest = _bucket_anywhere(dest_name)
     if dest is None or not dest.is_versioned:
@@ -461,6 +483,8 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     backend = _owner_backend(dest_name)  # the replica belongs to the destination bucket's account
     destination = _d(rule.get("Destination"))
 
+    source = _bucket_anywhere(key.bucket_name or "")
+    replica_kms = None
     if mode == "wrong-key":
         encryption: str | None = "aws:kms"
         kms_key_id: str | None = f"arn:aws:kms:{dest.region_name}:{dest.account_id}:key/{WRONG_KEY_ID}"
@@ -469,10 +493,23 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
         kms_key_id = _d(destination.get("EncryptionConfiguration")).get("ReplicaKmsKeyID")
         if not kms_key_id:
             return False  # AWS rejects such a configuration; treat as a failed replication
+        # patch 11: a replica key that does not resolve, is not Enabled or is in another Region fails replication
+        replica_kms = _replica_kms(key, rule, source, dest) if source is not None else None
+        if replica_kms is None:
+            return False
+        kms_key_id = replica_kms[0].arn
     elif key.encryption:  # SSE-S3: replica keeps SSE-S3, the destination default is not applied
         encryption, kms_key_id = key.encryption, None
     else:  # unencrypted: moto's put_object applies the destination default encryption
         encryption, kms_key_id = None, None
+    # patch 11: an unencrypted source object gets the destination's default SSE-KMS, Bucket Key included; the
+    # default's key is resolved (in the destination owner's account) before the replica becomes visible.
+    default_kms = None
+    if encryption is None and mode != "wrong-key":
+        default = _d(_d(_d(getattr(dest, "encryption", None)).get("Rule")).get("ApplyServerSideEncryptionByDefault"))
+        if (default.get("SSEAlgorithm") or "").startswith("aws:kms"):
+            default_kms = (_key_arn(default.get("KMSMasterKeyID"), dest.account_id, dest.region_name),
+                           _default_bucket_key(dest))
 
     _ctx.internal = True
     try:
@@ -491,7 +528,11 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     if encryption is not None:  # put_object may have mixed in the destination's default key id
         replica.encryption = encryption
         replica.kms_key_id = kms_key_id
-        replica.bucket_key_enabled = key.bucket_key_enabled if encryption == key.encryption else None
+        replica.bucket_key_enabled = None
+    if replica_kms is not None:  # patch 11: Bucket-Key flag and encryption context of the replica
+        _sse_kms_settle(replica, dest_name, replica_kms[0].arn, dest.region_name, replica_kms[1])
+    elif default_kms is not None and replica.encryption in ("aws:kms", "aws:kms:dsse"):
+        _sse_kms_settle(replica, dest_name, default_kms[0], dest.region_name, default_kms[1])
     replica._version_id = key.version_id  # replicas keep the source version id
     # ... and its metadata, including the creation time (Last-Modified): "make copies of your objects that
     # retain all metadata, such as the original object creation times and version IDs".
@@ -504,6 +545,8 @@ def _write_replica(key: FakeKey, rule: dict, mode: str) -> bool:
     if tags:
         backend.tagger.tag_resource(replica.arn, tags)
     setattr(replica, _STATUS_ATTR, "REPLICA")
+    if replica_kms is not None and source is not None:
+        _record_replication_kms(key, replica, rule, source, dest)
     STATE.bump("replicated")
     return True
 
@@ -550,6 +593,11 @@ _orig_set_delete_marker = S3Backend._set_delete_marker
 
 def _put_object(self: S3Backend, *args: Any, **kwargs: Any) -> FakeKey:
     key = _orig_put_object(self, *args, **kwargs)
+    if not getattr(_ctx, "internal", False):
+        try:
+            _sse_kms_on_write(self, key)  # patch 11
+        except Exception:
+            log.exception("SSE-KMS bookkeeping failed")
     events = _ctx_events()
     if events is not None:  # an S3 request: handled when the request has succeeded
         events.append(("object", key))
@@ -710,8 +758,10 @@ def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
 def _wrap_s3_entry(original: Any) -> Any:
     def wrapper(self: S3Response, request: Any, full_url: str, headers: Any) -> Any:
         _ctx.events, _ctx.request = [], request
+        reading = str(getattr(request, "method", "")).upper() in ("GET", "HEAD")
         try:
-            status, resp_headers, body = original(self, request, full_url, headers)
+            with _REPLICA_VISIBLE if reading else contextlib.nullcontext():
+                status, resp_headers, body = original(self, request, full_url, headers)
             events = _ctx.events
         finally:
             _ctx.events = _ctx.request = None
@@ -734,7 +784,7 @@ def _wrap_s3_entry(original: Any) -> Any:
     return wrapper
 
 
-# ============================================================================ patch 11: a missing key is 403 without s3:ListBucket
+# ============================================================================ patch 15: a missing key is 403 without s3:ListBucket
 # AWS: HeadObject / GetObject of a key that does not exist answers 404 only to a caller that has
 # s3:ListBucket on the bucket; without it the answer is 403 ("If you don't have the s3:ListBucket permission,
 # Amazon S3 returns an HTTP status code 403 Forbidden error"), so that a caller who may not list cannot learn
@@ -1047,10 +1097,19 @@ _S3_EVENTS = {
     "versioning": ("PutBucketVersioning", None),
     "encryption": ("PutBucketEncryption", "DeleteBucketEncryption"),
     "ownershipControls": ("PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
+    "acl": ("PutBucketAcl", None),
 }
 _IAM_EVENTS = {"PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
-               "UpdateAssumeRolePolicy", "PutRolePermissionsBoundary", "DeleteRole"}
-_KMS_EVENTS = {"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion"}
+               "UpdateAssumeRolePolicy", "PutRolePermissionsBoundary", "DeleteRolePermissionsBoundary", "DeleteRole",
+               "CreatePolicyVersion", "SetDefaultPolicyVersion",
+               "PutUserPolicy", "DeleteUserPolicy", "AttachUserPolicy", "DetachUserPolicy",
+               "PutUserPermissionsBoundary", "DeleteUserPermissionsBoundary", "AddUserToGroup", "RemoveUserFromGroup",
+               "PutGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy"}
+# IAM request parameter -> CloudTrail resource type of the event's resources.
+_IAM_RESOURCES = (("RoleName", "AWS::IAM::Role"), ("UserName", "AWS::IAM::User"), ("GroupName", "AWS::IAM::Group"),
+                  ("PolicyArn", "AWS::IAM::Policy"))
+_KMS_EVENTS = {"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion", "EnableKey", "CancelKeyDeletion",
+               "CreateGrant", "RevokeGrant"}
 _LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
                 "EventSource", "AccessKeyId"}
 _HISTORY_DAYS = 90
@@ -1187,7 +1246,8 @@ def _classify_management_call(environ: dict[str, Any], body: bytes) -> dict[str,
         form.pop("Version", None)
         if action not in _IAM_EVENTS:
             return None
-        resources = [{"ResourceType": "AWS::IAM::Role", "ResourceName": form.get("RoleName", "")}]
+        resources = [{"ResourceType": kind, "ResourceName": form[param]} for param, kind in _IAM_RESOURCES
+                     if form.get(param)]
         return {"name": action, "source": "iam.amazonaws.com", "region": "us-east-1", "resources": resources,
                 "params": _lower_first(form)}
     if service == "kms" and method == "POST":
@@ -1275,6 +1335,8 @@ def _lookup_events(self: CloudTrailResponse) -> str:
     import base64
     import hashlib
 
+    if not LOOKUP_RATE.admit(self.current_account, self.region):  # patch 14
+        raise CloudTrailLookupError("ThrottlingException", "Rate exceeded")
     params = json.loads(self.body or "{}") if isinstance(self.body, (str, bytes)) else {}
     attributes = params.get("LookupAttributes") or []
     if len(attributes) > 1:
@@ -1612,7 +1674,439 @@ def _describe_compliance_by_config_rule(self: ConfigResponse) -> str:
     return json.dumps(out)
 
 
-# ============================================================================ patch 12: one active CloudWatch Logs export task per account
+# ============================================================================ patch 11: SSE-KMS as S3 documents it
+# AWS:
+# - An object's KMS key is reported as the key's ARN (HeadObject/GetObject/PutObject
+#   x-amz-server-side-encryption-aws-kms-key-id), whichever way the request or the default encryption named it
+#   (key id, key ARN, alias name, alias ARN): the s3:x-amz-server-side-encryption-aws-kms-key-id condition key only
+#   matches a key ARN, and "the AWS KMS key ID that Amazon S3 uses for object encryption must match the AWS KMS key
+#   ID in the policy". An alias or bare id "resolves ... within the requester's account".
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
+# - Encryption context: "If you use SSE-KMS without enabling an S3 Bucket Key, you use the object ARN as your
+#   encryption context ... if you use SSE-KMS and enable an S3 Bucket Key, you use the bucket ARN".
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+# - Replicas: the replica keeps the source object's S3 Bucket Key setting, and "When an S3 Bucket Key is enabled for
+#   the source or destination bucket, the encryption context will be the bucket's Amazon Resource Name (ARN)";
+#   with a Bucket Key the replication role calls kms:Decrypt on the replica key as well as kms:Encrypt.
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication ,
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+# - The replica key "must have been created in the same AWS Region as the destination bucket" and "must be valid
+#   ... If you use a KMS key that isn't valid, you will receive the HTTP 200 OK status code in response, but
+#   replication fails" (a disabled or pending-deletion key cannot be used:
+#   https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+#     https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html
+# moto: stores the key reference as given (an alias stays an alias), keeps BucketKeyEnabled as the request's string,
+# never calls KMS for S3, and replicas are the harness's (patch 2). Patch: every SSE-KMS object written through an S3
+# request or by the replication engine gets its key resolved to the key ARN (in the requester's account and the
+# bucket's Region for bare ids / alias names), a boolean Bucket-Key flag, and the encryption context S3 would use;
+# replicas get the Bucket-Key flag as documented and FAIL when the replica key does not resolve, is not Enabled or
+# is in another Region than the destination bucket. The KMS requests S3 would make (operation, key ARN, encryption
+# context, calling principal, kms:ViaService) are recorded and served at GET /_harness/kms-usage (cleared on reset).
+# KMS is still not *enforced* (moto's S3 never asks KMS, see README "Limitations"); reads (GetObject) are not
+# recorded.
+
+_KMS_CONTEXT_ATTR = "_harness_kms_context"
+
+
+class KmsUsage:
+    """The KMS requests S3 would have made, newest last; reset with moto."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = []
+
+    def add(self, operation: str, key_arn: str, context: dict[str, str], principal: str | None, region: str,
+            what: str) -> None:
+        with self.lock:
+            self.calls.append({"operation": operation, "key_arn": key_arn, "encryption_context": context,
+                               "principal": principal, "via_service": f"s3.{region}.amazonaws.com", "for": what})
+
+    def listing(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(c) for c in self.calls]
+
+
+KMS_USAGE = KmsUsage()
+
+
+def _kms_key(reference: str, account: str, region: str) -> Any:
+    """The moto KMS key a reference names: ARNs in their own account and Region, a bare id or alias name in
+    `account` and `region` (the requester's). None when it does not resolve."""
+    from moto.kms.models import kms_backends
+
+    ref = reference.strip()
+    if ref.startswith("arn:"):
+        parts = ref.split(":", 5)
+        if len(parts) < 6:
+            return None
+        region, account = parts[3], parts[4]
+    try:
+        backend = kms_backends[account][region]
+        name = backend.get_alias_name(ref)
+        if name.startswith("alias/"):
+            key_id = backend.get_key_id_from_alias(name)
+            if key_id is None:
+                return None
+        else:
+            key_id = backend.get_key_id(ref)
+        return backend.keys.get(key_id)
+    except Exception:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _key_arn(reference: str | None, requester_account: str, region: str) -> str | None:
+    """The key ARN a reference resolves to, or the reference itself when it does not resolve."""
+    if not reference:
+        return reference
+    k = _kms_key(reference, requester_account, region)
+    return k.arn if k is not None else reference
+
+
+def _kms_context(bucket_name: str, key_name: str, region: str, bucket_key: bool) -> dict[str, str]:
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    bucket_arn = f"arn:{partition}:s3:::{bucket_name}"
+    return {"aws:s3:arn": bucket_arn if bucket_key else f"{bucket_arn}/{key_name}"}
+
+
+def _sse_kms_settle(key: FakeKey, bucket_name: str, key_arn: str | None, region: str, bucket_key: bool) -> None:
+    """Key ARN, Bucket-Key flag and encryption context of an SSE-KMS object, as S3 reports and uses them.
+    Only assignments: the caller resolved the key before the object became visible."""
+    if key_arn:
+        key.kms_key_id = key_arn
+    key.bucket_key_enabled = bucket_key
+    setattr(key, _KMS_CONTEXT_ATTR, _kms_context(bucket_name, key.name, region, bucket_key))
+
+
+def _sse_kms_on_write(backend: S3Backend, key: FakeKey) -> None:
+    """An object written by an S3 request (or by another service through S3): settle its SSE-KMS details and
+    record the GenerateDataKey S3 makes for it."""
+    if key.encryption not in ("aws:kms", "aws:kms:dsse"):
+        return
+    bucket = _bucket_anywhere(key.bucket_name or "")
+    if bucket is None:
+        return
+    request = getattr(_ctx, "request", None)
+    caller = _resolve_caller(request) if request is not None else None
+    account = caller["aws:PrincipalAccount"] if caller else backend.account_id
+    _sse_kms_settle(key, bucket.name, _key_arn(key.kms_key_id, account, bucket.region_name), bucket.region_name,
+                    _truthy(key.bucket_key_enabled))
+    if key.kms_key_id:
+        KMS_USAGE.add("GenerateDataKey", key.kms_key_id, getattr(key, _KMS_CONTEXT_ATTR),
+                      caller["aws:PrincipalArn"] if caller else None, bucket.region_name,
+                      f"s3://{bucket.name}/{key.name}")
+
+
+def _default_bucket_key(bucket: FakeBucket) -> bool:
+    rule = _d(_d(getattr(bucket, "encryption", None)).get("Rule"))
+    algorithm = _d(rule.get("ApplyServerSideEncryptionByDefault")).get("SSEAlgorithm") or ""
+    return algorithm.startswith("aws:kms") and _truthy(rule.get("BucketKeyEnabled"))
+
+
+def _replica_kms(key: FakeKey, rule: dict, source: FakeBucket, dest: FakeBucket) -> tuple[Any, bool] | None:
+    """The replica key (moto Key) and the replica's Bucket-Key flag for an SSE-KMS source object, or None when
+    replication of this object fails because the replica key is not valid."""
+    reference = _d(_d(rule.get("Destination")).get("EncryptionConfiguration")).get("ReplicaKmsKeyID")
+    if not reference:
+        return None
+    # A bare id / alias name resolves in the requester's account: the replication role's, i.e. the source owner's.
+    k = _kms_key(reference, source.account_id, dest.region_name)
+    if k is None or getattr(k, "key_state", "Enabled") != "Enabled" or not getattr(k, "enabled", True):
+        return None
+    if k.arn.split(":")[3] != dest.region_name:
+        return None
+    bucket_key = _truthy(key.bucket_key_enabled) or _default_bucket_key(dest)
+    return k, bucket_key
+
+
+def _record_replication_kms(key: FakeKey, replica: FakeKey, rule: dict, source: FakeBucket, dest: FakeBucket) -> None:
+    """The KMS requests S3 makes as the replication role for one SSE-KMS replica."""
+    role = (getattr(source, "replication", None) or {}).get("Role")
+    if key.kms_key_id:
+        KMS_USAGE.add("Decrypt", key.kms_key_id, getattr(key, _KMS_CONTEXT_ATTR, {}), role, source.region_name,
+                      f"replicate s3://{source.name}/{key.name}")
+    ctx = getattr(replica, _KMS_CONTEXT_ATTR, {})
+    KMS_USAGE.add("Encrypt", replica.kms_key_id, ctx, role, dest.region_name, f"replica s3://{dest.name}/{replica.name}")
+    if replica.bucket_key_enabled:
+        KMS_USAGE.add("Decrypt", replica.kms_key_id, ctx, role, dest.region_name,
+                      f"S3 Bucket Key of replica s3://{dest.name}/{replica.name}")
+
+# ============================================================================ patch 12: S3 requests sent to the wrong Region
+# AWS: a bucket lives in one Region, and a request signed for (sent to the endpoint of) another Region is not
+# served. Regions launched before March 20, 2019 answer `301 Moved Permanently`, error code
+# PermanentRedirect ("The bucket that you are attempting to access must be addressed using the specified
+# endpoint"); "For all Regions that launched after March 20, 2019, if a request arrives at the wrong Amazon S3
+# location, Amazon S3 returns an HTTP 400 Bad Request error" (IllegalLocationConstraintException: "The
+# <region> location constraint is incompatible for the region specific endpoint this request was sent to").
+# Either answer carries the bucket's Region in `x-amz-bucket-region`; a HEAD answer has no body. HeadBucket
+# answers with `x-amz-bucket-region` "regardless of the permissions on the bucket" (also on 403), so that
+# "you can then make a proper, signed request to the appropriate Regional endpoint". GetBucketLocation is
+# answered from any Region (its page: "In other Regions, the bucket policy doesn't apply").
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/UsingRouting.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorCodeBilling.html (301 PermanentRedirect,
+#     400 AuthorizationHeaderMalformed / IllegalLocationConstraintException)
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html
+# moto 5.2.5: S3 is served whatever Region the request was signed for. Patch: the middleware takes the
+# SigV4 credential scope's Region as the Regional endpoint the request was sent to (behind one emulator
+# endpoint the scope is the only place a client states it; SDKs sign for the Region of the endpoint they
+# call), and answers as above when the addressed bucket lives elsewhere. ListBuckets, CreateBucket (moto
+# checks its LocationConstraint), GetBucketLocation and s3control are not bucket-addressed in this sense.
+# Not emulated: 400 AuthorizationHeaderMalformed (a request that reaches the bucket's own Regional endpoint
+# but is signed for another Region) needs a Host that names a Region, which no request to the emulator has.
+
+# Regions launched after March 20, 2019 ("Opt-in Regions - Regions launched after March 20, 2019 are disabled by
+# default"): https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
+_OPT_IN_REGIONS = {"af-south-1", "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
+                   "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1",
+                   "eu-south-2", "il-central-1", "me-central-1", "me-south-1", "mx-central-1"}
+
+
+def _request_scope(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(access key id, region, service) of a SigV4 request: Authorization header or presigned query."""
+    scope = _scope(environ)
+    if scope is not None:
+        return scope
+    from urllib.parse import parse_qs
+
+    cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+    parts = cred.split("/")
+    return (parts[0], parts[2], parts[3]) if len(parts) >= 5 else None
+
+
+def _addressed_bucket(environ: dict[str, Any]) -> tuple[str, bool] | None:
+    """(bucket name, whole-bucket request) of a path-style or `<bucket>.localhost` S3 request."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/v20180820/") or path.startswith("/moto-api") or path.startswith("/_harness"):
+        return None
+    host = environ.get("HTTP_HOST", "").split(":", 1)[0]
+    if host.endswith(".localhost"):
+        key = path.lstrip("/")
+        return host[: -len(".localhost")], not key
+    segments = path.lstrip("/").split("/", 1)
+    if not segments[0]:
+        return None
+    return segments[0], len(segments) == 1 or not segments[1]
+
+
+def _query_keys(environ: dict[str, Any]) -> set[str]:
+    return {q.split("=", 1)[0] for q in environ.get("QUERY_STRING", "").split("&") if q}
+
+
+def _s3_error(start_response: Any, status: str, code: str | None, message: str, extra: dict[str, str],
+              headers: list[tuple[str, str]], head: bool) -> list[bytes]:
+    from xml.sax.saxutils import escape
+
+    body = b""
+    if not head and code:
+        fields = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items())
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+                f"</Message>{fields}<RequestId>emulator</RequestId><HostId>emulator</HostId></Error>").encode()
+    headers = headers + [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]
+
+
+def wrong_region_answer(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    """Patch 12: the answer S3 gives a request sent to another Region than the bucket's, or None."""
+    scope = _request_scope(environ)
+    if scope is None or scope[2] != "s3":
+        return None
+    addressed = _addressed_bucket(environ)
+    if addressed is None:
+        return None
+    name, whole_bucket = addressed
+    method = environ.get("REQUEST_METHOD", "GET")
+    keys = _query_keys(environ)
+    if whole_bucket and ((method == "GET" and "location" in keys) or (method == "PUT" and not keys)):
+        return None  # GetBucketLocation answers from anywhere; CreateBucket is moto's to judge
+    bucket = _bucket_anywhere(name)
+    if bucket is None or bucket.region_name == scope[1]:
+        return None
+    region, asked = bucket.region_name, scope[1]
+    head = method == "HEAD"
+    headers = [("x-amz-bucket-region", region)]
+    if region in _OPT_IN_REGIONS or asked in _OPT_IN_REGIONS:
+        return _s3_error(start_response, "400 Bad Request", "IllegalLocationConstraintException",
+                         f"The {region} location constraint is incompatible for the region specific endpoint "
+                         "this request was sent to.", {}, headers, head)
+    return _s3_error(start_response, "301 Moved Permanently", "PermanentRedirect",
+                     "The bucket you are attempting to access must be addressed using the specified endpoint. "
+                     "Please send all future requests to this endpoint.",
+                     {"Endpoint": f"s3.{region}.amazonaws.com", "Bucket": name}, headers, head)
+
+
+def with_bucket_region_on_denied_head(environ: dict[str, Any], start_response: Any) -> Any:
+    """Patch 12: HeadBucket's answer names the bucket's Region also when access is denied (moto omits it)."""
+    addressed = _addressed_bucket(environ)
+    if environ.get("REQUEST_METHOD") != "HEAD" or addressed is None or not addressed[1]:
+        return start_response
+    bucket = _bucket_anywhere(addressed[0])
+    if bucket is None:
+        return start_response
+
+    def respond(status: str, headers: list, exc_info: Any = None) -> Any:
+        if status.startswith("403") and not any(k.lower() == "x-amz-bucket-region" for k, _ in headers):
+            headers = list(headers) + [("x-amz-bucket-region", bucket.region_name)]
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    return respond
+
+
+# ============================================================================ patch 13: another account's bucket settings
+# AWS: a principal of another account can read a bucket's configuration (policy, policy status, Block Public
+# Access, encryption, replication, ownership controls, tags, ACL) only when the bucket policy grants it; an
+# identity policy alone does not reach into another account ("the resource-based policy must grant access to
+# the principal in the other account"); otherwise 403 AccessDenied.
+#   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html
+# moto 5.2.5: any caller whose identity policy allows the action reads any account's bucket (gap 3). This
+# matters for a CloudTrail trail delivering to a central log-archive bucket of another account: replaudit
+# must see the AccessDenied that AWS gives, not the bucket's settings. Patch: for those subresource GETs
+# by a caller of another account, the request is refused unless an Allow statement of the bucket policy
+# names the caller (ARN, account, root or "*") for an action matching the call's (checked with moto's own
+# policy matcher); Deny statements stay patch 3's. Object requests and everything else are unchanged.
+
+_CROSS_ACCOUNT_READS = {
+    "policy": "s3:GetBucketPolicy", "policyStatus": "s3:GetBucketPolicyStatus",
+    "publicAccessBlock": "s3:GetBucketPublicAccessBlock", "encryption": "s3:GetEncryptionConfiguration",
+    "replication": "s3:GetReplicationConfiguration", "ownershipControls": "s3:GetBucketOwnershipControls",
+    "tagging": "s3:GetBucketTagging", "acl": "s3:GetBucketAcl",
+}
+
+
+def _caller_of(environ: dict[str, Any]) -> dict[str, str] | None:
+    scope = _request_scope(environ)
+    if scope is None:
+        return None
+    from moto.iam.access_control import create_access_key
+    from moto.iam.models import get_account_id_from
+
+    account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(scope[0])
+    headers = {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
+    arn = f"arn:aws:iam::{account}:root"
+    try:
+        arn = create_access_key(account, "aws", scope[0], headers).arn
+    except Exception:
+        pass
+    if ":assumed-role/" in arn:
+        arn = f"arn:aws:iam::{account}:role/{arn.split(':assumed-role/', 1)[1].split('/', 1)[0]}"
+    return {"aws:PrincipalArn": arn, "aws:PrincipalAccount": account}
+
+
+def cross_account_read_refused(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    scope = _request_scope(environ)
+    if scope is None or scope[2] != "s3" or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    addressed = _addressed_bucket(environ)
+    if addressed is None or not addressed[1]:
+        return None
+    sub = next((k for k in _query_keys(environ) if k in _CROSS_ACCOUNT_READS), None)
+    where = s3_backends.bucket_accounts.get(addressed[0])
+    if sub is None or where is None:
+        return None
+    caller = _caller_of(environ)
+    if caller is None or caller["aws:PrincipalAccount"] == where[1]:
+        return None
+    bucket = _bucket_anywhere(addressed[0])
+    action, resource = _CROSS_ACCOUNT_READS[sub], f"arn:aws:s3:::{addressed[0]}"
+    if bucket is not None and bucket.policy:
+        policy = json.loads(bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy)
+        for st in _as_list(policy.get("Statement")):
+            if st.get("Effect") != "Allow" or not _principal_matches(st.get("Principal"), caller):
+                continue
+            one = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [
+                {**st, "Principal": "*", "Condition": {}}]}))
+            if one.is_action_permitted(action, resource) == PermissionResult.PERMITTED \
+                    and _conditions_hold(st.get("Condition"), caller):
+                return None
+    return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied", {}, [], False)
+
+
+# ============================================================================ patch 14: LookupEvents rate
+# AWS: "The rate of lookup requests is limited to two per second, per account, per Region. If this limit is
+# exceeded, a throttling error occurs." CloudTrail's throttling error is ThrottlingException (HTTP 400).
+#   https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html
+#   https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/CommonErrors.html
+# moto: no limit (and no LookupEvents before patch 9). Patch: a sliding one-second window per (account,
+# Region): a third LookupEvents within one second of two accepted ones is answered ThrottlingException and
+# not counted. Reset with the rest of the harness state.
+
+LOOKUP_EVENTS_DEFAULT = 2
+
+
+class LookupRate:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[tuple[str, str], list[float]] = {}
+        self.throttled = 0
+        self.per_second = LOOKUP_EVENTS_DEFAULT
+        self.window = 1.0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls, self.throttled = {}, 0
+            self.per_second, self.window = LOOKUP_EVENTS_DEFAULT, 1.0
+
+    def admit(self, account: str, region: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            recent = [t for t in self.calls.get((account, region), []) if now - t < self.window]
+            if len(recent) >= self.per_second:
+                self.calls[(account, region)] = recent
+                self.throttled += 1
+                return False
+            recent.append(now)
+            self.calls[(account, region)] = recent
+            return True
+
+
+LOOKUP_RATE = LookupRate()
+
+
+class RequestCounts:
+    """S3 ListBuckets calls per calling account (GET /_harness/requests), so a test can count them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.list_buckets: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.list_buckets = {}
+
+    def observe(self, environ: dict[str, Any]) -> None:
+        scope = _request_scope(environ)
+        if scope is None or scope[2] != "s3" or environ.get("REQUEST_METHOD") != "GET":
+            return
+        if environ.get("PATH_INFO", "/") not in ("", "/") or environ.get("HTTP_HOST", "").split(":")[0].endswith(
+                ".localhost"):
+            return
+        from moto.iam.models import get_account_id_from
+
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(scope[0])
+        with self.lock:
+            self.list_buckets[account] = self.list_buckets.get(account, 0) + 1
+
+    def listing(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.list_buckets)
+
+
+REQUESTS = RequestCounts()
+
+
+# ============================================================================ patch 16: one active CloudWatch Logs export task per account
 # AWS: CreateExportTask starts an asynchronous task (PENDING, RUNNING, then COMPLETED) and "Each account can
 # only have one active (RUNNING or PENDING) export task at a time"; another CreateExportTask meanwhile fails
 # with LimitExceededException ("You have reached the maximum number of resources that can be created").
@@ -1729,6 +2223,17 @@ class HarnessMiddleware:
             return self._config_override(environ, method, start_response)
         if path.rstrip("/") == "/_harness/logs-export":
             return self._logs_export(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/kms-usage":  # patch 11
+            data = json.dumps({"calls": KMS_USAGE.listing()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+        if path.rstrip("/") == "/_harness/lookup-rate":  # patch 14
+            return self._lookup_rate(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/requests" and method == "GET":
+            data = json.dumps({"s3:ListBuckets": REQUESTS.listing()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+        REQUESTS.observe(environ)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             STATE.reset()  # before moto's reset, so no job runs against half-reset state
             result = self.app(environ, start_response)
@@ -1737,7 +2242,17 @@ class HarnessMiddleware:
             HISTORY.reset()
             OVERRIDES.reset()
             EXPORTS.reset()
+            KMS_USAGE.reset()
+            LOOKUP_RATE.reset()
+            REQUESTS.reset()
             return result
+        answered = wrong_region_answer(environ, start_response)  # patch 12
+        if answered is not None:
+            return answered
+        refused = cross_account_read_refused(environ, start_response)  # patch 13
+        if refused is not None:
+            return refused
+        start_response = with_bucket_region_on_denied_head(environ, start_response)  # patch 12
         if path.startswith("/service/"):  # patch 8: Smithy RPC v2 CBOR
             served = serve_rpcv2_cbor(environ, start_response)
             if served is not None:
@@ -1810,8 +2325,32 @@ class HarnessMiddleware:
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
+    def _lookup_rate(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
+        """Patch 14: the LookupEvents rate (GET), or a lower one for a test of a failing lookup (POST)."""
+        status = "200 OK"
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                rate = int(body.get("per_second", LOOKUP_EVENTS_DEFAULT))
+                window = float(body.get("window_seconds", 1.0))
+                if rate < 1 or window <= 0:
+                    raise ValueError("per_second must be >= 1 and window_seconds > 0")
+                LOOKUP_RATE.per_second, LOOKUP_RATE.window = rate, window
+            except (ValueError, TypeError, AttributeError) as exc:
+                status = "400 Bad Request"
+                data = json.dumps({"error": str(exc)}).encode()
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
+        elif method != "GET":
+            status = "405 Method Not Allowed"
+        data = json.dumps({"per_second": LOOKUP_RATE.per_second, "window_seconds": LOOKUP_RATE.window,
+                           "throttled": LOOKUP_RATE.throttled}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
     def _logs_export(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
-        """Patch 12: how long a CloudWatch Logs export task stays RUNNING."""
+        """Patch 16: how long a CloudWatch Logs export task stays RUNNING."""
         status = "200 OK"
         if method == "POST":
             try:
@@ -1912,6 +2451,11 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
+        # A SIGINT that whoever started us ignores stays ignored (the convention for background
+        # jobs): scripts/demo starts the emulator that way, so Ctrl-C stops replaudit, which then
+        # cleans up its canary objects through this emulator, and not the emulator under it.
+        if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
         signal.signal(sig, lambda *_: stop.set())
     if not args.no_stdin_watch:
         threading.Thread(target=watch_stdin, daemon=True).start()

@@ -106,7 +106,8 @@ class Emulator:
         req = urllib.request.Request(self.endpoint + path, data=data, method=method,
                                      headers={"Content-Type": content_type})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            # moto's reset takes 11-13 s on this machine under load (measured): allow for it
+            with urllib.request.urlopen(req, timeout=60) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
@@ -114,6 +115,11 @@ class Emulator:
     def reset(self) -> None:
         self.http("POST", "/moto-api/reset", b"")
         self.http("POST", "/moto-api/reset-auth", b"inf", "text/plain")
+        self.unthrottle()
+
+    def unthrottle(self) -> None:
+        """The self-test reads CloudTrail history many times a second; patch 14's rate has its own check."""
+        self.http("POST", "/_harness/lookup-rate", {"per_second": 10000})
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=CFG,
@@ -391,8 +397,110 @@ def test_patches(emu: Emulator) -> None:
     check("reset: harness state back to defaults", state == {"mode": "normal", "delay_seconds": 0.5,
           "destination_delays": {}, "counters": {"replicated": 0, "failed": 0, "delete_markers_replicated": 0}, "pending": 0}, state)
     check("reset: moto state gone", error_code(lambda: s3.head_bucket(Bucket="st-src")) == "404")
-    check("reset: export task duration back to 0 (patch 12)",
+    check("reset: export task duration back to 0 (patch 16)",
           emu.http("GET", "/_harness/logs-export")[1] == {"duration_seconds": 0.0})
+
+
+# ----------------------------------------------------------------------------- 1c. SSE-KMS (patch 11), default account
+
+
+def test_sse_kms_patch(emu: Emulator) -> None:
+    """Patch 11: key ARNs on objects, S3 Bucket Keys and the encryption context, invalid replica keys."""
+    emu.reset()
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.1})
+    acct = "123456789012"
+    s3 = emu.client("s3")
+    kms1 = emu.client("kms", "us-east-1")
+    kms2 = emu.client("kms", "us-west-2")
+    src_key = kms1.create_key()["KeyMetadata"]
+    kms1.create_alias(AliasName="alias/st-src", TargetKeyId=src_key["KeyId"])
+    dst_key = kms1.create_key()["KeyMetadata"]
+    kms1.create_alias(AliasName="alias/st-dst", TargetKeyId=dst_key["KeyId"])
+    off_key = kms1.create_key()["KeyMetadata"]
+    kms1.disable_key(KeyId=off_key["KeyId"])
+    far_key = kms2.create_key()["KeyMetadata"]
+
+    def bucket(name: str, key: str | None, bucket_key: bool) -> None:
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if key:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+                 "BucketKeyEnabled": bucket_key}]})
+
+    bucket("st-kms-bk", "alias/st-src", True)     # default named by alias name, Bucket Key on
+    bucket("st-kms-nobk", src_key["KeyId"], False)  # default named by bare key id, no Bucket Key
+    bucket("st-kms-dst", dst_key["Arn"], True)
+    bucket("st-kms-dst-nobk", None, False)
+    for name in ("st-kms-bk", "st-kms-nobk"):
+        s3.put_object(Bucket=name, Key="a/obj", Body=b"x")
+    s3.put_object(Bucket="st-kms-nobk", Key="a/explicit", Body=b"x", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-dst")
+    h_bk = s3.head_object(Bucket="st-kms-bk", Key="a/obj")
+    h_nobk = s3.head_object(Bucket="st-kms-nobk", Key="a/obj")
+    h_alias = s3.head_object(Bucket="st-kms-nobk", Key="a/explicit")
+    check("sse-kms: HeadObject reports the key ARN whether the default named an alias or a bare key id, "
+          "or the put an alias ARN",
+          h_bk.get("SSEKMSKeyId") == src_key["Arn"] and h_nobk.get("SSEKMSKeyId") == src_key["Arn"]
+          and h_alias.get("SSEKMSKeyId") == dst_key["Arn"], [h_bk.get("SSEKMSKeyId"), h_nobk.get("SSEKMSKeyId"),
+                                                             h_alias.get("SSEKMSKeyId")])
+    check("sse-kms: BucketKeyEnabled reported from the bucket's default",
+          h_bk.get("BucketKeyEnabled") is True and h_nobk.get("BucketKeyEnabled") is False, [h_bk, h_nobk])
+    calls = emu.http("GET", "/_harness/kms-usage")[1]["calls"]
+    ctx = {c["for"]: c["encryption_context"] for c in calls if c["operation"] == "GenerateDataKey"}
+    check("sse-kms: encryption context is the bucket ARN with an S3 Bucket Key, the object ARN without",
+          ctx.get("s3://st-kms-bk/a/obj") == {"aws:s3:arn": "arn:aws:s3:::st-kms-bk"}
+          and ctx.get("s3://st-kms-nobk/a/obj") == {"aws:s3:arn": "arn:aws:s3:::st-kms-nobk/a/obj"}, calls)
+
+    role = f"arn:aws:iam::{acct}:role/st-replication"
+
+    def replicate(src: str, dst: str, replica_key: str, prefix: str) -> None:
+        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": role, "Rules": [
+            {"ID": prefix, "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": prefix},
+             "DeleteMarkerReplication": {"Status": "Disabled"},
+             "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+             "Destination": {"Bucket": f"arn:aws:s3:::{dst}",
+                             "EncryptionConfiguration": {"ReplicaKmsKeyID": replica_key}}}]})
+
+    # Bucket Key on the source only: the replica keeps it (bucket-key.html#bucket-key-replication)
+    replicate("st-kms-bk", "st-kms-dst-nobk", f"arn:aws:kms:us-east-1:{acct}:alias/st-dst", "r/")
+    s3.put_object(Bucket="st-kms-bk", Key="r/one", Body=b"x")
+    r = wait_for(lambda: s3.head_object(Bucket="st-kms-dst-nobk", Key="r/one"))
+    check("sse-kms: replica key named by alias ARN is reported as the key ARN; the replica keeps the source "
+          "object's S3 Bucket Key", r and r.get("SSEKMSKeyId") == dst_key["Arn"] and r.get("BucketKeyEnabled") is True, r)
+    calls = [c for c in emu.http("GET", "/_harness/kms-usage")[1]["calls"] if "r/one" in c["for"]]
+    want = [("Decrypt", src_key["Arn"], "arn:aws:s3:::st-kms-bk"),
+            ("Encrypt", dst_key["Arn"], "arn:aws:s3:::st-kms-dst-nobk"),
+            ("Decrypt", dst_key["Arn"], "arn:aws:s3:::st-kms-dst-nobk")]
+    got = [(c["operation"], c["key_arn"], c["encryption_context"]["aws:s3:arn"]) for c in calls
+           if c["principal"] == role]
+    check("sse-kms: the replication role decrypts in the source bucket's context and encrypts and decrypts (S3 "
+          "Bucket Key) with the replica key in the destination bucket's context", got == want, calls)
+
+    # No Bucket Key on the source, one on the destination: the replica uses one too (source *or* destination)
+    replicate("st-kms-nobk", "st-kms-dst", dst_key["Arn"], "a/")
+    s3.put_object(Bucket="st-kms-nobk", Key="a/two", Body=b"x")
+    r = wait_for(lambda: s3.head_object(Bucket="st-kms-dst", Key="a/two"))
+    check("sse-kms: a destination with an S3 Bucket Key gives the replica one",
+          r and r.get("BucketKeyEnabled") is True and r.get("SSEKMSKeyId") == dst_key["Arn"], r)
+
+    # invalid replica keys: replication FAILS (the PUT of the configuration succeeded)
+    for label, key in (("disabled", off_key["Arn"]), ("in another Region", far_key["Arn"]),
+                       ("unknown", f"arn:aws:kms:us-east-1:{acct}:alias/st-none")):
+        replicate("st-kms-bk", "st-kms-dst-nobk", key, "r/")
+        name = "r/" + label.replace(" ", "-")
+        s3.put_object(Bucket="st-kms-bk", Key=name, Body=b"x")
+        check(f"sse-kms: replica key {label} -> source FAILED, no replica",
+              wait_for(lambda: s3.head_object(Bucket="st-kms-bk", Key=name).get("ReplicationStatus") == "FAILED")
+              and error_code(lambda: s3.head_object(Bucket="st-kms-dst-nobk", Key=name)) == "404")
+    check("kms: GetKeyPolicy takes a key id or key ARN, not an alias (moto, as AWS)",
+          error_code(lambda: kms1.get_key_policy(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-src",
+                                                 PolicyName="default")) == "NotFoundException"
+          and kms1.get_key_policy(KeyId=src_key["Arn"], PolicyName="default")["Policy"])
+    check("kms: DescribeKey resolves an alias ARN to the key ARN",
+          kms1.describe_key(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/st-src")["KeyMetadata"]["Arn"] == src_key["Arn"])
+    emu.http("POST", "/moto-api/reset", b"")
+    check("reset: KMS usage cleared", emu.http("GET", "/_harness/kms-usage")[1]["calls"] == [])
 
 
 # ----------------------------------------------------------------------------- 1b. evidence patches (7-9), default account
@@ -434,6 +542,31 @@ def cbor_sdk_client(endpoint: str, region: str, key: str, secret: str) -> Any:
     finally:
         botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = original
     return client
+
+
+def test_lookup_rate(emu: Emulator) -> None:
+    """Patch 14: two LookupEvents per second per account and Region, then ThrottlingException. The window is
+    stretched to 30 s for the check (same algorithm), so a slow machine cannot let the third call through."""
+    emu.http("POST", "/moto-api/reset", b"")
+    _, default = emu.http("GET", "/_harness/lookup-rate")
+    check("lookup-rate: CloudTrail's documented rate by default (2 per 1 s)",
+          default.get("per_second") == 2 and default.get("window_seconds") == 1.0, default)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 30})
+    once = Config(retries={"max_attempts": 1, "mode": "standard"})
+    ct = boto3.client("cloudtrail", region_name="ap-southeast-1", endpoint_url=emu.endpoint, config=once,
+                      aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    other = boto3.client("cloudtrail", region_name="ap-southeast-2", endpoint_url=emu.endpoint, config=once,
+                         aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    codes = [error_code(lambda: ct.lookup_events()) for _ in range(3)] + [error_code(lambda: other.lookup_events())]
+    check("lookup-rate: a third LookupEvents within a second is ThrottlingException; another Region has its own "
+          "quota", codes == [None, None, "ThrottlingException", None], codes)
+    _, state = emu.http("GET", "/_harness/lookup-rate")
+    # (botocore retries a throttled call once even with max_attempts 1: each refusal is counted)
+    check("lookup-rate: GET counts the throttled calls", state.get("throttled", 0) >= 1 and state.get("per_second") == 2,
+          state)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 0.5})
+    time.sleep(0.6)
+    check("lookup-rate: admitted again once the window has passed", error_code(lambda: ct.lookup_events()) is None)
 
 
 def test_evidence_patches(emu: Emulator) -> None:
@@ -570,9 +703,13 @@ def test_evidence_patches(emu: Emulator) -> None:
                                                                 "ResourceName": kms_key["Arn"]}]
           and by_name["DisableKey"]["EventSource"] == "kms.amazonaws.com", by_name.get("DisableKey"))
     iam_events = ops("cloudtrail", "us-east-1").lookup_events()["Events"]
-    check("cloudtrail: IAM role changes recorded in us-east-1 (global service), not CreateRole",
+    check("cloudtrail: IAM role and user policy changes recorded in us-east-1 (global service), not CreateRole "
+          "or CreateUser; user and policy resources named",
           [(e["EventName"], e["EventSource"], e["Resources"]) for e in iam_events]
-          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}])],
+          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}]),
+              ("AttachUserPolicy", "iam.amazonaws.com",
+               [{"ResourceType": "AWS::IAM::User", "ResourceName": "ev-ops"},
+                {"ResourceType": "AWS::IAM::Policy", "ResourceName": "arn:aws:iam::aws:policy/AdministratorAccess"}])],
           iam_events)
     check("cloudtrail: other regions have their own (empty) history",
           ops("cloudtrail", "ap-southeast-2").lookup_events()["Events"] == [])
@@ -731,6 +868,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     check("seed: replica key policy lets the role encrypt and the readers decrypt",
           spec["principals"][primary["role"]]["arn"] in principals
           and all(spec["principals"][r]["arn"] in principals for r in spec["scenario_a"]["readers"]), principals)
+    role_arn = spec["principals"][primary["role"]]["arn"]
+    role_grant = [st for st in kp["Statement"] if role_arn in json.dumps(st.get("Principal"))]
+    check("seed: with S3 Bucket Keys the replica key policy gives the role kms:Encrypt and kms:Decrypt",
+          any(sorted(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+              == ["kms:Decrypt", "kms:Encrypt"] for st in role_grant), role_grant)
 
     # sample object replicated during provisioning (scenario A: tom reads the replica)
     sample = spec["scenario_a"]["sample_key"]
@@ -747,6 +889,13 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     check(f"seed: put under {rule['prefix']} replicated in {time.monotonic() - t0:.2f}s, REPLICA, replica KMS key",
           h and h.get("ReplicationStatus") == "REPLICA" and h.get("SSEKMSKeyId") == rule["replica_kms_key_arn"]
           and h.get("Metadata") == {"run": "selftest"}, h)
+    uses = [c for c in emu.http("GET", "/_harness/kms-usage")[1]["calls"] if key in c["for"]]
+    check("seed: S3 Bucket Keys on both buckets -> the object, and the role's KMS requests for its replica, use the "
+          "bucket ARNs as encryption context",
+          h and h.get("BucketKeyEnabled") is True and uses
+          and {(c["operation"], c["encryption_context"]["aws:s3:arn"]) for c in uses}
+          == {("GenerateDataKey", f"arn:aws:s3:::{src['name']}"), ("Decrypt", f"arn:aws:s3:::{src['name']}"),
+              ("Encrypt", f"arn:aws:s3:::{dst['name']}"), ("Decrypt", f"arn:aws:s3:::{dst['name']}")}, uses)
     check("seed: source COMPLETED", wait_for(lambda: s3_src.head_object(Bucket=src["name"], Key=key)["ReplicationStatus"] == "COMPLETED"))
     check("seed: object tags visible across accounts (source read by the destination account, replica by the source's)",
           s3_dst.get_object_tagging(Bucket=src["name"], Key=key)["TagSet"] == [{"Key": "canary", "Value": "1"}]
@@ -854,11 +1003,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
                 seen[(rule_name, q["ResourceId"])] = r["ComplianceType"]
     src_name = src["name"]
     check("seed: the five managed Config rules deployed in each recording account", ok)
-    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, not TLS-only",
+    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, TLS-only",
           {r: seen.get((r, src_name)) for r in expected_rules} == {
               "s3-bucket-replication-enabled": "COMPLIANT", "s3-bucket-versioning-enabled": "COMPLIANT",
               "s3-bucket-level-public-access-prohibited": "COMPLIANT",
-              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "NON_COMPLIANT"},
+              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "COMPLIANT"},
           {r: seen.get((r, src_name)) for r in expected_rules})
     check("seed: Config evaluates the destination (another account/region) with its own recorder: no replication",
           seen.get(("s3-bucket-replication-enabled", dst["name"])) == "NON_COMPLIANT"
@@ -867,7 +1016,6 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     # metrics as the Rust collector asks for them: GetMetricStatistics over CBOR, period = the 24 h window
     section = prof.creds[src_prof]
     now = datetime.datetime.now(datetime.timezone.utc)
-    cw = cbor_sdk_client(emu.endpoint, src["region"], section["aws_access_key_id"], section["aws_secret_access_key"])
     ok, got = True, {}
     for rep in spec["replication"]:
         rb = buckets[rep["source"]]
@@ -882,6 +1030,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             stats = {}
             for metric, stat in (("ReplicationLatency", "Maximum"), ("OperationsPendingReplication", "Maximum"),
                                  ("OperationsFailedReplication", "Sum"), ("BytesPendingReplication", "Maximum")):
+                # Where S3 publishes each: failures in the source's Region, the rest in the destination's.
+                where = rb["region"] if metric == "OperationsFailedReplication" else \
+                    buckets[r["destination"]]["region"]
+                cw = cbor_sdk_client(emu.endpoint, where, section["aws_access_key_id"],
+                                     section["aws_secret_access_key"])
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=[stat, "SampleCount"])["Datapoints"]
@@ -890,8 +1043,8 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             ok = ok and stats["ReplicationLatency"][0] == 1 and 2 <= stats["ReplicationLatency"][1] <= 40 \
                 and stats["ReplicationLatency"][2] == 6 and 0 <= stats["OperationsPendingReplication"][1] <= 3 \
                 and stats["OperationsFailedReplication"][1] == 0 and stats["BytesPendingReplication"][0] == 1
-    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3, no failures), one datapoint for a 24 h period "
-          "over CBOR", ok and got, got)
+    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3 in the destination's Region, no failures in the "
+          "source's), one datapoint for a 24 h period over CBOR", ok and got, got)
 
     # IAM enforcement is on: the CBOR shim authenticates and authorizes like moto does
     status, _, body, _ = cbor_call(emu.endpoint, "ListMetrics", {}, Credentials(section["aws_access_key_id"], "wrong"),
@@ -950,7 +1103,7 @@ def test_canary_patches(emu: Emulator, prof: Profiles, spec: dict) -> None:
           (h, sh))
     emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.3})
 
-    # patch 11: a missing key is 404 only for a caller allowed s3:ListBucket, else 403
+    # patch 15: a missing key is 404 only for a caller allowed s3:ListBucket, else 403
     iam = prof.client(dst_prof, "iam", "us-east-1")
     user = f"selftest-getonly-{int(time.time() * 1000)}"
     iam.create_user(UserName=user)
@@ -961,22 +1114,22 @@ def test_canary_patches(emu: Emulator, prof: Profiles, spec: dict) -> None:
     getonly = boto3.client("s3", region_name=dst["region"], endpoint_url=emu.endpoint, config=CFG,
                            aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"])
     missing = f"{prefix}selftest-missing"
-    check("patch 11: HEAD of a missing key without s3:ListBucket -> 403",
+    check("patch 15: HEAD of a missing key without s3:ListBucket -> 403",
           error_code(lambda: getonly.head_object(Bucket=dst["name"], Key=missing)) == "403")
-    check("patch 11: GET of a missing key without s3:ListBucket -> AccessDenied",
+    check("patch 15: GET of a missing key without s3:ListBucket -> AccessDenied",
           error_code(lambda: getonly.get_object(Bucket=dst["name"], Key=missing)) == "AccessDenied")
-    check("patch 11: the existing key is still readable with s3:GetObject alone",
+    check("patch 15: the existing key is still readable with s3:GetObject alone",
           getonly.head_object(Bucket=dst["name"], Key=key)["VersionId"] == sh["VersionId"])
-    check("patch 11: HEAD of a missing key with s3:ListBucket (admin) -> 404",
+    check("patch 15: HEAD of a missing key with s3:ListBucket (admin) -> 404",
           error_code(lambda: s3_dst.head_object(Bucket=dst["name"], Key=missing)) == "404")
     iam.put_user_policy(UserName=user, PolicyName="list", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
                                                 "Resource": f"arn:aws:s3:::{dst['name']}"}]}))
-    check("patch 11: ... and 404 once the user is allowed s3:ListBucket on the bucket",
+    check("patch 15: ... and 404 once the user is allowed s3:ListBucket on the bucket",
           error_code(lambda: getonly.head_object(Bucket=dst["name"], Key=missing)) == "404"
           and error_code(lambda: getonly.get_object(Bucket=dst["name"], Key=missing)) == "NoSuchKey")
 
-    # patch 12: one active export task per account, tasks take duration_seconds
+    # patch 16: one active export task per account, tasks take duration_seconds
     d = spec["scenario_d"]
     logs = buckets[d["log_bucket"]]
     lg = prof.client(accounts[logs["account"]]["credentials"]["profile"], "logs", d["logs_region"])
@@ -987,17 +1140,17 @@ def test_canary_patches(emu: Emulator, prof: Profiles, spec: dict) -> None:
     args = dict(logGroupName=group, fromTime=now - 60000, to=now + 60000, destination=logs["name"])
     t1 = lg.create_export_task(destinationPrefix="selftest-export-1", **args)["taskId"]
     st1 = lg.describe_export_tasks(taskId=t1)["exportTasks"][0]["status"]["code"]
-    check("patch 12: an export task is RUNNING for duration_seconds, nothing written yet",
+    check("patch 16: an export task is RUNNING for duration_seconds, nothing written yet",
           status == 200 and st1 == "RUNNING"
           and not s3_logs.list_objects_v2(Bucket=logs["name"], Prefix="selftest-export-1").get("Contents"), st1)
-    check("patch 12: a second CreateExportTask of the account meanwhile -> LimitExceededException",
+    check("patch 16: a second CreateExportTask of the account meanwhile -> LimitExceededException",
           error_code(lambda: lg.create_export_task(destinationPrefix="selftest-export-2", **args)) == "LimitExceededException")
     done = wait_for(lambda: lg.describe_export_tasks(taskId=t1)["exportTasks"][0]["status"]["code"] == "COMPLETED",
                     timeout=5)
-    check("patch 12: the task COMPLETED and its objects written", done
+    check("patch 16: the task COMPLETED and its objects written", done
           and s3_logs.list_objects_v2(Bucket=logs["name"], Prefix="selftest-export-1").get("Contents"))
     t2 = lg.create_export_task(destinationPrefix="selftest-export-2", **args)["taskId"]
-    check("patch 12: after it, the next task is accepted", bool(t2))
+    check("patch 16: after it, the next task is accepted", bool(t2))
     wait_for(lambda: lg.describe_export_tasks(taskId=t2)["exportTasks"][0]["status"]["code"] == "COMPLETED", timeout=5)
     emu.http("POST", "/_harness/logs-export", {"duration_seconds": 0})
 
@@ -1018,6 +1171,11 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                 return exc.response["Error"]["Code"]
 
         snap[f"bucket:{alias}:location"] = get(lambda: s3.get_bucket_location(Bucket=b["name"]))
+        # Read the bucket in its own Region (patch 12 answers other Regions with 301/400).
+        where = snap[f"bucket:{alias}:location"]
+        if isinstance(where, dict):
+            s3 = prof.client(accounts[b["account"]]["credentials"]["profile"], "s3",
+                             where.get("LocationConstraint") or "us-east-1")
         snap[f"bucket:{alias}:versioning"] = get(lambda: s3.get_bucket_versioning(Bucket=b["name"]))
         snap[f"bucket:{alias}:bpa"] = get(lambda: s3.get_public_access_block(Bucket=b["name"]))
         snap[f"bucket:{alias}:encryption"] = get(lambda: s3.get_bucket_encryption(Bucket=b["name"]))
@@ -1042,23 +1200,38 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                                            for r in cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]
         snap[f"account:{alias}:config-rules"] = sorted((r["ConfigRuleName"], r["Source"]["SourceIdentifier"])
                                                        for r in cfg.describe_config_rules()["ConfigRules"])
-    # replication metrics (what S3 published), queried where the spec says the source is
+        # AWS Config in the other Regions of the account's buckets (it is regional).
+        others = sorted({b["region"] for b in spec["buckets"].values() if b["account"] == alias} - {a["region"]})
+        snap[f"account:{alias}:config-regions"] = [
+            (r, [(x["name"], x["recording"]) for x in prof.client(a["credentials"]["profile"], "config", r)
+                 .describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]) for r in others]
+    # replication metrics (what S3 published), queried where the spec says S3 publishes them: in the source
+    # account, latency/pending in the destination's Region, failures in the source's
     now = datetime.datetime.now(datetime.timezone.utc)
     for rep in spec.get("replication", []):
         rb = spec["buckets"][rep["source"]]
-        cw = prof.client(accounts[rb["account"]]["credentials"]["profile"], "cloudwatch", rb["region"])
         for r in rep.get("rules", []):
+            profile = accounts[rb["account"]]["credentials"]["profile"]
+            at_dest = prof.client(profile, "cloudwatch", spec["buckets"][r["destination"]]["region"])
+            at_src = prof.client(profile, "cloudwatch", rb["region"])
             dims = [{"Name": "SourceBucket", "Value": rb["name"]},
                     {"Name": "DestinationBucket", "Value": spec["buckets"][r["destination"]]["name"]},
                     {"Name": "RuleId", "Value": r["id"]}]
             stats = {}
             for metric in ("ReplicationLatency", "OperationsPendingReplication", "OperationsFailedReplication",
                            "BytesPendingReplication"):
+                cw = at_src if metric == "OperationsFailedReplication" else at_dest
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=["Maximum", "Sum", "SampleCount"])["Datapoints"]
                 stats[metric] = [(d["Maximum"], d["Sum"], d["SampleCount"]) for d in pts]
             snap[f"metrics:{rep['id']}/{r['id']}"] = stats
+    for arn in prof.provisioned["kms_keys"]:
+        _, _, _, region, account_id, _ = arn.split(":", 5)
+        acct = next(a for a in accounts.values() if str(a["account_id"]) == account_id)
+        kms = prof.client(acct["credentials"]["profile"], "kms", region)
+        snap[f"kms:{arn}:policy"] = json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+        snap[f"kms:{arn}:state"] = kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"]
     with urllib.request.urlopen(prof.provisioned["endpoint"] + "/_harness/config-override", timeout=10) as resp:
         snap["harness:config-overrides"] = json.loads(resp.read())["overrides"]
     for alias, pr in spec["principals"].items():
@@ -1104,6 +1277,20 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
 
     src_profile = spec["accounts"][src_acct]["credentials"]["profile"]
     src_region = spec["accounts"][src_acct]["region"]
+    replica_key = next(r["replica_kms_key_arn"] for r in primary["rules"] if r.get("replica_kms_key_arn"))
+
+    def replica_actions(docs: Any) -> list[str]:
+        acts: list[str] = []
+        for doc in docs:
+            for st in statements(doc):
+                if st.get("Resource") == replica_key:
+                    acts += st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        return sorted(acts)
+
+    def kms_contexts(docs: Any) -> list[str]:
+        return [st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] for doc in docs
+                for st in statements(doc) if str(st.get("Action", "")).count("kms:")
+                and "kms:EncryptionContext:aws:s3:arn" in json.dumps(st.get("Condition", {}))]
     metrics = f"metrics:{primary['id']}/{primary['rules'][0]['id']}"
     # S3 publishes replication metrics only for enabled rules with Metrics on, in the bucket's region.
     no_metrics = {metrics}
@@ -1138,7 +1325,9 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "role-s3-admin": (f"role:{role}:policy", lambda v, _: any(s.get("Action") == "s3:*" and s.get("Resource") == "*" for doc in v for s in statements(doc))),
         "rtc-off": (f"bucket:{src}:replication", lambda v, _: all("ReplicationTime" not in r["Destination"] and "Metrics" not in r["Destination"] for r in rules(v)), no_metrics),
         "delete-markers-off": (f"bucket:{src}:replication", lambda v, _: all(r["DeleteMarkerReplication"]["Status"] == "Disabled" for r in rules(v))),
-        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: v == "NoSuchBucketPolicy"),
+        # Only the TLS-only Deny is left: nothing lets the replication role in.
+        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: isinstance(v, dict)
+                                and [s["Effect"] for s in statements(v)] == ["Deny"]),
         "clint-granted": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and spec["principals"][deny["principal"]]["arn"] in json.dumps(s.get("Principal")) for s in statements(v))),
         "grant-star": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and s.get("Principal") == "*" for s in statements(v))),
         "grant-account": (f"bucket:{src}:policy", lambda v, _: any(s.get("Principal") == {"AWS": f"arn:aws:iam::{spec['principals'][allow['principal']]['arn'].split(':')[4]}:root"} for s in statements(v))),
@@ -1155,11 +1344,26 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
                                     and "aws:SourceAccount" not in json.dumps(v) and "aws:SourceArn" not in json.dumps(v)),
         "trail-no-data-events": (f"account:{src_acct}:trails", trail_no_data),
         "recorder-stopped": (f"account:{src_acct}:config", recorder_stopped),
+        "recorder-home-region-only": (f"account:{src_acct}:config-regions",
+                                      lambda v, _: bool(v) and all(recorders == [] for _, recorders in v)),
         "failed-replication-metrics": (metrics, lambda v, _: sum(p[1] for p in v["OperationsFailedReplication"]) > 0
                                        and max(p[0] for p in v["ReplicationLatency"]) <= 900),
         "late-replication-metrics": (metrics, lambda v, _: max(p[0] for p in v["ReplicationLatency"]) > 900
                                      and sum(p[1] for p in v["OperationsFailedReplication"]) == 0),
         "config-stale": ("harness:config-overrides", config_stale),
+        "replica-key-encrypt-only": (f"role:{role}:policy", lambda v, _: replica_actions(v) == ["kms:Encrypt"],
+                                     {f"kms:{replica_key}:policy"}),
+        "kms-object-arn-context": (f"role:{role}:policy", lambda v, _: all(
+            c.endswith("*") for c in kms_contexts(v)) and len(kms_contexts(v)) >= 2),
+        "replica-key-alias": (f"bucket:{src}:replication", lambda v, _: all(
+            ":alias/" in r["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"]
+            for r in rules(v) if "EncryptionConfiguration" in r["Destination"])),
+        "replica-key-disabled": (f"kms:{replica_key}:state", lambda v, _: v == "Disabled"),
+        "no-destination-account": (f"bucket:{src}:replication", lambda v, _: all(
+            "Account" not in r["Destination"] for r in rules(v))),
+        "no-tls-deny": (f"bucket:{src}:policy", lambda v, prof: "aws:SecureTransport" not in json.dumps(v)
+                        and compliance(prof, "s3-bucket-ssl-requests-only").get(spec["buckets"][src]["name"])
+                        == "NON_COMPLIANT"),
     }
 
 
@@ -1240,8 +1444,13 @@ def main() -> int:
             test_patches(emu)
             phases["patches"] = time.monotonic() - t
             t = time.monotonic()
+            test_lookup_rate(emu)
+            emu.unthrottle()
             test_evidence_patches(emu)
             phases["evidence patches"] = time.monotonic() - t
+            t = time.monotonic()
+            test_sse_kms_patch(emu)
+            phases["sse-kms patch"] = time.monotonic() - t
             t = time.monotonic()
             emu.reset()
             res = provision(emu, args.spec, os.path.join(tmp, "seed"))
