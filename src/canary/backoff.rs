@@ -5,6 +5,7 @@
 //! requests a minute. Each interval is multiplied by a uniform factor in [0.8, 1.2] so that many
 //! canaries (or many concurrent runs) do not poll in lockstep.
 
+use super::s3ops::CallError;
 use rand::Rng;
 use std::time::Duration;
 
@@ -36,6 +37,27 @@ impl Backoff {
         let base = self.next_base();
         let factor = rand::rng().random_range((1.0 - JITTER)..=(1.0 + JITTER));
         base.mul_f64(factor)
+    }
+}
+
+/// Attempts after the first that `retry_delay` allows a call.
+pub const RETRIES: u32 = 3;
+/// The first retry's delay; each later one doubles it (0.5 s, 1 s, 2 s).
+pub const RETRY_FIRST: Duration = Duration::from_millis(500);
+
+/// How long to wait before asking again after `e` failed attempt `attempt` (0 = the first
+/// retry), or None to give up: `e` is not transient (a refusal is an answer), the retries are
+/// used up, or the wait would not end before the time `left` (the deadline). Each attempt is
+/// already bounded by `--timeout` and the SDK's own retries; these few extra ones are for a
+/// whole operation lost to a stall or a burst of throttling.
+pub fn retry_delay(e: &CallError, attempt: u32, left: Option<Duration>) -> Option<Duration> {
+    if !e.is_transient() || attempt >= RETRIES {
+        return None;
+    }
+    let d = RETRY_FIRST * 2u32.pow(attempt);
+    match left {
+        Some(l) if d >= l => None,
+        _ => Some(d),
     }
 }
 
@@ -83,6 +105,60 @@ mod tests {
             let d = b.next_delay().as_secs_f64();
             assert!((0.2..=0.3).contains(&d), "{d}");
         }
+    }
+
+    fn failure(code: Option<&str>, http_status: Option<u16>, uncertain: bool) -> CallError {
+        CallError {
+            call: "s3:ListObjectVersions".into(),
+            code: code.map(str::to_string),
+            message: "m".into(),
+            http_status,
+            service: http_status.is_some(),
+            uncertain,
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_retried_a_few_times_then_given_up() {
+        let stalled = failure(None, None, true);
+        let delays: Vec<Option<f64>> = (0..5)
+            .map(|a| retry_delay(&stalled, a, None).map(|d| d.as_secs_f64()))
+            .collect();
+        assert_eq!(delays, vec![Some(0.5), Some(1.0), Some(2.0), None, None]);
+        for transient in [
+            failure(Some("InternalError"), Some(500), true),
+            failure(Some("SlowDown"), Some(503), true),
+            failure(Some("SlowDown"), None, false),
+            failure(Some("RequestTimeout"), Some(400), false),
+            failure(Some("ThrottlingException"), Some(400), false),
+            failure(None, Some(429), false),
+            failure(None, Some(502), false),
+        ] {
+            assert!(transient.is_transient(), "{transient:?}");
+            assert_eq!(retry_delay(&transient, 0, None), Some(RETRY_FIRST));
+        }
+    }
+
+    #[test]
+    fn answers_and_local_errors_are_never_retried() {
+        for answer in [
+            failure(Some("AccessDenied"), Some(403), false),
+            failure(Some("NoSuchBucket"), Some(404), false),
+            failure(Some("InvalidArgument"), Some(400), false),
+            CallError::local("s3:ListObjectVersions", "no client for bucket x"),
+        ] {
+            assert!(!answer.is_transient(), "{answer:?}");
+            assert_eq!(retry_delay(&answer, 0, None), None, "{answer:?}");
+        }
+    }
+
+    #[test]
+    fn a_retry_never_waits_past_the_deadline() {
+        let stalled = failure(None, None, true);
+        let ms = Duration::from_millis;
+        assert_eq!(retry_delay(&stalled, 1, Some(ms(1500))), Some(ms(1000)));
+        assert_eq!(retry_delay(&stalled, 1, Some(ms(1000))), None);
+        assert_eq!(retry_delay(&stalled, 0, Some(Duration::ZERO)), None);
     }
 
     #[test]

@@ -40,7 +40,12 @@ fn lock(out: &Mutex<Cleaned>) -> MutexGuard<'_, Cleaned> {
 
 async fn delete_one(ctx: &Ctx, v: &VersionRef, out: &Mutex<Cleaned>) {
     let r = match ctx.owner_client(&v.bucket) {
-        Ok(c) => s3ops::delete_version(c, ctx.name(&v.bucket), &v.key, &v.version_id).await,
+        Ok(c) => {
+            s3ops::retrying(None, || {
+                s3ops::delete_version(c, ctx.name(&v.bucket), &v.key, &v.version_id)
+            })
+            .await
+        }
         Err(why) => Err(CallError::local("s3:DeleteObject (version)", why)),
     };
     let mut out = lock(out);
@@ -51,28 +56,73 @@ async fn delete_one(ctx: &Ctx, v: &VersionRef, out: &Mutex<Cleaned>) {
     }
 }
 
-/// Is this listed version the run's own (see the module documentation)?
-async fn is_ours(ctx: &Ctx, bucket: &str, l: &Listed, keys: &BTreeSet<String>) -> bool {
+/// Whose a listed version is, as far as it can be told without another call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    Ours,
+    NotOurs,
+    /// At one of the run's keys, neither created by the run nor a delete marker: the run's
+    /// only if it carries the run's tag.
+    ByTag,
+}
+
+/// Whose `l` is (see the module documentation). `foreign`: listed before the run wrote;
+/// `created`: its version id is one the run created (replicas keep it). An object the run's
+/// export task wrote under the run's own export prefix is the run's even when the listing
+/// that would have recorded its key failed: only this run asks CloudWatch Logs to write there
+/// (`plan::is_export_object`).
+pub(crate) fn claim(
+    l: &Listed,
+    keys: &BTreeSet<String>,
+    export_prefix: Option<&str>,
+    foreign: bool,
+    created: bool,
+) -> Claim {
+    if foreign {
+        return Claim::NotOurs;
+    }
+    if export_prefix.is_some_and(|p| plan::is_export_object(p, &l.key)) {
+        return Claim::Ours;
+    }
     if !keys.contains(&l.key) {
-        return false;
+        return Claim::NotOurs;
     }
-    {
+    if l.delete_marker || created {
+        Claim::Ours
+    } else {
+        Claim::ByTag
+    }
+}
+
+/// Is this listed version the run's own? Reads its tag only when `claim` cannot tell.
+async fn is_ours(ctx: &Ctx, bucket: &str, l: &Listed, keys: &BTreeSet<String>) -> bool {
+    let c = {
         let ledger = ctx.ledger();
-        if ledger.is_foreign(bucket, &l.key, &l.version_id) {
-            return false;
-        }
-        if l.delete_marker || ledger.created_ids().contains(&l.version_id) {
-            return true;
+        let export_prefix = plan::export_prefix(&ctx.spec, ctx.run_id());
+        claim(
+            l,
+            keys,
+            export_prefix.as_deref(),
+            ledger.is_foreign(bucket, &l.key, &l.version_id),
+            ledger.created_ids().contains(&l.version_id),
+        )
+    };
+    match c {
+        Claim::Ours => true,
+        Claim::NotOurs => false,
+        Claim::ByTag => {
+            let Ok(c) = ctx.owner_client(bucket) else {
+                return false;
+            };
+            s3ops::retrying(None, || {
+                s3ops::tag_value(c, ctx.name(bucket), &l.key, &l.version_id, TAG_KEY)
+            })
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|t| t == ctx.run_id())
         }
     }
-    let Ok(c) = ctx.owner_client(bucket) else {
-        return false;
-    };
-    s3ops::tag_value(c, ctx.name(bucket), &l.key, &l.version_id, TAG_KEY)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|t| t == ctx.run_id())
 }
 
 /// Delete whatever of the run's is listed at (bucket, prefix); returns the version ids deleted.
@@ -86,7 +136,10 @@ async fn sweep(
     let client = ctx
         .owner_client(bucket)
         .map_err(|why| CallError::local("s3:ListObjectVersions", why))?;
-    let listed = s3ops::list_versions(client, ctx.name(bucket), prefix).await?;
+    let listed = s3ops::retrying(None, || {
+        s3ops::list_versions(client, ctx.name(bucket), prefix)
+    })
+    .await?;
     let mut ids = Vec::new();
     for l in listed {
         let already = lock(out)
@@ -210,7 +263,11 @@ pub(crate) async fn after_run(
             let Ok(client) = ctx.owner_client(&bucket) else {
                 continue;
             };
-            match s3ops::list_versions(client, ctx.name(&bucket), &prefix).await {
+            match s3ops::retrying(None, || {
+                s3ops::list_versions(client, ctx.name(&bucket), &prefix)
+            })
+            .await
+            {
                 Ok(listed) => {
                     let l = ctx.ledger();
                     for x in listed {
@@ -375,7 +432,12 @@ pub async fn cleanup_run(
             report.errors.push(format!("no client for bucket {name}"));
             continue;
         };
-        match until(deadline, s3ops::list_versions(c, name, prefix)).await {
+        match until(
+            deadline,
+            s3ops::retrying(deadline, || s3ops::list_versions(c, name, prefix)),
+        )
+        .await
+        {
             None => {
                 report.stopped = Some(format!("{DEADLINE} while listing s3://{name}/{prefix}"));
                 return Ok(report);
@@ -391,7 +453,9 @@ pub async fn cleanup_run(
         let name = plan::bucket_name(spec, bucket);
         match until(
             deadline,
-            s3ops::tag_value(c, name, &l.key, &l.version_id, TAG_KEY),
+            s3ops::retrying(deadline, || {
+                s3ops::tag_value(c, name, &l.key, &l.version_id, TAG_KEY)
+            }),
         )
         .await
         {
@@ -430,7 +494,9 @@ pub async fn cleanup_run(
         let name = plan::bucket_name(spec, bucket);
         match until(
             deadline,
-            s3ops::delete_version(c, name, &l.key, &l.version_id),
+            s3ops::retrying(deadline, || {
+                s3ops::delete_version(c, name, &l.key, &l.version_id)
+            }),
         )
         .await
         {
@@ -455,7 +521,12 @@ pub async fn cleanup_run(
     for (bucket, prefix) in &prefixes {
         let Some(c) = client(bucket) else { continue };
         let name = plan::bucket_name(spec, bucket);
-        match until(deadline, s3ops::list_versions(c, name, prefix)).await {
+        match until(
+            deadline,
+            s3ops::retrying(deadline, || s3ops::list_versions(c, name, prefix)),
+        )
+        .await
+        {
             None => {
                 report.stopped = Some(format!("{DEADLINE} while counting what remains"));
                 break;
@@ -476,7 +547,101 @@ pub async fn cleanup_run(
 
 #[cfg(test)]
 mod tests {
-    use super::CleanupReport;
+    use super::{claim, Claim, CleanupReport};
+    use crate::canary::s3ops::Listed;
+    use std::collections::BTreeSet;
+
+    fn listed(key: &str, delete_marker: bool) -> Listed {
+        Listed {
+            key: key.into(),
+            version_id: "v1".into(),
+            delete_marker,
+        }
+    }
+
+    /// The export task's objects are the run's although their keys were never recorded (the
+    /// listing after the export failed): before, they were left behind under faults.
+    #[test]
+    fn export_objects_are_the_runs_without_a_recorded_key() {
+        let prefix = "exports/replaudit-canary/r1";
+        let keys: BTreeSet<String> = BTreeSet::new();
+        let export = listed(
+            "exports/replaudit-canary/r1/0b9f2a4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b/s/000000.gz",
+            false,
+        );
+        assert_eq!(
+            claim(&export, &keys, Some(prefix), false, false),
+            Claim::Ours
+        );
+        assert_eq!(
+            claim(
+                &listed("exports/replaudit-canary/r1/aws-logs-write-test", false),
+                &keys,
+                Some(prefix),
+                false,
+                false
+            ),
+            Claim::Ours
+        );
+        // Another run's exports, an object that is no export, or anything listed before the
+        // run wrote: not the run's.
+        let other = listed(
+            "exports/replaudit-canary/r2/0b9f2a4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b/s/000000.gz",
+            false,
+        );
+        assert_eq!(
+            claim(&other, &keys, Some(prefix), false, false),
+            Claim::NotOurs
+        );
+        assert_eq!(
+            claim(
+                &listed("exports/replaudit-canary/r1/note.txt", false),
+                &keys,
+                Some(prefix),
+                false,
+                false
+            ),
+            Claim::NotOurs
+        );
+        assert_eq!(
+            claim(&export, &keys, Some(prefix), true, false),
+            Claim::NotOurs
+        );
+        // Without scenario D there is no export prefix.
+        assert_eq!(claim(&export, &keys, None, false, false), Claim::NotOurs);
+    }
+
+    #[test]
+    fn run_keys_are_ours_when_created_or_delete_markers_else_by_tag() {
+        let key = "data/replaudit-canary/r1/0";
+        let keys: BTreeSet<String> = [key.to_string()].into();
+        assert_eq!(
+            claim(&listed(key, false), &keys, None, false, true),
+            Claim::Ours
+        );
+        assert_eq!(
+            claim(&listed(key, true), &keys, None, false, false),
+            Claim::Ours
+        );
+        assert_eq!(
+            claim(&listed(key, false), &keys, None, false, false),
+            Claim::ByTag
+        );
+        assert_eq!(
+            claim(&listed(key, true), &keys, None, true, false),
+            Claim::NotOurs
+        );
+        assert_eq!(
+            claim(
+                &listed("data/replaudit-canary/r1/9", true),
+                &keys,
+                None,
+                false,
+                true
+            ),
+            Claim::NotOurs
+        );
+    }
 
     #[test]
     fn cleanup_succeeds_only_when_nothing_of_the_run_remains() {

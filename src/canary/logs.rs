@@ -88,7 +88,11 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
             return (Some(ExportObs::ListFailed { task_id, error }), None);
         }
     };
-    let listed = match s3ops::list_versions(owner, ctx.name(&log_bucket), &dest_prefix).await {
+    let listed = match s3ops::retrying(None, || {
+        s3ops::list_versions(owner, ctx.name(&log_bucket), &dest_prefix)
+    })
+    .await
+    {
         Ok(l) => l,
         Err(error) => return (Some(ExportObs::ListFailed { task_id, error }), None),
     };
