@@ -623,6 +623,9 @@ fn sigint_stops_the_canary_and_cleans_up() {
             .expect("report written"),
     )
     .unwrap();
+    // The report says how the run ended (track E's run object): interrupted by SIGINT.
+    assert_eq!(report["run"]["status"], "interrupted", "{}", report["run"]);
+    assert_eq!(report["run"]["signal"], "SIGINT", "{}", report["run"]);
     // Nothing unfinished looks green: the checks still waiting are errors naming the signal.
     let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
     assert_eq!(lat["status"], "error", "{lat}");
@@ -675,6 +678,10 @@ fn deadline_stops_the_canary_with_errors_not_skips() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Stopped by the deadline, not by a signal (before the merge with track E's run status,
+    // the canary's deadline stop was reported as a signal and exited 130).
+    assert_eq!(report["run"]["status"], "deadline", "{}", report["run"]);
+    assert!(report["run"].get("signal").is_none(), "{}", report["run"]);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the deadline bounds the run (cleanup does not wait for the 60 s replicas)"

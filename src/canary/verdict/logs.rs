@@ -50,7 +50,7 @@ impl Judge<'_> {
     pub fn log_export(&self, e: &ExportObs) -> Option<Finding> {
         let (log_bucket, _, group, prefix) = self.scenario_d()?;
         let scenario = Scenario::ScenarioD;
-        let resource = format!("arn:aws:s3:::{}", self.name(log_bucket));
+        let resource = self.bucket_arn(log_bucket);
         let target = format!("s3://{}/{prefix}", self.name(log_bucket));
         let group = group.unwrap_or("(none)");
         let base = self.logs_evidence();
@@ -187,7 +187,7 @@ impl Judge<'_> {
         let (_, backup, _, _) = self.scenario_d()?;
         let scenario = Scenario::ScenarioD;
         let backup_name = self.name(backup);
-        let resource = format!("arn:aws:s3:::{backup_name}");
+        let resource = self.bucket_arn(backup);
         let slowest = r.arrived.iter().map(|a| a.1).fold(0.0_f64, f64::max);
         let ev = with(
             self.logs_evidence(),

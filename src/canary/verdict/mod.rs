@@ -65,6 +65,22 @@ impl<'a> Judge<'a> {
         plan::object_url(self.spec, bucket, key)
     }
 
+    /// The bucket's ARN in the partition of its Region (`arn:aws-cn:s3:::…` in China): S3
+    /// bucket ARNs carry the partition, no Region or account.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html>
+    pub fn bucket_arn(&self, bucket: &str) -> String {
+        let region = self
+            .spec
+            .buckets
+            .get(bucket)
+            .map(|b| b.region.get_ref().as_str())
+            .unwrap_or_default();
+        crate::aws::s3_bucket_arn(
+            crate::aws::partition_of_region(region),
+            plan::bucket_name(self.spec, bucket),
+        )
+    }
+
     fn bucket_url(&self, bucket: &str) -> String {
         format!("s3://{}", plan::bucket_name(self.spec, bucket))
     }

@@ -1846,3 +1846,76 @@ fn log_export_transient_and_plain_messages() {
     assert_eq!(f.duration_secs, None);
     assert_eq!(f.evidence["backup_bucket"], "xyz-app-logs-backup");
 }
+
+// ------------------------------------------------------------------ partitions
+
+/// The scenario-D findings name their bucket by ARN in the partition of the bucket's Region
+/// (`arn:aws-cn:s3:::…` in China), not always `arn:aws`.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html>
+#[test]
+fn log_findings_name_buckets_in_their_partition() {
+    let text = seed_text()
+        .replace(
+            "name = \"xyz-app-logs\"\naccount = \"xyz\"\nregion = \"ap-southeast-1\"",
+            "name = \"xyz-app-logs\"\naccount = \"xyz\"\nregion = \"cn-north-1\"",
+        )
+        .replace(
+            "name = \"xyz-app-logs-backup\"\naccount = \"xyz\"\nregion = \"ap-southeast-2\"",
+            "name = \"xyz-app-logs-backup\"\naccount = \"xyz\"\nregion = \"cn-northwest-1\"",
+        );
+    assert!(text.contains("cn-northwest-1"), "the variant applied");
+    let spec = crate::spec::parse(std::path::Path::new("cn.toml"), &text).expect("variant parses");
+    let j = judge(&spec);
+    let export = j
+        .log_export(&ExportObs::Completed {
+            task_id: "t1".into(),
+            objects: vec!["exports/replaudit-canary/RUN/u/s/000000.gz".into()],
+            limit_waited: 0.0,
+        })
+        .expect("scenario D");
+    assert_eq!(export.resource, "arn:aws-cn:s3:::xyz-app-logs");
+    let replication = j
+        .log_replication(&LogReplicationObs {
+            arrived: vec![("k1".into(), 1.5, Some("REPLICA".into()))],
+            ..Default::default()
+        })
+        .expect("scenario D");
+    assert_eq!(replication.resource, "arn:aws-cn:s3:::xyz-app-logs-backup");
+    // The seed's buckets are in the commercial partition.
+    let seed = seed();
+    let f = judge(&seed)
+        .log_replication(&LogReplicationObs::default())
+        .expect("scenario D");
+    assert_eq!(f.resource, "arn:aws:s3:::xyz-app-logs-backup");
+}
+
+// ------------------------------------------------------------------ names in findings
+
+/// A per-destination finding names the canary object and the destination it went to, and its
+/// evidence names the replication rule that sent it (what a reader needs to find the rule).
+#[test]
+fn per_destination_findings_name_the_object_the_destination_and_the_rule() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let o = reports(&p);
+    let r = found(o, 0, 2.5, replica_head());
+    let (f, _) = j.latency(o, &written(), &obs(vec![r.clone()], Some("COMPLETED")), &r);
+    assert_eq!(
+        f.resource,
+        format!("{} -> s3://clint-s3-bucket", j.url(&o.bucket, &o.key))
+    );
+    assert!(f.resource.starts_with("s3://"), "{}", f.resource);
+    assert!(
+        f.resource.contains("/replaudit-canary/RUN/"),
+        "{}",
+        f.resource
+    );
+    let rule = f.evidence["rule"].as_str().expect("rule in the evidence");
+    assert_eq!(
+        rule,
+        plan::rule_label(&spec, r.expected.replication, r.expected.rule)
+    );
+    assert!(rule.starts_with("replication '"), "{rule}");
+    assert!(!rule.contains('?'), "the seed's rule is found: {rule}");
+}
