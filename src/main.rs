@@ -370,6 +370,9 @@ fn canary_run_status(
     deadline: Option<tokio::time::Instant>,
 ) -> RunStatus {
     match interrupted {
+        Some(canary::Interrupt::Deadline) => RunStatus::deadline(
+            "--deadline reached during the canary: cleanup ran; checks it did not finish are not a pass",
+        ),
         Some(s) => RunStatus::interrupted(
             s.name(),
             format!(
@@ -906,10 +909,12 @@ fn publish(report: &Report, args: &ReportArgs, stem: &str) -> Result<u8, Fatal> 
 async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     if let Some(CanaryAction::Cleanup(c)) = a.action {
         let spec = load_spec(&c.spec)?;
+        // The deadline counts from the start, the set-up check included.
+        let deadline = c.aws.deadline_at();
         if let Err(code) = setup_check(&spec, &c.aws, true).await {
             return Ok(code);
         }
-        let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id)
+        let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id, deadline)
             .await
             .map_err(|e| Fatal(e.to_string()))?;
         for d in &r.deleted {
@@ -924,18 +929,11 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
         for e in &r.errors {
             eprintln!("error   {e}");
         }
-        eprintln!(
-            "canary cleanup of run {}: {} deleted, {} kept, {} version(s) remain under the run prefixes",
-            r.run_id,
-            r.deleted.len(),
-            r.kept.len(),
-            r.remaining
-        );
-        return Ok(if r.errors.is_empty() && r.remaining == r.kept.len() {
-            0
-        } else {
-            EXIT_FINDINGS
-        });
+        for l in &r.left {
+            eprintln!("left    {l}");
+        }
+        eprintln!("{}", r.summary());
+        return Ok(if r.succeeded() { 0 } else { EXIT_FINDINGS });
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;
@@ -1191,13 +1189,11 @@ mod tests {
         let past = Some(tokio::time::Instant::now() - Duration::from_secs(1));
         let future = Some(tokio::time::Instant::now() + Duration::from_secs(3600));
         let cases = [
-            (Some(canary::Interrupt::Interrupt), None, 130, "interrupted"),
-            (
-                Some(canary::Interrupt::Terminate),
-                future,
-                143,
-                "interrupted",
-            ),
+            (Some(canary::Interrupt::Sigint), None, 130, "interrupted"),
+            (Some(canary::Interrupt::Sigterm), future, 143, "interrupted"),
+            // The canary says it stopped at the deadline: that decides, whatever the clock says.
+            (Some(canary::Interrupt::Deadline), None, 1, "deadline"),
+            (Some(canary::Interrupt::Deadline), future, 1, "deadline"),
             (None, past, 1, "deadline"),
             (None, future, 0, "completed"),
             (None, None, 0, "completed"),

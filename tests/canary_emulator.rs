@@ -262,8 +262,14 @@ fn normal_audit_canary_passes_reports_latency_and_leaves_nothing() {
         .expect("latency_secs");
     assert!(secs > 0.0 && secs < 20.0, "{lat}");
     assert_eq!(lat["duration_secs"].as_f64(), Some(secs));
+    // Replicas keep the source's creation time (issue 9 item 11): LastModified is evidence of
+    // that, not a latency figure.
+    assert_eq!(
+        lat["evidence"]["replica_keeps_source_last_modified"], true,
+        "{lat}"
+    );
     assert!(
-        lat["evidence"]["last_modified_delta_secs"].is_number(),
+        !lat["message"].as_str().unwrap().contains("LastModified"),
         "{lat}"
     );
     let summary = finding(&report, "canary-replication-latency", "all canaries");
@@ -274,6 +280,14 @@ fn normal_audit_canary_passes_reports_latency_and_leaves_nothing() {
         "latencies printed: {stderr}"
     );
     assert!(stderr.contains("0 left behind"), "{stderr}");
+    // The run id and the cleanup command come first, before anything is written.
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("replaudit: canary run ")
+            && first.contains("replaudit canary cleanup --spec ")
+            && first.contains(" --run-id "),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Passing findings are counted, not listed, in the default table (issue 14): the canary's
     // findings are in its total.
@@ -410,8 +424,10 @@ fn failed_replication_is_a_status_failure_naming_the_key() {
     let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
     assert_eq!(lat["status"], "fail");
     // FAILED ends the wait at once, well before the 5 s timeout.
+    let m = lat["message"].as_str().unwrap();
     assert!(
-        lat["message"].as_str().unwrap().contains("FAILED after"),
+        m.contains("replication status is FAILED")
+            && m.contains("no replica is in s3://clint-s3-bucket"),
         "{lat}"
     );
     assert_eq!(
@@ -612,14 +628,371 @@ fn sigint_stops_the_canary_and_cleans_up() {
             .expect("report written"),
     )
     .unwrap();
+    // The report says how the run ended (track E's run object): interrupted by SIGINT.
+    assert_eq!(report["run"]["status"], "interrupted", "{}", report["run"]);
+    assert_eq!(report["run"]["signal"], "SIGINT", "{}", report["run"]);
+    // Nothing unfinished looks green: the checks still waiting are errors naming the signal.
+    let lat = finding(&report, "canary-replication-latency", SOURCE_RULE);
+    assert_eq!(lat["status"], "error", "{lat}");
+    assert!(
+        lat["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by SIGINT"),
+        "{lat}"
+    );
+    let fs = canary_findings(&report);
+    assert!(
+        !fs.iter()
+            .any(|f| f["status"] == "skip" && f["message"].as_str().unwrap().contains("interrupt")),
+        "no interrupted check is a skip:\n{}",
+        show(&fs)
+    );
     assert_eq!(
-        finding(&report, "canary-replication-latency", SOURCE_RULE)["status"],
-        "skip"
+        finding(&report, "canary-replication-latency", "all canaries")["status"],
+        "error"
+    );
+    assert!(
+        stderr.contains("replaudit canary cleanup --spec"),
+        "the cleanup command is printed: {stderr}"
     );
     assert_cleanup_passed(&report);
     assert_untouched(&s, &before);
     wait_replication_idle(&s);
     assert_untouched(&s, &before);
+}
+
+/// Issue 10: `--deadline` with a replica that takes longer is not green: every check still
+/// waiting is an `error` naming the deadline, the exit code is 1, and cleanup still runs.
+#[test]
+fn deadline_stops_the_canary_with_errors_not_skips() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 60.0);
+    let before = all_versions(&s);
+    let started = Instant::now();
+    let (out, report) = run_canary(
+        &s,
+        &[
+            "--deadline",
+            "8",
+            "--canary-timeout",
+            "60",
+            "--canary-observe",
+            "1",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Stopped by the deadline, not by a signal (before the merge with track E's run status,
+    // the canary's deadline stop was reported as a signal and exited 130).
+    assert_eq!(report["run"]["status"], "deadline", "{}", report["run"]);
+    assert!(report["run"].get("signal").is_none(), "{}", report["run"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the deadline bounds the run (cleanup does not wait for the 60 s replicas)"
+    );
+    let fs = canary_findings(&report);
+    for id in [
+        "canary-replication-latency",
+        "canary-replication-status",
+        "canary-replica-encryption",
+        "canary-delete-marker",
+    ] {
+        let f = finding(&report, id, SOURCE_RULE);
+        assert_eq!(f["status"], "error", "{id}: {f}");
+        assert!(
+            f["message"].as_str().unwrap().contains("--deadline"),
+            "{id}: {f}"
+        );
+    }
+    assert!(
+        !fs.iter().any(|f| f["status"] == "skip"),
+        "nothing stopped is a skip:\n{}",
+        show(&fs)
+    );
+    assert_eq!(
+        finding(&report, "canary-replication-latency", "all canaries")["status"],
+        "error"
+    );
+    assert!(stderr.contains("stopped at --deadline"), "{stderr}");
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
+/// Lines of a child's stderr as they come (a reader thread), for tests that act on progress.
+struct StderrLines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl StderrLines {
+    fn follow(child: &mut std::process::Child) -> StderrLines {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        StderrLines { lines, reader }
+    }
+
+    /// Wait until a line contains `needle`.
+    fn wait_for(&self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no stderr line with {needle:?}: {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn all(self) -> String {
+        let _ = self.reader.join();
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+/// Issue 10: a second Ctrl-C during cleanup stops it at once, says which versions may be left
+/// and how to remove them; `canary cleanup` then removes them.
+#[test]
+fn second_sigint_stops_cleanup_at_once_and_says_what_may_be_left() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 6.0);
+    let before = all_versions(&s);
+    let run_id = "twice-interrupted-1";
+    let mut child = s
+        .cmd()
+        .args([
+            "canary",
+            "--quiet",
+            "--canary-observe",
+            "40",
+            "--canary-run-id",
+            run_id,
+            "--spec",
+        ])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(s.reports_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn replaudit canary");
+    let lines = StderrLines::follow(&mut child);
+    wait_pending(&s, 2); // canaries written, replication in flight for 6 s
+    kill(child.id(), "-INT");
+    // Cleanup now waits for the in-flight replicas; the second signal stops it at once.
+    lines.wait_for("in-flight replication", Duration::from_secs(20));
+    kill(child.id(), "-INT");
+    let stopped_at = Instant::now();
+    let status = child.wait().expect("wait");
+    let elapsed = stopped_at.elapsed();
+    let stderr = lines.all();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cleanup stopped at once ({elapsed:?}): {stderr}"
+    );
+    assert!(
+        stderr.contains("may be left")
+            && stderr.contains(&format!(
+                "replaudit canary cleanup --spec {} --run-id {run_id}",
+                s.spec.display()
+            )),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.reports_dir().join("canary-latest.json")).expect("report"),
+    )
+    .unwrap();
+    let c = finding(&report, "canary-cleanup", "canary run");
+    assert_eq!(c["status"], "error", "{c}");
+    assert_eq!(c["evidence"]["aborted_by"], "SIGINT", "{c}");
+    assert!(
+        c["message"].as_str().unwrap().contains("may be left"),
+        "{c}"
+    );
+    // What it said may be left is removed by the command it printed.
+    wait_replication_idle(&s);
+    let out = s
+        .cmd()
+        .args(["canary", "cleanup", "--run-id", run_id, "--spec"])
+        .arg(&s.spec)
+        .output()
+        .expect("run cleanup");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_untouched(&s, &before);
+}
+
+/// Issue 9 item 10: with two destinations, one failing fast and one replicating late, the
+/// source says FAILED before the good replica lands. Only the destination without its replica
+/// fails; the other passes.
+#[test]
+fn failed_status_with_two_destinations_blames_only_the_missing_replica() {
+    let specs = tempfile::tempdir().expect("tempdir");
+    let spec = specs.path().join("two-destinations.toml");
+    let text = std::fs::read_to_string(seed_spec())
+        .unwrap()
+        .replace(
+            "# Scenario D: application logs",
+            "[buckets.destination2]\nname = \"clint-backup-bucket\"\naccount = \"abcd\"\nregion = \"ap-southeast-2\"\nversioning = true\nblock_public_access = true\nobject_ownership = \"BucketOwnerEnforced\"\n\n# Scenario D: application logs",
+        )
+        .replace(
+            "[[replication]]\nid = \"app-logs\"",
+            "[[replication.rules]]\nid = \"reports-to-backup\"\npriority = 2\nprefix = \"reports/\"\ndestination = \"destination2\"\ndelete_marker_replication = true\nowner_override = true\nsse_kms_encrypted_objects = true\nreplica_kms_key_arn = \"arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d\"\n\n[[replication]]\nid = \"app-logs\"",
+        );
+    std::fs::write(&spec, text).unwrap();
+    let s = Setup::new(&spec, &[]);
+    // The second destination refuses replicas (versioning suspended after the configuration,
+    // as AWS would otherwise refuse it): FAILED after 0.1 s; the first replicates after 2 s.
+    py(
+        &s,
+        r#"
+s3, name = owner("destination2")
+s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+"#,
+        &[],
+    );
+    s.emu.control(
+        "/_harness/replication",
+        r#"{"mode": "normal", "delay_seconds": 0.1, "destination_delays": {"clint-s3-bucket": 2.0}}"#,
+    );
+    let before = all_versions(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "15", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let fs = canary_findings(&report);
+    let latency = |dest: &str| -> Vec<&&Value> {
+        fs.iter()
+            .filter(|f| {
+                f["id"] == "canary-replication-latency"
+                    && f["resource"].as_str().unwrap().starts_with(SOURCE_RULE)
+                    && f["resource"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with(&format!("-> s3://{dest}"))
+            })
+            .collect()
+    };
+    let good = latency("clint-s3-bucket");
+    assert!(!good.is_empty(), "{}", show(&fs));
+    for f in &good {
+        assert_eq!(
+            f["status"],
+            "pass",
+            "the late but present replica passes:\n{}",
+            show(&fs)
+        );
+    }
+    let bad = latency("clint-backup-bucket");
+    assert!(!bad.is_empty(), "{}", show(&fs));
+    for f in &bad {
+        assert_eq!(f["status"], "fail", "{f}");
+        assert!(f["message"].as_str().unwrap().contains("FAILED"), "{f}");
+    }
+    for f in fs.iter().filter(|f| {
+        f["id"] == "canary-replication-status"
+            && f["resource"].as_str().unwrap().starts_with(SOURCE_RULE)
+    }) {
+        assert_eq!(f["status"], "fail", "{f}");
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            m.contains("no replica in s3://clint-backup-bucket")
+                && m.contains("replicated to s3://clint-s3-bucket"),
+            "{f}"
+        );
+    }
+    assert_cleanup_passed(&report);
+    wait_replication_idle(&s);
+    assert_untouched(&s, &before);
+}
+
+/// Start a CloudWatch Logs export task of the log bucket's account outside the canary (another
+/// user's), into a prefix the canary does not use.
+fn foreign_export(s: &Setup) {
+    py(
+        s,
+        r#"
+import time
+prof = next(a["profile"] for a in PROV["accounts"].values() if a["account_id"] == PROV["buckets"]["logs"]["account_id"])
+logs = boto3.Session(profile_name=prof).client("logs", region_name="ap-southeast-1", endpoint_url=PROV["endpoint"])
+now = int(time.time() * 1000)
+logs.create_export_task(taskName="nightly", logGroupName="/xyz/incident-app", fromTime=now - 60000, to=now,
+                        destination=PROV["buckets"]["logs"]["name"], destinationPrefix="nightly")
+"#,
+        &[],
+    );
+}
+
+/// Issue 9 item 7: one active export task per account. The canary waits for the other task and
+/// then exports; the export passes and says it waited.
+#[test]
+fn log_export_waits_for_another_active_export_task() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    // Long enough to outlast the canary's preflight on a loaded machine; the canary's own task
+    // then takes as long.
+    s.emu
+        .control("/_harness/logs-export", r#"{"duration_seconds": 12}"#);
+    foreign_export(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "60", "--canary-observe", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let f = finding(&report, "canary-log-export", "xyz-app-logs");
+    assert_eq!(f["status"], "pass", "{f}\n{stderr}");
+    assert!(
+        f["message"].as_str().unwrap().contains("after waiting"),
+        "{f}"
+    );
+    assert_eq!(
+        finding(&report, "canary-log-replication", "xyz-app-logs-backup")["status"],
+        "pass"
+    );
+    assert_cleanup_passed(&report);
+    assert_eq!(canary_versions(&all_versions(&s)), Vec::<String>::new());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// Issue 9 item 7: another export task active past the canary's timeout is an `error` naming
+/// the limit, not a `fail` of the set-up.
+#[test]
+fn log_export_blocked_past_the_timeout_is_an_error_naming_the_limit() {
+    let s = Setup::seed(&[]);
+    replication(&s, "normal", 0.2);
+    s.emu
+        .control("/_harness/logs-export", r#"{"duration_seconds": 120}"#);
+    foreign_export(&s);
+    let (out, report) = run_canary(&s, &["--canary-timeout", "3", "--canary-observe", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = finding(&report, "canary-log-export", "xyz-app-logs");
+    assert_eq!(f["status"], "error", "{f}");
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("LimitExceededException") && m.contains("only one may be active"),
+        "{f}"
+    );
+    assert!(m.contains("nightly"), "names the active task: {f}");
+    assert_cleanup_passed(&report);
+    assert_eq!(canary_versions(&all_versions(&s)), Vec::<String>::new());
 }
 
 #[test]
@@ -678,6 +1051,27 @@ s3.put_object(Bucket=name, Key=f"scratch/replaudit-canary/{sys.argv[2]}/99", Bod
         crashed.len() > 3,
         "the crash left canary versions behind: {crashed:?}"
     );
+
+    // `canary cleanup` honours --deadline: stopped before it finished, it exits non-zero and
+    // says so, and deletes nothing more.
+    let out = s
+        .cmd()
+        .args([
+            "canary",
+            "cleanup",
+            "--deadline",
+            "0.001",
+            "--run-id",
+            run_id,
+            "--spec",
+        ])
+        .arg(&s.spec)
+        .output()
+        .expect("run cleanup");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped at --deadline"), "{stderr}");
+    assert_eq!(canary_versions(&all_versions(&s)), crashed);
 
     let out = s
         .cmd()

@@ -5,6 +5,7 @@
 //! requests a minute. Each interval is multiplied by a uniform factor in [0.8, 1.2] so that many
 //! canaries (or many concurrent runs) do not poll in lockstep.
 
+use super::s3ops::CallError;
 use rand::Rng;
 use std::time::Duration;
 
@@ -39,6 +40,27 @@ impl Backoff {
     }
 }
 
+/// Attempts after the first that `retry_delay` allows a call.
+pub const RETRIES: u32 = 3;
+/// The first retry's delay; each later one doubles it (0.5 s, 1 s, 2 s).
+pub const RETRY_FIRST: Duration = Duration::from_millis(500);
+
+/// How long to wait before asking again after `e` failed attempt `attempt` (0 = the first
+/// retry), or None to give up: `e` is not transient (a refusal is an answer), the retries are
+/// used up, or the wait would not end before the time `left` (the deadline). Each attempt is
+/// already bounded by `--timeout` and the SDK's own retries; these few extra ones are for a
+/// whole operation lost to a stall or a burst of throttling.
+pub fn retry_delay(e: &CallError, attempt: u32, left: Option<Duration>) -> Option<Duration> {
+    if !e.is_transient() || attempt >= RETRIES {
+        return None;
+    }
+    let d = RETRY_FIRST * 2u32.pow(attempt);
+    match left {
+        Some(l) if d >= l => None,
+        _ => Some(d),
+    }
+}
+
 /// Poll times (seconds after the start, no jitter) up to and including the first poll at or
 /// after `until`: the schedule a canary follows for a replica that appears at `until`.
 pub fn poll_times(until: Duration) -> Vec<f64> {
@@ -54,13 +76,15 @@ pub fn poll_times(until: Duration) -> Vec<f64> {
     }
 }
 
-/// Requests one replicated canary costs while waiting for a replica that appears after
-/// `replica_after`: PutObject, one HeadObject of the source right after it, one destination
-/// HeadObject per poll, one source HeadObject after every unsuccessful poll (to notice FAILED
-/// early), and one source HeadObject for the final status.
+/// Requests one replicated canary (one destination) costs while waiting for a replica that
+/// appears after `replica_after`: PutObject, one HeadObject of the source right after it, one
+/// ListObjectVersions of the destination per poll (a LIST request, see `s3ops::versions_of` for
+/// why not HeadObject), one source HeadObject after every unsuccessful poll (to notice FAILED
+/// early), one HeadObject of the replica once listed, and one source HeadObject for the final
+/// status.
 pub fn requests_for(replica_after: Duration) -> usize {
     let polls = poll_times(replica_after).len();
-    1 + 1 + polls + (polls - 1) + 1
+    1 + 1 + polls + (polls - 1) + 1 + 1
 }
 
 #[cfg(test)]
@@ -83,6 +107,60 @@ mod tests {
         }
     }
 
+    fn failure(code: Option<&str>, http_status: Option<u16>, uncertain: bool) -> CallError {
+        CallError {
+            call: "s3:ListObjectVersions".into(),
+            code: code.map(str::to_string),
+            message: "m".into(),
+            http_status,
+            service: http_status.is_some(),
+            uncertain,
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_retried_a_few_times_then_given_up() {
+        let stalled = failure(None, None, true);
+        let delays: Vec<Option<f64>> = (0..5)
+            .map(|a| retry_delay(&stalled, a, None).map(|d| d.as_secs_f64()))
+            .collect();
+        assert_eq!(delays, vec![Some(0.5), Some(1.0), Some(2.0), None, None]);
+        for transient in [
+            failure(Some("InternalError"), Some(500), true),
+            failure(Some("SlowDown"), Some(503), true),
+            failure(Some("SlowDown"), None, false),
+            failure(Some("RequestTimeout"), Some(400), false),
+            failure(Some("ThrottlingException"), Some(400), false),
+            failure(None, Some(429), false),
+            failure(None, Some(502), false),
+        ] {
+            assert!(transient.is_transient(), "{transient:?}");
+            assert_eq!(retry_delay(&transient, 0, None), Some(RETRY_FIRST));
+        }
+    }
+
+    #[test]
+    fn answers_and_local_errors_are_never_retried() {
+        for answer in [
+            failure(Some("AccessDenied"), Some(403), false),
+            failure(Some("NoSuchBucket"), Some(404), false),
+            failure(Some("InvalidArgument"), Some(400), false),
+            CallError::local("s3:ListObjectVersions", "no client for bucket x"),
+        ] {
+            assert!(!answer.is_transient(), "{answer:?}");
+            assert_eq!(retry_delay(&answer, 0, None), None, "{answer:?}");
+        }
+    }
+
+    #[test]
+    fn a_retry_never_waits_past_the_deadline() {
+        let stalled = failure(None, None, true);
+        let ms = Duration::from_millis;
+        assert_eq!(retry_delay(&stalled, 1, Some(ms(1500))), Some(ms(1000)));
+        assert_eq!(retry_delay(&stalled, 1, Some(ms(1000))), None);
+        assert_eq!(retry_delay(&stalled, 0, Some(Duration::ZERO)), None);
+    }
+
     #[test]
     fn poll_cost_figures() {
         // A replica after 2 s is seen by the 4th poll (3.75 s).
@@ -90,12 +168,12 @@ mod tests {
             poll_times(Duration::from_secs(2)),
             vec![0.25, 0.75, 1.75, 3.75]
         );
-        assert_eq!(requests_for(Duration::from_secs(2)), 10);
+        assert_eq!(requests_for(Duration::from_secs(2)), 11);
         // After 60 s: polls at ... 30.75, 45.75, 60.75.
         assert_eq!(poll_times(Duration::from_secs(60)).len(), 9);
-        assert_eq!(requests_for(Duration::from_secs(60)), 20);
+        assert_eq!(requests_for(Duration::from_secs(60)), 21);
         // After 15 minutes: 7 polls up to 30.75 s, then one every 15 s.
         assert_eq!(poll_times(Duration::from_secs(900)).len(), 65);
-        assert_eq!(requests_for(Duration::from_secs(900)), 132);
+        assert_eq!(requests_for(Duration::from_secs(900)), 133);
     }
 }

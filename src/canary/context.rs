@@ -1,25 +1,19 @@
 //! Shared state of one canary run: the spec, the plan, one S3 client per (who, region), the
 //! ledger of every version the run created or saw, and the stop signal.
 
+pub use super::observation::VersionRef;
+use super::observation::{Interrupt, Sample};
 use super::plan::{Actor, Plan};
 use super::progress::Progress;
+use super::verdict::Judge;
 use super::Settings;
+use crate::findings::Finding;
 use crate::spec::Spec;
 use aws_sdk_s3::Client;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// One object version or delete marker, by bucket alias.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct VersionRef {
-    pub bucket: String,
-    pub key: String,
-    pub version_id: String,
-    pub delete_marker: bool,
-}
 
 /// Everything cleanup needs to know. Only what is recorded here is ever deleted (plus, in the
 /// drain and the uncertain-write sweep, versions proven to be this run's; see cleanup.rs).
@@ -61,6 +55,25 @@ pub struct Watch {
     pub version_ids: Vec<String>,
 }
 
+/// What the checks produced: findings, latency samples for the summary, and what cleanup must
+/// still watch for.
+#[derive(Default)]
+pub(crate) struct RunResult {
+    pub findings: Vec<Finding>,
+    pub watches: Vec<Watch>,
+    pub samples: Vec<Sample>,
+    pub written: usize,
+}
+
+impl RunResult {
+    pub(crate) fn merge(&mut self, other: RunResult) {
+        self.findings.extend(other.findings);
+        self.watches.extend(other.watches);
+        self.samples.extend(other.samples);
+        self.written += other.written;
+    }
+}
+
 pub(crate) struct Ctx {
     pub spec: Spec,
     pub settings: Settings,
@@ -71,7 +84,8 @@ pub(crate) struct Ctx {
     /// Principals whose credentials could not be verified, with the reason.
     pub unusable: BTreeMap<Actor, String>,
     pub ledger: Mutex<Ledger>,
-    pub stop: watch::Receiver<bool>,
+    /// Set once, to why the run stops (signal or deadline); checks end at their next wait.
+    pub stop: watch::Receiver<Option<Interrupt>>,
     pub progress: Progress,
 }
 
@@ -90,10 +104,6 @@ impl Ctx {
             .get(bucket)
             .map(|b| b.region.get_ref().as_str())
             .unwrap_or("us-east-1")
-    }
-
-    pub fn url(&self, bucket: &str, key: &str) -> String {
-        format!("s3://{}/{}", self.name(bucket), key)
     }
 
     pub fn owner(&self, bucket: &str) -> Actor {
@@ -121,13 +131,24 @@ impl Ctx {
         self.client(&self.owner(bucket), bucket)
     }
 
-    pub fn stopped(&self) -> bool {
+    /// Why the run is stopping, once it is.
+    pub fn stopped(&self) -> Option<Interrupt> {
         *self.stop.borrow()
     }
 
-    /// Sleep, waking early on the stop signal. Returns true when stopped.
-    pub async fn pause(&self, d: Duration) -> bool {
+    /// Sleep, waking early on the stop signal. Returns why the run stopped, if it did.
+    pub async fn pause(&self, d: Duration) -> Option<Interrupt> {
         pause(&self.stop, d).await
+    }
+
+    /// The pure verdicts' view of this run.
+    pub fn judge(&self) -> Judge<'_> {
+        Judge {
+            spec: &self.spec,
+            run_id: &self.plan.run_id,
+            timeout: self.settings.timeout,
+            observe: self.settings.observe,
+        }
     }
 
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -137,14 +158,21 @@ impl Ctx {
     }
 }
 
-/// Sleep for `d` unless `stop` is (or becomes) true; returns true when stopped.
-pub async fn pause(stop: &watch::Receiver<bool>, d: Duration) -> bool {
+/// Sleep for `d` unless `stop` is (or becomes) set; returns the stop's cause when stopped.
+pub async fn pause<T: Copy>(stop: &watch::Receiver<Option<T>>, d: Duration) -> Option<T> {
     let mut rx = stop.clone();
-    if *rx.borrow() {
-        return true;
+    if let Some(i) = *rx.borrow() {
+        return Some(i);
     }
+    let set = async {
+        match rx.wait_for(|s| s.is_some()).await {
+            Ok(s) => *s,
+            // The sender is gone: nothing can stop us any more, so just sleep.
+            Err(_) => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = rx.wait_for(|s| *s) => true,
+        i = set => i,
     }
 }

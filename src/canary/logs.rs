@@ -5,60 +5,50 @@
 //! `<export_prefix>replaudit-canary/<run-id>` in the log bucket (a prefix no one else writes to),
 //! waits for the task, then for every exported object's replica in the backup bucket. Every
 //! object under that prefix exists because of this run, so all of them (and their replicas, by
-//! version id) are recorded for cleanup; the log stream is deleted at the end.
+//! version id) are recorded for cleanup; the log stream is deleted at the end. This module only
+//! observes; `verdict/logs.rs` judges.
 
 use super::backoff::Backoff;
-use super::context::{Ctx, VersionRef, Watch};
-use super::run::RunResult;
+use super::context::{Ctx, RunResult, VersionRef, Watch};
+use super::observation::{ExportObs, LogReplicationObs};
+use super::plan;
 use super::s3ops::{self, CallError};
-use crate::catalogue::canary as meta;
-use crate::findings::{Scenario, Status};
-use serde_json::json;
+use aws_sdk_cloudwatchlogs::types::ExportTaskStatusCode;
 use std::time::{Duration, Instant};
+
+/// The longest pause between two CreateExportTask attempts while another task is active.
+const LIMIT_RETRY_CAP: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Ctx) -> RunResult {
     let mut out = RunResult::default();
+    let j = ctx.judge();
+    let (export, replication) = observe(ctx, &mut out).await;
+    if let Some(e) = export {
+        out.findings.extend(j.log_export(&e));
+    }
+    if let Some(r) = replication {
+        out.findings.extend(j.log_replication(&r));
+    }
+    out
+}
+
+/// The export, then (when it wrote something) the exported objects' replication.
+async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<LogReplicationObs>) {
     let Some(d) = &ctx.spec.scenario_d else {
-        return out;
-    };
-    let scenario = Scenario::ScenarioD;
-    let log_bucket = d.log_bucket.get_ref().clone();
-    let resource = format!("arn:aws:s3:::{}", ctx.name(&log_bucket));
-    let skip = |m: &'static crate::rules::RuleMeta, why: String| {
-        m.finding(
-            scenario,
-            Status::Skip,
-            &resource,
-            why.clone(),
-            json!({"skipped": why}),
-        )
+        return (None, None);
     };
     let Some(group) = d.log_groups.first() else {
-        out.findings.push(skip(
-            &meta::LOG_EXPORT,
-            "scenario_d names no log group to export".into(),
-        ));
-        return out;
+        return (Some(ExportObs::NoLogGroup), None);
     };
     let Some(logs) = &ctx.logs else {
-        out.findings.push(skip(
-            &meta::LOG_EXPORT,
-            "no CloudWatch Logs client for scenario D".into(),
-        ));
-        return out;
+        return (Some(ExportObs::NoClient), None);
     };
-    // The replication of the spec that covers the export prefix decides where replicas go.
+    let Some(dest_prefix) = plan::export_prefix(&ctx.spec, ctx.run_id()) else {
+        return (None, None);
+    };
+    let log_bucket = d.log_bucket.get_ref().clone();
     let backup = d.backup_bucket.get_ref().clone();
-    let Some(dest_prefix) = export_prefix(&ctx.spec, ctx.run_id()) else {
-        return out;
-    };
-    let stream = format!("replaudit-canary-{}", ctx.run_id());
-    let evidence = json!({
-        "log_group": group,
-        "log_stream": stream,
-        "destination": format!("s3://{}/{}", ctx.name(&log_bucket), dest_prefix),
-        "backup_bucket": ctx.name(&backup),
-    });
+    let stream = plan::log_stream(ctx.run_id());
 
     // 1. Our own stream and a few events.
     if let Err(e) = logs
@@ -69,29 +59,9 @@ pub(crate) async fn run(ctx: &Ctx) -> RunResult {
         .await
     {
         let e = CallError::from_sdk("logs:CreateLogStream", &e);
-        out.findings.push(meta::LOG_EXPORT.finding(
-            scenario,
-            Status::Error,
-            &resource,
-            format!(
-                "cannot create the canary log stream in {group}: {}",
-                e.describe()
-            ),
-            with(&evidence, json!({"error": e.evidence()})),
-        ));
-        return out;
+        return (Some(ExportObs::StreamFailed(e)), None);
     }
-    let started = chrono::Utc::now();
-    let export = export(
-        ctx,
-        logs,
-        group,
-        &stream,
-        &log_bucket,
-        &dest_prefix,
-        started,
-    )
-    .await;
+    let exported = export(ctx, logs, group, &stream, &log_bucket, &dest_prefix).await;
     // The stream is ours alone; delete it whatever happened to the export.
     if let Err(e) = logs
         .delete_log_stream()
@@ -105,51 +75,33 @@ pub(crate) async fn run(ctx: &Ctx) -> RunResult {
             CallError::from_sdk("logs:DeleteLogStream", &e).describe()
         );
     }
-    let (task_id, done_at) = match export {
+    let (task_id, done_at, limit_waited) = match exported {
         Ok(x) => x,
-        Err((status, msg, ev)) => {
-            out.findings.push(meta::LOG_EXPORT.finding(
-                scenario,
-                status,
-                &resource,
-                msg,
-                with(&evidence, ev),
-            ));
-            return out;
-        }
+        Err(e) => return (Some(e), None),
     };
 
     // 2. What the export wrote: everything under our run's export prefix.
     let owner = match ctx.owner_client(&log_bucket) {
         Ok(c) => c,
         Err(why) => {
-            out.findings.push(meta::LOG_EXPORT.finding(
-                scenario,
-                Status::Error,
-                &resource,
-                why,
-                evidence,
-            ));
-            return out;
+            let error = CallError::local("s3:ListObjectVersions", why);
+            return (Some(ExportObs::ListFailed { task_id, error }), None);
         }
     };
-    let listed = match s3ops::list_versions(owner, ctx.name(&log_bucket), &dest_prefix).await {
+    let listed = match s3ops::retrying(None, || {
+        s3ops::list_versions(owner, ctx.name(&log_bucket), &dest_prefix)
+    })
+    .await
+    {
         Ok(l) => l,
-        Err(e) => {
-            out.findings.push(meta::LOG_EXPORT.finding(
-                scenario,
-                Status::Error,
-                &resource,
-                format!(
-                    "export task {task_id} completed, but its objects cannot be listed: {}",
-                    e.describe()
-                ),
-                with(&evidence, json!({"error": e.evidence()})),
-            ));
-            return out;
-        }
+        Err(error) => return (Some(ExportObs::ListFailed { task_id, error }), None),
     };
-    let exported: Vec<s3ops::Listed> = listed.into_iter().filter(|l| !l.delete_marker).collect();
+    // Only what the export task wrote: the logs rule's own canary object lives under the same
+    // run prefix and is not an export.
+    let exported: Vec<s3ops::Listed> = listed
+        .into_iter()
+        .filter(|l| !l.delete_marker && plan::is_export_object(&dest_prefix, &l.key))
+        .collect();
     {
         let mut ledger = ctx.ledger();
         for l in &exported {
@@ -162,68 +114,63 @@ pub(crate) async fn run(ctx: &Ctx) -> RunResult {
             });
         }
     }
-    let keys: Vec<&str> = exported.iter().map(|l| l.key.as_str()).collect();
-    let export_ev = with(&evidence, json!({"task_id": task_id, "objects": keys}));
-    if exported.is_empty() {
-        out.findings.push(meta::LOG_EXPORT.finding(
-            scenario,
-            Status::Fail,
-            &resource,
-            format!(
-                "export task {task_id} completed but wrote nothing under s3://{}/{dest_prefix}",
-                ctx.name(&log_bucket)
-            ),
-            export_ev,
-        ));
-        return out;
-    }
     out.written += exported.len();
-    out.findings.push(meta::LOG_EXPORT.finding(
-        scenario,
-        Status::Pass,
-        &resource,
-        format!(
-            "export task {task_id} wrote {} object(s) under s3://{}/{dest_prefix}",
-            exported.len(),
-            ctx.name(&log_bucket)
-        ),
-        export_ev,
-    ));
+    let export_obs = ExportObs::Completed {
+        task_id,
+        objects: exported.iter().map(|l| l.key.clone()).collect(),
+        limit_waited,
+    };
+    if exported.is_empty() {
+        return (Some(export_obs), None);
+    }
 
     // 3. Every exported object must reach the backup bucket.
-    let Ok(backup_client) = ctx.owner_client(&backup) else {
-        out.findings.push(skip(
-            &meta::LOG_REPLICATION,
-            format!("no client for the backup bucket {}", ctx.name(&backup)),
-        ));
-        return out;
+    let backup_client = match ctx.owner_client(&backup) {
+        Ok(c) => c,
+        Err(why) => {
+            let r = LogReplicationObs {
+                no_client: Some(format!(
+                    "no client for the backup bucket {}: {why}",
+                    ctx.name(&backup)
+                )),
+                missing: exported.iter().map(|l| l.key.clone()).collect(),
+                ..Default::default()
+            };
+            return (Some(export_obs), Some(r));
+        }
     };
     let deadline = done_at + ctx.settings.timeout;
     let mut missing: Vec<&s3ops::Listed> = exported.iter().collect();
-    let mut arrived = Vec::new();
+    let mut r = LogReplicationObs::default();
     let mut backoff = Backoff::default();
-    let mut error: Option<CallError> = None;
-    while !missing.is_empty() && !ctx.stopped() {
+    loop {
+        if let Some(i) = ctx.stopped() {
+            r.stopped = Some(i);
+            break;
+        }
         let mut still = Vec::new();
         for l in missing {
-            match s3ops::head(backup_client, ctx.name(&backup), &l.key).await {
-                Ok(h) => {
-                    let version_id = h.version_id.clone().unwrap_or_else(|| l.version_id.clone());
-                    ctx.ledger().observed.insert(VersionRef {
-                        bucket: backup.clone(),
-                        key: l.key.clone(),
-                        version_id,
-                        delete_marker: false,
-                    });
-                    arrived.push((
-                        l.key.clone(),
-                        done_at.elapsed().as_secs_f64(),
-                        h.replication_status,
-                    ));
-                }
-                Err(e) if e.is_not_found() => still.push(l),
+            // Listed, not HEAD: see s3ops::versions_of (no s3:ListBucket in the canary policy).
+            match s3ops::versions_of(backup_client, ctx.name(&backup), &l.key).await {
+                Ok(v) => match v.into_iter().find(|x| !x.delete_marker) {
+                    Some(x) => {
+                        ctx.ledger().observed.insert(VersionRef {
+                            bucket: backup.clone(),
+                            key: l.key.clone(),
+                            version_id: x.version_id,
+                            delete_marker: false,
+                        });
+                        let after = done_at.elapsed().as_secs_f64();
+                        let status = s3ops::head(backup_client, ctx.name(&backup), &l.key)
+                            .await
+                            .ok()
+                            .and_then(|h| h.replication_status);
+                        r.arrived.push((l.key.clone(), after, status));
+                    }
+                    None => still.push(l),
+                },
                 Err(e) => {
-                    error = Some(e);
+                    r.error = Some(e);
                     still.push(l);
                 }
             }
@@ -235,7 +182,8 @@ pub(crate) async fn run(ctx: &Ctx) -> RunResult {
         let wait = backoff
             .next_delay()
             .min(deadline.saturating_duration_since(Instant::now()));
-        if ctx.pause(wait).await {
+        if let Some(i) = ctx.pause(wait).await {
+            r.stopped = Some(i);
             break;
         }
     }
@@ -246,106 +194,18 @@ pub(crate) async fn run(ctx: &Ctx) -> RunResult {
             version_ids: vec![l.version_id.clone()],
         });
     }
-    let slowest = arrived.iter().map(|a| a.1).fold(0.0_f64, f64::max);
-    let rep_ev = with(
-        &evidence,
-        json!({
-            "arrived": arrived.iter().map(|(k, s, st)| json!({"key": k, "seconds_after_export": (s * 1000.0).round() / 1000.0, "replication_status": st})).collect::<Vec<_>>(),
-            "missing": missing.iter().map(|l| l.key.clone()).collect::<Vec<_>>(),
-            "timeout_seconds": ctx.settings.timeout.as_secs_f64(),
-            "error": error.as_ref().map(|e| e.evidence()),
-        }),
-    );
-    let backup_arn = format!("arn:aws:s3:::{}", ctx.name(&backup));
-    let mut f = if missing.is_empty() {
-        meta::LOG_REPLICATION.finding(
-            scenario,
-            Status::Pass,
-            &backup_arn,
-            format!(
-                "{} exported object(s) replicated to {} within {slowest:.1} s of the export",
-                arrived.len(),
-                ctx.name(&backup)
-            ),
-            rep_ev,
-        )
-    } else if ctx.stopped() {
-        meta::LOG_REPLICATION.finding(
-            scenario,
-            Status::Skip,
-            &backup_arn,
-            "interrupted before the exported logs replicated",
-            rep_ev,
-        )
-    } else if let Some(e) = &error {
-        meta::LOG_REPLICATION.finding(
-            scenario,
-            Status::Error,
-            &backup_arn,
-            format!("cannot check the backup bucket: {}", e.describe()),
-            rep_ev,
-        )
-    } else {
-        meta::LOG_REPLICATION.finding(
-            scenario,
-            Status::Fail,
-            &backup_arn,
-            format!(
-                "{} of {} exported object(s) did not reach {} within {:.0} s",
-                missing.len(),
-                exported.len(),
-                ctx.name(&backup),
-                ctx.settings.timeout.as_secs_f64()
-            ),
-            rep_ev,
-        )
-    };
-    if missing.is_empty() {
-        f.duration_secs = Some(slowest);
-    }
-    out.findings.push(f);
-    out
+    r.missing = missing.iter().map(|l| l.key.clone()).collect();
+    (Some(export_obs), Some(r))
 }
 
-/// Where the run's export task writes: `<export_prefix>replaudit-canary/<run-id>` (CloudWatch
-/// Logs adds the `/`; a trailing slash in the prefix would make an empty key segment).
-pub(crate) fn export_prefix(spec: &crate::spec::Spec, run_id: &str) -> Option<String> {
-    let d = spec.scenario_d.as_ref()?;
-    Some(format!(
-        "{}/replaudit-canary/{run_id}",
-        d.export_prefix.trim_end_matches('/')
-    ))
-}
-
-/// Whether a key under a run's export prefix was written by its export task:
-/// `<prefix>/<export task id (a UUID)>/…`, or CloudWatch's `<prefix>/aws-logs-write-test`.
-/// Only a run with this id asks CloudWatch Logs to write below this prefix, so such objects are
-/// the run's even without its tag (CloudWatch cannot tag them), which lets `canary cleanup`
-/// remove a crashed run's exports.
-/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html>
-pub(crate) fn is_export_object(prefix: &str, key: &str) -> bool {
-    let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
-        return false;
-    };
-    let first = rest.split('/').next().unwrap_or_default();
-    first == "aws-logs-write-test" || (rest.contains('/') && is_uuid(first))
-}
-
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
-}
-
-type ExportError = (Status, String, serde_json::Value);
-
-/// Put the events, run the export task, and wait for it; returns the task id and when it
-/// completed.
+/// Put the events, create the export task (waiting while another task of the account is
+/// active), and follow it; returns the task id, when it completed, and how long the canary
+/// waited for another task first.
+///
+/// "Each account can only have one active (RUNNING or PENDING) export task at a time"; another
+/// CreateExportTask meanwhile fails with LimitExceededException. That is a reason to wait and
+/// retry within the canary's timeout, not a failure of the set-up.
+/// <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html>
 async fn export(
     ctx: &Ctx,
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -353,9 +213,8 @@ async fn export(
     stream: &str,
     bucket: &str,
     dest_prefix: &str,
-    started: chrono::DateTime<chrono::Utc>,
-) -> Result<(String, Instant), ExportError> {
-    let now_ms = started.timestamp_millis();
+) -> Result<(String, Instant, f64), ExportObs> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let events: Vec<_> = (0..3)
         .map(|i| {
             aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
@@ -363,11 +222,10 @@ async fn export(
                 .message(format!("replaudit canary {} event {i}", ctx.run_id()))
                 .build()
                 .map_err(|e| {
-                    (
-                        Status::Error,
+                    ExportObs::EventsFailed(CallError::local(
+                        "logs:PutLogEvents",
                         format!("cannot build a log event: {e}"),
-                        json!({}),
-                    )
+                    ))
                 })
         })
         .collect::<Result<_, _>>()?;
@@ -377,39 +235,73 @@ async fn export(
         .set_log_events(Some(events))
         .send()
         .await
-        .map_err(|e| {
-            let e = CallError::from_sdk("logs:PutLogEvents", &e);
-            (
-                Status::Error,
-                format!("cannot write canary log events: {}", e.describe()),
-                json!({"error": e.evidence()}),
-            )
-        })?;
-    let task = logs
-        .create_export_task()
-        .task_name(format!("replaudit-canary-{}", ctx.run_id()))
-        .log_group_name(group)
-        .log_stream_name_prefix(stream)
-        .from(now_ms - 1000)
-        .to(now_ms + 60_000)
-        .destination(ctx.name(bucket))
-        .destination_prefix(dest_prefix)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = CallError::from_sdk("logs:CreateExportTask", &e);
-            (
-                Status::Fail,
-                format!(
-                    "CloudWatch Logs cannot export {group} to s3://{}/{dest_prefix}: {}",
-                    ctx.name(bucket),
-                    e.describe()
-                ),
-                json!({"error": e.evidence()}),
-            )
-        })?;
+        .map_err(|e| ExportObs::EventsFailed(CallError::from_sdk("logs:PutLogEvents", &e)))?;
+
+    let started = Instant::now();
+    let limit_deadline = started + ctx.settings.timeout;
+    let mut backoff = Backoff::default();
+    let mut attempts = 0;
+    let task = loop {
+        if let Some(interrupt) = ctx.stopped() {
+            return Err(ExportObs::Stopped {
+                task_id: None,
+                interrupt,
+            });
+        }
+        attempts += 1;
+        let r = logs
+            .create_export_task()
+            .task_name(plan::log_stream(ctx.run_id()))
+            .log_group_name(group)
+            .log_stream_name_prefix(stream)
+            .from(now_ms - 1000)
+            .to(now_ms + 60_000)
+            .destination(ctx.name(bucket))
+            .destination_prefix(dest_prefix)
+            .send()
+            .await;
+        let error = match r {
+            Ok(t) => break t,
+            Err(e) => CallError::from_sdk("logs:CreateExportTask", &e),
+        };
+        let waited = started.elapsed().as_secs_f64();
+        if error.code.as_deref() != Some("LimitExceededException") {
+            return Err(ExportObs::Refused { error, waited });
+        }
+        let now = Instant::now();
+        if now >= limit_deadline {
+            return Err(ExportObs::LimitPersisted {
+                active: active_tasks(logs).await,
+                error,
+                attempts,
+                waited,
+            });
+        }
+        if attempts == 1 {
+            ctx.progress.println(&format!(
+                "replaudit: another CloudWatch Logs export task of the account is active (only one may be); waiting up to {:.0} s",
+                ctx.settings.timeout.as_secs_f64()
+            ));
+        }
+        let wait = backoff
+            .next_delay()
+            .min(LIMIT_RETRY_CAP)
+            .min(limit_deadline - now);
+        if let Some(interrupt) = ctx.pause(wait).await {
+            return Err(ExportObs::Stopped {
+                task_id: None,
+                interrupt,
+            });
+        }
+    };
+    let limit_waited = if attempts > 1 {
+        started.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
     let task_id = task.task_id().unwrap_or_default().to_string();
-    let deadline = Instant::now() + ctx.settings.timeout;
+    let created = Instant::now();
+    let deadline = created + ctx.settings.timeout;
     let mut backoff = Backoff::default();
     loop {
         let d = logs
@@ -417,13 +309,9 @@ async fn export(
             .task_id(&task_id)
             .send()
             .await
-            .map_err(|e| {
-                let e = CallError::from_sdk("logs:DescribeExportTasks", &e);
-                (
-                    Status::Error,
-                    format!("cannot follow export task {task_id}: {}", e.describe()),
-                    json!({"error": e.evidence()}),
-                )
+            .map_err(|e| ExportObs::FollowFailed {
+                task_id: task_id.clone(),
+                error: CallError::from_sdk("logs:DescribeExportTasks", &e),
             })?;
         let status = d
             .export_tasks()
@@ -433,80 +321,51 @@ async fn export(
             .map(|c| c.as_str().to_string())
             .unwrap_or_default();
         match status.as_str() {
-            "COMPLETED" => return Ok((task_id, Instant::now())),
-            "FAILED" | "CANCELLED" => {
-                return Err((
-                    Status::Fail,
-                    format!("export task {task_id} ended {status}"),
-                    json!({"task_id": task_id, "status": status}),
-                ))
-            }
+            "COMPLETED" => return Ok((task_id, Instant::now(), limit_waited)),
+            "FAILED" | "CANCELLED" => return Err(ExportObs::Ended { task_id, status }),
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err((
-                Status::Fail,
-                format!(
-                    "export task {task_id} still {status} after {:.0} s",
-                    ctx.settings.timeout.as_secs_f64()
-                ),
-                json!({"task_id": task_id, "status": status}),
-            ));
+            return Err(ExportObs::TimedOut {
+                task_id,
+                status,
+                waited: created.elapsed().as_secs_f64(),
+            });
         }
-        if ctx
+        if let Some(interrupt) = ctx
             .pause(backoff.next_delay().min(Duration::from_secs(30)))
             .await
         {
-            return Err((
-                Status::Skip,
-                format!("interrupted while export task {task_id} was {status}"),
-                json!({"task_id": task_id}),
-            ));
+            return Err(ExportObs::Stopped {
+                task_id: Some(task_id),
+                interrupt,
+            });
         }
     }
 }
 
-fn with(base: &serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    let mut b = base.clone();
-    if let (Some(m), serde_json::Value::Object(e)) = (b.as_object_mut(), extra) {
-        m.extend(e);
+/// The account's active export tasks (`id (name)`), for the message; empty when they cannot
+/// be read.
+async fn active_tasks(logs: &aws_sdk_cloudwatchlogs::Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for code in [ExportTaskStatusCode::Pending, ExportTaskStatusCode::Running] {
+        if let Ok(r) = logs
+            .describe_export_tasks()
+            .status_code(code.clone())
+            .send()
+            .await
+        {
+            let active = |t: &aws_sdk_cloudwatchlogs::types::ExportTask| {
+                t.status().and_then(|s| s.code()) == Some(&code)
+            };
+            for t in r.export_tasks().iter().filter(|t| active(t)) {
+                out.push(format!(
+                    "{} ({})",
+                    t.task_id().unwrap_or("?"),
+                    t.task_name().unwrap_or("unnamed")
+                ));
+            }
+        }
     }
-    b
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn export_objects_are_recognised_only_under_the_run_prefix() {
-        let p = "exports/replaudit-canary/run-1";
-        assert!(is_export_object(
-            p,
-            "exports/replaudit-canary/run-1/deaaf155-be19-4bd7-8df9-674bd15b92d8/stream/000000.gz"
-        ));
-        assert!(is_export_object(
-            p,
-            "exports/replaudit-canary/run-1/aws-logs-write-test"
-        ));
-        assert!(
-            !is_export_object(p, "exports/replaudit-canary/run-1/99"),
-            "canary objects are found by tag"
-        );
-        assert!(!is_export_object(
-            p,
-            "exports/replaudit-canary/run-12/deaaf155-be19-4bd7-8df9-674bd15b92d8/s/0.gz"
-        ));
-        assert!(!is_export_object(
-            p,
-            "exports/other/deaaf155-be19-4bd7-8df9-674bd15b92d8/s/0.gz"
-        ));
-        assert!(
-            !is_export_object(
-                p,
-                "exports/replaudit-canary/run-1/deaaf155-be19-4bd7-8df9-674bd15b92d8"
-            ),
-            "a bare UUID key is not an export"
-        );
-    }
+    out
 }

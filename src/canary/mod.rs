@@ -23,13 +23,17 @@ pub mod backoff;
 mod cleanup;
 mod context;
 mod logs;
+
+pub mod observation;
 pub mod plan;
 mod preflight;
 mod progress;
 mod run;
 pub mod s3ops;
+pub mod verdict;
 
 pub use cleanup::{cleanup_run, CleanupReport};
+pub use observation::Interrupt;
 pub use plan::{new_run_id, validate_run_id};
 
 use crate::aws::AwsOptions;
@@ -43,7 +47,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// `--canary-timeout` default: the Replication Time Control window.
-pub const DEFAULT_TIMEOUT: Duration = run::RTC_WINDOW;
+pub const DEFAULT_TIMEOUT: Duration = verdict::RTC_WINDOW;
 /// `--canary-observe` default: how long to watch for things that must not (or may still) arrive.
 pub const DEFAULT_OBSERVE: Duration = Duration::from_secs(30);
 
@@ -60,7 +64,8 @@ pub struct Settings {
     pub progress: bool,
     /// Spec path, only to print a ready-to-run cleanup command.
     pub spec_path: String,
-    /// `--deadline`: the checks stop here (as on SIGINT) and cleanup runs.
+    /// `--deadline`: the checks stop here (as on SIGINT) and cleanup runs without waiting for
+    /// in-flight replications.
     pub deadline: Option<tokio::time::Instant>,
 }
 
@@ -89,29 +94,6 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interrupt {
-    Interrupt,
-    Terminate,
-}
-
-impl Interrupt {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Interrupt::Interrupt => "SIGINT",
-            Interrupt::Terminate => "SIGTERM",
-        }
-    }
-
-    /// The shell convention 128 + signal number.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Interrupt::Interrupt => 130,
-            Interrupt::Terminate => 143,
-        }
-    }
-}
-
 /// A verified, planned run: nothing has been written yet.
 pub struct Prepared {
     spec: Spec,
@@ -127,6 +109,11 @@ impl Prepared {
 
     pub fn objects(&self) -> usize {
         self.plan.objects.len()
+    }
+
+    /// The command that removes what this run writes, should it be killed.
+    pub fn cleanup_command(&self) -> String {
+        plan::cleanup_command(&self.settings.spec_path, &self.plan.run_id)
     }
 }
 
@@ -157,22 +144,48 @@ pub async fn prepare(
 pub struct Outcome {
     pub run_id: String,
     pub findings: Vec<Finding>,
+    /// Why the run stopped before its checks finished (a signal, or `--deadline`), if it did.
+    /// Every check that was still waiting then is an `error` finding naming it.
     pub interrupted: Option<Interrupt>,
-    /// Canary versions still present after cleanup.
+    /// A second signal cut cleanup short: versions may be left (the `canary-cleanup` finding
+    /// and the summary name them and the command that removes them).
+    pub cleanup_aborted: Option<Interrupt>,
+    /// Canary versions still present after cleanup (recorded versions not deleted, when
+    /// cleanup was cut short).
     pub left_behind: usize,
     /// Human summary lines (stderr).
     pub summary: Vec<String>,
 }
 
-/// Run the canary, then clean up (always, also after SIGINT/SIGTERM).
+impl Outcome {
+    /// The exit code the stop implies (130 / 143 for signals, 1 for the deadline), if any.
+    pub fn stop_exit_code(&self) -> Option<u8> {
+        self.cleanup_aborted
+            .or(self.interrupted)
+            .map(|i| i.exit_code())
+    }
+}
+
+/// The line printed before the run writes anything: should the process die (kill -9, lost
+/// connection), this is how to remove what it wrote.
+pub fn announcement(run_id: &str, command: &str) -> String {
+    format!("replaudit: canary run {run_id}; if it is killed before it cleans up, run: {command}")
+}
+
+/// Run the canary, then clean up (always, also after SIGINT/SIGTERM/--deadline).
 ///
-/// The first signal stops every check at its next wait (in-flight requests complete, so every
-/// version the run created is known), then cleanup runs; a second signal stops cleanup's wait
-/// for in-flight replications (deleting what is known still happens).
+/// The first signal (or the deadline) stops every check at its next wait (in-flight requests
+/// complete, so every version the run created is known); those checks become `error` findings
+/// naming the stop. Cleanup then runs; after the deadline it does not wait for in-flight
+/// replications. A second signal stops cleanup at once: the `canary-cleanup` finding and the
+/// summary say which recorded versions may be left and print the command that removes them.
 pub async fn execute(p: Prepared) -> Outcome {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel::<Option<Interrupt>>(None);
     let mut signals = Signals::install();
     let progress = progress::Progress::new(p.settings.progress);
+    let command = plan::cleanup_command(&p.settings.spec_path, &p.plan.run_id);
+    // Before anything is written (the progress bars are not drawn yet, so a plain line).
+    eprintln!("{}", announcement(&p.plan.run_id, &command));
     let ctx = Ctx {
         spec: p.spec,
         settings: p.settings,
@@ -188,47 +201,78 @@ pub async fn execute(p: Prepared) -> Outcome {
         progress,
     };
     let mut interrupted: Option<Interrupt> = None;
-    let mut deadline_hit = false;
     let deadline = ctx.settings.deadline;
     let result = {
-        let run = run::run_all(&ctx);
+        let run = async {
+            let (mut objects, logs) = futures::join!(run::run_objects(&ctx), logs::run(&ctx));
+            objects.merge(logs);
+            objects
+        };
         tokio::pin!(run);
         loop {
             tokio::select! {
                 r = &mut run => break r,
-                _ = sleep_until_opt(deadline), if !deadline_hit && interrupted.is_none() => {
-                    deadline_hit = true;
-                    let _ = stop_tx.send(true);
+                _ = sleep_until_opt(deadline), if interrupted.is_none() => {
+                    interrupted = Some(Interrupt::Deadline);
+                    let _ = stop_tx.send(interrupted);
                     ctx.progress.println("replaudit: --deadline reached: stopping the canary, then cleaning up");
                 }
                 s = signals.next(), if interrupted.is_none() => {
                     interrupted = Some(s);
-                    let _ = stop_tx.send(true);
+                    let _ = stop_tx.send(interrupted);
                     ctx.progress.println(&format!(
-                        "replaudit: {} received: stopping the canary, then cleaning up ({} again to stop waiting for in-flight replication)",
+                        "replaudit: {} received: stopping the canary, then cleaning up ({} again to stop cleaning up at once)",
                         s.name(), s.name()
                     ));
                 }
             }
         }
     };
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let cleaned = {
-        let c = cleanup::after_run(&ctx, result.watches.clone(), &drain_rx);
+    // Cleanup waits (bounded by --canary-observe) for replications still in flight, so that
+    // late replicas are deleted too; not after --deadline (the run must end). A signal during
+    // cleanup ends that wait if it is the first one, and ends cleanup itself if it is the
+    // second.
+    let (drain_tx, drain_rx) =
+        watch::channel::<Option<Interrupt>>(interrupted.filter(|i| *i == Interrupt::Deadline));
+    let progress_cell = Mutex::new(observation::Cleaned::default());
+    let mut cleanup_aborted = None;
+    let mut signalled = interrupted.is_some_and(|i| i.is_signal());
+    let completed = {
+        let c = cleanup::after_run(&ctx, result.watches.clone(), &drain_rx, &progress_cell);
         tokio::pin!(c);
         loop {
             tokio::select! {
-                r = &mut c => break r,
+                _ = &mut c => break true,
+                _ = sleep_until_opt(deadline), if drain_rx.borrow().is_none() => {
+                    let _ = drain_tx.send(Some(Interrupt::Deadline));
+                }
                 s = signals.next() => {
+                    if signalled {
+                        cleanup_aborted = Some(s);
+                        break false;
+                    }
+                    signalled = true;
                     interrupted.get_or_insert(s);
-                    let _ = drain_tx.send(true);
+                    let _ = drain_tx.send(Some(s));
+                    ctx.progress.println(&format!(
+                        "replaudit: {} received: no longer waiting for in-flight replication ({} again to stop cleaning up at once)",
+                        s.name(), s.name()
+                    ));
                 }
             }
         }
     };
+    let cleaned = match (completed, cleanup_aborted) {
+        (false, Some(i)) => cleanup::aborted(&ctx, &progress_cell, i),
+        _ => progress_cell
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+    };
+    let j = ctx.judge();
     let mut findings = ctx.plan.skipped.clone();
     findings.extend(result.findings);
-    findings.push(cleanup::finding(&ctx, &cleaned, &ctx.settings.spec_path));
+    findings.push(j.cleanup(&cleaned, &ctx.settings.spec_path));
 
     let mut summary = Vec::new();
     let latency = findings
@@ -241,31 +285,60 @@ pub async fn execute(p: Prepared) -> Outcome {
         ctx.run_id(),
         result.written
     ));
-    summary.push(format!(
-        "canary cleanup: {} version(s) deleted, {} left behind{}",
-        cleaned.deleted.len(),
-        cleaned.left.len(),
-        if cleaned.left.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (run `replaudit canary cleanup --spec {} --run-id {}`)",
-                ctx.settings.spec_path,
-                ctx.run_id()
-            )
-        }
-    ));
-    if let Some(s) = interrupted {
-        summary.push(format!("canary interrupted by {}", s.name()));
+    let left_behind = if cleaned.aborted.is_some() {
+        cleaned.may_be_left.len()
+    } else {
+        cleaned.left.len()
+    };
+    if let Some(i) = cleaned.aborted {
+        summary.push(format!(
+            "canary cleanup {}: {} version(s) deleted; {} recorded version(s) may be left{}; run `{command}`",
+            i.describe(),
+            cleaned.deleted.len(),
+            cleaned.may_be_left.len(),
+            if cleaned.may_be_left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    cleaned
+                        .may_be_left
+                        .iter()
+                        .map(|v| format!("{} {}", j.url(&v.bucket, &v.key), v.version_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+    } else {
+        summary.push(format!(
+            "canary cleanup: {} version(s) deleted, {} left behind{}",
+            cleaned.deleted.len(),
+            cleaned.left.len(),
+            if cleaned.left.is_empty() {
+                String::new()
+            } else {
+                format!(" (run `{command}`)")
+            }
+        ));
     }
-    if deadline_hit {
-        summary.push("canary stopped at --deadline".to_string());
+    if let Some(s) = interrupted {
+        summary.push(match s {
+            Interrupt::Deadline => {
+                "canary stopped at --deadline: unfinished checks are errors".to_string()
+            }
+            _ => format!(
+                "canary interrupted by {}: unfinished checks are errors",
+                s.name()
+            ),
+        });
     }
     Outcome {
         run_id: ctx.run_id().to_string(),
         findings,
         interrupted,
-        left_behind: cleaned.left.len(),
+        cleanup_aborted,
+        left_behind,
         summary,
     }
 }
@@ -315,8 +388,8 @@ impl Signals {
             std::future::pending::<()>().await
         }
         tokio::select! {
-            _ = recv(&mut self.int) => Interrupt::Interrupt,
-            _ = recv(&mut self.term) => Interrupt::Terminate,
+            _ = recv(&mut self.int) => Interrupt::Sigint,
+            _ = recv(&mut self.term) => Interrupt::Sigterm,
         }
     }
 
@@ -325,6 +398,35 @@ impl Signals {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-        Interrupt::Interrupt
+        Interrupt::Sigint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announcement_names_the_run_and_the_cleanup_command() {
+        let line = announcement("r-1", &plan::cleanup_command("checks/seed.toml", "r-1"));
+        assert_eq!(
+            line,
+            "replaudit: canary run r-1; if it is killed before it cleans up, run: replaudit canary cleanup --spec checks/seed.toml --run-id r-1"
+        );
+    }
+
+    #[test]
+    fn stop_causes() {
+        assert_eq!(Interrupt::Sigint.exit_code(), 130);
+        assert_eq!(Interrupt::Sigterm.exit_code(), 143);
+        assert_eq!(
+            Interrupt::Deadline.exit_code(),
+            1,
+            "never 0 for a run that did not finish"
+        );
+        assert_eq!(Interrupt::Sigint.summary_word(), "INTERRUPTED");
+        assert_eq!(Interrupt::Deadline.summary_word(), "DEADLINE");
+        assert_eq!(Interrupt::Deadline.describe(), "stopped at --deadline");
+        assert_eq!(Interrupt::Sigterm.describe(), "interrupted by SIGTERM");
     }
 }

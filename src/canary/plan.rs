@@ -193,6 +193,69 @@ pub fn object_url(spec: &Spec, alias: &str, key: &str) -> String {
     format!("s3://{}/{}", bucket_name(spec, alias), key)
 }
 
+/// The command that removes what a run left behind (printed before the run writes anything,
+/// and whenever something may be left). The spec path is quoted for a POSIX shell when needed.
+pub fn cleanup_command(spec_path: &str, run_id: &str) -> String {
+    format!(
+        "replaudit canary cleanup --spec {} --run-id {}",
+        shell_word(spec_path),
+        shell_word(run_id)
+    )
+}
+
+/// `s` as one POSIX shell word: unchanged when it is made of safe characters, else in single
+/// quotes (a `'` inside becomes `'\''`).
+fn shell_word(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,@=".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Where a run's export task writes: `<export_prefix>replaudit-canary/<run-id>` (CloudWatch
+/// Logs adds the `/`; a trailing slash in the prefix would make an empty key segment).
+pub fn export_prefix(spec: &Spec, run_id: &str) -> Option<String> {
+    let d = spec.scenario_d.as_ref()?;
+    Some(format!(
+        "{}/{CANARY_DIR}/{run_id}",
+        d.export_prefix.trim_end_matches('/')
+    ))
+}
+
+/// The run's own CloudWatch Logs stream (scenario D).
+pub fn log_stream(run_id: &str) -> String {
+    format!("replaudit-canary-{run_id}")
+}
+
+/// Whether a key under a run's export prefix was written by its export task:
+/// `<prefix>/<export task id (a UUID)>/…`, or CloudWatch's `<prefix>/aws-logs-write-test`.
+/// Only a run with this id asks CloudWatch Logs to write below this prefix, so such objects are
+/// the run's even without its tag (CloudWatch cannot tag them), which lets `canary cleanup`
+/// remove a crashed run's exports.
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html>
+pub fn is_export_object(prefix: &str, key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    let first = rest.split('/').next().unwrap_or_default();
+    first == "aws-logs-write-test" || (rest.contains('/') && is_uuid(first))
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
 /// Label of a replication rule for messages: `replication 'x' rule 'y'`.
 pub fn rule_label(spec: &Spec, replication: usize, rule: usize) -> String {
     let Some(rep) = spec.replication.get(replication) else {
@@ -667,6 +730,58 @@ mod tests {
     fn seed() -> crate::spec::LoadedSpec {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks/seed.toml");
         crate::spec::load(&p).expect("seed spec loads")
+    }
+
+    #[test]
+    fn cleanup_command_is_one_shell_line() {
+        assert_eq!(
+            cleanup_command("checks/seed.toml", "20250101T000000Z-ab12"),
+            "replaudit canary cleanup --spec checks/seed.toml --run-id 20250101T000000Z-ab12"
+        );
+        assert_eq!(
+            cleanup_command("my specs/it's.toml", "r1"),
+            "replaudit canary cleanup --spec 'my specs/it'\\''s.toml' --run-id r1"
+        );
+        assert_eq!(
+            cleanup_command("", "r1"),
+            "replaudit canary cleanup --spec '' --run-id r1"
+        );
+    }
+
+    #[test]
+    fn export_objects_are_recognised_only_under_the_run_prefix() {
+        let p = "exports/replaudit-canary/run-1";
+        assert!(is_export_object(
+            p,
+            "exports/replaudit-canary/run-1/deaaf155-be19-4bd7-8df9-674bd15b92d8/stream/000000.gz"
+        ));
+        assert!(is_export_object(
+            p,
+            "exports/replaudit-canary/run-1/aws-logs-write-test"
+        ));
+        assert!(
+            !is_export_object(p, "exports/replaudit-canary/run-1/99"),
+            "canary objects are found by tag"
+        );
+        assert!(!is_export_object(
+            p,
+            "exports/replaudit-canary/run-12/deaaf155-be19-4bd7-8df9-674bd15b92d8/s/0.gz"
+        ));
+        assert!(!is_export_object(
+            p,
+            "exports/other/deaaf155-be19-4bd7-8df9-674bd15b92d8/s/0.gz"
+        ));
+        assert!(
+            !is_export_object(
+                p,
+                "exports/replaudit-canary/run-1/deaaf155-be19-4bd7-8df9-674bd15b92d8"
+            ),
+            "a bare UUID key is not an export"
+        );
+        assert_eq!(
+            export_prefix(&seed(), "run-1").as_deref(),
+            Some("exports/replaudit-canary/run-1")
+        );
     }
 
     #[test]

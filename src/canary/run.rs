@@ -1,29 +1,27 @@
 //! The canary run: write every planned object, then (concurrently for all of them) watch the
 //! replicas arrive, read their status and encryption, try the principals' access, and test
-//! delete-marker replication. Every outcome becomes a finding; nothing here deletes anything
-//! except the one simple DELETE of the delete-marker test (which only adds a marker).
+//! delete-marker replication. This module only observes: it records what it saw in the types
+//! of `observation.rs` and hands them to the pure verdicts (`verdict/`). Nothing here deletes
+//! anything except the one simple DELETE of the delete-marker test (which only adds a marker).
 
 use super::backoff::Backoff;
-use super::context::{Ctx, VersionRef, Watch};
-use super::plan::{
-    self, AccessCheck, Action, Actor, Expected, PlannedObject, Purpose, Sse, Target, TAG_KEY,
+use super::context::{Ctx, RunResult, VersionRef, Watch};
+use super::observation::{
+    AccessObs, AccessOutcome, DeleteMarkerObs, Interrupt, MarkerCreate, MarkerObs, MarkerSeen,
+    ReplicaObs, ReplicationObs, Seen, Tried, UnreplicatedObs, WriteObs, Written,
 };
+use super::plan::{self, AccessCheck, Action, Actor, PlannedObject, Purpose, Sse, Target, TAG_KEY};
 use super::s3ops::{self, CallError, HeadInfo};
-use crate::catalogue::canary as meta;
-use crate::catalogue::RuleMeta;
-use crate::findings::{Finding, Scenario, Status};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::Client;
 use futures::future::join_all;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// S3 Replication Time Control's window: 99.99% of objects within 15 minutes.
-pub const RTC_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long to keep reading the source status once every replica was seen.
 const SETTLE: Duration = Duration::from_secs(5);
-/// Consecutive unexpected errors after which polling gives up.
+/// Consecutive unexpected errors after which polling a destination gives up.
 const MAX_POLL_ERRORS: usize = 3;
 
 const TAG_SET: &AsciiSet = &NON_ALPHANUMERIC
@@ -54,120 +52,21 @@ fn short_prefix(o: &PlannedObject) -> &str {
         .unwrap_or("/")
 }
 
-fn r3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-/// One latency measurement, for the min / median / max summary.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sample {
-    pub secs: Option<f64>,
-    pub pass: bool,
-    pub interrupted: bool,
-}
-
-#[derive(Default)]
-pub(crate) struct RunResult {
-    pub findings: Vec<Finding>,
-    pub watches: Vec<Watch>,
-    pub samples: Vec<Sample>,
-    pub written: usize,
-}
-
-impl RunResult {
-    pub(crate) fn merge(&mut self, other: RunResult) {
-        self.findings.extend(other.findings);
-        self.watches.extend(other.watches);
-        self.samples.extend(other.samples);
-        self.written += other.written;
-    }
-}
-
-struct Written {
-    version_id: String,
+/// What only the observing code needs about a written canary: when S3 acknowledged it (every
+/// latency is measured from here) and the bytes written (an allowed reader must get them back).
+struct Io {
     ack: Instant,
     body: Vec<u8>,
-    sse: Option<String>,
-    kms_key_id: Option<String>,
-    /// HeadObject of the source right after the write.
-    source: Option<HeadInfo>,
 }
 
-enum Put {
-    Written(Written),
-    /// The key already exists and is not this run's: nothing was written, nothing will be touched.
-    Exists(CallError),
-    Failed(CallError),
-    NotTried(String),
-    Stopped,
-}
-
-impl Put {
-    fn reason(&self) -> String {
-        match self {
-            Put::Written(_) => "written".into(),
-            Put::Exists(_) => {
-                "the canary key already existed, so nothing was written (see canary-write)".into()
-            }
-            Put::Failed(e) => format!("the canary object was not written ({})", e.describe()),
-            Put::NotTried(why) => format!("the canary object was not written ({why})"),
-            Put::Stopped => "interrupted before the canary object was written".into(),
-        }
-    }
-}
-
-#[derive(Debug)]
-enum Seen {
-    Found {
-        head: HeadInfo,
-        latency: f64,
-        lower: f64,
-    },
-    SourceFailed {
-        after: f64,
-    },
-    TimedOut,
-    Stopped,
-    Error(CallError),
-}
-
-struct Observation {
-    expected: Expected,
-    seen: Seen,
-    polls: usize,
-    /// Last replication status read from the source, and whether any read succeeded.
-    source_status: Option<String>,
-    status_read: bool,
-}
-
-impl Observation {
-    fn found(&self) -> Option<&HeadInfo> {
-        match &self.seen {
-            Seen::Found { head, .. } => Some(head),
-            _ => None,
-        }
-    }
-
-    /// The replica may still arrive later: cleanup must watch for it.
-    fn may_still_arrive(&self) -> bool {
-        match self.seen {
-            Seen::Found { .. } | Seen::SourceFailed { .. } => false,
-            _ => !self.status_read || self.source_status.as_deref() == Some("PENDING"),
-        }
-    }
-}
-
-pub(crate) async fn run_all(ctx: &Ctx) -> RunResult {
-    let (results, logs) = futures::join!(
-        join_all(ctx.plan.objects.iter().map(|o| run_object(ctx, o))),
-        super::logs::run(ctx),
-    );
+/// Every planned object's checks, concurrently, and the latency summary over them.
+pub(crate) async fn run_objects(ctx: &Ctx) -> RunResult {
+    let results = join_all(ctx.plan.objects.iter().map(|o| run_object(ctx, o))).await;
     let mut all = RunResult::default();
     for r in results {
         all.merge(r);
     }
-    all.merge(logs);
-    if let Some(f) = latency_summary(ctx, &all.samples) {
+    if let Some(f) = ctx.judge().latency_summary(&all.samples) {
         all.findings.push(f);
     }
     all
@@ -184,13 +83,13 @@ async fn run_object(ctx: &Ctx, o: &PlannedObject) -> RunResult {
 
 // ------------------------------------------------------------------ writing
 
-async fn put(ctx: &Ctx, o: &PlannedObject) -> Put {
-    if ctx.stopped() {
-        return Put::Stopped;
+async fn put(ctx: &Ctx, o: &PlannedObject) -> (WriteObs, Option<Io>) {
+    if let Some(i) = ctx.stopped() {
+        return (WriteObs::Stopped(i), None);
     }
     let client = match ctx.client(&o.writer, &o.bucket) {
         Ok(c) => c,
-        Err(why) => return Put::NotTried(why),
+        Err(why) => return (WriteObs::NotTried(why), None),
     };
     let body = format!(
         "replaudit canary\nrun: {}\nobject: {}\nnonce: {}\n",
@@ -199,6 +98,8 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> Put {
         uuid::Uuid::new_v4().simple()
     )
     .into_bytes();
+    // If-None-Match: * makes the write fail (412) instead of overwriting anything.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
     let mut req = client
         .put_object()
         .bucket(ctx.name(&o.bucket))
@@ -229,37 +130,38 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> Put {
                 delete_marker: false,
             });
             let source = source_head(ctx, o).await.ok();
-            Put::Written(Written {
-                version_id,
-                ack,
-                body,
-                sse: out.server_side_encryption().map(|s| s.as_str().to_string()),
-                kms_key_id: out.ssekms_key_id().map(str::to_string),
-                source,
-            })
+            (
+                WriteObs::Written(Written {
+                    version_id,
+                    sse: out.server_side_encryption().map(|s| s.as_str().to_string()),
+                    kms_key_id: out.ssekms_key_id().map(str::to_string),
+                    source,
+                }),
+                Some(Io { ack, body }),
+            )
         }
         Err(e) => {
             let err = CallError::from_sdk("s3:PutObject", &e);
             if err.is_precondition_failed() {
                 // A retried PutObject whose first attempt succeeded also gets 412.
-                if let Some(w) = adopt_own_write(ctx, o, body).await {
-                    return Put::Written(w);
+                if let Some(w) = adopt_own_write(ctx, o).await {
+                    return (WriteObs::Written(w), Some(Io { ack, body }));
                 }
-                return Put::Exists(err);
+                return (WriteObs::Exists(err), None);
             }
             if err.uncertain {
                 ctx.ledger()
                     .uncertain
                     .insert((o.bucket.clone(), o.key.clone()));
             }
-            Put::Failed(err)
+            (WriteObs::Failed(err), None)
         }
     }
 }
 
 /// After a 412: the object at the key is this run's own only if it did not exist before the run
 /// (not in the pre-run listing) and carries this run's tag.
-async fn adopt_own_write(ctx: &Ctx, o: &PlannedObject, body: Vec<u8>) -> Option<Written> {
+async fn adopt_own_write(ctx: &Ctx, o: &PlannedObject) -> Option<Written> {
     let client = ctx.owner_client(&o.bucket).ok()?;
     let head = s3ops::head(client, ctx.name(&o.bucket), &o.key)
         .await
@@ -283,14 +185,13 @@ async fn adopt_own_write(ctx: &Ctx, o: &PlannedObject, body: Vec<u8>) -> Option<
     });
     Some(Written {
         version_id: v,
-        ack: Instant::now(),
-        body,
         sse: head.sse.clone(),
         kms_key_id: head.kms_key_id.clone(),
         source: Some(head),
     })
 }
 
+/// HeadObject of the canary in its source bucket (it exists, so s3:GetObject suffices).
 async fn source_head(ctx: &Ctx, o: &PlannedObject) -> Result<HeadInfo, CallError> {
     let client = ctx
         .owner_client(&o.bucket)
@@ -298,156 +199,45 @@ async fn source_head(ctx: &Ctx, o: &PlannedObject) -> Result<HeadInfo, CallError
     s3ops::head(client, ctx.name(&o.bucket), &o.key).await
 }
 
-fn base_evidence(ctx: &Ctx, o: &PlannedObject) -> Value {
-    json!({
-        "run_id": ctx.run_id(),
-        "object": ctx.url(&o.bucket, &o.key),
-        "writer": o.writer.label(),
-    })
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            b.insert(k.clone(), v.clone());
-        }
-    }
-    base
-}
-
-fn write_finding(ctx: &Ctx, o: &PlannedObject, put: &Put) -> Finding {
-    let resource = ctx.url(&o.bucket, &o.key);
-    let ev = base_evidence(ctx, o);
-    let f = |status, msg: String, ev| {
-        meta::WRITE.finding(o.scenario, status, resource.clone(), msg, ev)
-    };
-    match put {
-        Put::Written(w) => f(
-            Status::Pass,
-            format!(
-                "wrote the canary as {} (version {}, {})",
-                o.writer.label(),
-                w.version_id,
-                w.sse.as_deref().unwrap_or("no SSE reported")
-            ),
-            with(ev, json!({"version_id": w.version_id, "sse": w.sse, "kms_key_id": w.kms_key_id})),
-        ),
-        Put::Exists(e) => f(
-            Status::Error,
-            format!("an object already exists at the canary key; it was not overwritten and will not be touched ({})", e.describe()),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        Put::Failed(e) => {
-            let status = if e.service { Status::Fail } else { Status::Error };
-            f(
-                status,
-                format!("{} could not write the canary: {}", o.writer.label(), e.describe()),
-                with(ev, json!({"error": e.evidence()})),
-            )
-        }
-        Put::NotTried(why) => f(Status::Error, format!("canary not written: {why}"), ev),
-        Put::Stopped => f(Status::Skip, "interrupted before the canary was written".into(), ev),
-    }
-}
-
 // ------------------------------------------------------------------ watching replicas
 
-async fn observe(ctx: &Ctx, o: &PlannedObject, w: &Written, e: &Expected) -> Observation {
-    let mut obs = Observation {
-        expected: e.clone(),
-        seen: Seen::TimedOut,
-        polls: 0,
-        source_status: w.source.as_ref().and_then(|h| h.replication_status.clone()),
-        status_read: w.source.is_some(),
+/// The canary's version in `dest`, if it is there yet: found by listing (see
+/// [`s3ops::versions_of`] for why not HeadObject), then read with HeadObject for its status
+/// and encryption. Recorded for cleanup when it is provably this run's.
+async fn find_replica(
+    ctx: &Ctx,
+    client: &Client,
+    o: &PlannedObject,
+    w: &Written,
+    dest: &str,
+) -> Result<Option<(String, Result<HeadInfo, CallError>)>, CallError> {
+    let listed = s3ops::versions_of(client, ctx.name(dest), &o.key).await?;
+    let candidate = listed
+        .iter()
+        .filter(|l| !l.delete_marker)
+        .find(|l| l.version_id == w.version_id)
+        .or_else(|| {
+            let ledger = ctx.ledger();
+            listed
+                .iter()
+                .find(|l| !l.delete_marker && !ledger.is_foreign(dest, &l.key, &l.version_id))
+        });
+    let Some(v) = candidate else {
+        return Ok(None);
     };
-    let dest_client = match ctx.owner_client(&e.dest) {
-        Ok(c) => c,
-        Err(why) => {
-            obs.seen = Seen::Error(CallError::local("s3:HeadObject", why));
-            return obs;
-        }
-    };
-    let src_client = ctx.owner_client(&o.bucket).ok();
-    let timeout = ctx.settings.timeout;
-    let deadline = w.ack + timeout;
-    let bar = ctx.progress.bar(
-        format!("#{} {} -> {}", o.n, short_prefix(o), ctx.name(&e.dest)),
-        timeout,
-    );
-    let mut backoff = Backoff::default();
-    let mut lower = 0.0;
-    let mut errors = 0;
-    obs.seen = loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break Seen::TimedOut;
-        }
-        if ctx.pause(backoff.next_delay().min(deadline - now)).await {
-            break Seen::Stopped;
-        }
-        obs.polls += 1;
-        match s3ops::head(dest_client, ctx.name(&e.dest), &o.key).await {
-            Ok(head) => {
-                let latency = w.ack.elapsed().as_secs_f64();
-                record_replica(ctx, o, w, &e.dest, &head).await;
-                break Seen::Found {
-                    head,
-                    latency,
-                    lower,
-                };
-            }
-            Err(err) if err.is_not_found() => {
-                errors = 0;
-                lower = w.ack.elapsed().as_secs_f64();
-            }
-            Err(err) => {
-                errors += 1;
-                if errors >= MAX_POLL_ERRORS {
-                    break Seen::Error(err);
-                }
-            }
-        }
-        // Read the source too, so that a FAILED replication ends the wait at once.
-        if let Some(c) = src_client {
-            if let Ok(h) = s3ops::head(c, ctx.name(&o.bucket), &o.key).await {
-                obs.status_read = true;
-                obs.source_status = h.replication_status;
-                if obs.source_status.as_deref() == Some("FAILED") {
-                    break Seen::SourceFailed {
-                        after: w.ack.elapsed().as_secs_f64(),
-                    };
-                }
-            }
-        }
-        bar.update(
-            w.ack.elapsed(),
-            format!(
-                "poll {}, source {}",
-                obs.polls,
-                obs.source_status.as_deref().unwrap_or("no status")
-            ),
-        );
-    };
-    bar.finish(match &obs.seen {
-        Seen::Found { latency, .. } => format!("replicated in {latency:.2} s"),
-        Seen::SourceFailed { .. } => "replication FAILED".into(),
-        Seen::TimedOut => "no replica before the timeout".into(),
-        Seen::Stopped => "interrupted".into(),
-        Seen::Error(e) => e.describe(),
-    });
-    obs
+    record_replica(ctx, o, w, dest, &v.version_id).await;
+    let head = s3ops::head(client, ctx.name(dest), &o.key).await;
+    Ok(Some((v.version_id.clone(), head)))
 }
 
 /// Remember a replica for cleanup when it is provably this run's: it carries the source
-/// version's id (S3 replicas keep it) or this run's tag.
-async fn record_replica(ctx: &Ctx, o: &PlannedObject, w: &Written, dest: &str, head: &HeadInfo) {
-    let Some(v) = head.version_id.clone() else {
-        return;
-    };
+/// version's id (replicas keep it: "retain all metadata, such as ... version IDs",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html>) or this run's tag.
+async fn record_replica(ctx: &Ctx, o: &PlannedObject, w: &Written, dest: &str, v: &str) {
     let mut ours = v == w.version_id;
     if !ours {
         if let Ok(c) = ctx.owner_client(dest) {
-            ours = s3ops::tag_value(c, ctx.name(dest), &o.key, &v, TAG_KEY)
+            ours = s3ops::tag_value(c, ctx.name(dest), &o.key, v, TAG_KEY)
                 .await
                 .ok()
                 .flatten()
@@ -455,455 +245,281 @@ async fn record_replica(ctx: &Ctx, o: &PlannedObject, w: &Written, dest: &str, h
         }
     }
     let mut l = ctx.ledger();
-    if ours && !l.is_foreign(dest, &o.key, &v) {
+    if ours && !l.is_foreign(dest, &o.key, v) {
         l.observed.insert(VersionRef {
             bucket: dest.to_string(),
             key: o.key.clone(),
-            version_id: v,
+            version_id: v.to_string(),
             delete_marker: false,
         });
     }
 }
 
+/// Wait for the replica in every expected destination at once.
+///
+/// Each poll lists every destination still without its replica, then reads the source's
+/// status. A source FAILED ends the wait early only when it can be attributed: the status
+/// covers every destination ("If one or more destinations fail replication, the header returns
+/// FAILED", <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html#replication-status-multiple-destinations>),
+/// so it says which destination failed only when exactly one is still without its replica.
+async fn observe(ctx: &Ctx, o: &PlannedObject, w: &Written, io: &Io) -> ReplicationObs {
+    let n = o.expected.len();
+    let mut seen: Vec<Option<Seen>> = vec![None; n];
+    let mut polls = vec![0usize; n];
+    let mut lower = vec![0.0f64; n];
+    let mut errors = vec![0usize; n];
+    let clients: Vec<Option<&Client>> = o
+        .expected
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match ctx.owner_client(&e.dest) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                seen[i] = Some(Seen::Error(CallError::local("s3:ListObjectVersions", why)));
+                None
+            }
+        })
+        .collect();
+    let src_client = ctx.owner_client(&o.bucket).ok();
+    let mut waiting_status = w.source.as_ref().and_then(|h| h.replication_status.clone());
+    let mut status_read = w.source.is_some();
+    let mut source_error: Option<CallError> = None;
+    let timeout = ctx.settings.timeout;
+    let deadline = io.ack + timeout;
+    let dests: Vec<&str> = o.expected.iter().map(|e| ctx.name(&e.dest)).collect();
+    let bar = ctx.progress.bar(
+        format!("#{} {} -> {}", o.n, short_prefix(o), dests.join(", ")),
+        timeout,
+    );
+    let open = |seen: &[Option<Seen>]| -> Vec<usize> {
+        (0..seen.len()).filter(|i| seen[*i].is_none()).collect()
+    };
+    let mut backoff = Backoff::default();
+    loop {
+        let waiting = open(&seen);
+        if waiting.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let waited = io.ack.elapsed().as_secs_f64();
+            for i in waiting {
+                seen[i] = Some(Seen::Missing {
+                    waited,
+                    source_failed: false,
+                });
+            }
+            break;
+        }
+        if let Some(interrupt) = ctx.pause(backoff.next_delay().min(deadline - now)).await {
+            let waited = io.ack.elapsed().as_secs_f64();
+            for i in waiting {
+                seen[i] = Some(Seen::Stopped { interrupt, waited });
+            }
+            break;
+        }
+        for i in waiting {
+            let Some(client) = clients[i] else { continue };
+            polls[i] += 1;
+            match find_replica(ctx, client, o, w, &o.expected[i].dest).await {
+                Ok(Some((version_id, head))) => {
+                    seen[i] = Some(Seen::Found {
+                        latency: io.ack.elapsed().as_secs_f64(),
+                        lower: lower[i],
+                        version_id,
+                        head,
+                    });
+                }
+                Ok(None) => {
+                    errors[i] = 0;
+                    lower[i] = io.ack.elapsed().as_secs_f64();
+                }
+                Err(err) => {
+                    errors[i] += 1;
+                    if errors[i] >= MAX_POLL_ERRORS {
+                        seen[i] = Some(Seen::Error(err));
+                    }
+                }
+            }
+        }
+        let waiting = open(&seen);
+        if waiting.is_empty() {
+            break;
+        }
+        // Read the source too, so that a FAILED replication ends the wait at once.
+        if let Some(c) = src_client {
+            match s3ops::head(c, ctx.name(&o.bucket), &o.key).await {
+                Ok(h) => {
+                    status_read = true;
+                    waiting_status = h.replication_status;
+                    if waiting_status.as_deref() == Some("FAILED") && waiting.len() == 1 {
+                        seen[waiting[0]] = Some(Seen::Missing {
+                            waited: io.ack.elapsed().as_secs_f64(),
+                            source_failed: true,
+                        });
+                    }
+                }
+                Err(e) => source_error = Some(e),
+            }
+        }
+        bar.update(
+            io.ack.elapsed(),
+            format!(
+                "poll {}, source {}",
+                polls.iter().max().copied().unwrap_or(0),
+                waiting_status.as_deref().unwrap_or("no status")
+            ),
+        );
+    }
+    let replicas: Vec<ReplicaObs> = o
+        .expected
+        .iter()
+        .zip(seen)
+        .zip(polls)
+        .map(|((e, s), p)| ReplicaObs {
+            expected: e.clone(),
+            seen: s.unwrap_or(Seen::Missing {
+                waited: 0.0,
+                source_failed: false,
+            }),
+            polls: p,
+        })
+        .collect();
+    bar.finish(
+        replicas
+            .iter()
+            .map(|r| match &r.seen {
+                Seen::Found { latency, .. } => format!("replicated in {latency:.2} s"),
+                Seen::Missing {
+                    source_failed: true,
+                    ..
+                } => "replication FAILED".into(),
+                Seen::Missing { .. } => "no replica before the timeout".into(),
+                Seen::Stopped { interrupt, .. } => interrupt.describe(),
+                Seen::Error(e) => e.describe(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    let all_found = replicas.iter().all(|r| r.found().is_some());
+    let (final_status, settle_stopped) = if all_found {
+        settle_status(ctx, o).await
+    } else if status_read {
+        (Ok(waiting_status.clone()), None)
+    } else {
+        (
+            Err(source_error.unwrap_or_else(|| {
+                CallError::local("s3:HeadObject", "the source's status was never read")
+            })),
+            None,
+        )
+    };
+    ReplicationObs {
+        replicas,
+        waiting_status,
+        status_read,
+        final_status,
+        settle_stopped,
+    }
+}
+
 /// Once every replica is there, the source should say COMPLETED; give it a few seconds.
-async fn settle_status(ctx: &Ctx, o: &PlannedObject) -> Result<Option<String>, CallError> {
+async fn settle_status(
+    ctx: &Ctx,
+    o: &PlannedObject,
+) -> (Result<Option<String>, CallError>, Option<Interrupt>) {
     let deadline = Instant::now() + SETTLE;
     let mut backoff = Backoff::default();
     loop {
-        let status = source_head(ctx, o).await?.replication_status;
+        let status = match source_head(ctx, o).await {
+            Ok(h) => h.replication_status,
+            Err(e) => return (Err(e), None),
+        };
         let now = Instant::now();
-        if status.as_deref() != Some("PENDING") || now >= deadline || ctx.stopped() {
-            return Ok(status);
+        if status.as_deref() != Some("PENDING") || now >= deadline {
+            return (Ok(status), None);
         }
-        if ctx.pause(backoff.next_delay().min(deadline - now)).await {
-            return Ok(status);
+        if let Some(i) = ctx.pause(backoff.next_delay().min(deadline - now)).await {
+            return (Ok(status), Some(i));
         }
     }
 }
 
-fn pair_resource(ctx: &Ctx, o: &PlannedObject, dest: &str) -> String {
-    format!("{} -> s3://{}", ctx.url(&o.bucket, &o.key), ctx.name(dest))
-}
-
-fn timeout_words(ctx: &Ctx) -> String {
-    let t = ctx.settings.timeout;
-    if t < RTC_WINDOW {
-        format!("{} s (--canary-timeout)", r3(t.as_secs_f64()))
-    } else {
-        format!("{} s (the RTC window)", r3(t.as_secs_f64()))
-    }
-}
-
-fn latency_finding(
-    ctx: &Ctx,
-    o: &PlannedObject,
-    w: &Written,
-    ob: &Observation,
-) -> (Finding, Sample) {
-    let e = &ob.expected;
-    let rule = plan::rule_label(&ctx.spec, e.replication, e.rule);
-    let resource = pair_resource(ctx, o, &e.dest);
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({
-            "rule": rule,
-            "destination": format!("s3://{}", ctx.name(&e.dest)),
-            "polls": ob.polls,
-            "threshold_secs": RTC_WINDOW.as_secs(),
-            "timeout_secs": r3(ctx.settings.timeout.as_secs_f64()),
-            "source_version_id": w.version_id,
-            "source_replication_status": ob.source_status,
-        }),
-    );
-    let mk = |status, msg: String, ev| {
-        meta::LATENCY.finding(o.scenario, status, resource.clone(), msg, ev)
-    };
-    match &ob.seen {
-        Seen::Found {
-            head,
-            latency,
-            lower,
-        } => {
-            let delta = match (
-                w.source.as_ref().and_then(|s| s.last_modified),
-                head.last_modified,
-            ) {
-                (Some(s), Some(d)) => Some(r3(d - s)),
-                _ => None,
-            };
-            let within = *latency <= RTC_WINDOW.as_secs_f64();
-            let mut f = mk(
-                if within { Status::Pass } else { Status::Fail },
-                format!(
-                    "{rule}: replica in s3://{} after {:.2} s ({}), LastModified delta {}{}",
-                    ctx.name(&e.dest),
-                    latency,
-                    if ob.polls <= 1 {
-                        "seen at the first poll".to_string()
-                    } else {
-                        format!("not there at {lower:.2} s")
-                    },
-                    delta
-                        .map(|d| format!("{d} s"))
-                        .unwrap_or_else(|| "unknown".into()),
-                    if within {
-                        ""
-                    } else {
-                        "; past the 15-minute RTC window"
-                    }
-                ),
-                with(
-                    ev,
-                    json!({
-                        "latency_secs": r3(*latency),
-                        "latency_lower_bound_secs": r3(*lower),
-                        "last_modified_delta_secs": delta,
-                        "replica_version_id": head.version_id,
-                    }),
-                ),
-            );
-            f.duration_secs = Some(r3(*latency));
-            (
-                f,
-                Sample {
-                    secs: Some(*latency),
-                    pass: within,
-                    interrupted: false,
-                },
-            )
-        }
-        Seen::SourceFailed { after } => (
-            mk(
-                Status::Fail,
-                format!(
-                    "{rule}: replication of {} FAILED after {after:.2} s; no replica in s3://{}",
-                    ctx.url(&o.bucket, &o.key),
-                    ctx.name(&e.dest)
-                ),
-                ev,
-            ),
-            Sample {
-                secs: None,
-                pass: false,
-                interrupted: false,
-            },
-        ),
-        Seen::TimedOut => (
-            mk(
-                Status::Fail,
-                format!(
-                    "{rule}: no replica in s3://{} within {}; source replication status {}",
-                    ctx.name(&e.dest),
-                    timeout_words(ctx),
-                    ob.source_status.as_deref().unwrap_or("absent")
-                ),
-                ev,
-            ),
-            Sample {
-                secs: None,
-                pass: false,
-                interrupted: false,
-            },
-        ),
-        Seen::Stopped => (
-            mk(
-                Status::Skip,
-                format!("{rule}: interrupted before the replica was seen"),
-                ev,
-            ),
-            Sample {
-                secs: None,
-                pass: false,
-                interrupted: true,
-            },
-        ),
-        Seen::Error(err) => (
-            mk(
-                Status::Error,
-                format!("{rule}: cannot read the destination: {}", err.describe()),
-                with(ev, json!({"error": err.evidence()})),
-            ),
-            Sample {
-                secs: None,
-                pass: false,
-                interrupted: false,
-            },
-        ),
-    }
-}
-
-fn status_finding(
-    ctx: &Ctx,
-    o: &PlannedObject,
-    obs: &[Observation],
-    final_status: &Result<Option<String>, CallError>,
-) -> Finding {
-    let resource = ctx.url(&o.bucket, &o.key);
-    let replicas: Vec<Value> = obs
+/// Replications that may still land after the checks ended: cleanup watches for them.
+fn watches_for(o: &PlannedObject, w: &Written, obs: &ReplicationObs) -> Vec<Watch> {
+    obs.replicas
         .iter()
-        .map(|ob| {
-            json!({
-                "destination": format!("s3://{}", ctx.name(&ob.expected.dest)),
-                "replica_status": ob.found().and_then(|h| h.replication_status.clone()),
-                "seen": ob.found().is_some(),
-            })
+        .filter(|r| match r.seen {
+            Seen::Found { .. } => false,
+            Seen::Missing {
+                source_failed: true,
+                ..
+            } => false,
+            _ => !obs.status_read || obs.waiting_status.as_deref() != Some("COMPLETED"),
         })
-        .collect();
-    let source = final_status.as_ref().ok().cloned().flatten();
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({"source_replication_status": source, "replicas": replicas}),
-    );
-    let mk = |status, msg: String| {
-        meta::STATUS.finding(o.scenario, status, resource.clone(), msg, ev.clone())
-    };
-    if obs.iter().any(|ob| matches!(ob.seen, Seen::Stopped)) {
-        return mk(
-            Status::Skip,
-            "interrupted before the replication status settled".into(),
-        );
-    }
-    let source = match final_status {
-        Ok(s) => s.clone(),
-        Err(e) => {
-            return mk(
-                Status::Error,
-                format!("cannot read the source status: {}", e.describe()),
-            )
-        }
-    };
-    match source.as_deref() {
-        Some("FAILED") => mk(
-            Status::Fail,
-            format!("replication status FAILED for {resource}"),
-        ),
-        Some("PENDING") => mk(
-            Status::Fail,
-            format!(
-                "replication status still PENDING for {resource} after {}",
-                timeout_words(ctx)
-            ),
-        ),
-        None => mk(
-            Status::Fail,
-            format!("no replication status on {resource}: no enabled replication rule matched it"),
-        ),
-        Some("COMPLETED" | "COMPLETE") => {
-            let bad: Vec<String> = obs
-                .iter()
-                .filter_map(|ob| match ob.found() {
-                    Some(h) if h.replication_status.as_deref() == Some("REPLICA") => None,
-                    Some(h) => Some(format!(
-                        "replica in s3://{} reports {}",
-                        ctx.name(&ob.expected.dest),
-                        h.replication_status.as_deref().unwrap_or("no status")
-                    )),
-                    None => Some(format!(
-                        "no replica seen in s3://{}",
-                        ctx.name(&ob.expected.dest)
-                    )),
-                })
-                .collect();
-            if bad.is_empty() {
-                mk(
-                    Status::Pass,
-                    format!("{resource} COMPLETED; replica REPLICA"),
-                )
-            } else {
-                mk(
-                    Status::Fail,
-                    format!("{resource} COMPLETED but {}", bad.join("; ")),
-                )
-            }
-        }
-        Some(other) => mk(
-            Status::Fail,
-            format!("unexpected replication status {other} on {resource}"),
-        ),
-    }
-}
-
-fn encryption_finding(ctx: &Ctx, o: &PlannedObject, w: &Written, ob: &Observation) -> Finding {
-    let e = &ob.expected;
-    let scenario = match &ctx.spec.scenario_a {
-        Some(a) if a.bucket.get_ref() == &e.dest => Scenario::ScenarioA,
-        _ => o.scenario,
-    };
-    let resource = pair_resource(ctx, o, &e.dest);
-    let Some(head) = ob.found() else {
-        return meta::ENCRYPTION.finding(
-            scenario,
-            Status::Skip,
-            resource,
-            "no replica was seen, so its encryption was not measured",
-            base_evidence(ctx, o),
-        );
-    };
-    let src = w.source.as_ref();
-    let src_alg = w.sse.clone().or_else(|| src.and_then(|h| h.sse.clone()));
-    let src_key = w
-        .kms_key_id
-        .clone()
-        .or_else(|| src.and_then(|h| h.kms_key_id.clone()));
-    let rule = ctx
-        .spec
-        .replication
-        .get(e.replication)
-        .and_then(|r| r.rules.get(e.rule));
-    let dest_bucket = ctx.spec.buckets.get(&e.dest);
-    let (want_alg, want_key, basis): (Option<String>, Option<String>, &str) = match src_alg
-        .as_deref()
-    {
-        Some(a) if a.starts_with("aws:kms") => (
-            Some(a.to_string()),
-            rule.and_then(|r| r.replica_kms_key_arn.as_ref().map(|k| k.get_ref().clone())),
-            "SSE-KMS source objects are re-encrypted with the rule's replica KMS key",
-        ),
-        Some("AES256") => (Some("AES256".into()), None, "SSE-S3 replicas stay SSE-S3"),
-        _ => (
-            dest_bucket.and_then(|b| b.default_encryption.as_ref().map(|x| x.get_ref().clone())),
-            dest_bucket.and_then(|b| b.kms_key_arn.as_ref().map(|x| x.get_ref().clone())),
-            "unencrypted source objects get the destination's default encryption",
-        ),
-    };
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({
-            "destination": format!("s3://{}", ctx.name(&e.dest)),
-            "basis": basis,
-            "source_sse": src_alg, "source_kms_key_id": src_key,
-            "expected_sse": want_alg, "expected_kms_key_id": want_key,
-            "replica_sse": head.sse, "replica_kms_key_id": head.kms_key_id,
-        }),
-    );
-    let Some(want_alg) = want_alg else {
-        return meta::ENCRYPTION.finding(
-            scenario,
-            Status::Skip,
-            resource,
-            "the source object is unencrypted and the spec gives no default encryption for the destination; nothing to compare",
-            ev,
-        );
-    };
-    let mut problems = Vec::new();
-    if head.sse.as_deref() != Some(want_alg.as_str()) {
-        problems.push(format!(
-            "algorithm {} (expected {want_alg})",
-            head.sse.as_deref().unwrap_or("none")
-        ));
-    }
-    if let Some(k) = &want_key {
-        if want_alg.starts_with("aws:kms") {
-            match head.kms_key_id.as_deref() {
-                Some(actual) if s3ops::kms_key_matches(k, actual) => {}
-                actual => problems.push(format!(
-                    "KMS key {} (expected {k})",
-                    actual.unwrap_or("none")
-                )),
-            }
-        }
-    }
-    if problems.is_empty() {
-        meta::ENCRYPTION.finding(
-            scenario,
-            Status::Pass,
-            resource,
-            format!(
-                "replica encrypted with {want_alg}{}",
-                want_key.map(|k| format!(" under {k}")).unwrap_or_default()
-            ),
-            ev,
-        )
-    } else {
-        meta::ENCRYPTION.finding(
-            scenario,
-            Status::Fail,
-            resource,
-            format!("replica encrypted with {}", problems.join(", ")),
-            ev,
-        )
-    }
+        .map(|r| Watch {
+            bucket: r.expected.dest.clone(),
+            key: o.key.clone(),
+            version_ids: vec![w.version_id.clone()],
+        })
+        .collect()
 }
 
 // ------------------------------------------------------------------ access
 
-enum Tried {
-    /// The call succeeded; `ok` = it returned the canary's bytes / listed the canary.
-    Succeeded {
-        ok: bool,
-        detail: String,
-    },
-    Failed(CallError),
-}
-
 async fn access_check(
     ctx: &Ctx,
     o: &PlannedObject,
-    w: &Written,
+    io: &Io,
     c: &AccessCheck,
-    obs: &[Observation],
-) -> Finding {
+    replicas: &[ReplicaObs],
+) -> AccessObs {
+    let outcome = try_access(ctx, o, io, c, replicas).await;
+    AccessObs {
+        check: c.clone(),
+        outcome,
+    }
+}
+
+async fn try_access(
+    ctx: &Ctx,
+    o: &PlannedObject,
+    io: &Io,
+    c: &AccessCheck,
+    replicas: &[ReplicaObs],
+) -> AccessOutcome {
     let bucket = match &c.target {
-        Target::Source => o.bucket.clone(),
-        Target::Replica(d) => d.clone(),
-    };
-    let url = ctx.url(&bucket, &o.key);
-    let resource = format!("{url} as {}", c.principal);
-    let arn = ctx
-        .spec
-        .principal(&c.principal)
-        .map(|p| p.arn.get_ref().clone())
-        .unwrap_or_default();
-    let ev = json!({
-        "run_id": ctx.run_id(),
-        "principal": c.principal, "principal_arn": arn,
-        "action": c.action.as_str(),
-        "expected": if c.allowed { "allowed" } else { "denied" },
-        "object": url,
-        "expectation": c.origin,
-    });
-    let mk = |status, msg: String, ev: Value| {
-        meta::ACCESS.finding(c.scenario, status, resource.clone(), msg, ev)
-    };
-    if let Target::Replica(d) = &c.target {
-        if !obs
-            .iter()
-            .any(|ob| &ob.expected.dest == d && ob.found().is_some())
-        {
-            return mk(
-                Status::Skip,
-                format!(
-                    "{}: no replica appeared in s3://{}, nothing to read",
-                    c.origin,
-                    ctx.name(d)
-                ),
-                ev,
-            );
+        Target::Source => o.bucket.as_str(),
+        Target::Replica(d) => {
+            let r = replicas.iter().find(|r| &r.expected.dest == d);
+            if let Some(i) = r.and_then(|r| r.stopped()) {
+                return AccessOutcome::Stopped(i);
+            }
+            if r.is_none_or(|r| r.found().is_none()) {
+                return AccessOutcome::NoReplica;
+            }
+            d.as_str()
         }
+    };
+    if let Some(i) = ctx.stopped() {
+        return AccessOutcome::Stopped(i);
     }
-    if ctx.stopped() {
-        return mk(
-            Status::Skip,
-            "interrupted before the access check".into(),
-            ev,
-        );
-    }
-    let client = match ctx.client(&Actor::Principal(c.principal.clone()), &bucket) {
+    let client = match ctx.client(&Actor::Principal(c.principal.clone()), bucket) {
         Ok(cl) => cl,
-        Err(why) => return mk(Status::Error, format!("{}: {why}", c.origin), ev),
+        Err(why) => return AccessOutcome::NoClient(why),
     };
     let tried = match c.action {
         Action::GetObject => {
             match client
                 .get_object()
-                .bucket(ctx.name(&bucket))
+                .bucket(ctx.name(bucket))
                 .key(&o.key)
                 .send()
                 .await
             {
                 Ok(out) => match out.body.collect().await {
                     Ok(bytes) => {
-                        let same = bytes.into_bytes().as_ref() == w.body.as_slice();
+                        let same = bytes.into_bytes().as_ref() == io.body.as_slice();
                         Tried::Succeeded {
                             ok: same,
                             detail: if same {
@@ -921,7 +537,7 @@ async fn access_check(
         Action::ListBucket => {
             match client
                 .list_objects_v2()
-                .bucket(ctx.name(&bucket))
+                .bucket(ctx.name(bucket))
                 .prefix(&o.run_prefix)
                 .send()
                 .await
@@ -944,42 +560,7 @@ async fn access_check(
             }
         }
     };
-    let who = format!("{} ({})", c.principal, c.action.as_str());
-    match (c.allowed, tried) {
-        (true, Tried::Succeeded { ok: true, detail }) => {
-            mk(Status::Pass, format!("{who}: allowed, {detail}"), ev)
-        }
-        (true, Tried::Succeeded { ok: false, detail }) => {
-            mk(Status::Fail, format!("{who}: {detail}"), ev)
-        }
-        (false, Tried::Succeeded { detail, .. }) => mk(
-            Status::Fail,
-            format!("{who}: expected AccessDenied but the call succeeded ({detail})"),
-            ev,
-        ),
-        (false, Tried::Failed(e)) if e.is_access_denied() => mk(
-            Status::Pass,
-            format!("{who}: AccessDenied, as expected"),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        (allowed, Tried::Failed(e)) => {
-            let status = if e.service {
-                Status::Fail
-            } else {
-                Status::Error
-            };
-            let expected = if allowed {
-                "expected access"
-            } else {
-                "expected AccessDenied"
-            };
-            mk(
-                status,
-                format!("{who}: {expected}, got {}", e.describe()),
-                with(ev, json!({"error": e.evidence()})),
-            )
-        }
-    }
+    AccessOutcome::Tried(tried)
 }
 
 // ------------------------------------------------------------------ delete markers
@@ -993,42 +574,33 @@ fn find_marker(ctx: &Ctx, bucket: &str, key: &str, listed: &[s3ops::Listed]) -> 
         .map(|x| x.version_id.clone())
 }
 
+/// A simple DELETE of the canary (adds a delete marker, removes nothing), then a wait for the
+/// marker in every destination that has the replica. None when no replica was seen.
 async fn delete_marker_test(
     ctx: &Ctx,
     o: &PlannedObject,
-    obs: &[Observation],
-) -> (Vec<Finding>, Vec<Watch>) {
-    let found: Vec<&Observation> = obs.iter().filter(|ob| ob.found().is_some()).collect();
-    let skip_all = |msg: &str| -> Vec<Finding> {
-        obs.iter()
-            .map(|ob| {
-                meta::DELETE_MARKER.finding(
-                    o.scenario,
-                    Status::Skip,
-                    pair_resource(ctx, o, &ob.expected.dest),
-                    msg.to_string(),
-                    base_evidence(ctx, o),
-                )
-            })
-            .collect()
-    };
-    if ctx.stopped() {
-        return (
-            skip_all("interrupted before the delete-marker test"),
-            vec![],
-        );
-    }
+    replicas: &[ReplicaObs],
+) -> (Option<DeleteMarkerObs>, Vec<Watch>) {
+    let found: Vec<&ReplicaObs> = replicas.iter().filter(|r| r.found().is_some()).collect();
     if found.is_empty() {
-        return (
-            skip_all("no replica appeared, so delete-marker replication was not measured"),
+        return (None, vec![]);
+    }
+    let only = |create| {
+        (
+            Some(DeleteMarkerObs {
+                create,
+                waits: vec![],
+            }),
             vec![],
-        );
+        )
+    };
+    if let Some(i) = ctx.stopped() {
+        return only(MarkerCreate::Stopped(i));
     }
     let client = match ctx.owner_client(&o.bucket) {
         Ok(c) => c,
-        Err(why) => return (skip_all(&why), vec![]),
+        Err(why) => return only(MarkerCreate::NoClient(why)),
     };
-    // A simple DELETE: adds a delete marker, removes nothing.
     let r = client
         .delete_object()
         .bucket(ctx.name(&o.bucket))
@@ -1042,8 +614,7 @@ async fn delete_marker_test(
             let err = CallError::from_sdk("s3:DeleteObject", &e);
             if err.uncertain {
                 // It may have happened: look for a marker at the key.
-                if let Ok(listed) = s3ops::list_versions(client, ctx.name(&o.bucket), &o.key).await
-                {
+                if let Ok(listed) = s3ops::versions_of(client, ctx.name(&o.bucket), &o.key).await {
                     if let Some(v) = find_marker(ctx, &o.bucket, &o.key, &listed) {
                         ctx.ledger().created.insert(VersionRef {
                             bucket: o.bucket.clone(),
@@ -1054,31 +625,11 @@ async fn delete_marker_test(
                     }
                 }
             }
-            let findings = found
-                .iter()
-                .map(|ob| {
-                    meta::DELETE_MARKER.finding(
-                        o.scenario,
-                        Status::Error,
-                        pair_resource(ctx, o, &ob.expected.dest),
-                        format!(
-                            "cannot delete the canary to create a delete marker: {}",
-                            err.describe()
-                        ),
-                        with(base_evidence(ctx, o), json!({"error": err.evidence()})),
-                    )
-                })
-                .collect();
-            return (findings, vec![]);
+            return only(MarkerCreate::Failed(err));
         }
     };
     let Some(marker) = marker else {
-        return (
-            skip_all(
-                "DeleteObject created no delete marker (is versioning enabled on the source?)",
-            ),
-            vec![],
-        );
+        return only(MarkerCreate::NoMarker);
     };
     ctx.ledger().created.insert(VersionRef {
         bucket: o.bucket.clone(),
@@ -1087,521 +638,220 @@ async fn delete_marker_test(
         delete_marker: true,
     });
     let deleted_at = Instant::now();
-    let results = join_all(found.iter().map(|ob| {
-        let marker = marker.clone();
-        async move {
-            let e = &ob.expected;
-            let want = ctx
-                .spec
-                .replication
-                .get(e.replication)
-                .and_then(|r| r.rules.get(e.rule))
-                .is_some_and(|r| r.delete_marker_replication);
-            let limit = if want { ctx.settings.timeout } else { ctx.settings.observe };
-            let resource = pair_resource(ctx, o, &e.dest);
-            let rule = plan::rule_label(&ctx.spec, e.replication, e.rule);
-            let mut ev = with(
-                base_evidence(ctx, o),
-                json!({
-                    "rule": rule,
-                    "destination": format!("s3://{}", ctx.name(&e.dest)),
-                    "expected": if want { "replicated" } else { "not replicated" },
-                    "source_delete_marker_version_id": marker,
-                    "waited_secs_limit": r3(limit.as_secs_f64()),
-                }),
-            );
-            let watch = Watch {
-                bucket: e.dest.clone(),
-                key: o.key.clone(),
-                version_ids: vec![marker.clone()],
-            };
-            let dest_client = match ctx.owner_client(&e.dest) {
-                Ok(c) => c,
-                Err(why) => {
-                    return (
-                        meta::DELETE_MARKER.finding(o.scenario, Status::Error, resource, why, ev),
-                        None,
-                    )
-                }
-            };
-            let deadline = deleted_at + limit;
-            let mut backoff = Backoff::default();
-            let mut polls = 0;
-            let mut errors = 0;
-            let mut last_err = None;
-            let seen: Result<Option<(String, f64)>, ()> = loop {
-                let now = Instant::now();
-                if now >= deadline {
-                    break Ok(None);
-                }
-                if ctx.pause(backoff.next_delay().min(deadline - now)).await {
-                    break Err(());
-                }
-                polls += 1;
-                match s3ops::list_versions(dest_client, ctx.name(&e.dest), &o.key).await {
-                    Ok(listed) => {
-                        errors = 0;
-                        if let Some(v) = find_marker(ctx, &e.dest, &o.key, &listed) {
-                            ctx.ledger().observed.insert(VersionRef {
-                                bucket: e.dest.clone(),
-                                key: o.key.clone(),
-                                version_id: v.clone(),
-                                delete_marker: true,
-                            });
-                            break Ok(Some((v, deleted_at.elapsed().as_secs_f64())));
-                        }
-                    }
-                    Err(err) => {
-                        errors += 1;
-                        last_err = Some(err);
-                        if errors >= MAX_POLL_ERRORS {
-                            break Ok(None);
-                        }
-                    }
-                }
-            };
-            if let Some(obj) = ev.as_object_mut() {
-                obj.insert("polls".into(), json!(polls));
-            }
-            let dest = ctx.name(&e.dest).to_string();
-            match (want, seen) {
-                (_, Err(())) => (
-                    meta::DELETE_MARKER.finding(o.scenario, Status::Skip, resource, "interrupted while waiting for the delete marker".to_string(), ev),
-                    Some(watch),
-                ),
-                (_, Ok(None)) if errors >= MAX_POLL_ERRORS => {
-                    let err = last_err.map(|e| e.describe()).unwrap_or_default();
-                    (
-                        meta::DELETE_MARKER.finding(o.scenario, Status::Error, resource, format!("cannot list the destination: {err}"), ev),
-                        Some(watch),
-                    )
-                }
-                (true, Ok(Some((v, after)))) => {
-                    ev = with(ev, json!({"replica_delete_marker_version_id": v, "after_secs": r3(after)}));
-                    (
-                        meta::DELETE_MARKER.finding(o.scenario, Status::Pass, resource, format!("{rule}: delete marker replicated to s3://{dest} after {after:.2} s, as expected"), ev),
-                        None,
-                    )
-                }
-                (true, Ok(None)) => (
-                    meta::DELETE_MARKER.finding(o.scenario, Status::Fail, resource, format!("{rule}: no delete marker in s3://{dest} within {}; the spec expects delete markers to replicate", timeout_words(ctx)), ev),
-                    Some(watch),
-                ),
-                (false, Ok(Some((v, after)))) => {
-                    ev = with(ev, json!({"replica_delete_marker_version_id": v, "after_secs": r3(after)}));
-                    (
-                        meta::DELETE_MARKER.finding(o.scenario, Status::Fail, resource, format!("{rule}: delete marker replicated to s3://{dest} after {after:.2} s; the spec expects delete markers not to replicate"), ev),
-                        None,
-                    )
-                }
-                (false, Ok(None)) => (
-                    meta::DELETE_MARKER.finding(o.scenario, Status::Pass, resource, format!("{rule}: no delete marker in s3://{dest} within the {:.1} s observation window, as expected", ctx.settings.observe.as_secs_f64()), ev),
-                    None,
-                ),
-            }
-        }
-    }))
+    let results = join_all(
+        found
+            .iter()
+            .map(|r| wait_marker(ctx, o, r, &marker, deleted_at)),
+    )
     .await;
-    let mut findings = Vec::new();
+    let mut waits = Vec::new();
     let mut watches = Vec::new();
-    for (f, w) in results {
-        findings.push(f);
+    for (m, w) in results {
+        waits.push(m);
         watches.extend(w);
     }
-    (findings, watches)
+    (
+        Some(DeleteMarkerObs {
+            create: MarkerCreate::Created(marker),
+            waits,
+        }),
+        watches,
+    )
+}
+
+/// Watch one destination for the replicated delete marker: for the timeout when the rule
+/// replicates delete markers, for the observation window when it must not.
+async fn wait_marker(
+    ctx: &Ctx,
+    o: &PlannedObject,
+    r: &ReplicaObs,
+    marker: &str,
+    deleted_at: Instant,
+) -> (MarkerObs, Option<Watch>) {
+    let e = &r.expected;
+    let want = ctx
+        .spec
+        .replication
+        .get(e.replication)
+        .and_then(|r| r.rules.get(e.rule))
+        .is_some_and(|r| r.delete_marker_replication);
+    let limit = if want {
+        ctx.settings.timeout
+    } else {
+        ctx.settings.observe
+    };
+    let watch = Watch {
+        bucket: e.dest.clone(),
+        key: o.key.clone(),
+        version_ids: vec![marker.to_string()],
+    };
+    let obs = |seen, polls| MarkerObs {
+        expected: e.clone(),
+        seen,
+        polls,
+    };
+    let dest_client = match ctx.owner_client(&e.dest) {
+        Ok(c) => c,
+        Err(why) => {
+            return (
+                obs(
+                    MarkerSeen::Error(CallError::local("s3:ListObjectVersions", why)),
+                    0,
+                ),
+                Some(watch),
+            )
+        }
+    };
+    let deadline = deleted_at + limit;
+    let mut backoff = Backoff::default();
+    let mut polls = 0;
+    let mut errors = 0;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return (obs(MarkerSeen::NotSeen, polls), want.then_some(watch));
+        }
+        if let Some(i) = ctx.pause(backoff.next_delay().min(deadline - now)).await {
+            return (obs(MarkerSeen::Stopped(i), polls), Some(watch));
+        }
+        polls += 1;
+        match s3ops::versions_of(dest_client, ctx.name(&e.dest), &o.key).await {
+            Ok(listed) => {
+                errors = 0;
+                if let Some(v) = find_marker(ctx, &e.dest, &o.key, &listed) {
+                    ctx.ledger().observed.insert(VersionRef {
+                        bucket: e.dest.clone(),
+                        key: o.key.clone(),
+                        version_id: v.clone(),
+                        delete_marker: true,
+                    });
+                    let after = deleted_at.elapsed().as_secs_f64();
+                    return (
+                        obs(
+                            MarkerSeen::Seen {
+                                version_id: v,
+                                after,
+                            },
+                            polls,
+                        ),
+                        None,
+                    );
+                }
+            }
+            Err(err) => {
+                errors += 1;
+                if errors >= MAX_POLL_ERRORS {
+                    return (obs(MarkerSeen::Error(err), polls), Some(watch));
+                }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ per purpose
 
-fn skip(
-    meta: &'static RuleMeta,
-    scenario: Scenario,
-    resource: String,
-    msg: String,
-    ev: Value,
-) -> Finding {
-    meta.finding(scenario, Status::Skip, resource, msg, ev)
-}
-
-fn uploader_finding(
-    ctx: &Ctx,
-    o: &PlannedObject,
-    principal: &str,
-    put: &Put,
-    obs: &[Observation],
-) -> Finding {
-    let resource = format!("{} as {principal}", ctx.url(&o.bucket, &o.key));
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({"principal": principal, "expected": "may upload, and it replicates"}),
-    );
-    let mk = |status, msg: String, ev| {
-        meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev)
-    };
-    match put {
-        Put::Written(w) => {
-            if obs.iter().any(|ob| matches!(ob.seen, Seen::Stopped)) {
-                return mk(
-                    Status::Skip,
-                    format!(
-                        "uploader '{principal}' wrote the object; interrupted before it replicated"
-                    ),
-                    ev,
-                );
-            }
-            let missing: Vec<String> = obs
-                .iter()
-                .filter(|ob| ob.found().is_none())
-                .map(|ob| format!("s3://{}", ctx.name(&ob.expected.dest)))
-                .collect();
-            let ev = with(
-                ev,
-                json!({"version_id": w.version_id, "not_replicated_to": missing}),
-            );
-            if missing.is_empty() {
-                mk(
-                    Status::Pass,
-                    format!("uploader '{principal}' wrote into the replicated prefix and the object replicated"),
-                    ev,
-                )
-            } else {
-                mk(
-                    Status::Fail,
-                    format!("uploader '{principal}' wrote into the replicated prefix but the object did not replicate to {}", missing.join(", ")),
-                    ev,
-                )
-            }
-        }
-        Put::Failed(e) if e.is_access_denied() => mk(
-            Status::Fail,
-            format!(
-                "uploader '{principal}' was denied writing into the replicated prefix: {}",
-                e.describe()
-            ),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        Put::Failed(e) => mk(
-            if e.service {
-                Status::Fail
-            } else {
-                Status::Error
-            },
-            format!("uploader '{principal}' could not write: {}", e.describe()),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        Put::Exists(e) => mk(
-            Status::Error,
-            format!(
-                "the canary key already existed; not overwritten ({})",
-                e.describe()
-            ),
-            ev,
-        ),
-        Put::NotTried(why) => mk(Status::Error, why.clone(), ev),
-        Put::Stopped => mk(Status::Skip, "interrupted before the upload".into(), ev),
-    }
-}
-
-fn watches_for(o: &PlannedObject, w: &Written, obs: &[Observation]) -> Vec<Watch> {
-    obs.iter()
-        .filter(|ob| ob.may_still_arrive())
-        .map(|ob| Watch {
-            bucket: ob.expected.dest.clone(),
-            key: o.key.clone(),
-            version_ids: vec![w.version_id.clone()],
-        })
-        .collect()
-}
-
 async fn run_replicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
+    let j = ctx.judge();
     let mut r = RunResult::default();
-    let p = put(ctx, o).await;
-    r.findings.push(write_finding(ctx, o, &p));
-    let Put::Written(w) = &p else {
-        let why = p.reason();
-        let ev = base_evidence(ctx, o);
-        let interrupted = matches!(p, Put::Stopped);
-        for e in &o.expected {
-            let res = pair_resource(ctx, o, &e.dest);
-            r.findings.push(skip(
-                &meta::LATENCY,
-                o.scenario,
-                res.clone(),
-                why.clone(),
-                ev.clone(),
-            ));
-            r.findings.push(skip(
-                &meta::ENCRYPTION,
-                o.scenario,
-                res.clone(),
-                why.clone(),
-                ev.clone(),
-            ));
-            r.findings.push(skip(
-                &meta::DELETE_MARKER,
-                o.scenario,
-                res,
-                why.clone(),
-                ev.clone(),
-            ));
-            r.samples.push(Sample {
-                secs: None,
-                pass: false,
-                interrupted,
-            });
-        }
-        r.findings.push(skip(
-            &meta::STATUS,
-            o.scenario,
-            ctx.url(&o.bucket, &o.key),
-            why.clone(),
-            ev.clone(),
-        ));
-        for c in &o.access {
-            r.findings.push(skip(
-                &meta::ACCESS,
-                c.scenario,
-                format!("{} as {}", ctx.url(&o.bucket, &o.key), c.principal),
-                why.clone(),
-                ev.clone(),
-            ));
-        }
-        for u in &o.serves_uploaders {
-            r.findings.push(uploader_finding(ctx, o, u, &p, &[]));
-        }
+    let (w, io) = put(ctx, o).await;
+    r.findings.push(j.write(o, &w));
+    let (WriteObs::Written(written), Some(io)) = (&w, &io) else {
+        let (findings, samples) = j.unwritten(o, &w);
+        r.findings.extend(findings);
+        r.samples.extend(samples);
         return r;
     };
     r.written += 1;
     if o.expected.is_empty() {
-        r.findings.push(skip(
-            &meta::LATENCY,
-            o.scenario,
-            ctx.url(&o.bucket, &o.key),
-            "no rule of the spec matches the canary (tag filter?); nothing to measure".into(),
-            base_evidence(ctx, o),
-        ));
+        r.findings.push(j.no_matching_rule(o));
         return r;
     }
-    let obs = join_all(o.expected.iter().map(|e| observe(ctx, o, w, e))).await;
-    for ob in &obs {
-        let (f, s) = latency_finding(ctx, o, w, ob);
+    let obs = observe(ctx, o, written, io).await;
+    for rep in &obs.replicas {
+        let (f, s) = j.latency(o, written, &obs, rep);
         r.findings.push(f);
         r.samples.push(s);
     }
-    let all_found = obs.iter().all(|ob| ob.found().is_some());
-    let final_status = if all_found {
-        settle_status(ctx, o).await
-    } else {
-        Ok(obs.iter().find_map(|ob| ob.source_status.clone()))
-    };
-    r.findings.push(status_finding(ctx, o, &obs, &final_status));
-    for ob in &obs {
-        r.findings.push(encryption_finding(ctx, o, w, ob));
+    r.findings.push(j.status(o, &obs));
+    for rep in &obs.replicas {
+        r.findings.push(j.encryption(o, written, rep));
     }
-    let access = join_all(o.access.iter().map(|c| access_check(ctx, o, w, c, &obs))).await;
-    r.findings.extend(access);
+    let access = join_all(
+        o.access
+            .iter()
+            .map(|c| access_check(ctx, o, io, c, &obs.replicas)),
+    )
+    .await;
+    r.findings.extend(access.iter().map(|a| j.access(o, a)));
     for u in &o.serves_uploaders {
-        r.findings.push(uploader_finding(ctx, o, u, &p, &obs));
+        r.findings.push(j.uploader(o, u, &w, &obs.replicas));
     }
     if o.delete_marker_test {
-        let (f, wts) = delete_marker_test(ctx, o, &obs).await;
-        r.findings.extend(f);
-        r.watches.extend(wts);
+        let (d, watches) = delete_marker_test(ctx, o, &obs.replicas).await;
+        r.findings
+            .extend(j.delete_markers(o, &obs.replicas, d.as_ref()));
+        r.watches.extend(watches);
     }
-    r.watches.extend(watches_for(o, w, &obs));
+    r.watches.extend(watches_for(o, written, &obs));
     r
 }
 
 async fn run_uploader(ctx: &Ctx, o: &PlannedObject, principal: &str) -> RunResult {
     let mut r = RunResult::default();
-    let p = put(ctx, o).await;
-    let obs = match &p {
-        Put::Written(w) => {
+    let (w, io) = put(ctx, o).await;
+    let obs = match (&w, &io) {
+        (WriteObs::Written(written), Some(io)) => {
             r.written += 1;
-            join_all(o.expected.iter().map(|e| observe(ctx, o, w, e))).await
+            Some(observe(ctx, o, written, io).await)
         }
-        _ => Vec::new(),
+        _ => None,
     };
+    let replicas = obs.as_ref().map(|x| x.replicas.as_slice()).unwrap_or(&[]);
     r.findings
-        .push(uploader_finding(ctx, o, principal, &p, &obs));
-    if let Put::Written(w) = &p {
-        r.watches.extend(watches_for(o, w, &obs));
+        .push(ctx.judge().uploader(o, principal, &w, replicas));
+    if let (WriteObs::Written(written), Some(obs)) = (&w, &obs) {
+        r.watches.extend(watches_for(o, written, obs));
     }
     r
 }
 
 async fn run_non_uploader(ctx: &Ctx, o: &PlannedObject, principal: &str) -> RunResult {
     let mut r = RunResult::default();
-    let p = put(ctx, o).await;
-    let resource = format!("{} as {principal}", ctx.url(&o.bucket, &o.key));
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({"principal": principal, "expected": "AccessDenied"}),
-    );
-    let mk = |status, msg: String, ev| {
-        meta::UPLOADERS.finding(Scenario::ScenarioC, status, resource.clone(), msg, ev)
-    };
-    let f = match &p {
-        Put::Failed(e) if e.is_access_denied() => mk(
-            Status::Pass,
-            format!("non-uploader '{principal}' got AccessDenied writing into the replicated prefix, as expected"),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        Put::Written(w) => {
-            r.written += 1;
-            // It may replicate: watch every destination a rule would send it to.
-            let expected = plan::matching_rules(&ctx.spec, &o.bucket, &o.key, &o.tags);
-            for e in expected {
-                r.watches.push(Watch {
-                    bucket: e.dest,
-                    key: o.key.clone(),
-                    version_ids: vec![w.version_id.clone()],
-                });
-            }
-            mk(
-                Status::Fail,
-                format!("non-uploader '{principal}' could write into the replicated prefix (version {}); only the uploaders may", w.version_id),
-                with(ev, json!({"version_id": w.version_id})),
-            )
+    let (w, _) = put(ctx, o).await;
+    if let WriteObs::Written(written) = &w {
+        r.written += 1;
+        // It may replicate: watch every destination a rule would send it to.
+        for e in plan::matching_rules(&ctx.spec, &o.bucket, &o.key, &o.tags) {
+            r.watches.push(Watch {
+                bucket: e.dest,
+                key: o.key.clone(),
+                version_ids: vec![written.version_id.clone()],
+            });
         }
-        Put::Failed(e) => mk(
-            if e.service { Status::Fail } else { Status::Error },
-            format!("non-uploader '{principal}': expected AccessDenied, got {}", e.describe()),
-            with(ev, json!({"error": e.evidence()})),
-        ),
-        Put::Exists(e) => mk(Status::Error, format!("the canary key already existed; not overwritten ({})", e.describe()), ev),
-        Put::NotTried(why) => mk(Status::Error, why.clone(), ev),
-        Put::Stopped => mk(Status::Skip, "interrupted before the upload".into(), ev),
-    };
-    r.findings.push(f);
+    }
+    r.findings.push(ctx.judge().non_uploader(o, principal, &w));
     r
 }
 
 async fn run_unreplicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
+    let j = ctx.judge();
     let mut r = RunResult::default();
-    let p = put(ctx, o).await;
-    r.findings.push(write_finding(ctx, o, &p));
-    let resource = ctx.url(&o.bucket, &o.key);
-    let Put::Written(w) = &p else {
-        r.findings.push(skip(
-            &meta::PREFIX_FILTER,
-            Scenario::ScenarioB,
-            resource,
-            p.reason(),
-            base_evidence(ctx, o),
-        ));
+    let (w, io) = put(ctx, o).await;
+    r.findings.push(j.write(o, &w));
+    let (WriteObs::Written(written), Some(io)) = (&w, &io) else {
+        r.findings.push(j.prefix_filter(o, &w, None));
         return r;
     };
     r.written += 1;
-    let observe_for = ctx.settings.observe;
-    let deadline = w.ack + observe_for;
-    let bar = ctx.progress.bar(
-        format!("#{} {} (must not replicate)", o.n, short_prefix(o)),
-        observe_for,
-    );
-    let mut backoff = Backoff::default();
-    let mut polls = 0;
-    let mut appeared: Vec<(String, f64)> = Vec::new();
-    let mut errors: Vec<CallError> = Vec::new();
-    let mut stopped = false;
-    loop {
-        let now = Instant::now();
-        if now >= deadline || appeared.len() == o.forbidden.len() {
-            break;
-        }
-        if ctx.pause(backoff.next_delay().min(deadline - now)).await {
-            stopped = true;
-            break;
-        }
-        polls += 1;
+    let u = watch_unreplicated(ctx, o, written, io).await;
+    r.findings.push(j.prefix_filter(o, &w, Some(&u)));
+    if u.appeared.len() < o.forbidden.len() && u.source_status.is_some() {
         for d in &o.forbidden {
-            if appeared.iter().any(|(x, _)| x == d) {
-                continue;
-            }
-            let Ok(c) = ctx.owner_client(d) else { continue };
-            match s3ops::head(c, ctx.name(d), &o.key).await {
-                Ok(h) => {
-                    record_replica(ctx, o, w, d, &h).await;
-                    appeared.push((d.clone(), w.ack.elapsed().as_secs_f64()));
-                }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => errors.push(e),
-            }
-        }
-        bar.update(
-            w.ack.elapsed(),
-            format!("poll {polls}, not replicated so far"),
-        );
-    }
-    bar.finish(if appeared.is_empty() {
-        "not replicated".into()
-    } else {
-        "REPLICATED".into()
-    });
-    let status = source_head(ctx, o)
-        .await
-        .ok()
-        .and_then(|h| h.replication_status);
-    let ev = with(
-        base_evidence(ctx, o),
-        json!({
-            "observe_secs": r3(observe_for.as_secs_f64()),
-            "polls": polls,
-            "destinations": o.forbidden.iter().map(|d| format!("s3://{}", ctx.name(d))).collect::<Vec<_>>(),
-            "appeared_in": appeared.iter().map(|(d, t)| json!({"destination": format!("s3://{}", ctx.name(d)), "after_secs": r3(*t)})).collect::<Vec<_>>(),
-            "source_replication_status": status,
-        }),
-    );
-    let mk = |st, msg: String| {
-        meta::PREFIX_FILTER.finding(Scenario::ScenarioB, st, resource.clone(), msg, ev.clone())
-    };
-    let f = if !appeared.is_empty() {
-        let list: Vec<String> = appeared
-            .iter()
-            .map(|(d, t)| format!("s3://{} after {t:.2} s", ctx.name(d)))
-            .collect();
-        mk(
-            Status::Fail,
-            format!(
-                "a canary outside the replicated prefixes was replicated: {}",
-                list.join(", ")
-            ),
-        )
-    } else if matches!(
-        status.as_deref(),
-        Some("PENDING" | "COMPLETED" | "COMPLETE" | "FAILED")
-    ) {
-        mk(
-            Status::Fail,
-            format!("not replicated within {:.1} s, but its replication status is {}: a replication rule matches this prefix", observe_for.as_secs_f64(), status.as_deref().unwrap_or_default()),
-        )
-    } else if stopped {
-        mk(
-            Status::Skip,
-            "interrupted during the observation window".into(),
-        )
-    } else if errors.len() >= polls.max(1) {
-        mk(
-            Status::Error,
-            format!(
-                "cannot read the destination: {}",
-                errors.last().map(|e| e.describe()).unwrap_or_default()
-            ),
-        )
-    } else {
-        mk(
-            Status::Pass,
-            format!("not replicated within the {:.1} s observation window; no replication status on the source", observe_for.as_secs_f64()),
-        )
-    };
-    r.findings.push(f);
-    if appeared.len() < o.forbidden.len() && status.is_some() {
-        for d in &o.forbidden {
-            if !appeared.iter().any(|(x, _)| x == d) {
+            if !u.appeared.iter().any(|(x, _)| x == d) {
                 r.watches.push(Watch {
                     bucket: d.clone(),
                     key: o.key.clone(),
-                    version_ids: vec![w.version_id.clone()],
+                    version_ids: vec![written.version_id.clone()],
                 });
             }
         }
@@ -1609,58 +859,59 @@ async fn run_unreplicated(ctx: &Ctx, o: &PlannedObject) -> RunResult {
     r
 }
 
-// ------------------------------------------------------------------ summary
-
-fn latency_summary(ctx: &Ctx, samples: &[Sample]) -> Option<Finding> {
-    if samples.is_empty() {
-        return None;
+/// Scenario B: watch every destination of the replication for the observation window.
+async fn watch_unreplicated(ctx: &Ctx, o: &PlannedObject, w: &Written, io: &Io) -> UnreplicatedObs {
+    let observe_for = ctx.settings.observe;
+    let deadline = io.ack + observe_for;
+    let bar = ctx.progress.bar(
+        format!("#{} {} (must not replicate)", o.n, short_prefix(o)),
+        observe_for,
+    );
+    let mut u = UnreplicatedObs::default();
+    let mut backoff = Backoff::default();
+    loop {
+        let now = Instant::now();
+        if now >= deadline || u.appeared.len() == o.forbidden.len() {
+            break;
+        }
+        if let Some(i) = ctx.pause(backoff.next_delay().min(deadline - now)).await {
+            u.stopped = Some(i);
+            break;
+        }
+        u.polls += 1;
+        for d in &o.forbidden {
+            if u.appeared.iter().any(|(x, _)| x == d) {
+                continue;
+            }
+            let c = match ctx.owner_client(d) {
+                Ok(c) => c,
+                Err(why) => {
+                    u.errors
+                        .push((d.clone(), CallError::local("s3:ListObjectVersions", why)));
+                    continue;
+                }
+            };
+            match find_replica(ctx, c, o, w, d).await {
+                Ok(Some(_)) => u.appeared.push((d.clone(), io.ack.elapsed().as_secs_f64())),
+                Ok(None) => {}
+                Err(e) => u.errors.push((d.clone(), e)),
+            }
+        }
+        bar.update(
+            io.ack.elapsed(),
+            format!("poll {}, not replicated so far", u.polls),
+        );
     }
-    let mut secs: Vec<f64> = samples.iter().filter_map(|s| s.secs).collect();
-    secs.sort_by(|a, b| a.total_cmp(b));
-    let stats = (!secs.is_empty()).then(|| {
-        let n = secs.len();
-        let median = if n % 2 == 1 {
-            secs[n / 2]
-        } else {
-            (secs[n / 2 - 1] + secs[n / 2]) / 2.0
-        };
-        (secs[0], median, secs[n - 1])
-    });
-    let failed = samples.iter().filter(|s| !s.pass && !s.interrupted).count();
-    let interrupted = samples.iter().any(|s| s.interrupted);
-    let ev = json!({
-        "run_id": ctx.run_id(),
-        "canaries": samples.len(),
-        "replicated": secs.len(),
-        "min_secs": stats.map(|s| r3(s.0)),
-        "median_secs": stats.map(|s| r3(s.1)),
-        "max_secs": stats.map(|s| r3(s.2)),
-        "threshold_secs": RTC_WINDOW.as_secs(),
-        "timeout_secs": r3(ctx.settings.timeout.as_secs_f64()),
-    });
-    let figures = stats
-        .map(|(a, b, c)| format!("min {a:.2} s, median {b:.2} s, max {c:.2} s"))
-        .unwrap_or_else(|| "no replica seen".into());
-    let (status, msg) = if failed > 0 {
-        (
-            Status::Fail,
-            format!(
-                "{failed} of {} canaries did not replicate within {}; {figures}",
-                samples.len(),
-                timeout_words(ctx)
-            ),
-        )
-    } else if interrupted {
-        (Status::Skip, format!("interrupted; {figures}"))
+    bar.finish(if u.appeared.is_empty() {
+        "not replicated".into()
     } else {
-        (
-            Status::Pass,
-            format!("{} canaries replicated: {figures}", samples.len()),
-        )
-    };
-    let mut f = meta::LATENCY.finding(Scenario::Step4, status, "all canaries", msg, ev);
-    f.duration_secs = stats.map(|s| r3(s.2));
-    Some(f)
+        "REPLICATED".into()
+    });
+    u.source_status = source_head(ctx, o)
+        .await
+        .ok()
+        .and_then(|h| h.replication_status);
+    u
 }
 
 #[cfg(test)]

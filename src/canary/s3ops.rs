@@ -78,6 +78,32 @@ impl CallError {
         }
     }
 
+    /// Worth asking again: no answer at all (timeout, dropped connection, unreadable
+    /// response), a 5xx, or throttling. S3: "If Amazon S3 returns an InternalError response,
+    /// retry the request" and "SlowDown errors can occur when a high request rate triggers one
+    /// of these mechanisms. Reducing your request rate will decrease or eliminate errors of this
+    /// type" (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html>);
+    /// the SDKs retry the same class ("transient errors" and throttling,
+    /// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>). A refusal
+    /// (403, 404, a bad request) is an answer and is never retried; nor is an error made
+    /// locally (no client for the bucket).
+    pub fn is_transient(&self) -> bool {
+        self.uncertain
+            || self.http_status.is_some_and(|s| s >= 500 || s == 429)
+            || matches!(
+                self.code.as_deref(),
+                Some(
+                    "InternalError"
+                        | "SlowDown"
+                        | "ServiceUnavailable"
+                        | "RequestTimeout"
+                        | "Throttling"
+                        | "ThrottlingException"
+                        | "RequestThrottled"
+                )
+            )
+    }
+
     pub fn is_precondition_failed(&self) -> bool {
         self.code.as_deref() == Some("PreconditionFailed") || self.http_status == Some(412)
     }
@@ -183,6 +209,61 @@ pub async fn list_versions(
         "s3:ListObjectVersions",
         format!("more than {MAX_PAGES} pages under {prefix}; refusing to continue"),
     ))
+}
+
+/// `call()`, asked again after a transient failure (`CallError::is_transient`) on the schedule of
+/// `backoff::retry_delay`, never sleeping past `deadline`. Cleanup uses it for its listings and
+/// deletes: one listing lost to a stall must not leave the run's objects behind (measured under
+/// 30 % injected faults, `tests/faults.rs`: export objects left in both log buckets after one
+/// ListObjectVersions timed out).
+pub async fn retrying<T, F, Fut>(
+    deadline: Option<tokio::time::Instant>,
+    mut call: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        match super::backoff::retry_delay(&e, attempt, left) {
+            Some(d) => tokio::time::sleep(d).await,
+            None => return Err(e),
+        }
+        attempt += 1;
+    }
+}
+
+/// The versions of exactly `key` (not of longer keys sharing the prefix), newest first as S3
+/// lists them.
+///
+/// This is how the canary looks for an object that may not exist yet. HeadObject cannot: for a
+/// missing key it answers 404 only to a caller with s3:ListBucket on the bucket, and 403 to
+/// everyone else ("If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
+/// status code 403 Forbidden error",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>), and the canary's
+/// documented policy (`docs/canary-policy.json`) grants no s3:ListBucket, only
+/// s3:ListBucketVersions under the canary prefixes (ListObjectVersions needs "permission to
+/// perform the s3:ListBucketVersions action",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html>). Listings are
+/// strongly consistent with writes
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel>), so a
+/// replica is listed as soon as it exists.
+pub async fn versions_of(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<Listed>, CallError> {
+    Ok(list_versions(client, bucket, key)
+        .await?
+        .into_iter()
+        .filter(|l| l.key == key)
+        .collect())
 }
 
 /// The value of one tag of one object version.

@@ -21,10 +21,12 @@ declare_rule! {
 }
 
 declare_rule! {
-    /// Time from the canary PutObject acknowledgement to the first successful HeadObject of the
-    /// replica in the destination (an upper bound, the previous unsuccessful poll is the lower
-    /// bound), and the difference of the two objects' LastModified. Fails when no replica
-    /// appears within the Replication Time Control window (15 minutes) or --canary-timeout.
+    /// Time from the canary PutObject acknowledgement to the first poll that lists the replica
+    /// in the destination (ListObjectVersions: the canary policy has no s3:ListBucket, without
+    /// which HeadObject of a missing key is 403); an upper bound, the previous poll is the lower
+    /// bound. The replica's LastModified is not a latency figure: replicas keep the source's
+    /// creation time. Fails when no replica appears within the Replication Time Control window
+    /// (15 minutes) or --canary-timeout; an error when the run was stopped before.
     pub static LATENCY;
     id: "canary-replication-latency",
     title: "Canary replicated within the RTC window",
@@ -34,13 +36,17 @@ declare_rule! {
     references: [
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-time-control.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-troubleshoot.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html",
     ],
 }
 
 declare_rule! {
     /// The source object's x-amz-replication-status goes to COMPLETED and the replica reports
     /// REPLICA. FAILED, a status stuck at PENDING, or no status at all (no enabled rule
-    /// matched) are failures naming the object key.
+    /// matched) are failures naming the object key. With several destinations the source's status
+    /// covers all of them, so a FAILED is attributed only to the destinations without their
+    /// replica.
     pub static STATUS;
     id: "canary-replication-status",
     title: "Canary replication status COMPLETED, replica REPLICA",
@@ -48,7 +54,7 @@ declare_rule! {
     scenarios: [Step4, ScenarioD],
     remediation: "FAILED usually means the role cannot read the source version, write the destination, or use a KMS key; no status means no enabled rule matches the key.",
     references: [
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html#replication-status-multiple-destinations",
     ],
 }
 
@@ -146,7 +152,9 @@ declare_rule! {
     /// Scenario D: the canary writes a few events to a dedicated log stream (`replaudit-
     /// canary-<run- id>`) of the spec's first log group, runs CreateExportTask into the log
     /// bucket under `<export_prefix>replaudit-canary/<run-id>`, and waits for the task to
-    /// complete and its objects to appear.
+    /// complete and its objects to appear. CloudWatch Logs allows one active export task per
+    /// account: while another is active the canary waits (up to --canary-timeout) and retries; if
+    /// it stays active, the finding is an error naming LimitExceededException.
     pub static LOG_EXPORT;
     id: "canary-log-export",
     title: "CloudWatch Logs export reaches the log bucket",
@@ -155,6 +163,7 @@ declare_rule! {
     remediation: "Let the CloudWatch Logs service principal of the region write to the log bucket (s3:GetBucketAcl on the bucket, s3:PutObject under the export prefix, with aws:SourceAccount / aws:SourceArn conditions), and check the log group exists.",
     references: [
         "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3ExportTasks.html",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html",
     ],
 }
 

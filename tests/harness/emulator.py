@@ -23,13 +23,17 @@ AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of
 CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 SSE-KMS as S3
 documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys), 12 S3 requests sent to
 the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket settings need the bucket
-policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region; 20 object tamper (a fault
+policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region. 15 a missing key is
+403 without s3:ListBucket, 16 one active CloudWatch Logs export task per account; 20 object tamper (a fault
 injection for reconcile's mismatch class, not AWS behaviour).
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/replication      -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
-    POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
+    POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5,
+                                        "destination_delays": {"<bucket>": 2.0}}
+    GET  /_harness/logs-export      -> {"duration_seconds": 0.0}
+    POST /_harness/logs-export      <- {"duration_seconds": 4}   (patch 16: how long export tasks run)
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
     GET  /_harness/lookup-rate      -> {"per_second": 2, "throttled": n}  (LookupEvents answered ThrottlingException)
     POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
@@ -42,7 +46,7 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/kms-usage        -> {"calls": [{"operation", "key_arn", "encryption_context", "principal",
                                         "via_service", "for"}, ...]}  (the KMS requests S3 would have made)
     POST /moto-api/reset            -> moto's reset, and also resets the harness state above (replication
-                                       settings, CloudTrail history, Config overrides, KMS usage).
+                                       settings, CloudTrail history, Config overrides, KMS usage, export duration).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import sys
 import threading
 import time
 import types
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -108,6 +113,10 @@ from moto.core.request import Request as MotoRequest  # noqa: E402
 from moto.core.responses import ActionContext  # noqa: E402
 from moto.core.serialize import BaseJSONSerializer  # noqa: E402
 from moto.core.utils import get_service_model as moto_service_model  # noqa: E402
+from moto.logs.exceptions import InvalidParameterException as LogsInvalidParameterException  # noqa: E402
+from moto.logs.exceptions import LimitExceededException as LogsLimitExceededException  # noqa: E402
+from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFoundException  # noqa: E402
+from moto.logs.models import ExportTask as LogsExportTask, LogsBackend, logs_backends  # noqa: E402
 
 log = logging.getLogger("replaudit.emulator")
 
@@ -137,6 +146,9 @@ class HarnessState:
     def _set_defaults(self) -> None:
         self.mode = DEFAULT_MODE
         self.delay = DEFAULT_DELAY
+        # Replication delay per destination bucket name, overriding `delay` (destinations of one object
+        # replicate independently on AWS; see patch 2, "several destinations").
+        self.destination_delays: dict[str, float] = {}
         self.counters = {"replicated": 0, "failed": 0, "delete_markers_replicated": 0}
         self.pending = 0
 
@@ -154,9 +166,14 @@ class HarnessState:
             return {
                 "mode": self.mode,
                 "delay_seconds": self.delay,
+                "destination_delays": dict(self.destination_delays),
                 "counters": dict(self.counters),
                 "pending": self.pending,
             }
+
+    def delay_for(self, destination: str) -> float:
+        with self.lock:
+            return self.destination_delays.get(destination, self.delay)
 
 
 STATE = HarnessState()
@@ -374,9 +391,10 @@ def _sse_kms_opt_in(rule: dict) -> bool:
     return ssc.get("Status") == "Enabled"
 
 
-def _schedule(job: Any) -> None:
+def _schedule(job: Any, delay: float | None = None) -> None:
     with STATE.lock:
-        generation, delay = STATE.generation, STATE.delay
+        generation = STATE.generation
+        delay = STATE.delay if delay is None else delay
         STATE.pending += 1
 
     def run() -> None:
@@ -411,26 +429,42 @@ def _on_object_created(key: FakeKey) -> None:
     with STATE.lock:
         mode = STATE.mode
     setattr(key, _STATUS_ATTR, "PENDING")
+    # Several destinations: each replicates on its own schedule (STATE.destination_delays). The source
+    # status stays PENDING until every destination has its replica (then COMPLETED), and turns FAILED as
+    # soon as one destination fails ("If one or more destinations fail replication, the header returns
+    # FAILED"), whatever the others still do.
+    #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html#replication-status-multiple-destinations
+    outcome = {"left": len(rules), "failed": False}
+    lock = threading.Lock()
 
-    def job() -> None:
-        if mode == "never":
-            return  # stays PENDING
-        if mode == "fail":
-            setattr(key, _STATUS_ATTR, "FAILED")
-            STATE.bump("failed")
-            return
-        ok = True
-        for rule in rules:
+    def settle(ok: bool) -> None:
+        with lock:
+            outcome["left"] -= 1
+            if not ok and not outcome["failed"]:
+                outcome["failed"] = True
+                setattr(key, _STATUS_ATTR, "FAILED")
+                STATE.bump("failed")
+            elif outcome["left"] == 0 and not outcome["failed"]:
+                setattr(key, _STATUS_ATTR, "COMPLETED")
+
+    def job_for(rule: dict) -> Any:
+        def job() -> None:
+            if mode == "never":
+                return  # stays PENDING
+            if mode == "fail":
+                settle(False)
+                return
             try:
-                ok = _write_replica(key, rule, mode) and ok
+                ok = _write_replica(key, rule, mode)
             except Exception:
                 log.exception("replica write failed")
                 ok = False
-        setattr(key, _STATUS_ATTR, "COMPLETED" if ok else "FAILED")
-        if not ok:
-            STATE.bump("failed")
+            settle(ok)
 
-    _schedule(job)
+        return job
+
+    for rule in rules:
+        _schedule(job_for(rule), STATE.delay_for(_dest_bucket_name(rule)))
 
 
 # A replica becomes visible when moto stores it, before its version id, metadata, tags, encryption details and
@@ -503,6 +537,10 @@ def _write_replica_unlocked(key: FakeKey, rule: dict, mode: str) -> bool:
     elif default_kms is not None and replica.encryption in ("aws:kms", "aws:kms:dsse"):
         _sse_kms_settle(replica, dest_name, default_kms[0], dest.region_name, default_kms[1])
     replica._version_id = key.version_id  # replicas keep the source version id
+    # ... and its metadata, including the creation time (Last-Modified): "make copies of your objects that
+    # retain all metadata, such as the original object creation times and version IDs".
+    #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html
+    replica.last_modified = key.last_modified
     replica.set_metadata(dict(key.metadata))
     replica.website_redirect_location = key.website_redirect_location
     replica.checksum_algorithm, replica.checksum_value = key.checksum_algorithm, key.checksum_value
@@ -744,6 +782,75 @@ def _wrap_s3_entry(original: Any) -> Any:
                 except Exception:
                     log.exception("replication hook failed")
         return status, resp_headers, body
+
+    wrapper.__name__ = original.__name__
+    return wrapper
+
+
+# ============================================================================ patch 15: a missing key is 403 without s3:ListBucket
+# AWS: HeadObject / GetObject of a key that does not exist answers 404 only to a caller that has
+# s3:ListBucket on the bucket; without it the answer is 403 ("If you don't have the s3:ListBucket permission,
+# Amazon S3 returns an HTTP status code 403 Forbidden error"), so that a caller who may not list cannot learn
+# which keys exist.
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+# moto: always 404. Patch: with IAM enforcement on, a 404 answer to a GET/HEAD of a key (no versionId) becomes
+# 403 AccessDenied (HEAD: no body) unless the caller's *identity* policies allow s3:ListBucket on the bucket.
+# Approximation: like moto's own enforcement, only identity policies count (a bucket-policy Allow of
+# s3:ListBucket is not seen, README gap 3); a key moto did not issue (an account root) has the permission.
+
+
+def _may_list_bucket(request: Any, bucket: str) -> bool:
+    auth = request.headers.get("Authorization", "")
+    if "Credential=" not in auth:
+        return False  # anonymous: no permission
+    from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
+    from moto.iam.models import get_account_id_from
+
+    key_id = auth.split("Credential=", 1)[1].split("/", 1)[0]
+    account_id = request.headers.get("x-moto-account-id") or get_account_id_from(key_id)
+    try:
+        access_key = create_access_key(account_id, "aws", key_id, request.headers)
+    except CreateAccessKeyFailure:
+        return True  # not an IAM user or role session moto knows: the account itself
+    permitted = False
+    for policy in access_key.collect_policies():
+        result = IAMPolicy(policy).is_action_permitted("s3:ListBucket", f"arn:aws:s3:::{bucket}")
+        if result == PermissionResult.DENIED:
+            return False
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return permitted
+
+
+def _iam_enforced() -> bool:
+    from moto import settings as moto_settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def _wrap_missing_key(original: Any) -> Any:
+    def wrapper(self: S3Response, request: Any, full_url: str, headers: Any) -> Any:
+        status, resp_headers, body = original(self, request, full_url, headers)
+        if status != 404 or request.method not in ("GET", "HEAD"):
+            return status, resp_headers, body
+        try:
+            path = urllib.parse.urlparse(full_url).path
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(full_url).query, keep_blank_values=True)
+            if path.startswith("/v20180820") or "versionId" in query or not _iam_enforced():
+                return status, resp_headers, body
+            bucket = self.parse_bucket_name_from_url(request, full_url)
+            if _bucket_anywhere(bucket) is None or _may_list_bucket(request, bucket):
+                return status, resp_headers, body  # NoSuchBucket, or the caller may list: a true 404
+        except Exception:
+            log.exception("missing-key check failed; answering moto's 404")
+            return status, resp_headers, body
+        out_headers = {k: v for k, v in dict(resp_headers or {}).items()
+                       if k.lower() not in ("x-amz-delete-marker", "x-amz-version-id", "content-length")}
+        if request.method == "HEAD":
+            return 403, out_headers, b""
+        out_headers["content-type"] = "application/xml"
+        return 403, out_headers, _ACCESS_DENIED_XML.encode()
 
     wrapper.__name__ = original.__name__
     return wrapper
@@ -2002,6 +2109,83 @@ class RequestCounts:
 REQUESTS = RequestCounts()
 
 
+# ============================================================================ patch 16: one active CloudWatch Logs export task per account
+# AWS: CreateExportTask starts an asynchronous task (PENDING, RUNNING, then COMPLETED) and "Each account can
+# only have one active (RUNNING or PENDING) export task at a time"; another CreateExportTask meanwhile fails
+# with LimitExceededException ("You have reached the maximum number of resources that can be created").
+#   https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html
+#   https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeExportTasks.html
+# moto 5.2.5: exports synchronously (COMPLETED before CreateExportTask returns) and never refuses a task.
+# Patch: with `POST /_harness/logs-export {"duration_seconds": S}` (S > 0) a task stays RUNNING for S seconds and
+# writes its objects when it completes; while one of an account's tasks (in any region) is PENDING or RUNNING,
+# CreateExportTask answers LimitExceededException. S = 0 (the default) keeps moto's synchronous export.
+
+
+class ExportSettings:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.duration = 0.0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.duration = 0.0
+
+
+EXPORTS = ExportSettings()
+_orig_create_export_task = LogsBackend.create_export_task
+
+
+def _active_export_tasks(account_id: str) -> list[str]:
+    active = []
+    for backend in list(logs_backends[account_id].values()):
+        for task in list(backend.export_tasks.values()):
+            if task.status.get("code") in ("PENDING", "RUNNING"):
+                active.append(task.task_id)
+    return active
+
+
+def _create_export_task(self: LogsBackend, taskName: str, logGroupName: str, destination: str,
+                        destinationPrefix: str, fromTime: int, to: int) -> str:
+    with EXPORTS.lock:
+        duration = EXPORTS.duration
+        if _active_export_tasks(self.account_id):
+            raise LogsLimitExceededException()
+        if duration <= 0:
+            return _orig_create_export_task(self, taskName=taskName, logGroupName=logGroupName,
+                                            destination=destination, destinationPrefix=destinationPrefix,
+                                            fromTime=fromTime, to=to)
+        if logGroupName not in self.groups:  # moto's own checks, answered at once as AWS does
+            raise LogsResourceNotFoundException()
+        if _bucket_anywhere(destination) is None:
+            raise LogsInvalidParameterException("The given bucket does not exist. Please make sure the bucket is valid.")
+        task_id = str(uuid.uuid4())
+        task = LogsExportTask(task_id, taskName, logGroupName, destination, destinationPrefix, fromTime, to)
+        task.status = {"code": "RUNNING", "message": "Task is running"}
+        self.export_tasks[task_id] = task
+    with STATE.lock:
+        generation = STATE.generation
+
+    def finish() -> None:
+        with STATE.lock:
+            if generation != STATE.generation:
+                return  # moto was reset meanwhile
+        try:
+            # moto's export writes the objects (and registers a finished task of its own, dropped here)
+            inner = _orig_create_export_task(self, taskName=taskName, logGroupName=logGroupName,
+                                             destination=destination, destinationPrefix=destinationPrefix,
+                                             fromTime=fromTime, to=to)
+            self.export_tasks.pop(inner, None)
+            task.status = {"code": "COMPLETED", "message": "Completed successfully"}
+        except Exception as exc:
+            log.exception("export task failed")
+            task.status = {"code": "FAILED", "message": str(exc)}
+
+    timer = threading.Timer(duration, finish)
+    timer.daemon = True
+    timer.start()
+    return task_id
+
+
 # ============================================================================ install
 
 
@@ -2013,7 +2197,7 @@ def install_patches() -> None:
     S3Backend.put_object = _put_object
     S3Backend._set_delete_marker = _set_delete_marker
     FakeBucket.get_permission = _get_permission
-    S3Response.key_response = _wrap_s3_entry(S3Response.key_response)
+    S3Response.key_response = _wrap_missing_key(_wrap_s3_entry(S3Response.key_response))
     S3Response.bucket_response = _wrap_s3_entry(S3Response.bucket_response)
     kms_models.KmsBackend.create_key = _create_key
     IAMRequestBase._create_aws_request = _create_aws_request
@@ -2021,6 +2205,7 @@ def install_patches() -> None:
     CloudTrailResponse.lookup_events = _lookup_events
     ConfigResponse.get_compliance_details_by_config_rule = _get_compliance_details_by_config_rule
     ConfigResponse.describe_compliance_by_config_rule = _describe_compliance_by_config_rule
+    LogsBackend.create_export_task = _create_export_task
 
 
 # ============================================================================ WSGI middleware: control endpoint, reset
@@ -2039,6 +2224,8 @@ class HarnessMiddleware:
             return self._replication(environ, method, start_response)
         if path.rstrip("/") == "/_harness/config-override":
             return self._config_override(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/logs-export":
+            return self._logs_export(environ, method, start_response)
         if path.rstrip("/") == "/_harness/kms-usage":  # patch 11
             data = json.dumps({"calls": KMS_USAGE.listing()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
@@ -2059,6 +2246,7 @@ class HarnessMiddleware:
             reset_s3_tags()
             HISTORY.reset()
             OVERRIDES.reset()
+            EXPORTS.reset()
             KMS_USAGE.reset()
             LOOKUP_RATE.reset()
             REQUESTS.reset()
@@ -2189,6 +2377,30 @@ class HarnessMiddleware:
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
+    def _logs_export(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
+        """Patch 16: how long a CloudWatch Logs export task stays RUNNING."""
+        status = "200 OK"
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                duration = float(body.get("duration_seconds", 0))
+                if duration < 0:
+                    raise ValueError("duration_seconds must be >= 0")
+                with EXPORTS.lock:
+                    EXPORTS.duration = duration
+                payload: Any = {"duration_seconds": duration}
+            except (ValueError, TypeError, AttributeError) as exc:
+                status, payload = "400 Bad Request", {"error": str(exc)}
+        elif method == "GET":
+            with EXPORTS.lock:
+                payload = {"duration_seconds": EXPORTS.duration}
+        else:
+            status, payload = "405 Method Not Allowed", {"error": "GET or POST"}
+        data = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
     def _replication(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
         status = "200 OK"
         if method == "POST":
@@ -2197,10 +2409,12 @@ class HarnessMiddleware:
                 body = json.loads(environ["wsgi.input"].read(length) or b"{}")
                 mode = body.get("mode", DEFAULT_MODE)
                 delay = float(body.get("delay_seconds", DEFAULT_DELAY))
-                if mode not in MODES or delay < 0:
-                    raise ValueError(f"mode must be one of {MODES} and delay_seconds >= 0")
+                per_destination = {str(k): float(v) for k, v in (body.get("destination_delays") or {}).items()}
+                if mode not in MODES or delay < 0 or any(v < 0 for v in per_destination.values()):
+                    raise ValueError(f"mode must be one of {MODES} and delays must be >= 0")
                 with STATE.lock:
                     STATE.mode, STATE.delay = mode, delay
+                    STATE.destination_delays = per_destination
                 payload = STATE.snapshot()
             except (ValueError, TypeError, AttributeError) as exc:
                 status, payload = "400 Bad Request", {"error": str(exc)}

@@ -291,6 +291,18 @@ def test_patches(emu: Emulator) -> None:
     check("engine: unversioned destination -> source FAILED, no replica",
           wait_for(lambda: s3.head_object(Bucket="st-src", Key="fail/x").get("ReplicationStatus") == "FAILED")
           and error_code(lambda: s3.head_object(Bucket="st-dst-unversioned", Key="fail/x")) == "404")
+    # several destinations replicate independently: FAILED as soon as one fails, the other replica still lands
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.1,
+                                                "destination_delays": {"st-dst-a": 1.0}})
+    s3.put_object(Bucket="st-src", Key="fail/y", Body=b"y")
+    failed_early = wait_for(lambda: s3.head_object(Bucket="st-src", Key="fail/y").get("ReplicationStatus") == "FAILED",
+                            timeout=0.8)
+    no_replica_yet = error_code(lambda: s3.head_object(Bucket="st-dst-a", Key="fail/y")) == "404"
+    late = wait_for(lambda: s3.head_object(Bucket="st-dst-a", Key="fail/y"), timeout=3)
+    check("engine: several destinations: FAILED when one fails, before the other's (later) replica lands; stays FAILED",
+          failed_early and no_replica_yet and late and late.get("ReplicationStatus") == "REPLICA"
+          and s3.head_object(Bucket="st-src", Key="fail/y").get("ReplicationStatus") == "FAILED")
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.2})
 
     # replicas are not replicated again: dst-a replicates everything back to st-src
     s3.put_bucket_replication(Bucket="st-dst-a", ReplicationConfiguration={"Role": "arn:aws:iam::123456789012:role/r", "Rules": [
@@ -383,8 +395,10 @@ def test_patches(emu: Emulator) -> None:
     emu.http("POST", "/moto-api/reset", b"")
     state = emu.http("GET", "/_harness/replication")[1]
     check("reset: harness state back to defaults", state == {"mode": "normal", "delay_seconds": 0.5,
-          "counters": {"replicated": 0, "failed": 0, "delete_markers_replicated": 0}, "pending": 0}, state)
+          "destination_delays": {}, "counters": {"replicated": 0, "failed": 0, "delete_markers_replicated": 0}, "pending": 0}, state)
     check("reset: moto state gone", error_code(lambda: s3.head_bucket(Bucket="st-src")) == "404")
+    check("reset: export task duration back to 0 (patch 16)",
+          emu.http("GET", "/_harness/logs-export")[1] == {"duration_seconds": 0.0})
 
 
 # ----------------------------------------------------------------------------- 1c. SSE-KMS (patch 11), default account
@@ -1064,6 +1078,83 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
 # ----------------------------------------------------------------------------- 4. defects
 
 
+def test_canary_patches(emu: Emulator, prof: Profiles, spec: dict) -> None:
+    """Patches 2 (several destinations, replica metadata), 11 and 12: what the canary relies on."""
+    accounts, buckets = spec["accounts"], spec["buckets"]
+    p = prof.provisioned
+    primary = next(r for r in spec["replication"] if r["id"] == p["primary_replication"]["id"])
+    src, dst = buckets[primary["source"]], buckets[primary["rules"][0]["destination"]]
+    src_prof = accounts[src["account"]]["credentials"]["profile"]
+    dst_prof = accounts[dst["account"]]["credentials"]["profile"]
+    s3_src, s3_dst = prof.client(src_prof), prof.client(dst_prof)
+    uploader = prof.client(spec["principals"][spec["scenario_c"]["uploaders"][0]]["credentials"]["profile"])
+    prefix = primary["rules"][0]["prefix"]
+
+    # patch 2: the replica keeps the source's Last-Modified (creation time), version id, metadata and tags
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 1.2})
+    key = f"{prefix}selftest-lm-{int(time.time() * 1000)}"
+    uploader.put_object(Bucket=src["name"], Key=key, Body=b"x", Tagging="t=1", Metadata={"m": "1"})
+    h = wait_for(lambda: s3_dst.head_object(Bucket=dst["name"], Key=key), timeout=5)
+    sh = s3_src.head_object(Bucket=src["name"], Key=key)
+    check("patch 2: replica keeps the source's LastModified, version id, metadata and tags (written 1.2 s later)",
+          h and h["LastModified"] == sh["LastModified"] and h["VersionId"] == sh["VersionId"]
+          and h.get("Metadata") == {"m": "1"}
+          and s3_dst.get_object_tagging(Bucket=dst["name"], Key=key)["TagSet"] == [{"Key": "t", "Value": "1"}],
+          (h, sh))
+    emu.http("POST", "/_harness/replication", {"mode": "normal", "delay_seconds": 0.3})
+
+    # patch 15: a missing key is 404 only for a caller allowed s3:ListBucket, else 403
+    iam = prof.client(dst_prof, "iam", "us-east-1")
+    user = f"selftest-getonly-{int(time.time() * 1000)}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="get", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                "Resource": f"arn:aws:s3:::{dst['name']}/*"}]}))
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    getonly = boto3.client("s3", region_name=dst["region"], endpoint_url=emu.endpoint, config=CFG,
+                           aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"])
+    missing = f"{prefix}selftest-missing"
+    check("patch 15: HEAD of a missing key without s3:ListBucket -> 403",
+          error_code(lambda: getonly.head_object(Bucket=dst["name"], Key=missing)) == "403")
+    check("patch 15: GET of a missing key without s3:ListBucket -> AccessDenied",
+          error_code(lambda: getonly.get_object(Bucket=dst["name"], Key=missing)) == "AccessDenied")
+    check("patch 15: the existing key is still readable with s3:GetObject alone",
+          getonly.head_object(Bucket=dst["name"], Key=key)["VersionId"] == sh["VersionId"])
+    check("patch 15: HEAD of a missing key with s3:ListBucket (admin) -> 404",
+          error_code(lambda: s3_dst.head_object(Bucket=dst["name"], Key=missing)) == "404")
+    iam.put_user_policy(UserName=user, PolicyName="list", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                                "Resource": f"arn:aws:s3:::{dst['name']}"}]}))
+    check("patch 15: ... and 404 once the user is allowed s3:ListBucket on the bucket",
+          error_code(lambda: getonly.head_object(Bucket=dst["name"], Key=missing)) == "404"
+          and error_code(lambda: getonly.get_object(Bucket=dst["name"], Key=missing)) == "NoSuchKey")
+
+    # patch 16: one active export task per account, tasks take duration_seconds
+    d = spec["scenario_d"]
+    logs = buckets[d["log_bucket"]]
+    lg = prof.client(accounts[logs["account"]]["credentials"]["profile"], "logs", d["logs_region"])
+    s3_logs = prof.client(accounts[logs["account"]]["credentials"]["profile"])
+    group = d["log_groups"][0]
+    now = int(time.time() * 1000)
+    status, _ = emu.http("POST", "/_harness/logs-export", {"duration_seconds": 1.5})
+    args = dict(logGroupName=group, fromTime=now - 60000, to=now + 60000, destination=logs["name"])
+    t1 = lg.create_export_task(destinationPrefix="selftest-export-1", **args)["taskId"]
+    st1 = lg.describe_export_tasks(taskId=t1)["exportTasks"][0]["status"]["code"]
+    check("patch 16: an export task is RUNNING for duration_seconds, nothing written yet",
+          status == 200 and st1 == "RUNNING"
+          and not s3_logs.list_objects_v2(Bucket=logs["name"], Prefix="selftest-export-1").get("Contents"), st1)
+    check("patch 16: a second CreateExportTask of the account meanwhile -> LimitExceededException",
+          error_code(lambda: lg.create_export_task(destinationPrefix="selftest-export-2", **args)) == "LimitExceededException")
+    done = wait_for(lambda: lg.describe_export_tasks(taskId=t1)["exportTasks"][0]["status"]["code"] == "COMPLETED",
+                    timeout=5)
+    check("patch 16: the task COMPLETED and its objects written", done
+          and s3_logs.list_objects_v2(Bucket=logs["name"], Prefix="selftest-export-1").get("Contents"))
+    t2 = lg.create_export_task(destinationPrefix="selftest-export-2", **args)["taskId"]
+    check("patch 16: after it, the next task is accepted", bool(t2))
+    wait_for(lambda: lg.describe_export_tasks(taskId=t2)["exportTasks"][0]["status"]["code"] == "COMPLETED", timeout=5)
+    emu.http("POST", "/_harness/logs-export", {"duration_seconds": 0})
+
+
 def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
     """Everything a defect may change, keyed by thing."""
     snap: dict[str, Any] = {}
@@ -1376,6 +1467,7 @@ def main() -> int:
                 test_s3control_routing(emu, prof, spec)
                 baseline = snapshot(prof, spec)
                 test_seed(emu, prof, spec)
+                test_canary_patches(emu, prof, spec)
                 phases["seed checks"] = time.monotonic() - t
                 if not args.quick:
                     t = time.monotonic()
