@@ -42,6 +42,9 @@ enum Command {
     Rules(RulesArgs),
     /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
     Canary(CanaryArgs),
+    /// Every principal that can read, write or control the spec's buckets (or decrypt with their
+    /// keys), and how: own policies or the roles it becomes.
+    WhoCan(WhoCanArgs),
 }
 
 #[derive(Args, Clone)]
@@ -328,6 +331,29 @@ struct SimulateArgs {
 }
 
 #[derive(Args)]
+struct WhoCanArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Use this saved snapshot instead of reading AWS (no network).
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Only this bucket (alias from the spec).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Only this action, e.g. s3:GetObject or kms:Decrypt.
+    #[arg(long)]
+    action: Option<String>,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    output: String,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
 struct RulesArgs {
     /// Print one rule's full documentation.
     #[arg(long)]
@@ -393,6 +419,7 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Snapshot(a) => snapshot_cmd(a).await,
         Command::Simulate(a) => simulate_matrix(a).await,
         Command::Canary(a) => canary_cmd(a).await,
+        Command::WhoCan(a) => who_can_cmd(a).await,
         Command::Rules(_) => unreachable!("handled synchronously"),
     }
 }
@@ -619,6 +646,37 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         other => return Err(Fatal(format!("unknown --output '{other}' (table or json)"))),
     }
     Ok(0)
+}
+
+/// Exit 0 with the table, or 1 when something that could grant access was not evaluated.
+async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
+    use access::whocan;
+    let spec = load_spec(&a.spec)?;
+    let opts = whocan::Options {
+        bucket: a.bucket.clone(),
+        action: a.action.clone(),
+    };
+    opts.check(&spec).map_err(Fatal)?;
+    if a.output != "table" && a.output != "json" {
+        return Err(Fatal(format!(
+            "unknown --output '{}' (table or json)",
+            a.output
+        )));
+    }
+    let snap = match &a.snapshot {
+        Some(p) => load_snapshot(p)?,
+        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await,
+    };
+    let w = whocan::analyze(&spec, &snap, &opts);
+    match a.output.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&w)?),
+        _ => print!("{}", whocan::render_table(&w, opts.action.as_deref())),
+    }
+    Ok(if w.errors.is_empty() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
