@@ -221,14 +221,21 @@ impl Grant {
 }
 
 /// Something that decides access and could not be read, so no bucket can be proven to have
-/// only the expected principals. `class` limits it to one class (a key policy: `decrypt`).
+/// only the expected principals.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Unknown {
     /// Bucket alias, or `None` for every bucket.
     pub bucket: Option<String>,
-    pub class: Option<AccessClass>,
+    /// The classes it matters for; empty for all (a key policy matters for `decrypt` only, an
+    /// S3 ACL for everything but `decrypt`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<AccessClass>,
     pub reason: String,
 }
+
+/// Every class but `decrypt`: what S3's own access controls (bucket policy, ACLs, access
+/// points) decide.
+const S3_CLASSES: [AccessClass; 3] = [AccessClass::Read, AccessClass::Write, AccessClass::Control];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BucketInfo {
@@ -264,7 +271,7 @@ impl WhoCan {
         self.errors
             .iter()
             .filter(|u| u.bucket.as_deref().is_none_or(|b| b == bucket))
-            .filter(|u| u.class.is_none_or(|c| c == class))
+            .filter(|u| u.classes.is_empty() || u.classes.contains(&class))
             .collect()
     }
 
@@ -733,7 +740,7 @@ impl Universe {
     fn error(&mut self, reason: String) {
         self.errors.push(Unknown {
             bucket: None,
-            class: None,
+            classes: vec![],
             reason,
         });
     }
@@ -1105,10 +1112,10 @@ fn buckets(
             .bucket_account_id(alias)
             .unwrap_or_default()
             .to_string();
-        let mut err = |class: Option<AccessClass>, reason: String| {
+        let mut err = |classes: &[AccessClass], reason: String| {
             errors.push(Unknown {
                 bucket: Some(alias.clone()),
-                class,
+                classes: classes.to_vec(),
                 reason,
             })
         };
@@ -1120,7 +1127,7 @@ fn buckets(
         let (policy, usable) = match super::bucket_policy(snap, alias) {
             Ok(p) => (p.map(Relaxed::new), true),
             Err(e) => {
-                err(None, e);
+                err(&S3_CLASSES, e);
                 (None, false)
             }
         };
@@ -1129,7 +1136,7 @@ fn buckets(
                 Ok(r) => r,
                 Err(e) => {
                     // Unknown: assume it does not restrict (the larger set of principals) and say so.
-                    err(None, e);
+                    err(&S3_CLASSES, e);
                     false
                 }
             };
@@ -1139,21 +1146,21 @@ fn buckets(
         match state.map(|s| &s.ownership_controls) {
             Some(Fetched::Ok { value }) if value == "BucketOwnerEnforced" => {}
             Some(Fetched::Ok { value }) => err(
-                None,
+                &S3_CLASSES,
                 format!("ACLs are enabled on {name} (Object Ownership {value}): bucket and object ACLs can grant access and are not evaluated; set BucketOwnerEnforced"),
             ),
             Some(Fetched::Absent { .. }) => err(
-                None,
+                &S3_CLASSES,
                 format!("ACLs are enabled on {name} (no Object Ownership setting): bucket and object ACLs can grant access and are not evaluated; set BucketOwnerEnforced"),
             ),
             Some(f) => err(
-                None,
+                &S3_CLASSES,
                 format!(
                     "whether ACLs are enabled on {name} is unknown: {}",
                     f.why_missing().unwrap_or_default()
                 ),
             ),
-            None => err(None, format!("bucket {name} was not collected")),
+            None => err(&[], format!("bucket {name} was not collected")),
         }
         // Access points: a bucket policy can delegate to access point policies, which then
         // decide (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-points-policies.html>).
@@ -1167,7 +1174,7 @@ fn buckets(
             });
             if delegates {
                 err(
-                    None,
+                    &S3_CLASSES,
                     format!("the bucket policy of {name} delegates access to access points (s3:DataAccessPointAccount/Arn), whose policies are not collected"),
                 );
             }
@@ -1200,7 +1207,7 @@ fn buckets(
                         })
                     }
                     (Err(e), _) | (_, Err(e)) => {
-                        err(Some(AccessClass::Decrypt), e);
+                        err(&[AccessClass::Decrypt], e);
                         None
                     }
                 }
@@ -1804,7 +1811,18 @@ pub fn render_table(w: &WhoCan, action: Option<&str>) -> String {
                     .as_deref()
                     .map(|b| format!("[{b}] "))
                     .unwrap_or_default(),
-                e.class.map(|c| format!("({c}) ")).unwrap_or_default(),
+                if e.classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "({}) ",
+                        e.classes
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
                 e.reason
             ));
         }

@@ -27,6 +27,7 @@ static RULES: &[&dyn Rule] = &[
     &destination_policy_allows_role::DestinationPolicyAllowsRole,
     &access_expectation::AccessExpectation,
     &bucket_policy_grantees::BucketPolicyGrantees,
+    &who_can::WhoCanRule,
     &replication_kms::ReplicationKms,
     &replication_kms_permissions::ReplicationKmsPermissions,
     &encrypted_replica_readable::EncryptedReplicaReadable,
