@@ -1833,3 +1833,473 @@ pub fn render_table(w: &WhoCan, action: Option<&str>) -> String {
     }
     out
 }
+
+/// Offline fixtures: a two-account spec and a snapshot built in code, for this module's tests
+/// and the `who-can` rule's.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::snapshot::*;
+    use crate::spec::Spec;
+    use std::collections::BTreeMap;
+
+    pub const A: &str = "111111111111";
+    pub const B: &str = "222222222222";
+
+    const SPEC: &str = r#"
+version = 1
+name = "t"
+[accounts.a]
+account_id = "111111111111"
+region = "ap-southeast-1"
+[accounts.b]
+account_id = "222222222222"
+region = "ap-southeast-2"
+[buckets.data]
+name = "data-bucket"
+account = "a"
+region = "ap-southeast-1"
+[principals.reader]
+arn = "arn:aws:iam::222222222222:user/reader"
+"#;
+
+    pub fn spec(extra: &str) -> Spec {
+        crate::spec::parse(std::path::Path::new("t.toml"), &format!("{SPEC}{extra}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .spec
+    }
+
+    fn bpa_on() -> PublicAccessBlock {
+        PublicAccessBlock {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        }
+    }
+
+    /// Both accounts with no IAM principals; `data-bucket` in A, BucketOwnerEnforced, no policy.
+    pub fn snapshot() -> Snapshot {
+        let mut buckets = BTreeMap::new();
+        buckets.insert(
+            "data".to_string(),
+            BucketState {
+                alias: "data".into(),
+                name: "data-bucket".into(),
+                read_as: "a".into(),
+                owned_by_expected_account: Fetched::ok(true),
+                region: Fetched::ok("ap-southeast-1".into()),
+                versioning: Fetched::ok("Enabled".into()),
+                public_access_block: Fetched::ok(bpa_on()),
+                ownership_controls: Fetched::ok("BucketOwnerEnforced".into()),
+                policy: Fetched::absent("NoSuchBucketPolicy"),
+                policy_is_public: Fetched::ok(false),
+                encryption: Fetched::absent("none"),
+                replication: Fetched::absent("none"),
+                tags: Fetched::ok(BTreeMap::new()),
+            },
+        );
+        let mut iam_accounts = BTreeMap::new();
+        for (alias, id) in [("a", A), ("b", B)] {
+            iam_accounts.insert(
+                alias.to_string(),
+                Fetched::ok(IamAccount {
+                    account_id: id.into(),
+                    ..IamAccount::default()
+                }),
+            );
+        }
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            tool_version: "t".into(),
+            collected_at: chrono::Utc::now(),
+            spec_name: "t".into(),
+            endpoint_url: None,
+            accounts: BTreeMap::new(),
+            buckets,
+            principals: BTreeMap::new(),
+            kms_keys: BTreeMap::new(),
+            replication_metrics: BTreeMap::new(),
+            iam_accounts,
+        }
+    }
+
+    pub fn policy(statements: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+    }
+
+    fn inline(policies: &[&str]) -> Vec<InlinePolicy> {
+        policies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| InlinePolicy {
+                name: format!("p{i}"),
+                document: policy(s),
+            })
+            .collect()
+    }
+
+    fn account<'s>(snap: &'s mut Snapshot, alias: &str) -> &'s mut IamAccount {
+        match snap.iam_accounts.get_mut(alias) {
+            Some(Fetched::Ok { value }) => value,
+            _ => panic!("account {alias} is not Ok"),
+        }
+    }
+
+    pub fn add_user(snap: &mut Snapshot, alias: &str, name: &str, statements: &[&str]) -> String {
+        let id = if alias == "a" { A } else { B };
+        let arn = format!("arn:aws:iam::{id}:user/{name}");
+        account(snap, alias).users.push(IamUser {
+            arn: arn.clone(),
+            name: name.into(),
+            inline_policies: inline(statements),
+            attached_policies: vec![],
+            groups: vec![],
+            permissions_boundary: None,
+            tags: BTreeMap::new(),
+        });
+        arn
+    }
+
+    pub fn add_role(
+        snap: &mut Snapshot,
+        alias: &str,
+        name: &str,
+        trust: &str,
+        statements: &[&str],
+    ) -> String {
+        let id = if alias == "a" { A } else { B };
+        let arn = format!("arn:aws:iam::{id}:role/{name}");
+        account(snap, alias).roles.push(IamRole {
+            arn: arn.clone(),
+            name: name.into(),
+            trust_policy: Some(policy(trust)),
+            inline_policies: inline(statements),
+            attached_policies: vec![],
+            permissions_boundary: None,
+            tags: BTreeMap::new(),
+        });
+        arn
+    }
+
+    pub fn set_bucket_policy(snap: &mut Snapshot, statements: &str) {
+        snap.buckets.get_mut("data").unwrap().policy = Fetched::ok(policy(statements));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::*;
+    use super::*;
+
+    const S3_ALL: &str = r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#;
+
+    fn run(snap: &Snapshot) -> WhoCan {
+        analyze(&spec(""), snap, &Options::default())
+    }
+
+    fn grant<'a>(w: &'a WhoCan, subject: &str, action: &str) -> Option<&'a Grant> {
+        w.grants
+            .iter()
+            .find(|g| g.subject == subject && g.action == action)
+    }
+
+    #[test]
+    fn a_user_inherits_what_a_role_it_can_assume_can_do_with_the_chain() {
+        let mut snap = snapshot();
+        let user = add_user(&mut snap, "a", "contractor", &[]);
+        let role = add_role(
+            &mut snap,
+            "a",
+            "support-admin",
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{user}"}},"Action":"sts:AssumeRole"}}"#
+            ),
+            &[S3_ALL],
+        );
+        let w = run(&snap);
+        let own = grant(&w, &role, "s3:GetObject").expect("the role reads");
+        assert!(own.via.is_empty() && own.level == Level::Yes, "{own:?}");
+        let g = grant(&w, &user, "s3:GetObject").expect("the user reads through the role");
+        assert_eq!(g.level, Level::Yes);
+        assert_eq!(g.via.len(), 1);
+        assert_eq!(g.via[0].role, role);
+        assert_eq!(g.via[0].how, "sts:AssumeRole");
+        assert!(
+            g.deciding[0].contains("support-admin inline policy p0"),
+            "{g:?}"
+        );
+        assert!(grant(&w, &user, "s3:PutBucketPolicy").is_some());
+    }
+
+    #[test]
+    fn chains_are_followed_transitively_and_cycles_end() {
+        let mut snap = snapshot();
+        let user = add_user(&mut snap, "a", "u", &[]);
+        let r1_arn = format!("arn:aws:iam::{A}:role/r1");
+        let r2_arn = format!("arn:aws:iam::{A}:role/r2");
+        add_role(
+            &mut snap,
+            "a",
+            "r1",
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":["{user}","{r2_arn}"]}},"Action":"sts:AssumeRole"}}"#
+            ),
+            &[],
+        );
+        add_role(
+            &mut snap,
+            "a",
+            "r2",
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{r1_arn}"}},"Action":"sts:AssumeRole"}}"#
+            ),
+            &[S3_ALL],
+        );
+        let w = run(&snap);
+        let g = grant(&w, &user, "s3:ListBucket").expect("u -> r1 -> r2");
+        let roles: Vec<&str> = g.via.iter().map(|h| h.role.as_str()).collect();
+        assert_eq!(roles, vec![r1_arn.as_str(), r2_arn.as_str()]);
+        // r1 reaches r2 directly; r2 -> r1 -> r2 is a cycle, not a longer path.
+        assert_eq!(grant(&w, &r1_arn, "s3:ListBucket").unwrap().via.len(), 1);
+    }
+
+    #[test]
+    fn across_accounts_the_caller_also_needs_sts_assume_role() {
+        let mut snap = snapshot();
+        let trust = format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{B}:root"}},"Action":"sts:AssumeRole"}}"#
+        );
+        add_role(&mut snap, "a", "shared", &trust, &[S3_ALL]);
+        let without = add_user(&mut snap, "b", "without", &[]);
+        let with = add_user(
+            &mut snap,
+            "b",
+            "with",
+            &[r#"{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}"#],
+        );
+        let w = run(&snap);
+        assert!(grant(&w, &without, "s3:GetObject").is_none());
+        let g = grant(&w, &with, "s3:GetObject").expect("trusted account + permission");
+        assert_eq!(g.via.len(), 1);
+        assert!(
+            g.via[0].deciding.iter().any(|d| d.contains("trust policy")),
+            "{:?}",
+            g.via[0]
+        );
+    }
+
+    #[test]
+    fn conditions_on_request_values_make_access_conditional_and_are_named() {
+        let mut snap = snapshot();
+        let u = add_user(
+            &mut snap,
+            "a",
+            "office",
+            &[
+                r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#,
+            ],
+        );
+        // A Deny on a known key (who the caller is) stays exact.
+        let v = add_user(&mut snap, "a", "vetoed", &[S3_ALL]);
+        set_bucket_policy(
+            &mut snap,
+            &format!(
+                r#"{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::data-bucket/*","Condition":{{"ArnEquals":{{"aws:PrincipalArn":"{v}"}}}}}},
+                {{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::data-bucket/*","Condition":{{"StringNotEquals":{{"aws:SourceVpce":"vpce-1"}}}}}}"#
+            ),
+        );
+        let w = run(&snap);
+        let g = grant(&w, &u, "s3:GetObject").expect("from the office network");
+        assert_eq!(g.level, Level::Conditional);
+        assert_eq!(g.conditions, vec!["aws:SourceIp".to_string()]);
+        assert!(grant(&w, &v, "s3:PutObject").is_none(), "denied by ARN: no");
+        let d = grant(&w, &v, "s3:DeleteObject").expect("through the endpoint");
+        assert_eq!(d.level, Level::Conditional);
+        assert!(
+            d.conditions.contains(&"aws:SourceVpce".to_string()),
+            "{d:?}"
+        );
+        assert_eq!(grant(&w, &v, "s3:GetObject").unwrap().level, Level::Yes);
+    }
+
+    #[test]
+    fn cross_account_needs_both_sides_and_outside_accounts_are_asked() {
+        let mut snap = snapshot();
+        let reader = add_user(
+            &mut snap,
+            "b",
+            "reader",
+            &[r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#],
+        );
+        let idle = add_user(&mut snap, "b", "idle", &[]);
+        set_bucket_policy(
+            &mut snap,
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":["{reader}","{idle}","333333333333"]}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::data-bucket/*"}}"#
+            ),
+        );
+        let w = run(&snap);
+        assert_eq!(
+            grant(&w, &reader, "s3:GetObject").unwrap().level,
+            Level::Yes
+        );
+        assert!(
+            grant(&w, &idle, "s3:GetObject").is_none(),
+            "no identity side"
+        );
+        let outside = "arn:aws:iam::333333333333:root";
+        assert_eq!(
+            w.subject(outside).map(|s| s.kind),
+            Some(SubjectKind::ExternalAccount)
+        );
+        assert!(grant(&w, outside, "s3:GetObject").is_some());
+        assert!(grant(&w, "anonymous", "s3:GetObject").is_none());
+        // The bucket owner's root user can do everything.
+        assert!(grant(&w, &format!("arn:aws:iam::{A}:root"), "s3:PutBucketPolicy").is_some());
+    }
+
+    #[test]
+    fn passing_a_role_to_a_service_it_trusts_is_a_conditional_way_in() {
+        let mut snap = snapshot();
+        let role = add_role(
+            &mut snap,
+            "a",
+            "worker",
+            r#"{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}"#,
+            &[S3_ALL],
+        );
+        let u = add_user(
+            &mut snap,
+            "a",
+            "deployer",
+            &[&format!(
+                r#"{{"Effect":"Allow","Action":"iam:PassRole","Resource":"{role}","Condition":{{"StringEquals":{{"iam:PassedToService":"ec2.amazonaws.com"}}}}}}"#
+            )],
+        );
+        let w = run(&snap);
+        let g = grant(&w, &u, "s3:GetObject").expect("via the instance role");
+        assert_eq!(g.level, Level::Conditional);
+        assert_eq!(g.via[0].how, "iam:PassRole to ec2.amazonaws.com");
+        assert_eq!(
+            w.subject(&role).unwrap().trusted_services,
+            vec!["ec2.amazonaws.com".to_string()]
+        );
+    }
+
+    #[test]
+    fn what_could_grant_and_was_not_read_is_an_unknown_not_nobody() {
+        let mut snap = snapshot();
+        snap.iam_accounts.insert(
+            "b".into(),
+            Fetched::unknown(
+                "iam:GetAccountAuthorizationDetails",
+                Some("AccessDenied".into()),
+                "not authorized",
+            ),
+        );
+        snap.buckets.get_mut("data").unwrap().ownership_controls =
+            Fetched::ok("ObjectWriter".into());
+        let w = run(&snap);
+        let u = w.unknowns_for("data", AccessClass::Read);
+        assert!(
+            u.iter().any(|x| x
+                .reason
+                .contains("iam:GetAccountAuthorizationDetails failed: AccessDenied")),
+            "{u:?}"
+        );
+        assert!(u.iter().any(|x| x.reason.contains("ACLs are enabled")));
+        assert!(w
+            .unknowns_for("data", AccessClass::Decrypt)
+            .iter()
+            .all(|x| !x.reason.contains("ACLs")));
+        let mut snap = snapshot();
+        set_bucket_policy(
+            &mut snap,
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"s3:DataAccessPointAccount":"111111111111"}}}"#,
+        );
+        let w = run(&snap);
+        assert!(w
+            .unknowns_for("data", AccessClass::Read)
+            .iter()
+            .any(|x| x.reason.contains("access points")));
+    }
+
+    #[test]
+    fn a_broken_policy_makes_its_principal_unknown() {
+        let mut snap = snapshot();
+        add_user(&mut snap, "a", "broken", &[r#"{"Effect":"Allow""#]);
+        let w = run(&snap);
+        assert!(
+            w.errors.iter().any(|e| e
+                .reason
+                .contains("cannot tell what arn:aws:iam::111111111111:user/broken can do")),
+            "{:?}",
+            w.errors
+        );
+    }
+
+    #[test]
+    fn kms_decrypt_follows_the_key_policy_and_the_s3_context() {
+        let mut s = spec("");
+        let key = "arn:aws:kms:ap-southeast-1:111111111111:key/k1";
+        s.buckets.get_mut("data").unwrap().kms_key_arn =
+            Some(toml::Spanned::new(0..0, key.to_string()));
+        let mut snap = snapshot();
+        snap.kms_keys.insert(
+            key.into(),
+            crate::snapshot::KmsKeyState {
+                arn: key.into(),
+                read_as: None,
+                metadata: Fetched::absent("n/a"),
+                key_policy: Fetched::ok(policy(&format!(
+                    r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}},
+                       {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{B}:user/reader"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"s3.ap-southeast-1.amazonaws.com"}}}}}}"#
+                ))),
+            },
+        );
+        let reader = add_user(
+            &mut snap,
+            "b",
+            "reader",
+            &[r#"{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#],
+        );
+        let local = add_user(
+            &mut snap,
+            "a",
+            "local",
+            &[r#"{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#],
+        );
+        let none = add_user(&mut snap, "a", "none", &[]);
+        let w = analyze(&s, &snap, &Options::default());
+        assert_eq!(grant(&w, &reader, "kms:Decrypt").unwrap().level, Level::Yes);
+        assert_eq!(grant(&w, &local, "kms:Decrypt").unwrap().level, Level::Yes);
+        assert!(
+            grant(&w, &none, "kms:Decrypt").is_none(),
+            "root grant only enables IAM"
+        );
+    }
+
+    #[test]
+    fn options_are_checked_against_the_spec() {
+        let s = spec("");
+        assert!(Options {
+            bucket: Some("nope".into()),
+            action: None
+        }
+        .check(&s)
+        .unwrap_err()
+        .contains("known: data"));
+        assert!(Options {
+            bucket: None,
+            action: Some("ec2:RunInstances".into())
+        }
+        .check(&s)
+        .is_err());
+        assert!(Options {
+            bucket: Some("data".into()),
+            action: Some("s3:GetObjectTagging".into())
+        }
+        .check(&s)
+        .is_ok());
+    }
+}

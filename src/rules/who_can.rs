@@ -311,3 +311,168 @@ fn summary(unknowns: &[&whocan::Unknown]) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::whocan::fixture::*;
+    use crate::snapshot::{Fetched, Snapshot};
+
+    fn findings(extra: &str, snap: &Snapshot) -> Vec<Finding> {
+        let spec = spec(extra);
+        WhoCanRule.check(&AuditContext::new(&spec, snap))
+    }
+
+    fn of<'a>(f: &'a [Finding], class: &str) -> &'a Finding {
+        f.iter()
+            .find(|x| x.evidence["class"] == class || x.message.contains(&format!("`{class}`")))
+            .unwrap_or_else(|| panic!("no {class} finding in {f:#?}"))
+    }
+
+    /// The planted set-up: a role with `s3:*` that a user of the same account may assume, and
+    /// the authorised cross-account reader.
+    fn planted() -> Snapshot {
+        let mut snap = snapshot();
+        let user = add_user(
+            &mut snap,
+            "a",
+            "contractor",
+            &[r#"{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}"#],
+        );
+        add_role(
+            &mut snap,
+            "a",
+            "support-admin",
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{user}"}},"Action":"sts:AssumeRole"}}"#
+            ),
+            &[r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#],
+        );
+        let reader = add_user(
+            &mut snap,
+            "b",
+            "reader",
+            &[r#"{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}"#],
+        );
+        add_user(&mut snap, "b", "clint", &[]);
+        set_bucket_policy(
+            &mut snap,
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{reader}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::data-bucket/*"}}"#
+            ),
+        );
+        snap
+    }
+
+    #[test]
+    fn fails_naming_the_planted_role_and_the_user_with_its_chain() {
+        let f = findings(
+            "[[who_can]]\nbucket = \"data\"\nread = [\"reader\"]\nwrite = []\ncontrol = []\n",
+            &planted(),
+        );
+        let read = of(&f, "read");
+        assert_eq!(read.status, Status::Fail, "{read:#?}");
+        assert!(
+            read.message.contains(&format!(
+                "arn:aws:iam::{A}:role/support-admin (role) can s3:GetObject"
+            )),
+            "{}",
+            read.message
+        );
+        assert!(
+            read.message.contains(&format!(
+                "arn:aws:iam::{A}:user/contractor (user) via arn:aws:iam::{A}:role/support-admin (sts:AssumeRole) can"
+            )),
+            "{}",
+            read.message
+        );
+        assert!(read.message.contains("statement 0"), "{}", read.message);
+        assert!(
+            !read.message.contains("user/reader"),
+            "the reader is expected"
+        );
+        assert!(!read.message.contains("clint"), "clint cannot read");
+        assert!(
+            !read.message.contains(":root"),
+            "the owner's root is implicit"
+        );
+        assert_eq!(read.evidence["unexpected"].as_array().unwrap().len(), 2);
+        assert_eq!(of(&f, "control").status, Status::Fail);
+        assert_eq!(of(&f, "write").status, Status::Fail);
+    }
+
+    #[test]
+    fn passes_when_the_spec_expects_them() {
+        let f = findings(
+            &format!(
+                "[[who_can]]\nbucket = \"data\"\nread = [\"reader\", \"arn:aws:iam::{A}:role/support-admin\", \"arn:aws:iam::{A}:user/contractor\"]\nwrite = [\"arn:aws:iam::{A}:*\"]\ncontrol = [\"arn:aws:iam::{A}:*\"]\n"
+            ),
+            &planted(),
+        );
+        for class in ["read", "write", "control"] {
+            let x = of(&f, class);
+            assert_eq!(x.status, Status::Pass, "{x:#?}");
+        }
+        assert_eq!(
+            of(&f, "read").message,
+            "only principals the spec expects can read data-bucket"
+        );
+    }
+
+    #[test]
+    fn without_the_section_it_skips_and_a_class_left_out_is_not_checked() {
+        let f = findings("", &planted());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Skip);
+        assert!(f[0].message.contains("[[who_can]]"));
+        let f = findings(
+            "[[who_can]]\nbucket = \"data\"\nread = [\"reader\"]\n",
+            &planted(),
+        );
+        assert_eq!(
+            f.len(),
+            3,
+            "no decrypt finding on a bucket without SSE-KMS: {f:#?}"
+        );
+        assert_eq!(of(&f, "write").status, Status::Skip);
+        assert!(of(&f, "write").message.contains("has no `write` list"));
+    }
+
+    #[test]
+    fn what_was_not_evaluated_is_an_error_or_added_to_a_fail_never_a_pass() {
+        let mut snap = snapshot();
+        snap.buckets.get_mut("data").unwrap().ownership_controls =
+            Fetched::ok("ObjectWriter".into());
+        let f = findings(
+            &format!("[[who_can]]\nbucket = \"data\"\nread = [\"arn:aws:iam::{A}:*\"]\n"),
+            &snap,
+        );
+        let read = of(&f, "read");
+        assert_eq!(read.status, Status::Error, "{read:#?}");
+        assert!(
+            read.message.contains("ACLs are enabled on data-bucket"),
+            "{}",
+            read.message
+        );
+        let mut snap = planted();
+        snap.iam_accounts.insert(
+            "b".into(),
+            Fetched::unknown(
+                "iam:GetAccountAuthorizationDetails",
+                Some("AccessDenied".into()),
+                "denied",
+            ),
+        );
+        let f = findings(
+            "[[who_can]]\nbucket = \"data\"\nread = [\"reader\"]\n",
+            &snap,
+        );
+        let read = of(&f, "read");
+        assert_eq!(read.status, Status::Fail);
+        assert!(
+            read.message.contains("and there may be more: the IAM users and roles of account 'b' (222222222222) are unknown: iam:GetAccountAuthorizationDetails failed: AccessDenied: denied"),
+            "{}",
+            read.message
+        );
+    }
+}
