@@ -317,9 +317,23 @@ impl Options {
 
 /// Condition keys whose value (or absence) for a principal is known from configuration:
 /// the principal keys AWS sets from who is calling, and the keys `who-can` sets itself for
-/// the request it asks about. Every other key is a per-request value.
+/// the request it asks about. Every other key is a per-request value — except that the
+/// confused-deputy keys are known to be absent unless a service calls: "the aws:SourceAccount
+/// condition key is only available when the call to your resource is made directly by an AWS
+/// service principal" (the same holds for `aws:SourceArn`, `aws:SourceOrgID`,
+/// `aws:SourceOrgPaths`), so an IAM principal or anonymous caller can never meet a condition
+/// that requires them.
 /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html>
-fn known_key(key_lc: &str) -> bool {
+fn known_key(key_lc: &str, service: bool) -> bool {
+    const SERVICE_ONLY: &[&str] = &[
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceorgid",
+        "aws:sourceorgpaths",
+    ];
+    if SERVICE_ONLY.contains(&key_lc) {
+        return !service;
+    }
     const KNOWN: &[&str] = &[
         "aws:principalarn",
         "aws:principalaccount",
@@ -341,20 +355,21 @@ fn known_key(key_lc: &str) -> bool {
 
 /// The most permissive reading of a policy over unknown request values: Allow conditions on
 /// unknown keys assumed met, Deny statements with such conditions assumed not to apply.
-/// Returns the policy and whether anything changed.
-fn relax(p: &Policy) -> (Policy, bool) {
+/// `service`: for requests made by a service principal. Returns the policy and whether
+/// anything changed.
+fn relax(p: &Policy, service: bool) -> (Policy, bool) {
     let mut r = p.clone();
     let mut changed = false;
     r.statements.retain_mut(|st| {
         let before = st.conditions.len();
         match st.effect {
             Effect::Allow => {
-                st.conditions.retain(|c| known_key(&c.key_lc));
+                st.conditions.retain(|c| known_key(&c.key_lc, service));
                 changed |= st.conditions.len() != before;
                 true
             }
             Effect::Deny => {
-                let keep = st.conditions.iter().all(|c| known_key(&c.key_lc));
+                let keep = st.conditions.iter().all(|c| known_key(&c.key_lc, service));
                 changed |= !keep;
                 keep
             }
@@ -363,34 +378,52 @@ fn relax(p: &Policy) -> (Policy, bool) {
     (r, changed)
 }
 
-/// A policy with its relaxed reading.
+/// A policy with its relaxed readings, for IAM or anonymous callers and for services.
 #[derive(Debug, Clone)]
 struct Relaxed {
     strict: Policy,
     relaxed: Policy,
     differs: bool,
+    relaxed_service: Policy,
+    differs_service: bool,
 }
 
 impl Relaxed {
     fn new(p: Policy) -> Relaxed {
-        let (relaxed, differs) = relax(&p);
+        let (relaxed, differs) = relax(&p, false);
+        let (relaxed_service, differs_service) = relax(&p, true);
         Relaxed {
             strict: p,
             relaxed,
             differs,
+            relaxed_service,
+            differs_service,
+        }
+    }
+
+    fn relaxed(&self, service: bool) -> (&Policy, bool) {
+        if service {
+            (&self.relaxed_service, self.differs_service)
+        } else {
+            (&self.relaxed, self.differs)
         }
     }
 }
 
 /// Unknown condition keys of the statements `refs` points at.
-fn unknown_keys(policies: &[&Policy], refs: &[StatementRef], out: &mut BTreeSet<String>) {
+fn unknown_keys(
+    policies: &[&Policy],
+    refs: &[StatementRef],
+    service: bool,
+    out: &mut BTreeSet<String>,
+) {
     for r in refs {
         let Some(p) = policies.iter().find(|p| p.name() == r.policy) else {
             continue;
         };
         if let Some(st) = p.statements().iter().find(|s| s.index() == r.index) {
             for c in &st.conditions {
-                if !known_key(&c.key_lc) {
+                if !known_key(&c.key_lc, service) {
                     out.insert(c.key.clone());
                 }
             }
@@ -412,6 +445,8 @@ struct Caller {
     ctx: Context,
     /// Why the answer cannot be `yes` whatever the policies say (identity side unknown).
     cap: Option<String>,
+    /// An AWS service principal (the confused-deputy keys are then unknown, not absent).
+    service: bool,
 }
 
 impl Caller {
@@ -424,7 +459,7 @@ impl Caller {
         let mut relaxed_identity = Vec::with_capacity(policies.len());
         let mut identity_differs = false;
         for p in &policies {
-            let (r, d) = relax(p);
+            let (r, d) = relax(p, false);
             identity_differs |= d;
             relaxed_identity.push(r);
         }
@@ -437,6 +472,7 @@ impl Caller {
             identity_differs,
             ctx,
             cap: None,
+            service: false,
         }
     }
 }
@@ -496,9 +532,10 @@ fn decide(
         restrict_public_buckets: res.restrict_public_buckets,
         ..PolicySet::default()
     };
+    let svc = caller.service;
     let differs = caller.identity_differs
-        || boundary.is_some_and(|b| b.differs)
-        || res.policy.is_some_and(|r| r.differs);
+        || boundary.is_some_and(|b| b.relaxed(svc).1)
+        || res.policy.is_some_and(|r| r.relaxed(svc).1);
     let capped = |mut f: Found| {
         if let Some(why) = &caller.cap {
             f.level = Level::Conditional;
@@ -519,8 +556,8 @@ fn decide(
     }
     let upper = PolicySet {
         identity: &caller.relaxed_identity,
-        resource: res.policy.map(|r| &r.relaxed),
-        permission_boundary: boundary.map(|b| &b.relaxed),
+        resource: res.policy.map(|r| r.relaxed(svc).0),
+        permission_boundary: boundary.map(|b| b.relaxed(svc).0),
         restrict_public_buckets: res.restrict_public_buckets,
         ..PolicySet::default()
     };
@@ -542,9 +579,9 @@ fn decide(
     originals.extend(res.policy.map(|r| &r.strict));
     originals.extend(boundary.map(|b| &b.strict));
     let mut conditions = BTreeSet::new();
-    unknown_keys(&originals, &up.deciding, &mut conditions);
+    unknown_keys(&originals, &up.deciding, svc, &mut conditions);
     if low.decision == Decision::ExplicitDeny {
-        unknown_keys(&originals, &low.deciding, &mut conditions);
+        unknown_keys(&originals, &low.deciding, svc, &mut conditions);
     }
     Some(capped(Found {
         level: Level::Conditional,
@@ -973,6 +1010,8 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                         let mut ctx = base_context(at);
                         ctx.insert("aws:PrincipalServiceName", s.as_str());
                         ctx.insert("aws:PrincipalIsAWSService", "true");
+                        let mut c = Caller::new(s.clone(), None, vec![], ctx);
+                        c.service = true;
                         u.add(SubjectData {
                             subject: Subject {
                                 id: s.clone(),
@@ -980,7 +1019,7 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                                 account: None,
                                 trusted_services: vec![],
                             },
-                            side: Side::Ask(Box::new(Caller::new(s.clone(), None, vec![], ctx))),
+                            side: Side::Ask(Box::new(c)),
                             trust: None,
                         });
                     }
@@ -1282,9 +1321,6 @@ fn direct_access(
         context: caller.ctx.clone(),
     };
     for (bi, b) in buckets.iter().enumerate() {
-        if !b.usable {
-            continue;
-        }
         for action in actions {
             if action.starts_with("kms:") {
                 if let Some(k) = &b.key {
@@ -1297,6 +1333,10 @@ fn direct_access(
                         });
                     }
                 }
+                continue;
+            }
+            // Without the bucket policy nothing S3 decides can be told (an error says so).
+            if !b.usable {
                 continue;
             }
             let res = ResourceSide {
@@ -2277,6 +2317,44 @@ mod tests {
             grant(&w, &none, "kms:Decrypt").is_none(),
             "root grant only enables IAM"
         );
+    }
+
+    #[test]
+    fn confused_deputy_keys_are_absent_for_principals_and_unknown_for_services() {
+        let mut snap = snapshot();
+        // The replication-role shape with an extra account in the trust: the aws:SourceAccount
+        // condition never holds for a principal's own AssumeRole call.
+        add_role(
+            &mut snap,
+            "a",
+            "replication",
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"Service":"s3.amazonaws.com","AWS":"arn:aws:iam::{B}:root"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"aws:SourceAccount":"{A}"}}}}}}"#
+            ),
+            &[S3_ALL],
+        );
+        let b_admin = add_user(
+            &mut snap,
+            "b",
+            "admin",
+            &[r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#],
+        );
+        set_bucket_policy(
+            &mut snap,
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"Service":"logs.amazonaws.com"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::data-bucket/*","Condition":{{"StringEquals":{{"aws:SourceAccount":"{A}"}}}}}}"#
+            ),
+        );
+        let w = run(&snap);
+        assert!(
+            grant(&w, &b_admin, "s3:GetObject").is_none(),
+            "{:?}",
+            grant(&w, &b_admin, "s3:GetObject")
+        );
+        let g =
+            grant(&w, "logs.amazonaws.com", "s3:PutObject").expect("the service, for account A");
+        assert_eq!(g.level, Level::Conditional);
+        assert_eq!(g.conditions, vec!["aws:SourceAccount".to_string()]);
     }
 
     #[test]
