@@ -83,7 +83,7 @@ fn managed(acct: &str) -> Vec<(String, String)> {
     let arn = |n: &str| format!("arn:aws:iam::{acct}:policy/{n}");
     vec![
         (arn("S3ReadOnly"), doc(&[r#"{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}"#.into()])),
-        (arn("DataWriter"), doc(&[format!(r#"{{"Effect":"Allow","Action":["s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::bench-a1/uploads/*","arn:aws:s3:::bench-b1/*"]}}"#)])),
+        (arn("DataWriter"), doc(&[r#"{"Effect":"Allow","Action":["s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::bench-a1/uploads/*","arn:aws:s3:::bench-b1/*"]}"#.into()])),
         (arn("AssumeAnything"), doc(&[r#"{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}"#.into()])),
         (arn("NoDeletes"), doc(&[r#"{"Effect":"Deny","Action":["s3:DeleteObject","s3:DeleteObjectVersion"],"Resource":"*"}"#.into()])),
         (arn("Ec2Operator"), doc(&[r#"{"Effect":"Allow","Action":["ec2:*","iam:PassRole"],"Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#.into()])),
