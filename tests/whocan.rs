@@ -136,15 +136,17 @@ fn who_can_names_the_planted_role_and_user_and_the_rule_fails_on_them_unless_exp
     assert_eq!(own["level"], "yes");
     assert!(own["deciding"][0].as_str().unwrap().contains("Sid S3Admin"));
     let chained = find(&w, &user, "source", "s3:GetObject").expect("user reads");
-    assert_eq!(chained["via"][0]["role"], role.as_str());
-    assert_eq!(chained["via"][0]["how"], "sts:AssumeRole");
+    assert_eq!(chained["via"][0], role.as_str());
+    let hop = &w["chains"][chained["chain"].as_u64().unwrap() as usize][0];
+    assert_eq!(hop["role"], role.as_str());
+    assert_eq!(hop["how"], "sts:AssumeRole");
     assert!(
-        chained["via"][0]["deciding"]
+        hop["deciding"]
             .as_array()
             .unwrap()
             .iter()
             .any(|d| d.as_str().unwrap().contains("trust policy of")),
-        "{chained}"
+        "{hop}"
     );
     // The replication role with its limited rights: it reads what replication reads, writes
     // replicas, and controls nothing.

@@ -206,18 +206,11 @@ pub struct Grant {
     pub conditions: Vec<String>,
     /// The roles the subject becomes to get this access, in order; empty for its own access.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub via: Vec<Hop>,
-}
-
-impl Grant {
-    /// `via role a -> role b` text for messages.
-    pub fn path(&self) -> String {
-        self.via
-            .iter()
-            .map(|h| format!("{} ({})", h.role, h.how))
-            .collect::<Vec<_>>()
-            .join(" -> ")
-    }
+    pub via: Vec<String>,
+    /// The chain in full (how each role is become, and the deciding statements): an index
+    /// into [`WhoCan::chains`], shared by every grant that takes the same chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<usize>,
 }
 
 /// Something that decides access and could not be read, so no bucket can be proven to have
@@ -257,6 +250,8 @@ pub struct WhoCan {
     /// The best way each subject can do each action on each bucket (own access first, then
     /// the shortest chain), `yes` before `conditional`.
     pub grants: Vec<Grant>,
+    /// The role chains grants take (see [`Grant::chain`]).
+    pub chains: Vec<Vec<Hop>>,
     /// What could grant access and was not evaluated (never "nobody").
     pub errors: Vec<Unknown>,
     /// What was not evaluated but can only take access away.
@@ -277,6 +272,22 @@ impl WhoCan {
 
     pub fn subject(&self, id: &str) -> Option<&Subject> {
         self.subjects.iter().find(|s| s.id == id)
+    }
+
+    /// The chain of a grant, empty for the subject's own access.
+    pub fn chain(&self, g: &Grant) -> &[Hop] {
+        g.chain
+            .and_then(|i| self.chains.get(i))
+            .map_or(&[], |c| c.as_slice())
+    }
+
+    /// `role a (sts:AssumeRole) -> role b (iam:PassRole to ...)`, for messages.
+    pub fn path(&self, g: &Grant) -> String {
+        self.chain(g)
+            .iter()
+            .map(|h| format!("{} ({})", h.role, h.how))
+            .collect::<Vec<_>>()
+            .join(" -> ")
     }
 }
 
@@ -1472,14 +1483,22 @@ fn trust_names(p: &Policy) -> TrustNames {
     t
 }
 
-fn may_be_trusted(t: &TrustNames, s: &Subject) -> bool {
+/// Whether a trust policy could let `s` in: it names everyone, the subject itself, or the
+/// subject's account — the last only delegates to the account, so it needs the subject's own
+/// permission (`may_assume`).
+fn may_be_trusted(
+    t: &TrustNames,
+    s: &Subject,
+    identity: Option<&(String, &'static str, String)>,
+    may_assume: bool,
+) -> bool {
     if t.any {
         return true;
     }
-    if s.account.as_ref().is_some_and(|a| t.accounts.contains(a)) {
+    if may_assume && s.account.as_ref().is_some_and(|a| t.accounts.contains(a)) {
         return true;
     }
-    iam_identity(&s.id).is_some_and(|i| t.principals.contains(&i))
+    identity.is_some_and(|i| t.principals.contains(i))
 }
 
 fn to_hop(role: &str, how: String, f: Found) -> Hop {
@@ -1531,6 +1550,21 @@ fn edges_from(
         }
         _ => return out,
     };
+    // A trust policy that names only the caller's account (not the caller) lets in nobody whose
+    // own policies allow no `sts:AssumeRole`; `iam:PassRole` is granted by identity policies
+    // alone. Checking that first (actions only, so a superset) skips most questions.
+    let empty = Context::new();
+    let identity_allows = |action: &str| {
+        caller.principal.ends_with(":root")
+            || caller.relaxed_identity.iter().any(|p| {
+                p.statements()
+                    .iter()
+                    .any(|st| st.effect() == Effect::Allow && action_matches(st, action, &empty))
+            })
+    };
+    let may_assume = identity_allows("sts:AssumeRole");
+    let may_pass = identity_allows("iam:PassRole");
+    let identity = iam_identity(&d.subject.id);
     let mut req = Request {
         principal: caller.principal.clone(),
         principal_account: caller.account.clone(),
@@ -1545,7 +1579,7 @@ fn edges_from(
         }
         let r = &subjects[*ri];
         let Some(trust) = &r.trust else { continue };
-        if may_be_trusted(names, &d.subject) {
+        if may_be_trusted(names, &d.subject, identity.as_ref(), may_assume) {
             req.resource.clone_from(&r.subject.id);
             req.resource_account.clone_from(&r.subject.account);
             let res = ResourceSide {
@@ -1562,7 +1596,7 @@ fn edges_from(
         }
         // Passing the role to a service it trusts: only within the role's account, and only
         // conditionally (the subject must also be able to make that service act with it).
-        if names.services.is_empty() || r.subject.account != d.subject.account {
+        if !may_pass || names.services.is_empty() || r.subject.account != d.subject.account {
             continue;
         }
         for service in &names.services {
@@ -1668,14 +1702,33 @@ pub fn analyze(spec: &Spec, snap: &Snapshot, opts: &Options) -> WhoCan {
     });
     let decisions = per.iter().map(|p| p.2).sum();
 
-    // Inherit along chains: breadth first, so the first path found to a role is a shortest.
-    let grants: Vec<Vec<Grant>> =
+    // Inherit along chains, then share each distinct chain between the grants that take it.
+    let inherited: Vec<Vec<(Grant, Vec<(usize, usize)>)>> =
         policy::cases::par_map(&subjects, |si, _| inherit(si, &subjects, &buckets, &per));
+    let mut chains: Vec<Vec<Hop>> = Vec::new();
+    let mut chain_ids: HashMap<Vec<(usize, usize)>, usize> = HashMap::new();
+    let mut grants = Vec::with_capacity(inherited.iter().map(Vec::len).sum());
+    for (mut g, steps) in inherited.into_iter().flatten() {
+        if !steps.is_empty() {
+            let id = *chain_ids.entry(steps).or_insert_with_key(|steps| {
+                chains.push(
+                    steps
+                        .iter()
+                        .map(|(from, ei)| per[*from].1[*ei].hop.clone())
+                        .collect(),
+                );
+                chains.len() - 1
+            });
+            g.chain = Some(id);
+        }
+        grants.push(g);
+    }
 
     WhoCan {
         buckets: buckets.into_iter().map(|b| b.info).collect(),
         subjects: subjects.into_iter().map(|s| s.subject).collect(),
-        grants: grants.into_iter().flatten().collect(),
+        grants,
+        chains,
         errors,
         not_evaluated: vec![
             "AWS Organizations SCPs and RCPs: not read (no organisation profile); they can only remove access (\"SCPs do not grant permissions\", https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html), so a principal listed here may still be denied by them".into(),
@@ -1695,72 +1748,116 @@ fn leak_action(a: &str) -> &'static str {
         .unwrap_or_else(|| Box::leak(a.to_string().into_boxed_str()))
 }
 
+/// A role (or the subject itself, at position 0) reached from a subject.
+struct Reached {
+    node: usize,
+    /// Position of the previous step in the reached list; `usize::MAX` for the subject.
+    parent: usize,
+    /// Index of the edge taken, in `per[parent node].1`.
+    edge: usize,
+    level: Level,
+    depth: usize,
+}
+
+/// Every role a subject can become, with a shortest path among the surest: first breadth-first
+/// over `yes` edges only, then over all edges for the roles that only conditional steps reach.
+fn reach(si: usize, n: usize, per: &[(Vec<Direct>, Vec<Edge>, usize)]) -> Vec<Reached> {
+    let mut out = vec![Reached {
+        node: si,
+        parent: usize::MAX,
+        edge: usize::MAX,
+        level: Level::Yes,
+        depth: 0,
+    }];
+    if per[si].1.is_empty() {
+        return out;
+    }
+    let mut position = vec![usize::MAX; n];
+    position[si] = 0;
+    for sure_only in [true, false] {
+        let mut visited = vec![false; n];
+        visited[si] = true;
+        let mut queue: VecDeque<usize> = VecDeque::from([0]);
+        while let Some(pos) = queue.pop_front() {
+            let from = out[pos].node;
+            for (ei, e) in per[from].1.iter().enumerate() {
+                if visited[e.to] || (sure_only && e.hop.level != Level::Yes) {
+                    continue;
+                }
+                visited[e.to] = true;
+                if position[e.to] == usize::MAX {
+                    position[e.to] = out.len();
+                    out.push(Reached {
+                        node: e.to,
+                        parent: pos,
+                        edge: ei,
+                        level: out[pos].level.min(e.hop.level),
+                        depth: out[pos].depth + 1,
+                    });
+                }
+                queue.push_back(position[e.to]);
+            }
+        }
+    }
+    out
+}
+
+/// The best grants of one subject, each with its chain as `(node, edge index)` steps.
 fn inherit(
     si: usize,
     subjects: &[SubjectData],
     buckets: &[BucketCtx],
     per: &[(Vec<Direct>, Vec<Edge>, usize)],
-) -> Vec<Grant> {
-    // (bucket, action) -> best grant so far.
-    let mut best: BTreeMap<(usize, &'static str), Grant> = BTreeMap::new();
+) -> Vec<(Grant, Vec<(usize, usize)>)> {
+    let reached = reach(si, subjects.len(), per);
+    // (bucket, action) -> (level, depth, reached position, direct index)
+    let mut best: BTreeMap<(usize, &'static str), (Level, usize, usize, usize)> = BTreeMap::new();
+    for (pos, r) in reached.iter().enumerate() {
+        for (di, d) in per[r.node].0.iter().enumerate() {
+            let level = r.level.min(d.found.level);
+            let key = (d.bucket, d.action);
+            let better = match best.get(&key) {
+                None => true,
+                Some((l, depth, _, _)) => level > *l || (level == *l && r.depth < *depth),
+            };
+            if better {
+                best.insert(key, (level, r.depth, pos, di));
+            }
+        }
+    }
     let subject = &subjects[si].subject;
-    let mut consider = |d: &Direct, via: &[Hop]| {
-        let path_level = via.iter().map(|h| h.level).min().unwrap_or(Level::Yes);
-        let level = path_level.min(d.found.level);
-        let key = (d.bucket, d.action);
-        let better = match best.get(&key) {
-            None => true,
-            Some(g) => level > g.level || (level == g.level && via.len() < g.via.len()),
-        };
-        if better {
+    best.into_values()
+        .map(|(level, _, pos, di)| {
+            let d = &per[reached[pos].node].0[di];
+            let mut steps = Vec::new();
+            let mut p = pos;
+            while reached[p].parent != usize::MAX {
+                steps.push((reached[reached[p].parent].node, reached[p].edge));
+                p = reached[p].parent;
+            }
+            steps.reverse();
             let mut conditions: BTreeSet<String> = d.found.conditions.clone();
-            for h in via {
-                conditions.extend(h.conditions.iter().cloned());
+            let mut via = Vec::with_capacity(steps.len());
+            for (from, ei) in &steps {
+                let hop = &per[*from].1[*ei].hop;
+                conditions.extend(hop.conditions.iter().cloned());
+                via.push(hop.role.clone());
             }
-            best.insert(
-                key,
-                Grant {
-                    subject: subject.id.clone(),
-                    bucket: buckets[d.bucket].info.alias.clone(),
-                    class: class_of(d.action),
-                    action: d.action.to_string(),
-                    resource: d.resource.clone(),
-                    level,
-                    deciding: d.found.deciding.clone(),
-                    conditions: conditions.into_iter().collect(),
-                    via: via.to_vec(),
-                },
-            );
-        }
-    };
-    for d in &per[si].0 {
-        consider(d, &[]);
-    }
-    if !per[si].1.is_empty() {
-        let mut seen = vec![false; subjects.len()];
-        seen[si] = true;
-        let mut queue: VecDeque<(usize, Vec<Hop>)> = VecDeque::new();
-        for e in &per[si].1 {
-            if !seen[e.to] {
-                seen[e.to] = true;
-                queue.push_back((e.to, vec![e.hop.clone()]));
-            }
-        }
-        while let Some((ri, path)) = queue.pop_front() {
-            for d in &per[ri].0 {
-                consider(d, &path);
-            }
-            for e in &per[ri].1 {
-                if !seen[e.to] {
-                    seen[e.to] = true;
-                    let mut p = path.clone();
-                    p.push(e.hop.clone());
-                    queue.push_back((e.to, p));
-                }
-            }
-        }
-    }
-    best.into_values().collect()
+            let grant = Grant {
+                subject: subject.id.clone(),
+                bucket: buckets[d.bucket].info.alias.clone(),
+                class: class_of(d.action),
+                action: d.action.to_string(),
+                resource: d.resource.clone(),
+                level,
+                deciding: d.found.deciding.clone(),
+                conditions: conditions.into_iter().collect(),
+                via,
+                chain: None,
+            };
+            (grant, steps)
+        })
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1829,7 +1926,7 @@ pub fn render_table(w: &WhoCan, action: Option<&str>) -> String {
         let mut vias: Vec<String> = gs
             .iter()
             .filter(|g| !g.via.is_empty())
-            .map(|g| g.path())
+            .map(|g| w.path(g))
             .collect();
         vias.sort();
         vias.dedup();
@@ -2061,9 +2158,9 @@ mod tests {
         assert!(own.via.is_empty() && own.level == Level::Yes, "{own:?}");
         let g = grant(&w, &user, "s3:GetObject").expect("the user reads through the role");
         assert_eq!(g.level, Level::Yes);
-        assert_eq!(g.via.len(), 1);
-        assert_eq!(g.via[0].role, role);
-        assert_eq!(g.via[0].how, "sts:AssumeRole");
+        assert_eq!(g.via, vec![role.clone()]);
+        assert_eq!(w.chain(g)[0].role, role);
+        assert_eq!(w.chain(g)[0].how, "sts:AssumeRole");
         assert!(
             g.deciding[0].contains("support-admin inline policy p0"),
             "{g:?}"
@@ -2097,8 +2194,9 @@ mod tests {
         );
         let w = run(&snap);
         let g = grant(&w, &user, "s3:ListBucket").expect("u -> r1 -> r2");
-        let roles: Vec<&str> = g.via.iter().map(|h| h.role.as_str()).collect();
-        assert_eq!(roles, vec![r1_arn.as_str(), r2_arn.as_str()]);
+        assert_eq!(g.via, vec![r1_arn.clone(), r2_arn.clone()]);
+        let hops: Vec<&str> = w.chain(g).iter().map(|h| h.role.as_str()).collect();
+        assert_eq!(hops, vec![r1_arn.as_str(), r2_arn.as_str()]);
         // r1 reaches r2 directly; r2 -> r1 -> r2 is a cycle, not a longer path.
         assert_eq!(grant(&w, &r1_arn, "s3:ListBucket").unwrap().via.len(), 1);
     }
@@ -2122,9 +2220,12 @@ mod tests {
         let g = grant(&w, &with, "s3:GetObject").expect("trusted account + permission");
         assert_eq!(g.via.len(), 1);
         assert!(
-            g.via[0].deciding.iter().any(|d| d.contains("trust policy")),
+            w.chain(g)[0]
+                .deciding
+                .iter()
+                .any(|d| d.contains("trust policy")),
             "{:?}",
-            g.via[0]
+            w.chain(g)
         );
     }
 
@@ -2219,7 +2320,7 @@ mod tests {
         let w = run(&snap);
         let g = grant(&w, &u, "s3:GetObject").expect("via the instance role");
         assert_eq!(g.level, Level::Conditional);
-        assert_eq!(g.via[0].how, "iam:PassRole to ec2.amazonaws.com");
+        assert_eq!(w.chain(g)[0].how, "iam:PassRole to ec2.amazonaws.com");
         assert_eq!(
             w.subject(&role).unwrap().trusted_services,
             vec!["ec2.amazonaws.com".to_string()]

@@ -137,7 +137,7 @@ impl Access<'_> {
         let via = if first.via.is_empty() {
             String::new()
         } else {
-            format!(" via {}", first.path())
+            format!(" via {}", w.path(first))
         };
         let actions: Vec<String> = self
             .grants
