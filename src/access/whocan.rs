@@ -1703,7 +1703,7 @@ pub fn analyze(spec: &Spec, snap: &Snapshot, opts: &Options) -> WhoCan {
     let decisions = per.iter().map(|p| p.2).sum();
 
     // Inherit along chains, then share each distinct chain between the grants that take it.
-    let inherited: Vec<Vec<(Grant, Vec<(usize, usize)>)>> =
+    let inherited: Vec<Vec<(Grant, Steps)>> =
         policy::cases::par_map(&subjects, |si, _| inherit(si, &subjects, &buckets, &per));
     let mut chains: Vec<Vec<Hop>> = Vec::new();
     let mut chain_ids: HashMap<Vec<(usize, usize)>, usize> = HashMap::new();
@@ -1802,13 +1802,16 @@ fn reach(si: usize, n: usize, per: &[(Vec<Direct>, Vec<Edge>, usize)]) -> Vec<Re
     out
 }
 
-/// The best grants of one subject, each with its chain as `(node, edge index)` steps.
+/// A chain as `(node, edge index)` steps: the edge `per[node].1[edge index]` of each role.
+type Steps = Vec<(usize, usize)>;
+
+/// The best grants of one subject, each with its chain.
 fn inherit(
     si: usize,
     subjects: &[SubjectData],
     buckets: &[BucketCtx],
     per: &[(Vec<Direct>, Vec<Edge>, usize)],
-) -> Vec<(Grant, Vec<(usize, usize)>)> {
+) -> Vec<(Grant, Steps)> {
     let reached = reach(si, subjects.len(), per);
     // (bucket, action) -> (level, depth, reached position, direct index)
     let mut best: BTreeMap<(usize, &'static str), (Level, usize, usize, usize)> = BTreeMap::new();
