@@ -1305,7 +1305,15 @@ fn direct_access(
         Side::GrantsOnly => {
             for (bi, b) in buckets.iter().enumerate() {
                 for action in actions {
-                    for (resource, p) in targets(b, action) {
+                    let on: Vec<(String, Option<&Relaxed>)> = if action.starts_with("kms:") {
+                        b.key
+                            .iter()
+                            .map(|k| (k.arn.clone(), Some(&k.policy)))
+                            .collect()
+                    } else {
+                        targets(b, action)
+                    };
+                    for (resource, p) in on {
                         if let Some(found) =
                             p.and_then(|p| grants_only(&d.subject, &p.strict, action, &resource))
                         {
@@ -1888,10 +1896,15 @@ pub fn render_table(w: &WhoCan, action: Option<&str>) -> String {
             .or_default()
             .push(g);
     }
+    let kinds: HashMap<&str, &'static str> = w
+        .subjects
+        .iter()
+        .map(|s| (s.id.as_str(), s.kind.as_str()))
+        .collect();
     for ((bucket, subject), gs) in rows {
-        let kind = w
-            .subject(&subject)
-            .map(|s| s.kind.as_str())
+        let kind = kinds
+            .get(subject.as_str())
+            .copied()
             .unwrap_or_default()
             .to_string();
         let mut row = vec![subject.clone(), kind, bucket.clone()];
