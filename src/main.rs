@@ -43,7 +43,8 @@ enum Command {
     /// Run only the canary: write real objects, prove replication, encryption and access, clean up.
     Canary(CanaryArgs),
     /// Every principal that can read, write or control the spec's buckets (or decrypt with their
-    /// keys), and how: own policies or the roles it becomes.
+    /// keys), and how: own policies or the roles it becomes. Exit 1 when something that could
+    /// grant access was not evaluated (listed under the table).
     WhoCan(WhoCanArgs),
 }
 
