@@ -1229,7 +1229,17 @@ fn buckets(
                 );
             }
         }
-        // The key S3 uses for new objects: the live default encryption's, else the spec's.
+        // The key S3 uses for new objects: the live default encryption's, else the spec's —
+        // unless the live setting could not be read, when the key may be another one.
+        if let Some(f @ Fetched::Unknown { .. }) = state.map(|s| &s.encryption) {
+            err(
+                &[AccessClass::Decrypt],
+                format!(
+                    "the default encryption of {name} could not be read, so its key may not be the one asked about: {}",
+                    f.why_missing().unwrap_or_default()
+                ),
+            );
+        }
         let key_ref = super::kms::live_default_key(spec, &snap.buckets, alias)
             .or_else(|| b.kms_key_arn.as_ref().map(|k| k.get_ref().clone()));
         let key = match key_ref {
@@ -2369,6 +2379,21 @@ mod tests {
             .unknowns_for("data", AccessClass::Decrypt)
             .iter()
             .all(|x| !x.reason.contains("ACLs")));
+        let mut snap = snapshot();
+        snap.buckets.get_mut("data").unwrap().encryption = Fetched::unknown(
+            "s3:GetBucketEncryption",
+            Some("SlowDown".into()),
+            "throttled",
+        );
+        let w = run(&snap);
+        let d = w.unknowns_for("data", AccessClass::Decrypt);
+        assert!(
+            d.iter().any(|x| x
+                .reason
+                .contains("s3:GetBucketEncryption failed: SlowDown: throttled")),
+            "{d:?}"
+        );
+        assert!(w.unknowns_for("data", AccessClass::Read).is_empty());
         let mut snap = snapshot();
         set_bucket_policy(
             &mut snap,
