@@ -85,6 +85,7 @@ fn parse_and_evaluate(c: &TextCase) -> replaudit::policy::Decision {
         rcps: &rcps,
         vpc_endpoint: &vpce,
         restrict_public_buckets: c.compiled.restrict_public_buckets,
+        federated_by: c.compiled.federated_by.as_deref(),
     };
     evaluate(&c.compiled.request, &set).decision
 }

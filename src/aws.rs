@@ -186,3 +186,139 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cur.to_string()
 }
+
+/// The partition a Region belongs to (`aws`, `aws-cn`, `aws-us-gov`, ...): the second field of every
+/// ARN of a resource there. Resources of different partitions never meet (an ARN names its partition;
+/// "You can't describe or access the Regions of one type of account from another").
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>,
+/// <https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html>
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-isof-") {
+        "aws-iso-f"
+    } else if region.starts_with("eu-isoe-") {
+        "aws-iso-e"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The Region where CloudTrail records a partition's IAM calls: IAM is a global service served by one
+/// Regional endpoint per partition, and its events are logged there ("us-east-1" in the commercial
+/// partition; the IAM endpoints of China and GovCloud are in cn-north-1 and us-gov-west-1).
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html>,
+/// <https://docs.aws.amazon.com/general/latest/gr/iam-service.html>
+pub fn iam_events_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        "aws-iso" => "us-iso-east-1",
+        "aws-iso-b" => "us-isob-east-1",
+        _ => "us-east-1",
+    }
+}
+
+/// `arn:<partition>:s3:::<bucket>`: S3 bucket ARNs have no Region or account.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html>
+pub fn s3_bucket_arn(partition: &str, bucket: &str) -> String {
+    format!("arn:{partition}:s3:::{bucket}")
+}
+
+/// `arn:<partition>:s3:::<bucket>/<key>`.
+pub fn s3_object_arn(partition: &str, bucket: &str, key: &str) -> String {
+    format!("arn:{partition}:s3:::{bucket}/{key}")
+}
+
+/// Where a bucket is, as S3 itself says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BucketRegion {
+    /// The bucket's Region.
+    In(String),
+    /// 404: no such bucket.
+    Missing,
+    /// The call failed without naming a Region: error code (or HTTP status) and cause.
+    Unknown {
+        code: Option<String>,
+        reason: String,
+    },
+}
+
+/// The Region of a bucket, found the way AWS recommends: `HeadBucket`, whose answer carries
+/// `x-amz-bucket-region` "regardless of the permissions on the bucket" and also when the request went
+/// to the wrong Region (301 PermanentRedirect, 400). The SDK for Rust follows neither redirect, so the
+/// header is read from the error answer too; a 403 still names the Region (the caller then lacks
+/// `s3:ListBucket`, which only matters for the bucket's own reads). `GetBucketLocation` "is no longer a
+/// best practice" and is answered by the bucket policy only in the bucket's home Region.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>,
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html>,
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/UsingRouting.html>
+pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketRegion {
+    let r = s3.head_bucket().bucket(bucket).send().await;
+    let fallback = || {
+        s3.config()
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_default()
+    };
+    match r {
+        Ok(o) => BucketRegion::In(
+            o.bucket_region()
+                .map(str::to_string)
+                .unwrap_or_else(fallback),
+        ),
+        Err(e) => {
+            let raw = e.raw_response();
+            if let Some(region) = raw
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .filter(|v| !v.is_empty())
+            {
+                return BucketRegion::In(region.to_string());
+            }
+            let status = raw.map(|r| r.status().as_u16());
+            if status == Some(404) {
+                return BucketRegion::Missing;
+            }
+            let (code, reason) = error_parts(&e);
+            // HEAD answers have no body: name the HTTP status when the SDK found no code.
+            let code = code
+                .filter(|c| c != "Unhandled")
+                .or(status.map(|s| format!("HTTP {s}")));
+            BucketRegion::Unknown { code, reason }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition_of_region("ap-southeast-1"), "aws");
+        assert_eq!(partition_of_region("us-east-1"), "aws");
+        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(iam_events_region("aws"), "us-east-1");
+        assert_eq!(iam_events_region("aws-cn"), "cn-north-1");
+        assert_eq!(iam_events_region("aws-us-gov"), "us-gov-west-1");
+        assert_eq!(
+            s3_bucket_arn(partition_of_region("cn-north-1"), "b"),
+            "arn:aws-cn:s3:::b"
+        );
+        assert_eq!(
+            s3_object_arn(partition_of_region("us-gov-west-1"), "b", "k/x"),
+            "arn:aws-us-gov:s3:::b/k/x"
+        );
+    }
+}

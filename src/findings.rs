@@ -187,6 +187,109 @@ impl fmt::Display for Summary {
     }
 }
 
+/// How a run ended. Only a run that saw everything can be green: a stopped run may have no
+/// failing finding only because the check that would have failed never ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEnd {
+    /// Every check ran to its end.
+    Completed,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
+    /// Stopped by `--deadline`.
+    Deadline,
+    /// Ran to its end but could not see everything (an account whose set-up is unusable).
+    Incomplete,
+}
+
+/// The `run` object of a report: how the run ended and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub status: RunEnd,
+    /// `SIGINT` or `SIGTERM` for an interrupted run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// What was not seen, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Default for RunStatus {
+    fn default() -> Self {
+        RunStatus::completed()
+    }
+}
+
+impl RunStatus {
+    pub fn completed() -> RunStatus {
+        RunStatus {
+            status: RunEnd::Completed,
+            signal: None,
+            reason: None,
+        }
+    }
+
+    /// Stopped by a signal (`SIGINT`, `SIGTERM`).
+    pub fn interrupted(signal: &str, reason: impl Into<String>) -> RunStatus {
+        RunStatus {
+            status: RunEnd::Interrupted,
+            signal: Some(signal.to_string()),
+            reason: Some(reason.into()),
+        }
+    }
+
+    pub fn deadline(reason: impl Into<String>) -> RunStatus {
+        RunStatus {
+            status: RunEnd::Deadline,
+            signal: None,
+            reason: Some(reason.into()),
+        }
+    }
+
+    pub fn incomplete(reason: impl Into<String>) -> RunStatus {
+        RunStatus {
+            status: RunEnd::Incomplete,
+            signal: None,
+            reason: Some(reason.into()),
+        }
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.status == RunEnd::Completed
+    }
+
+    /// The more serious of two endings: a signal outranks the deadline, which outranks an
+    /// incomplete view; the first reason of the winning kind is kept.
+    pub fn worst(self, other: RunStatus) -> RunStatus {
+        fn rank(e: RunEnd) -> u8 {
+            match e {
+                RunEnd::Completed => 0,
+                RunEnd::Incomplete => 1,
+                RunEnd::Deadline => 2,
+                RunEnd::Interrupted => 3,
+            }
+        }
+        if rank(other.status) > rank(self.status) {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The word the table's summary line and JUnit use.
+    pub fn headline(&self) -> String {
+        match self.status {
+            RunEnd::Completed => "COMPLETED".into(),
+            RunEnd::Interrupted => format!(
+                "INTERRUPTED by {}",
+                self.signal.as_deref().unwrap_or("a signal")
+            ),
+            RunEnd::Deadline => "DEADLINE reached".into(),
+            RunEnd::Incomplete => "INCOMPLETE".into(),
+        }
+    }
+}
+
 /// The whole result of a run, as written to JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -196,6 +299,9 @@ pub struct Report {
     pub generated_at: chrono::DateTime<chrono::Utc>,
     /// When the audited state was collected (differs from `generated_at` for offline audits).
     pub collected_at: chrono::DateTime<chrono::Utc>,
+    /// How the run ended (absent in reports of older versions: completed).
+    #[serde(default)]
+    pub run: RunStatus,
     pub findings: Vec<Finding>,
     pub summary: Summary,
 }
@@ -216,8 +322,103 @@ impl Report {
             spec_name: spec_name.to_string(),
             generated_at: chrono::Utc::now(),
             collected_at,
+            run: RunStatus::completed(),
             findings,
             summary,
         }
+    }
+
+    /// The same report, saying how its run ended.
+    pub fn with_run(mut self, run: RunStatus) -> Report {
+        self.run = run;
+        self
+    }
+
+    /// Green only when the run completed and no finding is `fail` or `error`.
+    pub fn is_green(&self) -> bool {
+        self.run.is_completed() && self.summary.is_clean()
+    }
+
+    /// The process exit code for this report (see [`RunStatus::exit_code`]).
+    pub fn exit_code(&self) -> u8 {
+        self.run.exit_code(self.summary.is_clean())
+    }
+}
+
+impl RunStatus {
+    /// The process exit code of a run that ended this way: 130/143 (128 + signal number) when
+    /// SIGINT/SIGTERM stopped it, 1 for any other run that is not green (`clean` is false: a
+    /// finding failed or errored; or `--deadline` stopped it; or something could not be seen),
+    /// 0 otherwise.
+    pub fn exit_code(&self, clean: bool) -> u8 {
+        match (self.status, self.signal.as_deref()) {
+            (RunEnd::Interrupted, Some("SIGTERM")) => 143,
+            (RunEnd::Interrupted, _) => 130,
+            (RunEnd::Completed, _) if clean => 0,
+            _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass() -> Finding {
+        Finding {
+            id: "bucket-versioning".into(),
+            title: "t".into(),
+            scenario: Scenario::Step1,
+            status: Status::Pass,
+            severity: Severity::High,
+            resource: "arn:aws:s3:::b".into(),
+            message: "ok".into(),
+            evidence: serde_json::json!({}),
+            remediation: String::new(),
+            references: vec![],
+            duration_secs: None,
+        }
+    }
+
+    #[test]
+    fn only_a_completed_clean_run_is_green() {
+        let r = Report::new("s", chrono::Utc::now(), vec![pass()]);
+        assert!(r.is_green());
+        assert_eq!(r.exit_code(), 0);
+        for (run, code) in [
+            (RunStatus::interrupted("SIGINT", "stopped"), 130),
+            (RunStatus::interrupted("SIGTERM", "stopped"), 143),
+            (RunStatus::deadline("--deadline reached"), 1),
+            (RunStatus::incomplete("account 'abcd' unusable"), 1),
+        ] {
+            let r = Report::new("s", chrono::Utc::now(), vec![pass()]).with_run(run.clone());
+            assert!(!r.is_green(), "{run:?} with only passes is not green");
+            assert_eq!(r.exit_code(), code, "{run:?}");
+        }
+    }
+
+    #[test]
+    fn the_worse_ending_wins() {
+        let d = RunStatus::deadline("d");
+        let i = RunStatus::interrupted("SIGINT", "i");
+        assert_eq!(RunStatus::completed().worst(d.clone()), d);
+        assert_eq!(d.clone().worst(i.clone()), i);
+        assert_eq!(i.clone().worst(d.clone()), i);
+        assert_eq!(
+            RunStatus::incomplete("x")
+                .worst(RunStatus::completed())
+                .status,
+            RunEnd::Incomplete
+        );
+    }
+
+    #[test]
+    fn old_reports_without_run_read_as_completed() {
+        let r = Report::new("s", chrono::Utc::now(), vec![]);
+        let mut v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["run"], serde_json::json!({"status": "completed"}));
+        v.as_object_mut().unwrap().remove("run");
+        let back: Report = serde_json::from_value(v).unwrap();
+        assert!(back.run.is_completed());
     }
 }

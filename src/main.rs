@@ -2,17 +2,22 @@
 
 use clap::{Args, Parser, Subcommand};
 use replaudit::aws::AwsOptions;
-use replaudit::findings::Report;
+use replaudit::findings::{Report, RunStatus};
 use replaudit::report::{self, Format};
 use replaudit::rules::{self, AuditContext};
 use replaudit::snapshot::Snapshot;
 use replaudit::{access, canary, collect, policy, spec};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Exit codes: 0 all checks passed, 1 a finding is fail or error, 2 the run could not happen.
+/// Exit codes (the README has the table): 0 the run completed and every check passed; 1 a
+/// finding is fail or error, or the run did not see everything (`--deadline`, an unusable
+/// account, errors in the matrix, canary versions left); 2 the run could not happen (bad spec
+/// or flags, unwritable output, no usable account); 130/143 stopped by SIGINT/SIGTERM.
+/// A closed stdout does not change the code.
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
@@ -176,12 +181,150 @@ async fn stop_signal(deadline: Option<tokio::time::Instant>) -> collect::Stopped
     }
 }
 
-/// The exit code of a collection stopped by a signal (128 + signal number).
-fn stopped_exit_code(s: &collect::Stopped) -> Option<u8> {
-    match (s.code, s.reason.contains("SIGTERM")) {
-        ("Interrupted", true) => Some(143),
-        ("Interrupted", false) => Some(130),
-        _ => None,
+/// How a run whose collection was stopped ended.
+fn stopped_run(s: &collect::Stopped, during: &str) -> RunStatus {
+    if s.code == "Interrupted" {
+        let sig = if s.reason.contains("SIGTERM") {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        };
+        RunStatus::interrupted(
+            sig,
+            format!("{sig} during {during}: what was not read is reported as error"),
+        )
+    } else {
+        RunStatus::deadline(format!(
+            "--deadline reached during {during}: what was not read is reported as error"
+        ))
+    }
+}
+
+/// Write to stdout. A closed stdout (`replaudit rules | head -1`, `replaudit audit ... | true`)
+/// is not an error of the run: the reader has stopped reading, the reports are written, and
+/// the process exits with the code it would have had.
+fn emit(text: &str) -> Result<(), Fatal> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Fatal(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prove a report folder can be written before any AWS call (a failure after a 10-minute
+/// collection would lose the run): create it, then write and remove a probe file.
+fn check_output_dir(dir: &Path) -> Result<(), Fatal> {
+    let fail = |e: std::io::Error| {
+        Fatal(format!(
+            "output directory {} is not writable ({e}): choose another --output-dir",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".replaudit-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Prove an output file can be written before any AWS call, without creating or truncating it.
+fn check_output_file(path: &Path) -> Result<(), Fatal> {
+    let fail = |e: String| {
+        Fatal(format!(
+            "cannot write {} ({e}): choose another output file",
+            path.display()
+        ))
+    };
+    if path.is_dir() {
+        return Err(fail("it is a directory".into()));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(fail(format!("folder {} does not exist", parent.display())));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| fail(e.to_string()))?;
+    } else {
+        let probe = parent.join(format!(".replaudit-write-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|e| fail(e.to_string()))?;
+        let _ = std::fs::remove_file(&probe);
+    }
+    Ok(())
+}
+
+/// The set-up check before any collection: one identity call per account, a few seconds at
+/// most. Prints on stderr one line per account whose identity was not confirmed (for a
+/// transient cause as a warning: that account is audited anyway). Returns the unusable
+/// accounts (alias -> line), or `Err(2)` when the run cannot happen: no account is usable, or
+/// `all_needed` (the canary acts in both accounts) and one is not.
+async fn setup_check(
+    spec: &spec::Spec,
+    aws: &AwsArgs,
+    all_needed: bool,
+) -> Result<BTreeMap<String, String>, u8> {
+    let checks = collect::identity::check_accounts(spec, &aws.options()).await;
+    for line in checks.iter().filter_map(|c| c.problem_line()) {
+        eprintln!("replaudit: {line}");
+    }
+    let unusable = collect::unusable_accounts(&checks);
+    let none_usable = !checks.iter().any(|c| c.is_usable());
+    if none_usable || (all_needed && !unusable.is_empty()) {
+        eprintln!(
+            "replaudit: {}: nothing was read",
+            if none_usable {
+                "no account of the spec is usable"
+            } else {
+                "the canary needs every account of the spec"
+            }
+        );
+        return Err(EXIT_USAGE);
+    }
+    Ok(unusable)
+}
+
+/// The run status of a run that went on without some accounts.
+fn unusable_run(unusable: &BTreeMap<String, String>) -> RunStatus {
+    if unusable.is_empty() {
+        return RunStatus::completed();
+    }
+    let names: Vec<&str> = unusable.keys().map(String::as_str).collect();
+    RunStatus::incomplete(format!(
+        "account(s) {} could not be read (set-up check failed): their checks are errors",
+        names.join(", ")
+    ))
+}
+
+/// How the canary part of a run ended.
+fn canary_run_status(
+    interrupted: Option<canary::Interrupt>,
+    deadline: Option<tokio::time::Instant>,
+) -> RunStatus {
+    match interrupted {
+        Some(s) => RunStatus::interrupted(
+            s.name(),
+            format!(
+                "canary stopped by {}: cleanup ran; checks it did not finish are not a pass",
+                s.name()
+            ),
+        ),
+        // The canary stops itself at the deadline; a deadline that has passed by the time it
+        // returned is one it hit (it may have finished just before: then the run is still
+        // reported as stopped, never the other way round).
+        None if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => {
+            RunStatus::deadline(
+                "--deadline reached during the canary: cleanup ran; checks it did not finish are not a pass",
+            )
+        }
+        None => RunStatus::completed(),
     }
 }
 
@@ -314,8 +457,9 @@ struct SnapshotArgs {
 
 #[derive(Args)]
 struct SimulateArgs {
-    /// A JSON array of policy cases (see POLICY-CASES format in the README); one JSON line per case on stdout.
-    #[arg(long, conflicts_with = "spec")]
+    /// A JSON array of policy cases (format: docs/policy-cases.md); one JSON line per case on stdout.
+    /// Runs locally in well under a second per 100,000 cases: `--deadline` is not accepted.
+    #[arg(long, conflicts_with_all = ["spec", "deadline"])]
     cases: Option<PathBuf>,
     /// Print the principal × action matrix of this spec's principals over the live state or `--snapshot`.
     #[arg(long)]
@@ -437,9 +581,18 @@ fn load_snapshot(path: &Path) -> Result<Snapshot, Fatal> {
 
 async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
+    check_output_dir(&a.output_dir)?;
+    let deadline = a.aws.deadline_at();
+    let unusable = match &a.snapshot {
+        Some(_) => BTreeMap::new(),
+        None => match setup_check(&spec, &a.aws, a.canary).await {
+            Ok(u) => u,
+            Err(code) => return Ok(code),
+        },
+    };
+    let mut run = unusable_run(&unusable);
     // The canary's checks (identities, bucket owners and regions) come first: a refusal must
     // happen before anything else, and nothing is written until the audit is collected.
-    let deadline = a.aws.deadline_at();
     let canary_run = match a.canary {
         true => {
             let mut settings = a.canary_opts.settings(&a.spec);
@@ -452,17 +605,16 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         }
         false => None,
     };
-    let mut stopped_code = None;
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
         None => {
-            let (snap, stopped) = collect::collect_until(
-                &spec,
-                &a.evidence.collect_options(&a.aws, Some(&a.output_dir)),
-                stop_signal(deadline),
-            )
-            .await;
-            stopped_code = stopped.as_ref().and_then(stopped_exit_code);
+            let mut copts = a.evidence.collect_options(&a.aws, Some(&a.output_dir));
+            copts.unusable = Some(unusable);
+            let (snap, stopped) =
+                collect::collect_until(&spec, &copts, stop_signal(deadline)).await;
+            if let Some(st) = &stopped {
+                run = run.worst(stopped_run(st, "collection"));
+            }
             snap
         }
     };
@@ -474,31 +626,17 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
     }
     let cx = AuditContext::new(&spec, &snap);
     let mut findings = rules::run_all(&cx);
-    let mut interrupted = None;
-    // Interrupted while collecting: report what was read, and write nothing with the canary.
-    let canary_run = if stopped_code.is_some() {
-        None
-    } else {
-        canary_run
-    };
-    if let Some(run) = canary_run {
-        let outcome = canary::execute(run).await;
+    // Stopped while collecting: report what was read, and write nothing with the canary.
+    if let Some(prepared) = canary_run.filter(|_| run.is_completed()) {
+        let outcome = canary::execute(prepared).await;
         for line in &outcome.summary {
             eprintln!("{line}");
         }
         findings.extend(outcome.findings);
-        interrupted = outcome.interrupted;
+        run = run.worst(canary_run_status(outcome.interrupted, deadline));
     }
-    let report = Report::new(&spec.name, snap.collected_at, findings);
-    let code = publish(
-        &report,
-        &a.format,
-        &a.output_dir,
-        "audit",
-        a.quiet,
-        interrupted,
-    )?;
-    Ok(stopped_code.unwrap_or(code))
+    let report = Report::new(&spec.name, snap.collected_at, findings).with_run(run);
+    publish(&report, &a.format, &a.output_dir, "audit", a.quiet)
 }
 
 /// Write the report files, print the table, and turn the outcome into the exit code.
@@ -508,7 +646,6 @@ fn publish(
     dir: &Path,
     stem: &str,
     quiet: bool,
-    interrupted: Option<canary::Interrupt>,
 ) -> Result<u8, Fatal> {
     let formats = if formats.is_empty() {
         vec![Format::Table, Format::Json, Format::Junit]
@@ -517,10 +654,10 @@ fn publish(
     };
     let written = report::write_all(report, &formats, dir, stem)?;
     if !quiet {
-        print!(
-            "{}",
-            report::table::render(report, std::io::stdout().is_terminal())
-        );
+        emit(&report::table::render(
+            report,
+            std::io::stdout().is_terminal(),
+        ))?;
     }
     for p in written
         .iter()
@@ -528,27 +665,26 @@ fn publish(
     {
         eprintln!("wrote {}", p.display());
     }
-    if let Some(i) = interrupted {
-        return Ok(i.exit_code());
-    }
-    Ok(if report.summary.is_clean() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    Ok(report.exit_code())
 }
 
 async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     if let Some(CanaryAction::Cleanup(c)) = a.action {
         let spec = load_spec(&c.spec)?;
+        if let Err(code) = setup_check(&spec, &c.aws, true).await {
+            return Ok(code);
+        }
         let r = canary::cleanup_run(&spec, &c.aws.options(), &c.run_id)
             .await
             .map_err(|e| Fatal(e.to_string()))?;
         for d in &r.deleted {
-            println!("deleted {d}");
+            emit(&format!("deleted {d}\n"))?;
         }
         for k in &r.kept {
-            println!("kept    {k} (not tagged replaudit-canary={})", r.run_id);
+            emit(&format!(
+                "kept    {k} (not tagged replaudit-canary={})\n",
+                r.run_id
+            ))?;
         }
         for e in &r.errors {
             eprintln!("error   {e}");
@@ -568,8 +704,13 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     }
     let spec_path = a.spec.clone().unwrap_or_default();
     let spec = load_spec(&spec_path)?;
+    check_output_dir(&a.output_dir)?;
+    if let Err(code) = setup_check(&spec, &a.aws, true).await {
+        return Ok(code);
+    }
     let mut settings = a.canary_opts.settings(&spec_path);
-    settings.deadline = a.aws.deadline_at();
+    let deadline = a.aws.deadline_at();
+    settings.deadline = deadline;
     let run = canary::prepare(&spec, &a.aws.options(), settings)
         .await
         .map_err(|e| Fatal(e.to_string()))?;
@@ -578,36 +719,34 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
     for line in &outcome.summary {
         eprintln!("{line}");
     }
-    let report = Report::new(&spec.name, started, outcome.findings);
-    publish(
-        &report,
-        &a.format,
-        &a.output_dir,
-        "canary",
-        a.quiet,
-        outcome.interrupted,
-    )
+    let report = Report::new(&spec.name, started, outcome.findings)
+        .with_run(canary_run_status(outcome.interrupted, deadline));
+    publish(&report, &a.format, &a.output_dir, "canary", a.quiet)
 }
 
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
-    let (snap, stopped) = collect::collect_until(
-        &spec,
-        &a.evidence.collect_options(&a.aws, None),
-        stop_signal(a.aws.deadline_at()),
-    )
-    .await;
+    check_output_file(&a.output)?;
+    let unusable = match setup_check(&spec, &a.aws, false).await {
+        Ok(u) => u,
+        Err(code) => return Ok(code),
+    };
+    let mut run = unusable_run(&unusable);
+    let mut copts = a.evidence.collect_options(&a.aws, None);
+    copts.unusable = Some(unusable);
+    let (snap, stopped) =
+        collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
     let text = serde_json::to_string_pretty(&snap)?;
     std::fs::write(&a.output, text + "\n")
         .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
     eprintln!("wrote {}", a.output.display());
-    Ok(match &stopped {
-        Some(st) => {
-            eprintln!("replaudit: collection stopped early: {}", st.reason);
-            stopped_exit_code(st).unwrap_or(EXIT_FINDINGS)
-        }
-        None => 0,
-    })
+    if let Some(st) = &stopped {
+        run = run.worst(stopped_run(st, "collection"));
+    }
+    if let Some(why) = &run.reason {
+        eprintln!("replaudit: the snapshot is incomplete: {why}");
+    }
+    Ok(run.exit_code(true))
 }
 
 fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
@@ -621,8 +760,7 @@ fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
         out.push_str(l);
         out.push('\n');
     }
-    use std::io::Write;
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    emit(&out)?;
     eprintln!("{summary}");
     // The contract: exit 1 when a case that states its expected decision disagrees or errors.
     let failed = outcomes
@@ -636,20 +774,56 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         return Err(Fatal("simulate needs --cases FILE or --spec FILE".into()));
     };
     let spec = load_spec(spec_path)?;
+    if !matches!(a.output.as_str(), "json" | "table") {
+        return Err(Fatal(format!(
+            "unknown --output '{}' (table or json)",
+            a.output
+        )));
+    }
+    let mut run = RunStatus::completed();
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await,
+        None => {
+            let unusable = match setup_check(&spec, &a.aws, false).await {
+                Ok(u) => u,
+                Err(code) => return Ok(code),
+            };
+            run = unusable_run(&unusable);
+            let mut copts = a.evidence.collect_options(&a.aws, None);
+            copts.unusable = Some(unusable);
+            let (snap, stopped) =
+                collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
+            if let Some(st) = &stopped {
+                run = run.worst(stopped_run(st, "collection"));
+            }
+            snap
+        }
     };
     let cells = access::matrix::matrix(&spec, &snap);
     match a.output.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&cells)?),
-        "table" => println!("{}", access::matrix::render_table(&cells)),
-        other => return Err(Fatal(format!("unknown --output '{other}' (table or json)"))),
+        "json" => emit(&format!("{}\n", serde_json::to_string_pretty(&cells)?))?,
+        _ => emit(&format!("{}\n", access::matrix::render_table(&cells)))?,
     }
-    Ok(0)
+    // A cell that could not be decided is not an answer: the matrix is not a success.
+    let undecided = cells
+        .iter()
+        .filter(|c| c.decision.starts_with("error"))
+        .count();
+    if undecided > 0 {
+        eprintln!(
+            "replaudit: {undecided} of {} cells could not be decided (error)",
+            cells.len()
+        );
+    }
+    if let Some(why) = &run.reason {
+        eprintln!("replaudit: {why}");
+    }
+    Ok(run.exit_code(undecided == 0))
 }
 
-/// Exit 0 with the table, or 1 when something that could grant access was not evaluated.
+/// Exit 0 with the table; 1 when something that could grant access was not evaluated, an
+/// account failed the set-up check or `--deadline` stopped the collection; 130/143 on a signal
+/// (the same contract as `audit`).
 async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
     use access::whocan;
     let spec = load_spec(&a.spec)?;
@@ -664,28 +838,48 @@ async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
             a.output
         )));
     }
+    let mut run = RunStatus::completed();
     let snap = match &a.snapshot {
         Some(p) => load_snapshot(p)?,
-        None => collect::collect(&spec, &a.evidence.collect_options(&a.aws, None)).await,
+        None => {
+            let unusable = match setup_check(&spec, &a.aws, false).await {
+                Ok(u) => u,
+                Err(code) => return Ok(code),
+            };
+            run = unusable_run(&unusable);
+            let mut copts = a.evidence.collect_options(&a.aws, None);
+            copts.unusable = Some(unusable);
+            let (snap, stopped) =
+                collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
+            if let Some(st) = &stopped {
+                run = run.worst(stopped_run(st, "collection"));
+            }
+            snap
+        }
     };
+    if snap.spec_name != spec.name {
+        return Err(Fatal(format!(
+            "snapshot was collected for spec '{}', not '{}'",
+            snap.spec_name, spec.name
+        )));
+    }
     let w = whocan::analyze(&spec, &snap, &opts);
     match a.output.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&w)?),
-        _ => print!("{}", whocan::render_table(&w, opts.action.as_deref())),
+        "json" => emit(&format!("{}\n", serde_json::to_string_pretty(&w)?))?,
+        _ => emit(&whocan::render_table(&w, opts.action.as_deref()))?,
     }
-    Ok(if w.errors.is_empty() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    if let Some(why) = &run.reason {
+        eprintln!("replaudit: {why}");
+    }
+    Ok(run.exit_code(w.errors.is_empty()))
 }
 
 fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
     match a.explain {
         Some(id) => {
             let m = rules::find_rule(&id).ok_or_else(|| Fatal(format!("no rule '{id}'")))?;
-            println!(
-                "{} — {}\nseverity: {}\nscenarios: {}\n",
+            let mut out = format!(
+                "{} — {}\nseverity: {}\nscenarios: {}\n\n",
                 m.id,
                 m.title,
                 m.severity,
@@ -695,18 +889,21 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!(
-                "{}",
-                m.doc
+            out.push_str(
+                &m.doc
                     .lines()
                     .map(|l| l.strip_prefix(' ').unwrap_or(l))
                     .collect::<Vec<_>>()
-                    .join("\n")
+                    .join("\n"),
             );
-            println!("Remediation: {}\n\nReferences:", m.remediation);
+            out.push_str(&format!(
+                "\nRemediation: {}\n\nReferences:\n",
+                m.remediation
+            ));
             for r in m.references {
-                println!("- {r}");
+                out.push_str(&format!("- {r}\n"));
             }
+            emit(&out)?;
         }
         None => {
             let mut t = comfy_table::Table::new();
@@ -724,8 +921,39 @@ fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {
                     m.title.to_string(),
                 ]);
             }
-            println!("{t}");
+            emit(&format!("{t}\n"))?;
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the canary's outcome says about the run (a fake outcome: only its `interrupted`
+    /// and the deadline matter here).
+    #[test]
+    fn a_stopped_canary_never_makes_a_green_run() {
+        let past = Some(tokio::time::Instant::now() - Duration::from_secs(1));
+        let future = Some(tokio::time::Instant::now() + Duration::from_secs(3600));
+        let cases = [
+            (Some(canary::Interrupt::Interrupt), None, 130, "interrupted"),
+            (
+                Some(canary::Interrupt::Terminate),
+                future,
+                143,
+                "interrupted",
+            ),
+            (None, past, 1, "deadline"),
+            (None, future, 0, "completed"),
+            (None, None, 0, "completed"),
+        ];
+        for (interrupted, deadline, code, status) in cases {
+            let run = canary_run_status(interrupted, deadline);
+            // Every finding passed: only the way the run ended decides.
+            assert_eq!(run.exit_code(true), code, "{run:?}");
+            assert_eq!(serde_json::to_value(run.status).unwrap(), status);
+        }
+    }
 }

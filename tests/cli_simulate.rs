@@ -1,5 +1,5 @@
 //! `replaudit simulate --cases` on the project's own vectors, through the real binary: the
-//! output contract of POLICY-CASES.md (one JSON line per case, summary on stderr, exit status).
+//! output contract of docs/policy-cases.md (one JSON line per case, summary on stderr, exit status).
 
 use std::process::Command;
 

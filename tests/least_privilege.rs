@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, BTreeSet};
 /// the AWS action.
 const PERMISSIONS: &[(&str, &[&str], Option<&str>)] = &[
     ("s3:ListAllMyBuckets", &["s3:ListBuckets"], None),
-    ("s3:GetBucketLocation", &["s3:GetBucketLocation"], None),
     ("s3:GetBucketVersioning", &["s3:GetBucketVersioning"], None),
     // moto's S3 ACTION_MAP: `?ownershipControls`, `?encryption`, `?replication` are not in it,
     // and its bucket entry is spelt `public_access_block` while requests say

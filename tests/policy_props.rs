@@ -255,6 +255,7 @@ impl Parsed {
             rcps: &self.rcps,
             vpc_endpoint: &self.vpce,
             restrict_public_buckets: self.rpb,
+            federated_by: None,
         }
     }
 }

@@ -52,7 +52,7 @@ fn every_vector_agrees_with_the_documented_decision() {
             }
             if v["description"]
                 .as_str()
-                .is_none_or(|d| !d.contains("https://") && !d.contains("POLICY-CASES.md"))
+                .is_none_or(|d| !d.contains("https://") && !d.contains("docs/policy-cases.md"))
             {
                 failures.push(format!("{name}: description cites no source"));
             }

@@ -34,14 +34,11 @@ pub fn matrix(spec: &Spec, snap: &Snapshot) -> Vec<Cell> {
             let account = spec.bucket_account_id(alias).unwrap_or_default();
             let policy = bucket_policy(snap, alias);
             for action in MATRIX_ACTIONS {
+                let partition = crate::aws::partition_of_region(b.region.get_ref());
                 let resource = if s3_resource_kind(action) == Some(S3ResourceKind::Bucket) {
-                    format!("arn:aws:s3:::{}", b.name.get_ref())
+                    crate::aws::s3_bucket_arn(partition, b.name.get_ref())
                 } else {
-                    format!(
-                        "arn:aws:s3:::{}/{}",
-                        b.name.get_ref(),
-                        sample_key(spec, alias)
-                    )
+                    crate::aws::s3_object_arn(partition, b.name.get_ref(), &sample_key(spec, alias))
                 };
                 let mut cell = Cell {
                     principal: arn.clone(),

@@ -1,9 +1,10 @@
 //! Account-level state: caller identity, account Block Public Access, CloudTrail trails,
 //! AWS Config recorders and rules.
 
-use super::{fetched, Clients};
+use super::{fetched, Clients, Found};
 use crate::snapshot::*;
 use crate::spec::{Account, Spec};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) async fn collect_account(
     spec: &Spec,
@@ -11,6 +12,7 @@ pub(super) async fn collect_account(
     alias: &str,
     a: &Account,
     since: chrono::DateTime<chrono::Utc>,
+    found: &Found<'_>,
 ) -> AccountState {
     let account_id = a.account_id.get_ref().clone();
     let region = a.region.get_ref();
@@ -24,14 +26,13 @@ pub(super) async fn collect_account(
             config: clients.unavailable(alias),
             config_compliance: clients.unavailable(alias),
             change_events: clients.unavailable(alias),
+            config_by_region: BTreeMap::new(),
         };
     };
     let sts = aws_sdk_sts::Client::new(conf);
     let s3control = aws_sdk_s3control::Client::new(conf);
-    let ct = aws_sdk_cloudtrail::Client::new(conf);
-    let cfg = aws_sdk_config::Client::new(conf);
-    let s3 = crate::aws::s3_client(conf, &clients.opts);
-    let (caller, pab, trails, config, change_events) = futures::join!(
+    let regions = found.regions_of(spec, alias);
+    let (caller, pab, trails, configs, change_events) = futures::join!(
         async {
             fetched(
                 "sts:GetCallerIdentity",
@@ -67,36 +68,15 @@ pub(super) async fn collect_account(
                 },
             )
         },
-        trails_of(&ct, &s3),
-        config_of(&cfg),
-        super::evidence::change_events(clients, spec, alias, since),
+        trails_in(spec, clients, alias, &regions, found),
+        configs_in(spec, clients, alias, &regions),
+        super::evidence::change_events(clients, spec, alias, since, found),
     );
-    // AWS Config is regional: a bucket is evaluated by the rules of its own region.
-    let mut compliance = super::evidence::config_compliance(&cfg, &config).await;
-    let mut other_regions: Vec<&str> = spec
-        .buckets
-        .values()
-        .filter(|b| b.account.get_ref() == alias && b.region.get_ref() != region)
-        .map(|b| b.region.get_ref().as_str())
-        .collect();
-    other_regions.sort();
-    other_regions.dedup();
-    for r in other_regions {
-        let Some(conf) = clients.get(alias, r) else {
-            continue;
-        };
-        let cfg = aws_sdk_config::Client::new(conf);
-        let state = config_of(&cfg).await;
-        let more = super::evidence::config_compliance(&cfg, &state).await;
-        compliance = match (compliance, more) {
-            (Fetched::Ok { value: mut a }, Fetched::Ok { value: b }) => {
-                a.extend(b);
-                Fetched::ok(a)
-            }
-            (Fetched::Ok { .. }, other) | (other, _) => other,
-        };
-    }
-    let config_compliance = compliance;
+    let (config_by_region, config_compliance) = configs;
+    let config = config_by_region
+        .get(region)
+        .cloned()
+        .unwrap_or_else(|| clients.unavailable(alias));
     AccountState {
         alias: alias.to_string(),
         expected_account_id: account_id,
@@ -106,43 +86,129 @@ pub(super) async fn collect_account(
         config,
         config_compliance,
         change_events,
+        config_by_region,
     }
 }
 
-async fn trails_of(
-    ct: &aws_sdk_cloudtrail::Client,
-    s3: &aws_sdk_s3::Client,
+/// AWS Config in every Region that matters for the account: "AWS Config is a regional service" and
+/// a recorder records the resources of its own Region only, so each audited bucket's Region (and the
+/// home Region, which records the global resources) is read, with the managed rules' compliance there.
+/// <https://docs.aws.amazon.com/config/latest/developerguide/select-resources.html>
+async fn configs_in(
+    spec: &Spec,
+    clients: &Clients,
+    alias: &str,
+    regions: &BTreeSet<String>,
+) -> (
+    BTreeMap<String, Fetched<ConfigState>>,
+    Fetched<Vec<ConfigCompliance>>,
+) {
+    let per_region = futures::future::join_all(regions.iter().map(|region| async move {
+        let Some(conf) = clients.config_in(spec, alias, region).await else {
+            return (
+                region.clone(),
+                clients.unavailable(alias),
+                clients.unavailable(alias),
+            );
+        };
+        let cfg = aws_sdk_config::Client::new(&conf);
+        let state = config_of(&cfg).await;
+        let compliance = super::evidence::config_compliance(&cfg, &state).await;
+        (region.clone(), state, compliance)
+    }))
+    .await;
+    let mut states = BTreeMap::new();
+    let mut all: Fetched<Vec<ConfigCompliance>> = Fetched::ok(vec![]);
+    for (region, state, compliance) in per_region {
+        states.insert(region.clone(), state);
+        all = match (all, compliance) {
+            (Fetched::Ok { value: mut a }, Fetched::Ok { value: b }) => {
+                a.extend(b);
+                Fetched::ok(a)
+            }
+            (Fetched::Ok { .. }, Fetched::Unknown { call, code, reason }) => {
+                Fetched::unknown(call, code, format!("{reason} (in {region})"))
+            }
+            (Fetched::Ok { .. }, other) | (other, _) => other,
+        };
+    }
+    (states, all)
+}
+
+/// Trails that can log the account's audited Regions: `DescribeTrails` in each of those Regions
+/// (with shadow trails, i.e. multi-region trails created elsewhere). A single-region trail is listed
+/// only in its own Region ("information for all trails in the current region and any associated
+/// shadow trails in other regions is returned"), so reading the home Region alone misses it.
+/// Status and selectors are read in the trail's home Region by ARN ("To return information about a
+/// trail in another region, you must specify its trail ARN").
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_DescribeTrails.html>
+async fn trails_in(
+    spec: &Spec,
+    clients: &Clients,
+    alias: &str,
+    regions: &BTreeSet<String>,
+    found: &Found<'_>,
 ) -> Fetched<Vec<Trail>> {
-    let list = match ct
-        .describe_trails()
-        .include_shadow_trails(true)
-        .send()
-        .await
-    {
-        Ok(o) => o.trail_list().to_vec(),
-        Err(e) => {
-            return fetched(
-                "cloudtrail:DescribeTrails",
-                &[],
-                Err::<(), _>(e),
-                |_| vec![],
-            )
+    let listed = futures::future::join_all(regions.iter().map(|region| async move {
+        let Some(conf) = clients.config_in(spec, alias, region).await else {
+            return (region.clone(), Err(clients.unavailable::<()>(alias)));
+        };
+        let ct = aws_sdk_cloudtrail::Client::new(&conf);
+        match ct
+            .describe_trails()
+            .include_shadow_trails(true)
+            .send()
+            .await
+        {
+            Ok(o) => (region.clone(), Ok(o.trail_list().to_vec())),
+            Err(e) => (
+                region.clone(),
+                Err(fetched(
+                    "cloudtrail:DescribeTrails",
+                    &[],
+                    Err::<(), _>(e),
+                    |_| (),
+                )),
+            ),
         }
-    };
-    let mut out = Vec::new();
-    for t in list {
+    }))
+    .await;
+    let mut trails: BTreeMap<String, (String, aws_sdk_cloudtrail::types::Trail)> = BTreeMap::new();
+    for (region, r) in listed {
+        match r {
+            Ok(list) => {
+                for t in list {
+                    let home = t.home_region().unwrap_or(&region).to_string();
+                    let id = t
+                        .trail_arn()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{home}/{}", t.name().unwrap_or_default()));
+                    trails.entry(id).or_insert((home, t));
+                }
+            }
+            Err(Fetched::Unknown { call, code, reason }) => {
+                return Fetched::unknown(call, code, format!("{reason} (in {region})"))
+            }
+            Err(_) => return clients.unavailable(alias),
+        }
+    }
+    let read = trails.into_values().map(|(home, t)| async move {
         let id = t.trail_arn().or(t.name()).unwrap_or_default().to_string();
+        let ct = clients
+            .config_in(spec, alias, &home)
+            .await
+            .map(|c| aws_sdk_cloudtrail::Client::new(&c));
         let delivery = async {
             match t.s3_bucket_name() {
-                Some(b) => super::evidence::delivery_bucket(s3, b).await,
-                None => (
-                    Fetched::absent("trail has no S3 bucket"),
-                    Fetched::absent("trail has no S3 bucket"),
-                ),
+                Some(b) => super::evidence::delivery_bucket(spec, clients, alias, b, found).await,
+                None => super::evidence::Delivery::none("trail has no S3 bucket"),
             }
         };
-        let ((status, selectors), (delivery_public, delivery_pab)) = futures::join!(
-            futures::future::join(
+        let status_and_selectors = async {
+            let Some(ct) = &ct else {
+                return (clients.unavailable(alias), clients.unavailable(alias));
+            };
+            futures::join!(
                 async {
                     fetched(
                         "cloudtrail:GetTrailStatus",
@@ -156,76 +222,89 @@ async fn trails_of(
                         "cloudtrail:GetEventSelectors",
                         &[],
                         ct.get_event_selectors().trail_name(&id).send().await,
-                        |o| TrailSelectors {
-                            basic: o
-                                .event_selectors()
-                                .iter()
-                                .map(|s| BasicEventSelector {
-                                    read_write_type: s
-                                        .read_write_type()
-                                        .map(|r| r.as_str().to_string())
-                                        .unwrap_or_else(|| "All".into()),
-                                    include_management_events: s
-                                        .include_management_events()
-                                        .unwrap_or(true),
-                                    data_resources: s
-                                        .data_resources()
-                                        .iter()
-                                        .map(|d| {
-                                            (
-                                                d.r#type().unwrap_or_default().to_string(),
-                                                d.values().to_vec(),
-                                            )
-                                        })
-                                        .collect(),
-                                })
-                                .collect(),
-                            advanced: o
-                                .advanced_event_selectors()
-                                .iter()
-                                .map(|s| AdvancedEventSelector {
-                                    name: s.name().map(str::to_string),
-                                    field_selectors: s
-                                        .field_selectors()
-                                        .iter()
-                                        .map(|f| AdvancedFieldSelector {
-                                            field: f.field().to_string(),
-                                            equals: f.equals().to_vec(),
-                                            starts_with: f.starts_with().to_vec(),
-                                            ends_with: f.ends_with().to_vec(),
-                                            not_equals: f.not_equals().to_vec(),
-                                            not_starts_with: f.not_starts_with().to_vec(),
-                                            not_ends_with: f.not_ends_with().to_vec(),
-                                        })
-                                        .collect(),
-                                })
-                                .collect(),
-                        },
+                        convert_selectors,
                     )
                 },
-            ),
-            delivery
-        );
-        out.push(Trail {
+            )
+        };
+        let ((status, selectors), delivery) = futures::join!(status_and_selectors, delivery);
+        Trail {
             name: t.name().unwrap_or_default().to_string(),
             arn: t.trail_arn().map(str::to_string),
-            home_region: t.home_region().map(str::to_string),
+            home_region: Some(home.clone()),
             is_multi_region: t.is_multi_region_trail().unwrap_or(false),
             s3_bucket: t.s3_bucket_name().map(str::to_string),
-            delivery_bucket_public: delivery_public,
-            delivery_bucket_public_access_block: delivery_pab,
+            delivery_bucket_public: delivery.public,
+            delivery_bucket_public_access_block: delivery.public_access_block,
+            delivery_bucket_owner: delivery.owner,
+            delivery_bucket_region: delivery.region,
             is_logging: status,
             event_selectors: selectors,
-        });
+        }
+    });
+    Fetched::ok(futures::future::join_all(read).await)
+}
+
+fn convert_selectors(
+    o: aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> TrailSelectors {
+    TrailSelectors {
+        basic: o
+            .event_selectors()
+            .iter()
+            .map(|s| BasicEventSelector {
+                read_write_type: s
+                    .read_write_type()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_else(|| "All".into()),
+                include_management_events: s.include_management_events().unwrap_or(true),
+                data_resources: s
+                    .data_resources()
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.r#type().unwrap_or_default().to_string(),
+                            d.values().to_vec(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+        advanced: o
+            .advanced_event_selectors()
+            .iter()
+            .map(|s| AdvancedEventSelector {
+                name: s.name().map(str::to_string),
+                field_selectors: s
+                    .field_selectors()
+                    .iter()
+                    .map(|f| AdvancedFieldSelector {
+                        field: f.field().to_string(),
+                        equals: f.equals().to_vec(),
+                        starts_with: f.starts_with().to_vec(),
+                        ends_with: f.ends_with().to_vec(),
+                        not_equals: f.not_equals().to_vec(),
+                        not_starts_with: f.not_starts_with().to_vec(),
+                        not_ends_with: f.not_ends_with().to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
-    Fetched::ok(out)
 }
 
 async fn config_of(cfg: &aws_sdk_config::Client) -> Fetched<ConfigState> {
+    // DescribeConfigRules is paginated ("The string that you use in a subsequent request to get the
+    // next page of results"): every page is read, or rules past the first page go unseen.
+    // <https://docs.aws.amazon.com/config/latest/APIReference/API_DescribeConfigRules.html>
     let (recorders, statuses, rules) = futures::join!(
         cfg.describe_configuration_recorders().send(),
         cfg.describe_configuration_recorder_status().send(),
-        cfg.describe_config_rules().send(),
+        cfg.describe_config_rules()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
     );
     let recorders = match recorders {
         Ok(o) => o.configuration_recorders().to_vec(),
@@ -250,7 +329,7 @@ async fn config_of(cfg: &aws_sdk_config::Client) -> Fetched<ConfigState> {
         }
     };
     let rules = match rules {
-        Ok(o) => o.config_rules().to_vec(),
+        Ok(r) => r,
         Err(e) => {
             return fetched("config:DescribeConfigRules", &[], Err::<(), _>(e), |_| {
                 ConfigState::default()

@@ -5,6 +5,7 @@
 mod account;
 pub mod evidence;
 mod iam;
+pub mod identity;
 mod kms;
 mod s3;
 
@@ -63,24 +64,45 @@ where
 /// Per-account SDK configurations, keyed by (account alias, region).
 pub(crate) struct Clients {
     configs: BTreeMap<(String, String), SdkConfig>,
-    /// Accounts whose credentials could not be resolved, with the cause. Checked once up
-    /// front: the first failure carries the useful message ("profile X is not defined",
-    /// "AccessDenied on sts:AssumeRole"); later ones from the SDK only say it failed again.
+    /// Configurations for Regions found while collecting (a bucket's real Region, a trail's home
+    /// Region, a trail's delivery bucket), loaded on first use.
+    found: std::sync::Mutex<BTreeMap<(String, String), SdkConfig>>,
+    /// Accounts the set-up check found unusable, with its one line (cause and fix). Checked
+    /// once up front: the first failure carries the useful message ("profile X is not
+    /// defined", "run aws sso login"); later ones from the SDK only say it failed again, after
+    /// waiting out their retries.
     credential_errors: BTreeMap<String, String>,
     pub opts: AwsOptions,
 }
 
 impl Clients {
-    pub async fn new(spec: &Spec, opts: &AwsOptions) -> Clients {
+    /// `unusable`: the set-up check's verdict when the caller already ran it
+    /// ([`identity::check_accounts`]); `None` runs it here.
+    pub async fn new(
+        spec: &Spec,
+        opts: &AwsOptions,
+        unusable: Option<&BTreeMap<String, String>>,
+    ) -> Clients {
         // Every (account, region) pair the spec touches: the account's home region, each
         // bucket's region, each KMS key's region.
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (alias, a) in &spec.accounts {
-            pairs.push((alias.clone(), a.region.get_ref().clone()));
-            pairs.push((alias.clone(), "us-east-1".to_string()));
+            let region = a.region.get_ref();
+            pairs.push((alias.clone(), region.clone()));
+            // IAM's CloudTrail events are in its partition's global Region.
+            let iam = aws::iam_events_region(aws::partition_of_region(region));
+            pairs.push((alias.clone(), iam.to_string()));
         }
         for b in spec.buckets.values() {
             pairs.push((b.account.get_ref().clone(), b.region.get_ref().clone()));
+        }
+        // Replication metrics are read in the source account, partly in the destination's Region.
+        for r in &spec.replication {
+            let src = spec.buckets[r.source.get_ref()].account.get_ref();
+            for rule in &r.rules {
+                let dest = &spec.buckets[rule.destination.get_ref()];
+                pairs.push((src.clone(), dest.region.get_ref().clone()));
+            }
         }
         for k in spec.kms_key_arns() {
             if let (Some(acct), Some(region)) = (spec::arn_account(&k), spec::arn_region(&k)) {
@@ -98,19 +120,14 @@ impl Clients {
         .await;
         let configs: BTreeMap<(String, String), SdkConfig> =
             pairs.into_iter().zip(loaded).collect();
-        let checks = join_all(spec.accounts.iter().map(|(alias, a)| {
-            let conf = configs
-                .get(&(alias.clone(), a.region.get_ref().clone()))
-                .cloned();
-            async move { (alias.clone(), check_credentials(conf).await) }
-        }))
-        .await;
+        let credential_errors = match unusable {
+            Some(u) => u.clone(),
+            None => unusable_accounts(&identity::check_accounts(spec, opts).await),
+        };
         Clients {
             configs,
-            credential_errors: checks
-                .into_iter()
-                .filter_map(|(alias, r)| r.err().map(|e| (alias, e)))
-                .collect(),
+            found: std::sync::Mutex::new(BTreeMap::new()),
+            credential_errors,
             opts: opts.clone(),
         }
     }
@@ -118,25 +135,49 @@ impl Clients {
     /// State for anything of an account that cannot be read with its configuration.
     pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
         match self.credential_errors.get(alias) {
-            Some(e) => Fetched::unknown(
-                "credentials",
-                Some("CredentialsError".into()),
-                format!("no usable credentials for account '{alias}': {e}"),
+            // Named as the call it is, so every finding says which call failed and why.
+            Some(line) => Fetched::unknown(
+                "sts:GetCallerIdentity",
+                Some("AccountUnusable".into()),
+                line.clone(),
             ),
             None => unconfigured(),
         }
     }
 
-    /// The configuration for an account in a region, loading one if the region is new
-    /// (a bucket found in an unexpected region).
-    pub async fn config(&mut self, spec: &Spec, alias: &str, region: &str) -> SdkConfig {
+    /// The configuration for an account in any Region, loading one the first time a Region
+    /// comes up that the spec does not name (a bucket found elsewhere, a trail's home Region).
+    /// `None` when the account's credentials are unusable (see [`Clients::unavailable`]).
+    pub async fn config_in(&self, spec: &Spec, alias: &str, region: &str) -> Option<SdkConfig> {
+        if self.credential_errors.contains_key(alias) || !spec.accounts.contains_key(alias) {
+            return None;
+        }
         let key = (alias.to_string(), region.to_string());
         if let Some(c) = self.configs.get(&key) {
-            return c.clone();
+            return Some(c.clone());
+        }
+        if let Some(c) = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Some(c.clone());
         }
         let c = aws::sdk_config(&spec.accounts[alias].credentials, region, &self.opts).await;
-        self.configs.insert(key, c.clone());
-        c
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        Some(found.entry(key).or_insert(c).clone())
+    }
+
+    /// An S3 client of an account in a Region (see [`Clients::config_in`]).
+    pub async fn s3_in(
+        &self,
+        spec: &Spec,
+        alias: &str,
+        region: &str,
+    ) -> Option<aws_sdk_s3::Client> {
+        let conf = self.config_in(spec, alias, region).await?;
+        Some(aws::s3_client(&conf, &self.opts))
     }
 
     pub fn get(&self, alias: &str, region: &str) -> Option<&SdkConfig> {
@@ -144,6 +185,41 @@ impl Clients {
             return None;
         }
         self.configs.get(&(alias.to_string(), region.to_string()))
+    }
+}
+
+/// What the first pass found: who owns which bucket (one `ListBuckets` per account) and where each
+/// spec bucket really is (`HeadBucket`).
+pub(crate) struct Found<'a> {
+    pub owned: &'a s3::Owned,
+    pub regions: &'a BTreeMap<String, Fetched<String>>,
+}
+
+impl Found<'_> {
+    /// A spec bucket's Region: where S3 says it is, else (not found, unreadable) where the spec says.
+    pub fn bucket_region(&self, spec: &Spec, alias: &str) -> String {
+        match self.regions.get(alias) {
+            Some(Fetched::Ok { value }) => value.clone(),
+            _ => spec.buckets[alias].region.get_ref().clone(),
+        }
+    }
+
+    /// The Regions that matter for an account: its home Region and, for each of its buckets, the
+    /// Region the spec names and the one the bucket is really in.
+    pub fn regions_of(&self, spec: &Spec, account: &str) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        if let Some(a) = spec.accounts.get(account) {
+            out.insert(a.region.get_ref().clone());
+        }
+        for (alias, b) in spec
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.account.get_ref() == account)
+        {
+            out.insert(b.region.get_ref().clone());
+            out.insert(self.bucket_region(spec, alias));
+        }
+        out
     }
 }
 
@@ -155,6 +231,9 @@ pub struct CollectOptions {
     pub metrics_window: std::time::Duration,
     /// Report CloudTrail configuration changes since then (`--since`).
     pub since: chrono::DateTime<chrono::Utc>,
+    /// Accounts the set-up check found unusable (alias -> its one-line cause and fix), when the
+    /// caller ran [`identity::check_accounts`] first; `None`: the collection runs the check.
+    pub unusable: Option<BTreeMap<String, String>>,
 }
 
 impl CollectOptions {
@@ -163,6 +242,7 @@ impl CollectOptions {
             aws,
             metrics_window: std::time::Duration::from_secs(24 * 3600),
             since: chrono::Utc::now() - chrono::Duration::days(1),
+            unusable: None,
         }
     }
 }
@@ -207,19 +287,21 @@ pub async fn collect_until(
         f(&mut p);
     };
     let work = async {
-        let mut clients = Clients::new(spec, opts).await;
-        // Buckets whose actual region differs from the spec need a client in that region; find
-        // those first, then read everything concurrently.
-        let locations = s3::locate_buckets(spec, &clients).await;
-        for (alias, region) in &locations {
-            if let Fetched::Ok { value: r } = region {
-                let account = spec.buckets[alias].account.get_ref().clone();
-                clients.config(spec, &account, r).await;
-            }
-        }
+        let clients = Clients::new(spec, opts, copts.unusable.as_ref()).await;
         let clients = &clients;
+        // First who owns what and where each bucket is; every bucket read then goes to its real
+        // Region.
+        let (owned, locations) = futures::join!(
+            s3::list_owned(spec, clients),
+            s3::locate_buckets(spec, clients)
+        );
+        let found = Found {
+            owned: &owned,
+            regions: &locations,
+        };
+        let found = &found;
         let accounts = join_all(spec.accounts.iter().map(|(alias, a)| async {
-            let st = account::collect_account(spec, clients, alias, a, copts.since).await;
+            let st = account::collect_account(spec, clients, alias, a, copts.since, found).await;
             put(&|p| {
                 p.accounts.insert(st.alias.clone(), st.clone());
             });
@@ -230,7 +312,7 @@ pub async fn collect_until(
                 .cloned()
                 .unwrap_or_else(|| Fetched::unknown("s3:GetBucketLocation", None, "not located"));
             async {
-                let st = s3::collect_bucket(spec, clients, alias, location).await;
+                let st = s3::collect_bucket(spec, clients, alias, location, found.owned).await;
                 put(&|p| {
                     p.buckets.insert(st.alias.clone(), st.clone());
                 });
@@ -242,8 +324,17 @@ pub async fn collect_until(
                 p.principals.insert(st.arn.clone(), st.clone());
             });
         }));
-        let metrics = async {
-            let m = evidence::replication_metrics(spec, clients, copts.metrics_window).await;
+        // Metrics name the live rule's ID and the destination's real Region: after the buckets.
+        let buckets_then_metrics = async {
+            buckets.await;
+            let live = partial
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .buckets
+                .clone();
+            let m =
+                evidence::replication_metrics(spec, clients, copts.metrics_window, &live, found)
+                    .await;
             put(&|p| p.metrics = Some(m.clone()));
         };
         // Every principal of each account, for `who-can`.
@@ -253,7 +344,7 @@ pub async fn collect_until(
                 p.iam_accounts.insert(alias.clone(), st.clone());
             });
         }));
-        futures::join!(accounts, buckets, principals, metrics, authorization);
+        futures::join!(accounts, buckets_then_metrics, principals, authorization);
         // KMS keys: those the spec names, plus replica keys the live configurations name.
         let keys = key_arns(
             spec,
@@ -318,6 +409,7 @@ fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Stopped) {
                 config: u(s),
                 config_compliance: u(s),
                 change_events: u(s),
+                config_by_region: BTreeMap::new(),
             });
     }
     for (alias, b) in &spec.buckets {
@@ -385,25 +477,14 @@ pub(crate) fn no_account<T>(what: &str, account_id: &str) -> Fetched<T> {
     )
 }
 
-/// Resolve an account's credentials once (static keys, SSO token, assume-role call).
-async fn check_credentials(conf: Option<SdkConfig>) -> Result<(), String> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let conf = conf.ok_or("no SDK configuration")?;
-    let provider = conf
-        .credentials_provider()
-        .ok_or("no credentials provider configured")?;
-    match provider.provide_credentials().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                msg = format!("{msg}: {c}");
-                cur = c.source();
-            }
-            Err(msg)
-        }
-    }
+/// The accounts a set-up check found unusable, with the one line that says why: every
+/// finding about them then carries that one cause instead of each call's own failure.
+pub fn unusable_accounts(checks: &[identity::AccountCheck]) -> BTreeMap<String, String> {
+    checks
+        .iter()
+        .filter(|c| !c.is_usable())
+        .filter_map(|c| c.problem_line().map(|l| (c.alias.clone(), l)))
+        .collect()
 }
 
 /// State for anything of an account whose SDK configuration could not be made.

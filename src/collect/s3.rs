@@ -5,49 +5,87 @@ use super::{fetched, Clients};
 use crate::snapshot::*;
 use crate::spec::Spec;
 use aws_sdk_s3::Client;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// `GetBucketLocation` for every bucket, with the owning account's credentials.
+/// Which buckets each account owns: one `ListBuckets` per account ("Returns a list of all buckets
+/// owned by the authenticated sender of the request"), not one per bucket.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>
+pub(super) async fn list_owned(spec: &Spec, clients: &Clients) -> Owned {
+    let futs = spec.accounts.iter().map(|(alias, a)| async move {
+        let Some(conf) = clients.get(alias, a.region.get_ref()) else {
+            return (alias.clone(), clients.unavailable(alias));
+        };
+        let s3 = crate::aws::s3_client(conf, &clients.opts);
+        let mut names = BTreeSet::new();
+        let mut pages = s3.list_buckets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => names.extend(
+                    p.buckets()
+                        .iter()
+                        .filter_map(|b| b.name())
+                        .map(str::to_string),
+                ),
+                Err(e) => {
+                    return (
+                        alias.clone(),
+                        fetched("s3:ListBuckets", &[], Err::<(), _>(e), |_| BTreeSet::new()),
+                    )
+                }
+            }
+        }
+        (alias.clone(), Fetched::ok(names))
+    });
+    futures::future::join_all(futs).await.into_iter().collect()
+}
+
+/// Buckets owned by each account alias (from its `ListBuckets`).
+pub(crate) type Owned = BTreeMap<String, Fetched<BTreeSet<String>>>;
+
+/// The spec account that owns a bucket: `Ok(None)` when every account's `ListBuckets` was read and
+/// none lists it (it belongs to an account outside the spec).
+pub(super) fn owner_of(owned: &Owned, bucket: &str) -> Fetched<Option<String>> {
+    let mut failed = None;
+    for (alias, names) in owned {
+        match names {
+            Fetched::Ok { value } if value.contains(bucket) => {
+                return Fetched::ok(Some(alias.clone()))
+            }
+            Fetched::Ok { .. } => {}
+            other => failed = failed.or_else(|| Some(other.as_ref().map(|_| None))),
+        }
+    }
+    failed.unwrap_or(Fetched::ok(None))
+}
+
+/// The real Region of every spec bucket (`HeadBucket` with the owning account's credentials, see
+/// [`crate::aws::bucket_region`]); absent when S3 says there is no such bucket.
 pub(super) async fn locate_buckets(
     spec: &Spec,
     clients: &Clients,
 ) -> BTreeMap<String, Fetched<String>> {
-    let mut out = BTreeMap::new();
     let futs = spec.buckets.iter().map(|(alias, b)| async move {
         let Some(conf) = clients.get(b.account.get_ref(), b.region.get_ref()) else {
-            return (
-                alias.clone(),
-                Fetched::unknown(
-                    "s3:GetBucketLocation",
-                    None,
-                    "no SDK configuration for the bucket's account",
-                ),
-            );
+            return (alias.clone(), clients.unavailable(b.account.get_ref()));
         };
         let s3 = crate::aws::s3_client(conf, &clients.opts);
-        let r = s3
-            .get_bucket_location()
-            .bucket(b.name.get_ref())
-            .send()
-            .await;
-        let region = fetched("s3:GetBucketLocation", &["NoSuchBucket"], r, |o| {
-            location_to_region(o.location_constraint().map(|c| c.as_str()))
-        });
-        (alias.clone(), region)
+        (
+            alias.clone(),
+            located(crate::aws::bucket_region(&s3, b.name.get_ref()).await),
+        )
     });
-    for (alias, region) in futures::future::join_all(futs).await {
-        out.insert(alias, region);
-    }
-    out
+    futures::future::join_all(futs).await.into_iter().collect()
 }
 
-/// `LocationConstraint` is empty for us-east-1 and `EU` for the legacy eu-west-1 name.
-/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html>
-fn location_to_region(c: Option<&str>) -> String {
-    match c {
-        None | Some("") => "us-east-1".to_string(),
-        Some("EU") => "eu-west-1".to_string(),
-        Some(r) => r.to_string(),
+pub(super) fn located(r: crate::aws::BucketRegion) -> Fetched<String> {
+    match r {
+        crate::aws::BucketRegion::In(region) => Fetched::ok(region),
+        crate::aws::BucketRegion::Missing => {
+            Fetched::absent("s3:HeadBucket: NoSuchBucket (404 Not Found)")
+        }
+        crate::aws::BucketRegion::Unknown { code, reason } => {
+            Fetched::unknown("s3:HeadBucket", code, reason)
+        }
     }
 }
 
@@ -56,18 +94,20 @@ pub(super) async fn collect_bucket(
     clients: &Clients,
     alias: &str,
     location: Fetched<String>,
+    owned: &Owned,
 ) -> BucketState {
     let b = &spec.buckets[alias];
     let account = b.account.get_ref();
     let name = b.name.get_ref().as_str();
+    // Every read goes to the bucket's real Region: S3 answers a request sent elsewhere with a
+    // redirect (301 PermanentRedirect or 400) that the SDK does not follow, which would turn one
+    // misplaced bucket into an error on every one of its settings.
+    // <https://docs.aws.amazon.com/AmazonS3/latest/API/UsingRouting.html>
     let region = location
         .value()
         .cloned()
         .unwrap_or_else(|| b.region.get_ref().clone());
-    let conf = clients
-        .get(account, &region)
-        .or_else(|| clients.get(account, b.region.get_ref()))
-        .cloned();
+    let conf = clients.config_in(spec, account, &region).await;
     let Some(conf) = conf else {
         return BucketState {
             alias: alias.into(),
@@ -86,8 +126,12 @@ pub(super) async fn collect_bucket(
         };
     };
     let s3 = crate::aws::s3_client(&conf, &clients.opts);
-    let (owned, versioning, pab, ownership, policy, status, encryption, replication, tags) = futures::join!(
-        owned_by(&s3, name),
+    let owned = match owned.get(account) {
+        Some(Fetched::Ok { value }) => Fetched::ok(value.contains(name)),
+        Some(other) => other.as_ref().map(|_| false),
+        None => clients.unavailable(account),
+    };
+    let (versioning, pab, ownership, policy, status, encryption, replication, tags) = futures::join!(
         async {
             fetched(
                 "s3:GetBucketVersioning",
@@ -224,22 +268,6 @@ pub(super) async fn public_access_block(s3: &Client, name: &str) -> Fetched<Publ
             }
         },
     )
-}
-
-/// `ListBuckets` lists exactly the buckets the caller's account owns.
-async fn owned_by(s3: &Client, name: &str) -> Fetched<bool> {
-    let mut pages = s3.list_buckets().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => {
-                if p.buckets().iter().any(|b| b.name() == Some(name)) {
-                    return Fetched::ok(true);
-                }
-            }
-            Err(e) => return fetched("s3:ListBuckets", &[], Err::<(), _>(e), |_| false),
-        }
-    }
-    Fetched::ok(false)
 }
 
 fn convert_replication(

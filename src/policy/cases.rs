@@ -1,4 +1,4 @@
-//! The case-file format of `replaudit simulate --cases FILE` (`shared/POLICY-CASES.md`), which
+//! The case-file format of `replaudit simulate --cases FILE` (`docs/policy-cases.md`), which
 //! is also the format of the evaluator's own test vectors.
 //!
 //! Each case is parsed on its own, so a malformed case (or policy) produces an error line for
@@ -7,7 +7,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
     evaluate, Context, Decision, Evaluation, OrgLevel, Policy, PolicyError, PolicySet, Request,
@@ -20,6 +20,13 @@ pub struct Case {
     pub id: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Where the case comes from (an AWS documentation page, another tool's suite). Metadata
+    /// only: POLICY-CASES.md says readers accept it and ignore it for the decision.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Why the verdict is what it is. Metadata only, like `source`.
+    #[serde(default)]
+    pub notes: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     pub request: CaseRequest,
@@ -58,6 +65,10 @@ pub struct CaseRequest {
     pub resource_account: Option<String>,
     #[serde(default)]
     pub context: Context,
+    /// For a federated-user caller (`arn:aws:sts::A:federated-user/NAME`): the IAM user who
+    /// called GetFederationToken. Resource policies that name that user reach the session.
+    #[serde(default)]
+    pub federated_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +99,7 @@ pub struct CompiledCase {
     pub rcps: Vec<OrgLevel>,
     pub vpc_endpoint: Vec<Policy>,
     pub restrict_public_buckets: bool,
+    pub federated_by: Option<String>,
 }
 
 impl CompiledCase {
@@ -101,6 +113,7 @@ impl CompiledCase {
             rcps: &self.rcps,
             vpc_endpoint: &self.vpc_endpoint,
             restrict_public_buckets: self.restrict_public_buckets,
+            federated_by: self.federated_by.as_deref(),
         }
     }
 
@@ -158,6 +171,7 @@ impl Case {
             rcps: levels("rcps", &self.rcps)?,
             vpc_endpoint: list("vpc_endpoint_policies", &self.vpc_endpoint_policies)?,
             restrict_public_buckets: self.restrict_public_buckets,
+            federated_by: r.federated_by.clone(),
         })
     }
 }
@@ -173,32 +187,72 @@ pub struct CaseOutcome {
 impl CaseOutcome {
     /// One JSON object on one line: `{"id", "decision", ...}` or `{"id", "error"}`.
     pub fn to_json_line(&self) -> String {
-        let mut m = Map::new();
-        m.insert("id".into(), Value::String(self.id.clone()));
+        let mut out = String::with_capacity(256);
+        self.write_json_line(&mut out);
+        out
+    }
+
+    /// [`Self::to_json_line`] appended to `out`, written directly rather than through a
+    /// `serde_json::Value` (the keys, their order and the escaping are serde_json's; the
+    /// `json_line_is_what_serde_json_writes` test holds the two to the same bytes).
+    pub fn write_json_line(&self, out: &mut String) {
+        out.push_str("{\"id\":");
+        json_str(out, &self.id);
         match &self.result {
             Ok(ev) => {
-                m.insert("decision".into(), Value::String(ev.decision.to_string()));
+                out.push_str(",\"decision\":\"");
+                out.push_str(decision_str(ev.decision));
+                out.push('"');
                 if let Some(exp) = self.expected {
-                    m.insert("expected".into(), Value::String(exp.to_string()));
-                    m.insert("agrees".into(), Value::Bool(exp == ev.decision));
+                    out.push_str(",\"expected\":\"");
+                    out.push_str(decision_str(exp));
+                    out.push_str(if exp == ev.decision {
+                        "\",\"agrees\":true"
+                    } else {
+                        "\",\"agrees\":false"
+                    });
                 }
-                m.insert(
-                    "deciding".into(),
-                    serde_json::to_value(&ev.deciding).unwrap_or(Value::Null),
-                );
-                m.insert(
-                    "reasons".into(),
-                    Value::Array(ev.reasons.iter().cloned().map(Value::String).collect()),
-                );
+                out.push_str(",\"deciding\":[");
+                for (i, d) in ev.deciding.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str("{\"policy\":");
+                    json_str(out, &d.policy);
+                    out.push_str(",\"kind\":\"");
+                    out.push_str(kind_str(d.kind));
+                    out.push_str("\",\"sid\":");
+                    match &d.sid {
+                        Some(sid) => json_str(out, sid),
+                        None => out.push_str("null"),
+                    }
+                    use std::fmt::Write;
+                    let _ = write!(out, ",\"index\":{}", d.index);
+                    out.push_str(match d.effect {
+                        super::Effect::Allow => ",\"effect\":\"Allow\"}",
+                        super::Effect::Deny => ",\"effect\":\"Deny\"}",
+                    });
+                }
+                out.push_str("],\"reasons\":[");
+                for (i, r) in ev.reasons.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_str(out, r);
+                }
+                out.push_str("]}");
             }
             Err(e) => {
-                m.insert("error".into(), Value::String(e.clone()));
+                out.push_str(",\"error\":");
+                json_str(out, e);
                 if let Some(exp) = self.expected {
-                    m.insert("expected".into(), Value::String(exp.to_string()));
+                    out.push_str(",\"expected\":\"");
+                    out.push_str(decision_str(exp));
+                    out.push('"');
                 }
+                out.push('}');
             }
         }
-        Value::Object(m).to_string()
     }
 
     /// The case fails the run: an error, or an `expected` that differs from the decision.
@@ -209,6 +263,61 @@ impl CaseOutcome {
             (Ok(_), None) => false,
         }
     }
+}
+
+fn decision_str(d: Decision) -> &'static str {
+    match d {
+        Decision::Allowed => "Allowed",
+        Decision::ExplicitDeny => "ExplicitDeny",
+        Decision::ImplicitDeny => "ImplicitDeny",
+    }
+}
+
+/// The serde name of each kind (the derive's variant names), not its Display text.
+fn kind_str(k: super::PolicyKind) -> &'static str {
+    use super::PolicyKind::*;
+    match k {
+        Identity => "Identity",
+        Resource => "Resource",
+        PermissionBoundary => "PermissionBoundary",
+        Session => "Session",
+        Scp => "Scp",
+        Rcp => "Rcp",
+        VpcEndpoint => "VpcEndpoint",
+    }
+}
+
+/// A JSON string as serde_json writes it: `"` and `\` escaped, the short escapes for
+/// \b \f \n \r \t, `\u00xx` (lowercase hex) for other control characters, everything else as is.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Counts for the stderr summary line.
@@ -306,8 +415,17 @@ pub fn run_case(v: &Value) -> CaseOutcome {
 
 /// Runs a whole case file.
 pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
-    // Split the array without building it (cheap), then parse, check and evaluate each case on
-    // every core: one malformed case (including a duplicated key) errors only its own line.
+    if let Some(outcomes) = fast::run_file(json) {
+        let summary = Summary::of(&outcomes);
+        return Ok((outcomes, summary));
+    }
+    run_all_split(json)
+}
+
+/// [`run_all`] for any input: split the array without building it, then parse, check and
+/// evaluate each case on every core. One malformed case (including a duplicated key) errors
+/// only its own line; a file that is not a JSON array errors as a whole.
+fn run_all_split(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
     let raws: Vec<&serde_json::value::RawValue> = match serde_json::from_str(json) {
         Ok(r) => r,
         Err(e) if e.classify() == serde_json::error::Category::Data => {
@@ -315,9 +433,373 @@ pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
         }
         Err(e) => return Err(format!("case file is not valid JSON: {e}")),
     };
-    let outcomes: Vec<CaseOutcome> = par_map(&raws, |i, raw| run_raw_case(i, raw.get()));
+    let outcomes: Vec<CaseOutcome> = par_chunks(&raws, |start, part| {
+        let mut cache = fast::Cache::default();
+        part.iter()
+            .enumerate()
+            .map(|(j, raw)| {
+                let text = raw.get();
+                fast::run(&mut cache, text).unwrap_or_else(|| run_raw_case(start + j, text))
+            })
+            .collect()
+    });
     let summary = Summary::of(&outcomes);
     Ok((outcomes, summary))
+}
+
+/// `f` over contiguous chunks of `items`, one per available core, results in input order; `f`
+/// gets the chunk's start index so that it can keep per-thread state (the policy cache).
+fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || items.len() < 256 {
+        return f(0, items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let f = &f;
+                s.spawn(move || f(c * chunk, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// The common path of `simulate --cases`: each case read straight from its text into borrowed
+/// fields (no `serde_json::Value` tree, no second parse for duplicate keys), and every policy
+/// text compiled once per thread and reused by every case that repeats it: a case file is
+/// mostly the same few bucket, identity and organization policies asked about many requests.
+///
+/// It only ever answers for well-formed cases. Anything unusual (a parse or type error, a
+/// duplicated key, a malformed policy) returns `None` and the case goes through
+/// [`run_raw_case`], the general path, which words the error exactly as it always has; so both
+/// paths give the same outcome for every case (`fast_path_matches_general_path` checks it on the
+/// project's vectors).
+mod fast {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+    use std::hash::{BuildHasherDefault, Hasher};
+    use std::sync::Arc;
+
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    use super::super::parse::{org_levels, policy_list};
+    use super::super::{Context, Decision, OrgLevel, Policy, PolicySet, Request};
+    use super::CaseOutcome;
+
+    /// One case of [`run_file`]: evaluated, or its text for the general path.
+    pub(super) enum Item<'a> {
+        Done(CaseOutcome),
+        General(&'a str),
+    }
+
+    fn skip_ws(b: &[u8], mut p: usize) -> usize {
+        while p < b.len() && matches!(b[p], b' ' | b'\n' | b'\r' | b'\t') {
+            p += 1;
+        }
+        p
+    }
+
+    /// The whole file without a separate pass to split it: each thread starts at an element
+    /// boundary and reads its cases one after the other, each in a single pass. `None` when
+    /// the file is anything but a well-formed array (the caller's path then reports it), or
+    /// when a guessed boundary turns out not to be one.
+    ///
+    /// Boundaries are guessed from the layout, then checked: a raw newline never occurs inside
+    /// a JSON string, so a line is outside strings, and a line that starts with `{` at the
+    /// first case's indentation after a `,` is taken as the start of a case. The thread before
+    /// it must land exactly there, or the whole result is dropped.
+    pub(super) fn run_file(json: &str) -> Option<Vec<CaseOutcome>> {
+        let b = json.as_bytes();
+        let open = skip_ws(b, 0);
+        if b.get(open) != Some(&b'[') {
+            return None;
+        }
+        let first = skip_ws(b, open + 1);
+        if b.get(first) == Some(&b']') {
+            return (skip_ws(b, first + 1) == b.len()).then(Vec::new);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut starts = vec![first];
+        let indent = b[..first]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map(|nl| &b[nl + 1..first])
+            .filter(|ind| ind.iter().all(|&c| c == b' ' || c == b'\t'));
+        if let Some(indent) = indent {
+            for k in 1..threads {
+                let target = first + (b.len() - first) / threads * k;
+                if let Some(s) = guess_start(b, target.max(*starts.last()?), indent) {
+                    starts.push(s);
+                }
+            }
+        }
+        if starts.len() == 1 && b.len() > 1 << 20 {
+            // One line, or a layout we cannot split: the caller's path runs in parallel.
+            return None;
+        }
+        let parts: Vec<Option<Vec<Item>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..starts.len())
+                .map(|k| {
+                    let (start, stop) = (starts[k], starts.get(k + 1).copied());
+                    sc.spawn(move || walk(json, start, stop))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut out = Vec::new();
+        for part in parts {
+            for item in part? {
+                out.push(match item {
+                    Item::Done(o) => o,
+                    Item::General(text) => super::run_raw_case(out.len(), text),
+                });
+            }
+        }
+        Some(out)
+    }
+
+    /// The first line at or after `from` that starts with `{` at `indent` and follows a `,`.
+    fn guess_start(b: &[u8], from: usize, indent: &[u8]) -> Option<usize> {
+        let mut p = from;
+        let limit = (from + (1 << 22)).min(b.len());
+        while p < limit {
+            let nl = p + b[p..limit].iter().position(|&c| c == b'\n')?;
+            let line = nl + 1;
+            let brace = line + indent.len();
+            if b.get(line..brace) == Some(indent) && b.get(brace) == Some(&b'{') {
+                let before = b[..nl].iter().rposition(|c| !c.is_ascii_whitespace());
+                if before.is_some_and(|i| b[i] == b',') {
+                    return Some(brace);
+                }
+            }
+            p = line;
+        }
+        None
+    }
+
+    /// Cases from `start` (an element's first byte) up to `stop` (the next thread's start,
+    /// which must be met exactly) or the closing `]`.
+    pub(super) fn walk(json: &str, start: usize, stop: Option<usize>) -> Option<Vec<Item<'_>>> {
+        let b = json.as_bytes();
+        let mut cache = Cache::default();
+        let mut items = Vec::new();
+        let mut pos = start;
+        loop {
+            let rest = &json[pos..];
+            let mut cases = serde_json::Deserializer::from_str(rest).into_iter::<FastCase>();
+            let parsed = cases.next();
+            let (len, item) = match parsed {
+                Some(Ok(c)) => {
+                    let len = cases.byte_offset();
+                    match outcome(&mut cache, c) {
+                        Some(o) => (len, Item::Done(o)),
+                        None => (len, Item::General(&rest[..len])),
+                    }
+                }
+                _ => {
+                    let mut raws =
+                        serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+                    let raw = raws.next()?.ok()?;
+                    (raws.byte_offset(), Item::General(raw.get()))
+                }
+            };
+            items.push(item);
+            pos = skip_ws(b, pos + len);
+            match b.get(pos) {
+                Some(b',') => {
+                    pos = skip_ws(b, pos + 1);
+                    if matches!(b.get(pos), Some(b']') | None) {
+                        return None;
+                    }
+                    match stop {
+                        Some(s) if pos == s => return Some(items),
+                        Some(s) if pos > s => return None,
+                        _ => {}
+                    }
+                }
+                Some(b']') if stop.is_none() => {
+                    return (skip_ws(b, pos + 1) == b.len()).then_some(items);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FastCase<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+        #[serde(default, borrow)]
+        #[allow(dead_code)]
+        description: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        #[allow(dead_code)]
+        source: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        #[allow(dead_code)]
+        notes: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        #[allow(dead_code)]
+        tags: Option<Vec<Cow<'a, str>>>,
+        request: FastRequest,
+        #[serde(default, borrow)]
+        identity_policies: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        resource_policy: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        permission_boundary: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        scps: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        rcps: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        session_policy: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        vpc_endpoint_policies: Option<&'a RawValue>,
+        #[serde(default)]
+        expected: Option<Decision>,
+        #[serde(default)]
+        restrict_public_buckets: bool,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FastRequest {
+        principal: String,
+        #[serde(default)]
+        principal_account: Option<String>,
+        action: String,
+        resource: String,
+        #[serde(default)]
+        resource_account: Option<String>,
+        #[serde(default)]
+        context: Context,
+        #[serde(default)]
+        federated_by: Option<String>,
+    }
+
+    /// FxHash: the keys are policy texts from one trusted input file, so a fast non-keyed
+    /// hash is enough (collisions cost time, never correctness).
+    #[derive(Default)]
+    pub(super) struct Fx(u64);
+
+    impl Hasher for Fx {
+        fn write(&mut self, bytes: &[u8]) {
+            let mut chunks = bytes.chunks_exact(8);
+            for c in &mut chunks {
+                let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            }
+            for &b in chunks.remainder() {
+                self.0 =
+                    (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            }
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    type Map<'a, V> = HashMap<&'a str, V, BuildHasherDefault<Fx>>;
+
+    /// Compiled policies of one thread, keyed by their exact JSON text (and, through the map,
+    /// by the field they sit in, which names them in the output).
+    #[derive(Default)]
+    pub(super) struct Cache<'a> {
+        identity: Map<'a, Arc<Vec<Policy>>>,
+        vpce: Map<'a, Arc<Vec<Policy>>>,
+        resource: Map<'a, Arc<Policy>>,
+        boundary: Map<'a, Arc<Policy>>,
+        session: Map<'a, Arc<Policy>>,
+        scps: Map<'a, Arc<Vec<OrgLevel>>>,
+        rcps: Map<'a, Arc<Vec<OrgLevel>>>,
+    }
+
+    fn cached<'a, V>(
+        map: &mut Map<'a, Arc<V>>,
+        raw: Option<&'a RawValue>,
+        build: impl FnOnce(&'a str) -> Option<V>,
+    ) -> Option<Option<Arc<V>>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        let text = raw.get();
+        if let Some(v) = map.get(text) {
+            return Some(Some(v.clone()));
+        }
+        let v = Arc::new(build(text)?);
+        map.insert(text, v.clone());
+        Some(Some(v))
+    }
+
+    /// The outcome of one case, or `None` to take the general path.
+    pub(super) fn run<'a>(cache: &mut Cache<'a>, text: &'a str) -> Option<CaseOutcome> {
+        outcome(cache, serde_json::from_str(text).ok()?)
+    }
+
+    fn outcome<'a>(cache: &mut Cache<'a>, c: FastCase<'a>) -> Option<CaseOutcome> {
+        let single = |name: &'static str| move |t: &str| Policy::parse(name, t).ok();
+        let identity = cached(&mut cache.identity, c.identity_policies, |t| {
+            policy_list("identity_policies", t)
+        })?;
+        let vpce = cached(&mut cache.vpce, c.vpc_endpoint_policies, |t| {
+            policy_list("vpc_endpoint_policies", t)
+        })?;
+        let resource = cached(
+            &mut cache.resource,
+            c.resource_policy,
+            single("resource_policy"),
+        )?;
+        let boundary = cached(
+            &mut cache.boundary,
+            c.permission_boundary,
+            single("permission_boundary"),
+        )?;
+        let session = cached(
+            &mut cache.session,
+            c.session_policy,
+            single("session_policy"),
+        )?;
+        let scps = cached(&mut cache.scps, c.scps, |t| org_levels("scps", t))?;
+        let rcps = cached(&mut cache.rcps, c.rcps, |t| org_levels("rcps", t))?;
+        let r = c.request;
+        let request = Request {
+            principal: r.principal,
+            principal_account: r.principal_account,
+            action: r.action,
+            resource: r.resource,
+            resource_account: r.resource_account,
+            context: r.context,
+        };
+        let set = PolicySet {
+            identity: identity.as_deref().map_or(&[], Vec::as_slice),
+            resource: resource.as_deref(),
+            permission_boundary: boundary.as_deref(),
+            session: session.as_deref(),
+            scps: scps.as_deref().map_or(&[], Vec::as_slice),
+            rcps: rcps.as_deref().map_or(&[], Vec::as_slice),
+            vpc_endpoint: vpce.as_deref().map_or(&[], Vec::as_slice),
+            restrict_public_buckets: c.restrict_public_buckets,
+            federated_by: r.federated_by.as_deref(),
+        };
+        Some(CaseOutcome {
+            id: c.id.into_owned(),
+            result: Ok(super::super::evaluate(&request, &set)),
+            expected: c.expected,
+        })
+    }
 }
 
 /// One case from its JSON text: duplicate keys are refused (serde would keep the last one
@@ -378,6 +860,7 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     const CASES: &str = r#"[
       {"id":"ok","request":{"principal":"arn:aws:iam::111122223333:user/a","principal_account":"111122223333",
@@ -457,6 +940,214 @@ mod tests {
         assert_eq!(summary.errors, 1);
         assert!(run_all("{}").unwrap_err().contains("JSON array"));
         assert!(run_all("[").unwrap_err().contains("not valid JSON"));
+    }
+
+    /// The Value-based writer `to_json_line` used before it wrote directly: the reference the
+    /// direct writer must match byte for byte.
+    fn reference_json_line(o: &CaseOutcome) -> String {
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(o.id.clone()));
+        match &o.result {
+            Ok(ev) => {
+                m.insert("decision".into(), Value::String(ev.decision.to_string()));
+                if let Some(exp) = o.expected {
+                    m.insert("expected".into(), Value::String(exp.to_string()));
+                    m.insert("agrees".into(), Value::Bool(exp == ev.decision));
+                }
+                m.insert(
+                    "deciding".into(),
+                    serde_json::to_value(&ev.deciding).unwrap_or(Value::Null),
+                );
+                m.insert(
+                    "reasons".into(),
+                    Value::Array(ev.reasons.iter().cloned().map(Value::String).collect()),
+                );
+            }
+            Err(e) => {
+                m.insert("error".into(), Value::String(e.clone()));
+                if let Some(exp) = o.expected {
+                    m.insert("expected".into(), Value::String(exp.to_string()));
+                }
+            }
+        }
+        Value::Object(m).to_string()
+    }
+
+    fn vector_texts() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "json") {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn json_line_is_what_serde_json_writes() {
+        use super::super::{Effect, PolicyKind, StatementRef};
+        let tricky = "q\"b\\s/\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f}é✓ end";
+        let ev = Evaluation {
+            decision: Decision::ExplicitDeny,
+            deciding: vec![
+                StatementRef {
+                    policy: tricky.into(),
+                    kind: PolicyKind::VpcEndpoint,
+                    sid: None,
+                    index: 12,
+                    effect: Effect::Deny,
+                },
+                StatementRef {
+                    policy: "p".into(),
+                    kind: PolicyKind::PermissionBoundary,
+                    sid: Some(tricky.into()),
+                    index: 0,
+                    effect: Effect::Allow,
+                },
+            ],
+            reasons: vec![tricky.into(), String::new()],
+        };
+        let outcomes = [
+            CaseOutcome {
+                id: tricky.into(),
+                result: Ok(ev.clone()),
+                expected: None,
+            },
+            CaseOutcome {
+                id: "a".into(),
+                result: Ok(ev.clone()),
+                expected: Some(Decision::Allowed),
+            },
+            CaseOutcome {
+                id: "b".into(),
+                result: Ok(ev),
+                expected: Some(Decision::ExplicitDeny),
+            },
+            CaseOutcome {
+                id: "c".into(),
+                result: Err(tricky.into()),
+                expected: None,
+            },
+            CaseOutcome {
+                id: "d".into(),
+                result: Err("x".into()),
+                expected: Some(Decision::ImplicitDeny),
+            },
+        ];
+        for o in &outcomes {
+            assert_eq!(o.to_json_line(), reference_json_line(o));
+        }
+        // And on every outcome of the project's vectors.
+        for (_, text) in vector_texts() {
+            for o in run_all(&text).unwrap().0 {
+                assert_eq!(o.to_json_line(), reference_json_line(&o));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_matches_general_path() {
+        let mut taken = 0;
+        let mut total = 0;
+        for (file, text) in vector_texts() {
+            let raws: Vec<&serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
+            // One cache for the whole file, so that repeated policies come from it.
+            let mut cache = fast::Cache::default();
+            for pass in 0..2 {
+                for (i, raw) in raws.iter().enumerate() {
+                    let general = run_raw_case(i, raw.get());
+                    if let Some(f) = fast::run(&mut cache, raw.get()) {
+                        if pass == 0 {
+                            taken += 1;
+                        }
+                        assert_eq!(f.to_json_line(), general.to_json_line(), "{file} #{i}");
+                        assert_eq!(f.expected, general.expected, "{file} #{i}");
+                    } else {
+                        assert!(
+                            general.result.is_err(),
+                            "{file} #{i}: only failing cases leave the fast path: {}",
+                            general.to_json_line()
+                        );
+                    }
+                    total += usize::from(pass == 0);
+                }
+            }
+        }
+        assert!(
+            taken + 20 >= total,
+            "fast path taken for only {taken} of {total} cases"
+        );
+    }
+
+    #[test]
+    fn whole_file_path_matches_split_path() {
+        let lines = |r: Result<(Vec<CaseOutcome>, Summary), String>| match r {
+            Ok((o, s)) => Ok((
+                o.iter().map(CaseOutcome::to_json_line).collect::<Vec<_>>(),
+                s,
+            )),
+            Err(e) => Err(e),
+        };
+        let mut texts: Vec<String> = vector_texts().into_iter().map(|(_, t)| t).collect();
+        // Generated files: one case a line, big enough for several threads, with a nested
+        // object at the cases' indentation after a comma (a wrong guess must be caught), bad
+        // cases among good ones, and broken files.
+        let good = r#"{"id":"g","request":{"principal":"arn:aws:iam::111122223333:user/u","principal_account":"111122223333","action":"s3:GetObject","resource":"arn:aws:s3:::b/k","resource_account":"111122223333","context":{"aws:SourceIp":"203.0.113.9"}},"identity_policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}]}"#;
+        let nested = "{\"id\":\"n\",\"request\":{\"principal\":\"anonymous\",\"action\":\"s3:GetObject\",\n\"resource\":\"*\"},\"tags\":[\"a\",\n{\"x\":1}]}";
+        let bad = r#"{"id":"b","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"expected":"Allowed","identity_policies":[{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*"}]}]}"#;
+        let mut big = String::from("[\n");
+        for i in 0..3000 {
+            big.push_str(match i % 97 {
+                5 => nested,
+                11 => bad,
+                _ => good,
+            });
+            big.push_str(if i + 1 < 3000 { ",\n" } else { "\n" });
+        }
+        big.push_str("]\n");
+        texts.push(big.clone());
+        texts.push(big.replace("\n]", ",\n]"));
+        texts.push(big.replacen(good, "{\"id\":", 1));
+        texts.push(format!("{big} x"));
+        texts.push(big.replace('\n', "\r\n"));
+        texts.push(big.replace('\n', ""));
+        for t in ["[]", " [ ] ", "[1]", "[", "{}", "", "[{}]", "[null, 2]"] {
+            texts.push(t.to_string());
+        }
+        for t in &texts {
+            assert_eq!(lines(run_all(t)), lines(run_all_split(t)));
+        }
+        assert!(fast::run_file(&big).is_some());
+        // A thread that does not land exactly on the next thread's start drops the result.
+        let at = big.find("\n{\"x\"").unwrap() + 1;
+        assert!(fast::walk(&big, 2, Some(at)).is_none());
+        let next_case = big[3..].find("\n{").unwrap() + 4;
+        assert_eq!(
+            fast::walk(&big, 2, Some(next_case)).map(|v| v.len()),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn fast_path_refuses_duplicates_and_bad_shapes() {
+        let mut cache = fast::Cache::default();
+        for bad in [
+            r#"{"id":"a","id":"b","request":{"principal":"p","action":"s3:GetObject","resource":"*"}}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*","context":{"k":"1","k":"2"}}}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"scps":[{"target":"r","target":"s"}]}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"scps":[{"target":"r","extra":1}]}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"identity_policies":{}}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"tags":"x"}"#,
+            r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"resource_policy":{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*"}]}}"#,
+        ] {
+            assert!(fast::run(&mut cache, bad).is_none(), "{bad}");
+            assert!(run_raw_case(0, bad).result.is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -19,6 +19,18 @@
 //!   With a negated operator each request value is tested on its own: `ForAllValues:StringNotEquals`
 //!   holds when no request value is in the list, `ForAnyValue:StringNotEquals` when at least
 //!   one is not. An empty list is treated as absent ("an empty data set").
+//! - `ForAnyValue:...IfExists` with the key absent is *false*. The two pages disagree: the
+//!   condition operators page says of `...IfExists` "If the key is not present, evaluate the
+//!   condition element as true", the set-operator page says of `ForAnyValue` "if the key does
+//!   not exist, the condition returns false". The set operator's rule wins here because it is
+//!   the more specific one and field reports of real AWS agree (issue 11); `ForAllValues` is
+//!   true either way. Vectors `anyifx-*` in `tests/vectors/conditions_issue11.json` pin it.
+//! - `ForAllValues:Null` / `ForAnyValue:Null`: AWS defines `Null` on the key's presence and the
+//!   set qualifiers on the request's values, so the qualifier keeps its documented meaning for
+//!   an absent key (ForAllValues: true, ForAnyValue: false), and a present key's values are all
+//!   non-null (so they match `"false"` and not `"true"`). Only the `IfExists` suffix is refused
+//!   on `Null` ("You can add IfExists to the end of any condition operator name except the
+//!   Null condition"). Vectors `setnull-*` pin it.
 
 use std::net::IpAddr;
 
@@ -95,7 +107,9 @@ pub(crate) enum Values {
     Like(Vec<Pattern>),
     Num(Vec<f64>),
     Date(Vec<DateTime<Utc>>),
-    Bool(Vec<String>),
+    /// Lowercased `true`/`false`, or a template: "You can use a policy variable with the
+    /// Boolean condition operator" (condition operators page).
+    Bool(Vec<StrVal>),
     Binary(Vec<Vec<u8>>),
     Ip(Vec<IpNet>),
     Arn(Vec<ArnVal>),
@@ -119,8 +133,8 @@ pub struct Condition {
 }
 
 /// Splits an operator name into qualifier, kind, negation and IfExists. `None` for anything
-/// AWS does not define (the caller turns that into a parse error). `Null` takes neither
-/// `IfExists` (the docs exclude it) nor a set qualifier.
+/// AWS does not define (the caller turns that into a parse error). `Null` does not take
+/// `IfExists` (the docs exclude it); it does take a set qualifier (see the module docs).
 pub fn parse_operator(op: &str) -> Option<(Qualifier, OpKind, bool, bool)> {
     let (qualifier, rest) = if let Some(r) = strip_prefix_ci(op, "ForAllValues:") {
         (Qualifier::ForAllValues, r)
@@ -162,7 +176,7 @@ pub fn parse_operator(op: &str) -> Option<(Qualifier, OpKind, bool, bool)> {
         "null" => (OpKind::Null, false),
         _ => return None,
     };
-    if kind == OpKind::Null && (if_exists || qualifier != Qualifier::None) {
+    if kind == OpKind::Null && if_exists {
         return None;
     }
     Some((qualifier, kind, negated, if_exists))
@@ -186,8 +200,10 @@ pub(crate) fn compile_values(
     raw: &[String],
     variables: bool,
 ) -> Result<Values, (usize, String)> {
-    // Policy variables only work with the string and ARN operators; elsewhere `${...}` is text
-    // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html>).
+    // Policy variables work with the String, ARN and Boolean operators only ("You can use a
+    // policy variable with the Boolean condition operator"; "You can not use a policy variable
+    // with the Numeric/Date/Binary/IpAddress/Null condition operator"), elsewhere `${...}` is
+    // text (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html>).
     let tmpl = |s: &str| {
         if variables {
             Template::parse(s).filter(Template::has_vars)
@@ -244,9 +260,12 @@ pub(crate) fn compile_values(
             raw.iter()
                 .enumerate()
                 .map(|(i, s)| {
+                    if let Some(t) = tmpl(s) {
+                        return Ok(StrVal::Tmpl(t));
+                    }
                     let lc = s.to_ascii_lowercase();
                     if lc == "true" || lc == "false" {
-                        Ok(lc)
+                        Ok(StrVal::Lit(lc))
                     } else {
                         Err((i, format!("'{s}' is not true or false")))
                     }
@@ -405,16 +424,20 @@ impl Condition {
         };
         if let Values::Null(expect_absent) = &self.values {
             let absent = present.is_empty();
-            return expect_absent.contains(&absent);
+            return match (self.qualifier, absent) {
+                (Qualifier::None, _) => expect_absent.contains(&absent),
+                (Qualifier::ForAllValues, true) => true,
+                (Qualifier::ForAnyValue, true) => false,
+                // Every value of a present key is non-null.
+                (_, false) => expect_absent.contains(&false),
+            };
         }
         if present.is_empty() {
-            if self.if_exists {
-                return true;
-            }
             return match self.qualifier {
                 Qualifier::ForAllValues => true,
+                // Even with IfExists: see the module docs.
                 Qualifier::ForAnyValue => false,
-                Qualifier::None => self.negated,
+                Qualifier::None => self.if_exists || self.negated,
             };
         }
         match self.qualifier {
@@ -461,7 +484,12 @@ impl Condition {
                 (Some(x), OpKind::Date(cmp)) => dates.iter().any(|&p| cmp.test(x, p)),
                 _ => false,
             },
-            Values::Bool(b) => b.iter().any(|p| p.eq_ignore_ascii_case(r.trim())),
+            Values::Bool(b) => b.iter().any(|v| match v {
+                StrVal::Lit(p) => p.eq_ignore_ascii_case(r.trim()),
+                StrVal::Tmpl(t) => t
+                    .resolve(ctx)
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case(r.trim())),
+            }),
             Values::Binary(bins) => match decode_base64(r) {
                 Some(bytes) => bins.contains(&bytes),
                 None => false,
@@ -491,6 +519,11 @@ mod tests {
             Some((Qualifier::None, OpKind::Ip, true, false))
         );
         assert!(parse_operator("NullIfExists").is_none());
+        assert!(parse_operator("ForAnyValue:NullIfExists").is_none());
+        assert_eq!(
+            parse_operator("ForAllValues:Null"),
+            Some((Qualifier::ForAllValues, OpKind::Null, false, false))
+        );
         assert!(parse_operator("IfExists").is_none());
         assert!(parse_operator("StringEqualz").is_none());
     }

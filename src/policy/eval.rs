@@ -67,6 +67,10 @@ pub(crate) struct Caller<'a> {
     pub(crate) text: &'a str,
     pub(crate) kind: CallerKind<'a>,
     pub(crate) account: Option<&'a str>,
+    /// A service-linked role or one of its sessions (SCPs do not apply).
+    pub(crate) service_linked: bool,
+    /// Federated-user callers: the IAM user who called GetFederationToken.
+    pub(crate) federated_by: Option<&'a str>,
 }
 
 impl<'a> Caller<'a> {
@@ -77,6 +81,8 @@ impl<'a> Caller<'a> {
                 text: p,
                 kind: CallerKind::Anonymous,
                 account: None,
+                service_linked: false,
+                federated_by: None,
             };
         }
         if is_account_id(p) {
@@ -84,6 +90,8 @@ impl<'a> Caller<'a> {
                 text: p,
                 kind: CallerKind::Root,
                 account: Some(p),
+                service_linked: false,
+                federated_by: None,
             };
         }
         if !p.starts_with("arn:") {
@@ -91,6 +99,8 @@ impl<'a> Caller<'a> {
                 text: p,
                 kind: CallerKind::Service(p),
                 account: None,
+                service_linked: false,
+                federated_by: None,
             };
         }
         let parts: Vec<&str> = p.splitn(6, ':').collect();
@@ -101,6 +111,8 @@ impl<'a> Caller<'a> {
                     text: p,
                     kind: CallerKind::OtherArn,
                     account: account_hint,
+                    service_linked: false,
+                    federated_by: None,
                 }
             }
         };
@@ -125,6 +137,8 @@ impl<'a> Caller<'a> {
             text: p,
             kind,
             account,
+            service_linked: is_service_linked(service, res),
+            federated_by: None,
         }
     }
 
@@ -146,6 +160,23 @@ impl<'a> Caller<'a> {
     }
 }
 
+/// Service-linked roles live under the path `/aws-service-role/` ("aws-service-role" is the
+/// path IAM gives every role created by CreateServiceLinkedRole,
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html>). A session
+/// ARN drops the path, so a session is recognised by the role name: service-linked role names
+/// are `AWSServiceRoleFor...` (same page, and every service's service-linked role
+/// documentation). A role that merely copies that name outside the reserved path cannot be told
+/// apart from its session ARN; give the role ARN as the caller to avoid the ambiguity.
+fn is_service_linked(service: &str, res: &str) -> bool {
+    match service {
+        "iam" => res.starts_with("role/aws-service-role/"),
+        "sts" => res
+            .strip_prefix("assumed-role/")
+            .is_some_and(|r| r.starts_with("AWSServiceRoleFor")),
+        _ => false,
+    }
+}
+
 /// How a resource-policy statement reaches the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Grant {
@@ -155,6 +186,10 @@ pub(crate) enum Grant {
     /// Names the caller's role ARN: grants, but "are limited by an implicit deny in a
     /// permissions boundary or session policy"
     /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html>).
+    /// Also a grant to the IAM user behind a federated-user session: "the permissions from the
+    /// resource-based policy are added to the role or user's identity-based policy before the
+    /// session is created. The session policy limits the total permissions"
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session>).
     RoleArn,
     /// Names the caller's account: "This delegates authority to the account ... an
     /// administrator in that account must then grant access to an identity"
@@ -273,9 +308,13 @@ fn entry_grant(t: &Target, caller: &Caller) -> Option<Grant> {
                 Some(Grant::Account)
             }
         }
-        Target::Aws(AwsTarget::User(arn)) => {
-            (caller.kind == CallerKind::User && caller.text == arn).then_some(Grant::Direct)
-        }
+        Target::Aws(AwsTarget::User(arn)) => match caller.kind {
+            CallerKind::User if caller.text == arn => Some(Grant::Direct),
+            CallerKind::FederatedUser if caller.federated_by == Some(arn.as_str()) => {
+                Some(Grant::RoleArn)
+            }
+            _ => None,
+        },
         Target::Aws(AwsTarget::Role { arn, account, name }) => {
             if matches!(caller.kind, CallerKind::Role { .. }) && caller.text == arn {
                 Some(Grant::RoleArn)
@@ -414,6 +453,73 @@ fn is_kms_key_request(action: &str, resource: &str) -> bool {
             .is_some_and(|r| r.starts_with("key/"))
 }
 
+/// Changes AWS refuses on resources it reserves, whatever the policies allow; `Some(reason)`
+/// when the request is one of them.
+/// - Service-linked roles: "service-linked roles are protected Amazon Web Services resources.
+///   Only the service that depends on the service-linked role can modify or delete the role on
+///   your behalf" (IAM API, UnmodifiableEntityException,
+///   <https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html>), and "The
+///   service controls the attached policies and when the role can be deleted"
+///   (<https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html>).
+///   The description stays editable ("You can edit the description of any role",
+///   <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-service-linked-role.html>)
+///   and `iam:DeleteServiceLinkedRole` is how such a role is deleted, so both are left to the
+///   policies.
+/// - AWS managed policies (`arn:aws:iam::aws:policy/...`): "An AWS managed policy is a
+///   standalone policy that is created and administered by AWS" and "You cannot change the
+///   permissions defined in AWS managed policies"
+///   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies>),
+///   so nobody else creates, versions, deletes or tags one.
+fn reserved_resource(action: &str, resource: &str) -> Option<&'static str> {
+    const SLR_CHANGES: &[&str] = &[
+        "iam:attachrolepolicy",
+        "iam:detachrolepolicy",
+        "iam:putrolepolicy",
+        "iam:deleterolepolicy",
+        "iam:updateassumerolepolicy",
+        "iam:putrolepermissionsboundary",
+        "iam:deleterolepermissionsboundary",
+        "iam:deleterole",
+    ];
+    const MANAGED_CHANGES: &[&str] = &[
+        "iam:createpolicy",
+        "iam:createpolicyversion",
+        "iam:deletepolicyversion",
+        "iam:setdefaultpolicyversion",
+        "iam:deletepolicy",
+        "iam:tagpolicy",
+        "iam:untagpolicy",
+    ];
+    if !resource.starts_with("arn:") || !action.is_ascii() || action.len() < 4 {
+        return None;
+    }
+    if !action.as_bytes()[..4].eq_ignore_ascii_case(b"iam:") {
+        return None;
+    }
+    let mut parts = resource.splitn(6, ':');
+    let (Some(_), Some(_), Some(service), Some(_), Some(account), Some(res)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    if service != "iam" {
+        return None;
+    }
+    let is = |list: &[&str]| list.iter().any(|a| a.eq_ignore_ascii_case(action));
+    if res.starts_with("role/aws-service-role/") && is(SLR_CHANGES) {
+        return Some(explain::SERVICE_LINKED_ROLE_PROTECTED);
+    }
+    if account == "aws" && res.starts_with("policy/") && is(MANAGED_CHANGES) {
+        return Some(explain::AWS_MANAGED_POLICY_PROTECTED);
+    }
+    None
+}
+
 fn is_assume_role(action: &str) -> bool {
     const P: &[u8] = b"sts:assumerole";
     action.len() >= P.len() && action.as_bytes()[..P.len()].eq_ignore_ascii_case(P)
@@ -421,7 +527,22 @@ fn is_assume_role(action: &str) -> bool {
 
 /// Evaluates one request against every policy that applies to it.
 pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
-    let caller = Caller::parse(&req.principal, req.principal_account.as_deref());
+    let mut caller = Caller::parse(&req.principal, req.principal_account.as_deref());
+    if caller.kind == CallerKind::FederatedUser {
+        caller.federated_by = set.federated_by;
+    }
+    // "No permissions are required to perform this operation. If an administrator attaches a
+    // policy to your identity that explicitly denies access to the sts:GetCallerIdentity
+    // action, you can still perform this operation"
+    // (<https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html>).
+    // It is a signed call, so anonymous and service callers are left to the policies.
+    if caller.is_iam() && req.action.eq_ignore_ascii_case("sts:GetCallerIdentity") {
+        return Evaluation {
+            decision: Decision::Allowed,
+            deciding: Vec::new(),
+            reasons: vec![explain::get_caller_identity()],
+        };
+    }
     let env = Env {
         req,
         caller,
@@ -429,6 +550,10 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
         boundary_present: set.permission_boundary.is_some(),
     };
     let iam = caller.is_iam();
+    // "SCPs do not affect service-linked roles. Service-linked roles enable other AWS services
+    // to integrate with AWS Organizations and can't be restricted by SCPs"
+    // (<https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html>).
+    let scps_apply = iam && !caller.service_linked;
 
     // 1. Explicit deny anywhere applicable. Identity-side policies only exist for IAM
     //    principals; SCPs "don't affect ... service principals" and never anonymous callers.
@@ -448,6 +573,8 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
         if let Some(p) = set.session {
             collect(p, PolicyKind::Session);
         }
+    }
+    if scps_apply {
         for level in set.scps {
             for p in &level.policies {
                 collect(p, PolicyKind::Scp);
@@ -474,12 +601,22 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
         };
     }
 
+    if !caller.is_service() {
+        if let Some(why) = reserved_resource(&req.action, &req.resource) {
+            return Evaluation {
+                decision: Decision::ImplicitDeny,
+                deciding: Vec::new(),
+                reasons: vec![why.to_string()],
+            };
+        }
+    }
+
     let mut deciding = Vec::new();
     let mut missing: Vec<String> = Vec::new();
 
     // 2. Guardrails. SCP levels need an explicit Allow each (no implicit FullAWSAccess); RCP
     //    levels always include RCPFullAWSAccess, so they cannot be missing an Allow.
-    if iam {
+    if scps_apply {
         for (i, level) in set.scps.iter().enumerate() {
             let mut any = false;
             for p in &level.policies {
@@ -516,6 +653,14 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
             }
             if let Some(s) = set.session {
                 session_ok = allows(s, PolicyKind::Session, &env, &mut identity_refs);
+            } else if caller.kind == CallerKind::FederatedUser {
+                // "if you do not pass a policy with the GetFederationToken API call, the
+                // resulting temporary security credentials have no permissions. However, a
+                // resource-based policy can provide additional permissions for the session"
+                // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_getfederationtoken.html>):
+                // an absent session policy caps the identity side (and grants to the user
+                // behind the session) at nothing; grants naming the session stay direct.
+                session_ok = false;
             }
         }
     }
@@ -533,8 +678,10 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
                 b.name(),
             ));
         }
-        if let (false, Some(s)) = (session_ok, set.session) {
-            r.push(explain::cap_missing(prefix, PolicyKind::Session, s.name()));
+        match (session_ok, set.session) {
+            (false, Some(s)) => r.push(explain::cap_missing(prefix, PolicyKind::Session, s.name())),
+            (false, None) => r.push(explain::federated_without_session_policy(prefix)),
+            _ => {}
         }
         r
     };

@@ -101,3 +101,16 @@ pub(crate) fn allowed(
         None => scope.to_string(),
     }
 }
+
+pub(crate) fn get_caller_identity() -> String {
+    "sts:GetCallerIdentity needs no permission and cannot be denied (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)".to_string()
+}
+
+pub(crate) fn federated_without_session_policy(prefix: &str) -> String {
+    format!("{prefix}: a federated-user session created without a session policy has no permissions of its own; only resource-based policies naming the session grant it")
+}
+
+pub(crate) const SERVICE_LINKED_ROLE_PROTECTED: &str = "service-linked roles are protected: only the linked AWS service can change their policies, trust or existence, whatever the policies allow";
+
+pub(crate) const AWS_MANAGED_POLICY_PROTECTED: &str =
+    "AWS managed policies cannot be changed by anyone but AWS, whatever the policies allow";

@@ -96,6 +96,7 @@ fn decide(req: &Request, p: &Policy) -> Vec<super::Decision> {
             rcps: &level,
             vpc_endpoint: identity,
             restrict_public_buckets: false,
+            federated_by: None,
         },
     ];
     sets.iter().map(|s| evaluate(req, s).decision).collect()

@@ -2,7 +2,7 @@
 //!
 //! Nothing here talks to AWS. The evaluator is the project's oracle for "who may do what",
 //! because the AWS emulator used in tests does not evaluate bucket policies at all
-//! (see `shared/TESTING.md`), so every semantic below is taken from the AWS documentation and
+//! (see `tests/harness/MOTO.md`), so every semantic below is taken from the AWS documentation and
 //! cited where it decided something.
 //!
 //! Layout: [`parse`] turns JSON into the compiled [`model`]; [`condition`] and [`variables`]
@@ -147,42 +147,127 @@ impl Context {
 
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_option(ContextVisitor)
+    }
+}
+
+/// Reads the context object straight from the input (no intermediate map), refusing a
+/// duplicated key as the policy parser does: JSON parsers keep the last one silently.
+struct ContextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContextVisitor {
+    type Value = Context;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of context keys")
+    }
+    fn visit_none<E>(self) -> Result<Context, E> {
+        Ok(Context::new())
+    }
+    fn visit_unit<E>(self) -> Result<Context, E> {
+        Ok(Context::new())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Context, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
         use serde::de::Error;
-        let raw = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
         let mut ctx = Context::new();
-        for (k, v) in raw.unwrap_or_default() {
-            let value = match v {
-                serde_json::Value::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items {
-                        out.push(scalar_to_string(&item).ok_or_else(|| {
-                            D::Error::custom(format!(
-                                "context key '{k}': list items must be strings"
-                            ))
-                        })?);
-                    }
-                    ContextValue::Multi(out)
-                }
-                other => ContextValue::Single(scalar_to_string(&other).ok_or_else(|| {
-                    D::Error::custom(format!(
-                        "context key '{k}': value must be a string or a list of strings"
-                    ))
-                })?),
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut big: Option<std::collections::HashSet<std::borrow::Cow<'de, str>>> = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            // Contexts are small; a set only for a large (hostile) one keeps this linear.
+            let dup = if seen.len() < 32 {
+                seen.contains(&k)
+            } else {
+                let set = big.get_or_insert_with(|| seen.iter().cloned().collect());
+                !set.insert(k.clone())
             };
+            if dup {
+                return Err(A::Error::custom(format!("duplicate key '{k}'")));
+            }
+            let value = map
+                .next_value::<CtxValue>()
+                .map_err(|e| A::Error::custom(format!("context key '{k}': {e}")))?
+                .0;
             ctx.map.insert(k.to_lowercase(), value);
+            seen.push(k);
         }
         Ok(ctx)
     }
 }
 
-/// Numbers and booleans are accepted as their JSON text because hand-written case files
-/// write `"aws:MultiFactorAuthAge": 300` as often as `"300"`; AWS sees strings either way.
-pub(crate) fn scalar_to_string(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// One context value read without an intermediate `serde_json::Value`. Numbers and booleans
+/// are accepted as their JSON text because hand-written case files write
+/// `"aws:MultiFactorAuthAge": 300` as often as `"300"`; AWS sees strings either way.
+struct CtxValue(ContextValue);
+
+struct Scalar(String);
+
+fn number_text(n: serde_json::Number) -> String {
+    n.to_string()
+}
+
+macro_rules! scalar_visits {
+    ($wrap:expr) => {
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok($wrap(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok($wrap(v))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok($wrap(v.to_string()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok($wrap(number_text(v.into())))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok($wrap(number_text(v.into())))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(|n| $wrap(number_text(n)))
+                .ok_or_else(|| E::custom("value must be a string or a list of strings"))
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("list items must be strings")
+            }
+            scalar_visits!(Scalar);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CtxValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CtxValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("value must be a string or a list of strings")
+            }
+            scalar_visits!(|s| CtxValue(ContextValue::Single(s)));
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CtxValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Scalar(s)) = seq.next_element::<Scalar>()? {
+                    out.push(s);
+                }
+                Ok(CtxValue(ContextValue::Multi(out)))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -223,6 +308,10 @@ pub struct PolicySet<'a> {
     pub vpc_endpoint: &'a [Policy],
     /// S3 Block Public Access RestrictPublicBuckets in effect for the resource (bucket or account level).
     pub restrict_public_buckets: bool,
+    /// For a federated-user caller: the ARN of the IAM user who called GetFederationToken.
+    /// Its policies are the `identity` ones, and resource-policy statements naming it reach
+    /// the session (capped by the session policy).
+    pub federated_by: Option<&'a str>,
 }
 
 /// The three outcomes AWS distinguishes. `ImplicitDeny` and `ExplicitDeny` are both "Access
@@ -304,4 +393,48 @@ pub struct Evaluation {
     /// required. ImplicitDeny: empty (nothing decided; `reasons` says what was missing).
     pub deciding: Vec<StatementRef>,
     pub reasons: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_from_text_and_from_value_agree() {
+        let text = r#"{"AWS:SourceIp":"203.0.113.7","aws:MultiFactorAuthAge":300,"x:f":1.5,"x:b":false,
+            "aws:TagKeys":["a",2,true],"x:neg":-4}"#;
+        let from_text: Context = serde_json::from_str(text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_value = Context::deserialize(&v).unwrap();
+        assert_eq!(from_text, from_value);
+        assert_eq!(from_text.get("aws:sourceip"), Some(&"203.0.113.7".into()));
+        assert_eq!(from_text.get("aws:MultiFactorAuthAge"), Some(&"300".into()));
+        assert_eq!(from_text.get("x:f"), Some(&"1.5".into()));
+        assert_eq!(from_text.get("x:b"), Some(&"false".into()));
+        assert_eq!(from_text.get("x:neg"), Some(&"-4".into()));
+        assert_eq!(
+            from_text.get("aws:tagkeys"),
+            Some(&vec!["a", "2", "true"].into())
+        );
+        assert!(serde_json::from_str::<Context>("null").unwrap().is_empty());
+    }
+
+    #[test]
+    fn context_refuses_duplicates_and_non_scalars() {
+        for bad in [
+            r#"{"k":"1","k":"2"}"#,
+            r#"{"k":null}"#,
+            r#"{"k":{"a":1}}"#,
+            r#"{"k":[["a"]]}"#,
+            r#"{"k":[null]}"#,
+            r#""text""#,
+        ] {
+            assert!(serde_json::from_str::<Context>(bad).is_err(), "{bad}");
+        }
+        // Keys that differ only in case are two keys as written; the later one wins.
+        let c: Context = serde_json::from_str(r#"{"aws:a":"1","AWS:A":"2"}"#).unwrap();
+        assert_eq!(c.get("aws:a"), Some(&"2".into()));
+        let many: String = (0..100).map(|i| format!("\"k{i}\":\"v\",")).collect();
+        assert!(serde_json::from_str::<Context>(&format!("{{{many}\"k7\":\"x\"}}")).is_err());
+    }
 }

@@ -38,6 +38,54 @@ impl Policy {
     }
 }
 
+/// A JSON array of policies (`identity_policies`, `vpc_endpoint_policies` of a case), named
+/// `field[i]` by position. `null` is the empty list, as in the case format. `None` when the text
+/// is not such an array or a policy in it is malformed: the case runner then takes its general
+/// path, which reports the problem.
+pub(crate) fn policy_list(field: &str, text: &str) -> Option<Vec<Policy>> {
+    match parse_json(field, text).ok()? {
+        J::Null => Some(Vec::new()),
+        J::Arr(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| compile_policy(&format!("{field}[{i}]"), p).ok())
+            .collect(),
+        _ => None,
+    }
+}
+
+/// A JSON array of organization levels (`scps`, `rcps` of a case: `{"target", "policies"}`),
+/// policies named `field[i].policies[j]`. `None` on anything the case format does not allow.
+pub(crate) fn org_levels(field: &str, text: &str) -> Option<Vec<super::OrgLevel>> {
+    let items = match parse_json(field, text).ok()? {
+        J::Null => return Some(Vec::new()),
+        J::Arr(items) => items,
+        _ => return None,
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, level) in items.iter().enumerate() {
+        let (mut target, mut policies) = (None, Vec::new());
+        for (k, v) in level.entries()? {
+            match (k, v) {
+                ("target", J::Str(t)) => target = Some(t.to_string()),
+                ("policies", J::Null) => {}
+                ("policies", J::Arr(ps)) => {
+                    for (j, p) in ps.iter().enumerate() {
+                        policies
+                            .push(compile_policy(&format!("{field}[{i}].policies[{j}]"), p).ok()?);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        out.push(super::OrgLevel {
+            target: target?,
+            policies,
+        });
+    }
+    Some(out)
+}
+
 fn err(policy: &str, path: impl Into<String>, message: impl Into<String>) -> PolicyError {
     PolicyError {
         policy: policy.to_string(),

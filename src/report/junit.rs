@@ -38,8 +38,41 @@ pub fn render(report: &Report) -> Result<String, String> {
         }
         out.add_test_suite(suite);
     }
+    if !report.run.is_completed() {
+        out.add_test_suite(run_suite(report));
+    }
     out.to_string()
         .map_err(|e| format!("cannot serialise JUnit report: {e}"))
+}
+
+/// For a run that did not complete, one more testcase, an `error` saying how it ended: a CI job
+/// reading only the JUnit file cannot take a stopped run for a green one. (A completed run has
+/// none: one testcase per finding.)
+fn run_suite(report: &Report) -> TestSuite {
+    let mut suite = TestSuite::new("run (how the run ended)");
+    suite.set_timestamp(report.generated_at.fixed_offset());
+    let status = {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+        let message = match &report.run.reason {
+            Some(why) => format!("{}: {why}", report.run.headline()),
+            None => report.run.headline(),
+        };
+        s.set_message(message.as_str())
+            .set_type("run")
+            .set_description(format!(
+                "{message}\n\nThe run did not see everything: findings that pass may only pass because the check that would fail never ran."
+            ));
+        s
+    };
+    let mut tc = TestCase::new("run completed", status);
+    tc.set_classname("replaudit.run");
+    let status = serde_json::to_value(report.run.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    tc.add_property(Property::new("status", status.as_str()));
+    suite.add_test_case(tc);
+    suite
 }
 
 fn test_case(f: &Finding, name: String) -> TestCase {

@@ -130,7 +130,11 @@ mod tests {
         assert!(xml.contains("a [arn:aws:s3:::b]\""));
         assert!(xml.contains("a [arn:aws:s3:::b] #2\""));
         assert_eq!(xml.matches("<failure").count(), 1);
-        assert_eq!(xml.matches("<error").count(), 1);
+        assert_eq!(
+            xml.matches("<error").count(),
+            1,
+            "the completed run is no error"
+        );
         assert_eq!(xml.matches("<skipped").count(), 1);
         assert!(xml.contains("&lt;&amp;&gt;"), "message escaped");
         assert!(
@@ -148,6 +152,61 @@ mod tests {
         assert!(s1 < s5 && s5 < a);
         assert!(t.contains("Summary: 4 findings — 1 pass, 1 fail, 1 error, 1 skip. FAILED"));
         assert!(!t.contains('\u{1b}'), "no colour codes when not a terminal");
+    }
+
+    /// Every format says a stopped run is not green, even when every finding passed.
+    #[test]
+    fn a_stopped_run_is_not_green_in_any_format() {
+        use crate::findings::RunStatus;
+        let only_pass = || {
+            Report::new(
+                "spec",
+                chrono::Utc::now(),
+                vec![finding(
+                    "a",
+                    Scenario::Step1,
+                    Status::Pass,
+                    "arn:aws:s3:::b",
+                )],
+            )
+        };
+        let green = only_pass();
+        assert!(table::render(&green, false).contains(". PASSED\n"));
+        for (run, word) in [
+            (
+                RunStatus::interrupted("SIGINT", "interrupted by SIGINT"),
+                "INTERRUPTED by SIGINT",
+            ),
+            (RunStatus::deadline("--deadline reached"), "DEADLINE"),
+            (
+                RunStatus::incomplete("account 'abcd' unusable"),
+                "INCOMPLETE",
+            ),
+        ] {
+            let r = only_pass().with_run(run.clone());
+            let t = table::render(&r, false);
+            let summary = t.lines().last().unwrap();
+            assert!(summary.contains(word), "{summary}");
+            assert!(
+                summary.contains("not a pass") && !t.contains("PASSED"),
+                "{t}"
+            );
+            assert!(t.lines().nth(1).unwrap().starts_with("RUN "), "{t}");
+            let v: serde_json::Value = serde_json::from_str(&json::render(&r).unwrap()).unwrap();
+            assert_eq!(
+                v["run"]["status"],
+                serde_json::to_value(run.status).unwrap()
+            );
+            assert!(v["run"]["reason"].is_string());
+            let xml = junit::render(&r).unwrap();
+            assert_eq!(
+                xml.matches("<error").count(),
+                1,
+                "the run's own testcase: {xml}"
+            );
+            assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+            assert!(xml.contains(word), "{xml}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The terminal table: findings grouped by scenario, then a summary line.
 
-use crate::findings::{Report, Scenario, Status};
+use crate::findings::{Report, RunEnd, Scenario, Status};
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 
 /// `color` only when writing to a terminal; files and pipes get plain text.
@@ -12,6 +12,10 @@ pub fn render(report: &Report, color: bool) -> String {
         report.spec_name,
         report.collected_at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
+    // A stopped run says so before any row: a table of passes above must not read as green.
+    if !report.run.is_completed() {
+        out.push_str(&format!("RUN {}\n", run_line(report)));
+    }
     for scenario in Scenario::ALL {
         let rows: Vec<_> = report
             .findings
@@ -52,15 +56,25 @@ pub fn render(report: &Report, color: bool) -> String {
         out.push('\n');
     }
     let s = &report.summary;
+    let verdict = match report.run.status {
+        RunEnd::Completed if s.is_clean() => "PASSED".to_string(),
+        RunEnd::Completed => "FAILED (fail or error findings present)".to_string(),
+        _ => run_line(report),
+    };
     out.push_str(&format!(
         "\nSummary: {} findings — {}. {}\n",
         report.findings.len(),
         s,
-        if s.is_clean() {
-            "PASSED"
-        } else {
-            "FAILED (fail or error findings present)"
-        }
+        verdict
     ));
     out
+}
+
+/// "INTERRUPTED by SIGINT: <reason> — not a pass" for a run that did not complete.
+fn run_line(report: &Report) -> String {
+    let r = &report.run;
+    match &r.reason {
+        Some(why) => format!("{}: {why} — not a pass", r.headline()),
+        None => format!("{} — not a pass", r.headline()),
+    }
 }

@@ -111,7 +111,7 @@ impl Rule for AccessExpectation {
                 let mut evidence = json!({"principal": principal, "expected": if must_allow { "Allowed" } else { "Denied" }, "s3": s3.evidence});
                 // Reading an SSE-KMS object also needs the key.
                 let mut kms_ok = true;
-                let mut kms_note = String::new();
+                let mut kms_part = None;
                 if action.eq_ignore_ascii_case("s3:GetObject") {
                     if let Some(key) = kms_key_of(cx, bucket) {
                         let region = cx
@@ -128,14 +128,12 @@ impl Rule for AccessExpectation {
                         match ask_kms(cx, who, "kms:Decrypt", &key, &context) {
                             Ok(k) => {
                                 kms_ok = k.allowed();
-                                if !kms_ok {
-                                    kms_note = format!(
-                                        "; kms:Decrypt on {key} is {} ({}; {})",
-                                        k.eval.decision,
-                                        k.summary(),
-                                        context.describe()
-                                    );
-                                }
+                                kms_part = Some(format!(
+                                    "kms:Decrypt on {key} says {} ({}; {})",
+                                    k.eval.decision,
+                                    k.summary(),
+                                    context.describe()
+                                ));
                                 evidence["kms"] = k.evidence;
                             }
                             Err(e) if must_allow => {
@@ -147,33 +145,31 @@ impl Rule for AccessExpectation {
                     }
                 }
                 let allowed = s3.allowed() && kms_ok;
+                // The overall decision first, then each part that made it: "is Allowed" next to
+                // a denial would read as a contradiction.
+                let mut parts = vec![format!("S3 says {} ({})", s3.eval.decision, s3.summary())];
+                // The key is part of the decision only where access must be allowed (reading an
+                // SSE-KMS object needs both); a required denial is decided by S3 alone.
+                if must_allow {
+                    parts.extend(kms_part);
+                }
+                let parts = parts.join("; ");
                 let (status, message) = match (must_allow, allowed, s3.allowed()) {
                     (true, true, _) => (
                         Status::Pass,
-                        format!("{principal} is allowed {action} ({})", s3.summary()),
+                        format!("{principal} is allowed {action}: {parts}"),
                     ),
                     (true, false, _) => (
                         Status::Fail,
-                        format!(
-                            "{principal} must be allowed {action} but is {}: {}{kms_note}",
-                            s3.eval.decision,
-                            s3.summary()
-                        ),
+                        format!("{principal} must be allowed {action} but is denied: {parts}"),
                     ),
                     (false, _, false) => (
                         Status::Pass,
-                        format!(
-                            "{principal} is denied {action} ({}: {})",
-                            s3.eval.decision,
-                            s3.summary()
-                        ),
+                        format!("{principal} is denied {action}: {parts}"),
                     ),
                     (false, _, true) => (
                         Status::Fail,
-                        format!(
-                            "{principal} must be denied {action} but is allowed by {}",
-                            s3.summary()
-                        ),
+                        format!("{principal} must be denied {action} but is allowed: {parts}"),
                     ),
                 };
                 out.push(META.finding(scenario, status, &resource, message, evidence));
@@ -211,5 +207,158 @@ pub fn kms_key_of(cx: &AuditContext, bucket: &str) -> Option<String> {
         b.kms_key_arn.as_ref().map(|k| k.get_ref().clone())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::bucket_tls_only::tests::bucket;
+    use crate::snapshot::{
+        Fetched, KmsKeyState, NamedPolicy, PrincipalDetails, PrincipalState, Snapshot,
+    };
+    use std::collections::BTreeMap;
+
+    const KEY: &str =
+        "arn:aws:kms:ap-southeast-1:111122223333:key/6f1e3c2a-0b7d-4e8f-9a51-2c3d4e5f6a7b";
+    const TOM: &str = "arn:aws:iam::271089868719:user/tom-cruise";
+
+    fn spec() -> crate::spec::LoadedSpec {
+        let text = format!(
+            r#"
+version = 1
+name = "access"
+[accounts.xyz]
+account_id = "111122223333"
+region = "ap-southeast-1"
+[accounts.abcd]
+account_id = "271089868719"
+region = "ap-southeast-2"
+[buckets.source]
+name = "rubes-s3-bucket"
+account = "xyz"
+region = "ap-southeast-1"
+default_encryption = "aws:kms"
+kms_key_arn = "{KEY}"
+[principals.tom]
+arn = "{TOM}"
+[[access]]
+principal = "tom"
+bucket = "source"
+allow = ["s3:GetObject"]
+sample_key = "reports/sample.txt"
+"#
+        );
+        crate::spec::parse(std::path::Path::new("access.toml"), &text).expect("test spec")
+    }
+
+    /// Tom's own account lets him read anything; the source bucket policy grants him
+    /// GetObject; the key policy says what `key_policy` says.
+    fn snapshot(key_policy: &str) -> Snapshot {
+        let doc = |s: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{s}]}}"#);
+        let mut buckets = BTreeMap::new();
+        buckets.insert(
+            "source".into(),
+            bucket(
+                "source",
+                "rubes-s3-bucket",
+                Fetched::ok(doc(&format!(
+                    r#"{{"Effect":"Allow","Principal":{{"AWS":"{TOM}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::rubes-s3-bucket/*"}}"#
+                ))),
+            ),
+        );
+        let mut principals = BTreeMap::new();
+        principals.insert(
+            TOM.to_string(),
+            PrincipalState {
+                arn: TOM.into(),
+                kind: "user".into(),
+                name: "tom-cruise".into(),
+                account_id: "271089868719".into(),
+                read_as: Some("abcd".into()),
+                details: Fetched::ok(PrincipalDetails {
+                    inline_policies: Fetched::ok(vec![NamedPolicy {
+                        name: "reads".into(),
+                        arn: None,
+                        document: Fetched::ok(doc(
+                            r#"{"Effect":"Allow","Action":["s3:GetObject","kms:Decrypt"],"Resource":"*"}"#,
+                        )),
+                    }]),
+                    attached_policies: Fetched::ok(vec![]),
+                    groups: Fetched::ok(vec![]),
+                    permission_boundary: Fetched::ok(None),
+                    trust_policy: None,
+                    tags: BTreeMap::new(),
+                }),
+            },
+        );
+        let mut kms_keys = BTreeMap::new();
+        kms_keys.insert(
+            KEY.to_string(),
+            KmsKeyState {
+                arn: KEY.into(),
+                read_as: Some("xyz".into()),
+                metadata: Fetched::unknown("test", None, "not in this test"),
+                key_policy: Fetched::ok(doc(key_policy)),
+            },
+        );
+        Snapshot {
+            schema_version: crate::snapshot::SCHEMA_VERSION,
+            tool_version: "test".into(),
+            collected_at: chrono::Utc::now(),
+            spec_name: "access".into(),
+            endpoint_url: None,
+            accounts: BTreeMap::new(),
+            buckets,
+            principals,
+            kms_keys,
+            replication_metrics: BTreeMap::new(),
+            iam_accounts: BTreeMap::new(),
+        }
+    }
+
+    fn only_finding(key_policy: &str) -> Finding {
+        let spec = spec();
+        let snap = snapshot(key_policy);
+        let cx = AuditContext::new(&spec, &snap);
+        let mut f = AccessExpectation.check(&cx);
+        assert_eq!(f.len(), 1, "{f:?}");
+        f.remove(0)
+    }
+
+    const OWNER_ONLY: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
+    const TOM_DECRYPTS: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::271089868719:user/tom-cruise"},"Action":"kms:Decrypt","Resource":"*"}"#;
+
+    /// S3 allows, the key does not: the message says "denied" before it says which part allowed.
+    #[test]
+    fn a_kms_denial_is_stated_as_the_overall_decision_first() {
+        let f = only_finding(OWNER_ONLY);
+        assert_eq!(f.status, Status::Fail, "{}", f.message);
+        let prefix = format!("{TOM} must be allowed s3:GetObject but is denied: S3 says Allowed (");
+        assert!(f.message.starts_with(&prefix), "{}", f.message);
+        assert!(
+            f.message
+                .contains(&format!("; kms:Decrypt on {KEY} says ImplicitDeny (")),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn both_parts_allowed_passes_and_names_both() {
+        let f = only_finding(&format!("{OWNER_ONLY},{TOM_DECRYPTS}"));
+        assert_eq!(f.status, Status::Pass, "{}", f.message);
+        assert!(
+            f.message
+                .starts_with(&format!("{TOM} is allowed s3:GetObject: S3 says Allowed (")),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message
+                .contains(&format!("; kms:Decrypt on {KEY} says Allowed (")),
+            "{}",
+            f.message
+        );
     }
 }

@@ -1,4 +1,4 @@
-use super::support::{error, unknown};
+use super::support::{error, skip, unknown};
 use super::{AuditContext, Rule, RuleMeta};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
@@ -7,8 +7,10 @@ use serde_json::json;
 declare_rule! {
     /// ## What it checks
     /// The account-level S3 Block Public Access configuration (s3control
-    /// `GetPublicAccessBlock`) has all four settings on in every account that owns a bucket
-    /// the spec says must block public access.
+    /// `GetPublicAccessBlock`) has all four settings on in every account whose
+    /// `accounts.<alias>.block_public_access` is true (the default: AWS recommends it for every
+    /// account). An account the spec exempts (`false`, e.g. one that hosts a public website
+    /// bucket) is `skip`; its buckets are still held to their own `block_public_access`.
     ///
     /// ## Why it matters
     /// The account-level setting overrides bucket settings for every bucket in the account,
@@ -27,7 +29,11 @@ declare_rule! {
     severity: Medium,
     scenarios: [Step1, Step2, ScenarioD],
     remediation: "Turn on all four account-level Block Public Access settings (s3control put-public-access-block).",
-    references: ["https://docs.aws.amazon.com/AmazonS3/latest/userguide/configuring-block-public-access-account.html"],
+    references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/configuring-block-public-access-account.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_GetPublicAccessBlock.html",
+    ],
 }
 
 impl Rule for AccountPublicAccessBlock {
@@ -38,20 +44,19 @@ impl Rule for AccountPublicAccessBlock {
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, account) in &cx.spec.accounts {
-            // An account is held to the strictest expectation of the buckets it owns, and its
-            // finding filed under the earliest step those buckets belong to.
-            let owned: Vec<&String> = cx
-                .spec
-                .buckets
-                .iter()
-                .filter(|(_, b)| b.account.get_ref() == alias && b.block_public_access)
-                .map(|(k, _)| k)
-                .collect();
-            let Some(scenario) = owned.iter().map(|b| cx.bucket_scenario(b)).min() else {
-                continue;
-            };
+            // Filed under the earliest step the account's buckets belong to.
+            let scenario = cx.account_scenario(alias);
             let id = account.account_id.get_ref();
-            let resource = format!("arn:aws:s3:::account/{id}");
+            let resource = format!("arn:{}:s3:::account/{id}", cx.account_partition(alias));
+            if !account.block_public_access {
+                out.push(skip(
+                    &META,
+                    scenario,
+                    &resource,
+                    format!("the spec does not require account-level Block Public Access in {id} (accounts.{alias}.block_public_access = false)"),
+                ));
+                continue;
+            }
             let Some(st) = cx.snap.accounts.get(alias) else {
                 out.push(error(
                     &META,
@@ -87,5 +92,79 @@ impl Rule for AccountPublicAccessBlock {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+    use crate::snapshot::PublicAccessBlock;
+
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+
+    const ON: PublicAccessBlock = PublicAccessBlock {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+
+    fn run(text: &str, xyz: Fetched<PublicAccessBlock>) -> Vec<Finding> {
+        let spec = testkit::spec(text);
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            let mut a = testkit::account(&spec, alias);
+            a.public_access_block = if alias == "xyz" {
+                xyz.clone()
+            } else {
+                Fetched::ok(ON)
+            };
+            snap.accounts.insert(alias.clone(), a);
+        }
+        AccountPublicAccessBlock.check(&AuditContext::new(&spec, &snap))
+    }
+
+    #[test]
+    fn checked_by_default_even_where_no_bucket_asks_for_it() {
+        // No bucket of xyz expects Block Public Access: the account still does, by default.
+        let text = testkit::SEED
+            .replace(XYZ, "credentials = { profile = \"xyz-audit\" }")
+            .replace("block_public_access = true", "block_public_access = false");
+        let f = run(
+            &text,
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
+        );
+        let xyz: Vec<_> = f
+            .iter()
+            .filter(|f| f.resource.ends_with("111122223333"))
+            .collect();
+        assert_eq!(xyz.len(), 1);
+        assert_eq!(xyz[0].status, Status::Fail, "{}", xyz[0].message);
+    }
+
+    #[test]
+    fn an_account_the_spec_exempts_is_skipped_with_the_setting_named() {
+        let text = testkit::SEED.replace(XYZ, &XYZ.replace("true", "false"));
+        let f = run(
+            &text,
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration"),
+        );
+        let xyz = f
+            .iter()
+            .find(|f| f.resource.ends_with("111122223333"))
+            .unwrap();
+        assert_eq!(xyz.status, Status::Skip);
+        assert!(
+            xyz.message
+                .contains("accounts.xyz.block_public_access = false"),
+            "{}",
+            xyz.message
+        );
+        let abcd = f
+            .iter()
+            .find(|f| f.resource.ends_with("271089868719"))
+            .unwrap();
+        assert_eq!(abcd.status, Status::Pass);
     }
 }

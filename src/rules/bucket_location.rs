@@ -7,8 +7,10 @@ use serde_json::json;
 declare_rule! {
     /// ## What it checks
     /// Every bucket of the spec exists, is owned by the account the spec names (it is listed by
-    /// `ListBuckets` with that account's credentials) and lives in the region the spec names
-    /// (`GetBucketLocation`).
+    /// that account's `ListBuckets`, read once per account) and lives in the Region the spec names
+    /// (`HeadBucket`'s `x-amz-bucket-region`, which S3 sends even on a 301/400/403 answer, as AWS
+    /// recommends instead of `GetBucketLocation`). A bucket in another Region is this one failure:
+    /// everything else about it is still read, in the Region it really is in.
     ///
     /// ## Why it matters
     /// Cross-region replication is only cross-region if the buckets are where they should be,
@@ -28,7 +30,9 @@ declare_rule! {
     scenarios: [Step1, Step2, ScenarioD],
     remediation: "Create the bucket in the expected account and region (buckets cannot be moved), or correct the spec.",
     references: [
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html",
     ],
 }
@@ -100,7 +104,10 @@ impl Rule for BucketLocation {
                     scenario,
                     Status::Fail,
                     &resource,
-                    format!("bucket {} is in {region}, expected {want_region}", b.name),
+                    format!(
+                        "bucket {} is in {region}, expected {want_region} (its other settings were read in {region})",
+                        b.name
+                    ),
                     evidence,
                 )
             } else {

@@ -3,6 +3,7 @@ use super::{AuditContext, Rule, RuleMeta};
 use crate::access::bucket_policy;
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{grants, PrincipalEntry};
+use crate::snapshot::Fetched;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -25,6 +26,10 @@ declare_rule! {
     /// destinations, the CloudWatch Logs service on scenario D's log bucket, and the bucket's
     /// own account (which delegates to its IAM policies). Anything else — `"*"`, a whole other
     /// account, another role or user, `NotPrincipal` — fails, naming the statement.
+    /// S3's own verdict on whether the policy is public (`GetBucketPolicyStatus`, `IsPublic`) is
+    /// shown beside the policy engine's reading of the same policy under the Block Public Access
+    /// definition of "public"; when they disagree, one of the two misreads the policy, so the
+    /// audit's grantee and access proofs for this bucket cannot be trusted: that is an `error`.
     ///
     /// ## Why it matters
     /// The set-up lets exactly one outside user read. A grant to ABCD's whole account lets
@@ -45,6 +50,8 @@ declare_rule! {
     references: [
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html",
     ],
 }
 
@@ -123,7 +130,29 @@ impl Rule for BucketPolicyGrantees {
                     }
                 }
             }
-            let evidence = json!({"grants": granted, "expected_grantees": expected});
+            let ours = crate::policy::is_public(&policy);
+            let theirs = cx.bucket_state(alias).map(|b| &b.policy_is_public);
+            if let Some(Fetched::Ok { value: theirs }) = theirs {
+                if *theirs != ours {
+                    let word = |p: bool| if p { "public" } else { "not public" };
+                    out.push(META.finding(
+                        scenario,
+                        Status::Error,
+                        &resource,
+                        format!(
+                            "S3 says this bucket policy is {} (GetBucketPolicyStatus IsPublic = {theirs}) but replaudit's policy engine reads it as {}: one of them misreads the policy, so the grantee and access findings for this bucket are not trustworthy; review the policy by hand and report the disagreement",
+                            word(*theirs),
+                            word(ours)
+                        ),
+                        json!({"aws_is_public": theirs, "replaudit_is_public": ours}),
+                    ));
+                }
+            }
+            let aws_is_public = theirs.map(|f| match f {
+                Fetched::Ok { value } => json!(value),
+                other => json!(other.why_missing()),
+            });
+            let evidence = json!({"grants": granted, "expected_grantees": expected, "aws_is_public": aws_is_public, "replaudit_is_public": ours});
             out.push(if unexpected.is_empty() {
                 META.finding(
                     scenario,
@@ -225,4 +254,52 @@ fn sample_prefixes(cx: &AuditContext, alias: &str) -> Vec<String> {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+
+    const PRIVATE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Tom","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::271089868719:user/tom-cruise"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::rubes-s3-bucket/*"}]}"#;
+
+    fn run(aws_says_public: Fetched<bool>) -> Vec<Finding> {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.buckets.keys() {
+            snap.buckets
+                .insert(alias.clone(), testkit::bucket(&spec, alias));
+        }
+        let b = snap.buckets.get_mut("source").unwrap();
+        b.policy = Fetched::ok(PRIVATE.into());
+        b.policy_is_public = aws_says_public;
+        BucketPolicyGrantees
+            .check(&AuditContext::new(&spec, &snap))
+            .into_iter()
+            .filter(|f| f.resource == "arn:aws:s3:::rubes-s3-bucket")
+            .collect()
+    }
+
+    #[test]
+    fn s3_and_the_engine_disagreeing_on_public_is_an_error() {
+        let f = run(Fetched::ok(true));
+        let err = f
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("disagreement reported");
+        assert!(err.message.contains("IsPublic = true"), "{}", err.message);
+        assert!(f.iter().any(|f| f.status == Status::Pass));
+    }
+
+    #[test]
+    fn agreement_or_an_unread_status_adds_nothing() {
+        for status in [
+            Fetched::ok(false),
+            Fetched::unknown("s3:GetBucketPolicyStatus", None, "denied"),
+        ] {
+            let f = run(status);
+            assert!(f.iter().all(|f| f.status == Status::Pass), "{f:?}");
+            assert_eq!(f.len(), 1);
+        }
+    }
 }

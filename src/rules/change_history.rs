@@ -7,11 +7,16 @@ use serde_json::json;
 declare_rule! {
     /// ## What it checks
     /// CloudTrail management events (`LookupEvents`) since `--since` (default: the previous
-    /// report's time) that changed audited configuration — bucket policies, replication
-    /// configurations, Block Public Access, versioning, encryption, the replication role's
-    /// policies and trust, KMS key policies — of the spec's buckets, roles and keys. Each change
-    /// is a finding saying who changed what and when; it fails when a rule currently fails on
-    /// the resource it changed.
+    /// report's time) that changed audited configuration — bucket policies and ACLs, replication
+    /// configurations, Block Public Access, versioning, encryption, ownership controls, the
+    /// replication role's policies, boundary and trust, the access principals' user and group
+    /// policies, new default versions of managed policies attached to them, KMS key policies,
+    /// grants and key state — of the spec's buckets, principals and keys. Each change is a
+    /// finding saying who changed what and when; it fails when a rule it can affect currently
+    /// fails on the resource it changed. The history is read with one paginated lookup per
+    /// Region at CloudTrail's documented rate (two requests per second per account and Region);
+    /// a Region whose lookup failed part-way is an `error` naming what is missing, beside the
+    /// changes that were read.
     ///
     /// ## Why it matters
     /// "Replication broke" is half an answer; "replication broke after arn:…:user/alice put a
@@ -29,7 +34,11 @@ declare_rule! {
     severity: Info,
     scenarios: [Step1, Step2, Step3, Step4, ScenarioA, ScenarioD],
     remediation: "Review the change with whoever made it; revert or correct it so the failing rules pass again.",
-    references: ["https://docs.aws.amazon.com/awscloudtrail/latest/userguide/view-cloudtrail-events.html"],
+    references: [
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/view-cloudtrail-events.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html",
+    ],
 }
 
 /// The rules a change of this kind can make fail. A change is blamed only for failures it
@@ -72,16 +81,58 @@ fn affected_rules(event_name: &str) -> &'static [&'static str] {
         "PutBucketEncryption" | "DeleteBucketEncryption" => {
             &["bucket-default-encryption", "config-rule-agreement"]
         }
-        "PutBucketOwnershipControls" => &["bucket-object-ownership", "replication-owner-override"],
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => {
+            &["bucket-object-ownership", "replication-owner-override"]
+        }
+        // ACLs grant access beside the policies; with Object Ownership not enforced they can
+        // open the bucket to others, or change who owns replicas.
+        // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html>
+        "PutBucketAcl" => &[
+            "access-expectation",
+            "encrypted-replica-readable",
+            "uploader-restriction",
+            "bucket-object-ownership",
+        ],
         "PutRolePolicy"
         | "DeleteRolePolicy"
         | "AttachRolePolicy"
         | "DetachRolePolicy"
-        | "PutRolePermissionsBoundary" => &[
+        | "PutRolePermissionsBoundary"
+        | "DeleteRolePermissionsBoundary" => &[
             "role-source-permissions",
             "role-destination-permissions",
             "role-least-privilege",
             "replication-kms-permissions",
+            "access-expectation",
+            "encrypted-replica-readable",
+            "uploader-restriction",
+        ],
+        // A new default version is the policy every principal it is attached to now has.
+        // <https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-versioning.html>
+        "CreatePolicyVersion" | "SetDefaultPolicyVersion" => &[
+            "role-source-permissions",
+            "role-destination-permissions",
+            "role-least-privilege",
+            "replication-kms-permissions",
+            "access-expectation",
+            "encrypted-replica-readable",
+            "uploader-restriction",
+        ],
+        "PutUserPolicy"
+        | "DeleteUserPolicy"
+        | "AttachUserPolicy"
+        | "DetachUserPolicy"
+        | "PutUserPermissionsBoundary"
+        | "DeleteUserPermissionsBoundary"
+        | "AddUserToGroup"
+        | "RemoveUserFromGroup"
+        | "PutGroupPolicy"
+        | "DeleteGroupPolicy"
+        | "AttachGroupPolicy"
+        | "DetachGroupPolicy" => &[
+            "access-expectation",
+            "encrypted-replica-readable",
+            "uploader-restriction",
         ],
         "UpdateAssumeRolePolicy" => &["role-trust"],
         "DeleteRole" => &[
@@ -90,10 +141,22 @@ fn affected_rules(event_name: &str) -> &'static [&'static str] {
             "role-source-permissions",
             "role-destination-permissions",
         ],
-        "PutKeyPolicy" | "DisableKey" | "ScheduleKeyDeletion" => &[
+        // Key policy and grants decide who may use the key; a disabled or pending-deletion key
+        // can be used by no one.
+        // <https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>,
+        // <https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html>
+        "PutKeyPolicy"
+        | "CreateGrant"
+        | "RevokeGrant"
+        | "DisableKey"
+        | "EnableKey"
+        | "ScheduleKeyDeletion"
+        | "CancelKeyDeletion" => &[
             "replication-kms-permissions",
             "encrypted-replica-readable",
             "access-expectation",
+            "bucket-default-encryption",
+            "replication-kms",
         ],
         _ => &[],
     }
@@ -104,7 +167,8 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (alias, acct) in &cx.spec.accounts {
         let id = acct.account_id.get_ref();
-        let resource = format!("arn:aws:cloudtrail:::account/{id}");
+        let partition = cx.account_partition(alias);
+        let resource = format!("arn:{partition}:cloudtrail:::account/{id}");
         let Some(st) = cx.snap.accounts.get(alias) else {
             continue;
         };
@@ -125,6 +189,22 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
             .since
             .map(|s| s.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_else(|| "?".into());
+        for gap in &ev.incomplete {
+            let cause = match &gap.code {
+                Some(c) => format!("{} failed: {c}: {}", gap.call, gap.reason),
+                None => format!("{} failed: {}", gap.call, gap.reason),
+            };
+            out.push(META.finding(
+                Scenario::Step1,
+                Status::Error,
+                format!("arn:{partition}:cloudtrail:{}:{id}:event-history", gap.region),
+                format!(
+                    "account {id}: CloudTrail history in {} is incomplete: {cause}, after {} page(s); changes older than the {} reported from there are missing",
+                    gap.region, gap.pages_read, gap.events_read
+                ),
+                json!({"incomplete": gap, "since": ev.since}),
+            ));
+        }
         let mut relevant = 0;
         for e in &ev.events {
             let account_level = e.event_name.ends_with("AccountPublicAccessBlock");
@@ -132,16 +212,26 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 // Account-level settings name no resource; the rule's resource is the account.
                 Some((
                     cx.account_scenario(alias),
-                    format!("arn:aws:s3:::account/{id}"),
+                    format!("arn:{partition}:s3:::account/{id}"),
                 ))
             } else {
                 e.resources.iter().find_map(|r| classify(cx, r))
             };
             let Some((scenario, what)) = target else {
+                // A group or managed policy reaches principals only through their IAM state: if
+                // that could not be read, whether this change touched one is unknown, not "no".
+                if let Some(f) = unclassifiable(cx, e, id, partition) {
+                    out.push(f);
+                }
                 continue;
             };
             relevant += 1;
             let rules = affected_rules(&e.event_name);
+            // A change to a user, group or managed policy reaches the principals it applies to;
+            // their findings name the buckets and keys they act on, so those rules are matched
+            // whatever resource they name.
+            let reaches_principals = matches!(e.event_source.as_deref(), Some("iam.amazonaws.com"))
+                && what.contains(":iam::");
             let broken: Vec<String> = earlier
                 .iter()
                 .filter(|f| f.status == Status::Fail && rules.contains(&f.id.as_str()))
@@ -149,6 +239,7 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                     touches(&f.resource, &what)
                         || e.resources.iter().any(|r| touches(&f.resource, r))
                         || (account_level && f.id == "access-expectation")
+                        || (reaches_principals && f.evidence.to_string().contains(what.as_str()))
                 })
                 .map(|f| f.id.clone())
                 .collect::<std::collections::BTreeSet<_>>()
@@ -194,7 +285,8 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
                 )
             });
         }
-        if relevant == 0 {
+        // "No change" is a claim about the whole history: not when part of it went unread.
+        if relevant == 0 && ev.incomplete.is_empty() {
             out.push(META.finding(
                 Scenario::Step1,
                 Status::Pass,
@@ -210,7 +302,66 @@ pub fn check_after(cx: &AuditContext, earlier: &[Finding]) -> Vec<Finding> {
     out
 }
 
-/// Which audited resource a CloudTrail resource name is, with its scenario and ARN.
+/// The `error` for an IAM change that may concern an audited principal whose IAM state (policies,
+/// groups) could not be read; `None` when every principal of the account was read.
+fn unclassifiable(
+    cx: &AuditContext,
+    e: &crate::snapshot::ChangeEvent,
+    account_id: &str,
+    partition: &str,
+) -> Option<Finding> {
+    // Users and roles are named by the event; groups and managed policies are not principals.
+    let indirect = matches!(
+        e.event_name.as_str(),
+        "CreatePolicyVersion"
+            | "SetDefaultPolicyVersion"
+            | "PutGroupPolicy"
+            | "DeleteGroupPolicy"
+            | "AttachGroupPolicy"
+            | "DetachGroupPolicy"
+    );
+    if !indirect {
+        return None;
+    }
+    let unread: Vec<String> = cx
+        .snap
+        .principals
+        .values()
+        .filter(|p| p.account_id == account_id)
+        .filter_map(|p| {
+            let why = match &p.details {
+                crate::snapshot::Fetched::Ok { value: d } => {
+                    let unknown = |f: Option<String>, u: bool| f.filter(|_| u);
+                    unknown(d.groups.why_missing(), d.groups.is_unknown()).or(unknown(
+                        d.attached_policies.why_missing(),
+                        d.attached_policies.is_unknown(),
+                    ))
+                }
+                other => other.why_missing(),
+            };
+            why.map(|why| format!("{}: {why}", p.arn))
+        })
+        .collect();
+    if unread.is_empty() {
+        return None;
+    }
+    Some(META.finding(
+        Scenario::Step3,
+        Status::Error,
+        format!("arn:{partition}:iam::{account_id}:root"),
+        format!(
+            "cannot tell whether {} on {} changed an audited principal: the IAM state of {} could not be read",
+            e.event_name,
+            e.resources.join(", "),
+            unread.join("; ")
+        ),
+        json!({"event": e, "unread_principals": unread}),
+    ))
+}
+
+/// Which audited resource a CloudTrail resource name is, with its scenario and ARN: a spec bucket,
+/// a spec principal (by ARN or name), a group one of them is in, a managed policy attached to one
+/// of them (or to such a group), or a spec KMS key.
 fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
     if let Some((alias, _)) = cx.spec.buckets.iter().find(|(_, b)| {
         b.name.get_ref() == name || name.ends_with(&format!(":::{}", b.name.get_ref()))
@@ -223,6 +374,23 @@ fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
     }) {
         return Some((Scenario::Step3, p.arn.get_ref().clone()));
     }
+    // Groups and managed policies reach principals through the collected IAM state.
+    for p in cx.snap.principals.values() {
+        let Some(d) = p.details.value() else {
+            continue;
+        };
+        let attached = |list: &crate::snapshot::Fetched<Vec<crate::snapshot::NamedPolicy>>| {
+            list.value()
+                .is_some_and(|l| l.iter().any(|x| x.arn.as_deref() == Some(name)))
+        };
+        let in_group = d.groups.value().is_some_and(|gs| {
+            gs.iter()
+                .any(|g| g.name == name || attached(&g.attached_policies))
+        });
+        if attached(&d.attached_policies) || in_group {
+            return Some((Scenario::Step3, p.arn.clone()));
+        }
+    }
     cx.spec
         .kms_key_arns()
         .into_iter()
@@ -233,10 +401,186 @@ fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
 /// Whether a finding's resource is (or is inside) the changed resource. Findings about a
 /// bucket name its ARN or an object ARN inside it; findings about a role or key name its ARN.
 fn touches(finding_resource: &str, changed: &str) -> bool {
+    let bucket = |r: &str| {
+        r.split_once(":s3:::")
+            .map(|(_, rest)| rest == changed || rest.starts_with(&format!("{changed}/")))
+            .unwrap_or(false)
+    };
     finding_resource == changed
         || finding_resource.starts_with(&format!("{changed}/"))
-        || finding_resource == format!("arn:aws:s3:::{changed}")
-        || finding_resource.starts_with(&format!("arn:aws:s3:::{changed}/"))
+        || bucket(finding_resource)
         || finding_resource.ends_with(&format!("/{changed}"))
         || finding_resource.ends_with(&format!(":key/{changed}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::evidence::{IAM_CHANGE_EVENTS, KMS_CHANGE_EVENTS, S3_CHANGE_EVENTS};
+    use crate::rules::testkit;
+    use crate::snapshot::{ChangeEvent, ChangeEvents, IncompleteHistory};
+
+    #[test]
+    fn every_change_kind_looked_up_can_break_some_rule() {
+        for name in S3_CHANGE_EVENTS
+            .iter()
+            .chain(IAM_CHANGE_EVENTS)
+            .chain(KMS_CHANGE_EVENTS)
+        {
+            assert!(!affected_rules(name).is_empty(), "{name} maps to no rule");
+        }
+        for name in [
+            "CreatePolicyVersion",
+            "SetDefaultPolicyVersion",
+            "DeleteRolePermissionsBoundary",
+            "PutUserPolicy",
+            "AttachGroupPolicy",
+            "PutBucketAcl",
+            "DeleteBucketOwnershipControls",
+            "CreateGrant",
+            "RevokeGrant",
+            "EnableKey",
+            "CancelKeyDeletion",
+        ] {
+            assert!(
+                S3_CHANGE_EVENTS.contains(&name)
+                    || IAM_CHANGE_EVENTS.contains(&name)
+                    || KMS_CHANGE_EVENTS.contains(&name),
+                "{name} is not looked up"
+            );
+        }
+    }
+
+    fn event(name: &str, source: &str, resources: &[&str]) -> ChangeEvent {
+        ChangeEvent {
+            event_name: name.into(),
+            event_source: Some(source.into()),
+            event_time: Some(chrono::Utc::now()),
+            username: Some("admin".into()),
+            principal_arn: Some("arn:aws:iam::271089868719:user/admin".into()),
+            region: "us-east-1".into(),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            event_id: None,
+        }
+    }
+
+    #[test]
+    fn a_user_policy_change_is_blamed_for_the_access_it_broke() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("abcd").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "DeleteUserPolicy",
+                "iam.amazonaws.com",
+                &["tom-cruise", "replaudit-spec"],
+            )],
+            regions: vec!["us-east-1".into()],
+            incomplete: vec![],
+        });
+        let cx = AuditContext::new(&spec, &snap);
+        let broken = crate::rules::access_expectation::META.finding(
+            Scenario::Step5,
+            Status::Fail,
+            "arn:aws:s3:::rubes-s3-bucket/reports/sample.txt",
+            "tom-cruise is denied s3:GetObject",
+            json!({"principal": "arn:aws:iam::271089868719:user/tom-cruise"}),
+        );
+        let out = check_after(&cx, &[broken]);
+        let f = out
+            .iter()
+            .find(|f| f.message.starts_with("DeleteUserPolicy"))
+            .expect("the change is reported");
+        assert_eq!(f.status, Status::Fail, "{}", f.message);
+        assert!(f.message.contains("access-expectation"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_group_change_is_an_error_when_the_principals_groups_are_unread() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("abcd").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "AttachGroupPolicy",
+                "iam.amazonaws.com",
+                &["readers", "arn:aws:iam::271089868719:policy/p"],
+            )],
+            regions: vec!["us-east-1".into()],
+            incomplete: vec![],
+        });
+        let tom = "arn:aws:iam::271089868719:user/tom-cruise";
+        snap.principals.insert(
+            tom.into(),
+            crate::snapshot::PrincipalState {
+                arn: tom.into(),
+                kind: "user".into(),
+                name: "tom-cruise".into(),
+                account_id: "271089868719".into(),
+                read_as: Some("abcd".into()),
+                details: Fetched::unknown("iam:GetUser", Some("AccessDenied".into()), "denied"),
+            },
+        );
+        let out = check_after(&AuditContext::new(&spec, &snap), &[]);
+        let err = out
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("unknown, not silently irrelevant");
+        assert!(
+            err.message.contains("AttachGroupPolicy") && err.message.contains("iam:GetUser"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_incomplete_history_is_an_error_beside_the_changes_read() {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        for alias in spec.accounts.keys() {
+            snap.accounts
+                .insert(alias.clone(), testkit::account(&spec, alias));
+        }
+        snap.accounts.get_mut("xyz").unwrap().change_events = Fetched::ok(ChangeEvents {
+            since: None,
+            events: vec![event(
+                "PutBucketVersioning",
+                "s3.amazonaws.com",
+                &["rubes-s3-bucket"],
+            )],
+            regions: vec!["ap-southeast-1".into()],
+            incomplete: vec![IncompleteHistory {
+                region: "ap-southeast-1".into(),
+                call: "cloudtrail:LookupEvents".into(),
+                code: Some("ThrottlingException".into()),
+                reason: "Rate exceeded".into(),
+                pages_read: 1,
+                events_read: 1,
+            }],
+        });
+        let cx = AuditContext::new(&spec, &snap);
+        let out = check_after(&cx, &[]);
+        let err = out
+            .iter()
+            .find(|f| f.status == Status::Error)
+            .expect("an error for the gap");
+        assert!(
+            err.message.contains("ap-southeast-1")
+                && err.message.contains("ThrottlingException")
+                && err.message.contains("after 1 page"),
+            "{}",
+            err.message
+        );
+        assert!(out
+            .iter()
+            .any(|f| f.status == Status::Pass && f.message.starts_with("PutBucketVersioning")));
+    }
 }

@@ -1,8 +1,6 @@
 use super::support::{error, skip, unknown};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{bucket_policy, IdentitySide, Leg, Query};
 use crate::findings::{Finding, Status};
-use crate::policy::Decision;
 use crate::snapshot::Fetched;
 use serde_json::json;
 
@@ -12,7 +10,12 @@ declare_rule! {
     /// (`s3-bucket-replication-enabled`, `s3-bucket-versioning-enabled`,
     /// `s3-bucket-level-public-access-prohibited`, `s3-bucket-server-side-encryption-enabled`,
     /// `s3-bucket-ssl-requests-only`), their compliance for each audited bucket is shown beside
-    /// replaudit's own verdict on the same question, and a disagreement fails.
+    /// the verdict of the replaudit rule that asks the same question (`replication-rule-enabled`,
+    /// `bucket-versioning`, `bucket-public-access-block`, `bucket-default-encryption`,
+    /// `bucket-tls-only`), and a disagreement fails. An agreement is a pass of this rule only:
+    /// when both say NON_COMPLIANT, the message names the replaudit rule that reports the problem.
+    /// Rules are read from every page of `DescribeConfigRules`, in every Region that holds one of
+    /// the account's buckets (a rule evaluates the buckets of its own Region only).
     ///
     /// ## Why it matters
     /// Two independent evaluators agreeing is evidence; disagreeing means one of them sees
@@ -32,7 +35,11 @@ declare_rule! {
     severity: Low,
     scenarios: [Step1, Step2, ScenarioD],
     remediation: "Re-run the AWS Config rule evaluation and check the configuration recorder; then fix the underlying setting.",
-    references: ["https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html"],
+    references: [
+        "https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html",
+        "https://docs.aws.amazon.com/config/latest/APIReference/API_DescribeConfigRules.html",
+        "https://docs.aws.amazon.com/config/latest/APIReference/API_GetComplianceDetailsByConfigRule.html",
+    ],
 }
 
 impl Rule for ConfigRuleAgreement {
@@ -43,7 +50,11 @@ impl Rule for ConfigRuleAgreement {
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, acct) in &cx.spec.accounts {
-            let resource = format!("arn:aws:config:::account/{}", acct.account_id.get_ref());
+            let resource = format!(
+                "arn:{}:config:::account/{}",
+                cx.account_partition(alias),
+                acct.account_id.get_ref()
+            );
             let Some(st) = cx.snap.accounts.get(alias) else {
                 continue;
             };
@@ -108,14 +119,22 @@ impl Rule for ConfigRuleAgreement {
                         }
                     };
                     let word = |c: bool| if c { "COMPLIANT" } else { "NON_COMPLIANT" };
-                    let evidence = json!({"config_rule": r.rule_name, "source_identifier": r.source_identifier, "aws_config": r.compliance, "replaudit": word(ours)});
+                    let ours_rule = counterpart(&r.source_identifier);
+                    let evidence = json!({"config_rule": r.rule_name, "source_identifier": r.source_identifier, "aws_config": r.compliance, "replaudit": word(ours), "replaudit_rule": ours_rule});
+                    // An agreement on NON_COMPLIANT is agreement, not compliance: the message
+                    // says which replaudit rule reports the problem itself.
+                    let note = if ours {
+                        String::new()
+                    } else {
+                        format!("; the problem itself is reported by {ours_rule}")
+                    };
                     out.push(if ours == theirs {
                         META.finding(
                             scenario,
                             Status::Pass,
                             &bucket_arn,
                             format!(
-                                "{}: AWS Config and replaudit agree ({})",
+                                "{}: AWS Config and replaudit's {ours_rule} agree: {}{note}",
                                 r.rule_name,
                                 word(ours)
                             ),
@@ -127,7 +146,7 @@ impl Rule for ConfigRuleAgreement {
                             Status::Fail,
                             &bucket_arn,
                             format!(
-                                "{}: AWS Config says {} but replaudit finds {}",
+                                "{}: AWS Config says {} but replaudit's {ours_rule} finds {}",
                                 r.rule_name,
                                 r.compliance,
                                 word(ours)
@@ -139,6 +158,19 @@ impl Rule for ConfigRuleAgreement {
             }
         }
         out
+    }
+}
+
+/// The replaudit rule that answers the question a managed rule asks: an agreement names it, so
+/// a PASS says which of replaudit's own checks Config agrees with.
+fn counterpart(source_identifier: &str) -> &'static str {
+    match source_identifier {
+        "S3_BUCKET_REPLICATION_ENABLED" => super::replication_rule_enabled::META.id,
+        "S3_BUCKET_VERSIONING_ENABLED" => super::bucket_versioning::META.id,
+        "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED" => super::bucket_public_access_block::META.id,
+        "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED" => super::bucket_default_encryption::META.id,
+        "S3_BUCKET_SSL_REQUESTS_ONLY" => super::bucket_tls_only::META.id,
+        _ => "replaudit",
     }
 }
 
@@ -174,35 +206,87 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
             f => Err(why(f.why_missing())),
         },
         // Compliant when the bucket policy explicitly denies every request without TLS, on the
-        // bucket and on its objects.
+        // bucket and on its objects: replaudit's `bucket-tls-only` asks the same question.
         // <https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html>
         "S3_BUCKET_SSL_REQUESTS_ONLY" => {
-            let policy = bucket_policy(cx.snap, alias)?;
-            let account = cx.bucket_account_id(alias).unwrap_or_default();
-            let who = IdentitySide::synthetic_admin(account, "replaudit-tls-probe");
-            let object = cx.object_arn(alias, "replaudit-tls-probe");
-            let bucket = cx.bucket_arn(alias);
-            let extra = [("aws:SecureTransport", "false".to_string())];
-            let probes = [
-                ("s3:GetObject", object.as_str()),
-                ("s3:PutObject", object.as_str()),
-                ("s3:DeleteObject", object.as_str()),
-                ("s3:ListBucket", bucket.as_str()),
-                ("s3:GetBucketPolicy", bucket.as_str()),
-            ];
-            Ok(probes.iter().all(|(action, resource)| {
-                let q = Query {
-                    action,
-                    resource,
-                    resource_account: account,
-                    resource_policy: policy.as_ref(),
-                    restrict_public_buckets: false,
-                    extra_context: &extra,
-                };
-                crate::access::evaluate(cx.snap, &who, &q, Leg::Full).decision
-                    == Decision::ExplicitDeny
-            }))
+            super::bucket_tls_only::allowed_over_http(cx, alias).map(|a| a.is_empty())
         }
         other => Err(format!("unknown managed rule {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::bucket_tls_only::tests::{snapshot, spec, TLS_DENY, TOM_READS};
+    use crate::snapshot::{AccountState, ConfigCompliance};
+
+    fn with_config(statements: &[&str], compliance: &str) -> Vec<Finding> {
+        let spec = spec();
+        let mut snap = snapshot(statements);
+        fn u<T>() -> Fetched<T> {
+            Fetched::unknown("test", None, "not in this test")
+        }
+        snap.accounts.insert(
+            "xyz".into(),
+            AccountState {
+                alias: "xyz".into(),
+                expected_account_id: "111122223333".into(),
+                caller: u(),
+                public_access_block: u(),
+                trails: u(),
+                config: u(),
+                config_by_region: Default::default(),
+                config_compliance: Fetched::ok(vec![ConfigCompliance {
+                    rule_name: "s3-bucket-ssl-requests-only".into(),
+                    source_identifier: "S3_BUCKET_SSL_REQUESTS_ONLY".into(),
+                    resource_type: "AWS::S3::Bucket".into(),
+                    resource_id: "rubes-s3-bucket".into(),
+                    compliance: compliance.into(),
+                }]),
+                change_events: u(),
+            },
+        );
+        let cx = AuditContext::new(&spec, &snap);
+        ConfigRuleAgreement
+            .check(&cx)
+            .into_iter()
+            .filter(|f| f.resource == "arn:aws:s3:::rubes-s3-bucket")
+            .collect()
+    }
+
+    /// Agreeing on NON_COMPLIANT is not a clean bill: the message names the replaudit rule that
+    /// checks TLS-only access and reports the problem.
+    #[test]
+    fn agreement_on_a_missing_tls_deny_names_bucket_tls_only() {
+        let f = with_config(&[TOM_READS], "NON_COMPLIANT");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Pass);
+        assert_eq!(
+            f[0].message,
+            "s3-bucket-ssl-requests-only: AWS Config and replaudit's bucket-tls-only agree: NON_COMPLIANT; the problem itself is reported by bucket-tls-only"
+        );
+        assert_eq!(f[0].evidence["replaudit_rule"], "bucket-tls-only");
+    }
+
+    #[test]
+    fn disagreement_with_bucket_tls_only_fails() {
+        let f = with_config(&[TOM_READS], "COMPLIANT");
+        assert_eq!(f[0].status, Status::Fail);
+        assert!(
+            f[0].message
+                .contains("replaudit's bucket-tls-only finds NON_COMPLIANT"),
+            "{}",
+            f[0].message
+        );
+        let f = with_config(&[TOM_READS, TLS_DENY], "NON_COMPLIANT");
+        assert_eq!(f[0].status, Status::Fail, "{}", f[0].message);
+        let f = with_config(&[TOM_READS, TLS_DENY], "COMPLIANT");
+        assert_eq!(f[0].status, Status::Pass, "{}", f[0].message);
+        assert!(
+            f[0].message.ends_with("agree: COMPLIANT"),
+            "{}",
+            f[0].message
+        );
     }
 }

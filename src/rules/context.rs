@@ -80,12 +80,28 @@ impl<'a> AuditContext<'a> {
             .unwrap_or(alias)
     }
 
+    /// The partition of a bucket (from its Region), for its ARNs.
+    pub fn bucket_partition(&self, alias: &str) -> &'static str {
+        self.spec
+            .bucket(alias)
+            .map(|b| crate::aws::partition_of_region(b.region.get_ref()))
+            .unwrap_or("aws")
+    }
+
+    /// The partition of an account (from its Region), for account-level resource names.
+    pub fn account_partition(&self, account_alias: &str) -> &'static str {
+        self.spec
+            .account(account_alias)
+            .map(|a| crate::aws::partition_of_region(a.region.get_ref()))
+            .unwrap_or("aws")
+    }
+
     pub fn bucket_arn(&self, alias: &str) -> String {
-        format!("arn:aws:s3:::{}", self.bucket_name(alias))
+        crate::aws::s3_bucket_arn(self.bucket_partition(alias), self.bucket_name(alias))
     }
 
     pub fn object_arn(&self, alias: &str, key: &str) -> String {
-        format!("arn:aws:s3:::{}/{}", self.bucket_name(alias), key)
+        crate::aws::s3_object_arn(self.bucket_partition(alias), self.bucket_name(alias), key)
     }
 
     pub fn bucket_state(&self, alias: &str) -> Option<&'a BucketState> {
@@ -123,16 +139,8 @@ impl<'a> AuditContext<'a> {
         live: &'s [ReplicationRule],
         want: &spec::ReplicationRule,
     ) -> Option<&'s ReplicationRule> {
-        if let Some(id) = &want.id {
-            if let Some(r) = live.iter().find(|r| r.id.as_deref() == Some(id.as_str())) {
-                return Some(r);
-            }
-        }
         let dest_arn = self.bucket_arn(want.destination.get_ref());
-        live.iter().find(|r| {
-            r.destination.bucket == dest_arn
-                && r.filter.prefix.as_deref().unwrap_or("") == want.prefix_or_empty()
-        })
+        crate::snapshot::rule_for(live, want.id.as_deref(), &dest_arn, want.prefix_or_empty())
     }
 }
 
@@ -142,5 +150,30 @@ pub fn kms_key_id(reference: &str) -> &str {
     match reference.rsplit_once(":key/") {
         Some((_, id)) => id,
         None => reference.strip_prefix("key/").unwrap_or(reference),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_and_object_arns_carry_the_bucket_partition() {
+        let text = crate::rules::testkit::SEED
+            .replace("ap-southeast-1", "cn-north-1")
+            .replace("ap-southeast-2", "cn-northwest-1")
+            .replace("arn:aws:", "arn:aws-cn:");
+        let spec = crate::rules::testkit::spec(&text);
+        let snap = crate::rules::testkit::snapshot();
+        let cx = AuditContext::new(&spec, &snap);
+        assert_eq!(cx.bucket_arn("source"), "arn:aws-cn:s3:::rubes-s3-bucket");
+        assert_eq!(
+            cx.object_arn("destination", "reports/x"),
+            "arn:aws-cn:s3:::clint-s3-bucket/reports/x"
+        );
+        assert_eq!(cx.account_partition("abcd"), "aws-cn");
+        let seed = crate::rules::testkit::seed();
+        let cx = AuditContext::new(&seed, &snap);
+        assert_eq!(cx.bucket_arn("source"), "arn:aws:s3:::rubes-s3-bucket");
     }
 }

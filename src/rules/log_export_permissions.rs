@@ -86,7 +86,10 @@ impl Rule for LogExportPermissions {
             ctx.insert("aws:SourceAccount", source_account);
             ctx.insert(
                 "aws:SourceArn",
-                format!("arn:aws:logs:{region}:{source_account}:log-group:{group}:*"),
+                format!(
+                    "arn:{}:logs:{region}:{source_account}:log-group:{group}:*",
+                    crate::aws::partition_of_region(region)
+                ),
             );
             ctx.insert("s3:x-amz-acl", "bucket-owner-full-control");
             ctx.insert("aws:SecureTransport", "true");

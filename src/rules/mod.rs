@@ -39,6 +39,8 @@ mod context;
 mod kms_support;
 mod registry;
 mod support;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub mod access_expectation;
 pub mod account_public_access_block;
@@ -47,6 +49,7 @@ pub mod bucket_location;
 pub mod bucket_object_ownership;
 pub mod bucket_policy_grantees;
 pub mod bucket_public_access_block;
+pub mod bucket_tls_only;
 pub mod bucket_versioning;
 pub mod change_history;
 pub mod config_recorder;

@@ -9,6 +9,7 @@ static RULES: &[&dyn Rule] = &[
     &account_public_access_block::AccountPublicAccessBlock,
     &bucket_default_encryption::BucketDefaultEncryption,
     &bucket_object_ownership::BucketObjectOwnership,
+    &bucket_tls_only::BucketTlsOnly,
     &role_exists::RoleExists,
     &role_trust::RoleTrust,
     &role_source_permissions::RoleSourcePermissions,

@@ -21,7 +21,11 @@ declare_rule! {
     /// For every rule with replication metrics, the CloudWatch metrics S3 itself publishes over
     /// the metrics window (`--metrics-window`, default 24 h): no `OperationsFailedReplication`,
     /// and a maximum `ReplicationLatency` within the 15-minute RTC threshold.
-    /// `OperationsPendingReplication` is reported as evidence.
+    /// `OperationsPendingReplication` is reported as evidence. Each metric is read where S3
+    /// publishes it, in the source bucket owner's account: latency and pending operations in the
+    /// destination bucket's Region, failed operations in the source bucket's Region, under the
+    /// live rule's ID. A rule passes only when a latency was seen: failures alone (or nothing)
+    /// cannot show that replication is on time, so that is `skip`, saying what was not seen.
     ///
     /// ## Why it matters
     /// Configuration can be right while replication fails (a KMS grant revoked, a destination
@@ -42,6 +46,8 @@ declare_rule! {
     remediation: "Investigate failed operations (replication failure events), fix the cause, and re-replicate the affected objects with S3 Batch Replication.",
     references: [
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-metrics.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-time-control.html",
     ],
 }
@@ -70,6 +76,15 @@ impl Rule for ReplicationMetrics {
                 let key = format!("{}/{}", r.id.get_ref(), label);
                 let m = match cx.snap.replication_metrics.get(&key) {
                     Some(Fetched::Ok { value }) => value,
+                    Some(Fetched::Absent { reason }) => {
+                        out.push(skip(
+                            &META,
+                            scenario,
+                            &resource,
+                            format!("{label}: {reason}"),
+                        ));
+                        continue;
+                    }
                     Some(f) => {
                         out.push(unknown(
                             &META,
@@ -91,13 +106,13 @@ impl Rule for ReplicationMetrics {
                     }
                 };
                 let evidence = json!({"metrics": m, "rtc_threshold_seconds": RTC_SECONDS});
-                if m.datapoints == 0 {
-                    let minutes = (m.window_end - m.window_start).num_minutes();
-                    let mut f = skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints in the {} window (no replication activity, or metrics not published)", human_window(minutes)));
-                    f.evidence = evidence;
-                    out.push(f);
-                    continue;
-                }
+                let minutes = (m.window_end - m.window_start).num_minutes();
+                let window = human_window(minutes);
+                let latency_at = m.latency_region.as_deref().unwrap_or("the source's Region");
+                let failures_at = m
+                    .failures_region
+                    .as_deref()
+                    .unwrap_or("the source's Region");
                 let mut problems = Vec::new();
                 if let Some(f) = m.failed_operations.filter(|f| *f > 0.0) {
                     problems.push(format!("{f} failed replication operation(s)"));
@@ -106,6 +121,21 @@ impl Rule for ReplicationMetrics {
                     problems.push(format!(
                         "maximum replication latency {l:.0} s exceeds the 15-minute threshold"
                     ));
+                }
+                let latency_seen =
+                    m.max_latency_seconds.is_some() && m.latency_datapoints.is_none_or(|n| n > 0);
+                if problems.is_empty() && m.datapoints == 0 {
+                    let mut f = skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints in the {window} window (rule {}: latency looked up in {latency_at}, failures in {failures_at}; no replication activity, or metrics not published)", m.rule_id));
+                    f.evidence = evidence;
+                    out.push(f);
+                    continue;
+                }
+                if problems.is_empty() && !latency_seen {
+                    // A failure count of 0 says nothing about how late replication is.
+                    let mut f = skip(&META, scenario, &resource, format!("{label}: no ReplicationLatency datapoints in {latency_at} in the {window} window, so timeliness is not proven (rule {}; {} failed operation(s) in {failures_at})", m.rule_id, m.failed_operations.map(|v| format!("{v:.0}")).unwrap_or_else(|| "no datapoints for".into())));
+                    f.evidence = evidence;
+                    out.push(f);
+                    continue;
                 }
                 out.push(if problems.is_empty() {
                     META.finding(
@@ -135,5 +165,86 @@ impl Rule for ReplicationMetrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit;
+    use crate::snapshot::ReplicationMetrics as M;
+
+    fn metrics(latency: Option<f64>, failed: Option<f64>) -> M {
+        let now = chrono::Utc::now();
+        M {
+            source_bucket: "rubes-s3-bucket".into(),
+            destination_bucket: "clint-s3-bucket".into(),
+            rule_id: "reports-to-abcd".into(),
+            window_start: now - chrono::Duration::hours(24),
+            window_end: now,
+            max_latency_seconds: latency,
+            max_pending_operations: None,
+            failed_operations: failed,
+            datapoints: usize::from(latency.is_some()) + usize::from(failed.is_some()),
+            latency_region: Some("ap-southeast-2".into()),
+            failures_region: Some("ap-southeast-1".into()),
+            latency_datapoints: Some(usize::from(latency.is_some())),
+            failure_datapoints: Some(usize::from(failed.is_some())),
+        }
+    }
+
+    fn verdicts(m: Fetched<M>) -> Vec<Finding> {
+        let spec = testkit::seed();
+        let mut snap = testkit::snapshot();
+        snap.replication_metrics
+            .insert("incident-reports/rule 'reports-to-abcd'".into(), m);
+        let cx = AuditContext::new(&spec, &snap);
+        ReplicationMetrics
+            .check(&cx)
+            .into_iter()
+            .filter(|f| f.message.contains("rule 'reports-to-abcd'"))
+            .collect()
+    }
+
+    #[test]
+    fn a_failure_count_without_latency_is_not_a_pass() {
+        let f = verdicts(Fetched::ok(metrics(None, Some(0.0))));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Skip, "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("no ReplicationLatency datapoints in ap-southeast-2"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn seen_latency_passes_and_late_latency_or_failures_fail() {
+        let f = verdicts(Fetched::ok(metrics(Some(35.0), Some(0.0))));
+        assert_eq!(f[0].status, Status::Pass, "{}", f[0].message);
+        assert!(
+            f[0].message.contains("max latency 35 s"),
+            "{}",
+            f[0].message
+        );
+        let f = verdicts(Fetched::ok(metrics(Some(1260.0), Some(0.0))));
+        assert_eq!(f[0].status, Status::Fail);
+        // Failures fail even when the latency was not seen.
+        let f = verdicts(Fetched::ok(metrics(None, Some(3.0))));
+        assert_eq!(f[0].status, Status::Fail, "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_missing_live_rule_is_a_skip_and_a_failed_read_an_error() {
+        let f = verdicts(Fetched::absent("no live replication rule"));
+        assert_eq!(f[0].status, Status::Skip);
+        let f = verdicts(Fetched::unknown(
+            "cloudwatch:GetMetricStatistics",
+            Some("AccessDenied".into()),
+            "denied (in ap-southeast-2)",
+        ));
+        assert_eq!(f[0].status, Status::Error);
+        assert!(f[0].message.contains("ap-southeast-2"), "{}", f[0].message);
     }
 }

@@ -9,7 +9,11 @@ declare_rule! {
     /// For every bucket the spec lists under `evidence.data_events_for`, a CloudTrail trail of
     /// the bucket's account is logging, is multi-region or lives in the bucket's region, records
     /// S3 data events for the bucket's objects — both reads and writes, through basic or
-    /// advanced event selectors — and delivers to a bucket whose policy is not public.
+    /// advanced event selectors — and delivers to a bucket whose policy is not public. Trails are
+    /// read in every Region of the account's buckets (a single-region trail is listed only in its
+    /// own Region). A trail that delivers to a central log-archive bucket of an account outside
+    /// the spec still proves the data events; whether that bucket is public cannot be read with
+    /// the trail account's credentials, which is reported as a separate `skip` naming the bucket.
     ///
     /// ## Why it matters
     /// Object-level activity (who downloaded which incident report, who uploaded into the
@@ -31,6 +35,9 @@ declare_rule! {
     references: [
         "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-data-events-with-cloudtrail.html",
         "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_AdvancedFieldSelector.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_DescribeTrails.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-set-bucket-policy-for-multiple-accounts.html",
+        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html",
     ],
 }
 
@@ -56,7 +63,12 @@ impl Rule for TrailDataEvents {
             let Some(b) = cx.spec.bucket(alias) else {
                 continue;
             };
-            let region = b.region.get_ref();
+            // The Region the bucket really is in (a trail must log there).
+            let region = cx
+                .bucket_state(alias)
+                .and_then(|s| s.region.value())
+                .unwrap_or(b.region.get_ref());
+            let partition = cx.bucket_partition(alias);
             let Some(account) = cx.snap.accounts.get(b.account.get_ref()) else {
                 out.push(error(
                     &META,
@@ -77,14 +89,31 @@ impl Rule for TrailDataEvents {
             let mut covering = Vec::new();
             let mut rejected = Vec::new();
             let mut unknowns = Vec::new();
+            let mut unproven = Vec::new();
             for t in trails {
-                match assess(t, region, &object_arn) {
-                    Ok(()) => covering.push(t.name.clone()),
+                match assess(t, region, &object_arn, partition) {
+                    Ok(None) => covering.push(t.name.clone()),
+                    Ok(Some(why)) => {
+                        covering.push(t.name.clone());
+                        unproven.push((t.name.clone(), why));
+                    }
                     Err(Verdict::No(why)) => rejected.push(format!("{}: {why}", t.name)),
                     Err(Verdict::Unknown(why)) => unknowns.push(format!("{}: {why}", t.name)),
                 }
             }
-            let evidence = json!({"covering_trails": covering, "rejected_trails": rejected, "unknown": unknowns});
+            let evidence = json!({"covering_trails": covering, "rejected_trails": rejected, "unknown": unknowns, "delivery_not_verified": unproven.iter().map(|(t, w)| format!("{t}: {w}")).collect::<Vec<_>>()});
+            // Only when every covering trail's delivery bucket is beyond the audit's reach is that
+            // worth a finding of its own: one verified trail is enough.
+            if !covering.is_empty() && unproven.len() == covering.len() {
+                for (t, why) in &unproven {
+                    out.push(skip(
+                        &META,
+                        scenario,
+                        &resource,
+                        format!("trail {t} records S3 data events for this bucket, but {why}"),
+                    ));
+                }
+            }
             out.push(if !covering.is_empty() {
                 META.finding(
                     scenario,
@@ -136,7 +165,14 @@ enum Verdict {
     Unknown(String),
 }
 
-fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
+/// Whether a trail records the bucket's data events: `Ok(None)` yes, `Ok(Some(why))` yes but its
+/// delivery bucket (in an account outside the spec) could not be checked, `Err` no or unknown.
+fn assess(
+    t: &Trail,
+    region: &str,
+    object_arn: &str,
+    partition: &str,
+) -> Result<Option<String>, Verdict> {
     match &t.is_logging {
         Fetched::Ok { value: true } => {}
         Fetched::Ok { value: false } => return Err(Verdict::No("not logging".into())),
@@ -148,15 +184,24 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
             t.home_region.as_deref().unwrap_or("?")
         )));
     }
-    match &t.delivery_bucket_public {
-        Fetched::Ok { value: false } => {}
-        Fetched::Ok { value: true } => {
+    let bucket = t.s3_bucket.as_deref().unwrap_or("?");
+    let mut caveat = None;
+    match (&t.delivery_bucket_public, &t.delivery_bucket_owner) {
+        (Fetched::Ok { value: false }, _) => {}
+        (Fetched::Ok { value: true }, _) => {
             return Err(Verdict::No(format!(
-                "delivers to a public bucket ({})",
-                t.s3_bucket.as_deref().unwrap_or("?")
+                "delivers to a public bucket ({bucket})"
             )))
         }
-        f => {
+        // A central log-archive bucket: no audited account owns it, and the trail's account may
+        // not read its settings (cross-account reads need the bucket policy's grant).
+        (f @ Fetched::Unknown { .. }, Fetched::Ok { value: None }) => {
+            caveat = Some(format!(
+                "its delivery bucket {bucket} belongs to an account outside the spec, so whether that bucket is public cannot be proven from this account ({}); add the bucket's account to the spec, or grant this account s3:GetBucketPolicyStatus and s3:GetBucketPublicAccessBlock in its bucket policy",
+                f.why_missing().unwrap_or_default()
+            ));
+        }
+        (f, _) => {
             return Err(Verdict::Unknown(format!(
                 "delivery bucket status: {}",
                 f.why_missing().unwrap_or_default()
@@ -172,7 +217,9 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
         let covers = s.data_resources.iter().any(|(ty, values)| {
             ty == "AWS::S3::Object"
                 && values.iter().any(|v| {
-                    v == "arn:aws:s3" || v == "arn:aws:s3:::" || object_arn.starts_with(v.as_str())
+                    *v == format!("arn:{partition}:s3")
+                        || *v == format!("arn:{partition}:s3:::")
+                        || object_arn.starts_with(v.as_str())
                 })
         });
         if covers {
@@ -193,7 +240,7 @@ fn assess(t: &Trail, region: &str, object_arn: &str) -> Result<(), Verdict> {
         }
     }
     match (read, write) {
-        (true, true) => Ok(()),
+        (true, true) => Ok(caveat),
         (true, false) => Err(Verdict::No(
             "records data-event reads but not writes".into(),
         )),
@@ -278,6 +325,8 @@ mod tests {
             s3_bucket: Some("logs".into()),
             delivery_bucket_public: Fetched::ok(false),
             delivery_bucket_public_access_block: Fetched::absent("x"),
+            delivery_bucket_owner: Fetched::ok(Some("xyz".into())),
+            delivery_bucket_region: Some("us-east-1".into()),
             is_logging: Fetched::ok(true),
             event_selectors: Fetched::ok(TrailSelectors { basic, advanced }),
         }
@@ -305,7 +354,7 @@ mod tests {
                 f.starts_with = vec![OBJ.into()]
             })])],
         );
-        assert!(assess(&t, "ap-southeast-1", OBJ).is_ok());
+        assert!(assess(&t, "ap-southeast-1", OBJ, "aws").is_ok());
     }
 
     #[test]
@@ -316,24 +365,24 @@ mod tests {
                 f.starts_with = vec!["arn:aws:s3:::other/".into()]
             })])],
         );
-        assert!(assess(&other, "ap-southeast-1", OBJ).is_err());
+        assert!(assess(&other, "ap-southeast-1", OBJ, "aws").is_err());
         let excluded = trail(
             vec![],
             vec![data_object(vec![field("resources.ARN", |f| {
                 f.not_starts_with = vec![OBJ.into()]
             })])],
         );
-        assert!(assess(&excluded, "ap-southeast-1", OBJ).is_err());
+        assert!(assess(&excluded, "ap-southeast-1", OBJ, "aws").is_err());
     }
 
     #[test]
     fn read_only_selector_is_not_enough_but_read_plus_write_is() {
         let ro = data_object(vec![field("readOnly", |f| f.equals = vec!["true".into()])]);
         assert!(
-            matches!(assess(&trail(vec![], vec![ro.clone()]), "x-y-1", OBJ), Err(Verdict::No(m)) if m.contains("not writes"))
+            matches!(assess(&trail(vec![], vec![ro.clone()]), "x-y-1", OBJ, "aws"), Err(Verdict::No(m)) if m.contains("not writes"))
         );
         let wo = data_object(vec![field("readOnly", |f| f.equals = vec!["false".into()])]);
-        assert!(assess(&trail(vec![], vec![ro, wo]), "x-y-1", OBJ).is_ok());
+        assert!(assess(&trail(vec![], vec![ro, wo]), "x-y-1", OBJ, "aws").is_ok());
     }
 
     #[test]
@@ -343,13 +392,63 @@ mod tests {
             include_management_events: true,
             data_resources: vec![],
         };
-        assert!(assess(&trail(vec![mgmt], vec![]), "x-y-1", OBJ).is_err());
+        assert!(assess(&trail(vec![mgmt], vec![]), "x-y-1", OBJ, "aws").is_err());
         let all = BasicEventSelector {
             read_write_type: "All".into(),
             include_management_events: true,
             data_resources: vec![("AWS::S3::Object".into(), vec!["arn:aws:s3".into()])],
         };
-        assert!(assess(&trail(vec![all], vec![]), "x-y-1", OBJ).is_ok());
+        assert!(assess(&trail(vec![all], vec![]), "x-y-1", OBJ, "aws").is_ok());
+    }
+
+    #[test]
+    fn basic_selectors_name_the_bucket_s_partition() {
+        let cn = "arn:aws-cn:s3:::rubes-s3-bucket/";
+        let all = |v: &str| BasicEventSelector {
+            read_write_type: "All".into(),
+            include_management_events: true,
+            data_resources: vec![("AWS::S3::Object".into(), vec![v.into()])],
+        };
+        assert!(assess(
+            &trail(vec![all("arn:aws-cn:s3")], vec![]),
+            "x-y-1",
+            cn,
+            "aws-cn"
+        )
+        .is_ok());
+        assert!(assess(&trail(vec![all(cn)], vec![]), "x-y-1", cn, "aws-cn").is_ok());
+        assert!(assess(
+            &trail(vec![all("arn:aws:s3")], vec![]),
+            "x-y-1",
+            cn,
+            "aws-cn"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_central_bucket_outside_the_spec_proves_the_events_but_not_the_bucket() {
+        let mut t = trail(vec![], vec![data_object(vec![])]);
+        t.delivery_bucket_owner = Fetched::ok(None);
+        t.delivery_bucket_public = Fetched::unknown(
+            "s3:GetBucketPolicyStatus",
+            Some("AccessDenied".into()),
+            "Access Denied",
+        );
+        let caveat = assess(&t, "x-y-1", OBJ, "aws")
+            .ok()
+            .flatten()
+            .expect("caveat");
+        assert!(
+            caveat.contains("outside the spec") && caveat.contains("AccessDenied"),
+            "{caveat}"
+        );
+        // The same failure on a bucket of an audited account stays unknown (an error).
+        t.delivery_bucket_owner = Fetched::ok(Some("xyz".into()));
+        assert!(matches!(
+            assess(&t, "x-y-1", OBJ, "aws"),
+            Err(Verdict::Unknown(_))
+        ));
     }
 
     #[test]
@@ -357,16 +456,19 @@ mod tests {
         let good = || trail(vec![], vec![data_object(vec![])]);
         let mut t = good();
         t.is_logging = Fetched::ok(false);
-        assert!(assess(&t, "x-y-1", OBJ).is_err());
+        assert!(assess(&t, "x-y-1", OBJ, "aws").is_err());
         let mut t = good();
         t.is_multi_region = false;
-        assert!(assess(&t, "ap-southeast-1", OBJ).is_err());
-        assert!(assess(&t, "us-east-1", OBJ).is_ok());
+        assert!(assess(&t, "ap-southeast-1", OBJ, "aws").is_err());
+        assert!(assess(&t, "us-east-1", OBJ, "aws").is_ok());
         let mut t = good();
         t.delivery_bucket_public = Fetched::ok(true);
-        assert!(assess(&t, "x-y-1", OBJ).is_err());
+        assert!(assess(&t, "x-y-1", OBJ, "aws").is_err());
         let mut t = good();
         t.event_selectors = Fetched::unknown("cloudtrail:GetEventSelectors", None, "denied");
-        assert!(matches!(assess(&t, "x-y-1", OBJ), Err(Verdict::Unknown(_))));
+        assert!(matches!(
+            assess(&t, "x-y-1", OBJ, "aws"),
+            Err(Verdict::Unknown(_))
+        ));
     }
 }

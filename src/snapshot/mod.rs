@@ -193,6 +193,18 @@ pub struct ReplicationMetrics {
     /// Sum of `OperationsFailedReplication`.
     pub failed_operations: Option<f64>,
     pub datapoints: usize,
+    /// Where latency and pending operations were read (the destination bucket's Region).
+    #[serde(default)]
+    pub latency_region: Option<String>,
+    /// Where failed operations were read (the source bucket's Region).
+    #[serde(default)]
+    pub failures_region: Option<String>,
+    /// `ReplicationLatency` datapoints seen (`None` in snapshots that did not count them).
+    #[serde(default)]
+    pub latency_datapoints: Option<usize>,
+    /// `OperationsFailedReplication` datapoints seen.
+    #[serde(default)]
+    pub failure_datapoints: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +221,10 @@ pub struct AccountState {
     /// CloudTrail management events that changed audited configuration since `since`.
     #[serde(default = "not_collected")]
     pub change_events: Fetched<ChangeEvents>,
+    /// AWS Config in every Region that matters for the account (home Region and the Regions of its
+    /// buckets); `config` is the home Region's. Empty in snapshots that read the home Region only.
+    #[serde(default)]
+    pub config_by_region: BTreeMap<String, Fetched<ConfigState>>,
 }
 
 fn not_collected<T>() -> Fetched<T> {
@@ -229,6 +245,25 @@ pub struct ConfigCompliance {
 pub struct ChangeEvents {
     pub since: Option<DateTime<Utc>>,
     pub events: Vec<ChangeEvent>,
+    /// The Regions whose history was looked up.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Regions whose history could not be read to the end: `events` lacks what is missing there.
+    #[serde(default)]
+    pub incomplete: Vec<IncompleteHistory>,
+}
+
+/// A Region whose CloudTrail history lookup stopped early.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncompleteHistory {
+    pub region: String,
+    pub call: String,
+    pub code: Option<String>,
+    pub reason: String,
+    /// Pages read before the failure (events come newest first: what is missing is older).
+    pub pages_read: usize,
+    /// Reported changes kept from those pages.
+    pub events_read: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -242,6 +277,8 @@ pub struct ChangeEvent {
     pub region: String,
     /// Names of the resources the event touched (bucket names, role names, key ids).
     pub resources: Vec<String>,
+    #[serde(default)]
+    pub event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -317,6 +354,37 @@ pub struct EncryptionRule {
 pub struct ReplicationConfiguration {
     pub role: String,
     pub rules: Vec<ReplicationRule>,
+}
+
+impl ReplicationConfiguration {
+    /// The live rule that implements a spec rule: the one with the spec's ID if it has one and it
+    /// exists, else the rule replicating the same prefix to the same destination bucket ARN.
+    pub fn rule_for(
+        &self,
+        id: Option<&str>,
+        destination_arn: &str,
+        prefix: &str,
+    ) -> Option<&ReplicationRule> {
+        rule_for(&self.rules, id, destination_arn, prefix)
+    }
+}
+
+/// See [`ReplicationConfiguration::rule_for`].
+pub fn rule_for<'a>(
+    rules: &'a [ReplicationRule],
+    id: Option<&str>,
+    destination_arn: &str,
+    prefix: &str,
+) -> Option<&'a ReplicationRule> {
+    if let Some(id) = id {
+        if let Some(r) = rules.iter().find(|r| r.id.as_deref() == Some(id)) {
+            return Some(r);
+        }
+    }
+    rules.iter().find(|r| {
+        r.destination.bucket == destination_arn
+            && r.filter.prefix.as_deref().unwrap_or("") == prefix
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -448,6 +516,13 @@ pub struct Trail {
     pub delivery_bucket_public: Fetched<bool>,
     #[serde(default = "not_collected")]
     pub delivery_bucket_public_access_block: Fetched<PublicAccessBlock>,
+    /// The spec account (alias) that owns the delivery bucket; `Ok(None)` when no audited account
+    /// does (a central log-archive bucket of another account).
+    #[serde(default = "not_collected")]
+    pub delivery_bucket_owner: Fetched<Option<String>>,
+    /// The delivery bucket's Region, where it was read.
+    #[serde(default)]
+    pub delivery_bucket_region: Option<String>,
     pub is_logging: Fetched<bool>,
     pub event_selectors: Fetched<TrailSelectors>,
 }

@@ -89,6 +89,12 @@ pub struct Account {
     pub region: Spanned<String>,
     #[serde(default)]
     pub credentials: Credentials,
+    /// Account-level S3 Block Public Access must be fully on (default: true, as AWS recommends for
+    /// every account). `false` for an account that hosts a public bucket on purpose; the buckets'
+    /// own `block_public_access` settings are checked either way.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html>
+    #[serde(default = "yes")]
+    pub block_public_access: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +112,11 @@ pub struct Bucket {
     pub kms_key_arn: Option<Spanned<String>>,
     /// `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`; absent = not checked.
     pub object_ownership: Option<Spanned<String>>,
+    /// The bucket policy must deny requests not sent over TLS (`bucket-tls-only`). On by
+    /// default, as AWS's S3 security best practices recommend
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html>).
+    #[serde(default = "yes")]
+    pub tls_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -279,3 +279,28 @@ fn who_can_entries_resolve_and_bad_ones_point_at_themselves() {
         .message
         .starts_with("who_can.control: 'arn:aws:s3:::clint-s3-bucket'"));
 }
+
+#[test]
+fn account_block_public_access_defaults_to_on_and_is_typed() {
+    const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
+    assert!(SEED.contains(XYZ));
+    let s = parse_str(&SEED.replace(XYZ, "credentials = { profile = \"xyz-audit\" }")).unwrap();
+    assert!(
+        s.accounts.values().all(|a| a.block_public_access),
+        "default"
+    );
+    let s = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "false"))).unwrap();
+    assert!(!s.accounts["xyz"].block_public_access);
+    assert!(s.accounts["abcd"].block_public_access);
+    let e = parse_str(&SEED.replace(XYZ, &XYZ.replace("true", "\"off\""))).unwrap_err();
+    let line = SEED
+        .lines()
+        .position(|l| l.starts_with("credentials = { profile = \"xyz-audit\" }"))
+        .unwrap()
+        + 2;
+    assert_eq!(e.line, line, "{e}");
+    assert!(
+        e.message.contains("bool") || e.message.contains("boolean"),
+        "{e}"
+    );
+}

@@ -12,7 +12,8 @@ Usage (the Rust tests do exactly this):
 
 It binds 127.0.0.1 on a port chosen by the OS, waits until moto answers, prints exactly one JSON
 line on stdout, e.g. {"endpoint": "http://localhost:40123", "port": 40123, "pid": 4242}, and then
-serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT.
+serves until its stdin reaches EOF (the parent died or closed the pipe) or it gets SIGTERM/SIGINT
+(SIGINT only when it was not started with SIGINT ignored).
 Nothing else is ever written to stdout; request logs go to stderr only with --verbose.
 
 Patches (each below, with the AWS documentation it follows): 1 GetBucketReplication read-back,
@@ -20,13 +21,19 @@ Patches (each below, with the AWS documentation it follows): 1 GetBucketReplicat
 AccessDenied body, 4 KMS CreateKey with a chosen key id, 5 SigV4 payload hash of bodiless requests,
 6 S3 tags shared across accounts, 7 GetBucketVersioning root element, 8 CloudWatch over Smithy RPC v2
 CBOR, 9 CloudTrail event history (LookupEvents), 10 AWS Config managed-rule compliance, 11 SSE-KMS as S3
-documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys).
+documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys), 12 S3 requests sent to
+the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket settings need the bucket
+policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region.
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/replication      -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
     POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5}
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
+    GET  /_harness/lookup-rate      -> {"per_second": 2, "throttled": n}  (LookupEvents answered ThrottlingException)
+    POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
+                                       window, to make a paged lookup fail; reset: 2 per 1 s, CloudTrail's rate)
+    GET  /_harness/requests         -> {"s3:ListBuckets": {"<account id>": n}}  (calls since the last reset)
     POST /_harness/config-override  <- {"account": "111122223333", "rule": "<config rule name>",
                                         "resource": "<bucket>", "compliance": "COMPLIANT"|...|null}
     GET  /_harness/kms-usage        -> {"calls": [{"operation", "key_arn", "encryption_context", "principal",
@@ -983,10 +990,19 @@ _S3_EVENTS = {
     "versioning": ("PutBucketVersioning", None),
     "encryption": ("PutBucketEncryption", "DeleteBucketEncryption"),
     "ownershipControls": ("PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
+    "acl": ("PutBucketAcl", None),
 }
 _IAM_EVENTS = {"PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
-               "UpdateAssumeRolePolicy", "PutRolePermissionsBoundary", "DeleteRole"}
-_KMS_EVENTS = {"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion"}
+               "UpdateAssumeRolePolicy", "PutRolePermissionsBoundary", "DeleteRolePermissionsBoundary", "DeleteRole",
+               "CreatePolicyVersion", "SetDefaultPolicyVersion",
+               "PutUserPolicy", "DeleteUserPolicy", "AttachUserPolicy", "DetachUserPolicy",
+               "PutUserPermissionsBoundary", "DeleteUserPermissionsBoundary", "AddUserToGroup", "RemoveUserFromGroup",
+               "PutGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy"}
+# IAM request parameter -> CloudTrail resource type of the event's resources.
+_IAM_RESOURCES = (("RoleName", "AWS::IAM::Role"), ("UserName", "AWS::IAM::User"), ("GroupName", "AWS::IAM::Group"),
+                  ("PolicyArn", "AWS::IAM::Policy"))
+_KMS_EVENTS = {"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion", "EnableKey", "CancelKeyDeletion",
+               "CreateGrant", "RevokeGrant"}
 _LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
                 "EventSource", "AccessKeyId"}
 _HISTORY_DAYS = 90
@@ -1123,7 +1139,8 @@ def _classify_management_call(environ: dict[str, Any], body: bytes) -> dict[str,
         form.pop("Version", None)
         if action not in _IAM_EVENTS:
             return None
-        resources = [{"ResourceType": "AWS::IAM::Role", "ResourceName": form.get("RoleName", "")}]
+        resources = [{"ResourceType": kind, "ResourceName": form[param]} for param, kind in _IAM_RESOURCES
+                     if form.get(param)]
         return {"name": action, "source": "iam.amazonaws.com", "region": "us-east-1", "resources": resources,
                 "params": _lower_first(form)}
     if service == "kms" and method == "POST":
@@ -1211,6 +1228,8 @@ def _lookup_events(self: CloudTrailResponse) -> str:
     import base64
     import hashlib
 
+    if not LOOKUP_RATE.admit(self.current_account, self.region):  # patch 14
+        raise CloudTrailLookupError("ThrottlingException", "Rate exceeded")
     params = json.loads(self.body or "{}") if isinstance(self.body, (str, bytes)) else {}
     attributes = params.get("LookupAttributes") or []
     if len(attributes) > 1:
@@ -1714,6 +1733,270 @@ def _record_replication_kms(key: FakeKey, replica: FakeKey, rule: dict, source: 
         KMS_USAGE.add("Decrypt", replica.kms_key_id, ctx, role, dest.region_name,
                       f"S3 Bucket Key of replica s3://{dest.name}/{replica.name}")
 
+# ============================================================================ patch 12: S3 requests sent to the wrong Region
+# AWS: a bucket lives in one Region, and a request signed for (sent to the endpoint of) another Region is not
+# served. Regions launched before March 20, 2019 answer `301 Moved Permanently`, error code
+# PermanentRedirect ("The bucket that you are attempting to access must be addressed using the specified
+# endpoint"); "For all Regions that launched after March 20, 2019, if a request arrives at the wrong Amazon S3
+# location, Amazon S3 returns an HTTP 400 Bad Request error" (IllegalLocationConstraintException: "The
+# <region> location constraint is incompatible for the region specific endpoint this request was sent to").
+# Either answer carries the bucket's Region in `x-amz-bucket-region`; a HEAD answer has no body. HeadBucket
+# answers with `x-amz-bucket-region` "regardless of the permissions on the bucket" (also on 403), so that
+# "you can then make a proper, signed request to the appropriate Regional endpoint". GetBucketLocation is
+# answered from any Region (its page: "In other Regions, the bucket policy doesn't apply").
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/UsingRouting.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorCodeBilling.html (301 PermanentRedirect,
+#     400 AuthorizationHeaderMalformed / IllegalLocationConstraintException)
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html
+# moto 5.2.5: S3 is served whatever Region the request was signed for. Patch: the middleware takes the
+# SigV4 credential scope's Region as the Regional endpoint the request was sent to (behind one emulator
+# endpoint the scope is the only place a client states it; SDKs sign for the Region of the endpoint they
+# call), and answers as above when the addressed bucket lives elsewhere. ListBuckets, CreateBucket (moto
+# checks its LocationConstraint), GetBucketLocation and s3control are not bucket-addressed in this sense.
+# Not emulated: 400 AuthorizationHeaderMalformed (a request that reaches the bucket's own Regional endpoint
+# but is signed for another Region) needs a Host that names a Region, which no request to the emulator has.
+
+# Regions launched after March 20, 2019 ("Opt-in Regions - Regions launched after March 20, 2019 are disabled by
+# default"): https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
+_OPT_IN_REGIONS = {"af-south-1", "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
+                   "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1",
+                   "eu-south-2", "il-central-1", "me-central-1", "me-south-1", "mx-central-1"}
+
+
+def _request_scope(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(access key id, region, service) of a SigV4 request: Authorization header or presigned query."""
+    scope = _scope(environ)
+    if scope is not None:
+        return scope
+    from urllib.parse import parse_qs
+
+    cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+    parts = cred.split("/")
+    return (parts[0], parts[2], parts[3]) if len(parts) >= 5 else None
+
+
+def _addressed_bucket(environ: dict[str, Any]) -> tuple[str, bool] | None:
+    """(bucket name, whole-bucket request) of a path-style or `<bucket>.localhost` S3 request."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/v20180820/") or path.startswith("/moto-api") or path.startswith("/_harness"):
+        return None
+    host = environ.get("HTTP_HOST", "").split(":", 1)[0]
+    if host.endswith(".localhost"):
+        key = path.lstrip("/")
+        return host[: -len(".localhost")], not key
+    segments = path.lstrip("/").split("/", 1)
+    if not segments[0]:
+        return None
+    return segments[0], len(segments) == 1 or not segments[1]
+
+
+def _query_keys(environ: dict[str, Any]) -> set[str]:
+    return {q.split("=", 1)[0] for q in environ.get("QUERY_STRING", "").split("&") if q}
+
+
+def _s3_error(start_response: Any, status: str, code: str | None, message: str, extra: dict[str, str],
+              headers: list[tuple[str, str]], head: bool) -> list[bytes]:
+    from xml.sax.saxutils import escape
+
+    body = b""
+    if not head and code:
+        fields = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items())
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+                f"</Message>{fields}<RequestId>emulator</RequestId><HostId>emulator</HostId></Error>").encode()
+    headers = headers + [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]
+
+
+def wrong_region_answer(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    """Patch 12: the answer S3 gives a request sent to another Region than the bucket's, or None."""
+    scope = _request_scope(environ)
+    if scope is None or scope[2] != "s3":
+        return None
+    addressed = _addressed_bucket(environ)
+    if addressed is None:
+        return None
+    name, whole_bucket = addressed
+    method = environ.get("REQUEST_METHOD", "GET")
+    keys = _query_keys(environ)
+    if whole_bucket and ((method == "GET" and "location" in keys) or (method == "PUT" and not keys)):
+        return None  # GetBucketLocation answers from anywhere; CreateBucket is moto's to judge
+    bucket = _bucket_anywhere(name)
+    if bucket is None or bucket.region_name == scope[1]:
+        return None
+    region, asked = bucket.region_name, scope[1]
+    head = method == "HEAD"
+    headers = [("x-amz-bucket-region", region)]
+    if region in _OPT_IN_REGIONS or asked in _OPT_IN_REGIONS:
+        return _s3_error(start_response, "400 Bad Request", "IllegalLocationConstraintException",
+                         f"The {region} location constraint is incompatible for the region specific endpoint "
+                         "this request was sent to.", {}, headers, head)
+    return _s3_error(start_response, "301 Moved Permanently", "PermanentRedirect",
+                     "The bucket you are attempting to access must be addressed using the specified endpoint. "
+                     "Please send all future requests to this endpoint.",
+                     {"Endpoint": f"s3.{region}.amazonaws.com", "Bucket": name}, headers, head)
+
+
+def with_bucket_region_on_denied_head(environ: dict[str, Any], start_response: Any) -> Any:
+    """Patch 12: HeadBucket's answer names the bucket's Region also when access is denied (moto omits it)."""
+    addressed = _addressed_bucket(environ)
+    if environ.get("REQUEST_METHOD") != "HEAD" or addressed is None or not addressed[1]:
+        return start_response
+    bucket = _bucket_anywhere(addressed[0])
+    if bucket is None:
+        return start_response
+
+    def respond(status: str, headers: list, exc_info: Any = None) -> Any:
+        if status.startswith("403") and not any(k.lower() == "x-amz-bucket-region" for k, _ in headers):
+            headers = list(headers) + [("x-amz-bucket-region", bucket.region_name)]
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    return respond
+
+
+# ============================================================================ patch 13: another account's bucket settings
+# AWS: a principal of another account can read a bucket's configuration (policy, policy status, Block Public
+# Access, encryption, replication, ownership controls, tags, ACL) only when the bucket policy grants it; an
+# identity policy alone does not reach into another account ("the resource-based policy must grant access to
+# the principal in the other account"); otherwise 403 AccessDenied.
+#   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html
+# moto 5.2.5: any caller whose identity policy allows the action reads any account's bucket (gap 3). This
+# matters for a CloudTrail trail delivering to a central log-archive bucket of another account: replaudit
+# must see the AccessDenied that AWS gives, not the bucket's settings. Patch: for those subresource GETs
+# by a caller of another account, the request is refused unless an Allow statement of the bucket policy
+# names the caller (ARN, account, root or "*") for an action matching the call's (checked with moto's own
+# policy matcher); Deny statements stay patch 3's. Object requests and everything else are unchanged.
+
+_CROSS_ACCOUNT_READS = {
+    "policy": "s3:GetBucketPolicy", "policyStatus": "s3:GetBucketPolicyStatus",
+    "publicAccessBlock": "s3:GetBucketPublicAccessBlock", "encryption": "s3:GetEncryptionConfiguration",
+    "replication": "s3:GetReplicationConfiguration", "ownershipControls": "s3:GetBucketOwnershipControls",
+    "tagging": "s3:GetBucketTagging", "acl": "s3:GetBucketAcl",
+}
+
+
+def _caller_of(environ: dict[str, Any]) -> dict[str, str] | None:
+    scope = _request_scope(environ)
+    if scope is None:
+        return None
+    from moto.iam.access_control import create_access_key
+    from moto.iam.models import get_account_id_from
+
+    account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(scope[0])
+    headers = {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
+    arn = f"arn:aws:iam::{account}:root"
+    try:
+        arn = create_access_key(account, "aws", scope[0], headers).arn
+    except Exception:
+        pass
+    if ":assumed-role/" in arn:
+        arn = f"arn:aws:iam::{account}:role/{arn.split(':assumed-role/', 1)[1].split('/', 1)[0]}"
+    return {"aws:PrincipalArn": arn, "aws:PrincipalAccount": account}
+
+
+def cross_account_read_refused(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    scope = _request_scope(environ)
+    if scope is None or scope[2] != "s3" or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    addressed = _addressed_bucket(environ)
+    if addressed is None or not addressed[1]:
+        return None
+    sub = next((k for k in _query_keys(environ) if k in _CROSS_ACCOUNT_READS), None)
+    where = s3_backends.bucket_accounts.get(addressed[0])
+    if sub is None or where is None:
+        return None
+    caller = _caller_of(environ)
+    if caller is None or caller["aws:PrincipalAccount"] == where[1]:
+        return None
+    bucket = _bucket_anywhere(addressed[0])
+    action, resource = _CROSS_ACCOUNT_READS[sub], f"arn:aws:s3:::{addressed[0]}"
+    if bucket is not None and bucket.policy:
+        policy = json.loads(bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy)
+        for st in _as_list(policy.get("Statement")):
+            if st.get("Effect") != "Allow" or not _principal_matches(st.get("Principal"), caller):
+                continue
+            one = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [
+                {**st, "Principal": "*", "Condition": {}}]}))
+            if one.is_action_permitted(action, resource) == PermissionResult.PERMITTED \
+                    and _conditions_hold(st.get("Condition"), caller):
+                return None
+    return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied", {}, [], False)
+
+
+# ============================================================================ patch 14: LookupEvents rate
+# AWS: "The rate of lookup requests is limited to two per second, per account, per Region. If this limit is
+# exceeded, a throttling error occurs." CloudTrail's throttling error is ThrottlingException (HTTP 400).
+#   https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html
+#   https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/CommonErrors.html
+# moto: no limit (and no LookupEvents before patch 9). Patch: a sliding one-second window per (account,
+# Region): a third LookupEvents within one second of two accepted ones is answered ThrottlingException and
+# not counted. Reset with the rest of the harness state.
+
+LOOKUP_EVENTS_DEFAULT = 2
+
+
+class LookupRate:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[tuple[str, str], list[float]] = {}
+        self.throttled = 0
+        self.per_second = LOOKUP_EVENTS_DEFAULT
+        self.window = 1.0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls, self.throttled = {}, 0
+            self.per_second, self.window = LOOKUP_EVENTS_DEFAULT, 1.0
+
+    def admit(self, account: str, region: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            recent = [t for t in self.calls.get((account, region), []) if now - t < self.window]
+            if len(recent) >= self.per_second:
+                self.calls[(account, region)] = recent
+                self.throttled += 1
+                return False
+            recent.append(now)
+            self.calls[(account, region)] = recent
+            return True
+
+
+LOOKUP_RATE = LookupRate()
+
+
+class RequestCounts:
+    """S3 ListBuckets calls per calling account (GET /_harness/requests), so a test can count them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.list_buckets: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.list_buckets = {}
+
+    def observe(self, environ: dict[str, Any]) -> None:
+        scope = _request_scope(environ)
+        if scope is None or scope[2] != "s3" or environ.get("REQUEST_METHOD") != "GET":
+            return
+        if environ.get("PATH_INFO", "/") not in ("", "/") or environ.get("HTTP_HOST", "").split(":")[0].endswith(
+                ".localhost"):
+            return
+        from moto.iam.models import get_account_id_from
+
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(scope[0])
+        with self.lock:
+            self.list_buckets[account] = self.list_buckets.get(account, 0) + 1
+
+    def listing(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.list_buckets)
+
+
+REQUESTS = RequestCounts()
 
 
 # ============================================================================ install
@@ -1757,6 +2040,13 @@ class HarnessMiddleware:
             data = json.dumps({"calls": KMS_USAGE.listing()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
             return [data]
+        if path.rstrip("/") == "/_harness/lookup-rate":  # patch 14
+            return self._lookup_rate(environ, method, start_response)
+        if path.rstrip("/") == "/_harness/requests" and method == "GET":
+            data = json.dumps({"s3:ListBuckets": REQUESTS.listing()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+        REQUESTS.observe(environ)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             STATE.reset()  # before moto's reset, so no job runs against half-reset state
             result = self.app(environ, start_response)
@@ -1765,7 +2055,16 @@ class HarnessMiddleware:
             HISTORY.reset()
             OVERRIDES.reset()
             KMS_USAGE.reset()
+            LOOKUP_RATE.reset()
+            REQUESTS.reset()
             return result
+        answered = wrong_region_answer(environ, start_response)  # patch 12
+        if answered is not None:
+            return answered
+        refused = cross_account_read_refused(environ, start_response)  # patch 13
+        if refused is not None:
+            return refused
+        start_response = with_bucket_region_on_denied_head(environ, start_response)  # patch 12
         if path.startswith("/service/"):  # patch 8: Smithy RPC v2 CBOR
             served = serve_rpcv2_cbor(environ, start_response)
             if served is not None:
@@ -1835,6 +2134,30 @@ class HarnessMiddleware:
         else:
             status, payload = "405 Method Not Allowed", {"error": "GET or POST"}
         data = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _lookup_rate(self, environ: dict[str, Any], method: str, start_response: Any) -> Any:
+        """Patch 14: the LookupEvents rate (GET), or a lower one for a test of a failing lookup (POST)."""
+        status = "200 OK"
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                rate = int(body.get("per_second", LOOKUP_EVENTS_DEFAULT))
+                window = float(body.get("window_seconds", 1.0))
+                if rate < 1 or window <= 0:
+                    raise ValueError("per_second must be >= 1 and window_seconds > 0")
+                LOOKUP_RATE.per_second, LOOKUP_RATE.window = rate, window
+            except (ValueError, TypeError, AttributeError) as exc:
+                status = "400 Bad Request"
+                data = json.dumps({"error": str(exc)}).encode()
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
+        elif method != "GET":
+            status = "405 Method Not Allowed"
+        data = json.dumps({"per_second": LOOKUP_RATE.per_second, "window_seconds": LOOKUP_RATE.window,
+                           "throttled": LOOKUP_RATE.throttled}).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
@@ -1914,6 +2237,11 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
+        # A SIGINT that whoever started us ignores stays ignored (the convention for background
+        # jobs): scripts/demo starts the emulator that way, so Ctrl-C stops replaudit, which then
+        # cleans up its canary objects through this emulator, and not the emulator under it.
+        if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
         signal.signal(sig, lambda *_: stop.set())
     if not args.no_stdin_watch:
         threading.Thread(target=watch_stdin, daemon=True).start()

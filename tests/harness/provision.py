@@ -71,6 +71,8 @@ DEFECTS = {
     "recorder-stopped": "AWS Config recorder stopped in the source bucket's account",
     "failed-replication-metrics": "CloudWatch shows OperationsFailedReplication > 0 for the primary rule",
     "late-replication-metrics": "CloudWatch shows a ReplicationLatency datapoint above 15 minutes for the primary rule",
+    "recorder-home-region-only": "AWS Config records only in the source account's home Region, not in the other "
+                                 "Regions of its buckets",
     "config-stale": "AWS Config result pinned NON_COMPLIANT for s3-bucket-versioning-enabled on the source bucket",
     "replica-key-encrypt-only": "replication role gets only kms:Encrypt on the replica key (no kms:Decrypt, which S3 "
                                 "Bucket Keys need), in its policy and in the key policy",
@@ -82,11 +84,23 @@ DEFECTS = {
                               "has owner_override)",
     "planted-admin-role": "an extra role with s3:* on * in the primary source's account, and an extra user there who may "
                           "sts:AssumeRole it",
+    "no-tls-deny": "source bucket policy without the Deny on aws:SecureTransport false (plain HTTP allowed)",
 }
 
 # The planted-admin-role defect's principals (in the primary source's account; the role has a path).
 PLANTED_ROLE_PATH, PLANTED_ROLE = "/support/", "l2-support-admin"
 PLANTED_USER = "l2-contractor"
+
+# Variants (`--variant NAME`, repeatable): other *correct* set-ups that real accounts have and a test needs;
+# unlike a defect, a variant must not make any rule fail.
+VARIANTS = {
+    "trail-per-region": "single-region trails, one in each Region holding a [evidence].data_events_for bucket, "
+                        "instead of one multi-region trail",
+    "central-trail-bucket": "the trail delivers to a bucket of a log-archive account that is not in the spec",
+    "many-config-rules": "25 more AWS Config rules that sort before the S3 ones (DescribeConfigRules pages)",
+}
+LOG_ARCHIVE_ACCOUNT = "999988887777"  # central-trail-bucket: an account the spec does not name
+EXTRA_CONFIG_RULES = 25               # many-config-rules: one full page of moto's DescribeConfigRules (25)
 
 # AWS Config managed rules deployed where [evidence].config_recording_in says (their default names).
 #   https://docs.aws.amazon.com/config/latest/developerguide/managed-rules-by-aws-config.html
@@ -146,10 +160,12 @@ def policy(*statements: dict) -> str:
 
 
 class Provisioner:
-    def __init__(self, endpoint: str, spec: dict, defects: list[str], verbose: bool) -> None:
+    def __init__(self, endpoint: str, spec: dict, defects: list[str], verbose: bool,
+                 variants: list[str] | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.spec = spec
         self.defects = set(defects)
+        self.variants = set(variants or [])
         self.verbose = verbose
         self.cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"})
         self.accounts: dict[str, dict] = spec.get("accounts", {})
@@ -170,6 +186,9 @@ class Provisioner:
         unknown = self.defects - set(DEFECTS)
         if unknown:
             raise SystemExit(f"unknown defect(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFECTS)}")
+        unknown = self.variants - set(VARIANTS)
+        if unknown:
+            raise SystemExit(f"unknown variant(s): {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
         for alias, b in self.buckets.items():
             if b.get("account") not in self.accounts:
                 raise SystemExit(f"bucket {alias}: unknown account {b.get('account')!r}")
@@ -178,17 +197,22 @@ class Provisioner:
                                                       "dest-versioning-off", "dest-policy-missing", "wrong-region",
                                                       "bpa-off", "account-bpa-off", "trail-no-data-events",
                                                       "recorder-stopped", "config-stale", "failed-replication-metrics",
-                                                      "late-replication-metrics"}:
+                                                      "late-replication-metrics", "no-tls-deny"}:
             raise SystemExit("these defects need a [[replication]] in the spec")
         if self.defects & {"failed-replication-metrics", "late-replication-metrics"} and not any(
                 r.get("rtc") or r.get("metrics") for r in (self.primary() or {}).get("rules", [])):
             raise SystemExit("replication-metrics defects need a primary replication rule with rtc or metrics")
         evidence = self.spec.get("evidence", {})
         src_account = self.buckets[self.primary_source()]["account"] if self.primary_source() else None
-        if self.defects & {"recorder-stopped", "config-stale"} and \
+        if self.defects & {"recorder-stopped", "config-stale", "recorder-home-region-only"} and \
                 src_account not in (evidence.get("config_recording_in") or list(self.accounts)):
             raise SystemExit("recorder-stopped / config-stale need the primary source's account in "
                              "[evidence].config_recording_in")
+        if "recorder-home-region-only" in self.defects and not any(
+                b["account"] == src_account and b["region"] != self.accounts[src_account]["region"]
+                for b in self.buckets.values()):
+            raise SystemExit("recorder-home-region-only needs a bucket of the primary source's account outside its "
+                             "home Region")
         if "trail-no-data-events" in self.defects and self.primary_source() not in (
                 evidence.get("data_events_for") or [self.primary_source()]):
             raise SystemExit("trail-no-data-events needs the primary source in [evidence].data_events_for")
@@ -649,13 +673,14 @@ class Provisioner:
                     if rule.get("metrics") or rule.get("rtc"):
                         destination["Metrics"] = {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
                 out: dict[str, Any] = {
-                    "ID": rule["id"],
                     "Priority": int(rule.get("priority", 1)),
                     "Status": "Disabled" if (is_primary and "rule-disabled" in self.defects) else "Enabled",
                     "Filter": {"Prefix": prefix},
                     "DeleteMarkerReplication": {"Status": "Enabled" if dmr else "Disabled"},
                     "Destination": destination,
                 }
+                if rule.get("id"):  # without one, S3 generates an ID (moto does too: 30 random characters)
+                    out["ID"] = rule["id"]
                 if rule.get("sse_kms_encrypted_objects"):
                     out["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
                 rules.append(out)
@@ -806,6 +831,31 @@ class Provisioner:
         self.client("s3", b["account"], self.bucket_region[d["log_bucket"]]).put_bucket_policy(
             Bucket=b["name"], Policy=policy(*statements))
 
+    def tls_only_policies(self) -> None:
+        """Every bucket the spec wants TLS-only (`tls_only`, default true) gets a Deny of every S3 action
+        to everyone when aws:SecureTransport is false, added to whatever policy it already has, as AWS
+        recommends and as the s3-bucket-ssl-requests-only Config rule checks:
+          https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+          https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-ssl-requests-only.html
+        (The emulator serves plain HTTP but treats every request as sent over TLS: patch 3.)"""
+        for alias, b in self.buckets.items():
+            if not b.get("tls_only", True):
+                continue
+            if "no-tls-deny" in self.defects and alias == self.primary_source():
+                continue
+            s3 = self.client("s3", b["account"], self.bucket_region[alias])
+            try:
+                statements = json.loads(s3.get_bucket_policy(Bucket=b["name"])["Policy"])["Statement"]
+            except s3.exceptions.ClientError as e:
+                if e.response["Error"]["Code"] != "NoSuchBucketPolicy":
+                    raise
+                statements = []
+            statements = statements if isinstance(statements, list) else [statements]
+            statements.append({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                               "Resource": [bucket_arn(b["name"]), f"{bucket_arn(b['name'])}/*"],
+                               "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+            s3.put_bucket_policy(Bucket=b["name"], Policy=policy(*statements))
+
     def versioning_defects(self) -> None:
         """Suspend versioning *after* replication was configured (AWS refuses the configuration otherwise)."""
         targets = []
@@ -831,10 +881,47 @@ class Provisioner:
             self.client("kms", self.account_of_id(parts["account"]), parts["region"]).disable_key(
                 KeyId=parts["resource"].split("/", 1)[1])
 
+    def other_account_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client acting as an account the spec does not name (central-trail-bucket's log archive)."""
+        cache_key = (service, f"id:{account_id}", region)
+        if cache_key not in self.clients:
+            creds = self.client("sts", None, "us-east-1").assume_role(
+                RoleArn=f"arn:aws:iam::{account_id}:role/any", RoleSessionName="replaudit-provision")["Credentials"]
+            self.clients[cache_key] = boto3.client(
+                service, region_name=region, endpoint_url=self.endpoint, config=self.cfg,
+                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"])
+        return self.clients[cache_key]
+
+    def trail_bucket(self, account: str, region: str, trail_arns: list[str]) -> str:
+        """The trail's delivery bucket (BPA on, policy granting only cloudtrail.amazonaws.com for these trails),
+        in the account itself or, with the central-trail-bucket variant, in a log-archive account."""
+        account_id = self.acct_id(account)
+        central = "central-trail-bucket" in self.variants
+        name = f"replaudit-trail-archive-{account_id}" if central else f"replaudit-trail-{account_id}"
+        s3 = self.other_account_client("s3", LOG_ARCHIVE_ACCOUNT, region) if central else \
+            self.client("s3", account, region)
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        s3.create_bucket(**kwargs)
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=BPA_ON)
+        cond = {"StringEquals": {"aws:SourceArn": trail_arns}}
+        s3.put_bucket_policy(Bucket=name, Policy=policy(
+            {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:GetBucketAcl", "Resource": bucket_arn(name), "Condition": cond},
+            {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:PutObject", "Resource": f"{bucket_arn(name)}/AWSLogs/{account_id}/*",
+             "Condition": {"StringEquals": {"aws:SourceArn": trail_arns,
+                                            "s3:x-amz-acl": "bucket-owner-full-control"}}}))
+        return name
+
     def audit_trail_and_config(self) -> None:
         """CloudTrail data events for `[evidence].data_events_for` (default: the primary source), one
-        multi-region trail per account holding such buckets; AWS Config recording in
-        `[evidence].config_recording_in` (default: every account)."""
+        multi-region trail per account holding such buckets (variant trail-per-region: one single-region trail
+        per Region of those buckets); AWS Config recording in `[evidence].config_recording_in` (default: every
+        account), in the account's home Region and every Region where the spec puts one of its buckets (AWS
+        Config is regional: https://docs.aws.amazon.com/config/latest/developerguide/select-resources.html)."""
         evidence = self.spec.get("evidence", {})
         data_buckets = evidence.get("data_events_for") or ([self.primary_source()] if self.primary_source() else [])
         per_account: dict[str, list[str]] = {}
@@ -842,65 +929,74 @@ class Provisioner:
             per_account.setdefault(self.buckets[alias]["account"], []).append(alias)
         self.extra["trails"] = []
         for account, aliases in per_account.items():
-            # The spec's region (not the one a wrong-region defect used): a defect changes one thing.
+            # The spec's regions (not the one a wrong-region defect used): a defect changes one thing.
             account_id, region = self.acct_id(account), self.buckets[aliases[0]]["region"]
-            trail_bucket = f"replaudit-trail-{account_id}"
-            s3 = self.client("s3", account, region)
-            kwargs: dict[str, Any] = {"Bucket": trail_bucket}
-            if region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            s3.create_bucket(**kwargs)
-            s3.put_public_access_block(Bucket=trail_bucket, PublicAccessBlockConfiguration=BPA_ON)
-            trail_arn = f"arn:aws:cloudtrail:{region}:{account_id}:trail/replaudit-trail"
-            cond = {"StringEquals": {"aws:SourceArn": trail_arn}}
-            s3.put_bucket_policy(Bucket=trail_bucket, Policy=policy(
-                {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                 "Action": "s3:GetBucketAcl", "Resource": bucket_arn(trail_bucket), "Condition": cond},
-                {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                 "Action": "s3:PutObject", "Resource": f"{bucket_arn(trail_bucket)}/AWSLogs/{account_id}/*",
-                 "Condition": {"StringEquals": {"aws:SourceArn": trail_arn,
-                                                "s3:x-amz-acl": "bucket-owner-full-control"}}}))
-            ct = self.client("cloudtrail", account, region)
-            ct.create_trail(Name="replaudit-trail", S3BucketName=trail_bucket, IsMultiRegionTrail=True,
-                            IncludeGlobalServiceEvents=True, EnableLogFileValidation=True)
-            selector: dict[str, Any] = {"ReadWriteType": "All", "IncludeManagementEvents": True,
-                                        "DataResources": [{"Type": "AWS::S3::Object",
-                                                           "Values": [f"{bucket_arn(self.bname(a))}/" for a in aliases]}]}
-            if "trail-no-data-events" in self.defects and self.primary_source() in aliases:
-                del selector["DataResources"]  # management events only
-            ct.put_event_selectors(TrailName="replaudit-trail", EventSelectors=[selector])
-            ct.start_logging(Name="replaudit-trail")
-            self.extra["trails"].append({"name": "replaudit-trail", "arn": trail_arn, "bucket": trail_bucket,
-                                         "account_id": account_id, "region": region,
-                                         "data_event_buckets": [self.bname(a) for a in aliases]})
+            if "trail-per-region" in self.variants:
+                groups: dict[str, list[str]] = {}
+                for a in aliases:
+                    groups.setdefault(self.buckets[a]["region"], []).append(a)
+                trails = [(f"replaudit-trail-{r}", r, False, members) for r, members in sorted(groups.items())]
+            else:
+                trails = [("replaudit-trail", region, True, aliases)]
+            arns = [f"arn:aws:cloudtrail:{r}:{account_id}:trail/{name}" for name, r, _, _ in trails]
+            trail_bucket = self.trail_bucket(account, region, arns)
+            for (name, trail_region, multi, members), trail_arn in zip(trails, arns):
+                ct = self.client("cloudtrail", account, trail_region)
+                ct.create_trail(Name=name, S3BucketName=trail_bucket, IsMultiRegionTrail=multi,
+                                IncludeGlobalServiceEvents=multi, EnableLogFileValidation=True)
+                selector: dict[str, Any] = {"ReadWriteType": "All", "IncludeManagementEvents": True,
+                                            "DataResources": [{"Type": "AWS::S3::Object",
+                                                               "Values": [f"{bucket_arn(self.bname(a))}/"
+                                                                          for a in members]}]}
+                if "trail-no-data-events" in self.defects and self.primary_source() in members:
+                    del selector["DataResources"]  # management events only
+                ct.put_event_selectors(TrailName=name, EventSelectors=[selector])
+                ct.start_logging(Name=name)
+                self.extra["trails"].append({"name": name, "arn": trail_arn, "bucket": trail_bucket,
+                                             "bucket_account_id": LOG_ARCHIVE_ACCOUNT
+                                             if "central-trail-bucket" in self.variants else account_id,
+                                             "account_id": account_id, "region": trail_region,
+                                             "multi_region": multi,
+                                             "data_event_buckets": [self.bname(a) for a in members]})
         if self.extra["trails"]:
             self.extra["trail"] = self.extra["trails"][0]
+        src = self.primary_source()
+        src_account = self.buckets[src]["account"] if src else None
         for alias in evidence.get("config_recording_in") or list(self.accounts):
             acct = self.accounts[alias]
-            account_id, region = self.acct_id(alias), acct["region"]
+            account_id, home = self.acct_id(alias), acct["region"]
+            regions = sorted({home} | {b["region"] for b in self.buckets.values() if b["account"] == alias})
+            if "recorder-home-region-only" in self.defects and alias == src_account:
+                regions = [home]
             config_bucket = f"replaudit-config-{account_id}"
-            s3 = self.client("s3", alias, region)
+            s3 = self.client("s3", alias, home)
             kwargs = {"Bucket": config_bucket}
-            if region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            if home != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": home}
             s3.create_bucket(**kwargs)
             s3.put_public_access_block(Bucket=config_bucket, PublicAccessBlockConfiguration=BPA_ON)
-            cfg = self.client("config", alias, region)
-            cfg.put_configuration_recorder(ConfigurationRecorder={
-                "name": "default",
-                "roleARN": f"arn:aws:iam::{account_id}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig",
-                "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
-            cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": config_bucket})
-            cfg.start_configuration_recorder(ConfigurationRecorderName="default")
-            for identifier in CONFIG_RULES:
-                cfg.put_config_rule(ConfigRule={
-                    "ConfigRuleName": config_rule_name(identifier),
-                    "Source": {"Owner": "AWS", "SourceIdentifier": identifier},
-                    "Scope": {"ComplianceResourceTypes": ["AWS::S3::Bucket"]}})
-            self.extra.setdefault("config", []).append({
-                "account_id": account_id, "region": region, "recorder": "default", "delivery_bucket": config_bucket,
-                "rules": [config_rule_name(i) for i in CONFIG_RULES]})
-        src = self.primary_source()
+            for region in regions:
+                cfg = self.client("config", alias, region)
+                cfg.put_configuration_recorder(ConfigurationRecorder={
+                    "name": "default",
+                    "roleARN": f"arn:aws:iam::{account_id}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig",
+                    # Global resource types (IAM) only in the home Region, as AWS recommends.
+                    "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": region == home}})
+                cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": config_bucket})
+                cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+                if "many-config-rules" in self.variants:
+                    for i in range(EXTRA_CONFIG_RULES):
+                        cfg.put_config_rule(ConfigRule={
+                            "ConfigRuleName": f"cloudtrail-enabled-{i:02d}",
+                            "Source": {"Owner": "AWS", "SourceIdentifier": "CLOUD_TRAIL_ENABLED"}})
+                for identifier in CONFIG_RULES:
+                    cfg.put_config_rule(ConfigRule={
+                        "ConfigRuleName": config_rule_name(identifier),
+                        "Source": {"Owner": "AWS", "SourceIdentifier": identifier},
+                        "Scope": {"ComplianceResourceTypes": ["AWS::S3::Bucket"]}})
+                self.extra.setdefault("config", []).append({
+                    "account_id": account_id, "region": region, "recorder": "default",
+                    "delivery_bucket": config_bucket, "rules": [config_rule_name(i) for i in CONFIG_RULES]})
         if src and "recorder-stopped" in self.defects:
             acct = self.buckets[src]["account"]
             self.client("config", acct, self.accounts[acct]["region"]).stop_configuration_recorder(
@@ -918,10 +1014,15 @@ class Provisioner:
 
     def replication_metrics(self) -> None:
         """Publish the replication metrics S3 would have published over the last hour, for every deployed
-        rule that is Enabled with Metrics Enabled, in the source bucket's account and region."""
+        rule that is Enabled with Metrics Enabled, under the deployed rule's ID, where S3 publishes them: in the
+        source bucket owner's account, ReplicationLatency, OperationsPendingReplication and
+        BytesPendingReplication in the destination bucket's Region and OperationsFailedReplication in the source
+        bucket's Region (https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html, "Which Region
+        is this metric published in?")."""
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         primary = self.primary()
         published = []
+        by_name = {b["name"]: alias for alias, b in self.buckets.items()}
         for rep in self.replications:
             src = self.buckets[rep["source"]]
             region = self.bucket_region[rep["source"]]
@@ -930,15 +1031,15 @@ class Provisioner:
                 deployed = s3.get_bucket_replication(Bucket=src["name"])["ReplicationConfiguration"]["Rules"]
             except ClientError:
                 continue  # no replication configuration: nothing to publish
-            cw = self.client("cloudwatch", src["account"], region)
             for rule in deployed:
                 if rule.get("Status") != "Enabled" or rule["Destination"].get("Metrics", {}).get("Status") != "Enabled":
                     continue
                 dest = rule["Destination"]["Bucket"].split(":::", 1)[1]
+                dest_region = self.bucket_region.get(by_name.get(dest, ""), region)
                 dims = [{"Name": "SourceBucket", "Value": src["name"]}, {"Name": "DestinationBucket", "Value": dest},
                         {"Name": "RuleId", "Value": rule["ID"]}]
                 is_primary = rep is primary
-                data = []
+                data: dict[str, list[dict]] = {dest_region: [], region: []}
                 for i in range(METRIC_POINTS):
                     at = now - datetime.timedelta(minutes=55 - i * 10)
                     h = int(hashlib.sha256(f"{rule['ID']}/{i}".encode()).hexdigest(), 16)
@@ -949,16 +1050,20 @@ class Provisioner:
                         latency = float(LATE_LATENCY_SECONDS)
                     if is_primary and "failed-replication-metrics" in self.defects and i in (2, 3):
                         failed = float(4 - i)                         # 2 + 1 failed operations
-                    for name, value, unit in (("ReplicationLatency", latency, "Seconds"),
-                                              ("OperationsPendingReplication", pending, "Count"),
-                                              ("OperationsFailedReplication", failed, "Count"),
-                                              ("BytesPendingReplication", pending * 1536.0, "Bytes")):
-                        data.append({"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value,
-                                     "Unit": unit})
-                for chunk in range(0, len(data), 20):
-                    cw.put_metric_data(Namespace="AWS/S3", MetricData=data[chunk:chunk + 20])
+                    for name, value, unit, where in (("ReplicationLatency", latency, "Seconds", dest_region),
+                                                     ("OperationsPendingReplication", pending, "Count", dest_region),
+                                                     ("OperationsFailedReplication", failed, "Count", region),
+                                                     ("BytesPendingReplication", pending * 1536.0, "Bytes",
+                                                      dest_region)):
+                        data[where].append({"MetricName": name, "Dimensions": dims, "Timestamp": at,
+                                            "Value": value, "Unit": unit})
+                for where, points in data.items():
+                    cw = self.client("cloudwatch", src["account"], where)
+                    for chunk in range(0, len(points), 20):
+                        cw.put_metric_data(Namespace="AWS/S3", MetricData=points[chunk:chunk + 20])
                 published.append({"source": src["name"], "destination": dest, "rule_id": rule["ID"],
                                   "account_id": self.acct_id(src["account"]), "region": region,
+                                  "latency_region": dest_region, "failures_region": region,
                                   "datapoints_per_metric": METRIC_POINTS})
         self.extra["replication_metrics"] = published
 
@@ -974,7 +1079,8 @@ class Provisioner:
                                f"aws_secret_access_key = {key['secret']}", ""])
 
         report: dict[str, Any] = {"endpoint": self.endpoint, "spec_name": self.spec.get("name"),
-                                  "defects": sorted(self.defects), "iam_enforcement": enforcement,
+                                  "defects": sorted(self.defects), "variants": sorted(self.variants),
+                                  "iam_enforcement": enforcement,
                                   "accounts": {}, "users": {}, "roles": {}, "buckets": {},
                                   "kms_keys": self.kms_keys, "sample_objects": [], **self.extra}
         primary = self.primary()
@@ -1048,6 +1154,7 @@ class Provisioner:
         samples = self.sample_objects()
         self.source_policies()
         self.scenario_d()
+        self.tls_only_policies()
         self.versioning_defects()
         self.audit_trail_and_config()
         self.replication_metrics()
@@ -1065,6 +1172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS), metavar="NAME",
                         help="apply one defect (repeatable): " + ", ".join(DEFECTS))
+    parser.add_argument("--variant", action="append", default=[], choices=sorted(VARIANTS), metavar="NAME",
+                        help="provision another correct set-up (repeatable): " + ", ".join(VARIANTS))
     parser.add_argument("--no-iam-enforcement", action="store_true",
                         help="leave moto's IAM enforcement off (default: turned on when provisioning is done)")
     parser.add_argument("--reset", action="store_true", help="POST /moto-api/reset first")
@@ -1072,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.spec, "rb") as fh:
         spec = tomllib.load(fh)
-    p = Provisioner(args.endpoint, spec, args.defect, args.verbose)
+    p = Provisioner(args.endpoint, spec, args.defect, args.verbose, args.variant)
     if args.reset:
         p.moto_api("/moto-api/reset", b"")
     p.run(args.out_dir, enforcement=not args.no_iam_enforcement)

@@ -115,6 +115,11 @@ class Emulator:
     def reset(self) -> None:
         self.http("POST", "/moto-api/reset", b"")
         self.http("POST", "/moto-api/reset-auth", b"inf", "text/plain")
+        self.unthrottle()
+
+    def unthrottle(self) -> None:
+        """The self-test reads CloudTrail history many times a second; patch 14's rate has its own check."""
+        self.http("POST", "/_harness/lookup-rate", {"per_second": 10000})
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=CFG,
@@ -525,6 +530,31 @@ def cbor_sdk_client(endpoint: str, region: str, key: str, secret: str) -> Any:
     return client
 
 
+def test_lookup_rate(emu: Emulator) -> None:
+    """Patch 14: two LookupEvents per second per account and Region, then ThrottlingException. The window is
+    stretched to 30 s for the check (same algorithm), so a slow machine cannot let the third call through."""
+    emu.http("POST", "/moto-api/reset", b"")
+    _, default = emu.http("GET", "/_harness/lookup-rate")
+    check("lookup-rate: CloudTrail's documented rate by default (2 per 1 s)",
+          default.get("per_second") == 2 and default.get("window_seconds") == 1.0, default)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 30})
+    once = Config(retries={"max_attempts": 1, "mode": "standard"})
+    ct = boto3.client("cloudtrail", region_name="ap-southeast-1", endpoint_url=emu.endpoint, config=once,
+                      aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    other = boto3.client("cloudtrail", region_name="ap-southeast-2", endpoint_url=emu.endpoint, config=once,
+                         aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+    codes = [error_code(lambda: ct.lookup_events()) for _ in range(3)] + [error_code(lambda: other.lookup_events())]
+    check("lookup-rate: a third LookupEvents within a second is ThrottlingException; another Region has its own "
+          "quota", codes == [None, None, "ThrottlingException", None], codes)
+    _, state = emu.http("GET", "/_harness/lookup-rate")
+    # (botocore retries a throttled call once even with max_attempts 1: each refusal is counted)
+    check("lookup-rate: GET counts the throttled calls", state.get("throttled", 0) >= 1 and state.get("per_second") == 2,
+          state)
+    emu.http("POST", "/_harness/lookup-rate", {"per_second": 2, "window_seconds": 0.5})
+    time.sleep(0.6)
+    check("lookup-rate: admitted again once the window has passed", error_code(lambda: ct.lookup_events()) is None)
+
+
 def test_evidence_patches(emu: Emulator) -> None:
     import cbor2
 
@@ -659,9 +689,13 @@ def test_evidence_patches(emu: Emulator) -> None:
                                                                 "ResourceName": kms_key["Arn"]}]
           and by_name["DisableKey"]["EventSource"] == "kms.amazonaws.com", by_name.get("DisableKey"))
     iam_events = ops("cloudtrail", "us-east-1").lookup_events()["Events"]
-    check("cloudtrail: IAM role changes recorded in us-east-1 (global service), not CreateRole",
+    check("cloudtrail: IAM role and user policy changes recorded in us-east-1 (global service), not CreateRole "
+          "or CreateUser; user and policy resources named",
           [(e["EventName"], e["EventSource"], e["Resources"]) for e in iam_events]
-          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}])],
+          == [("PutRolePolicy", "iam.amazonaws.com", [{"ResourceType": "AWS::IAM::Role", "ResourceName": "ev-role"}]),
+              ("AttachUserPolicy", "iam.amazonaws.com",
+               [{"ResourceType": "AWS::IAM::User", "ResourceName": "ev-ops"},
+                {"ResourceType": "AWS::IAM::Policy", "ResourceName": "arn:aws:iam::aws:policy/AdministratorAccess"}])],
           iam_events)
     check("cloudtrail: other regions have their own (empty) history",
           ops("cloudtrail", "ap-southeast-2").lookup_events()["Events"] == [])
@@ -955,11 +989,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
                 seen[(rule_name, q["ResourceId"])] = r["ComplianceType"]
     src_name = src["name"]
     check("seed: the five managed Config rules deployed in each recording account", ok)
-    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, not TLS-only",
+    check("seed: Config evaluates the source as replicating, versioned, private, encrypted, TLS-only",
           {r: seen.get((r, src_name)) for r in expected_rules} == {
               "s3-bucket-replication-enabled": "COMPLIANT", "s3-bucket-versioning-enabled": "COMPLIANT",
               "s3-bucket-level-public-access-prohibited": "COMPLIANT",
-              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "NON_COMPLIANT"},
+              "s3-bucket-server-side-encryption-enabled": "COMPLIANT", "s3-bucket-ssl-requests-only": "COMPLIANT"},
           {r: seen.get((r, src_name)) for r in expected_rules})
     check("seed: Config evaluates the destination (another account/region) with its own recorder: no replication",
           seen.get(("s3-bucket-replication-enabled", dst["name"])) == "NON_COMPLIANT"
@@ -968,7 +1002,6 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
     # metrics as the Rust collector asks for them: GetMetricStatistics over CBOR, period = the 24 h window
     section = prof.creds[src_prof]
     now = datetime.datetime.now(datetime.timezone.utc)
-    cw = cbor_sdk_client(emu.endpoint, src["region"], section["aws_access_key_id"], section["aws_secret_access_key"])
     ok, got = True, {}
     for rep in spec["replication"]:
         rb = buckets[rep["source"]]
@@ -983,6 +1016,11 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             stats = {}
             for metric, stat in (("ReplicationLatency", "Maximum"), ("OperationsPendingReplication", "Maximum"),
                                  ("OperationsFailedReplication", "Sum"), ("BytesPendingReplication", "Maximum")):
+                # Where S3 publishes each: failures in the source's Region, the rest in the destination's.
+                where = rb["region"] if metric == "OperationsFailedReplication" else \
+                    buckets[r["destination"]]["region"]
+                cw = cbor_sdk_client(emu.endpoint, where, section["aws_access_key_id"],
+                                     section["aws_secret_access_key"])
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=[stat, "SampleCount"])["Datapoints"]
@@ -991,8 +1029,8 @@ def test_seed(emu: Emulator, prof: Profiles, spec: dict) -> None:
             ok = ok and stats["ReplicationLatency"][0] == 1 and 2 <= stats["ReplicationLatency"][1] <= 40 \
                 and stats["ReplicationLatency"][2] == 6 and 0 <= stats["OperationsPendingReplication"][1] <= 3 \
                 and stats["OperationsFailedReplication"][1] == 0 and stats["BytesPendingReplication"][0] == 1
-    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3, no failures), one datapoint for a 24 h period "
-          "over CBOR", ok and got, got)
+    check("seed: RTC metrics per rule (latency 2-40 s, pending 0-3 in the destination's Region, no failures in the "
+          "source's), one datapoint for a 24 h period over CBOR", ok and got, got)
 
     # IAM enforcement is on: the CBOR shim authenticates and authorizes like moto does
     status, _, body, _ = cbor_call(emu.endpoint, "ListMetrics", {}, Credentials(section["aws_access_key_id"], "wrong"),
@@ -1042,6 +1080,11 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                 return exc.response["Error"]["Code"]
 
         snap[f"bucket:{alias}:location"] = get(lambda: s3.get_bucket_location(Bucket=b["name"]))
+        # Read the bucket in its own Region (patch 12 answers other Regions with 301/400).
+        where = snap[f"bucket:{alias}:location"]
+        if isinstance(where, dict):
+            s3 = prof.client(accounts[b["account"]]["credentials"]["profile"], "s3",
+                             where.get("LocationConstraint") or "us-east-1")
         snap[f"bucket:{alias}:versioning"] = get(lambda: s3.get_bucket_versioning(Bucket=b["name"]))
         snap[f"bucket:{alias}:bpa"] = get(lambda: s3.get_public_access_block(Bucket=b["name"]))
         snap[f"bucket:{alias}:encryption"] = get(lambda: s3.get_bucket_encryption(Bucket=b["name"]))
@@ -1066,18 +1109,27 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
                                            for r in cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]
         snap[f"account:{alias}:config-rules"] = sorted((r["ConfigRuleName"], r["Source"]["SourceIdentifier"])
                                                        for r in cfg.describe_config_rules()["ConfigRules"])
-    # replication metrics (what S3 published), queried where the spec says the source is
+        # AWS Config in the other Regions of the account's buckets (it is regional).
+        others = sorted({b["region"] for b in spec["buckets"].values() if b["account"] == alias} - {a["region"]})
+        snap[f"account:{alias}:config-regions"] = [
+            (r, [(x["name"], x["recording"]) for x in prof.client(a["credentials"]["profile"], "config", r)
+                 .describe_configuration_recorder_status()["ConfigurationRecordersStatus"]]) for r in others]
+    # replication metrics (what S3 published), queried where the spec says S3 publishes them: in the source
+    # account, latency/pending in the destination's Region, failures in the source's
     now = datetime.datetime.now(datetime.timezone.utc)
     for rep in spec.get("replication", []):
         rb = spec["buckets"][rep["source"]]
-        cw = prof.client(accounts[rb["account"]]["credentials"]["profile"], "cloudwatch", rb["region"])
         for r in rep.get("rules", []):
+            profile = accounts[rb["account"]]["credentials"]["profile"]
+            at_dest = prof.client(profile, "cloudwatch", spec["buckets"][r["destination"]]["region"])
+            at_src = prof.client(profile, "cloudwatch", rb["region"])
             dims = [{"Name": "SourceBucket", "Value": rb["name"]},
                     {"Name": "DestinationBucket", "Value": spec["buckets"][r["destination"]]["name"]},
                     {"Name": "RuleId", "Value": r["id"]}]
             stats = {}
             for metric in ("ReplicationLatency", "OperationsPendingReplication", "OperationsFailedReplication",
                            "BytesPendingReplication"):
+                cw = at_src if metric == "OperationsFailedReplication" else at_dest
                 pts = cw.get_metric_statistics(Namespace="AWS/S3", MetricName=metric, Dimensions=dims, Period=86400,
                                                StartTime=now - datetime.timedelta(hours=24), EndTime=now,
                                                Statistics=["Maximum", "Sum", "SampleCount"])["Datapoints"]
@@ -1203,7 +1255,9 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "role-s3-admin": (f"role:{role}:policy", lambda v, _: any(s.get("Action") == "s3:*" and s.get("Resource") == "*" for doc in v for s in statements(doc))),
         "rtc-off": (f"bucket:{src}:replication", lambda v, _: all("ReplicationTime" not in r["Destination"] and "Metrics" not in r["Destination"] for r in rules(v)), no_metrics),
         "delete-markers-off": (f"bucket:{src}:replication", lambda v, _: all(r["DeleteMarkerReplication"]["Status"] == "Disabled" for r in rules(v))),
-        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: v == "NoSuchBucketPolicy"),
+        # Only the TLS-only Deny is left: nothing lets the replication role in.
+        "dest-policy-missing": (f"bucket:{dst}:policy", lambda v, _: isinstance(v, dict)
+                                and [s["Effect"] for s in statements(v)] == ["Deny"]),
         "clint-granted": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and spec["principals"][deny["principal"]]["arn"] in json.dumps(s.get("Principal")) for s in statements(v))),
         "grant-star": (f"bucket:{src}:policy", lambda v, _: any(s["Effect"] == "Allow" and s.get("Principal") == "*" for s in statements(v))),
         "grant-account": (f"bucket:{src}:policy", lambda v, _: any(s.get("Principal") == {"AWS": f"arn:aws:iam::{spec['principals'][allow['principal']]['arn'].split(':')[4]}:root"} for s in statements(v))),
@@ -1220,6 +1274,8 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
                                     and "aws:SourceAccount" not in json.dumps(v) and "aws:SourceArn" not in json.dumps(v)),
         "trail-no-data-events": (f"account:{src_acct}:trails", trail_no_data),
         "recorder-stopped": (f"account:{src_acct}:config", recorder_stopped),
+        "recorder-home-region-only": (f"account:{src_acct}:config-regions",
+                                      lambda v, _: bool(v) and all(recorders == [] for _, recorders in v)),
         "failed-replication-metrics": (metrics, lambda v, _: sum(p[1] for p in v["OperationsFailedReplication"]) > 0
                                        and max(p[0] for p in v["ReplicationLatency"]) <= 900),
         "late-replication-metrics": (metrics, lambda v, _: max(p[0] for p in v["ReplicationLatency"]) > 900
@@ -1236,6 +1292,9 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "no-destination-account": (f"bucket:{src}:replication", lambda v, _: all(
             "Account" not in r["Destination"] for r in rules(v))),
         "planted-admin-role": (f"account:{src_acct}:iam", planted_admin),
+        "no-tls-deny": (f"bucket:{src}:policy", lambda v, prof: "aws:SecureTransport" not in json.dumps(v)
+                        and compliance(prof, "s3-bucket-ssl-requests-only").get(spec["buckets"][src]["name"])
+                        == "NON_COMPLIANT"),
     }
 
 
@@ -1316,6 +1375,8 @@ def main() -> int:
             test_patches(emu)
             phases["patches"] = time.monotonic() - t
             t = time.monotonic()
+            test_lookup_rate(emu)
+            emu.unthrottle()
             test_evidence_patches(emu)
             phases["evidence patches"] = time.monotonic() - t
             t = time.monotonic()
