@@ -345,6 +345,9 @@ fn auditor_needs_exactly_the_read_only_policy() {
             }
         }
         let c = compare(&baseline, run.report(), true);
+        for p in &c.proven_despite {
+            println!("without {permission}: still proven, the missing data named: {p}");
+        }
         for w in &c.wrong {
             problems.push(format!("without {permission}: {w}"));
         }

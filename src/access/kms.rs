@@ -17,18 +17,6 @@ use crate::snapshot::{BucketState, Fetched, KmsKeyMetadata, ReplicationRule, Sna
 use crate::spec::{self, Spec};
 use std::collections::BTreeMap;
 
-/// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs built from a region.
-/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>
-pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 /// A key reference as a bucket or replication configuration holds it (key ARN, alias ARN, bare key
 /// id, or `alias/name`), made into an ARN in the account and region it resolves in, so that it
 /// can be described and compared. KMS resolves a bare id or alias name in the caller's account and
@@ -41,7 +29,7 @@ pub fn qualify_key_reference(reference: &str, account: &str, region: &str) -> St
     if reference.starts_with("arn:") {
         return reference.to_string();
     }
-    let partition = partition_of(region);
+    let partition = crate::aws::partition_of_region(region);
     match reference.strip_prefix("alias/") {
         Some(name) => format!("arn:{partition}:kms:{region}:{account}:alias/{name}"),
         None => format!("arn:{partition}:kms:{region}:{account}:key/{reference}"),

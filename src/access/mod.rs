@@ -44,15 +44,17 @@ pub struct IdentitySide {
 
 impl IdentitySide {
     /// An invented principal of `account` whose identity policies allow everything: used to ask
-    /// what a resource policy alone lets "anyone else in that account" do.
-    pub fn synthetic_admin(account: &str, name: &str) -> IdentitySide {
+    /// what a resource policy alone lets "anyone else in that account" do. `partition` is the
+    /// account's ARN partition (`aws`, `aws-cn`, ...): a principal of another partition never
+    /// matches a policy of this one.
+    pub fn synthetic_admin(partition: &str, account: &str, name: &str) -> IdentitySide {
         let p = Policy::parse(
             "synthetic allow-all identity policy",
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
         )
         .expect("constant policy parses");
         IdentitySide {
-            arn: format!("arn:aws:iam::{account}:user/{name}"),
+            arn: format!("arn:{partition}:iam::{account}:user/{name}"),
             account: account.to_string(),
             kind: "user".into(),
             name: name.into(),
@@ -81,12 +83,24 @@ impl IdentitySide {
         })
     }
 
+    /// The partition named by the principal's own ARN (its second field).
+    /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>
+    pub fn partition(&self) -> &str {
+        self.arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+
     /// The ARN a request carries: the user, or a session of the role.
     pub fn caller_arn(&self) -> String {
         if self.kind == "role" {
             format!(
-                "arn:aws:sts::{}:assumed-role/{}/replaudit-simulated",
-                self.account, self.name
+                "arn:{}:sts::{}:assumed-role/{}/replaudit-simulated",
+                self.partition(),
+                self.account,
+                self.name
             )
         } else {
             self.arn.clone()
@@ -325,7 +339,8 @@ pub fn evaluate(snap: &Snapshot, who: &IdentitySide, q: &Query, leg: Leg) -> Eva
             who.account.as_str(),
         ),
         Leg::ResourceOnly => {
-            allow_all = IdentitySide::synthetic_admin(&who.account, &who.name).policies;
+            allow_all =
+                IdentitySide::synthetic_admin(who.partition(), &who.account, &who.name).policies;
             (&allow_all, None, q.resource_policy, q.resource_account)
         }
     };
@@ -383,4 +398,24 @@ pub fn deciding_summary(e: &Evaluation) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdentitySide;
+
+    /// A role of the China partition calls as `arn:aws-cn:sts::...`; an ARN built with `arn:aws:`
+    /// would match none of its own partition's policies.
+    #[test]
+    fn sessions_and_synthetic_principals_keep_their_partition() {
+        let role = IdentitySide::from_arn("arn:aws-cn:iam::111122223333:role/repl").unwrap();
+        assert_eq!(
+            role.caller_arn(),
+            "arn:aws-cn:sts::111122223333:assumed-role/repl/replaudit-simulated"
+        );
+        let gov = IdentitySide::synthetic_admin("aws-us-gov", "111122223333", "probe");
+        assert_eq!(gov.arn, "arn:aws-us-gov:iam::111122223333:user/probe");
+        let commercial = IdentitySide::from_arn("arn:aws:iam::111122223333:user/u").unwrap();
+        assert_eq!(commercial.caller_arn(), "arn:aws:iam::111122223333:user/u");
+    }
 }

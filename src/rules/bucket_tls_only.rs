@@ -64,7 +64,8 @@ pub fn allowed_over_http(cx: &AuditContext, alias: &str) -> Result<Vec<AllowedOv
     let account = cx.bucket_account_id(alias).unwrap_or_default();
     let bucket = cx.bucket_arn(alias);
     let object = cx.object_arn(alias, "replaudit-tls-probe");
-    let admin = IdentitySide::synthetic_admin(account, "replaudit-tls-probe");
+    let admin =
+        IdentitySide::synthetic_admin(cx.bucket_partition(alias), account, "replaudit-tls-probe");
     let mut who = vec![admin.clone()];
     // Every spec principal, with an identity that allows everything: only the bucket policy
     // (its Deny, or its lack of a grant across accounts) can stop an HTTP request of theirs.

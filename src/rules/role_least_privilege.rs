@@ -6,8 +6,9 @@ use crate::spec::Replication;
 use serde_json::{json, Value};
 
 /// A bucket name no one can own (bucket names cannot contain `_`): asking whether the role may
-/// touch it asks whether its permissions reach beyond the audited buckets.
-const UNRELATED_BUCKET: &str = "arn:aws:s3:::replaudit_unrelated_bucket";
+/// touch it asks whether its permissions reach beyond the audited buckets. Its ARN is built in the
+/// role's own partition, where a policy's `arn:*:s3:::*` or `*` would reach it.
+const UNRELATED_BUCKET: &str = "replaudit_unrelated_bucket";
 
 declare_rule! {
     /// ## What it checks
@@ -66,15 +67,16 @@ impl Rule for RoleLeastPrivilege {
                     continue;
                 }
             };
+            let partition = who.partition().to_string();
             let mut probes: Vec<(&str, String, String)> = vec![
                 (
                     "s3:GetObject",
-                    format!("{UNRELATED_BUCKET}/any-object"),
+                    format!("arn:{partition}:s3:::{UNRELATED_BUCKET}/any-object"),
                     "read objects of unrelated buckets".into(),
                 ),
                 (
                     "s3:ReplicateObject",
-                    format!("{UNRELATED_BUCKET}/any-object"),
+                    format!("arn:{partition}:s3:::{UNRELATED_BUCKET}/any-object"),
                     "replicate into unrelated buckets".into(),
                 ),
             ];

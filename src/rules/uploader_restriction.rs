@@ -75,13 +75,16 @@ impl Rule for UploaderRestriction {
             let arn = cx.principal_arn(u.get_ref());
             probes.push((arn.to_string(), identity_side(cx.snap, arn), false));
         }
-        let inside = IdentitySide::synthetic_admin(account, "replaudit-any-other-identity");
+        let partition = cx.bucket_partition(bucket);
+        let inside =
+            IdentitySide::synthetic_admin(partition, account, "replaudit-any-other-identity");
         probes.push((
             format!("any other identity of {account} with s3:* ({})", inside.arn),
             Ok(inside),
             false,
         ));
-        let outside = IdentitySide::synthetic_admin(OUTSIDE_ACCOUNT, "replaudit-outsider");
+        let outside =
+            IdentitySide::synthetic_admin(partition, OUTSIDE_ACCOUNT, "replaudit-outsider");
         probes.push((
             format!(
                 "any identity of another account with s3:* ({})",

@@ -212,6 +212,11 @@ pub struct Comparison {
     /// Status flips (pass<->fail, pass->skip, ...), non-error findings the baseline does not
     /// have, baseline findings that vanished without an error of their rule.
     pub wrong: Vec<String>,
+    /// Findings that kept their status while their message changed to name a call that failed
+    /// (`... s3:GetBucketEncryption failed: AccessDenied ...`): the rule saw the data was missing
+    /// and proved its verdict for every value it could have had (e.g. access-expectation with
+    /// an unknown Bucket Key setting evaluates both KMS contexts). Not a wrong verdict.
+    pub proven_despite: Vec<String>,
     /// `error` findings that do not name the failed call and its cause.
     pub unexplained_errors: Vec<String>,
     /// Call and cause of every error finding (`call -> cause -> count`).
@@ -285,6 +290,13 @@ pub fn compare(baseline: &Value, run: &Value, allow_skip: bool) -> Comparison {
             let m = missing.remove(i);
             c.wrong
                 .push(format!("{} -> {status}: {id} {res}: {msg}", m.2));
+        } else if let Some(i) = missing
+            .iter()
+            .position(|m| m.0 == id && m.1 == res && m.2 == status && named_call(&msg).is_some())
+        {
+            missing.remove(i);
+            c.proven_despite
+                .push(format!("{status}: {id} {res}: now '{msg}'"));
         } else if let Some(i) = missing.iter().position(|m| m.0 == id && m.1 == res) {
             let m = missing.remove(i);
             c.wrong.push(format!(
