@@ -996,7 +996,10 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                         }) else {
                             continue;
                         };
-                        let admin = super::IdentitySide::synthetic_admin(a, &side.name).policies;
+                        // Only its allow-all policies are used: the partition is the named principal's.
+                        let partition = side.arn.split(':').nth(1).unwrap_or("aws");
+                        let admin =
+                            super::IdentitySide::synthetic_admin(partition, a, &side.name).policies;
                         let mut c = Caller::new(
                             side.caller_arn(),
                             Some(a.to_string()),
