@@ -67,6 +67,10 @@ enum Command {
     Man,
     /// Find every replicated bucket of the given accounts and write a baseline posture spec.
     Discover(DiscoverArgs),
+    /// Every principal that can read, write or control the spec's buckets (or decrypt with their
+    /// keys), and how: own policies or the roles it becomes. Exit 1 when something that could
+    /// grant access was not evaluated (listed under the table).
+    WhoCan(WhoCanArgs),
 }
 
 #[derive(Args)]
@@ -654,6 +658,29 @@ struct SimulateArgs {
 }
 
 #[derive(Args)]
+struct WhoCanArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Use this saved snapshot instead of reading AWS (no network).
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Only this bucket (alias from the spec).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Only this action, e.g. s3:GetObject or kms:Decrypt.
+    #[arg(long)]
+    action: Option<String>,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    output: String,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
 struct RulesArgs {
     /// Print one rule's full documentation.
     #[arg(long)]
@@ -743,6 +770,7 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
         Command::Canary(a) => canary_cmd(a).await,
         Command::Reconcile(a) => reconcile_cmd(a).await,
         Command::Discover(a) => discover_cmd(a).await,
+        Command::WhoCan(a) => who_can_cmd(a).await,
         Command::Rules(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled synchronously")
         }
@@ -1058,6 +1086,59 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         eprintln!("replaudit: {why}");
     }
     Ok(run.exit_code(undecided == 0))
+}
+
+/// Exit 0 with the table; 1 when something that could grant access was not evaluated, an
+/// account failed the set-up check or `--deadline` stopped the collection; 130/143 on a signal
+/// (the same contract as `audit`).
+async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
+    use access::whocan;
+    let spec = load_spec(&a.spec)?;
+    let opts = whocan::Options {
+        bucket: a.bucket.clone(),
+        action: a.action.clone(),
+    };
+    opts.check(&spec).map_err(Fatal)?;
+    if a.output != "table" && a.output != "json" {
+        return Err(Fatal(format!(
+            "unknown --output '{}' (table or json)",
+            a.output
+        )));
+    }
+    let mut run = RunStatus::completed();
+    let snap = match &a.snapshot {
+        Some(p) => load_snapshot(p)?,
+        None => {
+            let unusable = match setup_check(&spec, &a.aws, false).await {
+                Ok(u) => u,
+                Err(code) => return Ok(code),
+            };
+            run = unusable_run(&unusable);
+            let mut copts = a.evidence.collect_options(&a.aws, None);
+            copts.unusable = Some(unusable);
+            let (snap, stopped) =
+                collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
+            if let Some(st) = &stopped {
+                run = run.worst(stopped_run(st, "collection"));
+            }
+            snap
+        }
+    };
+    if snap.spec_name != spec.name {
+        return Err(Fatal(format!(
+            "snapshot was collected for spec '{}', not '{}'",
+            snap.spec_name, spec.name
+        )));
+    }
+    let w = whocan::analyze(&spec, &snap, &opts);
+    match a.output.as_str() {
+        "json" => emit(&format!("{}\n", serde_json::to_string_pretty(&w)?))?,
+        _ => emit(&whocan::render_table(&w, opts.action.as_deref()))?,
+    }
+    if let Some(why) = &run.reason {
+        eprintln!("replaudit: {why}");
+    }
+    Ok(run.exit_code(w.errors.is_empty()))
 }
 
 fn rules_cmd(a: RulesArgs) -> Result<u8, Fatal> {

@@ -289,7 +289,8 @@ defect_tests! {
     defect_role_trusted_by_wrong_service: "role-wrong-trust" => ["role-trust"];
     defect_role_trusted_by_extra_principal: "role-extra-trust" => ["role-trust"];
     defect_role_missing_replicate_object: "role-missing-replicate-object" => ["role-destination-permissions"];
-    defect_role_s3_admin: "role-s3-admin" => ["role-least-privilege"];
+    // The role can then read, write and control every bucket of its account: who-can names it.
+    defect_role_s3_admin: "role-s3-admin" => ["role-least-privilege", "who-can"];
     defect_rtc_off: "rtc-off" => ["replication-rtc"];
     defect_delete_markers_off: "delete-markers-off" => ["replication-delete-markers"];
     defect_destination_policy_missing: "dest-policy-missing" => ["destination-policy-allows-role"];
@@ -361,9 +362,11 @@ fn defect_clint_granted() {
 /// stops working too, which the access proof must (and does) catch.
 #[test]
 fn defect_grant_star() {
+    // Within the bucket's account "*" reaches every user and role directly: who-can names the
+    // ones the spec does not expect to read (l2-engineer, xyz-intern).
     let r = planted(
         "grant-star",
-        &["access-expectation", "bucket-policy-grantees"],
+        &["access-expectation", "bucket-policy-grantees", "who-can"],
     );
     grant_named(&r, "\"*\" (anyone)");
     let denied = with_status(&r, "fail")
@@ -381,8 +384,19 @@ fn defect_grant_star() {
 
 #[test]
 fn defect_grant_whole_account() {
-    let r = planted("grant-account", &["bucket-policy-grantees"]);
+    // ABCD's root user and its administrator (identity policy `*`) can then read the source.
+    let r = planted("grant-account", &["bucket-policy-grantees", "who-can"]);
     grant_named(&r, "271089868719");
+    let who = with_status(&r, "fail")
+        .into_iter()
+        .find(|f| f["id"] == "who-can")
+        .unwrap();
+    let msg = who["message"].as_str().unwrap();
+    assert!(
+        msg.contains("arn:aws:iam::271089868719:root (account-root)")
+            && msg.contains("arn:aws:iam::271089868719:user/replaudit-admin (user)"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -89,6 +89,11 @@ const PERMISSIONS: &[(&str, &[&str], Option<&str>)] = &[
     ),
     ("iam:GetPolicy", &["iam:GetPolicy"], None),
     ("iam:GetPolicyVersion", &["iam:GetPolicyVersion"], None),
+    (
+        "iam:GetAccountAuthorizationDetails",
+        &["iam:GetAccountAuthorizationDetails"],
+        None,
+    ),
     ("kms:DescribeKey", &["kms:DescribeKey"], None),
     ("kms:GetKeyPolicy", &["kms:GetKeyPolicy"], None),
     (

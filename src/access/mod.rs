@@ -10,6 +10,7 @@
 
 pub mod kms;
 pub mod matrix;
+pub mod whocan;
 
 use crate::policy::{self, Context, Evaluation, Policy, PolicySet, Request};
 use crate::snapshot::{Fetched, NamedPolicy, PrincipalState, Snapshot};

@@ -12,8 +12,8 @@ mod s3;
 
 use crate::aws::{self, AwsOptions};
 use crate::snapshot::{
-    AccountState, BucketState, Fetched, KmsKeyState, PrincipalState, ReplicationMetrics, Snapshot,
-    SCHEMA_VERSION,
+    AccountState, BucketState, Fetched, IamAccount, KmsKeyState, PrincipalState,
+    ReplicationMetrics, Snapshot, SCHEMA_VERSION,
 };
 use crate::spec::{self, Spec};
 use aws_config::SdkConfig;
@@ -287,6 +287,7 @@ struct Partial {
     principals: BTreeMap<String, PrincipalState>,
     kms_keys: BTreeMap<String, KmsKeyState>,
     metrics: Option<BTreeMap<String, Fetched<ReplicationMetrics>>>,
+    iam_accounts: BTreeMap<String, Fetched<IamAccount>>,
 }
 
 /// [`collect`], but stop when `stop` resolves: what was read is kept, everything still in
@@ -370,7 +371,14 @@ pub async fn collect_until(
                     .await;
             put(&|p| p.metrics = Some(m.clone()));
         };
-        futures::join!(accounts, buckets_then_metrics, principals);
+        // Every principal of each account, for `who-can`.
+        let authorization = join_all(spec.accounts.keys().map(|alias| async {
+            let st = iam::collect_authorization(spec, clients, alias).await;
+            put(&|p| {
+                p.iam_accounts.insert(alias.clone(), st.clone());
+            });
+        }));
+        futures::join!(accounts, buckets_then_metrics, principals, authorization);
         // KMS keys: those the spec names, plus replica keys the live configurations name.
         let keys = key_arns(
             spec,
@@ -411,6 +419,7 @@ pub async fn collect_until(
         principals: p.principals,
         kms_keys: p.kms_keys,
         replication_metrics: p.metrics.unwrap_or_default(),
+        iam_accounts: p.iam_accounts,
     };
     (snap, stopped)
 }
@@ -549,6 +558,9 @@ fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Stopped) {
             metadata: u(s),
             key_policy: u(s),
         });
+    }
+    for alias in spec.accounts.keys() {
+        p.iam_accounts.entry(alias.clone()).or_insert_with(|| u(s));
     }
     if p.metrics.is_none() {
         let mut m = BTreeMap::new();

@@ -461,6 +461,7 @@ sample_key = "reports/sample.txt"
             principals,
             kms_keys,
             replication_metrics: BTreeMap::new(),
+            iam_accounts: BTreeMap::new(),
         }
     }
 

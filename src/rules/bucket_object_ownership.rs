@@ -132,8 +132,9 @@ mod tests {
             Status::Fail,
             "no ownership controls (OwnershipControlsNotFoundError): objects are owned by their writer; expected BucketOwnerEnforced",
         );
-        // The source has no controls in the seed: right when the spec expects ObjectWriter.
+        // A bucket without controls is right when the spec expects ObjectWriter.
         let mut f = seed();
+        f.bucket("source").ownership_controls = Fetched::absent("OwnershipControlsNotFoundError");
         spec_ownership(&mut f, "source", "ObjectWriter");
         let out = f.run(&BucketObjectOwnership);
         assert_eq!(count(&out, Status::Pass), 2);

@@ -264,6 +264,7 @@ arn = "arn:aws:iam::271089868719:user/tom-cruise"
             principals: BTreeMap::new(),
             kms_keys: BTreeMap::new(),
             replication_metrics: BTreeMap::new(),
+            iam_accounts: BTreeMap::new(),
         }
     }
 

@@ -50,6 +50,7 @@ pub mod role_source_permissions;
 pub mod role_trust;
 pub mod trail_data_events;
 pub mod uploader_restriction;
+pub mod who_can;
 
 pub use context::AuditContext;
 pub use registry::{all_metas, all_rules, find_rule, run_all};

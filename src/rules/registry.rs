@@ -28,6 +28,7 @@ static RULES: &[&dyn Rule] = &[
     &destination_policy_allows_role::DestinationPolicyAllowsRole,
     &access_expectation::AccessExpectation,
     &bucket_policy_grantees::BucketPolicyGrantees,
+    &who_can::WhoCanRule,
     &replication_kms::ReplicationKms,
     &replication_kms_permissions::ReplicationKmsPermissions,
     &encrypted_replica_readable::EncryptedReplicaReadable,
@@ -265,7 +266,10 @@ mod tests {
                         let hit = lit.match_indices(id).any(|(i, _)| {
                             let before = lit[..i].chars().last();
                             let after = lit[i + id.len()..].chars().next();
-                            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+                            // `replaudit who-can` names the subcommand, not the rule.
+                            let command = lit[..i].ends_with("replaudit ");
+                            !command
+                                && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
                                 && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
                         });
                         if hit {

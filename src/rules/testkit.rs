@@ -313,6 +313,7 @@ pub fn snapshot() -> Snapshot {
         principals: BTreeMap::new(),
         kms_keys: BTreeMap::new(),
         replication_metrics: BTreeMap::new(),
+        iam_accounts: BTreeMap::new(),
     }
 }
 

@@ -115,6 +115,68 @@ pub struct Snapshot {
     /// CloudWatch replication metrics per spec rule, keyed `<replication id>/<rule label>`.
     #[serde(default)]
     pub replication_metrics: BTreeMap<String, Fetched<ReplicationMetrics>>,
+    /// Every IAM user, group, role and the managed policies they use, per account alias
+    /// (`iam:GetAccountAuthorizationDetails`): what `who-can` enumerates. Absent in snapshots
+    /// taken before it was collected, which `who-can` reports as not collected.
+    #[serde(default)]
+    pub iam_accounts: BTreeMap<String, Fetched<IamAccount>>,
+}
+
+/// One account's IAM principals and policies, as `GetAccountAuthorizationDetails` returns them
+/// (<https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html>).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct IamAccount {
+    pub account_id: String,
+    pub users: Vec<IamUser>,
+    pub groups: Vec<IamGroup>,
+    pub roles: Vec<IamRole>,
+    /// Managed policies some user, group or role of the account uses (attached, or as a
+    /// permissions boundary), keyed by ARN: the default version's document. Policies nothing
+    /// uses grant nothing and are not kept.
+    pub managed_policies: BTreeMap<String, Fetched<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IamUser {
+    pub arn: String,
+    pub name: String,
+    /// Inline policies: (name, document).
+    pub inline_policies: Vec<InlinePolicy>,
+    /// ARNs of the attached managed policies.
+    pub attached_policies: Vec<String>,
+    /// Names of the groups the user is in.
+    pub groups: Vec<String>,
+    /// ARN of the permissions boundary.
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IamGroup {
+    pub arn: String,
+    pub name: String,
+    pub inline_policies: Vec<InlinePolicy>,
+    pub attached_policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IamRole {
+    pub arn: String,
+    pub name: String,
+    /// The trust policy (who may assume the role).
+    pub trust_policy: Option<String>,
+    pub inline_policies: Vec<InlinePolicy>,
+    pub attached_policies: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InlinePolicy {
+    pub name: String,
+    pub document: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -562,6 +624,7 @@ mod tests {
             principals: BTreeMap::new(),
             kms_keys: BTreeMap::new(),
             replication_metrics: BTreeMap::new(),
+            iam_accounts: BTreeMap::new(),
         }
     }
 

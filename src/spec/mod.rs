@@ -6,7 +6,9 @@
 
 mod validate;
 
-pub use validate::{is_iam_principal_arn, is_kms_key_arn};
+pub use validate::{
+    is_account_id, is_iam_principal_arn, is_kms_key_arn, is_org_id, is_service_principal,
+};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -61,6 +63,9 @@ pub struct Spec {
     pub scenario_d: Option<ScenarioD>,
     /// Expectations about AWS's own evidence (CloudTrail, AWS Config).
     pub evidence: Option<EvidenceExpectations>,
+    /// Who may read, write and control each bucket, and decrypt with its key (`who-can`).
+    #[serde(default)]
+    pub who_can: Vec<WhoCanExpectation>,
 }
 
 /// How to obtain credentials for an account or a principal.
@@ -242,6 +247,135 @@ pub struct EvidenceExpectations {
     /// An AWS Config recorder must be recording in these account aliases.
     #[serde(default)]
     pub config_recording_in: Vec<Spanned<String>>,
+}
+
+/// The principals that may read, write and control one bucket, and decrypt its objects with the
+/// bucket's KMS key: everyone else who can is a `who-can` failure. A class left out is not
+/// checked. Entries are principal aliases, IAM ARNs or ARN patterns (`*`, `?`), service
+/// principals (`logs.amazonaws.com`), `anonymous`, or `organization:o-...`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoCanExpectation {
+    pub bucket: Spanned<String>,
+    pub read: Option<Vec<Spanned<String>>>,
+    pub write: Option<Vec<Spanned<String>>>,
+    pub control: Option<Vec<Spanned<String>>>,
+    pub decrypt: Option<Vec<Spanned<String>>>,
+}
+
+/// The access classes of `who-can`, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessClass {
+    Read,
+    Write,
+    Control,
+    Decrypt,
+}
+
+impl AccessClass {
+    pub const ALL: [AccessClass; 4] = [
+        AccessClass::Read,
+        AccessClass::Write,
+        AccessClass::Control,
+        AccessClass::Decrypt,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccessClass::Read => "read",
+            AccessClass::Write => "write",
+            AccessClass::Control => "control",
+            AccessClass::Decrypt => "decrypt",
+        }
+    }
+}
+
+impl fmt::Display for AccessClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl WhoCanExpectation {
+    /// The entries of one class; `None` when the spec does not constrain that class.
+    pub fn class(&self, c: AccessClass) -> Option<&[Spanned<String>]> {
+        match c {
+            AccessClass::Read => self.read.as_deref(),
+            AccessClass::Write => self.write.as_deref(),
+            AccessClass::Control => self.control.as_deref(),
+            AccessClass::Decrypt => self.decrypt.as_deref(),
+        }
+    }
+}
+
+/// What a `who_can` entry names, once resolved against the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhoCanEntry {
+    /// An IAM ARN, or an ARN pattern with `*`/`?` (aliases resolve to their ARN).
+    Arn(String),
+    Service(String),
+    Anonymous,
+    Organization(String),
+}
+
+impl WhoCanEntry {
+    /// Resolve an entry as written: a principal alias, an ARN or pattern, a service principal,
+    /// `anonymous`, or `organization:o-...`. `None` when it is none of these.
+    pub fn resolve(spec: &Spec, raw: &str) -> Option<WhoCanEntry> {
+        if let Some(p) = spec.principals.get(raw) {
+            return Some(WhoCanEntry::Arn(p.arn.get_ref().clone()));
+        }
+        if raw == "anonymous" {
+            return Some(WhoCanEntry::Anonymous);
+        }
+        if let Some(org) = raw.strip_prefix("organization:") {
+            return validate::is_org_id(org).then(|| WhoCanEntry::Organization(org.to_string()));
+        }
+        if raw.starts_with("arn:") {
+            return validate::is_principal_arn_pattern(raw).then(|| WhoCanEntry::Arn(raw.into()));
+        }
+        validate::is_service_principal(raw).then(|| WhoCanEntry::Service(raw.to_string()))
+    }
+
+    /// Whether this entry names the principal `id` (an ARN, a service name, `anonymous`, or
+    /// `organization:o-...`). IAM user and role names are unique in an account whatever their
+    /// path (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html>), so an
+    /// ARN written without the path still names the principal.
+    pub fn matches(&self, id: &str) -> bool {
+        match self {
+            WhoCanEntry::Anonymous => id == "anonymous",
+            WhoCanEntry::Organization(o) => id.strip_prefix("organization:") == Some(o.as_str()),
+            WhoCanEntry::Service(s) => id.eq_ignore_ascii_case(s),
+            WhoCanEntry::Arn(a) if a.contains(['*', '?']) => {
+                wildmatch::WildMatch::new(a).matches(id)
+            }
+            WhoCanEntry::Arn(a) => {
+                a == id || iam_identity(a).is_some_and(|x| Some(x) == iam_identity(id))
+            }
+        }
+    }
+}
+
+/// `(account, "user"|"role", name)` of an IAM user or role ARN, ignoring the path.
+fn iam_identity(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if service != "iam" {
+        return None;
+    }
+    let (kind, rest) = resource.split_once('/')?;
+    if kind != "user" && kind != "role" {
+        return None;
+    }
+    Some((account, kind, rest.rsplit('/').next()?))
 }
 
 fn yes() -> bool {

@@ -197,6 +197,90 @@ fn kms_keys_outside_their_buckets_region_are_rejected() {
 }
 
 #[test]
+fn who_can_entries_resolve_and_bad_ones_point_at_themselves() {
+    let s = parse_str(SEED).unwrap();
+    assert_eq!(s.who_can.len(), 4);
+    let source = &s.who_can[0];
+    let read: Vec<WhoCanEntry> = source
+        .class(AccessClass::Read)
+        .unwrap()
+        .iter()
+        .map(|e| WhoCanEntry::resolve(&s, e.get_ref()).unwrap())
+        .collect();
+    assert!(read[0].matches("arn:aws:iam::271089868719:user/tom-cruise"));
+    assert!(read[2].matches("arn:aws:iam::111122223333:user/replaudit-admin"));
+    assert!(!read[2].matches("arn:aws:iam::111122223333:user/l2-contractor"));
+    // A role ARN written without its path still names the role.
+    let role = WhoCanEntry::Arn("arn:aws:iam::111122223333:role/admin".into());
+    assert!(role.matches("arn:aws:iam::111122223333:role/ops/admin"));
+    assert!(!role.matches("arn:aws:iam::111122223333:user/admin"));
+    for ok in [
+        "anonymous",
+        "logs.ap-southeast-1.amazonaws.com",
+        "organization:o-a1b2c3d4e5",
+        "arn:aws:iam::*:root",
+        "arn:aws:sts::111122223333:assumed-role/r/*",
+    ] {
+        assert!(WhoCanEntry::resolve(&s, ok).is_some(), "{ok}");
+    }
+
+    let bad = SEED.replacen(
+        "read = [\"tom\", \"replication-role\"",
+        "read = [\"tom\", \"replication-rol\"",
+        1,
+    );
+    let e = parse_str(&bad).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("who_can.read: 'replication-rol' is not a principal alias"),
+        "{e}"
+    );
+    let line = bad
+        .lines()
+        .position(|l| l.contains("\"replication-rol\""))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line, "{e}");
+    assert!(e.column > 1);
+
+    let dup = format!("{SEED}\n[[who_can]]\nbucket = \"source\"\nread = []\n");
+    assert!(parse_str(&dup)
+        .unwrap_err()
+        .message
+        .contains("bucket 'source' already has a [[who_can]] entry"));
+    let nothing = format!("{SEED}\n[[who_can]]\nbucket = \"scratch\"\n");
+    assert!(parse_str(&nothing)
+        .unwrap_err()
+        .message
+        .contains("no bucket with alias 'scratch'"));
+    let start = SEED.find("bucket = \"logs-backup\"\nread").unwrap();
+    let end = start + SEED[start..].find("\n\n").unwrap();
+    let empty = format!("{}bucket = \"logs-backup\"{}", &SEED[..start], &SEED[end..]);
+    assert!(parse_str(&empty)
+        .unwrap_err()
+        .message
+        .contains("expected at least one of read, write, control, decrypt"));
+    let aes = SEED.replacen(
+        "bucket = \"logs\"\n",
+        "bucket = \"logs\"\ndecrypt = [\"tom\"]\n",
+        1,
+    );
+    assert!(parse_str(&aes)
+        .unwrap_err()
+        .message
+        .contains("who_can.decrypt: bucket 'logs' has no SSE-KMS default encryption"));
+    let wrong_kind = SEED.replacen(
+        "control = [\"arn:aws:iam::271089868719:user/replaudit-*\"]",
+        "control = [\"arn:aws:s3:::clint-s3-bucket\"]",
+        1,
+    );
+    assert!(parse_str(&wrong_kind)
+        .unwrap_err()
+        .message
+        .starts_with("who_can.control: 'arn:aws:s3:::clint-s3-bucket'"));
+}
+
+#[test]
 fn account_block_public_access_defaults_to_on_and_is_typed() {
     const XYZ: &str = "credentials = { profile = \"xyz-audit\" }\nblock_public_access = true";
     assert!(SEED.contains(XYZ));

@@ -271,6 +271,57 @@ pub(super) fn validate(spec: &Spec) -> VResult {
             );
         }
     }
+    let mut seen = BTreeSet::new();
+    for w in &spec.who_can {
+        bucket_ref(spec, &w.bucket, "who_can.bucket")?;
+        if !seen.insert(w.bucket.get_ref()) {
+            return err(
+                &w.bucket,
+                format!(
+                    "who_can: bucket '{}' already has a [[who_can]] entry",
+                    w.bucket.get_ref()
+                ),
+            );
+        }
+        if super::AccessClass::ALL
+            .iter()
+            .all(|c| w.class(*c).is_none())
+        {
+            return err(
+                &w.bucket,
+                "who_can: expected at least one of read, write, control, decrypt",
+            );
+        }
+        if w.decrypt.is_some() {
+            let kms = spec.buckets[w.bucket.get_ref()]
+                .default_encryption
+                .as_ref()
+                .is_some_and(|e| e.get_ref().starts_with("aws:kms"));
+            if !kms {
+                return err(
+                    &w.bucket,
+                    format!(
+                        "who_can.decrypt: bucket '{}' has no SSE-KMS default encryption (default_encryption = \"aws:kms\") whose key to check",
+                        w.bucket.get_ref()
+                    ),
+                );
+            }
+        }
+        for c in super::AccessClass::ALL {
+            for e in w.class(c).unwrap_or_default() {
+                if super::WhoCanEntry::resolve(spec, e.get_ref()).is_none() {
+                    return err(
+                        e,
+                        format!(
+                            "who_can.{c}: '{}' is not a principal alias (known: {}), an IAM ARN or ARN pattern (arn:aws:iam::<account>:user/<name>, :role/<name>, :root; * and ? allowed), a service principal (<name>.amazonaws.com), \"anonymous\" or \"organization:o-...\"",
+                            e.get_ref(),
+                            keys(spec.principals.keys())
+                        ),
+                    );
+                }
+            }
+        }
+    }
     if let Some(e) = &spec.evidence {
         for b in &e.data_events_for {
             bucket_ref(spec, b, "evidence.data_events_for")?;
@@ -415,6 +466,47 @@ pub fn is_kms_key_arn(s: &str) -> bool {
         && is_account_id(parts[4])
         && (parts[5].starts_with("key/") || parts[5].starts_with("alias/"))
         && parts[5].len() > 4
+}
+
+/// An IAM or STS principal ARN, or a pattern of one: `arn:<partition>:iam::<account>:<what>`
+/// (or `sts`), where `*` and `?` may stand for any part but the prefix.
+pub fn is_principal_arn_pattern(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let wild = |p: &str| p.contains(['*', '?']);
+    parts.len() == 6
+        && parts[0] == "arn"
+        && (parts[1].starts_with("aws") || wild(parts[1]))
+        && (parts[2] == "iam" || parts[2] == "sts" || wild(parts[2]))
+        && (parts[3].is_empty() || parts[3] == "*")
+        && (is_account_id(parts[4])
+            || (wild(parts[4])
+                && parts[4]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'*' || b == b'?')))
+        && !parts[5].is_empty()
+}
+
+/// An AWS service principal such as `logs.ap-southeast-1.amazonaws.com`
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-services>).
+pub fn is_service_principal(s: &str) -> bool {
+    let host = s
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| s.strip_suffix(".amazonaws.com.cn"));
+    host.is_some_and(|h| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    })
+}
+
+/// An AWS Organizations id, `o-` and 10 to 32 lowercase letters or digits
+/// (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_Organization.html>).
+pub fn is_org_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|r| {
+        (10..=32).contains(&r.len())
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 fn is_concrete_s3_action(s: &str) -> bool {

@@ -82,8 +82,14 @@ DEFECTS = {
     "replica-key-disabled": "the primary rules' replica KMS key is disabled (DisableKey) after provisioning",
     "no-destination-account": "primary rules' Destination without Account (AccessControlTranslation kept when the spec "
                               "has owner_override)",
+    "planted-admin-role": "an extra role with s3:* on * in the primary source's account, and an extra user there who may "
+                          "sts:AssumeRole it",
     "no-tls-deny": "source bucket policy without the Deny on aws:SecureTransport false (plain HTTP allowed)",
 }
+
+# The planted-admin-role defect's principals (in the primary source's account; the role has a path).
+PLANTED_ROLE_PATH, PLANTED_ROLE = "/support/", "l2-support-admin"
+PLANTED_USER = "l2-contractor"
 
 # Variants (`--variant NAME`, repeatable): other *correct* set-ups that real accounts have and a test needs;
 # unlike a defect, a variant must not make any rule fail.
@@ -222,6 +228,8 @@ class Provisioner:
         if self.defects & {"replica-key-encrypt-only", "kms-object-arn-context", "replica-key-alias",
                            "replica-key-disabled"} and not self.primary_replica_keys():
             raise SystemExit("KMS defects need a primary replication rule with replica_kms_key_arn")
+        if "planted-admin-role" in self.defects and not self.primary_source():
+            raise SystemExit("planted-admin-role needs a [[replication]] in the spec (its source's account)")
         if "no-destination-account" in self.defects and not self.primary():
             raise SystemExit("no-destination-account needs a [[replication]] in the spec")
         if self.defects & {"grant-account"} and not any(a.get("allow") for a in self.access):
@@ -364,6 +372,28 @@ class Provisioner:
                     iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=policy(
                         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{self.acct_id(account)}:root"},
                          "Action": "sts:AssumeRole"}))
+
+    def planted_admin_role(self) -> None:
+        """Defect planted-admin-role: in the primary source's account, the role PLANTED_ROLE (path PLANTED_ROLE_PATH)
+        with s3:* on *, whose trust policy names the user PLANTED_USER, who may sts:AssumeRole it. Within one account
+        the trust policy naming the user is enough; the user's permission makes the chain hold either way
+        (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html). Nothing in the spec names them:
+        only an audit over every principal of the account finds that both can read, write and control its buckets."""
+        if "planted-admin-role" not in self.defects:
+            return
+        account = self.buckets[self.primary_source()]["account"]
+        acct_id = self.acct_id(account)
+        iam = self.client("iam", account, "us-east-1")
+        user_arn = f"arn:aws:iam::{acct_id}:user/{PLANTED_USER}"
+        role_arn = f"arn:aws:iam::{acct_id}:role{PLANTED_ROLE_PATH}{PLANTED_ROLE}"
+        iam.create_user(UserName=PLANTED_USER)
+        iam.create_role(RoleName=PLANTED_ROLE, Path=PLANTED_ROLE_PATH, AssumeRolePolicyDocument=policy(
+            {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}))
+        iam.put_role_policy(RoleName=PLANTED_ROLE, PolicyName="s3-admin", PolicyDocument=policy(
+            {"Sid": "S3Admin", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        iam.put_user_policy(UserName=PLANTED_USER, PolicyName="assume-support-admin", PolicyDocument=policy(
+            {"Sid": "AssumeSupportAdmin", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}))
+        self.extra["planted"] = {"role": role_arn, "user": user_arn}
 
     def replication_trust(self, account: str) -> dict:
         service = "ec2.amazonaws.com" if "role-wrong-trust" in self.defects else "s3.amazonaws.com"
@@ -576,8 +606,11 @@ class Provisioner:
             kwargs: dict[str, Any] = {"Bucket": b["name"]}
             if region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            if b.get("object_ownership"):
-                kwargs["ObjectOwnership"] = b["object_ownership"]
+            # AWS creates buckets with Object Ownership BucketOwnerEnforced (ACLs disabled) unless told otherwise
+            # ("By default, Object Ownership is set to the Bucket owner enforced setting, and all ACLs are
+            # disabled"); moto 5.2.5 stores no setting at all, so the provisioner asks for AWS's default explicitly.
+            #   https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html
+            kwargs["ObjectOwnership"] = b.get("object_ownership") or "BucketOwnerEnforced"
             s3.create_bucket(**kwargs)
             if b.get("versioning"):
                 s3.put_bucket_versioning(Bucket=b["name"], VersioningConfiguration={"Status": "Enabled"})
@@ -1113,6 +1146,7 @@ class Provisioner:
         self.bootstrap_admins()
         self.account_bpa()
         self.iam_principals()  # before KMS: key policies name these principals
+        self.planted_admin_role()
         self.kms()
         self.create_buckets()
         self.replication_configs()

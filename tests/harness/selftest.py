@@ -1234,6 +1234,17 @@ def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
         snap[f"kms:{arn}:state"] = kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"]
     with urllib.request.urlopen(prof.provisioned["endpoint"] + "/_harness/config-override", timeout=10) as resp:
         snap["harness:config-overrides"] = json.loads(resp.read())["overrides"]
+    for alias, a in accounts.items():
+        # Every user and role of the account with its inline policies and trust (what who-can enumerates).
+        iam = prof.client(a["credentials"]["profile"], "iam")
+        users = {u["Arn"]: [iam.get_user_policy(UserName=u["UserName"], PolicyName=n)["PolicyDocument"]
+                            for n in iam.list_user_policies(UserName=u["UserName"])["PolicyNames"]]
+                 for u in iam.list_users()["Users"]}
+        roles = {r["Arn"]: {"trust": r["AssumeRolePolicyDocument"],
+                            "policies": [iam.get_role_policy(RoleName=r["RoleName"], PolicyName=n)["PolicyDocument"]
+                                         for n in iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]]}
+                 for r in iam.list_roles()["Roles"]}
+        snap[f"account:{alias}:iam"] = {"users": users, "roles": roles}
     for alias, pr in spec["principals"].items():
         acct = next(a for a in accounts.values() if str(a["account_id"]) == pr["arn"].split(":")[4])
         iam = prof.client(acct["credentials"]["profile"], "iam")
@@ -1309,6 +1320,16 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         return (len(v) == 1 and v[0]["resource"] == name and versioning == "Enabled"
                 and compliance(prof, "s3-bucket-versioning-enabled").get(name) == "NON_COMPLIANT")
 
+    def planted_admin(v: Any, prof: Profiles) -> bool:
+        planted = prof.provisioned.get("planted", {})
+        role, user = v["roles"].get(planted.get("role"), {}), v["users"].get(planted.get("user"))
+        s3_admin = any(st.get("Action") == "s3:*" and st.get("Resource") == "*"
+                       for doc in role.get("policies", []) for st in statements(doc))
+        trusts_user = any(st.get("Principal") == {"AWS": planted["user"]} for st in statements(role.get("trust", {})))
+        may_assume = any(st.get("Action") == "sts:AssumeRole" and st.get("Resource") == planted["role"]
+                         for doc in (user or []) for st in statements(doc))
+        return ":role/support/" in planted["role"] and s3_admin and trusts_user and may_assume
+
     def trail_no_data(v: Any, _: Any) -> bool:
         selectors = [sel for t in v for sel in (t[4] or [])]
         return bool(selectors) and all(not sel.get("DataResources") and sel.get("IncludeManagementEvents")
@@ -1361,6 +1382,7 @@ def defect_expectations(spec: dict, primary: dict) -> dict[str, Expectation]:
         "replica-key-disabled": (f"kms:{replica_key}:state", lambda v, _: v == "Disabled"),
         "no-destination-account": (f"bucket:{src}:replication", lambda v, _: all(
             "Account" not in r["Destination"] for r in rules(v))),
+        "planted-admin-role": (f"account:{src_acct}:iam", planted_admin),
         "no-tls-deny": (f"bucket:{src}:policy", lambda v, prof: "aws:SecureTransport" not in json.dumps(v)
                         and compliance(prof, "s3-bucket-ssl-requests-only").get(spec["buckets"][src]["name"])
                         == "NON_COMPLIANT"),
