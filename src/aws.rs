@@ -247,10 +247,39 @@ impl HttpConnector for ObservedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let observer = OBSERVER.try_with(|o| o.clone()).ok();
         ATTEMPTS_SENT.fetch_add(1, Ordering::Relaxed);
+        // `-v`: one line per attempt (what, where, how it ended, how long). Only the method, host,
+        // path, query parameter names and the operation name are logged: never a header (the
+        // Authorization and session-token headers carry credentials) nor a body.
+        let what = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            attempt_label(
+                request.method(),
+                request.uri(),
+                request.headers().get("x-amz-target"),
+                request.body().bytes(),
+            )
+        });
+        let started = std::time::Instant::now();
         let answer = self.inner.call(request);
         HttpConnectorFuture::new(async move {
-            let mut resp = answer.await?;
+            let mut resp = match answer.await {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(w) = &what {
+                        tracing::debug!(
+                            "aws {w}: failed after {} ms: {e}",
+                            started.elapsed().as_millis()
+                        );
+                    }
+                    return Err(e);
+                }
+            };
             let status = resp.status().as_u16();
+            if let Some(w) = &what {
+                tracing::debug!(
+                    "aws {w}: HTTP {status} in {} ms",
+                    started.elapsed().as_millis()
+                );
+            }
             // Throttling answers of the query and JSON protocols are plain 400s: the code is in
             // the (small) error body, read here and put back for the SDK's parser.
             let body = if status == 400 {
@@ -284,6 +313,37 @@ impl HttpConnector for ObservedConnector {
             Ok(resp)
         })
     }
+}
+
+/// What an attempt is, for the `-v` log: `GET s3.ap-southeast-1.amazonaws.com /bucket?versioning`,
+/// `POST kms... TrentService.DescribeKey` (JSON protocols name the operation in `X-Amz-Target`),
+/// `POST iam... Action=GetRole` (query protocols in the form body). Query values are left out.
+pub fn attempt_label(method: &str, uri: &str, target: Option<&str>, body: Option<&[u8]>) -> String {
+    let (host_path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let host_path = host_path
+        .split_once("://")
+        .map_or(host_path, |(_, rest)| rest);
+    let names: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split('=').next().unwrap_or_default())
+        .collect();
+    let mut out = format!("{method} {host_path}");
+    if !names.is_empty() {
+        out.push('?');
+        out.push_str(&names.join("&"));
+    }
+    if let Some(t) = target {
+        out.push(' ');
+        out.push_str(t);
+    } else if let Some(action) = body
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|b| b.split('&').find_map(|p| p.strip_prefix("Action=")))
+    {
+        out.push_str(" Action=");
+        out.push_str(action);
+    }
+    out
 }
 
 /// Error codes that mean "slow down", as the SDK's retry classifier lists them (aws-runtime
@@ -588,6 +648,38 @@ pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketRegio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `-v` line names the call without query values or bodies other than the action.
+    #[test]
+    fn attempt_labels_name_the_call_and_nothing_else() {
+        assert_eq!(
+            attempt_label(
+                "GET",
+                "https://rubes.s3.ap-southeast-1.amazonaws.com/k?versionId=abc&x-id=GetObject",
+                None,
+                None
+            ),
+            "GET rubes.s3.ap-southeast-1.amazonaws.com/k?versionId&x-id"
+        );
+        assert_eq!(
+            attempt_label(
+                "POST",
+                "https://kms.ap-southeast-1.amazonaws.com/",
+                Some("TrentService.DescribeKey"),
+                Some(b"{\"KeyId\":\"k\"}")
+            ),
+            "POST kms.ap-southeast-1.amazonaws.com/ TrentService.DescribeKey"
+        );
+        assert_eq!(
+            attempt_label(
+                "POST",
+                "https://sts.amazonaws.com/",
+                None,
+                Some(b"Action=GetCallerIdentity&Version=2011-06-15")
+            ),
+            "POST sts.amazonaws.com/ Action=GetCallerIdentity"
+        );
+    }
 
     #[test]
     fn partitions_follow_the_region() {

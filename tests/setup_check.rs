@@ -282,3 +282,41 @@ fn unwritable_output_dir_exits_2_before_any_call() {
     assert!(stderr.contains("does not exist"), "{stderr}");
     assert_eq!(fake.connections(), 0, "no AWS call before the check");
 }
+
+/// `-v` logs each AWS call attempt with how it ended and how long it took — and never a
+/// credential (the secret key, the access key id in the Authorization header).
+#[test]
+fn verbose_logs_each_call_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config"), "").unwrap();
+    fake_aws::credentials(
+        dir.path(),
+        &[("xyz-audit", KEYS[0].0), ("abcd-audit", KEYS[1].0)],
+    );
+    let endpoint = format!("http://localhost:{}", closed_port());
+    let out = replaudit(dir.path(), &endpoint)
+        .args(["-v", "audit", "--quiet", "--spec"])
+        .arg(seed())
+        .arg("--output-dir")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let calls: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("aws POST ") && l.contains("Action=GetCallerIdentity"))
+        .collect();
+    assert!(!calls.is_empty(), "no call logged: {stderr}");
+    assert!(
+        calls
+            .iter()
+            .all(|l| l.contains(": failed after ") && l.contains(" ms")),
+        "{calls:?}"
+    );
+    for secret in ["examplesecret", KEYS[0].0, KEYS[1].0] {
+        assert!(!stderr.contains(secret), "{secret} printed: {stderr}");
+    }
+    // Without -v, no call lines.
+    let (quiet, _) = audit(dir.path(), &endpoint);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("aws POST "));
+}
