@@ -366,6 +366,33 @@ fn a_misplaced_bucket_is_one_failure_and_is_read_in_its_real_region() {
         );
     }
     drop(helper);
+    // The canary finds the bucket's Region with HeadBucket too (no s3:GetBucketLocation in its
+    // policy) and refuses to write into a bucket that is not where the spec says.
+    let out_dir = tempfile::tempdir_in(s.dir.path()).expect("report dir");
+    let out = Command::new(bin())
+        .env("AWS_CONFIG_FILE", s.dir.path().join("aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            s.dir.path().join("aws-credentials"),
+        )
+        .env("AWS_ENDPOINT_URL", &s.emu.endpoint)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["canary", "--quiet", "--spec"])
+        .arg(&s.spec)
+        .arg("--output-dir")
+        .arg(out_dir.path())
+        .output()
+        .expect("run replaudit canary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is in ap-southeast-3, the spec says ap-southeast-1; refusing to run"),
+        "{stderr}"
+    );
 }
 
 /// 25 other AWS Config rules fill DescribeConfigRules' first page (moto pages by 25); the S3

@@ -213,22 +213,21 @@ async fn check_buckets(
                     owner.label()
                 )));
             }
-            let r = client
-                .get_bucket_location()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| CallError::from_sdk("s3:GetBucketLocation", &e));
-            let actual = match r {
-                Ok(o) => match o.location_constraint().map(|c| c.as_str()) {
-                    None | Some("") => "us-east-1".to_string(),
-                    Some("EU") => "eu-west-1".to_string(),
-                    Some(r) => r.to_string(),
-                },
-                Err(e) => {
+            // HeadBucket names the Region in `x-amz-bucket-region` "regardless of the permissions on
+            // the bucket" (a 403 included), so the canary policy needs neither s3:ListBucket nor the
+            // legacy GetBucketLocation, which "is no longer a best practice".
+            // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>
+            let actual = match aws::bucket_region(client, name).await {
+                aws::BucketRegion::In(r) => r,
+                aws::BucketRegion::Missing => {
                     return Err(Refused(format!(
-                        "cannot verify the region of bucket '{name}': {}",
-                        e.describe()
+                        "bucket '{name}' ({alias}) does not exist (s3:HeadBucket: 404)"
+                    )))
+                }
+                aws::BucketRegion::Unknown { code, reason } => {
+                    return Err(Refused(format!(
+                        "cannot verify the region of bucket '{name}': s3:HeadBucket failed: {}: {reason}",
+                        code.as_deref().unwrap_or("no answer")
                     )))
                 }
             };
