@@ -1209,8 +1209,91 @@ struct ReconcileArgs {
     /// the destination, encryption of replicas); versions beyond are reported `unverified`.
     #[arg(long, default_value_t = 10_000)]
     max_heads: usize,
+    /// Reconcile from S3 Inventory instead of a live listing: the source bucket's inventory, as a
+    /// local directory holding its manifest.json (or the dated folders of one configuration: the
+    /// newest is read), or `s3://BUCKET/PREFIX/` of the same (read with the source account).
+    /// Needs --dest-inventory.
+    #[arg(long, value_name = "DIR|S3URL", requires = "dest_inventory")]
+    source_inventory: Option<String>,
+    /// The destination bucket's inventory (as --source-inventory; read with the destination
+    /// account).
+    #[arg(long, value_name = "DIR|S3URL", requires = "source_inventory")]
+    dest_inventory: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+/// `reconcile --source-inventory/--dest-inventory`: the comparison SQL over the two inventories
+/// (DataFusion), the full list streamed into its file.
+async fn reconcile_inventory(
+    a: &ReconcileArgs,
+    spec: &spec::Spec,
+    opts: &replaudit::reconcile::live::LiveOptions,
+    stamp: &str,
+) -> Result<(Vec<replaudit::findings::Finding>, Vec<String>), Fatal> {
+    use replaudit::reconcile::{self, from_inventory, inventory, live};
+    use std::io::Write as _;
+    let (Some(si), Some(di)) = (&a.source_inventory, &a.dest_inventory) else {
+        return Err(Fatal(
+            "both --source-inventory and --dest-inventory are needed".into(),
+        ));
+    };
+    let work = std::env::temp_dir().join(format!(
+        "replaudit-reconcile-{}-{stamp}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&work)
+        .map_err(|e| Fatal(format!("cannot create {}: {e}", work.display())))?;
+    let opened = async {
+        let s = inventory::open(spec, si, true, &opts.aws, &work.join("source")).await?;
+        let d = inventory::open(spec, di, false, &opts.aws, &work.join("destination")).await?;
+        Ok::<_, String>(from_inventory::InventoryPair { source: s, dest: d })
+    }
+    .await;
+    let list_path = a
+        .report
+        .output_dir
+        .join(format!("reconcile-{stamp}-versions.csv"));
+    let file = std::fs::File::create(&list_path)
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
+    let mut list = std::io::BufWriter::new(file);
+    writeln!(
+        list,
+        "rule,class,bucket,key,version_id,delete_marker,detail"
+    )
+    .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
+    let mut batch = BTreeMap::new();
+    let outcomes = match opened {
+        Ok(pair) => {
+            let mut sinks = from_inventory::Sinks {
+                list: &mut list,
+                batch: &mut batch,
+            };
+            from_inventory::reconcile(spec, opts, &pair, &work, &mut sinks).await
+        }
+        Err(e) => live::scopes(spec, opts)
+            .into_iter()
+            .map(|(id, s, d, rule)| {
+                let mut o = live::RuleOutcome::new(spec, id, &s, &d, rule);
+                o.error = Some(e.clone());
+                o
+            })
+            .collect(),
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    list.flush()
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
+    let (manifest, commands) =
+        reconcile::write_manifests(&outcomes, batch, &a.report.output_dir, stamp)?;
+    let files = reconcile::Files {
+        list: Some(list_path),
+        manifest,
+    };
+    let mut findings = Vec::new();
+    for o in &outcomes {
+        findings.extend(reconcile::findings(o, &files));
+    }
+    Ok((findings, commands))
 }
 
 async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
@@ -1219,9 +1302,17 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
     let prepared = a.report.prepare()?;
     // The version list and the manifest always go to the folder, even with `-o FILE`.
     check_output_dir(&a.report.output_dir)?;
-    let unusable = match setup_check(&spec, &a.aws, false).await {
-        Ok(u) => u,
-        Err(code) => return Ok(code),
+    // Inventories on disk need no AWS account: no set-up check then.
+    let local_only = [&a.source_inventory, &a.dest_inventory]
+        .iter()
+        .all(|i| i.as_deref().is_some_and(|p| !p.starts_with("s3://")));
+    let unusable = if local_only {
+        BTreeMap::new()
+    } else {
+        match setup_check(&spec, &a.aws, false).await {
+            Ok(u) => u,
+            Err(code) => return Ok(code),
+        }
     };
     let mut run = unusable_run(&unusable);
     let opts = live::LiveOptions {
@@ -1235,7 +1326,12 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
     let mut findings = Vec::new();
     let mut commands = Vec::new();
     tokio::select! {
-        outcomes = live::reconcile(&spec, &opts) => {
+        r = reconcile_inventory(&a, &spec, &opts, &stamp), if a.source_inventory.is_some() => {
+            let (f, c) = r?;
+            findings = f;
+            commands = c;
+        }
+        outcomes = live::reconcile(&spec, &opts), if a.source_inventory.is_none() => {
             let (files, cmds) = reconcile::write_files(&outcomes, &a.report.output_dir, &stamp)?;
             for o in &outcomes {
                 findings.extend(reconcile::findings(o, &files));

@@ -66,8 +66,8 @@ pub struct RuleScope {
     /// Human label, e.g. `incident-reports rule 'reports-to-abcd'`.
     pub label: String,
     pub prefix: String,
-    /// Tag filter; rules with one are not reconciled from a live listing (tags need a call per
-    /// version), see [`RuleScope::unsupported`].
+    /// Tag filter; rules with one are not reconciled (neither a live listing nor an inventory
+    /// carries tags), see [`RuleScope::unsupported`].
     pub tags: BTreeMap<String, String>,
     pub delete_markers: bool,
     /// Versions younger than this are in flight: never blamed.
@@ -77,13 +77,9 @@ pub struct RuleScope {
 }
 
 impl RuleScope {
-    /// Why this rule cannot be reconciled from a live listing, if it cannot.
+    /// Why this rule cannot be reconciled (from a live listing or an inventory), if it cannot.
     pub fn unsupported(&self) -> Option<String> {
-        (!self.tags.is_empty()).then(|| {
-            "the rule filters on object tags: a live listing does not carry tags (one \
-             GetObjectTagging per version would be needed); reconcile it from S3 Inventory (next slice)"
-                .to_string()
-        })
+        (!self.tags.is_empty()).then(|| super::sql::unsupported_tags().to_string())
     }
 
     pub fn in_scope(&self, v: &Version) -> bool {
@@ -729,7 +725,11 @@ mod tests {
         let mut r = rule();
         assert!(r.unsupported().is_none());
         r.tags.insert("replicate".into(), "yes".into());
-        assert!(r.unsupported().unwrap().contains("Inventory"));
+        let why = r.unsupported().unwrap();
+        assert!(
+            why.contains("Inventory") && !why.contains("next slice"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub struct RuleOutcome {
     pub skipped: Option<String>,
     /// HeadObjects planned beyond `--max-heads`, not made.
     pub heads_not_made: usize,
+    /// Versions per class when `verdicts` holds only a sample (the inventory path streams the
+    /// rest into the files); `None` = `verdicts` is every version.
+    pub totals: Option<std::collections::BTreeMap<compare::Class, usize>>,
+    /// The inventories read, the cutoff and the SQL run (inventory path only).
+    pub inventory: Option<serde_json::Value>,
+    /// What the source of truth could not show (e.g. the KMS key of a replica in an inventory).
+    pub notes: Vec<String>,
 }
 
 /// The scope of every rule of the spec, in spec order, with its source/destination aliases.
@@ -397,6 +404,9 @@ impl RuleOutcome {
             error: None,
             skipped: None,
             heads_not_made: 0,
+            totals: None,
+            inventory: None,
+            notes: vec![],
         }
     }
 

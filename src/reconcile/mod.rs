@@ -4,10 +4,15 @@
 //! [`compare`] decides (pure); [`live`] reads the two buckets (ListObjectVersions, bounded
 //! HeadObject). This module turns the verdicts into findings of the one findings model, the full
 //! list of versions, and an S3 Batch Replication manifest for the versions that need it.
-//! S3 Inventory and Athena (next slices) are meant to produce the same [`compare::Version`] lists.
+//! S3 Inventory and Athena reach the same verdicts through one comparison SQL ([`sql`]), which
+//! the differential test checks against [`compare::classify`].
 
 pub mod compare;
+pub mod engine;
+pub mod from_inventory;
+pub mod inventory;
 pub mod live;
+pub mod sql;
 
 use crate::findings::{Finding, Scenario, Severity, Status};
 use compare::{Class, Verdict};
@@ -204,7 +209,10 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         f.references = vec![REF_LIST.into()];
         return vec![f];
     }
-    let counts = compare::counts(&o.verdicts);
+    let counts = o
+        .totals
+        .clone()
+        .unwrap_or_else(|| compare::counts(&o.verdicts));
     let per_1000 = |n: usize| {
         let versions = o.source_versions + o.destination_versions;
         if versions == 0 {
@@ -226,6 +234,13 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         "counts": counts.iter().map(|(k, v)| (k.as_str(), *v)).collect::<BTreeMap<_, _>>(),
         "full_list": files.list.as_ref().map(|p| p.display().to_string()),
     });
+    let mut common = common;
+    if let Some(inv) = &o.inventory {
+        common["inventory"] = inv.clone();
+    }
+    if !o.notes.is_empty() {
+        common["notes"] = json!(o.notes);
+    }
     let mut out = Vec::new();
     let m = meta(Class::Intact);
     let mut f = base(
@@ -238,7 +253,11 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
             "{}: {} of {} source versions in scope replicated and intact, {} in flight (younger than {}s)",
             o.rule.label,
             counts[&Class::Intact],
-            o.source_versions_in_scope(),
+            counts
+                .iter()
+                .filter(|(c, _)| **c != Class::NoSource)
+                .map(|(_, n)| n)
+                .sum::<usize>(),
             counts[&Class::InFlight],
             o.rule.in_flight.as_secs()
         ),
@@ -249,19 +268,21 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
     for c in REPORTED {
         let m = meta(c);
         let these: Vec<&Verdict> = o.verdicts.iter().filter(|v| v.class == c).collect();
+        // The inventory path keeps a sample only: the count is the total's.
+        let count = counts[&c];
         // Versions not read that could be in this class: its "none" is not a pass.
         let unread: Vec<&Verdict> = o
             .verdicts
             .iter()
             .filter(|v| v.could_be.contains(&c))
             .collect();
-        let status = match (c, these.is_empty()) {
+        let status = match (c, count == 0) {
             (_, true) if !unread.is_empty() => Status::Error,
             (_, true) => Status::Pass,
             (Class::Unverified, false) => Status::Error,
             _ => Status::Fail,
         };
-        let message = if these.is_empty() && !unread.is_empty() {
+        let message = if count == 0 && !unread.is_empty() {
             format!(
                 "{}: none {} among the versions read, but {} version(s) that could be were not read, e.g. {} {} ({})",
                 o.rule.label,
@@ -271,24 +292,29 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
                 unread[0].version_id,
                 unread[0].detail
             )
-        } else if these.is_empty() {
+        } else if count == 0 {
             format!("{}: none {}", o.rule.label, c.as_str())
         } else {
             format!(
                 "{}: {} version(s) {}, e.g. {} {} ({})",
                 o.rule.label,
-                these.len(),
+                count,
                 c.as_str(),
                 these[0].key,
                 these[0].version_id,
                 these[0].detail
             )
         };
+        let message = if c == Class::EncryptionMismatch && !o.notes.is_empty() {
+            format!("{message}; {}", o.notes.join("; "))
+        } else {
+            message
+        };
         let mut f = base(m.id, m.title, status, m.severity, m.scenario, message);
         let mut ev = common.clone();
-        ev["count"] = json!(these.len());
+        ev["count"] = json!(count);
         ev["sample"] = sample(&these);
-        if c.needs_batch_replication() && !these.is_empty() {
+        if c.needs_batch_replication() && count > 0 {
             ev["batch_manifest"] = json!(files.manifest.as_ref().map(|p| p.display().to_string()));
         }
         f.evidence = ev;
@@ -301,15 +327,6 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
     out
 }
 
-impl RuleOutcome {
-    fn source_versions_in_scope(&self) -> usize {
-        self.verdicts
-            .iter()
-            .filter(|v| v.class != Class::NoSource)
-            .count()
-    }
-}
-
 /// Files written next to the reports.
 #[derive(Debug, Clone, Default)]
 pub struct Files {
@@ -320,7 +337,7 @@ pub struct Files {
 }
 
 /// A CSV field, quoted when it needs to be (RFC 4180).
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -358,6 +375,11 @@ const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'~')
     .remove(b'/');
 
+/// A key as the Batch Operations manifest wants it (URL-encoded).
+pub(crate) fn encode_manifest_key(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, KEY_ENCODE).to_string()
+}
+
 /// The S3 Batch Operations CSV manifest (`S3BatchOperations_CSV_20180820`, fields `Bucket`,
 /// `Key`, `VersionId`, no header, keys URL-encoded) of the versions S3 Batch Replication must
 /// replicate: missing, FAILED and never eligible. One manifest per source bucket would be needed
@@ -372,7 +394,7 @@ pub fn manifest_rows(outcomes: &[RuleOutcome]) -> BTreeMap<String, Vec<String>> 
             .iter()
             .filter(|v| v.class.needs_batch_replication())
         {
-            let key = percent_encoding::utf8_percent_encode(&v.key, KEY_ENCODE).to_string();
+            let key = encode_manifest_key(&v.key);
             by_bucket
                 .entry(v.bucket.clone())
                 .or_default()
@@ -424,12 +446,34 @@ pub fn write_files(
     };
     let list = dir.join(format!("reconcile-{stamp}-versions.csv"));
     write(&list, &list_csv(outcomes))?;
-    let mut files = Files {
-        list: Some(list),
-        manifest: None,
+    let (manifest, commands) = write_manifests(outcomes, manifest_rows(outcomes), dir, stamp)?;
+    Ok((
+        Files {
+            list: Some(list),
+            manifest,
+        },
+        commands,
+    ))
+}
+
+/// Write one Batch Replication manifest per source bucket (rows sorted, duplicates dropped);
+/// returns the first manifest and the commands to print.
+pub fn write_manifests(
+    outcomes: &[RuleOutcome],
+    mut by_bucket: BTreeMap<String, Vec<String>>,
+    dir: &Path,
+    stamp: &str,
+) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let write = |p: &Path, body: &str| {
+        std::fs::write(p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))
     };
+    for rows in by_bucket.values_mut() {
+        rows.sort();
+        rows.dedup();
+    }
+    let mut first = None;
     let mut commands = Vec::new();
-    for (bucket, rows) in manifest_rows(outcomes) {
+    for (bucket, rows) in by_bucket {
         let p = dir.join(format!("reconcile-{stamp}-batch-manifest-{bucket}.csv"));
         write(&p, &(rows.join("\n") + "\n"))?;
         if let Some(o) = outcomes.iter().find(|o| o.source_bucket == bucket) {
@@ -441,9 +485,9 @@ pub fn write_files(
                 crate::aws::partition_of_region(&o.source_region),
             ));
         }
-        files.manifest.get_or_insert(p);
+        first.get_or_insert(p);
     }
-    Ok((files, commands))
+    Ok((first, commands))
 }
 
 #[cfg(test)]
@@ -491,6 +535,9 @@ mod tests {
             error: None,
             skipped: None,
             heads_not_made: 0,
+            totals: None,
+            inventory: None,
+            notes: vec![],
         }
     }
 

@@ -1,0 +1,1020 @@
+//! S3 Inventory reports as `reconcile`'s source of truth: the manifest, its checksum, the data
+//! files in CSV (gzip) or Parquet, each file's MD5, and their registration as the normalised
+//! tables the comparison SQL ([`super::sql`]) reads.
+//!
+//! What is relied on, from the S3 user guide:
+//! - Layout: `destination-prefix/source-bucket/config-ID/YYYY-MM-DDTHH-MMZ/manifest.json`, with
+//!   `manifest.checksum` ("the MD5 of the content of the `manifest.json` file") beside it and a
+//!   `hive/dt=.../symlink.txt`; the manifest holds `sourceBucket`, `creationTimestamp` ("in the
+//!   epoch date format that consists of the start time and the date when the inventory report
+//!   generation begins scanning the bucket"), `fileFormat`, `fileSchema` and `files` (`key`,
+//!   `size`, `MD5checksum`).
+//!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html>
+//! - Files: "a CSV file compressed with GZIP, ... an Apache optimized row columnar (ORC) file
+//!   compressed with ZLIB, or ... an Apache Parquet (Parquet) file compressed with Snappy"; the
+//!   CSV columns are in `fileSchema` order (no header); Parquet columns are named as in the
+//!   documented `message s3.inventory { ... }` schema.
+//!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html>
+//! - "When using the CSV file format, the key name is URL-encoded and must be decoded before you
+//!   can use it" (same page). S3 encodes a space as `+` (form encoding; observed by users,
+//!   cloud-custodian issue 1997), so CSV keys are decoded with `+` as a space and `%XX` escapes;
+//!   Parquet keys are stored as they are. Both sides are decoded to the real key before the
+//!   comparison, so a CSV source can be reconciled against a Parquet destination.
+//! - "Version ID ... (This field is not included if the list is only for the current version of
+//!   objects.)": an inventory without VersionId lists current versions only and cannot show
+//!   what replicated, version by version.
+//!
+//! ORC files are not read (no Rust ORC reader is kept up well enough to trust here): an ORC
+//! inventory is an error naming the way out.
+
+use super::engine::{normalised_schema, rows_batch, Engine, NormRow};
+use chrono::{DateTime, Utc};
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub const REF_LOCATION: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html";
+pub const REF_FIELDS: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html";
+
+/// The fields the comparison needs: (CSV `fileSchema` name, Parquet column name).
+pub const NEEDED: [(&str, &str); 8] = [
+    ("Key", "key"),
+    ("VersionId", "version_id"),
+    ("IsDeleteMarker", "is_delete_marker"),
+    ("Size", "size"),
+    ("LastModifiedDate", "last_modified_date"),
+    ("ETag", "e_tag"),
+    ("ReplicationStatus", "replication_status"),
+    ("EncryptionStatus", "encryption_status"),
+];
+
+/// How the inventory files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+/// One data file of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    pub key: String,
+    pub size: u64,
+    pub md5: String,
+}
+
+/// A parsed `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub source_bucket: String,
+    pub created: DateTime<Utc>,
+    pub format: Format,
+    /// Column names in file order (CSV: the `fileSchema` names; Parquet: the column names).
+    pub columns: Vec<String>,
+    pub files: Vec<DataFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    source_bucket: String,
+    creation_timestamp: String,
+    file_format: String,
+    file_schema: String,
+    files: Vec<RawFile>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    key: String,
+    size: u64,
+    #[serde(rename = "MD5checksum")]
+    md5: String,
+}
+
+/// The lowercase hex MD5 of some bytes.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex(&Md5::digest(bytes))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The column names of a Parquet `fileSchema` (`message s3.inventory { required binary bucket
+/// (UTF8); ... }`).
+fn parquet_columns(schema: &str) -> Result<Vec<String>, String> {
+    let inner = schema
+        .split_once('{')
+        .and_then(|(_, r)| r.rsplit_once('}'))
+        .map(|(i, _)| i)
+        .ok_or_else(|| format!("fileSchema {schema:?} is not a Parquet message schema"))?;
+    Ok(inner
+        .split(';')
+        .filter_map(|f| {
+            // `optional binary key (UTF8)`: repetition, type, name, annotation.
+            f.split_whitespace().nth(2).map(str::to_string)
+        })
+        .collect())
+}
+
+/// Parse `manifest.json`, checking it against `manifest.checksum` when given, and check that
+/// the inventory can decide every verdict (all versions, every field the comparison reads).
+pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, String> {
+    if let Some(c) = checksum {
+        let want = String::from_utf8_lossy(c).trim().to_ascii_lowercase();
+        let got = md5_hex(json);
+        if want != got {
+            return Err(format!(
+                "manifest.json does not match manifest.checksum (MD5 {got}, checksum says {want}): \
+                 the manifest is damaged or was replaced while it was read; read it again ({REF_LOCATION})"
+            ));
+        }
+    }
+    let raw: RawManifest = serde_json::from_slice(json).map_err(|e| {
+        format!("manifest.json is not an S3 Inventory manifest: {e} ({REF_LOCATION})")
+    })?;
+    let millis: i64 = raw.creation_timestamp.trim().parse().map_err(|_| {
+        format!(
+            "manifest.json creationTimestamp {:?} is not epoch milliseconds",
+            raw.creation_timestamp
+        )
+    })?;
+    let created = DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| format!("manifest.json creationTimestamp {millis} is out of range"))?;
+    let (format, columns) = match raw.file_format.to_ascii_lowercase().as_str() {
+        "csv" => (
+            Format::Csv,
+            raw.file_schema
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        "parquet" => (Format::Parquet, parquet_columns(&raw.file_schema)?),
+        "orc" => {
+            return Err(format!(
+            "ORC inventory is not read; configure CSV or Parquet, or use Athena (inventory of {})",
+            raw.source_bucket
+        ))
+        }
+        other => {
+            return Err(format!(
+                "inventory fileFormat {other:?} is not CSV, ORC or Parquet ({REF_LOCATION})"
+            ))
+        }
+    };
+    let has = |i: usize| {
+        let name = match format {
+            Format::Csv => NEEDED[i].0,
+            Format::Parquet => NEEDED[i].1,
+        };
+        columns.iter().any(|c| c == name)
+    };
+    if !has(1) {
+        return Err(format!(
+            "the inventory of {} lists current versions only (no VersionId field): replication is \
+             judged version by version; edit the inventory configuration to include all versions \
+             (IncludedObjectVersions=All) ({REF_FIELDS})",
+            raw.source_bucket
+        ));
+    }
+    let missing: Vec<&str> = (0..NEEDED.len())
+        .filter(|&i| !has(i))
+        .map(|i| NEEDED[i].0)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the inventory of {} lacks the field(s) {} that reconcile needs: edit the inventory \
+             configuration's optional fields to include {} and wait for the next report ({REF_FIELDS})",
+            raw.source_bucket,
+            missing.join(", "),
+            missing.join(", ")
+        ));
+    }
+    Ok(Manifest {
+        source_bucket: raw.source_bucket,
+        created,
+        format,
+        columns,
+        files: raw
+            .files
+            .into_iter()
+            .map(|f| DataFile {
+                key: f.key,
+                size: f.size,
+                md5: f.md5.to_ascii_lowercase(),
+            })
+            .collect(),
+    })
+}
+
+/// Is this folder name a manifest's dated folder (`YYYY-MM-DDTHH-MMZ`)?
+pub fn is_dated(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 17
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b'-'
+        && b[16] == b'Z'
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit())
+}
+
+/// A manifest found on disk, with where its data files are.
+#[derive(Debug, Clone)]
+pub struct LocalInventory {
+    pub manifest: Manifest,
+    pub manifest_path: PathBuf,
+    /// Each data file's local path, in manifest order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Find the manifest of a local directory: the directory itself holds `manifest.json`, or the
+/// newest dated folder (`YYYY-MM-DDTHH-MMZ`) under it (or under a `hive`-less config folder)
+/// does. The data files are looked up by their key, relative to the directory or any of its
+/// parents, so a copy of the whole bucket, of the config folder or of the dated folder works.
+pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
+    let manifest_dir = if dir.join("manifest.json").is_file() {
+        dir.to_path_buf()
+    } else {
+        let mut dated: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read inventory directory {}: {e}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(is_dated)
+                    && p.join("manifest.json").is_file()
+            })
+            .collect();
+        dated.sort();
+        dated.pop().ok_or_else(|| {
+            format!(
+                "no manifest.json in {} nor in a dated folder (YYYY-MM-DDTHH-MMZ) under it ({REF_LOCATION})",
+                dir.display()
+            )
+        })?
+    };
+    let manifest_path = manifest_dir.join("manifest.json");
+    let json = std::fs::read(&manifest_path)
+        .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let checksum = std::fs::read(manifest_dir.join("manifest.checksum")).ok();
+    let manifest = parse_manifest(&json, checksum.as_deref())
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let files = manifest
+        .files
+        .iter()
+        .map(|f| find_file(&manifest_dir, &f.key))
+        .collect::<Result<_, _>>()?;
+    Ok(LocalInventory {
+        manifest,
+        manifest_path,
+        files,
+    })
+}
+
+fn find_file(manifest_dir: &Path, key: &str) -> Result<PathBuf, String> {
+    let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
+    for base in manifest_dir.ancestors().take(6) {
+        for skip in 0..parts.len() {
+            let p = parts[skip..]
+                .iter()
+                .fold(base.to_path_buf(), |acc, s| acc.join(s));
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(format!(
+        "inventory data file {key} (listed in {}/manifest.json) is not on disk under it or its parents",
+        manifest_dir.display()
+    ))
+}
+
+/// Check a data file against the manifest's MD5 (streamed, never the whole file in memory).
+pub fn verify_md5(path: &Path, want: &str) -> Result<(), String> {
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let got = hex(&h.finalize());
+    if got != want.to_ascii_lowercase() {
+        return Err(format!(
+            "inventory file {} has MD5 {got}, its manifest says {want}: the file is damaged or \
+             not the one the manifest lists; fetch it again ({REF_LOCATION})",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Decode a CSV inventory key: `%XX` escapes, and `+` for a space.
+pub fn decode_csv_key(s: &str) -> Result<String, String> {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| format!("CSV inventory key {s:?} does not decode to UTF-8"))
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim().trim_matches('"');
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// One CSV record as a normalised row; `idx` = the index of each [`NEEDED`] field in the record.
+fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<NormRow, String> {
+    let f = |i: usize| rec.get(idx[i]).unwrap_or("");
+    let bad = |what: &str, v: &str| {
+        format!(
+            "inventory file {}: {what} {v:?} on line {} is not what S3 Inventory writes",
+            file.display(),
+            rec.position().map(|p| p.line()).unwrap_or(0)
+        )
+    };
+    let dm = match f(2).to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        v => return Err(bad("IsDeleteMarker", v)),
+    };
+    let size = match f(3).trim() {
+        "" => 0,
+        v => v.parse::<i64>().map_err(|_| bad("Size", v))?,
+    };
+    let lm = DateTime::parse_from_rfc3339(f(4).trim())
+        .map_err(|_| bad("LastModifiedDate", f(4)))?
+        .with_timezone(&Utc);
+    Ok(NormRow {
+        key: decode_csv_key(f(0))?,
+        version_id: opt(f(1)).unwrap_or_else(|| "null".into()),
+        is_delete_marker: dm,
+        size,
+        etag: opt(f(5)),
+        last_modified: lm,
+        replication_status: opt(f(6)),
+        encryption_status: opt(f(7)),
+    })
+}
+
+/// Rows per batch when converting CSV.
+const BATCH: usize = 65_536;
+
+/// Convert the CSV.gz files of an inventory into one Parquet file of normalised rows, streamed
+/// batch by batch (bounded memory), and return its path.
+fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let mut idx = [0usize; 8];
+    for (i, (name, _)) in NEEDED.iter().enumerate() {
+        idx[i] = inv
+            .manifest
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("fileSchema lacks {name}"))?;
+    }
+    let f =
+        std::fs::File::create(out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut w =
+        ArrowWriter::try_new(f, normalised_schema(), Some(props)).map_err(|e| e.to_string())?;
+    let mut rows = Vec::with_capacity(BATCH);
+    for path in &inv.files {
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(gz);
+        let mut rec = csv::StringRecord::new();
+        loop {
+            match r.read_record(&mut rec) {
+                Ok(true) => rows.push(csv_row(&rec, &idx, path)?),
+                Ok(false) => break,
+                Err(e) => {
+                    return Err(format!(
+                        "inventory file {} is not gzip CSV: {e}",
+                        path.display()
+                    ))
+                }
+            }
+            if rows.len() == BATCH {
+                w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
+                rows.clear();
+            }
+        }
+    }
+    if !rows.is_empty() {
+        w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
+    }
+    w.close().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Verify every data file of `inv` and register it as table `name` with the normalised
+/// columns. CSV files are converted to a normalised Parquet file in `work` first; Parquet files
+/// are read where they are, through a view that normalises them.
+pub async fn register(
+    engine: &Engine,
+    name: &str,
+    inv: &LocalInventory,
+    work: &Path,
+) -> Result<(), String> {
+    use datafusion::prelude::ParquetReadOptions;
+    for (f, p) in inv.manifest.files.iter().zip(&inv.files) {
+        verify_md5(p, &f.md5)?;
+    }
+    let df_err = |e: datafusion::error::DataFusionError| format!("DataFusion: {e}");
+    match inv.manifest.format {
+        Format::Csv => {
+            let out = work.join(format!("{name}-normalised.parquet"));
+            let (inv2, out2) = (inv.clone(), out.clone());
+            tokio::task::spawn_blocking(move || csv_to_parquet(&inv2, &out2))
+                .await
+                .map_err(|e| e.to_string())??;
+            engine
+                .ctx
+                .register_parquet(name, out.to_string_lossy(), ParquetReadOptions::default())
+                .await
+                .map_err(df_err)?;
+        }
+        Format::Parquet => {
+            let raw = format!("{name}_raw");
+            let paths: Vec<String> = inv
+                .files
+                .iter()
+                .map(|p| {
+                    std::path::absolute(p)
+                        .unwrap_or(p.clone())
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            if paths.is_empty() {
+                engine.register_rows(name, &[])?;
+                return Ok(());
+            }
+            let df = engine
+                .ctx
+                .read_parquet(paths, ParquetReadOptions::default())
+                .await
+                .map_err(df_err)?;
+            engine
+                .ctx
+                .register_table(raw.as_str(), df.into_view())
+                .map_err(df_err)?;
+            let view = engine
+                .ctx
+                .sql(&format!(
+                    "SELECT key, COALESCE(NULLIF(version_id, ''), 'null') AS version_id, \
+                     COALESCE(is_delete_marker, FALSE) AS is_delete_marker, COALESCE(size, 0) AS size, \
+                     NULLIF(e_tag, '') AS etag, CAST(last_modified_date AS TIMESTAMP) AS last_modified, \
+                     NULLIF(replication_status, '') AS replication_status, \
+                     NULLIF(encryption_status, '') AS encryption_status FROM {raw}"
+                ))
+                .await
+                .map_err(df_err)?;
+            engine
+                .ctx
+                .register_table(name, view.into_view())
+                .map_err(df_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A client for the inventory bucket `bucket`, with the credentials of the account that owns
+/// the spec's first replication's source (`source`) or first rule's destination bucket, in the
+/// inventory bucket's Region (HeadBucket).
+async fn inventory_client(
+    spec: &crate::spec::Spec,
+    source: bool,
+    bucket: &str,
+    opts: &crate::aws::AwsOptions,
+) -> Result<aws_sdk_s3::Client, String> {
+    use crate::aws::{self, BucketRegion};
+    let r = spec
+        .replication
+        .first()
+        .ok_or("the spec has no replication to reconcile")?;
+    let alias = if source {
+        r.source.get_ref().clone()
+    } else {
+        r.rules
+            .first()
+            .map(|x| x.destination.get_ref().clone())
+            .ok_or("the spec's replication has no rule")?
+    };
+    let b = spec
+        .bucket(&alias)
+        .ok_or_else(|| format!("bucket alias '{alias}' is not in the spec"))?;
+    let acct = spec
+        .account(b.account.get_ref())
+        .ok_or_else(|| format!("account '{}' is not in the spec", b.account.get_ref()))?;
+    let region = b.region.get_ref().clone();
+    let conf = aws::sdk_config(&acct.credentials, &region, opts).await;
+    let client = aws::s3_client(&conf, opts);
+    match aws::bucket_region(&client, bucket).await {
+        BucketRegion::In(r) if !r.is_empty() && r != region => {
+            let conf = aws::sdk_config(&acct.credentials, &r, opts).await;
+            Ok(aws::s3_client(&conf, opts))
+        }
+        BucketRegion::Missing => Err(format!(
+            "s3:HeadBucket failed: inventory bucket {bucket} does not exist (404)"
+        )),
+        _ => Ok(client),
+    }
+}
+
+fn s3_error<E>(
+    call: &str,
+    permission: &str,
+    bucket: &str,
+    key: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, msg) = crate::aws::error_parts(e);
+    format!(
+        "{call} failed: {}{msg} (s3://{bucket}/{key}: the caller needs {permission} on the inventory location)",
+        code.map(|c| format!("{c}: ")).unwrap_or_default()
+    )
+}
+
+async fn get_to(c: &aws_sdk_s3::Client, bucket: &str, key: &str, to: &Path) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let o = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| s3_error("s3:GetObject", "s3:GetObject", bucket, key, &e))?;
+    if let Some(p) = to.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    }
+    let mut f = tokio::fs::File::create(to)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    let mut body = o.body;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| format!("s3:GetObject of s3://{bucket}/{key} broke off: {e}"))?
+    {
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    }
+    f.flush()
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    Ok(())
+}
+
+/// The newest manifest.json under `prefix` (the prefix itself, or a dated folder under it).
+async fn newest_manifest(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<String, String> {
+    let mut token = None;
+    let mut best: Option<String> = None;
+    loop {
+        let r = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| s3_error("s3:ListObjectsV2", "s3:ListBucket", bucket, prefix, &e))?;
+        for o in r.contents() {
+            let k = o.key().unwrap_or_default();
+            let Some(dir) = k.strip_suffix("/manifest.json") else {
+                continue;
+            };
+            let rest = &dir[prefix.len().min(dir.len())..];
+            let dated = dir.rsplit('/').next().is_some_and(is_dated);
+            // The prefix's own manifest, or one dated folder directly under it.
+            let here = rest.is_empty() || (dated && !rest.trim_start_matches('/').contains('/'));
+            if here && best.as_deref().is_none_or(|b| k > b) {
+                best = Some(k.to_string());
+            }
+        }
+        match r.next_continuation_token() {
+            Some(t) if r.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    best.ok_or_else(|| {
+        format!(
+            "no manifest.json at s3://{bucket}/{prefix} nor in a dated folder (YYYY-MM-DDTHH-MMZ) under it ({REF_LOCATION})"
+        )
+    })
+}
+
+/// Open an inventory given as a local directory or `s3://BUCKET/PREFIX/`; an S3 inventory is
+/// copied into `work` first (manifest, checksum, data files: read-only GetObject calls).
+pub async fn open(
+    spec: &crate::spec::Spec,
+    location: &str,
+    source: bool,
+    opts: &crate::aws::AwsOptions,
+    work: &Path,
+) -> Result<LocalInventory, String> {
+    let Some(rest) = location.strip_prefix("s3://") else {
+        return tokio::task::spawn_blocking({
+            let p = PathBuf::from(location);
+            move || open_local(&p)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let c = inventory_client(spec, source, bucket, opts).await?;
+    let prefix = prefix.strip_suffix("manifest.json").unwrap_or(prefix);
+    let manifest_key = newest_manifest(&c, bucket, prefix).await?;
+    let dir_key = manifest_key.trim_end_matches("manifest.json");
+    let local_dir = work.join(dir_key);
+    get_to(&c, bucket, &manifest_key, &local_dir.join("manifest.json")).await?;
+    get_to(
+        &c,
+        bucket,
+        &format!("{dir_key}manifest.checksum"),
+        &local_dir.join("manifest.checksum"),
+    )
+    .await?;
+    let json = std::fs::read(local_dir.join("manifest.json")).map_err(|e| e.to_string())?;
+    let sum = std::fs::read(local_dir.join("manifest.checksum")).map_err(|e| e.to_string())?;
+    let m = parse_manifest(&json, Some(&sum))
+        .map_err(|e| format!("s3://{bucket}/{manifest_key}: {e}"))?;
+    for f in &m.files {
+        get_to(&c, bucket, &f.key, &work.join(&f.key)).await?;
+    }
+    open_local(&local_dir)
+}
+
+/// Writes inventories the way S3 does (manifest.json, manifest.checksum, CSV.gz or Parquet data
+/// files), for the emulator tests and the benchmark: the emulator does not produce inventories.
+#[doc(hidden)]
+pub mod writer {
+    use super::*;
+    use datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    };
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    /// The CSV `fileSchema` written (the documented order of the example manifest).
+    pub const CSV_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass, IsMultipartUploaded, ReplicationStatus, EncryptionStatus";
+    /// The Parquet `fileSchema` written (the documented example).
+    pub const PARQUET_SCHEMA: &str = "message s3.inventory { required binary bucket (UTF8); required binary key (UTF8); optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker;  optional int64 size;  optional int64 last_modified_date (TIMESTAMP_MILLIS);  optional binary e_tag (UTF8);  optional binary storage_class (UTF8);  optional boolean is_multipart_uploaded;  optional binary replication_status (UTF8);  optional binary encryption_status (UTF8);}";
+
+    /// Key characters left as they are in a CSV key (everything else is `%XX`, a space `+`).
+    const CSV_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'*')
+        .remove(b' ');
+
+    pub fn encode_csv_key(k: &str) -> String {
+        percent_encoding::utf8_percent_encode(k, CSV_KEY)
+            .to_string()
+            .replace(' ', "+")
+    }
+
+    fn csv_field(s: &str) -> String {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+
+    fn parquet_schema() -> Arc<Schema> {
+        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+        Arc::new(Schema::new(vec![
+            s("bucket", false),
+            s("key", false),
+            s("version_id", true),
+            Field::new("is_latest", DataType::Boolean, true),
+            Field::new("is_delete_marker", DataType::Boolean, true),
+            Field::new("size", DataType::Int64, true),
+            Field::new(
+                "last_modified_date",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+            s("e_tag", true),
+            s("storage_class", true),
+            Field::new("is_multipart_uploaded", DataType::Boolean, true),
+            s("replication_status", true),
+            s("encryption_status", true),
+        ]))
+    }
+
+    /// Write one inventory of `bucket` (rows in the order given, `rows_per_file` per data file)
+    /// under `root` as `root/<bucket>/<config>/data/...` and
+    /// `root/<bucket>/<config>/<YYYY-MM-DDTHH-MMZ>/manifest.json`; returns the dated folder.
+    /// `version_id` "null" is written as an empty field, as S3 does for the null version.
+    pub fn write(
+        root: &Path,
+        bucket: &str,
+        config: &str,
+        format: Format,
+        created: DateTime<Utc>,
+        rows: &mut dyn Iterator<Item = NormRow>,
+        rows_per_file: usize,
+    ) -> Result<PathBuf, String> {
+        let io = |e: std::io::Error| e.to_string();
+        let cfg = root.join(bucket).join(config);
+        let data = cfg.join("data");
+        std::fs::create_dir_all(&data).map_err(io)?;
+        let dated = cfg.join(created.format("%Y-%m-%dT%H-%MZ").to_string());
+        std::fs::create_dir_all(&dated).map_err(io)?;
+        let mut files = Vec::new();
+        let mut n = 0;
+        loop {
+            let chunk: Vec<NormRow> = rows.take(rows_per_file.max(1)).collect();
+            if chunk.is_empty() && n > 0 {
+                break;
+            }
+            let ext = match format {
+                Format::Csv => "csv.gz",
+                Format::Parquet => "parquet",
+            };
+            let name = format!("{bucket}-{}-{n:05}.{ext}", created.timestamp_millis());
+            let path = data.join(&name);
+            match format {
+                Format::Csv => {
+                    let f = std::fs::File::create(&path).map_err(io)?;
+                    let mut gz = flate2::write::GzEncoder::new(
+                        std::io::BufWriter::new(f),
+                        flate2::Compression::fast(),
+                    );
+                    for r in &chunk {
+                        let vid = if r.version_id == "null" {
+                            ""
+                        } else {
+                            &r.version_id
+                        };
+                        writeln!(
+                            gz,
+                            "{},{},{},{},{},{},{},{},{},{},{},{}",
+                            csv_field(bucket),
+                            csv_field(&encode_csv_key(&r.key)),
+                            csv_field(vid),
+                            csv_field("true"),
+                            csv_field(if r.is_delete_marker { "true" } else { "false" }),
+                            if r.is_delete_marker {
+                                String::new()
+                            } else {
+                                csv_field(&r.size.to_string())
+                            },
+                            csv_field(
+                                &r.last_modified.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+                            ),
+                            csv_field(r.etag.as_deref().unwrap_or("")),
+                            csv_field("STANDARD"),
+                            csv_field("false"),
+                            csv_field(r.replication_status.as_deref().unwrap_or("")),
+                            csv_field(r.encryption_status.as_deref().unwrap_or("")),
+                        )
+                        .map_err(io)?;
+                    }
+                    gz.finish().map_err(io)?.flush().map_err(io)?;
+                }
+                Format::Parquet => {
+                    use datafusion::parquet::arrow::ArrowWriter;
+                    use datafusion::parquet::basic::Compression;
+                    use datafusion::parquet::file::properties::WriterProperties;
+                    let f = std::fs::File::create(&path).map_err(io)?;
+                    let props = WriterProperties::builder()
+                        .set_compression(Compression::SNAPPY)
+                        .build();
+                    let mut w = ArrowWriter::try_new(f, parquet_schema(), Some(props))
+                        .map_err(|e| e.to_string())?;
+                    for part in chunk.chunks(65_536) {
+                        let len = part.len();
+                        let cols: Vec<ArrayRef> = vec![
+                            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                                bucket, len,
+                            ))),
+                            Arc::new(StringArray::from_iter_values(
+                                part.iter().map(|r| r.key.as_str()),
+                            )),
+                            Arc::new(StringArray::from_iter(part.iter().map(|r| {
+                                (r.version_id != "null").then_some(r.version_id.as_str())
+                            }))),
+                            Arc::new(BooleanArray::from(vec![true; len])),
+                            Arc::new(BooleanArray::from(
+                                part.iter().map(|r| r.is_delete_marker).collect::<Vec<_>>(),
+                            )),
+                            Arc::new(Int64Array::from_iter(
+                                part.iter().map(|r| (!r.is_delete_marker).then_some(r.size)),
+                            )),
+                            Arc::new(
+                                TimestampMillisecondArray::from_iter_values(
+                                    part.iter().map(|r| r.last_modified.timestamp_millis()),
+                                )
+                                .with_timezone("UTC"),
+                            ),
+                            Arc::new(StringArray::from_iter(
+                                part.iter().map(|r| r.etag.as_deref()),
+                            )),
+                            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                                "STANDARD", len,
+                            ))),
+                            Arc::new(BooleanArray::from(vec![false; len])),
+                            Arc::new(StringArray::from_iter(
+                                part.iter().map(|r| r.replication_status.as_deref()),
+                            )),
+                            Arc::new(StringArray::from_iter(
+                                part.iter().map(|r| r.encryption_status.as_deref()),
+                            )),
+                        ];
+                        let b = RecordBatch::try_new(parquet_schema(), cols)
+                            .map_err(|e| e.to_string())?;
+                        w.write(&b).map_err(|e| e.to_string())?;
+                    }
+                    w.close().map_err(|e| e.to_string())?;
+                }
+            }
+            let bytes = std::fs::read(&path).map_err(io)?;
+            files.push(serde_json::json!({
+                "key": format!("{bucket}/{config}/data/{name}"),
+                "size": bytes.len(),
+                "MD5checksum": md5_hex(&bytes),
+            }));
+            n += 1;
+            if chunk.len() < rows_per_file.max(1) {
+                break;
+            }
+        }
+        let (ff, fs) = match format {
+            Format::Csv => ("CSV", CSV_SCHEMA),
+            Format::Parquet => ("Parquet", PARQUET_SCHEMA),
+        };
+        let manifest = serde_json::json!({
+            "sourceBucket": bucket,
+            "destinationBucket": "arn:aws:s3:::inventory",
+            "version": "2016-11-30",
+            "creationTimestamp": created.timestamp_millis().to_string(),
+            "fileFormat": ff,
+            "fileSchema": fs,
+            "files": files,
+        });
+        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(dated.join("manifest.json"), &body).map_err(io)?;
+        std::fs::write(dated.join("manifest.checksum"), md5_hex(&body)).map_err(io)?;
+        Ok(dated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writer::*;
+    use super::*;
+
+    fn manifest(format: &str, schema: &str) -> String {
+        serde_json::json!({
+            "sourceBucket": "src", "destinationBucket": "arn:aws:s3:::inv", "version": "2016-11-30",
+            "creationTimestamp": "1514944800000", "fileFormat": format, "fileSchema": schema,
+            "files": [{"key": "inv/src/cfg/data/a.csv.gz", "size": 1, "MD5checksum": "F11166069F1990ABEB9C97ACE9CDFABC"}]
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_documented_manifest_parses_in_both_formats() {
+        let m = parse_manifest(manifest("CSV", CSV_SCHEMA).as_bytes(), None).unwrap();
+        assert_eq!(m.format, Format::Csv);
+        assert_eq!(m.source_bucket, "src");
+        assert_eq!(m.created.timestamp_millis(), 1514944800000);
+        assert_eq!(m.files[0].md5, "f11166069f1990abeb9c97ace9cdfabc");
+        let p = parse_manifest(manifest("Parquet", PARQUET_SCHEMA).as_bytes(), None).unwrap();
+        assert_eq!(p.format, Format::Parquet);
+        assert!(p.columns.contains(&"e_tag".to_string()), "{:?}", p.columns);
+        assert_eq!(p.columns.len(), 12);
+    }
+
+    #[test]
+    fn orc_is_refused_by_name() {
+        let e =
+            parse_manifest(manifest("ORC", "struct<bucket:string>").as_bytes(), None).unwrap_err();
+        assert!(e.contains("ORC inventory is not read; configure CSV or Parquet, or use Athena"));
+    }
+
+    #[test]
+    fn a_missing_field_or_current_versions_only_is_an_error_naming_the_fix() {
+        let no_status = CSV_SCHEMA.replace(", ReplicationStatus", "");
+        let e = parse_manifest(manifest("CSV", &no_status).as_bytes(), None).unwrap_err();
+        assert!(
+            e.contains("ReplicationStatus") && e.contains("inventory configuration"),
+            "{e}"
+        );
+        let current =
+            "Bucket, Key, Size, LastModifiedDate, ETag, ReplicationStatus, EncryptionStatus";
+        let e = parse_manifest(manifest("CSV", current).as_bytes(), None).unwrap_err();
+        assert!(
+            e.contains("current versions only") && e.contains("IncludedObjectVersions=All"),
+            "{e}"
+        );
+        let no_enc = PARQUET_SCHEMA.replace("optional binary encryption_status (UTF8);", "");
+        let e = parse_manifest(manifest("Parquet", &no_enc).as_bytes(), None).unwrap_err();
+        assert!(e.contains("EncryptionStatus"), "{e}");
+    }
+
+    #[test]
+    fn the_manifest_checksum_and_each_files_md5_are_verified() {
+        let body = manifest("CSV", CSV_SCHEMA);
+        assert!(parse_manifest(body.as_bytes(), Some(md5_hex(body.as_bytes()).as_bytes())).is_ok());
+        let e = parse_manifest(body.as_bytes(), Some(b"00000000000000000000000000000000\n"))
+            .unwrap_err();
+        assert!(e.contains("manifest.checksum"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        verify_md5(&p, "5d41402abc4b2a76b9719d911017c592").unwrap();
+        let e = verify_md5(&p, "5d41402abc4b2a76b9719d911017c593").unwrap_err();
+        assert!(e.contains("MD5") && e.contains("fetch it again"), "{e}");
+    }
+
+    #[test]
+    fn csv_keys_are_url_decoded_with_plus_as_space() {
+        assert_eq!(
+            decode_csv_key("reports/a+b%2Bc%2C%C3%BC").unwrap(),
+            "reports/a b+c,ü"
+        );
+        for k in ["reports/a b+c,ü", "x/100%", "é'\"/~"] {
+            assert_eq!(decode_csv_key(&encode_csv_key(k)).unwrap(), k);
+        }
+        assert!(decode_csv_key("%FF").is_err());
+    }
+
+    #[test]
+    fn dated_folders_are_recognised_and_the_newest_is_taken() {
+        assert!(is_dated("2016-11-06T21-32Z"));
+        assert!(!is_dated("hive"));
+        assert!(!is_dated("2016-11-06T21:32Z"));
+        let dir = tempfile::tempdir().unwrap();
+        let t1: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let t2: DateTime<Utc> = "2026-01-02T00:00:00Z".parse().unwrap();
+        let row = |k: &str| NormRow {
+            key: k.into(),
+            version_id: "v".into(),
+            is_delete_marker: false,
+            size: 1,
+            etag: None,
+            last_modified: t1,
+            replication_status: None,
+            encryption_status: Some("SSE-S3".into()),
+        };
+        write(
+            dir.path(),
+            "b",
+            "cfg",
+            Format::Csv,
+            t1,
+            &mut vec![row("old")].into_iter(),
+            10,
+        )
+        .unwrap();
+        write(
+            dir.path(),
+            "b",
+            "cfg",
+            Format::Csv,
+            t2,
+            &mut vec![row("new")].into_iter(),
+            10,
+        )
+        .unwrap();
+        let inv = open_local(&dir.path().join("b").join("cfg")).unwrap();
+        assert_eq!(inv.manifest.created, t2);
+        assert_eq!(inv.files.len(), 1);
+    }
+}

@@ -1,0 +1,311 @@
+//! `replaudit reconcile --source-inventory/--dest-inventory` from inventories on disk, written
+//! the way S3 writes them (manifest.json, manifest.checksum, CSV.gz or Parquet data files) by
+//! `reconcile::inventory::writer`: one version per class, each reported exactly once, the Batch
+//! Replication manifest with exactly the versions it repairs, CSV against Parquet both ways, and
+//! the inventory errors (ORC, a damaged file) as `error` findings.
+
+use chrono::{DateTime, Duration, Utc};
+use replaudit::reconcile::engine::NormRow;
+use replaudit::reconcile::inventory::{writer, Format};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const SRC: &str = "rubes-s3-bucket";
+const DST: &str = "clint-s3-bucket";
+const RULE: &str = "reports-to-abcd";
+
+fn row(key: &str, vid: &str, age_min: i64, status: Option<&str>, enc: &str) -> NormRow {
+    NormRow {
+        key: key.into(),
+        version_id: vid.into(),
+        is_delete_marker: false,
+        size: 10,
+        etag: Some("0123456789abcdef0123456789abcdef".into()),
+        last_modified: created() - Duration::minutes(age_min),
+        replication_status: status.map(str::to_string),
+        encryption_status: Some(enc.into()),
+    }
+}
+
+fn created() -> DateTime<Utc> {
+    "2026-11-29T00:00:00Z".parse().unwrap()
+}
+
+/// (source rows, destination rows, class -> (key, version id)) of one version per class.
+fn estate() -> (
+    Vec<NormRow>,
+    Vec<NormRow>,
+    Vec<(&'static str, String, String)>,
+) {
+    let replica = |s: &NormRow| NormRow {
+        replication_status: Some("REPLICA".into()),
+        encryption_status: Some("SSE-KMS".into()),
+        last_modified: s.last_modified + Duration::seconds(2),
+        ..s.clone()
+    };
+    let intact = row(
+        "reports/intact a+b,ü.pdf",
+        "v-intact",
+        120,
+        Some("COMPLETED"),
+        "SSE-KMS",
+    );
+    let missing = row(
+        "reports/missing one.pdf",
+        "v-missing",
+        120,
+        Some("COMPLETED"),
+        "SSE-KMS",
+    );
+    let failed = row("reports/failed", "v-failed", 120, Some("FAILED"), "SSE-KMS");
+    let pending = row(
+        "reports/pending",
+        "v-pending",
+        120,
+        Some("PENDING"),
+        "SSE-KMS",
+    );
+    let never = row("reports/never", "null", 120, None, "SSE-S3");
+    let size = row("reports/size", "v-size", 120, Some("COMPLETED"), "SSE-KMS");
+    let enc = row("reports/enc", "v-enc", 120, Some("COMPLETED"), "SSE-KMS");
+    let young = row("reports/young", "v-young", 5, Some("PENDING"), "SSE-KMS");
+    let mut dm = row("reports/deleted", "v-dm", 120, None, "NOT-SSE");
+    dm.is_delete_marker = true;
+    dm.size = 0;
+    dm.etag = None;
+    let out = row("scratch/ignored", "v-out", 120, None, "SSE-S3");
+    let mut size_r = replica(&size);
+    size_r.size = 11;
+    let mut enc_r = replica(&enc);
+    enc_r.encryption_status = Some("SSE-S3".into());
+    let orphan = row(
+        "reports/orphan",
+        "v-orphan",
+        120,
+        Some("REPLICA"),
+        "SSE-KMS",
+    );
+    // Written after the source's inventory was taken: not blamed.
+    let late = row("reports/late", "v-late", -30, Some("REPLICA"), "SSE-KMS");
+    let src = vec![
+        intact.clone(),
+        missing.clone(),
+        failed.clone(),
+        pending.clone(),
+        never.clone(),
+        size.clone(),
+        enc.clone(),
+        young,
+        dm.clone(),
+        out,
+    ];
+    let mut dm_r = replica(&dm);
+    dm_r.replication_status = None;
+    let dst = vec![replica(&intact), size_r, enc_r, dm_r, orphan.clone(), late];
+    let id = |c: &'static str, r: &NormRow| (c, r.key.clone(), r.version_id.clone());
+    let classes = vec![
+        id("reconcile-missing", &missing),
+        id("reconcile-failed", &failed),
+        id("reconcile-pending", &pending),
+        id("reconcile-never-eligible", &never),
+        id("reconcile-mismatched", &size),
+        id("reconcile-encryption", &enc),
+        id("reconcile-no-source", &orphan),
+    ];
+    (src, dst, classes)
+}
+
+fn write(
+    root: &Path,
+    bucket: &str,
+    format: Format,
+    at: DateTime<Utc>,
+    rows: Vec<NormRow>,
+) -> PathBuf {
+    writer::write(
+        root,
+        bucket,
+        "all-versions",
+        format,
+        at,
+        &mut rows.into_iter(),
+        4,
+    )
+    .unwrap();
+    root.join(bucket).join("all-versions")
+}
+
+fn reconcile(dir: &Path, src: &Path, dst: &Path) -> (std::process::Output, Value) {
+    let out_dir = dir.join("reports");
+    let out = Command::new(env!("CARGO_BIN_EXE_replaudit"))
+        .args(["reconcile", "--quiet", "--in-flight", "30m", "--spec"])
+        .arg(repo().join("checks/seed.toml"))
+        .arg("--output-dir")
+        .arg(&out_dir)
+        .arg("--source-inventory")
+        .arg(src)
+        .arg("--dest-inventory")
+        .arg(dst)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out_dir.join("reconcile-latest.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out, serde_json::from_str(&text).unwrap())
+}
+
+fn finding<'a>(report: &'a Value, id: &str, part: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id && f["resource"].as_str().unwrap().contains(part))
+        .unwrap_or_else(|| panic!("no {id} for {part}: {report}"))
+}
+
+fn check_every_class(src_format: Format, dst_format: Format) {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, classes) = estate();
+    let s = write(dir.path(), SRC, src_format, created(), src);
+    // The destination's inventory is an hour newer than the source's.
+    let d = write(
+        dir.path(),
+        DST,
+        dst_format,
+        created() + Duration::hours(1),
+        dst,
+    );
+    let (out, report) = reconcile(dir.path(), &s, &d);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "failures found: {stderr}");
+    for (id, key, vid) in &classes {
+        let f = finding(&report, id, RULE);
+        assert_eq!(f["status"], "fail", "{id}: {f}");
+        assert_eq!(f["evidence"]["count"], 1, "{id}: {f}");
+        assert_eq!(f["evidence"]["sample"][0]["key"], key.as_str(), "{id}: {f}");
+        assert_eq!(
+            f["evidence"]["sample"][0]["version_id"],
+            vid.as_str(),
+            "{id}"
+        );
+    }
+    let enc = finding(&report, "reconcile-encryption", RULE);
+    assert!(
+        enc["message"].as_str().unwrap().contains("no KMS key id"),
+        "{enc}"
+    );
+    assert_eq!(
+        finding(&report, "reconcile-unverified", RULE)["status"],
+        "pass"
+    );
+    let ok = finding(&report, "reconcile-replicated", RULE);
+    let counts = &ok["evidence"]["counts"];
+    // The intact object and the replicated delete marker; the young version and the
+    // destination version newer than the source's inventory are in flight.
+    assert_eq!(counts["intact"], 2, "{ok}");
+    assert_eq!(counts["in-flight"], 2, "{ok}");
+    assert_eq!(
+        ok["evidence"]["inventory"]["in_flight_cutoff"],
+        (created() - Duration::minutes(30)).to_rfc3339()
+    );
+    // Every version in scope is in the full list once.
+    let list = std::fs::read_to_string(ok["evidence"]["full_list"].as_str().unwrap()).unwrap();
+    // 9 source versions in scope, 2 destination versions without a source.
+    assert_eq!(list.lines().count(), 1 + 11, "{list}");
+    assert!(!list.contains("scratch/ignored"));
+    // The Batch Replication manifest: exactly missing, FAILED, never eligible; keys encoded.
+    let path = finding(&report, "reconcile-failed", RULE)["evidence"]["batch_manifest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: BTreeSet<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let want: BTreeSet<String> = [
+        format!("{SRC},reports/failed,v-failed"),
+        format!("{SRC},reports/missing%20one.pdf,v-missing"),
+        format!("{SRC},reports/never,null"),
+    ]
+    .into();
+    assert_eq!(manifest, want);
+    assert!(stderr.contains("aws s3control create-job"), "{stderr}");
+    // The other replication of the spec has no inventory here: skipped, never a pass.
+    let logs = finding(&report, "reconcile-listing", "logs-to-backup");
+    assert_eq!(logs["status"], "skip", "{logs}");
+}
+
+#[test]
+fn csv_source_against_parquet_destination_reports_every_class_once() {
+    check_every_class(Format::Csv, Format::Parquet);
+}
+
+#[test]
+fn parquet_source_against_csv_destination_reports_every_class_once() {
+    check_every_class(Format::Parquet, Format::Csv);
+}
+
+#[test]
+fn a_damaged_file_or_an_orc_inventory_is_an_error_never_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, _) = estate();
+    let s = write(dir.path(), SRC, Format::Parquet, created(), src);
+    let d = write(dir.path(), DST, Format::Csv, created(), dst);
+    // Damage one destination data file after its MD5 went into the manifest.
+    let data = d.join("data");
+    let victim = std::fs::read_dir(&data)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.push(0);
+    std::fs::write(&victim, bytes).unwrap();
+    let (out, report) = reconcile(dir.path(), &s, &d);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = finding(&report, "reconcile-listing", RULE);
+    assert_eq!(f["status"], "error", "{f}");
+    assert!(f["message"].as_str().unwrap().contains("MD5"), "{f}");
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["status"] != "pass" || !f["resource"].as_str().unwrap().contains(RULE)));
+    // ORC: refused by name.
+    let dated = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("manifest.json").is_file())
+        .unwrap();
+    let m = std::fs::read_to_string(dated.join("manifest.json"))
+        .unwrap()
+        .replace("\"CSV\"", "\"ORC\"");
+    std::fs::write(dated.join("manifest.json"), &m).unwrap();
+    std::fs::write(
+        dated.join("manifest.checksum"),
+        replaudit::reconcile::inventory::md5_hex(m.as_bytes()),
+    )
+    .unwrap();
+    let (_, report) = reconcile(dir.path(), &s, &d);
+    let f = finding(&report, "reconcile-listing", RULE);
+    assert_eq!(f["status"], "error", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORC inventory is not read; configure CSV or Parquet, or use Athena"),
+        "{f}"
+    );
+}
