@@ -1219,6 +1219,24 @@ struct ReconcileArgs {
     /// account).
     #[arg(long, value_name = "DIR|S3URL", requires = "source_inventory")]
     dest_inventory: Option<String>,
+    /// Run the comparison on Amazon Athena, over the inventories where S3 delivered them
+    /// (--source-inventory and --dest-inventory as s3:// addresses), instead of on this machine:
+    /// for buckets whose inventories are too large for one. Creates (if missing) the documented
+    /// inventory tables and a view of each in --athena-database; reads no object.
+    #[arg(long, requires = "source_inventory")]
+    athena: bool,
+    /// The Athena workgroup the queries run in.
+    #[arg(long, default_value = "primary", value_name = "NAME")]
+    athena_workgroup: String,
+    /// Where Athena writes its result files (`s3://BUCKET/PREFIX/`). Default: the workgroup's.
+    #[arg(long, value_name = "S3URL")]
+    athena_output: Option<String>,
+    /// The Glue database that holds replaudit's inventory tables and views.
+    #[arg(long, default_value = replaudit::reconcile::athena::DEFAULT_DATABASE, value_name = "NAME")]
+    athena_database: String,
+    /// Give up on one Athena query after this long (it is then stopped).
+    #[arg(long, default_value = "30m", value_name = "DURATION", value_parser = parse_duration)]
+    athena_timeout: Duration,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -1244,7 +1262,18 @@ async fn reconcile_inventory(
     ));
     std::fs::create_dir_all(&work)
         .map_err(|e| Fatal(format!("cannot create {}: {e}", work.display())))?;
+    if a.athena && !(si.starts_with("s3://") && di.starts_with("s3://")) {
+        return Err(Fatal(
+            "--athena reads the inventories where S3 delivered them: give --source-inventory and \
+             --dest-inventory as s3:// addresses"
+                .into(),
+        ));
+    }
     let opened = async {
+        if a.athena {
+            // Athena reads the data files itself; only the manifests are read here.
+            return Err(String::new());
+        }
         let s = inventory::open(spec, si, true, &opts.aws, &work.join("source")).await?;
         let d = inventory::open(spec, di, false, &opts.aws, &work.join("destination")).await?;
         Ok::<_, String>(from_inventory::InventoryPair { source: s, dest: d })
@@ -1264,6 +1293,19 @@ async fn reconcile_inventory(
     .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
     let mut batch = BTreeMap::new();
     let outcomes = match opened {
+        _ if a.athena => {
+            let athena_opts = reconcile::athena::AthenaOptions {
+                workgroup: a.athena_workgroup.clone(),
+                output_location: a.athena_output.clone(),
+                database: a.athena_database.clone(),
+                query_timeout: a.athena_timeout,
+            };
+            let mut sinks = from_inventory::Sinks {
+                list: &mut list,
+                batch: &mut batch,
+            };
+            reconcile::athena::reconcile(spec, opts, &athena_opts, si, di, &work, &mut sinks).await
+        }
         Ok(pair) => {
             let mut sinks = from_inventory::Sinks {
                 list: &mut list,

@@ -60,6 +60,73 @@ pub struct Sinks<'a> {
     pub batch: &'a mut BTreeMap<String, Vec<String>>,
 }
 
+/// What every source of truth does with a classified version as it streams out of the
+/// comparison: count it, write it to the full list, add it to the Batch Replication manifest when
+/// it needs one, and keep up to [`SAMPLE`] per class (not intact, not in flight) for the findings.
+pub(crate) struct Collector<'s, 'a> {
+    sinks: &'s mut Sinks<'a>,
+    label: String,
+    source_bucket: String,
+    dest_bucket: String,
+    pub counts: BTreeMap<Class, usize>,
+    pub verdicts: Vec<super::compare::Verdict>,
+    samples: BTreeMap<Class, usize>,
+    /// Why writing the list failed (the comparison is then stopped by the `Err`).
+    pub io_error: Option<String>,
+}
+
+impl<'s, 'a> Collector<'s, 'a> {
+    pub fn new(sinks: &'s mut Sinks<'a>, out: &RuleOutcome) -> Self {
+        Collector {
+            sinks,
+            label: csv_field(&out.rule.label),
+            source_bucket: out.source_bucket.clone(),
+            dest_bucket: out.destination_bucket.clone(),
+            counts: sql::full_counts([]),
+            verdicts: Vec::new(),
+            samples: BTreeMap::new(),
+            io_error: None,
+        }
+    }
+
+    pub fn push(&mut self, row: sql::SqlRow) -> Result<(), String> {
+        *self.counts.entry(row.class).or_default() += 1;
+        let v = row.verdict(&self.source_bucket, &self.dest_bucket);
+        if let Err(e) = writeln!(
+            self.sinks.list,
+            "{},{},{},{},{},{},{}",
+            self.label,
+            v.class.as_str(),
+            csv_field(&v.bucket),
+            csv_field(&v.key),
+            csv_field(&v.version_id),
+            v.delete_marker,
+            csv_field(&v.detail)
+        ) {
+            self.io_error = Some(format!("cannot write the version list: {e}"));
+            return Err("write failed".into());
+        }
+        if v.class.needs_batch_replication() {
+            self.sinks
+                .batch
+                .entry(v.bucket.clone())
+                .or_default()
+                .push(format!(
+                    "{},{},{}",
+                    v.bucket,
+                    encode_manifest_key(&v.key),
+                    v.version_id
+                ));
+        }
+        let n = self.samples.entry(v.class).or_default();
+        if *n < SAMPLE && !matches!(v.class, Class::Intact | Class::InFlight) {
+            *n += 1;
+            self.verdicts.push(v);
+        }
+        Ok(())
+    }
+}
+
 async fn count_rows(engine: &Engine, table: &str) -> Result<usize, String> {
     let mut n = 0usize;
     engine
@@ -95,57 +162,19 @@ async fn one_rule(
             return out;
         }
     };
-    let mut counts = sql::full_counts([]);
-    let mut samples: BTreeMap<Class, usize> = BTreeMap::new();
-    let mut verdicts = Vec::new();
-    let (sb, db) = (out.source_bucket.clone(), out.destination_bucket.clone());
-    let label = csv_field(&out.rule.label);
-    let mut io_error = None;
     let text = sql::comparison_sql(&rule, "src", "dst");
-    let r = engine
-        .for_each_row(&text, |row| {
-            *counts.entry(row.class).or_default() += 1;
-            let v = row.verdict(&sb, &db);
-            if let Err(e) = writeln!(
-                sinks.list,
-                "{label},{},{},{},{},{},{}",
-                v.class.as_str(),
-                csv_field(&v.bucket),
-                csv_field(&v.key),
-                csv_field(&v.version_id),
-                v.delete_marker,
-                csv_field(&v.detail)
-            ) {
-                io_error = Some(format!("cannot write the version list: {e}"));
-                return Err("write failed".into());
-            }
-            if v.class.needs_batch_replication() {
-                sinks
-                    .batch
-                    .entry(v.bucket.clone())
-                    .or_default()
-                    .push(format!(
-                        "{},{},{}",
-                        v.bucket,
-                        encode_manifest_key(&v.key),
-                        v.version_id
-                    ));
-            }
-            let n = samples.entry(v.class).or_default();
-            if *n < SAMPLE && !matches!(v.class, Class::Intact | Class::InFlight) {
-                *n += 1;
-                verdicts.push(v);
-            }
-            Ok(())
-        })
-        .await;
+    let mut c = Collector::new(sinks, &out);
+    let r = engine.for_each_row(&text, |row| c.push(row)).await;
     if let Err(e) = r {
-        out.error =
-            Some(io_error.unwrap_or(format!("the comparison of the inventories failed: {e}")));
+        out.error = Some(
+            c.io_error
+                .take()
+                .unwrap_or(format!("the comparison of the inventories failed: {e}")),
+        );
         return out;
     }
-    out.verdicts = verdicts;
-    out.totals = Some(counts);
+    out.totals = Some(c.counts);
+    out.verdicts = c.verdicts;
     out.inventory = Some(json!({
         "source_inventory": pair.source.manifest_path.display().to_string(),
         "source_inventory_created": pair.source.manifest.created.to_rfc3339(),

@@ -655,6 +655,39 @@ pub async fn open(
         .await
         .map_err(|e| e.to_string())?;
     };
+    let (c, bucket, manifest_key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
+    let local_dir = work.join(manifest_key.trim_end_matches("manifest.json"));
+    for f in &m.files {
+        get_to(&c, &bucket, &f.key, &work.join(&f.key)).await?;
+    }
+    open_local(&local_dir)
+}
+
+/// The newest manifest of an inventory at `s3://BUCKET/PREFIX/`, checked against its
+/// `manifest.checksum`, without its data files (Athena reads those where they are): the
+/// manifest's `s3://` address and the parsed manifest.
+pub async fn s3_manifest(
+    spec: &crate::spec::Spec,
+    location: &str,
+    source: bool,
+    opts: &crate::aws::AwsOptions,
+    work: &Path,
+) -> Result<(String, Manifest), String> {
+    let rest = location
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{location} is not an s3:// address"))?;
+    let (_, bucket, key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
+    Ok((format!("s3://{bucket}/{key}"), m))
+}
+
+/// `rest` = `BUCKET/PREFIX`: client, bucket, manifest key, manifest (copied into `work`).
+async fn s3_manifest_of(
+    spec: &crate::spec::Spec,
+    rest: &str,
+    source: bool,
+    opts: &crate::aws::AwsOptions,
+    work: &Path,
+) -> Result<(aws_sdk_s3::Client, String, String, Manifest), String> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let c = inventory_client(spec, source, bucket, opts).await?;
     let prefix = prefix.strip_suffix("manifest.json").unwrap_or(prefix);
@@ -673,10 +706,7 @@ pub async fn open(
     let sum = std::fs::read(local_dir.join("manifest.checksum")).map_err(|e| e.to_string())?;
     let m = parse_manifest(&json, Some(&sum))
         .map_err(|e| format!("s3://{bucket}/{manifest_key}: {e}"))?;
-    for f in &m.files {
-        get_to(&c, bucket, &f.key, &work.join(&f.key)).await?;
-    }
-    open_local(&local_dir)
+    Ok((c, bucket.to_string(), manifest_key, m))
 }
 
 /// Writes inventories the way S3 does (manifest.json, manifest.checksum, CSV.gz or Parquet data

@@ -7,6 +7,7 @@
 //! S3 Inventory and Athena reach the same verdicts through one comparison SQL ([`sql`]), which
 //! the differential test checks against [`compare::classify`].
 
+pub mod athena;
 pub mod compare;
 pub mod engine;
 pub mod from_inventory;
