@@ -12,8 +12,11 @@ use crate::spec::{LoadedSpec, Spec};
 use serde_json::Value;
 use toml::Spanned;
 
-/// Set `location` on every finding that has none.
+/// Set `location` on every finding that has none, and the replication rules it bears on
+/// ([`super::replications::attribute`]): both map a finding back to the spec, once, after the
+/// rules ran.
 pub fn annotate(spec: &LoadedSpec, findings: &mut [Finding]) {
+    super::replications::attribute(spec, findings);
     let file = spec.path.display().to_string();
     for f in findings.iter_mut().filter(|f| f.location.is_none()) {
         let offset = locate(spec, f).unwrap_or_else(|| spec.version.span().start);
@@ -250,6 +253,7 @@ mod tests {
             duration_secs: None,
             location: None,
             muted: None,
+            replications: vec![],
         }
     }
 
