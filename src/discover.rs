@@ -898,3 +898,60 @@ pub async fn assumable(
     }
     Ok((keep, problems))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(region: &str) -> Organization {
+        Organization {
+            profile: "mgmt".into(),
+            member_role: "replaudit-audit".into(),
+            region: region.into(),
+        }
+    }
+
+    fn member(id: &str, name: &str, state: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: name.into(),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn only_active_members_become_accounts_reached_through_the_member_role() {
+        let members = [
+            member("111122223333", "Log Archive", "ACTIVE"),
+            member("444455556666", "Old", "SUSPENDED"),
+            member("777788889999", "log archive", "ACTIVE"),
+            member("222233334444", "Closing", "PENDING_CLOSURE"),
+            member("555566667777", "?", ""),
+        ];
+        let (file, skipped) = member_accounts(&org("cn-north-1"), &members).unwrap();
+        assert_eq!(
+            file.accounts.keys().cloned().collect::<Vec<_>>(),
+            vec!["log-archive", "log-archive-777788889999"],
+            "aliases from the names, made unique"
+        );
+        let a = &file.accounts["log-archive"];
+        assert_eq!(a.account_id.get_ref(), "111122223333");
+        assert_eq!(a.region.get_ref(), "cn-north-1");
+        assert_eq!(
+            a.credentials.role_arn.as_deref(),
+            Some("arn:aws-cn:iam::111122223333:role/replaudit-audit"),
+            "the partition follows the Region"
+        );
+        assert_eq!(a.credentials.source_profile.as_deref(), Some("mgmt"));
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(skipped[0].contains("Old (444455556666) is SUSPENDED"));
+        assert!(skipped[1].contains("PENDING_CLOSURE"));
+        assert!(skipped[2].contains("of unknown state"));
+    }
+
+    #[test]
+    fn an_organisation_without_active_members_is_an_error() {
+        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")]).unwrap_err();
+        assert!(e.contains("no ACTIVE account"), "{e}");
+    }
+}
