@@ -451,7 +451,7 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
 
 /// Parse and validate spec text; `path` only labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
-    let spec: Spec = toml::from_str(text).map_err(|e| {
+    let mut spec: Spec = toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         SpecError {
             file: path.to_path_buf(),
@@ -460,20 +460,96 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
             message: e.message().trim().to_string(),
         }
     })?;
-    validate::validate(&spec).map_err(|(span, message)| {
-        let (line, column) = line_col(text, span.start);
-        SpecError {
-            file: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    expand_access_patterns(&mut spec)
+        .and_then(|()| validate::validate(&spec))
+        .map_err(|(span, message)| {
+            let (line, column) = line_col(text, span.start);
+            SpecError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        })?;
     Ok(LoadedSpec {
         path: path.to_path_buf(),
         spec,
         text: text.to_string(),
     })
+}
+
+/// A glob (`*`, `?`) rather than an alias.
+fn is_pattern(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// `[[access]]` with a pattern as `bucket` or `principal` stands for one expectation per
+/// matching bucket (alias or bucket name) and principal (alias or ARN), in alias order, each
+/// located at the pattern's line: with dozens of replicated pairs, "this principal must not read
+/// any estate bucket" is one entry, not one per bucket. A pattern matching nothing is an error
+/// (a typo must not silently expect nothing).
+fn expand_access_patterns(spec: &mut Spec) -> Result<(), (std::ops::Range<usize>, String)> {
+    if !spec
+        .access
+        .iter()
+        .any(|a| is_pattern(a.bucket.get_ref()) || is_pattern(a.principal.get_ref()))
+    {
+        return Ok(());
+    }
+    let matching = |pattern: &Spanned<String>,
+                    names: Vec<(&String, &String)>,
+                    what: &str|
+     -> Result<Vec<Spanned<String>>, (std::ops::Range<usize>, String)> {
+        if !is_pattern(pattern.get_ref()) {
+            return Ok(vec![pattern.clone()]);
+        }
+        let w = wildmatch::WildMatch::new(pattern.get_ref());
+        let found: Vec<Spanned<String>> = names
+            .into_iter()
+            .filter(|(alias, name)| w.matches(alias) || w.matches(name))
+            .map(|(alias, _)| Spanned::new(pattern.span(), alias.clone()))
+            .collect();
+        if found.is_empty() {
+            return Err((
+                pattern.span(),
+                format!(
+                    "access.{what}: the pattern '{}' matches no {what} alias or {}",
+                    pattern.get_ref(),
+                    if what == "bucket" { "name" } else { "ARN" }
+                ),
+            ));
+        }
+        Ok(found)
+    };
+    let mut out = Vec::new();
+    for a in &spec.access {
+        let principals = matching(
+            &a.principal,
+            spec.principals
+                .iter()
+                .map(|(k, p)| (k, p.arn.get_ref()))
+                .collect(),
+            "principal",
+        )?;
+        let buckets = matching(
+            &a.bucket,
+            spec.buckets
+                .iter()
+                .map(|(k, b)| (k, b.name.get_ref()))
+                .collect(),
+            "bucket",
+        )?;
+        for p in &principals {
+            for b in &buckets {
+                let mut one = a.clone();
+                one.principal = p.clone();
+                one.bucket = b.clone();
+                out.push(one);
+            }
+        }
+    }
+    spec.access = out;
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of a byte offset.
