@@ -369,3 +369,31 @@ fn a_pattern_matching_nothing_is_an_error_at_its_line() {
         + 1;
     assert_eq!(e.line, line, "{e}");
 }
+
+/// Buckets and accounts by pattern in `[evidence]` and `[[who_can]]` too.
+#[test]
+fn evidence_and_who_can_may_name_buckets_and_accounts_by_pattern() {
+    let text = format!(
+        "{PAIRS}\n[evidence]\ndata_events_for = [\"src-*\"]\nconfig_recording_in = [\"1111*\"]\n\n[[who_can]]\nbucket = \"estate-*-1\"\nread = [\"ops\"]\n"
+    );
+    let s = parse_str(&text).expect("patterns are valid");
+    let e = s.evidence.as_ref().unwrap();
+    let names =
+        |v: &Vec<Spanned<String>>| v.iter().map(|x| x.get_ref().clone()).collect::<Vec<_>>();
+    assert_eq!(names(&e.data_events_for), vec!["src-1", "src-2"]);
+    assert_eq!(names(&e.config_recording_in), vec!["a"], "by account id");
+    let w: Vec<&str> = s
+        .who_can
+        .iter()
+        .map(|w| w.bucket.get_ref().as_str())
+        .collect();
+    assert_eq!(w, vec!["dst-1", "src-1"]);
+    let bad = text.replace("\"1111*\"", "\"2222*\"");
+    let e = parse_str(&bad).unwrap_err();
+    assert!(
+        e.message.contains(
+            "evidence.config_recording_in: the pattern '2222*' matches no account alias or id"
+        ),
+        "{e}"
+    );
+}
