@@ -31,22 +31,24 @@ pub fn scenario_summary(findings: &[Finding]) -> Vec<ScenarioLine> {
     Scenario::ALL
         .iter()
         .filter_map(|&scenario| {
-            let rows: Vec<Finding> = findings
-                .iter()
-                .filter(|f| f.scenario == scenario)
-                .cloned()
-                .collect();
-            if rows.is_empty() {
-                return None;
+            let mut counts = Summary::default();
+            let mut not_passing: BTreeSet<&str> = BTreeSet::new();
+            let mut any = false;
+            for f in findings.iter().filter(|f| f.scenario == scenario) {
+                any = true;
+                match f.status {
+                    Status::Pass => counts.pass += 1,
+                    Status::Fail => counts.fail += 1,
+                    Status::Error => counts.error += 1,
+                    Status::Skip => counts.skip += 1,
+                }
+                if matches!(f.status, Status::Fail | Status::Error) {
+                    not_passing.insert(f.id.as_str());
+                }
             }
-            let not_passing: BTreeSet<&str> = rows
-                .iter()
-                .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-                .map(|f| f.id.as_str())
-                .collect();
-            Some(ScenarioLine {
+            any.then(|| ScenarioLine {
                 scenario,
-                counts: Summary::of(&rows),
+                counts,
                 not_passing: not_passing.into_iter().map(str::to_string).collect(),
             })
         })
