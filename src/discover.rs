@@ -736,7 +736,8 @@ pub async fn list_members(
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        // 20 is the documented maximum page size of ListAccounts.
+        // 20: the largest page AWS's API model allows for ListAccounts (`MaxResults`, min 1,
+        // max 20, in the Organizations 2016-11-28 service model that botocore ships).
         let page = client
             .list_accounts()
             .max_results(20)
