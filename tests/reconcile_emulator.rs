@@ -248,7 +248,7 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
     let dir = setup.path("reconcile-plain");
     let o = setup
         .cmd()
-        .args(["reconcile", "--quiet", "--in-flight", "1", "--spec"])
+        .args(["reconcile", "-v", "--quiet", "--in-flight", "1", "--spec"])
         .arg(&spec2)
         .arg("--output-dir")
         .arg(&dir)
@@ -261,9 +261,21 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
     let ev = &finding(&report, "reconcile-replicated", rule)["evidence"];
     assert_eq!(ev["counts"]["intact"], N + 1);
     assert_eq!(ev["requests"]["head_destination"], 0, "{ev}");
+    // `-v` logs every attempt: the listing's own count is what went over the wire.
+    let log = String::from_utf8_lossy(&o.stderr);
+    let listed = |bucket: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("/{bucket}/?versions")))
+            .count()
+    };
+    assert_eq!(listed("rubes-s3-bucket"), 2, "{log}");
+    assert_eq!(listed("clint-s3-bucket"), 2, "{log}");
     println!(
-        "without: requests {}, {} per 1,000 versions (both sides)",
-        ev["requests"], ev["requests_per_1000_versions"]
+        "without: requests {}, {} per 1,000 versions (both sides); -v shows {} + {} ListObjectVersions",
+        ev["requests"],
+        ev["requests_per_1000_versions"],
+        listed("rubes-s3-bucket"),
+        listed("clint-s3-bucket")
     );
 }
 
