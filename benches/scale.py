@@ -70,7 +70,8 @@ def env_for(cfg_dir: Path, endpoint: str) -> dict[str, str]:
     return e
 
 
-def timed(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 3600) -> dict:
+def timed(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 3600,
+          keep_stderr: bool = False) -> dict:
     """Run a command; wall seconds, max RSS (MiB), exit code, stderr tail."""
     t = time.monotonic()
     p = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -78,8 +79,11 @@ def timed(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall": round(time.monotonic() - t, 2), "rss_mib": round(ru.ru_maxrss / 1024, 1),
-            "code": p.returncode, "stderr": err.decode(errors="replace")[-600:]}
+    r = {"wall": round(time.monotonic() - t, 2), "rss_mib": round(ru.ru_maxrss / 1024, 1),
+         "code": p.returncode, "stderr": err.decode(errors="replace")[-600:]}
+    if keep_stderr:
+        r["full_stderr"] = err.decode(errors="replace")
+    return r
 
 
 def replaudit(bin_: Path, spec: Path, cfg_dir: Path, endpoint: str, extra: list[str]) -> dict:
@@ -135,8 +139,13 @@ def prowler(prowler_bin: str, cfg_dir: Path, endpoint: str) -> dict:
         out = Path(tempfile.mkdtemp(prefix="scale-prowler-"))
         env = env_for(cfg_dir, endpoint)
         env["AWS_PROFILE"] = profile
+        # `*.localhost` -> loopback for S3 Control's account host prefix (see prowler_site/sitecustomize.py).
+        env["PYTHONPATH"] = str(REPO / "benches" / "prowler_site")
         r = timed([prowler_bin, "aws", "--service", "s3", "--no-banner", "-f", "ap-southeast-1", "ap-southeast-2",
-                   "-o", str(out)], env)
+                   "-o", str(out), "--log-level", "ERROR"], env, keep_stderr=True)
+        # Prowler's errors: the ERROR lines it logs (a call that failed), the counterpart of replaudit's
+        # `error` findings.
+        total["errors"] = total.get("errors", 0) + sum(" ERROR: " in ln for ln in r.pop("full_stderr").splitlines())
         total["wall"] = round(total["wall"] + r["wall"], 2)
         total["rss_mib"] = max(total["rss_mib"], r["rss_mib"])
         total["code"].append(r["code"])
@@ -163,8 +172,10 @@ def one_size(n: int, args: argparse.Namespace, bin_: Path) -> dict:
                         "--delay-ms", "0"])
         try:
             row["replaudit_counted"] = replaudit(bin_, spec, work, counter.endpoint, args.extra)
-            row["requests"] = json.loads(subprocess.run(
-                ["curl", "-s", counter.endpoint + "/_faults/stats"], capture_output=True, text=True).stdout)["requests"]
+            stats = json.loads(subprocess.run(
+                ["curl", "-s", counter.endpoint + "/_faults/stats"], capture_output=True, text=True).stdout)
+            row["requests"] = stats["requests"]
+            row["requests_by_service"] = {k: v["requests"] for k, v in stats.get("by_service", {}).items()}
         finally:
             counter.stop()
         limit = row["requests"] * row["service_time_ms"] / 1000
@@ -214,7 +225,8 @@ def main() -> int:
             print(f"      +{args.latency_ms:g} ms: replaudit {rl['wall']:.2f} s, {rl.get('error', '?')} errors",
                   flush=True)
         if "prowler" in row:
-            print(f"      prowler {row['prowler']['wall']} s (exit {row['prowler']['code']}), "
+            print(f"      prowler {row['prowler']['wall']} s (exit {row['prowler']['code']}, "
+                  f"{row['prowler'].get('errors')} errors logged), "
                   f"x{row['prowler_over_replaudit']}", flush=True)
         if "prowler_latency" in row:
             print(f"      +{args.latency_ms:g} ms: prowler {row['prowler_latency']['wall']} s, "

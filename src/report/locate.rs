@@ -8,19 +8,75 @@
 //! nothing matches (SARIF and annotators need some line, and the file is still right).
 
 use crate::findings::{Finding, SpecLocation};
-use crate::spec::{LoadedSpec, Spec};
+use crate::spec::{LoadedSpec, Replication, Spec};
 use serde_json::Value;
+use std::collections::HashMap;
 use toml::Spanned;
 
 /// Set `location` on every finding that has none.
+///
+/// Built once per report so that the cost stays linear in findings: an estate spec of 2,000
+/// buckets gives some 50,000 findings, and searching the spec's text, buckets and replications
+/// from the start for each of them made locating quadratic (44 % of an offline audit of 400
+/// buckets; most of the 2,000-bucket run's time).
 pub fn annotate(spec: &LoadedSpec, findings: &mut [Finding]) {
     let file = spec.path.display().to_string();
+    let index = Index::new(spec);
     for f in findings.iter_mut().filter(|f| f.location.is_none()) {
-        let offset = locate(spec, f).unwrap_or_else(|| spec.version.span().start);
+        let offset = locate(spec, &index, f).unwrap_or_else(|| spec.version.span().start);
         f.location = Some(SpecLocation {
             file: file.clone(),
-            line: spec.line_of(offset),
+            line: index.line_of(offset),
         });
+    }
+}
+
+/// Lookups [`locate`] makes for every finding, by name instead of by scan.
+struct Index<'a> {
+    /// Byte offset where each line starts (line 1 at index 0).
+    line_starts: Vec<usize>,
+    /// Bucket name -> the spec's alias of it.
+    bucket_alias: HashMap<&'a str, &'a str>,
+    /// Source bucket alias -> its first `[[replication]]`.
+    replication_of: HashMap<&'a str, &'a Replication>,
+    /// Principal ARN -> the offset of its `arn = ...`.
+    principal_arn: HashMap<&'a str, usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(spec: &'a LoadedSpec) -> Index<'a> {
+        let line_starts = std::iter::once(0)
+            .chain(spec.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let mut bucket_alias = HashMap::new();
+        for (alias, b) in &spec.buckets {
+            bucket_alias
+                .entry(b.name.get_ref().as_str())
+                .or_insert(alias.as_str());
+        }
+        let mut replication_of = HashMap::new();
+        for r in &spec.replication {
+            replication_of
+                .entry(r.source.get_ref().as_str())
+                .or_insert(r);
+        }
+        let mut principal_arn = HashMap::new();
+        for p in spec.principals.values() {
+            principal_arn
+                .entry(p.arn.get_ref().as_str())
+                .or_insert(start(&p.arn));
+        }
+        Index {
+            line_starts,
+            bucket_alias,
+            replication_of,
+            principal_arn,
+        }
+    }
+
+    /// The 1-based line of a byte offset ([`LoadedSpec::line_of`] without the scan).
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset).max(1)
     }
 }
 
@@ -29,7 +85,7 @@ fn start<T>(s: &Spanned<T>) -> usize {
 }
 
 /// Byte offset of the most specific declaration for `f`.
-fn locate(spec: &LoadedSpec, f: &Finding) -> Option<usize> {
+fn locate(spec: &LoadedSpec, index: &Index, f: &Finding) -> Option<usize> {
     let ev = &f.evidence;
     let principal = ev
         .get("principal")
@@ -39,7 +95,7 @@ fn locate(spec: &LoadedSpec, f: &Finding) -> Option<usize> {
         .get("action")
         .or_else(|| ev.pointer("/s3/action"))
         .and_then(Value::as_str);
-    let bucket = bucket_alias_of(spec, &f.resource);
+    let bucket = bucket_alias_of(index, &f.resource);
     match f.id.as_str() {
         "access-expectation" | "canary-access" => {
             let p = principal.as_deref()?;
@@ -126,7 +182,7 @@ fn locate(spec: &LoadedSpec, f: &Finding) -> Option<usize> {
         }
         id if id.starts_with("replication-") || id.starts_with("canary-replication") => {
             let b = bucket.as_deref()?;
-            let r = spec.replication.iter().find(|r| r.source.get_ref() == b)?;
+            let r = index.replication_of.get(b)?;
             // "rule 'ID': ..." names the replication rule the finding is about.
             let rule = f
                 .message
@@ -143,7 +199,7 @@ fn locate(spec: &LoadedSpec, f: &Finding) -> Option<usize> {
                     .unwrap_or(start(&r.id)),
             )
         }
-        id if id.starts_with("role-") => role_line(spec, &f.resource),
+        id if id.starts_with("role-") => role_line(index, &f.resource),
         id => {
             let key = match id {
                 "bucket-versioning" => Some("versioning"),
@@ -161,23 +217,20 @@ fn locate(spec: &LoadedSpec, f: &Finding) -> Option<usize> {
                         .unwrap_or(name),
                 );
             }
-            role_line(spec, &f.resource).or_else(|| account_line(spec, &f.resource))
+            role_line(index, &f.resource).or_else(|| account_line(spec, &f.resource))
         }
     }
 }
 
 /// The alias of the bucket an ARN or `s3://` URL names (`arn:aws:s3:::name/key`, `s3://name/key`).
-fn bucket_alias_of(spec: &Spec, resource: &str) -> Option<String> {
+fn bucket_alias_of(index: &Index, resource: &str) -> Option<String> {
     let rest = resource
         .strip_prefix("arn:aws:s3:::")
         .or_else(|| resource.strip_prefix("arn:aws-cn:s3:::"))
         .or_else(|| resource.strip_prefix("arn:aws-us-gov:s3:::"))
         .or_else(|| resource.strip_prefix("s3://"))?;
     let name = rest.split(['/', ' ']).next().filter(|n| !n.is_empty())?;
-    spec.buckets
-        .iter()
-        .find(|(_, b)| b.name.get_ref() == name)
-        .map(|(k, _)| k.clone())
+    index.bucket_alias.get(name).map(|a| a.to_string())
 }
 
 /// `p` (an ARN or an alias) is the principal the spec calls `alias`.
@@ -189,11 +242,8 @@ fn principal_matches(spec: &Spec, alias: &str, p: &str) -> bool {
             .is_some_and(|x| x.arn.get_ref() == p)
 }
 
-fn role_line(spec: &Spec, resource: &str) -> Option<usize> {
-    spec.principals
-        .values()
-        .find(|p| p.arn.get_ref() == resource)
-        .map(|p| start(&p.arn))
+fn role_line(index: &Index, resource: &str) -> Option<usize> {
+    index.principal_arn.get(resource).copied()
 }
 
 /// An account named by id anywhere in an ARN-like resource.

@@ -2189,6 +2189,51 @@ def _create_export_task(self: LogsBackend, taskName: str, logGroupName: str, des
 # ============================================================================ install
 
 
+# ============================================================================ Patch 29: Athena result pages, DDL results
+# AWS: GetQueryResults returns at most MaxResults rows (1 to 1000, default 1000) a page, with a NextToken when
+# more remain; DDL statements (CREATE, ALTER, DROP, MSCK, SHOW, DESCRIBE) produce no data rows.
+# https://docs.aws.amazon.com/athena/latest/APIReference/API_GetQueryResults.html ,
+# https://docs.aws.amazon.com/athena/latest/APIReference/API_QueryExecution.html (StatementType DDL/DML/UTILITY)
+# moto: returns every canned row in one answer, ignores MaxResults and NextToken, and hands the next canned
+# result (`/moto-api/static/athena/query-results`) to every StartQueryExecution, DDL included, so a test's
+# canned SELECT results would be consumed by the DDL before them.
+# patch: GetQueryResults pages moto's rows by MaxResults (InvalidRequestException outside 1..1000) with an
+# opaque NextToken; a DDL statement never takes a canned result.
+
+from moto.athena.models import AthenaBackend
+from moto.athena.responses import AthenaResponse
+
+_ATHENA_DDL = ("ALTER", "CREATE", "DESCRIBE", "DROP", "MSCK", "SHOW")
+_orig_athena_get_query_results = AthenaResponse.get_query_results
+_orig_athena_store_predefined = AthenaBackend._store_predefined_query_results
+
+
+def _athena_store_predefined(self: Any, exec_id: str) -> None:
+    execution = self.executions.get(exec_id)
+    if execution is not None and execution.query.lstrip().upper().startswith(_ATHENA_DDL):
+        return
+    _orig_athena_store_predefined(self, exec_id)
+
+
+def _athena_get_query_results(self: Any) -> Any:
+    max_results = self._get_param("MaxResults")
+    max_results = 1000 if max_results is None else int(max_results)
+    if not 1 <= max_results <= 1000:
+        return self.error("MaxResults must be between 1 and 1000", 400)
+    token = self._get_param("NextToken")
+    start = 0
+    if token:
+        if not str(token).startswith("harness-page-"):
+            return self.error("invalid NextToken", 400)
+        start = int(str(token)[len("harness-page-"):])
+    body = json.loads(_orig_athena_get_query_results(self))
+    rows = body["ResultSet"]["Rows"]
+    body["ResultSet"]["Rows"] = rows[start:start + max_results]
+    if start + max_results < len(rows):
+        body["NextToken"] = f"harness-page-{start + max_results}"
+    return json.dumps(body)
+
+
 def install_patches() -> None:
     S3Response.get_bucket_replication = _get_bucket_replication
     S3Response.get_bucket_versioning = _get_bucket_versioning
@@ -2206,6 +2251,8 @@ def install_patches() -> None:
     ConfigResponse.get_compliance_details_by_config_rule = _get_compliance_details_by_config_rule
     ConfigResponse.describe_compliance_by_config_rule = _describe_compliance_by_config_rule
     LogsBackend.create_export_task = _create_export_task
+    AthenaBackend._store_predefined_query_results = _athena_store_predefined  # patch 29
+    AthenaResponse.get_query_results = _athena_get_query_results  # patch 29
 
 
 # ============================================================================ WSGI middleware: control endpoint, reset

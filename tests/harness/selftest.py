@@ -1449,6 +1449,37 @@ def test_lifecycle() -> None:
     check("emulator: exits (rc 0) on SIGTERM", rc == 0, rc)
 
 
+def test_athena_patch(emu: Emulator) -> None:
+    """Patch 29: GetQueryResults pages by MaxResults/NextToken; DDL never takes a canned result."""
+    emu.reset()
+    ath = emu.client("athena", "ap-southeast-1")
+    rows = [{"Data": [{"VarCharValue": "n"}]}] + [{"Data": [{"VarCharValue": str(i)}]} for i in range(5)]
+    status, _ = emu.http("POST", "/moto-api/static/athena/query-results",
+                         {"account_id": "123456789012", "region": "ap-southeast-1",
+                          "results": [{"rows": rows, "column_info": [{"Name": "n", "Label": "n", "Type": "bigint"}]}]})
+    ddl = ath.start_query_execution(QueryString="CREATE DATABASE IF NOT EXISTS selftest",
+                                    WorkGroup="primary")["QueryExecutionId"]
+    sel = ath.start_query_execution(QueryString="SELECT n FROM t", WorkGroup="primary")["QueryExecutionId"]
+    for q in (ddl, sel):
+        wait_for(lambda q=q: ath.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Status"]["State"]
+                 == "SUCCEEDED", timeout=5)
+    check("patch 29: a DDL statement takes no canned result",
+          status == 201 and ath.get_query_results(QueryExecutionId=ddl)["ResultSet"]["Rows"] == [])
+    got, token, pages = [], None, 0
+    while True:
+        kw = {"NextToken": token} if token else {}
+        r = ath.get_query_results(QueryExecutionId=sel, MaxResults=2, **kw)
+        got += [row["Data"][0]["VarCharValue"] for row in r["ResultSet"]["Rows"]]
+        pages += 1
+        token = r.get("NextToken")
+        if not token:
+            break
+    check("patch 29: GetQueryResults pages by MaxResults with NextToken (6 rows, 2 a page)",
+          pages == 3 and got == ["n", "0", "1", "2", "3", "4"], (pages, got))
+    check("patch 29: MaxResults outside 1..1000 -> InvalidRequestException",
+          error_code(lambda: ath.get_query_results(QueryExecutionId=sel, MaxResults=1001)) == "InvalidRequestException")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default=os.path.join(REPO, "checks", "seed.toml"))
@@ -1473,6 +1504,7 @@ def main() -> int:
             t = time.monotonic()
             test_sse_kms_patch(emu)
             phases["sse-kms patch"] = time.monotonic() - t
+            test_athena_patch(emu)
             t = time.monotonic()
             emu.reset()
             res = provision(emu, args.spec, os.path.join(tmp, "seed"))
