@@ -405,3 +405,46 @@ fn inventories_give_the_same_verdicts_as_the_live_listing() {
     let logs = finding(&inv, "reconcile-listing", "logs-to-backup");
     assert_eq!(logs["status"], "skip", "{logs}");
 }
+
+/// `audit --reconcile`: the audit's findings and reconcile's join one report; reconcile's files
+/// go to the report folder. (With the default in-flight windows the fixture's versions are all
+/// younger than 30 minutes: in flight, not blamed.)
+#[test]
+fn audit_with_reconcile_reports_both_in_one_report() {
+    let setup = Setup::seed(&[]);
+    fixture(&setup);
+    let (out, report) = setup.audit(&["--reconcile"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ids: BTreeSet<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.iter().any(|i| !i.starts_with("reconcile-")), "{ids:?}");
+    for id in [
+        "reconcile-replicated",
+        "reconcile-missing",
+        "reconcile-failed",
+    ] {
+        assert!(ids.contains(id), "no {id}: {ids:?} {stderr}");
+    }
+    let ok = finding(&report, "reconcile-replicated", "reports-to-abcd");
+    assert_eq!(ok["status"], "pass", "{ok}");
+    assert!(
+        ok["evidence"]["counts"]["in-flight"].as_u64().unwrap() > 0,
+        "{ok}"
+    );
+    let list = ok["evidence"]["full_list"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(list).starts_with(setup.reports_dir()),
+        "{list}"
+    );
+    // Without --reconcile, no reconcile finding.
+    let (_, plain) = setup.audit(&[]);
+    assert!(plain["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| !f["id"].as_str().unwrap().starts_with("reconcile-")));
+}
