@@ -600,16 +600,21 @@ fn bucket_toml(
 /// baseline, then audit the baseline against a fresh read of what it names. Buckets whose policy
 /// does not deny every plain-HTTP request get `tls_only = false` (today's state); any other
 /// finding that does not pass is a problem of the discovery, listed in the spec and returned.
+///
+/// `earlier`: problems found before (member accounts whose role could not be assumed): listed
+/// first, in the spec and in the result, so the run is not green.
 pub async fn discover(
     input: &AccountsFile,
     copts: &crate::collect::CollectOptions,
     name: &str,
+    earlier: Vec<String>,
 ) -> Result<Discovery, String> {
     let here = std::path::Path::new("<discover>");
     let accounts_only = spec::parse(here, &provisional_spec(input, &BTreeMap::new()))
         .map_err(|e| format!("the accounts are not valid: {}", e.message))?;
     let listed = crate::collect::list_buckets(&accounts_only, &copts.aws).await;
-    let mut problems = Vec::new();
+    let mut problems = earlier;
+    let mut unlisted = 0;
     let mut owned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (alias, f) in listed {
         match f {
@@ -617,6 +622,7 @@ pub async fn discover(
                 owned.insert(alias, value);
             }
             Fetched::Unknown { call, reason, .. } => {
+                unlisted += 1;
                 problems.push(format!(
                     "account {alias}: its buckets could not be listed ({call}: {reason})"
                 ));
@@ -627,7 +633,7 @@ pub async fn discover(
             }
         }
     }
-    if owned.values().all(|b| b.is_empty()) && !problems.is_empty() {
+    if owned.values().all(|b| b.is_empty()) && unlisted > 0 {
         return Err(problems.join("; "));
     }
     let provisional = spec::parse(here, &provisional_spec(input, &owned))
@@ -668,9 +674,10 @@ pub async fn discover(
     let mut d = baseline(input, &owned, &snap, &opts);
     spec::parse(here, &d.spec)
         .map_err(|e| format!("internal error: the discovered spec is not valid: {e}"))?;
-    if !unexpected.is_empty() {
+    let before: Vec<&String> = problems.iter().chain(&unexpected).collect();
+    if !before.is_empty() {
         let mut notes = String::new();
-        for u in &unexpected {
+        for u in before {
             let _ = writeln!(notes, "# NOTE: {u}");
         }
         d.spec = format!("{notes}{}", d.spec);
@@ -679,4 +686,273 @@ pub async fn discover(
     problems.extend(unexpected);
     d.problems = problems;
     Ok(d)
+}
+
+/// `discover --organization-profile P --member-role NAME`: the accounts come from AWS
+/// Organizations instead of a file.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    /// A profile of the organisation's management account or of a delegated administrator:
+    /// "This operation can be called only from the organization's management account or by a
+    /// member account that is a delegated administrator"
+    /// (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html>).
+    pub profile: String,
+    /// The role assumed in every member account (from `profile`).
+    pub member_role: String,
+    /// The home Region written for every member account (the collector finds each bucket's
+    /// real Region); also decides the partition of the role ARNs.
+    pub region: String,
+}
+
+/// One account as `ListAccounts` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    /// `State` (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, ...), else the retired `Status`.
+    pub state: String,
+}
+
+/// Every account of the organisation (`organizations:ListAccounts`, every page).
+///
+/// "Always check the NextToken response parameter for a null value when calling a List*
+/// operation. These operations can occasionally return an empty set of results even when there
+/// are more results available" (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html>):
+/// pages are followed until the token is absent, never until a page is empty.
+/// Account state: "The Status parameter in the API response will be retired on September 9,
+/// 2026 ... we recommend that you update your scripts or other code to use the State parameter
+/// instead of Status" (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_Account.html>):
+/// `State` is read, `Status` only when `State` is absent.
+pub async fn list_members(
+    org: &Organization,
+    aws: &crate::aws::AwsOptions,
+) -> Result<Vec<Member>, String> {
+    let creds = Credentials {
+        profile: Some(org.profile.clone()),
+        ..Credentials::default()
+    };
+    let conf = crate::aws::sdk_config(&creds, &org.region, aws).await;
+    let client = aws_sdk_organizations::Client::new(&conf);
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        // 20: the largest page AWS's API model allows for ListAccounts (`MaxResults`, min 1,
+        // max 20, in the Organizations 2016-11-28 service model that botocore ships).
+        let page = client
+            .list_accounts()
+            .max_results(20)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                let (code, msg) = crate::aws::error_parts(&e);
+                format!(
+                    "organizations:ListAccounts with profile {} failed ({}: {msg}) — fix: use a \
+                     profile of the organisation's management account or of a delegated \
+                     administrator, allowed organizations:ListAccounts \
+                     (docs/auditor-organizations-policy.json)",
+                    org.profile,
+                    code.as_deref().unwrap_or("error")
+                )
+            })?;
+        for a in page.accounts() {
+            let state = a
+                .state()
+                .map(|s| s.as_str().to_string())
+                .or_else(|| {
+                    #[allow(deprecated)]
+                    a.status().map(|s| s.as_str().to_string())
+                })
+                .unwrap_or_default();
+            out.push(Member {
+                id: a.id().unwrap_or_default().to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                state,
+            });
+        }
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A spec alias for an account name: lower case, `-` for anything else than letters and digits.
+fn alias_of(name: &str) -> String {
+    let mut a = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            a.push(c.to_ascii_lowercase());
+        } else if !a.ends_with('-') {
+            a.push('-');
+        }
+    }
+    let a = a.trim_matches('-').to_string();
+    if a.is_empty() {
+        "account".into()
+    } else {
+        a
+    }
+}
+
+/// The accounts file of the organisation's ACTIVE members (each read by assuming
+/// `arn:<partition>:iam::<id>:role/<member role>` from the organisation profile), and one line per
+/// member left out because it is not ACTIVE (a suspended or closing account cannot be signed in
+/// to: <https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html>).
+pub fn member_accounts(
+    org: &Organization,
+    members: &[Member],
+) -> Result<(AccountsFile, Vec<String>), String> {
+    let partition = crate::aws::partition_of_region(&org.region);
+    let mut text = String::new();
+    let mut skipped = Vec::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for m in members {
+        if m.state != "ACTIVE" {
+            skipped.push(format!(
+                "account {} ({}) is {} in the organisation: not discovered",
+                m.name,
+                m.id,
+                if m.state.is_empty() {
+                    "of unknown state"
+                } else {
+                    &m.state
+                }
+            ));
+            continue;
+        }
+        let mut alias = alias_of(&m.name);
+        if !used.insert(alias.clone()) {
+            alias = format!("{alias}-{}", m.id);
+            used.insert(alias.clone());
+        }
+        let _ = writeln!(text, "[accounts.{}]", key(&alias));
+        let _ = writeln!(
+            text,
+            "description = {}",
+            q(&format!("AWS Organizations member {} ({})", m.name, m.id))
+        );
+        let _ = writeln!(text, "account_id = {}", q(&m.id));
+        let _ = writeln!(text, "region = {}", q(&org.region));
+        let role = format!("arn:{partition}:iam::{}:role/{}", m.id, org.member_role);
+        let _ = writeln!(
+            text,
+            "credentials = {{ role_arn = {}, source_profile = {}, session_name = \"replaudit-discover\" }}\n",
+            q(&role),
+            q(&org.profile)
+        );
+    }
+    if text.is_empty() {
+        return Err(format!(
+            "the organisation lists no ACTIVE account{}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped.join("; "))
+            }
+        ));
+    }
+    let here = std::path::Path::new("<organization>");
+    let file = parse_accounts(here, &text)?;
+    Ok((file, skipped))
+}
+
+/// Keep the accounts whose member role can be assumed; one line per other account naming the
+/// account, the role and the fix. Discovery goes on with the others.
+pub async fn assumable(
+    org: &Organization,
+    input: AccountsFile,
+    aws: &crate::aws::AwsOptions,
+) -> Result<(AccountsFile, Vec<String>), String> {
+    let here = std::path::Path::new("<organization>");
+    let spec = spec::parse(here, &provisional_spec(&input, &BTreeMap::new()))
+        .map_err(|e| format!("internal error: member accounts rejected: {}", e.message))?;
+    let checks = crate::collect::identity::check_accounts(&spec, aws).await;
+    let mut keep = input;
+    let mut problems = Vec::new();
+    for c in checks {
+        let Err(p) = &c.result else { continue };
+        if p.transient {
+            continue;
+        }
+        let role = keep.accounts[&c.alias]
+            .credentials
+            .role_arn
+            .clone()
+            .unwrap_or_default();
+        problems.push(format!(
+            "account {} ({}): the role {role} cannot be assumed from profile {} ({}) — fix: create \
+             the role {} in that account with a trust policy allowing the organisation profile's \
+             account to sts:AssumeRole it and the auditor policy \
+             (docs/auditor-readonly-policy.json) attached; the other accounts were discovered, this \
+             one was not",
+            c.alias, c.account_id, org.profile, p.cause, org.member_role
+        ));
+        keep.accounts.remove(&c.alias);
+    }
+    if keep.accounts.is_empty() {
+        return Err(problems.join("; "));
+    }
+    Ok((keep, problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(region: &str) -> Organization {
+        Organization {
+            profile: "mgmt".into(),
+            member_role: "replaudit-audit".into(),
+            region: region.into(),
+        }
+    }
+
+    fn member(id: &str, name: &str, state: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: name.into(),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn only_active_members_become_accounts_reached_through_the_member_role() {
+        let members = [
+            member("111122223333", "Log Archive", "ACTIVE"),
+            member("444455556666", "Old", "SUSPENDED"),
+            member("777788889999", "log archive", "ACTIVE"),
+            member("222233334444", "Closing", "PENDING_CLOSURE"),
+            member("555566667777", "?", ""),
+        ];
+        let (file, skipped) = member_accounts(&org("cn-north-1"), &members).unwrap();
+        assert_eq!(
+            file.accounts.keys().cloned().collect::<Vec<_>>(),
+            vec!["log-archive", "log-archive-777788889999"],
+            "aliases from the names, made unique"
+        );
+        let a = &file.accounts["log-archive"];
+        assert_eq!(a.account_id.get_ref(), "111122223333");
+        assert_eq!(a.region.get_ref(), "cn-north-1");
+        assert_eq!(
+            a.credentials.role_arn.as_deref(),
+            Some("arn:aws-cn:iam::111122223333:role/replaudit-audit"),
+            "the partition follows the Region"
+        );
+        assert_eq!(a.credentials.source_profile.as_deref(), Some("mgmt"));
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(skipped[0].contains("Old (444455556666) is SUSPENDED"));
+        assert!(skipped[1].contains("PENDING_CLOSURE"));
+        assert!(skipped[2].contains("of unknown state"));
+    }
+
+    #[test]
+    fn an_organisation_without_active_members_is_an_error() {
+        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")]).unwrap_err();
+        assert!(e.contains("no ACTIVE account"), "{e}");
+    }
 }

@@ -167,6 +167,95 @@ pub struct Finding {
     /// still a failure in every report), only the exit code stops counting it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted: Option<Muted>,
+    /// The spec replication rules this finding bears on (set after the rules ran, from the
+    /// spec, by `report::replications::attribute`): with dozens of replicated pairs, the reader
+    /// needs each pair's verdict before the list of findings. Empty when the finding concerns no
+    /// replication (an account setting, a who-can expectation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replications: Vec<ReplicationRef>,
+}
+
+/// One rule of one `[[replication]]` of the spec: source bucket to destination bucket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReplicationRef {
+    /// The spec's `[[replication]]` id.
+    pub replication: String,
+    /// The rule's `id` in the spec, else `#<n>` (its 1-based position).
+    pub rule: String,
+    /// Bucket names (not aliases): what the reader sees in the AWS console.
+    pub source: String,
+    pub destination: String,
+}
+
+/// The verdict of one replication rule over every finding that bears on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationSummary {
+    #[serde(flatten)]
+    pub of: ReplicationRef,
+    /// The worst status among its findings (error, then fail, skip, pass: as JUnit ranks them).
+    pub worst: Status,
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub skip: usize,
+    /// Ids of the rules (checks) with a `fail` or `error` finding here, sorted, each once.
+    pub not_passing: Vec<String>,
+}
+
+/// How bad a status is, for "worst first" orderings: an `error` (not seen) outranks a `fail`.
+pub fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Pass => 0,
+        Status::Skip => 1,
+        Status::Fail => 2,
+        Status::Error => 3,
+    }
+}
+
+/// One line per replication rule the findings name: its counts and worst status, worst lines
+/// first (then by replication id, rule and destination), so that the pair that needs attention
+/// is read first however many pairs the spec has. A finding bearing on several rules (a shared
+/// destination bucket, a role used by several replications) counts on each.
+pub fn replication_summary(findings: &[Finding]) -> Vec<ReplicationSummary> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by: BTreeMap<&ReplicationRef, (Summary, BTreeSet<&str>)> = BTreeMap::new();
+    for f in findings {
+        for r in &f.replications {
+            let (s, bad) = by.entry(r).or_default();
+            match f.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Error => s.error += 1,
+                Status::Skip => s.skip += 1,
+            }
+            if matches!(f.status, Status::Fail | Status::Error) {
+                bad.insert(f.id.as_str());
+            }
+        }
+    }
+    let mut out: Vec<ReplicationSummary> = by
+        .into_iter()
+        .map(|(r, (s, bad))| ReplicationSummary {
+            of: r.clone(),
+            worst: if s.error > 0 {
+                Status::Error
+            } else if s.fail > 0 {
+                Status::Fail
+            } else if s.skip > 0 {
+                Status::Skip
+            } else {
+                Status::Pass
+            },
+            pass: s.pass,
+            fail: s.fail,
+            error: s.error,
+            skip: s.skip,
+            not_passing: bad.into_iter().map(str::to_string).collect(),
+        })
+        .collect();
+    // Stable: equal ranks keep the BTreeMap's (replication, rule, source, destination) order.
+    out.sort_by_key(|l| std::cmp::Reverse(status_rank(l.worst)));
+    out
 }
 
 /// A line of the spec file.
@@ -361,6 +450,10 @@ pub struct Report {
     /// What the reader must know beside the findings: expired mutes, mutes that matched nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// One line per replication rule, worst first ([`replication_summary`] of the findings);
+    /// absent when no finding names a replication.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replications: Vec<ReplicationSummary>,
 }
 
 impl Report {
@@ -373,6 +466,7 @@ impl Report {
             (a.scenario, &a.id, &a.resource).cmp(&(b.scenario, &b.id, &b.resource))
         });
         let summary = Summary::of(&findings);
+        let replications = replication_summary(&findings);
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -383,6 +477,7 @@ impl Report {
             findings,
             summary,
             notices: Vec::new(),
+            replications,
         }
     }
 
@@ -449,6 +544,7 @@ mod tests {
             duration_secs: None,
             location: None,
             muted: None,
+            replications: vec![],
         }
     }
 

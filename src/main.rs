@@ -76,8 +76,23 @@ enum Command {
 #[derive(Args)]
 struct DiscoverArgs {
     /// A spec, or a file with only `[accounts.<alias>]` tables: the accounts to discover.
-    #[arg(long)]
-    accounts: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "organization_profile",
+        conflicts_with = "organization_profile"
+    )]
+    accounts: Option<PathBuf>,
+    /// Discover every ACTIVE account of an AWS Organization instead: a profile of its management
+    /// account or of a delegated administrator (organizations:ListAccounts).
+    #[arg(long, value_name = "PROFILE", requires = "member_role")]
+    organization_profile: Option<String>,
+    /// With --organization-profile: the role assumed (from that profile) in every member account.
+    #[arg(long, value_name = "NAME", requires = "organization_profile")]
+    member_role: Option<String>,
+    /// With --organization-profile: the home Region written for every member account (each
+    /// bucket's own Region is found anyway); also decides the partition of the role ARNs.
+    #[arg(long, requires = "organization_profile")]
+    region: Option<String>,
     /// Where to write the discovered spec (`-` for stdout).
     #[arg(short, long)]
     output: PathBuf,
@@ -785,16 +800,46 @@ async fn async_main(cmd: Command) -> Result<u8, Fatal> {
 /// `replaudit discover`: exit 0 when the baseline describes everything, 1 when something could
 /// not be read or expressed (listed on stderr and in the spec), 2 when nothing could be written.
 async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
-    let text = std::fs::read_to_string(&a.accounts)
-        .map_err(|e| Fatal(format!("cannot read {}: {e}", a.accounts.display())))?;
-    let input = replaudit::discover::parse_accounts(&a.accounts, &text).map_err(Fatal)?;
+    let copts = collect::CollectOptions::new(a.aws.options());
+    let mut earlier = Vec::new();
+    let input = match (&a.accounts, &a.organization_profile, &a.member_role) {
+        (Some(path), _, _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Fatal(format!("cannot read {}: {e}", path.display())))?;
+            replaudit::discover::parse_accounts(path, &text).map_err(Fatal)?
+        }
+        (None, Some(profile), Some(role)) => {
+            let region = a.region.clone().ok_or_else(|| {
+                Fatal("--organization-profile needs --region (the home Region written for the member accounts)".into())
+            })?;
+            let org = replaudit::discover::Organization {
+                profile: profile.clone(),
+                member_role: role.clone(),
+                region,
+            };
+            let members = replaudit::discover::list_members(&org, &copts.aws)
+                .await
+                .map_err(Fatal)?;
+            let (all, skipped) =
+                replaudit::discover::member_accounts(&org, &members).map_err(Fatal)?;
+            for s in &skipped {
+                eprintln!("replaudit: {s}");
+            }
+            let (usable, problems) = replaudit::discover::assumable(&org, all, &copts.aws)
+                .await
+                .map_err(Fatal)?;
+            // Printed with the discovery's other problems, once, at the end.
+            earlier = problems;
+            usable
+        }
+        _ => return Err(Fatal("give --accounts FILE, or --organization-profile PROFILE --member-role NAME --region REGION".into())),
+    };
     let name = a
         .name
         .clone()
         .or_else(|| input.name.clone())
         .unwrap_or_else(|| "discovered".into());
-    let copts = collect::CollectOptions::new(a.aws.options());
-    let d = replaudit::discover::discover(&input, &copts, &name)
+    let d = replaudit::discover::discover(&input, &copts, &name, earlier)
         .await
         .map_err(Fatal)?;
     if a.output.as_os_str() == "-" {

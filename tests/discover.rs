@@ -150,3 +150,119 @@ fn discover_on_a_generated_estate_audits_clean() {
     let (out, report) = audit(&setup, &out_spec, &dir.path().join("r"));
     assert_clean("estate", &out, &report, &spec);
 }
+
+/// The seed's two accounts in an AWS Organization (the management account is XYZ), plus an
+/// ACTIVE member without the member role and 21 SUSPENDED members listed before the seed's
+/// second account (so that it is on ListAccounts' second page of 20).
+#[test]
+fn discover_through_organizations_audits_clean_and_names_the_member_it_cannot_assume() {
+    let setup = Setup::seed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // The member role in both seed accounts, trusted by the management account. moto compares
+    // the caller's ARN literally (an account root does not cover its users, unlike AWS), so the
+    // admin user is named too; AdministratorAccess as in tests/hardening/assume_role.py.
+    let roles = Command::new(python())
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .args([
+            "-c",
+            r#"
+import boto3, json, sys
+trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:user/replaudit-admin"]}}]}
+for profile in ("xyz-audit", "abcd-audit"):
+    iam = boto3.Session(profile_name=profile).client("iam", endpoint_url=sys.argv[1], region_name="us-east-1")
+    iam.create_role(RoleName="replaudit-audit", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.attach_role_policy(RoleName="replaudit-audit", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+"#,
+            &setup.emu.endpoint,
+        ])
+        .output()
+        .expect("create the member roles");
+    assert!(
+        roles.status.success(),
+        "{}",
+        String::from_utf8_lossy(&roles.stderr)
+    );
+    let mut accounts = vec![serde_json::json!({"id": "111122223333", "name": "XYZ"})];
+    for i in 0..21 {
+        accounts.push(serde_json::json!({"id": format!("9000000000{i:02}"), "name": format!("Closed {i}"), "state": "SUSPENDED"}));
+    }
+    accounts.push(serde_json::json!({"id": "271089868719", "name": "ABCD"}));
+    accounts.push(serde_json::json!({"id": "777788889999", "name": "Support"}));
+    let body = serde_json::json!({"management": "111122223333", "accounts": accounts}).to_string();
+    let org = Command::new(python())
+        .args([
+            "-c",
+            "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_harness/organization', data=sys.argv[2].encode(), method='POST')).read()",
+            &setup.emu.endpoint,
+            &body,
+        ])
+        .output()
+        .expect("create the organisation");
+    assert!(
+        org.status.success(),
+        "{}",
+        String::from_utf8_lossy(&org.stderr)
+    );
+
+    let out_spec = dir.path().join("discovered.toml");
+    let d = setup
+        .cmd()
+        .args([
+            "discover",
+            "--organization-profile",
+            "xyz-audit",
+            "--member-role",
+            "replaudit-audit",
+            "--region",
+            "ap-southeast-1",
+            "-o",
+        ])
+        .arg(&out_spec)
+        .output()
+        .expect("run replaudit discover");
+    let stderr = String::from_utf8_lossy(&d.stderr);
+    // Not green: one member could not be read.
+    assert_eq!(d.status.code(), Some(1), "discover: {stderr}");
+    let named: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("cannot be assumed"))
+        .collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    for part in [
+        "777788889999",
+        "arn:aws:iam::777788889999:role/replaudit-audit",
+        "AccessDenied",
+        "fix: create the role replaudit-audit",
+    ] {
+        assert!(named[0].contains(part), "{part} missing: {}", named[0]);
+    }
+    assert!(
+        stderr.contains(
+            "account Closed 20 (900000000020) is SUSPENDED in the organisation: not discovered"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("discovered 2 replication(s) over 4 bucket(s)"),
+        "{stderr}"
+    );
+    let spec = std::fs::read_to_string(&out_spec).expect("discovered spec written");
+    for part in [
+        "role_arn = \"arn:aws:iam::271089868719:role/replaudit-audit\"",
+        "source_profile = \"xyz-audit\"",
+        "rubes-s3-bucket",
+        "clint-s3-bucket",
+        "xyz-app-logs-backup",
+        "# NOTE: account support (777788889999)",
+    ] {
+        assert!(spec.contains(part), "{part} missing from:\n{spec}");
+    }
+    assert!(
+        !spec.contains("900000000020\""),
+        "a suspended account is not in the spec:\n{spec}"
+    );
+    let (out, report) = audit(&setup, &out_spec, &dir.path().join("r"));
+    assert_clean("organisation", &out, &report, &spec);
+}

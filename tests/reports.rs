@@ -58,6 +58,7 @@ fn finding(
         duration_secs: None,
         location: None,
         muted: None,
+        replications: vec![],
     }
 }
 
@@ -603,5 +604,119 @@ fn seed_audit_with_canary_gives_stable_names_and_valid_reports() {
     assert!(
         only0.is_empty() && only1.is_empty(),
         "testcase names differ between runs:\nonly in the first: {only0:#?}\nonly in the second: {only1:#?}"
+    );
+}
+
+/// A spec with ten replicated pairs (the generated estate): every report format opens with one
+/// line per replication, the failing pair first and marked fail, the passing pairs after.
+#[test]
+fn many_pairs_are_summarised_by_replication_failing_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = Command::new(common::python())
+        .arg(common::repo().join("benches/estate.py"))
+        .args(["--buckets", "20", "--pairs-per-role", "5"])
+        .output()
+        .expect("run benches/estate.py");
+    assert!(gen.status.success());
+    let path = write(
+        dir.path(),
+        "estate.toml",
+        &String::from_utf8_lossy(&gen.stdout),
+    );
+    let spec = replaudit::spec::load(&path).expect("estate spec");
+    assert_eq!(spec.replication.len(), 10);
+    let mut findings = Vec::new();
+    for b in spec.buckets.values() {
+        let arn = format!("arn:aws:s3:::{}", b.name.get_ref());
+        findings.push(finding(
+            "bucket-versioning",
+            Scenario::Step1,
+            Status::Pass,
+            &arn,
+            json!({}),
+        ));
+    }
+    // The 7th pair's destination lost versioning (the sort must not rely on spec order).
+    let bad_src = "estate-src-00007";
+    let bad_dst = "estate-dst-00007";
+    assert!(
+        spec.buckets.values().any(|b| b.name.get_ref() == bad_dst),
+        "{:?}",
+        spec.buckets.keys()
+    );
+    findings.push(finding(
+        "bucket-versioning",
+        Scenario::Step2,
+        Status::Fail,
+        &format!("arn:aws:s3:::{bad_dst}"),
+        json!({}),
+    ));
+    locate::annotate(&spec, &mut findings);
+    let report = Report::new(&spec.name, chrono::Utc::now(), findings);
+
+    assert_eq!(report.replications.len(), 10);
+    let first = &report.replications[0];
+    assert_eq!(
+        (first.of.source.as_str(), first.of.destination.as_str()),
+        (bad_src, bad_dst)
+    );
+    assert_eq!(first.worst, Status::Fail);
+    assert_eq!((first.pass, first.fail), (2, 1));
+    assert!(report.replications[1..]
+        .iter()
+        .all(|l| l.worst == Status::Pass && l.fail == 0));
+
+    let v: serde_json::Value =
+        serde_json::from_str(&replaudit::report::json::render(&report).unwrap()).unwrap();
+    let lines = v["replications"].as_array().expect("replications array");
+    assert_eq!(lines.len(), 10);
+    assert_eq!(lines[0]["source"], bad_src);
+    assert_eq!(lines[0]["destination"], bad_dst);
+    assert_eq!(lines[0]["worst"], "fail");
+    assert_eq!(lines[0]["not_passing"], json!(["bucket-versioning"]));
+    assert_eq!(lines[1]["worst"], "pass");
+    assert!(
+        v["summary"].get("pass").is_some(),
+        "summary keeps its fields"
+    );
+    let bad_finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "fail")
+        .unwrap();
+    assert_eq!(bad_finding["replications"][0]["destination"], bad_dst);
+
+    let t = replaudit::report::table::render(&report, false);
+    let head = t.find("Replications (10, worst first):").expect(&t);
+    let first_line = t[head..].lines().nth(1).unwrap();
+    assert!(
+        first_line.starts_with("FAIL") && first_line.contains(&format!("{bad_src} -> {bad_dst}")),
+        "{t}"
+    );
+    assert_eq!(
+        t[head..]
+            .lines()
+            .skip(1)
+            .take(10)
+            .filter(|l| l.starts_with("PASS"))
+            .count(),
+        9
+    );
+    assert!(
+        head < t.find("Not passing (1):").unwrap(),
+        "summary before the findings: {t}"
+    );
+
+    let h = replaudit::report::html::render(&report).unwrap();
+    let table = h.find("id=\"replications\"").expect("replications table");
+    assert!(
+        table < h.find("id=\"failures\"").unwrap(),
+        "before the findings"
+    );
+    let first_row = &h[table..][h[table..].find("<tr class=").unwrap()..];
+    assert!(
+        first_row.starts_with("<tr class=\"fail\">") && first_row[..400].contains(bad_dst),
+        "{first_row}"
     );
 }

@@ -101,6 +101,7 @@ impl RuleMeta {
             duration_secs: None,
             location: None,
             muted: None,
+            replications: vec![],
         }
     }
 }

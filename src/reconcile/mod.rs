@@ -182,6 +182,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         duration_secs: None,
         location: None,
         muted: None,
+        replications: vec![],
     };
     if let Some(e) = &o.error {
         let mut f = base(

@@ -68,34 +68,21 @@ fn summary(h: &mut String, report: &Report) {
         report.findings.len(), s.pass, s.fail, s.error, s.skip
     ));
     h.push_str("<table class=\"grid\"><tr><th>scenario</th><th>pass</th><th>fail</th><th>error</th><th>skip</th><th>not passing</th></tr>\n");
-    for sc in Scenario::ALL {
-        let rows: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.scenario == sc)
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let n = |st: Status| rows.iter().filter(|f| f.status == st).count();
-        let mut bad: Vec<&str> = rows
-            .iter()
-            .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-            .map(|f| f.id.as_str())
-            .collect();
-        bad.dedup();
+    for l in super::scenario_summary(&report.findings) {
+        let c = l.counts;
         h.push_str(&format!(
             "<tr><td>{} — {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            sc,
-            sc.description(),
-            n(Status::Pass),
-            n(Status::Fail),
-            n(Status::Error),
-            n(Status::Skip),
-            esc(&bad.join(", "))
+            l.scenario,
+            l.scenario.description(),
+            c.pass,
+            c.fail,
+            c.error,
+            c.skip,
+            esc(&l.not_passing.join(", "))
         ));
     }
     h.push_str("</table>\n");
+    replications(h, report);
     if !report.notices.is_empty() {
         h.push_str("<ul class=\"notices\">\n");
         for n in &report.notices {
@@ -104,6 +91,34 @@ fn summary(h: &mut String, report: &Report) {
         h.push_str("</ul>\n");
     }
     h.push_str("</section>\n");
+}
+
+/// One row per replication rule, worst first, before any finding (see `table.rs`).
+fn replications(h: &mut String, report: &Report) {
+    if report.replications.is_empty() {
+        return;
+    }
+    h.push_str(&format!(
+        "<h3>Replications ({}, worst first)</h3>\n<table class=\"grid\" id=\"replications\"><tr><th>status</th><th>source</th><th>destination</th><th>replication</th><th>rule</th><th>pass</th><th>fail</th><th>error</th><th>skip</th><th>not passing</th></tr>\n",
+        report.replications.len()
+    ));
+    for l in &report.replications {
+        let st = l.worst.as_str();
+        h.push_str(&format!(
+            "<tr class=\"{st}\"><td><span class=\"badge {st}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            st.to_uppercase(),
+            esc(&l.of.source),
+            esc(&l.of.destination),
+            esc(&l.of.replication),
+            esc(&l.of.rule),
+            l.pass,
+            l.fail,
+            l.error,
+            l.skip,
+            esc(&l.not_passing.join(", "))
+        ));
+    }
+    h.push_str("</table>\n");
 }
 
 fn problems(h: &mut String, report: &Report) {

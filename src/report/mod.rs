@@ -6,12 +6,54 @@ pub mod json;
 pub mod junit;
 pub mod locate;
 pub mod mute;
+pub mod replications;
 pub mod sarif;
 pub mod select;
 pub mod table;
 
-use crate::findings::Report;
+use crate::findings::{Finding, Report, Scenario, Status, Summary};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// One scenario's line of a report's summary: its counts and the rules not passing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioLine {
+    pub scenario: Scenario,
+    pub counts: Summary,
+    /// Ids of the rules with a `fail` or `error` finding in this scenario, sorted, each once
+    /// (findings are not always sorted by id: a report read back from JSON, a hand-built list).
+    pub not_passing: Vec<String>,
+}
+
+/// The per-scenario summary every human-facing format prints (table, HTML), in scenario
+/// order, scenarios without findings left out.
+pub fn scenario_summary(findings: &[Finding]) -> Vec<ScenarioLine> {
+    Scenario::ALL
+        .iter()
+        .filter_map(|&scenario| {
+            let mut counts = Summary::default();
+            let mut not_passing: BTreeSet<&str> = BTreeSet::new();
+            let mut any = false;
+            for f in findings.iter().filter(|f| f.scenario == scenario) {
+                any = true;
+                match f.status {
+                    Status::Pass => counts.pass += 1,
+                    Status::Fail => counts.fail += 1,
+                    Status::Error => counts.error += 1,
+                    Status::Skip => counts.skip += 1,
+                }
+                if matches!(f.status, Status::Fail | Status::Error) {
+                    not_passing.insert(f.id.as_str());
+                }
+            }
+            any.then(|| ScenarioLine {
+                scenario,
+                counts,
+                not_passing: not_passing.into_iter().map(str::to_string).collect(),
+            })
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
@@ -156,6 +198,7 @@ mod tests {
             duration_secs: Some(1.5),
             location: None,
             muted: None,
+            replications: vec![],
         }
     }
 
@@ -284,6 +327,23 @@ mod tests {
             assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
             assert!(xml.contains(word), "{xml}");
         }
+    }
+
+    /// Findings in any order (a report read back from JSON, a hand-built list): a rule failing
+    /// twice with another rule between is named once, in the table and in the HTML.
+    #[test]
+    fn a_rule_not_passing_twice_is_named_once_per_scenario() {
+        let mut r = sample();
+        r.findings = vec![
+            finding("a", Scenario::Step1, Status::Fail, "arn:aws:s3:::x"),
+            finding("b", Scenario::Step1, Status::Error, "arn:aws:s3:::x"),
+            finding("a", Scenario::Step1, Status::Fail, "arn:aws:s3:::y"),
+        ];
+        let t = table::render(&r, false);
+        assert!(t.contains("(not passing: a, b)"), "{t}");
+        let h = html::render(&r).unwrap();
+        assert!(h.contains("<td>a, b</td>"), "{h}");
+        assert!(!h.contains("a, b, a"), "{h}");
     }
 
     #[test]

@@ -148,6 +148,7 @@ mod tests {
             duration_secs: None,
             location: None,
             muted: None,
+            replications: vec![],
         }
     }
 

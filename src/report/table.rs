@@ -46,6 +46,7 @@ pub fn render_with(report: &Report, o: &TableOptions) -> String {
     let mut out = String::new();
     header(&mut out, report);
     by_scenario(&mut out, report);
+    by_replication(&mut out, report);
     problems(&mut out, report, o);
     skips(&mut out, report, o);
     notices(&mut out, report);
@@ -72,33 +73,50 @@ fn header(out: &mut String, report: &Report) {
 /// One line per scenario: its counts, and the rules that did not pass.
 fn by_scenario(out: &mut String, report: &Report) {
     out.push('\n');
-    for scenario in Scenario::ALL {
-        let rows: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.scenario == scenario)
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let count = |s: Status| rows.iter().filter(|f| f.status == s).count();
-        let mut bad: Vec<&str> = rows
-            .iter()
-            .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-            .map(|f| f.id.as_str())
-            .collect();
-        bad.dedup();
+    for l in super::scenario_summary(&report.findings) {
+        let c = l.counts;
         let mut line = format!(
             "{} — {}: {} pass, {} fail, {} error, {} skip",
-            scenario,
-            scenario.description(),
-            count(Status::Pass),
-            count(Status::Fail),
-            count(Status::Error),
-            count(Status::Skip)
+            l.scenario,
+            l.scenario.description(),
+            c.pass,
+            c.fail,
+            c.error,
+            c.skip
         );
-        if !bad.is_empty() {
-            line.push_str(&format!(" (not passing: {})", bad.join(", ")));
+        if !l.not_passing.is_empty() {
+            line.push_str(&format!(" (not passing: {})", l.not_passing.join(", ")));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+/// One line per replication rule (source -> destination), worst first, before any finding:
+/// with dozens of pairs the reader first needs to know which pair is in trouble.
+fn by_replication(out: &mut String, report: &Report) {
+    if report.replications.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "\nReplications ({}, worst first):\n",
+        report.replications.len()
+    ));
+    for l in &report.replications {
+        let mut line = format!(
+            "{:<5} {} -> {} (replication {}, rule {}): {} pass, {} fail, {} error, {} skip",
+            l.worst.as_str().to_uppercase(),
+            l.of.source,
+            l.of.destination,
+            l.of.replication,
+            l.of.rule,
+            l.pass,
+            l.fail,
+            l.error,
+            l.skip
+        );
+        if !l.not_passing.is_empty() {
+            line.push_str(&format!(" (not passing: {})", l.not_passing.join(", ")));
         }
         out.push_str(&line);
         out.push('\n');

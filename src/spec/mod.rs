@@ -451,7 +451,7 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
 
 /// Parse and validate spec text; `path` only labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
-    let spec: Spec = toml::from_str(text).map_err(|e| {
+    let mut spec: Spec = toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         SpecError {
             file: path.to_path_buf(),
@@ -460,20 +460,133 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSpec, SpecError> {
             message: e.message().trim().to_string(),
         }
     })?;
-    validate::validate(&spec).map_err(|(span, message)| {
-        let (line, column) = line_col(text, span.start);
-        SpecError {
-            file: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    expand_patterns(&mut spec)
+        .and_then(|()| validate::validate(&spec))
+        .map_err(|(span, message)| {
+            let (line, column) = line_col(text, span.start);
+            SpecError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        })?;
     Ok(LoadedSpec {
         path: path.to_path_buf(),
         spec,
         text: text.to_string(),
     })
+}
+
+/// A glob (`*`, `?`) rather than an alias.
+fn is_pattern(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+type Located = (std::ops::Range<usize>, String);
+
+/// The aliases whose alias or name (bucket name, principal ARN, account id) matches `pattern`,
+/// in alias order, each spanned at the pattern; `pattern` itself when it is no glob. A pattern
+/// matching nothing is an error: a typo must not silently expect nothing.
+fn matching(
+    pattern: &Spanned<String>,
+    names: &[(&String, &String)],
+    (field, noun, named): (&str, &str, &str),
+) -> Result<Vec<Spanned<String>>, Located> {
+    if !is_pattern(pattern.get_ref()) {
+        return Ok(vec![pattern.clone()]);
+    }
+    let w = wildmatch::WildMatch::new(pattern.get_ref());
+    let found: Vec<Spanned<String>> = names
+        .iter()
+        .filter(|(alias, name)| w.matches(alias) || w.matches(name))
+        .map(|(alias, _)| Spanned::new(pattern.span(), (*alias).clone()))
+        .collect();
+    if found.is_empty() {
+        return Err((
+            pattern.span(),
+            format!(
+                "{field}: the pattern '{}' matches no {noun} alias or {named}",
+                pattern.get_ref()
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+/// Names given by pattern stand for every match: with dozens of replicated pairs, "this
+/// principal must not read any estate bucket" is one entry, not one per bucket.
+/// - `[[access]]` `principal` and `bucket`: one expectation per matching principal and bucket;
+/// - `[[who_can]]` `bucket`: one expectation per matching bucket;
+/// - `[evidence]` `data_events_for` (buckets) and `config_recording_in` (accounts): each match.
+///
+/// Expanded entries keep the pattern's position, so findings point at the line that says it.
+fn expand_patterns(spec: &mut Spec) -> Result<(), Located> {
+    let buckets: Vec<(&String, &String)> = spec
+        .buckets
+        .iter()
+        .map(|(k, b)| (k, b.name.get_ref()))
+        .collect();
+    let principals: Vec<(&String, &String)> = spec
+        .principals
+        .iter()
+        .map(|(k, p)| (k, p.arn.get_ref()))
+        .collect();
+    let accounts: Vec<(&String, &String)> = spec
+        .accounts
+        .iter()
+        .map(|(k, a)| (k, a.account_id.get_ref()))
+        .collect();
+    let mut access = Vec::new();
+    for a in &spec.access {
+        let ps = matching(
+            &a.principal,
+            &principals,
+            ("access.principal", "principal", "ARN"),
+        )?;
+        let bs = matching(&a.bucket, &buckets, ("access.bucket", "bucket", "name"))?;
+        for p in &ps {
+            for b in &bs {
+                let mut one = a.clone();
+                one.principal = p.clone();
+                one.bucket = b.clone();
+                access.push(one);
+            }
+        }
+    }
+    let mut who_can = Vec::new();
+    for w in &spec.who_can {
+        for b in matching(&w.bucket, &buckets, ("who_can.bucket", "bucket", "name"))? {
+            let mut one = w.clone();
+            one.bucket = b;
+            who_can.push(one);
+        }
+    }
+    let mut evidence = spec.evidence.clone();
+    if let Some(e) = evidence.as_mut() {
+        let mut data = Vec::new();
+        for d in &e.data_events_for {
+            data.extend(matching(
+                d,
+                &buckets,
+                ("evidence.data_events_for", "bucket", "name"),
+            )?);
+        }
+        let mut config = Vec::new();
+        for c in &e.config_recording_in {
+            config.extend(matching(
+                c,
+                &accounts,
+                ("evidence.config_recording_in", "account", "id"),
+            )?);
+        }
+        e.data_events_for = data;
+        e.config_recording_in = config;
+    }
+    spec.access = access;
+    spec.who_can = who_can;
+    spec.evidence = evidence;
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -304,3 +304,96 @@ fn account_block_public_access_defaults_to_on_and_is_typed() {
         "{e}"
     );
 }
+
+const PAIRS: &str = r#"
+version = 1
+name = "pairs"
+[accounts.a]
+account_id = "111122223333"
+region = "eu-west-1"
+[buckets]
+src-1 = { name = "estate-src-1", account = "a", region = "eu-west-1" }
+src-2 = { name = "estate-src-2", account = "a", region = "eu-west-1" }
+dst-1 = { name = "estate-dst-1", account = "a", region = "eu-west-1" }
+[principals]
+intern = { arn = "arn:aws:iam::111122223333:user/intern" }
+intern-2 = { arn = "arn:aws:iam::111122223333:user/intern-2" }
+ops = { arn = "arn:aws:iam::111122223333:role/ops" }
+"#;
+
+/// One `[[access]]` for many buckets and principals: globs over aliases or bucket names, one
+/// expectation per match, each located at the pattern's line.
+#[test]
+fn access_buckets_and_principals_may_be_patterns() {
+    let text = format!(
+        "{PAIRS}\n[[access]]\nprincipal = \"intern*\"\nbucket = \"estate-src-*\"\ndeny = [\"s3:GetObject\"]\n\n[[access]]\nprincipal = \"ops\"\nbucket = \"dst-?\"\nallow = [\"s3:GetObject\"]\n"
+    );
+    let s = parse_str(&text).expect("patterns are valid");
+    let pairs: Vec<(String, String)> = s
+        .access
+        .iter()
+        .map(|a| (a.principal.get_ref().clone(), a.bucket.get_ref().clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("intern".into(), "src-1".into()),
+            ("intern".into(), "src-2".into()),
+            ("intern-2".into(), "src-1".into()),
+            ("intern-2".into(), "src-2".into()),
+            ("ops".into(), "dst-1".into()),
+        ]
+    );
+    let line = text
+        .lines()
+        .position(|l| l == "bucket = \"estate-src-*\"")
+        .unwrap()
+        + 1;
+    assert_eq!(s.line_of(s.access[3].bucket.span().start), line);
+}
+
+#[test]
+fn a_pattern_matching_nothing_is_an_error_at_its_line() {
+    let text = format!(
+        "{PAIRS}\n[[access]]\nprincipal = \"intern\"\nbucket = \"estate-dest-*\"\ndeny = [\"s3:GetObject\"]\n"
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(
+        e.message.contains("'estate-dest-*' matches no bucket"),
+        "{e}"
+    );
+    let line = text
+        .lines()
+        .position(|l| l == "bucket = \"estate-dest-*\"")
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line, "{e}");
+}
+
+/// Buckets and accounts by pattern in `[evidence]` and `[[who_can]]` too.
+#[test]
+fn evidence_and_who_can_may_name_buckets_and_accounts_by_pattern() {
+    let text = format!(
+        "{PAIRS}\n[evidence]\ndata_events_for = [\"src-*\"]\nconfig_recording_in = [\"1111*\"]\n\n[[who_can]]\nbucket = \"estate-*-1\"\nread = [\"ops\"]\n"
+    );
+    let s = parse_str(&text).expect("patterns are valid");
+    let e = s.evidence.as_ref().unwrap();
+    let names =
+        |v: &Vec<Spanned<String>>| v.iter().map(|x| x.get_ref().clone()).collect::<Vec<_>>();
+    assert_eq!(names(&e.data_events_for), vec!["src-1", "src-2"]);
+    assert_eq!(names(&e.config_recording_in), vec!["a"], "by account id");
+    let w: Vec<&str> = s
+        .who_can
+        .iter()
+        .map(|w| w.bucket.get_ref().as_str())
+        .collect();
+    assert_eq!(w, vec!["dst-1", "src-1"]);
+    let bad = text.replace("\"1111*\"", "\"2222*\"");
+    let e = parse_str(&bad).unwrap_err();
+    assert!(
+        e.message.contains(
+            "evidence.config_recording_in: the pattern '2222*' matches no account alias or id"
+        ),
+        "{e}"
+    );
+}

@@ -2036,6 +2036,124 @@ def cross_account_read_refused(environ: dict[str, Any], start_response: Any) -> 
     return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied", {}, [], False)
 
 
+# ============================================================================ patch 25: AssumeRole needs the role and its trust
+# AWS: a role can be assumed only when it exists and its trust policy allows the caller: "A user who wants to
+# access a role in a different account must also have permissions that are delegated from the account
+# administrator ... The trust relationship is defined in the role's trust policy"
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html); otherwise the call fails with
+# "An error occurred (AccessDenied) when calling the AssumeRole operation: User: ... is not authorized to
+# perform: sts:AssumeRole on resource: ..." (https://repost.aws/knowledge-center/iam-assume-role-error).
+# moto 5.2.5: "Note that the role does not need to exist" (moto/sts/models.py): any ARN is assumed, and the
+# session's later calls fail with HTTP 500. Patch: while IAM enforcement is on, an AssumeRole whose role does
+# not exist in its account, or whose trust policy has no Allow statement for sts:AssumeRole naming the caller
+# (its ARN, its account id or root, or "*"; conditions as patch 3 evaluates them), is answered 403
+# AccessDenied in STS's XML error shape. Trust-policy Deny statements are not evaluated. With enforcement off
+# (provisioning bootstraps by assuming `role/any`) moto's behaviour is unchanged.
+
+
+def _sts_form(environ: dict[str, Any]) -> dict[str, str]:
+    """The form parameters of an STS query-protocol request (the body is read and put back)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+    params.update(dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""))))
+    return params
+
+
+def assume_role_refused(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    scope = _request_scope(environ)
+    if scope is None or scope[2] != "sts" or environ.get("REQUEST_METHOD") != "POST" or not _iam_enforced():
+        return None
+    form = _sts_form(environ)
+    if form.get("Action") != "AssumeRole":
+        return None
+    from moto.iam.models import iam_backends
+
+    role_arn = form.get("RoleArn", "")
+    parts = role_arn.split(":", 5)
+    caller = _caller_of(environ)
+    allowed = False
+    if len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/"):
+        name = parts[5].rsplit("/", 1)[-1]
+        role = iam_backends[parts[4]][parts[1]].roles.values()
+        found = next((r for r in role if r.name == name), None)
+        if found is not None:
+            trust = json.loads(found.assume_role_policy_document or "{}")
+            for st in _as_list(trust.get("Statement")):
+                actions = _as_list(st.get("Action"))
+                if st.get("Effect") == "Allow" and any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions) \
+                        and _principal_matches(st.get("Principal"), caller) \
+                        and _conditions_hold(st.get("Condition"), caller):
+                    allowed = True
+                    break
+    if allowed:
+        return None
+    who = caller["aws:PrincipalArn"] if caller else "anonymous"
+    message = f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    data = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>AccessDenied</Code><Message>{_xml_escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ============================================================================ patch 26: an organisation of chosen accounts
+# Not an AWS behaviour: a fixture. AWS Organizations' ListAccounts lists the organisation's accounts with their
+# `State` (ACTIVE, SUSPENDED, PENDING_CLOSURE, ...; `Status` is retired:
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_Account.html,
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html), at most
+# 20 per page with a NextToken (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html).
+# moto 5.2.5 implements CreateOrganization, CreateAccount and a paginated ListAccounts with `Status` and
+# `State`, but CreateAccount picks random account ids, so an organisation cannot contain the seed's accounts.
+# `POST /_harness/organization {"management": "<12 digits>", "accounts": [{"id", "name", "state"}]}` creates
+# the organisation in the management account's backend (moto's CreateOrganization, which lists the
+# management account itself) and adds each account with that id, name and state (Status follows State, as
+# moto's CloseAccount does). No role is created in the accounts: a test creates the roles it wants.
+
+
+def create_organization(body: dict[str, Any]) -> dict[str, Any]:
+    from moto.organizations.models import FakeAccount, organizations_backends
+    from moto.iam.models import iam_backends
+
+    management = str(body.get("management") or "")
+    if not re.fullmatch(r"\d{12}", management):
+        raise ValueError("management must be a 12-digit account id")
+    backend = organizations_backends[management]["aws"]
+    if backend.org is None:
+        backend.create_organization(region="us-east-1", FeatureSet="ALL")
+    org = backend.org
+    listed = []
+    for i, a in enumerate(_as_list(body.get("accounts"))):
+        account_id, name, state = str(a.get("id") or ""), str(a.get("name") or ""), str(a.get("state") or "ACTIVE")
+        if not re.fullmatch(r"\d{12}", account_id) or not name:
+            raise ValueError(f"accounts[{i}]: id (12 digits) and name are required")
+        if state not in ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "PENDING_ACTIVATION", "CLOSED"):
+            raise ValueError(f"accounts[{i}]: unknown state {state}")
+        existing = next((x for x in backend.accounts if x.id == account_id), None)
+        if existing is None:
+            # FakeAccount creates OrganizationAccountAccessRole in the random account it was born with;
+            # that account is dropped again, so the chosen account gets no role.
+            existing = FakeAccount(org, AccountName=name, Email=f"{account_id}@example.com")
+            iam_backends.pop(existing.id, None)
+            existing.id = account_id
+            existing.joined_method = "INVITED"
+            backend.accounts.append(existing)
+            organizations_backends.master_accounts[account_id] = (management, "aws")
+        existing.name = name
+        existing.state = state
+        existing.status = "ACTIVE" if state == "ACTIVE" else ("PENDING_CLOSURE" if state == "PENDING_CLOSURE" else "SUSPENDED")
+        listed.append(existing.describe())
+    return {"organization": org.describe()["Organization"]["Id"], "accounts": [
+        {k: x[k] for k in ("Id", "Name", "State")} for x in (acc.describe() for acc in backend.accounts)]}
+
+
 # ============================================================================ patch 14: LookupEvents rate
 # AWS: "The rate of lookup requests is limited to two per second, per account, per Region. If this limit is
 # exceeded, a throttling error occurs." CloudTrail's throttling error is ThrottlingException (HTTP 400).
@@ -2281,6 +2399,15 @@ class HarnessMiddleware:
             return self._lookup_rate(environ, method, start_response)
         if path.rstrip("/") == "/_harness/object-tamper" and method == "POST":  # patch 20
             return self._object_tamper(environ, start_response)
+        if path.rstrip("/") == "/_harness/organization" and method == "POST":  # patch 26
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                status, payload = "200 OK", create_organization(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            except (ValueError, TypeError, AttributeError) as exc:
+                status, payload = "400 Bad Request", {"error": str(exc)}
+            data = json.dumps(payload).encode()
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
         if path.rstrip("/") == "/_harness/requests" and method == "GET":
             data = json.dumps({"s3:ListBuckets": REQUESTS.listing()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
@@ -2302,6 +2429,9 @@ class HarnessMiddleware:
         if answered is not None:
             return answered
         refused = cross_account_read_refused(environ, start_response)  # patch 13
+        if refused is not None:
+            return refused
+        refused = assume_role_refused(environ, start_response)  # patch 25
         if refused is not None:
             return refused
         start_response = with_bucket_region_on_denied_head(environ, start_response)  # patch 12

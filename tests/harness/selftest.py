@@ -1155,6 +1155,60 @@ def test_canary_patches(emu: Emulator, prof: Profiles, spec: dict) -> None:
     emu.http("POST", "/_harness/logs-export", {"duration_seconds": 0})
 
 
+def test_assume_role_and_organization(emu: Emulator, prof: Profiles, spec: dict) -> None:
+    """Patch 25 (AssumeRole needs the role and its trust, IAM enforcement on) and patch 26 (an organisation of
+    chosen accounts). Runs on the provisioned seed, enforcement on; leaves a role and an organisation behind."""
+    accounts = list(spec["accounts"].values())
+    first, second = accounts[0], accounts[1]
+    p1, p2 = first["credentials"]["profile"], second["credentials"]["profile"]
+    caller = prof.client(p1, "sts", "us-east-1").get_caller_identity()["Arn"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"AWS": f"arn:aws:iam::{first['account_id']}:root"}}]}
+    iam2 = prof.client(p2, "iam", "us-east-1")
+    iam2.create_role(RoleName="selftest-trusting", AssumeRolePolicyDocument=json.dumps(trust))
+    other = {**trust, "Statement": [{**trust["Statement"][0], "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}]}
+    iam2.create_role(RoleName="selftest-not-trusting", AssumeRolePolicyDocument=json.dumps(other))
+    sts = prof.client(p1, "sts", "us-east-1")
+
+    def assume(role: str) -> Any:
+        return sts.assume_role(RoleArn=f"arn:aws:iam::{second['account_id']}:role/{role}", RoleSessionName="selftest")
+
+    check("patch 25: a role whose trust policy names the caller's account is assumed",
+          error_code(lambda: assume("selftest-trusting")) is None)
+    missing = error_code(lambda: assume("selftest-missing"))
+    check("patch 25: a role that does not exist is AccessDenied", missing == "AccessDenied", missing)
+    refused = error_code(lambda: assume("selftest-not-trusting"))
+    check("patch 25: a role whose trust policy names another account is AccessDenied", refused == "AccessDenied",
+          refused)
+    try:
+        assume("selftest-missing")
+    except Exception as exc:  # the message names the caller and the role, as AWS's does
+        check("patch 25: the message names caller and role",
+              f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: " in str(exc), str(exc))
+
+    members = [{"id": second["account_id"], "name": "second"}, {"id": "900000000001", "name": "gone", "state": "SUSPENDED"}]
+    for i in range(20):
+        members.append({"id": f"9100000000{i:02}", "name": f"filler {i}"})
+    status, body = emu.http("POST", "/_harness/organization", {"management": first["account_id"], "accounts": members})
+    check("patch 26: organisation created", status == 200 and len(body.get("accounts", [])) == 23, (status, body))
+    org = prof.client(p1, "organizations", "us-east-1")
+    listed, token, pages = [], None, 0
+    while True:
+        page = org.list_accounts(MaxResults=20, **({"NextToken": token} if token else {}))
+        listed += page["Accounts"]
+        pages += 1
+        token = page.get("NextToken")
+        if not token:
+            break
+    states = {a["Id"]: a["State"] for a in listed}
+    check("patch 26: ListAccounts lists the management account and every member, 20 a page",
+          len(listed) == 23 and pages == 2 and states.get(first["account_id"]) == "ACTIVE", (len(listed), pages))
+    check("patch 26: State (and Status) as given", states.get("900000000001") == "SUSPENDED"
+          and next(a for a in listed if a["Id"] == "900000000001")["Status"] == "SUSPENDED", states)
+    bad, _ = emu.http("POST", "/_harness/organization", {"management": "x", "accounts": []})
+    check("patch 26: 400 on a bad management id", bad == 400, bad)
+
+
 def snapshot(prof: Profiles, spec: dict) -> dict[str, Any]:
     """Everything a defect may change, keyed by thing."""
     snap: dict[str, Any] = {}
@@ -1522,6 +1576,7 @@ def main() -> int:
                 baseline = snapshot(prof, spec)
                 test_seed(emu, prof, spec)
                 test_canary_patches(emu, prof, spec)
+                test_assume_role_and_organization(emu, prof, spec)
                 phases["seed checks"] = time.monotonic() - t
                 if not args.quick:
                     t = time.monotonic()

@@ -1,0 +1,319 @@
+//! Which replication rules of the spec each finding bears on.
+//!
+//! Rules report resources (bucket and object ARNs, `s3://` URLs, role and key ARNs), not spec
+//! replications; this maps them back once, after the rules ran, so that no rule has to carry
+//! the replication it is about and every report can summarise by replication before listing
+//! findings (see [`crate::findings::replication_summary`]). A finding bears on a replication
+//! rule when it is about:
+//! - the source bucket (or an object in it): every rule of that replication, unless its message
+//!   names one of them (`rule 'ID': ...`, the convention the replication checks follow);
+//! - the rule's destination bucket (or an object in it);
+//! - the replication's role, or the rule's replica KMS key.
+//!
+//! Account-level findings (Block Public Access of an account, AWS Config) and who-can
+//! expectations bear on no single replication and stay out of the per-replication lines.
+
+use crate::findings::{Finding, ReplicationRef};
+use crate::spec::Spec;
+use std::collections::HashMap;
+
+/// What identifies one spec replication rule in a finding.
+struct Line {
+    of: ReplicationRef,
+    role_arn: Option<String>,
+    replica_key: Option<String>,
+    /// The spec rule ids of the same replication (to tell whether a message names one).
+    siblings: Vec<String>,
+}
+
+fn lines(spec: &Spec) -> Vec<Line> {
+    let bucket_name = |alias: &str| {
+        spec.buckets
+            .get(alias)
+            .map(|b| b.name.get_ref().clone())
+            .unwrap_or_else(|| alias.to_string())
+    };
+    let mut out = Vec::new();
+    for r in &spec.replication {
+        let label =
+            |i: usize, id: &Option<String>| id.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        let siblings: Vec<String> = r
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, x)| label(i, &x.id))
+            .collect();
+        let role_arn = spec
+            .principals
+            .get(r.role.get_ref())
+            .map(|p| p.arn.get_ref().clone());
+        for (i, rule) in r.rules.iter().enumerate() {
+            out.push(Line {
+                of: ReplicationRef {
+                    replication: r.id.get_ref().clone(),
+                    rule: label(i, &rule.id),
+                    source: bucket_name(r.source.get_ref()),
+                    destination: bucket_name(rule.destination.get_ref()),
+                },
+                role_arn: role_arn.clone(),
+                replica_key: rule
+                    .replica_kms_key_arn
+                    .as_ref()
+                    .map(|k| k.get_ref().clone()),
+                siblings: siblings.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The bucket an S3 ARN (any partition) or `s3://` URL names.
+fn bucket_of(resource: &str) -> Option<&str> {
+    let rest = match resource.strip_prefix("s3://") {
+        Some(r) => r,
+        None => {
+            let mut parts = resource.splitn(6, ':');
+            let (arn, _partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+            if arn != "arn" || service != "s3" {
+                return None;
+            }
+            // region and account are empty in S3 ARNs: `arn:aws:s3:::name/key`.
+            let (_region, _account, rest) = (parts.next()?, parts.next()?, parts.next()?);
+            rest
+        }
+    };
+    rest.split(['/', ' ']).next().filter(|n| !n.is_empty())
+}
+
+/// The replication rule a message names: `rule 'ID': ...`.
+fn named_rule(message: &str) -> Option<&str> {
+    message
+        .split_once("rule '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(id, _)| id)
+}
+
+/// The replication rules `f` bears on, in spec order.
+pub fn refs_for(spec: &Spec, f: &Finding) -> Vec<ReplicationRef> {
+    let lines = lines(spec);
+    refs_in(&lines, &Index::new(&lines), f)
+}
+
+/// The lines by what names them, so that attributing stays linear in findings (an estate of
+/// 2,000 buckets gives some 50,000 findings and 1,000 replication rules).
+struct Index<'a> {
+    by_source: HashMap<&'a str, Vec<usize>>,
+    by_destination: HashMap<&'a str, Vec<usize>>,
+    by_arn: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(lines: &'a [Line]) -> Index<'a> {
+        let mut ix = Index {
+            by_source: HashMap::new(),
+            by_destination: HashMap::new(),
+            by_arn: HashMap::new(),
+        };
+        for (i, l) in lines.iter().enumerate() {
+            ix.by_source
+                .entry(l.of.source.as_str())
+                .or_default()
+                .push(i);
+            ix.by_destination
+                .entry(l.of.destination.as_str())
+                .or_default()
+                .push(i);
+            for arn in [&l.role_arn, &l.replica_key].into_iter().flatten() {
+                ix.by_arn.entry(arn.as_str()).or_default().push(i);
+            }
+        }
+        ix
+    }
+}
+
+fn refs_in(lines: &[Line], ix: &Index, f: &Finding) -> Vec<ReplicationRef> {
+    let bucket = bucket_of(&f.resource);
+    let named = named_rule(&f.message);
+    let none = Vec::new();
+    let get = |m: &HashMap<&str, Vec<usize>>, k: Option<&str>| -> Vec<usize> {
+        k.and_then(|k| m.get(k)).unwrap_or(&none).clone()
+    };
+    let mut hits: Vec<usize> = Vec::new();
+    for i in get(&ix.by_source, bucket) {
+        let l = &lines[i];
+        // A finding on the source that names one of its replication's rules bears on that rule.
+        let hit = match named {
+            Some(n) if l.siblings.iter().any(|s| s == n) => l.of.rule == n,
+            _ => true,
+        };
+        if hit {
+            hits.push(i);
+        }
+    }
+    hits.extend(get(&ix.by_destination, bucket));
+    hits.extend(get(&ix.by_arn, Some(f.resource.as_str())));
+    hits.sort_unstable();
+    hits.dedup();
+    hits.into_iter().map(|i| lines[i].of.clone()).collect()
+}
+
+/// Set `replications` on every finding that has none.
+pub fn attribute(spec: &Spec, findings: &mut [Finding]) {
+    let lines = lines(spec);
+    if lines.is_empty() {
+        return;
+    }
+    let ix = Index::new(&lines);
+    for f in findings.iter_mut().filter(|f| f.replications.is_empty()) {
+        f.replications = refs_in(&lines, &ix, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{replication_summary, Scenario, Severity, Status};
+    use std::path::Path;
+
+    fn f(id: &str, status: Status, resource: &str, message: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            title: "t".into(),
+            scenario: Scenario::Step4,
+            status,
+            severity: Severity::High,
+            resource: resource.into(),
+            message: message.into(),
+            evidence: serde_json::json!({}),
+            remediation: String::new(),
+            references: vec![],
+            duration_secs: None,
+            location: None,
+            muted: None,
+            replications: vec![],
+        }
+    }
+
+    fn seed() -> crate::spec::LoadedSpec {
+        crate::spec::load(Path::new("checks/seed.toml")).expect("seed spec")
+    }
+
+    #[test]
+    fn buckets_roles_and_named_rules_map_to_their_replication_rules() {
+        let spec = seed();
+        let all = lines(&spec);
+        assert!(all.len() >= 2, "the seed has two replications");
+        let incident = all
+            .iter()
+            .find(|l| l.of.source == "rubes-s3-bucket")
+            .expect("seed's incident replication");
+        let logs = all
+            .iter()
+            .find(|l| l.of.source == "xyz-app-logs")
+            .expect("seed's logs replication");
+        // Source bucket, object in the destination, role, any partition.
+        let on_source = f(
+            "bucket-versioning",
+            Status::Pass,
+            "arn:aws:s3:::rubes-s3-bucket",
+            "",
+        );
+        assert!(refs_for(&spec, &on_source).contains(&incident.of));
+        assert!(!refs_for(&spec, &on_source).contains(&logs.of));
+        let dest = format!("s3://{}/reports/x", incident.of.destination);
+        assert_eq!(
+            refs_for(
+                &spec,
+                &f("canary-replication-status", Status::Fail, &dest, "")
+            ),
+            vec![incident.of.clone()]
+        );
+        let role = incident.role_arn.clone().unwrap();
+        assert!(refs_for(&spec, &f("role-trust", Status::Pass, &role, "")).contains(&incident.of));
+        // Account-level findings name no replication.
+        assert!(refs_for(
+            &spec,
+            &f(
+                "config-recorder",
+                Status::Pass,
+                "arn:aws:iam::111122223333:root",
+                ""
+            )
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_message_naming_a_rule_counts_only_on_that_rule() {
+        let spec = crate::spec::parse(
+            Path::new("two-rules.toml"),
+            r#"
+version = 1
+name = "two rules"
+[accounts.a]
+account_id = "111122223333"
+region = "eu-west-1"
+[buckets]
+src = { name = "src-bucket", account = "a", region = "eu-west-1" }
+d1 = { name = "dest-one", account = "a", region = "eu-west-1" }
+d2 = { name = "dest-two", account = "a", region = "eu-west-1" }
+[principals]
+role = { arn = "arn:aws:iam::111122223333:role/rep" }
+[[replication]]
+id = "r"
+source = "src"
+role = "role"
+[[replication.rules]]
+id = "one"
+priority = 1
+destination = "d1"
+[[replication.rules]]
+id = "two"
+priority = 2
+destination = "d2"
+"#,
+        )
+        .expect("spec");
+        let src = "arn:aws:s3:::src-bucket";
+        let mut findings = vec![
+            f(
+                "replication-rtc",
+                Status::Fail,
+                src,
+                "rule 'two': RTC is off",
+            ),
+            f(
+                "replication-rtc",
+                Status::Pass,
+                src,
+                "rule 'one': RTC is on",
+            ),
+            f("bucket-versioning", Status::Pass, src, "versioning on"),
+            f(
+                "bucket-versioning",
+                Status::Pass,
+                "arn:aws:s3:::dest-two",
+                "versioning on",
+            ),
+        ];
+        attribute(&spec, &mut findings);
+        assert_eq!(findings[0].replications.len(), 1);
+        assert_eq!(findings[0].replications[0].rule, "two");
+        assert_eq!(
+            findings[2].replications.len(),
+            2,
+            "the source bears on both rules"
+        );
+        let lines = replication_summary(&findings);
+        assert_eq!(lines.len(), 2);
+        // The failing rule first, with its counts; the passing one after.
+        assert_eq!(lines[0].of.rule, "two");
+        assert_eq!(lines[0].of.destination, "dest-two");
+        assert_eq!(lines[0].worst, Status::Fail);
+        assert_eq!((lines[0].pass, lines[0].fail), (2, 1));
+        assert_eq!(lines[0].not_passing, vec!["replication-rtc".to_string()]);
+        assert_eq!(lines[1].of.rule, "one");
+        assert_eq!(lines[1].worst, Status::Pass);
+        assert_eq!((lines[1].pass, lines[1].fail), (2, 0));
+    }
+}
