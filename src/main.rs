@@ -572,6 +572,11 @@ struct AuditArgs {
     canary: bool,
     #[command(flatten)]
     canary_opts: CanaryOpts,
+    /// Also reconcile every replication rule from a live listing (see `replaudit reconcile
+    /// --help`; default in-flight windows, at most 10,000 HeadObject per rule) and add its
+    /// findings to the report; its version list and Batch manifest go to --output-dir.
+    #[arg(long, conflicts_with = "snapshot")]
+    reconcile: bool,
     #[command(flatten)]
     evidence: EvidenceArgs,
     #[command(flatten)]
@@ -930,6 +935,35 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
         }
         findings.extend(outcome.findings);
         run = run.worst(canary_run_status(outcome.interrupted, deadline));
+    }
+    if a.reconcile && run.is_completed() {
+        use replaudit::reconcile::{self, live};
+        check_output_dir(&a.report.output_dir)?;
+        let opts = live::LiveOptions {
+            aws: a.aws.options(),
+            in_flight_rtc: Duration::from_secs(1800),
+            in_flight_other: Duration::from_secs(86400),
+            max_heads: 10_000,
+        };
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        tokio::select! {
+            outcomes = live::reconcile(&spec, &opts) => {
+                let (files, cmds) = reconcile::write_files(&outcomes, &a.report.output_dir, &stamp)?;
+                for o in &outcomes {
+                    findings.extend(reconcile::findings(o, &files));
+                }
+                for c in &cmds {
+                    eprintln!("{c}");
+                }
+            }
+            stopped = stop_signal(a.aws.deadline_at()) => {
+                for (id, src, dst, rule) in live::scopes(&spec, &opts) {
+                    let o = live::RuleOutcome::new(&spec, id, &src, &dst, rule).unfinished(&stopped.reason);
+                    findings.extend(reconcile::findings(&o, &Default::default()));
+                }
+                run = run.worst(stopped_run(&stopped, "reconcile"));
+            }
+        }
     }
     let report = prepared.report(&spec, snap.collected_at, findings, run);
     publish(&report, &a.report, "audit")

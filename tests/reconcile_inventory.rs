@@ -38,11 +38,10 @@ fn created() -> DateTime<Utc> {
 }
 
 /// (source rows, destination rows, class -> (key, version id)) of one version per class.
-fn estate() -> (
-    Vec<NormRow>,
-    Vec<NormRow>,
-    Vec<(&'static str, String, String)>,
-) {
+/// Finding id, key and version id of the one version each failing finding must name.
+type Expected = Vec<(&'static str, String, String)>;
+
+fn estate() -> (Vec<NormRow>, Vec<NormRow>, Expected) {
     let replica = |s: &NormRow| NormRow {
         replication_status: Some("REPLICA".into()),
         encryption_status: Some("SSE-KMS".into()),

@@ -11,6 +11,8 @@
 
 #[path = "hardening/mod.rs"]
 mod hardening;
+#[path = "common/inventory.rs"]
+mod inventory;
 
 use hardening::*;
 use serde_json::{json, Value};
@@ -34,13 +36,44 @@ const PERMISSIONS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
+/// The permissions of reconcile from S3 Inventory (`--source-inventory s3://...`): the call each
+/// authorizes; without one, the rules read from the inventories are one `reconcile-listing` error.
+const INVENTORY_PERMISSIONS: &[(&str, &str)] = &[
+    ("s3:ListBucket", "s3:ListObjectsV2"),
+    ("s3:GetObject", "s3:GetObject"),
+];
+
 fn run(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Option<i32>, Value) {
+    run_with(config_dir, setup, out, &[])
+}
+
+fn run_inventory(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Option<i32>, Value) {
+    run_with(
+        config_dir,
+        setup,
+        out,
+        &[
+            "--source-inventory",
+            inventory::SOURCE,
+            "--dest-inventory",
+            inventory::DEST,
+        ],
+    )
+}
+
+fn run_with(
+    config_dir: &std::path::Path,
+    setup: &Setup,
+    out: &str,
+    extra: &[&str],
+) -> (Option<i32>, Value) {
     let dir = setup.path(out);
     let o = replaudit(config_dir, &setup.emu.endpoint)
         .args(["reconcile", "--quiet", "--in-flight", "1", "--spec"])
         .arg(&setup.spec)
         .arg("--output-dir")
         .arg(&dir)
+        .args(extra)
         .output()
         .expect("run reconcile");
     let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
@@ -96,6 +129,7 @@ fn reconcile_needs_exactly_its_read_only_policy() {
         String::from_utf8_lossy(&fx.stderr)
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
+    inventory::publish(&setup.spec, setup.dir.path(), &setup.emu.endpoint);
 
     let shipped: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("docs/reconcile-readonly-policy.json")).unwrap(),
@@ -103,7 +137,11 @@ fn reconcile_needs_exactly_its_read_only_policy() {
     .unwrap();
     let mut in_policy = actions(&shipped);
     in_policy.sort();
-    let mut in_table: Vec<String> = PERMISSIONS.iter().map(|p| p.0.to_string()).collect();
+    let mut in_table: Vec<String> = PERMISSIONS
+        .iter()
+        .map(|p| p.0.to_string())
+        .chain(INVENTORY_PERMISSIONS.iter().map(|p| p.0.to_string()))
+        .collect();
     in_table.sort();
     assert_eq!(
         in_policy, in_table,
@@ -139,6 +177,48 @@ fn reconcile_needs_exactly_its_read_only_policy() {
         "the policy's users see what the admins see"
     );
     assert_eq!(code, admin_code);
+    let (inv_admin_code, inv_admin) = run_inventory(setup.dir.path(), &setup, "inv-admin");
+    let (inv_code, inv_full) = run_inventory(&users, &setup, "inv-full");
+    assert_eq!(
+        statuses(&inv_admin),
+        statuses(&inv_full),
+        "the policy's users read the inventories as the admins do"
+    );
+    assert_eq!(inv_code, inv_admin_code);
+    for (permission, call) in INVENTORY_PERMISSIONS {
+        let answer = helper.ask(&json!({"op": "set", "drop": [permission]}));
+        assert_eq!(answer["ok"], true, "{answer}");
+        let (code, report) = run_inventory(
+            &users,
+            &setup,
+            &format!("inv-without-{}", permission.replace(':', "-")),
+        );
+        assert_ne!(code, Some(0), "without {permission}");
+        let rule = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                f["id"] == "reconcile-listing"
+                    && f["resource"].as_str().unwrap().contains("reports-to-abcd")
+            })
+            .unwrap_or_else(|| panic!("without {permission}: no reconcile-listing finding"));
+        assert_eq!(rule["status"], "error", "without {permission}: {rule}");
+        let msg = rule["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("{call} failed: ")) && msg.contains(permission),
+            "without {permission}: the error names neither {call} nor {permission}: {rule}"
+        );
+        assert!(
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["status"] != "pass"),
+            "without {permission}: a pass from unread inventories"
+        );
+        println!("without {permission} (inventory): {msg}");
+    }
 
     for (permission, call, id, moto) in PERMISSIONS {
         let mut drop = vec![*permission];

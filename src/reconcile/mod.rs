@@ -278,8 +278,12 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
             .iter()
             .filter(|v| v.could_be.contains(&c))
             .collect();
+        // What the source of truth could not show (the replica's KMS key in an inventory) is
+        // never a pass: none found among what was visible is a skip with the reason.
+        let blind = c == Class::EncryptionMismatch && !o.notes.is_empty();
         let status = match (c, count == 0) {
             (_, true) if !unread.is_empty() => Status::Error,
+            (_, true) if blind => Status::Skip,
             (_, true) => Status::Pass,
             (Class::Unverified, false) => Status::Error,
             _ => Status::Fail,
@@ -307,7 +311,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
                 these[0].detail
             )
         };
-        let message = if c == Class::EncryptionMismatch && !o.notes.is_empty() {
+        let message = if blind {
             format!("{message}; {}", o.notes.join("; "))
         } else {
             message
@@ -587,6 +591,21 @@ mod tests {
         assert_eq!(f.status, Status::Error, "{}", f.message);
         assert!(f.message.contains("s3:HeadObject failed"), "{}", f.message);
         assert_eq!(status_of(&fs, "reconcile-failed"), Status::Pass);
+    }
+
+    #[test]
+    fn an_encryption_key_the_inventory_cannot_show_is_never_a_pass() {
+        let mut o = outcome(vec![(Class::Intact, "reports/ok")]);
+        o.notes = vec![super::sql::KEY_NOT_IN_INVENTORY.to_string()];
+        let fs = findings(&o, &Files::default());
+        let f = fs.iter().find(|f| f.id == "reconcile-encryption").unwrap();
+        assert_eq!(f.status, Status::Skip, "{}", f.message);
+        assert!(f.message.contains("no KMS key id"), "{}", f.message);
+        o.verdicts.push(o.verdicts[0].clone());
+        o.verdicts[1].class = Class::EncryptionMismatch;
+        let fs = findings(&o, &Files::default());
+        let f = fs.iter().find(|f| f.id == "reconcile-encryption").unwrap();
+        assert_eq!(f.status, Status::Fail);
     }
 
     #[test]
