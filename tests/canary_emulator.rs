@@ -950,11 +950,16 @@ logs.create_export_task(taskName="nightly", logGroupName="/xyz/incident-app", fr
 fn log_export_waits_for_another_active_export_task() {
     let s = Setup::seed(&[]);
     replication(&s, "normal", 0.2);
-    // Long enough to outlast the canary's preflight on a loaded machine; the canary's own task
-    // then takes as long.
-    s.emu
-        .control("/_harness/logs-export", r#"{"duration_seconds": 12}"#);
+    // The foreign task runs its 4 s only from the canary's first refused CreateExportTask, so the
+    // canary meets the limit however long its preflight takes (a fixed 12 s raced the preflight on
+    // a loaded CI machine); the canary's own task then runs 4 s unheld.
+    s.emu.control(
+        "/_harness/logs-export",
+        r#"{"duration_seconds": 4, "hold_until_refused": true}"#,
+    );
     foreign_export(&s);
+    s.emu
+        .control("/_harness/logs-export", r#"{"duration_seconds": 4}"#);
     let (out, report) = run_canary(&s, &["--canary-timeout", "60", "--canary-observe", "1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let f = finding(&report, "canary-log-export", "xyz-app-logs");
@@ -978,8 +983,11 @@ fn log_export_waits_for_another_active_export_task() {
 fn log_export_blocked_past_the_timeout_is_an_error_naming_the_limit() {
     let s = Setup::seed(&[]);
     replication(&s, "normal", 0.2);
-    s.emu
-        .control("/_harness/logs-export", r#"{"duration_seconds": 120}"#);
+    // Held until it refuses the canary, so it is active when the canary gets there, however late.
+    s.emu.control(
+        "/_harness/logs-export",
+        r#"{"duration_seconds": 120, "hold_until_refused": true}"#,
+    );
     foreign_export(&s);
     let (out, report) = run_canary(&s, &["--canary-timeout", "3", "--canary-observe", "1"]);
     assert_eq!(out.status.code(), Some(1));

@@ -33,7 +33,8 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
     POST /_harness/replication      <- {"mode": "normal"|"fail"|"never"|"wrong-key", "delay_seconds": 0.5,
                                         "destination_delays": {"<bucket>": 2.0}}
     GET  /_harness/logs-export      -> {"duration_seconds": 0.0}
-    POST /_harness/logs-export      <- {"duration_seconds": 4}   (patch 16: how long export tasks run)
+    POST /_harness/logs-export      <- {"duration_seconds": 4, "hold_until_refused": false}
+                                                                 (patch 16: how long export tasks run)
     GET  /_harness/config-override  -> {"overrides": [{"account", "rule", "resource", "compliance"}, ...]}
     GET  /_harness/lookup-rate      -> {"per_second": 2, "throttled": n}  (LookupEvents answered ThrottlingException)
     POST /_harness/lookup-rate      <- {"per_second": 1, "window_seconds": 30}  (at most that many LookupEvents per
@@ -2237,16 +2238,24 @@ REQUESTS = RequestCounts()
 # Patch: with `POST /_harness/logs-export {"duration_seconds": S}` (S > 0) a task stays RUNNING for S seconds and
 # writes its objects when it completes; while one of an account's tasks (in any region) is PENDING or RUNNING,
 # CreateExportTask answers LimitExceededException. S = 0 (the default) keeps moto's synchronous export.
+# With `"hold_until_refused": true` as well, a task created meanwhile starts its S seconds only when it first causes
+# another CreateExportTask to be refused: a test can then be sure the other caller saw the limit, whatever the load
+# (a fixed duration raced the canary's preflight on a loaded CI machine). The setting is read when a task is created.
 
 
 class ExportSettings:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.duration = 0.0
+        self.hold = False
+        # task id -> starts its timer; tasks created with hold_until_refused that have not yet refused anyone
+        self.held: dict[str, Any] = {}
 
     def reset(self) -> None:
         with self.lock:
             self.duration = 0.0
+            self.hold = False
+            self.held.clear()
 
 
 EXPORTS = ExportSettings()
@@ -2266,7 +2275,13 @@ def _create_export_task(self: LogsBackend, taskName: str, logGroupName: str, des
                         destinationPrefix: str, fromTime: int, to: int) -> str:
     with EXPORTS.lock:
         duration = EXPORTS.duration
-        if _active_export_tasks(self.account_id):
+        hold = EXPORTS.hold
+        active = _active_export_tasks(self.account_id)
+        if active:
+            for task_id in active:
+                start = EXPORTS.held.pop(task_id, None)
+                if start is not None:
+                    start()
             raise LogsLimitExceededException()
         if duration <= 0:
             return _orig_create_export_task(self, taskName=taskName, logGroupName=logGroupName,
@@ -2300,7 +2315,11 @@ def _create_export_task(self: LogsBackend, taskName: str, logGroupName: str, des
 
     timer = threading.Timer(duration, finish)
     timer.daemon = True
-    timer.start()
+    if hold:
+        with EXPORTS.lock:
+            EXPORTS.held[task_id] = timer.start
+    else:
+        timer.start()
     return task_id
 
 
@@ -2562,16 +2581,20 @@ class HarnessMiddleware:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 body = json.loads(environ["wsgi.input"].read(length) or b"{}")
                 duration = float(body.get("duration_seconds", 0))
+                hold = body.get("hold_until_refused", False)
                 if duration < 0:
                     raise ValueError("duration_seconds must be >= 0")
+                if not isinstance(hold, bool):
+                    raise ValueError("hold_until_refused must be true or false")
                 with EXPORTS.lock:
                     EXPORTS.duration = duration
-                payload: Any = {"duration_seconds": duration}
+                    EXPORTS.hold = hold
+                payload: Any = {"duration_seconds": duration, "hold_until_refused": hold}
             except (ValueError, TypeError, AttributeError) as exc:
                 status, payload = "400 Bad Request", {"error": str(exc)}
         elif method == "GET":
             with EXPORTS.lock:
-                payload = {"duration_seconds": EXPORTS.duration}
+                payload = {"duration_seconds": EXPORTS.duration, "hold_until_refused": EXPORTS.hold}
         else:
             status, payload = "405 Method Not Allowed", {"error": "GET or POST"}
         data = json.dumps(payload).encode()
