@@ -372,6 +372,27 @@ async fn setup_check(
 }
 
 /// The run status of a run that went on without some accounts.
+/// The live snapshot of a spec as `snapshot`, `simulate --spec` and `who-can` take it: the
+/// set-up check first, then a collection bounded by `--deadline` and stopped by a signal. The run
+/// status says what was not seen (an unusable account, a stop), so no caller can report a partial
+/// snapshot as complete. `Err(code)`: the set-up check refused the run.
+async fn collect_live(
+    spec: &spec::Spec,
+    aws: &AwsArgs,
+    evidence: &EvidenceArgs,
+) -> Result<(Snapshot, RunStatus), u8> {
+    let unusable = setup_check(spec, aws, false).await?;
+    let mut run = unusable_run(&unusable);
+    let mut copts = evidence.collect_options(aws, None);
+    copts.unusable = Some(unusable);
+    let (snap, stopped) =
+        collect::collect_until(spec, &copts, stop_signal(aws.deadline_at())).await;
+    if let Some(st) = &stopped {
+        run = run.worst(stopped_run(st, "collection"));
+    }
+    Ok((snap, run))
+}
+
 fn unusable_run(unusable: &BTreeMap<String, String>) -> RunStatus {
     if unusable.is_empty() {
         return RunStatus::completed();
@@ -1071,22 +1092,14 @@ async fn canary_cmd(a: CanaryArgs) -> Result<u8, Fatal> {
 async fn snapshot_cmd(a: SnapshotArgs) -> Result<u8, Fatal> {
     let spec = load_spec(&a.spec)?;
     check_output_file(&a.output)?;
-    let unusable = match setup_check(&spec, &a.aws, false).await {
-        Ok(u) => u,
+    let (snap, run) = match collect_live(&spec, &a.aws, &a.evidence).await {
+        Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let mut run = unusable_run(&unusable);
-    let mut copts = a.evidence.collect_options(&a.aws, None);
-    copts.unusable = Some(unusable);
-    let (snap, stopped) =
-        collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
     let text = serde_json::to_string_pretty(&snap)?;
     std::fs::write(&a.output, text + "\n")
         .map_err(|e| Fatal(format!("cannot write {}: {e}", a.output.display())))?;
     eprintln!("wrote {}", a.output.display());
-    if let Some(st) = &stopped {
-        run = run.worst(stopped_run(st, "collection"));
-    }
     if let Some(why) = &run.reason {
         eprintln!("replaudit: the snapshot is incomplete: {why}");
     }
@@ -1126,24 +1139,12 @@ async fn simulate_matrix(a: SimulateArgs) -> Result<u8, Fatal> {
         return Err(Fatal("simulate needs --cases FILE or --spec FILE".into()));
     };
     let spec = load_spec(spec_path)?;
-    let mut run = RunStatus::completed();
-    let snap = match &a.snapshot {
-        Some(p) => load_snapshot(p)?,
-        None => {
-            let unusable = match setup_check(&spec, &a.aws, false).await {
-                Ok(u) => u,
-                Err(code) => return Ok(code),
-            };
-            run = unusable_run(&unusable);
-            let mut copts = a.evidence.collect_options(&a.aws, None);
-            copts.unusable = Some(unusable);
-            let (snap, stopped) =
-                collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
-            if let Some(st) = &stopped {
-                run = run.worst(stopped_run(st, "collection"));
-            }
-            snap
-        }
+    let (snap, run) = match &a.snapshot {
+        Some(p) => (load_snapshot(p)?, RunStatus::completed()),
+        None => match collect_live(&spec, &a.aws, &a.evidence).await {
+            Ok(r) => r,
+            Err(code) => return Ok(code),
+        },
     };
     let cells = access::matrix::matrix(&spec, &snap);
     match a.output {
@@ -1184,24 +1185,12 @@ async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
             a.output
         )));
     }
-    let mut run = RunStatus::completed();
-    let snap = match &a.snapshot {
-        Some(p) => load_snapshot(p)?,
-        None => {
-            let unusable = match setup_check(&spec, &a.aws, false).await {
-                Ok(u) => u,
-                Err(code) => return Ok(code),
-            };
-            run = unusable_run(&unusable);
-            let mut copts = a.evidence.collect_options(&a.aws, None);
-            copts.unusable = Some(unusable);
-            let (snap, stopped) =
-                collect::collect_until(&spec, &copts, stop_signal(a.aws.deadline_at())).await;
-            if let Some(st) = &stopped {
-                run = run.worst(stopped_run(st, "collection"));
-            }
-            snap
-        }
+    let (snap, run) = match &a.snapshot {
+        Some(p) => (load_snapshot(p)?, RunStatus::completed()),
+        None => match collect_live(&spec, &a.aws, &a.evidence).await {
+            Ok(r) => r,
+            Err(code) => return Ok(code),
+        },
     };
     if snap.spec_name != spec.name {
         return Err(Fatal(format!(

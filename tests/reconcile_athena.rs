@@ -7,11 +7,14 @@
 //! findings and the same Batch Replication manifest as the local inventory path.
 
 mod common;
+#[path = "common/estate.rs"]
+mod estate;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{python, Setup};
+use estate::{created, estate};
 use replaudit::reconcile::athena::{self, AthenaInventory};
-use replaudit::reconcile::engine::{Engine, NormRow};
+use replaudit::reconcile::engine::Engine;
 use replaudit::reconcile::inventory::{self, writer, Format};
 use replaudit::reconcile::live;
 use serde_json::{json, Value};
@@ -25,82 +28,6 @@ const DST_INV_BUCKET: &str = "abcd-inventory-reports";
 const XYZ: &str = "111122223333";
 const SRC_REGION: &str = "ap-southeast-1";
 const DST_REGION: &str = "ap-southeast-2";
-
-fn created() -> DateTime<Utc> {
-    "2026-11-29T00:00:00Z".parse().unwrap()
-}
-
-fn row(key: &str, vid: &str, age_min: i64, status: Option<&str>, enc: &str) -> NormRow {
-    NormRow {
-        key: key.into(),
-        version_id: vid.into(),
-        is_delete_marker: false,
-        size: 10,
-        etag: Some("0123456789abcdef0123456789abcdef".into()),
-        last_modified: created() - Duration::minutes(age_min),
-        replication_status: status.map(str::to_string),
-        encryption_status: Some(enc.into()),
-    }
-}
-
-/// One version per class that needs attention, plus intact and in-flight ones.
-fn estate() -> (Vec<NormRow>, Vec<NormRow>) {
-    let replica = |s: &NormRow| NormRow {
-        replication_status: Some("REPLICA".into()),
-        encryption_status: Some("SSE-KMS".into()),
-        last_modified: s.last_modified + Duration::seconds(2),
-        ..s.clone()
-    };
-    let intact = row(
-        "reports/intact a+b.pdf",
-        "v-intact",
-        120,
-        Some("COMPLETED"),
-        "SSE-KMS",
-    );
-    let missing = row(
-        "reports/missing",
-        "v-missing",
-        120,
-        Some("COMPLETED"),
-        "SSE-KMS",
-    );
-    let failed = row("reports/failed", "v-failed", 120, Some("FAILED"), "SSE-KMS");
-    let pending = row(
-        "reports/pending",
-        "v-pending",
-        120,
-        Some("PENDING"),
-        "SSE-KMS",
-    );
-    let never = row("reports/never", "null", 120, None, "SSE-S3");
-    let size = row("reports/size", "v-size", 120, Some("COMPLETED"), "SSE-KMS");
-    let enc = row("reports/enc", "v-enc", 120, Some("COMPLETED"), "SSE-KMS");
-    let young = row("reports/young", "v-young", 5, Some("PENDING"), "SSE-KMS");
-    let mut size_r = replica(&size);
-    size_r.size = 11;
-    let mut enc_r = replica(&enc);
-    enc_r.encryption_status = Some("SSE-S3".into());
-    let orphan = row(
-        "reports/orphan",
-        "v-orphan",
-        120,
-        Some("REPLICA"),
-        "SSE-KMS",
-    );
-    let src = vec![
-        intact.clone(),
-        missing,
-        failed,
-        pending,
-        never,
-        size.clone(),
-        enc.clone(),
-        young,
-    ];
-    let dst = vec![replica(&intact), size_r, enc_r, orphan];
-    (src, dst)
-}
 
 /// Upload a local folder into a new bucket of an account, keys = paths under the folder.
 fn upload(setup: &Setup, profile: &str, region: &str, bucket: &str, root: &Path) {
@@ -242,7 +169,7 @@ fn verdicts(report: &Value) -> Vec<(String, String, String, Vec<String>)> {
 async fn athena_sends_the_tested_sql_and_reads_its_answers_into_the_same_findings() {
     let setup = Setup::seed(&[]);
     let dir = setup.dir.path().to_path_buf();
-    let (src_rows, dst_rows) = estate();
+    let (src_rows, dst_rows, _) = estate();
     // The source's inventory is Parquet, the destination's CSV: both documented table templates.
     let src_root = dir.join("inv-src");
     let dst_root = dir.join("inv-dst");

@@ -398,6 +398,24 @@ mod on_the_seed {
         );
     }
 
+    /// In China the probe is an identity of the bucket's partition (`arn:aws-cn:`); one built
+    /// with `arn:aws:` would be refused for its partition alone and hide the missing Deny.
+    #[test]
+    fn fails_without_the_deny_in_the_china_partition_too() {
+        let mut f = seed_in_china();
+        f.bucket_policy("destination", |p| {
+            statements(p).retain(|s| s["Sid"] != "DenyInsecureTransport")
+        });
+        let x = only(&f.run(&BucketTlsOnly), Status::Fail, "clint-s3-bucket: ");
+        assert_eq!(x.resource, "arn:aws-cn:s3:::clint-s3-bucket");
+        assert!(
+            x.message
+                .contains("by arn:aws-cn:iam::271089868719:user/replaudit-tls-probe"),
+            "{}",
+            x.message
+        );
+    }
+
     #[test]
     fn skips_when_not_required_and_errors_when_the_policy_is_unreadable() {
         let mut f = seed();

@@ -225,6 +225,43 @@ mod tests {
         }
     }
 
+    /// Partition fidelity, as a differential test: the seed moved to `aws-cn` (Regions and
+    /// ARNs, spec and snapshot alike) must be judged exactly as the seed, rule by rule and
+    /// resource by resource. A rule that writes `arn:aws:` where it should use the bucket's or
+    /// the account's partition asks about resources that do not exist in China, and its verdict
+    /// changes here. ARN partitions: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
+    #[test]
+    fn the_seed_moved_to_the_china_partition_is_judged_as_the_seed() {
+        use crate::rules::testkit::{seed, seed_in_china};
+        let verdicts = |f: crate::rules::testkit::Fixture, china: bool| {
+            let cx = AuditContext::new(&f.spec, &f.snap);
+            let mut v: Vec<String> = run_all(&cx)
+                .iter()
+                .map(|x| {
+                    let resource = if china {
+                        x.resource
+                            .replace("arn:aws-cn:", "arn:aws:")
+                            .replace("cn-northwest-1", "ap-southeast-2")
+                            .replace("cn-north-1", "ap-southeast-1")
+                    } else {
+                        x.resource.clone()
+                    };
+                    format!("{} {} {:?}", x.id, resource, x.status)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (home, china) = (verdicts(seed(), false), verdicts(seed_in_china(), true));
+        assert!(home.len() > 50, "{home:?}");
+        let only_home: Vec<_> = home.iter().filter(|v| !china.contains(v)).collect();
+        let only_china: Vec<_> = china.iter().filter(|v| !home.contains(v)).collect();
+        assert!(
+            only_home.is_empty() && only_china.is_empty(),
+            "verdicts that change with the partition:\n  seed: {only_home:#?}\n  aws-cn: {only_china:#?}"
+        );
+    }
+
     #[test]
     fn every_rule_file_has_offline_tests_on_the_seed_fixture() {
         for (stem, text) in rule_files() {

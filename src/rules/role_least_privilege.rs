@@ -272,6 +272,21 @@ mod tests {
         assert_eq!(least[4]["Resource"], json!([DEST_KEY]));
     }
 
+    /// The probes name unrelated buckets of the role's partition: in China a grant on
+    /// `arn:aws-cn:s3:::*` is over-privilege, which probes built with `arn:aws:` would miss.
+    #[test]
+    fn fails_with_a_partition_wide_grant_in_the_china_partition() {
+        let mut f = seed_in_china();
+        f.inline_policies("replication-role", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws-cn:s3:::*"}))
+        });
+        only(
+            &f.run(&RoleLeastPrivilege),
+            Status::Fail,
+            "role is over-privileged: it can read objects of unrelated buckets (s3:GetObject allowed by",
+        );
+    }
+
     /// The proposal grants ReplicateDelete and owner override only where a rule asks for them.
     #[test]
     fn the_proposal_omits_what_no_rule_replicates() {

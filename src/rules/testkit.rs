@@ -57,6 +57,24 @@ pub fn seed_with_spec(edit: impl FnOnce(&mut toml::Table)) -> Fixture {
     Fixture { spec, snap }
 }
 
+/// The seed moved to the China partition: both Regions (ap-southeast-1 -> cn-north-1,
+/// ap-southeast-2 -> cn-northwest-1) and every ARN (`arn:aws:` -> `arn:aws-cn:`) in the spec and
+/// the snapshot alike. A rule that builds an ARN with a fixed `arn:aws:` asks about resources that
+/// do not exist there and judges differently from [`seed()`]; the registry test compares the two.
+pub fn seed_in_china() -> Fixture {
+    let china = |t: &str| {
+        t.replace("ap-southeast-1", "cn-north-1")
+            .replace("ap-southeast-2", "cn-northwest-1")
+            .replace("arn:aws:", "arn:aws-cn:")
+    };
+    let spec = crate::spec::parse(Path::new("checks/seed.toml"), &china(SEED_SPEC))
+        .unwrap_or_else(|e| panic!("the seed spec moved to aws-cn is invalid: {e}"))
+        .spec;
+    let snap =
+        Snapshot::from_json(&china(SEED_SNAPSHOT)).expect("the seed snapshot moved to aws-cn");
+    Fixture { spec, snap }
+}
+
 /// `doc[path...]` as a mutable table, for spec edits (`table(doc, &["scenario_a"])`).
 pub fn table<'a>(doc: &'a mut toml::Table, path: &[&str]) -> &'a mut toml::Table {
     let mut t = doc;

@@ -187,6 +187,23 @@ mod tests {
         );
     }
 
+    /// The "any other identity" probes are of the bucket's partition: in China an `arn:aws:`
+    /// administrator would be refused for its partition and hide the missing Deny.
+    #[test]
+    fn fails_when_the_deny_statement_is_missing_in_the_china_partition() {
+        let mut f = seed_in_china();
+        f.bucket_policy("source", |p| {
+            statements(p).retain(|s| s["Sid"] != "OnlyUploadersWriteReplicatedPrefixes")
+        });
+        let out = f.run(&UploaderRestriction);
+        assert_eq!(count(&out, Status::Fail), 2, "{out:#?}");
+        has(
+            &out,
+            Status::Fail,
+            "any other identity of 111122223333 with s3:* (arn:aws-cn:iam::111122223333:",
+        );
+    }
+
     #[test]
     fn fails_when_the_uploader_cannot_write() {
         let mut f = seed();
