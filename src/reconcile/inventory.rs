@@ -565,8 +565,14 @@ where
     )
 }
 
-async fn get_to(c: &aws_sdk_s3::Client, bucket: &str, key: &str, to: &Path) -> Result<(), String> {
+async fn get_to(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    to: impl AsRef<Path>,
+) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
+    let to = to.as_ref();
     let o = c
         .get_object()
         .bucket(bucket)
@@ -639,7 +645,9 @@ async fn newest_manifest(
 }
 
 /// Open an inventory given as a local directory or `s3://BUCKET/PREFIX/`; an S3 inventory is
-/// copied into `work` first (manifest, checksum, data files: read-only GetObject calls).
+/// copied into `work` first (manifest, checksum, data files: read-only GetObject calls). The
+/// data files are fetched `--max-concurrency` at a time: a large bucket's inventory is many
+/// files, and one at a time would leave the connection idle between them.
 pub async fn open(
     spec: &crate::spec::Spec,
     location: &str,
@@ -657,9 +665,12 @@ pub async fn open(
     };
     let (c, bucket, manifest_key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
     let local_dir = work.join(manifest_key.trim_end_matches("manifest.json"));
-    for f in &m.files {
-        get_to(&c, &bucket, &f.key, &work.join(&f.key)).await?;
-    }
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(&m.files)
+        .map(|f| get_to(&c, &bucket, &f.key, work.join(&f.key)))
+        .buffer_unordered(opts.max_concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
     open_local(&local_dir)
 }
 
