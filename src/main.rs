@@ -1279,13 +1279,18 @@ struct ReconcileArgs {
     max_heads: usize,
     /// Reconcile from S3 Inventory instead of a live listing: the source bucket's inventory, as a
     /// local directory holding its manifest.json (or the dated folders of one configuration: the
-    /// newest is read), or `s3://BUCKET/PREFIX/` of the same (read with the source account).
-    /// Needs --dest-inventory.
-    #[arg(long, value_name = "DIR|S3URL", requires = "dest_inventory")]
+    /// newest is read), `s3://BUCKET/PREFIX/` of the same (read with the source account), or
+    /// `configured`: the one the bucket's own S3 Inventory configurations deliver (all versions,
+    /// the needed fields, CSV or Parquet; daily first). Needs --dest-inventory.
+    #[arg(long, value_name = "DIR|S3URL|configured", requires = "dest_inventory")]
     source_inventory: Option<String>,
     /// The destination bucket's inventory (as --source-inventory; read with the destination
     /// account).
-    #[arg(long, value_name = "DIR|S3URL", requires = "source_inventory")]
+    #[arg(
+        long,
+        value_name = "DIR|S3URL|configured",
+        requires = "source_inventory"
+    )]
     dest_inventory: Option<String>,
     /// Run the comparison on Amazon Athena, over the inventories where S3 delivered them
     /// (--source-inventory and --dest-inventory as s3:// addresses), instead of on this machine:
@@ -1317,7 +1322,7 @@ async fn reconcile_inventory(
     opts: &replaudit::reconcile::live::LiveOptions,
     stamp: &str,
 ) -> Result<(Vec<replaudit::findings::Finding>, Vec<String>), Fatal> {
-    use replaudit::reconcile::{self, from_inventory, inventory, live};
+    use replaudit::reconcile::{self, configured, from_inventory, inventory, live};
     use std::io::Write as _;
     let (Some(si), Some(di)) = (&a.source_inventory, &a.dest_inventory) else {
         return Err(Fatal(
@@ -1330,20 +1335,28 @@ async fn reconcile_inventory(
     ));
     std::fs::create_dir_all(&work)
         .map_err(|e| Fatal(format!("cannot create {}: {e}", work.display())))?;
-    if a.athena && !(si.starts_with("s3://") && di.starts_with("s3://")) {
+    let in_s3 = |v: &str| v.starts_with("s3://") || v == configured::CONFIGURED;
+    if a.athena && !(in_s3(si) && in_s3(di)) {
         return Err(Fatal(
             "--athena reads the inventories where S3 delivered them: give --source-inventory and \
-             --dest-inventory as s3:// addresses"
+             --dest-inventory as s3:// addresses or `configured`"
                 .into(),
         ));
     }
+    let located = async {
+        let s = configured::resolve(spec, si, true, &opts.aws).await?;
+        let d = configured::resolve(spec, di, false, &opts.aws).await?;
+        Ok::<_, String>((s, d))
+    }
+    .await;
     let opened = async {
+        let (si, di) = located.clone()?;
         if a.athena {
             // Athena reads the data files itself; only the manifests are read here.
             return Err(String::new());
         }
-        let s = inventory::open(spec, si, true, &opts.aws, &work.join("source")).await?;
-        let d = inventory::open(spec, di, false, &opts.aws, &work.join("destination")).await?;
+        let s = inventory::open(spec, &si, true, &opts.aws, &work.join("source")).await?;
+        let d = inventory::open(spec, &di, false, &opts.aws, &work.join("destination")).await?;
         Ok::<_, String>(from_inventory::InventoryPair { source: s, dest: d })
     }
     .await;
@@ -1360,8 +1373,8 @@ async fn reconcile_inventory(
     )
     .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
     let mut batch = BTreeMap::new();
-    let outcomes = match opened {
-        _ if a.athena => {
+    let outcomes = match (opened, &located) {
+        (_, Ok((si, di))) if a.athena => {
             let athena_opts = reconcile::athena::AthenaOptions {
                 workgroup: a.athena_workgroup.clone(),
                 output_location: a.athena_output.clone(),
@@ -1374,14 +1387,14 @@ async fn reconcile_inventory(
             };
             reconcile::athena::reconcile(spec, opts, &athena_opts, si, di, &work, &mut sinks).await
         }
-        Ok(pair) => {
+        (Ok(pair), _) => {
             let mut sinks = from_inventory::Sinks {
                 list: &mut list,
                 batch: &mut batch,
             };
             from_inventory::reconcile(spec, opts, &pair, &work, &mut sinks).await
         }
-        Err(e) => live::scopes(spec, opts)
+        (Err(e), _) => live::scopes(spec, opts)
             .into_iter()
             .map(|(id, s, d, rule)| {
                 let mut o = live::RuleOutcome::new(spec, id, &s, &d, rule);
@@ -1413,9 +1426,10 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
     // The version list and the manifest always go to the folder, even with `-o FILE`.
     check_output_dir(&a.report.output_dir)?;
     // Inventories on disk need no AWS account: no set-up check then.
-    let local_only = [&a.source_inventory, &a.dest_inventory]
-        .iter()
-        .all(|i| i.as_deref().is_some_and(|p| !p.starts_with("s3://")));
+    let local_only = [&a.source_inventory, &a.dest_inventory].iter().all(|i| {
+        i.as_deref()
+            .is_some_and(|p| !p.starts_with("s3://") && p != reconcile::configured::CONFIGURED)
+    });
     let unusable = if local_only {
         BTreeMap::new()
     } else {

@@ -404,6 +404,50 @@ fn inventories_give_the_same_verdicts_as_the_live_listing() {
     // The logs replication has no inventory here: skipped with the reason, never a pass.
     let logs = finding(&inv, "reconcile-listing", "logs-to-backup");
     assert_eq!(logs["status"], "skip", "{logs}");
+
+    // `configured`: the buckets' own inventory configurations lead to the same reports (the
+    // current-versions-only configuration is passed over), so the same verdicts.
+    let dir = setup.path("reconcile-configured");
+    let out = setup
+        .cmd()
+        .args(["reconcile", "--quiet", "--in-flight", "2", "--spec"])
+        .arg(&setup.spec)
+        .arg("--output-dir")
+        .arg(&dir)
+        .args([
+            "--source-inventory",
+            "configured",
+            "--dest-inventory",
+            "configured",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    let conf: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        stderr.contains("source inventory of s3://rubes-s3-bucket: configuration 'all-versions' at s3://xyz-inventory/rubes-s3-bucket/all-versions/")
+            && stderr.contains("configuration 'all-versions' at s3://abcd-inventory/clint-s3-bucket/all-versions/"),
+        "{stderr}\n{}",
+        finding(&conf, "reconcile-listing", rule)
+    );
+    let verdicts = |r: &Value| -> Vec<(String, String, String, String)> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["resource"].as_str().unwrap().to_string(),
+                    f["status"].as_str().unwrap().to_string(),
+                    f["evidence"]["count"].to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(verdicts(&conf), verdicts(&inv), "{stderr}");
 }
 
 /// `audit --reconcile`: the audit's findings and reconcile's join one report; reconcile's files

@@ -36,9 +36,13 @@ const PERMISSIONS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
-/// The permissions of reconcile from S3 Inventory (`--source-inventory s3://...`): the call each
+/// The permissions of reconcile from S3 Inventory (`--source-inventory configured`): the call each
 /// authorizes; without one, the rules read from the inventories are one `reconcile-listing` error.
 const INVENTORY_PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "s3:GetInventoryConfiguration",
+        "s3:ListBucketInventoryConfigurations",
+    ),
     ("s3:ListBucket", "s3:ListObjectsV2"),
     ("s3:GetObject", "s3:GetObject"),
 ];
@@ -52,11 +56,13 @@ fn run_inventory(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Opt
         config_dir,
         setup,
         out,
+        // `configured`: found through the buckets' inventory configurations, so the run needs
+        // every permission of the inventory path (the explicit s3:// form needs a subset).
         &[
             "--source-inventory",
-            inventory::SOURCE,
+            "configured",
             "--dest-inventory",
-            inventory::DEST,
+            "configured",
         ],
     )
 }

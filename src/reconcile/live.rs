@@ -112,7 +112,7 @@ pub fn scopes(spec: &Spec, opts: &LiveOptions) -> Vec<(String, String, String, R
 }
 
 /// A client for one bucket of the spec, in the bucket's real Region.
-async fn bucket_client(
+pub(crate) async fn bucket_client(
     spec: &Spec,
     alias: &str,
     opts: &AwsOptions,

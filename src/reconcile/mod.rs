@@ -9,6 +9,7 @@
 
 pub mod athena;
 pub mod compare;
+pub mod configured;
 pub mod engine;
 pub mod from_inventory;
 pub mod inventory;

@@ -3,6 +3,9 @@
 //! the source's as CSV.gz into `xyz-inventory`, the destination's as Parquet into
 //! `abcd-inventory` (one inventory bucket per account, read with that account's credentials).
 
+// Included with `#[path]` by several test files; each uses part of it.
+#![allow(dead_code)]
+
 use replaudit::aws::{s3_client, sdk_config, AwsOptions};
 use replaudit::reconcile::inventory::{writer, Format};
 use std::path::Path;
@@ -136,6 +139,64 @@ pub fn publish(spec: &Path, provisioned: &Path, endpoint: &str) {
                 .await
                 .expect("create the inventory bucket");
             upload_dir(&c, inv_bucket, &root).await;
+            configure(&c, &name, inv_bucket, format).await;
         }
     });
+}
+
+/// The bucket's S3 Inventory configurations as S3 would have them for what [`publish`] wrote
+/// (`all-versions`: every version, the needed fields, delivered to `inv_bucket` with no prefix),
+/// plus one that lists current versions only, which `--source-inventory configured` must pass
+/// over.
+async fn configure(c: &aws_sdk_s3::Client, bucket: &str, inv_bucket: &str, format: Format) {
+    use aws_sdk_s3::types::{
+        InventoryConfiguration, InventoryDestination, InventoryFormat, InventoryFrequency,
+        InventoryIncludedObjectVersions as Versions, InventoryOptionalField as F,
+        InventoryS3BucketDestination, InventorySchedule,
+    };
+    for (id, versions) in [
+        ("all-versions", Versions::All),
+        ("a-current", Versions::Current),
+    ] {
+        let conf = InventoryConfiguration::builder()
+            .id(id)
+            .is_enabled(true)
+            .included_object_versions(versions)
+            .set_optional_fields(Some(vec![
+                F::Size,
+                F::LastModifiedDate,
+                F::ETag,
+                F::ReplicationStatus,
+                F::EncryptionStatus,
+            ]))
+            .schedule(
+                InventorySchedule::builder()
+                    .frequency(InventoryFrequency::Daily)
+                    .build()
+                    .unwrap(),
+            )
+            .destination(
+                InventoryDestination::builder()
+                    .s3_bucket_destination(
+                        InventoryS3BucketDestination::builder()
+                            .bucket(format!("arn:aws:s3:::{inv_bucket}"))
+                            .format(match format {
+                                Format::Csv => InventoryFormat::Csv,
+                                _ => InventoryFormat::Parquet,
+                            })
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        c.put_bucket_inventory_configuration()
+            .bucket(bucket)
+            .id(id)
+            .inventory_configuration(conf)
+            .send()
+            .await
+            .expect("put the inventory configuration");
+    }
 }

@@ -25,7 +25,8 @@ documents it (key ARNs, S3 Bucket Keys, encryption context, invalid replica keys
 the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket settings need the bucket
 policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region. 15 a missing key is
 403 without s3:ListBucket, 16 one active CloudWatch Logs export task per account; 20 object tamper (a fault
-injection for reconcile's mismatch class, not AWS behaviour).
+injection for reconcile's mismatch class, not AWS behaviour); 25 AssumeRole needs the role and its trust,
+26 an organisation of chosen accounts, 29 Athena result pages, 30 S3 Inventory configurations read back.
 Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
@@ -53,6 +54,7 @@ Extra HTTP endpoints (besides moto's own /moto-api/...):
 from __future__ import annotations
 
 import argparse
+import base64
 import calendar
 import contextlib
 import datetime
@@ -80,6 +82,7 @@ if "MOTO_ACCOUNT_ID" in os.environ:
 
 import botocore.session  # noqa: E402
 import moto  # noqa: E402
+import xmltodict  # noqa: E402
 
 try:  # patch 8 encodes and decodes CBOR (pinned in tests/harness/requirements.txt)
     import cbor2  # noqa: E402
@@ -2371,6 +2374,68 @@ def _athena_get_query_results(self: Any) -> Any:
     return json.dumps(body)
 
 
+# ============================================================================ patch 30: S3 Inventory configurations read back
+# AWS: ListBucketInventoryConfigurations answers <ListInventoryConfigurationsResult> with each
+# <InventoryConfiguration> as it was put (IncludedObjectVersions, OptionalFields, Filter, the destination's
+# Prefix), at most 100 a page with IsTruncated / NextContinuationToken (continuation-token to go on);
+# GetBucketInventoryConfiguration answers the one <InventoryConfiguration>. Both need
+# s3:GetInventoryConfiguration; Put and Delete need s3:PutInventoryConfiguration.
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBucketInventoryConfigurations.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketInventoryConfiguration.html
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketInventoryConfiguration.html
+# moto 5.2.5: names the list's root <ListBucketInventoryConfigurationsResponse> (the AWS SDK for Rust rejects
+# it), answers IncludedObjectVersions "All" whatever was put, lists OptionalFields as <Field>Field</Field>,
+# never pages, and authorizes ?inventory as s3:ListBucket / s3:CreateBucket.
+# Patch: keep the configuration as put and serialise it back with the documented names and pages; IAM action
+# names per the pages above.
+
+INVENTORY_PAGE = 100
+_orig_put_inventory = S3Backend.put_bucket_inventory_configuration
+
+
+def _put_bucket_inventory_configuration(self: S3Backend, bucket_name: str, inventory_configuration: dict) -> None:
+    _orig_put_inventory(self, bucket_name, inventory_configuration)
+    self.get_bucket(bucket_name).inventory_configs[inventory_configuration["Id"]].raw = inventory_configuration
+
+
+def _inventory_xml(config: Any) -> str:
+    raw = getattr(config, "raw", None)
+    if raw is None:  # put before the patch was installed: what moto kept
+        raw = {"Id": config.id, "IsEnabled": config.is_enabled, "Destination": config.destination,
+               "Schedule": config.schedule}
+    body = {k: v for k, v in raw.items() if not k.startswith("@")}
+    return xmltodict.unparse({"InventoryConfiguration": body}, full_document=False)
+
+
+def _list_bucket_inventory_configurations(self: S3Response) -> Any:
+    self.data["Action"] = "ListBucketInventoryConfigurations"
+    configs = sorted(self.backend.list_bucket_inventory_configurations(bucket_name=self.bucket_name),
+                     key=lambda c: c.id)
+    token = self._get_param("continuation-token")
+    after = base64.urlsafe_b64decode(token.encode()).decode() if token else None
+    rest = [c for c in configs if after is None or c.id > after]
+    page, more = rest[:INVENTORY_PAGE], len(rest) > INVENTORY_PAGE
+    parts = [f"<ContinuationToken>{token}</ContinuationToken>" if token else ""]
+    parts += [_inventory_xml(c) for c in page]
+    parts.append(f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>")
+    if more:
+        nxt = base64.urlsafe_b64encode(page[-1].id.encode()).decode()
+        parts.append(f"<NextContinuationToken>{nxt}</NextContinuationToken>")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ListInventoryConfigurationsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            + "".join(parts) + "</ListInventoryConfigurationsResult>")
+    return 200, {"Content-Type": "application/xml"}, body
+
+
+def _get_bucket_inventory_configuration(self: S3Response) -> Any:
+    self.data["Action"] = "GetBucketInventoryConfiguration"
+    config = self.backend.get_bucket_inventory_configuration(bucket_name=self.bucket_name,
+                                                             id=self._get_param("id"))
+    xml = _inventory_xml(config).replace("<InventoryConfiguration>",
+                                         '<InventoryConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">', 1)
+    return 200, {"Content-Type": "application/xml"}, '<?xml version="1.0" encoding="UTF-8"?>\n' + xml
+
+
 def install_patches() -> None:
     S3Response.get_bucket_replication = _get_bucket_replication
     S3Response.get_bucket_versioning = _get_bucket_versioning
@@ -2390,6 +2455,12 @@ def install_patches() -> None:
     LogsBackend.create_export_task = _create_export_task
     AthenaBackend._store_predefined_query_results = _athena_store_predefined  # patch 29
     AthenaResponse.get_query_results = _athena_get_query_results  # patch 29
+    S3Backend.put_bucket_inventory_configuration = _put_bucket_inventory_configuration  # patch 30
+    S3Response.list_bucket_inventory_configurations = _list_bucket_inventory_configurations  # patch 30
+    S3Response.get_bucket_inventory_configuration = _get_bucket_inventory_configuration  # patch 30
+    s3_responses.ACTION_MAP["BUCKET"]["GET"]["inventory"] = "GetInventoryConfiguration"  # patch 30
+    s3_responses.ACTION_MAP["BUCKET"]["PUT"]["inventory"] = "PutInventoryConfiguration"  # patch 30
+    s3_responses.ACTION_MAP["BUCKET"]["DELETE"]["inventory"] = "PutInventoryConfiguration"  # patch 30
 
 
 # ============================================================================ WSGI middleware: control endpoint, reset
