@@ -965,6 +965,7 @@ async fn audit_cmd(a: AuditArgs) -> Result<u8, Fatal> {
             in_flight_rtc: Duration::from_secs(1800),
             in_flight_other: Duration::from_secs(86400),
             max_heads: 10_000,
+            engine_memory: reconcile::from_inventory::MEMORY_LIMIT,
         };
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
         tokio::select! {
@@ -1277,6 +1278,12 @@ struct ReconcileArgs {
     /// the destination, encryption of replicas); versions beyond are reported `unverified`.
     #[arg(long, default_value_t = 10_000)]
     max_heads: usize,
+    /// MiB the inventory engine's joins and sorts may hold before they spill to the temporary
+    /// directory (S3 Inventory path only). The process needs roughly twice this at its peak
+    /// (decoding buffers outside the pool): measured 10 M versions a side in benches/README.md.
+    #[arg(long, value_name = "MIB", default_value_t = replaudit::reconcile::from_inventory::MEMORY_LIMIT >> 20,
+          value_parser = clap::value_parser!(usize))]
+    engine_memory: usize,
     /// Reconcile from S3 Inventory instead of a live listing: the source bucket's inventory, as a
     /// local directory holding its manifest.json (or the dated folders of one configuration: the
     /// newest is read), `s3://BUCKET/PREFIX/` of the same (read with the source account), or
@@ -1444,6 +1451,7 @@ async fn reconcile_cmd(a: ReconcileArgs) -> Result<u8, Fatal> {
         in_flight_rtc: a.in_flight.unwrap_or(Duration::from_secs(1800)),
         in_flight_other: a.in_flight.unwrap_or(Duration::from_secs(86400)),
         max_heads: a.max_heads,
+        engine_memory: a.engine_memory << 20,
     };
     let started = chrono::Utc::now();
     let stamp = started.format("%Y%m%dT%H%M%SZ").to_string();

@@ -224,6 +224,7 @@ async fn athena_sends_the_tested_sql_and_reads_its_answers_into_the_same_finding
         in_flight_rtc: std::time::Duration::from_secs(1800),
         in_flight_other: std::time::Duration::from_secs(1800),
         max_heads: 10_000,
+        engine_memory: replaudit::reconcile::from_inventory::MEMORY_LIMIT,
     };
     let (_, _, _, scope) = live::scopes(&spec, &opts)
         .into_iter()

@@ -220,7 +220,7 @@ pub async fn reconcile(
         return outcomes;
     }
     let prepared = async {
-        let engine = Engine::new(MEMORY_LIMIT, Some(work))?;
+        let engine = Engine::new(opts.engine_memory.max(16 << 20), Some(work))?;
         inventory::register(&engine, "src", &pair.source, work).await?;
         inventory::register(&engine, "dst", &pair.dest, work).await?;
         let s = count_rows(&engine, "src").await?;

@@ -36,6 +36,9 @@ pub struct LiveOptions {
     pub in_flight_other: Duration,
     /// Upper bound on HeadObject calls per rule; versions beyond it are `unverified`.
     pub max_heads: usize,
+    /// Bytes the inventory engine's operators may hold before they spill to disk
+    /// (`--engine-memory`; [`crate::reconcile::from_inventory::MEMORY_LIMIT`] by default).
+    pub engine_memory: usize,
 }
 
 /// Requests made for one rule (the figure "requests per 1,000 versions" comes from these).
