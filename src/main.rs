@@ -746,7 +746,26 @@ impl<E: std::fmt::Display> From<E> for Fatal {
     }
 }
 
+/// glibc gives every thread that contends for the allocator an arena of its own, up to eight
+/// per core, and keeps their freed pages: reconciling 10 M inventory versions a side peaked at
+/// 2.09 GB resident with a 1 GiB engine pool, 1.72 GB with one arena per core. Called before any
+/// thread starts; `MALLOC_ARENA_MAX` in the environment still wins (mallopt(3), M_ARENA_MAX).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores.clamp(1, 64) as libc::c_int);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -114,7 +114,10 @@ impl Engine {
             rt = rt.with_temp_file_path(d);
         }
         let rt = rt.build_arc().map_err(df_err)?;
-        let mut config = SessionConfig::new().with_batch_size(8192);
+        // DataFusion's own `DATAFUSION_*` variables (e.g. DATAFUSION_EXECUTION_TARGET_PARTITIONS)
+        // tune the engine for an unusual machine; what the comparison depends on is set below.
+        // https://datafusion.apache.org/user-guide/configs.html
+        let mut config = SessionConfig::from_env().map_err(df_err)?;
         // Sort-merge joins spill; hash joins keep the build side in memory.
         config.options_mut().optimizer.prefer_hash_join = false;
         Ok(Engine {
