@@ -45,9 +45,20 @@ fn write(
 }
 
 fn reconcile(dir: &Path, src: &Path, dst: &Path) -> (std::process::Output, Value) {
+    reconcile_with(dir, src, dst, &[])
+}
+
+fn reconcile_with(
+    dir: &Path,
+    src: &Path,
+    dst: &Path,
+    extra: &[&str],
+) -> (std::process::Output, Value) {
     let out_dir = dir.join("reports");
     let out = Command::new(env!("CARGO_BIN_EXE_replaudit"))
-        .args(["reconcile", "--quiet", "--in-flight", "30m", "--spec"])
+        .args(["reconcile", "--quiet", "--in-flight", "30m"])
+        .args(extra)
+        .arg("--spec")
         .arg(repo().join("checks/seed.toml"))
         .arg("--output-dir")
         .arg(&out_dir)
@@ -209,6 +220,71 @@ fn a_damaged_file_or_an_orc_inventory_is_an_error_never_a_pass() {
             .as_str()
             .unwrap()
             .contains("ORC inventory is not read; configure CSV or Parquet, or use Athena"),
+        "{f}"
+    );
+}
+
+/// An engine pool too small for the inventories is an `error` naming DataFusion's resource
+/// error, never a pass; the same inventories with the default pool are judged. (2,000 versions a
+/// side already need more than the 16 MiB floor of `--engine-memory`: each sort that holds data
+/// reserves 10 MB for its merge.)
+#[test]
+fn an_engine_pool_too_small_is_an_error_never_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |dest: bool| -> Vec<NormRow> {
+        (0..2_000)
+            .map(|i| {
+                let mut r = estate::row(
+                    &format!("reports/{i:08}.pdf"),
+                    &format!("v{i:030}"),
+                    120,
+                    Some(if dest { "REPLICA" } else { "COMPLETED" }),
+                    "SSE-KMS",
+                );
+                r.last_modified += Duration::seconds(i64::from(dest));
+                r
+            })
+            .collect()
+    };
+    let put = |bucket: &str, dest: bool| {
+        writer::write(
+            dir.path(),
+            bucket,
+            "all-versions",
+            Format::Parquet,
+            created(),
+            &mut rows(dest).into_iter(),
+            1_000,
+        )
+        .unwrap();
+        dir.path().join(bucket).join("all-versions")
+    };
+    let (s, d) = (put(SRC, false), put(DST, true));
+    let (out, report) = reconcile_with(dir.path(), &s, &d, &["--engine-memory", "16"]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = finding(&report, "reconcile-listing", RULE);
+    assert_eq!(f["status"], "error", "{f}");
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("the comparison of the inventories failed: DataFusion:") && m.contains("memory"),
+        "{m}"
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["resource"].as_str().unwrap().contains(RULE))
+            .all(|f| f["status"] != "pass"),
+        "a pass from an unfinished comparison: {report}"
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let (out, report) = reconcile(dir2.path(), &s, &d);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let f = finding(&report, "reconcile-replicated", RULE);
+    assert_eq!(f["status"], "pass", "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("2000 of 2000"),
         "{f}"
     );
 }
