@@ -206,6 +206,13 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
 /// CreateExportTask meanwhile fails with LimitExceededException. That is a reason to wait and
 /// retry within the canary's timeout, not a failure of the set-up.
 /// <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html>
+///
+/// The SDK's own retries are off for this one call: the AWS SDK for Rust classifies
+/// LimitExceededException as throttling and would retry it inside `send()` (aws-runtime
+/// `retries/classifiers.rs`, THROTTLING_ERRORS), hiding the wait from the report (it said "waited
+/// 0 s") and spending attempts meant for real throttling. This loop retries what was certainly
+/// refused (the limit, throttling answered by the service); a timeout or 5xx may have created a
+/// task, so it is not sent again.
 async fn export(
     ctx: &Ctx,
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -241,6 +248,9 @@ async fn export(
     let limit_deadline = started + ctx.settings.timeout;
     let mut backoff = Backoff::default();
     let mut attempts = 0;
+    let mut limited = false;
+    let mut said = false;
+    let mut throttled = 0;
     let task = loop {
         if let Some(interrupt) = ctx.stopped() {
             return Err(ExportObs::Stopped {
@@ -258,6 +268,12 @@ async fn export(
             .to(now_ms + 60_000)
             .destination(ctx.name(bucket))
             .destination_prefix(dest_prefix)
+            .customize()
+            .config_override(
+                aws_sdk_cloudwatchlogs::config::Builder::default().retry_config(
+                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1),
+                ),
+            )
             .send()
             .await;
         let error = match r {
@@ -265,10 +281,24 @@ async fn export(
             Err(e) => CallError::from_sdk("logs:CreateExportTask", &e),
         };
         let waited = started.elapsed().as_secs_f64();
-        if error.code.as_deref() != Some("LimitExceededException") {
+        let limit = error.code.as_deref() == Some("LimitExceededException");
+        let throttling = error.service
+            && !error.uncertain
+            && matches!(
+                error.code.as_deref(),
+                Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
+            );
+        if throttling {
+            throttled += 1;
+        }
+        if !(limit || (throttling && throttled < 5)) {
             return Err(ExportObs::Refused { error, waited });
         }
+        limited |= limit;
         let now = Instant::now();
+        if now >= limit_deadline && !limit {
+            return Err(ExportObs::Refused { error, waited });
+        }
         if now >= limit_deadline {
             return Err(ExportObs::LimitPersisted {
                 active: active_tasks(logs).await,
@@ -277,7 +307,7 @@ async fn export(
                 waited,
             });
         }
-        if attempts == 1 {
+        if limit && !std::mem::replace(&mut said, true) {
             ctx.progress.println(&format!(
                 "replaudit: another CloudWatch Logs export task of the account is active (only one may be); waiting up to {:.0} s",
                 ctx.settings.timeout.as_secs_f64()
@@ -294,7 +324,7 @@ async fn export(
             });
         }
     };
-    let limit_waited = if attempts > 1 {
+    let limit_waited = if limited {
         started.elapsed().as_secs_f64()
     } else {
         0.0
