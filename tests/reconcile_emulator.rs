@@ -32,7 +32,12 @@ fn fixture(setup: &Setup) -> Value {
 }
 
 fn reconcile(setup: &Setup, extra: &[&str]) -> (std::process::Output, Value) {
-    let dir = setup.path("reconcile");
+    reconcile_in(setup, "reconcile", extra)
+}
+
+/// `replaudit reconcile` writing into the set-up's folder `out`: its output and JSON report.
+fn reconcile_in(setup: &Setup, out: &str, extra: &[&str]) -> (std::process::Output, Value) {
+    let dir = setup.path(out);
     let out = setup
         .cmd()
         .args(["reconcile", "--quiet", "--spec"])
@@ -317,24 +322,18 @@ fn inventories_give_the_same_verdicts_as_the_live_listing() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (_, live) = reconcile(&setup, &["--in-flight", "2"]);
     inventory::publish(&setup.spec, setup.dir.path(), &setup.emu.endpoint);
-    let dir = setup.path("reconcile-inventory");
-    let out = setup
-        .cmd()
-        .args(["reconcile", "--quiet", "--in-flight", "2", "--spec"])
-        .arg(&setup.spec)
-        .arg("--output-dir")
-        .arg(&dir)
-        .args([
+    let (out, inv) = reconcile_in(
+        &setup,
+        "reconcile-inventory",
+        &[
+            "--in-flight",
+            "2",
             "--source-inventory",
             inventory::SOURCE,
             "--dest-inventory",
             inventory::DEST,
-        ])
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
-        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
-    let inv: Value = serde_json::from_str(&text).unwrap();
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -407,25 +406,19 @@ fn inventories_give_the_same_verdicts_as_the_live_listing() {
 
     // `configured`: the buckets' own inventory configurations lead to the same reports (the
     // current-versions-only configuration is passed over), so the same verdicts.
-    let dir = setup.path("reconcile-configured");
-    let out = setup
-        .cmd()
-        .args(["reconcile", "--quiet", "--in-flight", "2", "--spec"])
-        .arg(&setup.spec)
-        .arg("--output-dir")
-        .arg(&dir)
-        .args([
+    let (out, conf) = reconcile_in(
+        &setup,
+        "reconcile-configured",
+        &[
+            "--in-flight",
+            "2",
             "--source-inventory",
             "configured",
             "--dest-inventory",
             "configured",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let text = std::fs::read_to_string(dir.join("reconcile-latest.json"))
-        .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
-    let conf: Value = serde_json::from_str(&text).unwrap();
     assert!(
         stderr.contains("source inventory of s3://rubes-s3-bucket: configuration 'all-versions' at s3://xyz-inventory/rubes-s3-bucket/all-versions/")
             && stderr.contains("configuration 'all-versions' at s3://abcd-inventory/clint-s3-bucket/all-versions/"),

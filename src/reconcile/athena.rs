@@ -206,16 +206,8 @@ pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String>
         })
         .collect();
     let have = |n: &str| inv.fields.iter().any(|f| column(f).0 == n);
-    for need in [
-        "key",
-        "version_id",
-        "is_delete_marker",
-        "size",
-        "last_modified_date",
-        "e_tag",
-        "replication_status",
-        "encryption_status",
-    ] {
+    // The columns the comparison reads, by their Parquet/Athena names.
+    for need in super::inventory::NEEDED.iter().map(|(_, column)| *column) {
         if !have(need) {
             return Err(format!(
                 "the inventory of {} has no `{need}` field: add it to the inventory configuration \
