@@ -11,10 +11,10 @@ use std::process::Command;
 /// Parse every YAML file under docs/ci with PyYAML and return the replaudit argument lists
 /// the examples run, as JSON: {file: [args...]}.
 fn extract() -> Value {
-    let py = common::repo().join(".venv-reports/bin/python");
+    let py = common::repo().join(".moto/bin/python");
     assert!(
         py.exists(),
-        "{} is missing: run scripts/setup-report-validators (.ci/run does)",
+        "{} is missing: run scripts/setup-emulator (scripts/test does)",
         py.display()
     );
     let script = r##"

@@ -321,12 +321,12 @@ fn location_is_in_the_json_report() {
 }
 
 /// Validate a JSON document against a JSON schema with Python's `jsonschema` (in
-/// `.venv-reports/`, set up by scripts/setup-report-validators, which .ci/run calls).
+/// the project's virtualenv `.moto/`, which scripts/test sets up from tests/harness/requirements.lock).
 pub fn jsonschema_validate(schema_file: &Path, doc: &Path) {
-    let py = common::repo().join(".venv-reports/bin/python");
+    let py = common::repo().join(".moto/bin/python");
     assert!(
         py.exists(),
-        "{} is missing: run scripts/setup-report-validators (.ci/run does)",
+        "{} is missing: run scripts/setup-emulator (scripts/test does)",
         py.display()
     );
     let script = r#"
@@ -449,7 +449,7 @@ fn sarif_validates_against_the_2_1_0_schema_and_locates_results() {
         "bad.sarif",
         r#"{"version": "2.1.0", "runs": [{"results": []}]}"#,
     );
-    let py = common::repo().join(".venv-reports/bin/python");
+    let py = common::repo().join(".moto/bin/python");
     let out = Command::new(py)
         .args(["-c", "import json,sys,jsonschema;jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))"])
         .arg(schema("sarif-schema-2.1.0.json"))

@@ -26,8 +26,9 @@ the wrong Region (301/400 with x-amz-bucket-region), 13 another account's bucket
 policy's grant, 14 LookupEvents limited to 2 requests per second per account and Region. 15 a missing key is
 403 without s3:ListBucket, 16 one active CloudWatch Logs export task per account; 20 object tamper (a fault
 injection for reconcile's mismatch class, not AWS behaviour); 25 AssumeRole needs the role and its trust,
-26 an organisation of chosen accounts, 29 Athena result pages, 30 S3 Inventory configurations read back.
-Needs moto 5.2.5 and cbor2 (tests/harness/requirements.txt).
+26 an organisation of chosen accounts, 29 Athena result pages, 30 S3 Inventory configurations read back,
+31 Athena over REST-JSON (current SDKs) besides JSON 1.1.
+Needs moto 5.2.5 and cbor2, with the whole Python tree pinned in tests/harness/requirements.lock.
 
 Extra HTTP endpoints (besides moto's own /moto-api/...):
     GET  /_harness/replication      -> {"mode", "delay_seconds", "counters": {...}, "pending": n}
@@ -84,10 +85,10 @@ import botocore.session  # noqa: E402
 import moto  # noqa: E402
 import xmltodict  # noqa: E402
 
-try:  # patch 8 encodes and decodes CBOR (pinned in tests/harness/requirements.txt)
+try:  # patch 8 encodes and decodes CBOR (pinned in tests/harness/requirements.lock)
     import cbor2  # noqa: E402
 except ImportError:
-    sys.stderr.write("emulator: needs the Python package cbor2 (tests/harness/requirements.txt); "
+    sys.stderr.write("emulator: needs the Python package cbor2 (tests/harness/requirements.lock; run scripts/setup-emulator); "
                      "run scripts/setup-emulator\n")
     sys.exit(2)
 
@@ -2463,6 +2464,97 @@ def install_patches() -> None:
     s3_responses.ACTION_MAP["BUCKET"]["DELETE"]["inventory"] = "PutInventoryConfiguration"  # patch 30
 
 
+# ============================================================================ Patch 31: Athena over REST-JSON
+# AWS: Athena's API reference gives every operation an HTTP binding (e.g. ListQueryExecutions is
+# `GET /query-executions`, GetQueryResults `GET /query-executions/{QueryExecutionId}/results` with NextToken and
+# MaxResults in the query string), and current AWS SDKs speak that REST-JSON protocol (botocore models Athena as
+# `rest-json` from 1.44.18 on) while older SDKs, the AWS SDK for Rust in Cargo.lock among them, still send AWS JSON
+# 1.1 (`POST /`, `X-Amz-Target: AmazonAthena.<Operation>`): the service answers both.
+#   https://docs.aws.amazon.com/athena/latest/APIReference/API_ListQueryExecutions.html
+#   https://docs.aws.amazon.com/athena/latest/APIReference/API_GetQueryResults.html
+# moto 5.2.5 routes only JSON 1.1, so a current boto3 got 404 (issue 18). Patch: a REST-JSON Athena request
+# (Athena in the SigV4 scope, no X-Amz-Target, a method and path of the routes table) is rewritten into the JSON 1.1
+# request with the same members: path and query-string members are put into the body, typed by moto's own model
+# (integers, booleans, lists), so moto's Athena (and patch 29) serve it unchanged. Both protocols' responses are a
+# JSON document of the output members (Athena binds no output member outside the body but GetQueryResultStream's),
+# so the answer is passed back as it is.
+
+from athena_rest_routes import ROUTES as _ATHENA_REST_ROUTES  # noqa: E402
+
+_ATHENA_ROUTES = [
+    (method, re.compile("^" + re.sub(r"\\\{([A-Za-z0-9_]+)\+?\\\}", r"(?P<\1>[^/]+)", re.escape(uri.split("?")[0])) + "/?$"),
+     op, bound)
+    for op, (method, uri, bound) in sorted(_ATHENA_REST_ROUTES.items(), key=lambda kv: -len(kv[1][1]))
+]
+
+
+def _athena_member_value(shape: Any, raw: list[str]) -> Any:
+    """A query-string member's strings -> the JSON value of its model type."""
+    kind = getattr(shape, "type_name", "string")
+    if kind == "list":
+        return [_athena_member_value(shape.member, [v]) for v in raw]
+    value = raw[-1]
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind in ("float", "double"):
+        return float(value)
+    if kind == "boolean":
+        return value.lower() == "true"
+    return value
+
+
+def athena_rest_json_as_json11(environ: dict[str, Any]) -> str | None:
+    """Rewrite `environ` in place from an Athena REST-JSON request into the JSON 1.1 request moto serves;
+    returns the operation name, or None (environ untouched) when it is not one."""
+    scope = _scope(environ)
+    if scope is None or scope[2] != "athena" or environ.get("HTTP_X_AMZ_TARGET"):
+        return None
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = urllib.parse.unquote(environ.get("PATH_INFO", ""))
+    if path in ("", "/"):
+        return None
+    for route_method, pattern, op, bound in _ATHENA_ROUTES:
+        match = pattern.match(path)
+        if route_method != method or match is None:
+            continue
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return None
+        input_shape = _athena_model().operation_model(op).input_shape
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        for member, (location, name) in bound.items():
+            shape = input_shape.members.get(member) if input_shape is not None else None
+            if location == "uri" and name in match.groupdict():
+                body[member] = match.group(name)
+            elif location == "querystring" and name in query:
+                body[member] = _athena_member_value(shape, query[name]) if shape is not None else query[name][-1]
+            elif location == "header":
+                value = environ.get("HTTP_" + name.upper().replace("-", "_"))
+                if value is not None:
+                    body[member] = value
+        data = json.dumps(body).encode()
+        environ.update({
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "RAW_URI": "/", "REQUEST_URI": "/",
+            "CONTENT_TYPE": "application/x-amz-json-1.1", "CONTENT_LENGTH": str(len(data)),
+            "HTTP_X_AMZ_TARGET": f"AmazonAthena.{op}", "wsgi.input": io.BytesIO(data),
+        })
+        return op
+    return None
+
+
+_ATHENA_MODEL: list[Any] = []
+
+
+def _athena_model() -> Any:
+    """moto's (the pinned botocore's) Athena service model, loaded once."""
+    if not _ATHENA_MODEL:
+        _ATHENA_MODEL.append(botocore.session.get_session().get_service_model("athena"))
+    return _ATHENA_MODEL[0]
+
+
 # ============================================================================ WSGI middleware: control endpoint, reset
 
 
@@ -2525,6 +2617,9 @@ class HarnessMiddleware:
         if refused is not None:
             return refused
         start_response = with_bucket_region_on_denied_head(environ, start_response)  # patch 12
+        athena_rest_json_as_json11(environ)  # patch 31: Athena over REST-JSON
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
         if path.startswith("/service/"):  # patch 8: Smithy RPC v2 CBOR
             served = serve_rpcv2_cbor(environ, start_response)
             if served is not None:

@@ -1548,6 +1548,77 @@ def test_athena_patch(emu: Emulator) -> None:
           error_code(lambda: ath.get_query_results(QueryExecutionId=sel, MaxResults=1001)) == "InvalidRequestException")
 
 
+def signed_json_call(endpoint: str, service: str, region: str, method: str, path: str, body: Any = None,
+                     headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """A hand-built SigV4 request with a JSON body, independent of any SDK's protocol code: the request shape a
+    service model prescribes, sent as such. Returns (status, decoded JSON body or None)."""
+    data = b"" if body is None else json.dumps(body).encode()
+    url = endpoint + path
+    req = AWSRequest(method=method, url=url, data=data, headers=dict(headers or {}))
+    SigV4Auth(Credentials("AKIAIOSFODNN7EXAMPLE", "x"), service, region).add_auth(req)
+    r = urllib.request.Request(url, data=data if method != "GET" else None, method=method,
+                               headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, (json.loads(raw) if raw.strip() else None)
+    except ValueError:
+        return status, raw[:200]
+
+
+def test_protocols(emu: Emulator) -> None:
+    """Each service answers the request shapes SDKs send today, not only the pinned botocore's (issue 18).
+
+    Athena: AWS JSON 1.1 (the AWS SDK for Rust in Cargo.lock, botocore <= 1.44.13) and REST-JSON (botocore >= 1.44.18;
+    patch 31), built by hand from the API reference's HTTP bindings. Then every service replaudit calls, through the
+    installed boto3 with its model's own protocol: a read answered by the emulator, never a routing 404, so that a
+    bumped lock whose models change protocol fails here first."""
+    emu.reset()
+    region = "ap-southeast-1"
+    json11 = lambda op, body: signed_json_call(emu.endpoint, "athena", region, "POST", "/", body, {  # noqa: E731
+        "X-Amz-Target": f"AmazonAthena.{op}", "Content-Type": "application/x-amz-json-1.1"})
+    status, started = signed_json_call(emu.endpoint, "athena", region, "POST", "/query-executions",
+                                       {"QueryString": "SELECT 1", "WorkGroup": "primary"},
+                                       {"Content-Type": "application/json"})
+    qid = (started or {}).get("QueryExecutionId") if isinstance(started, dict) else None
+    check("patch 31: Athena REST-JSON StartQueryExecution (POST /query-executions)", status == 200 and qid, (status, started))
+    status, got = signed_json_call(emu.endpoint, "athena", region, "GET", f"/query-executions/{qid}")
+    check("patch 31: Athena REST-JSON GetQueryExecution (id in the path)",
+          status == 200 and isinstance(got, dict) and got.get("QueryExecution", {}).get("Query") == "SELECT 1", (status, got))
+    status, listed = signed_json_call(emu.endpoint, "athena", region, "GET", "/query-executions?MaxResults=5")
+    check("patch 31: Athena REST-JSON ListQueryExecutions (MaxResults in the query string)",
+          status == 200 and isinstance(listed, dict) and qid in listed.get("QueryExecutionIds", []), (status, listed))
+    status, results = signed_json_call(emu.endpoint, "athena", region, "GET", f"/query-executions/{qid}/results?MaxResults=1001")
+    check("patch 31: Athena REST-JSON query-string integers are typed (MaxResults 1001 refused as out of range)",
+          status == 400 and "InvalidRequestException" in json.dumps(results), (status, results))
+    status, listed11 = json11("ListQueryExecutions", {})
+    check("patch 31: Athena JSON 1.1 (X-Amz-Target) still answered",
+          status == 200 and isinstance(listed11, dict) and qid in listed11.get("QueryExecutionIds", []), (status, listed11))
+    status, unknown = signed_json_call(emu.endpoint, "athena", region, "GET", "/no-such-route")
+    check("patch 31: an Athena path that is no operation is not served as one", status >= 400, (status, unknown))
+    reads = {
+        "s3": lambda c: c.list_buckets(), "s3control": lambda c: c.list_access_points(AccountId="123456789012"),
+        "iam": lambda c: c.list_roles(), "sts": lambda c: c.get_caller_identity(), "kms": lambda c: c.list_keys(),
+        "cloudwatch": lambda c: c.list_metrics(), "logs": lambda c: c.describe_log_groups(),
+        "cloudtrail": lambda c: c.describe_trails(), "config": lambda c: c.describe_config_rules(),
+        "athena": lambda c: c.list_query_executions(),
+    }
+    for service, read in reads.items():
+        client = emu.client(service, region)
+        protocol = client.meta.service_model.resolved_protocol if hasattr(client.meta.service_model, "resolved_protocol") \
+            else client.meta.service_model.protocol
+        try:
+            read(client)
+            outcome = "ok"
+        except ClientError as exc:
+            outcome = exc.response.get("Error", {}).get("Code") or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        check(f"protocols: {service} answers the installed boto3 ({protocol})",
+              outcome not in ("404", "UnknownOperationException", "InvalidAction", "NotImplemented"), outcome)
+
+
 def test_inventory_patch(emu: Emulator) -> None:
     """Patch 30: inventory configurations read back as put, documented root element, 100 a page, IAM names."""
     emu.reset()
@@ -1608,6 +1679,7 @@ def main() -> int:
             test_sse_kms_patch(emu)
             phases["sse-kms patch"] = time.monotonic() - t
             test_athena_patch(emu)
+            test_protocols(emu)
             test_inventory_patch(emu)
             t = time.monotonic()
             emu.reset()
