@@ -47,6 +47,14 @@ const INVENTORY_PERMISSIONS: &[(&str, &str)] = &[
     ("s3:GetObject", "s3:GetObject"),
 ];
 
+/// Permissions of the policy that this test's seed does not exercise, with why: the live path
+/// describes a replica key only when the spec names it by alias ARN (to compare the key ARN S3
+/// reports on a replica), and the seed names it by key ARN, which needs no call.
+const NOT_EXERCISED: &[(&str, &str)] = &[(
+    "kms:DescribeKey",
+    "resolves a replica key named by alias ARN (the seed names it by key ARN)",
+)];
+
 fn run(config_dir: &std::path::Path, setup: &Setup, out: &str) -> (Option<i32>, Value) {
     run_with(config_dir, setup, out, &[])
 }
@@ -147,6 +155,7 @@ fn reconcile_needs_exactly_its_read_only_policy() {
         .iter()
         .map(|p| p.0.to_string())
         .chain(INVENTORY_PERMISSIONS.iter().map(|p| p.0.to_string()))
+        .chain(NOT_EXERCISED.iter().map(|p| p.0.to_string()))
         .collect();
     in_table.sort();
     assert_eq!(

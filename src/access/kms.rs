@@ -100,7 +100,26 @@ pub fn is_key_arn(reference: &str) -> bool {
 /// and alias ARNs and returns the key's ARN). A key ARN stands for itself even when DescribeKey
 /// could not be read; an alias that was not resolved is an error naming why.
 pub fn resolved_key_arn(snap: &Snapshot, reference: &str) -> Result<String, String> {
-    match snap.kms_keys.get(reference).map(|k| &k.metadata) {
+    key_arn_from(reference, snap.kms_keys.get(reference).map(|k| &k.metadata))
+}
+
+/// KMS key references (as ARNs) with what `kms:DescribeKey` said of each: the snapshot's
+/// `kms_keys`, or the aliases the canary and reconcile describe themselves
+/// (`collect::kms::describe_aliases`). A key ARN needs no entry: it stands for itself.
+pub type Described = BTreeMap<String, Fetched<KmsKeyMetadata>>;
+
+/// [`resolved_key_arn`] over a [`Described`] map (the canary's and reconcile's): one resolution
+/// for the audit rules, the canary and reconcile.
+pub fn resolve_in(described: &Described, reference: &str) -> Result<String, String> {
+    key_arn_from(reference, described.get(reference))
+}
+
+/// The key ARN a reference resolves to, given what DescribeKey said of it (`None`: not asked).
+fn key_arn_from(
+    reference: &str,
+    described: Option<&Fetched<KmsKeyMetadata>>,
+) -> Result<String, String> {
+    match described {
         Some(Fetched::Ok { value }) if !value.arn.is_empty() => Ok(value.arn.clone()),
         _ if is_key_arn(reference) => Ok(reference.to_string()),
         Some(f) => Err(format!(
@@ -152,6 +171,32 @@ pub fn kms_key_matches(
         Some(expected_key == actual)
     } else {
         Some(id(expected_key) == id(actual))
+    }
+}
+
+/// Whether the key S3 reports on an object (`actual`: HeadObject's
+/// `x-amz-server-side-encryption-aws-kms-key-id`, a key ARN or a bare key id) is the key that
+/// `reference` names (a key ARN, key id, or alias ARN as the spec or a configuration names it;
+/// an alias name is qualified first with [`qualify_key_reference`]). `resolved` is what the
+/// reference resolved to ([`resolved_key_arn`] / [`resolve_in`]). An alias that did not resolve,
+/// or an `actual` that is itself an alias, cannot be decided: `Err` naming why, never a pass
+/// and never a false fail. ReplicaKmsKeyID is a "Key ARN or Alias ARN"
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html>), and
+/// S3 reports the key ARN on the object, so an alias must be resolved to be compared.
+pub fn same_key(
+    reference: &str,
+    resolved: &Result<String, String>,
+    actual: &str,
+) -> Result<bool, String> {
+    match kms_key_matches(reference, resolved.as_deref().ok(), actual) {
+        Some(b) => Ok(b),
+        None if actual.contains("alias/") => Err(format!(
+            "the object names its KMS key by alias ({actual}), not by key ARN"
+        )),
+        None => Err(match resolved {
+            Err(why) => why.clone(),
+            Ok(_) => format!("KMS alias {reference} was not resolved to a key"),
+        }),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod kms;
 pub mod matrix;
+pub mod replica_sse;
 pub mod whocan;
 
 use crate::policy::{self, Context, Evaluation, Policy, PolicySet, Request};

@@ -76,6 +76,8 @@ impl RunResult {
 
 pub(crate) struct Ctx {
     pub spec: Spec,
+    /// The spec's KMS aliases, described (see [`Judge::keys`]).
+    pub keys: crate::access::kms::Described,
     pub settings: Settings,
     pub plan: Plan,
     pub clients: HashMap<(Actor, String), Client>,
@@ -145,6 +147,7 @@ impl Ctx {
     pub fn judge(&self) -> Judge<'_> {
         Judge {
             spec: &self.spec,
+            keys: &self.keys,
             run_id: &self.plan.run_id,
             timeout: self.settings.timeout,
             observe: self.settings.observe,

@@ -97,6 +97,7 @@ impl std::error::Error for Refused {}
 /// A verified, planned run: nothing has been written yet.
 pub struct Prepared {
     spec: Spec,
+    keys: crate::access::kms::Described,
     settings: Settings,
     plan: plan::Plan,
     verified: preflight::Verified,
@@ -132,8 +133,12 @@ pub async fn prepare(
     };
     let plan = plan::build(spec, &run_id);
     let verified = preflight::verify(spec, opts, &plan).await?;
+    // The replica keys the spec names by alias ARN, resolved the way the audit resolves them:
+    // the replica reports the key ARN.
+    let keys = crate::collect::kms::describe_aliases(spec, opts, spec.kms_key_arns()).await;
     Ok(Prepared {
         spec: spec.clone(),
+        keys,
         settings,
         plan,
         verified,
@@ -188,6 +193,7 @@ pub async fn execute(p: Prepared) -> Outcome {
     eprintln!("{}", announcement(&p.plan.run_id, &command));
     let ctx = Ctx {
         spec: p.spec,
+        keys: p.keys,
         settings: p.settings,
         plan: p.plan,
         clients: p.verified.clients,

@@ -306,36 +306,9 @@ pub async fn delete_version(
         .map_err(|e| CallError::from_sdk("s3:DeleteObject (version)", &e))
 }
 
-/// KMS key ids compare equal as ARNs, or by key id when either side is a bare id.
-pub fn kms_key_matches(expected: &str, actual: &str) -> bool {
-    fn key_id(s: &str) -> &str {
-        s.rsplit_once("key/").map(|(_, id)| id).unwrap_or(s)
-    }
-    if expected.starts_with("arn:") && actual.starts_with("arn:") {
-        expected == actual
-    } else {
-        key_id(expected) == key_id(actual)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_comparison() {
-        let a = "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a";
-        assert!(kms_key_matches(a, a));
-        assert!(kms_key_matches(a, "9b8a"));
-        assert!(!kms_key_matches(
-            a,
-            "arn:aws:kms:ap-southeast-2:271089868719:key/dead"
-        ));
-        assert!(!kms_key_matches(
-            a,
-            "arn:aws:kms:ap-southeast-1:271089868719:key/9b8a"
-        ));
-    }
 
     #[test]
     fn error_classes() {

@@ -11,7 +11,7 @@
 
 use super::limit::Service;
 use super::{fetched, no_account, Clients};
-use crate::access::kms::{is_key_arn, live_default_key, live_replica_key};
+use crate::access::kms::{is_key_arn, live_default_key, live_replica_key, Described};
 use crate::snapshot::*;
 use crate::spec::{self, Spec};
 use std::collections::BTreeMap;
@@ -37,9 +37,7 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
         };
     };
     let kms = aws_sdk_kms::Client::new(conf);
-    let metadata = fetched(
-        "kms:DescribeKey",
-        &["NotFoundException"],
+    let metadata = metadata_of(
         clients
             .run(
                 alias.as_deref().unwrap_or_default(),
@@ -47,24 +45,6 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
                 kms.describe_key().key_id(&arn).send(),
             )
             .await,
-        |o| {
-            let m = o.key_metadata();
-            KmsKeyMetadata {
-                key_id: m.map(|m| m.key_id().to_string()).unwrap_or_default(),
-                arn: m.and_then(|m| m.arn()).unwrap_or_default().to_string(),
-                enabled: m.map(|m| m.enabled()).unwrap_or(false),
-                key_state: m
-                    .and_then(|m| m.key_state())
-                    .map(|s| s.as_str().to_string()),
-                key_manager: m
-                    .and_then(|m| m.key_manager())
-                    .map(|s| s.as_str().to_string()),
-                key_spec: m.and_then(|m| m.key_spec()).map(|s| s.as_str().to_string()),
-                key_usage: m
-                    .and_then(|m| m.key_usage())
-                    .map(|s| s.as_str().to_string()),
-            }
-        },
     );
     // The key ARN to read the policy with: the resolved one, else the reference if it is a key.
     let key_arn = match &metadata {
@@ -109,6 +89,70 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
         metadata,
         key_policy,
     }
+}
+
+/// A DescribeKey answer as the snapshot records it.
+fn metadata_of(
+    r: Result<
+        aws_sdk_kms::operation::describe_key::DescribeKeyOutput,
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_kms::operation::describe_key::DescribeKeyError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
+) -> Fetched<KmsKeyMetadata> {
+    fetched("kms:DescribeKey", &["NotFoundException"], r, |o| {
+        let m = o.key_metadata();
+        KmsKeyMetadata {
+            key_id: m.map(|m| m.key_id().to_string()).unwrap_or_default(),
+            arn: m.and_then(|m| m.arn()).unwrap_or_default().to_string(),
+            enabled: m.map(|m| m.enabled()).unwrap_or(false),
+            key_state: m
+                .and_then(|m| m.key_state())
+                .map(|s| s.as_str().to_string()),
+            key_manager: m
+                .and_then(|m| m.key_manager())
+                .map(|s| s.as_str().to_string()),
+            key_spec: m.and_then(|m| m.key_spec()).map(|s| s.as_str().to_string()),
+            key_usage: m
+                .and_then(|m| m.key_usage())
+                .map(|s| s.as_str().to_string()),
+        }
+    })
+}
+
+/// What DescribeKey says of each alias among `references` (ARNs), for the canary and reconcile,
+/// which compare the key ARN S3 reports on a replica with a spec key that may be named by alias
+/// ARN. Key ARNs need no call (they stand for themselves). Each alias is described in its own
+/// account and Region with the spec's credentials for that account, as [`collect_key`] does: it
+/// needs `kms:DescribeKey` on the key (docs/reconcile-readonly-policy.json,
+/// docs/auditor-readonly-policy.json). A failure is kept as the reason the alias did not
+/// resolve, so that every comparison with it is undecidable, never a pass or a false fail.
+pub async fn describe_aliases(
+    spec: &Spec,
+    opts: &crate::aws::AwsOptions,
+    references: impl IntoIterator<Item = String>,
+) -> Described {
+    let mut aliases: Vec<String> = references.into_iter().filter(|r| !is_key_arn(r)).collect();
+    aliases.sort();
+    aliases.dedup();
+    futures::future::join_all(aliases.into_iter().map(|arn| async move {
+        let account = spec::arn_account(&arn).unwrap_or_default().to_string();
+        let region = spec::arn_region(&arn).unwrap_or_default().to_string();
+        let Some(acct) = spec
+            .account_alias_for_id(&account)
+            .and_then(|a| spec.accounts.get(a))
+        else {
+            return (arn, no_account("kms:DescribeKey", &account));
+        };
+        let conf = crate::aws::sdk_config(&acct.credentials, &region, opts).await;
+        let kms = aws_sdk_kms::Client::new(&conf);
+        let m = metadata_of(kms.describe_key().key_id(&arn).send().await);
+        (arn, m)
+    }))
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Every KMS key reference to read, as ARNs: the spec's, plus the keys the live configurations

@@ -6,7 +6,7 @@ mod account;
 pub mod evidence;
 mod iam;
 pub mod identity;
-mod kms;
+pub mod kms;
 pub mod limit;
 mod s3;
 

@@ -852,6 +852,7 @@ mod tests {
             delete_markers: false,
             in_flight: std::time::Duration::from_secs(1800),
             replica_kms_key_arn: None,
+            encryption: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@
 //!   therefore compared only when both are known to be MD5 digests of the data.
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html>
 
+use crate::access::replica_sse::{self, Judged, ObjectSse, RuleSse, SseKind};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -72,8 +73,39 @@ pub struct RuleScope {
     pub delete_markers: bool,
     /// Versions younger than this are in flight: never blamed.
     pub in_flight: Duration,
-    /// The replica must be SSE-KMS under this key (`replica_kms_key_arn` of the spec).
+    /// The rule's replica KMS key (`replica_kms_key_arn` of the spec: a key ARN or alias ARN).
+    /// A rule that names one has its replicas' encryption checked, as
+    /// [`replica_sse::expected_replica`] says S3 encrypts each (from its source version's
+    /// encryption); a rule without one is not checked (that would take a HeadObject of every
+    /// version on both sides).
     pub replica_kms_key_arn: Option<String>,
+    /// The rest of what decides a replica's encryption.
+    pub encryption: EncryptionScope,
+}
+
+/// What decides a replica's encryption besides the replica key: the rule's
+/// SseKmsEncryptedObjects, the destination's default encryption, and what each KMS key
+/// reference resolved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptionScope {
+    /// `sse_kms_encrypted_objects` of the spec's rule.
+    pub sse_kms_encrypted_objects: bool,
+    /// The destination bucket's default encryption as the spec states it (`None`: not stated).
+    pub dest_default: Option<ObjectSse>,
+    /// Key references (the replica key, the destination default's key) with the key ARN each
+    /// resolved to, or why it did not ([`crate::access::kms::resolve_in`]); a key ARN not listed
+    /// stands for itself.
+    pub key_arns: BTreeMap<String, Result<String, String>>,
+}
+
+impl EncryptionScope {
+    /// The key ARN a reference resolves to: the one resolution of the audit rules.
+    pub fn resolve(&self, reference: &str) -> Result<String, String> {
+        match self.key_arns.get(reference) {
+            Some(r) => r.clone(),
+            None => crate::access::kms::resolve_in(&Default::default(), reference),
+        }
+    }
 }
 
 impl RuleScope {
@@ -184,7 +216,8 @@ pub struct HeadPlan {
     /// Indexes into the source list: versions with no replica, older than the window (their
     /// replication status decides FAILED / PENDING / never eligible / missing).
     pub source: Vec<usize>,
-    /// Indexes into the destination list: replicas whose encryption the rule constrains.
+    /// Indexes into the destination list: replicas whose encryption the rule constrains (their
+    /// sources are in `source` too: a replica's encryption follows its source's).
     pub destination: Vec<usize>,
 }
 
@@ -229,7 +262,10 @@ pub fn plan_heads(
         match dest_ids.get(&vkey(s)) {
             None if age(s, now) >= rule.in_flight => plan.source.push(i),
             None => {}
-            Some(&d) if rule.replica_kms_key_arn.is_some() => plan.destination.push(d),
+            Some(&d) if rule.replica_kms_key_arn.is_some() => {
+                plan.source.push(i);
+                plan.destination.push(d);
+            }
             Some(_) => {}
         }
     }
@@ -398,35 +434,51 @@ fn judge_replica(rule: &RuleScope, s: &Version, d: &Version) -> (Class, String) 
         );
     }
     if let Some(want) = &rule.replica_kms_key_arn {
-        match &d.head {
-            Head::Seen(h) => {
-                let kms = matches!(h.sse.as_deref(), Some("aws:kms" | "aws:kms:dsse"));
-                if !kms || h.kms_key_id.as_deref() != Some(want.as_str()) {
-                    return (
-                        Class::EncryptionMismatch,
-                        format!(
-                            "replica encrypted {} under {}, the rule requires SSE-KMS under {want}",
-                            h.sse.as_deref().unwrap_or("(none)"),
-                            h.kms_key_id.as_deref().unwrap_or("(no key)")
-                        ),
-                    );
-                }
-            }
-            Head::Failed(why) => {
-                return (
-                    Class::Unverified,
-                    format!("replica's encryption could not be read: {why}"),
-                )
-            }
-            Head::NotAsked => {
-                return (
-                    Class::Unverified,
-                    "replica's encryption was not read (--max-heads reached)".into(),
-                )
-            }
-        }
+        return judge_encryption(rule, want, s, d);
     }
     (Class::Intact, "replica matches".into())
+}
+
+/// A replica's encryption against what S3 gives the replica of its source version
+/// ([`replica_sse::expected_replica`]): the source's encryption type, SSE-KMS re-encrypted under
+/// the rule's replica key (compared by key ARN, aliases resolved), an unencrypted source under
+/// the destination's default. Whatever was not read or cannot be decided is `Unverified`.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
+fn judge_encryption(rule: &RuleScope, want: &str, s: &Version, d: &Version) -> (Class, String) {
+    let read = |h: &Head, whose: &str| -> Result<ObjectSse, String> {
+        match h {
+            Head::Seen(i) => SseKind::from_header(i.sse.as_deref())
+                .map(|k| ObjectSse::new(k, i.kms_key_id.as_deref()))
+                .map_err(|e| format!("{whose} encryption cannot be judged: {e}")),
+            Head::Failed(why) => Err(format!("{whose} encryption could not be read: {why}")),
+            Head::NotAsked => Err(format!(
+                "{whose} encryption was not read (--max-heads reached)"
+            )),
+        }
+    };
+    let (source, replica) = match (
+        read(&s.head, "the source version's"),
+        read(&d.head, "replica's"),
+    ) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(why), _) | (_, Err(why)) => return (Class::Unverified, why),
+    };
+    let expected = replica_sse::expected_replica(
+        source.kind,
+        RuleSse {
+            sse_kms_encrypted_objects: rule.encryption.sse_kms_encrypted_objects,
+            replica_kms_key: Some(want),
+        },
+        rule.encryption.dest_default.as_ref(),
+    );
+    match replica_sse::judge_replica(&expected, &replica, &|r| rule.encryption.resolve(r)) {
+        Judged::Pass(_) => (Class::Intact, "replica matches".into()),
+        Judged::Fail(why) => (
+            Class::EncryptionMismatch,
+            format!("source {}: {why}", source.kind.label()),
+        ),
+        Judged::Undecidable(why) => (Class::Unverified, why),
+    }
 }
 
 /// Counts per class, every class present (zeros included) so that a report shows what was checked.
@@ -456,6 +508,24 @@ mod tests {
             delete_markers: true,
             in_flight: Duration::from_secs(1800),
             replica_kms_key_arn: None,
+            encryption: EncryptionScope::default(),
+        }
+    }
+
+    /// The rule of scenario A: SSE-KMS objects opted in, replicas under `key` (a key or alias
+    /// ARN, resolving as `key_arns` says), the destination's default SSE-S3.
+    fn kms_rule(key: &str, key_arns: &[(&str, Result<&str, &str>)]) -> RuleScope {
+        RuleScope {
+            replica_kms_key_arn: Some(key.into()),
+            encryption: EncryptionScope {
+                sse_kms_encrypted_objects: true,
+                dest_default: Some(ObjectSse::new(SseKind::S3, None)),
+                key_arns: key_arns
+                    .iter()
+                    .map(|(r, k)| (r.to_string(), k.map(str::to_string).map_err(str::to_string)))
+                    .collect(),
+            },
+            ..rule()
         }
     }
 
@@ -594,11 +664,13 @@ mod tests {
 
     #[test]
     fn encryption_must_be_the_rules_replica_key() {
-        let r = RuleScope {
-            replica_kms_key_arn: Some(KEY.into()),
-            ..rule()
-        };
-        let s = v("reports/a", "v1", 10, 60);
+        let r = kms_rule(KEY, &[]);
+        let mut s = v("reports/a", "v1", 10, 60);
+        s.head = seen(
+            Some("COMPLETED"),
+            Some("aws:kms"),
+            Some("arn:aws:kms:x:1:key/src"),
+        );
         let mut d = v("reports/a", "v1", 10, 59);
         d.head = seen(
             Some("REPLICA"),
@@ -626,7 +698,126 @@ mod tests {
             Class::Unverified
         );
         d.head = Head::Failed("s3:HeadObject failed: AccessDenied".into());
+        assert_eq!(
+            class_of(&r, vec![s.clone()], vec![d.clone()]),
+            Class::Unverified
+        );
+        // The source's encryption not read: the replica's cannot be judged either.
+        d.head = seen(Some("REPLICA"), Some("aws:kms"), Some(KEY));
+        s.head = Head::NotAsked;
         assert_eq!(class_of(&r, vec![s], vec![d]), Class::Unverified);
+    }
+
+    const ALIAS: &str = "arn:aws:kms:ap-southeast-2:271089868719:alias/replicas";
+
+    #[test]
+    fn a_replica_key_named_by_alias_arn_is_compared_by_the_key_it_resolves_to() {
+        let mut s = v("reports/a", "v1", 10, 60);
+        s.head = seen(
+            Some("COMPLETED"),
+            Some("aws:kms"),
+            Some("arn:aws:kms:x:1:key/src"),
+        );
+        let mut d = v("reports/a", "v1", 10, 59);
+        d.head = seen(Some("REPLICA"), Some("aws:kms"), Some(KEY));
+        let right = kms_rule(ALIAS, &[(ALIAS, Ok(KEY))]);
+        assert_eq!(
+            class_of(&right, vec![s.clone()], vec![d.clone()]),
+            Class::Intact
+        );
+        let other = kms_rule(
+            ALIAS,
+            &[(
+                ALIAS,
+                Ok("arn:aws:kms:ap-southeast-2:271089868719:key/other"),
+            )],
+        );
+        assert_eq!(
+            class_of(&other, vec![s.clone()], vec![d.clone()]),
+            Class::EncryptionMismatch
+        );
+        // Not resolved (DescribeKey refused, or never asked): unverified, never intact nor a fail.
+        let denied = kms_rule(
+            ALIAS,
+            &[(ALIAS, Err("kms:DescribeKey failed: AccessDenied"))],
+        );
+        let got = classify(
+            &denied,
+            "s",
+            std::slice::from_ref(&s),
+            "d",
+            std::slice::from_ref(&d),
+            now(),
+        );
+        assert_eq!(got[0].class, Class::Unverified);
+        assert!(got[0].detail.contains("AccessDenied"), "{}", got[0].detail);
+        assert_eq!(got[0].could_be, vec![Class::EncryptionMismatch]);
+        assert_eq!(
+            class_of(&kms_rule(ALIAS, &[]), vec![s], vec![d]),
+            Class::Unverified
+        );
+    }
+
+    #[test]
+    fn replica_encryption_follows_the_source_version() {
+        let r = kms_rule(KEY, &[]);
+        let pair = |src: Head, dst: Head| {
+            let mut s = v("reports/a", "v1", 10, 60);
+            s.head = src;
+            let mut d = v("reports/a", "v1", 10, 59);
+            d.head = dst;
+            class_of(&r, vec![s], vec![d])
+        };
+        // SSE-S3 source under a rule with a replica key: the replica stays SSE-S3.
+        assert_eq!(
+            pair(
+                seen(Some("COMPLETED"), Some("AES256"), None),
+                seen(Some("REPLICA"), Some("AES256"), None)
+            ),
+            Class::Intact
+        );
+        assert_eq!(
+            pair(
+                seen(Some("COMPLETED"), Some("AES256"), None),
+                seen(Some("REPLICA"), Some("aws:kms"), Some(KEY))
+            ),
+            Class::EncryptionMismatch
+        );
+        // Unencrypted source: the destination's default (SSE-S3 here).
+        assert_eq!(
+            pair(
+                seen(Some("COMPLETED"), None, None),
+                seen(Some("REPLICA"), Some("AES256"), None)
+            ),
+            Class::Intact
+        );
+        assert_eq!(
+            pair(
+                seen(Some("COMPLETED"), None, None),
+                seen(Some("REPLICA"), None, None)
+            ),
+            Class::EncryptionMismatch
+        );
+        // ... and when the spec does not state it, unverified.
+        let mut unknown = kms_rule(KEY, &[]);
+        unknown.encryption.dest_default = None;
+        let mut s = v("reports/a", "v1", 10, 60);
+        s.head = seen(Some("COMPLETED"), None, None);
+        let mut d = v("reports/a", "v1", 10, 59);
+        d.head = seen(Some("REPLICA"), Some("AES256"), None);
+        assert_eq!(class_of(&unknown, vec![s], vec![d]), Class::Unverified);
+        // SSE-KMS source, SSE-KMS objects not opted in: S3 does not replicate it.
+        let mut off = kms_rule(KEY, &[]);
+        off.encryption.sse_kms_encrypted_objects = false;
+        let mut s = v("reports/a", "v1", 10, 60);
+        s.head = seen(
+            Some("COMPLETED"),
+            Some("aws:kms"),
+            Some("arn:aws:kms:x:1:key/src"),
+        );
+        let mut d = v("reports/a", "v1", 10, 59);
+        d.head = seen(Some("REPLICA"), Some("aws:kms"), Some(KEY));
+        assert_eq!(class_of(&off, vec![s], vec![d]), Class::EncryptionMismatch);
     }
 
     #[test]
@@ -697,14 +888,11 @@ mod tests {
 
     #[test]
     fn heads_are_planned_only_where_they_decide() {
-        let r = RuleScope {
-            replica_kms_key_arn: Some(KEY.into()),
-            ..rule()
-        };
+        let r = kms_rule(KEY, &[]);
         let mut dm = v("reports/dm", "m", 0, 60);
         dm.delete_marker = true;
         let src = vec![
-            v("reports/replicated", "1", 1, 60), // replica present -> HEAD the replica (encryption)
+            v("reports/replicated", "1", 1, 60), // replica present -> HEAD both (encryption)
             v("reports/missing", "2", 1, 60),    // no replica, old -> HEAD the source
             v("reports/young", "3", 1, 1),       // no replica, young -> nothing
             v("scratch/x", "4", 1, 60),          // out of scope -> nothing
@@ -712,7 +900,7 @@ mod tests {
         ];
         let dst = vec![v("reports/replicated", "1", 1, 59)];
         let p = plan_heads(&r, &src, &dst, now());
-        assert_eq!(p.source, vec![1]);
+        assert_eq!(p.source, vec![0, 1]);
         assert_eq!(p.destination, vec![0]);
         // No encryption requirement: replicas need no HEAD.
         let p = plan_heads(&rule(), &src, &dst, now());

@@ -13,7 +13,9 @@
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
 //! - Each bucket is addressed in its own Region, found with HeadBucket ([`aws::bucket_region`]).
 
-use super::compare::{self, Head, HeadInfo, RuleScope, Verdict, Version};
+use super::compare::{self, EncryptionScope, Head, HeadInfo, RuleScope, Verdict, Version};
+use crate::access::kms::{resolve_in, Described};
+use crate::access::replica_sse;
 use crate::aws::{self, AwsOptions, BucketRegion};
 use crate::spec::Spec;
 use chrono::{DateTime, Utc};
@@ -84,8 +86,30 @@ pub struct RuleOutcome {
     pub notes: Vec<String>,
 }
 
-/// The scope of every rule of the spec, in spec order, with its source/destination aliases.
+/// The scope of every rule of the spec, in spec order, with its source/destination aliases, no
+/// KMS alias resolved: for outcomes that judge nothing, and for the inventory and Athena paths,
+/// whose SQL compares encryption types and no key (S3 Inventory has no key id). The live path,
+/// which compares the key ARN HeadObject reports, uses [`resolved_scopes`].
 pub fn scopes(spec: &Spec, opts: &LiveOptions) -> Vec<(String, String, String, RuleScope)> {
+    scopes_with(spec, opts, &Described::new())
+}
+
+/// [`scopes`] with the spec's KMS aliases resolved by DescribeKey (the replica key may be named
+/// by alias ARN, and S3 reports the key ARN on the replica): needs `kms:DescribeKey` on an
+/// aliased key (docs/reconcile-readonly-policy.json); a key named by key ARN needs no call.
+pub async fn resolved_scopes(
+    spec: &Spec,
+    opts: &LiveOptions,
+) -> Vec<(String, String, String, RuleScope)> {
+    let keys = crate::collect::kms::describe_aliases(spec, &opts.aws, spec.kms_key_arns()).await;
+    scopes_with(spec, opts, &keys)
+}
+
+fn scopes_with(
+    spec: &Spec,
+    opts: &LiveOptions,
+    keys: &Described,
+) -> Vec<(String, String, String, RuleScope)> {
     let mut out = Vec::new();
     for r in &spec.replication {
         for (i, rule) in r.rules.iter().enumerate() {
@@ -107,6 +131,22 @@ pub fn scopes(spec: &Spec, opts: &LiveOptions) -> Vec<(String, String, String, R
                         .replica_kms_key_arn
                         .as_ref()
                         .map(|k| k.get_ref().clone()),
+                    encryption: {
+                        let dest_default = spec
+                            .bucket(rule.destination.get_ref())
+                            .and_then(replica_sse::spec_default);
+                        let refs = rule
+                            .replica_kms_key_arn
+                            .as_ref()
+                            .map(|k| k.get_ref().clone())
+                            .into_iter()
+                            .chain(dest_default.as_ref().and_then(|d| d.kms_key.clone()));
+                        EncryptionScope {
+                            sse_kms_encrypted_objects: rule.sse_kms_encrypted_objects,
+                            key_arns: refs.map(|r| (r.clone(), resolve_in(keys, &r))).collect(),
+                            dest_default,
+                        }
+                    },
                 },
             ));
         }
@@ -370,7 +410,8 @@ async fn one_rule(
 
 /// Reconcile every rule of the spec, the rules in parallel.
 pub async fn reconcile(spec: &Spec, opts: &LiveOptions) -> Vec<RuleOutcome> {
-    let jobs = scopes(spec, opts)
+    let jobs = resolved_scopes(spec, opts)
+        .await
         .into_iter()
         .map(|(id, s, d, rule)| one_rule(spec, opts, id, s, d, rule));
     futures::future::join_all(jobs).await

@@ -514,6 +514,7 @@ mod tests {
                 delete_markers: true,
                 in_flight: Duration::from_secs(1800),
                 replica_kms_key_arn: None,
+                encryption: Default::default(),
             },
             source_bucket: "src".into(),
             source_account_id: "111122223333".into(),

@@ -30,11 +30,18 @@
 //! # Where inventory semantics differ from the live listing
 //!
 //! - Every inventory row carries its replication and encryption status, so nothing is
-//!   `unverified` for want of a HeadObject: the SQL never answers [`Class::Unverified`].
-//! - The inventory has **no KMS key id** (the documented field list has none). A rule that
-//!   requires replicas under a KMS key is checked as "the replica is SSE-KMS or DSSE-KMS"; which
-//!   key is not visible here. The findings say so ([`KEY_NOT_IN_INVENTORY`]); the live listing
-//!   (HeadObject) checks the key itself.
+//!   `unverified` for want of a HeadObject: the SQL answers [`Class::Unverified`] only for a
+//!   replica whose encryption cannot be decided (an unencrypted source and a destination default
+//!   the spec does not state, an encryption status that is empty or undocumented).
+//! - A replica's encryption follows its source version's, as S3 encrypts it
+//!   ([`crate::access::replica_sse::expected_replica`], the function the live path and the
+//!   canary apply): the SQL holds one `WHEN` per source `encryption_status`, each built from that
+//!   function's answer for that type (the replica's type it requires, "not replicated", or "not
+//!   decidable", which is `unverified`).
+//! - The inventory has **no KMS key id** (the documented field list has none), so the SQL
+//!   compares encryption types only and no key, and an alias ARN in the spec needs no resolving
+//!   here: the key ARNs are compared by the live path (HeadObject), with the alias resolved by
+//!   DescribeKey before. The findings say so ([`KEY_NOT_IN_INVENTORY`]).
 //! - ETags are compared when both are 32 characters (a single-part MD5 digest; multipart ETags
 //!   carry a `-N` suffix) and both versions are SSE-S3 or NOT-SSE, as
 //!   [`compare`] does with HeadObject's encryption (S3 ETags are hex digests, so the live path's
@@ -70,22 +77,59 @@
 //!   need escaping in a prefix).
 
 use super::compare::{self, Class, RuleScope, Verdict};
+use crate::access::replica_sse::{self, Expected, RuleSse, SseKind};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// What the encryption findings say when the rule requires a KMS key: the inventory shows only
-/// that a replica is SSE-KMS, not under which key.
+/// the encryption type of a replica, not under which key.
 pub const KEY_NOT_IN_INVENTORY: &str =
     "S3 Inventory carries the encryption status (SSE-KMS) but no KMS key id: \
-     replicas were checked to be SSE-KMS, not to be under the rule's key (reconcile from the live \
-     listing checks the key)";
+     replicas were checked to have the encryption type S3 gives them (SSE-KMS for SSE-KMS \
+     sources), not to be under the rule's key (reconcile from the live listing checks the key)";
 
-/// What a rule requires of its replicas' encryption, as far as an inventory can show it.
+/// What a replica's encryption type must be, for one source encryption type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaEncryption {
-    /// SSE-KMS or DSSE-KMS (the rule names a replica KMS key; the inventory cannot show which).
-    Kms,
+pub enum ReplicaMust {
+    Be(SseKind),
+    /// S3 does not replicate such a source under this rule: a replica is a mismatch.
+    NotReplicated,
+    /// Not decidable (`unverified`).
+    Undecidable,
+}
+
+/// What a rule requires of its replicas' encryption, as far as an inventory can show it (the
+/// type; the inventory has no key id): [`replica_sse::expected_replica`] for each source type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaEncryption {
+    pub by_source: Vec<(SseKind, ReplicaMust)>,
+}
+
+impl ReplicaEncryption {
+    /// For a rule whose replicas must be under `replica_key`.
+    pub fn of(scope: &RuleScope, replica_key: &str) -> ReplicaEncryption {
+        let rule = RuleSse {
+            sse_kms_encrypted_objects: scope.encryption.sse_kms_encrypted_objects,
+            replica_kms_key: Some(replica_key),
+        };
+        let by_source = SseKind::ALL
+            .into_iter()
+            .map(|k| {
+                let must = match replica_sse::expected_replica(
+                    k,
+                    rule,
+                    scope.encryption.dest_default.as_ref(),
+                ) {
+                    Expected::Must { kind, .. } => ReplicaMust::Be(kind),
+                    Expected::NotReplicated(_) => ReplicaMust::NotReplicated,
+                    Expected::Undecidable(_) => ReplicaMust::Undecidable,
+                };
+                (k, must)
+            })
+            .collect();
+        ReplicaEncryption { by_source }
+    }
 }
 
 /// One replication rule as the comparison SQL needs it.
@@ -120,7 +164,7 @@ impl SqlRule {
             replica_encryption: scope
                 .replica_kms_key_arn
                 .as_ref()
-                .map(|_| ReplicaEncryption::Kms),
+                .map(|k| ReplicaEncryption::of(scope, k)),
             dest_unexplained_after,
         })
     }
@@ -205,11 +249,36 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
         "length(s.etag) = 32 AND length(d.etag) = 32 AND s.encryption_status IN {plain} \
          AND d.encryption_status IN {plain} AND s.etag <> d.etag"
     );
-    let encryption = match rule.replica_encryption {
-        Some(ReplicaEncryption::Kms) => format!(
-            "\n    WHEN COALESCE(d.encryption_status, '') NOT IN ('SSE-KMS', 'DSSE-KMS') THEN '{}'",
-            Class::EncryptionMismatch.as_str()
-        ),
+    let encryption = match &rule.replica_encryption {
+        Some(e) => {
+            let known = SseKind::ALL
+                .iter()
+                .map(|k| lit(k.inventory()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut w = format!(
+                "\n      WHEN COALESCE(s.encryption_status, '') NOT IN ({known}) OR COALESCE(d.encryption_status, '') NOT IN ({known}) THEN '{}'",
+                Class::Unverified.as_str()
+            );
+            for (src, must) in &e.by_source {
+                let s_is = format!("s.encryption_status = {}", lit(src.inventory()));
+                w.push_str(&match must {
+                    ReplicaMust::Be(k) => format!(
+                        "\n      WHEN {s_is} AND d.encryption_status <> {} THEN '{}'",
+                        lit(k.inventory()),
+                        Class::EncryptionMismatch.as_str()
+                    ),
+                    ReplicaMust::NotReplicated => format!(
+                        "\n      WHEN {s_is} THEN '{}'",
+                        Class::EncryptionMismatch.as_str()
+                    ),
+                    ReplicaMust::Undecidable => {
+                        format!("\n      WHEN {s_is} THEN '{}'", Class::Unverified.as_str())
+                    }
+                });
+            }
+            w
+        }
         None => String::new(),
     };
     let unexplained = match rule.dest_unexplained_after {
@@ -316,7 +385,8 @@ pub struct SqlRow {
 }
 
 impl SqlRow {
-    /// The verdict of the live path's shape (never `could_be`: inventory rows are all read).
+    /// The verdict of the live path's shape (`could_be` only for a replica whose encryption
+    /// was not decidable, as the live path says it).
     pub fn verdict(&self, source_bucket: &str, dest_bucket: &str) -> Verdict {
         Verdict {
             class: self.class,
@@ -329,7 +399,11 @@ impl SqlRow {
             version_id: self.version_id.clone(),
             delete_marker: self.delete_marker,
             detail: self.detail.clone(),
-            could_be: vec![],
+            could_be: if self.class == Class::Unverified {
+                vec![Class::EncryptionMismatch]
+            } else {
+                vec![]
+            },
         }
     }
 }
@@ -412,6 +486,7 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
         .map(|s| parse_timestamp(s).ok_or_else(|| SqlError(format!("last_modified {s:?}"))))
         .transpose()?;
     let status = get(10);
+    let senc = get(11);
     let denc = get(12);
     let detail = match class {
         Class::Intact if delete_marker => "delete marker replicated".to_string(),
@@ -457,11 +532,17 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
         ),
         Class::Mismatched => "one side is a delete marker, the other an object".into(),
         Class::EncryptionMismatch => format!(
-            "replica encrypted {}, the rule requires SSE-KMS",
+            "source {}: replica is {}, not the encryption S3 gives the replica of such a source under this rule",
+            senc.unwrap_or("(none)"),
             denc.unwrap_or("(none)")
         ),
         Class::NoSource => "no source version with this key and version id (deleted at the source, or written into the destination directly)".into(),
-        Class::Unverified => return Err(SqlError("class unverified is never answered by the comparison SQL".into())),
+        Class::Unverified if side == Side::Source && ssize.is_some() && dsize.is_some() => format!(
+            "source {}, replica {}: the replica's encryption cannot be decided (an unencrypted source gets the destination's default encryption, which the spec does not state; or an encryption status S3 Inventory does not document)",
+            senc.unwrap_or("(empty)"),
+            denc.unwrap_or("(empty)")
+        ),
+        Class::Unverified => return Err(SqlError("class unverified is answered by the comparison SQL only for a replica's encryption".into())),
     };
     Ok(SqlRow {
         class,
@@ -510,9 +591,46 @@ mod tests {
             prefix: "rep'orts/".into(),
             delete_markers: false,
             in_flight_cutoff: "2026-01-01T11:30:00Z".parse().unwrap(),
-            replica_encryption: Some(ReplicaEncryption::Kms),
+            replica_encryption: Some(ReplicaEncryption::of(
+                &RuleScope {
+                    label: "r".into(),
+                    prefix: "rep'orts/".into(),
+                    tags: BTreeMap::new(),
+                    delete_markers: false,
+                    in_flight: std::time::Duration::from_secs(60),
+                    replica_kms_key_arn: Some(KEY.into()),
+                    encryption: compare::EncryptionScope {
+                        sse_kms_encrypted_objects: true,
+                        ..Default::default()
+                    },
+                },
+                KEY,
+            )),
             dest_unexplained_after: None,
         }
+    }
+
+    const KEY: &str = "arn:aws:kms:ap-southeast-2:271089868719:alias/replicas";
+
+    #[test]
+    fn the_encryption_cases_are_the_shared_functions_answers() {
+        let e = rule().replica_encryption.unwrap();
+        let must = |k: SseKind| e.by_source.iter().find(|(s, _)| *s == k).unwrap().1;
+        assert_eq!(must(SseKind::S3), ReplicaMust::Be(SseKind::S3));
+        assert_eq!(must(SseKind::Kms), ReplicaMust::Be(SseKind::Kms));
+        assert_eq!(must(SseKind::Dsse), ReplicaMust::Be(SseKind::Dsse));
+        assert_eq!(must(SseKind::C), ReplicaMust::Be(SseKind::C));
+        // No destination default in the scope: an unencrypted source's replica is undecidable.
+        assert_eq!(must(SseKind::None), ReplicaMust::Undecidable);
+        let sql = comparison_sql(&rule(), "src", "dst");
+        assert!(
+            sql.contains("WHEN s.encryption_status = 'SSE-S3' AND d.encryption_status <> 'SSE-S3' THEN 'encryption-mismatch'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHEN s.encryption_status = 'NOT-SSE' THEN 'unverified'"),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -577,6 +695,13 @@ mod tests {
         assert!(parse_row(&row[..3]).is_err());
         let mut u = row;
         u[0] = Some("unverified");
+        let r = parse_row(&u).unwrap();
+        assert!(r.detail.contains("cannot be decided"), "{}", r.detail);
+        assert_eq!(
+            r.verdict("s", "d").could_be,
+            vec![Class::EncryptionMismatch]
+        );
+        u[1] = Some("destination");
         assert!(parse_row(&u).is_err());
         assert_eq!(
             parse_count(&[Some("failed"), Some("3")]).unwrap(),
@@ -594,6 +719,7 @@ mod tests {
             delete_markers: true,
             in_flight: std::time::Duration::from_secs(60),
             replica_kms_key_arn: None,
+            encryption: Default::default(),
         };
         let e = SqlRule::from_scope(&scope, Utc::now(), None).unwrap_err();
         assert!(e.contains("tags") && !e.contains("next slice"), "{e}");

@@ -37,6 +37,9 @@ pub const RTC_WINDOW: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone, Copy)]
 pub struct Judge<'a> {
     pub spec: &'a Spec,
+    /// What DescribeKey said of the spec's KMS aliases (key ARNs need no entry), so that a
+    /// replica key named by alias ARN is compared by the key ARN S3 reports.
+    pub keys: &'a crate::access::kms::Described,
     pub run_id: &'a str,
     /// How long each replica / replicated delete marker / export was waited for.
     pub timeout: Duration,

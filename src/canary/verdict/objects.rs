@@ -2,12 +2,13 @@
 //! prefix filter, delete markers, and the latency summary.
 
 use super::{r3, stopped_before, with, Judge, RTC_WINDOW};
+use crate::access::replica_sse::{self, Expected, Judged, ObjectSse, RuleSse, SseKind};
 use crate::canary::observation::{
     AccessObs, AccessOutcome, DeleteMarkerObs, Interrupt, MarkerCreate, MarkerSeen, ReplicaObs,
     ReplicationObs, Sample, Seen, Tried, UnreplicatedObs, WriteObs, Written,
 };
 use crate::canary::plan::{PlannedObject, Target};
-use crate::canary::s3ops::{self, CallError};
+use crate::canary::s3ops::CallError;
 use crate::catalogue::canary as meta;
 use crate::findings::{Finding, Scenario, Status};
 use crate::rules::RuleMeta;
@@ -402,8 +403,10 @@ impl Judge<'_> {
         }
     }
 
-    /// `canary-replica-encryption` for one destination. Replicas keep the source object's
-    /// encryption type; SSE-KMS objects are re-encrypted with the rule's replica key.
+    /// `canary-replica-encryption` for one destination: the replica is encrypted as
+    /// [`replica_sse::expected_replica`] says S3 encrypts it (its source's type; SSE-KMS under the
+    /// rule's replica key, compared by key ARN with aliases resolved; an unencrypted source under
+    /// the destination's default).
     /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
     pub fn encryption(&self, o: &PlannedObject, w: &Written, r: &ReplicaObs) -> Finding {
         let e = &r.expected;
@@ -454,71 +457,59 @@ impl Judge<'_> {
             .or_else(|| src.and_then(|h| h.kms_key_id.clone()));
         let rule = self.rule(e);
         let dest_bucket = self.spec.buckets.get(&e.dest);
-        let (want_alg, want_key, basis): (Option<String>, Option<String>, &str) =
-            match src_alg.as_deref() {
-                Some(a) if a.starts_with("aws:kms") => (
-                    Some(a.to_string()),
-                    rule.and_then(|r| r.replica_kms_key_arn.as_ref().map(|k| k.get_ref().clone())),
-                    "SSE-KMS source objects are re-encrypted with the rule's replica KMS key",
-                ),
-                Some("AES256") => (Some("AES256".into()), None, "SSE-S3 replicas stay SSE-S3"),
-                _ => (
-                    dest_bucket
-                        .and_then(|b| b.default_encryption.as_ref().map(|x| x.get_ref().clone())),
-                    dest_bucket.and_then(|b| b.kms_key_arn.as_ref().map(|x| x.get_ref().clone())),
-                    "unencrypted source objects get the destination's default encryption",
-                ),
-            };
-        let ev = with(
-            self.base_evidence(o),
-            json!({
-                "destination": dest,
-                "basis": basis,
-                "source_sse": src_alg, "source_kms_key_id": src_key,
-                "expected_sse": want_alg, "expected_kms_key_id": want_key,
-                "replica_sse": head.sse, "replica_kms_key_id": head.kms_key_id,
-            }),
-        );
-        let Some(want_alg) = want_alg else {
-            return mk(
-                Status::Skip,
-                "the source object is unencrypted and the spec gives no default encryption for the destination; nothing to compare".into(),
-                ev,
-            );
+        let dest_default = dest_bucket.and_then(replica_sse::spec_default);
+        let resolve = |r: &str| crate::access::kms::resolve_in(self.keys, r);
+        let base = |basis: Option<&str>, want: Option<(SseKind, Option<&String>)>| {
+            let want_key = want.and_then(|(_, k)| k.cloned());
+            with(
+                self.base_evidence(o),
+                json!({
+                    "destination": dest,
+                    "basis": basis,
+                    "source_sse": src_alg, "source_kms_key_id": src_key,
+                    "expected_sse": want.map(|(k, _)| k.header().unwrap_or(k.label())),
+                    "expected_kms_key_id": want_key,
+                    "expected_key_arn": want_key.as_deref().map(|k| match resolve(k) {
+                        Ok(a) => json!(a),
+                        Err(why) => json!({"unresolved": why}),
+                    }),
+                    "replica_sse": head.sse, "replica_kms_key_id": head.kms_key_id,
+                }),
+            )
         };
-        let mut problems = Vec::new();
-        if head.sse.as_deref() != Some(want_alg.as_str()) {
-            problems.push(format!(
-                "algorithm {} (expected {want_alg})",
-                head.sse.as_deref().unwrap_or("none")
-            ));
-        }
-        if let Some(k) = &want_key {
-            if want_alg.starts_with("aws:kms") {
-                match head.kms_key_id.as_deref() {
-                    Some(actual) if s3ops::kms_key_matches(k, actual) => {}
-                    actual => problems.push(format!(
-                        "KMS key {} (expected {k})",
-                        actual.unwrap_or("none")
-                    )),
-                }
+        let (source, replica) = match (
+            SseKind::from_header(src_alg.as_deref()),
+            SseKind::from_header(head.sse.as_deref()),
+        ) {
+            (Ok(s), Ok(r)) => (s, ObjectSse::new(r, head.kms_key_id.as_deref())),
+            (Err(why), _) | (_, Err(why)) => {
+                return mk(
+                    Status::Error,
+                    format!("the encryption S3 reported cannot be judged: {why}"),
+                    base(None, None),
+                )
             }
-        }
-        if problems.is_empty() {
-            mk(
-                Status::Pass,
-                format!(
-                    "replica encrypted with {want_alg}{}",
-                    want_key.map(|k| format!(" under {k}")).unwrap_or_default()
-                ),
-                ev,
-            )
-        } else {
-            mk(
-                Status::Fail,
-                format!("replica encrypted with {}", problems.join(", ")),
-                ev,
-            )
+        };
+        let rule_sse = RuleSse {
+            sse_kms_encrypted_objects: rule.is_some_and(|r| r.sse_kms_encrypted_objects),
+            replica_kms_key: rule
+                .and_then(|r| r.replica_kms_key_arn.as_ref().map(|k| k.get_ref().as_str())),
+        };
+        let expected = replica_sse::expected_replica(source, rule_sse, dest_default.as_ref());
+        let ev = match &expected {
+            Expected::Must { kind, key, basis } => base(Some(*basis), Some((*kind, key.as_ref()))),
+            _ => base(None, None),
+        };
+        // One statement of what S3 does, shared with reconcile (access::replica_sse).
+        match replica_sse::judge_replica(&expected, &replica, &resolve) {
+            Judged::Pass(m) => mk(Status::Pass, m, ev),
+            Judged::Fail(m) => mk(Status::Fail, m, ev),
+            // Nothing to compare against (the destination's default is not in the spec).
+            Judged::Undecidable(m) if matches!(expected, Expected::Undecidable(_)) => {
+                mk(Status::Skip, m, ev)
+            }
+            // An alias that did not resolve, a key not reported: never a pass.
+            Judged::Undecidable(m) => mk(Status::Error, m, ev),
         }
     }
 

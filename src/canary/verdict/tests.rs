@@ -13,6 +13,9 @@ const SRC_KEY: &str =
 const REPLICA_KEY: &str =
     "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 
+/// No alias described: the seed names every key by key ARN.
+static NO_ALIASES: crate::access::kms::Described = std::collections::BTreeMap::new();
+
 fn seed_text() -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks/seed.toml"),
@@ -42,6 +45,7 @@ fn two_destinations() -> LoadedSpec {
 fn judge(spec: &Spec) -> Judge<'_> {
     Judge {
         spec,
+        keys: &NO_ALIASES,
         run_id: "RUN",
         timeout: Duration::from_secs(20),
         observe: Duration::from_secs(1),
@@ -414,7 +418,7 @@ fn a_failed_status_is_attributed_only_to_the_destination_without_its_replica() {
         &f,
         "canary-replica-encryption",
         Status::Pass,
-        "replica encrypted with aws:kms",
+        "replica is SSE-KMS",
     );
 }
 
@@ -531,7 +535,7 @@ fn encryption_passes_under_the_replica_key_and_fails_under_another() {
         &f,
         "canary-replica-encryption",
         Status::Pass,
-        &format!("replica encrypted with aws:kms under {REPLICA_KEY}"),
+        &format!("replica is SSE-KMS under {REPLICA_KEY}"),
     );
     assert_eq!(f.scenario, Scenario::ScenarioA);
     let mut wrong = replica_head();
@@ -539,7 +543,7 @@ fn encryption_passes_under_the_replica_key_and_fails_under_another() {
         "arn:aws:kms:ap-southeast-2:271089868719:key/00000000-0000-4000-8000-00000000dead".into(),
     );
     let f = j.encryption(o, &written(), &found(o, 0, 1.0, wrong));
-    check(&f, "canary-replica-encryption", Status::Fail, "KMS key arn:aws:kms:ap-southeast-2:271089868719:key/00000000-0000-4000-8000-00000000dead (expected");
+    check(&f, "canary-replica-encryption", Status::Fail, "replica is SSE-KMS under arn:aws:kms:ap-southeast-2:271089868719:key/00000000-0000-4000-8000-00000000dead, expected");
     let mut plain = replica_head();
     plain.sse = None;
     let f = j.encryption(o, &written(), &found(o, 0, 1.0, plain));
@@ -547,7 +551,133 @@ fn encryption_passes_under_the_replica_key_and_fails_under_another() {
         &f,
         "canary-replica-encryption",
         Status::Fail,
-        "algorithm none (expected aws:kms)",
+        "replica is unencrypted, expected SSE-KMS",
+    );
+}
+
+const REPLICA_ALIAS: &str = "arn:aws:kms:ap-southeast-2:271089868719:alias/abcd-replicas";
+
+/// The seed with the reports rule's replica key named by alias ARN (ReplicaKmsKeyID is a "Key
+/// ARN or Alias ARN", <https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html>).
+fn replica_key_by_alias() -> LoadedSpec {
+    let text = seed_text().replacen(
+        &format!("replica_kms_key_arn = \"{REPLICA_KEY}\""),
+        &format!("replica_kms_key_arn = \"{REPLICA_ALIAS}\""),
+        1,
+    );
+    assert!(text.contains(REPLICA_ALIAS));
+    crate::spec::parse(std::path::Path::new("alias.toml"), &text).expect("variant parses")
+}
+
+/// DescribeKey's answer for the alias: the key it names, or the failure.
+fn alias_resolves_to(target: Result<&str, &str>) -> crate::access::kms::Described {
+    use crate::snapshot::{Fetched, KmsKeyMetadata};
+    let f = match target {
+        Ok(arn) => Fetched::ok(KmsKeyMetadata {
+            key_id: arn.rsplit('/').next().unwrap().into(),
+            arn: arn.into(),
+            enabled: true,
+            key_state: Some("Enabled".into()),
+            key_manager: Some("CUSTOMER".into()),
+            key_spec: Some("SYMMETRIC_DEFAULT".into()),
+            key_usage: Some("ENCRYPT_DECRYPT".into()),
+        }),
+        Err(code) => Fetched::unknown("kms:DescribeKey", Some(code.into()), "denied"),
+    };
+    [(REPLICA_ALIAS.to_string(), f)].into()
+}
+
+#[test]
+fn a_replica_key_named_by_alias_arn_is_compared_by_the_key_it_resolves_to() {
+    let spec = replica_key_by_alias();
+    let p = plan_of(&spec);
+    let o = reports(&p);
+    // The alias names the replica's key: pass (the key ARN S3 reports is not the alias text).
+    let keys = alias_resolves_to(Ok(REPLICA_KEY));
+    let j = Judge {
+        keys: &keys,
+        ..judge(&spec)
+    };
+    let f = j.encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Pass,
+        &format!("replica is SSE-KMS under {REPLICA_ALIAS} (key {REPLICA_KEY})"),
+    );
+    assert_eq!(f.evidence["expected_key_arn"], REPLICA_KEY);
+    // The alias names another key: fail.
+    let other = "arn:aws:kms:ap-southeast-2:271089868719:key/00000000-0000-4000-8000-00000000dead";
+    let keys = alias_resolves_to(Ok(other));
+    let j = Judge {
+        keys: &keys,
+        ..judge(&spec)
+    };
+    let f = j.encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Fail,
+        &format!("expected {REPLICA_ALIAS} (key {other})"),
+    );
+    // The alias could not be resolved: an error naming why, never a pass nor a fail.
+    let keys = alias_resolves_to(Err("AccessDeniedException"));
+    let j = Judge {
+        keys: &keys,
+        ..judge(&spec)
+    };
+    let f = j.encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Error,
+        "could not be resolved to a key",
+    );
+    // Not described at all: the same.
+    let f = judge(&spec).encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Error,
+        "was not collected",
+    );
+}
+
+/// S3 replicates SSE-KMS objects only for a rule that opts them in (SseKmsEncryptedObjects):
+/// a replica of one under a rule that does not is not S3's doing.
+#[test]
+fn an_sse_kms_source_under_a_rule_that_does_not_opt_it_in_has_no_replica() {
+    let spec = seed();
+    let p = plan_of(&spec);
+    let j = judge(&spec);
+    let logs = object(&p, |x| {
+        matches!(x, Purpose::Replicated { replication: 1, .. })
+    });
+    let f = j.encryption(logs, &written(), &found(logs, 0, 1.0, replica_head()));
+    check(
+        &f,
+        "canary-replica-encryption",
+        Status::Fail,
+        "does not opt SSE-KMS objects in",
+    );
+    // An SSE-S3 source under the rule that names a replica key: SSE-S3 is right.
+    let o = reports(&p);
+    let w = Written {
+        sse: Some("AES256".into()),
+        kms_key_id: None,
+        source: None,
+        ..written()
+    };
+    let aes = HeadInfo {
+        sse: Some("AES256".into()),
+        kms_key_id: None,
+        ..replica_head()
+    };
+    check(
+        &j.encryption(o, &w, &found(o, 0, 1.0, aes)),
+        "canary-replica-encryption",
+        Status::Pass,
+        "replica is SSE-S3",
     );
 }
 
@@ -1532,24 +1662,27 @@ fn sse_s3_replicas_stay_sse_s3() {
         &f,
         "canary-replica-encryption",
         Status::Pass,
-        "replica encrypted with AES256",
+        "replica is SSE-S3",
     );
-    assert_eq!(f.message, "replica encrypted with AES256");
+    assert_eq!(f.message, "replica is SSE-S3");
     assert_eq!(f.scenario, Scenario::ScenarioD);
-    assert_eq!(f.evidence["basis"], "SSE-S3 replicas stay SSE-S3");
+    assert_eq!(
+        f.evidence["basis"],
+        "SSE-S3 source objects replicate as SSE-S3 (the destination's default encryption is not used)"
+    );
     let f = j.encryption(logs, &w, &found(logs, 0, 1.0, replica_head()));
     check(
         &f,
         "canary-replica-encryption",
         Status::Fail,
-        "algorithm aws:kms (expected AES256)",
+        "replica is SSE-KMS, expected SSE-S3",
     );
     // An SSE-KMS source: the rule's replica key, whatever the destination's default.
     let o = reports(&p);
     let f = j.encryption(o, &written(), &found(o, 0, 1.0, replica_head()));
     assert_eq!(
         f.evidence["basis"],
-        "SSE-KMS source objects are re-encrypted with the rule's replica KMS key"
+        "SSE-KMS and DSSE-KMS source objects are re-encrypted with the rule's replica KMS key, keeping their encryption type"
     );
     // An unencrypted source: the destination's default.
     let plain = Written {
@@ -1559,7 +1692,7 @@ fn sse_s3_replicas_stay_sse_s3() {
         ..written()
     };
     let f = j.encryption(o, &plain, &found(o, 0, 1.0, replica_head()));
-    check(&f, "canary-replica-encryption", Status::Pass, "aws:kms");
+    check(&f, "canary-replica-encryption", Status::Pass, "SSE-KMS");
     assert_eq!(
         f.evidence["basis"],
         "unencrypted source objects get the destination's default encryption"
@@ -1569,7 +1702,7 @@ fn sse_s3_replicas_stay_sse_s3() {
         &f,
         "canary-replica-encryption",
         Status::Fail,
-        "algorithm aws:kms (expected AES256)",
+        "replica is SSE-KMS, expected SSE-S3",
     );
 }
 
