@@ -697,7 +697,8 @@ pub struct Organization {
     /// member account that is a delegated administrator"
     /// (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html>).
     pub profile: String,
-    /// The role assumed in every member account (from `profile`).
+    /// The role assumed (from `profile`) in every member account but the one `profile` itself
+    /// signs in to, which is read with `profile` (see [`member_accounts`]).
     pub member_role: String,
     /// The home Region written for every member account (the collector finds each bucket's
     /// real Region); also decides the partition of the role ARNs.
@@ -799,13 +800,53 @@ fn alias_of(name: &str) -> String {
     }
 }
 
-/// The accounts file of the organisation's ACTIVE members (each read by assuming
-/// `arn:<partition>:iam::<id>:role/<member role>` from the organisation profile), and one line per
-/// member left out because it is not ACTIVE (a suspended or closing account cannot be signed in
-/// to: <https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html>).
+/// The account the organisation profile itself signs in to (`sts:GetCallerIdentity`, which needs
+/// no permission): usually the management account.
+pub async fn profile_account(
+    org: &Organization,
+    aws: &crate::aws::AwsOptions,
+) -> Result<String, String> {
+    let creds = Credentials {
+        profile: Some(org.profile.clone()),
+        ..Credentials::default()
+    };
+    let conf = crate::aws::sdk_config(&creds, &org.region, aws).await;
+    let out = aws_sdk_sts::Client::new(&conf)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            let (code, msg) = crate::aws::error_parts(&e);
+            format!(
+                "sts:GetCallerIdentity with profile {} failed ({}: {msg}) — fix: check the \
+                 profile's credentials (e.g. `aws sts get-caller-identity --profile {}`)",
+                org.profile,
+                code.as_deref().unwrap_or("error"),
+                org.profile
+            )
+        })?;
+    out.account()
+        .map(str::to_string)
+        .ok_or_else(|| format!("sts:GetCallerIdentity with profile {} named no account", org.profile))
+}
+
+/// The accounts file of the organisation's ACTIVE members, and one line per member left out
+/// because it is not ACTIVE (a suspended or closing account cannot be signed in to:
+/// <https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html>).
+///
+/// Each member is read by assuming `arn:<partition>:iam::<id>:role/<member role>` from the
+/// organisation profile, except `own_account`, the account the profile itself signs in to
+/// (normally the management account), which is read with the profile's own credentials: AWS
+/// Organizations creates its access role only in the accounts it creates ("When you create an
+/// account in your organization, AWS Organizations automatically creates an IAM role that is by
+/// default named OrganizationAccountAccessRole ... AWS Organizations doesn't create any other users
+/// or roles", <https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access.html>),
+/// so the management account, which created the organisation rather than being created by it,
+/// normally has no such role, and assuming one there would fail in a typical organisation.
 pub fn member_accounts(
     org: &Organization,
     members: &[Member],
+    own_account: Option<&str>,
 ) -> Result<(AccountsFile, Vec<String>), String> {
     let partition = crate::aws::partition_of_region(&org.region);
     let mut text = String::new();
@@ -831,13 +872,22 @@ pub fn member_accounts(
             used.insert(alias.clone());
         }
         let _ = writeln!(text, "[accounts.{}]", key(&alias));
-        let _ = writeln!(
-            text,
-            "description = {}",
-            q(&format!("AWS Organizations member {} ({})", m.name, m.id))
-        );
+        let own = own_account == Some(m.id.as_str());
+        let description = if own {
+            format!(
+                "AWS Organizations member {} ({}), read with the organisation profile's own credentials",
+                m.name, m.id
+            )
+        } else {
+            format!("AWS Organizations member {} ({})", m.name, m.id)
+        };
+        let _ = writeln!(text, "description = {}", q(&description));
         let _ = writeln!(text, "account_id = {}", q(&m.id));
         let _ = writeln!(text, "region = {}", q(&org.region));
+        if own {
+            let _ = writeln!(text, "credentials = {{ profile = {} }}\n", q(&org.profile));
+            continue;
+        }
         let role = format!("arn:{partition}:iam::{}:role/{}", m.id, org.member_role);
         let _ = writeln!(
             text,
@@ -879,11 +929,16 @@ pub async fn assumable(
         if p.transient {
             continue;
         }
-        let role = keep.accounts[&c.alias]
-            .credentials
-            .role_arn
-            .clone()
-            .unwrap_or_default();
+        let Some(role) = keep.accounts[&c.alias].credentials.role_arn.clone() else {
+            // The profile's own account: the same credentials that just listed the organisation.
+            problems.push(format!(
+                "account {} ({}): the organisation profile {} cannot read it ({}); the other accounts \
+                 were discovered, this one was not",
+                c.alias, c.account_id, org.profile, p.cause
+            ));
+            keep.accounts.remove(&c.alias);
+            continue;
+        };
         problems.push(format!(
             "account {} ({}): the role {role} cannot be assumed from profile {} ({}) — fix: create \
              the role {} in that account with a trust policy allowing the organisation profile's \
@@ -929,7 +984,7 @@ mod tests {
             member("222233334444", "Closing", "PENDING_CLOSURE"),
             member("555566667777", "?", ""),
         ];
-        let (file, skipped) = member_accounts(&org("cn-north-1"), &members).unwrap();
+        let (file, skipped) = member_accounts(&org("cn-north-1"), &members, None).unwrap();
         assert_eq!(
             file.accounts.keys().cloned().collect::<Vec<_>>(),
             vec!["log-archive", "log-archive-777788889999"],
@@ -951,8 +1006,25 @@ mod tests {
     }
 
     #[test]
+    fn the_profiles_own_account_is_read_with_the_profile_not_a_member_role() {
+        let members = [
+            member("111122223333", "Management", "ACTIVE"),
+            member("271089868719", "ABCD", "ACTIVE"),
+        ];
+        let (file, _) = member_accounts(&org("ap-southeast-1"), &members, Some("111122223333")).unwrap();
+        let mgmt = &file.accounts["management"];
+        assert_eq!(mgmt.credentials.profile.as_deref(), Some("mgmt"));
+        assert_eq!(mgmt.credentials.role_arn, None, "no member role in the management account");
+        let member = &file.accounts["abcd"];
+        assert_eq!(
+            member.credentials.role_arn.as_deref(),
+            Some("arn:aws:iam::271089868719:role/replaudit-audit")
+        );
+    }
+
+    #[test]
     fn an_organisation_without_active_members_is_an_error() {
-        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")]).unwrap_err();
+        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")], None).unwrap_err();
         assert!(e.contains("no ACTIVE account"), "{e}");
     }
 }

@@ -86,7 +86,9 @@ struct DiscoverArgs {
     /// account or of a delegated administrator (organizations:ListAccounts).
     #[arg(long, value_name = "PROFILE", requires = "member_role")]
     organization_profile: Option<String>,
-    /// With --organization-profile: the role assumed (from that profile) in every member account.
+    /// With --organization-profile: the role assumed (from that profile) in every member account;
+    /// the account that profile signs in to (normally the management account, which has no such
+    /// role) is read with the profile itself.
     #[arg(long, value_name = "NAME", requires = "organization_profile")]
     member_role: Option<String>,
     /// With --organization-profile: the home Region written for every member account (each
@@ -860,8 +862,11 @@ async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
             let members = replaudit::discover::list_members(&org, &copts.aws)
                 .await
                 .map_err(Fatal)?;
+            let own = replaudit::discover::profile_account(&org, &copts.aws)
+                .await
+                .map_err(Fatal)?;
             let (all, skipped) =
-                replaudit::discover::member_accounts(&org, &members).map_err(Fatal)?;
+                replaudit::discover::member_accounts(&org, &members, Some(&own)).map_err(Fatal)?;
             for s in &skipped {
                 eprintln!("replaudit: {s}");
             }

@@ -158,9 +158,11 @@ fn discover_on_a_generated_estate_audits_clean() {
 fn discover_through_organizations_audits_clean_and_names_the_member_it_cannot_assume() {
     let setup = Setup::seed(&[]);
     let dir = tempfile::tempdir().unwrap();
-    // The member role in both seed accounts, trusted by the management account. moto compares
-    // the caller's ARN literally (an account root does not cover its users, unlike AWS), so the
-    // admin user is named too; AdministratorAccess as in tests/hardening/assume_role.py.
+    // The member role in the ABCD account only, trusted by the management account (XYZ), which
+    // has none, as in a typical organisation (Organizations creates its access role only in the
+    // accounts it creates): XYZ is read with the organisation profile's own credentials. moto
+    // compares the caller's ARN literally (an account root does not cover its users, unlike AWS),
+    // so the admin user is named too; AdministratorAccess as in tests/hardening/assume_role.py.
     let roles = Command::new(python())
         .env("AWS_CONFIG_FILE", setup.path("aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
@@ -170,7 +172,7 @@ fn discover_through_organizations_audits_clean_and_names_the_member_it_cannot_as
 import boto3, json, sys
 trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
     "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:user/replaudit-admin"]}}]}
-for profile in ("xyz-audit", "abcd-audit"):
+for profile in ("abcd-audit",):
     iam = boto3.Session(profile_name=profile).client("iam", endpoint_url=sys.argv[1], region_name="us-east-1")
     iam.create_role(RoleName="replaudit-audit", AssumeRolePolicyDocument=json.dumps(trust))
     iam.attach_role_policy(RoleName="replaudit-audit", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
@@ -263,6 +265,53 @@ for profile in ("xyz-audit", "abcd-audit"):
         !spec.contains("900000000020\""),
         "a suspended account is not in the spec:\n{spec}"
     );
+    assert!(
+        spec.contains("credentials = { profile = \"xyz-audit\" }")
+            && !spec.contains("iam::111122223333:role/replaudit-audit"),
+        "the management account is read with the organisation profile, not a member role:\n{spec}"
+    );
     let (out, report) = audit(&setup, &out_spec, &dir.path().join("r"));
     assert_clean("organisation", &out, &report, &spec);
+
+    // A typical organisation: every ACTIVE member has the member role but the management account.
+    // Support leaves (SUSPENDED): discovery is green, and the management account is described.
+    let body = serde_json::json!({"management": "111122223333",
+        "accounts": [{"id": "777788889999", "name": "Support", "state": "SUSPENDED"}]})
+    .to_string();
+    let org = Command::new(python())
+        .args([
+            "-c",
+            "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_harness/organization', data=sys.argv[2].encode(), method='POST')).read()",
+            &setup.emu.endpoint,
+            &body,
+        ])
+        .output()
+        .expect("suspend Support");
+    assert!(org.status.success(), "{}", String::from_utf8_lossy(&org.stderr));
+    let typical = dir.path().join("typical.toml");
+    let d = setup
+        .cmd()
+        .args([
+            "discover",
+            "--organization-profile",
+            "xyz-audit",
+            "--member-role",
+            "replaudit-audit",
+            "--region",
+            "ap-southeast-1",
+            "-o",
+        ])
+        .arg(&typical)
+        .output()
+        .expect("run replaudit discover");
+    let stderr = String::from_utf8_lossy(&d.stderr);
+    assert_eq!(d.status.code(), Some(0), "discover: {stderr}");
+    assert!(!stderr.contains("cannot"), "{stderr}");
+    let spec = std::fs::read_to_string(&typical).expect("discovered spec written");
+    assert!(
+        spec.contains("account_id = \"111122223333\"")
+            && spec.contains("read with the organisation profile's own credentials")
+            && spec.contains("rubes-s3-bucket"),
+        "the management account is described:\n{spec}"
+    );
 }
