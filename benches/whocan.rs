@@ -245,6 +245,7 @@ fn generate() -> (Spec, Snapshot) {
             arn: KEY.into(),
             read_as: Some("a".into()),
             metadata: Fetched::absent("not described"),
+            grants: Fetched::ok(vec![]),
             key_policy: Fetched::ok(doc(&[
                 format!(
                     r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}}"#

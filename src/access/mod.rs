@@ -8,6 +8,7 @@
 //! "the role lacks s3:ReplicateObject" and "the destination bucket policy does not let the role
 //! replicate" are different defects with different owners (the two accounts).
 
+pub mod grants;
 pub mod kms;
 pub mod matrix;
 pub mod replica_sse;

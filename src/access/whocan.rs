@@ -35,12 +35,19 @@
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html>), since it can
 //! then have that service act as the role. The chain is the evidence.
 //!
+//! KMS grants: `kms:Decrypt` is also given by the key's grants, which AWS considers along with
+//! the key policy and IAM policies (<https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>);
+//! each grantee is asked like any principal (added when no policy names it) and listed with the
+//! grant as the reason, conditional when the grant has constraints ([`super::grants`]). Keys
+//! whose grants were not listed are an error-grade unknown for `decrypt`.
+//!
 //! What is not evaluated is said, never taken as "nobody": organisation SCPs and RCPs and VPC
 //! endpoint policies (they can only take access away, so what is listed may still be denied),
 //! bucket and object ACLs on buckets without `BucketOwnerEnforced`, access points the bucket
 //! policy delegates to, and anything whose policies could not be read — the last three could
 //! grant access, so they are [`WhoCan::errors`]-grade unknowns.
 
+use super::grants as kms_grants;
 use super::kms::{object_bucket_key, resolved_key_arn, S3KmsContext};
 use super::restrict_public_buckets;
 use crate::policy::eval::{action_matches, resource_matches};
@@ -48,7 +55,7 @@ use crate::policy::{
     self, Context, Decision, Effect, Policy, PolicySet, PrincipalEntry, Request, StatementRef,
 };
 use crate::policy::{s3_resource_kind, S3ResourceKind};
-use crate::snapshot::{Fetched, IamAccount, InlinePolicy, Snapshot};
+use crate::snapshot::{Fetched, IamAccount, InlinePolicy, KmsGrant, Snapshot};
 use crate::spec::{self, AccessClass, Spec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -1099,6 +1106,8 @@ struct KeyCtx {
     account: String,
     policy: Relaxed,
     cx: S3KmsContext,
+    /// The key's grants; empty when they were not listed (an error says so).
+    grants: Vec<KmsGrant>,
 }
 
 struct BucketCtx {
@@ -1257,7 +1266,15 @@ fn buckets(
                             .unwrap_or_else(|| b.region.get_ref().clone());
                         let probe = objects.first().cloned().unwrap_or_default();
                         let bk = object_bucket_key(spec, snap, alias, &probe);
+                        let grants = match kms_grants::key_grants(snap, &reference) {
+                            Ok(g) => g.to_vec(),
+                            Err(e) => {
+                                err(&[AccessClass::Decrypt], e);
+                                Vec::new()
+                            }
+                        };
                         Some(KeyCtx {
+                            grants,
                             account: spec::arn_account(&arn).unwrap_or_default().to_string(),
                             arn,
                             policy: Relaxed::new(kp),
@@ -1318,6 +1335,20 @@ fn direct_access(
         Side::GrantsOnly => {
             for (bi, b) in buckets.iter().enumerate() {
                 for action in actions {
+                    if let Some(k) = b.key.as_ref().filter(|_| action.starts_with("kms:")) {
+                        let by_policy = grants_only(&d.subject, &k.policy.strict, action, &k.arn);
+                        if let Some(found) =
+                            best_of(by_policy, grant_access(&d.subject, None, k, action, &mut 0))
+                        {
+                            out.push(Direct {
+                                bucket: bi,
+                                action,
+                                resource: k.arn.clone(),
+                                found,
+                            });
+                        }
+                        continue;
+                    }
                     let on: Vec<(String, Option<&Relaxed>)> = if action.starts_with("kms:") {
                         b.key
                             .iter()
@@ -1356,7 +1387,9 @@ fn direct_access(
         for action in actions {
             if action.starts_with("kms:") {
                 if let Some(k) = &b.key {
-                    if let Some(found) = decide_kms(caller, k, action, decisions) {
+                    let by_policy = decide_kms(caller, k, action, decisions);
+                    let by_grant = grant_access(&d.subject, Some(caller), k, action, decisions);
+                    if let Some(found) = best_of(by_policy, by_grant) {
                         out.push(Direct {
                             bucket: bi,
                             action,
@@ -1454,6 +1487,208 @@ fn decide_kms(caller: &Caller, k: &KeyCtx, action: &str, decisions: &mut usize) 
             .insert(format!("the S3 Bucket Key setting ({})", k.cx.describe()));
     }
     Some(f)
+}
+
+/// The surer of two ways to the same access; the first (the policies') on a tie.
+fn best_of(a: Option<Found>, b: Option<Found>) -> Option<Found> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.level > a.level => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
+}
+
+/// Whether a grantee (as ListGrants names it) is `s`: the same ARN, the same IAM user or role
+/// whatever its path, the role of an assumed-role session (then only that session: returned as
+/// the condition), an account's root by account, or the same service principal.
+fn grantee_is(grantee: &str, s: &Subject) -> Option<Option<String>> {
+    if grantee == s.id {
+        return Some(None);
+    }
+    if let (Some(g), Some(x)) = (iam_identity(grantee), iam_identity(&s.id)) {
+        if g == x {
+            return Some(
+                grantee
+                    .contains(":assumed-role/")
+                    .then(|| format!("only the role session {grantee}")),
+            );
+        }
+    }
+    let root_of = |a: &str| {
+        a.starts_with("arn:")
+            .then(|| a.strip_suffix(":root").and_then(spec::arn_account))
+            .flatten()
+            .map(str::to_string)
+    };
+    if matches!(
+        s.kind,
+        SubjectKind::AccountRoot | SubjectKind::ExternalAccount
+    ) && root_of(grantee).is_some_and(|a| s.account.as_deref() == Some(a.as_str()))
+    {
+        return Some(None);
+    }
+    None
+}
+
+/// Whether an explicit Deny of the key policy or the caller's policies stops `action` on the
+/// key for every request (`Err(())`), for some (`Ok(keys)`: the per-request keys it depends on),
+/// or never (`Ok(empty)`): a grant allows only what no policy explicitly denies.
+fn explicit_deny(
+    caller: &Caller,
+    k: &KeyCtx,
+    action: &str,
+    decisions: &mut usize,
+) -> Result<BTreeSet<String>, ()> {
+    let svc = caller.service;
+    let boundary = caller.boundary.as_ref();
+    let strict = PolicySet {
+        identity: &caller.identity,
+        resource: Some(&k.policy.strict),
+        permission_boundary: boundary.map(|b| &b.strict),
+        ..PolicySet::default()
+    };
+    let upper = PolicySet {
+        identity: &caller.relaxed_identity,
+        resource: Some(k.policy.relaxed(svc).0),
+        permission_boundary: boundary.map(|b| b.relaxed(svc).0),
+        ..PolicySet::default()
+    };
+    let caller_account = caller.account.clone().unwrap_or_default();
+    let mut keys = BTreeSet::new();
+    let mut always = true;
+    for extra in k.cx.request_contexts(&caller_account) {
+        let mut ctx = caller.ctx.clone();
+        for (key, v) in &extra {
+            ctx.insert(key, v.as_str());
+        }
+        let req = Request {
+            principal: caller.principal.clone(),
+            principal_account: caller.account.clone(),
+            action: action.to_string(),
+            resource: k.arn.clone(),
+            resource_account: Some(k.account.clone()),
+            context: ctx,
+        };
+        *decisions += 1;
+        let low = policy::evaluate(&req, &strict);
+        if low.decision != Decision::ExplicitDeny {
+            always = false;
+            continue;
+        }
+        *decisions += 1;
+        if policy::evaluate(&req, &upper).decision == Decision::ExplicitDeny {
+            continue;
+        }
+        always = false;
+        let mut originals: Vec<&Policy> = caller.identity.iter().collect();
+        originals.push(&k.policy.strict);
+        originals.extend(boundary.map(|b| &b.strict));
+        unknown_keys(&originals, &low.deciding, svc, &mut keys);
+        if keys.is_empty() {
+            keys.insert(format!("the S3 Bucket Key setting ({})", k.cx.describe()));
+        }
+    }
+    if always {
+        Err(())
+    } else {
+        Ok(keys)
+    }
+}
+
+/// What the key's grants give `s` for `action`: the surest grant naming it, conditional when
+/// the grant has a constraint, names a role session, or an explicit Deny may apply. `caller`:
+/// the subject's policies, for the Deny (`None` for subjects the engine cannot stand in for).
+fn grant_access(
+    s: &Subject,
+    caller: Option<&Caller>,
+    k: &KeyCtx,
+    action: &str,
+    decisions: &mut usize,
+) -> Option<Found> {
+    let mut best: Option<Found> = None;
+    let mut deny: Option<Result<BTreeSet<String>, ()>> = None;
+    for g in &k.grants {
+        if !kms_grants::allows(g, action) {
+            continue;
+        }
+        let Some(session) = kms_grants::grantees(g).find_map(|p| grantee_is(p, s)) else {
+            continue;
+        };
+        let mut f = Found {
+            level: Level::Yes,
+            deciding: vec![kms_grants::reason(g)],
+            conditions: BTreeSet::new(),
+        };
+        f.conditions.extend(kms_grants::constraint(g));
+        f.conditions.extend(session);
+        if let Some(c) = caller {
+            match deny.get_or_insert_with(|| explicit_deny(c, k, action, decisions)) {
+                Err(()) => return None,
+                Ok(keys) => f.conditions.extend(keys.iter().cloned()),
+            }
+            // Policies that were not read may hold a Deny.
+            f.conditions.extend(c.cap.iter().cloned());
+        }
+        if !f.conditions.is_empty() {
+            f.level = Level::Conditional;
+        }
+        if best.as_ref().is_none_or(|b| f.level > b.level) {
+            best = Some(f);
+        }
+    }
+    best
+}
+
+/// A subject for every grantee of the buckets' keys that no principal of the spec's accounts
+/// or of a policy already stands for: who a grant names can use the key whatever the policies
+/// say of it, so it is listed even when nothing else names it.
+fn grantee_subjects(spec: &Spec, buckets: &[BucketCtx], u: &mut Universe) {
+    let grantees: BTreeSet<String> = buckets
+        .iter()
+        .filter_map(|b| b.key.as_ref())
+        .flat_map(|k| k.grants.iter())
+        .filter(|g| DECRYPT.iter().any(|a| kms_grants::allows(g, a)))
+        .flat_map(|g| kms_grants::grantees(g).map(str::to_string))
+        .collect();
+    for g in grantees {
+        if u.subjects
+            .iter()
+            .any(|d| grantee_is(&g, &d.subject).is_some())
+        {
+            continue;
+        }
+        let account = spec::arn_account(&g)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string);
+        let in_spec = account
+            .as_deref()
+            .is_some_and(|a| spec.account_alias_for_id(a).is_some());
+        let kind = if !g.starts_with("arn:") {
+            SubjectKind::Service
+        } else if g.ends_with(":root") {
+            if in_spec {
+                SubjectKind::AccountRoot
+            } else {
+                SubjectKind::ExternalAccount
+            }
+        } else {
+            match (iam_identity(&g), in_spec) {
+                (Some((_, "user", _)), true) => SubjectKind::User,
+                (Some((_, "role", _)), true) => SubjectKind::Role,
+                _ => SubjectKind::ExternalPrincipal,
+            }
+        };
+        u.add(SubjectData {
+            subject: Subject {
+                id: g,
+                kind,
+                account,
+                trusted_services: vec![],
+            },
+            side: Side::GrantsOnly,
+            trust: None,
+        });
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1695,6 +1930,7 @@ pub fn analyze(spec: &Spec, snap: &Snapshot, opts: &Options) -> WhoCan {
     for p in named.iter().chain(trusts.iter()) {
         named_subjects(spec, p, at, &mut u);
     }
+    grantee_subjects(spec, &buckets, &mut u);
     errors.append(&mut u.errors);
     let subjects = u.subjects;
 
@@ -1952,10 +2188,18 @@ pub fn render_table(w: &WhoCan, action: Option<&str>) -> String {
                 row.push(cell(&of));
             }
         }
+        // The chain, or the KMS grant, that gives the access; "own policies" otherwise.
         let mut vias: Vec<String> = gs
             .iter()
-            .filter(|g| !g.via.is_empty())
-            .map(|g| w.path(g))
+            .filter_map(|g| {
+                if !g.via.is_empty() {
+                    return Some(w.path(g));
+                }
+                g.deciding
+                    .iter()
+                    .find(|d| d.starts_with(kms_grants::REASON_PREFIX))
+                    .cloned()
+            })
             .collect();
         vias.sort();
         vias.dedup();
@@ -2436,6 +2680,7 @@ mod tests {
                 arn: key.into(),
                 read_as: None,
                 metadata: Fetched::absent("n/a"),
+                grants: Fetched::ok(vec![]),
                 key_policy: Fetched::ok(policy(&format!(
                     r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}},
                        {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{B}:user/reader"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"s3.ap-southeast-1.amazonaws.com"}}}}}}"#
@@ -2500,6 +2745,135 @@ mod tests {
             grant(&w, "logs.amazonaws.com", "s3:PutObject").expect("the service, for account A");
         assert_eq!(g.level, Level::Conditional);
         assert_eq!(g.conditions, vec!["aws:SourceAccount".to_string()]);
+    }
+
+    const KEY: &str = "arn:aws:kms:ap-southeast-1:111111111111:key/k1";
+
+    /// `data` encrypted with KEY, whose policy enables IAM in account A only, with `grants`.
+    fn with_key(grants: Fetched<Vec<KmsGrant>>, extra_statements: &str) -> (Spec, Snapshot) {
+        let mut s = spec("");
+        s.buckets.get_mut("data").unwrap().kms_key_arn =
+            Some(toml::Spanned::new(0..0, KEY.to_string()));
+        let mut snap = snapshot();
+        snap.kms_keys.insert(
+            KEY.into(),
+            crate::snapshot::KmsKeyState {
+                arn: KEY.into(),
+                read_as: Some("a".into()),
+                metadata: Fetched::absent("n/a"),
+                key_policy: Fetched::ok(policy(&format!(
+                    r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}}{extra_statements}"#
+                ))),
+                grants,
+            },
+        );
+        (s, snap)
+    }
+
+    fn decrypt_grant(id: &str, grantee: &str) -> KmsGrant {
+        KmsGrant {
+            grant_id: id.into(),
+            key_id: Some(KEY.into()),
+            grantee_principal: Some(grantee.into()),
+            operations: vec!["Decrypt".into(), "GenerateDataKey".into()],
+            ..KmsGrant::default()
+        }
+    }
+
+    #[test]
+    fn a_kms_grant_gives_its_grantee_decrypt_with_the_grant_as_reason() {
+        let outsider = format!("arn:aws:iam::{B}:user/outsider");
+        let stranger = "arn:aws:iam::333333333333:role/stranger";
+        let (s, mut snap) = with_key(
+            Fetched::ok(vec![
+                decrypt_grant("g-outsider", &outsider),
+                decrypt_grant("g-stranger", stranger),
+            ]),
+            "",
+        );
+        add_user(&mut snap, "b", "outsider", &[]);
+        let w = analyze(&s, &snap, &Options::default());
+        let g = grant(&w, &outsider, "kms:Decrypt").expect("the grantee can decrypt");
+        assert_eq!(g.level, Level::Yes, "{g:?}");
+        assert_eq!(g.deciding, vec!["KMS grant g-outsider".to_string()]);
+        assert_eq!(g.resource, KEY);
+        // A grantee no policy names and no spec account holds is listed all the same.
+        let x = grant(&w, stranger, "kms:Decrypt").expect("the outside grantee is listed");
+        assert_eq!(x.deciding, vec!["KMS grant g-stranger".to_string()]);
+        assert_eq!(
+            w.subject(stranger).map(|s| s.kind),
+            Some(SubjectKind::ExternalPrincipal)
+        );
+        let table = render_table(&w, None);
+        assert!(table.contains("KMS grant g-outsider"), "{table}");
+        // Grants give only their operations on their key: nothing on S3.
+        assert!(grant(&w, &outsider, "s3:GetObject").is_none());
+    }
+
+    #[test]
+    fn a_grant_constraint_is_a_condition_and_the_retiring_principal_gets_nothing() {
+        let constrained = format!("arn:aws:iam::{B}:user/constrained");
+        let retiring = format!("arn:aws:iam::{B}:user/retiring");
+        let mut g = decrypt_grant("g-ctx", &constrained);
+        g.encryption_context_subset = Some(BTreeMap::from([(
+            "aws:s3:arn".to_string(),
+            "arn:aws:s3:::data-bucket/reports/".to_string(),
+        )]));
+        let mut r = decrypt_grant("g-ret", &format!("arn:aws:iam::{B}:user/someone-else"));
+        r.retiring_principal = Some(retiring.clone());
+        let (s, mut snap) = with_key(Fetched::ok(vec![g, r]), "");
+        add_user(&mut snap, "b", "constrained", &[]);
+        add_user(&mut snap, "b", "retiring", &[]);
+        let w = analyze(&s, &snap, &Options::default());
+        let c = grant(&w, &constrained, "kms:Decrypt").expect("conditional");
+        assert_eq!(c.level, Level::Conditional);
+        assert!(
+            c.conditions.iter().any(|x| x.contains(
+                "EncryptionContextSubset {aws:s3:arn=arn:aws:s3:::data-bucket/reports/}"
+            )),
+            "{c:?}"
+        );
+        assert!(
+            grant(&w, &retiring, "kms:Decrypt").is_none(),
+            "a retiring principal may retire the grant, not use it"
+        );
+    }
+
+    #[test]
+    fn an_explicit_deny_in_the_key_policy_wins_over_a_grant() {
+        let denied = format!("arn:aws:iam::{B}:user/denied");
+        let (s, mut snap) = with_key(
+            Fetched::ok(vec![decrypt_grant("g-denied", &denied)]),
+            &format!(
+                r#",{{"Effect":"Deny","Principal":{{"AWS":"{denied}"}},"Action":"kms:Decrypt","Resource":"*"}}"#
+            ),
+        );
+        add_user(&mut snap, "b", "denied", &[]);
+        let w = analyze(&s, &snap, &Options::default());
+        assert!(grant(&w, &denied, "kms:Decrypt").is_none());
+    }
+
+    #[test]
+    fn grants_that_were_not_listed_are_an_unknown_for_decrypt_never_nobody() {
+        for grants in [
+            Fetched::unknown(
+                "kms:ListGrants",
+                Some("AccessDeniedException".into()),
+                "not authorized",
+            ),
+            Fetched::unknown("snapshot", None, "not collected in this snapshot"),
+        ] {
+            let (s, snap) = with_key(grants, "");
+            let w = analyze(&s, &snap, &Options::default());
+            let d = w.unknowns_for("data", AccessClass::Decrypt);
+            assert!(
+                d.iter().any(|x| x
+                    .reason
+                    .starts_with(&format!("KMS grants of key {KEY} were not listed"))),
+                "{d:?}"
+            );
+            assert!(w.unknowns_for("data", AccessClass::Read).is_empty());
+        }
     }
 
     #[test]

@@ -29,11 +29,16 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
                 no_account("kms:GetKeyPolicy", &account),
             ),
         };
+        let grants = match &alias {
+            Some(a) => clients.unavailable(a),
+            None => no_account("kms:ListGrants", &account),
+        };
         return KmsKeyState {
             arn,
             read_as: alias,
             metadata,
             key_policy,
+            grants,
         };
     };
     let kms = aws_sdk_kms::Client::new(conf);
@@ -51,6 +56,16 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
         Fetched::Ok { value } if !value.arn.is_empty() => Some(value.arn.clone()),
         _ if is_key_arn(&arn) => Some(arn.clone()),
         _ => None,
+    };
+    let grants = match &key_arn {
+        Some(k) => {
+            super::grants::list_grants(clients, alias.as_deref().unwrap_or_default(), &kms, k).await
+        }
+        None => Fetched::unknown(
+            "kms:ListGrants",
+            None,
+            format!("{arn} was not resolved to a key; ListGrants needs the key ARN"),
+        ),
     };
     let key_policy = match key_arn {
         Some(k) => fetched(
@@ -88,6 +103,7 @@ pub(super) async fn collect_key(spec: &Spec, clients: &Clients, arn: String) -> 
         read_as: alias,
         metadata,
         key_policy,
+        grants,
     }
 }
 

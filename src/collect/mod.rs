@@ -4,6 +4,7 @@
 
 mod account;
 pub mod evidence;
+mod grants;
 mod iam;
 pub mod identity;
 pub mod kms;
@@ -557,6 +558,7 @@ fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Stopped) {
             read_as: None,
             metadata: u(s),
             key_policy: u(s),
+            grants: u(s),
         });
     }
     for alias in spec.accounts.keys() {

@@ -448,6 +448,7 @@ sample_key = "reports/sample.txt"
                 read_as: Some("xyz".into()),
                 metadata: Fetched::unknown("test", None, "not in this test"),
                 key_policy: Fetched::ok(doc(key_policy)),
+                grants: Fetched::ok(vec![]),
             },
         );
         Snapshot {

@@ -507,4 +507,70 @@ mod on_the_seed {
         let out = f.run(&WhoCanRule);
         has(&out, Status::Fail, "tom-cruise");
     }
+
+    const DEST_KEY: &str =
+        "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    const CLINT: &str = "arn:aws:iam::271089868719:user/clint-eastwood";
+
+    /// The destination key with one more grant: Decrypt to clint, whom no list expects.
+    fn granted(spec_edit: impl FnOnce(&mut toml::Table)) -> Fixture {
+        let mut f = seed_with_spec(spec_edit);
+        f.key(DEST_KEY).grants = Fetched::ok(vec![crate::snapshot::KmsGrant {
+            grant_id: "0c1d2e3f".into(),
+            key_id: Some(DEST_KEY.into()),
+            grantee_principal: Some(CLINT.into()),
+            operations: vec!["Decrypt".into()],
+            ..Default::default()
+        }]);
+        f
+    }
+
+    #[test]
+    fn a_kms_grant_to_an_unlisted_principal_fails_decrypt_unless_the_spec_allows_it() {
+        let out = granted(|_| {}).run(&WhoCanRule);
+        let f = has(
+            &out,
+            Status::Fail,
+            &format!("principals the spec does not expect can decrypt clint-s3-bucket: {CLINT} (user) can kms:Decrypt by KMS grant 0c1d2e3f"),
+        );
+        assert_eq!(f.evidence["unexpected"].as_array().unwrap().len(), 1);
+        // Allowed by the spec: the same grant passes.
+        let out = granted(|doc| {
+            let who = doc["who_can"].as_array_mut().unwrap()[1]
+                .as_table_mut()
+                .unwrap();
+            who["decrypt"].as_array_mut().unwrap().push(CLINT.into());
+        })
+        .run(&WhoCanRule);
+        assert!(
+            out.iter().all(|f| f.status == Status::Pass),
+            "{:#?}",
+            out.iter()
+                .filter(|f| f.status != Status::Pass)
+                .map(|f| &f.message)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn grants_not_listed_are_not_evaluated_never_a_pass() {
+        let mut f = seed();
+        f.key(DEST_KEY).grants = Fetched::unknown(
+            "kms:ListGrants",
+            Some("AccessDeniedException".into()),
+            "not authorized to perform kms:ListGrants",
+        );
+        let out = f.run(&WhoCanRule);
+        has(
+            &out,
+            Status::Error,
+            "cannot prove that only expected principals can decrypt clint-s3-bucket: KMS grants of key arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d were not listed, so anyone a grant names may use the key: kms:ListGrants failed: AccessDeniedException",
+        );
+        // A snapshot from before grants were collected: the same, never a pass.
+        let mut f = seed();
+        f.key(DEST_KEY).grants =
+            Fetched::unknown("snapshot", None, "not collected in this snapshot");
+        let out = f.run(&WhoCanRule);
+        has(&out, Status::Error, "not collected in this snapshot");
+    }
 }

@@ -487,6 +487,48 @@ pub struct KmsKeyState {
     pub metadata: Fetched<KmsKeyMetadata>,
     /// Read with the resolved key ARN: GetKeyPolicy takes only a key id or key ARN.
     pub key_policy: Fetched<String>,
+    /// Every grant of the key (`kms:ListGrants`, all pages), read with the resolved key ARN:
+    /// grants decide access along with the key policy and IAM policies
+    /// (<https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>). Snapshots taken
+    /// before grants were collected have no such field: "not collected", never "no grants".
+    #[serde(default = "not_collected")]
+    pub grants: Fetched<Vec<KmsGrant>>,
+}
+
+/// One grant as ListGrants answers it
+/// (<https://docs.aws.amazon.com/kms/latest/APIReference/API_GrantListEntry.html>).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct KmsGrant {
+    pub grant_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The key the grant is for (the key ARN).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Who gets the operations: an account, user, role, assumed-role session, or (in older
+    /// grants made for a service) a service principal.
+    #[serde(default)]
+    pub grantee_principal: Option<String>,
+    /// A service principal that gets the operations (grants made with `GranteeServicePrincipal`).
+    #[serde(default)]
+    pub grantee_service_principal: Option<String>,
+    /// Who may retire the grant; it gets none of the operations.
+    #[serde(default)]
+    pub retiring_principal: Option<String>,
+    #[serde(default)]
+    pub issuing_account: Option<String>,
+    /// `Decrypt`, `GenerateDataKey`, ...
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Constraint: the request's encryption context must include these pairs.
+    #[serde(default)]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    /// Constraint: the request's encryption context must be exactly these pairs.
+    #[serde(default)]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+    /// Constraint: the request must come from a service acting for this resource.
+    #[serde(default)]
+    pub source_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -650,6 +692,19 @@ mod tests {
             .unwrap_err()
             .contains("no schema_version"));
         assert!(Snapshot::from_json("not json").is_err());
+    }
+
+    #[test]
+    fn a_key_from_before_grants_were_collected_has_grants_not_collected_not_none() {
+        let old = r#"{"arn":"arn:aws:kms:r:1:key/k","read_as":null,
+            "metadata":{"state":"absent","reason":"x"},"key_policy":{"state":"absent","reason":"x"}}"#;
+        let k: KmsKeyState = serde_json::from_str(old).unwrap();
+        assert!(k.grants.is_unknown(), "{:?}", k.grants);
+        assert!(k
+            .grants
+            .why_missing()
+            .unwrap()
+            .contains("not collected in this snapshot"));
     }
 
     #[test]
