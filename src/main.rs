@@ -1143,7 +1143,8 @@ fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
         std::fs::read_to_string(path)
             .map_err(|e| Fatal(format!("cannot read cases {}: {e}", path.display())))?
     };
-    let (outcomes, summary) = policy::cases::run_all(&text).map_err(Fatal)?;
+    let (outcomes, summary) =
+        policy::cases::run_all(&text).map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
     let lines = policy::cases::par_map(&outcomes, |_, o| o.to_json_line());
     let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in &lines {
@@ -1153,9 +1154,7 @@ fn simulate_cases(a: SimulateArgs) -> Result<u8, Fatal> {
     emit(&out)?;
     eprintln!("{summary}");
     // The contract: exit 1 when a case that states its expected decision disagrees or errors.
-    let failed = outcomes
-        .iter()
-        .any(|o| o.expected.is_some() && o.disagrees());
+    let failed = outcomes.iter().any(|o| o.fails_run());
     Ok(if failed { EXIT_FINDINGS } else { 0 })
 }
 
@@ -1366,6 +1365,14 @@ async fn reconcile_inventory(
     ));
     std::fs::create_dir_all(&work)
         .map_err(|e| Fatal(format!("cannot create {}: {e}", work.display())))?;
+    // Removed however this function ends: an error return, or a panic unwinding through it.
+    struct RemoveOnDrop<'a>(&'a Path);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _work_guard = RemoveOnDrop(&work);
     let in_s3 = |v: &str| v.starts_with("s3://") || v == configured::CONFIGURED;
     if a.athena && !(in_s3(si) && in_s3(di)) {
         return Err(Fatal(

@@ -182,6 +182,9 @@ pub struct CaseOutcome {
     pub id: String,
     pub result: Result<Evaluation, String>,
     pub expected: Option<Decision>,
+    /// The case states `expected` (not absent, not `null`), even one that is not a decision or
+    /// that could not be read: such a case fails the run when it errors (docs/policy-cases.md).
+    pub states_expected: bool,
 }
 
 impl CaseOutcome {
@@ -253,6 +256,13 @@ impl CaseOutcome {
                 out.push('}');
             }
         }
+    }
+
+    /// The case fails the run (exit 1, docs/policy-cases.md): it states `expected` and
+    /// disagrees or errors. A case whose `expected` is not a decision, or whose text could not
+    /// be read, states one too: it must not pass silently.
+    pub fn fails_run(&self) -> bool {
+        self.states_expected && self.disagrees()
     }
 
     /// The case fails the run: an error, or an `expected` that differs from the decision.
@@ -389,18 +399,23 @@ pub fn run_case(v: &Value) -> CaseOutcome {
         .and_then(Value::as_str)
         .unwrap_or("<missing id>")
         .to_string();
-    let expected = v
-        .get("expected")
-        .and_then(|e| Decision::deserialize(e).ok());
+    let stated = v.get("expected").filter(|e| !e.is_null());
+    let expected = stated.and_then(|e| Decision::deserialize(e).ok());
+    let states_expected = stated.is_some();
+    let fail = |why: String| CaseOutcome {
+        id: id.clone(),
+        result: Err(why),
+        expected,
+        states_expected,
+    };
+    if let (Some(e), None) = (stated, expected) {
+        return fail(format!(
+            "invalid case: expected {e} is not a decision (Allowed, ExplicitDeny or ImplicitDeny)"
+        ));
+    }
     let case = match Case::deserialize(v) {
         Ok(c) => c,
-        Err(e) => {
-            return CaseOutcome {
-                id,
-                result: Err(format!("invalid case: {e}")),
-                expected,
-            }
-        }
+        Err(e) => return fail(format!("invalid case: {e}")),
     };
     let result = case
         .compile()
@@ -410,6 +425,7 @@ pub fn run_case(v: &Value) -> CaseOutcome {
         id,
         result,
         expected,
+        states_expected,
     }
 }
 
@@ -439,7 +455,7 @@ fn run_all_split(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
             .enumerate()
             .map(|(j, raw)| {
                 let text = raw.get();
-                fast::run(&mut cache, text).unwrap_or_else(|| run_raw_case(start + j, text))
+                fast::run(&mut cache, text).unwrap_or_else(|| run_raw_case(start + j, text, json))
             })
             .collect()
     });
@@ -562,7 +578,7 @@ mod fast {
             for item in part? {
                 out.push(match item {
                     Item::Done(o) => o,
-                    Item::General(text) => super::run_raw_case(out.len(), text),
+                    Item::General(text) => super::run_raw_case(out.len(), text, json),
                 });
             }
         }
@@ -797,23 +813,18 @@ mod fast {
         Some(CaseOutcome {
             id: c.id.into_owned(),
             result: Ok(super::super::evaluate(&request, &set)),
+            states_expected: c.expected.is_some(),
             expected: c.expected,
         })
     }
 }
 
-/// One case from its JSON text: duplicate keys are refused (serde would keep the last one
-/// silently), then it runs like [`run_case`].
-fn run_raw_case(i: usize, text: &str) -> CaseOutcome {
+/// One case from its JSON text (a slice of `file`): duplicate keys are refused (serde would
+/// keep the last one silently), then it runs like [`run_case`].
+fn run_raw_case(i: usize, text: &str, file: &str) -> CaseOutcome {
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
-            return CaseOutcome {
-                id: format!("#{i}"),
-                result: Err(format!("invalid case: {e}")),
-                expected: None,
-            }
-        }
+        Err(e) => return unreadable_case(i, text, file, &e),
     };
     let mut o = run_case(&v);
     if v.get("id").and_then(Value::as_str).is_none() {
@@ -826,6 +837,74 @@ fn run_raw_case(i: usize, text: &str) -> CaseOutcome {
         }
     }
     o
+}
+
+/// A case whose text is valid JSON to the splitter but cannot be read as a value (nested deeper
+/// than serde_json's recursion limit, a number out of range): its `id` and whether it states
+/// `expected` are recovered from its top level, which is read without descending into the
+/// values, and the error gives its place in the file, since the parser's own position counts
+/// from the case's first byte.
+fn unreadable_case(i: usize, text: &str, file: &str, e: &serde_json::Error) -> CaseOutcome {
+    use std::collections::BTreeMap;
+    let top: Option<BTreeMap<String, &serde_json::value::RawValue>> =
+        serde_json::from_str(text).ok();
+    let id_text = top.as_ref().and_then(|t| t.get("id")).map(|r| r.get());
+    let id = id_text.and_then(|r| serde_json::from_str::<String>(r).ok());
+    let expected_text = top
+        .as_ref()
+        .and_then(|t| t.get("expected"))
+        .map(|r| r.get())
+        .filter(|r| *r != "null");
+    // Where the case starts in the file: `text` is a slice of `file` on every path here.
+    let start = (text.as_ptr() as usize)
+        .checked_sub(file.as_ptr() as usize)
+        .filter(|&o| o <= file.len())
+        .unwrap_or(0);
+    let before = &file.as_bytes()[..start];
+    let case_line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let case_col = start
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    let (line, col) = if e.line() <= 1 {
+        (case_line, case_col + e.column().saturating_sub(1))
+    } else {
+        (case_line + e.line() - 1, e.column())
+    };
+    let msg = e.to_string();
+    let cause = msg
+        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+        .unwrap_or(&msg);
+    CaseOutcome {
+        id: id.unwrap_or_else(|| format!("#{i}")),
+        result: Err(format!(
+            "invalid case (case #{i}, starting on line {case_line} of the case file): {cause} at \
+             line {line} column {col} of the case file"
+        )),
+        expected: expected_text.and_then(|r| serde_json::from_str::<Decision>(r).ok()),
+        states_expected: expected_text.is_some(),
+    }
+}
+
+/// The fuzz body of the case-file reader (cargo-fuzz target `cases_parse`, and a proptest in
+/// `tests/spec_fuzz.rs`): any bytes give outcomes or a whole-file error, never a panic; the
+/// line of every outcome is one JSON object carrying the case's id.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok((outcomes, summary)) = run_all(text) {
+        assert_eq!(summary.total, outcomes.len());
+        for o in &outcomes {
+            let line = o.to_json_line();
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {line}"));
+            assert_eq!(v["id"].as_str(), Some(o.id.as_str()), "{line}");
+        }
+    }
 }
 
 /// `f` over `items` on every available core, results in input order. Plain scoped threads:
@@ -1017,26 +1096,31 @@ mod tests {
                 id: tricky.into(),
                 result: Ok(ev.clone()),
                 expected: None,
+                states_expected: false,
             },
             CaseOutcome {
                 id: "a".into(),
                 result: Ok(ev.clone()),
                 expected: Some(Decision::Allowed),
+                states_expected: true,
             },
             CaseOutcome {
                 id: "b".into(),
                 result: Ok(ev),
                 expected: Some(Decision::ExplicitDeny),
+                states_expected: true,
             },
             CaseOutcome {
                 id: "c".into(),
                 result: Err(tricky.into()),
                 expected: None,
+                states_expected: false,
             },
             CaseOutcome {
                 id: "d".into(),
                 result: Err("x".into()),
                 expected: Some(Decision::ImplicitDeny),
+                states_expected: true,
             },
         ];
         for o in &outcomes {
@@ -1060,7 +1144,7 @@ mod tests {
             let mut cache = fast::Cache::default();
             for pass in 0..2 {
                 for (i, raw) in raws.iter().enumerate() {
-                    let general = run_raw_case(i, raw.get());
+                    let general = run_raw_case(i, raw.get(), &text);
                     if let Some(f) = fast::run(&mut cache, raw.get()) {
                         if pass == 0 {
                             taken += 1;
@@ -1134,6 +1218,37 @@ mod tests {
     }
 
     #[test]
+    fn a_case_that_states_expected_never_passes_silently() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let req = r#""request":{"principal":"anonymous","action":"s3:GetObject","resource":"*"}"#;
+        let text = format!(
+            "[\n{{\"id\":\"typo\",{req},\"expected\":\"Allow\"}},\n{{\"id\":\"num\",{req},\"expected\":5}},\n  {{\"id\":\"deep\",{req},\"expected\":\"ImplicitDeny\",\"x\":{deep}}},\n{{\"expected\":\"Allowed\",\"x\":{deep}}},\n{{\"id\":\"none\",\"x\":{deep}}}\n]"
+        );
+        let (out, summary) = run_all(&text).unwrap();
+        assert_eq!(summary.errors, 5, "{out:?}");
+        for o in &out[..2] {
+            assert!(o.fails_run(), "{o:?}");
+            assert!(
+                o.result.as_ref().unwrap_err().contains("not a decision"),
+                "{o:?}"
+            );
+        }
+        assert_eq!(out[2].id, "deep");
+        assert_eq!(out[2].expected, Some(Decision::ImplicitDeny));
+        assert!(out[2].fails_run());
+        let e = out[2].result.as_ref().unwrap_err();
+        assert!(
+            e.contains("starting on line 4") && e.contains("recursion limit"),
+            "{e}"
+        );
+        assert_eq!(out[3].id, "#3");
+        assert!(out[3].fails_run());
+        // No `expected`: reported, but does not fail the run (docs/policy-cases.md).
+        assert_eq!(out[4].id, "none");
+        assert!(out[4].result.is_err() && !out[4].fails_run());
+    }
+
+    #[test]
     fn fast_path_refuses_duplicates_and_bad_shapes() {
         let mut cache = fast::Cache::default();
         for bad in [
@@ -1146,7 +1261,7 @@ mod tests {
             r#"{"id":"a","request":{"principal":"p","action":"s3:GetObject","resource":"*"},"resource_policy":{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*"}]}}"#,
         ] {
             assert!(fast::run(&mut cache, bad).is_none(), "{bad}");
-            assert!(run_raw_case(0, bad).result.is_err(), "{bad}");
+            assert!(run_raw_case(0, bad, bad).result.is_err(), "{bad}");
         }
     }
 

@@ -87,6 +87,38 @@ pub fn rows_batch(rows: &[NormRow]) -> Result<RecordBatch, String> {
     RecordBatch::try_new(normalised_schema(), cols).map_err(|e| e.to_string())
 }
 
+/// The text of a caught panic's payload (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// Keeps the default panic hook from printing a panic raised inside the Parquet or Arrow
+/// decoders (a damaged data file whose footer still reads): every such panic happens under the
+/// engine's catch ([`Engine::for_each_string_row`], the blocking tasks of
+/// [`super::inventory`]) and becomes an `error` naming the file with the panic's message, so
+/// the hook's "thread panicked" text would only look like a crash. Any other panic still goes
+/// to the default hook. Installed once, by the first engine.
+pub(crate) fn quiet_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_decoder = info.location().is_some_and(|l| {
+                Path::new(l.file()).components().any(|c| {
+                    let c = c.as_os_str().to_string_lossy();
+                    c.starts_with("parquet-") || c.starts_with("arrow-")
+                })
+            });
+            if !in_decoder {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// A DataFusion session with a bounded memory pool.
 pub struct Engine {
     pub ctx: SessionContext,
@@ -100,6 +132,7 @@ impl Engine {
     /// `memory_limit` bytes for the engine's operators (sorts, joins, aggregates); beyond it
     /// they spill to `spill_dir` (the OS temporary directory when `None`).
     pub fn new(memory_limit: usize, spill_dir: Option<&Path>) -> Result<Engine, String> {
+        quiet_decoder_panics();
         // A fair pool, not DataFusion's default greedy one: the join sorts both inventories in
         // every partition at once, and with a greedy pool one sorter took 706 MB of the 1 GiB
         // while another's merge (which cannot spill) found nothing left, failing the 10 M vs
@@ -134,8 +167,22 @@ impl Engine {
     }
 
     /// Run a query and hand every row, cast to strings, to `f` (the same strings the Athena
-    /// path reads), one batch at a time.
+    /// path reads), one batch at a time. A panic inside the engine (the Parquet decoder on a
+    /// damaged data file that still has a valid footer) is an error here, never the end of
+    /// the process: the caller then finds the file ([`super::inventory::unreadable`]).
     pub async fn for_each_string_row(
+        &self,
+        sql_text: &str,
+        f: impl FnMut(&[Option<&str>]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        use futures::FutureExt;
+        std::panic::AssertUnwindSafe(self.string_rows(sql_text, f))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(format!("DataFusion panicked: {}", panic_message(&*p))))
+    }
+
+    async fn string_rows(
         &self,
         sql_text: &str,
         mut f: impl FnMut(&[Option<&str>]) -> Result<(), String>,

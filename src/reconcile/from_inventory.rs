@@ -166,11 +166,14 @@ async fn one_rule(
     let mut c = Collector::new(sinks, &out);
     let r = engine.for_each_row(&text, |row| c.push(row)).await;
     if let Err(e) = r {
-        out.error = Some(
-            c.io_error
-                .take()
-                .unwrap_or(format!("the comparison of the inventories failed: {e}")),
-        );
+        let why = match c.io_error.take() {
+            Some(io) => io,
+            None => match inventory::unreadable(&[&pair.source, &pair.dest]).await {
+                Some(file) => format!("{file} (the comparison of the inventories stopped: {e})"),
+                None => format!("the comparison of the inventories failed: {e}"),
+            },
+        };
+        out.error = Some(why);
         return out;
     }
     out.totals = Some(c.counts);
@@ -226,8 +229,27 @@ pub async fn reconcile(
         let s = count_rows(&engine, "src").await?;
         let d = count_rows(&engine, "dst").await?;
         Ok::<_, String>((engine, s, d))
-    }
-    .await;
+    };
+    // A library panic while the files are registered is an error of this rule, like any other.
+    let prepared = {
+        use futures::FutureExt;
+        match std::panic::AssertUnwindSafe(prepared).catch_unwind().await {
+            Ok(r) => r,
+            Err(p) => Err(format!(
+                "reading the inventories panicked: {}",
+                super::engine::panic_message(&*p)
+            )),
+        }
+    };
+    let prepared = match prepared {
+        Err(e) if !e.starts_with("inventory file") => {
+            match inventory::unreadable(&[&pair.source, &pair.dest]).await {
+                Some(file) => Err(format!("{file} (reading the inventories stopped: {e})")),
+                None => Err(e),
+            }
+        }
+        other => other,
+    };
     let (engine, s, d) = match prepared {
         Ok(p) => p,
         Err(e) => {

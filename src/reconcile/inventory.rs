@@ -237,8 +237,11 @@ pub struct LocalInventory {
 
 /// Find the manifest of a local directory: the directory itself holds `manifest.json`, or the
 /// newest dated folder (`YYYY-MM-DDTHH-MMZ`) under it (or under a `hive`-less config folder)
-/// does. The data files are looked up by their key, relative to the directory or any of its
-/// parents, so a copy of the whole bucket, of the config folder or of the dated folder works.
+/// does. The data files are looked up by their key, relative to the directory or a parent of
+/// the manifest's folder that is still inside the inventory folder ([`Root`]), so a
+/// copy of the whole bucket, of the config folder or of the dated folder works, and nothing
+/// outside the folder given is ever read (a key with `..`, or a symbolic link that leads out, is
+/// refused).
 pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
     let manifest_dir = if dir.join("manifest.json").is_file() {
         dir.to_path_buf()
@@ -260,16 +263,23 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
             )
         })?
     };
-    let manifest_path = manifest_dir.join("manifest.json");
+    let root = Root::of(dir, &manifest_dir)?;
+    let manifest_path = root.inside(&manifest_dir.join("manifest.json"), "manifest.json")?;
     let json = std::fs::read(&manifest_path)
         .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
-    let checksum = std::fs::read(manifest_dir.join("manifest.checksum")).ok();
+    let checksum_path = manifest_dir.join("manifest.checksum");
+    let checksum = if checksum_path.exists() {
+        let p = root.inside(&checksum_path, "manifest.checksum")?;
+        std::fs::read(&p).ok()
+    } else {
+        None
+    };
     let manifest = parse_manifest(&json, checksum.as_deref())
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let files = manifest
         .files
         .iter()
-        .map(|f| find_file(&manifest_dir, &f.key))
+        .map(|f| find_file(&root, &manifest_dir, &manifest_path, &f.key))
         .collect::<Result<_, _>>()?;
     Ok(LocalInventory {
         manifest,
@@ -278,22 +288,121 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
     })
 }
 
-fn find_file(manifest_dir: &Path, key: &str) -> Result<PathBuf, String> {
+/// The folder an inventory given on disk may be read from: the folder given, or, when that is a
+/// report's dated folder itself, the configuration folder above it, since S3 writes the data
+/// files beside the dated folders (`destination-prefix/source-bucket/config-ID/data/...`,
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html>).
+struct Root {
+    /// As given (joined paths stay comparable with it).
+    given: PathBuf,
+    /// With every symbolic link resolved: what a file's own canonical path must start with.
+    canonical: PathBuf,
+}
+
+impl Root {
+    fn of(dir: &Path, manifest_dir: &Path) -> Result<Root, String> {
+        let dated_given = manifest_dir == dir
+            && dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_dated);
+        let given = match dir.parent() {
+            Some(p) if dated_given && !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ if dated_given => PathBuf::from("."),
+            _ => dir.to_path_buf(),
+        };
+        let canonical = std::fs::canonicalize(&given)
+            .map_err(|e| format!("cannot read inventory directory {}: {e}", given.display()))?;
+        Ok(Root { given, canonical })
+    }
+
+    /// `path` with its links resolved, if it stays inside the inventory folder.
+    fn inside(&self, path: &Path, what: &str) -> Result<PathBuf, String> {
+        let real = std::fs::canonicalize(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if real.starts_with(&self.canonical) {
+            Ok(real)
+        } else {
+            Err(format!(
+                "{what} {} leads to {}, outside the inventory folder {}: refused (a symbolic link \
+                 out of the folder given is never followed)",
+                path.display(),
+                real.display(),
+                self.given.display()
+            ))
+        }
+    }
+}
+
+fn find_file(
+    root: &Root,
+    manifest_dir: &Path,
+    manifest_path: &Path,
+    key: &str,
+) -> Result<PathBuf, String> {
     let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
-    for base in manifest_dir.ancestors().take(6) {
+    // S3 writes data keys under the configuration folder; `..` would climb out of the folder
+    // given (REF_LOCATION), and `.` can only be there to confuse the lookup.
+    if parts.iter().any(|p| matches!(*p, ".." | ".")) || key.contains('\\') {
+        return Err(format!(
+            "inventory data file key {key:?} (listed in {}) has a `.`/`..` segment or a backslash: \
+             S3 Inventory writes keys under destination-prefix/source-bucket/config-ID/data/; \
+             refused, nothing outside the inventory folder {} is read ({REF_LOCATION})",
+            manifest_path.display(),
+            root.given.display()
+        ));
+    }
+    // Links resolved first, so that "inside" compares real paths (and `..` in the folder given
+    // cannot make a parent look like a child).
+    let manifest_dir = std::fs::canonicalize(manifest_dir)
+        .map_err(|e| format!("cannot read {}: {e}", manifest_dir.display()))?;
+    for base in manifest_dir
+        .ancestors()
+        .take(6)
+        .filter(|b| b.starts_with(&root.canonical))
+    {
         for skip in 0..parts.len() {
             let p = parts[skip..]
                 .iter()
                 .fold(base.to_path_buf(), |acc, s| acc.join(s));
             if p.is_file() {
-                return Ok(p);
+                return root.inside(&p, &format!("inventory data file {key:?}: the file"));
             }
         }
     }
     Err(format!(
-        "inventory data file {key} (listed in {}/manifest.json) is not on disk under it or its parents",
-        manifest_dir.display()
+        "inventory data file {key} (listed in {}) is not on disk under the inventory folder {}",
+        manifest_path.display(),
+        root.given.display()
     ))
+}
+
+/// A data file's key of an inventory read from S3 must lie under the configuration folder of
+/// the manifest it is listed in (`destination-prefix/source-bucket/config-ID/data/...`, beside
+/// `.../config-ID/YYYY-MM-DDTHH-MMZ/manifest.json`), with no `.`/`..` segment: anything else is
+/// not what S3 writes, would be fetched from elsewhere in the bucket, and would be written
+/// outside the run's temporary folder.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html>
+pub fn check_s3_data_key(bucket: &str, manifest_key: &str, key: &str) -> Result<(), String> {
+    let config = manifest_key
+        .strip_suffix("manifest.json")
+        .map(|d| d.trim_end_matches('/'))
+        .and_then(|d| {
+            d.rsplit_once('/')
+                .map(|(c, _)| format!("{c}/"))
+                .or(Some(String::new()))
+        })
+        .unwrap_or_default();
+    let data = format!("{config}data/");
+    let bad_segment = key.split('/').any(|p| matches!(p, ".." | ".")) || key.contains('\\');
+    if bad_segment || !key.starts_with(&data) || key.len() == data.len() {
+        return Err(format!(
+            "s3://{bucket}/{manifest_key} lists the data file {key:?}, which is not under \
+             s3://{bucket}/{data} where S3 Inventory writes this report's data files: refused, \
+             nothing outside the inventory is read ({REF_LOCATION})"
+        ));
+    }
+    Ok(())
 }
 
 /// Check a data file against the manifest's MD5 (streamed, never the whole file in memory).
@@ -360,7 +469,13 @@ fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<Nor
         .map_err(|_| bad("LastModifiedDate", f(4)))?
         .with_timezone(&Utc);
     Ok(NormRow {
-        key: decode_csv_key(f(0))?,
+        key: decode_csv_key(f(0)).map_err(|e| {
+            format!(
+                "inventory file {}, line {}: {e}",
+                file.display(),
+                rec.position().map(|p| p.line()).unwrap_or(0)
+            )
+        })?,
         version_id: opt(f(1)).unwrap_or_else(|| "null".into()),
         is_delete_marker: dm,
         size,
@@ -374,21 +489,93 @@ fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<Nor
 /// Rows per batch when converting CSV.
 const BATCH: usize = 65_536;
 
+/// The index in a CSV record of each [`NEEDED`] field, from the manifest's `fileSchema`.
+fn csv_indexes(columns: &[String]) -> Result<[usize; 8], String> {
+    let mut idx = [0usize; 8];
+    for (i, (name, _)) in NEEDED.iter().enumerate() {
+        idx[i] = columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("fileSchema lacks {name}"))?;
+    }
+    Ok(idx)
+}
+
+/// Every record of one (decompressed) CSV inventory file, as normalised rows handed to `sink`.
+/// S3 writes every field of `fileSchema` on every line (REF_FIELDS), so a line with fewer or
+/// more fields is a damaged or foreign file: reading it anyway would judge versions from the
+/// wrong columns.
+fn csv_records(
+    input: impl Read,
+    file: &Path,
+    columns: usize,
+    idx: &[usize; 8],
+    mut sink: impl FnMut(NormRow) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(true) => {
+                if rec.len() != columns {
+                    return Err(format!(
+                        "inventory file {}: line {} has {} field(s), the manifest's fileSchema \
+                         has {columns}: the file is damaged or not of this inventory ({REF_FIELDS})",
+                        file.display(),
+                        rec.position().map(|p| p.line()).unwrap_or(0),
+                        rec.len()
+                    ));
+                }
+                sink(csv_row(&rec, idx, file)?)?;
+            }
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                return Err(format!(
+                    "inventory file {} is not gzip CSV: {e}",
+                    file.display()
+                ))
+            }
+        }
+    }
+}
+
+/// The fuzz body of the CSV row reader (cargo-fuzz target `inventory_csv`, and a proptest in
+/// `tests/bad_input.rs`): any bytes, as one decompressed data file of the documented CSV
+/// `fileSchema`, give rows or an error naming the file, never a panic.
+#[doc(hidden)]
+pub fn fuzz_csv(data: &[u8]) {
+    let columns: Vec<String> = writer::CSV_SCHEMA
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let idx = csv_indexes(&columns).expect("the documented schema has every needed field");
+    let file = Path::new("fuzz.csv");
+    if let Err(e) = csv_records(data, file, columns.len(), &idx, |_| Ok(())) {
+        assert!(
+            e.contains("fuzz.csv"),
+            "an error that does not name the file: {e}"
+        );
+    }
+}
+
+/// The fuzz body of the manifest reader (cargo-fuzz target `inventory_manifest`): any bytes
+/// give a manifest or an error, never a panic.
+#[doc(hidden)]
+pub fn fuzz_manifest(data: &[u8]) {
+    let _ = parse_manifest(data, None);
+    let _ = parse_manifest(data, Some(md5_hex(data).as_bytes()));
+}
+
 /// Convert the CSV.gz files of an inventory into one Parquet file of normalised rows, streamed
 /// batch by batch (bounded memory), and return its path.
 fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::properties::WriterProperties;
-    let mut idx = [0usize; 8];
-    for (i, (name, _)) in NEEDED.iter().enumerate() {
-        idx[i] = inv
-            .manifest
-            .columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| format!("fileSchema lacks {name}"))?;
-    }
+    let idx = csv_indexes(&inv.manifest.columns)?;
     let f =
         std::fs::File::create(out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let props = WriterProperties::builder()
@@ -398,36 +585,128 @@ fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
         ArrowWriter::try_new(f, normalised_schema(), Some(props)).map_err(|e| e.to_string())?;
     let mut rows = Vec::with_capacity(BATCH);
     for path in &inv.files {
-        let file = std::fs::File::open(path)
+        let mut file = std::fs::File::open(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(gz);
-        let mut rec = csv::StringRecord::new();
-        loop {
-            match r.read_record(&mut rec) {
-                Ok(true) => rows.push(csv_row(&rec, &idx, path)?),
-                Ok(false) => break,
-                Err(e) => {
-                    return Err(format!(
-                        "inventory file {} is not gzip CSV: {e}",
-                        path.display()
-                    ))
-                }
-            }
+        // A gzip stream starts with its magic bytes (RFC 1952): checked first, so that the
+        // error says what the file is (empty, or not gzip) rather than a decoder's message.
+        let mut magic = [0u8; 2];
+        let n = file.read(&mut magic).unwrap_or(0);
+        if n < 2 || magic != [0x1f, 0x8b] {
+            return Err(format!(
+                "inventory file {} is {}, not a gzip CSV file as S3 Inventory writes them \
+                 ({REF_FIELDS})",
+                path.display(),
+                if n == 0 { "empty" } else { "not gzip" }
+            ));
+        }
+        let head = std::io::Cursor::new(magic);
+        let gz =
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, head.chain(file)));
+        csv_records(gz, path, inv.manifest.columns.len(), &idx, |row| {
+            rows.push(row);
             if rows.len() == BATCH {
                 w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
                 rows.clear();
             }
-        }
+            Ok(())
+        })?;
     }
     if !rows.is_empty() {
         w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
     }
     w.close().map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Run `f` on a blocking thread; a panic in it (a library's decoder on a damaged file) is an
+/// error naming `file`, never the end of the process.
+async fn blocking_on<T: Send + 'static>(
+    file: &Path,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(format!(
+            "inventory file {} cannot be decoded: its reader failed ({})",
+            file.display(),
+            super::engine::panic_message(&*e.into_panic())
+        )),
+        Err(e) => Err(format!("inventory file {}: {e}", file.display())),
+    }
+}
+
+fn not_parquet(path: &Path, e: impl std::fmt::Display) -> String {
+    format!(
+        "inventory file {} is not a readable Parquet file: {e}; fetch it again ({REF_FIELDS})",
+        path.display()
+    )
+}
+
+/// The footer of a Parquet data file (cheap: the metadata only) and the columns the comparison
+/// reads, checked before the engine plans over the files, so a damaged footer or a foreign file
+/// is named here rather than failing somewhere inside the query.
+fn check_parquet_footer(path: &Path) -> Result<(), String> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let r = SerializedFileReader::new(f).map_err(|e| not_parquet(path, e))?;
+    let schema = r.metadata().file_metadata().schema_descr();
+    for (_, col) in NEEDED {
+        if !schema.columns().iter().any(|c| c.name() == col) {
+            return Err(format!(
+                "inventory file {} has no column {col}, which its manifest's fileSchema lists: \
+                 the file is damaged or not of this inventory ({REF_FIELDS})",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every page of the columns the comparison reads, decoded: the whole file, for
+/// [`unreadable`].
+fn decode_parquet(path: &Path) -> Result<(), String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::ProjectionMask;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| not_parquet(path, e))?;
+    let leaves: Vec<usize> = b
+        .parquet_schema()
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| NEEDED.iter().any(|(_, n)| *n == c.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::leaves(b.parquet_schema(), leaves);
+    let r = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| not_parquet(path, e))?;
+    for batch in r {
+        batch.map_err(|e| not_parquet(path, e))?;
+    }
+    Ok(())
+}
+
+/// After the engine failed or panicked over Parquet inventories: the first data file that does
+/// not decode, named, with why. Only on that path, since it reads every file once more; `None`
+/// when every file decodes (the failure was the engine's own, e.g. its memory pool).
+pub async fn unreadable(invs: &[&LocalInventory]) -> Option<String> {
+    super::engine::quiet_decoder_panics();
+    for inv in invs {
+        if inv.manifest.format != Format::Parquet {
+            continue;
+        }
+        for p in &inv.files {
+            let path = p.clone();
+            if let Err(e) = blocking_on(p, move || decode_parquet(&path)).await {
+                return Some(e);
+            }
+        }
+    }
+    None
 }
 
 /// Verify every data file of `inv` and register it as table `name` with the normalised
@@ -448,9 +727,7 @@ pub async fn register(
         Format::Csv => {
             let out = work.join(format!("{name}-normalised.parquet"));
             let (inv2, out2) = (inv.clone(), out.clone());
-            tokio::task::spawn_blocking(move || csv_to_parquet(&inv2, &out2))
-                .await
-                .map_err(|e| e.to_string())??;
+            blocking_on(&inv.manifest_path, move || csv_to_parquet(&inv2, &out2)).await?;
             engine
                 .ctx
                 .register_parquet(name, out.to_string_lossy(), ParquetReadOptions::default())
@@ -472,6 +749,10 @@ pub async fn register(
             if paths.is_empty() {
                 engine.register_rows(name, &[])?;
                 return Ok(());
+            }
+            for p in &inv.files {
+                let path = p.clone();
+                blocking_on(p, move || check_parquet_footer(&path)).await?;
             }
             let df = engine
                 .ctx
@@ -665,6 +946,9 @@ pub async fn open(
     };
     let (c, bucket, manifest_key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
     let local_dir = work.join(manifest_key.trim_end_matches("manifest.json"));
+    for f in &m.files {
+        check_s3_data_key(&bucket, &manifest_key, &f.key)?;
+    }
     use futures::{StreamExt, TryStreamExt};
     futures::stream::iter(&m.files)
         .map(|f| get_to(&c, &bucket, &f.key, work.join(&f.key)))
@@ -703,6 +987,14 @@ async fn s3_manifest_of(
     let c = inventory_client(spec, source, bucket, opts).await?;
     let prefix = prefix.strip_suffix("manifest.json").unwrap_or(prefix);
     let manifest_key = newest_manifest(&c, bucket, prefix).await?;
+    if manifest_key.starts_with('/') || manifest_key.split('/').any(|p| matches!(p, ".." | ".")) {
+        // Copied into the run's temporary folder under its key: a `..` or a leading `/` would
+        // leave it.
+        return Err(format!(
+            "s3://{bucket}/{manifest_key}: a manifest key with a leading `/` or a `.`/`..` \
+             segment is not where S3 Inventory writes manifests; refused ({REF_LOCATION})"
+        ));
+    }
     let dir_key = manifest_key.trim_end_matches("manifest.json");
     let local_dir = work.join(dir_key);
     get_to(&c, bucket, &manifest_key, &local_dir.join("manifest.json")).await?;
@@ -1002,6 +1294,32 @@ mod tests {
         verify_md5(&p, "5d41402abc4b2a76b9719d911017c592").unwrap();
         let e = verify_md5(&p, "5d41402abc4b2a76b9719d911017c593").unwrap_err();
         assert!(e.contains("MD5") && e.contains("fetch it again"), "{e}");
+    }
+
+    #[test]
+    fn s3_data_keys_stay_under_the_configuration_folder_of_their_manifest() {
+        let m = "inv/src/cfg/2026-01-01T00-00Z/manifest.json";
+        assert!(check_s3_data_key("b", m, "inv/src/cfg/data/a.csv.gz").is_ok());
+        for bad in [
+            "inv/src/cfg/data/../../other/data/a.csv.gz",
+            "inv/src/cfg/data/./a.csv.gz",
+            "inv/src/other/data/a.csv.gz",
+            "inv/src/cfg/2026-01-01T00-00Z/manifest.json",
+            "/inv/src/cfg/data/a.csv.gz",
+            "../inv/src/cfg/data/a.csv.gz",
+            "inv/src/cfg/data/",
+            "inv/src/cfg/data\\..\\x",
+        ] {
+            let e = check_s3_data_key("b", m, bad).unwrap_err();
+            assert!(
+                e.contains("s3://b/inv/src/cfg/data/") && e.contains("refused"),
+                "{bad}: {e}"
+            );
+        }
+        // No destination prefix: the source bucket's folder is the first.
+        let m = "src/cfg/2026-01-01T00-00Z/manifest.json";
+        assert!(check_s3_data_key("b", m, "src/cfg/data/a.parquet").is_ok());
+        assert!(check_s3_data_key("b", m, "data/a.parquet").is_err());
     }
 
     #[test]

@@ -32,8 +32,8 @@ struct Entry {
     rule: String,
     #[serde(default = "star")]
     resource: String,
-    reason: String,
-    expires: toml::Value,
+    reason: toml::Spanned<String>,
+    expires: toml::Spanned<toml::Value>,
 }
 
 fn star() -> String {
@@ -56,39 +56,63 @@ impl Mute {
     }
 }
 
-/// Read and check a mute file; errors name the file and the entry.
+/// Read and check a mute file; errors name the file, the line and the entry.
 pub fn load(path: &Path) -> Result<Vec<Mute>, String> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| format!("cannot read mute file {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("mute file {}: {e}", path.display()))
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("mute file {}:{line}: not valid UTF-8", path.display())
+    })?;
+    parse(&text).map_err(|e| format!("mute file {}:{e}", path.display()))
 }
 
+/// Parse mute-file text. An error reads `LINE:COLUMN: cause` on one line, the whole cause
+/// included: the TOML library's `Display` spreads it over several lines (position, a
+/// source excerpt, then the cause), and only the first line of a fatal error reaches the
+/// user. The spec's errors are worded the same way (`crate::spec::parse`).
 pub fn parse(text: &str) -> Result<Vec<Mute>, String> {
-    let file: MuteFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let at = |offset: usize, msg: &str| {
+        let (line, column) = crate::spec::line_col(text, offset);
+        format!("{line}:{column}: {msg}")
+    };
+    let file: MuteFile = toml::from_str(text).map_err(|e| {
+        at(
+            e.span().map_or(0, |s| s.start),
+            &e.message().trim().replace('\n', "; "),
+        )
+    })?;
     file.mute
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
             let n = i + 1;
-            if e.reason.trim().is_empty() {
-                return Err(format!("mute #{n} ({}): a reason is required", e.rule));
+            if e.reason.get_ref().trim().is_empty() {
+                return Err(at(
+                    e.reason.span().start,
+                    &format!("mute #{n} ({}): a reason is required", e.rule),
+                ));
             }
-            let date = match &e.expires {
+            let date = match e.expires.get_ref() {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Datetime(d) => d.to_string(),
                 other => other.to_string(),
             };
             let expires = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
                 .map_err(|_| {
-                    format!(
-                        "mute #{n} ({}): expires must be a date like 2027-03-31, not {date}",
-                        e.rule
+                    at(
+                        e.expires.span().start,
+                        &format!(
+                            "mute #{n} ({}): expires must be a date like 2027-03-31, not {date}",
+                            e.rule
+                        ),
                     )
                 })?;
             Ok(Mute {
                 rule: e.rule,
                 resource: e.resource,
-                reason: e.reason,
+                reason: e.reason.into_inner(),
                 expires,
             })
         })
@@ -192,6 +216,19 @@ expires = 2027-03-31
         let mut v = vec![f("bucket-versioning", "arn:aws:s3:::logs-backup")];
         apply(&mutes, &mut v, today.succ_opt().unwrap());
         assert!(v[0].muted.is_none());
+    }
+
+    #[test]
+    fn a_toml_error_keeps_its_cause_and_line_on_one_line() {
+        let e = parse("[[mute]]\nrule = \"x\"\nexpires = 2027-01-01\n").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("missing field `reason`"), "{e}");
+        assert!(e.starts_with("1:1: ") || e.starts_with("2:"), "{e}");
+        let e = parse("[[mute]]\nrule = \"x\"\nreason = \"\"\nexpires = 2027-01-01\n").unwrap_err();
+        assert!(
+            e.starts_with("3:") && e.contains("reason is required"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -589,8 +589,8 @@ fn expand_patterns(spec: &mut Spec) -> Result<(), Located> {
     Ok(())
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column (in characters) of a byte offset (also the mute file's positions).
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let mut line = 1;
     let mut col = 1;
