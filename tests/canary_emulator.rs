@@ -500,6 +500,40 @@ fn wrong_replica_key_fails_encryption() {
     assert_untouched(&s, &before);
 }
 
+/// The spec names the replica key by alias ARN, as S3 allows (ReplicaKmsKeyID: "Key ARN or Alias
+/// ARN", <https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html>), and
+/// the live rule does too (provisioning defect `replica-key-alias`); S3 reports the key ARN on the
+/// replica. The canary resolves the alias (DescribeKey) and passes; it compared the alias text
+/// with the key ARN before, a false fail on every replica.
+#[test]
+fn replica_key_named_by_alias_arn_passes_encryption() {
+    let mut s = Setup::seed(&["replica-key-alias"]);
+    const KEY: &str =
+        "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    // provision.py names the alias after the key id's first 8 characters.
+    const ALIAS: &str = "arn:aws:kms:ap-southeast-2:271089868719:alias/replaudit-replica-9b8a7c6d";
+    let text = std::fs::read_to_string(&s.spec).unwrap();
+    let needle = format!("replica_kms_key_arn = \"{KEY}\"");
+    assert!(text.contains(&needle));
+    let aliased = s.path("seed-replica-key-alias.toml");
+    std::fs::write(
+        &aliased,
+        text.replacen(&needle, &format!("replica_kms_key_arn = \"{ALIAS}\""), 1),
+    )
+    .unwrap();
+    s.spec = aliased;
+    replication(&s, "normal", 0.2);
+    let before = all_versions(&s);
+    let (_, report) = run_canary(&s, &["--canary-timeout", "10", "--canary-observe", "1"]);
+    let enc = finding(&report, "canary-replica-encryption", SOURCE_RULE);
+    assert_eq!(enc["status"], "pass", "{enc}");
+    assert_eq!(enc["evidence"]["expected_kms_key_id"], ALIAS, "{enc}");
+    assert_eq!(enc["evidence"]["expected_key_arn"], KEY, "{enc}");
+    assert_eq!(enc["evidence"]["replica_kms_key_id"], KEY, "{enc}");
+    assert_cleanup_passed(&report);
+    assert_untouched(&s, &before);
+}
+
 #[test]
 fn delete_markers_off_fails_when_the_spec_expects_them() {
     let s = Setup::seed(&["delete-markers-off"]);

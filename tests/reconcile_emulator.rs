@@ -154,6 +154,62 @@ fn every_class_is_reported_exactly_once_and_the_manifest_lists_what_batch_replic
     );
 }
 
+/// The seed's reports rule names a replica key; an object written with SSE-S3 under it
+/// replicates as SSE-S3 ("If objects in the source bucket are encrypted by using SSE-S3 ... the
+/// replica objects in the destination bucket use the same type of encryption as the source
+/// objects", S3 user guide, replicating encrypted objects; emulator patch 2 cites the same page):
+/// intact, not an encryption mismatch. Reconcile used to require every replica to be SSE-KMS
+/// under the key.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
+#[test]
+fn an_sse_s3_source_under_a_rule_with_a_replica_key_replicates_as_sse_s3() {
+    let setup = Setup::seed(&[]);
+    setup.emu.control(
+        "/_harness/replication",
+        r#"{"mode": "normal", "delay_seconds": 0.05}"#,
+    );
+    let out = Command::new(python())
+        .args([
+            "-c",
+            r#"
+import sys, tomllib, boto3
+from botocore.config import Config
+spec = tomllib.load(open(sys.argv[2], "rb"))
+src = spec["buckets"]["source"]
+# Scenario C: only the uploaders may write under the replicated prefix.
+profile = spec["principals"][spec["scenario_c"]["uploaders"][0]]["credentials"]["profile"]
+s3 = boto3.Session(profile_name=profile).client("s3", region_name=src["region"], endpoint_url=sys.argv[1],
+                                                config=Config(s3={"addressing_style": "path"}))
+r = s3.put_object(Bucket=src["name"], Key="reports/reconcile/sse-s3.txt", Body=b"sse-s3\n",
+                  ServerSideEncryption="AES256")
+print(r["VersionId"])
+"#,
+            &setup.emu.endpoint,
+        ])
+        .arg(&setup.spec)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("write the SSE-S3 object");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (out, report) = reconcile(&setup, &["--in-flight", "2"]);
+    let rule = "reports-to-abcd";
+    let enc = finding(&report, "reconcile-encryption", rule);
+    assert_eq!(enc["status"], "pass", "{}", describe(&report));
+    let ok = finding(&report, "reconcile-replicated", rule);
+    // The provisioned sample (SSE-KMS under the replica key) and the SSE-S3 object.
+    assert_eq!(ok["evidence"]["counts"]["intact"], 2, "{ok}");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&report));
+}
+
 /// A young version without a replica is in flight, never blamed; one not HEADed (budget 0) is
 /// never a pass.
 #[test]
@@ -231,7 +287,8 @@ fn the_listing_pages_to_the_end_and_counts_its_requests() {
     assert_eq!(ev["source_versions"], N + 1);
     assert_eq!(ev["requests"]["list_source"], 2, "{ev}");
     assert_eq!(ev["requests"]["list_destination"], 2, "{ev}");
-    assert_eq!(ev["requests"]["head_source"], 0, "{ev}");
+    // A replica's encryption follows its source version's: both are read.
+    assert_eq!(ev["requests"]["head_source"], N + 1, "{ev}");
     assert_eq!(ev["requests"]["head_destination"], N + 1, "{ev}");
     println!(
         "with replica_kms_key_arn: {} versions a side, requests {}, {} per 1,000 versions (both sides)",
