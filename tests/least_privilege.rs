@@ -96,6 +96,9 @@ const PERMISSIONS: &[(&str, &[&str], Option<&str>)] = &[
     ),
     ("kms:DescribeKey", &["kms:DescribeKey"], None),
     ("kms:GetKeyPolicy", &["kms:GetKeyPolicy"], None),
+    // Grants decide who can decrypt (the who-can rule's `decrypt` class):
+    // <https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html>.
+    ("kms:ListGrants", &["kms:ListGrants"], None),
     (
         "cloudtrail:DescribeTrails",
         &["cloudtrail:DescribeTrails"],

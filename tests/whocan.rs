@@ -255,3 +255,96 @@ fn who_can_names_the_planted_role_and_user_and_the_rule_fails_on_them_unless_exp
     );
     assert_eq!(rule_ids(&report, "fail"), Vec::<String>::new());
 }
+
+/// A KMS grant is part of who can decrypt (issue 20 item 1): one grant of Decrypt on the seed's
+/// destination key to clint, whom neither policy lets decrypt, makes `who-can` list him with
+/// the grant id as the reason, and the `who-can` rule fail on him.
+/// AWS: "When authorizing access to a KMS key, grants are considered along with key policies
+/// and IAM policies" (<https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>).
+#[test]
+fn a_kms_grant_lists_its_grantee_with_the_grant_as_the_reason() {
+    let s = Setup::seed(&[]);
+    let key = format!("arn:aws:kms:ap-southeast-2:{ABCD}:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d");
+    let clint = abcd("user/clint-eastwood");
+    let script = r#"
+import boto3, sys
+endpoint, key, grantee = sys.argv[1:]
+kms = boto3.Session(profile_name="abcd-audit").client("kms", endpoint_url=endpoint, region_name="ap-southeast-2")
+print(kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt"])["GrantId"])
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script, &s.emu.endpoint, &key, &clint])
+        .env("AWS_CONFIG_FILE", s.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", s.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "CreateGrant: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let grant_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!grant_id.is_empty());
+
+    let snap = s.path("state.json");
+    s.snapshot(&snap);
+    let o = s
+        .cmd()
+        .args(["who-can", "--output", "json", "--spec"])
+        .arg(&s.spec)
+        .arg("--snapshot")
+        .arg(&snap)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let w: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("who-can JSON ({e}): {stderr}"));
+    assert_eq!(w["errors"].as_array().unwrap().len(), 0, "{}", w["errors"]);
+    let g = find(&w, &clint, "destination", "kms:Decrypt")
+        .unwrap_or_else(|| panic!("clint decrypts by the grant: {}", w["grants"]));
+    assert_eq!(g["level"], "yes", "{g}");
+    assert_eq!(g["deciding"][0], format!("KMS grant {grant_id}"), "{g}");
+    assert_eq!(g["resource"], key.as_str());
+    // The grant gives Decrypt on that key only: nothing on the buckets themselves.
+    assert!(w["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["subject"] == clint.as_str())
+        .all(|x| x["action"] == "kms:Decrypt" && x["bucket"] == "destination"));
+
+    // The table names the grant as the way in.
+    let o = s
+        .cmd()
+        .args(["who-can", "--bucket", "destination", "--spec"])
+        .arg(&s.spec)
+        .arg("--snapshot")
+        .arg(&snap)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.contains("user/clint-eastwood"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(&format!("KMS grant {grant_id}")), "{row}");
+
+    // The rule fails on clint's decrypt, and on nothing else.
+    let report = audit_offline(&s, &s.spec, &snap, "reports-grant");
+    let fails: Vec<&Value> = with_status(&report, "fail")
+        .into_iter()
+        .filter(|f| f["id"] == "who-can")
+        .collect();
+    assert_eq!(fails.len(), 1, "{}", describe(&report));
+    let msg = fails[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "{clint} (user) can kms:Decrypt by KMS grant {grant_id}"
+        )),
+        "{msg}"
+    );
+    assert_eq!(fails[0]["evidence"]["class"], "decrypt");
+}

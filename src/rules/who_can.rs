@@ -23,7 +23,10 @@ declare_rule! {
     /// control = `s3:PutBucketPolicy`, `s3:DeleteBucketPolicy`, `s3:PutReplicationConfiguration`,
     /// `s3:PutBucketPublicAccessBlock`, `s3:PutEncryptionConfiguration`, `s3:PutBucketVersioning`,
     /// `s3:PutBucketOwnershipControls`, `s3:PutBucketAcl`, `s3:PutLifecycleConfiguration`;
-    /// decrypt = `kms:Decrypt` on the bucket's default-encryption key, as S3 asks it for a reader.
+    /// decrypt = `kms:Decrypt` on the bucket's default-encryption key, as S3 asks it for a reader,
+    /// allowed by the key policy with IAM policies or by a KMS grant (named by its grant id;
+    /// conditional when the grant has constraints); keys whose grants could not be listed
+    /// make `decrypt` an `error`.
     /// Object actions are asked on a key anywhere in the bucket and under every prefix the spec
     /// gives it. The root user of the bucket's account (of the key's account for `decrypt`) is
     /// always expected: AWS gives it every permission on its own account's resources.
@@ -66,6 +69,7 @@ declare_rule! {
         "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/grants.html",
     ],
 }
 
