@@ -1410,7 +1410,7 @@ async fn reconcile_inventory(
         "rule,class,bucket,key,version_id,delete_marker,detail"
     )
     .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
-    let mut batch = BTreeMap::new();
+    let mut batch = reconcile::Repairs::default();
     let outcomes = match (opened, &located) {
         (_, Ok((si, di))) if a.athena => {
             let athena_opts = reconcile::athena::AthenaOptions {
@@ -1444,12 +1444,9 @@ async fn reconcile_inventory(
     let _ = std::fs::remove_dir_all(&work);
     list.flush()
         .map_err(|e| Fatal(format!("cannot write {}: {e}", list_path.display())))?;
-    let (manifest, commands) =
+    let (mut files, commands) =
         reconcile::write_manifests(&outcomes, batch, &a.report.output_dir, stamp)?;
-    let files = reconcile::Files {
-        list: Some(list_path),
-        manifest,
-    };
+    files.list = Some(list_path);
     let mut findings = Vec::new();
     for o in &outcomes {
         findings.extend(reconcile::findings(o, &files));

@@ -665,16 +665,17 @@ pub async fn reconcile(
                 c.push(sql::parse_row(row).map_err(|e| e.to_string())?)
             });
             match rows.await {
-                Ok(()) => Ok((s, d, sql::full_counts(counts), c.verdicts)),
+                Ok(()) => Ok((s, d, sql::side_counts(counts), c.verdicts)),
                 Err(e) => Err(c.io_error.take().unwrap_or(e)),
             }
         }
         .await;
         match r {
-            Ok((s, d, counts, verdicts)) => {
+            Ok((s, d, (counts, waiting), verdicts)) => {
                 o.source_versions = s;
                 o.destination_versions = d;
                 o.totals = Some(counts);
+                o.destination_in_flight = waiting;
                 o.verdicts = verdicts;
                 o.inventory = Some(serde_json::json!({
                     "engine": "athena",

@@ -127,10 +127,11 @@ pub enum Class {
     /// A replica with the same key and version id, same size (and ETag, where comparable),
     /// encrypted as the rule requires.
     Intact,
-    /// No replica yet, younger than the in-flight window: not blamed.
+    /// No replica yet, younger than the in-flight window, and nothing says it will not come:
+    /// PENDING, a delete marker (which has no status), or a status not read (yet). Not blamed.
     InFlight,
-    /// Older than the window, no replica, and the source does not say FAILED/PENDING/none
-    /// (COMPLETED: the replica was deleted; or a delete marker, which has no status).
+    /// No replica although it arrived once (COMPLETED: the replica was deleted since), at any
+    /// age; or a delete marker older than the window.
     Missing,
     /// The source version says FAILED: S3 never retries it.
     Failed,
@@ -177,13 +178,43 @@ impl Class {
         }
     }
 
-    /// Versions S3 Batch Replication can repair: it replicates "objects that have never been
-    /// replicated", "objects that previously failed to replicate" and objects already
-    /// replicated (to re-copy a deleted replica).
-    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-batch.html>
-    pub fn needs_batch_replication(&self) -> bool {
-        matches!(self, Class::Missing | Class::Failed | Class::NeverEligible)
+    /// The job that repairs a version of this class, if one does.
+    ///
+    /// - [`Repair::BatchReplication`]: S3 Batch Replication replicates "Objects that existed
+    ///   before a replication configuration was in place" and "Objects that have failed
+    ///   replication" (never eligible, FAILED), and replicas at the source ("To replicate objects
+    ///   that are replicas, use Batch Replication").
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-batch.html>
+    ///   By choice, versions still PENDING after the window go there too: S3 keeps a version
+    ///   PENDING through temporary failures, and Batch Replication also takes "Objects that have
+    ///   previously been replicated", so the job is harmless if live replication completes first.
+    /// - [`Repair::CopyInPlace`]: a COMPLETED version whose replica is gone was most likely
+    ///   deleted at the destination by version id, and "Batch Replication does not support
+    ///   re-replicating objects that were deleted with the version ID of the object from the
+    ///   destination bucket. To re-replicate these objects, you can copy the source objects in
+    ///   place with a Batch Copy job" (a new version at the source, which the rule replicates).
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html>
+    /// - A delete marker cannot be copied and its absence has no status to tell why: no job
+    ///   (the finding says what to do).
+    pub fn repair(&self, delete_marker: bool) -> Option<Repair> {
+        match self {
+            Class::Failed | Class::NeverEligible | Class::PendingTooLong => {
+                Some(Repair::BatchReplication)
+            }
+            Class::Missing if !delete_marker => Some(Repair::CopyInPlace),
+            _ => None,
+        }
     }
+}
+
+/// How a version that is not replicated as it should be is put right ([`Class::repair`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Repair {
+    /// An S3 Batch Replication job (operation `S3ReplicateObject`).
+    BatchReplication,
+    /// A Batch Operations Copy job that copies the source version onto its own key
+    /// (operation `S3PutObjectCopy`).
+    CopyInPlace,
 }
 
 /// One classified version, with why.
@@ -213,8 +244,9 @@ const STATUS_UNREAD: [Class; 4] = [
 /// Which versions need a HeadObject before [`classify`] can decide them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeadPlan {
-    /// Indexes into the source list: versions with no replica, older than the window (their
-    /// replication status decides FAILED / PENDING / never eligible / missing).
+    /// Indexes into the source list: versions with no replica, at any age (their replication
+    /// status decides FAILED / PENDING / never eligible / missing / in flight), the older than
+    /// the window first (unread, they are unverified; a young one unread is in flight).
     pub source: Vec<usize>,
     /// Indexes into the destination list: replicas whose encryption the rule constrains (their
     /// sources are in `source` too: a replica's encryption follows its source's).
@@ -260,8 +292,7 @@ pub fn plan_heads(
             continue;
         }
         match dest_ids.get(&vkey(s)) {
-            None if age(s, now) >= rule.in_flight => plan.source.push(i),
-            None => {}
+            None => plan.source.push(i),
             Some(&d) if rule.replica_kms_key_arn.is_some() => {
                 plan.source.push(i);
                 plan.destination.push(d);
@@ -269,6 +300,9 @@ pub fn plan_heads(
             Some(_) => {}
         }
     }
+    // `--max-heads` goes first to the versions that are unverified if unread.
+    plan.source
+        .sort_by_key(|&i| age(&source[i], now) < rule.in_flight);
     plan
 }
 
@@ -314,7 +348,6 @@ pub fn classify(
             could_be: could_be.to_vec(),
         };
     for s in source.iter().filter(|v| rule.in_scope(v)) {
-        let young = age(s, now) < rule.in_flight;
         let (class, detail, could_be): (Class, String, &[Class]) = match dest_ids.get(&vkey(s)) {
             Some(d) => {
                 matched.insert(vkey(s), ());
@@ -326,30 +359,7 @@ pub fn classify(
                 };
                 (c, why, could)
             }
-            None if young => (
-                Class::InFlight,
-                format!(
-                    "no replica yet, written {}s ago (in-flight window {}s)",
-                    age(s, now).as_secs(),
-                    rule.in_flight.as_secs()
-                ),
-                &[],
-            ),
-            None if s.delete_marker => (
-                Class::Missing,
-                "delete marker not at the destination although the rule replicates delete markers"
-                    .into(),
-                &[],
-            ),
-            None => {
-                let (c, why) = judge_missing(s);
-                let could: &[Class] = if c == Class::Unverified {
-                    &STATUS_UNREAD
-                } else {
-                    &[]
-                };
-                (c, why, could)
-            }
+            None => judge_unreplicated(s, age(s, now), rule.in_flight),
         };
         out.push(verdict(class, source_bucket, s, detail, could_be));
     }
@@ -367,37 +377,96 @@ pub fn classify(
     out
 }
 
-/// A source version older than the window with no replica: its replication status decides.
-fn judge_missing(s: &Version) -> (Class, String) {
+/// What a young version whose replication status was not read could be: not pending too long
+/// (it is inside the window), anything else a status can say.
+const YOUNG_UNREAD: [Class; 3] = [Class::Missing, Class::Failed, Class::NeverEligible];
+
+/// A source version with no replica: its replication status decides, before its age. The
+/// in-flight window spares only what may still arrive: PENDING, a delete marker (no status to
+/// read), or a version whose status was not read. FAILED is final ("If object replication fails
+/// after you upload an object, you can't retry replication"), no status means "not eligible
+/// for replication" (S3 returns the header "if the object in your request is eligible"),
+/// COMPLETED means the replica arrived and is gone. `comparison_sql` (sql.rs) decides the same,
+/// in the same order; the differential tests in engine.rs hold them together.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html>
+fn judge_unreplicated(
+    s: &Version,
+    age: Duration,
+    window: Duration,
+) -> (Class, String, &'static [Class]) {
+    let young = age < window;
+    let in_flight = |why: &str| {
+        format!(
+            "no replica yet, written {}s ago (in-flight window {}s){why}",
+            age.as_secs(),
+            window.as_secs()
+        )
+    };
+    if s.delete_marker {
+        return if young {
+            (Class::InFlight, in_flight(""), &[])
+        } else {
+            (
+                Class::Missing,
+                "delete marker not at the destination although the rule replicates delete markers"
+                    .into(),
+                &[],
+            )
+        };
+    }
     match &s.head {
+        Head::NotAsked if young => (
+            Class::InFlight,
+            in_flight("; its replication status was not read (--max-heads reached)"),
+            &YOUNG_UNREAD,
+        ),
+        Head::Failed(why) if young => (
+            Class::InFlight,
+            in_flight(&format!(
+                "; its replication status could not be read: {why}"
+            )),
+            &YOUNG_UNREAD,
+        ),
         Head::NotAsked => (
             Class::Unverified,
             "no replica, and its replication status was not read (--max-heads reached)".into(),
+            &STATUS_UNREAD,
         ),
         Head::Failed(why) => (
             Class::Unverified,
             format!("no replica, and its replication status could not be read: {why}"),
+            &STATUS_UNREAD,
         ),
         Head::Seen(h) => match h.replication_status.as_deref() {
             Some("FAILED") => (
                 Class::Failed,
                 "replication status FAILED: S3 does not retry it".into(),
+                &[],
+            ),
+            Some("PENDING") if young => (
+                Class::InFlight,
+                in_flight("; replication status PENDING"),
+                &[],
             ),
             Some("PENDING") => (
                 Class::PendingTooLong,
                 "replication status still PENDING after the in-flight window".into(),
+                &[],
             ),
             None => (
                 Class::NeverEligible,
                 "no replication status: written before the rule, or not picked up by it".into(),
+                &[],
             ),
             Some("REPLICA") => (
                 Class::NeverEligible,
                 "the source version is itself a replica: live replication does not replicate replicas".into(),
+                &[],
             ),
             Some(other) => (
                 Class::Missing,
-                format!("replication status {other} but no replica at the destination"),
+                format!("replication status {other} but no replica at the destination (it arrived and was deleted since)"),
+                &[],
             ),
         },
     }
@@ -584,13 +653,43 @@ mod tests {
     }
 
     #[test]
-    fn missing_only_after_the_in_flight_window() {
+    fn a_status_that_says_nothing_is_coming_decides_before_the_age() {
+        // COMPLETED without a replica: it arrived and is gone, however young.
         let mut old = v("reports/a", "v1", 10, 31);
         old.head = seen(Some("COMPLETED"), None, None);
         assert_eq!(class_of(&rule(), vec![old], vec![]), Class::Missing);
         let mut young = v("reports/a", "v1", 10, 29);
         young.head = seen(Some("COMPLETED"), None, None);
-        assert_eq!(class_of(&rule(), vec![young], vec![]), Class::InFlight);
+        assert_eq!(
+            class_of(&rule(), vec![young.clone()], vec![]),
+            Class::Missing
+        );
+        // FAILED is final; no status is never eligible; a replica at the source is not replicated.
+        young.head = seen(Some("FAILED"), None, None);
+        assert_eq!(
+            class_of(&rule(), vec![young.clone()], vec![]),
+            Class::Failed
+        );
+        young.head = seen(None, None, None);
+        assert_eq!(
+            class_of(&rule(), vec![young.clone()], vec![]),
+            Class::NeverEligible
+        );
+        young.head = seen(Some("REPLICA"), None, None);
+        assert_eq!(
+            class_of(&rule(), vec![young.clone()], vec![]),
+            Class::NeverEligible
+        );
+        // Not read yet: in flight, but what it could be is said (never a silent pass).
+        young.head = Head::NotAsked;
+        let all = classify(&rule(), "s", std::slice::from_ref(&young), "d", &[], now());
+        assert_eq!(all[0].class, Class::InFlight);
+        assert_eq!(all[0].could_be, YOUNG_UNREAD.to_vec());
+        young.head = Head::Failed("s3:HeadObject failed: AccessDenied".into());
+        let all = classify(&rule(), "s", std::slice::from_ref(&young), "d", &[], now());
+        assert_eq!(all[0].class, Class::InFlight);
+        assert!(all[0].detail.contains("AccessDenied"), "{}", all[0].detail);
+        assert_eq!(all[0].could_be, YOUNG_UNREAD.to_vec());
     }
 
     #[test]
@@ -894,17 +993,17 @@ mod tests {
         let src = vec![
             v("reports/replicated", "1", 1, 60), // replica present -> HEAD both (encryption)
             v("reports/missing", "2", 1, 60),    // no replica, old -> HEAD the source
-            v("reports/young", "3", 1, 1),       // no replica, young -> nothing
+            v("reports/young", "3", 1, 1),       // no replica, young -> HEAD the source, last
             v("scratch/x", "4", 1, 60),          // out of scope -> nothing
             dm,                                  // delete marker -> never
         ];
         let dst = vec![v("reports/replicated", "1", 1, 59)];
         let p = plan_heads(&r, &src, &dst, now());
-        assert_eq!(p.source, vec![0, 1]);
+        assert_eq!(p.source, vec![0, 1, 2]);
         assert_eq!(p.destination, vec![0]);
         // No encryption requirement: replicas need no HEAD.
         let p = plan_heads(&rule(), &src, &dst, now());
-        assert_eq!(p.source, vec![1]);
+        assert_eq!(p.source, vec![1, 2]);
         assert!(p.destination.is_empty());
     }
 
@@ -921,14 +1020,23 @@ mod tests {
     }
 
     #[test]
-    fn batch_replication_takes_missing_failed_and_never_eligible() {
-        let want: Vec<Class> = Class::ALL
-            .into_iter()
-            .filter(|c| c.needs_batch_replication())
-            .collect();
+    fn batch_replication_takes_failed_never_eligible_and_pending_a_deleted_replica_is_copied() {
+        let jobs = |dm: bool| -> Vec<(Class, Repair)> {
+            Class::ALL
+                .into_iter()
+                .filter_map(|c| c.repair(dm).map(|r| (c, r)))
+                .collect()
+        };
         assert_eq!(
-            want,
-            vec![Class::Missing, Class::Failed, Class::NeverEligible]
+            jobs(false),
+            vec![
+                (Class::Missing, Repair::CopyInPlace),
+                (Class::Failed, Repair::BatchReplication),
+                (Class::PendingTooLong, Repair::BatchReplication),
+                (Class::NeverEligible, Repair::BatchReplication),
+            ]
         );
+        // A delete marker cannot be copied: a missing one is in no job.
+        assert!(!jobs(true).iter().any(|(c, _)| *c == Class::Missing));
     }
 }

@@ -209,15 +209,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Run [`sql::counts_sql`] (or any `class, n` query): versions per class, zeros included.
-    pub async fn counts(&self, sql_text: &str) -> Result<BTreeMap<Class, usize>, String> {
+    /// Run [`sql::counts_sql`]: versions per class (zeros included), and the destination
+    /// versions among the in-flight ones ([`sql::side_counts`]).
+    pub async fn counts(&self, sql_text: &str) -> Result<(BTreeMap<Class, usize>, usize), String> {
         let mut got = Vec::new();
         self.for_each_string_row(sql_text, |r| {
             got.push(sql::parse_count(r).map_err(|e| e.to_string())?);
             Ok(())
         })
         .await?;
-        Ok(sql::full_counts(got))
+        Ok(sql::side_counts(got))
     }
 
     /// Run [`sql::comparison_sql`] or [`sql::findings_rows_sql`], one [`SqlRow`] at a time.
@@ -610,10 +611,14 @@ mod tests {
             let e = Engine::new(64 << 20, None).unwrap();
             e.register_rows("src", &src).unwrap();
             e.register_rows("dst", &dst).unwrap();
-            let counts = e
+            let (counts, waiting) = e
                 .counts(&sql::counts_sql(&rule, "src", "dst"))
                 .await
                 .unwrap();
+            assert_eq!(
+                waiting, 0,
+                "no destination version is newer than the source's"
+            );
             let mut want = sql::full_counts([]);
             for c in live.values() {
                 *want.get_mut(c).unwrap() += 1;
@@ -688,5 +693,236 @@ mod tests {
         assert_eq!(stale[k], Class::InFlight);
         // An older orphan is still blamed.
         assert_eq!(stale["reports/orphan"], Class::NoSource);
+    }
+
+    /// A source version's kind in the state matrix: its replication status as HeadObject and
+    /// the inventory give it, or a delete marker (which carries none).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        Status(Option<&'static str>),
+        DeleteMarker,
+    }
+
+    const KINDS: [Kind; 6] = [
+        Kind::Status(None),
+        Kind::Status(Some("PENDING")),
+        Kind::Status(Some("COMPLETED")),
+        Kind::Status(Some("FAILED")),
+        Kind::Status(Some("REPLICA")),
+        Kind::DeleteMarker,
+    ];
+
+    /// The class AWS's documentation gives a source version, independently of both paths:
+    /// status decides before age, and the in-flight window only spares a version whose status
+    /// says it may still arrive.
+    /// - FAILED: "If object replication fails after you upload an object, you can't retry
+    ///   replication" (S3 user guide, replication status): failed at any age.
+    /// - no status: S3 "returns the x-amz-replication-status header if the object in your request
+    ///   is eligible for replication" (same page): never eligible at any age; a replica
+    ///   (REPLICA) at the source is not replicated again ("What isn't replicated").
+    /// - COMPLETED without a replica: it arrived and was deleted since, nothing is on its way.
+    /// - PENDING and delete markers (which have no status): in flight inside the window.
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html>,
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html>
+    fn documented_class(kind: Kind, young: bool, replica: bool) -> Class {
+        match (kind, replica) {
+            (_, true) => Class::Intact,
+            (Kind::DeleteMarker, false) if young => Class::InFlight,
+            (Kind::DeleteMarker, false) => Class::Missing,
+            (Kind::Status(Some("FAILED")), false) => Class::Failed,
+            (Kind::Status(Some("PENDING")), false) if young => Class::InFlight,
+            (Kind::Status(Some("PENDING")), false) => Class::PendingTooLong,
+            (Kind::Status(Some("COMPLETED")), false) => Class::Missing,
+            (Kind::Status(None | Some("REPLICA")), false) => Class::NeverEligible,
+            (Kind::Status(Some(other)), false) => unreachable!("{other} is not in KINDS"),
+        }
+    }
+
+    /// The live path as `live::one_rule` runs it: the listing carries no status; HeadObject is
+    /// made only where [`compare::plan_heads`] plans it (and answers what the version's row
+    /// says); then [`compare::classify`].
+    fn live_pipeline(scope: &RuleScope, src: &[NormRow], dst: &[NormRow]) -> Verdicts {
+        let key = scope.replica_kms_key_arn.as_deref();
+        let listed = |rows: &[NormRow]| -> (Vec<Version>, Vec<Version>) {
+            let seen: Vec<Version> = rows.iter().map(|r| as_version(r, key)).collect();
+            let bare = seen
+                .iter()
+                .cloned()
+                .map(|mut v| {
+                    v.head = Head::NotAsked;
+                    v
+                })
+                .collect();
+            (seen, bare)
+        };
+        let (s_seen, mut s) = listed(src);
+        let (d_seen, mut d) = listed(dst);
+        let plan = compare::plan_heads(scope, &s, &d, now());
+        for i in plan.source {
+            s[i].head = s_seen[i].head.clone();
+        }
+        for i in plan.destination {
+            d[i].head = d_seen[i].head.clone();
+        }
+        compare::classify(scope, "s", &s, "d", &d, now())
+            .into_iter()
+            .map(|v| ((v.bucket, v.key, v.version_id), v.class))
+            .collect()
+    }
+
+    /// The differential test of issue 21: for every replication status (none, PENDING,
+    /// COMPLETED, FAILED, REPLICA, and delete markers) x age (inside / outside the in-flight
+    /// window) x replica (present / absent), the live path (listing, planned HeadObjects,
+    /// classify) and the comparison SQL on DataFusion (the text Athena runs) give the same
+    /// class, and it is the class the AWS documentation gives ([`documented_class`]).
+    #[test]
+    fn live_and_sql_give_the_documented_class_for_every_status_age_and_replica() {
+        let mut src = Vec::new();
+        let mut dst = Vec::new();
+        let mut want = Verdicts::new();
+        for (k, kind) in KINDS.iter().enumerate() {
+            for young in [true, false] {
+                for has_replica in [true, false] {
+                    let age = if young { 60 } else { WINDOW + 60 };
+                    let s = NormRow {
+                        key: format!("reports/{k}-{kind:?}-young={young}-replica={has_replica}"),
+                        version_id: "v1".into(),
+                        is_delete_marker: *kind == Kind::DeleteMarker,
+                        size: if *kind == Kind::DeleteMarker { 0 } else { 1 },
+                        etag: (*kind != Kind::DeleteMarker).then(|| ETAGS[0].unwrap().to_string()),
+                        last_modified: now() - chrono::Duration::seconds(age),
+                        replication_status: match kind {
+                            Kind::Status(st) => st.map(str::to_string),
+                            Kind::DeleteMarker => None,
+                        },
+                        encryption_status: Some("SSE-S3".into()),
+                    };
+                    want.insert(
+                        ("s".into(), s.key.clone(), s.version_id.clone()),
+                        documented_class(*kind, young, has_replica),
+                    );
+                    if has_replica {
+                        dst.push(replica(&s, 9, 0));
+                    }
+                    src.push(s);
+                }
+            }
+        }
+        let scope = scope("reports/", true, false);
+        let live = live_pipeline(&scope, &src, &dst);
+        let sql = run_sql(&scope, &src, &dst, &|s| s);
+        let table = |got: &Verdicts| -> Vec<String> {
+            want.iter()
+                .filter(|(k, c)| got.get(*k) != Some(*c))
+                .map(|(k, c)| format!("{}: want {}, got {:?}", k.1, c.as_str(), got.get(k)))
+                .collect()
+        };
+        assert_eq!(table(&live), Vec::<String>::new(), "live path");
+        assert_eq!(table(&sql), Vec::<String>::new(), "comparison SQL");
+        assert_eq!(live, want, "live path: no other verdicts");
+        assert_eq!(sql, live, "SQL and live path");
+    }
+
+    /// Issue 21 items 1 and 5, from inventories: a destination replica newer than the source's
+    /// inventory waits for its source (in flight) but is not a source version in scope; a
+    /// destination version without replication status is not a replica ("The replication
+    /// status of a replica will return REPLICA"), so no source can be on its way: no source,
+    /// at any age. The local path (rows into the Collector) and Athena's (counts_sql) agree.
+    #[test]
+    fn destination_versions_newer_than_the_source_inventory_are_counted_apart() {
+        use crate::reconcile::from_inventory::{Collector, Sinks};
+        use crate::reconcile::live::{Requests, RuleOutcome};
+        let scope = scope("reports/", true, false);
+        let row = |key: &str, status: Option<&str>, secs: i64| NormRow {
+            key: key.into(),
+            version_id: "v1".into(),
+            is_delete_marker: false,
+            size: 1,
+            etag: ETAGS[0].map(str::to_string),
+            last_modified: now() - chrono::Duration::seconds(secs),
+            replication_status: status.map(str::to_string),
+            encryption_status: Some("SSE-S3".into()),
+        };
+        let src = vec![row("reports/a", Some("COMPLETED"), WINDOW + 60)];
+        let dst = vec![
+            replica(&src[0], 9, 0),
+            row("reports/late-replica", Some("REPLICA"), 60),
+            row("reports/late-direct", None, 60),
+        ];
+        let taken = now() - chrono::Duration::seconds(600);
+        let rule = SqlRule::from_scope(
+            &scope,
+            now() - chrono::Duration::seconds(WINDOW),
+            Some(taken),
+        )
+        .unwrap();
+        let mut o = RuleOutcome {
+            replication_id: "r".into(),
+            rule: scope.clone(),
+            source_bucket: "s".into(),
+            source_account_id: "111122223333".into(),
+            source_region: "ap-southeast-1".into(),
+            destination_bucket: "d".into(),
+            source_versions: src.len(),
+            destination_versions: dst.len(),
+            verdicts: vec![],
+            requests: Requests::default(),
+            error: None,
+            skipped: None,
+            heads_not_made: 0,
+            totals: None,
+            destination_in_flight: 0,
+            inventory: None,
+            notes: vec![],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (counts, waiting, classes, verdicts) = rt.block_on(async {
+            let e = Engine::new(64 << 20, None).unwrap();
+            e.register_rows("src", &src).unwrap();
+            e.register_rows("dst", &dst).unwrap();
+            let mut list = Vec::new();
+            let mut repairs = crate::reconcile::Repairs::default();
+            let mut sinks = Sinks {
+                list: &mut list,
+                batch: &mut repairs,
+            };
+            let mut c = Collector::new(&mut sinks, &o);
+            let mut classes = BTreeMap::new();
+            e.for_each_row(&sql::comparison_sql(&rule, "src", "dst"), |r| {
+                classes.insert(r.key.clone(), r.class);
+                c.push(r)
+            })
+            .await
+            .unwrap();
+            let (counts, waiting) = e
+                .counts(&sql::counts_sql(&rule, "src", "dst"))
+                .await
+                .unwrap();
+            assert_eq!(counts, c.counts, "counts_sql and the streamed rows");
+            assert_eq!(waiting, c.destination_in_flight);
+            (counts, waiting, classes, c.verdicts)
+        });
+        assert_eq!(classes["reports/late-replica"], Class::InFlight);
+        assert_eq!(classes["reports/late-direct"], Class::NoSource);
+        assert_eq!(waiting, 1);
+        o.totals = Some(counts);
+        o.destination_in_flight = waiting;
+        o.verdicts = verdicts;
+        let fs = crate::reconcile::findings(&o, &crate::reconcile::Files::default());
+        let ok = fs.iter().find(|f| f.id == "reconcile-replicated").unwrap();
+        assert!(
+            ok.message
+                .contains("1 of 1 source versions in scope replicated and intact, 0 in flight"),
+            "{}",
+            ok.message
+        );
+        assert!(
+            ok.message
+                .contains("1 destination replica(s) newer than the source's inventory"),
+            "{}",
+            ok.message
+        );
     }
 }

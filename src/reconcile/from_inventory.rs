@@ -17,7 +17,7 @@ use super::engine::Engine;
 use super::inventory::{self, LocalInventory};
 use super::live::{self, LiveOptions, RuleOutcome};
 use super::sql::{self, SqlRule};
-use super::{csv_field, encode_manifest_key, SAMPLE};
+use super::{csv_field, Repairs, SAMPLE};
 use crate::spec::Spec;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -56,8 +56,8 @@ pub struct Sinks<'a> {
     /// The full list (`rule,class,bucket,key,version_id,delete_marker,detail`, header written
     /// by the caller).
     pub list: &'a mut dyn Write,
-    /// Batch Replication manifest rows per source bucket.
-    pub batch: &'a mut BTreeMap<String, Vec<String>>,
+    /// The manifest rows of the repair jobs, per source bucket.
+    pub batch: &'a mut Repairs,
 }
 
 /// What every source of truth does with a classified version as it streams out of the
@@ -69,6 +69,8 @@ pub(crate) struct Collector<'s, 'a> {
     source_bucket: String,
     dest_bucket: String,
     pub counts: BTreeMap<Class, usize>,
+    /// Of `counts`' in-flight versions, the destination replicas waiting for a source.
+    pub destination_in_flight: usize,
     pub verdicts: Vec<super::compare::Verdict>,
     samples: BTreeMap<Class, usize>,
     /// Why writing the list failed (the comparison is then stopped by the `Err`).
@@ -83,6 +85,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             source_bucket: out.source_bucket.clone(),
             dest_bucket: out.destination_bucket.clone(),
             counts: sql::full_counts([]),
+            destination_in_flight: 0,
             verdicts: Vec::new(),
             samples: BTreeMap::new(),
             io_error: None,
@@ -91,6 +94,9 @@ impl<'s, 'a> Collector<'s, 'a> {
 
     pub fn push(&mut self, row: sql::SqlRow) -> Result<(), String> {
         *self.counts.entry(row.class).or_default() += 1;
+        if row.class == Class::InFlight && row.side == sql::Side::Destination {
+            self.destination_in_flight += 1;
+        }
         let v = row.verdict(&self.source_bucket, &self.dest_bucket);
         if let Err(e) = writeln!(
             self.sinks.list,
@@ -106,18 +112,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             self.io_error = Some(format!("cannot write the version list: {e}"));
             return Err("write failed".into());
         }
-        if v.class.needs_batch_replication() {
-            self.sinks
-                .batch
-                .entry(v.bucket.clone())
-                .or_default()
-                .push(format!(
-                    "{},{},{}",
-                    v.bucket,
-                    encode_manifest_key(&v.key),
-                    v.version_id
-                ));
-        }
+        self.sinks.batch.push(&v);
         let n = self.samples.entry(v.class).or_default();
         if *n < SAMPLE && !matches!(v.class, Class::Intact | Class::InFlight) {
             *n += 1;
@@ -177,6 +172,7 @@ async fn one_rule(
         return out;
     }
     out.totals = Some(c.counts);
+    out.destination_in_flight = c.destination_in_flight;
     out.verdicts = c.verdicts;
     out.inventory = Some(json!({
         "source_inventory": pair.source.manifest_path.display().to_string(),

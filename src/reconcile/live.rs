@@ -80,6 +80,10 @@ pub struct RuleOutcome {
     /// Versions per class when `verdicts` holds only a sample (the inventory path streams the
     /// rest into the files); `None` = `verdicts` is every version.
     pub totals: Option<std::collections::BTreeMap<compare::Class, usize>>,
+    /// Of the in-flight versions counted, the destination replicas newer than the source's
+    /// inventory (inventory paths only): they wait for a source, they are not source versions
+    /// in scope.
+    pub destination_in_flight: usize,
     /// The inventories read, the cutoff and the SQL run (inventory path only).
     pub inventory: Option<serde_json::Value>,
     /// What the source of truth could not show (e.g. the KMS key of a replica in an inventory).
@@ -449,6 +453,7 @@ impl RuleOutcome {
             skipped: None,
             heads_not_made: 0,
             totals: None,
+            destination_in_flight: 0,
             inventory: None,
             notes: vec![],
         }

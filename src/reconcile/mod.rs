@@ -17,7 +17,7 @@ pub mod live;
 pub mod sql;
 
 use crate::findings::{Finding, Scenario, Severity, Status};
-use compare::{Class, Verdict};
+use compare::{Class, Repair, Verdict};
 use live::RuleOutcome;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -36,6 +36,8 @@ const REF_BATCH: &str =
 const REF_KMS: &str =
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html";
 const REF_ETAG: &str = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html";
+const REF_COPY: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html";
 const REF_LIST: &str =
     "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html";
 
@@ -73,8 +75,8 @@ fn meta(c: Class) -> ClassMeta {
             "No source version is missing at the destination",
             High,
             Scenario::Step4,
-            "Replicate the listed versions with S3 Batch Replication (manifest written next to the reports), then find out how the replicas disappeared (a lifecycle rule or a delete at the destination).",
-            &[REF_BATCH, REF_WHAT],
+            "These versions were replicated (COMPLETED) and their replicas are gone, most likely deleted at the destination by version id, which S3 Batch Replication cannot re-replicate: copy the source versions in place with the Batch Operations Copy job printed (copy-in-place manifest written next to the reports); each copy is a new version of its key, which the rule replicates. A delete marker missing at the destination: delete the key there without a version id. Then find out how the replicas disappeared (a lifecycle rule or a delete at the destination).",
+            &[REF_WHAT, REF_COPY],
         ),
         Class::Failed => m(
             "reconcile-failed",
@@ -89,7 +91,7 @@ fn meta(c: Class) -> ClassMeta {
             "No source version stays PENDING beyond the in-flight window",
             Medium,
             Scenario::Step4,
-            "Check the rule's replication metrics (OperationsPendingReplication, ReplicationLatency) and the role's permissions; re-run reconcile later.",
+            "Check the rule's replication metrics (OperationsPendingReplication, ReplicationLatency) and the role's permissions; re-run reconcile later, or replicate the listed versions with S3 Batch Replication (manifest written next to the reports).",
             &[REF_STATUS],
         ),
         Class::Mismatched => m(
@@ -234,6 +236,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         "requests": o.requests,
         "requests_per_1000_versions": per_1000(o.requests.total()),
         "heads_not_made": o.heads_not_made,
+        "destination_in_flight": o.destination_in_flight,
         "counts": counts.iter().map(|(k, v)| (k.as_str(), *v)).collect::<BTreeMap<_, _>>(),
         "full_list": files.list.as_ref().map(|p| p.display().to_string()),
     });
@@ -246,25 +249,30 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     let m = meta(Class::Intact);
-    let mut f = base(
-        m.id,
-        m.title,
-        Status::Pass,
-        m.severity,
-        m.scenario,
-        format!(
-            "{}: {} of {} source versions in scope replicated and intact, {} in flight (younger than {}s)",
-            o.rule.label,
-            counts[&Class::Intact],
-            counts
-                .iter()
-                .filter(|(c, _)| **c != Class::NoSource)
-                .map(|(_, n)| n)
-                .sum::<usize>(),
-            counts[&Class::InFlight],
-            o.rule.in_flight.as_secs()
-        ),
+    // Destination replicas newer than the source's inventory are counted in flight, but they
+    // are not source versions.
+    let waiting = o.destination_in_flight;
+    let source_in_scope = counts
+        .iter()
+        .filter(|(c, _)| **c != Class::NoSource)
+        .map(|(_, n)| n)
+        .sum::<usize>()
+        .saturating_sub(waiting);
+    let mut message = format!(
+        "{}: {} of {} source versions in scope replicated and intact, {} in flight (younger than {}s)",
+        o.rule.label,
+        counts[&Class::Intact],
+        source_in_scope,
+        counts[&Class::InFlight].saturating_sub(waiting),
+        o.rule.in_flight.as_secs()
     );
+    if waiting > 0 {
+        let _ = write!(
+            message,
+            "; {waiting} destination replica(s) newer than the source's inventory, not judged"
+        );
+    }
+    let mut f = base(m.id, m.title, Status::Pass, m.severity, m.scenario, message);
     f.evidence = common.clone();
     f.references = m.references.iter().map(|s| s.to_string()).collect();
     out.push(f);
@@ -321,8 +329,15 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         let mut ev = common.clone();
         ev["count"] = json!(count);
         ev["sample"] = sample(&these);
-        if c.needs_batch_replication() && count > 0 {
-            ev["batch_manifest"] = json!(files.manifest.as_ref().map(|p| p.display().to_string()));
+        let path = |p: &Option<PathBuf>| json!(p.as_ref().map(|p| p.display().to_string()));
+        match c.repair(false) {
+            Some(Repair::BatchReplication) if count > 0 => {
+                ev["batch_manifest"] = path(&files.manifest)
+            }
+            Some(Repair::CopyInPlace) if count > 0 => {
+                ev["copy_in_place_manifest"] = path(&files.copy_manifest)
+            }
+            _ => {}
         }
         f.evidence = ev;
         if status != Status::Pass {
@@ -341,6 +356,9 @@ pub struct Files {
     pub list: Option<PathBuf>,
     /// The Batch Replication manifest (absent when nothing needs it).
     pub manifest: Option<PathBuf>,
+    /// The Batch Operations Copy (in place) manifest of the versions whose replicas were
+    /// deleted (absent when there are none).
+    pub copy_manifest: Option<PathBuf>,
 }
 
 /// A CSV field, quoted when it needs to be (RFC 4180).
@@ -387,38 +405,80 @@ pub(crate) fn encode_manifest_key(key: &str) -> String {
     percent_encoding::utf8_percent_encode(key, KEY_ENCODE).to_string()
 }
 
-/// The S3 Batch Operations CSV manifest (`S3BatchOperations_CSV_20180820`, fields `Bucket`,
-/// `Key`, `VersionId`, no header, keys URL-encoded) of the versions S3 Batch Replication must
-/// replicate: missing, FAILED and never eligible. One manifest per source bucket would be needed
-/// for one job per bucket; rows name their bucket, so `rows_by_bucket` splits it.
+/// The rows of the S3 Batch Operations CSV manifests (`S3BatchOperations_CSV_20180820`, fields
+/// `Bucket`, `Key`, `VersionId`, no header, keys URL-encoded), per job ([`Class::repair`]) and
+/// per source bucket (a job reads one manifest of one bucket).
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-create-job.html#create-manifest-file>,
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_JobManifestSpec.html>
-pub fn manifest_rows(outcomes: &[RuleOutcome]) -> BTreeMap<String, Vec<String>> {
-    let mut by_bucket: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for o in outcomes {
-        for v in o
-            .verdicts
-            .iter()
-            .filter(|v| v.class.needs_batch_replication())
-        {
-            let key = encode_manifest_key(&v.key);
-            by_bucket
-                .entry(v.bucket.clone())
-                .or_default()
-                .push(format!("{},{},{}", v.bucket, key, v.version_id));
-        }
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// S3 Batch Replication: never eligible, FAILED, PENDING past the window.
+    pub batch: BTreeMap<String, Vec<String>>,
+    /// Batch Operations Copy in place: replicas deleted at the destination.
+    pub copy: BTreeMap<String, Vec<String>>,
+}
+
+impl Repairs {
+    /// Add a verdict's version to the manifest of the job that repairs it, if one does.
+    pub fn push(&mut self, v: &Verdict) {
+        let rows = match v.class.repair(v.delete_marker) {
+            Some(Repair::BatchReplication) => &mut self.batch,
+            Some(Repair::CopyInPlace) => &mut self.copy,
+            None => return,
+        };
+        rows.entry(v.bucket.clone()).or_default().push(format!(
+            "{},{},{}",
+            v.bucket,
+            encode_manifest_key(&v.key),
+            v.version_id
+        ));
     }
-    for rows in by_bucket.values_mut() {
+}
+
+/// The manifest rows of every verdict, sorted, duplicates dropped.
+pub fn manifest_rows(outcomes: &[RuleOutcome]) -> Repairs {
+    let mut r = Repairs::default();
+    for v in outcomes.iter().flat_map(|o| &o.verdicts) {
+        r.push(v);
+    }
+    for rows in r.batch.values_mut().chain(r.copy.values_mut()) {
         rows.sort();
         rows.dedup();
     }
-    by_bucket
+    r
 }
 
-/// The AWS CLI commands that start a Batch Replication job from a manifest (printed, never run).
-/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-existing-config.html>,
-/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_S3ReplicateObjectOperation.html>
-pub fn batch_command(
+/// A word for a POSIX shell: as is when it has only safe characters, else single-quoted.
+fn sh_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The AWS CLI commands that start the job repairing the versions of a manifest (printed, never
+/// run), runnable as printed in a POSIX shell once the upper-case placeholders are replaced:
+///
+/// - The manifest's ETag: `head-object --query ETag --output text` prints the ETag with its
+///   double quotes (the ETag header is a quoted string), which would end the JSON string of
+///   `--manifest` early; `tr -d '"'` keeps the bare value, as CreateJob's examples give
+///   `"ETag":"60e460c9d1046e73f7dde5043ac3ae85"`. The value is spliced in double-quoted.
+///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-create-job.html>,
+///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_JobManifestLocation.html>
+/// - CreateJob requires AccountId, Operation, Report, Priority, RoleArn and a Manifest (the
+///   CLI generates the ClientRequestToken).
+///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_CreateJob.html>
+/// - Batch Replication: operation `S3ReplicateObject`, the job in the source bucket's Region.
+///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-existing-config.html>,
+///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_S3ReplicateObjectOperation.html>
+/// - Copy in place: operation `S3PutObjectCopy` with the source bucket as `TargetResource`, the
+///   job in the Region copied to (the source's); objects up to 5 GB; "if preserving current or
+///   noncurrent version order is important, copy all noncurrent versions first".
+///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html>
+pub fn job_command(
+    job: Repair,
     manifest: &Path,
     bucket: &str,
     account_id: &str,
@@ -429,16 +489,55 @@ pub fn batch_command(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let (title, operation, prefix) = match job {
+        Repair::BatchReplication => (
+            format!("# Batch Replication for s3://{bucket} (replaudit never starts it):"),
+            json!({"S3ReplicateObject": {}}),
+            "batch-replication",
+        ),
+        Repair::CopyInPlace => (
+            format!(
+                "# Copy in place (Batch Operations Copy) for s3://{bucket}: replicas deleted at the destination,\n\
+                 # which Batch Replication cannot re-replicate; each copy is a new version the rule replicates\n\
+                 # (objects up to 5 GB; replaudit never starts it):"
+            ),
+            json!({"S3PutObjectCopy": {"TargetResource": format!("arn:{partition}:s3:::{bucket}")}}),
+            "copy-in-place",
+        ),
+    };
+    const ETAG: &str = "@ETAG@";
+    let manifest_json = json!({
+        "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key", "VersionId"]},
+        "Location": {"ObjectArn": format!("arn:{partition}:s3:::MANIFEST-BUCKET/{name}"), "ETag": ETAG},
+    })
+    .to_string();
+    let (before, after) = manifest_json
+        .split_once(ETAG)
+        .expect("the placeholder is in the manifest JSON");
+    let report = json!({
+        "Bucket": format!("arn:{partition}:s3:::REPORT-BUCKET"),
+        "Prefix": prefix,
+        "Format": "Report_CSV_20180820",
+        "Enabled": true,
+        "ReportScope": "AllTasks",
+    });
     format!(
-        "# Batch Replication for s3://{bucket} (replaudit never starts it):\n\
+        "{title}\n\
          aws s3 cp {manifest} s3://MANIFEST-BUCKET/{name}\n\
-         ETAG=$(aws s3api head-object --bucket MANIFEST-BUCKET --key {name} --query ETag --output text)\n\
+         ETAG=$(aws s3api head-object --bucket MANIFEST-BUCKET --key {name} --query ETag --output text | tr -d '\"')\n\
          aws s3control create-job --region {region} --account-id {account_id} \\\n  \
-         --operation '{{\"S3ReplicateObject\":{{}}}}' \\\n  \
-         --manifest '{{\"Spec\":{{\"Format\":\"S3BatchOperations_CSV_20180820\",\"Fields\":[\"Bucket\",\"Key\",\"VersionId\"]}},\"Location\":{{\"ObjectArn\":\"arn:{partition}:s3:::MANIFEST-BUCKET/{name}\",\"ETag\":\"'$ETAG'\"}}}}' \\\n  \
-         --report '{{\"Bucket\":\"arn:{partition}:s3:::REPORT-BUCKET\",\"Prefix\":\"batch-replication\",\"Format\":\"Report_CSV_20180820\",\"Enabled\":true,\"ReportScope\":\"AllTasks\"}}' \\\n  \
+         --operation {operation} \\\n  \
+         --manifest {before}\"$ETAG\"{after} \\\n  \
+         --report {report} \\\n  \
          --priority 1 --role-arn arn:{partition}:iam::{account_id}:role/BATCH-OPERATIONS-ROLE --no-confirmation-required\n",
-        manifest = manifest.display(),
+        manifest = sh_word(&manifest.display().to_string()),
+        name = sh_word(&name),
+        region = sh_word(region),
+        account_id = sh_word(account_id),
+        operation = sh_word(&operation.to_string()),
+        before = sh_word(before),
+        after = sh_word(after),
+        report = sh_word(&report.to_string()),
     )
 }
 
@@ -453,48 +552,59 @@ pub fn write_files(
     };
     let list = dir.join(format!("reconcile-{stamp}-versions.csv"));
     write(&list, &list_csv(outcomes))?;
-    let (manifest, commands) = write_manifests(outcomes, manifest_rows(outcomes), dir, stamp)?;
-    Ok((
-        Files {
-            list: Some(list),
-            manifest,
-        },
-        commands,
-    ))
+    let (mut files, commands) = write_manifests(outcomes, manifest_rows(outcomes), dir, stamp)?;
+    files.list = Some(list);
+    Ok((files, commands))
 }
 
-/// Write one Batch Replication manifest per source bucket (rows sorted, duplicates dropped);
-/// returns the first manifest and the commands to print.
+/// Write one manifest per job and source bucket (rows sorted, duplicates dropped): Batch
+/// Replication `reconcile-STAMP-batch-manifest-BUCKET.csv`, copy in place
+/// `reconcile-STAMP-copy-in-place-BUCKET.csv`; returns the first of each (`list` unset) and the
+/// commands to print.
 pub fn write_manifests(
     outcomes: &[RuleOutcome],
-    mut by_bucket: BTreeMap<String, Vec<String>>,
+    repairs: Repairs,
     dir: &Path,
     stamp: &str,
-) -> Result<(Option<PathBuf>, Vec<String>), String> {
+) -> Result<(Files, Vec<String>), String> {
     let write = |p: &Path, body: &str| {
         std::fs::write(p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))
     };
-    for rows in by_bucket.values_mut() {
-        rows.sort();
-        rows.dedup();
-    }
-    let mut first = None;
+    let mut files = Files::default();
     let mut commands = Vec::new();
-    for (bucket, rows) in by_bucket {
-        let p = dir.join(format!("reconcile-{stamp}-batch-manifest-{bucket}.csv"));
-        write(&p, &(rows.join("\n") + "\n"))?;
-        if let Some(o) = outcomes.iter().find(|o| o.source_bucket == bucket) {
-            commands.push(batch_command(
-                &p,
-                &bucket,
-                &o.source_account_id,
-                &o.source_region,
-                crate::aws::partition_of_region(&o.source_region),
-            ));
+    for (job, by_bucket, file, first) in [
+        (
+            Repair::BatchReplication,
+            repairs.batch,
+            "batch-manifest",
+            &mut files.manifest,
+        ),
+        (
+            Repair::CopyInPlace,
+            repairs.copy,
+            "copy-in-place",
+            &mut files.copy_manifest,
+        ),
+    ] {
+        for (bucket, mut rows) in by_bucket {
+            rows.sort();
+            rows.dedup();
+            let p = dir.join(format!("reconcile-{stamp}-{file}-{bucket}.csv"));
+            write(&p, &(rows.join("\n") + "\n"))?;
+            if let Some(o) = outcomes.iter().find(|o| o.source_bucket == bucket) {
+                commands.push(job_command(
+                    job,
+                    &p,
+                    &bucket,
+                    &o.source_account_id,
+                    &o.source_region,
+                    crate::aws::partition_of_region(&o.source_region),
+                ));
+            }
+            first.get_or_insert(p);
         }
-        first.get_or_insert(p);
     }
-    Ok((first, commands))
+    Ok((files, commands))
 }
 
 #[cfg(test)]
@@ -544,6 +654,7 @@ mod tests {
             skipped: None,
             heads_not_made: 0,
             totals: None,
+            destination_in_flight: 0,
             inventory: None,
             notes: vec![],
         }
@@ -638,8 +749,8 @@ mod tests {
     }
 
     #[test]
-    fn the_manifest_lists_exactly_what_batch_replication_repairs_with_encoded_keys() {
-        let o = outcome(vec![
+    fn each_manifest_lists_exactly_what_its_job_repairs_with_encoded_keys() {
+        let mut o = outcome(vec![
             (Class::Missing, "reports/a b,c.txt"),
             (Class::Failed, "reports/ü"),
             (Class::NeverEligible, "reports/old"),
@@ -650,39 +761,202 @@ mod tests {
             (Class::NoSource, "reports/n"),
             (Class::Unverified, "reports/u"),
             (Class::InFlight, "reports/f"),
+            (Class::Missing, "reports/dm"),
         ]);
+        o.verdicts[10].delete_marker = true;
         let rows = manifest_rows(&[o]);
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.batch.len(), 1);
+        // Batch Replication: FAILED, never eligible, PENDING past the window.
         assert_eq!(
-            rows["src"],
+            rows.batch["src"],
             vec![
                 "src,reports/%C3%BC,v-reports/ü",
-                "src,reports/a%20b%2Cc.txt,v-reports/a b,c.txt",
                 "src,reports/old,v-reports/old",
+                "src,reports/p,v-reports/p",
             ]
+        );
+        // A replica deleted at the destination: copied in place, never Batch Replication; a
+        // missing delete marker in neither.
+        assert_eq!(
+            rows.copy["src"],
+            vec!["src,reports/a%20b%2Cc.txt,v-reports/a b,c.txt"]
         );
     }
 
     #[test]
-    fn files_are_written_and_the_command_is_printed_not_run() {
+    fn files_are_written_and_the_commands_are_printed_not_run() {
         let dir = tempfile::tempdir().unwrap();
         let o = outcome(vec![
             (Class::Failed, "reports/x"),
             (Class::Intact, "reports/y"),
+            (Class::Missing, "reports/z"),
         ]);
         let (files, cmds) = write_files(&[o], dir.path(), "T").unwrap();
         let list = std::fs::read_to_string(files.list.unwrap()).unwrap();
-        assert_eq!(list.lines().count(), 3, "{list}");
+        assert_eq!(list.lines().count(), 4, "{list}");
         let m = std::fs::read_to_string(files.manifest.unwrap()).unwrap();
         assert_eq!(m, "src,reports/x,v-reports/x\n");
-        assert_eq!(cmds.len(), 1);
-        assert!(cmds[0].contains(
-            "aws s3control create-job --region ap-southeast-1 --account-id 111122223333"
-        ));
+        let c = std::fs::read_to_string(files.copy_manifest.unwrap()).unwrap();
+        assert_eq!(c, "src,reports/z,v-reports/z\n");
+        assert_eq!(cmds.len(), 2);
+        for cmd in &cmds {
+            assert!(cmd.contains(
+                "aws s3control create-job --region ap-southeast-1 --account-id 111122223333"
+            ));
+        }
         assert!(cmds[0].contains("S3ReplicateObject"));
+        assert!(cmds[1].contains("S3PutObjectCopy"));
         // Nothing to repair: no manifest.
         let (files, cmds) =
             write_files(&[outcome(vec![(Class::Intact, "a")])], dir.path(), "U").unwrap();
-        assert!(files.manifest.is_none() && cmds.is_empty());
+        assert!(files.manifest.is_none() && files.copy_manifest.is_none() && cmds.is_empty());
+    }
+
+    /// A stub `aws` for the printed commands: `s3 cp` checks that the manifest is there,
+    /// `s3api head-object --query ETag --output text` prints the ETag as the CLI does (the
+    /// header's value, double quotes included), `s3control create-job` writes its arguments,
+    /// NUL-separated, into `$ARGS_OUT`; anything else fails.
+    const STUB_AWS: &str = r#"#!/bin/sh
+case "$1 $2" in
+"s3 cp") test -f "$3" || { echo "aws s3 cp: no file $3" >&2; exit 1; } ;;
+"s3api head-object")
+  case " $* " in *" --query ETag --output text "*) ;; *) echo "unexpected: aws $*" >&2; exit 2 ;; esac
+  printf '%s\n' '"9b2cf535f27731c974343645a3985328"' ;;
+"s3control create-job") shift 2; for a in "$@"; do printf '%s\0' "$a"; done > "$ARGS_OUT" ;;
+*) echo "unexpected: aws $*" >&2; exit 2 ;;
+esac
+"#;
+
+    /// Run a printed command in `sh` with the stub `aws` first on PATH: the arguments
+    /// `create-job` got, as the shell split and expanded them (`--flag value`; a flag without a
+    /// value maps to "").
+    fn run_printed(cmd: &str, dir: &Path) -> BTreeMap<String, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let aws = bin.join("aws");
+        std::fs::write(&aws, STUB_AWS).unwrap();
+        std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out_file = dir.join("create-job.args");
+        let _ = std::fs::remove_file(&out_file);
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-e", "-c", cmd])
+            .env("PATH", path)
+            .env("ARGS_OUT", &out_file)
+            .output()
+            .expect("run sh");
+        assert!(
+            out.status.success(),
+            "the printed command failed: {}\n{cmd}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let raw = std::fs::read(&out_file).expect("create-job was run");
+        let words: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8(w.to_vec()).unwrap())
+            .collect();
+        let mut args = BTreeMap::new();
+        let mut i = 0;
+        while i < words.len() {
+            let flag = &words[i];
+            assert!(
+                flag.starts_with("--"),
+                "{flag:?} is not an option: {words:?}"
+            );
+            match words.get(i + 1).filter(|w| !w.starts_with("--")) {
+                Some(v) => {
+                    args.insert(flag.clone(), v.clone());
+                    i += 2;
+                }
+                None => {
+                    args.insert(flag.clone(), String::new());
+                    i += 1;
+                }
+            }
+        }
+        args
+    }
+
+    /// Issue 21 item 7: the printed `create-job` runs as printed (in a folder whose name needs
+    /// quoting), and every JSON argument parses with the fields CreateJob requires
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_CreateJob.html>): the
+    /// manifest's bare ETag, its format and fields, the operation, an enabled report, a
+    /// priority and a role.
+    #[test]
+    fn the_printed_create_job_commands_run_as_printed_with_valid_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out dir's");
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = outcome(vec![
+            (Class::Failed, "reports/x"),
+            (Class::Missing, "reports/z"),
+        ]);
+        let (files, cmds) = write_files(&[o], &dir, "T").unwrap();
+        let manifests = [files.manifest.unwrap(), files.copy_manifest.unwrap()];
+        assert_eq!(cmds.len(), 2);
+        for (cmd, manifest) in cmds.iter().zip(&manifests) {
+            let args = run_printed(cmd, tmp.path());
+            let keys: Vec<&str> = args.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "--account-id",
+                    "--manifest",
+                    "--no-confirmation-required",
+                    "--operation",
+                    "--priority",
+                    "--region",
+                    "--report",
+                    "--role-arn"
+                ]
+            );
+            let json = |k: &str| -> serde_json::Value {
+                serde_json::from_str(&args[k])
+                    .unwrap_or_else(|e| panic!("{k} is not JSON ({e}): {}", args[k]))
+            };
+            assert_eq!(args["--account-id"], "111122223333");
+            assert_eq!(args["--region"], "ap-southeast-1");
+            let m = json("--manifest");
+            assert_eq!(
+                m["Location"]["ETag"], "9b2cf535f27731c974343645a3985328",
+                "{m}"
+            );
+            let name = manifest.file_name().unwrap().to_str().unwrap();
+            assert_eq!(
+                m["Location"]["ObjectArn"],
+                format!("arn:aws:s3:::MANIFEST-BUCKET/{name}"),
+                "{m}"
+            );
+            assert_eq!(m["Spec"]["Format"], "S3BatchOperations_CSV_20180820");
+            assert_eq!(m["Spec"]["Fields"], json!(["Bucket", "Key", "VersionId"]));
+            let op = json("--operation");
+            if manifest == &manifests[0] {
+                assert_eq!(op, json!({"S3ReplicateObject": {}}));
+            } else {
+                assert_eq!(
+                    op,
+                    json!({"S3PutObjectCopy": {"TargetResource": "arn:aws:s3:::src"}})
+                );
+            }
+            let r = json("--report");
+            assert_eq!(r["Enabled"], true, "{r}");
+            assert_eq!(r["Format"], "Report_CSV_20180820", "{r}");
+            assert!(
+                r["Bucket"].as_str().unwrap().starts_with("arn:aws:s3:::"),
+                "{r}"
+            );
+            assert!(
+                ["AllTasks", "FailedTasksOnly"].contains(&r["ReportScope"].as_str().unwrap()),
+                "{r}"
+            );
+            assert!(args["--priority"].parse::<u32>().is_ok());
+            assert!(args["--role-arn"].starts_with("arn:aws:iam::111122223333:role/"));
+        }
     }
 }

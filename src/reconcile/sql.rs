@@ -48,7 +48,15 @@
 //!   "32 hex digits" and "32 characters" agree on every ETag S3 produces).
 //! - Inventories are snapshots: [`SqlRule::in_flight_cutoff`] comes from the inventories'
 //!   creation times, not from "now", and [`SqlRule::dest_unexplained_after`] keeps a destination
-//!   version written after the source's inventory was taken from being called "no source".
+//!   replica (status `REPLICA`) written after the source's inventory was taken from being called
+//!   "no source". A destination version without that status is not a replica ("The replication
+//!   status of a replica will return REPLICA"): no source can be on its way, so it is "no source"
+//!   at any age. These destination versions are not source versions in scope: [`counts_sql`]
+//!   counts them apart ([`side_counts`]).
+//! - Status decides before age, as [`compare::classify`] does: the cutoff spares only PENDING
+//!   versions and delete markers (which have no status); FAILED, COMPLETED, none and REPLICA are
+//!   final whatever the age.
+//!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html>
 //!
 //! # SQL subset (every construct is in both engines' documentation)
 //!
@@ -283,7 +291,7 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
     };
     let unexplained = match rule.dest_unexplained_after {
         Some(t) => format!(
-            "\n    WHEN s.key IS NULL AND d.last_modified > {} THEN '{}'",
+            "\n    WHEN s.key IS NULL AND d.replication_status = 'REPLICA' AND d.last_modified > {} THEN '{}'",
             ts(t),
             Class::InFlight.as_str()
         ),
@@ -299,9 +307,10 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
       WHEN s.size <> d.size THEN '{mismatched}'
       WHEN {etag_differs} THEN '{mismatched}'{encryption}
       ELSE '{intact}' END
-    WHEN s.last_modified > {cutoff} THEN '{in_flight}'
+    WHEN s.is_delete_marker AND s.last_modified > {cutoff} THEN '{in_flight}'
     WHEN s.is_delete_marker THEN '{missing}'
     WHEN s.replication_status = 'FAILED' THEN '{failed}'
+    WHEN s.replication_status = 'PENDING' AND s.last_modified > {cutoff} THEN '{in_flight}'
     WHEN s.replication_status = 'PENDING' THEN '{pending}'
     WHEN s.replication_status IS NULL OR s.replication_status = 'REPLICA' THEN '{never}'
     ELSE '{missing}' END AS class,
@@ -334,10 +343,11 @@ FULL OUTER JOIN ({dst}) d
     )
 }
 
-/// Versions per class: `class`, `n` (BIGINT).
+/// Versions per class and side: `class`, `side`, `n` (BIGINT). The side keeps destination
+/// versions (in flight: newer than the source's inventory) out of "source versions in scope".
 pub fn counts_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> String {
     format!(
-        "SELECT class, count(*) AS n FROM ({}) c GROUP BY class",
+        "SELECT class, side, count(*) AS n FROM ({}) c GROUP BY class, side",
         comparison_sql(rule, source_table, dest_table)
     )
 }
@@ -460,11 +470,7 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
     let class_s = need(0)?;
     let class = parse_class(class_s)
         .ok_or_else(|| SqlError(format!("class {class_s:?} is not a reconcile class")))?;
-    let side = match need(1)? {
-        "source" => Side::Source,
-        "destination" => Side::Destination,
-        other => return Err(SqlError(format!("side {other:?}"))),
-    };
+    let side = parse_side(need(1)?)?;
     let key = columns[2]
         .ok_or_else(|| SqlError("key is NULL".into()))?
         .to_string();
@@ -506,7 +512,7 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
                 .into()
         }
         Class::Missing => format!(
-            "replication status {} but no replica at the destination",
+            "replication status {} but no replica at the destination (it arrived and was deleted since)",
             status.unwrap_or("(none)")
         ),
         Class::Failed => "replication status FAILED: S3 does not retry it".into(),
@@ -554,18 +560,43 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
     })
 }
 
-/// Read one row of [`counts_sql`]: `class`, `n`.
-pub fn parse_count(columns: &[Option<&str>]) -> Result<(Class, usize), SqlError> {
+/// Read one row of [`counts_sql`]: `class`, `side`, `n`.
+pub fn parse_count(columns: &[Option<&str>]) -> Result<(Class, Side, usize), SqlError> {
     match columns {
-        [Some(c), Some(n)] => Ok((
+        [Some(c), Some(s), Some(n)] => Ok((
             parse_class(c).ok_or_else(|| SqlError(format!("class {c:?}")))?,
+            parse_side(s)?,
             n.parse()
                 .map_err(|_| SqlError(format!("count {n:?} is not a number")))?,
         )),
         _ => Err(SqlError(format!(
-            "a counts row has 2 non-NULL columns (class, n), got {columns:?}"
+            "a counts row has 3 non-NULL columns (class, side, n), got {columns:?}"
         ))),
     }
+}
+
+fn parse_side(s: &str) -> Result<Side, SqlError> {
+    match s {
+        "source" => Ok(Side::Source),
+        "destination" => Ok(Side::Destination),
+        other => Err(SqlError(format!("side {other:?}"))),
+    }
+}
+
+/// Counts of [`counts_sql`]'s rows: versions per class (every class, as [`full_counts`]), and
+/// how many of the in-flight ones are destination versions (a replica newer than the source's
+/// inventory), which are not source versions in scope.
+pub fn side_counts(
+    rows: impl IntoIterator<Item = (Class, Side, usize)>,
+) -> (BTreeMap<Class, usize>, usize) {
+    let mut waiting = 0;
+    let c = full_counts(rows.into_iter().map(|(c, side, n)| {
+        if c == Class::InFlight && side == Side::Destination {
+            waiting += n;
+        }
+        (c, n)
+    }));
+    (c, waiting)
 }
 
 /// Counts per class with every class present (zeros included), as [`compare::counts`] gives.
@@ -704,10 +735,12 @@ mod tests {
         u[1] = Some("destination");
         assert!(parse_row(&u).is_err());
         assert_eq!(
-            parse_count(&[Some("failed"), Some("3")]).unwrap(),
-            (Class::Failed, 3)
+            parse_count(&[Some("failed"), Some("source"), Some("3")]).unwrap(),
+            (Class::Failed, Side::Source, 3)
         );
-        assert!(parse_count(&[Some("failed"), None]).is_err());
+        assert!(parse_count(&[Some("failed"), Some("source"), None]).is_err());
+        assert!(parse_count(&[Some("failed"), Some("both"), Some("3")]).is_err());
+        assert!(parse_count(&[Some("failed"), Some("3")]).is_err());
     }
 
     #[test]
