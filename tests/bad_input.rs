@@ -203,6 +203,8 @@ fn toml_string(s: &str) -> String {
 #[path = "common/estate.rs"]
 #[allow(dead_code)]
 mod estate;
+#[path = "common/inventory.rs"]
+mod inventory;
 
 use replaudit::reconcile::engine::NormRow;
 use replaudit::reconcile::inventory::{md5_hex, writer, Format};
@@ -1170,4 +1172,143 @@ fn malformed_parquet_files() {
         &["-00001.parquet", "column"],
     );
     g.done();
+}
+
+/// An inventory in S3 whose manifest lists a data file under a key that climbs out of the
+/// inventory (`../`): S3 Inventory writes data files under the manifest's
+/// `destination-prefix/source-bucket/config-ID/data/` (S3 user guide, storage-inventory-
+/// location.html), so the key is refused before anything is fetched. It was fetched, and written
+/// under its key, which led out of the run's temporary folder.
+#[test]
+fn an_s3_inventory_key_that_climbs_out_is_refused_and_nothing_is_written_outside() {
+    use replaudit::aws::{s3_client, sdk_config, AwsOptions};
+    let setup = Setup::seed(&[]);
+    inventory::publish(&setup.spec, setup.dir.path(), &setup.emu.endpoint);
+    // From the run's copy of a data file (TMPDIR/replaudit-reconcile-*/source/<key>), six `..`
+    // reach the folder that holds TMPDIR.
+    let top = setup.path("top");
+    let tmp = top.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let spec = replaudit::spec::load(&setup.spec).unwrap().spec;
+    let opts = AwsOptions {
+        endpoint_url: Some(setup.emu.endpoint.clone()),
+        ..AwsOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let acct = spec.account("xyz").unwrap();
+        let c = s3_client(
+            &sdk_config(&acct.credentials, "ap-southeast-1", &opts).await,
+            &opts,
+        );
+        let bucket = "xyz-inventory";
+        let listed = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix("rubes-s3-bucket/all-versions/")
+            .send()
+            .await
+            .unwrap();
+        let manifest_key = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .find(|k| k.ends_with("/manifest.json"))
+            .unwrap()
+            .to_string();
+        let get = |k: String| {
+            let c = c.clone();
+            async move {
+                c.get_object()
+                    .bucket(bucket)
+                    .key(k)
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes()
+                    .to_vec()
+            }
+        };
+        let mut m: Value = serde_json::from_slice(&get(manifest_key.clone()).await).unwrap();
+        let first = m["files"][0]["key"].as_str().unwrap().to_string();
+        let body = get(first.clone()).await;
+        let evil = format!(
+            "rubes-s3-bucket/all-versions/data/{}escaped/{}",
+            "../".repeat(6),
+            first.rsplit('/').next().unwrap()
+        );
+        c.put_object()
+            .bucket(bucket)
+            .key(&evil)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        m["files"][0]["key"] = Value::from(evil);
+        let text = serde_json::to_vec_pretty(&m).unwrap();
+        let sum = md5_hex(&text);
+        for (k, b) in [
+            (manifest_key.clone(), text),
+            (
+                manifest_key.replace("manifest.json", "manifest.checksum"),
+                sum.into_bytes(),
+            ),
+        ] {
+            c.put_object()
+                .bucket(bucket)
+                .key(k)
+                .body(b.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let reports = setup.path("s3-dotdot-reports");
+    let out = setup
+        .cmd()
+        .args(["reconcile", "--quiet", "--in-flight", "2", "--spec"])
+        .arg(&setup.spec)
+        .arg("--output-dir")
+        .arg(&reports)
+        .args([
+            "--source-inventory",
+            inventory::SOURCE,
+            "--dest-inventory",
+            inventory::DEST,
+        ])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some_and(|c| c != 0 && c != 101),
+        "{stderr}"
+    );
+    assert!(
+        !top.join("escaped").exists(),
+        "a data file was written outside the run's temporary folder"
+    );
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("reconcile-latest.json")).unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<&str> = with_status(&report, "error")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains("escaped/")
+            && m.contains("refused")
+            && m.contains("s3://xyz-inventory/rubes-s3-bucket/all-versions/data/")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temporary folder left"
+    );
 }
