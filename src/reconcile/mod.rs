@@ -131,7 +131,7 @@ fn meta(c: Class) -> ClassMeta {
             "Every version's verdict was read, none assumed",
             High,
             Scenario::Step4,
-            "Grant s3:GetObjectVersion on both buckets, or raise --max-heads; re-run reconcile.",
+            "Grant s3:GetObjectVersion on both buckets, or raise --max-heads; for a replica whose encryption cannot be decided, state the destination's default_encryption in the spec (an unencrypted source's replica takes it) and grant kms:DescribeKey on a replica key the spec names by alias ARN; re-run reconcile.",
             &[REF_STATUS],
         ),
     }
