@@ -8,7 +8,8 @@
 //! What this relies on, from AWS's documentation:
 //! - The inventory tables are the S3 user guide's templates, "Querying Amazon S3 Inventory with
 //!   Amazon Athena": the column names and types per format (ORC/Parquet: `size bigint`,
-//!   `last_modified_date bigint`; CSV: `size string`, `last_modified_date string`), `PARTITIONED
+//!   `last_modified_date timestamp`, as the current template declares it — an older one said
+//!   `bigint`; CSV: `size string`, `last_modified_date string`), `PARTITIONED
 //!   BY (dt string)`, `SymlinkTextInputFormat`, and `LOCATION` = the inventory's `hive/` folder.
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-athena-query.html>
 //! - Each delivery has `hive/dt=YYYY-MM-DD-HH-MM/symlink.txt` beside the dated
@@ -137,7 +138,7 @@ fn column(field: &str) -> (String, &'static str, &'static str) {
         ("IsLatest", "is_latest", "boolean", "boolean"),
         ("IsDeleteMarker", "is_delete_marker", "boolean", "boolean"),
         ("Size", "size", "bigint", "string"),
-        ("LastModifiedDate", "last_modified_date", "bigint", "string"),
+        ("LastModifiedDate", "last_modified_date", "timestamp", "string"),
         ("ETag", "e_tag", "string", "string"),
         ("StorageClass", "storage_class", "string", "string"),
         (
@@ -230,7 +231,7 @@ pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String>
         Format::Parquet => (
             "key",
             "COALESCE(size, 0)",
-            "CAST(from_unixtime(last_modified_date / 1000.0) AT TIME ZONE 'UTC' AS timestamp)",
+            "CAST(last_modified_date AS timestamp)",
         ),
     };
     Ok(vec![
@@ -791,9 +792,11 @@ mod tests {
         ];
         let pq = ddl(&inv(Format::Parquet, &parquet_fields), "db").unwrap();
         assert!(pq[1].contains("ParquetHiveSerDe"));
-        assert!(pq[1].contains("`size` bigint") && pq[1].contains("`last_modified_date` bigint"));
+        assert!(pq[1].contains("`size` bigint") && pq[1].contains("`last_modified_date` timestamp"));
         assert!(
-            pq[3].contains("  key AS key") && pq[3].contains("from_unixtime"),
+            pq[3].contains("  key AS key")
+                && pq[3].contains("CAST(last_modified_date AS timestamp) AS last_modified")
+                && !pq[3].contains("from_unixtime"),
             "{}",
             pq[3]
         );

@@ -124,6 +124,90 @@ pub struct Engine {
     pub ctx: SessionContext,
 }
 
+/// Bytes the joins wrote to the spill directory per inventory row at their peak, measured with
+/// the default pool (1 GiB): 0.35 GiB for 1 M versions a side and 3.5 GiB for 10 M a side, both
+/// about 188 bytes a row (benches/README.md, "reconcile from inventories").
+pub const SPILL_BYTES_PER_ROW: u64 = 188;
+
+/// The spill room one comparison of `rows` inventory rows (both sides) needs: none while the
+/// rows fit in half the pool (nothing spills; measured: 100 k a side never spilled), else the
+/// measured peak with a quarter on top, since spill files are written before older ones are
+/// removed.
+pub fn spill_estimate(rows: u64, memory_limit: usize) -> u64 {
+    let peak = rows.saturating_mul(SPILL_BYTES_PER_ROW);
+    if peak <= memory_limit as u64 / 2 {
+        0
+    } else {
+        peak.saturating_add(peak / 4)
+    }
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `dir`, when the OS says.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// One line for the progress output: where the joins spill and how much they may write.
+pub fn spill_line(dir: &Path, rows: u64, need: u64, free: Option<u64>) -> String {
+    let free = free.map_or_else(|| "free space unknown".to_string(), |f| format!("{} free", gib(f)));
+    if need == 0 {
+        format!(
+            "inventory engine: {rows} rows fit in its memory; nothing should spill to {} ({free})",
+            dir.display()
+        )
+    } else {
+        format!(
+            "inventory engine: {rows} rows; its joins may spill up to {} to {} ({free})",
+            gib(need),
+            dir.display()
+        )
+    }
+}
+
+/// Refuses, before any join runs, a spill directory that cannot hold `need` bytes: a join that
+/// runs out of disk half way fails late and leaves the disk full; this says where, how much, and
+/// what to do. Unknown free space is not refused (the engine's own error then names the cause).
+pub fn check_spill_room(dir: &Path, need: u64, free: Option<u64>) -> Result<(), String> {
+    match free {
+        Some(free) if free < need => Err(format!(
+            "the spill directory {} has {} free, and comparing these inventories may write up to \
+             {} there ({SPILL_BYTES_PER_ROW} bytes a row, measured) — fix: free space there, pass \
+             --spill-dir DIR on a larger disk, or raise --engine-memory",
+            dir.display(),
+            gib(free),
+            gib(need)
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod spill_tests {
+    use super::*;
+
+    #[test]
+    fn spill_room_is_refused_before_the_joins_when_the_disk_is_too_small() {
+        let gib = 1u64 << 30;
+        // 10 M versions a side with the default pool: the measured 3.5 GiB, plus a quarter.
+        let need = spill_estimate(20_000_000, 1 << 30);
+        assert!(need > 3 * gib && need < 5 * gib, "{need}");
+        assert_eq!(spill_estimate(200_000, 1 << 30), 0, "fits in memory: no spill");
+        let dir = Path::new("/spill");
+        let e = check_spill_room(dir, need, Some(gib)).unwrap_err();
+        assert!(e.contains("/spill has 1.00 GiB free") && e.contains("--spill-dir"), "{e}");
+        assert!(check_spill_room(dir, need, Some(10 * gib)).is_ok());
+        assert!(check_spill_room(dir, need, None).is_ok(), "unknown free space: not refused");
+        assert!(free_bytes(&std::env::temp_dir()).is_some());
+        assert!(spill_line(dir, 20_000_000, need, Some(gib)).contains("may spill up to"));
+    }
+}
+
 fn df_err(e: impl std::fmt::Display) -> String {
     format!("DataFusion: {e}")
 }
@@ -239,9 +323,9 @@ mod tests {
     //! The differential test: the SQL run by DataFusion and [`compare::classify`] give the same
     //! class to every (side, key, version id), over generated inventories.
     use super::*;
+    use crate::reconcile::compare::{self, Head, HeadInfo, RuleScope, Version};
     use crate::access::replica_sse::{ObjectSse, SseKind};
     use crate::reconcile::compare::EncryptionScope;
-    use crate::reconcile::compare::{self, Head, HeadInfo, RuleScope, Version};
     use crate::reconcile::sql::{Side, SqlRule};
     use proptest::prelude::*;
     use std::collections::BTreeSet;
@@ -516,10 +600,7 @@ mod tests {
         let src = vec![s("same"), s("other")];
         let dst = vec![replica(&src[0], 9, 4), replica(&src[1], 9, 0)];
         let got = run_sql(&scope("reports/", true, true), &src, &dst, &|s| s);
-        assert_eq!(
-            got[&("s".into(), "reports/same".into(), "v1".into())],
-            Class::Intact
-        );
+        assert_eq!(got[&("s".into(), "reports/same".into(), "v1".into())], Class::Intact);
         assert_eq!(
             got[&("s".into(), "reports/other".into(), "v1".into())],
             Class::EncryptionMismatch

@@ -255,6 +255,20 @@ pub async fn reconcile(
             return outcomes;
         }
     };
+    // Where the joins spill and how much: said before they run, refused when it cannot fit.
+    let rows = (s + d) as u64;
+    let need = super::engine::spill_estimate(rows, opts.engine_memory);
+    let free = super::engine::free_bytes(work);
+    eprintln!(
+        "replaudit: {}",
+        super::engine::spill_line(work, rows, need, free)
+    );
+    if let Err(e) = super::engine::check_spill_room(work, need, free) {
+        for o in outcomes.iter_mut().filter(|o| ours(o)) {
+            o.error = Some(e.clone());
+        }
+        return outcomes;
+    }
     let mut done = Vec::with_capacity(outcomes.len());
     for mut o in outcomes {
         if ours(&o) {
