@@ -27,34 +27,17 @@ struct Line {
 }
 
 fn lines(spec: &Spec) -> Vec<Line> {
-    let bucket_name = |alias: &str| {
-        spec.buckets
-            .get(alias)
-            .map(|b| b.name.get_ref().clone())
-            .unwrap_or_else(|| alias.to_string())
-    };
     let mut out = Vec::new();
     for r in &spec.replication {
-        let label =
-            |i: usize, id: &Option<String>| id.clone().unwrap_or_else(|| format!("#{}", i + 1));
-        let siblings: Vec<String> = r
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, x)| label(i, &x.id))
-            .collect();
+        let refs = crate::rules::replication_refs(spec, r);
+        let siblings: Vec<String> = refs.iter().map(|x| x.rule.clone()).collect();
         let role_arn = spec
             .principals
             .get(r.role.get_ref())
             .map(|p| p.arn.get_ref().clone());
-        for (i, rule) in r.rules.iter().enumerate() {
+        for (of, rule) in refs.into_iter().zip(&r.rules) {
             out.push(Line {
-                of: ReplicationRef {
-                    replication: r.id.get_ref().clone(),
-                    rule: label(i, &rule.id),
-                    source: bucket_name(r.source.get_ref()),
-                    destination: bucket_name(rule.destination.get_ref()),
-                },
+                of,
                 role_arn: role_arn.clone(),
                 replica_key: rule
                     .replica_kms_key_arn
@@ -174,6 +157,60 @@ mod tests {
     use super::*;
     use crate::findings::{replication_summary, Scenario, Severity, Status};
     use std::path::Path;
+
+    /// Issue 22: a role shared by many replications is the common set-up; a finding about one
+    /// replication must not name every replication sharing its role, or each finding grows with
+    /// the estate and the report with its square. The seed's replications are copied K times
+    /// (same role, same buckets, ids of one length) and the per-replication role and key findings
+    /// must weigh the same at K = 1 and K = 8.
+    #[test]
+    fn a_findings_size_does_not_depend_on_how_many_replications_share_its_role() {
+        use crate::rules::testkit::seed;
+        use crate::rules::Rule;
+        let sized = |k: usize| {
+            let mut fx = seed();
+            let originals = fx.spec.replication.clone();
+            for i in 1..k {
+                for r in &originals {
+                    let mut c = r.clone();
+                    c.id = serde_spanned::Spanned::new(0..0, format!("{}-copy{i}", r.id.get_ref()));
+                    fx.spec.replication.push(c);
+                }
+            }
+            for r in fx.spec.replication.iter_mut().take(originals.len()) {
+                r.id = serde_spanned::Spanned::new(0..0, format!("{}-copy0", r.id.get_ref()));
+            }
+            let rules: [&dyn Rule; 3] = [
+                &crate::rules::role_source_permissions::RoleSourcePermissions,
+                &crate::rules::role_destination_permissions::RoleDestinationPermissions,
+                &crate::rules::replication_kms_permissions::ReplicationKmsPermissions,
+            ];
+            let mut out: Vec<Finding> = rules.iter().flat_map(|r| fx.run(*r)).collect();
+            attribute(&fx.spec, &mut out);
+            let mut biggest = std::collections::BTreeMap::new();
+            for f in &out {
+                let n = serde_json::to_string(f).unwrap().len();
+                let e = biggest.entry(f.id.clone()).or_insert(0);
+                *e = (*e).max(n);
+                let rules_of_one: usize = originals.iter().map(|r| r.rules.len()).max().unwrap();
+                assert!(
+                    f.replications.len() <= rules_of_one,
+                    "{}: {:?}",
+                    f.id,
+                    f.replications
+                );
+            }
+            (out.len(), biggest)
+        };
+        let (n1, one) = sized(1);
+        let (n8, eight) = sized(8);
+        assert_eq!(n8, 8 * n1, "one finding set per replication");
+        assert_eq!(one.len(), 3);
+        assert_eq!(
+            one, eight,
+            "bytes of the largest finding per rule, K = 1 vs K = 8"
+        );
+    }
 
     fn f(id: &str, status: Status, resource: &str, message: &str) -> Finding {
         Finding {

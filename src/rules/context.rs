@@ -1,8 +1,66 @@
 //! What a rule sees: the spec, the snapshot, and navigation between the two.
 
-use crate::findings::Scenario;
+use crate::findings::{Finding, ReplicationRef, Scenario};
 use crate::snapshot::{BucketState, ReplicationRule, Snapshot};
 use crate::spec::{self, Replication, Spec};
+
+/// The spec replication rules of one `[[replication]]`, as findings name them: the one builder
+/// of [`ReplicationRef`]s (`report::replications` attributes the other findings with it).
+pub fn replication_refs(spec: &Spec, r: &Replication) -> Vec<ReplicationRef> {
+    let bucket_name = |alias: &str| {
+        spec.buckets
+            .get(alias)
+            .map(|b| b.name.get_ref().clone())
+            .unwrap_or_else(|| alias.to_string())
+    };
+    r.rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| ReplicationRef {
+            replication: r.id.get_ref().clone(),
+            rule: rule_label(i, &rule.id),
+            source: bucket_name(r.source.get_ref()),
+            destination: bucket_name(rule.destination.get_ref()),
+        })
+        .collect()
+}
+
+/// A spec rule's label: its `id`, else `#<n>` (1-based position).
+fn rule_label(i: usize, id: &Option<String>) -> String {
+    id.clone().unwrap_or_else(|| format!("#{}", i + 1))
+}
+
+/// Which replication (rule) each finding of a rule that loops over the spec's replications is
+/// about. Marked where each iteration starts; [`Marks::apply`] then names, on each finding, that
+/// replication's rules (or that one rule) instead of leaving the report to attribute it by its
+/// resource: a role or key many replications share would otherwise make the finding name all of
+/// them, so its size (and the report, N findings of size N) grew with the estate.
+#[derive(Default)]
+pub struct Marks<'a> {
+    marks: Vec<(usize, &'a Replication, Option<usize>)>,
+}
+
+impl<'a> Marks<'a> {
+    /// The findings pushed from `at` on (until the next mark) are about `r`, or about its rule
+    /// number `rule` (0-based) alone.
+    pub fn mark(&mut self, at: usize, r: &'a Replication, rule: Option<usize>) {
+        self.marks.push((at, r, rule));
+    }
+
+    pub fn apply(self, spec: &Spec, out: &mut [Finding]) {
+        for (k, (from, r, rule)) in self.marks.iter().enumerate() {
+            let to = self.marks.get(k + 1).map_or(out.len(), |m| m.0);
+            let refs = replication_refs(spec, r);
+            let refs: Vec<ReplicationRef> = match rule {
+                Some(i) => refs.into_iter().nth(*i).into_iter().collect(),
+                None => refs,
+            };
+            for f in out.iter_mut().take(to).skip(*from) {
+                f.replications = refs.clone();
+            }
+        }
+    }
+}
 
 pub struct AuditContext<'a> {
     pub spec: &'a Spec,

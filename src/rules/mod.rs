@@ -52,7 +52,7 @@ pub mod trail_data_events;
 pub mod uploader_restriction;
 pub mod who_can;
 
-pub use context::AuditContext;
+pub use context::{replication_refs, AuditContext, Marks};
 pub use registry::{all_metas, all_rules, find_rule, run_all};
 
 pub use crate::catalogue::RuleMeta;

@@ -76,10 +76,12 @@ impl Rule for ReplicationKmsPermissions {
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         let scenario = crate::findings::Scenario::ScenarioA;
+        let mut marks = crate::rules::Marks::default();
         for r in &cx.spec.replication {
             let role = cx.principal_arn(r.role.get_ref());
             let src = r.source.get_ref();
             for (i, rule) in r.rules.iter().enumerate() {
+                marks.mark(out.len(), r, Some(i));
                 let label = rule.label(i);
                 let Some(replica_key) = rule.replica_kms_key_arn.as_ref().map(|k| k.get_ref())
                 else {
@@ -218,6 +220,7 @@ impl Rule for ReplicationKmsPermissions {
                 });
             }
         }
+        marks.apply(cx.spec, &mut out);
         out
     }
 }

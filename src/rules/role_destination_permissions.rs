@@ -38,7 +38,9 @@ impl Rule for RoleDestinationPermissions {
 
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
+        let mut marks = crate::rules::Marks::default();
         for r in &cx.spec.replication {
+            marks.mark(out.len(), r, None);
             let scenario = if cx.replication_scenario(r) == Scenario::ScenarioD {
                 Scenario::ScenarioD
             } else {
@@ -53,6 +55,7 @@ impl Rule for RoleDestinationPermissions {
                 }
             };
             for (i, rule) in r.rules.iter().enumerate() {
+                marks.mark(out.len(), r, Some(i));
                 let dest = rule.destination.get_ref();
                 let acct = cx.bucket_account_id(dest).unwrap_or_default();
                 let mut missing = Vec::new();
@@ -104,6 +107,7 @@ impl Rule for RoleDestinationPermissions {
                 });
             }
         }
+        marks.apply(cx.spec, &mut out);
         out
     }
 }

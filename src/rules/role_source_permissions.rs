@@ -37,7 +37,9 @@ impl Rule for RoleSourcePermissions {
 
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
+        let mut marks = crate::rules::Marks::default();
         for r in &cx.spec.replication {
+            marks.mark(out.len(), r, None);
             let scenario = if cx.replication_scenario(r) == crate::findings::Scenario::ScenarioD {
                 crate::findings::Scenario::ScenarioD
             } else {
@@ -99,6 +101,7 @@ impl Rule for RoleSourcePermissions {
                 )
             });
         }
+        marks.apply(cx.spec, &mut out);
         out
     }
 }
