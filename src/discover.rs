@@ -705,6 +705,17 @@ pub struct Organization {
     pub region: String,
 }
 
+impl Organization {
+    /// The SDK configuration of the organisation profile itself.
+    async fn config(&self, aws: &crate::aws::AwsOptions) -> aws_config::SdkConfig {
+        let creds = Credentials {
+            profile: Some(self.profile.clone()),
+            ..Credentials::default()
+        };
+        crate::aws::sdk_config(&creds, &self.region, aws).await
+    }
+}
+
 /// One account as `ListAccounts` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -728,12 +739,7 @@ pub async fn list_members(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
 ) -> Result<Vec<Member>, String> {
-    let creds = Credentials {
-        profile: Some(org.profile.clone()),
-        ..Credentials::default()
-    };
-    let conf = crate::aws::sdk_config(&creds, &org.region, aws).await;
-    let client = aws_sdk_organizations::Client::new(&conf);
+    let client = aws_sdk_organizations::Client::new(&org.config(aws).await);
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -806,12 +812,7 @@ pub async fn profile_account(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
 ) -> Result<String, String> {
-    let creds = Credentials {
-        profile: Some(org.profile.clone()),
-        ..Credentials::default()
-    };
-    let conf = crate::aws::sdk_config(&creds, &org.region, aws).await;
-    let out = aws_sdk_sts::Client::new(&conf)
+    let out = aws_sdk_sts::Client::new(&org.config(aws).await)
         .get_caller_identity()
         .send()
         .await
@@ -825,9 +826,12 @@ pub async fn profile_account(
                 org.profile
             )
         })?;
-    out.account()
-        .map(str::to_string)
-        .ok_or_else(|| format!("sts:GetCallerIdentity with profile {} named no account", org.profile))
+    out.account().map(str::to_string).ok_or_else(|| {
+        format!(
+            "sts:GetCallerIdentity with profile {} named no account",
+            org.profile
+        )
+    })
 }
 
 /// The accounts file of the organisation's ACTIVE members, and one line per member left out
@@ -1011,10 +1015,14 @@ mod tests {
             member("111122223333", "Management", "ACTIVE"),
             member("271089868719", "ABCD", "ACTIVE"),
         ];
-        let (file, _) = member_accounts(&org("ap-southeast-1"), &members, Some("111122223333")).unwrap();
+        let (file, _) =
+            member_accounts(&org("ap-southeast-1"), &members, Some("111122223333")).unwrap();
         let mgmt = &file.accounts["management"];
         assert_eq!(mgmt.credentials.profile.as_deref(), Some("mgmt"));
-        assert_eq!(mgmt.credentials.role_arn, None, "no member role in the management account");
+        assert_eq!(
+            mgmt.credentials.role_arn, None,
+            "no member role in the management account"
+        );
         let member = &file.accounts["abcd"];
         assert_eq!(
             member.credentials.role_arn.as_deref(),
@@ -1024,7 +1032,8 @@ mod tests {
 
     #[test]
     fn an_organisation_without_active_members_is_an_error() {
-        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")], None).unwrap_err();
+        let e =
+            member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")], None).unwrap_err();
         assert!(e.contains("no ACTIVE account"), "{e}");
     }
 }

@@ -154,6 +154,43 @@ fn discover_on_a_generated_estate_audits_clean() {
 /// The seed's two accounts in an AWS Organization (the management account is XYZ), plus an
 /// ACTIVE member without the member role and 21 SUSPENDED members listed before the seed's
 /// second account (so that it is on ListAccounts' second page of 20).
+/// Create (or update) the emulated organisation (patch 26).
+fn organisation(setup: &Setup, body: serde_json::Value) {
+    let org = Command::new(python())
+        .args([
+            "-c",
+            "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_harness/organization', data=sys.argv[2].encode(), method='POST')).read()",
+            &setup.emu.endpoint,
+            &body.to_string(),
+        ])
+        .output()
+        .expect("create the organisation");
+    assert!(
+        org.status.success(),
+        "{}",
+        String::from_utf8_lossy(&org.stderr)
+    );
+}
+
+/// `discover` through the organisation, from XYZ's profile, member role `replaudit-audit`.
+fn discover_organisation(setup: &Setup, out_spec: &Path) -> Output {
+    setup
+        .cmd()
+        .args([
+            "discover",
+            "--organization-profile",
+            "xyz-audit",
+            "--member-role",
+            "replaudit-audit",
+            "--region",
+            "ap-southeast-1",
+            "-o",
+        ])
+        .arg(out_spec)
+        .output()
+        .expect("run replaudit discover")
+}
+
 #[test]
 fn discover_through_organizations_audits_clean_and_names_the_member_it_cannot_assume() {
     let setup = Setup::seed(&[]);
@@ -192,38 +229,13 @@ for profile in ("abcd-audit",):
     }
     accounts.push(serde_json::json!({"id": "271089868719", "name": "ABCD"}));
     accounts.push(serde_json::json!({"id": "777788889999", "name": "Support"}));
-    let body = serde_json::json!({"management": "111122223333", "accounts": accounts}).to_string();
-    let org = Command::new(python())
-        .args([
-            "-c",
-            "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_harness/organization', data=sys.argv[2].encode(), method='POST')).read()",
-            &setup.emu.endpoint,
-            &body,
-        ])
-        .output()
-        .expect("create the organisation");
-    assert!(
-        org.status.success(),
-        "{}",
-        String::from_utf8_lossy(&org.stderr)
+    organisation(
+        &setup,
+        serde_json::json!({"management": "111122223333", "accounts": accounts}),
     );
 
     let out_spec = dir.path().join("discovered.toml");
-    let d = setup
-        .cmd()
-        .args([
-            "discover",
-            "--organization-profile",
-            "xyz-audit",
-            "--member-role",
-            "replaudit-audit",
-            "--region",
-            "ap-southeast-1",
-            "-o",
-        ])
-        .arg(&out_spec)
-        .output()
-        .expect("run replaudit discover");
+    let d = discover_organisation(&setup, &out_spec);
     let stderr = String::from_utf8_lossy(&d.stderr);
     // Not green: one member could not be read.
     assert_eq!(d.status.code(), Some(1), "discover: {stderr}");
@@ -275,35 +287,13 @@ for profile in ("abcd-audit",):
 
     // A typical organisation: every ACTIVE member has the member role but the management account.
     // Support leaves (SUSPENDED): discovery is green, and the management account is described.
-    let body = serde_json::json!({"management": "111122223333",
-        "accounts": [{"id": "777788889999", "name": "Support", "state": "SUSPENDED"}]})
-    .to_string();
-    let org = Command::new(python())
-        .args([
-            "-c",
-            "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_harness/organization', data=sys.argv[2].encode(), method='POST')).read()",
-            &setup.emu.endpoint,
-            &body,
-        ])
-        .output()
-        .expect("suspend Support");
-    assert!(org.status.success(), "{}", String::from_utf8_lossy(&org.stderr));
+    organisation(
+        &setup,
+        serde_json::json!({"management": "111122223333",
+            "accounts": [{"id": "777788889999", "name": "Support", "state": "SUSPENDED"}]}),
+    );
     let typical = dir.path().join("typical.toml");
-    let d = setup
-        .cmd()
-        .args([
-            "discover",
-            "--organization-profile",
-            "xyz-audit",
-            "--member-role",
-            "replaudit-audit",
-            "--region",
-            "ap-southeast-1",
-            "-o",
-        ])
-        .arg(&typical)
-        .output()
-        .expect("run replaudit discover");
+    let d = discover_organisation(&setup, &typical);
     let stderr = String::from_utf8_lossy(&d.stderr);
     assert_eq!(d.status.code(), Some(0), "discover: {stderr}");
     assert!(!stderr.contains("cannot"), "{stderr}");
