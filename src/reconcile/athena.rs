@@ -563,7 +563,9 @@ pub async fn reconcile(
 ) -> Vec<super::live::RuleOutcome> {
     use super::inventory;
     use super::live::{self, RuleOutcome};
-    let mut outcomes: Vec<RuleOutcome> = live::scopes(spec, opts)
+    let mut scopes = live::scopes(spec, opts);
+    live::read_lifecycles(spec, opts, &mut scopes).await;
+    let mut outcomes: Vec<RuleOutcome> = scopes
         .into_iter()
         .map(|(id, s, d, rule)| RuleOutcome::new(spec, id, &s, &d, rule))
         .collect();
@@ -857,6 +859,8 @@ mod tests {
             in_flight: std::time::Duration::from_secs(1800),
             replica_kms_key_arn: None,
             encryption: Default::default(),
+            other_sources: vec![],
+            lifecycle: crate::reconcile::compare::LifecycleMarkers::None,
         }
     }
 

@@ -81,6 +81,91 @@ pub struct RuleScope {
     pub replica_kms_key_arn: Option<String>,
     /// The rest of what decides a replica's encryption.
     pub encryption: EncryptionScope,
+    /// The other rules of the spec that replicate into the same destination bucket
+    /// ([`Class::OtherSource`]).
+    pub other_sources: Vec<OtherRule>,
+    /// What the source bucket's lifecycle configuration says about delete markers in this
+    /// rule's scope ([`Class::LifecycleMarker`]).
+    pub lifecycle: LifecycleMarkers,
+}
+
+/// Another replication rule of the spec whose destination is this rule's destination bucket
+/// (the documented "many sources, one destination" pattern, e.g. logs of several buckets
+/// aggregated into one): its replicas are in this rule's destination listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherRule {
+    pub label: String,
+    pub prefix: String,
+    pub delete_markers: bool,
+}
+
+impl OtherRule {
+    /// Could this destination version be a replica made by this rule? By key prefix only: a
+    /// listing or an inventory says a version is a replica (REPLICA) but never of which source,
+    /// and a tag filter cannot be read, so a version under the rule's prefix is taken as its.
+    pub fn could_claim(&self, v: &Version) -> bool {
+        v.key.starts_with(&self.prefix) && (!v.delete_marker || self.delete_markers)
+    }
+}
+
+/// The delete markers S3 Lifecycle may have made in a rule's scope.
+///
+/// "If you enable delete marker replication and your source bucket has an S3 Lifecycle
+/// expiration rule, the delete markers added by the S3 Lifecycle expiration rule won't be
+/// replicated to the destination bucket."
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html>
+/// Of the lifecycle actions, only `Expiration` (Days or Date) of current versions adds delete
+/// markers in a versioned bucket ("If the current object version is not a delete marker,
+/// Amazon S3 adds a delete marker"); `ExpiredObjectDeleteMarker` and
+/// `NoncurrentVersionExpiration` remove, never add.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html>
+/// A listing shows no difference between a user's delete marker and one S3 Lifecycle added, so
+/// a missing marker under such a rule is not called missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleMarkers {
+    /// The source bucket has no enabled lifecycle rule expiring current versions under this
+    /// rule's prefix: every delete marker there was made by a request, and a missing one is
+    /// missing.
+    None,
+    /// Enabled lifecycle rules that expire current versions (rule id, filter prefix; a tag or
+    /// size filter is not decidable from a listing, so only the prefix narrows).
+    Expiring(Vec<(String, String)>),
+    /// The lifecycle configuration was not read (why): a missing delete marker's class cannot
+    /// be decided.
+    Unknown(String),
+}
+
+impl LifecycleMarkers {
+    /// From the source bucket's expiring lifecycle rules (id, prefix), or why they were not
+    /// read: those that can reach keys under `prefix` (one prefix starts with the other).
+    pub fn for_prefix(rules: &Result<Vec<(String, String)>, String>, prefix: &str) -> Self {
+        match rules {
+            Err(why) => LifecycleMarkers::Unknown(why.clone()),
+            Ok(rules) => {
+                let reach: Vec<(String, String)> = rules
+                    .iter()
+                    .filter(|(_, p)| p.starts_with(prefix) || prefix.starts_with(p.as_str()))
+                    .cloned()
+                    .collect();
+                if reach.is_empty() {
+                    LifecycleMarkers::None
+                } else {
+                    LifecycleMarkers::Expiring(reach)
+                }
+            }
+        }
+    }
+
+    /// The lifecycle rule that may have made a delete marker at `key`.
+    pub fn may_have_made(&self, key: &str) -> Option<&str> {
+        match self {
+            LifecycleMarkers::Expiring(rules) => rules
+                .iter()
+                .find(|(_, p)| key.starts_with(p.as_str()))
+                .map(|(id, _)| id.as_str()),
+            _ => None,
+        }
+    }
 }
 
 /// What decides a replica's encryption besides the replica key: the rule's
@@ -145,12 +230,22 @@ pub enum Class {
     NeverEligible,
     /// A destination version in the rule's scope that no source version explains.
     NoSource,
+    /// A destination version with no source in this rule, under the scope of another rule of
+    /// the spec that replicates into the same bucket: that rule's replica (judged as that
+    /// rule's source version), counted here, not a fail. Counted rather than left out so that
+    /// every destination version in scope is accounted for. Two rules that could both claim it
+    /// are both named in the detail; the class does not depend on which made it.
+    OtherSource,
+    /// A source delete marker missing at the destination that an enabled S3 Lifecycle
+    /// expiration rule of the source bucket may have made: S3 never replicates those
+    /// ([`LifecycleMarkers`]), and a listing cannot tell it from a user's. Low, in no manifest.
+    LifecycleMarker,
     /// A HeadObject the verdict needed failed or was not made (`--max-heads`): not seen.
     Unverified,
 }
 
 impl Class {
-    pub const ALL: [Class; 10] = [
+    pub const ALL: [Class; 12] = [
         Class::Intact,
         Class::InFlight,
         Class::Missing,
@@ -160,6 +255,8 @@ impl Class {
         Class::EncryptionMismatch,
         Class::NeverEligible,
         Class::NoSource,
+        Class::OtherSource,
+        Class::LifecycleMarker,
         Class::Unverified,
     ];
 
@@ -174,6 +271,8 @@ impl Class {
             Class::EncryptionMismatch => "encryption-mismatch",
             Class::NeverEligible => "never-eligible",
             Class::NoSource => "no-source",
+            Class::OtherSource => "other-source",
+            Class::LifecycleMarker => "lifecycle-marker",
             Class::Unverified => "unverified",
         }
     }
@@ -359,23 +458,43 @@ pub fn classify(
                 };
                 (c, why, could)
             }
-            None => judge_unreplicated(s, age(s, now), rule.in_flight),
+            None => judge_unreplicated(rule, s, age(s, now)),
         };
         out.push(verdict(class, source_bucket, s, detail, could_be));
     }
     for d in dest.iter().filter(|v| rule.in_scope(v)) {
         if !matched.contains_key(&vkey(d)) {
-            out.push(verdict(
-                Class::NoSource,
-                dest_bucket,
-                d,
-                "no source version with this key and version id (deleted at the source, or written into the destination directly)".into(),
-                &[],
-            ));
+            let claims: Vec<&str> = rule
+                .other_sources
+                .iter()
+                .filter(|o| o.could_claim(d))
+                .map(|o| o.label.as_str())
+                .collect();
+            let (class, detail) = if claims.is_empty() {
+                (Class::NoSource, NO_SOURCE.to_string())
+            } else {
+                (
+                    Class::OtherSource,
+                    format!("{OTHER_SOURCE}: {}", claims.join(", ")),
+                )
+            };
+            out.push(verdict(class, dest_bucket, d, detail, &[]));
         }
     }
     out
 }
+
+/// Why a destination version is `no-source` (the SQL path says the same).
+pub const NO_SOURCE: &str = "no source version with this key and version id (deleted at the source, or written into the destination directly)";
+/// Why a destination version is `other-source`; the live path adds the rules' labels.
+pub const OTHER_SOURCE: &str = "no source version in this rule, but under the scope of another replication rule into this bucket (its replica; judged with that rule)";
+/// Why a source delete marker is `lifecycle-marker`.
+pub const LIFECYCLE_MARKER: &str = "delete marker not at the destination, and the source bucket has an S3 Lifecycle expiration rule over its key: a delete marker S3 Lifecycle made is never replicated, and a listing cannot tell it from a user's";
+/// Why a missing source delete marker is `unverified`.
+pub const LIFECYCLE_UNKNOWN: &str = "delete marker not at the destination, and whether S3 Lifecycle made it (such markers are never replicated) cannot be decided: the source bucket's lifecycle configuration was not read";
+
+/// What a missing delete marker whose lifecycle was not read could be.
+const MARKER_UNDECIDED: [Class; 1] = [Class::Missing];
 
 /// What a young version whose replication status was not read could be: not pending too long
 /// (it is inside the window), anything else a status can say.
@@ -390,10 +509,11 @@ const YOUNG_UNREAD: [Class; 3] = [Class::Missing, Class::Failed, Class::NeverEli
 /// in the same order; the differential tests in engine.rs hold them together.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html>
 fn judge_unreplicated(
+    rule: &RuleScope,
     s: &Version,
     age: Duration,
-    window: Duration,
 ) -> (Class, String, &'static [Class]) {
+    let window = rule.in_flight;
     let young = age < window;
     let in_flight = |why: &str| {
         format!(
@@ -405,6 +525,18 @@ fn judge_unreplicated(
     if s.delete_marker {
         return if young {
             (Class::InFlight, in_flight(""), &[])
+        } else if let LifecycleMarkers::Unknown(why) = &rule.lifecycle {
+            (
+                Class::Unverified,
+                format!("{LIFECYCLE_UNKNOWN} ({why})"),
+                &MARKER_UNDECIDED,
+            )
+        } else if let Some(id) = rule.lifecycle.may_have_made(&s.key) {
+            (
+                Class::LifecycleMarker,
+                format!("{LIFECYCLE_MARKER} (lifecycle rule '{id}')"),
+                &[],
+            )
         } else {
             (
                 Class::Missing,
@@ -578,6 +710,8 @@ mod tests {
             in_flight: Duration::from_secs(1800),
             replica_kms_key_arn: None,
             encryption: EncryptionScope::default(),
+            other_sources: vec![],
+            lifecycle: LifecycleMarkers::None,
         }
     }
 
@@ -978,6 +1112,136 @@ mod tests {
         let mut young = m;
         young.last_modified = now();
         assert_eq!(class_of(&rule(), vec![young], vec![]), Class::InFlight);
+    }
+
+    /// Issue 21 item 3: a source delete marker missing at the destination is `missing` only
+    /// when no lifecycle expiration rule of the source bucket could have made it; under one it
+    /// is `lifecycle-marker` (in no manifest); with the lifecycle not read, undecided.
+    #[test]
+    fn a_missing_delete_marker_under_a_lifecycle_expiration_rule_is_a_lifecycle_marker() {
+        let mut m = v("reports/logs/a", "dm1", 0, 60);
+        m.delete_marker = true;
+        let with = |l: LifecycleMarkers| RuleScope {
+            lifecycle: l,
+            ..rule()
+        };
+        let rules = Ok(vec![(
+            "expire-logs".to_string(),
+            "reports/logs/".to_string(),
+        )]);
+        let got = classify(
+            &with(LifecycleMarkers::for_prefix(&rules, "reports/")),
+            "s",
+            std::slice::from_ref(&m),
+            "d",
+            &[],
+            now(),
+        );
+        assert_eq!(got[0].class, Class::LifecycleMarker);
+        assert!(
+            got[0].detail.contains("never replicated") && got[0].detail.contains("expire-logs"),
+            "{}",
+            got[0].detail
+        );
+        assert_eq!(Class::LifecycleMarker.repair(true), None);
+        // A marker outside the lifecycle rule's prefix was made by a request: missing.
+        let mut other = m.clone();
+        other.key = "reports/other".into();
+        assert_eq!(
+            class_of(
+                &with(LifecycleMarkers::for_prefix(&rules, "reports/")),
+                vec![other],
+                vec![]
+            ),
+            Class::Missing
+        );
+        // A lifecycle rule whose prefix does not reach the rule's scope does not count.
+        assert_eq!(
+            LifecycleMarkers::for_prefix(&Ok(vec![("x".into(), "scratch/".into())]), "reports/"),
+            LifecycleMarkers::None
+        );
+        // A bucket-wide rule (empty prefix) reaches every key.
+        assert_eq!(
+            class_of(
+                &with(LifecycleMarkers::for_prefix(
+                    &Ok(vec![("all".into(), String::new())]),
+                    "reports/"
+                )),
+                vec![m.clone()],
+                vec![]
+            ),
+            Class::LifecycleMarker
+        );
+        // Not read: neither missing (High) nor a pass.
+        let got = classify(
+            &with(LifecycleMarkers::for_prefix(
+                &Err("s3:GetBucketLifecycleConfiguration failed: AccessDenied".into()),
+                "reports/",
+            )),
+            "s",
+            std::slice::from_ref(&m),
+            "d",
+            &[],
+            now(),
+        );
+        assert_eq!(got[0].class, Class::Unverified);
+        assert_eq!(got[0].could_be, vec![Class::Missing]);
+        assert!(got[0].detail.contains("AccessDenied"), "{}", got[0].detail);
+        // A replicated marker is intact whatever the lifecycle.
+        assert_eq!(
+            class_of(
+                &with(LifecycleMarkers::Unknown("x".into())),
+                vec![m.clone()],
+                vec![m]
+            ),
+            Class::Intact
+        );
+    }
+
+    /// Issue 21 item 4: a destination version under another rule into the same bucket is that
+    /// rule's replica (`other-source`, counted), not `no-source`; both claimants are named.
+    #[test]
+    fn replicas_of_another_rule_into_the_same_bucket_are_other_source() {
+        let mut r = rule();
+        r.prefix = String::new();
+        r.other_sources = vec![
+            OtherRule {
+                label: "app-logs rule 'logs'".into(),
+                prefix: "logs/".into(),
+                delete_markers: false,
+            },
+            OtherRule {
+                label: "web-logs rule 'all'".into(),
+                prefix: String::new(),
+                delete_markers: false,
+            },
+        ];
+        let mut dm = v("logs/dm", "m", 0, 60);
+        dm.delete_marker = true;
+        let got = classify(
+            &r,
+            "s",
+            &[],
+            "d",
+            &[v("logs/a", "x", 1, 60), v("other/b", "y", 1, 60), dm],
+            now(),
+        );
+        let by_key: BTreeMap<&str, &Verdict> = got.iter().map(|v| (v.key.as_str(), v)).collect();
+        assert_eq!(by_key["logs/a"].class, Class::OtherSource);
+        assert!(
+            by_key["logs/a"].detail.contains("app-logs")
+                && by_key["logs/a"].detail.contains("web-logs"),
+            "{}",
+            by_key["logs/a"].detail
+        );
+        assert_eq!(by_key["other/b"].class, Class::OtherSource);
+        // Neither other rule replicates delete markers: a marker is no-source.
+        assert_eq!(by_key["logs/dm"].class, Class::NoSource);
+        r.other_sources.truncate(1);
+        assert_eq!(
+            class_of(&r, vec![], vec![v("other/b", "y", 1, 60)]),
+            Class::NoSource
+        );
     }
 
     #[test]

@@ -155,7 +155,10 @@ fn gib(bytes: u64) -> String {
 
 /// One line for the progress output: where the joins spill and how much they may write.
 pub fn spill_line(dir: &Path, rows: u64, need: u64, free: Option<u64>) -> String {
-    let free = free.map_or_else(|| "free space unknown".to_string(), |f| format!("{} free", gib(f)));
+    let free = free.map_or_else(
+        || "free space unknown".to_string(),
+        |f| format!("{} free", gib(f)),
+    );
     if need == 0 {
         format!(
             "inventory engine: {rows} rows fit in its memory; nothing should spill to {} ({free})",
@@ -197,12 +200,22 @@ mod spill_tests {
         // 10 M versions a side with the default pool: the measured 3.5 GiB, plus a quarter.
         let need = spill_estimate(20_000_000, 1 << 30);
         assert!(need > 3 * gib && need < 5 * gib, "{need}");
-        assert_eq!(spill_estimate(200_000, 1 << 30), 0, "fits in memory: no spill");
+        assert_eq!(
+            spill_estimate(200_000, 1 << 30),
+            0,
+            "fits in memory: no spill"
+        );
         let dir = Path::new("/spill");
         let e = check_spill_room(dir, need, Some(gib)).unwrap_err();
-        assert!(e.contains("/spill has 1.00 GiB free") && e.contains("--spill-dir"), "{e}");
+        assert!(
+            e.contains("/spill has 1.00 GiB free") && e.contains("--spill-dir"),
+            "{e}"
+        );
         assert!(check_spill_room(dir, need, Some(10 * gib)).is_ok());
-        assert!(check_spill_room(dir, need, None).is_ok(), "unknown free space: not refused");
+        assert!(
+            check_spill_room(dir, need, None).is_ok(),
+            "unknown free space: not refused"
+        );
         assert!(free_bytes(&std::env::temp_dir()).is_some());
         assert!(spill_line(dir, 20_000_000, need, Some(gib)).contains("may spill up to"));
     }
@@ -323,9 +336,9 @@ mod tests {
     //! The differential test: the SQL run by DataFusion and [`compare::classify`] give the same
     //! class to every (side, key, version id), over generated inventories.
     use super::*;
-    use crate::reconcile::compare::{self, Head, HeadInfo, RuleScope, Version};
     use crate::access::replica_sse::{ObjectSse, SseKind};
     use crate::reconcile::compare::EncryptionScope;
+    use crate::reconcile::compare::{self, Head, HeadInfo, RuleScope, Version};
     use crate::reconcile::sql::{Side, SqlRule};
     use proptest::prelude::*;
     use std::collections::BTreeSet;
@@ -422,6 +435,8 @@ mod tests {
                 dest_default: Some(ObjectSse::new(SseKind::S3, None)),
                 key_arns: Default::default(),
             },
+            other_sources: vec![],
+            lifecycle: compare::LifecycleMarkers::None,
         }
     }
 
@@ -567,7 +582,21 @@ mod tests {
         let mut other = base("missing", Some("REPLICA"));
         other.version_id = "other".into();
         dst.push(other);
-        (scope("reports/", true, true), src, dst)
+        // A marker an S3 Lifecycle expiration rule may have made (never replicated), and a
+        // replica of another rule into the same bucket.
+        let mut lc = base("expired/dm", None);
+        lc.is_delete_marker = true;
+        src.push(lc);
+        dst.push(base("app/replica", Some("REPLICA")));
+        let mut scope = scope("reports/", true, true);
+        scope.lifecycle =
+            compare::LifecycleMarkers::Expiring(vec![("expire".into(), "reports/expired/".into())]);
+        scope.other_sources = vec![compare::OtherRule {
+            label: "app".into(),
+            prefix: "reports/app/".into(),
+            delete_markers: true,
+        }];
+        (scope, src, dst)
     }
 
     #[test]
@@ -600,7 +629,10 @@ mod tests {
         let src = vec![s("same"), s("other")];
         let dst = vec![replica(&src[0], 9, 4), replica(&src[1], 9, 0)];
         let got = run_sql(&scope("reports/", true, true), &src, &dst, &|s| s);
-        assert_eq!(got[&("s".into(), "reports/same".into(), "v1".into())], Class::Intact);
+        assert_eq!(
+            got[&("s".into(), "reports/same".into(), "v1".into())],
+            Class::Intact
+        );
         assert_eq!(
             got[&("s".into(), "reports/other".into(), "v1".into())],
             Class::EncryptionMismatch
@@ -646,6 +678,14 @@ mod tests {
                         "WHEN s.is_delete_marker THEN 'intact'",
                     )
                 }),
+            ),
+            (
+                "lifecycle markers taken as missing",
+                Box::new(|s: String| s.replace("THEN 'lifecycle-marker'", "THEN 'missing'")),
+            ),
+            (
+                "other sources taken as no source",
+                Box::new(|s: String| s.replace("THEN 'other-source'", "THEN 'no-source'")),
             ),
             (
                 "encryption not checked",
@@ -902,6 +942,84 @@ mod tests {
         assert_eq!(table(&sql), Vec::<String>::new(), "comparison SQL");
         assert_eq!(live, want, "live path: no other verdicts");
         assert_eq!(sql, live, "SQL and live path");
+    }
+
+    /// Issue 21 items 3 and 4, live and SQL alike: a source delete marker missing at the
+    /// destination is `lifecycle-marker` when an S3 Lifecycle expiration rule of the source covers
+    /// its key (S3 never replicates such markers), `missing` when none does, `unverified` (could
+    /// be missing) when the lifecycle was not read; a destination version under another rule into
+    /// the same bucket is `other-source`, one under none `no-source`.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html>
+    #[test]
+    fn live_and_sql_agree_on_lifecycle_markers_and_other_sources() {
+        use crate::reconcile::compare::{LifecycleMarkers, OtherRule};
+        let lifecycles = [
+            ("none", LifecycleMarkers::None),
+            (
+                "expiring",
+                LifecycleMarkers::Expiring(vec![("expire-logs".into(), "reports/logs/".into())]),
+            ),
+            ("unknown", LifecycleMarkers::Unknown("AccessDenied".into())),
+        ];
+        let row = |key: String, dm: bool, status: Option<&str>, age: i64| NormRow {
+            key,
+            version_id: "v1".into(),
+            is_delete_marker: dm,
+            size: if dm { 0 } else { 1 },
+            etag: (!dm).then(|| ETAGS[0].unwrap().to_string()),
+            last_modified: now() - chrono::Duration::seconds(age),
+            replication_status: status.map(str::to_string),
+            encryption_status: Some("SSE-S3".into()),
+        };
+        for (name, lifecycle) in lifecycles {
+            let mut scope = scope("reports/", true, false);
+            scope.lifecycle = lifecycle.clone();
+            scope.other_sources = vec![OtherRule {
+                label: "app-logs rule 'logs'".into(),
+                prefix: "reports/logs/".into(),
+                delete_markers: false,
+            }];
+            let (mut src, mut dst, mut want) = (vec![], vec![], Verdicts::new());
+            for dir in ["logs", "other"] {
+                for young in [true, false] {
+                    for has_replica in [true, false] {
+                        let m = row(
+                            format!("reports/{dir}/young={young}-replica={has_replica}"),
+                            true,
+                            None,
+                            if young { 60 } else { WINDOW + 60 },
+                        );
+                        let class = match (young, has_replica, &lifecycle) {
+                            (_, true, _) => Class::Intact,
+                            (true, false, _) => Class::InFlight,
+                            (false, false, LifecycleMarkers::None) => Class::Missing,
+                            (false, false, LifecycleMarkers::Unknown(_)) => Class::Unverified,
+                            (false, false, LifecycleMarkers::Expiring(_)) if dir == "logs" => {
+                                Class::LifecycleMarker
+                            }
+                            (false, false, LifecycleMarkers::Expiring(_)) => Class::Missing,
+                        };
+                        want.insert(("s".into(), m.key.clone(), "v1".into()), class);
+                        if has_replica {
+                            dst.push(replica(&m, 9, 0));
+                        }
+                        src.push(m);
+                    }
+                }
+            }
+            for (key, dm, class) in [
+                ("reports/logs/from-app", false, Class::OtherSource),
+                ("reports/logs/app-marker", true, Class::NoSource),
+                ("reports/orphan", false, Class::NoSource),
+            ] {
+                dst.push(row(key.into(), dm, (!dm).then_some("REPLICA"), WINDOW + 60));
+                want.insert(("d".into(), key.into(), "v1".into()), class);
+            }
+            let live = live_pipeline(&scope, &src, &dst);
+            let sql = run_sql(&scope, &src, &dst, &|s| s);
+            assert_eq!(live, want, "live path, lifecycle {name}");
+            assert_eq!(sql, want, "comparison SQL, lifecycle {name}");
+        }
     }
 
     /// Issue 21 items 1 and 5, from inventories: a destination replica newer than the source's

@@ -13,7 +13,9 @@
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
 //! - Each bucket is addressed in its own Region, found with HeadBucket ([`aws::bucket_region`]).
 
-use super::compare::{self, EncryptionScope, Head, HeadInfo, RuleScope, Verdict, Version};
+use super::compare::{
+    self, EncryptionScope, Head, HeadInfo, LifecycleMarkers, OtherRule, RuleScope, Verdict, Version,
+};
 use crate::access::kms::{resolve_in, Described};
 use crate::access::replica_sse;
 use crate::aws::{self, AwsOptions, BucketRegion};
@@ -114,15 +116,46 @@ fn scopes_with(
     opts: &LiveOptions,
     keys: &Described,
 ) -> Vec<(String, String, String, RuleScope)> {
+    // Every rule of the spec with its destination bucket's name: the others into the same
+    // bucket explain replicas there that this rule's source does not (Class::OtherSource).
+    let dest_name = |alias: &str| {
+        spec.bucket(alias)
+            .map(|b| b.name.get_ref().clone())
+            .unwrap_or_else(|| alias.to_string())
+    };
+    let all: Vec<(String, String, OtherRule)> = spec
+        .replication
+        .iter()
+        .flat_map(|r| {
+            r.rules.iter().enumerate().map(move |(i, rule)| {
+                (
+                    format!("{} {}", r.id.get_ref(), rule.label(i)),
+                    rule.destination.get_ref().clone(),
+                    OtherRule {
+                        label: format!("{} {}", r.id.get_ref(), rule.label(i)),
+                        prefix: rule.prefix_or_empty().to_string(),
+                        delete_markers: rule.delete_marker_replication,
+                    },
+                )
+            })
+        })
+        .collect();
     let mut out = Vec::new();
     for r in &spec.replication {
         for (i, rule) in r.rules.iter().enumerate() {
+            let label = format!("{} {}", r.id.get_ref(), rule.label(i));
+            let here = dest_name(rule.destination.get_ref());
+            let other_sources: Vec<OtherRule> = all
+                .iter()
+                .filter(|(l, d, _)| *l != label && dest_name(d) == here)
+                .map(|(_, _, o)| o.clone())
+                .collect();
             out.push((
                 r.id.get_ref().clone(),
                 r.source.get_ref().clone(),
                 rule.destination.get_ref().clone(),
                 RuleScope {
-                    label: format!("{} {}", r.id.get_ref(), rule.label(i)),
+                    label,
                     prefix: rule.prefix_or_empty().to_string(),
                     tags: rule.tags.clone(),
                     delete_markers: rule.delete_marker_replication,
@@ -151,11 +184,89 @@ fn scopes_with(
                             dest_default,
                         }
                     },
+                    other_sources,
+                    lifecycle: LifecycleMarkers::Unknown(LIFECYCLE_NOT_READ.into()),
                 },
             ));
         }
     }
     out
+}
+
+/// Why a scope's lifecycle is unknown before [`read_lifecycles`].
+pub const LIFECYCLE_NOT_READ: &str =
+    "reconcile from inventory files makes no call to the source bucket, so its lifecycle configuration was not read (the live listing and --athena read it)";
+
+/// The source bucket's lifecycle rules that add delete markers: enabled, with an `Expiration`
+/// of current versions by `Days` or `Date` (id, filter prefix; a tag or size filter keeps its
+/// prefix, or none). `ExpiredObjectDeleteMarker` alone removes markers, never adds one
+/// ([`LifecycleMarkers`]). "NoSuchLifecycleConfiguration" is a bucket without rules. Needs
+/// `s3:GetLifecycleConfiguration`.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLifecycleConfiguration.html>
+pub async fn expiring_rules(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Vec<(String, String)>, String> {
+    match client
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(c) => Ok(c
+            .rules()
+            .iter()
+            .filter(|r| *r.status() == aws_sdk_s3::types::ExpirationStatus::Enabled)
+            .filter(|r| {
+                r.expiration()
+                    .is_some_and(|e| e.days().is_some() || e.date().is_some())
+            })
+            .map(|r| {
+                #[allow(deprecated)]
+                let legacy = r.prefix();
+                let prefix = r
+                    .filter()
+                    .and_then(|f| f.prefix().or_else(|| f.and().and_then(|a| a.prefix())))
+                    .or(legacy)
+                    .unwrap_or_default();
+                (r.id().unwrap_or("(no id)").to_string(), prefix.to_string())
+            })
+            .collect()),
+        Err(e) if aws::error_parts(&e).0.as_deref() == Some("NoSuchLifecycleConfiguration") => {
+            Ok(vec![])
+        }
+        Err(e) => Err(call_error(
+            "s3:GetBucketLifecycleConfiguration",
+            "s3:GetLifecycleConfiguration",
+            bucket,
+            &e,
+        )),
+    }
+}
+
+/// Read each source bucket's lifecycle once and set every scope's
+/// [`RuleScope::lifecycle`]; a bucket whose configuration could not be read leaves its rules'
+/// missing delete markers undecided, never missing nor passed.
+pub async fn read_lifecycles(
+    spec: &Spec,
+    opts: &LiveOptions,
+    scopes: &mut [(String, String, String, RuleScope)],
+) {
+    let mut read: std::collections::BTreeMap<String, Result<Vec<(String, String)>, String>> =
+        Default::default();
+    for (_, source, _, _) in scopes.iter() {
+        if read.contains_key(source) {
+            continue;
+        }
+        let rules = match bucket_client(spec, source, &opts.aws).await {
+            Ok((client, name, _, _)) => expiring_rules(&client, &name).await,
+            Err(e) => Err(e),
+        };
+        read.insert(source.clone(), rules);
+    }
+    for (_, source, _, rule) in scopes.iter_mut() {
+        rule.lifecycle = LifecycleMarkers::for_prefix(&read[source], &rule.prefix);
+    }
 }
 
 /// A client for one bucket of the spec, in the bucket's real Region.
@@ -325,14 +436,36 @@ async fn head(client: &aws_sdk_s3::Client, bucket: &str, v: &Version) -> Head {
             sse: o.server_side_encryption().map(|s| s.as_str().to_string()),
             kms_key_id: o.ssekms_key_id().map(str::to_string),
         }),
-        Err(e) => Head::Failed(call_error(
-            "s3:HeadObject",
-            "s3:GetObjectVersion",
+        Err(e) => Head::Failed(head_failure(
+            e.raw_response().map(|r| r.status().as_u16()),
             bucket,
-            &e,
+            || call_error("s3:HeadObject", "s3:GetObjectVersion", bucket, &e),
         )),
     }
 }
+
+/// What a failed HeadObject of a listed version means. An SSE-C object's metadata is read
+/// only with the customer key: "If you encrypt an object by using server-side encryption with
+/// customer-provided encryption keys (SSE-C) when you store the object in Amazon S3, then when
+/// you retrieve the metadata from the object, you must use the following headers:
+/// x-amz-server-side-encryption-customer-algorithm, -customer-key, -customer-key-MD5", and
+/// without them S3 answers 400 Bad Request (a HEAD answer has no body, so no error code). The
+/// version ids come from the listing, so a 400 is not a malformed request of ours: it is said
+/// as what it is, not as a permission to grant. The version stays unverified (its replication
+/// status is in S3 Inventory, which the inventory paths read).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
+fn head_failure(status: Option<u16>, bucket: &str, otherwise: impl FnOnce() -> String) -> String {
+    if status == Some(400) {
+        format!("s3:HeadObject failed: HTTP 400 Bad Request (bucket {bucket}): {SSE_C_UNREADABLE}")
+    } else {
+        otherwise()
+    }
+}
+
+/// The reason a HeadObject answered 400 (see [`head_failure`]).
+pub const SSE_C_UNREADABLE: &str = "SSE-C: metadata not readable without the customer key \
+     (HeadObject of an SSE-C version needs the x-amz-server-side-encryption-customer-* headers; \
+     not a permission problem); reconcile from S3 Inventory reads its replication status";
 
 /// HEAD the planned versions of one list, at most `budget` of them; returns how many were made.
 async fn head_planned(
@@ -414,8 +547,9 @@ async fn one_rule(
 
 /// Reconcile every rule of the spec, the rules in parallel.
 pub async fn reconcile(spec: &Spec, opts: &LiveOptions) -> Vec<RuleOutcome> {
-    let jobs = resolved_scopes(spec, opts)
-        .await
+    let mut scopes = resolved_scopes(spec, opts).await;
+    read_lifecycles(spec, opts, &mut scopes).await;
+    let jobs = scopes
         .into_iter()
         .map(|(id, s, d, rule)| one_rule(spec, opts, id, s, d, rule));
     futures::future::join_all(jobs).await
@@ -463,5 +597,25 @@ impl RuleOutcome {
     pub fn unfinished(mut self, why: &str) -> RuleOutcome {
         self.error = Some(format!("the listing did not finish: {why}"));
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 21 item 10: a 400 from HeadObject (an SSE-C version read without its customer key)
+    /// is said as such, not as a permission to grant; a 403 stays a permission problem.
+    #[test]
+    fn a_head_object_400_is_sse_c_not_a_permission() {
+        let why = head_failure(Some(400), "src", || "s3:GetObjectVersion".to_string());
+        assert!(
+            why.contains("SSE-C: metadata not readable without the customer key"),
+            "{why}"
+        );
+        assert!(why.contains("400") && why.contains("src"), "{why}");
+        assert!(!why.contains("s3:GetObjectVersion"), "{why}");
+        let denied = head_failure(Some(403), "src", || "needs s3:GetObjectVersion".to_string());
+        assert_eq!(denied, "needs s3:GetObjectVersion");
     }
 }

@@ -38,6 +38,13 @@ const REF_KMS: &str =
 const REF_ETAG: &str = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html";
 const REF_COPY: &str =
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html";
+const REF_DM_LIFECYCLE: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html";
+const REF_EXPIRE: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html";
+/// "Aggregate logs into a single bucket" (why use replication).
+const REF_AGGREGATE: &str =
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html";
 const REF_LIST: &str =
     "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html";
 
@@ -126,19 +133,35 @@ fn meta(c: Class) -> ClassMeta {
             "Versions at the destination without a source were deleted at the source (deleting a version is not replicated) or written into the destination directly: review them.",
             &[REF_WHAT],
         ),
+        Class::OtherSource => m(
+            "reconcile-other-source",
+            "Destination versions of other rules into the same bucket are counted apart",
+            Info,
+            Scenario::Step4,
+            "",
+            &[REF_AGGREGATE],
+        ),
+        Class::LifecycleMarker => m(
+            "reconcile-lifecycle-marker",
+            "No source delete marker that S3 Lifecycle may have made is missing at the destination",
+            Low,
+            Scenario::Step4,
+            "S3 never replicates a delete marker that an S3 Lifecycle expiration rule of the source adds, and a listing cannot tell it from a user's: the keys stay current at the destination. If they should expire there too, give the destination bucket the same lifecycle expiration rule; if a marker was a user's delete, delete the key at the destination without a version id.",
+            &[REF_DM_LIFECYCLE, REF_EXPIRE],
+        ),
         Class::Unverified => m(
             "reconcile-unverified",
             "Every version's verdict was read, none assumed",
             High,
             Scenario::Step4,
-            "Grant s3:GetObjectVersion on both buckets, or raise --max-heads; for a replica whose encryption cannot be decided, state the destination's default_encryption in the spec (an unencrypted source's replica takes it) and grant kms:DescribeKey on a replica key the spec names by alias ARN; re-run reconcile.",
+            "Grant s3:GetObjectVersion on both buckets, or raise --max-heads; a version whose HeadObject answered 400 is SSE-C, whose metadata is not readable without the customer key: reconcile it from S3 Inventory, which lists its replication status; for a missing delete marker whose lifecycle could not be read, grant s3:GetLifecycleConfiguration on the source (a marker S3 Lifecycle made is never replicated); for a replica whose encryption cannot be decided, state the destination's default_encryption in the spec (an unencrypted source's replica takes it) and grant kms:DescribeKey on a replica key the spec names by alias ARN; re-run reconcile.",
             &[REF_STATUS],
         ),
     }
 }
 
 /// The classes reported as their own finding (Intact and InFlight share `reconcile-replicated`).
-const REPORTED: [Class; 8] = [
+const REPORTED: [Class; 10] = [
     Class::Missing,
     Class::Failed,
     Class::PendingTooLong,
@@ -146,6 +169,8 @@ const REPORTED: [Class; 8] = [
     Class::EncryptionMismatch,
     Class::NeverEligible,
     Class::NoSource,
+    Class::OtherSource,
+    Class::LifecycleMarker,
     Class::Unverified,
 ];
 
@@ -254,7 +279,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
     let waiting = o.destination_in_flight;
     let source_in_scope = counts
         .iter()
-        .filter(|(c, _)| **c != Class::NoSource)
+        .filter(|(c, _)| !matches!(c, Class::NoSource | Class::OtherSource))
         .map(|(_, n)| n)
         .sum::<usize>()
         .saturating_sub(waiting);
@@ -294,6 +319,8 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
             (_, true) if !unread.is_empty() => Status::Error,
             (_, true) if blind => Status::Skip,
             (_, true) => Status::Pass,
+            // Another rule's replicas: counted, explained, not a fault of this rule.
+            (Class::OtherSource, false) => Status::Pass,
             (Class::Unverified, false) => Status::Error,
             _ => Status::Fail,
         };
@@ -625,6 +652,8 @@ mod tests {
                 in_flight: Duration::from_secs(1800),
                 replica_kms_key_arn: None,
                 encryption: Default::default(),
+                other_sources: vec![],
+                lifecycle: compare::LifecycleMarkers::None,
             },
             source_bucket: "src".into(),
             source_account_id: "111122223333".into(),
@@ -674,6 +703,14 @@ mod tests {
                 .filter(|f| f.status != Status::Pass)
                 .map(|f| f.id.as_str())
                 .collect();
+            if c == Class::OtherSource {
+                // Counted, not a fail.
+                assert!(failing.is_empty(), "{failing:?}");
+                assert_eq!(status_of(&fs, meta(c).id), Status::Pass);
+                let f = fs.iter().find(|f| f.id == meta(c).id).unwrap();
+                assert_eq!(f.evidence["count"], 1);
+                continue;
+            }
             assert_eq!(failing, vec![meta(c).id], "{c:?}");
             let want = if c == Class::Unverified {
                 Status::Error

@@ -84,7 +84,7 @@
 //! - No `WITH`, no engine-specific functions, no `ILIKE`/regex, no `LIKE` (whose `_`/`%` would
 //!   need escaping in a prefix).
 
-use super::compare::{self, Class, RuleScope, Verdict};
+use super::compare::{self, Class, LifecycleMarkers, OtherRule, RuleScope, Verdict};
 use crate::access::replica_sse::{self, Expected, RuleSse, SseKind};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::BTreeMap;
@@ -153,6 +153,10 @@ pub struct SqlRule {
     /// source's inventory was taken before they could be seen there); `None` = never (live
     /// semantics). From inventories: the source inventory's creation time.
     pub dest_unexplained_after: Option<DateTime<Utc>>,
+    /// The spec's other rules into the same destination bucket ([`Class::OtherSource`]).
+    pub other_sources: Vec<OtherRule>,
+    /// The source's lifecycle rules that may make delete markers ([`Class::LifecycleMarker`]).
+    pub lifecycle: LifecycleMarkers,
 }
 
 impl SqlRule {
@@ -174,8 +178,41 @@ impl SqlRule {
                 .as_ref()
                 .map(|k| ReplicaEncryption::of(scope, k)),
             dest_unexplained_after,
+            other_sources: scope.other_sources.clone(),
+            lifecycle: scope.lifecycle.clone(),
         })
     }
+}
+
+/// `alias.key` starts with `prefix` (characters, as [`scoped`] counts them).
+fn starts_with(alias: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        format!("{alias}.key IS NOT NULL")
+    } else {
+        format!(
+            "substr({alias}.key, 1, {}) = {}",
+            prefix.chars().count(),
+            lit(prefix)
+        )
+    }
+}
+
+/// `d` is in the scope of one of `others` ([`OtherRule::could_claim`]); `None` if none.
+fn claimed_by_others(others: &[OtherRule]) -> Option<String> {
+    let each: Vec<String> = others
+        .iter()
+        .map(|o| {
+            if o.delete_markers {
+                format!("({})", starts_with("d", &o.prefix))
+            } else {
+                format!(
+                    "({} AND d.is_delete_marker = FALSE)",
+                    starts_with("d", &o.prefix)
+                )
+            }
+        })
+        .collect();
+    (!each.is_empty()).then(|| each.join(" OR "))
 }
 
 /// Why a rule with a tag filter is refused by the inventory path (never a pass).
@@ -289,6 +326,30 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
         }
         None => String::new(),
     };
+    let other_source = match claimed_by_others(&rule.other_sources) {
+        Some(cond) => format!(
+            "\n    WHEN s.key IS NULL AND ({cond}) THEN '{}'",
+            Class::OtherSource.as_str()
+        ),
+        None => String::new(),
+    };
+    // A missing delete marker: S3 Lifecycle's are never replicated (compare::LifecycleMarkers).
+    let lifecycle = match &rule.lifecycle {
+        LifecycleMarkers::None => String::new(),
+        LifecycleMarkers::Unknown(_) => format!(
+            "\n    WHEN s.is_delete_marker THEN '{}'",
+            Class::Unverified.as_str()
+        ),
+        LifecycleMarkers::Expiring(rules) => format!(
+            "\n    WHEN s.is_delete_marker AND ({}) THEN '{}'",
+            rules
+                .iter()
+                .map(|(_, p)| format!("({})", starts_with("s", p)))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+            Class::LifecycleMarker.as_str()
+        ),
+    };
     let unexplained = match rule.dest_unexplained_after {
         Some(t) => format!(
             "\n    WHEN s.key IS NULL AND d.replication_status = 'REPLICA' AND d.last_modified > {} THEN '{}'",
@@ -299,7 +360,7 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
     };
     format!(
         "SELECT
-  CASE{unexplained}
+  CASE{unexplained}{other_source}
     WHEN s.key IS NULL THEN '{no_source}'
     WHEN d.key IS NOT NULL THEN CASE
       WHEN s.is_delete_marker <> d.is_delete_marker THEN '{mismatched}'
@@ -307,7 +368,7 @@ pub fn comparison_sql(rule: &SqlRule, source_table: &str, dest_table: &str) -> S
       WHEN s.size <> d.size THEN '{mismatched}'
       WHEN {etag_differs} THEN '{mismatched}'{encryption}
       ELSE '{intact}' END
-    WHEN s.is_delete_marker AND s.last_modified > {cutoff} THEN '{in_flight}'
+    WHEN s.is_delete_marker AND s.last_modified > {cutoff} THEN '{in_flight}'{lifecycle}
     WHEN s.is_delete_marker THEN '{missing}'
     WHEN s.replication_status = 'FAILED' THEN '{failed}'
     WHEN s.replication_status = 'PENDING' AND s.last_modified > {cutoff} THEN '{in_flight}'
@@ -409,10 +470,10 @@ impl SqlRow {
             version_id: self.version_id.clone(),
             delete_marker: self.delete_marker,
             detail: self.detail.clone(),
-            could_be: if self.class == Class::Unverified {
-                vec![Class::EncryptionMismatch]
-            } else {
-                vec![]
+            could_be: match self.class {
+                Class::Unverified if self.delete_marker => vec![Class::Missing],
+                Class::Unverified => vec![Class::EncryptionMismatch],
+                _ => vec![],
             },
         }
     }
@@ -542,7 +603,12 @@ pub fn parse_row(columns: &[Option<&str>]) -> Result<SqlRow, SqlError> {
             senc.unwrap_or("(none)"),
             denc.unwrap_or("(none)")
         ),
-        Class::NoSource => "no source version with this key and version id (deleted at the source, or written into the destination directly)".into(),
+        Class::NoSource => compare::NO_SOURCE.into(),
+        Class::OtherSource => compare::OTHER_SOURCE.into(),
+        Class::LifecycleMarker => compare::LIFECYCLE_MARKER.into(),
+        Class::Unverified if side == Side::Source && delete_marker => {
+            compare::LIFECYCLE_UNKNOWN.into()
+        }
         Class::Unverified if side == Side::Source && ssize.is_some() && dsize.is_some() => format!(
             "source {}, replica {}: the replica's encryption cannot be decided (an unencrypted source gets the destination's default encryption, which the spec does not state; or an encryption status S3 Inventory does not document)",
             senc.unwrap_or("(empty)"),
@@ -634,10 +700,14 @@ mod tests {
                         sse_kms_encrypted_objects: true,
                         ..Default::default()
                     },
+                    other_sources: vec![],
+                    lifecycle: compare::LifecycleMarkers::None,
                 },
                 KEY,
             )),
             dest_unexplained_after: None,
+            other_sources: vec![],
+            lifecycle: LifecycleMarkers::None,
         }
     }
 
@@ -668,8 +738,19 @@ mod tests {
     fn the_text_quotes_the_prefix_counts_characters_and_names_every_class() {
         let mut r = rule();
         r.prefix = "ü'/".into();
+        r.other_sources = vec![OtherRule {
+            label: "o".into(),
+            prefix: "lö'gs/".into(),
+            delete_markers: false,
+        }];
+        r.lifecycle = LifecycleMarkers::Expiring(vec![("x".into(), "ü'/old/".into())]);
         let sql = comparison_sql(&r, "src", "dst");
         assert!(sql.contains("substr(key, 1, 3) = 'ü''/'"), "{sql}");
+        assert!(
+            sql.contains("(substr(d.key, 1, 6) = 'lö''gs/' AND d.is_delete_marker = FALSE)"),
+            "{sql}"
+        );
+        assert!(sql.contains("(substr(s.key, 1, 7) = 'ü''/old/')"), "{sql}");
         assert!(sql.contains("is_delete_marker = FALSE"));
         assert!(sql.contains("TIMESTAMP '2026-01-01 11:30:00.000'"));
         for c in Class::ALL {
@@ -753,6 +834,8 @@ mod tests {
             in_flight: std::time::Duration::from_secs(60),
             replica_kms_key_arn: None,
             encryption: Default::default(),
+            other_sources: vec![],
+            lifecycle: compare::LifecycleMarkers::None,
         };
         let e = SqlRule::from_scope(&scope, Utc::now(), None).unwrap_err();
         assert!(e.contains("tags") && !e.contains("next slice"), "{e}");
