@@ -222,6 +222,103 @@ print(r["VersionId"])
     assert_eq!(out.status.code(), Some(0), "{}", describe(&report));
 }
 
+/// Run `script` (Python, boto3) with the set-up's profiles: argv = endpoint, spec, `arg`.
+fn python_with_profiles(setup: &Setup, script: &str, arg: &str) -> String {
+    let out = Command::new(python())
+        .args(["-c", script, &setup.emu.endpoint])
+        .arg(&setup.spec)
+        .arg(arg)
+        .env("AWS_CONFIG_FILE", setup.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", setup.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 21 item 3, live: a source delete marker missing at the destination is `missing` while
+/// the source bucket has no lifecycle rule; once an S3 Lifecycle expiration rule covers its key
+/// (read with GetBucketLifecycleConfiguration), it is `lifecycle-marker` — "the delete markers
+/// added by the S3 Lifecycle expiration rule won't be replicated"
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html>) —
+/// and no longer `missing`.
+#[test]
+fn a_missing_delete_marker_is_a_lifecycle_marker_once_the_source_has_an_expiration_rule() {
+    let setup = Setup::seed(&[]);
+    setup.emu.control(
+        "/_harness/replication",
+        r#"{"mode": "normal", "delay_seconds": 0.05}"#,
+    );
+    const SCRIPT: &str = r#"
+import sys, time, tomllib, boto3
+from botocore.config import Config
+spec = tomllib.load(open(sys.argv[2], "rb"))
+def s3(bucket):
+    b = spec["buckets"][bucket]
+    profile = spec["accounts"][b["account"]]["credentials"]["profile"]
+    return b["name"], boto3.Session(profile_name=profile).client(
+        "s3", region_name=b["region"], endpoint_url=sys.argv[1], config=Config(s3={"addressing_style": "path"}))
+src, owner_src = s3("source")
+dst, owner_dst = s3("destination")
+key = "reports/expired/a.txt"
+if sys.argv[3] == "marker":
+    profile = spec["principals"][spec["scenario_c"]["uploaders"][0]]["credentials"]["profile"]
+    up = boto3.Session(profile_name=profile).client("s3", region_name=spec["buckets"]["source"]["region"],
+        endpoint_url=sys.argv[1], config=Config(s3={"addressing_style": "path"}))
+    up.put_object(Bucket=src, Key=key, Body=b"expires\n")
+    marker = owner_src.delete_object(Bucket=src, Key=key)["VersionId"]
+    time.sleep(1)
+    # Whatever reached the destination of this marker is removed: the marker is missing there.
+    for m in owner_dst.list_object_versions(Bucket=dst, Prefix=key).get("DeleteMarkers", []):
+        owner_dst.delete_object(Bucket=dst, Key=key, VersionId=m["VersionId"])
+    print(marker)
+else:
+    owner_src.put_bucket_lifecycle_configuration(Bucket=src, LifecycleConfiguration={"Rules": [
+        {"ID": "expire-reports", "Status": "Enabled", "Filter": {"Prefix": "reports/expired/"},
+         "Expiration": {"Days": 30}}]})
+    print("ok")
+"#;
+    let marker = python_with_profiles(&setup, SCRIPT, "marker");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let rule = "reports-to-abcd";
+    let (_, before) = reconcile_in(&setup, "no-lifecycle", &["--in-flight", "2"]);
+    let missing = finding(&before, "reconcile-missing", rule);
+    assert_eq!(missing["status"], "fail", "{}", describe(&before));
+    assert_eq!(
+        missing["evidence"]["sample"][0]["version_id"],
+        marker.as_str()
+    );
+    assert_eq!(
+        finding(&before, "reconcile-lifecycle-marker", rule)["status"],
+        "pass"
+    );
+
+    python_with_profiles(&setup, SCRIPT, "lifecycle");
+    let (_, after) = reconcile_in(&setup, "lifecycle", &["--in-flight", "2"]);
+    let lc = finding(&after, "reconcile-lifecycle-marker", rule);
+    assert_eq!(lc["status"], "fail", "{}", describe(&after));
+    assert_eq!(lc["severity"], "low", "{lc}");
+    assert_eq!(lc["evidence"]["sample"][0]["version_id"], marker.as_str());
+    let msg = lc["message"].as_str().unwrap();
+    assert!(
+        msg.contains("never replicated") && msg.contains("expire-reports"),
+        "{msg}"
+    );
+    assert_eq!(
+        finding(&after, "reconcile-missing", rule)["status"],
+        "pass",
+        "{}",
+        describe(&after)
+    );
+}
+
 /// Status decides before age (issue 21 item 1): of the young versions without a replica, only
 /// the PENDING one is in flight; FAILED, a replica deleted (COMPLETED) and one written before
 /// the rule (no status) are what they are at any age. One not HEADed (budget 0) is never a pass.
