@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Default in-flight calls per (account, service): enough to hide a cross-Region round trip
+/// (~100 ms at a few ms of service time per call), far below the connections an account's
+/// throttling would object to; `--max-concurrency` changes it.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+
 /// How to reach AWS (or an emulator) and how patiently.
 #[derive(Debug, Clone)]
 pub struct AwsOptions {
@@ -47,7 +52,7 @@ impl Default for AwsOptions {
             max_attempts: 5,
             operation_timeout: Duration::from_secs(60),
             attempt_timeout: Duration::from_secs(20),
-            max_concurrency: crate::collect::limit::DEFAULT_MAX_CONCURRENCY,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
         }
     }
 }

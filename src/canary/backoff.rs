@@ -5,7 +5,7 @@
 //! requests a minute. Each interval is multiplied by a uniform factor in [0.8, 1.2] so that many
 //! canaries (or many concurrent runs) do not poll in lockstep.
 
-use super::s3ops::CallError;
+use super::call::CallError;
 use rand::Rng;
 use std::time::Duration;
 

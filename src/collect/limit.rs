@@ -24,10 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Default in-flight calls per (account, service): enough to hide a cross-Region round trip
-/// (~100 ms at a few ms of service time per call), far below the connections an account's
-/// throttling would object to; `--max-concurrency` changes it.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+pub use crate::aws::DEFAULT_MAX_CONCURRENCY;
 
 /// File descriptors kept free for everything that is not a connection: the runtime's own, config
 /// and credential files, DNS lookups.

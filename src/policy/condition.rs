@@ -37,7 +37,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use ipnet::IpNet;
 
-use super::model::Pattern;
+use super::pattern::Pattern;
 use super::variables::{tokens_match, Template, Tok};
 use super::{Context, ContextValue};
 

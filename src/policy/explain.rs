@@ -1,7 +1,7 @@
 //! The human sentences in [`Evaluation::reasons`](super::Evaluation). They are written for
 //! an auditor reading a report, so they name the missing piece rather than the algorithm step.
 
-use super::eval::{Caller, CallerKind};
+use super::caller::{Caller, CallerKind};
 use super::{PolicyKind, Request, StatementRef};
 
 pub(crate) fn explicit_deny(r: &StatementRef) -> String {

@@ -10,6 +10,7 @@
 //! S3 Block Public Access question and lists grants; [`cases`] runs the case-file format of
 //! `replaudit simulate --cases`.
 
+pub mod caller;
 pub mod cases;
 pub mod condition;
 pub mod eval;
@@ -17,6 +18,7 @@ pub mod explain;
 pub mod fuzzing;
 pub mod model;
 pub mod parse;
+pub mod pattern;
 pub mod public;
 pub mod s3;
 pub mod variables;

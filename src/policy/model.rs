@@ -5,10 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use wildmatch::WildMatch;
 
 use super::condition::Condition;
-use super::variables::{tokens_match, Template, Tok};
+pub(crate) use super::pattern::Pattern;
 use super::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -323,99 +322,27 @@ impl PatternBlock {
     }
 }
 
-/// A pre-compiled `*`/`?` pattern with fast paths for the shapes that dominate real policies.
-#[derive(Debug, Clone)]
-pub(crate) struct Pattern {
-    pub(crate) raw: String,
-    pub(crate) kind: PatternKind,
+pub(crate) fn action_matches(st: &Statement, action: &str, ctx: &Context) -> bool {
+    let hit = st
+        .action
+        .patterns
+        .iter()
+        .any(|p| p.matches(action, true, ctx));
+    hit != st.action.negated
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum PatternKind {
-    Any,
-    /// No wildcard: compare with `raw`.
-    Exact,
-    /// `raw[..n]` followed by a single trailing `*`.
-    Prefix(usize),
-    Wild(WildMatch),
-    /// Contains escapes (`${*}`) but no variables: fixed tokens.
-    Tokens(Vec<Tok>),
-    /// Contains variables: substituted per request.
-    Template(Template),
-}
-
-impl Pattern {
-    /// `case_insensitive` is for actions ("action names are case-insensitive"); ARNs are not.
-    pub(crate) fn compile(raw: &str, case_insensitive: bool, variables: bool) -> Pattern {
-        let kind = if variables && raw.contains("${") {
-            match Template::parse(raw) {
-                Some(t) if t.has_vars() => PatternKind::Template(t),
-                Some(t) => match t.resolve_tokens(&Context::new(), case_insensitive) {
-                    Some(toks) => PatternKind::Tokens(toks),
-                    None => PatternKind::Template(t),
-                },
-                None => Self::plain(raw, case_insensitive),
-            }
-        } else {
-            Self::plain(raw, case_insensitive)
-        };
-        Pattern {
-            raw: raw.to_string(),
-            kind,
-        }
-    }
-
-    fn plain(raw: &str, ci: bool) -> PatternKind {
-        let wild_at = raw.find(['*', '?']);
-        if raw.bytes().all(|b| b == b'*') && !raw.is_empty() {
-            return PatternKind::Any;
-        }
-        if ci && !raw.is_ascii() {
-            // Rare enough (no AWS action name is non-ASCII) to take the general path.
-            return PatternKind::Wild(WildMatch::new_case_insensitive(raw));
-        }
-        match wild_at {
-            None => PatternKind::Exact,
-            Some(i) if i + 1 == raw.len() && raw.ends_with('*') => PatternKind::Prefix(i),
-            Some(_) if ci => PatternKind::Wild(WildMatch::new_case_insensitive(raw)),
-            Some(_) => PatternKind::Wild(WildMatch::new(raw)),
-        }
-    }
-
-    /// Matches `input`; `ci` must equal the flag used at compile time.
-    #[inline]
-    pub(crate) fn matches(&self, input: &str, ci: bool, ctx: &Context) -> bool {
-        match &self.kind {
-            PatternKind::Any => true,
-            PatternKind::Exact => {
-                if ci {
-                    if input.is_ascii() {
-                        self.raw.eq_ignore_ascii_case(input)
-                    } else {
-                        self.raw.to_lowercase() == input.to_lowercase()
-                    }
-                } else {
-                    self.raw == input
-                }
-            }
-            PatternKind::Prefix(n) => {
-                let (pb, ib) = (&self.raw.as_bytes()[..*n], input.as_bytes());
-                if ci {
-                    ib.len() >= pb.len() && ib[..pb.len()].eq_ignore_ascii_case(pb)
-                } else {
-                    ib.starts_with(pb)
-                }
-            }
-            PatternKind::Wild(w) => w.matches(input),
-            PatternKind::Tokens(t) => tokens_match(t, input, ci),
-            PatternKind::Template(t) => match t.resolve_tokens(ctx, ci) {
-                Some(toks) => tokens_match(&toks, input, ci),
-                None => false,
-            },
-        }
-    }
-
-    pub(crate) fn is_star(&self) -> bool {
-        self.raw == "*"
-    }
+pub(crate) fn resource_matches(st: &Statement, resource: &str, ctx: &Context) -> bool {
+    let Some(block) = &st.resource else {
+        return true;
+    };
+    let hit = if resource == "*" {
+        // Actions without resource-level permissions: only `"Resource": "*"` covers them.
+        block.patterns.iter().any(|p| p.is_star())
+    } else {
+        block
+            .patterns
+            .iter()
+            .any(|p| p.matches(resource, false, ctx))
+    };
+    hit != block.negated
 }

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::condition::{Condition, OpKind, Qualifier, Values};
-use super::eval::{action_matches, resource_matches};
+use super::model::{action_matches, resource_matches};
 use super::model::{AwsTarget, Effect, Policy, PrincipalEntry, Statement, Target};
 use super::{Context, PolicyKind, StatementRef};
 
