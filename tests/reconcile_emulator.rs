@@ -319,6 +319,56 @@ else:
     );
 }
 
+/// Issue 21 item 10, live: HeadObject of an SSE-C source version without the customer key
+/// answers 400 (emulator patch 32, citing
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>); reconcile says the
+/// metadata is not readable without the customer key — never a pass, and not a permission to
+/// grant.
+#[test]
+fn an_sse_c_version_is_unverified_for_want_of_its_customer_key_not_a_permission() {
+    let setup = Setup::seed(&[]);
+    setup.emu.control(
+        "/_harness/replication",
+        r#"{"mode": "normal", "delay_seconds": 0.05}"#,
+    );
+    const SCRIPT: &str = r#"
+import sys, base64, tomllib, boto3
+from botocore.config import Config
+spec = tomllib.load(open(sys.argv[2], "rb"))
+src = spec["buckets"]["source"]
+profile = spec["principals"][spec["scenario_c"]["uploaders"][0]]["credentials"]["profile"]
+s3 = boto3.Session(profile_name=profile).client("s3", region_name=src["region"], endpoint_url=sys.argv[1],
+                                                config=Config(s3={"addressing_style": "path"}))
+r = s3.put_object(Bucket=src["name"], Key="reports/reconcile/sse-c.txt", Body=b"sse-c\n",
+                  SSECustomerAlgorithm="AES256", SSECustomerKey=base64.b64encode(b"k" * 32).decode())
+print(r["VersionId"])
+"#;
+    let vid = python_with_profiles(&setup, SCRIPT, "");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (_, report) = reconcile(&setup, &["--in-flight", "2"]);
+    let rule = "reports-to-abcd";
+    let f = finding(&report, "reconcile-unverified", rule);
+    assert_eq!(f["status"], "error", "{}", describe(&report));
+    assert_eq!(
+        f["evidence"]["sample"][0]["version_id"],
+        vid.as_str(),
+        "{f}"
+    );
+    let detail = f["evidence"]["sample"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("SSE-C: metadata not readable without the customer key"),
+        "{detail}"
+    );
+    assert!(!detail.contains("the caller needs"), "{detail}");
+    // What it could be is not a pass either.
+    assert_ne!(
+        finding(&report, "reconcile-encryption", rule)["status"],
+        "pass",
+        "{}",
+        describe(&report)
+    );
+}
+
 /// Status decides before age (issue 21 item 1): of the young versions without a replica, only
 /// the PENDING one is in flight; FAILED, a replica deleted (COMPLETED) and one written before
 /// the rule (no status) are what they are at any age. One not HEADed (budget 0) is never a pass.

@@ -1925,6 +1925,99 @@ def _s3_error(start_response: Any, status: str, code: str | None, message: str, 
     return [body]
 
 
+# ============================================================================ patch 32: SSE-C metadata needs the key
+# AWS: "If you encrypt an object by using server-side encryption with customer-provided encryption keys (SSE-C)
+# when you store the object in Amazon S3, then when you retrieve the metadata from the object, you must use the
+# following headers: x-amz-server-side-encryption-customer-algorithm, x-amz-server-side-encryption-customer-key,
+# x-amz-server-side-encryption-customer-key-MD5"; without them S3 answers 400 Bad Request (InvalidRequest on a
+# GET; a HEAD answer has no body).
+#   https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+# moto 5.2.5 ignores the SSE-C headers: it answers every HEAD/GET of such an object as if it were plaintext.
+# Patch: a successful object PUT that carries x-amz-server-side-encryption-customer-algorithm records (bucket, key,
+# version id); a later HEAD or GET of that version (by versionId, or the key's current version) that moto would
+# answer 2xx, without x-amz-server-side-encryption-customer-key, is answered 400 instead. A PUT without it makes
+# the key's current version plain again. Authorization stays moto's (a denied caller still gets 403).
+
+
+class SseCObjects:
+    """Patch 32: the object versions written with SSE-C."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.versions: set[tuple[str, str, str]] = set()
+        self.current: dict[tuple[str, str], bool] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.versions.clear()
+            self.current.clear()
+
+    def record(self, bucket: str, key: str, version_id: str | None, sse_c: bool) -> None:
+        with self.lock:
+            self.current[(bucket, key)] = sse_c
+            if sse_c and version_id:
+                self.versions.add((bucket, key, version_id))
+
+    def is_sse_c(self, bucket: str, key: str, version_id: str | None) -> bool:
+        with self.lock:
+            if version_id:
+                return (bucket, key, version_id) in self.versions
+            return self.current.get((bucket, key), False)
+
+
+SSE_C = SseCObjects()
+
+
+def _addressed_key(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key) of an object request, key URL-decoded; None for anything else."""
+    addressed = _addressed_bucket(environ)
+    if addressed is None or addressed[1]:
+        return None
+    path = environ.get("PATH_INFO", "")
+    host = environ.get("HTTP_HOST", "").split(":", 1)[0]
+    key = path.lstrip("/") if host.endswith(".localhost") else path.lstrip("/").split("/", 1)[1]
+    return addressed[0], urllib.parse.unquote(key)
+
+
+def sse_c_served(app: Any, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    """Patch 32: serve an SSE-C object PUT (recording it) or a HEAD/GET of an SSE-C version; None otherwise."""
+    method = environ.get("REQUEST_METHOD")
+    target = _addressed_key(environ)
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if target is None or method not in ("PUT", "HEAD", "GET") or set(query) - {"versionId"}:
+        return None
+    bucket, key = target
+    captured: list[tuple[str, list]] = []
+
+    def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+        captured.append((status, headers))
+        return lambda _data: None
+
+    if method == "PUT":
+        sse_c = "HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_CUSTOMER_ALGORITHM" in environ
+        if "HTTP_X_AMZ_COPY_SOURCE" in environ or not (sse_c or SSE_C.is_sse_c(bucket, key, None)):
+            return None
+        result = app(environ, capture)
+        status, headers = captured[-1]
+        if status[:1] == "2":
+            vid = next((v for k, v in headers if k.lower() == "x-amz-version-id"), None)
+            SSE_C.record(bucket, key, vid, sse_c)
+        start_response(status, headers)
+        return result
+    if not SSE_C.is_sse_c(bucket, key, (query.get("versionId") or [None])[0]):
+        return None
+    if "HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_CUSTOMER_KEY" in environ:
+        return None
+    result = app(environ, capture)
+    status, headers = captured[-1]
+    if status[:1] != "2":
+        start_response(status, headers)
+        return result
+    return _s3_error(start_response, "400 Bad Request", "InvalidRequest",
+                     "The object was stored using a form of Server Side Encryption. The correct parameters must be "
+                     "provided to retrieve the object.", {}, [], head=method == "HEAD")
+
+
 def wrong_region_answer(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
     """Patch 12: the answer S3 gives a request sent to another Region than the bucket's, or None."""
     scope = _request_scope(environ)
@@ -2606,6 +2699,7 @@ class HarnessMiddleware:
             KMS_USAGE.reset()
             LOOKUP_RATE.reset()
             REQUESTS.reset()
+            SSE_C.reset()
             return result
         answered = wrong_region_answer(environ, start_response)  # patch 12
         if answered is not None:
@@ -2617,6 +2711,9 @@ class HarnessMiddleware:
         if refused is not None:
             return refused
         start_response = with_bucket_region_on_denied_head(environ, start_response)  # patch 12
+        served = sse_c_served(self.app, environ, start_response)  # patch 32
+        if served is not None:
+            return served
         athena_rest_json_as_json11(environ)  # patch 31: Athena over REST-JSON
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")

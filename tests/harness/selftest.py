@@ -12,6 +12,7 @@ closing 'N passed, M failed'; exits non-zero on any failure. --quick skips the p
 from __future__ import annotations
 
 import argparse
+import base64
 import configparser
 import datetime
 import json
@@ -1654,6 +1655,33 @@ def test_inventory_patch(emu: Emulator) -> None:
     # tests/reconcile_least_privilege.rs removes the permission and expects the error naming it.
 
 
+def test_sse_c_patch(emu: Emulator) -> None:
+    """Patch 32: HEAD/GET of an SSE-C version without the customer key is 400; with it, or of a plain version, 2xx."""
+    emu.reset()
+    s3 = emu.client("s3")
+    mk_bucket(s3, "selftest-sse-c")
+    key = base64.b64encode(b"k" * 32).decode()
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    enc = s3.put_object(Bucket="selftest-sse-c", Key="c.txt", Body=b"secret", **ssec)["VersionId"]
+    plain = s3.put_object(Bucket="selftest-sse-c", Key="p.txt", Body=b"plain")["VersionId"]
+    check("patch 32: HeadObject of an SSE-C version without the customer key is 400",
+          error_code(lambda: s3.head_object(Bucket="selftest-sse-c", Key="c.txt", VersionId=enc)) == "400")
+    check("patch 32: GetObject of it without the key is 400 InvalidRequest",
+          error_code(lambda: s3.get_object(Bucket="selftest-sse-c", Key="c.txt", VersionId=enc)) == "InvalidRequest")
+    check("patch 32: HeadObject of the current (SSE-C) version without versionId is 400",
+          error_code(lambda: s3.head_object(Bucket="selftest-sse-c", Key="c.txt")) == "400")
+    check("patch 32: with the customer key it is answered",
+          s3.head_object(Bucket="selftest-sse-c", Key="c.txt", VersionId=enc, **ssec)["ResponseMetadata"]
+          ["HTTPStatusCode"] == 200)
+    check("patch 32: a plain version is answered without a key",
+          s3.head_object(Bucket="selftest-sse-c", Key="p.txt", VersionId=plain)["ResponseMetadata"]
+          ["HTTPStatusCode"] == 200)
+    newer = s3.put_object(Bucket="selftest-sse-c", Key="c.txt", Body=b"now plain")["VersionId"]
+    check("patch 32: a plain version written over an SSE-C one is answered; the SSE-C one still is not",
+          s3.head_object(Bucket="selftest-sse-c", Key="c.txt")["VersionId"] == newer
+          and error_code(lambda: s3.head_object(Bucket="selftest-sse-c", Key="c.txt", VersionId=enc)) == "400")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default=os.path.join(REPO, "checks", "seed.toml"))
@@ -1681,6 +1709,7 @@ def main() -> int:
             test_athena_patch(emu)
             test_protocols(emu)
             test_inventory_patch(emu)
+            test_sse_c_patch(emu)
             t = time.monotonic()
             emu.reset()
             res = provision(emu, args.spec, os.path.join(tmp, "seed"))
