@@ -1389,8 +1389,8 @@ async fn reconcile_inventory(
         ));
     }
     let located = async {
-        let s = configured::resolve(spec, si, true, &opts.aws).await?;
-        let d = configured::resolve(spec, di, false, &opts.aws).await?;
+        let s = configured::resolve(spec, si, true, a.athena, &opts.aws).await?;
+        let d = configured::resolve(spec, di, false, a.athena, &opts.aws).await?;
         Ok::<_, String>((s, d))
     }
     .await;

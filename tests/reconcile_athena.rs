@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::{python, Setup};
 use estate::{created, estate};
 use replaudit::reconcile::athena::{self, AthenaInventory};
+use replaudit::reconcile::compare::LifecycleMarkers;
 use replaudit::reconcile::engine::Engine;
 use replaudit::reconcile::inventory::{self, writer, Format};
 use replaudit::reconcile::live;
@@ -165,6 +166,99 @@ fn verdicts(report: &Value) -> Vec<(String, String, String, Vec<String>)> {
     v
 }
 
+/// Queue, as the emulator's Athena answers, what the embedded engine gives for the plan replaudit
+/// will follow: the tables are those of the manifests in `manifest_src` / `local_dst` (as
+/// delivered at `src_loc` / `dst_loc`), the rows those of the data files of `data_src` /
+/// `local_dst` (the same versions; an ORC manifest's data are read here from a Parquet copy,
+/// since Athena, not replaudit, reads ORC). Returns the plan.
+async fn play_athena(
+    setup: &Setup,
+    src_loc: &str,
+    manifest_src: &Path,
+    data_src: &Path,
+    dst_loc: &str,
+    local_dst: &Path,
+) -> athena::Plan {
+    let dir = setup.dir.path().to_path_buf();
+    let dated = |c: DateTime<Utc>| c.format("%Y-%m-%dT%H-%MZ").to_string();
+    let newest = |p: &Path| {
+        let mut d: Vec<PathBuf> = std::fs::read_dir(p)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("manifest.json").is_file())
+            .collect();
+        d.sort();
+        d.pop().unwrap().join("manifest.json")
+    };
+    let s_manifest =
+        inventory::parse_manifest(&std::fs::read(newest(manifest_src)).unwrap(), None).unwrap();
+    let s = inventory::open_local(data_src).unwrap();
+    let d = inventory::open_local(local_dst).unwrap();
+    let s_inv = AthenaInventory::from_manifest_uri(
+        SRC,
+        &format!("{src_loc}{}/manifest.json", dated(s_manifest.created)),
+        s_manifest.format,
+        &s_manifest.columns,
+    )
+    .unwrap();
+    let d_inv = AthenaInventory::from_manifest_uri(
+        DST,
+        &format!("{dst_loc}{}/manifest.json", dated(d.manifest.created)),
+        d.manifest.format,
+        &d.manifest.columns,
+    )
+    .unwrap();
+    let spec = replaudit::spec::load(&setup.spec).unwrap();
+    let opts = live::LiveOptions {
+        aws: Default::default(),
+        in_flight_rtc: std::time::Duration::from_secs(1800),
+        in_flight_other: std::time::Duration::from_secs(1800),
+        max_heads: 10_000,
+        engine_memory: replaudit::reconcile::from_inventory::MEMORY_LIMIT,
+    };
+    let (_, _, _, mut scope) = live::scopes(&spec, &opts)
+        .into_iter()
+        .find(|(_, s, d, _)| {
+            spec.bucket(s).unwrap().name.get_ref() == SRC
+                && spec.bucket(d).unwrap().name.get_ref() == DST
+        })
+        .expect("the seed replicates rubes to clint");
+    // replaudit reads the source's lifecycle configuration before planning on Athena
+    // (GetBucketLifecycleConfiguration); the seed gives rubes none, so no delete marker can be
+    // S3 Lifecycle's. Were it read otherwise, the statements sent would differ from these.
+    scope.lifecycle = LifecycleMarkers::None;
+    let plan = athena::plan(
+        &scope,
+        &s_inv,
+        s_manifest.created,
+        &d_inv,
+        d.manifest.created,
+        athena::DEFAULT_DATABASE,
+    )
+    .unwrap();
+    let engine = Engine::new(1 << 28, Some(&dir)).unwrap();
+    inventory::register(&engine, &s_inv.view(), &s, &dir)
+        .await
+        .unwrap();
+    inventory::register(&engine, &d_inv.view(), &d, &dir)
+        .await
+        .unwrap();
+    let results = vec![
+        athena_result(&["_col0"], &run_local(&engine, &plan.source_count).await),
+        athena_result(&["_col0"], &run_local(&engine, &plan.dest_count).await),
+        athena_result(&["class", "n"], &run_local(&engine, &plan.counts).await),
+        athena_result(
+            &replaudit::reconcile::sql::COLUMNS,
+            &run_local(&engine, &plan.rows).await,
+        ),
+    ];
+    setup.emu.control(
+        "/moto-api/static/athena/query-results",
+        &json!({ "account_id": XYZ, "region": SRC_REGION, "results": results }).to_string(),
+    );
+    plan
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn athena_sends_the_tested_sql_and_reads_its_answers_into_the_same_findings() {
     let setup = Setup::seed(&[]);
@@ -201,67 +295,10 @@ async fn athena_sends_the_tested_sql_and_reads_its_answers_into_the_same_finding
     // Play Athena: the plan replaudit will follow, run here by the embedded engine.
     let local_src: PathBuf = src_root.join(SRC).join("all-versions");
     let local_dst: PathBuf = dst_root.join(DST).join("all-versions");
-    let s = inventory::open_local(&local_src).unwrap();
-    let d = inventory::open_local(&local_dst).unwrap();
-    let dated = |c: DateTime<Utc>| c.format("%Y-%m-%dT%H-%MZ").to_string();
-    let s_inv = AthenaInventory::from_manifest_uri(
-        SRC,
-        &format!("{src_loc}{}/manifest.json", dated(s.manifest.created)),
-        s.manifest.format,
-        &s.manifest.columns,
+    let plan = play_athena(
+        &setup, &src_loc, &local_src, &local_src, &dst_loc, &local_dst,
     )
-    .unwrap();
-    let d_inv = AthenaInventory::from_manifest_uri(
-        DST,
-        &format!("{dst_loc}{}/manifest.json", dated(d.manifest.created)),
-        d.manifest.format,
-        &d.manifest.columns,
-    )
-    .unwrap();
-    let spec = replaudit::spec::load(&setup.spec).unwrap();
-    let opts = live::LiveOptions {
-        aws: Default::default(),
-        in_flight_rtc: std::time::Duration::from_secs(1800),
-        in_flight_other: std::time::Duration::from_secs(1800),
-        max_heads: 10_000,
-        engine_memory: replaudit::reconcile::from_inventory::MEMORY_LIMIT,
-    };
-    let (_, _, _, scope) = live::scopes(&spec, &opts)
-        .into_iter()
-        .find(|(_, s, d, _)| {
-            spec.bucket(s).unwrap().name.get_ref() == SRC
-                && spec.bucket(d).unwrap().name.get_ref() == DST
-        })
-        .expect("the seed replicates rubes to clint");
-    let plan = athena::plan(
-        &scope,
-        &s_inv,
-        s.manifest.created,
-        &d_inv,
-        d.manifest.created,
-        athena::DEFAULT_DATABASE,
-    )
-    .unwrap();
-    let engine = Engine::new(1 << 28, Some(&dir)).unwrap();
-    inventory::register(&engine, &s_inv.view(), &s, &dir)
-        .await
-        .unwrap();
-    inventory::register(&engine, &d_inv.view(), &d, &dir)
-        .await
-        .unwrap();
-    let results = vec![
-        athena_result(&["_col0"], &run_local(&engine, &plan.source_count).await),
-        athena_result(&["_col0"], &run_local(&engine, &plan.dest_count).await),
-        athena_result(&["class", "n"], &run_local(&engine, &plan.counts).await),
-        athena_result(
-            &replaudit::reconcile::sql::COLUMNS,
-            &run_local(&engine, &plan.rows).await,
-        ),
-    ];
-    setup.emu.control(
-        "/moto-api/static/athena/query-results",
-        &json!({ "account_id": XYZ, "region": SRC_REGION, "results": results }).to_string(),
-    );
+    .await;
 
     let athena_dir = dir.join("athena-reports");
     let (code, athena_report, athena_manifest) = reconcile_report(
@@ -319,5 +356,143 @@ async fn athena_sends_the_tested_sql_and_reads_its_answers_into_the_same_finding
         assert_eq!((f.1.as_str(), f.2.as_str()), ("fail", "1"), "{id}: {f:?}");
     }
     assert!(!athena_manifest.is_empty(), "a Batch manifest is written");
+    assert_eq!(athena_manifest, local_manifest);
+}
+
+/// An ORC inventory as S3 delivers it: `manifest.json` with `fileFormat` ORC and the ORC struct
+/// `fileSchema` (the S3 user guide's ORC example manifest,
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html>),
+/// written beside a Parquet inventory of the same versions under the configuration `to`. The
+/// data files are the Parquet ones renamed: Athena, which reads them, does not run on the
+/// emulator, and replaudit reads only the manifest of an ORC inventory.
+fn orc_copy(root: &Path, bucket: &str, from: &str, to: &str) {
+    const ORC_SCHEMA: &str = "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string,is_multipart_uploaded:boolean,replication_status:string,encryption_status:string>";
+    let src = root.join(bucket).join(from);
+    let dst = root.join(bucket).join(to);
+    std::fs::create_dir_all(dst.join("data")).unwrap();
+    for e in std::fs::read_dir(src.join("data")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().replace(".parquet", ".orc");
+        std::fs::copy(e.path(), dst.join("data").join(name)).unwrap();
+    }
+    for e in std::fs::read_dir(&src).unwrap() {
+        let dated = e.unwrap().path();
+        let Ok(json) = std::fs::read(dated.join("manifest.json")) else {
+            continue;
+        };
+        let mut m: Value = serde_json::from_slice(&json).unwrap();
+        m["fileFormat"] = json!("ORC");
+        m["fileSchema"] = json!(ORC_SCHEMA);
+        for f in m["files"].as_array_mut().unwrap() {
+            let k = f["key"]
+                .as_str()
+                .unwrap()
+                .replace(&format!("/{from}/"), &format!("/{to}/"))
+                .replace(".parquet", ".orc");
+            f["key"] = json!(k);
+        }
+        let out = dst.join(dated.file_name().unwrap());
+        std::fs::create_dir_all(&out).unwrap();
+        let body = serde_json::to_vec_pretty(&m).unwrap();
+        std::fs::write(out.join("manifest.json"), &body).unwrap();
+        std::fs::write(out.join("manifest.checksum"), inventory::md5_hex(&body)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orc_inventory_is_reconciled_on_athena_and_refused_locally_naming_athena() {
+    let setup = Setup::seed(&[]);
+    let dir = setup.dir.path().to_path_buf();
+    let (src_rows, dst_rows, _) = estate();
+    let src_root = dir.join("inv-src");
+    let dst_root = dir.join("inv-dst");
+    writer::write(
+        &src_root,
+        SRC,
+        "all-versions",
+        Format::Parquet,
+        created(),
+        &mut src_rows.into_iter(),
+        3,
+    )
+    .unwrap();
+    orc_copy(&src_root, SRC, "all-versions", "orc-versions");
+    writer::write(
+        &dst_root,
+        DST,
+        "all-versions",
+        Format::Csv,
+        created() + Duration::hours(1),
+        &mut dst_rows.into_iter(),
+        3,
+    )
+    .unwrap();
+    upload(&setup, "xyz-audit", SRC_REGION, SRC_INV_BUCKET, &src_root);
+    upload(&setup, "abcd-audit", DST_REGION, DST_INV_BUCKET, &dst_root);
+    let orc_loc = format!("s3://{SRC_INV_BUCKET}/{SRC}/orc-versions/");
+    let pq_loc = format!("s3://{SRC_INV_BUCKET}/{SRC}/all-versions/");
+    let dst_loc = format!("s3://{DST_INV_BUCKET}/{DST}/all-versions/");
+
+    // Locally: refused before any data file is fetched, naming --athena and CSV/Parquet.
+    let (_, refused, _) = reconcile_report(
+        &setup,
+        &dir.join("orc-local"),
+        &["--source-inventory", &orc_loc, "--dest-inventory", &dst_loc],
+    );
+    let text = refused.to_string();
+    assert!(
+        text.contains("is in ORC, which replaudit does not read locally")
+            && text.contains("with --athena")
+            && text.contains("in CSV or Parquet"),
+        "{refused}"
+    );
+
+    // On Athena: the documented ORC table, and the same findings as the Parquet copy read here.
+    let plan = play_athena(
+        &setup,
+        &orc_loc,
+        &src_root.join(SRC).join("orc-versions"),
+        &src_root.join(SRC).join("all-versions"),
+        &dst_loc,
+        &dst_root.join(DST).join("all-versions"),
+    )
+    .await;
+    let (code, athena_report, athena_manifest) = reconcile_report(
+        &setup,
+        &dir.join("orc-athena"),
+        &[
+            "--athena",
+            "--source-inventory",
+            &orc_loc,
+            "--dest-inventory",
+            &dst_loc,
+        ],
+    );
+    let sent = sent_queries(&setup);
+    let mut want = plan.ddl.clone();
+    want.extend([
+        plan.source_count.clone(),
+        plan.dest_count.clone(),
+        plan.counts.clone(),
+        plan.rows.clone(),
+    ]);
+    assert_eq!(sent, want, "statements sent to Athena");
+    let table = sent
+        .iter()
+        .find(|q| q.contains("CREATE EXTERNAL TABLE") && q.contains("OrcSerde"))
+        .unwrap_or_else(|| panic!("{sent:?}"));
+    assert!(
+        table.contains("ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.orc.OrcSerde'")
+            && table.contains("`last_modified_date` timestamp")
+            && table.contains("/orc-versions/hive/'"),
+        "{table}"
+    );
+    let (local_code, local_report, local_manifest) = reconcile_report(
+        &setup,
+        &dir.join("parquet-local"),
+        &["--source-inventory", &pq_loc, "--dest-inventory", &dst_loc],
+    );
+    assert_eq!((code, local_code), (1, 1), "{athena_report}");
+    assert_eq!(verdicts(&athena_report), verdicts(&local_report));
     assert_eq!(athena_manifest, local_manifest);
 }

@@ -9,7 +9,10 @@
 //! - The inventory tables are the S3 user guide's templates, "Querying Amazon S3 Inventory with
 //!   Amazon Athena": the column names and types per format (ORC/Parquet: `size bigint`,
 //!   `last_modified_date timestamp`, as the current template declares it — an older one said
-//!   `bigint`; CSV: `size string`, `last_modified_date string`), `PARTITIONED
+//!   `bigint`; CSV: `size string`, `last_modified_date string`), the SerDe (CSV
+//!   `OpenCSVSerde`, ORC `org.apache.hadoop.hive.ql.io.orc.OrcSerde`, Parquet
+//!   `ParquetHiveSerDe`: ORC inventories, which the local engine does not read, are reconciled
+//!   here), `PARTITIONED
 //!   BY (dt string)`, `SymlinkTextInputFormat`, and `LOCATION` = the inventory's `hive/` folder.
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-athena-query.html>
 //! - Each delivery has `hive/dt=YYYY-MM-DD-HH-MM/symlink.txt` beside the dated
@@ -138,7 +141,12 @@ fn column(field: &str) -> (String, &'static str, &'static str) {
         ("IsLatest", "is_latest", "boolean", "boolean"),
         ("IsDeleteMarker", "is_delete_marker", "boolean", "boolean"),
         ("Size", "size", "bigint", "string"),
-        ("LastModifiedDate", "last_modified_date", "timestamp", "string"),
+        (
+            "LastModifiedDate",
+            "last_modified_date",
+            "timestamp",
+            "string",
+        ),
         ("ETag", "e_tag", "string", "string"),
         ("StorageClass", "storage_class", "string", "string"),
         (
@@ -217,9 +225,11 @@ pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String>
             ));
         }
     }
+    // The template's SerDe per format; ORC and Parquet share the column types.
     let serde = match inv.format {
         Format::Csv => "org.apache.hadoop.hive.serde2.OpenCSVSerde",
         Format::Parquet => "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        Format::Orc => "org.apache.hadoop.hive.ql.io.orc.OrcSerde",
     };
     let table = format!("{database}.{}", inv.table());
     let (key, size, last_modified) = match inv.format {
@@ -228,7 +238,7 @@ pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String>
             "COALESCE(CAST(NULLIF(size, '') AS bigint), 0)",
             "CAST(from_iso8601_timestamp(last_modified_date) AT TIME ZONE 'UTC' AS timestamp)",
         ),
-        Format::Parquet => (
+        Format::Parquet | Format::Orc => (
             "key",
             "COALESCE(size, 0)",
             "CAST(last_modified_date AS timestamp)",
@@ -794,7 +804,9 @@ mod tests {
         ];
         let pq = ddl(&inv(Format::Parquet, &parquet_fields), "db").unwrap();
         assert!(pq[1].contains("ParquetHiveSerDe"));
-        assert!(pq[1].contains("`size` bigint") && pq[1].contains("`last_modified_date` timestamp"));
+        assert!(
+            pq[1].contains("`size` bigint") && pq[1].contains("`last_modified_date` timestamp")
+        );
         assert!(
             pq[3].contains("  key AS key")
                 && pq[3].contains("CAST(last_modified_date AS timestamp) AS last_modified")
@@ -802,6 +814,19 @@ mod tests {
             "{}",
             pq[3]
         );
+        // ORC: the template's OrcSerde, the Parquet column types and view.
+        let orc = ddl(&inv(Format::Orc, &parquet_fields), "db").unwrap();
+        assert!(
+            orc[1].contains("ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.orc.OrcSerde'")
+                && orc[1].contains("SymlinkTextInputFormat")
+                && orc[1].contains("`size` bigint")
+                && orc[1].contains("`last_modified_date` timestamp")
+                && orc[1].contains("LOCATION 's3://inv/reports/rubes-s3-bucket/all/hive/'"),
+            "{}",
+            orc[1]
+        );
+        assert_eq!(orc[2], pq[2]);
+        assert_eq!(orc[3], pq[3]);
         // Columns follow the file's order (OpenCSVSerde maps by position).
         let b = csv[1].find("`bucket`").unwrap();
         let k = csv[1].find("`key`").unwrap();

@@ -45,8 +45,10 @@ pub struct Chosen {
     pub id: String,
 }
 
-/// Why a configuration cannot serve the comparison, or `None` when it can.
-fn unusable(c: &InventoryConfiguration, rule_prefixes: &[String]) -> Option<String> {
+/// Why a configuration cannot serve the comparison, or `None` when it can. ORC serves only
+/// `--athena` (`athena`): the local engine reads CSV and Parquet
+/// ([`super::inventory::readable_locally`]).
+fn unusable(c: &InventoryConfiguration, rule_prefixes: &[String], athena: bool) -> Option<String> {
     if !c.is_enabled() {
         return Some("it is disabled".into());
     }
@@ -66,9 +68,16 @@ fn unusable(c: &InventoryConfiguration, rule_prefixes: &[String]) -> Option<Stri
     };
     match dest.format() {
         InventoryFormat::Csv | InventoryFormat::Parquet => {}
+        InventoryFormat::Orc if athena => {}
+        InventoryFormat::Orc => {
+            return Some(
+                "its format is ORC (replaudit reads CSV and Parquet locally; ORC with --athena)"
+                    .into(),
+            )
+        }
         other => {
             return Some(format!(
-                "its format is {} (replaudit reads CSV and Parquet)",
+                "its format is {} (replaudit reads CSV and Parquet, and ORC with --athena)",
                 other.as_str()
             ))
         }
@@ -98,17 +107,19 @@ fn location(source_bucket: &str, c: &InventoryConfiguration) -> Option<String> {
 }
 
 /// The configuration of `bucket` whose reports can be reconciled: enabled, every version, the
-/// needed fields, CSV or Parquet, a filter covering every rule prefix. Daily before weekly (the
-/// fresher delivery blames fewer in-flight versions), then by id. Otherwise an error naming
+/// needed fields, CSV or Parquet (or ORC when `athena`: Athena reads it), a filter covering
+/// every rule prefix. Daily before weekly (the fresher delivery blames fewer in-flight
+/// versions), then by id. Otherwise an error naming
 /// each configuration and what it lacks, with the fix.
 pub fn choose(
     bucket: &str,
     configs: &[InventoryConfiguration],
     rule_prefixes: &[String],
+    athena: bool,
 ) -> Result<Chosen, String> {
     let mut usable: Vec<&InventoryConfiguration> = configs
         .iter()
-        .filter(|c| unusable(c, rule_prefixes).is_none())
+        .filter(|c| unusable(c, rule_prefixes, athena).is_none())
         .collect();
     usable.sort_by_key(|c| {
         let weekly = c.schedule().map(|s| s.frequency()) != Some(&InventoryFrequency::Daily);
@@ -124,8 +135,9 @@ pub fn choose(
     }
     let fix = format!(
         "add an S3 Inventory configuration of all versions with the fields Size, LastModifiedDate, \
-         ETag, ReplicationStatus and EncryptionStatus in CSV or Parquet ({REF_FIELDS}), or give \
-         the inventory's location, or reconcile from the live listing"
+         ETag, ReplicationStatus and EncryptionStatus in CSV or Parquet{} ({REF_FIELDS}), or give \
+         the inventory's location, or reconcile from the live listing",
+        if athena { " (or ORC)" } else { "" }
     );
     if configs.is_empty() {
         return Err(format!(
@@ -138,7 +150,8 @@ pub fn choose(
             format!(
                 "'{}': {}",
                 c.id(),
-                unusable(c, rule_prefixes).unwrap_or_else(|| "it has no destination".into())
+                unusable(c, rule_prefixes, athena)
+                    .unwrap_or_else(|| "it has no destination".into())
             )
         })
         .collect();
@@ -182,11 +195,13 @@ pub async fn list(
 /// The inventory an `--source-inventory` / `--dest-inventory` value names: the value itself, or
 /// for [`CONFIGURED`] the location of the chosen configuration of the bucket the inventory
 /// path reconciles (the spec's first replication's source, or its first rule's destination).
-/// Says on stderr which configuration it chose.
+/// Says on stderr which configuration it chose. `athena`: the inventory is read by Athena, so an
+/// ORC configuration serves too.
 pub async fn resolve(
     spec: &crate::spec::Spec,
     value: &str,
     source: bool,
+    athena: bool,
     opts: &crate::aws::AwsOptions,
 ) -> Result<String, String> {
     if value != CONFIGURED {
@@ -214,7 +229,7 @@ pub async fn resolve(
         .collect();
     let (client, bucket, _, _) = super::live::bucket_client(spec, &alias, opts).await?;
     let configs = list(&client, &bucket).await?;
-    let chosen = choose(&bucket, &configs, &prefixes)?;
+    let chosen = choose(&bucket, &configs, &prefixes, athena)?;
     eprintln!(
         "replaudit: {} inventory of s3://{bucket}: configuration '{}' at {}",
         if source { "source" } else { "destination" },
@@ -295,6 +310,7 @@ mod tests {
             "rubes-s3-bucket",
             &[config("all-versions", |_| {})],
             &reports(),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -305,6 +321,7 @@ mod tests {
             "rubes-s3-bucket",
             &[config("v", |s| s.prefix = None)],
             &reports(),
+            false,
         )
         .unwrap();
         assert_eq!(c.location, "s3://xyz-inventory/rubes-s3-bucket/v/");
@@ -319,9 +336,12 @@ mod tests {
             }),
             config("c-daily", |_| {}),
         ];
-        assert_eq!(choose("b", &configs, &reports()).unwrap().id, "c-daily");
         assert_eq!(
-            choose("b", &configs[..2], &reports()).unwrap().id,
+            choose("b", &configs, &reports(), false).unwrap().id,
+            "c-daily"
+        );
+        assert_eq!(
+            choose("b", &configs[..2], &reports(), false).unwrap().id,
             "a-weekly"
         );
     }
@@ -340,7 +360,7 @@ mod tests {
             ),
             (
                 config("orc", |s| s.format = InventoryFormat::Orc),
-                "'orc': its format is ORC (replaudit reads CSV and Parquet)",
+                "'orc': its format is ORC (replaudit reads CSV and Parquet locally; ORC with --athena)",
             ),
             (
                 config("logs", |s| s.filter = Some("logs/".into())),
@@ -348,7 +368,7 @@ mod tests {
             ),
         ];
         for (c, want) in cases {
-            let e = choose("rubes-s3-bucket", &[c], &reports()).unwrap_err();
+            let e = choose("rubes-s3-bucket", &[c], &reports(), false).unwrap_err();
             assert!(
                 e.starts_with(
                     "no S3 Inventory configuration of bucket rubes-s3-bucket can be reconciled ("
@@ -357,7 +377,7 @@ mod tests {
                 "{e}"
             );
         }
-        let e = choose("rubes-s3-bucket", &[], &reports()).unwrap_err();
+        let e = choose("rubes-s3-bucket", &[], &reports(), false).unwrap_err();
         assert!(
             e.starts_with("bucket rubes-s3-bucket has no S3 Inventory configuration: add"),
             "{e}"
@@ -365,10 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn orc_is_chosen_only_for_athena() {
+        let configs = [config("orc", |s| s.format = InventoryFormat::Orc)];
+        let c = choose("rubes-s3-bucket", &configs, &reports(), true).unwrap();
+        assert_eq!(c.id, "orc");
+        let e = choose("rubes-s3-bucket", &configs, &reports(), false).unwrap_err();
+        assert!(e.contains("ORC with --athena"), "{e}");
+        // With --athena, daily still beats weekly across formats.
+        let both = [
+            config("a-parquet-weekly", |s| s.daily = false),
+            config("b-orc-daily", |s| s.format = InventoryFormat::Orc),
+        ];
+        assert_eq!(
+            choose("b", &both, &reports(), true).unwrap().id,
+            "b-orc-daily"
+        );
+        assert_eq!(
+            choose("b", &both, &reports(), false).unwrap().id,
+            "a-parquet-weekly"
+        );
+    }
+
+    #[test]
     fn a_filter_must_cover_every_rule_prefix() {
         let c = [config("r", |s| s.filter = Some("reports/".into()))];
-        assert!(choose("b", &c, &reports()).is_ok());
-        let e = choose("b", &c, &["reports/".into(), String::new()]).unwrap_err();
+        assert!(choose("b", &c, &reports(), false).is_ok());
+        let e = choose("b", &c, &["reports/".into(), String::new()], false).unwrap_err();
         assert!(
             e.contains("does not cover a rule's scope (the whole bucket)"),
             "{e}"

@@ -24,8 +24,13 @@
 //!   objects.)": an inventory without VersionId lists current versions only and cannot show
 //!   what replicated, version by version.
 //!
-//! ORC files are not read (no Rust ORC reader is kept up well enough to trust here): an ORC
-//! inventory is an error naming the way out.
+//! - An ORC manifest's `fileSchema` is an ORC struct type,
+//!   `struct<bucket:string,key:string,version_id:string,...>`, whose field names are the Parquet
+//!   column names (the ORC example manifest, [`REF_LOCATION`]).
+//!
+//! ORC data files are not read here (the Rust ORC reader, `orc-rust`, is young and not a
+//! dependency): an ORC manifest is parsed, so `--athena` can reconcile it (Athena's documented ORC
+//! table), and the local engine refuses it by name ([`readable_locally`]).
 
 use super::engine::{normalised_schema, rows_batch, Engine, NormRow};
 use chrono::{DateTime, Utc};
@@ -56,6 +61,8 @@ pub const NEEDED: [(&str, &str); 8] = [
 pub enum Format {
     Csv,
     Parquet,
+    /// Read by Athena only ([`readable_locally`]).
+    Orc,
 }
 
 /// One data file of a manifest.
@@ -72,7 +79,8 @@ pub struct Manifest {
     pub source_bucket: String,
     pub created: DateTime<Utc>,
     pub format: Format,
-    /// Column names in file order (CSV: the `fileSchema` names; Parquet: the column names).
+    /// Column names in file order (CSV: the `fileSchema` names; Parquet and ORC: the column
+    /// names).
     pub columns: Vec<String>,
     pub files: Vec<DataFile>,
 }
@@ -121,6 +129,44 @@ fn parquet_columns(schema: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The field names of an ORC `fileSchema` (`struct<bucket:string,key:string,...>`, the S3 user
+/// guide's ORC example manifest, [`REF_LOCATION`]). The inventory's types are all scalar, so a
+/// nested type (`<` inside the struct) is not an S3 Inventory schema.
+fn orc_columns(schema: &str) -> Result<Vec<String>, String> {
+    let bad = || {
+        format!("fileSchema {schema:?} is not an ORC struct schema (struct<name:type,...>) ({REF_LOCATION})")
+    };
+    let inner = schema
+        .trim()
+        .strip_prefix("struct<")
+        .and_then(|r| r.strip_suffix('>'))
+        .filter(|i| !i.contains('<'))
+        .ok_or_else(bad)?;
+    inner
+        .split(',')
+        .map(|f| match f.split_once(':') {
+            Some((name, ty)) if !name.trim().is_empty() && !ty.trim().is_empty() => {
+                Ok(name.trim().to_string())
+            }
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+/// Whether the local engine can read this inventory's data files: CSV and Parquet. An ORC
+/// inventory is refused before any data file is fetched, naming the two ways that work.
+pub fn readable_locally(m: &Manifest) -> Result<(), String> {
+    match m.format {
+        Format::Csv | Format::Parquet => Ok(()),
+        Format::Orc => Err(format!(
+            "the inventory of {} is in ORC, which replaudit does not read locally: reconcile it \
+             with --athena (Athena reads ORC inventories where S3 delivered them), or configure \
+             the inventory in CSV or Parquet and wait for the next report ({REF_FIELDS})",
+            m.source_bucket
+        )),
+    }
+}
+
 /// Parse `manifest.json`, checking it against `manifest.checksum` when given, and check that
 /// the inventory can decide every verdict (all versions, every field the comparison reads).
 pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, String> {
@@ -154,12 +200,7 @@ pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, 
                 .collect::<Vec<_>>(),
         ),
         "parquet" => (Format::Parquet, parquet_columns(&raw.file_schema)?),
-        "orc" => {
-            return Err(format!(
-            "ORC inventory is not read; configure CSV or Parquet, or use Athena (inventory of {})",
-            raw.source_bucket
-        ))
-        }
+        "orc" => (Format::Orc, orc_columns(&raw.file_schema)?),
         other => {
             return Err(format!(
                 "inventory fileFormat {other:?} is not CSV, ORC or Parquet ({REF_LOCATION})"
@@ -169,7 +210,7 @@ pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, 
     let has = |i: usize| {
         let name = match format {
             Format::Csv => NEEDED[i].0,
-            Format::Parquet => NEEDED[i].1,
+            Format::Parquet | Format::Orc => NEEDED[i].1,
         };
         columns.iter().any(|c| c == name)
     };
@@ -275,6 +316,7 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
         None
     };
     let manifest = parse_manifest(&json, checksum.as_deref())
+        .and_then(|m| readable_locally(&m).map(|()| m))
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let files = manifest
         .files
@@ -779,6 +821,7 @@ pub async fn register(
                 .register_table(name, view.into_view())
                 .map_err(df_err)?;
         }
+        Format::Orc => readable_locally(&inv.manifest)?,
     }
     Ok(())
 }
@@ -846,6 +889,41 @@ where
     )
 }
 
+/// Where S3 Inventory's SSE-KMS encryption, and what S3 needs to use the key, are documented.
+const REF_KMS: &str = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/configure-inventory.html#configure-inventory-kms-key-policy";
+
+/// The error of a failed GetObject of an inventory file (manifest, checksum or data file).
+///
+/// S3 Inventory can encrypt its files with SSE-KMS (the configuration's `Encryption`,
+/// [`REF_KMS`]; `SSEKMS.KeyId`, <https://docs.aws.amazon.com/AmazonS3/latest/API/API_SSEKMS.html>),
+/// and reading such a file makes S3 call kms:Decrypt on the reader's behalf. S3 reports a key
+/// it could not use with a `KMS.`-prefixed code (`KMS.DisabledException`,
+/// `KMS.KMSInvalidStateException`, `KMS.NotFoundException`, ...) and a caller without
+/// kms:Decrypt as a plain `AccessDenied`
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html>), which
+/// cannot be told apart from a missing s3:GetObject, so an AccessDenied names both.
+pub fn get_object_error(bucket: &str, key: &str, code: Option<&str>, msg: &str) -> String {
+    let what = format!(
+        "s3:GetObject failed: {}{msg} (s3://{bucket}/{key}",
+        code.map(|c| format!("{c}: ")).unwrap_or_default()
+    );
+    let decrypt = "kms:Decrypt on that KMS key (statement ReconcileDecryptInventories of \
+                   docs/reconcile-readonly-policy.json, and a key policy that lets the caller use it)";
+    match code {
+        Some(c) if c.starts_with("KMS.") => format!(
+            "{what}: the inventory file is encrypted with SSE-KMS and S3 could not use its key: \
+             the key named in the inventory configuration's Encryption (SSE-KMS KeyId) must be \
+             Enabled, and the caller needs {decrypt}; {REF_KMS})"
+        ),
+        Some("AccessDenied") => format!(
+            "{what}: the caller needs s3:GetObject on the inventory location, and, when the \
+             inventory is encrypted with SSE-KMS (the inventory configuration's Encryption), \
+             {decrypt}: S3 reports a missing kms:Decrypt as AccessDenied too; {REF_KMS})"
+        ),
+        _ => format!("{what}: the caller needs s3:GetObject on the inventory location)"),
+    }
+}
+
 async fn get_to(
     c: &aws_sdk_s3::Client,
     bucket: &str,
@@ -860,7 +938,10 @@ async fn get_to(
         .key(key)
         .send()
         .await
-        .map_err(|e| s3_error("s3:GetObject", "s3:GetObject", bucket, key, &e))?;
+        .map_err(|e| {
+            let (code, msg) = crate::aws::error_parts(&e);
+            get_object_error(bucket, key, code.as_deref(), &msg)
+        })?;
     if let Some(p) = to.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
     }
@@ -945,6 +1026,7 @@ pub async fn open(
         .map_err(|e| e.to_string())?;
     };
     let (c, bucket, manifest_key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
+    readable_locally(&m).map_err(|e| format!("s3://{bucket}/{manifest_key}: {e}"))?;
     let local_dir = work.join(manifest_key.trim_end_matches("manifest.json"));
     for f in &m.files {
         check_s3_data_key(&bucket, &manifest_key, &f.key)?;
@@ -1082,6 +1164,9 @@ pub mod writer {
         rows: &mut dyn Iterator<Item = NormRow>,
         rows_per_file: usize,
     ) -> Result<PathBuf, String> {
+        if format == Format::Orc {
+            return Err("the inventory writer writes CSV and Parquet data files only".into());
+        }
         let io = |e: std::io::Error| e.to_string();
         let cfg = root.join(bucket).join(config);
         let data = cfg.join("data");
@@ -1098,6 +1183,7 @@ pub mod writer {
             let ext = match format {
                 Format::Csv => "csv.gz",
                 Format::Parquet => "parquet",
+                Format::Orc => "orc",
             };
             let name = format!("{bucket}-{}-{n:05}.{ext}", created.timestamp_millis());
             let path = data.join(&name);
@@ -1140,7 +1226,7 @@ pub mod writer {
                     }
                     gz.finish().map_err(io)?.flush().map_err(io)?;
                 }
-                Format::Parquet => {
+                Format::Parquet | Format::Orc => {
                     use datafusion::parquet::arrow::ArrowWriter;
                     use datafusion::parquet::basic::Compression;
                     use datafusion::parquet::file::properties::WriterProperties;
@@ -1209,7 +1295,7 @@ pub mod writer {
         }
         let (ff, fs) = match format {
             Format::Csv => ("CSV", CSV_SCHEMA),
-            Format::Parquet => ("Parquet", PARQUET_SCHEMA),
+            Format::Parquet | Format::Orc => ("Parquet", PARQUET_SCHEMA),
         };
         let manifest = serde_json::json!({
             "sourceBucket": bucket,
@@ -1254,11 +1340,89 @@ mod tests {
         assert_eq!(p.columns.len(), 12);
     }
 
+    /// The S3 user guide's ORC example manifest's `fileSchema` (storage-inventory-location).
+    const ORC_SCHEMA: &str = "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string,is_multipart_uploaded:boolean,replication_status:string,encryption_status:string,object_lock_retain_until_date:timestamp,object_lock_mode:string,object_lock_legal_hold_status:string>";
+
     #[test]
-    fn orc_is_refused_by_name() {
-        let e =
-            parse_manifest(manifest("ORC", "struct<bucket:string>").as_bytes(), None).unwrap_err();
-        assert!(e.contains("ORC inventory is not read; configure CSV or Parquet, or use Athena"));
+    fn an_orc_manifest_gives_its_field_names_in_file_order() {
+        let m = parse_manifest(manifest("ORC", ORC_SCHEMA).as_bytes(), None).unwrap();
+        assert_eq!(m.format, Format::Orc);
+        assert_eq!(m.columns.len(), 15);
+        assert_eq!(m.columns[..3], ["bucket", "key", "version_id"]);
+        assert_eq!(m.columns[14], "object_lock_legal_hold_status");
+        // Needed fields are checked by their ORC (= Parquet) names.
+        let e = parse_manifest(
+            manifest("ORC", &ORC_SCHEMA.replace(",replication_status:string", "")).as_bytes(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("lacks the field(s) ReplicationStatus"), "{e}");
+        for bad in [
+            "struct<bucket:string,key>",
+            "message s3.inventory { required binary key (UTF8); }",
+            "struct<bucket:string,tags:map<string,string>>",
+        ] {
+            let e = parse_manifest(manifest("ORC", bad).as_bytes(), None).unwrap_err();
+            assert!(e.contains("is not an ORC struct schema"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_denied_or_kms_failed_inventory_read_names_kms_decrypt_and_the_fix() {
+        let kms = get_object_error(
+            "inv",
+            "r/src/cfg/data/a.parquet",
+            Some("KMS.DisabledException"),
+            "The request was rejected because the specified KMS key is not enabled.",
+        );
+        assert!(
+            kms.starts_with("s3:GetObject failed: KMS.DisabledException: The request was rejected")
+                && kms.contains("s3://inv/r/src/cfg/data/a.parquet")
+                && kms.contains("encrypted with SSE-KMS")
+                && kms.contains("must be Enabled")
+                && kms.contains("kms:Decrypt on that KMS key")
+                && kms.contains("ReconcileDecryptInventories")
+                && kms.contains(REF_KMS),
+            "{kms}"
+        );
+        let denied = get_object_error(
+            "inv",
+            "r/manifest.json",
+            Some("AccessDenied"),
+            "Access Denied",
+        );
+        assert!(
+            denied.contains("s3:GetObject on the inventory location")
+                && denied.contains("kms:Decrypt on that KMS key")
+                && denied.contains("S3 reports a missing kms:Decrypt as AccessDenied"),
+            "{denied}"
+        );
+        // Other failures are not blamed on KMS.
+        let missing = get_object_error("inv", "r/manifest.json", Some("NoSuchKey"), "gone");
+        assert!(
+            missing.contains("s3:GetObject on the inventory location") && !missing.contains("kms:"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_local_engine_refuses_orc_naming_athena_and_csv_or_parquet() {
+        let m = parse_manifest(manifest("ORC", ORC_SCHEMA).as_bytes(), None).unwrap();
+        let e = readable_locally(&m).unwrap_err();
+        assert!(
+            e.contains("the inventory of src is in ORC")
+                && e.contains("with --athena")
+                && e.contains("in CSV or Parquet"),
+            "{e}"
+        );
+        // Refused on opening, before any data file is looked up.
+        let dir = tempfile::tempdir().unwrap();
+        let json = manifest("ORC", ORC_SCHEMA);
+        std::fs::write(dir.path().join("manifest.json"), &json).unwrap();
+        let e = open_local(dir.path()).unwrap_err();
+        assert!(e.contains("is in ORC") && e.contains("--athena"), "{e}");
+        let pq = parse_manifest(manifest("Parquet", PARQUET_SCHEMA).as_bytes(), None).unwrap();
+        assert!(readable_locally(&pq).is_ok());
     }
 
     #[test]
