@@ -203,15 +203,18 @@ fn a_damaged_file_or_an_orc_inventory_is_an_error_never_a_pass() {
         .unwrap()
         .iter()
         .all(|f| f["status"] != "pass" || !f["resource"].as_str().unwrap().contains(RULE)));
-    // ORC: refused by name.
+    // ORC (as S3 writes its manifest: an ORC struct fileSchema): refused locally, naming --athena,
+    // which reads ORC, and CSV/Parquet.
     let dated = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.join("manifest.json").is_file())
         .unwrap();
-    let m = std::fs::read_to_string(dated.join("manifest.json"))
-        .unwrap()
-        .replace("\"CSV\"", "\"ORC\"");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dated.join("manifest.json")).unwrap()).unwrap();
+    json["fileFormat"] = "ORC".into();
+    json["fileSchema"] = "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string,is_multipart_uploaded:boolean,replication_status:string,encryption_status:string>".into();
+    let m = serde_json::to_string(&json).unwrap();
     std::fs::write(dated.join("manifest.json"), &m).unwrap();
     std::fs::write(
         dated.join("manifest.checksum"),
@@ -222,10 +225,9 @@ fn a_damaged_file_or_an_orc_inventory_is_an_error_never_a_pass() {
     let f = finding(&report, "reconcile-listing", RULE);
     assert_eq!(f["status"], "error", "{f}");
     assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("ORC inventory is not read; configure CSV or Parquet, or use Athena"),
+        f["message"].as_str().unwrap().contains(
+            "is in ORC, which replaudit does not read locally: reconcile it with --athena"
+        ),
         "{f}"
     );
 }
