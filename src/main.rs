@@ -1369,7 +1369,10 @@ async fn reconcile_inventory(
         .spill_dir
         .clone()
         .unwrap_or_else(std::env::temp_dir)
-        .join(format!("replaudit-reconcile-{}-{stamp}", std::process::id()));
+        .join(format!(
+            "replaudit-reconcile-{}-{stamp}",
+            std::process::id()
+        ));
     std::fs::create_dir_all(&work)
         .map_err(|e| Fatal(format!("cannot create {}: {e}", work.display())))?;
     // Removed however this function ends: an error return, or a panic unwinding through it.

@@ -59,6 +59,7 @@ macro_rules! declare_rule {
 
 // After the macro: textual scope.
 pub mod canary;
+pub mod reconcile;
 
 use crate::findings::{Finding, Scenario, Severity, Status};
 

@@ -16,7 +16,7 @@ pub mod inventory;
 pub mod live;
 pub mod sql;
 
-use crate::findings::{Finding, Scenario, Severity, Status};
+use crate::findings::{Finding, Severity, Status};
 use compare::{Class, Repair, Verdict};
 use live::RuleOutcome;
 use serde_json::json;
@@ -27,136 +27,22 @@ use std::path::{Path, PathBuf};
 /// Keys per finding's evidence sample; the full list is in the file.
 pub const SAMPLE: usize = 20;
 
-const REF_STATUS: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html";
-const REF_WHAT: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html";
-const REF_BATCH: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-batch.html";
-const REF_KMS: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html";
-const REF_ETAG: &str = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html";
-const REF_COPY: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html";
-const REF_DM_LIFECYCLE: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html";
-const REF_EXPIRE: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html";
-/// "Aggregate logs into a single bucket" (why use replication).
-const REF_AGGREGATE: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication.html";
-const REF_LIST: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html";
-
-/// The finding of one class: id, title, severity, scenario, remediation, references.
-struct ClassMeta {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    scenario: Scenario,
-    remediation: &'static str,
-    references: &'static [&'static str],
-}
-
-fn meta(c: Class) -> ClassMeta {
-    let m = |id, title, severity, scenario, remediation, references| ClassMeta {
-        id,
-        title,
-        severity,
-        scenario,
-        remediation,
-        references,
-    };
-    use Severity::*;
+/// The catalogue entry of a class's finding (`crate::catalogue::reconcile`: one declaration
+/// serves these findings, `rules --explain` and the SARIF rule list).
+fn meta(c: Class) -> &'static crate::catalogue::RuleMeta {
+    use crate::catalogue::reconcile as cat;
     match c {
-        Class::Intact | Class::InFlight => m(
-            "reconcile-replicated",
-            "Source versions in the rule's scope are replicated and intact",
-            Info,
-            Scenario::Step4,
-            "",
-            &[REF_WHAT],
-        ),
-        Class::Missing => m(
-            "reconcile-missing",
-            "No source version is missing at the destination",
-            High,
-            Scenario::Step4,
-            "These versions were replicated (COMPLETED) and their replicas are gone, most likely deleted at the destination by version id, which S3 Batch Replication cannot re-replicate: copy the source versions in place with the Batch Operations Copy job printed (copy-in-place manifest written next to the reports); each copy is a new version of its key, which the rule replicates. A delete marker missing at the destination: delete the key there without a version id. Then find out how the replicas disappeared (a lifecycle rule or a delete at the destination).",
-            &[REF_WHAT, REF_COPY],
-        ),
-        Class::Failed => m(
-            "reconcile-failed",
-            "No source version's replication FAILED",
-            High,
-            Scenario::Step4,
-            "Fix the cause (role permissions, KMS key policy, destination bucket policy), then replicate the listed versions with S3 Batch Replication: S3 never retries a FAILED replication.",
-            &[REF_STATUS, REF_BATCH],
-        ),
-        Class::PendingTooLong => m(
-            "reconcile-pending",
-            "No source version stays PENDING beyond the in-flight window",
-            Medium,
-            Scenario::Step4,
-            "Check the rule's replication metrics (OperationsPendingReplication, ReplicationLatency) and the role's permissions; re-run reconcile later, or replicate the listed versions with S3 Batch Replication (manifest written next to the reports).",
-            &[REF_STATUS],
-        ),
-        Class::Mismatched => m(
-            "reconcile-mismatched",
-            "Every replica matches its source version (size, ETag where comparable)",
-            High,
-            Scenario::Step4,
-            "Compare the listed replicas with their sources; replace them with S3 Batch Replication or a copy of the source version.",
-            &[REF_WHAT, REF_ETAG],
-        ),
-        Class::EncryptionMismatch => m(
-            "reconcile-encryption",
-            "Every replica is encrypted as the rule requires",
-            High,
-            Scenario::ScenarioA,
-            "Check the rule's ReplicaKmsKeyID and SseKmsEncryptedObjects; re-encrypt the listed replicas under the required key (copy in place with SSE-KMS).",
-            &[REF_KMS],
-        ),
-        Class::NeverEligible => m(
-            "reconcile-never-eligible",
-            "Every source version in the rule's scope was picked up by replication",
-            High,
-            Scenario::Step4,
-            "These versions carry no replication status (written before the rule, or while it did not match them): replicate them with S3 Batch Replication (manifest written next to the reports).",
-            &[REF_STATUS, REF_BATCH],
-        ),
-        Class::NoSource => m(
-            "reconcile-no-source",
-            "Every version at the destination has a source version",
-            Low,
-            Scenario::Step4,
-            "Versions at the destination without a source were deleted at the source (deleting a version is not replicated) or written into the destination directly: review them.",
-            &[REF_WHAT],
-        ),
-        Class::OtherSource => m(
-            "reconcile-other-source",
-            "Destination versions of other rules into the same bucket are counted apart",
-            Info,
-            Scenario::Step4,
-            "",
-            &[REF_AGGREGATE],
-        ),
-        Class::LifecycleMarker => m(
-            "reconcile-lifecycle-marker",
-            "No source delete marker that S3 Lifecycle may have made is missing at the destination",
-            Low,
-            Scenario::Step4,
-            "S3 never replicates a delete marker that an S3 Lifecycle expiration rule of the source adds, and a listing cannot tell it from a user's: the keys stay current at the destination. If they should expire there too, give the destination bucket the same lifecycle expiration rule; if a marker was a user's delete, delete the key at the destination without a version id.",
-            &[REF_DM_LIFECYCLE, REF_EXPIRE],
-        ),
-        Class::Unverified => m(
-            "reconcile-unverified",
-            "Every version's verdict was read, none assumed",
-            High,
-            Scenario::Step4,
-            "Grant s3:GetObjectVersion on both buckets, or raise --max-heads; a version whose HeadObject answered 400 is SSE-C, whose metadata is not readable without the customer key: reconcile it from S3 Inventory, which lists its replication status; for a missing delete marker whose lifecycle could not be read, grant s3:GetLifecycleConfiguration on the source (a marker S3 Lifecycle made is never replicated); for a replica whose encryption cannot be decided, state the destination's default_encryption in the spec (an unencrypted source's replica takes it) and grant kms:DescribeKey on a replica key the spec names by alias ARN; re-run reconcile.",
-            &[REF_STATUS],
-        ),
+        Class::Intact | Class::InFlight => &cat::REPLICATED,
+        Class::Missing => &cat::MISSING,
+        Class::Failed => &cat::FAILED,
+        Class::PendingTooLong => &cat::PENDING,
+        Class::Mismatched => &cat::MISMATCHED,
+        Class::EncryptionMismatch => &cat::ENCRYPTION,
+        Class::NeverEligible => &cat::NEVER_ELIGIBLE,
+        Class::NoSource => &cat::NO_SOURCE,
+        Class::OtherSource => &cat::OTHER_SOURCE,
+        Class::LifecycleMarker => &cat::LIFECYCLE_MARKER,
+        Class::Unverified => &cat::UNVERIFIED,
     }
 }
 
@@ -213,30 +99,33 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         muted: None,
         replications: vec![],
     };
+    let listing = &crate::catalogue::reconcile::LISTING;
+    let listing_refs = || listing.references.iter().map(|r| r.to_string()).collect();
     if let Some(e) = &o.error {
         let mut f = base(
-            "reconcile-listing",
-            "Both buckets of the rule were listed to the end",
+            listing.id,
+            listing.title,
             Status::Error,
-            Severity::High,
-            Scenario::Step4,
+            listing.severity,
+            listing.scenarios[0],
             format!("{}: {e}", o.rule.label),
         );
-        f.remediation = "Grant the permissions of docs/reconcile-readonly-policy.json in both accounts (s3:ListBucketVersions, s3:GetObjectVersion) and re-run; nothing of this rule was judged.".into();
-        f.references = vec![REF_LIST.into()];
+        f.remediation = listing.remediation.into();
+        f.references = listing_refs();
         f.evidence = json!({"requests": o.requests});
         return vec![f];
     }
     if let Some(why) = &o.skipped {
+        // A rule this run does not reconcile is information, not a High problem.
         let mut f = base(
-            "reconcile-listing",
-            "Both buckets of the rule were listed to the end",
+            listing.id,
+            listing.title,
             Status::Skip,
             Severity::Info,
-            Scenario::Step4,
+            listing.scenarios[0],
             format!("{}: not reconciled: {why}", o.rule.label),
         );
-        f.references = vec![REF_LIST.into()];
+        f.references = listing_refs();
         return vec![f];
     }
     let counts = o
@@ -297,7 +186,14 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
             "; {waiting} destination replica(s) newer than the source's inventory, not judged"
         );
     }
-    let mut f = base(m.id, m.title, Status::Pass, m.severity, m.scenario, message);
+    let mut f = base(
+        m.id,
+        m.title,
+        Status::Pass,
+        m.severity,
+        m.scenarios[0],
+        message,
+    );
     f.evidence = common.clone();
     f.references = m.references.iter().map(|s| s.to_string()).collect();
     out.push(f);
@@ -352,7 +248,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         } else {
             message
         };
-        let mut f = base(m.id, m.title, status, m.severity, m.scenario, message);
+        let mut f = base(m.id, m.title, status, m.severity, m.scenarios[0], message);
         let mut ev = common.clone();
         ev["count"] = json!(count);
         ev["sample"] = sample(&these);
@@ -639,6 +535,32 @@ mod tests {
     use super::compare::{RuleScope, Verdict};
     use super::live::Requests;
     use super::*;
+
+    /// Issue 19: every finding id reconcile can emit is a check of the catalogue, so that
+    /// `rules --explain`, `--rules`/`--skip-rules`, mutes and the SARIF rule list know it.
+    #[test]
+    fn every_id_reconcile_emits_is_in_the_catalogue() {
+        for c in Class::ALL {
+            let m = meta(c);
+            let found = crate::rules::find_rule(m.id).unwrap_or_else(|| panic!("{c:?}: {}", m.id));
+            assert!(std::ptr::eq(found, m), "{c:?}");
+        }
+        let listing = crate::rules::find_rule("reconcile-listing").expect("reconcile-listing");
+        assert!(std::ptr::eq(listing, &crate::catalogue::reconcile::LISTING));
+        let emitted: std::collections::BTreeSet<&str> = Class::ALL
+            .iter()
+            .map(|c| meta(*c).id)
+            .chain(["reconcile-listing"])
+            .collect();
+        let declared: std::collections::BTreeSet<&str> = crate::catalogue::reconcile::ALL
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(
+            emitted, declared,
+            "no catalogue entry without a class, nor the reverse"
+        );
+    }
     use std::time::Duration;
 
     fn outcome(verdicts: Vec<(Class, &str)>) -> RuleOutcome {

@@ -50,6 +50,7 @@ pub fn all_metas() -> Vec<&'static RuleMeta> {
     let mut v: Vec<&'static RuleMeta> = RULES.iter().map(|r| r.meta()).collect();
     v.push(&change_history::META);
     v.extend(crate::catalogue::canary::ALL.iter().copied());
+    v.extend(crate::catalogue::reconcile::ALL.iter().copied());
     v
 }
 
@@ -196,9 +197,16 @@ mod tests {
             assert_eq!(m.module, "replaudit::catalogue::canary");
             assert!(find_rule(m.id).is_some(), "rules --explain {} works", m.id);
         }
+        for m in crate::catalogue::reconcile::ALL {
+            assert!(m.id.starts_with("reconcile-"), "{}", m.id);
+            assert_eq!(m.module, "replaudit::catalogue::reconcile");
+            assert!(find_rule(m.id).is_some(), "rules --explain {} works", m.id);
+        }
         assert_eq!(
             all_metas().len(),
-            rule_metas().len() + crate::catalogue::canary::ALL.len()
+            rule_metas().len()
+                + crate::catalogue::canary::ALL.len()
+                + crate::catalogue::reconcile::ALL.len()
         );
         for m in all_metas() {
             assert!(
