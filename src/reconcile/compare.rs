@@ -193,10 +193,17 @@ impl EncryptionScope {
     }
 }
 
+/// Why a rule with a tag filter is refused by every reconcile path (never a pass).
+pub fn unsupported_tags() -> &'static str {
+    "the rule filters on object tags: neither a live listing nor S3 Inventory carries object tags \
+     (one GetObjectTagging per version would be needed), so its scope cannot be decided; \
+     replaudit does not reconcile tag-filtered rules"
+}
+
 impl RuleScope {
     /// Why this rule cannot be reconciled (from a live listing or an inventory), if it cannot.
     pub fn unsupported(&self) -> Option<String> {
-        (!self.tags.is_empty()).then(|| super::sql::unsupported_tags().to_string())
+        (!self.tags.is_empty()).then(|| unsupported_tags().to_string())
     }
 
     pub fn in_scope(&self, v: &Version) -> bool {

@@ -167,7 +167,7 @@ impl SqlRule {
         dest_unexplained_after: Option<DateTime<Utc>>,
     ) -> Result<SqlRule, String> {
         if !scope.tags.is_empty() {
-            return Err(unsupported_tags().into());
+            return Err(super::compare::unsupported_tags().into());
         }
         Ok(SqlRule {
             prefix: scope.prefix.clone(),
@@ -213,13 +213,6 @@ fn claimed_by_others(others: &[OtherRule]) -> Option<String> {
         })
         .collect();
     (!each.is_empty()).then(|| each.join(" OR "))
-}
-
-/// Why a rule with a tag filter is refused by the inventory path (never a pass).
-pub fn unsupported_tags() -> &'static str {
-    "the rule filters on object tags: neither a live listing nor S3 Inventory carries object tags \
-     (one GetObjectTagging per version would be needed), so its scope cannot be decided; \
-     replaudit does not reconcile tag-filtered rules"
 }
 
 /// A SQL string literal.
