@@ -1,7 +1,7 @@
 //! `replaudit audit` end to end against the emulated pair of accounts: the seed set-up done
 //! right, every planted defect, the offline path, and the ways a run can go wrong.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -5,10 +5,10 @@
 //! that matters, a trail delivering to another account's bucket, CloudTrail's rate limit, and
 //! the change kinds that can break a rule.
 //!
-//! `REPLAUDIT_BIN=/path/to/replaudit cargo test --test aws_fidelity` runs the same tests against
+//! `REPLAUDIT_BIN=/path/to/replaudit cargo test --test it aws_fidelity::` runs the same tests against
 //! another build (how each was seen to fail on the code before these fixes).
 
-mod common;
+use crate::common;
 
 use common::{python, repo, Emulator, Setup};
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! key names in the spec. Each gives a clear `error` finding naming the policy (or an ordinary
 //! verdict), never a panic.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;
@@ -200,11 +200,8 @@ fn toml_string(s: &str) -> String {
 // (and the line, where the input has lines). Each `Group::bad` is one case; the counts are
 // printed (`--nocapture`).
 
-#[path = "common/estate.rs"]
-#[allow(dead_code)]
-mod estate;
-#[path = "common/inventory.rs"]
-mod inventory;
+use crate::estate;
+use crate::inventory;
 
 use replaudit::reconcile::engine::NormRow;
 use replaudit::reconcile::inventory::{md5_hex, writer, Format};

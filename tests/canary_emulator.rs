@@ -5,7 +5,7 @@
 //! before and after, and requires them to be identical: zero canary versions left behind and
 //! nothing else touched.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

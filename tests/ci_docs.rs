@@ -3,7 +3,7 @@
 //! binary's argument parser and uses `--deadline` and `--mute` as documented. actionlint is not
 //! run: it is not packaged for this machine (see the track report).
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! One emulated set-up with two planted defects is read once into a snapshot; the audits
 //! below run offline on it (seconds each).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! quietly: no "Broken pipe" panic (exit 101); the exit code is the one the run would have had
 //! with stdout open, and the report files are still written.
 
-mod fake_aws;
+use crate::fake_aws;
 
 use fake_aws::{FakeAws, Others, KEYS};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! against the state it was read from (the seed's two accounts; a generated estate), and a change
 //! made after discovery is reported by auditing that spec.
 
-mod common;
+use crate::common;
 
 use common::{python, repo, with_status, Setup};
 use std::path::{Path, PathBuf};

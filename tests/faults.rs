@@ -34,8 +34,7 @@
 //! directly: canary leftovers must be 0. A preflight that cannot verify (a stall past `--timeout`)
 //! refuses to run and writes nothing, which is the safe answer and counts as 0.
 
-#[path = "hardening/mod.rs"]
-mod hardening;
+use crate::hardening;
 
 use hardening::*;
 use serde_json::json;

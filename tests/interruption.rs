@@ -2,7 +2,7 @@
 //! done so far is still reported, and never as green. The "AWS" here confirms who the
 //! credentials are and then never answers.
 
-mod fake_aws;
+use crate::fake_aws;
 
 use fake_aws::{FakeAws, Others, KEYS};
 use serde_json::Value;

@@ -7,7 +7,7 @@
 //! that (tests/harness/README.md, "The seed is valid on AWS"); each defect below plants one
 //! documented way to get it wrong.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

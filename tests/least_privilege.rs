@@ -14,8 +14,7 @@
 //! The AWS names are the documented ones:
 //! <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html>.
 
-#[path = "hardening/mod.rs"]
-mod hardening;
+use crate::hardening;
 
 use hardening::*;
 use serde_json::{json, Value};

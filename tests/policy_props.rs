@@ -444,7 +444,7 @@ proptest! {
 
 /// A byte-mutation loop over the vector policies: the fuzz target's body on stable Rust.
 /// Ignored by default; run it for longer with
-/// `POLICY_FUZZ_SECS=300 cargo test --release --test policy_props -- --ignored mutation_fuzz_loop --nocapture`.
+/// `POLICY_FUZZ_SECS=300 cargo test --release --test it -- --ignored policy_props::mutation_fuzz_loop --nocapture`.
 #[test]
 #[ignore]
 fn mutation_fuzz_loop() {

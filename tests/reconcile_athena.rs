@@ -6,9 +6,8 @@
 //! checks that replaudit sent exactly those statements and turned the answers into the same
 //! findings and the same Batch Replication manifest as the local inventory path.
 
-mod common;
-#[path = "common/estate.rs"]
-mod estate;
+use crate::common;
+use crate::estate;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{python, Setup};

@@ -2,9 +2,8 @@
 //! tests/harness/reconcile_fixture.py into the provisioned seed; each must be reported exactly once,
 //! in its own finding, and the Batch Replication manifest must list exactly the versions it repairs.
 
-mod common;
-#[path = "common/inventory.rs"]
-mod inventory;
+use crate::common;
+use crate::inventory;
 
 use common::*;
 use serde_json::Value;

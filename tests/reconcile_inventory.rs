@@ -4,8 +4,7 @@
 //! Replication manifest with exactly the versions it repairs, CSV against Parquet both ways, and
 //! the inventory errors (ORC, a damaged file) as `error` findings.
 
-#[path = "common/estate.rs"]
-mod estate;
+use crate::estate;
 
 use chrono::{DateTime, Duration, Utc};
 use estate::{created, estate};

@@ -9,10 +9,8 @@
 //! policy therefore also holds moto's name (never the shipped one), and removing
 //! `s3:GetObjectVersion` removes moto's name with it.
 
-#[path = "hardening/mod.rs"]
-mod hardening;
-#[path = "common/inventory.rs"]
-mod inventory;
+use crate::hardening;
+use crate::inventory;
 
 use hardening::*;
 use serde_json::{json, Value};

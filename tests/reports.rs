@@ -3,7 +3,7 @@
 //! HTML loaded in headless Chromium. The validators are system tools that `.ci/run` installs;
 //! a missing one fails the test (a skipped validation would be a green run that proved nothing).
 
-mod common;
+use crate::common;
 
 use replaudit::findings::{
     Finding, Muted, Report, RunStatus, Scenario, Severity, SpecLocation, Status,

@@ -7,8 +7,7 @@
 //! The benchmark figures (40 / 400 / 2,000 buckets, latency proxy, Prowler) come from
 //! `benches/scale.py`, not from here: these tests are small (20 buckets) and only check outcomes.
 
-#[path = "hardening/mod.rs"]
-mod hardening;
+use crate::hardening;
 
 use hardening::{python, repo, Setup};
 use std::path::{Path, PathBuf};

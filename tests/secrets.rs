@@ -7,8 +7,7 @@
 //! expert override of the `-v` levels). The AWS SDK treats access key ids as non-secret and
 //! logs them there; secret keys and session tokens it redacts — that part is asserted.
 
-#[path = "hardening/mod.rs"]
-mod hardening;
+use crate::hardening;
 
 use hardening::*;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! in, an unreachable endpoint, credentials of another account. Output locations are checked
 //! before any AWS call. None of these tests needs the emulator.
 
-mod fake_aws;
+use crate::fake_aws;
 
 use fake_aws::{FakeAws, Others, KEYS};
 use serde_json::Value;

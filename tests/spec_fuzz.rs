@@ -1,7 +1,7 @@
 //! The spec parser under mutation, on stable Rust (the same body as the cargo-fuzz target
 //! `fuzz/fuzz_targets/spec_parse.rs`): byte flips, insertions, deletions and splices of the
 //! seed spec. Any panic fails the test. `REPLAUDIT_FUZZ_SECS=N cargo test --release --test
-//! spec_fuzz -- --ignored` runs the long version and prints how many inputs it tried.
+//! it -- --ignored spec_fuzz::mutation_fuzz_loop` runs the long version and prints how many inputs it tried.
 //!
 //! The other parsers a user feeds get the same mutations of a good input, with the bodies of
 //! their cargo-fuzz targets: policy cases (`cases_parse`), the snapshot (`snapshot_parse`), the

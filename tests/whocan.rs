@@ -2,7 +2,7 @@
 //! plus the `planted-admin-role` defect (an XYZ role with `s3:*`, and an XYZ user who may assume
 //! it, neither named anywhere in the spec).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! hanging collection (exit 1, never a table that looks complete), and a snapshot of another
 //! spec is refused rather than answered with the wrong accounts.
 
-mod fake_aws;
+use crate::fake_aws;
 
 use fake_aws::{FakeAws, Others, KEYS};
 use replaudit::snapshot::{Snapshot, SCHEMA_VERSION};

@@ -91,8 +91,10 @@ pub async fn upload_dir(c: &aws_sdk_s3::Client, bucket: &str, dir: &std::path::P
 /// Write and upload both inventories, with the administrators' profiles of the provisioned
 /// set-up in `provisioned` (its aws-config and aws-credentials).
 pub fn publish(spec: &Path, provisioned: &Path, endpoint: &str) {
-    // This process's SDK clients read the set-up's profiles; no other test of the calling file
-    // sets these variables, and child processes get theirs explicitly.
+    // This process's SDK clients read the set-up's profiles from these variables; the lock keeps
+    // another test of the one test binary from pointing them elsewhere meanwhile (child
+    // processes get theirs explicitly).
+    let _env = crate::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     std::env::set_var("AWS_CONFIG_FILE", provisioned.join("aws-config"));
     std::env::set_var(
         "AWS_SHARED_CREDENTIALS_FILE",

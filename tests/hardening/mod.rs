@@ -18,8 +18,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 // The emulator, its provisioning and the repo paths are tests/common's.
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 pub use common::{python, repo, Setup};
 
 /// A Python helper that prints one JSON line when ready, then answers one JSON line per JSON
