@@ -1451,6 +1451,28 @@ fn targets<'a>(b: &'a BucketCtx, action: &str) -> Vec<(String, Option<&'a Relaxe
     }
 }
 
+/// The KMS request `caller` makes for `action` on key `k`, with one of the key's request
+/// contexts (`extra`: the encryption context and via-service keys S3 would send).
+fn key_request(
+    caller: &Caller,
+    k: &KeyCtx,
+    action: &str,
+    extra: &[(&'static str, String)],
+) -> Request {
+    let mut ctx = caller.ctx.clone();
+    for (key, v) in extra {
+        ctx.insert(key, v.as_str());
+    }
+    Request {
+        principal: caller.principal.clone(),
+        principal_account: caller.account.clone(),
+        action: action.to_string(),
+        resource: k.arn.clone(),
+        resource_account: Some(k.account.clone()),
+        context: ctx,
+    }
+}
+
 /// `kms:Decrypt` as S3 asks it when the subject reads an object: key policy as the resource
 /// policy, `kms:ViaService`, `kms:CallerAccount` and the encryption context S3 uses (bucket ARN
 /// with an S3 Bucket Key, object ARN without; both when that setting is unknown).
@@ -1462,18 +1484,7 @@ fn decide_kms(caller: &Caller, k: &KeyCtx, action: &str, decisions: &mut usize) 
     };
     let mut results = Vec::new();
     for extra in k.cx.request_contexts(&caller_account) {
-        let mut ctx = caller.ctx.clone();
-        for (key, v) in &extra {
-            ctx.insert(key, v.as_str());
-        }
-        let req = Request {
-            principal: caller.principal.clone(),
-            principal_account: caller.account.clone(),
-            action: action.to_string(),
-            resource: k.arn.clone(),
-            resource_account: Some(k.account.clone()),
-            context: ctx,
-        };
+        let req = key_request(caller, k, action, &extra);
         results.push(decide(caller, &req, &res, decisions));
     }
     let all_yes = results
@@ -1557,18 +1568,7 @@ fn explicit_deny(
     let mut keys = BTreeSet::new();
     let mut always = true;
     for extra in k.cx.request_contexts(&caller_account) {
-        let mut ctx = caller.ctx.clone();
-        for (key, v) in &extra {
-            ctx.insert(key, v.as_str());
-        }
-        let req = Request {
-            principal: caller.principal.clone(),
-            principal_account: caller.account.clone(),
-            action: action.to_string(),
-            resource: k.arn.clone(),
-            resource_account: Some(k.account.clone()),
-            context: ctx,
-        };
+        let req = key_request(caller, k, action, &extra);
         *decisions += 1;
         let low = policy::evaluate(&req, &strict);
         if low.decision != Decision::ExplicitDeny {
