@@ -1,6 +1,6 @@
-use super::support::{ask, destination_needs, error};
+use super::support::{destination_needs, error, BucketSide};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{identity_side, Leg};
+use crate::access::identity_side;
 use crate::findings::{Finding, Scenario, Status};
 use serde_json::json;
 
@@ -10,8 +10,9 @@ declare_rule! {
     /// S3 needs on each destination: `s3:ReplicateObject` and `s3:ReplicateTags`, plus
     /// `s3:ReplicateDelete` when delete markers replicate and
     /// `s3:ObjectOwnerOverrideToBucketOwner` when ownership is translated. This is the source
-    /// account's half; the destination bucket policy is checked by
-    /// `destination-policy-allows-role`.
+    /// account's half; a destination bucket policy in another account is checked by
+    /// `destination-policy-allows-role`. A destination in the role's own account is decided
+    /// with its bucket policy too (a Deny there refuses, an Allow there suffices).
     ///
     /// ## Why it matters
     /// Without `s3:ReplicateObject` nothing is written to the destination; without the owner
@@ -58,20 +59,22 @@ impl Rule for RoleDestinationPermissions {
                 marks.mark(out.len(), r, Some(i));
                 let dest = rule.destination.get_ref();
                 let acct = cx.bucket_account_id(dest).unwrap_or_default();
+                let side = match BucketSide::for_role(cx, &who, dest) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.push(error(
+                            &META,
+                            scenario,
+                            arn,
+                            format!("{}: {e}", rule.label(i)),
+                        ));
+                        continue;
+                    }
+                };
                 let mut missing = Vec::new();
                 let mut evidence = Vec::new();
                 for n in destination_needs(cx, rule) {
-                    let a = ask(
-                        cx,
-                        &who,
-                        n.action,
-                        &n.resource,
-                        acct,
-                        None,
-                        false,
-                        &[],
-                        Leg::IdentityOnly,
-                    );
+                    let a = side.ask(cx, &who, n.action, &n.resource, acct);
                     if !a.allowed() {
                         missing.push(format!(
                             "{} on {} ({}: {})",
@@ -129,6 +132,29 @@ mod tests {
             &out,
             Status::Pass,
             "rule 'logs-to-backup': role can replicate into xyz-app-logs-backup",
+        );
+    }
+
+    #[test]
+    fn a_deny_in_a_same_account_destination_policy_fails() {
+        // logs-backup is in the role's account: its bucket policy is evaluated with the role's.
+        let mut f = seed();
+        f.bucket_policy("logs-backup", |p| {
+            statements(p).push(json!({"Sid": "NoReplicas", "Effect": "Deny",
+                "Principal": {"AWS": ROLE_ARN}, "Action": "s3:ReplicateObject",
+                "Resource": "arn:aws:s3:::xyz-app-logs-backup/*"}))
+        });
+        let out = f.run(&RoleDestinationPermissions);
+        let x = has(
+            &out,
+            Status::Fail,
+            "rule 'logs-to-backup': role cannot replicate into xyz-app-logs-backup: missing s3:ReplicateObject",
+        );
+        assert!(x.message.contains("ExplicitDeny"), "{}", x.message);
+        has(
+            &out,
+            Status::Pass,
+            "rule 'reports-to-abcd': role can replicate into clint-s3-bucket",
         );
     }
 

@@ -1,13 +1,14 @@
-use super::support::{ask, error, source_needs};
+use super::support::{error, source_needs, BucketSide};
 use super::{AuditContext, Rule, RuleMeta};
-use crate::access::{identity_side, Leg};
+use crate::access::identity_side;
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
 declare_rule! {
     /// ## What it checks
-    /// The replication role's identity policies (within its permissions boundary) allow what
-    /// S3 needs on the source: `s3:GetReplicationConfiguration` and `s3:ListBucket` on the
+    /// The replication role's identity policies (within its permissions boundary), and the
+    /// source bucket policy when the bucket is in the role's account (where its Deny refuses and
+    /// its Allow suffices), allow what S3 needs on the source: `s3:GetReplicationConfiguration` and `s3:ListBucket` on the
     /// bucket, `s3:GetObjectVersionForReplication`, `s3:GetObjectVersionAcl` and
     /// `s3:GetObjectVersionTagging` on the objects of every replicated prefix. Each is decided
     /// by the policy engine.
@@ -54,20 +55,17 @@ impl Rule for RoleSourcePermissions {
                 }
             };
             let acct = cx.bucket_account_id(r.source.get_ref()).unwrap_or_default();
+            let side = match BucketSide::for_role(cx, &who, r.source.get_ref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(error(&META, scenario, arn, e));
+                    continue;
+                }
+            };
             let mut missing = Vec::new();
             let mut evidence = Vec::new();
             for n in source_needs(cx, r) {
-                let a = ask(
-                    cx,
-                    &who,
-                    n.action,
-                    &n.resource,
-                    acct,
-                    None,
-                    false,
-                    &[],
-                    Leg::IdentityOnly,
-                );
+                let a = side.ask(cx, &who, n.action, &n.resource, acct);
                 if !a.allowed() {
                     missing.push(format!(
                         "{} on {} ({}: {})",
@@ -157,6 +155,53 @@ mod tests {
             Status::Fail,
             "missing s3:ListBucket on arn:aws:s3:::xyz-app-logs (ExplicitDeny",
         );
+    }
+
+    #[test]
+    fn a_deny_in_the_source_bucket_policy_fails() {
+        // Same account: S3 evaluates the bucket policy with the role's, and its Deny refuses.
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            statements(p).push(json!({"Sid": "NoReplicationReads", "Effect": "Deny",
+                "Principal": {"AWS": ROLE_ARN}, "Action": "s3:GetObjectVersionForReplication",
+                "Resource": "arn:aws:s3:::rubes-s3-bucket/*"}))
+        });
+        let out = f.run(&RoleSourcePermissions);
+        let x = only(
+            &out,
+            Status::Fail,
+            "role cannot read rubes-s3-bucket for replication: missing s3:GetObjectVersionForReplication on arn:aws:s3:::rubes-s3-bucket/reports/replaudit-sample-object (ExplicitDeny",
+        );
+        assert!(x.message.contains("NoReplicationReads"), "{}", x.message);
+        has(&out, Status::Pass, "role can read xyz-app-logs");
+    }
+
+    #[test]
+    fn a_source_bucket_policy_grant_suffices_in_the_roles_account() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:GetObjectVersionTagging")
+        });
+        f.bucket_policy("source", |p| {
+            statements(p).push(json!({"Effect": "Allow", "Principal": {"AWS": ROLE_ARN},
+                "Action": "s3:GetObjectVersionTagging", "Resource": "arn:aws:s3:::rubes-s3-bucket/*"}))
+        });
+        let out = f.run(&RoleSourcePermissions);
+        has(&out, Status::Pass, "role can read rubes-s3-bucket");
+        has(&out, Status::Fail, "role cannot read xyz-app-logs");
+    }
+
+    #[test]
+    fn errors_when_the_source_bucket_policy_cannot_be_read() {
+        let mut f = seed();
+        f.bucket("source").policy = denied("s3:GetBucketPolicy");
+        let out = f.run(&RoleSourcePermissions);
+        has(
+            &out,
+            Status::Error,
+            "s3:GetBucketPolicy failed: AccessDenied",
+        );
+        has(&out, Status::Pass, "role can read xyz-app-logs");
     }
 
     #[test]

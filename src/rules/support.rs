@@ -146,6 +146,61 @@ pub fn ask(
     Asked { eval, evidence }
 }
 
+/// How S3 decides the replication role's request to one of the spec's buckets, for the rules
+/// that check the role's own permissions. In the role's account the bucket policy is evaluated
+/// with the role's policies: an Allow in either suffices and an explicit Deny in either refuses
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>),
+/// so a Deny in the bucket policy breaks replication as surely as a missing grant. In another
+/// account the bucket policy is its owner's grant, checked by `destination-policy-allows-role`;
+/// here only the role's side is asked.
+pub struct BucketSide {
+    pub policy: Option<Policy>,
+    pub restrict_public_buckets: bool,
+    pub leg: Leg,
+}
+
+impl BucketSide {
+    pub fn for_role(cx: &AuditContext, who: &IdentitySide, alias: &str) -> Result<Self, String> {
+        if cx.bucket_account_id(alias) != Some(who.account.as_str()) {
+            return Ok(BucketSide {
+                policy: None,
+                restrict_public_buckets: false,
+                leg: Leg::IdentityOnly,
+            });
+        }
+        let policy = access::bucket_policy(cx.snap, alias)?;
+        let restrict_public_buckets =
+            access::restrict_public_buckets(cx.snap, cx.spec, alias, policy.as_ref())?;
+        Ok(BucketSide {
+            policy,
+            restrict_public_buckets,
+            leg: Leg::Full,
+        })
+    }
+
+    /// Ask about one action on one resource of this bucket.
+    pub fn ask(
+        &self,
+        cx: &AuditContext,
+        who: &IdentitySide,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+    ) -> Asked {
+        ask(
+            cx,
+            who,
+            action,
+            resource,
+            resource_account,
+            self.policy.as_ref(),
+            self.restrict_public_buckets,
+            &[],
+            self.leg,
+        )
+    }
+}
+
 /// Sample object key under a prefix, for object-level questions.
 pub fn sample_key(prefix: &str) -> String {
     format!("{prefix}replaudit-sample-object")
