@@ -16,6 +16,7 @@ pub mod change;
 pub mod collect;
 pub mod discover;
 pub mod findings;
+pub mod fix;
 pub mod policy;
 pub mod reconcile;
 pub mod report;

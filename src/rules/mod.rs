@@ -11,7 +11,7 @@
 mod context;
 mod kms_support;
 mod registry;
-mod support;
+pub(crate) mod support;
 #[cfg(test)]
 pub(crate) mod testkit;
 
