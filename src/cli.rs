@@ -458,3 +458,15 @@ pub struct ReconcileArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own consistency check of every flag (conflicts, requires, defaults that parse).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

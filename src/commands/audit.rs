@@ -127,3 +127,50 @@ pub async fn run(s: AuditSettings) -> Outcome {
     let report = s.report.report(spec, snap.collected_at, findings, run);
     s.report.publish(&report, "audit")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    /// `audit --reconcile` has no flags of its own for reconcile: it takes its defaults, with
+    /// this run's AWS options.
+    #[test]
+    fn audit_reconcile_takes_reconcile_defaults_and_the_aws_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let argv = [
+            "replaudit",
+            "audit",
+            "--spec",
+            "checks/seed.toml",
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+            "--reconcile",
+            "--max-attempts",
+            "9",
+        ];
+        let Command::Audit(a) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not audit");
+        };
+        let s = AuditSettings::resolve(&a, 0).unwrap_or_else(|e| panic!("{}", e.0));
+        let r = s.reconcile.expect("--reconcile");
+        let d = live::LiveOptions::default();
+        assert_eq!(
+            (
+                r.in_flight_rtc,
+                r.in_flight_other,
+                r.max_heads,
+                r.engine_memory
+            ),
+            (
+                d.in_flight_rtc,
+                d.in_flight_other,
+                d.max_heads,
+                d.engine_memory
+            )
+        );
+        assert_eq!(r.aws.max_attempts, 9);
+        assert!(s.canary.is_none());
+    }
+}

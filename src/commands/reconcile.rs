@@ -236,3 +236,66 @@ async fn from_inventories(
     }
     Ok((findings, commands))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use std::time::Duration;
+
+    fn resolve(extra: &[&str]) -> ReconcileSettings {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let mut argv = vec![
+            "replaudit",
+            "reconcile",
+            "--spec",
+            "checks/seed.toml",
+            "--output-dir",
+            out,
+        ];
+        argv.extend_from_slice(extra);
+        let Command::Reconcile(a) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not reconcile");
+        };
+        ReconcileSettings::resolve(&a, 0).unwrap_or_else(|e| panic!("{}", e.0))
+    }
+
+    /// `reconcile` without flags runs with exactly the defaults `audit --reconcile` takes
+    /// (one `LiveOptions::default`), and `--in-flight` replaces both windows.
+    #[test]
+    fn reconcile_and_audit_share_one_set_of_defaults() {
+        let d = live::LiveOptions::default();
+        let s = resolve(&[]);
+        assert_eq!(
+            (
+                s.live.in_flight_rtc,
+                s.live.in_flight_other,
+                s.live.max_heads,
+                s.live.engine_memory
+            ),
+            (
+                d.in_flight_rtc,
+                d.in_flight_other,
+                d.max_heads,
+                d.engine_memory
+            )
+        );
+        assert_eq!(d.in_flight_rtc, Duration::from_secs(1800));
+        assert_eq!(d.in_flight_other, Duration::from_secs(86400));
+        assert_eq!(d.max_heads, 10_000);
+        let s = resolve(&[
+            "--in-flight",
+            "5m",
+            "--max-heads",
+            "7",
+            "--engine-memory",
+            "3",
+        ]);
+        assert_eq!(s.live.in_flight_rtc, Duration::from_secs(300));
+        assert_eq!(s.live.in_flight_other, Duration::from_secs(300));
+        assert_eq!((s.live.max_heads, s.live.engine_memory), (7, 3 << 20));
+        assert!(s.athena.is_none() && s.inventories.is_none());
+    }
+}
