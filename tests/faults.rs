@@ -4,7 +4,7 @@
 //! failed call and its cause.
 //!
 //! Retry behaviour this relies on (aws-smithy-runtime 1.16 / aws-smithy-types 1.9, src/aws.rs,
-//! src/main.rs):
+//! src/run.rs):
 //! - `RetryConfig::standard()` with `--max-attempts` (replaudit default 5; the SDK's own default
 //!   is 3): attempt n+1 waits `rand[0,1) * min(1 s * 2^(n-1), 20 s)` (exponential backoff with
 //!   full jitter; legacy retry behaviour 2.0: the same 1 s base for throttling and transient

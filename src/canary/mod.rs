@@ -187,7 +187,7 @@ pub fn announcement(run_id: &str, command: &str) -> String {
 /// summary say which recorded versions may be left and print the command that removes them.
 pub async fn execute(p: Prepared) -> Outcome {
     let (stop_tx, stop_rx) = watch::channel::<Option<Interrupt>>(None);
-    let mut signals = Signals::install();
+    let mut signals = crate::stop::Signals::install();
     let progress = progress::Progress::new(p.settings.progress);
     let command = plan::cleanup_command(&p.settings.spec_path, &p.plan.run_id);
     // Before anything is written (the progress bars are not drawn yet, so a plain line).
@@ -355,57 +355,6 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
-    }
-}
-
-/// SIGINT / SIGTERM as a stream; a signal that cannot be installed never fires.
-struct Signals {
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> Signals {
-        use tokio::signal::unix::{signal, SignalKind};
-        let int = signal(SignalKind::interrupt())
-            .map_err(|e| tracing::warn!("cannot handle SIGINT: {e}"))
-            .ok();
-        let term = signal(SignalKind::terminate())
-            .map_err(|e| tracing::warn!("cannot handle SIGTERM: {e}"))
-            .ok();
-        Signals { int, term }
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> Signals {
-        Signals {}
-    }
-
-    #[cfg(unix)]
-    async fn next(&mut self) -> Interrupt {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            if let Some(sig) = s {
-                if sig.recv().await.is_some() {
-                    return;
-                }
-            }
-            std::future::pending::<()>().await
-        }
-        tokio::select! {
-            _ = recv(&mut self.int) => Interrupt::Sigint,
-            _ = recv(&mut self.term) => Interrupt::Sigterm,
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn next(&mut self) -> Interrupt {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        Interrupt::Sigint
     }
 }
 

@@ -9,61 +9,7 @@ use super::plan::{AccessCheck, Expected};
 use super::s3ops::{CallError, HeadInfo};
 use serde::Serialize;
 
-/// Why a canary run stopped before it saw everything. A check that was still waiting when this
-/// happened is an `error` naming it, never a `pass` or `skip`: nothing unfinished looks green.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Interrupt {
-    /// SIGINT (Ctrl-C).
-    Sigint,
-    /// SIGTERM.
-    Sigterm,
-    /// `--deadline` reached.
-    Deadline,
-}
-
-impl Interrupt {
-    /// `SIGINT`, `SIGTERM`, `--deadline`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Interrupt::Sigint => "SIGINT",
-            Interrupt::Sigterm => "SIGTERM",
-            Interrupt::Deadline => "--deadline",
-        }
-    }
-
-    /// A signal, as opposed to the deadline.
-    pub fn is_signal(&self) -> bool {
-        !matches!(self, Interrupt::Deadline)
-    }
-
-    /// The run's exit code: the shell convention 128 + signal number for signals, 1 for a
-    /// deadline (the run did not see everything, so it is never 0).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Interrupt::Sigint => 130,
-            Interrupt::Sigterm => 143,
-            Interrupt::Deadline => 1,
-        }
-    }
-
-    /// The word for a report's summary line.
-    pub fn summary_word(&self) -> &'static str {
-        if self.is_signal() {
-            "INTERRUPTED"
-        } else {
-            "DEADLINE"
-        }
-    }
-
-    /// `interrupted by SIGINT` / `stopped at --deadline`, for messages.
-    pub fn describe(&self) -> String {
-        if self.is_signal() {
-            format!("interrupted by {}", self.name())
-        } else {
-            "stopped at --deadline".to_string()
-        }
-    }
-}
+pub use crate::stop::Interrupt;
 
 /// One object version or delete marker, by bucket alias.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -17,6 +17,7 @@ use crate::snapshot::{
     ReplicationMetrics, Snapshot, SCHEMA_VERSION,
 };
 use crate::spec::{self, Spec};
+use crate::stop::Interrupt;
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -266,14 +267,6 @@ impl CollectOptions {
     }
 }
 
-/// Why a collection stopped before it finished.
-#[derive(Debug, Clone)]
-pub struct Stopped {
-    /// `Interrupted` (SIGINT/SIGTERM) or `DeadlineExceeded` (`--deadline`).
-    pub code: &'static str,
-    pub reason: String,
-}
-
 /// Collect everything the rules need. Never fails: every failure is inside the snapshot.
 pub async fn collect(spec: &Spec, copts: &CollectOptions) -> Snapshot {
     collect_until(spec, copts, std::future::pending()).await.0
@@ -296,8 +289,8 @@ struct Partial {
 pub async fn collect_until(
     spec: &Spec,
     copts: &CollectOptions,
-    stop: impl std::future::Future<Output = Stopped>,
-) -> (Snapshot, Option<Stopped>) {
+    stop: impl std::future::Future<Output = Interrupt>,
+) -> (Snapshot, Option<Interrupt>) {
     let opts = &copts.aws;
     let collected_at = chrono::Utc::now();
     let partial = std::sync::Mutex::new(Partial::default());
@@ -406,7 +399,7 @@ pub async fn collect_until(
     report_throttling(&limits_seen.lock().unwrap_or_else(|e| e.into_inner()));
     let mut p = partial.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = &stopped {
-        tracing::warn!("collection stopped: {}", s.reason);
+        tracing::warn!("collection stopped: {}", s.unread_reason());
         fill_stopped(spec, &mut p, s);
     }
     let snap = Snapshot {
@@ -501,9 +494,9 @@ fn key_arns(spec: &Spec, buckets: &BTreeMap<String, BucketState>) -> Vec<String>
 }
 
 /// States for everything a stopped collection did not finish.
-fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Stopped) {
-    fn u<T>(s: &Stopped) -> Fetched<T> {
-        Fetched::unknown("collection", Some(s.code.to_string()), s.reason.clone())
+fn fill_stopped(spec: &Spec, p: &mut Partial, s: &Interrupt) {
+    fn u<T>(s: &Interrupt) -> Fetched<T> {
+        Fetched::unknown("collection", Some(s.code().to_string()), s.unread_reason())
     }
     for (alias, a) in &spec.accounts {
         p.accounts

@@ -32,8 +32,9 @@ pub struct InventoryPair {
     pub dest: LocalInventory,
 }
 
-/// Memory given to DataFusion's operators before they spill (joins, sorts, aggregates).
-pub const MEMORY_LIMIT: usize = 1 << 30;
+/// Memory given to DataFusion's operators before they spill (joins, sorts, aggregates); defined
+/// beside the other reconcile defaults ([`LiveOptions::default`]).
+pub use super::live::MEMORY_LIMIT;
 
 /// The cutoff and "no source after" times of a pair: see the module doc.
 pub fn cutoffs(
