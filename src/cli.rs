@@ -61,6 +61,13 @@ pub enum Command {
     /// keys), and how: own policies or the roles it becomes. Exit 1 when something that could
     /// grant access was not evaluated (listed under the table).
     WhoCan(WhoCanArgs),
+    /// What a proposed change would do before it is deployed: apply a change set (the AWS API
+    /// requests, as `--cli-input-json` takes them) to a copy of the state and list every finding
+    /// and access decision that changes. Exit 1 when the change breaks the spec.
+    WhatIf(WhatIfArgs),
+    /// For every failing finding a configuration change can cure, the smallest change, proven
+    /// on a copy of the state before it is applied; written to a plan folder as AWS CLI requests.
+    Fix(FixArgs),
 }
 
 #[derive(Args)]
@@ -370,6 +377,46 @@ pub struct WhoCanArgs {
     /// table or json.
     #[arg(long, default_value = "table")]
     pub output: String,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Args)]
+pub struct WhatIfArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// The change set (JSON): one change, a list, or {"changes": [...]}; see docs/what-if.md.
+    #[arg(long)]
+    pub change: PathBuf,
+    /// Use this saved snapshot instead of reading AWS (no network).
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// table, json, junit or sarif (the changed findings, for CI).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::report::Format,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Args)]
+pub struct FixArgs {
+    /// The posture spec (TOML).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// Use this saved snapshot instead of reading AWS (no network).
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Folder for the plan: plan.json, changes.json, one request file per change, commands.sh.
+    #[arg(short = 'o', long = "output-dir")]
+    pub output_dir: PathBuf,
+    /// Print the plan as JSON instead of the table.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: TableOrJson,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
     #[command(flatten)]

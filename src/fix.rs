@@ -43,6 +43,9 @@ pub struct Plan {
     /// Failing findings before, and after all changes.
     pub failing_before: usize,
     pub failing_after: usize,
+    /// Failing findings of the checks that restate others (`change-history`,
+    /// `config-rule-agreement`): they follow the ones they restate once AWS records the change.
+    pub restating: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,8 +160,14 @@ const REPLICATION_CHECKS: &[&str] = &[
     "replication-role-matches",
 ];
 
+/// A failing finding the plan answers for: `fail`, and not one of the checks that restate
+/// others against state AWS recomputes after a change ([`whatif::RESTATING`]).
 fn failing(f: &Finding) -> bool {
-    matches!(f.status, Status::Fail)
+    matches!(f.status, Status::Fail) && !restating(f)
+}
+
+fn restating(f: &Finding) -> bool {
+    whatif::RESTATING.contains(&f.id.as_str())
 }
 
 fn key(f: &Finding) -> String {
@@ -430,9 +439,16 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
                         && d.after == Some(Status::Pass)
                 });
                 let why_not = if w.breaks {
+                    let worse: Vec<String> = w
+                        .findings
+                        .iter()
+                        .filter(|d| d.worse)
+                        .map(|d| format!("{} {}: {}", d.id, d.resource, d.message))
+                        .collect();
                     Some(format!(
-                        "it makes {} finding(s) worse: see the proof",
-                        w.findings.iter().filter(|d| d.worse).count()
+                        "it makes {} finding(s) worse: {}",
+                        worse.len(),
+                        worse.join("; ")
                     ))
                 } else if !cures_its_own {
                     Some("no finding it was made for turns pass on the copy: something else (a Deny, another account's side) decides".into())
@@ -452,6 +468,7 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
                     findings: vec![],
                     access: vec![],
                     breaks: false,
+                    changed: vec![],
                 },
                 vec![],
             ),
@@ -469,6 +486,12 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
     }
     let after = run_all(&AuditContext::new(spec, &state));
     let failing_after = after.iter().filter(|f| failing(f)).count();
+    // What the verified changes cure on the way (a derived check such as
+    // `config-rule-agreement` or `change-history` follows the one it restates) is not left
+    // to a person: decisions and "not fixable" list only what still fails after the plan.
+    let still: BTreeSet<String> = after.iter().filter(|f| failing(f)).map(key).collect();
+    decisions.retain(|d| still.contains(&format!("{} {}", d.check, d.resource)));
+    not_fixable.retain(|n| still.contains(&format!("{} {}", n.check, n.resource)));
     let verified = (!changes.is_empty()).then(|| {
         let whole: Vec<Change> = changes
             .iter()
@@ -486,6 +509,10 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
         verified,
         failing_before: fails.len(),
         failing_after,
+        restating: before
+            .iter()
+            .filter(|f| f.status == Status::Fail && restating(f))
+            .count(),
     }
 }
 
@@ -811,6 +838,14 @@ impl Plan {
                 s,
                 "\nnot fixable here: {} on {}: {}",
                 n.check, n.resource, n.reason
+            );
+        }
+        if self.restating > 0 {
+            let _ = writeln!(
+                s,
+                "\n{} failing finding(s) of {} restate the ones above; they follow once AWS records the changes",
+                self.restating,
+                whatif::RESTATING.join(" and ")
             );
         }
         let _ = writeln!(

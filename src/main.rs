@@ -6,7 +6,7 @@
 use clap::Parser;
 use replaudit::cli::{Cli, Command};
 use replaudit::commands::{
-    self, audit, canary, discover, reconcile, rules, simulate, snapshot, who_can,
+    self, audit, canary, discover, fix, reconcile, rules, simulate, snapshot, what_if, who_can,
 };
 use replaudit::run::{Fatal, Outcome, EXIT_USAGE};
 use std::process::ExitCode;
@@ -80,6 +80,8 @@ fn on_runtime(command: Command, verbose: u8) -> Outcome {
             }
             Command::Discover(a) => discover::run(discover::DiscoverSettings::resolve(&a)?).await,
             Command::WhoCan(a) => who_can::run(who_can::WhoCanSettings::resolve(&a)?).await,
+            Command::WhatIf(a) => what_if::run(what_if::WhatIfSettings::resolve(&a)?).await,
+            Command::Fix(a) => fix::run(fix::FixSettings::resolve(&a)?).await,
             Command::Rules(_) | Command::Completions { .. } | Command::Man => {
                 unreachable!("dispatched without a runtime")
             }

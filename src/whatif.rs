@@ -29,6 +29,10 @@ pub struct WhatIf {
     pub access: Vec<AccessDelta>,
     /// Some finding gets worse: the change breaks an expectation of the spec.
     pub breaks: bool,
+    /// The changed findings as the audit would report them after the change (the one before
+    /// it, when the change makes a finding go away), for the CI report formats.
+    #[serde(skip)]
+    pub changed: Vec<Finding>,
 }
 
 /// One finding (rule, resource, replication) before and after. `None`: no such finding.
@@ -63,14 +67,25 @@ pub struct AccessDelta {
     pub deciding: Vec<String>,
 }
 
+/// Checks left out of the comparison because they restate others against state the change
+/// does not carry: `change-history` blames past changes (CloudTrail) for what fails now, and the
+/// proposed change is not in that history; `config-rule-agreement` compares with AWS Config's
+/// last evaluation, which Config runs again when the resource changes (change-triggered rules,
+/// <https://docs.aws.amazon.com/config/latest/developerguide/evaluate-config-rules.html>), so
+/// on the copy it would only report the old evaluation as a disagreement.
+pub const RESTATING: &[&str] = &["change-history", "config-rule-agreement"];
+
 /// Apply `changes` to a copy of `snap` and compare the audits.
 pub fn evaluate(spec: &Spec, snap: &Snapshot, changes: &[Change]) -> Result<WhatIf, ChangeError> {
     let mut after = snap.clone();
     let applied = apply_all(spec, &mut after, changes)?;
-    let findings = finding_deltas(
-        &run_all(&AuditContext::new(spec, snap)),
-        &run_all(&AuditContext::new(spec, &after)),
-    );
+    let audit = |s: &Snapshot| -> Vec<Finding> {
+        run_all(&AuditContext::new(spec, s))
+            .into_iter()
+            .filter(|f| !RESTATING.contains(&f.id.as_str()))
+            .collect()
+    };
+    let (findings, changed) = finding_deltas(&audit(snap), &audit(&after));
     let access = access_deltas(&matrix(spec, snap), &matrix(spec, &after));
     let breaks = findings.iter().any(|f| f.worse);
     Ok(WhatIf {
@@ -78,6 +93,7 @@ pub fn evaluate(spec: &Spec, snap: &Snapshot, changes: &[Change]) -> Result<What
         findings,
         access,
         breaks,
+        changed,
     })
 }
 
@@ -114,12 +130,13 @@ fn passes(s: Option<Status>) -> bool {
     matches!(s, None | Some(Status::Pass) | Some(Status::Skip))
 }
 
-fn finding_deltas(before: &[Finding], after: &[Finding]) -> Vec<FindingDelta> {
+fn finding_deltas(before: &[Finding], after: &[Finding]) -> (Vec<FindingDelta>, Vec<Finding>) {
     let b = worst_by_key(before);
     let a = worst_by_key(after);
     let mut keys: Vec<&Key> = b.keys().chain(a.keys()).collect();
     keys.sort();
     keys.dedup();
+    let mut changed = Vec::new();
     let mut out: Vec<FindingDelta> = keys
         .into_iter()
         .filter_map(|k| {
@@ -129,6 +146,7 @@ fn finding_deltas(before: &[Finding], after: &[Finding]) -> Vec<FindingDelta> {
                 return None;
             }
             let f = fa.or(fb).expect("one side has it");
+            changed.push((*f).clone());
             Some(FindingDelta {
                 id: f.id.clone(),
                 title: f.title.clone(),
@@ -142,7 +160,7 @@ fn finding_deltas(before: &[Finding], after: &[Finding]) -> Vec<FindingDelta> {
         })
         .collect();
     out.sort_by_key(|d| (!d.worse, d.id.clone(), d.resource.clone()));
-    out
+    (out, changed)
 }
 
 fn allowed(decision: &str) -> bool {
@@ -191,6 +209,15 @@ fn access_deltas(before: &[Cell], after: &[Cell]) -> Vec<AccessDelta> {
         .collect()
 }
 
+/// A table that wraps long cells to a readable width.
+fn table() -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(160);
+    t
+}
+
 impl WhatIf {
     /// 1 when the change breaks the spec, else 0.
     pub fn exit_code(&self) -> u8 {
@@ -209,8 +236,7 @@ impl WhatIf {
             return s;
         }
         if !self.findings.is_empty() {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            let mut t = table();
             t.set_header(vec!["", "check", "resource", "before", "after", "why"]);
             for f in &self.findings {
                 let why = match f.replications.as_slice() {
@@ -236,15 +262,14 @@ impl WhatIf {
             let _ = writeln!(s, "\nfindings that change:\n{t}");
         }
         if !self.access.is_empty() {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            let mut t = table();
             t.set_header(vec![
                 "principal",
                 "",
                 "action",
                 "bucket",
                 "before -> after",
-                "deciding",
+                "deciding (for a loss: what granted it)",
             ]);
             for a in &self.access {
                 t.add_row(vec![

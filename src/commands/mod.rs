@@ -9,10 +9,12 @@
 pub mod audit;
 pub mod canary;
 pub mod discover;
+pub mod fix;
 pub mod reconcile;
 pub mod rules;
 pub mod simulate;
 pub mod snapshot;
+pub mod what_if;
 pub mod who_can;
 
 use crate::cli::Cli;

@@ -51,6 +51,8 @@ mod demo_script;
 mod discover;
 #[path = "../faults.rs"]
 mod faults;
+#[path = "../fix_emulator.rs"]
+mod fix_emulator;
 #[path = "../interruption.rs"]
 mod interruption;
 #[path = "../kms_fidelity.rs"]

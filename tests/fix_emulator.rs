@@ -1,0 +1,186 @@
+//! `replaudit fix` end to end on the emulator: the harness plants configuration defects, `fix`
+//! reads the live state and writes its plan, the plan's `commands.sh` is run as printed (each
+//! request validated against the AWS service model by botocore, as the AWS CLI does), and a
+//! new audit finds nothing failing: the plan cured every defect and broke nothing else.
+
+use crate::common::*;
+use serde_json::Value;
+use std::process::Command;
+
+/// The defects a configuration change cures, planted together (they touch different fields).
+const CURABLE: &[&str] = &[
+    "dest-versioning-off",
+    "backup-versioning-off",
+    "rtc-off",
+    "delete-markers-off",
+    "no-tls-deny",
+    "bpa-off",
+    "account-bpa-off",
+    "role-missing-replicate-object",
+    "dest-policy-missing",
+];
+
+fn failing(s: &Setup) -> Vec<String> {
+    let o = s
+        .cmd()
+        .args(["audit", "--spec"])
+        .arg(seed_spec())
+        .args(["--format", "json", "-o", "-", "--output-dir"])
+        .arg(s.path("reports"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "fail" || f["status"] == "error")
+        .map(|f| format!("{} {} {}", f["id"], f["resource"], f["message"]))
+        .collect()
+}
+
+/// More curable defects, that rewrite the same replication rules the first group does.
+const CURABLE_RULES: &[&str] = &[
+    "no-owner-override",
+    "no-replica-key",
+    "no-destination-account",
+    "rule-disabled",
+    "log-rule-wrong-prefix",
+];
+
+#[test]
+fn a_plan_run_as_printed_cures_the_planted_defects_and_breaks_nothing() {
+    cures(CURABLE);
+}
+
+#[test]
+fn a_plan_rebuilds_the_replication_rules_and_a_missing_configuration() {
+    cures(CURABLE_RULES);
+    cures(&["no-replication"]);
+}
+
+#[test]
+fn what_needs_a_person_is_left_to_a_person() {
+    // Who may read and who may become the role are the owner's to decide: no change is written.
+    let s = Setup::seed(&["clint-granted", "role-extra-trust"]);
+    let plan = s.path("plan");
+    let o = s
+        .cmd()
+        .args(["fix", "--spec"])
+        .arg(seed_spec())
+        .args(["--format", "json", "-o"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let decided: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["check"].as_str().unwrap())
+        .collect();
+    assert!(decided.contains(&"role-trust"), "{v:#}");
+    assert!(
+        decided.contains(&"access-expectation") || decided.contains(&"bucket-policy-grantees"),
+        "{v:#}"
+    );
+    assert_eq!(v["changes"].as_array().unwrap().len(), 0, "{v:#}");
+    let sh = std::fs::read_to_string(plan.join("commands.sh")).unwrap();
+    assert!(!sh.lines().any(|l| l.starts_with("aws ")), "{sh}");
+}
+
+fn cures(defects: &[&str]) {
+    let s = Setup::seed(defects);
+    let before = failing(&s);
+    assert!(!before.is_empty(), "defects not planted: {defects:?}");
+    let plan = s.path("plan");
+    let o = s
+        .cmd()
+        .args(["fix", "--spec"])
+        .arg(seed_spec())
+        .arg("-o")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the plan does not cure everything:\n{table}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(table.contains("plan verified"), "{table}");
+    let run = Command::new(python())
+        .arg(repo().join("tests/harness/run_commands.py"))
+        .arg(&plan)
+        .env("AWS_CONFIG_FILE", s.path("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", s.path("aws-credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let ran = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the printed commands fail: {ran}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let after = failing(&s);
+    assert!(
+        after.is_empty(),
+        "still failing after the plan ({ran}):\n{after:#?}\nplan:\n{table}"
+    );
+}
+
+#[test]
+fn what_if_on_live_state_gates_a_policy_change() {
+    // The same command CI runs on a pull request that edits the source bucket policy: removing
+    // tom's read breaks the spec (exit 1); the policy as it is breaks nothing (exit 0).
+    let s = Setup::seed(&[]);
+    let snap = s.path("snap.json");
+    s.snapshot(&snap);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
+    let policy: Value =
+        serde_json::from_str(v["buckets"]["source"]["policy"]["value"].as_str().unwrap()).unwrap();
+    let change = |p: &Value| {
+        let f = s.path("change.json");
+        let c = serde_json::json!({"operation": "PutBucketPolicy",
+            "request": {"Bucket": "rubes-s3-bucket", "Policy": p}});
+        std::fs::write(&f, c.to_string()).unwrap();
+        s.cmd()
+            .args(["what-if", "--spec"])
+            .arg(seed_spec())
+            .arg("--change")
+            .arg(&f)
+            .output()
+            .unwrap()
+    };
+    let same = change(&policy);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    let mut without_tom = policy.clone();
+    without_tom["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| !st.to_string().contains("tom-cruise") || st["Effect"] == "Deny");
+    let broken = change(&without_tom);
+    let out = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{out}");
+    assert!(out.contains("tom-cruise") && out.contains("loses"), "{out}");
+}
