@@ -199,6 +199,7 @@ mod tests {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
     }
 
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn json_keeps_the_contract_fields() {
         let v: serde_json::Value = serde_json::from_str(&json::render(&sample()).unwrap()).unwrap();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(
             v["summary"],
             serde_json::json!({"pass": 1, "fail": 1, "error": 1, "skip": 1})
