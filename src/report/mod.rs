@@ -216,6 +216,24 @@ mod tests {
         )
     }
 
+    /// A document cited by evidence is rendered once in the HTML page, under its id.
+    #[test]
+    fn html_lists_each_cited_document_once() {
+        let mut f = finding(
+            "role-trust",
+            Scenario::Step3,
+            Status::Fail,
+            "arn:aws:iam::1:role/r",
+        );
+        f.evidence = serde_json::json!({"trust_policy": crate::findings::cite_document(
+            "trust-policy", "arn:aws:iam::1:role/r",
+            serde_json::json!({"Statement": [{"Sid": "OnlyS3"}]}))});
+        let r = Report::new("spec", chrono::Utc::now(), vec![f.clone(), f]);
+        let page = html::render(&r).unwrap();
+        assert_eq!(page.matches("OnlyS3").count(), 1, "{page}");
+        assert!(page.contains("<summary>doc:trust-policy:arn:aws:iam::1:role/r</summary>"));
+    }
+
     #[test]
     fn json_keeps_the_contract_fields() {
         let v: serde_json::Value = serde_json::from_str(&json::render(&sample()).unwrap()).unwrap();
