@@ -96,6 +96,8 @@ def replaudit(bin_: Path, spec: Path, cfg_dir: Path, endpoint: str, extra: list[
         r.update({s: statuses.count(s) for s in ("pass", "fail", "error", "skip")})
     except (OSError, ValueError) as e:
         r["report"] = f"no report: {e}"
+    # Bytes of each format written (issue 22: they must grow linearly with the estate).
+    r["report_bytes"] = {p.suffix.lstrip("."): p.stat().st_size for p in out.glob("audit-latest.*")}
     shutil.rmtree(out, ignore_errors=True)
     return r
 
@@ -157,7 +159,8 @@ def prowler(prowler_bin: str, cfg_dir: Path, endpoint: str) -> dict:
 def one_size(n: int, args: argparse.Namespace, bin_: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
     spec = work / "estate.toml"
-    spec.write_text(subprocess.run([sys.executable, str(REPO / "benches" / "estate.py"), "--buckets", str(n)],
+    spec.write_text(subprocess.run([sys.executable, str(REPO / "benches" / "estate.py"), "--buckets", str(n),
+                                    "--pairs-per-role", str(args.pairs_per_role)],
                                    capture_output=True, text=True, check=True).stdout)
     emu = Line([str(PY), str(REPO / "tests" / "harness" / "emulator.py")])
     row: dict = {"buckets": n, "load_before": os.getloadavg()}
@@ -207,6 +210,8 @@ def main() -> int:
     ap.add_argument("--buckets", default="40,400")
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--prowler", help="path of a prowler executable (its own virtualenv)")
+    ap.add_argument("--pairs-per-role", type=int, default=25,
+                    help="pairs sharing one replication role (benches/estate.py); N/2 for one shared role")
     ap.add_argument("--bin", default=str(REPO / "target" / "debug" / "replaudit"))
     ap.add_argument("--out", help="write the rows as JSON here too")
     ap.add_argument("extra", nargs="*", help="extra replaudit audit flags (after --)")

@@ -3,8 +3,11 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// JSON report contract version; other tools read these fields.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// JSON report contract version; other tools read these fields. 2: documents cited by findings
+/// are in the report's `documents` once and referenced by id from the evidence; a finding
+/// bearing on the replications of a shared resource names them through `replication_set`
+/// (issue 22: a finding's size no longer grows with the estate).
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Scenario {
@@ -173,6 +176,125 @@ pub struct Finding {
     /// replication (an account setting, a who-can expectation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replications: Vec<ReplicationRef>,
+    /// Instead of `replications` in a report, when the finding bears on the replications of
+    /// more than one `[[replication]]` (a role, a key or a destination they share): the
+    /// report's `replication_sets` entry naming them, so that the finding's size does not grow
+    /// with how many share the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_set: Option<ReplicationSetRef>,
+}
+
+/// A reference from a finding to an entry of [`Report::replication_sets`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationSetRef {
+    pub id: String,
+    /// How many replication rules the set names.
+    pub count: usize,
+}
+
+/// The key under which [`cite_document`] carries a document's body inside a finding's evidence
+/// until [`Report::new`] moves it to [`Report::documents`].
+const DOCUMENT_BODY: &str = "$document";
+
+/// Evidence quoting a whole document (a policy, a replication configuration), for a rule to put
+/// in a finding's evidence: the one way rules cite documents, so that a report carries each
+/// document once, under `id` (`doc:<kind>:<owner>`, e.g.
+/// `doc:trust-policy:arn:aws:iam::111122223333:role/r`), however many findings cite it, and
+/// each finding carries only `{"document": id}` beside the statements that decided it.
+pub fn cite_document(kind: &str, owner: &str, document: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "document": format!("doc:{kind}:{owner}"),
+        DOCUMENT_BODY: document,
+    })
+}
+
+/// The document a [`cite_document`] citation carries, before [`Report::new`] moved it out: for
+/// rule tests, which look at findings before any report is built.
+#[cfg(test)]
+pub fn cited(citation: &serde_json::Value) -> &serde_json::Value {
+    &citation[DOCUMENT_BODY]
+}
+
+/// Moves every document [`cite_document`] put in the findings' evidence into one map, each
+/// once. Two different documents cited under one id (a snapshot cannot produce it, but a
+/// finding built by hand can) keep both: the later one gets `#2`, `#3`... and its reference is
+/// rewritten, so no citation points at the wrong text.
+fn hoist_documents(
+    findings: &mut [Finding],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use serde_json::Value;
+    fn walk(v: &mut Value, docs: &mut std::collections::BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(body) = m.remove(DOCUMENT_BODY) {
+                    let id = m
+                        .get("document")
+                        .and_then(Value::as_str)
+                        .unwrap_or("doc:unnamed")
+                        .to_string();
+                    let mut key = id.clone();
+                    let mut k = 1;
+                    while docs.get(&key).is_some_and(|d| *d != body) {
+                        k += 1;
+                        key = format!("{id}#{k}");
+                    }
+                    if key != id {
+                        m.insert("document".into(), Value::String(key.clone()));
+                    }
+                    docs.entry(key).or_insert(body);
+                }
+                m.values_mut().for_each(|x| walk(x, docs));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, docs)),
+            _ => {}
+        }
+    }
+    let mut docs = std::collections::BTreeMap::new();
+    for f in findings {
+        walk(&mut f.evidence, &mut docs);
+    }
+    docs
+}
+
+/// Replaces, on each finding bearing on more than one `[[replication]]`, its list of
+/// replication rules by a reference to one shared list: findings about a role shared by 1,000
+/// replications would each carry the 1,000 otherwise. A set is named by the resource of the
+/// first finding that names it (the shared role, key or bucket), `#2`... when another list
+/// comes under that name.
+fn share_replications(
+    findings: &mut [Finding],
+) -> std::collections::BTreeMap<String, Vec<ReplicationRef>> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    let mut sets: BTreeMap<String, Vec<ReplicationRef>> = BTreeMap::new();
+    let mut ids: HashMap<Vec<ReplicationRef>, String> = HashMap::new();
+    for f in findings.iter_mut() {
+        let distinct: BTreeSet<&str> = f
+            .replications
+            .iter()
+            .map(|r| r.replication.as_str())
+            .collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let refs = std::mem::take(&mut f.replications);
+        let count = refs.len();
+        let id = match ids.get(&refs) {
+            Some(id) => id.clone(),
+            None => {
+                let mut id = f.resource.clone();
+                let mut k = 1;
+                while sets.contains_key(&id) {
+                    k += 1;
+                    id = format!("{}#{k}", f.resource);
+                }
+                sets.insert(id.clone(), refs.clone());
+                ids.insert(refs, id.clone());
+                id
+            }
+        };
+        f.replication_set = Some(ReplicationSetRef { id, count });
+    }
+    sets
 }
 
 /// One rule of one `[[replication]]` of the spec: source bucket to destination bucket.
@@ -454,6 +576,13 @@ pub struct Report {
     /// absent when no finding names a replication.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replications: Vec<ReplicationSummary>,
+    /// The documents findings cite (policies, replication configurations), each once, by the
+    /// id their evidence references (`{"document": "doc:..."}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub documents: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The replication rules of each finding's `replication_set`, by set id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub replication_sets: std::collections::BTreeMap<String, Vec<ReplicationRef>>,
 }
 
 impl Report {
@@ -466,7 +595,10 @@ impl Report {
             (a.scenario, &a.id, &a.resource).cmp(&(b.scenario, &b.id, &b.resource))
         });
         let summary = Summary::of(&findings);
+        // Counted per replication before the lists are shared.
         let replications = replication_summary(&findings);
+        let documents = hoist_documents(&mut findings);
+        let replication_sets = share_replications(&mut findings);
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -478,6 +610,8 @@ impl Report {
             summary,
             notices: Vec::new(),
             replications,
+            documents,
+            replication_sets,
         }
     }
 
@@ -545,7 +679,103 @@ mod tests {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
+    }
+
+    fn on(replication: &str, rule: &str) -> ReplicationRef {
+        ReplicationRef {
+            replication: replication.into(),
+            rule: rule.into(),
+            source: format!("{replication}-src"),
+            destination: format!("{replication}-dst"),
+        }
+    }
+
+    /// Issue 22: a document cited by many findings is in the report once; each finding keeps
+    /// only its id, and a different document under a taken id is kept apart, not dropped.
+    #[test]
+    fn cited_documents_are_in_the_report_once_and_referenced() {
+        let policy =
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]});
+        let cite = |doc: &serde_json::Value| Finding {
+            evidence: serde_json::json!({"checks": [{"decision": "Allowed",
+                "policy": cite_document("trust-policy", "arn:aws:iam::1:role/r", doc.clone())}]}),
+            ..pass()
+        };
+        let other = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        let r = Report::new(
+            "s",
+            chrono::Utc::now(),
+            vec![cite(&policy), cite(&policy), cite(&other)],
+        );
+        let id = "doc:trust-policy:arn:aws:iam::1:role/r";
+        assert_eq!(r.documents.len(), 2, "{:?}", r.documents);
+        assert_eq!(r.documents[id], policy);
+        let refs: Vec<&serde_json::Value> = r
+            .findings
+            .iter()
+            .map(|f| &f.evidence["checks"][0]["policy"])
+            .collect();
+        let other_id = refs
+            .iter()
+            .map(|v| v["document"].as_str().unwrap())
+            .find(|d| *d != id)
+            .expect("the other document has an id of its own");
+        assert_eq!(r.documents[other_id], other);
+        for v in refs {
+            assert_eq!(v.as_object().unwrap().len(), 1, "only the reference: {v}");
+        }
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains(DOCUMENT_BODY), "{text}");
+        assert_eq!(text.matches("\"Statement\":[{").count(), 1, "{text}");
+    }
+
+    /// Issue 22: a finding bearing on many replications (their shared role) names them through
+    /// one shared list; the per-replication summary still counts it on each.
+    #[test]
+    fn findings_on_a_shared_resource_reference_one_list_of_replications() {
+        let shared: Vec<ReplicationRef> = (0..50).map(|i| on(&format!("r{i:02}"), "#1")).collect();
+        let role = |status| Finding {
+            resource: "arn:aws:iam::1:role/r".into(),
+            status,
+            replications: shared.clone(),
+            ..pass()
+        };
+        let one = Finding {
+            replications: vec![on("r07", "a"), on("r07", "b")],
+            ..pass()
+        };
+        let r = Report::new(
+            "s",
+            chrono::Utc::now(),
+            vec![role(Status::Pass), role(Status::Fail), one],
+        );
+        assert_eq!(r.replication_sets.len(), 1);
+        assert_eq!(r.replication_sets["arn:aws:iam::1:role/r"], shared);
+        for f in r.findings.iter().filter(|f| f.resource.contains("role")) {
+            assert!(f.replications.is_empty());
+            let set = f.replication_set.as_ref().expect("a set");
+            assert_eq!((set.id.as_str(), set.count), ("arn:aws:iam::1:role/r", 50));
+        }
+        let single = r
+            .findings
+            .iter()
+            .find(|f| f.resource.contains("s3"))
+            .unwrap();
+        assert_eq!(
+            single.replications.len(),
+            2,
+            "one replication's rules stay inline"
+        );
+        assert!(single.replication_set.is_none());
+        assert_eq!(r.replications.len(), 52);
+        let r00 = r
+            .replications
+            .iter()
+            .find(|l| l.of.replication == "r00")
+            .unwrap();
+        assert_eq!((r00.pass, r00.fail), (1, 1));
     }
 
     #[test]

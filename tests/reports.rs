@@ -59,6 +59,7 @@ fn finding(
         location: None,
         muted: None,
         replications: vec![],
+        replication_set: None,
     }
 }
 

@@ -103,6 +103,7 @@ impl RuleMeta {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
     }
 }

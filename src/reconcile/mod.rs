@@ -98,6 +98,7 @@ pub fn findings(o: &RuleOutcome, files: &Files) -> Vec<Finding> {
         location: None,
         muted: None,
         replications: vec![],
+        replication_set: None,
     };
     let listing = &crate::catalogue::reconcile::LISTING;
     let listing_refs = || listing.references.iter().map(|r| r.to_string()).collect();

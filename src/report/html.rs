@@ -38,6 +38,7 @@ pub fn render(report: &Report) -> Result<String, String> {
     problems(&mut h, report);
     chart(&mut h, report);
     everything(&mut h, report);
+    documents(&mut h, report);
     h.push_str(SCRIPT);
     h.push_str("</body>\n</html>\n");
     Ok(h)
@@ -294,6 +295,31 @@ fn everything(h: &mut String, report: &Report) {
             finding(h, f, false);
         }
         h.push_str("</details>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+/// The documents the findings' evidence cites by id (`{"document": "doc:..."}`), each once,
+/// folded: the evidence above names them, the reader opens the one it needs.
+fn documents(h: &mut String, report: &Report) {
+    if report.documents.is_empty() {
+        return;
+    }
+    h.push_str(&format!(
+        "<section id=\"documents\"><h2>Documents cited ({})</h2>\n",
+        report.documents.len()
+    ));
+    for (id, doc) in &report.documents {
+        let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+        if text.chars().count() > EVIDENCE_LIMIT {
+            text = text.chars().take(EVIDENCE_LIMIT).collect::<String>()
+                + "\n... (cut; the JSON report has the whole document)";
+        }
+        h.push_str(&format!(
+            "<details><summary>{}</summary><pre>{}</pre></details>\n",
+            esc(id),
+            esc(&text)
+        ));
     }
     h.push_str("</section>\n");
 }

@@ -304,6 +304,7 @@ mod tests {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
     }
 

@@ -199,6 +199,7 @@ mod tests {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
     }
 
@@ -215,10 +216,28 @@ mod tests {
         )
     }
 
+    /// A document cited by evidence is rendered once in the HTML page, under its id.
+    #[test]
+    fn html_lists_each_cited_document_once() {
+        let mut f = finding(
+            "role-trust",
+            Scenario::Step3,
+            Status::Fail,
+            "arn:aws:iam::1:role/r",
+        );
+        f.evidence = serde_json::json!({"trust_policy": crate::findings::cite_document(
+            "trust-policy", "arn:aws:iam::1:role/r",
+            serde_json::json!({"Statement": [{"Sid": "OnlyS3"}]}))});
+        let r = Report::new("spec", chrono::Utc::now(), vec![f.clone(), f]);
+        let page = html::render(&r).unwrap();
+        assert_eq!(page.matches("OnlyS3").count(), 1, "{page}");
+        assert!(page.contains("<summary>doc:trust-policy:arn:aws:iam::1:role/r</summary>"));
+    }
+
     #[test]
     fn json_keeps_the_contract_fields() {
         let v: serde_json::Value = serde_json::from_str(&json::render(&sample()).unwrap()).unwrap();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(
             v["summary"],
             serde_json::json!({"pass": 1, "fail": 1, "error": 1, "skip": 1})

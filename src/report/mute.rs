@@ -173,6 +173,7 @@ mod tests {
             location: None,
             muted: None,
             replications: vec![],
+            replication_set: None,
         }
     }
 

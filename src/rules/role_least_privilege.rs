@@ -144,7 +144,7 @@ impl Rule for RoleLeastPrivilege {
                     Status::Fail,
                     arn,
                     format!("role is over-privileged: it can {}", excess.join("; ")),
-                    json!({"allowed_beyond_replication": evidence, "least_privilege_policy": least}),
+                    json!({"allowed_beyond_replication": evidence, "least_privilege_policy": crate::findings::cite_document("least-privilege-policy", arn, least)}),
                 )
             });
         }
@@ -253,7 +253,7 @@ mod tests {
             "{}",
             x.message
         );
-        let least = &x.evidence["least_privilege_policy"]["Statement"];
+        let least = &crate::findings::cited(&x.evidence["least_privilege_policy"])["Statement"];
         assert_eq!(
             least[0]["Resource"],
             json!([SOURCE_ARN, "arn:aws:s3:::xyz-app-logs"])
@@ -298,7 +298,7 @@ mod tests {
         });
         let x = only(&f.run(&RoleLeastPrivilege), Status::Fail, "over-privileged");
         assert_eq!(
-            x.evidence["least_privilege_policy"]["Statement"][2]["Action"],
+            crate::findings::cited(&x.evidence["least_privilege_policy"])["Statement"][2]["Action"],
             json!(["s3:ReplicateObject", "s3:ReplicateTags"])
         );
     }

@@ -87,16 +87,36 @@ impl Rule for RoleTrust {
                 }
             };
             let role_account = st.account_id.clone();
-            // S3 assumes the role on behalf of each source bucket using it.
+            // S3 assumes the role on behalf of each source bucket using it. Principal
+            // (s3.amazonaws.com), action and role are the same for every replication of the
+            // role; only the context S3 sends differs, `aws:SourceAccount` and `aws:SourceArn`
+            // of the source bucket (present only when a service principal calls:
+            // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html,
+            // the confused-deputy guard: https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+            // Each distinct source is evaluated once, and the evidence quotes one evaluation per
+            // distinct outcome (decision and deciding statements) with how many replications it
+            // covers, plus the sources S3 cannot assume the role for: its size does not grow
+            // with the replications sharing the role.
             let mut denied_for = Vec::new();
-            let mut evaluations = Vec::new();
+            // One per distinct outcome: the evaluation, the first source it was seen for, and
+            // how many replications it covers.
+            let mut outcomes: Vec<(policy::Evaluation, String, usize)> = Vec::new();
+            let mut by_source: std::collections::HashMap<(Option<&str>, String), usize> =
+                std::collections::HashMap::new();
             for r in &replications {
                 let source = r.source.get_ref();
+                let source_arn = cx.bucket_arn(source);
+                let account = cx.bucket_account_id(source);
+                let key = (account, source_arn.clone());
+                if let Some(&i) = by_source.get(&key) {
+                    outcomes[i].2 += 1;
+                    continue;
+                }
                 let mut ctx = Context::new();
-                if let Some(acct) = cx.bucket_account_id(source) {
+                if let Some(acct) = account {
                     ctx.insert("aws:SourceAccount", acct);
                 }
-                ctx.insert("aws:SourceArn", cx.bucket_arn(source));
+                ctx.insert("aws:SourceArn", source_arn.clone());
                 let req = Request {
                     principal: S3_SERVICE.to_string(),
                     principal_account: None,
@@ -113,15 +133,31 @@ impl Rule for RoleTrust {
                     },
                 );
                 if e.decision != Decision::Allowed {
-                    denied_for.push(format!("{} ({})", cx.bucket_arn(source), e.decision));
+                    denied_for.push(format!("{source_arn} ({})", e.decision));
                 }
-                evaluations.push(crate::access::evidence(
-                    "sts:AssumeRole",
-                    arn,
-                    crate::access::Leg::Full,
-                    &e,
-                ));
+                let i = match outcomes
+                    .iter()
+                    .position(|o| o.0.decision == e.decision && o.0.deciding == e.deciding)
+                {
+                    Some(i) => i,
+                    None => {
+                        outcomes.push((e, source_arn, 0));
+                        outcomes.len() - 1
+                    }
+                };
+                outcomes[i].2 += 1;
+                by_source.insert(key, i);
             }
+            let evaluations: Vec<serde_json::Value> = outcomes
+                .iter()
+                .map(|(e, example, n)| {
+                    let mut v =
+                        crate::access::evidence("sts:AssumeRole", arn, crate::access::Leg::Full, e);
+                    v["replications"] = json!(n);
+                    v["example_source"] = json!(example);
+                    v
+                })
+                .collect();
             let others: Vec<_> = policy::grants(&trust, &["sts:AssumeRole"], arn)
                 .into_iter()
                 .filter(|g| {
@@ -144,15 +180,35 @@ impl Rule for RoleTrust {
                 })
                 .collect();
             let evidence = json!({
+                "replications": replications.len(),
                 "s3_assume_role": evaluations,
+                "s3_cannot_assume_for": denied_for,
                 "other_trusted_principals": other_desc,
-                "trust_policy": serde_json::from_str::<serde_json::Value>(doc).unwrap_or(serde_json::Value::Null),
+                // Parsed above, so it is JSON.
+                "trust_policy": crate::findings::cite_document(
+                    "trust-policy",
+                    arn,
+                    serde_json::from_str::<serde_json::Value>(doc).unwrap_or(serde_json::Value::Null),
+                ),
             });
             let mut problems = Vec::new();
             if !denied_for.is_empty() {
+                // The message names the first few; the evidence has them all.
+                const NAMED: usize = 10;
+                let mut named = denied_for
+                    .iter()
+                    .take(NAMED)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if denied_for.len() > NAMED {
+                    named.push_str(&format!(
+                        " and {} more source buckets (evidence: s3_cannot_assume_for)",
+                        denied_for.len() - NAMED
+                    ));
+                }
                 problems.push(format!(
-                    "s3.amazonaws.com cannot assume the role for {}",
-                    denied_for.join(", ")
+                    "s3.amazonaws.com cannot assume the role for {named}"
                 ));
             }
             if !other_desc.is_empty() {
@@ -223,11 +279,74 @@ mod tests {
                 "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceArn": "arn:aws:s3:::rubes-s3-bucket"}}}]}),
         );
-        only(
+        let x = only(
             &f.run(&RoleTrust),
             Status::Fail,
             "s3.amazonaws.com cannot assume the role for arn:aws:s3:::xyz-app-logs (ImplicitDeny)",
         );
+        // One evaluation per outcome, each with the replications it covers; the failing source
+        // by name; the trust policy cited, not copied.
+        let e = &x.evidence;
+        assert_eq!(e["replications"], 2);
+        let outcomes = e["s3_assume_role"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 2, "{e}");
+        assert_eq!(outcomes[0]["decision"], "Allowed");
+        assert_eq!(outcomes[0]["replications"], 1);
+        assert_eq!(
+            outcomes[0]["example_source"],
+            "arn:aws:s3:::rubes-s3-bucket"
+        );
+        assert_eq!(outcomes[1]["decision"], "ImplicitDeny");
+        assert_eq!(
+            e["s3_cannot_assume_for"],
+            json!(["arn:aws:s3:::xyz-app-logs (ImplicitDeny)"])
+        );
+        assert_eq!(
+            e["trust_policy"]["document"],
+            format!("doc:trust-policy:{ROLE_ARN}")
+        );
+    }
+
+    /// Issue 22: the replications sharing a role share one trust decision when the trust
+    /// policy does not tell their sources apart: one evaluation, counted, however many.
+    #[test]
+    fn one_evaluation_covers_every_replication_with_the_same_outcome() {
+        let x = only(&seed().run(&RoleTrust), Status::Pass, "only s3");
+        let outcomes = x.evidence["s3_assume_role"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 1, "{}", x.evidence);
+        assert_eq!(outcomes[0]["replications"], 2);
+        assert_eq!(x.evidence["s3_cannot_assume_for"], json!([]));
+    }
+
+    #[test]
+    fn names_at_most_ten_denied_sources_in_the_message() {
+        let (spec, snap) = crate::rules::testkit::shared_role_estate(12);
+        let mut f = Fixture {
+            spec: spec.spec,
+            snap,
+        };
+        trust(
+            &mut f,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceArn": "arn:aws:s3:::rubes-s3-bucket"}}}]}),
+        );
+        let x = only(
+            &f.run(&RoleTrust),
+            Status::Fail,
+            "and 3 more source buckets (evidence: s3_cannot_assume_for)",
+        );
+        assert_eq!(
+            x.message.matches("(ImplicitDeny)").count(),
+            10,
+            "{}",
+            x.message
+        );
+        assert_eq!(
+            x.evidence["s3_cannot_assume_for"].as_array().unwrap().len(),
+            13
+        );
+        assert_eq!(x.evidence["replications"], 14);
     }
 
     #[test]

@@ -374,3 +374,82 @@ pub fn bucket(spec: &Spec, alias: &str) -> BucketState {
         tags: Fetched::absent("NoSuchTagSet"),
     }
 }
+
+/// The seed plus `n` generated replications through the seed's one replication role (the
+/// common set-up issue 22 measured): pair `i` replicates `xyz-pair-NNNN` to
+/// `xyz-pair-NNNN-backup` in the XYZ account, each bucket a copy of the seed's log buckets and
+/// each name of one length whatever `n` is, and the role's policy covers every pair (by
+/// wildcard, as a shared role does to stay within IAM's policy-size limit). For tests of how
+/// a report grows with the estate.
+pub fn shared_role_estate(n: usize) -> (crate::spec::LoadedSpec, Snapshot) {
+    let mut doc: toml::Table = SEED_SPEC.parse().expect("checks/seed.toml is TOML");
+    let logs = table(&mut doc, &["buckets", "logs"]).clone();
+    let backup = table(&mut doc, &["buckets", "logs-backup"]).clone();
+    let app_logs = replication_doc(&mut doc, 1).clone();
+    assert_eq!(app_logs["id"].as_str(), Some("app-logs"), "seed changed");
+    let name = |i: usize| format!("xyz-pair-{i:04}");
+    for i in 0..n {
+        let buckets = table(&mut doc, &["buckets"]);
+        let mut src = logs.clone();
+        src.insert("name".into(), name(i).into());
+        buckets.insert(format!("pair-{i:04}"), src.into());
+        let mut dst = backup.clone();
+        dst.insert("name".into(), format!("{}-backup", name(i)).into());
+        buckets.insert(format!("pair-{i:04}-backup"), dst.into());
+        let mut r = app_logs.clone();
+        r.insert("id".into(), format!("pair-{i:04}").into());
+        r.insert("source".into(), format!("pair-{i:04}").into());
+        let rule = r["rules"].as_array_mut().expect("rules")[0]
+            .as_table_mut()
+            .expect("rule");
+        rule.insert("destination".into(), format!("pair-{i:04}-backup").into());
+        doc["replication"]
+            .as_array_mut()
+            .expect("[[replication]]")
+            .push(r.into());
+    }
+    let text = toml::to_string(&doc).expect("spec serialises");
+    let spec = crate::spec::parse(Path::new("checks/estate.toml"), &text)
+        .unwrap_or_else(|e| panic!("generated estate spec is invalid: {e}"));
+    let mut f = Fixture {
+        spec: spec.spec.clone(),
+        snap: seed().snap,
+    };
+    f.inline_policies("replication-role", |p| {
+        statements(p).push(serde_json::json!({"Sid": "Pairs", "Effect": "Allow",
+            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket",
+                "s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging", "s3:ReplicateObject", "s3:ReplicateDelete",
+                "s3:ReplicateTags"],
+            "Resource": ["arn:aws:s3:::xyz-pair-*"]}));
+        statements(p).push(serde_json::json!({"Sid": "PairObjects", "Effect": "Allow",
+            "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging", "s3:ReplicateObject", "s3:ReplicateDelete",
+                "s3:ReplicateTags"],
+            "Resource": ["arn:aws:s3:::xyz-pair-*/*"]}));
+    });
+    let copy = |alias: &str, new_alias: &str, i: usize, snap: &Snapshot| -> BucketState {
+        let text = serde_json::to_string(&snap.buckets[alias]).expect("bucket state");
+        let text = text.replace("xyz-app-logs", &name(i)).replace(
+            &format!("\"alias\":\"{alias}\""),
+            &format!("\"alias\":\"{new_alias}\""),
+        );
+        serde_json::from_str(&text).expect("renamed bucket state")
+    };
+    let metrics = f.snap.replication_metrics["app-logs/rule 'logs-to-backup'"].clone();
+    for i in 0..n {
+        let a = format!("pair-{i:04}");
+        let b = copy("logs", &a, i, &f.snap);
+        f.snap.buckets.insert(a.clone(), b);
+        let d = copy("logs-backup", &format!("{a}-backup"), i, &f.snap);
+        f.snap.buckets.insert(format!("{a}-backup"), d);
+        let text = serde_json::to_string(&metrics)
+            .expect("metrics")
+            .replace("xyz-app-logs", &name(i));
+        f.snap.replication_metrics.insert(
+            format!("{a}/rule 'logs-to-backup'"),
+            serde_json::from_str(&text).expect("renamed metrics"),
+        );
+    }
+    (spec, f.snap)
+}
