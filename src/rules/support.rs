@@ -68,6 +68,12 @@ pub fn skip(
     )
 }
 
+/// The checks that report what the shared helpers skip: a missing configuration, a missing or
+/// disabled rule. Named by id, not through the rules' `META`, so that the helpers every rule
+/// uses import no rule (no circle); the test below keeps each id equal to its rule's.
+const REPORTED_BY_CONFIGURED: &str = "replication-configured";
+const REPORTED_BY_RULE_ENABLED: &str = "replication-rule-enabled";
+
 /// The live replication configuration of a spec replication, or the finding that explains why
 /// there is none to check (`skip` when absent: `replication-configured` reports that as a fail).
 /// The large `Err` is fine: it is built at most once per replication per rule.
@@ -91,7 +97,7 @@ pub fn live_replication<'a>(
             &resource,
             format!(
                 "no replication configuration on the source bucket (reported by {})",
-                super::replication_configured::META.id
+                REPORTED_BY_CONFIGURED
             ),
         )),
         f => Err(unknown(
@@ -242,7 +248,7 @@ pub fn per_live_rule(
                     &resource,
                     format!(
                         "{label}: no live rule to check (reported by {})",
-                        super::replication_rule_enabled::META.id
+                        REPORTED_BY_RULE_ENABLED
                     ),
                 )),
             }
@@ -317,4 +323,19 @@ pub fn destination_needs(cx: &AuditContext, rule: &crate::spec::ReplicationRule)
             resource: obj.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reporting_checks_are_named_by_their_ids() {
+        assert_eq!(
+            super::REPORTED_BY_CONFIGURED,
+            super::super::replication_configured::META.id
+        );
+        assert_eq!(
+            super::REPORTED_BY_RULE_ENABLED,
+            super::super::replication_rule_enabled::META.id
+        );
+    }
 }
