@@ -874,6 +874,106 @@ fn kebab(op: &str) -> &'static str {
     }
 }
 
+/// The change set that puts back what the plan's changes replace, from the state the plan was
+/// made on, in reverse order: the documents as they were read (byte for byte), a Delete where
+/// there was nothing. Versioning once enabled can only be suspended, never made unversioned
+/// again (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html>): its undo
+/// is `Suspended`, said in the change's description. What was not read cannot be restored and
+/// is returned as a problem.
+pub fn rollback(spec: &Spec, snap: &Snapshot, changes: &[Change]) -> (Vec<Change>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let bucket = |name: &str| snap.buckets.values().find(|b| b.name == name);
+    for c in changes.iter().rev() {
+        let r = &c.request;
+        let name = r.get("Bucket").and_then(Value::as_str).unwrap_or_default();
+        let b = bucket(name);
+        let undo = |op: &str, request: Value, what: &str| Change {
+            operation: op.into(),
+            account: c.account.clone(),
+            request,
+            description: Some(format!("undo: {what}")),
+        };
+        let missing = |what: &str| {
+            format!(
+                "{} of {name}: {what} was not read, so it cannot be restored",
+                c.operation
+            )
+        };
+        let undo = match (c.operation.as_str(), b) {
+            ("PutBucketPolicy", Some(b)) => match &b.policy {
+                Fetched::Ok { value } => Ok(undo("PutBucketPolicy", json!({"Bucket": name, "Policy": value}), "the bucket policy as it was")),
+                Fetched::Absent { .. } => Ok(undo("DeleteBucketPolicy", json!({"Bucket": name}), "no bucket policy, as before")),
+                Fetched::Unknown { .. } => Err(missing("the bucket policy")),
+            },
+            ("PutBucketReplication", Some(b)) => match &b.replication {
+                Fetched::Ok { value } => Ok(undo("PutBucketReplication", json!({"Bucket": name, "ReplicationConfiguration": ReplicationConfigurationJson::from(value)}), "the replication configuration as it was")),
+                Fetched::Absent { .. } => Ok(undo("DeleteBucketReplication", json!({"Bucket": name}), "no replication configuration, as before")),
+                Fetched::Unknown { .. } => Err(missing("the replication configuration")),
+            },
+            ("PutBucketVersioning", Some(b)) => match &b.versioning {
+                Fetched::Ok { value } if value == "Enabled" => continue,
+                Fetched::Ok { value } if value == "Suspended" => Ok(undo("PutBucketVersioning", json!({"Bucket": name, "VersioningConfiguration": {"Status": "Suspended"}}), "versioning Suspended, as before")),
+                Fetched::Ok { .. } | Fetched::Absent { .. } => Ok(undo("PutBucketVersioning", json!({"Bucket": name, "VersioningConfiguration": {"Status": "Suspended"}}), "versioning Suspended: the bucket was never versioned, and S3 cannot make a versioned bucket unversioned again")),
+                Fetched::Unknown { .. } => Err(missing("versioning")),
+            },
+            ("PutPublicAccessBlock", _) if r.get("AccountId").is_some() => {
+                let id = r["AccountId"].as_str().unwrap_or_default();
+                let state = spec
+                    .account_alias_for_id(id)
+                    .and_then(|a| snap.accounts.get(a))
+                    .map(|a| &a.public_access_block);
+                match state {
+                    Some(Fetched::Ok { value }) => Ok(undo("PutPublicAccessBlock", json!({"AccountId": id, "PublicAccessBlockConfiguration": PublicAccessBlockJson::from(value)}), "the account's Block Public Access as it was")),
+                    Some(Fetched::Absent { .. }) => Ok(undo("DeletePublicAccessBlock", json!({"AccountId": id}), "no account Block Public Access, as before")),
+                    _ => Err(format!("PutPublicAccessBlock of account {id}: its settings were not read, so they cannot be restored")),
+                }
+            }
+            ("PutPublicAccessBlock", Some(b)) => match &b.public_access_block {
+                Fetched::Ok { value } => Ok(undo("PutPublicAccessBlock", json!({"Bucket": name, "PublicAccessBlockConfiguration": PublicAccessBlockJson::from(value)}), "Block Public Access as it was")),
+                Fetched::Absent { .. } => Ok(undo("DeletePublicAccessBlock", json!({"Bucket": name}), "no Block Public Access configuration, as before")),
+                Fetched::Unknown { .. } => Err(missing("Block Public Access")),
+            },
+            ("PutBucketEncryption", Some(b)) => match &b.encryption {
+                Fetched::Ok { value } => Ok(undo("PutBucketEncryption", json!({"Bucket": name, "ServerSideEncryptionConfiguration": EncryptionConfigJson::from(value.as_slice())}), "default encryption as it was")),
+                Fetched::Absent { .. } => Ok(undo("DeleteBucketEncryption", json!({"Bucket": name}), "default encryption reset to SSE-S3")),
+                Fetched::Unknown { .. } => Err(missing("default encryption")),
+            },
+            ("PutBucketOwnershipControls", Some(b)) => match &b.ownership_controls {
+                Fetched::Ok { value } => Ok(undo("PutBucketOwnershipControls", json!({"Bucket": name, "OwnershipControls": {"Rules": [{"ObjectOwnership": value}]}}), "object ownership as it was")),
+                Fetched::Absent { .. } => Ok(undo("DeleteBucketOwnershipControls", json!({"Bucket": name}), "no ownership controls, as before")),
+                Fetched::Unknown { .. } => Err(missing("object ownership")),
+            },
+            ("PutRolePolicy", _) => {
+                let role = r["RoleName"].as_str().unwrap_or_default();
+                let policy = r["PolicyName"].as_str().unwrap_or_default();
+                let found = snap
+                    .principals
+                    .values()
+                    .find(|p| p.kind == "role" && p.name == role)
+                    .and_then(|p| p.details.value())
+                    .and_then(|d| d.inline_policies.value());
+                match found {
+                    Some(list) => match list.iter().find(|p| p.name == policy) {
+                        Some(p) => match &p.document {
+                            Fetched::Ok { value } => Ok(undo("PutRolePolicy", json!({"RoleName": role, "PolicyName": policy, "PolicyDocument": value}), "the inline policy as it was")),
+                            _ => Err(format!("PutRolePolicy {role}/{policy}: the policy was not read, so it cannot be restored")),
+                        },
+                        None => Ok(undo("DeleteRolePolicy", json!({"RoleName": role, "PolicyName": policy}), "no such inline policy, as before")),
+                    },
+                    None => Err(format!("PutRolePolicy {role}: its inline policies were not read, so they cannot be restored")),
+                }
+            }
+            (op, _) => Err(format!("{op} {name}: replaudit has no undo for it")),
+        };
+        match undo {
+            Ok(u) => out.push(u),
+            Err(p) => problems.push(p),
+        }
+    }
+    (out, problems)
+}
+
 /// Why a plan could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
@@ -887,11 +987,14 @@ pub enum FixError {
 
 /// Write the plan into `dir`: `plan.json` (the plan with its proofs), `changes.json` (the
 /// change set, in order, that `what-if --change` reads), one `NN-Operation.json` request per
-/// change for `aws ... --cli-input-json`, and `commands.sh` listing those commands in order
-/// (verified changes only; it is not run by replaudit). Returns the files written.
+/// change for `aws ... --cli-input-json`, `commands.sh` listing those commands in order
+/// (verified changes only; it is not run by replaudit), and `rollback.json`: the change set
+/// that restores what the verified changes replace, from `snap` (the state the plan was made on).
+/// Returns the files written.
 pub fn write(
     plan: &Plan,
     spec: &Spec,
+    snap: &Snapshot,
     dir: &std::path::Path,
 ) -> Result<Vec<std::path::PathBuf>, FixError> {
     let io = |path: &std::path::Path| {
@@ -925,6 +1028,20 @@ pub fn write(
         }
     }
     put("commands.sh", sh)?;
+    let (undo, problems) = rollback(
+        spec,
+        snap,
+        &plan
+            .changes
+            .iter()
+            .filter(|c| c.verified)
+            .map(|c| c.change.clone())
+            .collect::<Vec<_>>(),
+    );
+    put(
+        "rollback.json",
+        pretty(&serde_json::json!({"changes": undo, "cannot_restore": problems})),
+    )?;
     Ok(written)
 }
 
@@ -1254,7 +1371,7 @@ mod tests {
             .replication_time = None;
         let p = plan(&f.spec, &f.snap);
         let dir = std::env::temp_dir().join(format!("replaudit-fix-{}", std::process::id()));
-        let files = write(&p, &f.spec, &dir).unwrap();
+        let files = write(&p, &f.spec, &f.snap, &dir).unwrap();
         assert!(files.len() >= 5, "{files:?}");
         // The change set reads back, and applied to the broken snapshot breaks nothing.
         let set = crate::change::load(&dir.join("changes.json")).unwrap();
@@ -1282,7 +1399,7 @@ mod tests {
         let p = plan(&f.spec, &f.snap);
         let file = std::env::temp_dir().join(format!("replaudit-fix-file-{}", std::process::id()));
         std::fs::write(&file, "").unwrap();
-        let e = write(&p, &f.spec, &file.join("sub")).unwrap_err();
+        let e = write(&p, &f.spec, &f.snap, &file.join("sub")).unwrap_err();
         assert!(
             e.to_string().contains("cannot write the fix plan to"),
             "{e}"

@@ -155,6 +155,9 @@ enum Request {
     DeleteBucketReplication(BucketOnly),
     PutBucketVersioning(PutBucketVersioning),
     PutPublicAccessBlock(PutPublicAccessBlock),
+    DeletePublicAccessBlock(DeletePublicAccessBlock),
+    DeleteBucketEncryption(BucketOnly),
+    DeleteBucketOwnershipControls(BucketOnly),
     PutBucketEncryption(PutBucketEncryption),
     PutBucketOwnershipControls(PutBucketOwnershipControls),
     PutRolePolicy(PutRolePolicy),
@@ -216,6 +219,18 @@ struct PutPublicAccessBlock {
     #[serde(default)]
     account_id: Option<String>,
     public_access_block_configuration: PublicAccessBlockJson,
+    #[serde(default)]
+    expected_bucket_owner: Option<String>,
+}
+
+/// S3's (with `Bucket`) or S3 Control's (with `AccountId`) DeletePublicAccessBlock.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DeletePublicAccessBlock {
+    #[serde(default)]
+    bucket: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
     #[serde(default)]
     expected_bucket_owner: Option<String>,
 }
@@ -433,6 +448,59 @@ pub fn apply(
                     "give Bucket (S3 PutPublicAccessBlock) or AccountId (S3 Control PutPublicAccessBlock), not both".into(),
                 )),
             }
+        }
+        Request::DeletePublicAccessBlock(r) => {
+            let none = || Fetched::absent("NoSuchPublicAccessBlockConfiguration");
+            match (r.bucket, r.account_id) {
+                (Some(bucket), None) => {
+                    let alias = bucket_alias(spec, snap, &bucket, &r.expected_bucket_owner)
+                        .map_err(&invalid)?;
+                    let b = snap.buckets.get_mut(&alias).expect("alias found above");
+                    b.public_access_block = none();
+                    Ok(format!("Block Public Access of {bucket} ({alias}) deleted"))
+                }
+                (None, Some(id)) => {
+                    let alias = account_alias(spec, &id).map_err(&invalid)?;
+                    let a = snap.accounts.get_mut(&alias).ok_or_else(|| {
+                        invalid(format!("account {alias} is not in the snapshot"))
+                    })?;
+                    a.public_access_block = none();
+                    Ok(format!(
+                        "account Block Public Access of {id} ({alias}) deleted"
+                    ))
+                }
+                _ => Err(invalid(
+                    "give Bucket (S3 DeletePublicAccessBlock) or AccountId (S3 Control), not both"
+                        .into(),
+                )),
+            }
+        }
+        Request::DeleteBucketEncryption(r) => {
+            let alias =
+                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            // DeleteBucketEncryption "resets the default encryption for the bucket as server-side
+            // encryption with Amazon S3 managed keys (SSE-S3)"
+            // (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketEncryption.html>).
+            let b = snap.buckets.get_mut(&alias).expect("alias found above");
+            b.encryption = Fetched::ok(vec![crate::snapshot::EncryptionRule {
+                sse_algorithm: "AES256".into(),
+                kms_master_key_id: None,
+                bucket_key_enabled: Some(false),
+            }]);
+            Ok(format!(
+                "default encryption of {} ({alias}) reset to SSE-S3",
+                r.bucket
+            ))
+        }
+        Request::DeleteBucketOwnershipControls(r) => {
+            let alias =
+                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let b = snap.buckets.get_mut(&alias).expect("alias found above");
+            b.ownership_controls = Fetched::absent("OwnershipControlsNotFoundError");
+            Ok(format!(
+                "object ownership controls of {} ({alias}) deleted",
+                r.bucket
+            ))
         }
         Request::PutBucketEncryption(r) => {
             let alias =

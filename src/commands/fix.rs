@@ -48,7 +48,7 @@ pub async fn run(s: FixSettings) -> Outcome {
     };
     check_snapshot_spec(&snap, &s.spec)?;
     let plan = fix::plan(&s.spec, &snap);
-    fix::write(&plan, &s.spec, &s.output_dir)?;
+    fix::write(&plan, &s.spec, &snap, &s.output_dir)?;
     match s.json {
         true => emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?,
         false => emit(&plan.render_table(&s.spec))?,
