@@ -1392,8 +1392,12 @@ async fn reconcile_inventory(
         ));
     }
     let located = async {
-        let s = configured::resolve(spec, si, true, a.athena, &opts.aws).await?;
-        let d = configured::resolve(spec, di, false, a.athena, &opts.aws).await?;
+        let s = configured::resolve(spec, si, true, a.athena, &opts.aws)
+            .await
+            .map_err(|e| e.to_string())?;
+        let d = configured::resolve(spec, di, false, a.athena, &opts.aws)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>((s, d))
     }
     .await;
@@ -1403,8 +1407,12 @@ async fn reconcile_inventory(
             // Athena reads the data files itself; only the manifests are read here.
             return Err(String::new());
         }
-        let s = inventory::open(spec, &si, true, &opts.aws, &work.join("source")).await?;
-        let d = inventory::open(spec, &di, false, &opts.aws, &work.join("destination")).await?;
+        let s = inventory::open(spec, &si, true, &opts.aws, &work.join("source"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let d = inventory::open(spec, &di, false, &opts.aws, &work.join("destination"))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>(from_inventory::InventoryPair { source: s, dest: d })
     }
     .await;

@@ -138,9 +138,9 @@ pub enum LifecycleMarkers {
 impl LifecycleMarkers {
     /// From the source bucket's expiring lifecycle rules (id, prefix), or why they were not
     /// read: those that can reach keys under `prefix` (one prefix starts with the other).
-    pub fn for_prefix(rules: &Result<Vec<(String, String)>, String>, prefix: &str) -> Self {
+    pub fn for_prefix(rules: &Result<Vec<(String, String)>, super::Error>, prefix: &str) -> Self {
         match rules {
-            Err(why) => LifecycleMarkers::Unknown(why.clone()),
+            Err(why) => LifecycleMarkers::Unknown(why.to_string()),
             Ok(rules) => {
                 let reach: Vec<(String, String)> = rules
                     .iter()
@@ -1182,7 +1182,9 @@ mod tests {
         // Not read: neither missing (High) nor a pass.
         let got = classify(
             &with(LifecycleMarkers::for_prefix(
-                &Err("s3:GetBucketLifecycleConfiguration failed: AccessDenied".into()),
+                &Err(super::super::Error::Aws(
+                    "s3:GetBucketLifecycleConfiguration failed: AccessDenied".into(),
+                )),
                 "reports/",
             )),
             "s",
