@@ -1202,7 +1202,7 @@ async fn who_can_cmd(a: WhoCanArgs) -> Result<u8, Fatal> {
         bucket: a.bucket.clone(),
         action: a.action.clone(),
     };
-    opts.check(&spec).map_err(Fatal)?;
+    opts.check(&spec).map_err(|e| Fatal(e.to_string()))?;
     if a.output != "table" && a.output != "json" {
         return Err(Fatal(format!(
             "unknown --output '{}' (table or json)",

@@ -40,9 +40,9 @@ pub fn error(
     meta: &'static RuleMeta,
     scenario: Scenario,
     resource: &str,
-    message: impl Into<String>,
+    message: impl std::fmt::Display,
 ) -> Finding {
-    let message = message.into();
+    let message = message.to_string();
     meta.finding(
         scenario,
         Status::Error,
