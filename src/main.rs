@@ -848,7 +848,7 @@ async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
         (Some(path), _, _) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Fatal(format!("cannot read {}: {e}", path.display())))?;
-            replaudit::discover::parse_accounts(path, &text).map_err(Fatal)?
+            replaudit::discover::parse_accounts(path, &text).map_err(|e| Fatal(e.to_string()))?
         }
         (None, Some(profile), Some(role)) => {
             let region = a.region.clone().ok_or_else(|| {
@@ -861,18 +861,18 @@ async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
             };
             let members = replaudit::discover::list_members(&org, &copts.aws)
                 .await
-                .map_err(Fatal)?;
+                .map_err(|e| Fatal(e.to_string()))?;
             let own = replaudit::discover::profile_account(&org, &copts.aws)
                 .await
-                .map_err(Fatal)?;
+                .map_err(|e| Fatal(e.to_string()))?;
             let (all, skipped) =
-                replaudit::discover::member_accounts(&org, &members, Some(&own)).map_err(Fatal)?;
+                replaudit::discover::member_accounts(&org, &members, Some(&own)).map_err(|e| Fatal(e.to_string()))?;
             for s in &skipped {
                 eprintln!("replaudit: {s}");
             }
             let (usable, problems) = replaudit::discover::assumable(&org, all, &copts.aws)
                 .await
-                .map_err(Fatal)?;
+                .map_err(|e| Fatal(e.to_string()))?;
             // Printed with the discovery's other problems, once, at the end.
             earlier = problems;
             usable
@@ -886,7 +886,7 @@ async fn discover_cmd(a: DiscoverArgs) -> Result<u8, Fatal> {
         .unwrap_or_else(|| "discovered".into());
     let d = replaudit::discover::discover(&input, &copts, &name, earlier)
         .await
-        .map_err(Fatal)?;
+        .map_err(|e| Fatal(e.to_string()))?;
     if a.output.as_os_str() == "-" {
         print!("{}", d.spec);
     } else {
