@@ -529,10 +529,10 @@ impl ReportArgs {
     /// the mute file parses, `-o` has exactly one format, the output folder is writable.
     fn prepare(&self) -> Result<PreparedReport, Fatal> {
         let known: Vec<&str> = rules::all_metas().iter().map(|m| m.id).collect();
-        let selection =
-            report::select::Selection::new(&self.rules, &self.skip_rules, &known).map_err(Fatal)?;
+        let selection = report::select::Selection::new(&self.rules, &self.skip_rules, &known)
+            .map_err(|e| Fatal(e.to_string()))?;
         let mutes = match &self.mute {
-            Some(p) => report::mute::load(p).map_err(Fatal)?,
+            Some(p) => report::mute::load(p).map_err(|e| Fatal(e.to_string()))?,
             None => Vec::new(),
         };
         if let Some(out) = &self.output {
