@@ -185,7 +185,7 @@ pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, 
             )));
         }
     }
-    let raw: RawManifest = serde_json::from_slice(json).map_err(|e| Error::NotManifest(e))?;
+    let raw: RawManifest = serde_json::from_slice(json).map_err(Error::NotManifest)?;
     let millis: i64 = raw.creation_timestamp.trim().parse().map_err(|_| {
         Error::Inventory(format!(
             "manifest.json creationTimestamp {:?} is not epoch milliseconds",
@@ -294,7 +294,7 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, Error> {
         dir.to_path_buf()
     } else {
         let mut dated: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| Error::read_dir(&dir, e))?
+            .map_err(|e| Error::read_dir(dir, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| {
@@ -364,7 +364,7 @@ impl Root {
 
     /// `path` with its links resolved, if it stays inside the inventory folder.
     fn inside(&self, path: &Path, what: &str) -> Result<PathBuf, Error> {
-        let real = std::fs::canonicalize(path).map_err(|e| Error::read(&path, e))?;
+        let real = std::fs::canonicalize(path).map_err(|e| Error::read(path, e))?;
         if real.starts_with(&self.canonical) {
             Ok(real)
         } else {
@@ -400,7 +400,7 @@ fn find_file(
     // Links resolved first, so that "inside" compares real paths (and `..` in the folder given
     // cannot make a parent look like a child).
     let manifest_dir =
-        std::fs::canonicalize(manifest_dir).map_err(|e| Error::read(&manifest_dir, e))?;
+        std::fs::canonicalize(manifest_dir).map_err(|e| Error::read(manifest_dir, e))?;
     for base in manifest_dir
         .ancestors()
         .take(6)
@@ -452,12 +452,12 @@ pub fn check_s3_data_key(bucket: &str, manifest_key: &str, key: &str) -> Result<
 
 /// Check a data file against the manifest's MD5 (streamed, never the whole file in memory).
 pub fn verify_md5(path: &Path, want: &str) -> Result<(), Error> {
-    let f = std::fs::File::open(path).map_err(|e| Error::read(&path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = r.read(&mut buf).map_err(|e| Error::read(&path, e))?;
+        let n = r.read(&mut buf).map_err(|e| Error::read(path, e))?;
         if n == 0 {
             break;
         }
@@ -616,14 +616,14 @@ fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), Error> {
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::properties::WriterProperties;
     let idx = csv_indexes(&inv.manifest.columns)?;
-    let f = std::fs::File::create(out).map_err(|e| Error::write(&out, e))?;
+    let f = std::fs::File::create(out).map_err(|e| Error::write(out, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut w = ArrowWriter::try_new(f, normalised_schema(), Some(props))?;
     let mut rows = Vec::with_capacity(BATCH);
     for path in &inv.files {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::read(&path, e))?;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
         // A gzip stream starts with its magic bytes (RFC 1952): checked first, so that the
         // error says what the file is (empty, or not gzip) rather than a decoder's message.
         let mut magic = [0u8; 2];
@@ -686,7 +686,7 @@ fn not_parquet(path: &Path, e: impl Into<super::error::BoxError>) -> Error {
 /// is named here rather than failing somewhere inside the query.
 fn check_parquet_footer(path: &Path) -> Result<(), Error> {
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let f = std::fs::File::open(path).map_err(|e| Error::read(&path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let r = SerializedFileReader::new(f).map_err(|e| not_parquet(path, e))?;
     let schema = r.metadata().file_metadata().schema_descr();
     for (_, col) in NEEDED {
@@ -706,7 +706,7 @@ fn check_parquet_footer(path: &Path) -> Result<(), Error> {
 fn decode_parquet(path: &Path) -> Result<(), Error> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use datafusion::parquet::arrow::ProjectionMask;
-    let f = std::fs::File::open(path).map_err(|e| Error::read(&path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| not_parquet(path, e))?;
     let leaves: Vec<usize> = b
         .parquet_schema()
@@ -937,11 +937,11 @@ async fn get_to(
             Error::aws_call(get_object_error(bucket, key, code.as_deref(), &msg), e)
         })?;
     if let Some(p) = to.parent() {
-        std::fs::create_dir_all(p).map_err(|e| Error::create(&p, e))?;
+        std::fs::create_dir_all(p).map_err(|e| Error::create(p, e))?;
     }
     let mut f = tokio::fs::File::create(to)
         .await
-        .map_err(|e| Error::write(&to, e))?;
+        .map_err(|e| Error::write(to, e))?;
     let mut body = o.body;
     while let Some(chunk) = body.try_next().await.map_err(|e| {
         Error::aws_call(
@@ -949,11 +949,9 @@ async fn get_to(
             e,
         )
     })? {
-        f.write_all(&chunk)
-            .await
-            .map_err(|e| Error::write(&to, e))?;
+        f.write_all(&chunk).await.map_err(|e| Error::write(to, e))?;
     }
-    f.flush().await.map_err(|e| Error::write(&to, e))?;
+    f.flush().await.map_err(|e| Error::write(to, e))?;
     Ok(())
 }
 
