@@ -180,3 +180,78 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_missing_inventory_folder_keeps_the_io_error_as_its_source() {
+        let e = super::super::inventory::open_local(Path::new("/nonexistent-replaudit/inv"))
+            .unwrap_err();
+        assert!(matches!(e, Error::ReadDir { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot read inventory directory /nonexistent-replaudit/inv: "),
+            "{e}"
+        );
+        let io = e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_json_keeps_the_json_error_as_its_source() {
+        let e = super::super::inventory::parse_manifest(b"{not json", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("manifest.json is not an S3 Inventory manifest: "),
+            "{e}"
+        );
+        assert!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<serde_json::Error>())
+                .is_some(),
+            "{e:?}"
+        );
+    }
+
+    /// `names_a_file` replaced `starts_with("inventory file")` on the message: the two agree.
+    #[test]
+    fn names_a_file_is_what_the_message_said() {
+        let p = PathBuf::from("/inv/data/a.parquet");
+        let samples = vec![
+            Error::InventoryFile("inventory file /inv/data/a.csv.gz is empty".into()),
+            Error::BadKey {
+                path: p.clone(),
+                line: 3,
+                source: Box::new(Error::Inventory(
+                    "CSV inventory key \"%ff\" does not decode to UTF-8".into(),
+                )),
+            },
+            Error::NotParquet {
+                path: p.clone(),
+                source: "bad footer".into(),
+            },
+            Error::DecoderPanic {
+                path: p.clone(),
+                message: "index out of bounds".into(),
+            },
+            Error::Inventory("manifest.json does not match manifest.checksum".into()),
+            Error::Spec("the spec has no replication to reconcile".into()),
+            Error::EnginePanic("boom".into()),
+            Error::read(&p, std::io::Error::from(std::io::ErrorKind::NotFound)),
+            Error::NoRoom("the spill directory /tmp has 1 GiB free".into()),
+        ];
+        for e in samples {
+            assert_eq!(
+                e.names_a_file(),
+                e.to_string().starts_with("inventory file"),
+                "{e}"
+            );
+        }
+    }
+}
