@@ -21,23 +21,60 @@ pub struct AccountsFile {
     pub accounts: BTreeMap<String, Account>,
 }
 
+/// Why discovery could not run. Each variant prints the sentence users have always read; the
+/// TOML and SDK errors are kept as sources.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input file is not TOML of the expected shape.
+    #[error("{path}: {source}")]
+    Accounts {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error(
+        "{path}: expected at least one [accounts.<alias>] table (account_id, region, credentials)"
+    )]
+    NoAccounts { path: String },
+    #[error("the accounts are not valid: {0}")]
+    InvalidAccounts(String),
+    /// A spec discovery itself wrote that does not parse (a bug of replaudit's).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// Nothing could be discovered; one sentence per account, with why.
+    #[error("{}", .0.join("; "))]
+    Nothing(Vec<String>),
+    /// An AWS call that failed; `message` names the call, the profile and the fix.
+    #[error("{message}")]
+    Aws {
+        message: String,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("sts:GetCallerIdentity with profile {0} named no account")]
+    NoAccountNamed(String),
+    /// No ACTIVE member (the text says which are not, if any).
+    #[error("the organisation lists no ACTIVE account{0}")]
+    NoActiveAccount(String),
+}
+
 /// Read the accounts of an input file; errors name the file and say what is expected.
-pub fn parse_accounts(path: &std::path::Path, text: &str) -> Result<AccountsFile, String> {
+pub fn parse_accounts(path: &std::path::Path, text: &str) -> Result<AccountsFile, Error> {
     #[derive(Deserialize)]
     struct Loose {
         name: Option<String>,
         accounts: Option<BTreeMap<String, Account>>,
     }
-    let loose: Loose = toml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let loose: Loose = toml::from_str(text).map_err(|source| Error::Accounts {
+        path: path.display().to_string(),
+        source,
+    })?;
     match loose.accounts {
         Some(a) if !a.is_empty() => Ok(AccountsFile {
             name: loose.name,
             accounts: a,
         }),
-        _ => Err(format!(
-            "{}: expected at least one [accounts.<alias>] table (account_id, region, credentials)",
-            path.display()
-        )),
+        _ => Err(Error::NoAccounts {
+            path: path.display().to_string(),
+        }),
     }
 }
 
@@ -608,10 +645,10 @@ pub async fn discover(
     copts: &crate::collect::CollectOptions,
     name: &str,
     earlier: Vec<String>,
-) -> Result<Discovery, String> {
+) -> Result<Discovery, Error> {
     let here = std::path::Path::new("<discover>");
     let accounts_only = spec::parse(here, &provisional_spec(input, &BTreeMap::new()))
-        .map_err(|e| format!("the accounts are not valid: {}", e.message))?;
+        .map_err(|e| Error::InvalidAccounts(e.message))?;
     let listed = crate::collect::list_buckets(&accounts_only, &copts.aws).await;
     let mut problems = earlier;
     let mut unlisted = 0;
@@ -634,10 +671,10 @@ pub async fn discover(
         }
     }
     if owned.values().all(|b| b.is_empty()) && unlisted > 0 {
-        return Err(problems.join("; "));
+        return Err(Error::Nothing(problems));
     }
     let provisional = spec::parse(here, &provisional_spec(input, &owned))
-        .map_err(|e| format!("internal error: provisional spec rejected: {e}"))?;
+        .map_err(|e| Error::Internal(format!("provisional spec rejected: {e}")))?;
     let mut quick = copts.clone();
     quick.since = chrono::Utc::now();
     let snap = crate::collect::collect(&provisional, &quick).await;
@@ -647,7 +684,7 @@ pub async fn discover(
     };
     let first = baseline(input, &owned, &snap, &opts);
     let parsed = spec::parse(here, &first.spec)
-        .map_err(|e| format!("internal error: the discovered spec is not valid: {e}"))?;
+        .map_err(|e| Error::Internal(format!("the discovered spec is not valid: {e}")))?;
     // Read what the baseline names (its roles and keys too) and audit it.
     let check = crate::collect::collect(&parsed, &quick).await;
     let cx = crate::rules::AuditContext::new(&parsed, &check);
@@ -673,7 +710,7 @@ pub async fn discover(
     }
     let mut d = baseline(input, &owned, &snap, &opts);
     spec::parse(here, &d.spec)
-        .map_err(|e| format!("internal error: the discovered spec is not valid: {e}"))?;
+        .map_err(|e| Error::Internal(format!("the discovered spec is not valid: {e}")))?;
     let before: Vec<&String> = problems.iter().chain(&unexpected).collect();
     if !before.is_empty() {
         let mut notes = String::new();
@@ -738,7 +775,7 @@ pub struct Member {
 pub async fn list_members(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
-) -> Result<Vec<Member>, String> {
+) -> Result<Vec<Member>, Error> {
     let client = aws_sdk_organizations::Client::new(&org.config(aws).await);
     let mut out = Vec::new();
     let mut token: Option<String> = None;
@@ -753,14 +790,18 @@ pub async fn list_members(
             .await
             .map_err(|e| {
                 let (code, msg) = crate::aws::error_parts(&e);
-                format!(
+                let message = format!(
                     "organizations:ListAccounts with profile {} failed ({}: {msg}) — fix: use a \
                      profile of the organisation's management account or of a delegated \
                      administrator, allowed organizations:ListAccounts \
                      (docs/auditor-organizations-policy.json)",
                     org.profile,
                     code.as_deref().unwrap_or("error")
-                )
+                );
+                Error::Aws {
+                    message,
+                    source: Box::new(e),
+                }
             })?;
         for a in page.accounts() {
             let state = a
@@ -811,27 +852,28 @@ fn alias_of(name: &str) -> String {
 pub async fn profile_account(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let out = aws_sdk_sts::Client::new(&org.config(aws).await)
         .get_caller_identity()
         .send()
         .await
         .map_err(|e| {
             let (code, msg) = crate::aws::error_parts(&e);
-            format!(
+            let message = format!(
                 "sts:GetCallerIdentity with profile {} failed ({}: {msg}) — fix: check the \
                  profile's credentials (e.g. `aws sts get-caller-identity --profile {}`)",
                 org.profile,
                 code.as_deref().unwrap_or("error"),
                 org.profile
-            )
+            );
+            Error::Aws {
+                message,
+                source: Box::new(e),
+            }
         })?;
-    out.account().map(str::to_string).ok_or_else(|| {
-        format!(
-            "sts:GetCallerIdentity with profile {} named no account",
-            org.profile
-        )
-    })
+    out.account()
+        .map(str::to_string)
+        .ok_or_else(|| Error::NoAccountNamed(org.profile.clone()))
 }
 
 /// The accounts file of the organisation's ACTIVE members, and one line per member left out
@@ -851,7 +893,7 @@ pub fn member_accounts(
     org: &Organization,
     members: &[Member],
     own_account: Option<&str>,
-) -> Result<(AccountsFile, Vec<String>), String> {
+) -> Result<(AccountsFile, Vec<String>), Error> {
     let partition = crate::aws::partition_of_region(&org.region);
     let mut text = String::new();
     let mut skipped = Vec::new();
@@ -901,14 +943,11 @@ pub fn member_accounts(
         );
     }
     if text.is_empty() {
-        return Err(format!(
-            "the organisation lists no ACTIVE account{}",
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", skipped.join("; "))
-            }
-        ));
+        return Err(Error::NoActiveAccount(if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", skipped.join("; "))
+        }));
     }
     let here = std::path::Path::new("<organization>");
     let file = parse_accounts(here, &text)?;
@@ -921,10 +960,10 @@ pub async fn assumable(
     org: &Organization,
     input: AccountsFile,
     aws: &crate::aws::AwsOptions,
-) -> Result<(AccountsFile, Vec<String>), String> {
+) -> Result<(AccountsFile, Vec<String>), Error> {
     let here = std::path::Path::new("<organization>");
     let spec = spec::parse(here, &provisional_spec(&input, &BTreeMap::new()))
-        .map_err(|e| format!("internal error: member accounts rejected: {}", e.message))?;
+        .map_err(|e| Error::Internal(format!("member accounts rejected: {}", e.message)))?;
     let checks = crate::collect::identity::check_accounts(&spec, aws).await;
     let mut keep = input;
     let mut problems = Vec::new();
@@ -954,7 +993,7 @@ pub async fn assumable(
         keep.accounts.remove(&c.alias);
     }
     if keep.accounts.is_empty() {
-        return Err(problems.join("; "));
+        return Err(Error::Nothing(problems));
     }
     Ok((keep, problems))
 }
@@ -1032,8 +1071,9 @@ mod tests {
 
     #[test]
     fn an_organisation_without_active_members_is_an_error() {
-        let e =
-            member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")], None).unwrap_err();
+        let e = member_accounts(&org("eu-west-1"), &[member("1", "x", "SUSPENDED")], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no ACTIVE account"), "{e}");
     }
 }

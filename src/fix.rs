@@ -541,18 +541,27 @@ fn all_on() -> PublicAccessBlockJson {
     })
 }
 
+/// Why a bucket policy cannot be added to.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyEdit {
+    #[error("the bucket policy is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("the bucket policy was not read")]
+    NotRead,
+    #[error("the bucket policy has no Statement")]
+    NoStatement,
+}
+
 /// The bucket's policy with `add` appended (a statement whose Sid is already there replaces
 /// it); a new policy when it has none.
 fn bucket_policy_with(
     state: Option<&crate::snapshot::BucketState>,
     add: Vec<Value>,
-) -> Result<Value, String> {
+) -> Result<Value, PolicyEdit> {
     let mut policy = match state.map(|s| &s.policy) {
-        Some(Fetched::Ok { value }) => {
-            serde_json::from_str::<Value>(value).map_err(|e| e.to_string())?
-        }
+        Some(Fetched::Ok { value }) => serde_json::from_str::<Value>(value)?,
         Some(Fetched::Absent { .. }) => json!({"Version": "2012-10-17", "Statement": []}),
-        _ => return Err("the bucket policy was not read".into()),
+        _ => return Err(PolicyEdit::NotRead),
     };
     let list = match policy.get_mut("Statement") {
         Some(Value::Array(a)) => a,
@@ -560,7 +569,7 @@ fn bucket_policy_with(
             *one = Value::Array(vec![one.take()]);
             one.as_array_mut().expect("just made an array")
         }
-        None => return Err("the bucket policy has no Statement".into()),
+        None => return Err(PolicyEdit::NoStatement),
     };
     for s in add {
         if let Some(sid) = s.get("Sid") {

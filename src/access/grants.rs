@@ -23,6 +23,7 @@
 //!   holds, "which might represent several different grantee principals"
 //!   (<https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html>).
 
+use super::Error;
 use crate::snapshot::{Fetched, KmsGrant, Snapshot};
 use std::collections::BTreeMap;
 
@@ -31,17 +32,17 @@ pub const REASON_PREFIX: &str = "KMS grant ";
 
 /// The grants of a key the snapshot holds (`reference` as the snapshot keys it), or why they
 /// are unknown: a key whose grants were not listed may give anyone access.
-pub fn key_grants<'a>(snap: &'a Snapshot, reference: &str) -> Result<&'a [KmsGrant], String> {
+pub fn key_grants<'a>(snap: &'a Snapshot, reference: &str) -> Result<&'a [KmsGrant], Error> {
     let k = snap
         .kms_keys
         .get(reference)
-        .ok_or_else(|| format!("KMS key {reference} was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("KMS key {reference}")))?;
     match &k.grants {
         Fetched::Ok { value } => Ok(value),
-        other => Err(format!(
+        other => Err(Error::Unreadable(format!(
             "KMS grants of key {reference} were not listed, so anyone a grant names may use the key: {}",
             other.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 

@@ -12,6 +12,7 @@
 //! (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication>).
 //! Everything here is pure: it reads the spec and the snapshot only.
 
+use super::Error;
 use crate::policy::Evaluation;
 use crate::snapshot::{BucketState, Fetched, KmsKeyMetadata, ReplicationRule, Snapshot};
 use crate::spec::{self, Spec};
@@ -99,7 +100,7 @@ pub fn is_key_arn(reference: &str) -> bool {
 /// The key ARN a reference resolves to, from the collector's `kms:DescribeKey` (which accepts key
 /// and alias ARNs and returns the key's ARN). A key ARN stands for itself even when DescribeKey
 /// could not be read; an alias that was not resolved is an error naming why.
-pub fn resolved_key_arn(snap: &Snapshot, reference: &str) -> Result<String, String> {
+pub fn resolved_key_arn(snap: &Snapshot, reference: &str) -> Result<String, Error> {
     key_arn_from(reference, snap.kms_keys.get(reference).map(|k| &k.metadata))
 }
 
@@ -110,7 +111,7 @@ pub type Described = BTreeMap<String, Fetched<KmsKeyMetadata>>;
 
 /// [`resolved_key_arn`] over a [`Described`] map (the canary's and reconcile's): one resolution
 /// for the audit rules, the canary and reconcile.
-pub fn resolve_in(described: &Described, reference: &str) -> Result<String, String> {
+pub fn resolve_in(described: &Described, reference: &str) -> Result<String, Error> {
     key_arn_from(reference, described.get(reference))
 }
 
@@ -118,16 +119,16 @@ pub fn resolve_in(described: &Described, reference: &str) -> Result<String, Stri
 fn key_arn_from(
     reference: &str,
     described: Option<&Fetched<KmsKeyMetadata>>,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     match described {
         Some(Fetched::Ok { value }) if !value.arn.is_empty() => Ok(value.arn.clone()),
         _ if is_key_arn(reference) => Ok(reference.to_string()),
-        Some(f) => Err(format!(
+        Some(f) => Err(Error::Undecided(format!(
             "KMS alias {reference} could not be resolved to a key: {}",
             f.why_missing()
                 .unwrap_or_else(|| "DescribeKey returned no ARN".into())
-        )),
-        None => Err(format!("KMS key {reference} was not collected")),
+        ))),
+        None => Err(Error::NotCollected(format!("KMS key {reference}"))),
     }
 }
 
@@ -185,17 +186,17 @@ pub fn kms_key_matches(
 /// S3 reports the key ARN on the object, so an alias must be resolved to be compared.
 pub fn same_key(
     reference: &str,
-    resolved: &Result<String, String>,
+    resolved: &Result<String, Error>,
     actual: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     match kms_key_matches(reference, resolved.as_deref().ok(), actual) {
         Some(b) => Ok(b),
-        None if actual.contains("alias/") => Err(format!(
+        None if actual.contains("alias/") => Err(Error::Undecided(format!(
             "the object names its KMS key by alias ({actual}), not by key ARN"
-        )),
+        ))),
         None => Err(match resolved {
             Err(why) => why.clone(),
-            Ok(_) => format!("KMS alias {reference} was not resolved to a key"),
+            Ok(_) => Error::Undecided(format!("KMS alias {reference} was not resolved to a key")),
         }),
     }
 }
@@ -245,31 +246,31 @@ pub fn key_unusable(meta: &KmsKeyMetadata, bucket_region: &str) -> Vec<String> {
 /// encryption, or a non-KMS default, means no Bucket Key. An unreadable configuration is an
 /// error naming the failed call.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html>
-pub fn bucket_key_enabled(snap: &Snapshot, alias: &str) -> Result<bool, String> {
+pub fn bucket_key_enabled(snap: &Snapshot, alias: &str) -> Result<bool, Error> {
     let b = snap
         .bucket(alias)
-        .ok_or_else(|| format!("bucket '{alias}' was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("bucket '{alias}'")))?;
     match &b.encryption {
         Fetched::Ok { value } => Ok(value.first().is_some_and(|r| {
             r.sse_algorithm.starts_with("aws:kms") && r.bucket_key_enabled == Some(true)
         })),
         Fetched::Absent { .. } => Ok(false),
-        f => Err(format!(
+        f => Err(Error::Undecided(format!(
             "the S3 Bucket Key setting of {} is unknown ({})",
             b.name,
             f.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 
 /// Either of two Bucket-Key settings: true when one is known true, false when both are known
 /// false, unknown otherwise.
-pub fn either(a: Result<bool, String>, b: Result<bool, String>) -> Result<bool, String> {
+pub fn either(a: Result<bool, Error>, b: Result<bool, Error>) -> Result<bool, Error> {
     match (a, b) {
         (Ok(true), _) | (_, Ok(true)) => Ok(true),
         (Ok(false), Ok(false)) => Ok(false),
         (Err(e), Ok(false)) | (Ok(false), Err(e)) => Err(e),
-        (Err(x), Err(y)) => Err(format!("{x}; {y}")),
+        (Err(x), Err(y)) => Err(Error::Both(Box::new(x), Box::new(y))),
     }
 }
 
@@ -286,7 +287,7 @@ pub fn object_bucket_key(
     snap: &Snapshot,
     bucket: &str,
     object_key: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     let mut bk = bucket_key_enabled(snap, bucket);
     for r in &spec.replication {
         for rule in &r.rules {
@@ -305,7 +306,7 @@ pub fn object_bucket_key(
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3KmsContext {
     /// Whether an S3 Bucket Key is used (or why that is unknown).
-    pub bucket_key: Result<bool, String>,
+    pub bucket_key: Result<bool, Error>,
     /// The value of `kms:EncryptionContext:aws:s3:arn`: the bucket ARN with a Bucket Key, the object
     /// ARN without; both when the Bucket-Key setting is unknown, so that a decision that does not
     /// depend on it can still be made.
@@ -318,7 +319,7 @@ impl S3KmsContext {
     /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context>,
     /// <https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service>
     pub fn new(
-        bucket_key: Result<bool, String>,
+        bucket_key: Result<bool, Error>,
         bucket_arn: &str,
         object_arn: &str,
         region: &str,
@@ -366,27 +367,27 @@ pub fn evaluate_under(
     cx: &S3KmsContext,
     caller_account: &str,
     mut eval: impl FnMut(&[(&str, String)]) -> Evaluation,
-) -> Result<Evaluation, String> {
+) -> Result<Evaluation, Error> {
     let mut first: Option<Evaluation> = None;
     for ctx in cx.request_contexts(caller_account) {
         let e = eval(&ctx);
         match &first {
             None => first = Some(e),
             Some(f) if f.decision != e.decision => {
-                return Err(format!(
+                return Err(Error::Undecided(format!(
                     "the decision depends on the encryption context ({}: {} with the bucket ARN, {} with the object ARN)",
                     match &cx.bucket_key {
-                        Err(why) => why.as_str(),
-                        _ => "S3 Bucket Key setting unknown",
+                        Err(why) => why.to_string(),
+                        _ => "S3 Bucket Key setting unknown".to_string(),
                     },
                     f.decision,
                     e.decision
-                ))
+                )))
             }
             Some(_) => {}
         }
     }
-    first.ok_or_else(|| "no encryption context to evaluate".to_string())
+    first.ok_or_else(|| Error::Undecided("no encryption context to evaluate".to_string()))
 }
 
 #[cfg(test)]
@@ -476,11 +477,19 @@ mod tests {
         assert_eq!(c.via_service, "s3.ap-southeast-1.amazonaws.com");
         let c = S3KmsContext::new(Ok(false), "arn:aws:s3:::b", "arn:aws:s3:::b/k", "r-1");
         assert_eq!(c.arns, vec!["arn:aws:s3:::b/k"]);
-        let c = S3KmsContext::new(Err("x".into()), "arn:aws:s3:::b", "arn:aws:s3:::b/k", "r");
+        let c = S3KmsContext::new(
+            Err(Error::Undecided("x".into())),
+            "arn:aws:s3:::b",
+            "arn:aws:s3:::b/k",
+            "r",
+        );
         assert_eq!(c.arns.len(), 2);
         assert_eq!(either(Ok(false), Ok(true)), Ok(true));
-        assert_eq!(either(Err("a".into()), Ok(true)), Ok(true));
-        assert!(either(Err("a".into()), Ok(false)).is_err());
+        assert_eq!(
+            either(Err(Error::Undecided("a".into())), Ok(true)),
+            Ok(true)
+        );
+        assert!(either(Err(Error::Undecided("a".into())), Ok(false)).is_err());
         assert_eq!(either(Ok(false), Ok(false)), Ok(false));
     }
 }

@@ -48,7 +48,7 @@ pub fn matrix(spec: &Spec, snap: &Snapshot) -> Vec<Cell> {
                     decision: String::new(),
                     deciding: vec![],
                 };
-                let decided = (|| -> Result<_, String> {
+                let decided = (|| -> Result<_, super::Error> {
                     let who = who.as_ref().map_err(|e| e.clone())?;
                     let policy = policy.as_ref().map_err(|e| e.clone())?;
                     let restrict = restrict_public_buckets(snap, spec, alias, policy.as_ref())?;

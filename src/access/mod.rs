@@ -14,6 +14,9 @@ pub mod matrix;
 pub mod replica_sse;
 pub mod whocan;
 
+pub mod error;
+pub use error::Error;
+
 use crate::policy::{self, Context, Evaluation, Policy, PolicySet, Request};
 use crate::snapshot::{Fetched, NamedPolicy, PrincipalState, Snapshot};
 use crate::spec;
@@ -140,45 +143,51 @@ impl IdentitySide {
     }
 }
 
-fn parse_named(p: &NamedPolicy, owner: &str) -> Result<Policy, String> {
+fn parse_named(p: &NamedPolicy, owner: &str) -> Result<Policy, Error> {
     let label = match &p.arn {
         Some(arn) => arn.clone(),
         None => format!("{owner} inline policy {}", p.name),
     };
     match &p.document {
-        Fetched::Ok { value } => Policy::parse(&label, value).map_err(|e| e.to_string()),
-        other => Err(format!(
+        Fetched::Ok { value } => Policy::parse(&label, value).map_err(Error::Policy),
+        other => Err(Error::Undecided(format!(
             "policy {label} could not be read: {}",
             other.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 
-fn fetched_list<'a, T>(f: &'a Fetched<Vec<T>>, what: &str) -> Result<&'a [T], String> {
+fn fetched_list<'a, T>(f: &'a Fetched<Vec<T>>, what: &str) -> Result<&'a [T], Error> {
     match f {
         Fetched::Ok { value } => Ok(value),
         Fetched::Absent { .. } => Ok(&[]),
-        Fetched::Unknown { .. } => Err(format!("{what}: {}", f.why_missing().unwrap_or_default())),
+        Fetched::Unknown { .. } => Err(Error::Undecided(format!(
+            "{what}: {}",
+            f.why_missing().unwrap_or_default()
+        ))),
     }
 }
 
 /// Parse every identity policy of a collected principal. Any policy that could not be read or
 /// parsed makes the identity side unknown: evaluating with a policy missing could turn a Deny
 /// into an Allow.
-pub fn identity_side(snap: &Snapshot, arn: &str) -> Result<IdentitySide, String> {
+pub fn identity_side(snap: &Snapshot, arn: &str) -> Result<IdentitySide, Error> {
     let st: &PrincipalState = snap
         .principal(arn)
-        .ok_or_else(|| format!("principal {arn} was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("principal {arn}")))?;
     let d = match &st.details {
         Fetched::Ok { value } => value,
         Fetched::Absent { reason } => {
-            return Err(format!("principal {arn} does not exist ({reason})"))
+            return Err(Error::PrincipalMissing {
+                arn: arn.to_string(),
+                reason: reason.clone(),
+            })
         }
         other => {
-            return Err(format!(
+            return Err(Error::Undecided(format!(
                 "principal {arn} could not be read: {}",
                 other.why_missing().unwrap_or_default()
-            ))
+            )))
         }
     };
     let mut policies = Vec::new();
@@ -206,10 +215,10 @@ pub fn identity_side(snap: &Snapshot, arn: &str) -> Result<IdentitySide, String>
         Fetched::Ok { value: Some(p) } => Some(parse_named(p, &st.name)?),
         Fetched::Ok { value: None } | Fetched::Absent { .. } => None,
         other => {
-            return Err(format!(
+            return Err(Error::Undecided(format!(
                 "permissions boundary: {}",
                 other.why_missing().unwrap_or_default()
-            ))
+            )))
         }
     };
     Ok(IdentitySide {
@@ -224,20 +233,20 @@ pub fn identity_side(snap: &Snapshot, arn: &str) -> Result<IdentitySide, String>
 }
 
 /// The bucket policy of a bucket alias: `Ok(None)` when the bucket has none.
-pub fn bucket_policy(snap: &Snapshot, alias: &str) -> Result<Option<Policy>, String> {
+pub fn bucket_policy(snap: &Snapshot, alias: &str) -> Result<Option<Policy>, Error> {
     let b = snap
         .bucket(alias)
-        .ok_or_else(|| format!("bucket '{alias}' was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("bucket '{alias}'")))?;
     match &b.policy {
         Fetched::Ok { value } => Policy::parse(&format!("bucket policy of {}", b.name), value)
             .map(Some)
-            .map_err(|e| e.to_string()),
+            .map_err(Error::Policy),
         Fetched::Absent { .. } => Ok(None),
-        other => Err(format!(
+        other => Err(Error::Undecided(format!(
             "bucket policy of {}: {}",
             b.name,
             other.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 
@@ -250,7 +259,7 @@ pub fn restrict_public_buckets(
     spec: &spec::Spec,
     alias: &str,
     policy: Option<&Policy>,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     let Some(policy) = policy else {
         return Ok(false);
     };
@@ -259,7 +268,7 @@ pub fn restrict_public_buckets(
     }
     let b = snap
         .bucket(alias)
-        .ok_or_else(|| format!("bucket '{alias}' was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("bucket '{alias}'")))?;
     let bucket_level = match &b.public_access_block {
         Fetched::Ok { value } => Some(value.restrict_public_buckets),
         Fetched::Absent { .. } => Some(false),
@@ -278,27 +287,27 @@ pub fn restrict_public_buckets(
     match (bucket_level, account_level) {
         (Some(true), _) | (_, Some(true)) => Ok(true),
         (Some(false), Some(false)) => Ok(false),
-        _ => Err(format!(
+        _ => Err(Error::Undecided(format!(
             "the bucket policy of {} is public and its Block Public Access settings could not be read",
             b.name
-        )),
+        ))),
     }
 }
 
 /// The key policy of a KMS key the snapshot holds.
-pub fn key_policy(snap: &Snapshot, key_arn: &str) -> Result<Policy, String> {
+pub fn key_policy(snap: &Snapshot, key_arn: &str) -> Result<Policy, Error> {
     let k = snap
         .kms_keys
         .get(key_arn)
-        .ok_or_else(|| format!("KMS key {key_arn} was not collected"))?;
+        .ok_or_else(|| Error::NotCollected(format!("KMS key {key_arn}")))?;
     match &k.key_policy {
         Fetched::Ok { value } => {
-            Policy::parse(&format!("key policy of {key_arn}"), value).map_err(|e| e.to_string())
+            Policy::parse(&format!("key policy of {key_arn}"), value).map_err(Error::Policy)
         }
-        other => Err(format!(
+        other => Err(Error::Undecided(format!(
             "key policy of {key_arn}: {}",
             other.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 

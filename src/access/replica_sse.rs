@@ -20,6 +20,7 @@
 //! audit rules use ([`super::kms::resolved_key_arn`], [`super::kms::resolve_in`]).
 
 use super::kms::same_key;
+use super::Error;
 
 /// A type of server-side encryption, as S3 names it on an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +41,26 @@ impl SseKind {
     /// From HeadObject's `x-amz-server-side-encryption` (or a bucket's default `SSEAlgorithm`).
     /// An algorithm S3 does not document is an error, never taken for another.
     /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
-    pub fn from_header(sse: Option<&str>) -> Result<SseKind, String> {
+    pub fn from_header(sse: Option<&str>) -> Result<SseKind, Error> {
         match sse {
             None | Some("") => Ok(SseKind::None),
             Some("AES256") => Ok(SseKind::S3),
             Some("aws:kms") => Ok(SseKind::Kms),
             Some("aws:kms:dsse") => Ok(SseKind::Dsse),
-            Some(other) => Err(format!("unknown server-side encryption {other:?}")),
+            Some(other) => Err(Error::UnknownSse(other.to_string())),
         }
     }
 
     /// From an S3 Inventory `EncryptionStatus` ("SSE-S3, SSE-C, SSE-KMS, DSSE-KMS, or NOT-SSE",
     /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html>).
-    pub fn from_inventory(status: &str) -> Result<SseKind, String> {
+    pub fn from_inventory(status: &str) -> Result<SseKind, Error> {
         match status {
             "NOT-SSE" => Ok(SseKind::None),
             "SSE-S3" => Ok(SseKind::S3),
             "SSE-KMS" => Ok(SseKind::Kms),
             "DSSE-KMS" => Ok(SseKind::Dsse),
             "SSE-C" => Ok(SseKind::C),
-            other => Err(format!("unknown inventory encryption status {other:?}")),
+            other => Err(Error::UnknownInventorySse(other.to_string())),
         }
     }
 
@@ -227,7 +228,7 @@ pub enum Judged {
 pub fn judge_replica(
     expected: &Expected,
     replica: &ObjectSse,
-    resolve: &dyn Fn(&str) -> Result<String, String>,
+    resolve: &dyn Fn(&str) -> Result<String, Error>,
 ) -> Judged {
     let (kind, key) = match expected {
         Expected::NotReplicated(why) => {
@@ -294,16 +295,18 @@ mod tests {
 
     fn resolves_to(
         target: Option<&'static str>,
-    ) -> impl Fn(&str) -> Result<String, String> + 'static {
+    ) -> impl Fn(&str) -> Result<String, Error> + 'static {
         move |r: &str| {
             if r == ALIAS {
                 target.map(str::to_string).ok_or_else(|| {
-                    format!("KMS alias {r} could not be resolved: NotFoundException")
+                    Error::Undecided(format!(
+                        "KMS alias {r} could not be resolved: NotFoundException"
+                    ))
                 })
             } else if r.contains(":key/") {
                 Ok(r.to_string())
             } else {
-                Err(format!("KMS key {r} was not collected"))
+                Err(Error::NotCollected(format!("KMS key {r}")))
             }
         }
     }

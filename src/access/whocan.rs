@@ -50,6 +50,7 @@
 use super::grants as kms_grants;
 use super::kms::{object_bucket_key, resolved_key_arn, S3KmsContext};
 use super::restrict_public_buckets;
+use super::Error;
 use crate::policy::eval::{action_matches, resource_matches};
 use crate::policy::{
     self, Context, Decision, Effect, Policy, PolicySet, PrincipalEntry, Request, StatementRef,
@@ -310,24 +311,31 @@ pub struct Options {
 impl Options {
     /// A bucket the spec has, and an action `who-can` can ask about: an S3 action on a bucket or
     /// its objects, or `kms:Decrypt`.
-    pub fn check(&self, spec: &Spec) -> Result<(), String> {
+    pub fn check(&self, spec: &Spec) -> Result<(), OptionsError> {
         if let Some(b) = &self.bucket {
             if !spec.buckets.contains_key(b) {
-                return Err(format!(
-                    "--bucket '{b}' is not a bucket alias of the spec (known: {})",
-                    spec.buckets.keys().cloned().collect::<Vec<_>>().join(", ")
-                ));
+                return Err(OptionsError::UnknownBucket {
+                    bucket: b.clone(),
+                    known: spec.buckets.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
             }
         }
         if let Some(a) = &self.action {
             if s3_resource_kind(a).is_none() && !a.eq_ignore_ascii_case("kms:Decrypt") {
-                return Err(format!(
-                    "--action '{a}': expected an S3 action on a bucket or object (e.g. s3:GetObject) or kms:Decrypt"
-                ));
+                return Err(OptionsError::UnsupportedAction(a.clone()));
             }
         }
         Ok(())
     }
+}
+
+/// A `who-can` question that cannot be asked of this spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("--bucket '{bucket}' is not a bucket alias of the spec (known: {known})")]
+    UnknownBucket { bucket: String, known: String },
+    #[error("--action '{0}': expected an S3 action on a bucket or object (e.g. s3:GetObject) or kms:Decrypt")]
+    UnsupportedAction(String),
 }
 
 // ------------------------------------------------------------------------------------------
@@ -721,55 +729,55 @@ fn base_context(at: chrono::DateTime<chrono::Utc>) -> Context {
 }
 
 /// Parse an account's managed policies once.
-fn managed(acct: &IamAccount) -> HashMap<&str, Result<Policy, String>> {
+fn managed(acct: &IamAccount) -> HashMap<&str, Result<Policy, Error>> {
     acct.managed_policies
         .iter()
         .map(|(arn, doc)| {
             let p = match doc {
-                Fetched::Ok { value } => Policy::parse(arn, value).map_err(|e| e.to_string()),
-                other => Err(format!(
+                Fetched::Ok { value } => Policy::parse(arn, value).map_err(Error::Policy),
+                other => Err(Error::Unreadable(format!(
                     "managed policy {arn} could not be read: {}",
                     other.why_missing().unwrap_or_default()
-                )),
+                ))),
             };
             (arn.as_str(), p)
         })
         .collect()
 }
 
-fn inline(owner: &str, list: &[InlinePolicy], out: &mut Vec<Policy>) -> Result<(), String> {
+fn inline(owner: &str, list: &[InlinePolicy], out: &mut Vec<Policy>) -> Result<(), Error> {
     for p in list {
         let label = format!("{owner} inline policy {}", p.name);
-        out.push(Policy::parse(&label, &p.document).map_err(|e| e.to_string())?);
+        out.push(Policy::parse(&label, &p.document)?);
     }
     Ok(())
 }
 
 fn attached(
-    managed: &HashMap<&str, Result<Policy, String>>,
+    managed: &HashMap<&str, Result<Policy, Error>>,
     arns: &[String],
     out: &mut Vec<Policy>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     for arn in arns {
         match managed.get(arn.as_str()) {
             Some(Ok(p)) => out.push(p.clone()),
             Some(Err(e)) => return Err(e.clone()),
-            None => return Err(format!("managed policy {arn} was not collected")),
+            None => return Err(Error::NotCollected(format!("managed policy {arn}"))),
         }
     }
     Ok(())
 }
 
 fn boundary(
-    managed: &HashMap<&str, Result<Policy, String>>,
+    managed: &HashMap<&str, Result<Policy, Error>>,
     arn: Option<&String>,
-) -> Result<Option<Relaxed>, String> {
+) -> Result<Option<Relaxed>, Error> {
     match arn {
         None => Ok(None),
         Some(a) => match managed.get(a.as_str()) {
             Some(Ok(p)) => Ok(Some(Relaxed::new(p.clone()))),
-            Some(Err(e)) => Err(format!("permissions boundary: {e}")),
-            None => Err(format!("permissions boundary {a} was not collected")),
+            Some(Err(e)) => Err(Error::Boundary(Box::new(e.clone()))),
+            None => Err(Error::NotCollected(format!("permissions boundary {a}"))),
         },
     }
 }
@@ -846,14 +854,14 @@ fn iam_subjects(spec: &Spec, snap: &Snapshot, u: &mut Universe) {
         let groups: HashMap<&str, &crate::snapshot::IamGroup> =
             acct.groups.iter().map(|g| (g.name.as_str(), g)).collect();
         for user in &acct.users {
-            let built = (|| -> Result<Caller, String> {
+            let built = (|| -> Result<Caller, Error> {
                 let mut policies = Vec::new();
                 inline(&user.name, &user.inline_policies, &mut policies)?;
                 attached(&managed, &user.attached_policies, &mut policies)?;
                 for g in &user.groups {
-                    let group = groups
-                        .get(g.as_str())
-                        .ok_or_else(|| format!("group {g} is not in the account's details"))?;
+                    let group = groups.get(g.as_str()).ok_or_else(|| {
+                        Error::Undecided(format!("group {g} is not in the account's details"))
+                    })?;
                     inline(&format!("group {g}"), &group.inline_policies, &mut policies)?;
                     attached(&managed, &group.attached_policies, &mut policies)?;
                 }
@@ -894,7 +902,7 @@ fn iam_subjects(spec: &Spec, snap: &Snapshot, u: &mut Universe) {
             });
         }
         for role in &acct.roles {
-            let built = (|| -> Result<Caller, String> {
+            let built = (|| -> Result<Caller, Error> {
                 let mut policies = Vec::new();
                 inline(&role.name, &role.inline_policies, &mut policies)?;
                 attached(&managed, &role.attached_policies, &mut policies)?;
@@ -1189,7 +1197,7 @@ fn buckets(
         let (policy, usable) = match super::bucket_policy(snap, alias) {
             Ok(p) => (p.map(Relaxed::new), true),
             Err(e) => {
-                err(&S3_CLASSES, e);
+                err(&S3_CLASSES, e.to_string());
                 (None, false)
             }
         };
@@ -1198,7 +1206,7 @@ fn buckets(
                 Ok(r) => r,
                 Err(e) => {
                     // Unknown: assume it does not restrict (the larger set of principals) and say so.
-                    err(&S3_CLASSES, e);
+                    err(&S3_CLASSES, e.to_string());
                     false
                 }
             };
@@ -1269,7 +1277,7 @@ fn buckets(
                         let grants = match kms_grants::key_grants(snap, &reference) {
                             Ok(g) => g.to_vec(),
                             Err(e) => {
-                                err(&[AccessClass::Decrypt], e);
+                                err(&[AccessClass::Decrypt], e.to_string());
                                 Vec::new()
                             }
                         };
@@ -1287,7 +1295,7 @@ fn buckets(
                         })
                     }
                     (Err(e), _) | (_, Err(e)) => {
-                        err(&[AccessClass::Decrypt], e);
+                        err(&[AccessClass::Decrypt], e.to_string());
                         None
                     }
                 }
@@ -2885,6 +2893,7 @@ mod tests {
         }
         .check(&s)
         .unwrap_err()
+        .to_string()
         .contains("known: data"));
         assert!(Options {
             bucket: None,

@@ -43,11 +43,11 @@ impl CallError {
         }
     }
 
-    pub fn local(call: &str, message: impl Into<String>) -> CallError {
+    pub fn local(call: &str, message: impl std::fmt::Display) -> CallError {
         CallError {
             call: call.to_string(),
             code: None,
-            message: message.into(),
+            message: message.to_string(),
             http_status: None,
             service: false,
             uncertain: false,

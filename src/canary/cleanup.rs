@@ -396,7 +396,7 @@ pub async fn cleanup_run(
     run_id: &str,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<CleanupReport, Refused> {
-    plan::validate_run_id(run_id).map_err(Refused)?;
+    plan::validate_run_id(run_id).map_err(|e| Refused(e.to_string()))?;
     let plan = plan::build(spec, run_id);
     let mut report = CleanupReport {
         run_id: run_id.to_string(),

@@ -119,17 +119,23 @@ impl Ctx {
     }
 
     /// The client of `who` in `bucket`'s region.
-    pub fn client(&self, who: &Actor, bucket: &str) -> Result<&Client, String> {
+    pub fn client(&self, who: &Actor, bucket: &str) -> Result<&Client, NoClient> {
         if let Some(why) = self.unusable.get(who) {
-            return Err(format!("{} cannot be used: {why}", who.label()));
+            return Err(NoClient::Unusable {
+                who: who.label(),
+                why: why.clone(),
+            });
         }
         self.clients
             .get(&(who.clone(), self.region(bucket).to_string()))
-            .ok_or_else(|| format!("no client for {} in {}", who.label(), self.region(bucket)))
+            .ok_or_else(|| NoClient::Missing {
+                who: who.label(),
+                region: self.region(bucket).to_string(),
+            })
     }
 
     /// The bucket owner's client (reads, deletes, listings).
-    pub fn owner_client(&self, bucket: &str) -> Result<&Client, String> {
+    pub fn owner_client(&self, bucket: &str) -> Result<&Client, NoClient> {
         self.client(&self.owner(bucket), bucket)
     }
 
@@ -178,4 +184,14 @@ pub async fn pause<T: Copy>(stop: &watch::Receiver<Option<T>>, d: Duration) -> O
         _ = tokio::time::sleep(d) => *stop.borrow(),
         i = set => i,
     }
+}
+
+/// Why the canary has no client for an actor in a bucket's Region: its credentials did not
+/// pass the identity check, or no client was built there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoClient {
+    #[error("{who} cannot be used: {why}")]
+    Unusable { who: String, why: String },
+    #[error("no client for {who} in {region}")]
+    Missing { who: String, region: String },
 }

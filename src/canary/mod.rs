@@ -127,7 +127,7 @@ pub async fn prepare(
 ) -> Result<Prepared, Refused> {
     let run_id = match &settings.run_id {
         Some(id) => {
-            validate_run_id(id).map_err(Refused)?;
+            validate_run_id(id).map_err(|e| Refused(e.to_string()))?;
             id.clone()
         }
         None => new_run_id(),

@@ -152,7 +152,7 @@ impl Plan {
 
 /// Run ids end up in object keys and in the prefix `replaudit canary cleanup` deletes under, so
 /// they are restricted to a safe alphabet and must be non-empty.
-pub fn validate_run_id(id: &str) -> Result<(), String> {
+pub fn validate_run_id(id: &str) -> Result<(), InvalidRunId> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -162,11 +162,14 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid run id '{id}': 1-64 characters A-Z a-z 0-9 . _ -, starting with a letter or digit"
-        ))
+        Err(InvalidRunId(id.to_string()))
     }
 }
+
+/// A run id outside the safe alphabet (it would end up in object keys and cleanup prefixes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid run id '{0}': 1-64 characters A-Z a-z 0-9 . _ -, starting with a letter or digit")]
+pub struct InvalidRunId(pub String);
 
 /// A fresh run id: UTC time plus 8 random hex digits (sortable, never reused).
 pub fn new_run_id() -> String {

@@ -113,13 +113,17 @@ async fn configs(
     .await
 }
 
+/// The actors whose credentials cannot be used, each with why (not an error: their checks
+/// become `error` findings and the run goes on).
+type Unusable = BTreeMap<Actor, String>;
+
 /// sts:GetCallerIdentity for each actor; accounts must be the spec's account, principals the
 /// spec's identity. A principal whose credentials do not work is only marked unusable (its
 /// checks become `error` findings); an account that cannot be verified refuses the run.
 async fn check_identities(
     spec: &Spec,
     confs: &[(Actor, String, SdkConfig)],
-) -> Result<BTreeMap<Actor, String>, Refused> {
+) -> Result<Unusable, Refused> {
     let mut first: BTreeMap<Actor, &SdkConfig> = BTreeMap::new();
     for (who, _, conf) in confs {
         first.entry(who.clone()).or_insert(conf);

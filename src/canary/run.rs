@@ -89,7 +89,7 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> (WriteObs, Option<Io>) {
     }
     let client = match ctx.client(&o.writer, &o.bucket) {
         Ok(c) => c,
-        Err(why) => return (WriteObs::NotTried(why), None),
+        Err(why) => return (WriteObs::NotTried(why.to_string()), None),
     };
     let body = format!(
         "replaudit canary\nrun: {}\nobject: {}\nnonce: {}\n",
@@ -506,7 +506,7 @@ async fn try_access(
     }
     let client = match ctx.client(&Actor::Principal(c.principal.clone()), bucket) {
         Ok(cl) => cl,
-        Err(why) => return AccessOutcome::NoClient(why),
+        Err(why) => return AccessOutcome::NoClient(why.to_string()),
     };
     let tried = match c.action {
         Action::GetObject => {
@@ -599,7 +599,7 @@ async fn delete_marker_test(
     }
     let client = match ctx.owner_client(&o.bucket) {
         Ok(c) => c,
-        Err(why) => return only(MarkerCreate::NoClient(why)),
+        Err(why) => return only(MarkerCreate::NoClient(why.to_string())),
     };
     let r = client
         .delete_object()

@@ -68,6 +68,18 @@ pub enum ChangeError {
     },
 }
 
+/// Why a request does not fit the snapshot (a bucket, principal or key the spec does not have,
+/// a policy that does not parse): wrapped with the change's place by [`ChangeError`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unresolved(String);
+
+impl From<Unresolved> for String {
+    fn from(u: Unresolved) -> String {
+        u.0
+    }
+}
+
 /// One change as the file gives it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -347,8 +359,8 @@ pub fn apply(
     })?;
     match req {
         Request::PutBucketPolicy(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let text = r.policy.text();
             let policy = parse_policy(&format!("bucket policy of {}", r.bucket), &text)
                 .map_err(|m| refused(format!("MalformedPolicy: {m}")))?;
@@ -367,16 +379,16 @@ pub fn apply(
             Ok(format!("bucket policy of {} ({alias}) replaced", r.bucket))
         }
         Request::DeleteBucketPolicy(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let b = snap.buckets.get_mut(&alias).expect("alias found above");
             b.policy = Fetched::absent("NoSuchBucketPolicy");
             b.policy_is_public = Fetched::absent("NoSuchBucketPolicy");
             Ok(format!("bucket policy of {} ({alias}) deleted", r.bucket))
         }
         Request::PutBucketReplication(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             if r.replication_configuration.rules.is_empty() {
                 return Err(refused(
                     "a replication configuration must have at least one rule (MalformedXML)".into(),
@@ -402,8 +414,8 @@ pub fn apply(
             ))
         }
         Request::DeleteBucketReplication(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let b = snap.buckets.get_mut(&alias).expect("alias found above");
             b.replication = Fetched::absent("ReplicationConfigurationNotFoundError");
             Ok(format!(
@@ -412,8 +424,8 @@ pub fn apply(
             ))
         }
         Request::PutBucketVersioning(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let status = r.versioning_configuration.status.as_str();
             if status != "Enabled" && status != "Suspended" {
                 return Err(invalid(format!(
@@ -431,13 +443,13 @@ pub fn apply(
             let pab = r.public_access_block_configuration.into();
             match (r.bucket, r.account_id) {
                 (Some(bucket), None) => {
-                    let alias = bucket_alias(spec, snap, &bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+                    let alias = bucket_alias(spec, snap, &bucket, &r.expected_bucket_owner).map_err(|u| invalid(u.into()))?;
                     let b = snap.buckets.get_mut(&alias).expect("alias found above");
                     b.public_access_block = Fetched::ok(pab);
                     Ok(format!("Block Public Access of {bucket} ({alias}) replaced"))
                 }
                 (None, Some(id)) => {
-                    let alias = account_alias(spec, &id).map_err(&invalid)?;
+                    let alias = account_alias(spec, &id).map_err(|u| invalid(u.into()))?;
                     let a = snap.accounts.get_mut(&alias).ok_or_else(|| {
                         invalid(format!("account {alias} is not in the snapshot"))
                     })?;
@@ -454,13 +466,13 @@ pub fn apply(
             match (r.bucket, r.account_id) {
                 (Some(bucket), None) => {
                     let alias = bucket_alias(spec, snap, &bucket, &r.expected_bucket_owner)
-                        .map_err(&invalid)?;
+                        .map_err(|u| invalid(u.into()))?;
                     let b = snap.buckets.get_mut(&alias).expect("alias found above");
                     b.public_access_block = none();
                     Ok(format!("Block Public Access of {bucket} ({alias}) deleted"))
                 }
                 (None, Some(id)) => {
-                    let alias = account_alias(spec, &id).map_err(&invalid)?;
+                    let alias = account_alias(spec, &id).map_err(|u| invalid(u.into()))?;
                     let a = snap.accounts.get_mut(&alias).ok_or_else(|| {
                         invalid(format!("account {alias} is not in the snapshot"))
                     })?;
@@ -476,8 +488,8 @@ pub fn apply(
             }
         }
         Request::DeleteBucketEncryption(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             // DeleteBucketEncryption "resets the default encryption for the bucket as server-side
             // encryption with Amazon S3 managed keys (SSE-S3)"
             // (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketEncryption.html>).
@@ -493,8 +505,8 @@ pub fn apply(
             ))
         }
         Request::DeleteBucketOwnershipControls(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let b = snap.buckets.get_mut(&alias).expect("alias found above");
             b.ownership_controls = Fetched::absent("OwnershipControlsNotFoundError");
             Ok(format!(
@@ -503,8 +515,8 @@ pub fn apply(
             ))
         }
         Request::PutBucketEncryption(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let rules: Vec<_> = (&r.server_side_encryption_configuration).into();
             if rules.is_empty() {
                 return Err(invalid(
@@ -520,8 +532,8 @@ pub fn apply(
             ))
         }
         Request::PutBucketOwnershipControls(r) => {
-            let alias =
-                bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner).map_err(&invalid)?;
+            let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
+                .map_err(|u| invalid(u.into()))?;
             let [rule] = r.ownership_controls.rules.as_slice() else {
                 return Err(invalid("OwnershipControls takes exactly one rule".into()));
             };
@@ -537,14 +549,14 @@ pub fn apply(
             parse_policy(&r.policy_name, &text)
                 .map_err(|m| refused(format!("MalformedPolicyDocument: {m}")))?;
             let arn = principal_arn(spec, snap, "role", &r.role_name, c.account.as_deref())
-                .map_err(&invalid)?;
-            put_inline(snap, &arn, &r.policy_name, Some(text)).map_err(&invalid)?;
+                .map_err(|u| invalid(u.into()))?;
+            put_inline(snap, &arn, &r.policy_name, Some(text)).map_err(|u| invalid(u.into()))?;
             Ok(format!("inline policy {} of {arn} put", r.policy_name))
         }
         Request::DeleteRolePolicy(r) => {
             let arn = principal_arn(spec, snap, "role", &r.role_name, c.account.as_deref())
-                .map_err(&invalid)?;
-            put_inline(snap, &arn, &r.policy_name, None).map_err(&invalid)?;
+                .map_err(|u| invalid(u.into()))?;
+            put_inline(snap, &arn, &r.policy_name, None).map_err(|u| invalid(u.into()))?;
             Ok(format!("inline policy {} of {arn} deleted", r.policy_name))
         }
         Request::PutUserPolicy(r) => {
@@ -552,14 +564,14 @@ pub fn apply(
             parse_policy(&r.policy_name, &text)
                 .map_err(|m| refused(format!("MalformedPolicyDocument: {m}")))?;
             let arn = principal_arn(spec, snap, "user", &r.user_name, c.account.as_deref())
-                .map_err(&invalid)?;
-            put_inline(snap, &arn, &r.policy_name, Some(text)).map_err(&invalid)?;
+                .map_err(|u| invalid(u.into()))?;
+            put_inline(snap, &arn, &r.policy_name, Some(text)).map_err(|u| invalid(u.into()))?;
             Ok(format!("inline policy {} of {arn} put", r.policy_name))
         }
         Request::DeleteUserPolicy(r) => {
             let arn = principal_arn(spec, snap, "user", &r.user_name, c.account.as_deref())
-                .map_err(&invalid)?;
-            put_inline(snap, &arn, &r.policy_name, None).map_err(&invalid)?;
+                .map_err(|u| invalid(u.into()))?;
+            put_inline(snap, &arn, &r.policy_name, None).map_err(|u| invalid(u.into()))?;
             Ok(format!("inline policy {} of {arn} deleted", r.policy_name))
         }
         Request::UpdateAssumeRolePolicy(r) => {
@@ -567,8 +579,8 @@ pub fn apply(
             parse_policy("trust policy", &text)
                 .map_err(|m| refused(format!("MalformedPolicyDocument: {m}")))?;
             let arn = principal_arn(spec, snap, "role", &r.role_name, c.account.as_deref())
-                .map_err(&invalid)?;
-            set_trust(snap, &arn, text).map_err(&invalid)?;
+                .map_err(|u| invalid(u.into()))?;
+            set_trust(snap, &arn, text).map_err(|u| invalid(u.into()))?;
             Ok(format!("trust policy of {arn} replaced"))
         }
         Request::PutKeyPolicy(r) => {
@@ -582,7 +594,8 @@ pub fn apply(
             let text = r.policy.text();
             parse_policy("key policy", &text)
                 .map_err(|m| refused(format!("MalformedPolicyDocument: {m}")))?;
-            let key = key_arn(spec, snap, &r.key_id, c.account.as_deref()).map_err(&invalid)?;
+            let key = key_arn(spec, snap, &r.key_id, c.account.as_deref())
+                .map_err(|u| invalid(u.into()))?;
             let mut hit = 0;
             for k in snap.kms_keys.values_mut() {
                 let same = match &k.metadata {
@@ -605,8 +618,8 @@ pub fn apply(
     }
 }
 
-fn parse_policy(name: &str, text: &str) -> Result<Policy, String> {
-    Policy::parse(name, text).map_err(|e| e.to_string())
+fn parse_policy(name: &str, text: &str) -> Result<Policy, Unresolved> {
+    Policy::parse(name, text).map_err(|e| Unresolved(e.to_string()))
 }
 
 /// The spec alias of the bucket a request names (bucket names are global). A request's
@@ -617,32 +630,34 @@ fn bucket_alias(
     snap: &Snapshot,
     name: &str,
     expected_owner: &Option<String>,
-) -> Result<String, String> {
+) -> Result<String, Unresolved> {
     let alias = snap
         .buckets
         .iter()
         .find(|(_, b)| b.name == name)
         .map(|(a, _)| a.clone())
         .ok_or_else(|| {
-            format!("bucket {name} is not in the spec (what-if changes the buckets it audits)")
+            Unresolved(format!(
+                "bucket {name} is not in the spec (what-if changes the buckets it audits)"
+            ))
         })?;
     if let (Some(want), Some(owner)) = (expected_owner, spec.bucket_account_id(&alias)) {
         if want != owner {
-            return Err(format!(
+            return Err(Unresolved(format!(
                 "ExpectedBucketOwner {want} is not the owner of {name} ({owner}): S3 answers 403 Access Denied"
-            ));
+            )));
         }
     }
     Ok(alias)
 }
 
-fn account_alias(spec: &Spec, account: &str) -> Result<String, String> {
+fn account_alias(spec: &Spec, account: &str) -> Result<String, Unresolved> {
     if spec.accounts.contains_key(account) {
         return Ok(account.to_string());
     }
     spec.account_alias_for_id(account)
         .map(str::to_string)
-        .ok_or_else(|| format!("account {account} is not in the spec"))
+        .ok_or_else(|| Unresolved(format!("account {account} is not in the spec")))
 }
 
 /// Whether S3 would refuse a public bucket policy on this bucket: BlockPublicPolicy on the
@@ -668,7 +683,7 @@ fn principal_arn(
     kind: &str,
     name: &str,
     account: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, Unresolved> {
     let account_id = account_id_of(spec, account);
     let found: Vec<&String> = snap
         .principals
@@ -679,13 +694,13 @@ fn principal_arn(
         .collect();
     match found.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(format!(
+        [] => Err(Unresolved(format!(
             "{kind} {name}{} is not a principal of the spec (what-if changes the principals it audits)",
             account.map(|a| format!(" in account {a}")).unwrap_or_default()
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(Unresolved(format!(
             "{kind} {name} exists in several accounts: say which with \"account\""
-        )),
+        ))),
     }
 }
 
@@ -696,7 +711,7 @@ fn put_inline(
     arn: &str,
     name: &str,
     document: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), Unresolved> {
     let p = snap
         .principals
         .get_mut(arn)
@@ -704,19 +719,19 @@ fn put_inline(
     let details = match &mut p.details {
         Fetched::Ok { value } => value,
         other => {
-            return Err(format!(
+            return Err(Unresolved(format!(
                 "the policies of {arn} were not collected ({}): what-if cannot say what the change does",
                 other.why_missing().unwrap_or_default()
-            ))
+            )))
         }
     };
     let inline = match &mut details.inline_policies {
         Fetched::Ok { value } => value,
         other => {
-            return Err(format!(
+            return Err(Unresolved(format!(
                 "the inline policies of {arn} were not collected ({})",
                 other.why_missing().unwrap_or_default()
-            ))
+            )))
         }
     };
     let at = inline.iter().position(|p| p.name == name);
@@ -731,7 +746,11 @@ fn put_inline(
             inline.remove(i);
         }
         // DeleteRolePolicy/DeleteUserPolicy of a policy that is not there: NoSuchEntity.
-        (None, None) => return Err(format!("{arn} has no inline policy {name} (NoSuchEntity)")),
+        (None, None) => {
+            return Err(Unresolved(format!(
+                "{arn} has no inline policy {name} (NoSuchEntity)"
+            )))
+        }
     }
     for acct in snap.iam_accounts.values_mut() {
         let Fetched::Ok { value } = acct else {
@@ -762,7 +781,7 @@ fn put_inline(
     Ok(())
 }
 
-fn set_trust(snap: &mut Snapshot, arn: &str, text: String) -> Result<(), String> {
+fn set_trust(snap: &mut Snapshot, arn: &str, text: String) -> Result<(), Unresolved> {
     let p = snap
         .principals
         .get_mut(arn)
@@ -770,10 +789,10 @@ fn set_trust(snap: &mut Snapshot, arn: &str, text: String) -> Result<(), String>
     match &mut p.details {
         Fetched::Ok { value } => value.trust_policy = Some(text.clone()),
         other => {
-            return Err(format!(
+            return Err(Unresolved(format!(
                 "the trust policy of {arn} was not collected ({})",
                 other.why_missing().unwrap_or_default()
-            ))
+            )))
         }
     }
     for acct in snap.iam_accounts.values_mut() {
@@ -794,11 +813,11 @@ fn key_arn(
     snap: &Snapshot,
     key_id: &str,
     account: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, Unresolved> {
     if key_id.starts_with("alias/") || key_id.contains(":alias/") {
-        return Err(format!(
+        return Err(Unresolved(format!(
             "KeyId {key_id} is an alias: PutKeyPolicy takes a key id or key ARN"
-        ));
+        )));
     }
     if key_id.starts_with("arn:") {
         return Ok(key_id.to_string());
@@ -820,10 +839,10 @@ fn key_arn(
     found.dedup();
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(format!("key {key_id} is not in the snapshot")),
-        _ => Err(format!(
+        [] => Err(Unresolved(format!("key {key_id} is not in the snapshot"))),
+        _ => Err(Unresolved(format!(
             "key id {key_id} is in several accounts: give the key ARN"
-        )),
+        ))),
     }
 }
 

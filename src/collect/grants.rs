@@ -173,7 +173,8 @@ mod tests {
 
     fn pages(
         script: Vec<(Vec<u32>, bool, Option<&'static str>)>,
-    ) -> impl FnMut(Option<String>) -> std::future::Ready<Result<Page<u32>, String>> {
+    ) -> impl FnMut(Option<String>) -> std::future::Ready<Result<Page<u32>, std::convert::Infallible>>
+    {
         let mut i = 0;
         let mut expected: Option<String> = None;
         move |marker| {
@@ -226,7 +227,7 @@ mod tests {
         let mut n = 0;
         let endless = all_pages(3, |_| {
             n += 1;
-            std::future::ready(Ok::<_, String>(Page {
+            std::future::ready(Ok::<_, std::convert::Infallible>(Page {
                 items: vec![n],
                 truncated: true,
                 next_marker: Some(format!("m{n}")),

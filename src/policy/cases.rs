@@ -176,11 +176,37 @@ impl Case {
     }
 }
 
+/// Why a case file cannot be run at all (one bad case only errors its own line instead).
+#[derive(Debug, thiserror::Error)]
+pub enum CasesError {
+    /// A duplicated key (JSON cannot be resumed mid-way, so the whole file is refused).
+    #[error("case file: {path}: {message}")]
+    DuplicateKey { path: String, message: String },
+    #[error("a case file must be a JSON array of cases")]
+    NotAnArray,
+    #[error("case file is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+}
+
+/// Why one case could not be evaluated: the case's outcome, and the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    /// The case is not of the documented shape (the text says where and why).
+    #[error("{0}")]
+    Invalid(String),
+    /// One of its policies does not parse.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A duplicated key inside this case.
+    #[error("case file: {path}: {message}")]
+    DuplicateKey { path: String, message: String },
+}
+
 /// The result of one case.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
     pub id: String,
-    pub result: Result<Evaluation, String>,
+    pub result: Result<Evaluation, CaseError>,
     pub expected: Option<Decision>,
     /// The case states `expected` (not absent, not `null`), even one that is not a decision or
     /// that could not be read: such a case fails the run when it errors (docs/policy-cases.md).
@@ -247,7 +273,7 @@ impl CaseOutcome {
             }
             Err(e) => {
                 out.push_str(",\"error\":");
-                json_str(out, e);
+                json_str(out, &e.to_string());
                 if let Some(exp) = self.expected {
                     out.push_str(",\"expected\":\"");
                     out.push_str(decision_str(exp));
@@ -370,7 +396,7 @@ impl Summary {
 
 /// Reads the case file: a JSON array whose items are returned unparsed, so that each case
 /// fails on its own.
-pub fn load_cases(json: &str) -> Result<Vec<Value>, String> {
+pub fn load_cases(json: &str) -> Result<Vec<Value>, CasesError> {
     // A duplicated key would otherwise be dropped silently ("last one wins") before any policy
     // parser could see it; the whole file is refused because JSON cannot be resumed mid-way.
     // The check and the parse read the same text, so they run side by side.
@@ -383,12 +409,15 @@ pub fn load_cases(json: &str) -> Result<Vec<Value>, String> {
         (dup.join().ok().flatten(), parsed)
     });
     if let Some(e) = dup {
-        return Err(format!("case file: {}: {}", e.path, e.message));
+        return Err(CasesError::DuplicateKey {
+            path: e.path,
+            message: e.message,
+        });
     }
     match parsed {
         Ok(Value::Array(items)) => Ok(items),
-        Ok(_) => Err("a case file must be a JSON array of cases".to_string()),
-        Err(e) => Err(format!("case file is not valid JSON: {e}")),
+        Ok(_) => Err(CasesError::NotAnArray),
+        Err(e) => Err(CasesError::NotJson(e)),
     }
 }
 
@@ -404,7 +433,7 @@ pub fn run_case(v: &Value) -> CaseOutcome {
     let states_expected = stated.is_some();
     let fail = |why: String| CaseOutcome {
         id: id.clone(),
-        result: Err(why),
+        result: Err(CaseError::Invalid(why)),
         expected,
         states_expected,
     };
@@ -420,7 +449,7 @@ pub fn run_case(v: &Value) -> CaseOutcome {
     let result = case
         .compile()
         .map(|c| c.evaluate())
-        .map_err(|e| e.to_string());
+        .map_err(CaseError::Policy);
     CaseOutcome {
         id,
         result,
@@ -430,7 +459,7 @@ pub fn run_case(v: &Value) -> CaseOutcome {
 }
 
 /// Runs a whole case file.
-pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
+pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), CasesError> {
     if let Some(outcomes) = fast::run_file(json) {
         let summary = Summary::of(&outcomes);
         return Ok((outcomes, summary));
@@ -441,13 +470,13 @@ pub fn run_all(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
 /// [`run_all`] for any input: split the array without building it, then parse, check and
 /// evaluate each case on every core. One malformed case (including a duplicated key) errors
 /// only its own line; a file that is not a JSON array errors as a whole.
-fn run_all_split(json: &str) -> Result<(Vec<CaseOutcome>, Summary), String> {
+fn run_all_split(json: &str) -> Result<(Vec<CaseOutcome>, Summary), CasesError> {
     let raws: Vec<&serde_json::value::RawValue> = match serde_json::from_str(json) {
         Ok(r) => r,
         Err(e) if e.classify() == serde_json::error::Category::Data => {
-            return Err("a case file must be a JSON array of cases".to_string())
+            return Err(CasesError::NotAnArray)
         }
-        Err(e) => return Err(format!("case file is not valid JSON: {e}")),
+        Err(e) => return Err(CasesError::NotJson(e)),
     };
     let outcomes: Vec<CaseOutcome> = par_chunks(&raws, |start, part| {
         let mut cache = fast::Cache::default();
@@ -833,7 +862,10 @@ fn run_raw_case(i: usize, text: &str, file: &str) -> CaseOutcome {
     if let Err(e) = super::parse::parse_json("case", text) {
         if e.message.starts_with("duplicate key") {
             let path = e.path.strip_prefix('$').unwrap_or(&e.path);
-            o.result = Err(format!("case file: $[{i}]{path}: {}", e.message));
+            o.result = Err(CaseError::DuplicateKey {
+                path: format!("$[{i}]{path}"),
+                message: e.message,
+            });
         }
     }
     o
@@ -879,10 +911,10 @@ fn unreadable_case(i: usize, text: &str, file: &str, e: &serde_json::Error) -> C
         .unwrap_or(&msg);
     CaseOutcome {
         id: id.unwrap_or_else(|| format!("#{i}")),
-        result: Err(format!(
+        result: Err(CaseError::Invalid(format!(
             "invalid case (case #{i}, starting on line {case_line} of the case file): {cause} at \
              line {line} column {col} of the case file"
-        )),
+        ))),
         expected: expected_text.and_then(|r| serde_json::from_str::<Decision>(r).ok()),
         states_expected: expected_text.is_some(),
     }
@@ -966,6 +998,7 @@ mod tests {
             .result
             .as_ref()
             .unwrap_err()
+            .to_string()
             .contains("$.Statement[0].Effect"));
         assert_eq!(out[3].id, "#3");
         assert!(out[4].result.is_err());
@@ -1009,7 +1042,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            out[0].result.as_ref().unwrap_err(),
+            out[0].result.as_ref().unwrap_err().to_string(),
             "case file: $[0].resource_policy.Statement[0].Effect: duplicate key 'Effect'"
         );
         assert_eq!(
@@ -1017,8 +1050,14 @@ mod tests {
             Decision::ImplicitDeny
         );
         assert_eq!(summary.errors, 1);
-        assert!(run_all("{}").unwrap_err().contains("JSON array"));
-        assert!(run_all("[").unwrap_err().contains("not valid JSON"));
+        assert!(run_all("{}")
+            .unwrap_err()
+            .to_string()
+            .contains("JSON array"));
+        assert!(run_all("[")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
     }
 
     /// The Value-based writer `to_json_line` used before it wrote directly: the reference the
@@ -1043,7 +1082,7 @@ mod tests {
                 );
             }
             Err(e) => {
-                m.insert("error".into(), Value::String(e.clone()));
+                m.insert("error".into(), Value::String(e.to_string()));
                 if let Some(exp) = o.expected {
                     m.insert("expected".into(), Value::String(exp.to_string()));
                 }
@@ -1112,13 +1151,13 @@ mod tests {
             },
             CaseOutcome {
                 id: "c".into(),
-                result: Err(tricky.into()),
+                result: Err(CaseError::Invalid(tricky.into())),
                 expected: None,
                 states_expected: false,
             },
             CaseOutcome {
                 id: "d".into(),
-                result: Err("x".into()),
+                result: Err(CaseError::Invalid("x".into())),
                 expected: Some(Decision::ImplicitDeny),
                 states_expected: true,
             },
@@ -1170,12 +1209,12 @@ mod tests {
 
     #[test]
     fn whole_file_path_matches_split_path() {
-        let lines = |r: Result<(Vec<CaseOutcome>, Summary), String>| match r {
+        let lines = |r: Result<(Vec<CaseOutcome>, Summary), CasesError>| match r {
             Ok((o, s)) => Ok((
                 o.iter().map(CaseOutcome::to_json_line).collect::<Vec<_>>(),
                 s,
             )),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         let mut texts: Vec<String> = vector_texts().into_iter().map(|(_, t)| t).collect();
         // Generated files: one case a line, big enough for several threads, with a nested
@@ -1229,14 +1268,18 @@ mod tests {
         for o in &out[..2] {
             assert!(o.fails_run(), "{o:?}");
             assert!(
-                o.result.as_ref().unwrap_err().contains("not a decision"),
+                o.result
+                    .as_ref()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("not a decision"),
                 "{o:?}"
             );
         }
         assert_eq!(out[2].id, "deep");
         assert_eq!(out[2].expected, Some(Decision::ImplicitDeny));
         assert!(out[2].fails_run());
-        let e = out[2].result.as_ref().unwrap_err();
+        let e = out[2].result.as_ref().unwrap_err().to_string();
         assert!(
             e.contains("starting on line 4") && e.contains("recursion limit"),
             "{e}"
@@ -1273,7 +1316,8 @@ mod tests {
         let dup = load_cases(
             r#"[{"id":"a","resource_policy":{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}}]"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             dup,
             "case file: $[0].resource_policy.Statement[0].Effect: duplicate key 'Effect'"

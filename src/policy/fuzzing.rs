@@ -3,10 +3,20 @@
 
 use super::{evaluate, grants, is_public, Context, OrgLevel, Policy, PolicySet, Request};
 
+/// An invariant of the policy engine that an input broke (the fuzz target turns it into a
+/// crash).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Broken {
+    #[error("re-parse of to_value failed: {0}")]
+    Reparse(#[source] super::PolicyError),
+    #[error("round trip changed decisions: {0}")]
+    RoundTrip(String),
+}
+
 /// Parses `data` as a policy and, if it parses, evaluates a spread of requests against it in
 /// every role a policy can play. Returns an error only when an invariant breaks (a panic inside
 /// would be the other kind of finding); the fuzz target turns an error into a crash.
-pub fn policy_eval(data: &[u8]) -> Result<(), String> {
+pub fn policy_eval(data: &[u8]) -> Result<(), Broken> {
     let text = String::from_utf8_lossy(data);
     let Ok(policy) = Policy::parse("fuzz", &text) else {
         return Ok(());
@@ -19,8 +29,7 @@ pub fn policy_eval(data: &[u8]) -> Result<(), String> {
     );
 
     // Round trip: the rebuilt document must parse and decide the same.
-    let again = Policy::from_value("fuzz", &policy.to_value())
-        .map_err(|e| format!("re-parse of to_value failed: {e}"))?;
+    let again = Policy::from_value("fuzz", &policy.to_value()).map_err(Broken::Reparse)?;
 
     let mut ctx = Context::new();
     ctx.insert("aws:username", "alice");
@@ -63,7 +72,7 @@ pub fn policy_eval(data: &[u8]) -> Result<(), String> {
                 let d1 = decide(&req, &policy);
                 let d2 = decide(&req, &again);
                 if d1 != d2 {
-                    return Err(format!("round trip changed decisions: {d1:?} vs {d2:?}"));
+                    return Err(Broken::RoundTrip(format!("{d1:?} vs {d2:?}")));
                 }
             }
         }

@@ -38,6 +38,7 @@
 
 use super::inventory::Format;
 use super::sql::{self, SqlRule};
+use super::Error;
 use std::time::Duration;
 
 /// The Glue database replaudit's tables and views go into, unless told otherwise.
@@ -68,12 +69,12 @@ impl AthenaInventory {
         manifest_uri: &str,
         format: Format,
         fields: &[String],
-    ) -> Result<AthenaInventory, String> {
+    ) -> Result<AthenaInventory, Error> {
         let bad = || {
-            format!(
+            Error::Inventory(format!(
                 "{manifest_uri} is not where S3 delivers an inventory manifest \
                  (…/<source bucket>/<config id>/YYYY-MM-DDTHH-MMZ/manifest.json)"
-            )
+            ))
         };
         let rest = manifest_uri.strip_prefix("s3://").ok_or_else(bad)?;
         let dated_dir = rest.strip_suffix("/manifest.json").ok_or_else(bad)?;
@@ -204,7 +205,7 @@ fn column(field: &str) -> (String, &'static str, &'static str) {
 
 /// The statements that make `inv` queryable, in order: database, table, partition, view.
 /// Each is idempotent (`IF NOT EXISTS`, `OR REPLACE`), so a rerun is harmless.
-pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String> {
+pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, Error> {
     let cols: Vec<String> = inv
         .fields
         .iter()
@@ -218,11 +219,11 @@ pub fn ddl(inv: &AthenaInventory, database: &str) -> Result<Vec<String>, String>
     // The columns the comparison reads, by their Parquet/Athena names.
     for need in super::inventory::NEEDED.iter().map(|(_, column)| *column) {
         if !have(need) {
-            return Err(format!(
+            return Err(Error::Inventory(format!(
                 "the inventory of {} has no `{need}` field: add it to the inventory configuration \
                  (and list all versions)",
                 inv.bucket
-            ));
+            )));
         }
     }
     // The template's SerDe per format; ORC and Parquet share the column types.
@@ -347,7 +348,7 @@ impl Athena {
     }
 
     /// Run one statement to its end; the query execution id.
-    pub async fn run(&mut self, text: &str) -> Result<String, String> {
+    pub async fn run(&mut self, text: &str) -> Result<String, Error> {
         let mut req = self
             .client
             .start_query_execution()
@@ -368,9 +369,11 @@ impl Athena {
         let id = req
             .send()
             .await
-            .map_err(|e| call_error("athena:StartQueryExecution", &e))?
+            .map_err(|e| call_err("athena:StartQueryExecution", e))?
             .query_execution_id
-            .ok_or("athena:StartQueryExecution answered no QueryExecutionId")?;
+            .ok_or_else(|| {
+                Error::Aws("athena:StartQueryExecution answered no QueryExecutionId".into())
+            })?;
         self.sent.push((id.clone(), text.to_string()));
         let started = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(100);
@@ -381,7 +384,7 @@ impl Athena {
                 .query_execution_id(&id)
                 .send()
                 .await
-                .map_err(|e| call_error("athena:GetQueryExecution", &e))?;
+                .map_err(|e| call_err("athena:GetQueryExecution", e))?;
             let status = q.query_execution.and_then(|e| e.status);
             let state = status
                 .as_ref()
@@ -392,7 +395,7 @@ impl Athena {
             match query_end(&state, reason.as_deref()) {
                 Some(QueryEnd::Succeeded) => return Ok(id),
                 Some(QueryEnd::Failed(why)) => {
-                    return Err(format!("the Athena query {id} ended {why}"))
+                    return Err(Error::Aws(format!("the Athena query {id} ended {why}")))
                 }
                 None => {}
             }
@@ -404,10 +407,10 @@ impl Athena {
                     .query_execution_id(&id)
                     .send()
                     .await;
-                return Err(format!(
+                return Err(Error::Aws(format!(
                     "the Athena query {id} was still {state} after {}s (stopped); raise --athena-timeout",
                     self.opts.query_timeout.as_secs()
-                ));
+                )));
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(2));
@@ -418,8 +421,8 @@ impl Athena {
     pub async fn for_each_row(
         &self,
         id: &str,
-        mut f: impl FnMut(&[Option<&str>]) -> Result<(), String>,
-    ) -> Result<(), String> {
+        mut f: impl FnMut(&[Option<&str>]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let mut token: Option<String> = None;
         let mut first = true;
         loop {
@@ -431,11 +434,11 @@ impl Athena {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| call_error("athena:GetQueryResults", &e))?;
+                .map_err(|e| call_err("athena:GetQueryResults", e))?;
             let Some(set) = page.result_set else {
-                return Err(format!(
+                return Err(Error::Aws(format!(
                     "athena:GetQueryResults of {id} answered no ResultSet"
-                ));
+                )));
             };
             let labels: Vec<String> = set
                 .result_set_metadata
@@ -487,6 +490,19 @@ where
     }
 }
 
+/// [`call_error`]'s sentence, with the SDK error as the source.
+fn call_err<E, R>(call: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    Error::aws_call(call_error(call, &e), e)
+}
+
 /// Everything sent to Athena for one rule, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -511,7 +527,7 @@ pub fn plan(
     dest: &AthenaInventory,
     dest_created: chrono::DateTime<chrono::Utc>,
     database: &str,
-) -> Result<Plan, String> {
+) -> Result<Plan, Error> {
     let (cutoff, after) =
         super::from_inventory::cutoffs(source_created, dest_created, scope.in_flight);
     let rule = SqlRule::from_scope(scope, cutoff, Some(after))?;
@@ -534,21 +550,27 @@ pub fn plan(
 async fn athena_config(
     spec: &crate::spec::Spec,
     opts: &crate::aws::AwsOptions,
-) -> Result<aws_config::SdkConfig, String> {
+) -> Result<aws_config::SdkConfig, Error> {
     let r = spec
         .replication
         .first()
-        .ok_or("the spec has no replication to reconcile")?;
-    let b = spec
-        .bucket(r.source.get_ref())
-        .ok_or_else(|| format!("bucket alias '{}' is not in the spec", r.source.get_ref()))?;
-    let acct = spec
-        .account(b.account.get_ref())
-        .ok_or_else(|| format!("account '{}' is not in the spec", b.account.get_ref()))?;
+        .ok_or_else(|| Error::Spec("the spec has no replication to reconcile".into()))?;
+    let b = spec.bucket(r.source.get_ref()).ok_or_else(|| {
+        Error::Spec(format!(
+            "bucket alias '{}' is not in the spec",
+            r.source.get_ref()
+        ))
+    })?;
+    let acct = spec.account(b.account.get_ref()).ok_or_else(|| {
+        Error::Spec(format!(
+            "account '{}' is not in the spec",
+            b.account.get_ref()
+        ))
+    })?;
     Ok(crate::aws::sdk_config(&acct.credentials, b.region.get_ref(), opts).await)
 }
 
-async fn count(athena: &mut Athena, text: &str) -> Result<usize, String> {
+async fn count(athena: &mut Athena, text: &str) -> Result<usize, Error> {
     let id = athena.run(text).await?;
     let mut n = None;
     athena
@@ -557,7 +579,7 @@ async fn count(athena: &mut Athena, text: &str) -> Result<usize, String> {
             Ok(())
         })
         .await?;
-    n.ok_or_else(|| format!("the Athena query {id} ({text}) answered no count"))
+    n.ok_or_else(|| Error::Aws(format!("the Athena query {id} ({text}) answered no count")))
 }
 
 /// `reconcile --athena`: the rules whose buckets are the two inventories' are reconciled on
@@ -586,14 +608,14 @@ pub async fn reconcile(
         let d = inventory::s3_manifest(spec, dest_location, false, &opts.aws, &work.join("dest"))
             .await?;
         let conf = athena_config(spec, &opts.aws).await?;
-        Ok::<_, String>((s, d, conf))
+        Ok::<_, Error>((s, d, conf))
     }
     .await;
     let ((s_uri, s_manifest), (d_uri, d_manifest), conf) = match located {
         Ok(x) => x,
         Err(e) => {
             for o in &mut outcomes {
-                o.error = Some(e.clone());
+                o.error = Some(e.to_string());
             }
             return outcomes;
         }
@@ -632,7 +654,7 @@ pub async fn reconcile(
         let (src, dst) = match &tables {
             Ok(t) => t,
             Err(e) => {
-                o.error = Some(e.clone());
+                o.error = Some(e.to_string());
                 done.push(o);
                 continue;
             }
@@ -647,12 +669,12 @@ pub async fn reconcile(
         ) {
             Ok(p) => p,
             Err(why) if !o.rule.tags.is_empty() => {
-                o.skipped = Some(why);
+                o.skipped = Some(why.to_string());
                 done.push(o);
                 continue;
             }
             Err(e) => {
-                o.error = Some(e);
+                o.error = Some(e.to_string());
                 done.push(o);
                 continue;
             }
@@ -668,15 +690,13 @@ pub async fn reconcile(
             let mut counts = Vec::new();
             athena
                 .for_each_row(&id, |r| {
-                    counts.push(sql::parse_count(r).map_err(|e| e.to_string())?);
+                    counts.push(sql::parse_count(r)?);
                     Ok(())
                 })
                 .await?;
             let id = athena.run(&p.rows).await?;
             let mut c = super::from_inventory::Collector::new(sinks, &o);
-            let rows = athena.for_each_row(&id, |row| {
-                c.push(sql::parse_row(row).map_err(|e| e.to_string())?)
-            });
+            let rows = athena.for_each_row(&id, |row| c.push(sql::parse_row(row)?));
             match rows.await {
                 Ok(()) => Ok((s, d, sql::side_counts(counts), c.verdicts)),
                 Err(e) => Err(c.io_error.take().unwrap_or(e)),
@@ -709,7 +729,7 @@ pub async fn reconcile(
                         .to_string(),
                 );
             }
-            Err(e) => o.error = Some(e),
+            Err(e) => o.error = Some(e.to_string()),
         }
         done.push(o);
     }
@@ -841,7 +861,9 @@ mod tests {
             .copied()
             .filter(|f| *f != "ReplicationStatus")
             .collect();
-        let e = ddl(&inv(Format::Csv, &fields), "db").unwrap_err();
+        let e = ddl(&inv(Format::Csv, &fields), "db")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("replication_status"), "{e}");
     }
 

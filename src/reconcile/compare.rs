@@ -138,9 +138,9 @@ pub enum LifecycleMarkers {
 impl LifecycleMarkers {
     /// From the source bucket's expiring lifecycle rules (id, prefix), or why they were not
     /// read: those that can reach keys under `prefix` (one prefix starts with the other).
-    pub fn for_prefix(rules: &Result<Vec<(String, String)>, String>, prefix: &str) -> Self {
+    pub fn for_prefix(rules: &Result<Vec<(String, String)>, super::Error>, prefix: &str) -> Self {
         match rules {
-            Err(why) => LifecycleMarkers::Unknown(why.clone()),
+            Err(why) => LifecycleMarkers::Unknown(why.to_string()),
             Ok(rules) => {
                 let reach: Vec<(String, String)> = rules
                     .iter()
@@ -180,12 +180,12 @@ pub struct EncryptionScope {
     /// Key references (the replica key, the destination default's key) with the key ARN each
     /// resolved to, or why it did not ([`crate::access::kms::resolve_in`]); a key ARN not listed
     /// stands for itself.
-    pub key_arns: BTreeMap<String, Result<String, String>>,
+    pub key_arns: BTreeMap<String, Result<String, crate::access::Error>>,
 }
 
 impl EncryptionScope {
     /// The key ARN a reference resolves to: the one resolution of the audit rules.
-    pub fn resolve(&self, reference: &str) -> Result<String, String> {
+    pub fn resolve(&self, reference: &str) -> Result<String, crate::access::Error> {
         match self.key_arns.get(reference) {
             Some(r) => r.clone(),
             None => crate::access::kms::resolve_in(&Default::default(), reference),
@@ -647,21 +647,37 @@ fn judge_replica(rule: &RuleScope, s: &Version, d: &Version) -> (Class, String) 
     (Class::Intact, "replica matches".into())
 }
 
+/// Why a version's encryption cannot be judged (the version is then Unverified, with this as
+/// its detail).
+#[derive(Debug, thiserror::Error)]
+enum Unread {
+    #[error("{whose} encryption cannot be judged: {source}")]
+    Unknown {
+        whose: &'static str,
+        source: crate::access::Error,
+    },
+    #[error("{whose} encryption could not be read: {why}")]
+    Failed { whose: &'static str, why: String },
+    #[error("{whose} encryption was not read (--max-heads reached)")]
+    NotAsked { whose: &'static str },
+}
+
 /// A replica's encryption against what S3 gives the replica of its source version
 /// ([`replica_sse::expected_replica`]): the source's encryption type, SSE-KMS re-encrypted under
 /// the rule's replica key (compared by key ARN, aliases resolved), an unencrypted source under
 /// the destination's default. Whatever was not read or cannot be decided is `Unverified`.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
 fn judge_encryption(rule: &RuleScope, want: &str, s: &Version, d: &Version) -> (Class, String) {
-    let read = |h: &Head, whose: &str| -> Result<ObjectSse, String> {
+    let read = |h: &Head, whose: &'static str| -> Result<ObjectSse, Unread> {
         match h {
             Head::Seen(i) => SseKind::from_header(i.sse.as_deref())
                 .map(|k| ObjectSse::new(k, i.kms_key_id.as_deref()))
-                .map_err(|e| format!("{whose} encryption cannot be judged: {e}")),
-            Head::Failed(why) => Err(format!("{whose} encryption could not be read: {why}")),
-            Head::NotAsked => Err(format!(
-                "{whose} encryption was not read (--max-heads reached)"
-            )),
+                .map_err(|source| Unread::Unknown { whose, source }),
+            Head::Failed(why) => Err(Unread::Failed {
+                whose,
+                why: why.clone(),
+            }),
+            Head::NotAsked => Err(Unread::NotAsked { whose }),
         }
     };
     let (source, replica) = match (
@@ -669,7 +685,7 @@ fn judge_encryption(rule: &RuleScope, want: &str, s: &Version, d: &Version) -> (
         read(&d.head, "replica's"),
     ) {
         (Ok(s), Ok(d)) => (s, d),
-        (Err(why), _) | (_, Err(why)) => return (Class::Unverified, why),
+        (Err(why), _) | (_, Err(why)) => return (Class::Unverified, why.to_string()),
     };
     let expected = replica_sse::expected_replica(
         source.kind,
@@ -732,7 +748,13 @@ mod tests {
                 dest_default: Some(ObjectSse::new(SseKind::S3, None)),
                 key_arns: key_arns
                     .iter()
-                    .map(|(r, k)| (r.to_string(), k.map(str::to_string).map_err(str::to_string)))
+                    .map(|(r, k)| {
+                        (
+                            r.to_string(),
+                            k.map(str::to_string)
+                                .map_err(|e| crate::access::Error::Undecided(e.to_string())),
+                        )
+                    })
                     .collect(),
             },
             ..rule()
@@ -1182,7 +1204,9 @@ mod tests {
         // Not read: neither missing (High) nor a pass.
         let got = classify(
             &with(LifecycleMarkers::for_prefix(
-                &Err("s3:GetBucketLifecycleConfiguration failed: AccessDenied".into()),
+                &Err(super::super::Error::Aws(
+                    "s3:GetBucketLifecycleConfiguration failed: AccessDenied".into(),
+                )),
                 "reports/",
             )),
             "s",

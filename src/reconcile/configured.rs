@@ -14,6 +14,7 @@
 //!   ReplicationStatus and EncryptionStatus:
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html>
 
+use super::Error;
 use aws_sdk_s3::types::{
     InventoryConfiguration, InventoryFormat, InventoryFrequency, InventoryIncludedObjectVersions,
     InventoryOptionalField,
@@ -116,7 +117,7 @@ pub fn choose(
     configs: &[InventoryConfiguration],
     rule_prefixes: &[String],
     athena: bool,
-) -> Result<Chosen, String> {
+) -> Result<Chosen, Error> {
     let mut usable: Vec<&InventoryConfiguration> = configs
         .iter()
         .filter(|c| unusable(c, rule_prefixes, athena).is_none())
@@ -140,9 +141,9 @@ pub fn choose(
         if athena { " (or ORC)" } else { "" }
     );
     if configs.is_empty() {
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "bucket {bucket} has no S3 Inventory configuration: {fix}"
-        ));
+        )));
     }
     let why: Vec<String> = configs
         .iter()
@@ -155,17 +156,17 @@ pub fn choose(
             )
         })
         .collect();
-    Err(format!(
+    Err(Error::Inventory(format!(
         "no S3 Inventory configuration of bucket {bucket} can be reconciled ({}): {fix}",
         why.join("; ")
-    ))
+    )))
 }
 
 /// Every inventory configuration of `bucket` (all pages), read with the bucket owner's client.
 pub async fn list(
     c: &aws_sdk_s3::Client,
     bucket: &str,
-) -> Result<Vec<InventoryConfiguration>, String> {
+) -> Result<Vec<InventoryConfiguration>, Error> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -177,11 +178,12 @@ pub async fn list(
             .await
             .map_err(|e| {
                 let (code, msg) = crate::aws::error_parts(&e);
-                format!(
+                let message = format!(
                     "s3:ListBucketInventoryConfigurations failed: {}{msg} (bucket {bucket}: the caller needs \
                      s3:GetInventoryConfiguration on it, {REF_LIST})",
                     code.map(|c| format!("{c}: ")).unwrap_or_default()
-                )
+                );
+                Error::aws_call(message, e)
             })?;
         out.extend(r.inventory_configuration_list().iter().cloned());
         match r.next_continuation_token() {
@@ -203,19 +205,19 @@ pub async fn resolve(
     source: bool,
     athena: bool,
     opts: &crate::aws::AwsOptions,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     if value != CONFIGURED {
         return Ok(value.to_string());
     }
     let r = spec
         .replication
         .first()
-        .ok_or("the spec has no replication to reconcile")?;
+        .ok_or_else(|| Error::Spec("the spec has no replication to reconcile".into()))?;
     let first_dest = r
         .rules
         .first()
         .map(|x| x.destination.get_ref().clone())
-        .ok_or("the spec's replication has no rule")?;
+        .ok_or_else(|| Error::Spec("the spec's replication has no rule".into()))?;
     let alias = if source {
         r.source.get_ref().clone()
     } else {
@@ -368,7 +370,9 @@ mod tests {
             ),
         ];
         for (c, want) in cases {
-            let e = choose("rubes-s3-bucket", &[c], &reports(), false).unwrap_err();
+            let e = choose("rubes-s3-bucket", &[c], &reports(), false)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.starts_with(
                     "no S3 Inventory configuration of bucket rubes-s3-bucket can be reconciled ("
@@ -377,7 +381,9 @@ mod tests {
                 "{e}"
             );
         }
-        let e = choose("rubes-s3-bucket", &[], &reports(), false).unwrap_err();
+        let e = choose("rubes-s3-bucket", &[], &reports(), false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("bucket rubes-s3-bucket has no S3 Inventory configuration: add"),
             "{e}"
@@ -389,7 +395,9 @@ mod tests {
         let configs = [config("orc", |s| s.format = InventoryFormat::Orc)];
         let c = choose("rubes-s3-bucket", &configs, &reports(), true).unwrap();
         assert_eq!(c.id, "orc");
-        let e = choose("rubes-s3-bucket", &configs, &reports(), false).unwrap_err();
+        let e = choose("rubes-s3-bucket", &configs, &reports(), false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ORC with --athena"), "{e}");
         // With --athena, daily still beats weekly across formats.
         let both = [
@@ -410,7 +418,9 @@ mod tests {
     fn a_filter_must_cover_every_rule_prefix() {
         let c = [config("r", |s| s.filter = Some("reports/".into()))];
         assert!(choose("b", &c, &reports(), false).is_ok());
-        let e = choose("b", &c, &["reports/".into(), String::new()], false).unwrap_err();
+        let e = choose("b", &c, &["reports/".into(), String::new()], false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("does not cover a rule's scope (the whole bucket)"),
             "{e}"

@@ -11,6 +11,7 @@
 
 use super::compare::Class;
 use super::sql::{self, SqlRow};
+use super::Error;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
@@ -59,7 +60,7 @@ pub fn normalised_schema() -> SchemaRef {
 }
 
 /// Normalised rows as one Arrow batch.
-pub fn rows_batch(rows: &[NormRow]) -> Result<RecordBatch, String> {
+pub fn rows_batch(rows: &[NormRow]) -> Result<RecordBatch, Error> {
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.key.as_str()),
@@ -84,7 +85,7 @@ pub fn rows_batch(rows: &[NormRow]) -> Result<RecordBatch, String> {
             rows.iter().map(|r| r.encryption_status.as_deref()),
         )),
     ];
-    RecordBatch::try_new(normalised_schema(), cols).map_err(|e| e.to_string())
+    Ok(RecordBatch::try_new(normalised_schema(), cols)?)
 }
 
 /// The text of a caught panic's payload (`panic!` gives a `&str` or a `String`).
@@ -176,16 +177,16 @@ pub fn spill_line(dir: &Path, rows: u64, need: u64, free: Option<u64>) -> String
 /// Refuses, before any join runs, a spill directory that cannot hold `need` bytes: a join that
 /// runs out of disk half way fails late and leaves the disk full; this says where, how much, and
 /// what to do. Unknown free space is not refused (the engine's own error then names the cause).
-pub fn check_spill_room(dir: &Path, need: u64, free: Option<u64>) -> Result<(), String> {
+pub fn check_spill_room(dir: &Path, need: u64, free: Option<u64>) -> Result<(), Error> {
     match free {
-        Some(free) if free < need => Err(format!(
+        Some(free) if free < need => Err(Error::NoRoom(format!(
             "the spill directory {} has {} free, and comparing these inventories may write up to \
              {} there ({SPILL_BYTES_PER_ROW} bytes a row, measured) — fix: free space there, pass \
              --spill-dir DIR on a larger disk, or raise --engine-memory",
             dir.display(),
             gib(free),
             gib(need)
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -206,9 +207,12 @@ mod spill_tests {
             "fits in memory: no spill"
         );
         let dir = Path::new("/spill");
-        let e = check_spill_room(dir, need, Some(gib)).unwrap_err();
+        let e = check_spill_room(dir, need, Some(gib))
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("/spill has 1.00 GiB free") && e.contains("--spill-dir"),
+            e.to_string().contains("/spill has 1.00 GiB free")
+                && e.to_string().contains("--spill-dir"),
             "{e}"
         );
         assert!(check_spill_room(dir, need, Some(10 * gib)).is_ok());
@@ -221,14 +225,10 @@ mod spill_tests {
     }
 }
 
-fn df_err(e: impl std::fmt::Display) -> String {
-    format!("DataFusion: {e}")
-}
-
 impl Engine {
     /// `memory_limit` bytes for the engine's operators (sorts, joins, aggregates); beyond it
     /// they spill to `spill_dir` (the OS temporary directory when `None`).
-    pub fn new(memory_limit: usize, spill_dir: Option<&Path>) -> Result<Engine, String> {
+    pub fn new(memory_limit: usize, spill_dir: Option<&Path>) -> Result<Engine, Error> {
         quiet_decoder_panics();
         // A fair pool, not DataFusion's default greedy one: the join sorts both inventories in
         // every partition at once, and with a greedy pool one sorter took 706 MB of the 1 GiB
@@ -243,11 +243,11 @@ impl Engine {
         if let Some(d) = spill_dir {
             rt = rt.with_temp_file_path(d);
         }
-        let rt = rt.build_arc().map_err(df_err)?;
+        let rt = rt.build_arc()?;
         // DataFusion's own `DATAFUSION_*` variables (e.g. DATAFUSION_EXECUTION_TARGET_PARTITIONS)
         // tune the engine for an unusual machine; what the comparison depends on is set below.
         // https://datafusion.apache.org/user-guide/configs.html
-        let mut config = SessionConfig::from_env().map_err(df_err)?;
+        let mut config = SessionConfig::from_env()?;
         // Sort-merge joins spill; hash joins keep the build side in memory.
         config.options_mut().optimizer.prefer_hash_join = false;
         Ok(Engine {
@@ -256,10 +256,10 @@ impl Engine {
     }
 
     /// Register normalised rows held in memory as table `name` (tests, small inventories).
-    pub fn register_rows(&self, name: &str, rows: &[NormRow]) -> Result<(), String> {
+    pub fn register_rows(&self, name: &str, rows: &[NormRow]) -> Result<(), Error> {
         let batch = rows_batch(rows)?;
-        let t = MemTable::try_new(normalised_schema(), vec![vec![batch]]).map_err(df_err)?;
-        self.ctx.register_table(name, Arc::new(t)).map_err(df_err)?;
+        let t = MemTable::try_new(normalised_schema(), vec![vec![batch]])?;
+        self.ctx.register_table(name, Arc::new(t))?;
         Ok(())
     }
 
@@ -270,30 +270,30 @@ impl Engine {
     pub async fn for_each_string_row(
         &self,
         sql_text: &str,
-        f: impl FnMut(&[Option<&str>]) -> Result<(), String>,
-    ) -> Result<(), String> {
+        f: impl FnMut(&[Option<&str>]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         use futures::FutureExt;
         std::panic::AssertUnwindSafe(self.string_rows(sql_text, f))
             .catch_unwind()
             .await
-            .unwrap_or_else(|p| Err(format!("DataFusion panicked: {}", panic_message(&*p))))
+            .unwrap_or_else(|p| Err(Error::EnginePanic(panic_message(&*p))))
     }
 
     async fn string_rows(
         &self,
         sql_text: &str,
-        mut f: impl FnMut(&[Option<&str>]) -> Result<(), String>,
-    ) -> Result<(), String> {
-        let df = self.ctx.sql(sql_text).await.map_err(df_err)?;
-        let mut stream = df.execute_stream().await.map_err(df_err)?;
+        mut f: impl FnMut(&[Option<&str>]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let df = self.ctx.sql(sql_text).await?;
+        let mut stream = df.execute_stream().await?;
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(df_err)?;
+            let batch = batch?;
             let cols: Vec<ArrayRef> = batch
                 .columns()
                 .iter()
                 .map(|c| cast(c, &DataType::Utf8))
                 .collect::<Result<_, _>>()
-                .map_err(df_err)?;
+                .map_err(Error::EngineArrow)?;
             let strs: Vec<&datafusion::arrow::array::GenericStringArray<i32>> =
                 cols.iter().map(|c| c.as_string::<i32>()).collect();
             let mut row: Vec<Option<&str>> = Vec::with_capacity(strs.len());
@@ -308,10 +308,10 @@ impl Engine {
 
     /// Run [`sql::counts_sql`]: versions per class (zeros included), and the destination
     /// versions among the in-flight ones ([`sql::side_counts`]).
-    pub async fn counts(&self, sql_text: &str) -> Result<(BTreeMap<Class, usize>, usize), String> {
+    pub async fn counts(&self, sql_text: &str) -> Result<(BTreeMap<Class, usize>, usize), Error> {
         let mut got = Vec::new();
         self.for_each_string_row(sql_text, |r| {
-            got.push(sql::parse_count(r).map_err(|e| e.to_string())?);
+            got.push(sql::parse_count(r)?);
             Ok(())
         })
         .await?;
@@ -322,12 +322,10 @@ impl Engine {
     pub async fn for_each_row(
         &self,
         sql_text: &str,
-        mut f: impl FnMut(SqlRow) -> Result<(), String>,
-    ) -> Result<(), String> {
-        self.for_each_string_row(sql_text, |r| {
-            f(sql::parse_row(r).map_err(|e| e.to_string())?)
-        })
-        .await
+        mut f: impl FnMut(SqlRow) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.for_each_string_row(sql_text, |r| f(sql::parse_row(r)?))
+            .await
     }
 }
 

@@ -17,6 +17,7 @@ use super::engine::Engine;
 use super::inventory::{self, LocalInventory};
 use super::live::{self, LiveOptions, RuleOutcome};
 use super::sql::{self, SqlRule};
+use super::Error;
 use super::{csv_field, Repairs, SAMPLE};
 use crate::spec::Spec;
 use chrono::{DateTime, Utc};
@@ -75,7 +76,7 @@ pub(crate) struct Collector<'s, 'a> {
     pub verdicts: Vec<super::compare::Verdict>,
     samples: BTreeMap<Class, usize>,
     /// Why writing the list failed (the comparison is then stopped by the `Err`).
-    pub io_error: Option<String>,
+    pub io_error: Option<Error>,
 }
 
 impl<'s, 'a> Collector<'s, 'a> {
@@ -93,7 +94,7 @@ impl<'s, 'a> Collector<'s, 'a> {
         }
     }
 
-    pub fn push(&mut self, row: sql::SqlRow) -> Result<(), String> {
+    pub fn push(&mut self, row: sql::SqlRow) -> Result<(), Error> {
         *self.counts.entry(row.class).or_default() += 1;
         if row.class == Class::InFlight && row.side == sql::Side::Destination {
             self.destination_in_flight += 1;
@@ -110,8 +111,8 @@ impl<'s, 'a> Collector<'s, 'a> {
             v.delete_marker,
             csv_field(&v.detail)
         ) {
-            self.io_error = Some(format!("cannot write the version list: {e}"));
-            return Err("write failed".into());
+            self.io_error = Some(Error::List(e));
+            return Err(Error::SinkWrite);
         }
         self.sinks.batch.push(&v);
         let n = self.samples.entry(v.class).or_default();
@@ -123,7 +124,7 @@ impl<'s, 'a> Collector<'s, 'a> {
     }
 }
 
-async fn count_rows(engine: &Engine, table: &str) -> Result<usize, String> {
+async fn count_rows(engine: &Engine, table: &str) -> Result<usize, Error> {
     let mut n = 0usize;
     engine
         .for_each_string_row(&format!("SELECT count(*) FROM {table}"), |r| {
@@ -132,7 +133,7 @@ async fn count_rows(engine: &Engine, table: &str) -> Result<usize, String> {
                 .copied()
                 .flatten()
                 .and_then(|s| s.parse().ok())
-                .ok_or("count(*) is not a number")?;
+                .ok_or_else(|| Error::Query("count(*) is not a number".into()))?;
             Ok(())
         })
         .await?;
@@ -154,7 +155,7 @@ async fn one_rule(
     let rule = match SqlRule::from_scope(&out.rule, cutoff, Some(after)) {
         Ok(r) => r,
         Err(why) => {
-            out.skipped = Some(why);
+            out.skipped = Some(why.to_string());
             return out;
         }
     };
@@ -163,7 +164,7 @@ async fn one_rule(
     let r = engine.for_each_row(&text, |row| c.push(row)).await;
     if let Err(e) = r {
         let why = match c.io_error.take() {
-            Some(io) => io,
+            Some(io) => io.to_string(),
             None => match inventory::unreadable(&[&pair.source, &pair.dest]).await {
                 Some(file) => format!("{file} (the comparison of the inventories stopped: {e})"),
                 None => format!("the comparison of the inventories failed: {e}"),
@@ -225,23 +226,23 @@ pub async fn reconcile(
         inventory::register(&engine, "dst", &pair.dest, work).await?;
         let s = count_rows(&engine, "src").await?;
         let d = count_rows(&engine, "dst").await?;
-        Ok::<_, String>((engine, s, d))
+        Ok::<_, Error>((engine, s, d))
     };
     // A library panic while the files are registered is an error of this rule, like any other.
     let prepared = {
         use futures::FutureExt;
         match std::panic::AssertUnwindSafe(prepared).catch_unwind().await {
             Ok(r) => r,
-            Err(p) => Err(format!(
-                "reading the inventories panicked: {}",
-                super::engine::panic_message(&*p)
-            )),
+            Err(p) => Err(Error::RegisterPanic(super::engine::panic_message(&*p))),
         }
     };
     let prepared = match prepared {
-        Err(e) if !e.starts_with("inventory file") => {
+        Err(e) if !e.names_a_file() => {
             match inventory::unreadable(&[&pair.source, &pair.dest]).await {
-                Some(file) => Err(format!("{file} (reading the inventories stopped: {e})")),
+                Some(file) => Err(Error::Stopped {
+                    file: Box::new(file),
+                    source: Box::new(e),
+                }),
                 None => Err(e),
             }
         }
@@ -251,7 +252,7 @@ pub async fn reconcile(
         Ok(p) => p,
         Err(e) => {
             for o in outcomes.iter_mut().filter(|o| ours(o)) {
-                o.error = Some(e.clone());
+                o.error = Some(e.to_string());
             }
             return outcomes;
         }
@@ -266,7 +267,7 @@ pub async fn reconcile(
     );
     if let Err(e) = super::engine::check_spill_room(work, need, free) {
         for o in outcomes.iter_mut().filter(|o| ours(o)) {
-            o.error = Some(e.clone());
+            o.error = Some(e.to_string());
         }
         return outcomes;
     }

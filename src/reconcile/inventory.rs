@@ -33,16 +33,15 @@
 //! table), and the local engine refuses it by name ([`readable_locally`]).
 
 use super::engine::{normalised_schema, rows_batch, Engine, NormRow};
+use super::Error;
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-pub const REF_LOCATION: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html";
-pub const REF_FIELDS: &str =
-    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html";
+/// The S3 Inventory pages the messages cite; they live with the errors that quote them.
+pub use super::error::{REF_FIELDS, REF_LOCATION};
 
 /// The fields the comparison needs: (CSV `fileSchema` name, Parquet column name).
 pub const NEEDED: [(&str, &str); 8] = [
@@ -114,12 +113,16 @@ fn hex(b: &[u8]) -> String {
 
 /// The column names of a Parquet `fileSchema` (`message s3.inventory { required binary bucket
 /// (UTF8); ... }`).
-fn parquet_columns(schema: &str) -> Result<Vec<String>, String> {
+fn parquet_columns(schema: &str) -> Result<Vec<String>, Error> {
     let inner = schema
         .split_once('{')
         .and_then(|(_, r)| r.rsplit_once('}'))
         .map(|(i, _)| i)
-        .ok_or_else(|| format!("fileSchema {schema:?} is not a Parquet message schema"))?;
+        .ok_or_else(|| {
+            Error::Inventory(format!(
+                "fileSchema {schema:?} is not a Parquet message schema"
+            ))
+        })?;
     Ok(inner
         .split(';')
         .filter_map(|f| {
@@ -132,9 +135,9 @@ fn parquet_columns(schema: &str) -> Result<Vec<String>, String> {
 /// The field names of an ORC `fileSchema` (`struct<bucket:string,key:string,...>`, the S3 user
 /// guide's ORC example manifest, [`REF_LOCATION`]). The inventory's types are all scalar, so a
 /// nested type (`<` inside the struct) is not an S3 Inventory schema.
-fn orc_columns(schema: &str) -> Result<Vec<String>, String> {
+fn orc_columns(schema: &str) -> Result<Vec<String>, Error> {
     let bad = || {
-        format!("fileSchema {schema:?} is not an ORC struct schema (struct<name:type,...>) ({REF_LOCATION})")
+        Error::Inventory(format!("fileSchema {schema:?} is not an ORC struct schema (struct<name:type,...>) ({REF_LOCATION})"))
     };
     let inner = schema
         .trim()
@@ -155,42 +158,43 @@ fn orc_columns(schema: &str) -> Result<Vec<String>, String> {
 
 /// Whether the local engine can read this inventory's data files: CSV and Parquet. An ORC
 /// inventory is refused before any data file is fetched, naming the two ways that work.
-pub fn readable_locally(m: &Manifest) -> Result<(), String> {
+pub fn readable_locally(m: &Manifest) -> Result<(), Error> {
     match m.format {
         Format::Csv | Format::Parquet => Ok(()),
-        Format::Orc => Err(format!(
+        Format::Orc => Err(Error::Inventory(format!(
             "the inventory of {} is in ORC, which replaudit does not read locally: reconcile it \
              with --athena (Athena reads ORC inventories where S3 delivered them), or configure \
              the inventory in CSV or Parquet and wait for the next report ({REF_FIELDS})",
             m.source_bucket
-        )),
+        ))),
     }
 }
 
 /// Parse `manifest.json`, checking it against `manifest.checksum` when given, and check that
 /// the inventory can decide every verdict (all versions, every field the comparison reads).
-pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, String> {
+pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, Error> {
     if let Some(c) = checksum {
         let want = String::from_utf8_lossy(c).trim().to_ascii_lowercase();
         let got = md5_hex(json);
         if want != got {
-            return Err(format!(
+            return Err(Error::Inventory(format!(
                 "manifest.json does not match manifest.checksum (MD5 {got}, checksum says {want}): \
                  the manifest is damaged or was replaced while it was read; read it again ({REF_LOCATION})"
-            ));
+            )));
         }
     }
-    let raw: RawManifest = serde_json::from_slice(json).map_err(|e| {
-        format!("manifest.json is not an S3 Inventory manifest: {e} ({REF_LOCATION})")
-    })?;
+    let raw: RawManifest = serde_json::from_slice(json).map_err(Error::NotManifest)?;
     let millis: i64 = raw.creation_timestamp.trim().parse().map_err(|_| {
-        format!(
+        Error::Inventory(format!(
             "manifest.json creationTimestamp {:?} is not epoch milliseconds",
             raw.creation_timestamp
-        )
+        ))
     })?;
-    let created = DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| format!("manifest.json creationTimestamp {millis} is out of range"))?;
+    let created = DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+        Error::Inventory(format!(
+            "manifest.json creationTimestamp {millis} is out of range"
+        ))
+    })?;
     let (format, columns) = match raw.file_format.to_ascii_lowercase().as_str() {
         "csv" => (
             Format::Csv,
@@ -202,9 +206,9 @@ pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, 
         "parquet" => (Format::Parquet, parquet_columns(&raw.file_schema)?),
         "orc" => (Format::Orc, orc_columns(&raw.file_schema)?),
         other => {
-            return Err(format!(
+            return Err(Error::InventoryFile(format!(
                 "inventory fileFormat {other:?} is not CSV, ORC or Parquet ({REF_LOCATION})"
-            ))
+            )))
         }
     };
     let has = |i: usize| {
@@ -215,25 +219,25 @@ pub fn parse_manifest(json: &[u8], checksum: Option<&[u8]>) -> Result<Manifest, 
         columns.iter().any(|c| c == name)
     };
     if !has(1) {
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "the inventory of {} lists current versions only (no VersionId field): replication is \
              judged version by version; edit the inventory configuration to include all versions \
              (IncludedObjectVersions=All) ({REF_FIELDS})",
             raw.source_bucket
-        ));
+        )));
     }
     let missing: Vec<&str> = (0..NEEDED.len())
         .filter(|&i| !has(i))
         .map(|i| NEEDED[i].0)
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "the inventory of {} lacks the field(s) {} that reconcile needs: edit the inventory \
              configuration's optional fields to include {} and wait for the next report ({REF_FIELDS})",
             raw.source_bucket,
             missing.join(", "),
             missing.join(", ")
-        ));
+        )));
     }
     Ok(Manifest {
         source_bucket: raw.source_bucket,
@@ -283,12 +287,12 @@ pub struct LocalInventory {
 /// copy of the whole bucket, of the config folder or of the dated folder works, and nothing
 /// outside the folder given is ever read (a key with `..`, or a symbolic link that leads out, is
 /// refused).
-pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
+pub fn open_local(dir: &Path) -> Result<LocalInventory, Error> {
     let manifest_dir = if dir.join("manifest.json").is_file() {
         dir.to_path_buf()
     } else {
         let mut dated: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read inventory directory {}: {e}", dir.display()))?
+            .map_err(|e| Error::read_dir(dir, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| {
@@ -298,16 +302,15 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
             .collect();
         dated.sort();
         dated.pop().ok_or_else(|| {
-            format!(
+            Error::Inventory(format!(
                 "no manifest.json in {} nor in a dated folder (YYYY-MM-DDTHH-MMZ) under it ({REF_LOCATION})",
                 dir.display()
-            )
+            ))
         })?
     };
     let root = Root::of(dir, &manifest_dir)?;
     let manifest_path = root.inside(&manifest_dir.join("manifest.json"), "manifest.json")?;
-    let json = std::fs::read(&manifest_path)
-        .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let json = std::fs::read(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
     let checksum_path = manifest_dir.join("manifest.checksum");
     let checksum = if checksum_path.exists() {
         let p = root.inside(&checksum_path, "manifest.checksum")?;
@@ -317,7 +320,7 @@ pub fn open_local(dir: &Path) -> Result<LocalInventory, String> {
     };
     let manifest = parse_manifest(&json, checksum.as_deref())
         .and_then(|m| readable_locally(&m).map(|()| m))
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        .map_err(|e| e.at(manifest_path.display()))?;
     let files = manifest
         .files
         .iter()
@@ -342,7 +345,7 @@ struct Root {
 }
 
 impl Root {
-    fn of(dir: &Path, manifest_dir: &Path) -> Result<Root, String> {
+    fn of(dir: &Path, manifest_dir: &Path) -> Result<Root, Error> {
         let dated_given = manifest_dir == dir
             && dir
                 .file_name()
@@ -353,25 +356,23 @@ impl Root {
             _ if dated_given => PathBuf::from("."),
             _ => dir.to_path_buf(),
         };
-        let canonical = std::fs::canonicalize(&given)
-            .map_err(|e| format!("cannot read inventory directory {}: {e}", given.display()))?;
+        let canonical = std::fs::canonicalize(&given).map_err(|e| Error::read_dir(&given, e))?;
         Ok(Root { given, canonical })
     }
 
     /// `path` with its links resolved, if it stays inside the inventory folder.
-    fn inside(&self, path: &Path, what: &str) -> Result<PathBuf, String> {
-        let real = std::fs::canonicalize(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    fn inside(&self, path: &Path, what: &str) -> Result<PathBuf, Error> {
+        let real = std::fs::canonicalize(path).map_err(|e| Error::read(path, e))?;
         if real.starts_with(&self.canonical) {
             Ok(real)
         } else {
-            Err(format!(
+            Err(Error::Inventory(format!(
                 "{what} {} leads to {}, outside the inventory folder {}: refused (a symbolic link \
                  out of the folder given is never followed)",
                 path.display(),
                 real.display(),
                 self.given.display()
-            ))
+            )))
         }
     }
 }
@@ -381,23 +382,23 @@ fn find_file(
     manifest_dir: &Path,
     manifest_path: &Path,
     key: &str,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Error> {
     let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
     // S3 writes data keys under the configuration folder; `..` would climb out of the folder
     // given (REF_LOCATION), and `.` can only be there to confuse the lookup.
     if parts.iter().any(|p| matches!(*p, ".." | ".")) || key.contains('\\') {
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "inventory data file key {key:?} (listed in {}) has a `.`/`..` segment or a backslash: \
              S3 Inventory writes keys under destination-prefix/source-bucket/config-ID/data/; \
              refused, nothing outside the inventory folder {} is read ({REF_LOCATION})",
             manifest_path.display(),
             root.given.display()
-        ));
+        )));
     }
     // Links resolved first, so that "inside" compares real paths (and `..` in the folder given
     // cannot make a parent look like a child).
-    let manifest_dir = std::fs::canonicalize(manifest_dir)
-        .map_err(|e| format!("cannot read {}: {e}", manifest_dir.display()))?;
+    let manifest_dir =
+        std::fs::canonicalize(manifest_dir).map_err(|e| Error::read(manifest_dir, e))?;
     for base in manifest_dir
         .ancestors()
         .take(6)
@@ -412,11 +413,11 @@ fn find_file(
             }
         }
     }
-    Err(format!(
+    Err(Error::Inventory(format!(
         "inventory data file {key} (listed in {}) is not on disk under the inventory folder {}",
         manifest_path.display(),
         root.given.display()
-    ))
+    )))
 }
 
 /// A data file's key of an inventory read from S3 must lie under the configuration folder of
@@ -425,7 +426,7 @@ fn find_file(
 /// not what S3 writes, would be fetched from elsewhere in the bucket, and would be written
 /// outside the run's temporary folder.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html>
-pub fn check_s3_data_key(bucket: &str, manifest_key: &str, key: &str) -> Result<(), String> {
+pub fn check_s3_data_key(bucket: &str, manifest_key: &str, key: &str) -> Result<(), Error> {
     let config = manifest_key
         .strip_suffix("manifest.json")
         .map(|d| d.trim_end_matches('/'))
@@ -438,26 +439,23 @@ pub fn check_s3_data_key(bucket: &str, manifest_key: &str, key: &str) -> Result<
     let data = format!("{config}data/");
     let bad_segment = key.split('/').any(|p| matches!(p, ".." | ".")) || key.contains('\\');
     if bad_segment || !key.starts_with(&data) || key.len() == data.len() {
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "s3://{bucket}/{manifest_key} lists the data file {key:?}, which is not under \
              s3://{bucket}/{data} where S3 Inventory writes this report's data files: refused, \
              nothing outside the inventory is read ({REF_LOCATION})"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Check a data file against the manifest's MD5 (streamed, never the whole file in memory).
-pub fn verify_md5(path: &Path, want: &str) -> Result<(), String> {
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn verify_md5(path: &Path, want: &str) -> Result<(), Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let n = r.read(&mut buf).map_err(|e| Error::read(path, e))?;
         if n == 0 {
             break;
         }
@@ -465,22 +463,22 @@ pub fn verify_md5(path: &Path, want: &str) -> Result<(), String> {
     }
     let got = hex(&h.finalize());
     if got != want.to_ascii_lowercase() {
-        return Err(format!(
+        return Err(Error::InventoryFile(format!(
             "inventory file {} has MD5 {got}, its manifest says {want}: the file is damaged or \
              not the one the manifest lists; fetch it again ({REF_LOCATION})",
             path.display()
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Decode a CSV inventory key: `%XX` escapes, and `+` for a space.
-pub fn decode_csv_key(s: &str) -> Result<String, String> {
+pub fn decode_csv_key(s: &str) -> Result<String, Error> {
     let plus = s.replace('+', " ");
     percent_encoding::percent_decode_str(&plus)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| format!("CSV inventory key {s:?} does not decode to UTF-8"))
+        .map_err(|_| Error::Inventory(format!("CSV inventory key {s:?} does not decode to UTF-8")))
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -489,14 +487,14 @@ fn opt(s: &str) -> Option<String> {
 }
 
 /// One CSV record as a normalised row; `idx` = the index of each [`NEEDED`] field in the record.
-fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<NormRow, String> {
+fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<NormRow, Error> {
     let f = |i: usize| rec.get(idx[i]).unwrap_or("");
     let bad = |what: &str, v: &str| {
-        format!(
+        Error::InventoryFile(format!(
             "inventory file {}: {what} {v:?} on line {} is not what S3 Inventory writes",
             file.display(),
             rec.position().map(|p| p.line()).unwrap_or(0)
-        )
+        ))
     };
     let dm = match f(2).to_ascii_lowercase().as_str() {
         "true" => true,
@@ -511,12 +509,10 @@ fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<Nor
         .map_err(|_| bad("LastModifiedDate", f(4)))?
         .with_timezone(&Utc);
     Ok(NormRow {
-        key: decode_csv_key(f(0)).map_err(|e| {
-            format!(
-                "inventory file {}, line {}: {e}",
-                file.display(),
-                rec.position().map(|p| p.line()).unwrap_or(0)
-            )
+        key: decode_csv_key(f(0)).map_err(|e| Error::BadKey {
+            path: file.to_path_buf(),
+            line: rec.position().map(|p| p.line()).unwrap_or(0),
+            source: Box::new(e),
         })?,
         version_id: opt(f(1)).unwrap_or_else(|| "null".into()),
         is_delete_marker: dm,
@@ -532,13 +528,13 @@ fn csv_row(rec: &csv::StringRecord, idx: &[usize; 8], file: &Path) -> Result<Nor
 const BATCH: usize = 65_536;
 
 /// The index in a CSV record of each [`NEEDED`] field, from the manifest's `fileSchema`.
-fn csv_indexes(columns: &[String]) -> Result<[usize; 8], String> {
+fn csv_indexes(columns: &[String]) -> Result<[usize; 8], Error> {
     let mut idx = [0usize; 8];
     for (i, (name, _)) in NEEDED.iter().enumerate() {
         idx[i] = columns
             .iter()
             .position(|c| c == name)
-            .ok_or_else(|| format!("fileSchema lacks {name}"))?;
+            .ok_or_else(|| Error::Inventory(format!("fileSchema lacks {name}")))?;
     }
     Ok(idx)
 }
@@ -552,8 +548,8 @@ fn csv_records(
     file: &Path,
     columns: usize,
     idx: &[usize; 8],
-    mut sink: impl FnMut(NormRow) -> Result<(), String>,
-) -> Result<(), String> {
+    mut sink: impl FnMut(NormRow) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -563,22 +559,22 @@ fn csv_records(
         match r.read_record(&mut rec) {
             Ok(true) => {
                 if rec.len() != columns {
-                    return Err(format!(
+                    return Err(Error::InventoryFile(format!(
                         "inventory file {}: line {} has {} field(s), the manifest's fileSchema \
                          has {columns}: the file is damaged or not of this inventory ({REF_FIELDS})",
                         file.display(),
                         rec.position().map(|p| p.line()).unwrap_or(0),
                         rec.len()
-                    ));
+                    )));
                 }
                 sink(csv_row(&rec, idx, file)?)?;
             }
             Ok(false) => return Ok(()),
             Err(e) => {
-                return Err(format!(
-                    "inventory file {} is not gzip CSV: {e}",
-                    file.display()
-                ))
+                return Err(Error::NotCsv {
+                    path: file.to_path_buf(),
+                    source: e,
+                })
             }
         }
     }
@@ -597,7 +593,7 @@ pub fn fuzz_csv(data: &[u8]) {
     let file = Path::new("fuzz.csv");
     if let Err(e) = csv_records(data, file, columns.len(), &idx, |_| Ok(())) {
         assert!(
-            e.contains("fuzz.csv"),
+            e.to_string().contains("fuzz.csv"),
             "an error that does not name the file: {e}"
         );
     }
@@ -613,33 +609,30 @@ pub fn fuzz_manifest(data: &[u8]) {
 
 /// Convert the CSV.gz files of an inventory into one Parquet file of normalised rows, streamed
 /// batch by batch (bounded memory), and return its path.
-fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
+fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), Error> {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::properties::WriterProperties;
     let idx = csv_indexes(&inv.manifest.columns)?;
-    let f =
-        std::fs::File::create(out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let f = std::fs::File::create(out).map_err(|e| Error::write(out, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let mut w =
-        ArrowWriter::try_new(f, normalised_schema(), Some(props)).map_err(|e| e.to_string())?;
+    let mut w = ArrowWriter::try_new(f, normalised_schema(), Some(props))?;
     let mut rows = Vec::with_capacity(BATCH);
     for path in &inv.files {
-        let mut file = std::fs::File::open(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
         // A gzip stream starts with its magic bytes (RFC 1952): checked first, so that the
         // error says what the file is (empty, or not gzip) rather than a decoder's message.
         let mut magic = [0u8; 2];
         let n = file.read(&mut magic).unwrap_or(0);
         if n < 2 || magic != [0x1f, 0x8b] {
-            return Err(format!(
+            return Err(Error::InventoryFile(format!(
                 "inventory file {} is {}, not a gzip CSV file as S3 Inventory writes them \
                  ({REF_FIELDS})",
                 path.display(),
                 if n == 0 { "empty" } else { "not gzip" }
-            ));
+            )));
         }
         let head = std::io::Cursor::new(magic);
         let gz =
@@ -647,16 +640,16 @@ fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
         csv_records(gz, path, inv.manifest.columns.len(), &idx, |row| {
             rows.push(row);
             if rows.len() == BATCH {
-                w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
+                w.write(&rows_batch(&rows)?)?;
                 rows.clear();
             }
             Ok(())
         })?;
     }
     if !rows.is_empty() {
-        w.write(&rows_batch(&rows)?).map_err(|e| e.to_string())?;
+        w.write(&rows_batch(&rows)?)?;
     }
-    w.close().map_err(|e| e.to_string())?;
+    w.close()?;
     Ok(())
 }
 
@@ -664,42 +657,43 @@ fn csv_to_parquet(inv: &LocalInventory, out: &Path) -> Result<(), String> {
 /// error naming `file`, never the end of the process.
 async fn blocking_on<T: Send + 'static>(
     file: &Path,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) if e.is_panic() => Err(format!(
-            "inventory file {} cannot be decoded: its reader failed ({})",
-            file.display(),
-            super::engine::panic_message(&*e.into_panic())
-        )),
-        Err(e) => Err(format!("inventory file {}: {e}", file.display())),
+        Err(e) if e.is_panic() => Err(Error::DecoderPanic {
+            path: file.to_path_buf(),
+            message: super::engine::panic_message(&*e.into_panic()),
+        }),
+        Err(e) => Err(Error::Task {
+            path: file.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
-fn not_parquet(path: &Path, e: impl std::fmt::Display) -> String {
-    format!(
-        "inventory file {} is not a readable Parquet file: {e}; fetch it again ({REF_FIELDS})",
-        path.display()
-    )
+fn not_parquet(path: &Path, e: impl Into<super::error::BoxError>) -> Error {
+    Error::NotParquet {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
 }
 
 /// The footer of a Parquet data file (cheap: the metadata only) and the columns the comparison
 /// reads, checked before the engine plans over the files, so a damaged footer or a foreign file
 /// is named here rather than failing somewhere inside the query.
-fn check_parquet_footer(path: &Path) -> Result<(), String> {
+fn check_parquet_footer(path: &Path) -> Result<(), Error> {
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let r = SerializedFileReader::new(f).map_err(|e| not_parquet(path, e))?;
     let schema = r.metadata().file_metadata().schema_descr();
     for (_, col) in NEEDED {
         if !schema.columns().iter().any(|c| c.name() == col) {
-            return Err(format!(
+            return Err(Error::InventoryFile(format!(
                 "inventory file {} has no column {col}, which its manifest's fileSchema lists: \
                  the file is damaged or not of this inventory ({REF_FIELDS})",
                 path.display()
-            ));
+            )));
         }
     }
     Ok(())
@@ -707,11 +701,10 @@ fn check_parquet_footer(path: &Path) -> Result<(), String> {
 
 /// Every page of the columns the comparison reads, decoded: the whole file, for
 /// [`unreadable`].
-fn decode_parquet(path: &Path) -> Result<(), String> {
+fn decode_parquet(path: &Path) -> Result<(), Error> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use datafusion::parquet::arrow::ProjectionMask;
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| not_parquet(path, e))?;
     let leaves: Vec<usize> = b
         .parquet_schema()
@@ -735,7 +728,7 @@ fn decode_parquet(path: &Path) -> Result<(), String> {
 /// After the engine failed or panicked over Parquet inventories: the first data file that does
 /// not decode, named, with why. Only on that path, since it reads every file once more; `None`
 /// when every file decodes (the failure was the engine's own, e.g. its memory pool).
-pub async fn unreadable(invs: &[&LocalInventory]) -> Option<String> {
+pub async fn unreadable(invs: &[&LocalInventory]) -> Option<Error> {
     super::engine::quiet_decoder_panics();
     for inv in invs {
         if inv.manifest.format != Format::Parquet {
@@ -759,12 +752,11 @@ pub async fn register(
     name: &str,
     inv: &LocalInventory,
     work: &Path,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     use datafusion::prelude::ParquetReadOptions;
     for (f, p) in inv.manifest.files.iter().zip(&inv.files) {
         verify_md5(p, &f.md5)?;
     }
-    let df_err = |e: datafusion::error::DataFusionError| format!("DataFusion: {e}");
     match inv.manifest.format {
         Format::Csv => {
             let out = work.join(format!("{name}-normalised.parquet"));
@@ -773,8 +765,7 @@ pub async fn register(
             engine
                 .ctx
                 .register_parquet(name, out.to_string_lossy(), ParquetReadOptions::default())
-                .await
-                .map_err(df_err)?;
+                .await?;
         }
         Format::Parquet => {
             let raw = format!("{name}_raw");
@@ -799,12 +790,8 @@ pub async fn register(
             let df = engine
                 .ctx
                 .read_parquet(paths, ParquetReadOptions::default())
-                .await
-                .map_err(df_err)?;
-            engine
-                .ctx
-                .register_table(raw.as_str(), df.into_view())
-                .map_err(df_err)?;
+                .await?;
+            engine.ctx.register_table(raw.as_str(), df.into_view())?;
             let view = engine
                 .ctx
                 .sql(&format!(
@@ -815,11 +802,8 @@ pub async fn register(
                      NULLIF(encryption_status, '') AS encryption_status FROM {raw}"
                 ))
                 .await
-                .map_err(df_err)?;
-            engine
-                .ctx
-                .register_table(name, view.into_view())
-                .map_err(df_err)?;
+                ?;
+            engine.ctx.register_table(name, view.into_view())?;
         }
         Format::Orc => readable_locally(&inv.manifest)?,
     }
@@ -834,26 +818,29 @@ async fn inventory_client(
     source: bool,
     bucket: &str,
     opts: &crate::aws::AwsOptions,
-) -> Result<aws_sdk_s3::Client, String> {
+) -> Result<aws_sdk_s3::Client, Error> {
     use crate::aws::{self, BucketRegion};
     let r = spec
         .replication
         .first()
-        .ok_or("the spec has no replication to reconcile")?;
+        .ok_or_else(|| Error::Spec("the spec has no replication to reconcile".into()))?;
     let alias = if source {
         r.source.get_ref().clone()
     } else {
         r.rules
             .first()
             .map(|x| x.destination.get_ref().clone())
-            .ok_or("the spec's replication has no rule")?
+            .ok_or_else(|| Error::Spec("the spec's replication has no rule".into()))?
     };
     let b = spec
         .bucket(&alias)
-        .ok_or_else(|| format!("bucket alias '{alias}' is not in the spec"))?;
-    let acct = spec
-        .account(b.account.get_ref())
-        .ok_or_else(|| format!("account '{}' is not in the spec", b.account.get_ref()))?;
+        .ok_or_else(|| Error::Spec(format!("bucket alias '{alias}' is not in the spec")))?;
+    let acct = spec.account(b.account.get_ref()).ok_or_else(|| {
+        Error::Spec(format!(
+            "account '{}' is not in the spec",
+            b.account.get_ref()
+        ))
+    })?;
     let region = b.region.get_ref().clone();
     let conf = aws::sdk_config(&acct.credentials, &region, opts).await;
     let client = aws::s3_client(&conf, opts);
@@ -862,9 +849,9 @@ async fn inventory_client(
             let conf = aws::sdk_config(&acct.credentials, &r, opts).await;
             Ok(aws::s3_client(&conf, opts))
         }
-        BucketRegion::Missing => Err(format!(
+        BucketRegion::Missing => Err(Error::Aws(format!(
             "s3:HeadBucket failed: inventory bucket {bucket} does not exist (404)"
-        )),
+        ))),
         _ => Ok(client),
     }
 }
@@ -874,19 +861,24 @@ fn s3_error<E>(
     permission: &str,
     bucket: &str,
     key: &str,
-    e: &aws_smithy_runtime_api::client::result::SdkError<
+    e: aws_smithy_runtime_api::client::result::SdkError<
         E,
         aws_smithy_runtime_api::client::orchestrator::HttpResponse,
     >,
-) -> String
+) -> Error
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
 {
-    let (code, msg) = crate::aws::error_parts(e);
-    format!(
+    let (code, msg) = crate::aws::error_parts(&e);
+    let message = format!(
         "{call} failed: {}{msg} (s3://{bucket}/{key}: the caller needs {permission} on the inventory location)",
         code.map(|c| format!("{c}: ")).unwrap_or_default()
-    )
+    );
+    Error::aws_call(message, e)
 }
 
 /// Where S3 Inventory's SSE-KMS encryption, and what S3 needs to use the key, are documented.
@@ -929,7 +921,7 @@ async fn get_to(
     bucket: &str,
     key: &str,
     to: impl AsRef<Path>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     use tokio::io::AsyncWriteExt;
     let to = to.as_ref();
     let o = c
@@ -940,27 +932,24 @@ async fn get_to(
         .await
         .map_err(|e| {
             let (code, msg) = crate::aws::error_parts(&e);
-            get_object_error(bucket, key, code.as_deref(), &msg)
+            Error::aws_call(get_object_error(bucket, key, code.as_deref(), &msg), e)
         })?;
     if let Some(p) = to.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        std::fs::create_dir_all(p).map_err(|e| Error::create(p, e))?;
     }
     let mut f = tokio::fs::File::create(to)
         .await
-        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+        .map_err(|e| Error::write(to, e))?;
     let mut body = o.body;
-    while let Some(chunk) = body
-        .try_next()
-        .await
-        .map_err(|e| format!("s3:GetObject of s3://{bucket}/{key} broke off: {e}"))?
-    {
-        f.write_all(&chunk)
-            .await
-            .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    while let Some(chunk) = body.try_next().await.map_err(|e| {
+        Error::aws_call(
+            format!("s3:GetObject of s3://{bucket}/{key} broke off: {e}"),
+            e,
+        )
+    })? {
+        f.write_all(&chunk).await.map_err(|e| Error::write(to, e))?;
     }
-    f.flush()
-        .await
-        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    f.flush().await.map_err(|e| Error::write(to, e))?;
     Ok(())
 }
 
@@ -969,7 +958,7 @@ async fn newest_manifest(
     c: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let mut token = None;
     let mut best: Option<String> = None;
     loop {
@@ -980,7 +969,7 @@ async fn newest_manifest(
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| s3_error("s3:ListObjectsV2", "s3:ListBucket", bucket, prefix, &e))?;
+            .map_err(|e| s3_error("s3:ListObjectsV2", "s3:ListBucket", bucket, prefix, e))?;
         for o in r.contents() {
             let k = o.key().unwrap_or_default();
             let Some(dir) = k.strip_suffix("/manifest.json") else {
@@ -1000,9 +989,9 @@ async fn newest_manifest(
         }
     }
     best.ok_or_else(|| {
-        format!(
+        Error::Inventory(format!(
             "no manifest.json at s3://{bucket}/{prefix} nor in a dated folder (YYYY-MM-DDTHH-MMZ) under it ({REF_LOCATION})"
-        )
+        ))
     })
 }
 
@@ -1016,17 +1005,16 @@ pub async fn open(
     source: bool,
     opts: &crate::aws::AwsOptions,
     work: &Path,
-) -> Result<LocalInventory, String> {
+) -> Result<LocalInventory, Error> {
     let Some(rest) = location.strip_prefix("s3://") else {
         return tokio::task::spawn_blocking({
             let p = PathBuf::from(location);
             move || open_local(&p)
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     };
     let (c, bucket, manifest_key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
-    readable_locally(&m).map_err(|e| format!("s3://{bucket}/{manifest_key}: {e}"))?;
+    readable_locally(&m).map_err(|e| e.at(format!("s3://{bucket}/{manifest_key}")))?;
     let local_dir = work.join(manifest_key.trim_end_matches("manifest.json"));
     for f in &m.files {
         check_s3_data_key(&bucket, &manifest_key, &f.key)?;
@@ -1049,10 +1037,10 @@ pub async fn s3_manifest(
     source: bool,
     opts: &crate::aws::AwsOptions,
     work: &Path,
-) -> Result<(String, Manifest), String> {
+) -> Result<(String, Manifest), Error> {
     let rest = location
         .strip_prefix("s3://")
-        .ok_or_else(|| format!("{location} is not an s3:// address"))?;
+        .ok_or_else(|| Error::Inventory(format!("{location} is not an s3:// address")))?;
     let (_, bucket, key, m) = s3_manifest_of(spec, rest, source, opts, work).await?;
     Ok((format!("s3://{bucket}/{key}"), m))
 }
@@ -1064,7 +1052,7 @@ async fn s3_manifest_of(
     source: bool,
     opts: &crate::aws::AwsOptions,
     work: &Path,
-) -> Result<(aws_sdk_s3::Client, String, String, Manifest), String> {
+) -> Result<(aws_sdk_s3::Client, String, String, Manifest), Error> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let c = inventory_client(spec, source, bucket, opts).await?;
     let prefix = prefix.strip_suffix("manifest.json").unwrap_or(prefix);
@@ -1072,10 +1060,10 @@ async fn s3_manifest_of(
     if manifest_key.starts_with('/') || manifest_key.split('/').any(|p| matches!(p, ".." | ".")) {
         // Copied into the run's temporary folder under its key: a `..` or a leading `/` would
         // leave it.
-        return Err(format!(
+        return Err(Error::Inventory(format!(
             "s3://{bucket}/{manifest_key}: a manifest key with a leading `/` or a `.`/`..` \
              segment is not where S3 Inventory writes manifests; refused ({REF_LOCATION})"
-        ));
+        )));
     }
     let dir_key = manifest_key.trim_end_matches("manifest.json");
     let local_dir = work.join(dir_key);
@@ -1087,10 +1075,10 @@ async fn s3_manifest_of(
         &local_dir.join("manifest.checksum"),
     )
     .await?;
-    let json = std::fs::read(local_dir.join("manifest.json")).map_err(|e| e.to_string())?;
-    let sum = std::fs::read(local_dir.join("manifest.checksum")).map_err(|e| e.to_string())?;
+    let json = std::fs::read(local_dir.join("manifest.json"))?;
+    let sum = std::fs::read(local_dir.join("manifest.checksum"))?;
     let m = parse_manifest(&json, Some(&sum))
-        .map_err(|e| format!("s3://{bucket}/{manifest_key}: {e}"))?;
+        .map_err(|e| e.at(format!("s3://{bucket}/{manifest_key}")))?;
     Ok((c, bucket.to_string(), manifest_key, m))
 }
 
@@ -1163,11 +1151,13 @@ pub mod writer {
         created: DateTime<Utc>,
         rows: &mut dyn Iterator<Item = NormRow>,
         rows_per_file: usize,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, Error> {
         if format == Format::Orc {
-            return Err("the inventory writer writes CSV and Parquet data files only".into());
+            return Err(Error::Inventory(
+                "the inventory writer writes CSV and Parquet data files only".into(),
+            ));
         }
-        let io = |e: std::io::Error| e.to_string();
+        let io = Error::Io;
         let cfg = root.join(bucket).join(config);
         let data = cfg.join("data");
         std::fs::create_dir_all(&data).map_err(io)?;
@@ -1234,8 +1224,7 @@ pub mod writer {
                     let props = WriterProperties::builder()
                         .set_compression(Compression::SNAPPY)
                         .build();
-                    let mut w = ArrowWriter::try_new(f, parquet_schema(), Some(props))
-                        .map_err(|e| e.to_string())?;
+                    let mut w = ArrowWriter::try_new(f, parquet_schema(), Some(props))?;
                     for part in chunk.chunks(65_536) {
                         let len = part.len();
                         let cols: Vec<ArrayRef> = vec![
@@ -1275,11 +1264,10 @@ pub mod writer {
                                 part.iter().map(|r| r.encryption_status.as_deref()),
                             )),
                         ];
-                        let b = RecordBatch::try_new(parquet_schema(), cols)
-                            .map_err(|e| e.to_string())?;
-                        w.write(&b).map_err(|e| e.to_string())?;
+                        let b = RecordBatch::try_new(parquet_schema(), cols)?;
+                        w.write(&b)?;
                     }
-                    w.close().map_err(|e| e.to_string())?;
+                    w.close()?;
                 }
             }
             let bytes = std::fs::read(&path).map_err(io)?;
@@ -1306,7 +1294,7 @@ pub mod writer {
             "fileSchema": fs,
             "files": files,
         });
-        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec_pretty(&manifest)?;
         std::fs::write(dated.join("manifest.json"), &body).map_err(io)?;
         std::fs::write(dated.join("manifest.checksum"), md5_hex(&body)).map_err(io)?;
         Ok(dated)
@@ -1355,14 +1343,17 @@ mod tests {
             manifest("ORC", &ORC_SCHEMA.replace(",replication_status:string", "")).as_bytes(),
             None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("lacks the field(s) ReplicationStatus"), "{e}");
         for bad in [
             "struct<bucket:string,key>",
             "message s3.inventory { required binary key (UTF8); }",
             "struct<bucket:string,tags:map<string,string>>",
         ] {
-            let e = parse_manifest(manifest("ORC", bad).as_bytes(), None).unwrap_err();
+            let e = parse_manifest(manifest("ORC", bad).as_bytes(), None)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("is not an ORC struct schema"), "{bad}: {e}");
         }
     }
@@ -1408,7 +1399,7 @@ mod tests {
     #[test]
     fn the_local_engine_refuses_orc_naming_athena_and_csv_or_parquet() {
         let m = parse_manifest(manifest("ORC", ORC_SCHEMA).as_bytes(), None).unwrap();
-        let e = readable_locally(&m).unwrap_err();
+        let e = readable_locally(&m).unwrap_err().to_string();
         assert!(
             e.contains("the inventory of src is in ORC")
                 && e.contains("with --athena")
@@ -1419,7 +1410,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let json = manifest("ORC", ORC_SCHEMA);
         std::fs::write(dir.path().join("manifest.json"), &json).unwrap();
-        let e = open_local(dir.path()).unwrap_err();
+        let e = open_local(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is in ORC") && e.contains("--athena"), "{e}");
         let pq = parse_manifest(manifest("Parquet", PARQUET_SCHEMA).as_bytes(), None).unwrap();
         assert!(readable_locally(&pq).is_ok());
@@ -1428,20 +1419,26 @@ mod tests {
     #[test]
     fn a_missing_field_or_current_versions_only_is_an_error_naming_the_fix() {
         let no_status = CSV_SCHEMA.replace(", ReplicationStatus", "");
-        let e = parse_manifest(manifest("CSV", &no_status).as_bytes(), None).unwrap_err();
+        let e = parse_manifest(manifest("CSV", &no_status).as_bytes(), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("ReplicationStatus") && e.contains("inventory configuration"),
             "{e}"
         );
         let current =
             "Bucket, Key, Size, LastModifiedDate, ETag, ReplicationStatus, EncryptionStatus";
-        let e = parse_manifest(manifest("CSV", current).as_bytes(), None).unwrap_err();
+        let e = parse_manifest(manifest("CSV", current).as_bytes(), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("current versions only") && e.contains("IncludedObjectVersions=All"),
             "{e}"
         );
         let no_enc = PARQUET_SCHEMA.replace("optional binary encryption_status (UTF8);", "");
-        let e = parse_manifest(manifest("Parquet", &no_enc).as_bytes(), None).unwrap_err();
+        let e = parse_manifest(manifest("Parquet", &no_enc).as_bytes(), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("EncryptionStatus"), "{e}");
     }
 
@@ -1450,13 +1447,16 @@ mod tests {
         let body = manifest("CSV", CSV_SCHEMA);
         assert!(parse_manifest(body.as_bytes(), Some(md5_hex(body.as_bytes()).as_bytes())).is_ok());
         let e = parse_manifest(body.as_bytes(), Some(b"00000000000000000000000000000000\n"))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("manifest.checksum"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"hello").unwrap();
         verify_md5(&p, "5d41402abc4b2a76b9719d911017c592").unwrap();
-        let e = verify_md5(&p, "5d41402abc4b2a76b9719d911017c593").unwrap_err();
+        let e = verify_md5(&p, "5d41402abc4b2a76b9719d911017c593")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("MD5") && e.contains("fetch it again"), "{e}");
     }
 
@@ -1474,7 +1474,7 @@ mod tests {
             "inv/src/cfg/data/",
             "inv/src/cfg/data\\..\\x",
         ] {
-            let e = check_s3_data_key("b", m, bad).unwrap_err();
+            let e = check_s3_data_key("b", m, bad).unwrap_err().to_string();
             assert!(
                 e.contains("s3://b/inv/src/cfg/data/") && e.contains("refused"),
                 "{bad}: {e}"

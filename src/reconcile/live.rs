@@ -16,6 +16,7 @@
 use super::compare::{
     self, EncryptionScope, Head, HeadInfo, LifecycleMarkers, OtherRule, RuleScope, Verdict, Version,
 };
+use super::Error;
 use crate::access::kms::{resolve_in, Described};
 use crate::access::replica_sse;
 use crate::aws::{self, AwsOptions, BucketRegion};
@@ -226,7 +227,7 @@ pub const LIFECYCLE_NOT_READ: &str =
 pub async fn expiring_rules(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, Error> {
     match client
         .get_bucket_lifecycle_configuration()
         .bucket(bucket)
@@ -255,11 +256,11 @@ pub async fn expiring_rules(
         Err(e) if aws::error_parts(&e).0.as_deref() == Some("NoSuchLifecycleConfiguration") => {
             Ok(vec![])
         }
-        Err(e) => Err(call_error(
+        Err(e) => Err(call_err(
             "s3:GetBucketLifecycleConfiguration",
             "s3:GetLifecycleConfiguration",
             bucket,
-            &e,
+            e,
         )),
     }
 }
@@ -272,7 +273,7 @@ pub async fn read_lifecycles(
     opts: &LiveOptions,
     scopes: &mut [(String, String, String, RuleScope)],
 ) {
-    let mut read: std::collections::BTreeMap<String, Result<Vec<(String, String)>, String>> =
+    let mut read: std::collections::BTreeMap<String, Result<Vec<(String, String)>, Error>> =
         Default::default();
     for (_, source, _, _) in scopes.iter() {
         if read.contains_key(source) {
@@ -294,13 +295,16 @@ pub(crate) async fn bucket_client(
     spec: &Spec,
     alias: &str,
     opts: &AwsOptions,
-) -> Result<(aws_sdk_s3::Client, String, String, String), String> {
+) -> Result<(aws_sdk_s3::Client, String, String, String), Error> {
     let b = spec
         .bucket(alias)
-        .ok_or_else(|| format!("bucket alias '{alias}' is not in the spec"))?;
-    let acct = spec
-        .account(b.account.get_ref())
-        .ok_or_else(|| format!("account '{}' is not in the spec", b.account.get_ref()))?;
+        .ok_or_else(|| Error::Spec(format!("bucket alias '{alias}' is not in the spec")))?;
+    let acct = spec.account(b.account.get_ref()).ok_or_else(|| {
+        Error::Spec(format!(
+            "account '{}' is not in the spec",
+            b.account.get_ref()
+        ))
+    })?;
     let name = b.name.get_ref().clone();
     let region = b.region.get_ref().clone();
     let conf = aws::sdk_config(&acct.credentials, &region, opts).await;
@@ -318,9 +322,9 @@ pub(crate) async fn bucket_client(
                 r,
             ))
         }
-        BucketRegion::Missing => Err(format!(
+        BucketRegion::Missing => Err(Error::Aws(format!(
             "s3:HeadBucket failed: bucket {name} does not exist (404)"
-        )),
+        ))),
         // The listing will say whether the bucket can be read; HeadBucket may be refused alone.
         BucketRegion::Unknown { .. } => {
             Ok((client, name, acct.account_id.get_ref().clone(), region))
@@ -360,12 +364,32 @@ where
     )
 }
 
+/// [`call_error`]'s sentence, with the SDK error as the source.
+fn call_err<E>(
+    call: &str,
+    permission: &str,
+    bucket: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    Error::aws_call(call_error(call, permission, bucket, &e), e)
+}
+
 /// Every version and delete marker under `prefix`; the number of requests made.
 pub async fn list_all(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> (Result<Vec<Version>, String>, usize) {
+) -> (Result<Vec<Version>, Error>, usize) {
     let mut out = Vec::new();
     let mut key_marker: Option<String> = None;
     let mut version_marker: Option<String> = None;
@@ -388,11 +412,11 @@ pub async fn list_all(
             Ok(r) => r,
             Err(e) => {
                 return (
-                    Err(call_error(
+                    Err(call_err(
                         "s3:ListObjectVersions",
                         "s3:ListBucketVersions",
                         bucket,
-                        &e,
+                        e,
                     )),
                     requests,
                 )
@@ -427,17 +451,17 @@ pub async fn list_all(
         version_marker = r.next_version_id_marker().map(str::to_string);
         if key_marker.is_none() && version_marker.is_none() {
             return (
-                Err(format!(
+                Err(Error::Aws(format!(
                     "s3:ListObjectVersions failed: a truncated page without NextKeyMarker (bucket {bucket}: the listing cannot continue)"
-                )),
+                ))),
                 requests,
             );
         }
     }
     (
-        Err(format!(
+        Err(Error::Aws(format!(
             "s3:ListObjectVersions failed: more than {MAX_PAGES} pages under '{prefix}' (bucket {bucket}); reconcile buckets this large from S3 Inventory"
-        )),
+        ))),
         requests,
     )
 }
@@ -531,7 +555,7 @@ async fn one_rule(
     let ((sc, sname, _, sregion), (dc, dname, _, _)) = match (src, dst) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => {
-            out.error = Some(e);
+            out.error = Some(e.to_string());
             return out;
         }
     };
@@ -546,7 +570,7 @@ async fn one_rule(
     let (mut source, mut dest) = match (sl, dl) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => {
-            out.error = Some(e);
+            out.error = Some(e.to_string());
             return out;
         }
     };

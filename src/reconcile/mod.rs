@@ -11,10 +11,13 @@ pub mod athena;
 pub mod compare;
 pub mod configured;
 pub mod engine;
+pub mod error;
 pub mod from_inventory;
 pub mod inventory;
 pub mod live;
 pub mod sql;
+
+pub use error::Error;
 
 use crate::findings::{Finding, Severity, Status};
 use compare::{Class, Repair, Verdict};
@@ -470,10 +473,8 @@ pub fn write_files(
     outcomes: &[RuleOutcome],
     dir: &Path,
     stamp: &str,
-) -> Result<(Files, Vec<String>), String> {
-    let write = |p: &Path, body: &str| {
-        std::fs::write(p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))
-    };
+) -> Result<(Files, Vec<String>), Error> {
+    let write = |p: &Path, body: &str| std::fs::write(p, body).map_err(|e| Error::write(p, e));
     let list = dir.join(format!("reconcile-{stamp}-versions.csv"));
     write(&list, &list_csv(outcomes))?;
     let (mut files, commands) = write_manifests(outcomes, manifest_rows(outcomes), dir, stamp)?;
@@ -490,10 +491,8 @@ pub fn write_manifests(
     repairs: Repairs,
     dir: &Path,
     stamp: &str,
-) -> Result<(Files, Vec<String>), String> {
-    let write = |p: &Path, body: &str| {
-        std::fs::write(p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))
-    };
+) -> Result<(Files, Vec<String>), Error> {
+    let write = |p: &Path, body: &str| std::fs::write(p, body).map_err(|e| Error::write(p, e));
     let mut files = Files::default();
     let mut commands = Vec::new();
     for (job, by_bucket, file, first) in [

@@ -165,9 +165,9 @@ impl SqlRule {
         scope: &RuleScope,
         in_flight_cutoff: DateTime<Utc>,
         dest_unexplained_after: Option<DateTime<Utc>>,
-    ) -> Result<SqlRule, String> {
+    ) -> Result<SqlRule, super::Error> {
         if !scope.tags.is_empty() {
-            return Err(super::compare::unsupported_tags().into());
+            return Err(super::Error::TagFiltered);
         }
         Ok(SqlRule {
             prefix: scope.prefix.clone(),
@@ -830,7 +830,9 @@ mod tests {
             other_sources: vec![],
             lifecycle: compare::LifecycleMarkers::None,
         };
-        let e = SqlRule::from_scope(&scope, Utc::now(), None).unwrap_err();
+        let e = SqlRule::from_scope(&scope, Utc::now(), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tags") && !e.contains("next slice"), "{e}");
     }
 }

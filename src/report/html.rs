@@ -18,7 +18,7 @@ pub const RTC_SECS: f64 = 900.0;
 /// Evidence shown per finding is cut at this many characters (the JSON report has it whole).
 const EVIDENCE_LIMIT: usize = 20_000;
 
-pub fn render(report: &Report) -> Result<String, String> {
+pub fn render(report: &Report) -> Result<String, super::Error> {
     let mut h = String::with_capacity(64 * 1024);
     let title = format!("replaudit — {}", report.spec_name);
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");

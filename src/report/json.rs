@@ -2,13 +2,13 @@
 
 use crate::findings::Report;
 
-pub fn render(report: &Report) -> Result<String, String> {
+pub fn render(report: &Report) -> Result<String, super::Error> {
     serde_json::to_string_pretty(report)
         .map(|mut s| {
             s.push('\n');
             s
         })
-        .map_err(|e| format!("cannot serialise report: {e}"))
+        .map_err(super::Error::Json)
 }
 
 #[cfg(test)]

@@ -36,11 +36,11 @@ pub enum Family {
 /// and a CI page of 100 full policy dumps hides the failure it is about.
 pub const EVIDENCE_LIMIT: usize = 4000;
 
-pub fn render(report: &Report) -> Result<String, String> {
+pub fn render(report: &Report) -> Result<String, super::Error> {
     render_family(report, Family::Strict)
 }
 
-pub fn render_family(report: &Report, family: Family) -> Result<String, String> {
+pub fn render_family(report: &Report, family: Family) -> Result<String, super::Error> {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     let timestamp = report.generated_at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let host = hostname();

@@ -12,6 +12,34 @@ pub mod select;
 pub mod table;
 
 use crate::findings::{Finding, Report, Scenario, Status, Summary};
+
+/// Why a report could not be rendered or written; the serde or I/O error is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot serialise report: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("cannot serialise SARIF: {0}")]
+    Sarif(#[source] serde_json::Error),
+    #[error("cannot create output directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    fn write(path: &Path, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -85,11 +113,11 @@ impl Format {
         }
     }
 
-    pub fn render(&self, report: &Report) -> Result<String, String> {
+    pub fn render(&self, report: &Report) -> Result<String, Error> {
         self.render_with(report, &RenderOptions::default())
     }
 
-    pub fn render_with(&self, report: &Report, o: &RenderOptions) -> Result<String, String> {
+    pub fn render_with(&self, report: &Report, o: &RenderOptions) -> Result<String, Error> {
         match self {
             Format::Table => Ok(table::render_with(
                 report,
@@ -146,7 +174,7 @@ pub fn write_all(
     formats: &[Format],
     dir: &Path,
     stem: &str,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, Error> {
     write_all_with(report, formats, dir, stem, &RenderOptions::default())
 }
 
@@ -156,22 +184,22 @@ pub fn write_all_with(
     dir: &Path,
     stem: &str,
     options: &RenderOptions,
-) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
+) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let stamp = report.generated_at.format("%Y%m%dT%H%M%SZ");
     let mut written = Vec::new();
     for f in formats {
         let body = f.render_with(report, options)?;
         let ext = f.extension();
         let stamped = dir.join(format!("{stem}-{stamp}.{ext}"));
-        std::fs::write(&stamped, &body)
-            .map_err(|e| format!("cannot write {}: {e}", stamped.display()))?;
+        std::fs::write(&stamped, &body).map_err(|e| Error::write(&stamped, e))?;
         let latest = dir.join(format!("{stem}-latest.{ext}"));
         let tmp = dir.join(format!(".{stem}-latest.{ext}.tmp"));
-        std::fs::write(&tmp, &body).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &latest)
-            .map_err(|e| format!("cannot write {}: {e}", latest.display()))?;
+        std::fs::write(&tmp, &body).map_err(|e| Error::write(&tmp, e))?;
+        std::fs::rename(&tmp, &latest).map_err(|e| Error::write(&latest, e))?;
         written.push(stamped);
         written.push(latest);
     }

@@ -57,25 +57,65 @@ impl Mute {
 }
 
 /// Read and check a mute file; errors name the file, the line and the entry.
-pub fn load(path: &Path) -> Result<Vec<Mute>, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read mute file {}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Vec<Mute>, MuteError> {
+    let bytes = std::fs::read(path).map_err(|source| MuteError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("mute file {}:{line}: not valid UTF-8", path.display())
+        MuteError::NotUtf8 {
+            path: path.to_path_buf(),
+            line,
+        }
     })?;
-    parse(&text).map_err(|e| format!("mute file {}:{e}", path.display()))
+    parse(&text).map_err(|e| MuteError::In {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
+}
+
+/// Why a mute file cannot be used: where (file, line, column) and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum MuteError {
+    #[error("cannot read mute file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("mute file {}:{line}: not valid UTF-8", path.display())]
+    NotUtf8 {
+        path: std::path::PathBuf,
+        line: usize,
+    },
+    /// An error of [`parse`], in this file.
+    #[error("mute file {}:{source}", path.display())]
+    In {
+        path: std::path::PathBuf,
+        source: Box<MuteError>,
+    },
+    /// `LINE:COLUMN: cause`, on one line.
+    #[error("{line}:{column}: {message}")]
+    At {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Parse mute-file text. An error reads `LINE:COLUMN: cause` on one line, the whole cause
 /// included: the TOML library's `Display` spreads it over several lines (position, a
 /// source excerpt, then the cause), and only the first line of a fatal error reaches the
 /// user. The spec's errors are worded the same way (`crate::spec::parse`).
-pub fn parse(text: &str) -> Result<Vec<Mute>, String> {
+pub fn parse(text: &str) -> Result<Vec<Mute>, MuteError> {
     let at = |offset: usize, msg: &str| {
         let (line, column) = crate::spec::line_col(text, offset);
-        format!("{line}:{column}: {msg}")
+        MuteError::At {
+            line,
+            column,
+            message: msg.to_string(),
+        }
     };
     let file: MuteFile = toml::from_str(text).map_err(|e| {
         at(
@@ -221,11 +261,15 @@ expires = 2027-03-31
 
     #[test]
     fn a_toml_error_keeps_its_cause_and_line_on_one_line() {
-        let e = parse("[[mute]]\nrule = \"x\"\nexpires = 2027-01-01\n").unwrap_err();
+        let e = parse("[[mute]]\nrule = \"x\"\nexpires = 2027-01-01\n")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains('\n'), "{e}");
         assert!(e.contains("missing field `reason`"), "{e}");
         assert!(e.starts_with("1:1: ") || e.starts_with("2:"), "{e}");
-        let e = parse("[[mute]]\nrule = \"x\"\nreason = \"\"\nexpires = 2027-01-01\n").unwrap_err();
+        let e = parse("[[mute]]\nrule = \"x\"\nreason = \"\"\nexpires = 2027-01-01\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("3:") && e.contains("reason is required"),
             "{e}"
@@ -237,12 +281,14 @@ expires = 2027-03-31
         assert!(
             parse("[[mute]]\nrule = \"x\"\nreason = \"\"\nexpires = 2027-01-01\n")
                 .unwrap_err()
+                .to_string()
                 .contains("reason is required")
         );
         assert!(parse("[[mute]]\nrule = \"x\"\nreason = \"r\"\n").is_err());
         assert!(
             parse("[[mute]]\nrule = \"x\"\nreason = \"r\"\nexpires = \"soon\"\n")
                 .unwrap_err()
+                .to_string()
                 .contains("must be a date")
         );
     }

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 /// GitHub code scanning ignores results past 5000 in a run.
 pub const MAX_RESULTS: usize = 5000;
 
-pub fn render(report: &Report) -> Result<String, String> {
+pub fn render(report: &Report) -> Result<String, super::Error> {
     let mut problems: Vec<&Finding> = report
         .findings
         .iter()
@@ -93,7 +93,7 @@ pub fn render(report: &Report) -> Result<String, String> {
             s.push('\n');
             s
         })
-        .map_err(|e| format!("cannot serialise SARIF: {e}"))
+        .map_err(super::Error::Sarif)
 }
 
 fn level(s: Severity) -> &'static str {

@@ -14,18 +14,28 @@ pub struct Selection {
     skip: Vec<String>,
 }
 
+/// A `--rules` / `--skip-rules` pattern that matches no rule (a typo must not pass for a green
+/// run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag} {pattern}: no rule matches (see `replaudit rules`)")]
+pub struct UnknownRule {
+    pub flag: &'static str,
+    pub pattern: String,
+}
+
 impl Selection {
     /// `known` are the rule ids that exist; a pattern matching none of them is a typo, and a
     /// typo in `--skip-rules` silently skipping nothing (or in `--rules` selecting nothing)
     /// must not pass for a green run.
-    pub fn new(only: &[String], skip: &[String], known: &[&str]) -> Result<Selection, String> {
+    pub fn new(only: &[String], skip: &[String], known: &[&str]) -> Result<Selection, UnknownRule> {
         for (flag, pats) in [("--rules", only), ("--skip-rules", skip)] {
             for p in pats {
                 let w = WildMatch::new(p);
                 if !known.iter().any(|id| w.matches(id)) {
-                    return Err(format!(
-                        "{flag} {p}: no rule matches (see `replaudit rules`)"
-                    ));
+                    return Err(UnknownRule {
+                        flag,
+                        pattern: p.clone(),
+                    });
                 }
             }
         }
@@ -73,7 +83,9 @@ mod tests {
         assert!(Selection::new(&[], &[], &known)
             .unwrap()
             .includes("canary-write"));
-        let e = Selection::new(&["buckt-*".into()], &[], &known).unwrap_err();
+        let e = Selection::new(&["buckt-*".into()], &[], &known)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--rules buckt-*: no rule matches"), "{e}");
     }
 }

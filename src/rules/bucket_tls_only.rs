@@ -59,7 +59,10 @@ pub struct AllowedOverHttp {
 /// Does this bucket refuse every request without TLS? `Ok(vec![])` when it does; otherwise the
 /// requests that would be allowed over plain HTTP. `Err` when the bucket policy cannot be read.
 /// Shared with `config-rule-agreement`, which compares AWS Config's verdict against this one.
-pub fn allowed_over_http(cx: &AuditContext, alias: &str) -> Result<Vec<AllowedOverHttp>, String> {
+pub fn allowed_over_http(
+    cx: &AuditContext,
+    alias: &str,
+) -> Result<Vec<AllowedOverHttp>, crate::access::Error> {
     let policy = bucket_policy(cx.snap, alias)?;
     let account = cx.bucket_account_id(alias).unwrap_or_default();
     let bucket = cx.bucket_arn(alias);

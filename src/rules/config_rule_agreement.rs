@@ -175,9 +175,15 @@ fn counterpart(source_identifier: &str) -> &'static str {
 }
 
 /// replaudit's answer to the question a managed rule asks, from the snapshot.
-fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Result<bool, String> {
-    let b = cx.bucket_state(alias).ok_or("bucket was not collected")?;
-    let why = |f: Option<String>| f.unwrap_or_default();
+fn own_verdict(
+    cx: &AuditContext,
+    source_identifier: &str,
+    alias: &str,
+) -> Result<bool, crate::access::Error> {
+    let b = cx
+        .bucket_state(alias)
+        .ok_or_else(|| crate::access::Error::NotCollected("bucket".into()))?;
+    let why = |f: Option<String>| crate::access::Error::Unreadable(f.unwrap_or_default());
     match source_identifier {
         // NON_COMPLIANT when there is no replication rule or any rule is disabled.
         // <https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-replication-enabled.html>
@@ -211,7 +217,9 @@ fn own_verdict(cx: &AuditContext, source_identifier: &str, alias: &str) -> Resul
         "S3_BUCKET_SSL_REQUESTS_ONLY" => {
             super::bucket_tls_only::allowed_over_http(cx, alias).map(|a| a.is_empty())
         }
-        other => Err(format!("unknown managed rule {other}")),
+        other => Err(crate::access::Error::Undecided(format!(
+            "unknown managed rule {other}"
+        ))),
     }
 }
 

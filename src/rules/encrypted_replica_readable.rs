@@ -91,7 +91,7 @@ impl Rule for EncryptedReplicaReadable {
         );
         for reader in &a.readers {
             let arn = cx.principal_arn(reader.get_ref());
-            let prepared = (|| -> Result<_, String> {
+            let prepared = (|| -> Result<_, crate::access::Error> {
                 let who = identity_side(cx.snap, arn)?;
                 let bp = bucket_policy(cx.snap, bucket)?;
                 let restrict = restrict_public_buckets(cx.snap, cx.spec, bucket, bp.as_ref())?;

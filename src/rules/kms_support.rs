@@ -19,7 +19,7 @@ pub fn ask_kms(
     action: &str,
     key: &str,
     context: &S3KmsContext,
-) -> Result<Asked, String> {
+) -> Result<Asked, crate::access::Error> {
     let key_arn = resolved_key_arn(cx.snap, key)?;
     let kp = key_policy(cx.snap, key)?;
     let key_account = crate::spec::arn_account(&key_arn).unwrap_or_default();
@@ -45,14 +45,18 @@ pub fn ask_kms(
 
 /// Why a key cannot be used for a bucket in `region` (from DescribeKey), `Ok(vec![])` when it
 /// can; `Err` when the key could not be described (`Ok` with a problem when it does not exist).
-pub fn key_problems(cx: &AuditContext, key: &str, region: &str) -> Result<Vec<String>, String> {
+pub fn key_problems(
+    cx: &AuditContext,
+    key: &str,
+    region: &str,
+) -> Result<Vec<String>, crate::access::Error> {
     match key_metadata(cx.snap, key) {
         Fetched::Ok { value } => Ok(key_unusable(value, region)),
         Fetched::Absent { reason } => Ok(vec![format!("key {key} does not exist ({reason})")]),
-        f => Err(format!(
+        f => Err(crate::access::Error::Unreadable(format!(
             "key {key} could not be described: {}",
             f.why_missing().unwrap_or_default()
-        )),
+        ))),
     }
 }
 
@@ -75,11 +79,11 @@ pub fn check_live_key(cx: &AuditContext, want: &str, live: &str, region: &str) -
     let mut k = KeyCheck::default();
     match resolved_key_arn(cx.snap, want) {
         Ok(a) => k.expected_key_arn = Some(a),
-        Err(e) => k.unknowns.push(e),
+        Err(e) => k.unknowns.push(e.to_string()),
     }
     match resolved_key_arn(cx.snap, live) {
         Ok(a) => k.actual_key_arn = Some(a),
-        Err(e) => k.unknowns.push(e),
+        Err(e) => k.unknowns.push(e.to_string()),
     }
     if let Some(actual) = &k.actual_key_arn {
         match kms_key_matches(want, k.expected_key_arn.as_deref(), actual) {
@@ -109,7 +113,7 @@ pub fn check_live_key(cx: &AuditContext, want: &str, live: &str, region: &str) -
                 Some(r) if !region.is_empty() && r != region => k.problems.push(format!(
                     "key {live} is in {r}, not in the bucket's Region {region}"
                 )),
-                _ => k.unknowns.push(e),
+                _ => k.unknowns.push(e.to_string()),
             }
         }
     }

@@ -150,7 +150,7 @@ impl Rule for ReplicationKmsPermissions {
                         key: replica_key,
                         context: replica_cx,
                         why: "verify the S3 Bucket Key of the replicas",
-                        only_if: replica_bk.clone().err(),
+                        only_if: replica_bk.as_ref().err().map(|e| e.to_string()),
                     });
                 }
                 let mut missing = Vec::new();
@@ -226,7 +226,7 @@ impl Rule for ReplicationKmsPermissions {
 }
 
 /// Ask the policy engine one KMS request of the role (identity + key policy).
-fn ask_key(cx: &AuditContext, who: &IdentitySide, n: &Need) -> Result<Asked, String> {
+fn ask_key(cx: &AuditContext, who: &IdentitySide, n: &Need) -> Result<Asked, crate::access::Error> {
     ask_kms(cx, who, n.action, n.key, &n.context)
 }
 

@@ -54,19 +54,21 @@ impl Rule for RoleLeastPrivilege {
             let who = match identity_side(cx.snap, arn) {
                 Ok(w) => w,
                 Err(e) => {
-                    out.push(if e.contains("does not exist") {
-                        skip(
-                            &META,
-                            scenario,
-                            arn,
-                            format!(
-                                "role does not exist (reported by {})",
-                                super::role_exists::META.id
-                            ),
-                        )
-                    } else {
-                        error(&META, scenario, arn, e)
-                    });
+                    out.push(
+                        if matches!(e, crate::access::Error::PrincipalMissing { .. }) {
+                            skip(
+                                &META,
+                                scenario,
+                                arn,
+                                format!(
+                                    "role does not exist (reported by {})",
+                                    super::role_exists::META.id
+                                ),
+                            )
+                        } else {
+                            error(&META, scenario, arn, e)
+                        },
+                    );
                     continue;
                 }
             };

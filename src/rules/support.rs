@@ -40,9 +40,9 @@ pub fn error(
     meta: &'static RuleMeta,
     scenario: Scenario,
     resource: &str,
-    message: impl Into<String>,
+    message: impl std::fmt::Display,
 ) -> Finding {
-    let message = message.into();
+    let message = message.to_string();
     meta.finding(
         scenario,
         Status::Error,
@@ -68,12 +68,6 @@ pub fn skip(
     )
 }
 
-/// The checks that report what the shared helpers skip: a missing configuration, a missing or
-/// disabled rule. Named by id, not through the rules' `META`, so that the helpers every rule
-/// uses import no rule (no circle); the test below keeps each id equal to its rule's.
-const REPORTED_BY_CONFIGURED: &str = "replication-configured";
-const REPORTED_BY_RULE_ENABLED: &str = "replication-rule-enabled";
-
 /// The live replication configuration of a spec replication, or the finding that explains why
 /// there is none to check (`skip` when absent: `replication-configured` reports that as a fail).
 /// The large `Err` is fine: it is built at most once per replication per rule.
@@ -97,7 +91,7 @@ pub fn live_replication<'a>(
             &resource,
             format!(
                 "no replication configuration on the source bucket (reported by {})",
-                REPORTED_BY_CONFIGURED
+                super::replication_configured::META.id
             ),
         )),
         f => Err(unknown(
@@ -166,7 +160,11 @@ pub struct BucketSide {
 }
 
 impl BucketSide {
-    pub fn for_role(cx: &AuditContext, who: &IdentitySide, alias: &str) -> Result<Self, String> {
+    pub fn for_role(
+        cx: &AuditContext,
+        who: &IdentitySide,
+        alias: &str,
+    ) -> Result<Self, access::Error> {
         if cx.bucket_account_id(alias) != Some(who.account.as_str()) {
             return Ok(BucketSide {
                 policy: None,
@@ -248,7 +246,7 @@ pub fn per_live_rule(
                     &resource,
                     format!(
                         "{label}: no live rule to check (reported by {})",
-                        REPORTED_BY_RULE_ENABLED
+                        super::replication_rule_enabled::META.id
                     ),
                 )),
             }
@@ -323,19 +321,4 @@ pub fn destination_needs(cx: &AuditContext, rule: &crate::spec::ReplicationRule)
             resource: obj.clone(),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_reporting_checks_are_named_by_their_ids() {
-        assert_eq!(
-            super::REPORTED_BY_CONFIGURED,
-            super::super::replication_configured::META.id
-        );
-        assert_eq!(
-            super::REPORTED_BY_RULE_ENABLED,
-            super::super::replication_rule_enabled::META.id
-        );
-    }
 }

@@ -66,7 +66,8 @@ impl Rule for UploaderRestriction {
             Ok(r) => r,
             Err(e) => return vec![error(&META, scenario, &cx.bucket_arn(bucket), e)],
         };
-        let mut probes: Vec<(String, Result<IdentitySide, String>, bool)> = Vec::new();
+        let mut probes: Vec<(String, Result<IdentitySide, crate::access::Error>, bool)> =
+            Vec::new();
         for u in &c.uploaders {
             let arn = cx.principal_arn(u.get_ref());
             probes.push((arn.to_string(), identity_side(cx.snap, arn), true));

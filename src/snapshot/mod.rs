@@ -623,32 +623,42 @@ pub struct ConfigRule {
     pub state: Option<String>,
 }
 
+/// Why a snapshot file cannot be read; the JSON error (with its line and column) is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("snapshot is not a JSON object: {0}")]
+    NotAnObject(#[source] serde_json::Error),
+    #[error("snapshot is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("snapshot schema_version {0} is not supported (this build reads {SCHEMA_VERSION})")]
+    Unsupported(u64),
+    #[error("snapshot has no schema_version")]
+    NoVersion,
+    #[error("snapshot does not match schema {SCHEMA_VERSION}: {0}")]
+    Schema(#[source] serde_json::Error),
+}
+
 impl Snapshot {
     /// A snapshot is only trusted when its schema is the one this build understands.
     /// The version is read first, from the top level only (values are skipped, not built), so
     /// that an older snapshot is named as such; the snapshot itself is then read straight from
     /// the text, so that an error carries its line and column (a `serde_json::Value` in
     /// between would lose them).
-    pub fn from_json(text: &str) -> Result<Snapshot, String> {
+    pub fn from_json(text: &str) -> Result<Snapshot, LoadError> {
         #[derive(Deserialize)]
         struct Version {
             schema_version: Option<serde_json::Value>,
         }
         let v: Version = serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => format!("snapshot is not a JSON object: {e}"),
-            _ => format!("snapshot is not valid JSON: {e}"),
+            serde_json::error::Category::Data => LoadError::NotAnObject(e),
+            _ => LoadError::NotJson(e),
         })?;
         match v.schema_version.as_ref().and_then(|s| s.as_u64()) {
             Some(n) if n == u64::from(SCHEMA_VERSION) => {}
-            Some(n) => {
-                return Err(format!(
-                "snapshot schema_version {n} is not supported (this build reads {SCHEMA_VERSION})"
-            ))
-            }
-            None => return Err("snapshot has no schema_version".into()),
+            Some(n) => return Err(LoadError::Unsupported(n)),
+            None => return Err(LoadError::NoVersion),
         }
-        serde_json::from_str(text)
-            .map_err(|e| format!("snapshot does not match schema {SCHEMA_VERSION}: {e}"))
+        serde_json::from_str(text).map_err(LoadError::Schema)
     }
 
     /// The fuzz body of the snapshot reader (cargo-fuzz target `snapshot_parse`): any bytes
@@ -706,9 +716,11 @@ mod tests {
         let v2 = text.replace("\"schema_version\":1", "\"schema_version\":2");
         assert!(Snapshot::from_json(&v2)
             .unwrap_err()
+            .to_string()
             .contains("schema_version 2"));
         assert!(Snapshot::from_json("{}")
             .unwrap_err()
+            .to_string()
             .contains("no schema_version"));
         assert!(Snapshot::from_json("not json").is_err());
     }
