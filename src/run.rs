@@ -247,6 +247,23 @@ pub async fn collect_live(
     Ok((snap, run))
 }
 
+/// The state a command works on: the saved snapshot it was given (a completed run), or the
+/// live accounts ([`collect_live`]); either way checked to be the spec's. `Err(Ok(code))`: the
+/// set-up check refused the run; `Err(Err(_))`: the snapshot cannot be used.
+pub async fn state(
+    spec: &spec::Spec,
+    snapshot: Option<&Path>,
+    aws: &AwsSettings,
+    evidence: &EvidenceSettings,
+) -> Result<(Snapshot, RunStatus), Outcome> {
+    let (snap, run) = match snapshot {
+        Some(p) => (load_snapshot(p).map_err(Err)?, RunStatus::completed()),
+        None => collect_live(spec, aws, evidence).await.map_err(Ok)?,
+    };
+    check_snapshot_spec(&snap, spec).map_err(Err)?;
+    Ok((snap, run))
+}
+
 /// The run status of a run that went on without some accounts.
 pub fn unusable_run(unusable: &BTreeMap<String, String>) -> RunStatus {
     if unusable.is_empty() {

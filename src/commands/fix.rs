@@ -2,11 +2,9 @@
 //! change can cure, written as a plan folder. Nothing is applied.
 
 use crate::cli::{FixArgs, TableOrJson};
-use crate::findings::RunStatus;
 use crate::fix;
 use crate::run::{
-    check_output_dir, check_snapshot_spec, collect_live, emit, load_snapshot, load_spec,
-    AwsSettings, EvidenceSettings, Fatal, Outcome,
+    check_output_dir, emit, load_spec, state, AwsSettings, EvidenceSettings, Fatal, Outcome,
 };
 use crate::spec::LoadedSpec;
 use std::path::PathBuf;
@@ -39,14 +37,10 @@ impl FixSettings {
 /// Exit 0 when nothing fails or verified changes cure every failure; 1 when something stays
 /// failing (a decision, a change that could not be verified) or the state was not fully read.
 pub async fn run(s: FixSettings) -> Outcome {
-    let (snap, run) = match &s.snapshot {
-        Some(p) => (load_snapshot(p)?, RunStatus::completed()),
-        None => match collect_live(&s.spec, &s.aws, &s.evidence).await {
-            Ok(r) => r,
-            Err(code) => return Ok(code),
-        },
+    let (snap, run) = match state(&s.spec, s.snapshot.as_deref(), &s.aws, &s.evidence).await {
+        Ok(st) => st,
+        Err(exit) => return exit,
     };
-    check_snapshot_spec(&snap, &s.spec)?;
     let plan = fix::plan(&s.spec, &snap);
     fix::write(&plan, &s.spec, &snap, &s.output_dir)?;
     match s.json {

@@ -2,12 +2,9 @@
 
 use crate::change::{self, Change, ChangeError};
 use crate::cli::WhatIfArgs;
-use crate::findings::{Report, RunStatus};
+use crate::findings::Report;
 use crate::report::Format;
-use crate::run::{
-    check_snapshot_spec, collect_live, emit, load_snapshot, load_spec, AwsSettings,
-    EvidenceSettings, Fatal, Outcome,
-};
+use crate::run::{emit, load_spec, state, AwsSettings, EvidenceSettings, Fatal, Outcome};
 use crate::spec::LoadedSpec;
 use crate::whatif;
 use std::path::PathBuf;
@@ -42,14 +39,10 @@ impl WhatIfSettings {
 /// passed would not, or AWS would refuse the change), or when the state was not fully read;
 /// 2 when the change set names what the spec does not have; 130/143 on a signal.
 pub async fn run(s: WhatIfSettings) -> Outcome {
-    let (snap, run) = match &s.snapshot {
-        Some(p) => (load_snapshot(p)?, RunStatus::completed()),
-        None => match collect_live(&s.spec, &s.aws, &s.evidence).await {
-            Ok(r) => r,
-            Err(code) => return Ok(code),
-        },
+    let (snap, run) = match state(&s.spec, s.snapshot.as_deref(), &s.aws, &s.evidence).await {
+        Ok(st) => st,
+        Err(exit) => return exit,
     };
-    check_snapshot_spec(&snap, &s.spec)?;
     let w = match whatif::evaluate(&s.spec, &snap, &s.changes) {
         Ok(w) => w,
         Err(e @ ChangeError::Refused { .. }) => {

@@ -3,11 +3,7 @@
 
 use crate::access::whocan;
 use crate::cli::WhoCanArgs;
-use crate::findings::RunStatus;
-use crate::run::{
-    check_snapshot_spec, collect_live, emit, load_snapshot, load_spec, AwsSettings,
-    EvidenceSettings, Fatal, Outcome,
-};
+use crate::run::{emit, load_spec, state, AwsSettings, EvidenceSettings, Fatal, Outcome};
 use crate::spec::LoadedSpec;
 use std::path::PathBuf;
 
@@ -51,14 +47,10 @@ impl WhoCanSettings {
 /// account failed the set-up check or `--deadline` stopped the collection; 130/143 on a signal
 /// (the same contract as `audit`).
 pub async fn run(s: WhoCanSettings) -> Outcome {
-    let (snap, run) = match &s.snapshot {
-        Some(p) => (load_snapshot(p)?, RunStatus::completed()),
-        None => match collect_live(&s.spec, &s.aws, &s.evidence).await {
-            Ok(r) => r,
-            Err(code) => return Ok(code),
-        },
+    let (snap, run) = match state(&s.spec, s.snapshot.as_deref(), &s.aws, &s.evidence).await {
+        Ok(st) => st,
+        Err(exit) => return exit,
     };
-    check_snapshot_spec(&snap, &s.spec)?;
     let w = whocan::analyze(&s.spec, &snap, &s.options);
     match s.json {
         true => emit(&format!("{}\n", serde_json::to_string_pretty(&w)?))?,
