@@ -1,5 +1,5 @@
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Scenario, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -40,10 +40,6 @@ declare_rule! {
 }
 
 impl Rule for ConfigRecorder {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
             return vec![skip(

@@ -1,5 +1,5 @@
 use super::support::{ask, destination_needs, error, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::{bucket_policy, identity_side, IdentitySide, Leg};
 use crate::findings::{Finding, Status};
 use serde_json::json;
@@ -32,10 +32,6 @@ declare_rule! {
 }
 
 impl Rule for DestinationPolicyAllowsRole {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for r in &cx.spec.replication {

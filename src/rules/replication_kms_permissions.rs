@@ -1,6 +1,6 @@
 use super::kms_support::ask_kms;
 use super::support::{error, sample_key, skip, Asked};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::kms::{bucket_key_enabled, either, S3KmsContext};
 use crate::access::{identity_side, IdentitySide};
 use crate::findings::{Finding, Status};
@@ -69,10 +69,6 @@ struct Need<'a> {
 }
 
 impl Rule for ReplicationKmsPermissions {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         let scenario = crate::findings::Scenario::ScenarioA;

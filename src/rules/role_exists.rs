@@ -1,4 +1,4 @@
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for RoleExists {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, _) in cx.replication_roles() {

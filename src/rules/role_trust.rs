@@ -1,5 +1,5 @@
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::policy::{self, Context, Decision, Policy, PolicySet, PrincipalEntry, Request};
 use crate::snapshot::Fetched;
@@ -38,10 +38,6 @@ declare_rule! {
 }
 
 impl Rule for RoleTrust {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, replications) in cx.replication_roles() {

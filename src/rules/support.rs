@@ -1,6 +1,6 @@
 //! Small helpers shared by rules, so each rule file reads as its check and nothing else.
 
-use super::{AuditContext, RuleMeta};
+use super::{AuditContext, Marks, Rule, RuleMeta, Walk};
 use crate::access::{self, IdentitySide, Leg, Query};
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{Decision, Evaluation, Policy};
@@ -87,7 +87,7 @@ pub fn live_replication<'a>(
     let alias = r.source.get_ref();
     let resource = cx.bucket_arn(alias);
     let Some(b) = cx.bucket_state(alias) else {
-        return Err(error(meta, scenario, &resource, "bucket was not collected"));
+        return Err(not_collected(meta, &At { scenario, resource }));
     };
     match &b.replication {
         Fetched::Ok { value } => Ok(value),
@@ -207,18 +207,177 @@ impl BucketSide {
     }
 }
 
+/// The finding of the twin rules `role-source-permissions` and `role-destination-permissions`:
+/// whether the role `who` is allowed every one of `needs` on the bucket `alias`, asked as S3
+/// decides it ([`BucketSide`]). `label` prefixes an error (the spec rule it is about); `pass` and
+/// `fail` are the messages, `fail` followed by what is missing.
+#[allow(clippy::too_many_arguments)]
+pub fn role_needs_finding(
+    meta: &'static RuleMeta,
+    cx: &AuditContext,
+    who: &IdentitySide,
+    at: &super::At,
+    alias: &str,
+    needs: Vec<Needed>,
+    label: Option<&str>,
+    pass: String,
+    fail: String,
+) -> Finding {
+    let acct = cx.bucket_account_id(alias).unwrap_or_default();
+    let side = match BucketSide::for_role(cx, who, alias) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = match label {
+                Some(l) => format!("{l}: {e}"),
+                None => e,
+            };
+            return error(meta, at.scenario, &at.resource, e);
+        }
+    };
+    let mut missing = Vec::new();
+    let mut evidence = Vec::new();
+    for n in needs {
+        let a = side.ask(cx, who, n.action, &n.resource, acct);
+        if !a.allowed() {
+            missing.push(format!(
+                "{} on {} ({}: {})",
+                n.action,
+                n.resource,
+                a.eval.decision,
+                a.summary()
+            ));
+        }
+        evidence.push(a.evidence);
+    }
+    let (status, message) = if missing.is_empty() {
+        (Status::Pass, pass)
+    } else {
+        (
+            Status::Fail,
+            format!("{fail}: missing {}", missing.join("; ")),
+        )
+    };
+    meta.finding(
+        at.scenario,
+        status,
+        at.resource.as_str(),
+        message,
+        json!({"checks": evidence}),
+    )
+}
+
 /// Sample object key under a prefix, for object-level questions.
 pub fn sample_key(prefix: &str) -> String {
     format!("{prefix}replaudit-sample-object")
 }
 
+/// Where a walked item's findings go: the scenario and resource the walk resolved for it once.
+pub struct At {
+    pub scenario: Scenario,
+    pub resource: String,
+}
+
+/// The default [`Rule::check`]: walk what the rule's [`Walk`] names, resolve each item's
+/// collected state once, report what is missing, and hand the rest to the rule's hooks.
+pub fn walk<R: Rule + ?Sized>(rule: &R, cx: &AuditContext) -> Vec<Finding> {
+    let meta = rule.meta();
+    let mut out = Vec::new();
+    match rule.walk() {
+        Walk::Own => {}
+        Walk::Buckets => {
+            for (alias, want) in &cx.spec.buckets {
+                let at = At {
+                    scenario: rule.bucket_scenario(cx, alias),
+                    resource: cx.bucket_arn(alias),
+                };
+                if let Some(f) = rule.check_bucket_spec(cx, alias, want, &at) {
+                    out.push(f);
+                    continue;
+                }
+                match cx.bucket_state(alias) {
+                    Some(b) => out.extend(rule.check_bucket(cx, alias, want, b, &at)),
+                    None => out.push(not_collected(meta, &at)),
+                }
+            }
+        }
+        Walk::Sources => {
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                match cx.bucket_state(r.source.get_ref()) {
+                    Some(b) => out.extend(rule.check_source(cx, r, b, &at)),
+                    None => out.push(not_collected(meta, &at)),
+                }
+            }
+        }
+        Walk::Replications => {
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                if let Some(why) = rule.skip_replication(cx, r) {
+                    out.push(skip(meta, at.scenario, &at.resource, why));
+                    continue;
+                }
+                match live_replication(meta, cx, r) {
+                    Ok(live) => out.extend(rule.check_replication(cx, r, live, &at)),
+                    Err(f) => out.push(f),
+                }
+            }
+        }
+        Walk::ReplicationRules => {
+            out = per_live_rule(meta, cx, |c| rule.check_replication_rule(cx, c));
+        }
+        Walk::Roles => {
+            let mut marks = Marks::default();
+            for r in &cx.spec.replication {
+                marks.mark(out.len(), r, None);
+                // A role's findings belong to step 3, or to scenario D for the log replication.
+                let scenario = match cx.replication_scenario(r) {
+                    Scenario::ScenarioD => Scenario::ScenarioD,
+                    _ => Scenario::Step3,
+                };
+                let arn = cx.principal_arn(r.role.get_ref());
+                let at = At {
+                    scenario,
+                    resource: arn.to_string(),
+                };
+                let who = match access::identity_side(cx.snap, arn) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        out.push(error(meta, scenario, arn, e));
+                        continue;
+                    }
+                };
+                out.extend(rule.check_role(cx, r, &who, &at));
+                for (i, want) in r.rules.iter().enumerate() {
+                    marks.mark(out.len(), r, Some(i));
+                    out.extend(rule.check_role_rule(cx, r, i, want, &who, &at));
+                }
+            }
+            marks.apply(cx.spec, &mut out);
+        }
+    }
+    out
+}
+
+/// A replication's findings: its scenario, on its source bucket.
+fn replication_at(cx: &AuditContext, r: &Replication) -> At {
+    At {
+        scenario: cx.replication_scenario(r),
+        resource: cx.bucket_arn(r.source.get_ref()),
+    }
+}
+
+/// The one finding for a spec bucket the snapshot does not hold.
+fn not_collected(meta: &'static RuleMeta, at: &At) -> Finding {
+    error(meta, at.scenario, &at.resource, "bucket was not collected")
+}
+
 /// Run `check` for every spec replication rule that has a live counterpart; rules without one
 /// are `skip` here (`replication-rule-enabled` reports them as failures), so one missing rule
 /// is one failure, not eight.
-pub fn per_live_rule(
+fn per_live_rule(
     meta: &'static RuleMeta,
     cx: &AuditContext,
-    mut check: impl FnMut(&RuleCheck) -> Finding,
+    mut check: impl FnMut(&RuleCheck) -> Vec<Finding>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in &cx.spec.replication {
@@ -234,7 +393,7 @@ pub fn per_live_rule(
         for (i, want) in r.rules.iter().enumerate() {
             let label = want.label(i);
             match cx.live_rule(&live.rules, want) {
-                Some(rule) => out.push(check(&RuleCheck {
+                Some(rule) => out.extend(check(&RuleCheck {
                     replication: r,
                     want,
                     live: rule,

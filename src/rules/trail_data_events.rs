@@ -1,5 +1,5 @@
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::snapshot::{AdvancedEventSelector, Fetched, Trail};
 use serde_json::json;
@@ -42,10 +42,6 @@ declare_rule! {
 }
 
 impl Rule for TrailDataEvents {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
             return vec![skip(
