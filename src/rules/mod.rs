@@ -58,7 +58,7 @@ pub use registry::{all_metas, all_rules, find_rule, run_all};
 use crate::access::IdentitySide;
 pub use crate::catalogue::{Declared, RuleMeta};
 use crate::findings::Finding;
-use crate::snapshot::{BucketState, ReplicationConfiguration};
+use crate::snapshot::{BucketState, PrincipalState, ReplicationConfiguration};
 use crate::spec::{Bucket, Replication, ReplicationRule};
 pub use support::{At, RuleCheck};
 
@@ -82,6 +82,10 @@ pub enum Walk {
     /// Every spec replication rule with the live rule that implements it
     /// ([`Rule::check_replication_rule`]); a missing live rule is `replication-rule-enabled`'s.
     ReplicationRules,
+    /// Every spec replication rule, live or not ([`Rule::check_spec_rule`]).
+    SpecRules,
+    /// Every distinct replication role with its collected state ([`Rule::check_principal`]).
+    Principals,
     /// Every spec replication with its role's identity ([`Rule::check_role`], then
     /// [`Rule::check_role_rule`] for each of its rules); each finding names the replication (or
     /// the rule) it is about (see [`Marks`]), as a role many replications share would otherwise
@@ -154,6 +158,29 @@ pub trait Rule: Declared + Send + Sync {
     }
 
     fn check_replication_rule(&self, _cx: &AuditContext, _c: &RuleCheck) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    fn check_spec_rule(
+        &self,
+        _cx: &AuditContext,
+        _r: &Replication,
+        _i: usize,
+        _rule: &ReplicationRule,
+        _at: &At,
+    ) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    /// `replications` are those that use the role `alias`.
+    fn check_principal(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        _replications: &[&Replication],
+        _state: &PrincipalState,
+        _at: &At,
+    ) -> Vec<Finding> {
         Vec::new()
     }
 

@@ -4,7 +4,7 @@ use super::{AuditContext, Marks, Rule, RuleMeta, Walk};
 use crate::access::{self, IdentitySide, Leg, Query};
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{Decision, Evaluation, Policy};
-use crate::snapshot::{Fetched, ReplicationConfiguration};
+use crate::snapshot::{AccountState, Fetched, ReplicationConfiguration};
 use crate::spec::Replication;
 use serde_json::json;
 
@@ -325,6 +325,27 @@ pub fn walk<R: Rule + ?Sized>(rule: &R, cx: &AuditContext) -> Vec<Finding> {
         Walk::ReplicationRules => {
             out = per_live_rule(meta, cx, |c| rule.check_replication_rule(cx, c));
         }
+        Walk::SpecRules => {
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                for (i, want) in r.rules.iter().enumerate() {
+                    out.extend(rule.check_spec_rule(cx, r, i, want, &at));
+                }
+            }
+        }
+        Walk::Principals => {
+            for (alias, replications) in cx.replication_roles() {
+                let arn = cx.principal_arn(alias);
+                let at = At {
+                    scenario: cx.role_scenario(alias),
+                    resource: arn.to_string(),
+                };
+                match cx.snap.principal(arn) {
+                    Some(st) => out.extend(rule.check_principal(cx, alias, &replications, st, &at)),
+                    None => out.push(error(meta, at.scenario, arn, "role was not collected")),
+                }
+            }
+        }
         Walk::Roles => {
             let mut marks = Marks::default();
             for r in &cx.spec.replication {
@@ -356,6 +377,22 @@ pub fn walk<R: Rule + ?Sized>(rule: &R, cx: &AuditContext) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The collected state of the spec account `alias`, or the finding (on `resource`) that it was
+/// not collected.
+#[allow(clippy::result_large_err)]
+pub fn account_state<'a>(
+    meta: &'static RuleMeta,
+    cx: &AuditContext<'a>,
+    alias: &str,
+    scenario: Scenario,
+    resource: &str,
+) -> Result<&'a AccountState, Finding> {
+    cx.snap
+        .accounts
+        .get(alias)
+        .ok_or_else(|| error(meta, scenario, resource, "account was not collected"))
 }
 
 /// A replication's findings: its scenario, on its source bucket.
