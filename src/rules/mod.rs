@@ -82,7 +82,8 @@ pub enum Walk {
     /// Every spec replication rule with the live rule that implements it
     /// ([`Rule::check_replication_rule`]); a missing live rule is `replication-rule-enabled`'s.
     ReplicationRules,
-    /// Every spec replication rule, live or not ([`Rule::check_spec_rule`]).
+    /// Every spec replication rule, live or not ([`Rule::check_spec_rule`], and see
+    /// [`Rule::names_its_rule`]).
     SpecRules,
     /// Every distinct replication role with its collected state ([`Rule::check_principal`]).
     Principals,
@@ -102,6 +103,13 @@ pub trait Rule: Declared + Send + Sync {
 
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         support::walk(self, cx)
+    }
+
+    /// Whether the [`Walk::SpecRules`] walk names, on each finding, the spec rule it is about
+    /// (see [`Marks`]), for a rule whose findings are on a resource many replications share (a
+    /// role, a key); else the report attributes each finding by its resource.
+    fn names_its_rule(&self) -> bool {
+        false
     }
 
     /// The finding the spec alone decides for a bucket (a `skip` when it expects nothing of

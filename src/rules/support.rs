@@ -326,11 +326,16 @@ pub fn walk<R: Rule + ?Sized>(rule: &R, cx: &AuditContext) -> Vec<Finding> {
             out = per_live_rule(meta, cx, |c| rule.check_replication_rule(cx, c));
         }
         Walk::SpecRules => {
+            let mut marks = Marks::default();
             for r in &cx.spec.replication {
                 let at = replication_at(cx, r);
                 for (i, want) in r.rules.iter().enumerate() {
+                    marks.mark(out.len(), r, Some(i));
                     out.extend(rule.check_spec_rule(cx, r, i, want, &at));
                 }
+            }
+            if rule.names_its_rule() {
+                marks.apply(cx.spec, &mut out);
             }
         }
         Walk::Principals => {
