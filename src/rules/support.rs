@@ -528,6 +528,82 @@ pub fn destination_needs(cx: &AuditContext, rule: &crate::spec::ReplicationRule)
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::rules::testkit::seed;
+    use crate::rules::{all_rules, Walk};
+
+    /// The walk, not each rule, reports a spec bucket the snapshot does not hold: every rule that
+    /// walks the buckets gives it exactly one finding, the error saying so, unless the spec alone
+    /// decides the bucket (then exactly that finding).
+    #[test]
+    fn every_bucket_walk_reports_a_bucket_that_was_not_collected_once() {
+        let mut f = seed();
+        f.snap.buckets.remove("destination");
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let want = f
+            .spec
+            .bucket("destination")
+            .expect("the seed's destination");
+        let resource = cx.bucket_arn("destination");
+        let mut walked = 0;
+        for rule in all_rules().iter().filter(|r| r.walk() == Walk::Buckets) {
+            walked += 1;
+            let id = rule.meta().id;
+            let at = At {
+                scenario: rule.bucket_scenario(&cx, "destination"),
+                resource: resource.clone(),
+            };
+            let on_it: Vec<Finding> = rule
+                .check(&cx)
+                .into_iter()
+                .filter(|x| x.resource == resource)
+                .collect();
+            assert_eq!(on_it.len(), 1, "{id}: one finding for the bucket");
+            match rule.check_bucket_spec(&cx, "destination", want, &at) {
+                Some(decided) => assert_eq!(on_it[0].message, decided.message, "{id}"),
+                None => {
+                    assert_eq!(on_it[0].status, Status::Error, "{id}");
+                    assert_eq!(
+                        on_it[0].message, "cannot check: bucket was not collected",
+                        "{id}"
+                    );
+                }
+            }
+        }
+        assert!(walked >= 5, "the bucket rules walk the buckets ({walked})");
+    }
+
+    /// Likewise for the replication role: every rule that walks the roles reports a role the
+    /// snapshot does not hold as one error.
+    #[test]
+    fn every_role_walk_reports_a_role_that_was_not_collected_once() {
+        let mut f = seed();
+        let arn = f
+            .spec
+            .principal("replication-role")
+            .unwrap()
+            .arn
+            .get_ref()
+            .clone();
+        assert!(f.snap.principals.remove(&arn).is_some());
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let mut walked = 0;
+        for rule in all_rules().iter().filter(|r| r.walk() == Walk::Principals) {
+            walked += 1;
+            let on_it: Vec<Finding> = rule.check(&cx);
+            assert_eq!(
+                on_it.len(),
+                1,
+                "{}: one finding for the role",
+                rule.meta().id
+            );
+            assert_eq!(on_it[0].status, Status::Error);
+            assert_eq!(on_it[0].resource, arn);
+            assert_eq!(on_it[0].message, "cannot check: role was not collected");
+        }
+        assert_eq!(walked, 2, "role-exists and role-trust walk the roles");
+    }
+
     #[test]
     fn the_reporting_checks_are_named_by_their_ids() {
         assert_eq!(
