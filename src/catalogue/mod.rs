@@ -26,6 +26,12 @@ macro_rules! declare_rule {
         pub struct $name;
 
         pub static META: $crate::catalogue::RuleMeta = declare_rule!(@meta [$($doc)*] $($fields)*);
+
+        impl $crate::catalogue::Declared for $name {
+            fn meta(&self) -> &'static $crate::catalogue::RuleMeta {
+                &META
+            }
+        }
     };
     (
         $(#[doc = $doc:literal])*
@@ -62,6 +68,12 @@ pub mod canary;
 pub mod reconcile;
 
 use crate::findings::{Finding, Scenario, Severity, Status};
+
+/// A check declared with `declare_rule!`: the macro writes this beside the check's `META`, so
+/// no check writes its `fn meta` by hand (and none can return another check's metadata).
+pub trait Declared {
+    fn meta(&self) -> &'static RuleMeta;
+}
 
 /// Static metadata of a check: what reports show beside every finding it produces.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 use super::kms_support::ask_kms;
 use super::support::{ask, error};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::kms::{object_bucket_key, S3KmsContext};
 use crate::access::{bucket_policy, identity_side, restrict_public_buckets, Leg};
 use crate::findings::{Finding, Scenario, Status};
@@ -45,10 +45,6 @@ declare_rule! {
 }
 
 impl Rule for AccessExpectation {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for exp in &cx.spec.access {

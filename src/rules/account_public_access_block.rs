@@ -1,5 +1,5 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{account_state, skip, unknown};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -37,10 +37,6 @@ declare_rule! {
 }
 
 impl Rule for AccountPublicAccessBlock {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, account) in &cx.spec.accounts {
@@ -57,14 +53,12 @@ impl Rule for AccountPublicAccessBlock {
                 ));
                 continue;
             }
-            let Some(st) = cx.snap.accounts.get(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "account was not collected",
-                ));
-                continue;
+            let st = match account_state(&META, cx, alias, scenario, &resource) {
+                Ok(s) => s,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
             };
             out.push(match &st.public_access_block {
                 Fetched::Ok { value } if value.all_on() => META.finding(

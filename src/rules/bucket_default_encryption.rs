@@ -1,9 +1,10 @@
 use super::kms_support::{check_live_key, key_problems};
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::access::kms::live_default_key;
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::Bucket;
 use serde_json::json;
 
 declare_rule! {
@@ -43,120 +44,119 @@ declare_rule! {
 }
 
 impl Rule for BucketDefaultEncryption {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Buckets
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, want) in &cx.spec.buckets {
-            let scenario = cx.bucket_scenario(alias);
-            let resource = cx.bucket_arn(alias);
-            let Some(want_alg) = &want.default_encryption else {
-                out.push(skip(
-                    &META,
-                    scenario,
-                    &resource,
-                    "the spec does not name a default encryption for this bucket",
-                ));
-                continue;
-            };
-            let want_alg = want_alg.get_ref();
-            let want_key = want.kms_key_arn.as_ref().map(|k| k.get_ref().as_str());
-            let Some(b) = cx.bucket_state(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            let rules = match &b.encryption {
-                Fetched::Ok { value } => value,
-                Fetched::Absent { reason } => {
-                    out.push(META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!("no default encryption configured ({reason}); expected {want_alg}"),
-                        json!({"expected_algorithm": want_alg, "expected_key": want_key}),
-                    ));
-                    continue;
-                }
-                f => {
-                    out.push(unknown(&META, scenario, &resource, "default encryption", f));
-                    continue;
-                }
-            };
-            let mut evidence =
-                json!({"expected_algorithm": want_alg, "expected_key": want_key, "actual": rules});
-            let Some(rule) = rules.first() else {
-                out.push(META.finding(
+    fn check_bucket_spec(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        want: &Bucket,
+        at: &At,
+    ) -> Option<Finding> {
+        want.default_encryption.is_none().then(|| {
+            skip(
+                &META,
+                at.scenario,
+                &at.resource,
+                "the spec does not name a default encryption for this bucket",
+            )
+        })
+    }
+
+    fn check_bucket(
+        &self,
+        cx: &AuditContext,
+        alias: &str,
+        want: &Bucket,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        // `check_bucket_spec` skipped a bucket whose default encryption the spec does not name.
+        let Some(want_alg) = want.default_encryption.as_ref().map(|a| a.get_ref()) else {
+            return Vec::new();
+        };
+        let want_key = want.kms_key_arn.as_ref().map(|k| k.get_ref().as_str());
+        let rules = match &b.encryption {
+            Fetched::Ok { value } => value,
+            Fetched::Absent { reason } => {
+                return vec![META.finding(
                     scenario,
                     Status::Fail,
-                    &resource,
-                    "default encryption configuration has no rule",
-                    evidence,
-                ));
-                continue;
-            };
-            let region = b
-                .region
-                .value()
-                .cloned()
-                .unwrap_or_else(|| want.region.get_ref().clone());
-            let (status, msg) = if &rule.sse_algorithm != want_alg {
-                (
-                    Status::Fail,
-                    format!(
-                        "default encryption is {}, expected {want_alg}",
-                        rule.sse_algorithm
-                    ),
-                )
-            } else {
-                let live = live_default_key(cx.spec, &cx.snap.buckets, alias);
-                match (want_key, live) {
-                    (Some(w), Some(live)) => {
-                        let k = check_live_key(cx, w, &live, &region);
-                        evidence["actual_key_arn"] = json!(k.actual_key_arn);
-                        if !k.problems.is_empty() {
-                            (
-                                Status::Fail,
-                                format!("default encryption {}", k.problems.join("; ")),
-                            )
-                        } else if !k.unknowns.is_empty() {
-                            out.push(error(&META, scenario, &resource, k.unknowns.join("; ")));
-                            continue;
-                        } else {
-                            (
-                                Status::Pass,
-                                format!("default encryption is {want_alg} with key {live}"),
-                            )
-                        }
-                    }
-                    (Some(w), None) => (
-                        Status::Fail,
-                        format!("default encryption uses the AWS managed key, expected {w}"),
-                    ),
-                    // The spec names no key: the key in use must still be usable.
-                    (None, Some(live)) => match key_problems(cx, &live, &region) {
-                        Ok(p) if p.is_empty() => (
+                    resource,
+                    format!("no default encryption configured ({reason}); expected {want_alg}"),
+                    json!({"expected_algorithm": want_alg, "expected_key": want_key}),
+                )];
+            }
+            f => {
+                return vec![unknown(&META, scenario, resource, "default encryption", f)];
+            }
+        };
+        let mut evidence =
+            json!({"expected_algorithm": want_alg, "expected_key": want_key, "actual": rules});
+        let Some(rule) = rules.first() else {
+            return vec![META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                "default encryption configuration has no rule",
+                evidence,
+            )];
+        };
+        let region = b
+            .region
+            .value()
+            .cloned()
+            .unwrap_or_else(|| want.region.get_ref().clone());
+        let (status, msg) = if &rule.sse_algorithm != want_alg {
+            (
+                Status::Fail,
+                format!(
+                    "default encryption is {}, expected {want_alg}",
+                    rule.sse_algorithm
+                ),
+            )
+        } else {
+            let live = live_default_key(cx.spec, &cx.snap.buckets, alias);
+            match (want_key, live) {
+                (Some(w), Some(live)) => {
+                    let k = check_live_key(cx, w, &live, &region);
+                    evidence["actual_key_arn"] = json!(k.actual_key_arn);
+                    if !k.problems.is_empty() {
+                        (
+                            Status::Fail,
+                            format!("default encryption {}", k.problems.join("; ")),
+                        )
+                    } else if !k.unknowns.is_empty() {
+                        return vec![error(&META, scenario, resource, k.unknowns.join("; "))];
+                    } else {
+                        (
                             Status::Pass,
                             format!("default encryption is {want_alg} with key {live}"),
-                        ),
-                        Ok(p) => (Status::Fail, format!("default encryption {}", p.join("; "))),
-                        Err(e) => {
-                            out.push(error(&META, scenario, &resource, e));
-                            continue;
-                        }
-                    },
-                    (None, None) => (Status::Pass, format!("default encryption is {want_alg}")),
+                        )
+                    }
                 }
-            };
-            out.push(META.finding(scenario, status, &resource, msg, evidence));
-        }
-        out
+                (Some(w), None) => (
+                    Status::Fail,
+                    format!("default encryption uses the AWS managed key, expected {w}"),
+                ),
+                // The spec names no key: the key in use must still be usable.
+                (None, Some(live)) => match key_problems(cx, &live, &region) {
+                    Ok(p) if p.is_empty() => (
+                        Status::Pass,
+                        format!("default encryption is {want_alg} with key {live}"),
+                    ),
+                    Ok(p) => (Status::Fail, format!("default encryption {}", p.join("; "))),
+                    Err(e) => {
+                        return vec![error(&META, scenario, resource, e)];
+                    }
+                },
+                (None, None) => (Status::Pass, format!("default encryption is {want_alg}")),
+            }
+        };
+        vec![META.finding(scenario, status, resource, msg, evidence)]
     }
 }
 

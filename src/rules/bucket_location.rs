@@ -1,7 +1,8 @@
-use super::support::{error, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::unknown;
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::Bucket;
 use serde_json::json;
 
 declare_rule! {
@@ -38,90 +39,80 @@ declare_rule! {
 }
 
 impl Rule for BucketLocation {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Buckets
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, want) in &cx.spec.buckets {
-            let scenario = cx.bucket_scenario(alias);
-            let resource = cx.bucket_arn(alias);
-            let Some(b) = cx.bucket_state(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            let want_region = want.region.get_ref();
-            let want_account = cx.bucket_account_id(alias).unwrap_or_default();
-            let region = match &b.region {
-                Fetched::Ok { value } => value,
-                Fetched::Absent { reason } => {
-                    out.push(META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!("bucket {} does not exist ({reason})", b.name),
-                        json!({"expected_region": want_region, "expected_account": want_account}),
-                    ));
-                    continue;
-                }
-                f => {
-                    out.push(unknown(&META, scenario, &resource, "the bucket region", f));
-                    continue;
-                }
-            };
-            let owned = match &b.owned_by_expected_account {
-                Fetched::Ok { value } => *value,
-                f => {
-                    out.push(unknown(&META, scenario, &resource, "the bucket owner", f));
-                    continue;
-                }
-            };
-            let evidence = json!({
-                "expected_region": want_region,
-                "actual_region": region,
-                "expected_account": want_account,
-                "listed_by_expected_account": owned,
-            });
-            let finding = if !owned {
-                META.finding(
+    fn check_bucket(
+        &self,
+        cx: &AuditContext,
+        alias: &str,
+        want: &Bucket,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        let want_region = want.region.get_ref();
+        let want_account = cx.bucket_account_id(alias).unwrap_or_default();
+        let region = match &b.region {
+            Fetched::Ok { value } => value,
+            Fetched::Absent { reason } => {
+                return vec![META.finding(
                     scenario,
                     Status::Fail,
-                    &resource,
-                    format!(
-                        "bucket {} is not owned by account {want_account} (ListBuckets of that account does not list it)",
-                        b.name
-                    ),
-                    evidence,
-                )
-            } else if region != want_region {
-                META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!(
-                        "bucket {} is in {region}, expected {want_region} (its other settings were read in {region})",
-                        b.name
-                    ),
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    scenario,
-                    Status::Pass,
-                    &resource,
-                    format!("bucket {} is owned by {want_account} in {region}", b.name),
-                    evidence,
-                )
-            };
-            out.push(finding);
-        }
-        out
+                    resource,
+                    format!("bucket {} does not exist ({reason})", b.name),
+                    json!({"expected_region": want_region, "expected_account": want_account}),
+                )];
+            }
+            f => {
+                return vec![unknown(&META, scenario, resource, "the bucket region", f)];
+            }
+        };
+        let owned = match &b.owned_by_expected_account {
+            Fetched::Ok { value } => *value,
+            f => {
+                return vec![unknown(&META, scenario, resource, "the bucket owner", f)];
+            }
+        };
+        let evidence = json!({
+            "expected_region": want_region,
+            "actual_region": region,
+            "expected_account": want_account,
+            "listed_by_expected_account": owned,
+        });
+        let finding = if !owned {
+            META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!(
+                    "bucket {} is not owned by account {want_account} (ListBuckets of that account does not list it)",
+                    b.name
+                ),
+                evidence,
+            )
+        } else if region != want_region {
+            META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!(
+                    "bucket {} is in {region}, expected {want_region} (its other settings were read in {region})",
+                    b.name
+                ),
+                evidence,
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                format!("bucket {} is owned by {want_account} in {region}", b.name),
+                evidence,
+            )
+        };
+        vec![finding]
     }
 }
 

@@ -1,7 +1,8 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{skip, unknown};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::Bucket;
 use serde_json::json;
 
 declare_rule! {
@@ -29,58 +30,62 @@ declare_rule! {
 }
 
 impl Rule for BucketObjectOwnership {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Buckets
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, want) in &cx.spec.buckets {
-            let scenario = cx.bucket_scenario(alias);
-            let resource = cx.bucket_arn(alias);
-            let Some(want_own) = &want.object_ownership else {
-                out.push(skip(
-                    &META,
-                    scenario,
-                    &resource,
-                    "the spec does not name an Object Ownership setting for this bucket",
-                ));
-                continue;
-            };
-            let want_own = want_own.get_ref();
-            let Some(b) = cx.bucket_state(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            out.push(match &b.ownership_controls {
-                Fetched::Ok { value } => META.finding(
-                    scenario,
-                    if value == want_own { Status::Pass } else { Status::Fail },
-                    &resource,
-                    if value == want_own {
-                        format!("Object Ownership is {value}")
-                    } else {
-                        format!("Object Ownership is {value}, expected {want_own}")
-                    },
-                    json!({"expected": want_own, "actual": value}),
-                ),
-                // No ownership controls means the legacy default, ObjectWriter.
-                Fetched::Absent { reason } => META.finding(
-                    scenario,
-                    if want_own == "ObjectWriter" { Status::Pass } else { Status::Fail },
-                    &resource,
-                    format!("no ownership controls ({reason}): objects are owned by their writer; expected {want_own}"),
-                    json!({"expected": want_own, "actual": null}),
-                ),
-                f => unknown(&META, scenario, &resource, "Object Ownership", f),
-            });
-        }
-        out
+    fn check_bucket_spec(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        want: &Bucket,
+        at: &At,
+    ) -> Option<Finding> {
+        want.object_ownership.is_none().then(|| {
+            skip(
+                &META,
+                at.scenario,
+                &at.resource,
+                "the spec does not name an Object Ownership setting for this bucket",
+            )
+        })
+    }
+
+    fn check_bucket(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        want: &Bucket,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        // `check_bucket_spec` skipped a bucket whose Object Ownership the spec does not name.
+        let Some(want_own) = want.object_ownership.as_ref().map(|o| o.get_ref()) else {
+            return Vec::new();
+        };
+        vec![match &b.ownership_controls {
+            Fetched::Ok { value } => META.finding(
+                scenario,
+                if value == want_own { Status::Pass } else { Status::Fail },
+                resource,
+                if value == want_own {
+                    format!("Object Ownership is {value}")
+                } else {
+                    format!("Object Ownership is {value}, expected {want_own}")
+                },
+                json!({"expected": want_own, "actual": value}),
+            ),
+            // No ownership controls means the legacy default, ObjectWriter.
+            Fetched::Absent { reason } => META.finding(
+                scenario,
+                if want_own == "ObjectWriter" { Status::Pass } else { Status::Fail },
+                resource,
+                format!("no ownership controls ({reason}): objects are owned by their writer; expected {want_own}"),
+                json!({"expected": want_own, "actual": null}),
+            ),
+            f => unknown(&META, scenario, resource, "Object Ownership", f),
+        }]
     }
 }
 

@@ -1,5 +1,5 @@
 use super::support::{error, sample_key};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::bucket_policy;
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{grants, PrincipalEntry};
@@ -56,10 +56,6 @@ declare_rule! {
 }
 
 impl Rule for BucketPolicyGrantees {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for alias in cx.spec.buckets.keys() {

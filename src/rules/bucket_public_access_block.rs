@@ -1,7 +1,8 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{skip, unknown};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::Bucket;
 use serde_json::json;
 
 declare_rule! {
@@ -31,62 +32,63 @@ declare_rule! {
 }
 
 impl Rule for BucketPublicAccessBlock {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Buckets
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, want) in &cx.spec.buckets {
-            let scenario = cx.bucket_scenario(alias);
-            let resource = cx.bucket_arn(alias);
-            if !want.block_public_access {
-                out.push(skip(
-                    &META,
-                    scenario,
-                    &resource,
-                    "the spec does not require Block Public Access on this bucket",
-                ));
-                continue;
-            }
-            let Some(b) = cx.bucket_state(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            out.push(match &b.public_access_block {
-                Fetched::Ok { value } if value.all_on() => META.finding(
-                    scenario,
-                    Status::Pass,
-                    &resource,
-                    "all four Block Public Access settings are on",
-                    json!({"public_access_block": value}),
+    fn check_bucket_spec(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        want: &Bucket,
+        at: &At,
+    ) -> Option<Finding> {
+        (!want.block_public_access).then(|| {
+            skip(
+                &META,
+                at.scenario,
+                &at.resource,
+                "the spec does not require Block Public Access on this bucket",
+            )
+        })
+    }
+
+    fn check_bucket(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        _want: &Bucket,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        vec![match &b.public_access_block {
+            Fetched::Ok { value } if value.all_on() => META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                "all four Block Public Access settings are on",
+                json!({"public_access_block": value}),
+            ),
+            Fetched::Ok { value } => META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!(
+                    "Block Public Access settings off: {}",
+                    value.off().join(", ")
                 ),
-                Fetched::Ok { value } => META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!(
-                        "Block Public Access settings off: {}",
-                        value.off().join(", ")
-                    ),
-                    json!({"public_access_block": value, "off": value.off()}),
-                ),
-                Fetched::Absent { reason } => META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!("no bucket-level Block Public Access configuration ({reason})"),
-                    json!({"public_access_block": null}),
-                ),
-                f => unknown(&META, scenario, &resource, "Block Public Access", f),
-            });
-        }
-        out
+                json!({"public_access_block": value, "off": value.off()}),
+            ),
+            Fetched::Absent { reason } => META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!("no bucket-level Block Public Access configuration ({reason})"),
+                json!({"public_access_block": null}),
+            ),
+            f => unknown(&META, scenario, resource, "Block Public Access", f),
+        }]
     }
 }
 

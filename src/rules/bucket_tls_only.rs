@@ -1,5 +1,5 @@
 use super::support::{error, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::{bucket_policy, IdentitySide, Leg, Query};
 use crate::findings::{Finding, Status};
 use crate::policy::Decision;
@@ -122,10 +122,6 @@ pub fn allowed_over_http(
 }
 
 impl Rule for BucketTlsOnly {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, want) in &cx.spec.buckets {

@@ -1,7 +1,8 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
-use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use super::support::{skip, unknown};
+use super::{At, AuditContext, Rule, Walk};
+use crate::findings::{Finding, Scenario, Status};
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::{Bucket, Replication};
 use serde_json::json;
 
 declare_rule! {
@@ -32,76 +33,87 @@ declare_rule! {
 }
 
 impl Rule for BucketVersioning {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Buckets
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, want) in &cx.spec.buckets {
-            let replication = cx.spec.replication.iter().find(|r| {
-                r.source.get_ref() == alias
-                    || r.rules.iter().any(|x| x.destination.get_ref() == alias)
-            });
-            let scenario = match replication {
-                Some(r) => cx.replication_scenario(r),
-                None => cx.bucket_scenario(alias),
-            };
-            let resource = cx.bucket_arn(alias);
-            if !want.versioning {
-                let reason = if replication.is_some() {
-                    "the spec does not expect versioning, but this bucket takes part in replication, which requires it"
-                } else {
-                    "the spec does not expect versioning on this bucket"
-                };
-                if replication.is_some() {
-                    out.push(META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        reason,
-                        json!({"spec_versioning": false}),
-                    ));
-                } else {
-                    out.push(skip(&META, scenario, &resource, reason));
-                }
-                continue;
-            }
-            let Some(b) = cx.bucket_state(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            // A replicated bucket's scenario is never step 1, so no scenario test is needed.
-            let why = if replication.is_some() {
-                " (replication requires versioning on source and destination)"
-            } else {
-                ""
-            };
-            out.push(match &b.versioning {
-                Fetched::Ok { value } if value == "Enabled" => META.finding(
-                    scenario,
-                    Status::Pass,
-                    &resource,
-                    format!("versioning is Enabled on {}", b.name),
-                    json!({"versioning": value}),
-                ),
-                Fetched::Ok { value } => META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!("versioning is {value} on {}{why}", b.name),
-                    json!({"versioning": value, "expected": "Enabled"}),
-                ),
-                f => unknown(&META, scenario, &resource, "versioning", f),
-            });
+    /// A bucket that takes part in replication goes with that replication's scenario.
+    fn bucket_scenario(&self, cx: &AuditContext, alias: &str) -> Scenario {
+        match replication_of(cx, alias) {
+            Some(r) => cx.replication_scenario(r),
+            None => cx.bucket_scenario(alias),
         }
-        out
     }
+
+    fn check_bucket_spec(
+        &self,
+        cx: &AuditContext,
+        alias: &str,
+        want: &Bucket,
+        at: &At,
+    ) -> Option<Finding> {
+        if want.versioning {
+            return None;
+        }
+        let replicated = replication_of(cx, alias).is_some();
+        let reason = if replicated {
+            "the spec does not expect versioning, but this bucket takes part in replication, which requires it"
+        } else {
+            "the spec does not expect versioning on this bucket"
+        };
+        Some(if replicated {
+            META.finding(
+                at.scenario,
+                Status::Fail,
+                at.resource.as_str(),
+                reason,
+                json!({"spec_versioning": false}),
+            )
+        } else {
+            skip(&META, at.scenario, &at.resource, reason)
+        })
+    }
+
+    fn check_bucket(
+        &self,
+        cx: &AuditContext,
+        alias: &str,
+        _want: &Bucket,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        // A replicated bucket's scenario is never step 1, so no scenario test is needed.
+        let why = if replication_of(cx, alias).is_some() {
+            " (replication requires versioning on source and destination)"
+        } else {
+            ""
+        };
+        vec![match &b.versioning {
+            Fetched::Ok { value } if value == "Enabled" => META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                format!("versioning is Enabled on {}", b.name),
+                json!({"versioning": value}),
+            ),
+            Fetched::Ok { value } => META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!("versioning is {value} on {}{why}", b.name),
+                json!({"versioning": value, "expected": "Enabled"}),
+            ),
+            f => unknown(&META, scenario, resource, "versioning", f),
+        }]
+    }
+}
+
+/// The first replication the bucket takes part in, as its source or a destination.
+fn replication_of<'a>(cx: &AuditContext<'a>, alias: &str) -> Option<&'a Replication> {
+    cx.spec.replication.iter().find(|r| {
+        r.source.get_ref() == alias || r.rules.iter().any(|x| x.destination.get_ref() == alias)
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{account_state, error, skip, unknown};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Scenario, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -40,10 +40,6 @@ declare_rule! {
 }
 
 impl Rule for ConfigRecorder {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
             return vec![skip(
@@ -71,14 +67,18 @@ impl Rule for ConfigRecorder {
                     .filter(|b| b.account.get_ref() == alias)
                     .map(|b| b.region.get_ref().as_str()),
             );
-            let Some(st) = cx.snap.accounts.get(alias) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &format!("arn:{partition}:config:{home}:{id}:account"),
-                    "account was not collected",
-                ));
-                continue;
+            let st = match account_state(
+                &META,
+                cx,
+                alias,
+                scenario,
+                &format!("arn:{partition}:config:{home}:{id}:account"),
+            ) {
+                Ok(s) => s,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
             };
             for region in regions {
                 let resource = format!("arn:{partition}:config:{region}:{id}:account");

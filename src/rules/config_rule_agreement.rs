@@ -1,5 +1,5 @@
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -43,10 +43,6 @@ declare_rule! {
 }
 
 impl Rule for ConfigRuleAgreement {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, acct) in &cx.spec.accounts {

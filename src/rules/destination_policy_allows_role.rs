@@ -1,7 +1,8 @@
 use super::support::{ask, destination_needs, error, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::access::{bucket_policy, identity_side, IdentitySide, Leg};
 use crate::findings::{Finding, Status};
+use crate::spec::{Replication, ReplicationRule};
 use serde_json::json;
 
 declare_rule! {
@@ -32,99 +33,96 @@ declare_rule! {
 }
 
 impl Rule for DestinationPolicyAllowsRole {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::SpecRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let scenario = cx.replication_scenario(r);
-            let role = cx.principal_arn(r.role.get_ref());
-            for (i, rule) in r.rules.iter().enumerate() {
-                let dest = rule.destination.get_ref();
-                let resource = cx.bucket_arn(dest);
-                let label = rule.label(i);
-                let acct = cx.bucket_account_id(dest).unwrap_or_default();
-                if Some(acct) == cx.bucket_account_id(r.source.get_ref()) {
-                    out.push(skip(&META, scenario, &resource, format!("{label}: destination is in the role's account; the role's identity policy suffices")));
-                    continue;
-                }
-                // Only the role's identity matters on this leg, not its policies: a role the
-                // auditor cannot read is still a well-defined principal here.
-                let who = match identity_side(cx.snap, role) {
-                    Ok(w) => w,
-                    Err(_) => match IdentitySide::from_arn(role) {
-                        Some(w) => w,
-                        None => {
-                            out.push(error(
-                                &META,
-                                scenario,
-                                &resource,
-                                format!("'{role}' is not an IAM role ARN"),
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                let policy = match bucket_policy(cx.snap, dest) {
-                    Ok(Some(p)) => p,
-                    Ok(None) => {
-                        out.push(META.finding(scenario, Status::Fail, &resource, format!("{label}: {} has no bucket policy, so the cross-account role {role} cannot replicate into it", cx.bucket_name(dest)), json!({"bucket_policy": null})));
-                        continue;
-                    }
-                    Err(e) => {
-                        out.push(error(&META, scenario, &resource, e));
-                        continue;
-                    }
-                };
-                let mut missing = Vec::new();
-                let mut evidence = Vec::new();
-                for n in destination_needs(cx, rule) {
-                    let a = ask(
-                        cx,
-                        &who,
-                        n.action,
-                        &n.resource,
-                        acct,
-                        Some(&policy),
-                        false,
-                        &[],
-                        Leg::ResourceOnly,
-                    );
-                    if !a.allowed() {
-                        missing.push(format!(
-                            "{} ({}: {})",
-                            n.action,
-                            a.eval.decision,
-                            a.summary()
-                        ));
-                    }
-                    evidence.push(a.evidence);
-                }
-                out.push(if missing.is_empty() {
-                    META.finding(
-                        scenario,
-                        Status::Pass,
-                        &resource,
-                        format!("{label}: bucket policy lets {role} replicate"),
-                        json!({"checks": evidence}),
-                    )
-                } else {
-                    META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!(
-                            "{label}: bucket policy does not let {role} replicate: {}",
-                            missing.join("; ")
-                        ),
-                        json!({"checks": evidence}),
-                    )
-                });
-            }
+    fn check_spec_rule(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        i: usize,
+        rule: &ReplicationRule,
+        at: &At,
+    ) -> Vec<Finding> {
+        let scenario = at.scenario;
+        let role = cx.principal_arn(r.role.get_ref());
+        let dest = rule.destination.get_ref();
+        let resource = cx.bucket_arn(dest);
+        let label = rule.label(i);
+        let acct = cx.bucket_account_id(dest).unwrap_or_default();
+        if Some(acct) == cx.bucket_account_id(r.source.get_ref()) {
+            return vec![skip(&META, scenario, &resource, format!("{label}: destination is in the role's account; the role's identity policy suffices"))];
         }
-        out
+        // Only the role's identity matters on this leg, not its policies: a role the
+        // auditor cannot read is still a well-defined principal here.
+        let who = match identity_side(cx.snap, role) {
+            Ok(w) => w,
+            Err(_) => match IdentitySide::from_arn(role) {
+                Some(w) => w,
+                None => {
+                    return vec![error(
+                        &META,
+                        scenario,
+                        &resource,
+                        format!("'{role}' is not an IAM role ARN"),
+                    )];
+                }
+            },
+        };
+        let policy = match bucket_policy(cx.snap, dest) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return vec![META.finding(scenario, Status::Fail, &resource, format!("{label}: {} has no bucket policy, so the cross-account role {role} cannot replicate into it", cx.bucket_name(dest)), json!({"bucket_policy": null}))];
+            }
+            Err(e) => {
+                return vec![error(&META, scenario, &resource, e)];
+            }
+        };
+        let mut missing = Vec::new();
+        let mut evidence = Vec::new();
+        for n in destination_needs(cx, rule) {
+            let a = ask(
+                cx,
+                &who,
+                n.action,
+                &n.resource,
+                acct,
+                Some(&policy),
+                false,
+                &[],
+                Leg::ResourceOnly,
+            );
+            if !a.allowed() {
+                missing.push(format!(
+                    "{} ({}: {})",
+                    n.action,
+                    a.eval.decision,
+                    a.summary()
+                ));
+            }
+            evidence.push(a.evidence);
+        }
+        vec![if missing.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                &resource,
+                format!("{label}: bucket policy lets {role} replicate"),
+                json!({"checks": evidence}),
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Fail,
+                &resource,
+                format!(
+                    "{label}: bucket policy does not let {role} replicate: {}",
+                    missing.join("; ")
+                ),
+                json!({"checks": evidence}),
+            )
+        }]
     }
 }
 

@@ -1,6 +1,6 @@
 use super::kms_support::{ask_kms, key_problems};
 use super::support::{ask, error, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::kms::{object_bucket_key, S3KmsContext};
 use crate::access::{bucket_policy, identity_side, restrict_public_buckets, Leg};
 use crate::findings::{Finding, Scenario, Status};
@@ -43,10 +43,6 @@ declare_rule! {
 }
 
 impl Rule for EncryptedReplicaReadable {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let scenario = Scenario::ScenarioA;
         let Some(a) = &cx.spec.scenario_a else {

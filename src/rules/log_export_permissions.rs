@@ -1,5 +1,5 @@
 use super::support::{error, sample_key, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::bucket_policy;
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{self, Context, Decision, PolicySet, Request};
@@ -40,10 +40,6 @@ declare_rule! {
 }
 
 impl Rule for LogExportPermissions {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let scenario = Scenario::ScenarioD;
         let Some(d) = &cx.spec.scenario_d else {

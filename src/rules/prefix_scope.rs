@@ -1,5 +1,5 @@
 use super::support::{live_replication, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Scenario, Status};
 use serde_json::json;
 
@@ -30,10 +30,6 @@ declare_rule! {
 }
 
 impl Rule for PrefixScope {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let scenario = Scenario::ScenarioB;
         let Some(b) = &cx.spec.scenario_b else {

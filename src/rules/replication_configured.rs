@@ -1,7 +1,8 @@
-use super::support::{error, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::unknown;
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{BucketState, Fetched};
+use crate::spec::Replication;
 use serde_json::json;
 
 declare_rule! {
@@ -27,57 +28,49 @@ declare_rule! {
 }
 
 impl Rule for ReplicationConfigured {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Sources
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let scenario = cx.replication_scenario(r);
-            let resource = cx.bucket_arn(r.source.get_ref());
-            let Some(b) = cx.bucket_state(r.source.get_ref()) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "bucket was not collected",
-                ));
-                continue;
-            };
-            out.push(match &b.replication {
-                Fetched::Ok { value } => META.finding(
-                    scenario,
-                    Status::Pass,
-                    &resource,
-                    format!(
-                        "replication '{}': {} rule(s) configured",
-                        r.id.get_ref(),
-                        value.rules.len()
-                    ),
-                    json!({"role": value.role, "rules": value.rules.len()}),
+    fn check_source(
+        &self,
+        _cx: &AuditContext,
+        r: &Replication,
+        b: &BucketState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        vec![match &b.replication {
+            Fetched::Ok { value } => META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                format!(
+                    "replication '{}': {} rule(s) configured",
+                    r.id.get_ref(),
+                    value.rules.len()
                 ),
-                Fetched::Absent { reason } => META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!(
-                        "replication '{}': no replication configuration on {} ({reason})",
-                        r.id.get_ref(),
-                        b.name
-                    ),
-                    json!({"replication": null}),
+                json!({"role": value.role, "rules": value.rules.len()}),
+            ),
+            Fetched::Absent { reason } => META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!(
+                    "replication '{}': no replication configuration on {} ({reason})",
+                    r.id.get_ref(),
+                    b.name
                 ),
-                f => unknown(
-                    &META,
-                    scenario,
-                    &resource,
-                    "the replication configuration",
-                    f,
-                ),
-            });
-        }
-        out
+                json!({"replication": null}),
+            ),
+            f => unknown(
+                &META,
+                scenario,
+                resource,
+                "the replication configuration",
+                f,
+            ),
+        }]
     }
 }
 

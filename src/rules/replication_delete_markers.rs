@@ -1,5 +1,5 @@
-use super::support::{per_live_rule, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::RuleCheck;
+use super::{AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
@@ -30,62 +30,65 @@ declare_rule! {
 }
 
 impl Rule for ReplicationDeleteMarkers {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            // V1 rules (no Filter) replicate delete markers by default.
-            let actual = if c.live.filter.legacy {
-                true
-            } else {
-                c.live
-                    .delete_marker_replication
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"))
-            };
-            let expected = c.want.delete_marker_replication;
-            let evidence = json!({
-                "expected": if expected { "Enabled" } else { "Disabled" },
-                "actual": c.live.delete_marker_replication,
-                "legacy_rule": c.live.filter.legacy,
-                "tag_filter": c.live.filter.tags,
-            });
-            if actual && !c.live.filter.tags.is_empty() {
-                return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: delete-marker replication is enabled on a tag-filtered rule; S3 does not replicate delete markers for tag-based rules", c.label), evidence);
-            }
-            if actual == expected {
-                META.finding(
-                    c.scenario,
-                    Status::Pass,
-                    c.resource,
-                    format!(
-                        "{}: delete markers {} replicated, as expected",
-                        c.label,
-                        if actual { "are" } else { "are not" }
-                    ),
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    c.scenario,
-                    Status::Fail,
-                    c.resource,
-                    format!(
-                        "{}: delete markers {} replicated, expected {}",
-                        c.label,
-                        if actual { "are" } else { "are not" },
-                        if expected {
-                            "replicated"
-                        } else {
-                            "not replicated"
-                        }
-                    ),
-                    evidence,
-                )
-            }
-        })
+    fn check_replication_rule(&self, _cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(c: &RuleCheck) -> Finding {
+    // V1 rules (no Filter) replicate delete markers by default.
+    let actual = if c.live.filter.legacy {
+        true
+    } else {
+        c.live
+            .delete_marker_replication
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"))
+    };
+    let expected = c.want.delete_marker_replication;
+    let evidence = json!({
+        "expected": if expected { "Enabled" } else { "Disabled" },
+        "actual": c.live.delete_marker_replication,
+        "legacy_rule": c.live.filter.legacy,
+        "tag_filter": c.live.filter.tags,
+    });
+    if actual && !c.live.filter.tags.is_empty() {
+        return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: delete-marker replication is enabled on a tag-filtered rule; S3 does not replicate delete markers for tag-based rules", c.label), evidence);
+    }
+    if actual == expected {
+        META.finding(
+            c.scenario,
+            Status::Pass,
+            c.resource,
+            format!(
+                "{}: delete markers {} replicated, as expected",
+                c.label,
+                if actual { "are" } else { "are not" }
+            ),
+            evidence,
+        )
+    } else {
+        META.finding(
+            c.scenario,
+            Status::Fail,
+            c.resource,
+            format!(
+                "{}: delete markers {} replicated, expected {}",
+                c.label,
+                if actual { "are" } else { "are not" },
+                if expected {
+                    "replicated"
+                } else {
+                    "not replicated"
+                }
+            ),
+            evidence,
+        )
     }
 }
 

@@ -1,5 +1,5 @@
-use super::support::{per_live_rule, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::RuleCheck;
+use super::{AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
@@ -41,73 +41,76 @@ declare_rule! {
 }
 
 impl Rule for ReplicationDestination {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            let dest_alias = c.want.destination.get_ref();
-            let want_bucket = cx.bucket_arn(dest_alias);
-            let want_account = cx.bucket_account_id(dest_alias).unwrap_or_default();
-            let source_account = cx
-                .bucket_account_id(c.replication.source.get_ref())
-                .unwrap_or_default();
-            let cross_account = want_account != source_account;
-            let d = &c.live.destination;
-            let evidence = json!({
-                "expected_bucket": want_bucket,
-                "expected_account": want_account,
-                "actual_bucket": d.bucket,
-                "actual_account": d.account,
-                "cross_account": cross_account,
-                "access_control_translation": d.access_control_owner,
-            });
-            let mut problems = Vec::new();
-            if d.bucket != want_bucket {
-                problems.push(format!(
-                    "destination bucket is {}, expected {want_bucket}",
-                    d.bucket
-                ));
-            }
-            let owner_override = d.access_control_owner.is_some();
-            match d.account.as_deref() {
-                Some(a) if a != want_account => problems.push(format!(
-                    "destination account is {a}, expected {want_account}"
-                )),
-                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html#repl-ownership-owneroverride-option
-                None if owner_override => problems.push(format!(
-                    "the rule translates replica ownership (AccessControlTranslation) but does not set Destination.Account ({want_account})"
-                )),
-                _ => {}
-            }
-            if problems.is_empty() {
-                META.finding(
-                    c.scenario,
-                    Status::Pass,
-                    c.resource,
-                    match (&d.account, cross_account) {
-                        (Some(_), _) | (None, false) => format!(
-                            "{}: replicates to {want_bucket} in account {want_account}",
-                            c.label
-                        ),
-                        (None, true) => format!(
-                            "{}: replicates to {want_bucket} (account {want_account}); Destination.Account is not set, which S3 needs only with an owner override",
-                            c.label
-                        ),
-                    },
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    c.scenario,
-                    Status::Fail,
-                    c.resource,
-                    format!("{}: {}", c.label, problems.join("; ")),
-                    evidence,
-                )
-            }
-        })
+    fn check_replication_rule(&self, cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(cx, c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(cx: &AuditContext, c: &RuleCheck) -> Finding {
+    let dest_alias = c.want.destination.get_ref();
+    let want_bucket = cx.bucket_arn(dest_alias);
+    let want_account = cx.bucket_account_id(dest_alias).unwrap_or_default();
+    let source_account = cx
+        .bucket_account_id(c.replication.source.get_ref())
+        .unwrap_or_default();
+    let cross_account = want_account != source_account;
+    let d = &c.live.destination;
+    let evidence = json!({
+        "expected_bucket": want_bucket,
+        "expected_account": want_account,
+        "actual_bucket": d.bucket,
+        "actual_account": d.account,
+        "cross_account": cross_account,
+        "access_control_translation": d.access_control_owner,
+    });
+    let mut problems = Vec::new();
+    if d.bucket != want_bucket {
+        problems.push(format!(
+            "destination bucket is {}, expected {want_bucket}",
+            d.bucket
+        ));
+    }
+    let owner_override = d.access_control_owner.is_some();
+    match d.account.as_deref() {
+        Some(a) if a != want_account => problems.push(format!(
+            "destination account is {a}, expected {want_account}"
+        )),
+        // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-change-owner.html#repl-ownership-owneroverride-option
+        None if owner_override => problems.push(format!(
+            "the rule translates replica ownership (AccessControlTranslation) but does not set Destination.Account ({want_account})"
+        )),
+        _ => {}
+    }
+    if problems.is_empty() {
+        META.finding(
+            c.scenario,
+            Status::Pass,
+            c.resource,
+            match (&d.account, cross_account) {
+                (Some(_), _) | (None, false) => format!(
+                    "{}: replicates to {want_bucket} in account {want_account}",
+                    c.label
+                ),
+                (None, true) => format!(
+                    "{}: replicates to {want_bucket} (account {want_account}); Destination.Account is not set, which S3 needs only with an owner override",
+                    c.label
+                ),
+            },
+            evidence,
+        )
+    } else {
+        META.finding(
+            c.scenario,
+            Status::Fail,
+            c.resource,
+            format!("{}: {}", c.label, problems.join("; ")),
+            evidence,
+        )
     }
 }
 

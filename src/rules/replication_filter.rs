@@ -1,5 +1,5 @@
-use super::support::{per_live_rule, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::RuleCheck;
+use super::{AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
@@ -29,56 +29,59 @@ declare_rule! {
 }
 
 impl Rule for ReplicationFilter {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            let want_prefix = c.want.prefix_or_empty();
-            let live_prefix = c.live.filter.prefix.as_deref().unwrap_or("");
-            let evidence = json!({
-                "expected": {"prefix": want_prefix, "tags": c.want.tags},
-                "actual": {"prefix": live_prefix, "tags": c.live.filter.tags, "legacy_prefix_rule": c.live.filter.legacy},
-            });
-            let mut problems = Vec::new();
-            if live_prefix != want_prefix {
-                problems.push(format!(
-                    "prefix is '{live_prefix}', expected '{want_prefix}'"
-                ));
-            }
-            if c.live.filter.tags != c.want.tags {
-                problems.push(format!(
-                    "tags are {:?}, expected {:?}",
-                    c.live.filter.tags, c.want.tags
-                ));
-            }
-            if problems.is_empty() {
-                META.finding(
-                    c.scenario,
-                    Status::Pass,
-                    c.resource,
-                    format!(
-                        "{}: filter prefix '{want_prefix}'{}",
-                        c.label,
-                        if c.want.tags.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" with tags {:?}", c.want.tags)
-                        }
-                    ),
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    c.scenario,
-                    Status::Fail,
-                    c.resource,
-                    format!("{}: {}", c.label, problems.join("; ")),
-                    evidence,
-                )
-            }
-        })
+    fn check_replication_rule(&self, _cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(c: &RuleCheck) -> Finding {
+    let want_prefix = c.want.prefix_or_empty();
+    let live_prefix = c.live.filter.prefix.as_deref().unwrap_or("");
+    let evidence = json!({
+        "expected": {"prefix": want_prefix, "tags": c.want.tags},
+        "actual": {"prefix": live_prefix, "tags": c.live.filter.tags, "legacy_prefix_rule": c.live.filter.legacy},
+    });
+    let mut problems = Vec::new();
+    if live_prefix != want_prefix {
+        problems.push(format!(
+            "prefix is '{live_prefix}', expected '{want_prefix}'"
+        ));
+    }
+    if c.live.filter.tags != c.want.tags {
+        problems.push(format!(
+            "tags are {:?}, expected {:?}",
+            c.live.filter.tags, c.want.tags
+        ));
+    }
+    if problems.is_empty() {
+        META.finding(
+            c.scenario,
+            Status::Pass,
+            c.resource,
+            format!(
+                "{}: filter prefix '{want_prefix}'{}",
+                c.label,
+                if c.want.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with tags {:?}", c.want.tags)
+                }
+            ),
+            evidence,
+        )
+    } else {
+        META.finding(
+            c.scenario,
+            Status::Fail,
+            c.resource,
+            format!("{}: {}", c.label, problems.join("; ")),
+            evidence,
+        )
     }
 }
 

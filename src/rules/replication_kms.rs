@@ -1,6 +1,6 @@
 use super::kms_support::check_live_key;
-use super::support::{error, per_live_rule, skip, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{error, skip, RuleCheck};
+use super::{AuditContext, Rule, Walk};
 use crate::access::kms::{key_metadata, live_replica_key};
 use crate::findings::{Finding, Scenario, Status};
 use crate::snapshot::Fetched;
@@ -44,100 +44,107 @@ declare_rule! {
 }
 
 impl Rule for ReplicationKms {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            let scenario = if c.scenario == Scenario::ScenarioD {
-                Scenario::ScenarioD
-            } else {
-                Scenario::ScenarioA
-            };
-            let Some(want_key) = c.want.replica_kms_key_arn.as_ref().map(|k| k.get_ref()) else {
-                return skip(
-                    &META,
-                    scenario,
-                    c.resource,
-                    format!("{}: the spec does not expect SSE-KMS replicas", c.label),
-                );
-            };
-            let selected = c
-                .live
-                .sse_kms_encrypted_objects
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"));
-            let key = c.live.destination.replica_kms_key_id.as_deref();
-            let source = c.replication.source.get_ref();
-            let live_ref = live_replica_key(cx.spec, &cx.snap.buckets, source, c.live);
-            let dest = c.want.destination.get_ref();
-            let dest_region = cx
-                .spec
-                .bucket(dest)
-                .map(|b| b.region.get_ref().as_str())
-                .unwrap_or_default();
-            let mut problems = Vec::new();
-            let mut unknowns = Vec::new();
-            if !selected {
-                problems.push("SSE-KMS encrypted objects are not selected for replication (SourceSelectionCriteria)".to_string());
-            }
-            let mut resolved = None;
-            match &live_ref {
-                Some(r) => {
-                    let k = check_live_key(cx, want_key, r, dest_region);
-                    problems.extend(k.problems.iter().map(|p| format!("replica {p}")));
-                    unknowns.extend(k.unknowns);
-                    resolved = k.actual_key_arn;
-                    // AWS managed keys cannot be used by another account.
-                    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#replication-kms-cross-acct-scenario
-                    let cross_account = cx.bucket_account_id(dest) != cx.bucket_account_id(source);
-                    if let Fetched::Ok { value } = key_metadata(cx.snap, r) {
-                        if cross_account && value.key_manager.as_deref() == Some("AWS") {
-                            problems.push(format!("replica key {r} is an AWS managed key, which another account cannot use"));
-                        }
-                    }
+    fn check_replication_rule(&self, cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(cx, c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(cx: &AuditContext, c: &RuleCheck) -> Finding {
+    let scenario = if c.scenario == Scenario::ScenarioD {
+        Scenario::ScenarioD
+    } else {
+        Scenario::ScenarioA
+    };
+    let Some(want_key) = c.want.replica_kms_key_arn.as_ref().map(|k| k.get_ref()) else {
+        return skip(
+            &META,
+            scenario,
+            c.resource,
+            format!("{}: the spec does not expect SSE-KMS replicas", c.label),
+        );
+    };
+    let selected = c
+        .live
+        .sse_kms_encrypted_objects
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"));
+    let key = c.live.destination.replica_kms_key_id.as_deref();
+    let source = c.replication.source.get_ref();
+    let live_ref = live_replica_key(cx.spec, &cx.snap.buckets, source, c.live);
+    let dest = c.want.destination.get_ref();
+    let dest_region = cx
+        .spec
+        .bucket(dest)
+        .map(|b| b.region.get_ref().as_str())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut unknowns = Vec::new();
+    if !selected {
+        problems.push(
+            "SSE-KMS encrypted objects are not selected for replication (SourceSelectionCriteria)"
+                .to_string(),
+        );
+    }
+    let mut resolved = None;
+    match &live_ref {
+        Some(r) => {
+            let k = check_live_key(cx, want_key, r, dest_region);
+            problems.extend(k.problems.iter().map(|p| format!("replica {p}")));
+            unknowns.extend(k.unknowns);
+            resolved = k.actual_key_arn;
+            // AWS managed keys cannot be used by another account.
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#replication-kms-cross-acct-scenario
+            let cross_account = cx.bucket_account_id(dest) != cx.bucket_account_id(source);
+            if let Fetched::Ok { value } = key_metadata(cx.snap, r) {
+                if cross_account && value.key_manager.as_deref() == Some("AWS") {
+                    problems.push(format!(
+                        "replica key {r} is an AWS managed key, which another account cannot use"
+                    ));
                 }
-                None => problems.push(
-                    "no replica KMS key (EncryptionConfiguration.ReplicaKmsKeyID)".to_string(),
-                ),
             }
-            let evidence = json!({
-                "expected_replica_key": want_key,
-                "actual_replica_key": key,
-                "actual_replica_key_arn": resolved,
-                "sse_kms_encrypted_objects": c.live.sse_kms_encrypted_objects,
-                "unknown": unknowns,
-            });
-            if problems.is_empty() && !unknowns.is_empty() {
-                return error(
-                    &META,
-                    scenario,
-                    c.resource,
-                    format!("{}: {}", c.label, unknowns.join("; ")),
-                );
-            }
-            if problems.is_empty() {
-                META.finding(
-                    scenario,
-                    Status::Pass,
-                    c.resource,
-                    format!(
-                        "{}: SSE-KMS objects replicate, re-encrypted with {want_key}",
-                        c.label
-                    ),
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    scenario,
-                    Status::Fail,
-                    c.resource,
-                    format!("{}: {}", c.label, problems.join("; ")),
-                    evidence,
-                )
-            }
-        })
+        }
+        None => problems
+            .push("no replica KMS key (EncryptionConfiguration.ReplicaKmsKeyID)".to_string()),
+    }
+    let evidence = json!({
+        "expected_replica_key": want_key,
+        "actual_replica_key": key,
+        "actual_replica_key_arn": resolved,
+        "sse_kms_encrypted_objects": c.live.sse_kms_encrypted_objects,
+        "unknown": unknowns,
+    });
+    if problems.is_empty() && !unknowns.is_empty() {
+        return error(
+            &META,
+            scenario,
+            c.resource,
+            format!("{}: {}", c.label, unknowns.join("; ")),
+        );
+    }
+    if problems.is_empty() {
+        META.finding(
+            scenario,
+            Status::Pass,
+            c.resource,
+            format!(
+                "{}: SSE-KMS objects replicate, re-encrypted with {want_key}",
+                c.label
+            ),
+            evidence,
+        )
+    } else {
+        META.finding(
+            scenario,
+            Status::Fail,
+            c.resource,
+            format!("{}: {}", c.label, problems.join("; ")),
+            evidence,
+        )
     }
 }
 

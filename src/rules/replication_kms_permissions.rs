@@ -1,9 +1,10 @@
 use super::kms_support::ask_kms;
 use super::support::{error, sample_key, skip, Asked};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::access::kms::{bucket_key_enabled, either, S3KmsContext};
 use crate::access::{identity_side, IdentitySide};
 use crate::findings::{Finding, Status};
+use crate::spec::{Replication, ReplicationRule};
 use serde_json::json;
 
 declare_rule! {
@@ -69,159 +70,158 @@ struct Need<'a> {
 }
 
 impl Rule for ReplicationKmsPermissions {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::SpecRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
+    fn names_its_rule(&self) -> bool {
+        true
+    }
+
+    fn check_spec_rule(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        i: usize,
+        rule: &ReplicationRule,
+        _at: &At,
+    ) -> Vec<Finding> {
+        // Filed under scenario A (SSE-KMS), on the role, whichever replication it serves.
         let scenario = crate::findings::Scenario::ScenarioA;
-        let mut marks = crate::rules::Marks::default();
-        for r in &cx.spec.replication {
-            let role = cx.principal_arn(r.role.get_ref());
-            let src = r.source.get_ref();
-            for (i, rule) in r.rules.iter().enumerate() {
-                marks.mark(out.len(), r, Some(i));
-                let label = rule.label(i);
-                let Some(replica_key) = rule.replica_kms_key_arn.as_ref().map(|k| k.get_ref())
-                else {
-                    out.push(skip(
-                        &META,
-                        scenario,
-                        role,
-                        format!("{label}: the spec does not expect SSE-KMS replication"),
-                    ));
-                    continue;
-                };
-                let who = match identity_side(cx.snap, role) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        out.push(error(&META, scenario, role, e));
-                        continue;
+        let role = cx.principal_arn(r.role.get_ref());
+        let src = r.source.get_ref();
+        let label = rule.label(i);
+        let Some(replica_key) = rule.replica_kms_key_arn.as_ref().map(|k| k.get_ref()) else {
+            return vec![skip(
+                &META,
+                scenario,
+                role,
+                format!("{label}: the spec does not expect SSE-KMS replication"),
+            )];
+        };
+        let who = match identity_side(cx.snap, role) {
+            Ok(w) => w,
+            Err(e) => {
+                return vec![error(&META, scenario, role, e)];
+            }
+        };
+        let key_sample = sample_key(rule.prefix_or_empty());
+        let dest = rule.destination.get_ref();
+        let region = |alias: &str| {
+            cx.spec
+                .bucket(alias)
+                .map(|b| b.region.get_ref().clone())
+                .unwrap_or_default()
+        };
+        // Source objects: encrypted under the source bucket's Bucket-Key setting.
+        let src_bk = bucket_key_enabled(cx.snap, src);
+        // Replicas: a Bucket Key on the source or the destination makes S3 use one
+        // (the replica keeps the source object's Bucket-Key setting, and the destination's
+        // own setting applies too).
+        // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
+        // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication
+        let replica_bk = either(src_bk.clone(), bucket_key_enabled(cx.snap, dest));
+        let mut needs = Vec::new();
+        if let Some(sk) = cx.spec.bucket(src).and_then(|b| b.kms_key_arn.as_ref()) {
+            needs.push(Need {
+                action: "kms:Decrypt",
+                key: sk.get_ref(),
+                context: S3KmsContext::new(
+                    src_bk,
+                    &cx.bucket_arn(src),
+                    &cx.object_arn(src, &key_sample),
+                    &region(src),
+                ),
+                why: "decrypt the source objects",
+                only_if: None,
+            });
+        }
+        let replica_cx = S3KmsContext::new(
+            replica_bk.clone(),
+            &cx.bucket_arn(dest),
+            &cx.object_arn(dest, &key_sample),
+            &region(dest),
+        );
+        needs.push(Need {
+            action: "kms:Encrypt",
+            key: replica_key,
+            context: replica_cx.clone(),
+            why: "encrypt the replicas",
+            only_if: None,
+        });
+        if replica_bk != Ok(false) {
+            needs.push(Need {
+                action: "kms:Decrypt",
+                key: replica_key,
+                context: replica_cx,
+                why: "verify the S3 Bucket Key of the replicas",
+                only_if: replica_bk.as_ref().err().map(|e| e.to_string()),
+            });
+        }
+        let mut missing = Vec::new();
+        let mut evidence = Vec::new();
+        let mut failed = None;
+        for n in &needs {
+            match ask_key(cx, &who, n) {
+                Ok(a) => {
+                    if let (false, Some(why)) = (a.allowed(), &n.only_if) {
+                        failed = Some(format!(
+                            "{} on {} is {}, and whether S3 needs it (S3 Bucket Keys) cannot be told: {why}",
+                            n.action, n.key, a.eval.decision
+                        ));
+                        break;
                     }
-                };
-                let key_sample = sample_key(rule.prefix_or_empty());
-                let dest = rule.destination.get_ref();
-                let region = |alias: &str| {
-                    cx.spec
-                        .bucket(alias)
-                        .map(|b| b.region.get_ref().clone())
-                        .unwrap_or_default()
-                };
-                // Source objects: encrypted under the source bucket's Bucket-Key setting.
-                let src_bk = bucket_key_enabled(cx.snap, src);
-                // Replicas: a Bucket Key on the source or the destination makes S3 use one
-                // (the replica keeps the source object's Bucket-Key setting, and the destination's
-                // own setting applies too).
-                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html#bk-replication
-                // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-replication
-                let replica_bk = either(src_bk.clone(), bucket_key_enabled(cx.snap, dest));
-                let mut needs = Vec::new();
-                if let Some(sk) = cx.spec.bucket(src).and_then(|b| b.kms_key_arn.as_ref()) {
-                    needs.push(Need {
-                        action: "kms:Decrypt",
-                        key: sk.get_ref(),
-                        context: S3KmsContext::new(
-                            src_bk,
-                            &cx.bucket_arn(src),
-                            &cx.object_arn(src, &key_sample),
-                            &region(src),
-                        ),
-                        why: "decrypt the source objects",
-                        only_if: None,
-                    });
-                }
-                let replica_cx = S3KmsContext::new(
-                    replica_bk.clone(),
-                    &cx.bucket_arn(dest),
-                    &cx.object_arn(dest, &key_sample),
-                    &region(dest),
-                );
-                needs.push(Need {
-                    action: "kms:Encrypt",
-                    key: replica_key,
-                    context: replica_cx.clone(),
-                    why: "encrypt the replicas",
-                    only_if: None,
-                });
-                if replica_bk != Ok(false) {
-                    needs.push(Need {
-                        action: "kms:Decrypt",
-                        key: replica_key,
-                        context: replica_cx,
-                        why: "verify the S3 Bucket Key of the replicas",
-                        only_if: replica_bk.as_ref().err().map(|e| e.to_string()),
-                    });
-                }
-                let mut missing = Vec::new();
-                let mut evidence = Vec::new();
-                let mut failed = None;
-                for n in &needs {
-                    match ask_key(cx, &who, n) {
-                        Ok(a) => {
-                            if let (false, Some(why)) = (a.allowed(), &n.only_if) {
-                                failed = Some(format!(
-                                    "{} on {} is {}, and whether S3 needs it (S3 Bucket Keys) cannot be told: {why}",
-                                    n.action, n.key, a.eval.decision
-                                ));
-                                break;
-                            }
-                            if !a.allowed() {
-                                missing.push(format!(
-                                    "{} on {} to {} ({}; {}: {})",
-                                    n.action,
-                                    n.key,
-                                    n.why,
-                                    n.context.describe(),
-                                    a.eval.decision,
-                                    a.summary()
-                                ));
-                            }
-                            evidence.push(a.evidence);
-                        }
-                        Err(e) => {
-                            failed = Some(format!("{} on {}: {e}", n.action, n.key));
-                            break;
-                        }
+                    if !a.allowed() {
+                        missing.push(format!(
+                            "{} on {} to {} ({}; {}: {})",
+                            n.action,
+                            n.key,
+                            n.why,
+                            n.context.describe(),
+                            a.eval.decision,
+                            a.summary()
+                        ));
                     }
+                    evidence.push(a.evidence);
                 }
-                if let Some(e) = failed {
-                    out.push(error(&META, scenario, role, format!("{label}: {e}")));
-                    continue;
+                Err(e) => {
+                    failed = Some(format!("{} on {}: {e}", n.action, n.key));
+                    break;
                 }
-                let asked: Vec<String> = needs
-                    .iter()
-                    .map(|n| format!("{} on {}", n.action, n.key))
-                    .collect();
-                out.push(if missing.is_empty() {
-                    META.finding(
-                        scenario,
-                        Status::Pass,
-                        role,
-                        format!(
-                            "{label}: role can {} ({})",
-                            asked.join(", "),
-                            needs
-                                .iter()
-                                .map(|n| n.context.describe())
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ),
-                        json!({"checks": evidence}),
-                    )
-                } else {
-                    META.finding(
-                        scenario,
-                        Status::Fail,
-                        role,
-                        format!("{label}: role cannot use the keys: {}", missing.join("; ")),
-                        json!({"checks": evidence}),
-                    )
-                });
             }
         }
-        marks.apply(cx.spec, &mut out);
-        out
+        if let Some(e) = failed {
+            return vec![error(&META, scenario, role, format!("{label}: {e}"))];
+        }
+        let asked: Vec<String> = needs
+            .iter()
+            .map(|n| format!("{} on {}", n.action, n.key))
+            .collect();
+        vec![if missing.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                role,
+                format!(
+                    "{label}: role can {} ({})",
+                    asked.join(", "),
+                    needs
+                        .iter()
+                        .map(|n| n.context.describe())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                json!({"checks": evidence}),
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Fail,
+                role,
+                format!("{label}: role cannot use the keys: {}", missing.join("; ")),
+                json!({"checks": evidence}),
+            )
+        }]
     }
 }
 

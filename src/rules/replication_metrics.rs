@@ -1,7 +1,8 @@
 use super::support::{skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
+use crate::spec::{Replication, ReplicationRule};
 use serde_json::json;
 
 /// The RTC threshold: replication slower than this breaks the 15-minute promise.
@@ -53,118 +54,112 @@ declare_rule! {
 }
 
 impl Rule for ReplicationMetrics {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::SpecRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let scenario = cx.replication_scenario(r);
-            let resource = cx.bucket_arn(r.source.get_ref());
-            for (i, rule) in r.rules.iter().enumerate() {
-                let label = rule.label(i);
-                if !rule.metrics_expected() {
-                    out.push(skip(
-                        &META,
-                        scenario,
-                        &resource,
-                        format!("{label}: the spec does not expect replication metrics"),
-                    ));
-                    continue;
-                }
-                let key = format!("{}/{}", r.id.get_ref(), label);
-                let m = match cx.snap.replication_metrics.get(&key) {
-                    Some(Fetched::Ok { value }) => value,
-                    Some(Fetched::Absent { reason }) => {
-                        out.push(skip(
-                            &META,
-                            scenario,
-                            &resource,
-                            format!("{label}: {reason}"),
-                        ));
-                        continue;
-                    }
-                    Some(f) => {
-                        out.push(unknown(
-                            &META,
-                            scenario,
-                            &resource,
-                            &format!("{label}: replication metrics"),
-                            f,
-                        ));
-                        continue;
-                    }
-                    None => {
-                        out.push(skip(
-                            &META,
-                            scenario,
-                            &resource,
-                            format!("{label}: metrics were not collected in this snapshot"),
-                        ));
-                        continue;
-                    }
-                };
-                let evidence = json!({"metrics": m, "rtc_threshold_seconds": RTC_SECONDS});
-                let minutes = (m.window_end - m.window_start).num_minutes();
-                let window = human_window(minutes);
-                let latency_at = m.latency_region.as_deref().unwrap_or("the source's Region");
-                let failures_at = m
-                    .failures_region
-                    .as_deref()
-                    .unwrap_or("the source's Region");
-                let mut problems = Vec::new();
-                if let Some(f) = m.failed_operations.filter(|f| *f > 0.0) {
-                    problems.push(format!("{f} failed replication operation(s)"));
-                }
-                if let Some(l) = m.max_latency_seconds.filter(|l| *l > RTC_SECONDS) {
-                    problems.push(format!(
-                        "maximum replication latency {l:.0} s exceeds the 15-minute threshold"
-                    ));
-                }
-                let latency_seen =
-                    m.max_latency_seconds.is_some() && m.latency_datapoints.is_none_or(|n| n > 0);
-                if problems.is_empty() && m.datapoints == 0 {
-                    let mut f = skip(&META, scenario, &resource, format!("{label}: no replication metric datapoints in the {window} window (rule {}: latency looked up in {latency_at}, failures in {failures_at}; no replication activity, or metrics not published)", m.rule_id));
-                    f.evidence = evidence;
-                    out.push(f);
-                    continue;
-                }
-                if problems.is_empty() && !latency_seen {
-                    // A failure count of 0 says nothing about how late replication is.
-                    let mut f = skip(&META, scenario, &resource, format!("{label}: no ReplicationLatency datapoints in {latency_at} in the {window} window, so timeliness is not proven (rule {}; {} failed operation(s) in {failures_at})", m.rule_id, m.failed_operations.map(|v| format!("{v:.0}")).unwrap_or_else(|| "no datapoints for".into())));
-                    f.evidence = evidence;
-                    out.push(f);
-                    continue;
-                }
-                out.push(if problems.is_empty() {
-                    META.finding(
-                        scenario,
-                        Status::Pass,
-                        &resource,
-                        format!(
-                            "{label}: no failures, max latency {} s, max pending {} in the window",
-                            m.max_latency_seconds
-                                .map(|v| format!("{v:.0}"))
-                                .unwrap_or_else(|| "n/a".into()),
-                            m.max_pending_operations
-                                .map(|v| format!("{v:.0}"))
-                                .unwrap_or_else(|| "n/a".into())
-                        ),
-                        evidence,
-                    )
-                } else {
-                    META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!("{label}: {}", problems.join("; ")),
-                        evidence,
-                    )
-                });
-            }
+    fn check_spec_rule(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        i: usize,
+        rule: &ReplicationRule,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        let label = rule.label(i);
+        if !rule.metrics_expected() {
+            return vec![skip(
+                &META,
+                scenario,
+                resource,
+                format!("{label}: the spec does not expect replication metrics"),
+            )];
         }
-        out
+        let key = format!("{}/{}", r.id.get_ref(), label);
+        let m = match cx.snap.replication_metrics.get(&key) {
+            Some(Fetched::Ok { value }) => value,
+            Some(Fetched::Absent { reason }) => {
+                return vec![skip(
+                    &META,
+                    scenario,
+                    resource,
+                    format!("{label}: {reason}"),
+                )];
+            }
+            Some(f) => {
+                return vec![unknown(
+                    &META,
+                    scenario,
+                    resource,
+                    &format!("{label}: replication metrics"),
+                    f,
+                )];
+            }
+            None => {
+                return vec![skip(
+                    &META,
+                    scenario,
+                    resource,
+                    format!("{label}: metrics were not collected in this snapshot"),
+                )];
+            }
+        };
+        let evidence = json!({"metrics": m, "rtc_threshold_seconds": RTC_SECONDS});
+        let minutes = (m.window_end - m.window_start).num_minutes();
+        let window = human_window(minutes);
+        let latency_at = m.latency_region.as_deref().unwrap_or("the source's Region");
+        let failures_at = m
+            .failures_region
+            .as_deref()
+            .unwrap_or("the source's Region");
+        let mut problems = Vec::new();
+        if let Some(f) = m.failed_operations.filter(|f| *f > 0.0) {
+            problems.push(format!("{f} failed replication operation(s)"));
+        }
+        if let Some(l) = m.max_latency_seconds.filter(|l| *l > RTC_SECONDS) {
+            problems.push(format!(
+                "maximum replication latency {l:.0} s exceeds the 15-minute threshold"
+            ));
+        }
+        let latency_seen =
+            m.max_latency_seconds.is_some() && m.latency_datapoints.is_none_or(|n| n > 0);
+        if problems.is_empty() && m.datapoints == 0 {
+            let mut f = skip(&META, scenario, resource, format!("{label}: no replication metric datapoints in the {window} window (rule {}: latency looked up in {latency_at}, failures in {failures_at}; no replication activity, or metrics not published)", m.rule_id));
+            f.evidence = evidence;
+            return vec![f];
+        }
+        if problems.is_empty() && !latency_seen {
+            // A failure count of 0 says nothing about how late replication is.
+            let mut f = skip(&META, scenario, resource, format!("{label}: no ReplicationLatency datapoints in {latency_at} in the {window} window, so timeliness is not proven (rule {}; {} failed operation(s) in {failures_at})", m.rule_id, m.failed_operations.map(|v| format!("{v:.0}")).unwrap_or_else(|| "no datapoints for".into())));
+            f.evidence = evidence;
+            return vec![f];
+        }
+        vec![if problems.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                format!(
+                    "{label}: no failures, max latency {} s, max pending {} in the window",
+                    m.max_latency_seconds
+                        .map(|v| format!("{v:.0}"))
+                        .unwrap_or_else(|| "n/a".into()),
+                    m.max_pending_operations
+                        .map(|v| format!("{v:.0}"))
+                        .unwrap_or_else(|| "n/a".into())
+                ),
+                evidence,
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!("{label}: {}", problems.join("; ")),
+                evidence,
+            )
+        }]
     }
 }
 

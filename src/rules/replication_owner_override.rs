@@ -1,5 +1,5 @@
-use super::support::{per_live_rule, skip, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{skip, RuleCheck};
+use super::{AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use crate::snapshot::Fetched;
 use serde_json::json;
@@ -35,60 +35,62 @@ declare_rule! {
 }
 
 impl Rule for ReplicationOwnerOverride {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            let dest_alias = c.want.destination.get_ref();
-            let cross_account = cx.bucket_account_id(dest_alias)
-                != cx.bucket_account_id(c.replication.source.get_ref());
-            let translated =
-                c.live.destination.access_control_owner.as_deref() == Some("Destination");
-            if !cross_account && !c.want.owner_override {
-                return skip(
-                    &META,
-                    c.scenario,
-                    c.resource,
-                    format!(
-                        "{}: same-account destination; ownership translation not needed",
-                        c.label
-                    ),
-                );
-            }
-            let enforced = match cx.bucket_state(dest_alias).map(|b| &b.ownership_controls) {
-                Some(Fetched::Ok { value }) => Some(value == "BucketOwnerEnforced"),
-                Some(Fetched::Absent { .. }) => Some(false),
-                _ => None,
-            };
-            let evidence = json!({
-                "spec_owner_override": c.want.owner_override,
-                "access_control_translation_owner": c.live.destination.access_control_owner,
-                "destination_bucket_owner_enforced": enforced,
-                "cross_account": cross_account,
-            });
-            if translated {
-                return META.finding(
-                    c.scenario,
-                    Status::Pass,
-                    c.resource,
-                    format!(
-                        "{}: replica ownership is translated to the destination owner",
-                        c.label
-                    ),
-                    evidence,
-                );
-            }
-            if c.want.owner_override {
-                return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: the spec expects AccessControlTranslation Owner=Destination; the rule does not set it", c.label), evidence);
-            }
-            match enforced {
-                Some(true) => META.finding(c.scenario, Status::Pass, c.resource, format!("{}: destination enforces BucketOwnerEnforced, so replicas are owned by the destination account", c.label), evidence),
-                Some(false) => META.finding(c.scenario, Status::Fail, c.resource, format!("{}: cross-account replicas stay owned by the source account (no owner override, destination not BucketOwnerEnforced)", c.label), evidence),
-                None => super::support::error(&META, c.scenario, c.resource, "destination Object Ownership could not be read"),
-            }
-        })
+    fn check_replication_rule(&self, cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(cx, c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(cx: &AuditContext, c: &RuleCheck) -> Finding {
+    let dest_alias = c.want.destination.get_ref();
+    let cross_account =
+        cx.bucket_account_id(dest_alias) != cx.bucket_account_id(c.replication.source.get_ref());
+    let translated = c.live.destination.access_control_owner.as_deref() == Some("Destination");
+    if !cross_account && !c.want.owner_override {
+        return skip(
+            &META,
+            c.scenario,
+            c.resource,
+            format!(
+                "{}: same-account destination; ownership translation not needed",
+                c.label
+            ),
+        );
+    }
+    let enforced = match cx.bucket_state(dest_alias).map(|b| &b.ownership_controls) {
+        Some(Fetched::Ok { value }) => Some(value == "BucketOwnerEnforced"),
+        Some(Fetched::Absent { .. }) => Some(false),
+        _ => None,
+    };
+    let evidence = json!({
+        "spec_owner_override": c.want.owner_override,
+        "access_control_translation_owner": c.live.destination.access_control_owner,
+        "destination_bucket_owner_enforced": enforced,
+        "cross_account": cross_account,
+    });
+    if translated {
+        return META.finding(
+            c.scenario,
+            Status::Pass,
+            c.resource,
+            format!(
+                "{}: replica ownership is translated to the destination owner",
+                c.label
+            ),
+            evidence,
+        );
+    }
+    if c.want.owner_override {
+        return META.finding(c.scenario, Status::Fail, c.resource, format!("{}: the spec expects AccessControlTranslation Owner=Destination; the rule does not set it", c.label), evidence);
+    }
+    match enforced {
+        Some(true) => META.finding(c.scenario, Status::Pass, c.resource, format!("{}: destination enforces BucketOwnerEnforced, so replicas are owned by the destination account", c.label), evidence),
+        Some(false) => META.finding(c.scenario, Status::Fail, c.resource, format!("{}: cross-account replicas stay owned by the source account (no owner override, destination not BucketOwnerEnforced)", c.label), evidence),
+        None => super::support::error(&META, c.scenario, c.resource, "destination Object Ownership could not be read"),
     }
 }
 

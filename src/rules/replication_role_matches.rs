@@ -1,6 +1,7 @@
-use super::support::live_replication;
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
+use crate::snapshot::ReplicationConfiguration;
+use crate::spec::Replication;
 use serde_json::json;
 
 declare_rule! {
@@ -27,40 +28,34 @@ declare_rule! {
 }
 
 impl Rule for ReplicationRoleMatches {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Replications
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let live = match live_replication(&META, cx, r) {
-                Ok(l) => l,
-                Err(f) => {
-                    out.push(f);
-                    continue;
-                }
-            };
-            let scenario = cx.replication_scenario(r);
-            let want = cx.principal_arn(r.role.get_ref());
-            let ok = live.role == want;
-            out.push(META.finding(
-                scenario,
-                if ok { Status::Pass } else { Status::Fail },
-                cx.bucket_arn(r.source.get_ref()),
-                if ok {
-                    format!("replication '{}' uses role {want}", r.id.get_ref())
-                } else {
-                    format!(
-                        "replication '{}' uses role {}, expected {want}",
-                        r.id.get_ref(),
-                        live.role
-                    )
-                },
-                json!({"expected_role": want, "actual_role": live.role}),
-            ));
-        }
-        out
+    fn check_replication(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        live: &ReplicationConfiguration,
+        at: &At,
+    ) -> Vec<Finding> {
+        let want = cx.principal_arn(r.role.get_ref());
+        let ok = live.role == want;
+        vec![META.finding(
+            at.scenario,
+            if ok { Status::Pass } else { Status::Fail },
+            at.resource.as_str(),
+            if ok {
+                format!("replication '{}' uses role {want}", r.id.get_ref())
+            } else {
+                format!(
+                    "replication '{}' uses role {}, expected {want}",
+                    r.id.get_ref(),
+                    live.role
+                )
+            },
+            json!({"expected_role": want, "actual_role": live.role}),
+        )]
     }
 }
 

@@ -1,5 +1,5 @@
-use super::support::{per_live_rule, skip, RuleCheck};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{skip, RuleCheck};
+use super::{AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use serde_json::json;
 
@@ -33,72 +33,75 @@ declare_rule! {
 }
 
 impl Rule for ReplicationRtc {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::ReplicationRules
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        per_live_rule(&META, cx, |c: &RuleCheck| {
-            if !c.want.rtc && !c.want.metrics_expected() {
-                return skip(
-                    &META,
-                    c.scenario,
-                    c.resource,
-                    format!("{}: the spec does not expect RTC or metrics", c.label),
-                );
-            }
-            let d = &c.live.destination;
-            let evidence = json!({
-                "expected_rtc": c.want.rtc,
-                "expected_metrics": c.want.metrics_expected(),
-                "replication_time": d.replication_time,
-                "metrics": d.metrics,
-            });
-            let mut problems = Vec::new();
-            if c.want.rtc {
-                match &d.replication_time {
-                    Some(t) if t.enabled() && t.minutes == Some(RTC_MINUTES) => {}
-                    Some(t) if t.enabled() => problems.push(format!(
-                        "RTC time is {:?} minutes, expected {RTC_MINUTES}",
-                        t.minutes
-                    )),
-                    _ => problems.push("Replication Time Control is not enabled".to_string()),
-                }
-            }
-            if c.want.metrics_expected() {
-                match &d.metrics {
-                    Some(m) if m.enabled() && (!c.want.rtc || m.minutes == Some(RTC_MINUTES)) => {}
-                    Some(m) if m.enabled() => problems.push(format!(
-                        "metrics event threshold is {:?} minutes, expected {RTC_MINUTES}",
-                        m.minutes
-                    )),
-                    _ => problems.push("replication metrics are not enabled".to_string()),
-                }
-            }
-            if c.live.filter.legacy {
-                problems.push(
-                    "the rule uses the legacy V1 schema (top-level Prefix), which cannot carry RTC"
-                        .to_string(),
-                );
-            }
-            if problems.is_empty() {
-                META.finding(
-                    c.scenario,
-                    Status::Pass,
-                    c.resource,
-                    format!("{}: RTC 15 min with metrics", c.label),
-                    evidence,
-                )
-            } else {
-                META.finding(
-                    c.scenario,
-                    Status::Fail,
-                    c.resource,
-                    format!("{}: {}", c.label, problems.join("; ")),
-                    evidence,
-                )
-            }
-        })
+    fn check_replication_rule(&self, _cx: &AuditContext, c: &RuleCheck) -> Vec<Finding> {
+        vec![judge(c)]
+    }
+}
+
+/// One spec rule against the live rule that implements it.
+fn judge(c: &RuleCheck) -> Finding {
+    if !c.want.rtc && !c.want.metrics_expected() {
+        return skip(
+            &META,
+            c.scenario,
+            c.resource,
+            format!("{}: the spec does not expect RTC or metrics", c.label),
+        );
+    }
+    let d = &c.live.destination;
+    let evidence = json!({
+        "expected_rtc": c.want.rtc,
+        "expected_metrics": c.want.metrics_expected(),
+        "replication_time": d.replication_time,
+        "metrics": d.metrics,
+    });
+    let mut problems = Vec::new();
+    if c.want.rtc {
+        match &d.replication_time {
+            Some(t) if t.enabled() && t.minutes == Some(RTC_MINUTES) => {}
+            Some(t) if t.enabled() => problems.push(format!(
+                "RTC time is {:?} minutes, expected {RTC_MINUTES}",
+                t.minutes
+            )),
+            _ => problems.push("Replication Time Control is not enabled".to_string()),
+        }
+    }
+    if c.want.metrics_expected() {
+        match &d.metrics {
+            Some(m) if m.enabled() && (!c.want.rtc || m.minutes == Some(RTC_MINUTES)) => {}
+            Some(m) if m.enabled() => problems.push(format!(
+                "metrics event threshold is {:?} minutes, expected {RTC_MINUTES}",
+                m.minutes
+            )),
+            _ => problems.push("replication metrics are not enabled".to_string()),
+        }
+    }
+    if c.live.filter.legacy {
+        problems.push(
+            "the rule uses the legacy V1 schema (top-level Prefix), which cannot carry RTC"
+                .to_string(),
+        );
+    }
+    if problems.is_empty() {
+        META.finding(
+            c.scenario,
+            Status::Pass,
+            c.resource,
+            format!("{}: RTC 15 min with metrics", c.label),
+            evidence,
+        )
+    } else {
+        META.finding(
+            c.scenario,
+            Status::Fail,
+            c.resource,
+            format!("{}: {}", c.label, problems.join("; ")),
+            evidence,
+        )
     }
 }
 

@@ -1,6 +1,7 @@
-use super::support::live_replication;
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
+use crate::snapshot::ReplicationConfiguration;
+use crate::spec::Replication;
 use serde_json::json;
 
 declare_rule! {
@@ -27,52 +28,48 @@ declare_rule! {
 }
 
 impl Rule for ReplicationRuleEnabled {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Replications
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
+    fn check_replication(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        live: &ReplicationConfiguration,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
         let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let live = match live_replication(&META, cx, r) {
-                Ok(l) => l,
-                Err(f) => {
-                    out.push(f);
-                    continue;
-                }
-            };
-            let scenario = cx.replication_scenario(r);
-            let resource = cx.bucket_arn(r.source.get_ref());
-            for (i, want) in r.rules.iter().enumerate() {
-                let label = want.label(i);
-                out.push(match cx.live_rule(&live.rules, want) {
-                    Some(rule) if rule.status.eq_ignore_ascii_case("Enabled") => META.finding(
-                        scenario,
-                        Status::Pass,
-                        &resource,
-                        format!("{label} is enabled"),
-                        json!({"rule_id": rule.id, "status": rule.status}),
+        for (i, want) in r.rules.iter().enumerate() {
+            let label = want.label(i);
+            out.push(match cx.live_rule(&live.rules, want) {
+                Some(rule) if rule.status.eq_ignore_ascii_case("Enabled") => META.finding(
+                    scenario,
+                    Status::Pass,
+                    resource,
+                    format!("{label} is enabled"),
+                    json!({"rule_id": rule.id, "status": rule.status}),
+                ),
+                Some(rule) => META.finding(
+                    scenario,
+                    Status::Fail,
+                    resource,
+                    format!("{label} is {}", rule.status),
+                    json!({"rule_id": rule.id, "status": rule.status}),
+                ),
+                None => META.finding(
+                    scenario,
+                    Status::Fail,
+                    resource,
+                    format!(
+                        "{label}: no live rule replicates prefix '{}' to {}",
+                        want.prefix_or_empty(),
+                        cx.bucket_arn(want.destination.get_ref())
                     ),
-                    Some(rule) => META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!("{label} is {}", rule.status),
-                        json!({"rule_id": rule.id, "status": rule.status}),
-                    ),
-                    None => META.finding(
-                        scenario,
-                        Status::Fail,
-                        &resource,
-                        format!(
-                            "{label}: no live rule replicates prefix '{}' to {}",
-                            want.prefix_or_empty(),
-                            cx.bucket_arn(want.destination.get_ref())
-                        ),
-                        json!({"live_rule_ids": live.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()}),
-                    ),
-                });
-            }
+                    json!({"live_rule_ids": live.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()}),
+                ),
+            });
         }
         out
     }

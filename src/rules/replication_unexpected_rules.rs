@@ -1,6 +1,7 @@
-use super::support::{live_replication, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
+use crate::snapshot::ReplicationConfiguration;
+use crate::spec::Replication;
 use serde_json::json;
 
 declare_rule! {
@@ -27,82 +28,73 @@ declare_rule! {
 }
 
 impl Rule for ReplicationUnexpectedRules {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Replications
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for r in &cx.spec.replication {
-            let scenario = cx.replication_scenario(r);
-            let resource = cx.bucket_arn(r.source.get_ref());
-            if !r.exclusive {
-                out.push(skip(
-                    &META,
-                    scenario,
-                    &resource,
-                    format!(
-                        "replication '{}' is not marked exclusive in the spec",
-                        r.id.get_ref()
-                    ),
-                ));
-                continue;
-            }
-            let live = match live_replication(&META, cx, r) {
-                Ok(l) => l,
-                Err(f) => {
-                    out.push(f);
-                    continue;
-                }
-            };
-            let expected: Vec<_> = r
-                .rules
-                .iter()
-                .filter_map(|w| cx.live_rule(&live.rules, w))
-                .collect();
-            let extra: Vec<_> = live
-                .rules
-                .iter()
-                .filter(|l| {
-                    l.status.eq_ignore_ascii_case("Enabled")
-                        && !expected.iter().any(|e| std::ptr::eq(*e, *l))
-                })
-                .collect();
-            out.push(if extra.is_empty() {
-                META.finding(
-                    scenario,
-                    Status::Pass,
-                    &resource,
-                    format!(
-                        "replication '{}': only the expected rules are enabled",
-                        r.id.get_ref()
-                    ),
-                    json!({"live_rules": live.rules.len()}),
-                )
-            } else {
-                META.finding(
-                    scenario,
-                    Status::Fail,
-                    &resource,
-                    format!(
-                        "replication '{}': unexpected enabled rule(s): {}",
-                        r.id.get_ref(),
-                        extra
-                            .iter()
-                            .map(|l| format!(
-                                "{} (prefix '{}' → {})",
-                                l.id.as_deref().unwrap_or("<no id>"),
-                                l.filter.prefix.as_deref().unwrap_or(""),
-                                l.destination.bucket
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    json!({"unexpected_rules": extra}),
-                )
-            });
-        }
-        out
+    fn skip_replication(&self, _cx: &AuditContext, r: &Replication) -> Option<String> {
+        (!r.exclusive).then(|| {
+            format!(
+                "replication '{}' is not marked exclusive in the spec",
+                r.id.get_ref()
+            )
+        })
+    }
+
+    fn check_replication(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        live: &ReplicationConfiguration,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, resource) = (at.scenario, at.resource.as_str());
+        let expected: Vec<_> = r
+            .rules
+            .iter()
+            .filter_map(|w| cx.live_rule(&live.rules, w))
+            .collect();
+        let extra: Vec<_> = live
+            .rules
+            .iter()
+            .filter(|l| {
+                l.status.eq_ignore_ascii_case("Enabled")
+                    && !expected.iter().any(|e| std::ptr::eq(*e, *l))
+            })
+            .collect();
+        vec![if extra.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                resource,
+                format!(
+                    "replication '{}': only the expected rules are enabled",
+                    r.id.get_ref()
+                ),
+                json!({"live_rules": live.rules.len()}),
+            )
+        } else {
+            META.finding(
+                scenario,
+                Status::Fail,
+                resource,
+                format!(
+                    "replication '{}': unexpected enabled rule(s): {}",
+                    r.id.get_ref(),
+                    extra
+                        .iter()
+                        .map(|l| format!(
+                            "{} (prefix '{}' → {})",
+                            l.id.as_deref().unwrap_or("<no id>"),
+                            l.filter.prefix.as_deref().unwrap_or(""),
+                            l.destination.bucket
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                json!({"unexpected_rules": extra}),
+            )
+        }]
     }
 }
 

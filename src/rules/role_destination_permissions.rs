@@ -1,8 +1,8 @@
-use super::support::{destination_needs, error, BucketSide};
-use super::{AuditContext, Rule, RuleMeta};
-use crate::access::identity_side;
-use crate::findings::{Finding, Scenario, Status};
-use serde_json::json;
+use super::support::{destination_needs, role_needs_finding};
+use super::{At, AuditContext, Rule, Walk};
+use crate::access::IdentitySide;
+use crate::findings::Finding;
+use crate::spec::{Replication, ReplicationRule};
 
 declare_rule! {
     /// ## What it checks
@@ -33,85 +33,33 @@ declare_rule! {
 }
 
 impl Rule for RoleDestinationPermissions {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Roles
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        let mut marks = crate::rules::Marks::default();
-        for r in &cx.spec.replication {
-            marks.mark(out.len(), r, None);
-            let scenario = if cx.replication_scenario(r) == Scenario::ScenarioD {
-                Scenario::ScenarioD
-            } else {
-                Scenario::Step3
-            };
-            let arn = cx.principal_arn(r.role.get_ref());
-            let who = match identity_side(cx.snap, arn) {
-                Ok(w) => w,
-                Err(e) => {
-                    out.push(error(&META, scenario, arn, e));
-                    continue;
-                }
-            };
-            for (i, rule) in r.rules.iter().enumerate() {
-                marks.mark(out.len(), r, Some(i));
-                let dest = rule.destination.get_ref();
-                let acct = cx.bucket_account_id(dest).unwrap_or_default();
-                let side = match BucketSide::for_role(cx, &who, dest) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        out.push(error(
-                            &META,
-                            scenario,
-                            arn,
-                            format!("{}: {e}", rule.label(i)),
-                        ));
-                        continue;
-                    }
-                };
-                let mut missing = Vec::new();
-                let mut evidence = Vec::new();
-                for n in destination_needs(cx, rule) {
-                    let a = side.ask(cx, &who, n.action, &n.resource, acct);
-                    if !a.allowed() {
-                        missing.push(format!(
-                            "{} on {} ({}: {})",
-                            n.action,
-                            n.resource,
-                            a.eval.decision,
-                            a.summary()
-                        ));
-                    }
-                    evidence.push(a.evidence);
-                }
-                let label = rule.label(i);
-                let d = cx.bucket_name(dest);
-                out.push(if missing.is_empty() {
-                    META.finding(
-                        scenario,
-                        Status::Pass,
-                        arn,
-                        format!("{label}: role can replicate into {d}"),
-                        json!({"checks": evidence}),
-                    )
-                } else {
-                    META.finding(
-                        scenario,
-                        Status::Fail,
-                        arn,
-                        format!(
-                            "{label}: role cannot replicate into {d}: missing {}",
-                            missing.join("; ")
-                        ),
-                        json!({"checks": evidence}),
-                    )
-                });
-            }
-        }
-        marks.apply(cx.spec, &mut out);
-        out
+    fn check_role_rule(
+        &self,
+        cx: &AuditContext,
+        _r: &Replication,
+        i: usize,
+        rule: &ReplicationRule,
+        who: &IdentitySide,
+        at: &At,
+    ) -> Vec<Finding> {
+        let label = rule.label(i);
+        let dest = rule.destination.get_ref();
+        let d = cx.bucket_name(dest);
+        vec![role_needs_finding(
+            &META,
+            cx,
+            who,
+            at,
+            dest,
+            destination_needs(cx, rule),
+            Some(&label),
+            format!("{label}: role can replicate into {d}"),
+            format!("{label}: role cannot replicate into {d}"),
+        )]
     }
 }
 
@@ -119,6 +67,7 @@ impl Rule for RoleDestinationPermissions {
 mod tests {
     use super::*;
     use crate::rules::testkit::*;
+    use serde_json::json;
 
     #[test]
     fn passes_when_the_role_can_replicate_into_both_destinations() {

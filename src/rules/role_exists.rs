@@ -1,6 +1,7 @@
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
-use crate::snapshot::Fetched;
+use crate::snapshot::{Fetched, PrincipalState};
+use crate::spec::Replication;
 use serde_json::json;
 
 declare_rule! {
@@ -28,35 +29,36 @@ declare_rule! {
 }
 
 impl Rule for RoleExists {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Principals
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, _) in cx.replication_roles() {
-            let scenario = cx.role_scenario(alias);
-            let arn = cx.principal_arn(alias);
-            out.push(match cx.snap.principal(arn).map(|p| &p.details) {
-                Some(Fetched::Ok { value }) => META.finding(
-                    scenario,
-                    Status::Pass,
-                    arn,
-                    format!("role {arn} exists"),
-                    json!({"has_trust_policy": value.trust_policy.is_some()}),
-                ),
-                Some(Fetched::Absent { reason }) => META.finding(
-                    scenario,
-                    Status::Fail,
-                    arn,
-                    format!("role {arn} does not exist ({reason})"),
-                    json!({}),
-                ),
-                Some(f) => super::support::unknown(&META, scenario, arn, "the role", f),
-                None => super::support::error(&META, scenario, arn, "role was not collected"),
-            });
-        }
-        out
+    fn check_principal(
+        &self,
+        _cx: &AuditContext,
+        _alias: &str,
+        _replications: &[&Replication],
+        st: &PrincipalState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, arn) = (at.scenario, at.resource.as_str());
+        vec![match &st.details {
+            Fetched::Ok { value } => META.finding(
+                scenario,
+                Status::Pass,
+                arn,
+                format!("role {arn} exists"),
+                json!({"has_trust_policy": value.trust_policy.is_some()}),
+            ),
+            Fetched::Absent { reason } => META.finding(
+                scenario,
+                Status::Fail,
+                arn,
+                format!("role {arn} does not exist ({reason})"),
+                json!({}),
+            ),
+            f => super::support::unknown(&META, scenario, arn, "the role", f),
+        }]
     }
 }
 

@@ -1,5 +1,5 @@
 use super::support::{ask, error, sample_key, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::{identity_side, Leg};
 use crate::findings::{Finding, Status};
 use crate::spec::Replication;
@@ -42,10 +42,6 @@ declare_rule! {
 }
 
 impl Rule for RoleLeastPrivilege {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let mut out = Vec::new();
         for (alias, replications) in cx.replication_roles() {

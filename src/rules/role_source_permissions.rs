@@ -1,8 +1,8 @@
-use super::support::{error, source_needs, BucketSide};
-use super::{AuditContext, Rule, RuleMeta};
-use crate::access::identity_side;
-use crate::findings::{Finding, Status};
-use serde_json::json;
+use super::support::{role_needs_finding, source_needs};
+use super::{At, AuditContext, Rule, Walk};
+use crate::access::IdentitySide;
+use crate::findings::Finding;
+use crate::spec::Replication;
 
 declare_rule! {
     /// ## What it checks
@@ -32,75 +32,29 @@ declare_rule! {
 }
 
 impl Rule for RoleSourcePermissions {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Roles
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        let mut marks = crate::rules::Marks::default();
-        for r in &cx.spec.replication {
-            marks.mark(out.len(), r, None);
-            let scenario = if cx.replication_scenario(r) == crate::findings::Scenario::ScenarioD {
-                crate::findings::Scenario::ScenarioD
-            } else {
-                crate::findings::Scenario::Step3
-            };
-            let arn = cx.principal_arn(r.role.get_ref());
-            let who = match identity_side(cx.snap, arn) {
-                Ok(w) => w,
-                Err(e) => {
-                    out.push(error(&META, scenario, arn, e));
-                    continue;
-                }
-            };
-            let acct = cx.bucket_account_id(r.source.get_ref()).unwrap_or_default();
-            let side = match BucketSide::for_role(cx, &who, r.source.get_ref()) {
-                Ok(s) => s,
-                Err(e) => {
-                    out.push(error(&META, scenario, arn, e));
-                    continue;
-                }
-            };
-            let mut missing = Vec::new();
-            let mut evidence = Vec::new();
-            for n in source_needs(cx, r) {
-                let a = side.ask(cx, &who, n.action, &n.resource, acct);
-                if !a.allowed() {
-                    missing.push(format!(
-                        "{} on {} ({}: {})",
-                        n.action,
-                        n.resource,
-                        a.eval.decision,
-                        a.summary()
-                    ));
-                }
-                evidence.push(a.evidence);
-            }
-            let src = cx.bucket_name(r.source.get_ref());
-            out.push(if missing.is_empty() {
-                META.finding(
-                    scenario,
-                    Status::Pass,
-                    arn,
-                    format!("role can read {src} for replication '{}'", r.id.get_ref()),
-                    json!({"checks": evidence}),
-                )
-            } else {
-                META.finding(
-                    scenario,
-                    Status::Fail,
-                    arn,
-                    format!(
-                        "role cannot read {src} for replication: missing {}",
-                        missing.join("; ")
-                    ),
-                    json!({"checks": evidence}),
-                )
-            });
-        }
-        marks.apply(cx.spec, &mut out);
-        out
+    fn check_role(
+        &self,
+        cx: &AuditContext,
+        r: &Replication,
+        who: &IdentitySide,
+        at: &At,
+    ) -> Vec<Finding> {
+        let src = cx.bucket_name(r.source.get_ref());
+        vec![role_needs_finding(
+            &META,
+            cx,
+            who,
+            at,
+            r.source.get_ref(),
+            source_needs(cx, r),
+            None,
+            format!("role can read {src} for replication '{}'", r.id.get_ref()),
+            format!("role cannot read {src} for replication"),
+        )]
     }
 }
 
@@ -108,6 +62,7 @@ impl Rule for RoleSourcePermissions {
 mod tests {
     use super::*;
     use crate::rules::testkit::*;
+    use serde_json::json;
 
     #[test]
     fn passes_when_the_role_can_read_both_sources() {

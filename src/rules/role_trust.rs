@@ -1,8 +1,9 @@
 use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use crate::policy::{self, Context, Decision, Policy, PolicySet, PrincipalEntry, Request};
-use crate::snapshot::Fetched;
+use crate::snapshot::{Fetched, PrincipalState};
+use crate::spec::Replication;
 use serde_json::json;
 
 const S3_SERVICE: &str = "s3.amazonaws.com";
@@ -38,198 +39,192 @@ declare_rule! {
 }
 
 impl Rule for RoleTrust {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
+    fn walk(&self) -> Walk {
+        Walk::Principals
     }
 
-    fn check(&self, cx: &AuditContext) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (alias, replications) in cx.replication_roles() {
-            let scenario = cx.role_scenario(alias);
-            let arn = cx.principal_arn(alias);
-            let Some(st) = cx.snap.principal(arn) else {
-                out.push(error(&META, scenario, arn, "role was not collected"));
-                continue;
-            };
-            let details = match &st.details {
-                Fetched::Ok { value } => value,
-                Fetched::Absent { .. } => {
-                    out.push(skip(
-                        &META,
-                        scenario,
-                        arn,
-                        format!(
-                            "role does not exist (reported by {})",
-                            super::role_exists::META.id
-                        ),
-                    ));
-                    continue;
-                }
-                f => {
-                    out.push(unknown(&META, scenario, arn, "the role's trust policy", f));
-                    continue;
-                }
-            };
-            let Some(doc) = &details.trust_policy else {
-                out.push(error(
+    fn check_principal(
+        &self,
+        cx: &AuditContext,
+        _alias: &str,
+        replications: &[&Replication],
+        st: &PrincipalState,
+        at: &At,
+    ) -> Vec<Finding> {
+        let (scenario, arn) = (at.scenario, at.resource.as_str());
+        let details = match &st.details {
+            Fetched::Ok { value } => value,
+            Fetched::Absent { .. } => {
+                return vec![skip(
                     &META,
                     scenario,
                     arn,
-                    "role has no trust policy in the snapshot",
-                ));
-                continue;
-            };
-            let trust = match Policy::parse(&format!("trust policy of {arn}"), doc) {
-                Ok(p) => p,
-                Err(e) => {
-                    out.push(error(&META, scenario, arn, e.to_string()));
-                    continue;
-                }
-            };
-            let role_account = st.account_id.clone();
-            // S3 assumes the role on behalf of each source bucket using it. Principal
-            // (s3.amazonaws.com), action and role are the same for every replication of the
-            // role; only the context S3 sends differs, `aws:SourceAccount` and `aws:SourceArn`
-            // of the source bucket (present only when a service principal calls:
-            // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html,
-            // the confused-deputy guard: https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
-            // Each distinct source is evaluated once, and the evidence quotes one evaluation per
-            // distinct outcome (decision and deciding statements) with how many replications it
-            // covers, plus the sources S3 cannot assume the role for: its size does not grow
-            // with the replications sharing the role.
-            let mut denied_for = Vec::new();
-            // One per distinct outcome: the evaluation, the first source it was seen for, and
-            // how many replications it covers.
-            let mut outcomes: Vec<(policy::Evaluation, String, usize)> = Vec::new();
-            let mut by_source: std::collections::HashMap<(Option<&str>, String), usize> =
-                std::collections::HashMap::new();
-            for r in &replications {
-                let source = r.source.get_ref();
-                let source_arn = cx.bucket_arn(source);
-                let account = cx.bucket_account_id(source);
-                let key = (account, source_arn.clone());
-                if let Some(&i) = by_source.get(&key) {
-                    outcomes[i].2 += 1;
-                    continue;
-                }
-                let mut ctx = Context::new();
-                if let Some(acct) = account {
-                    ctx.insert("aws:SourceAccount", acct);
-                }
-                ctx.insert("aws:SourceArn", source_arn.clone());
-                let req = Request {
-                    principal: S3_SERVICE.to_string(),
-                    principal_account: None,
-                    action: "sts:AssumeRole".into(),
-                    resource: arn.to_string(),
-                    resource_account: Some(role_account.clone()),
-                    context: ctx,
-                };
-                let e = policy::evaluate(
-                    &req,
-                    &PolicySet {
-                        resource: Some(&trust),
-                        ..PolicySet::default()
-                    },
-                );
-                if e.decision != Decision::Allowed {
-                    denied_for.push(format!("{source_arn} ({})", e.decision));
-                }
-                let i = match outcomes
-                    .iter()
-                    .position(|o| o.0.decision == e.decision && o.0.deciding == e.deciding)
-                {
-                    Some(i) => i,
-                    None => {
-                        outcomes.push((e, source_arn, 0));
-                        outcomes.len() - 1
-                    }
-                };
-                outcomes[i].2 += 1;
-                by_source.insert(key, i);
-            }
-            let evaluations: Vec<serde_json::Value> = outcomes
-                .iter()
-                .map(|(e, example, n)| {
-                    let mut v =
-                        crate::access::evidence("sts:AssumeRole", arn, crate::access::Leg::Full, e);
-                    v["replications"] = json!(n);
-                    v["example_source"] = json!(example);
-                    v
-                })
-                .collect();
-            let others: Vec<_> = policy::grants(&trust, &["sts:AssumeRole"], arn)
-                .into_iter()
-                .filter(|g| {
-                    g.not_principal
-                        || !matches!(&g.principal, PrincipalEntry::Service(s) if s == S3_SERVICE)
-                })
-                .collect();
-            let other_desc: Vec<String> = others
-                .iter()
-                .map(|g| {
                     format!(
-                        "{} via {}",
-                        if g.not_principal {
-                            format!("everyone except {:?}", g.principal)
-                        } else {
-                            format!("{:?}", g.principal)
-                        },
-                        g.statement
-                    )
-                })
-                .collect();
-            let evidence = json!({
-                "replications": replications.len(),
-                "s3_assume_role": evaluations,
-                "s3_cannot_assume_for": denied_for,
-                "other_trusted_principals": other_desc,
-                // Parsed above, so it is JSON.
-                "trust_policy": crate::findings::cite_document(
-                    "trust-policy",
-                    arn,
-                    serde_json::from_str::<serde_json::Value>(doc).unwrap_or(serde_json::Value::Null),
-                ),
-            });
-            let mut problems = Vec::new();
-            if !denied_for.is_empty() {
-                // The message names the first few; the evidence has them all.
-                const NAMED: usize = 10;
-                let mut named = denied_for
-                    .iter()
-                    .take(NAMED)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if denied_for.len() > NAMED {
-                    named.push_str(&format!(
-                        " and {} more source buckets (evidence: s3_cannot_assume_for)",
-                        denied_for.len() - NAMED
-                    ));
+                        "role does not exist (reported by {})",
+                        super::role_exists::META.id
+                    ),
+                )];
+            }
+            f => {
+                return vec![unknown(&META, scenario, arn, "the role's trust policy", f)];
+            }
+        };
+        let Some(doc) = &details.trust_policy else {
+            return vec![error(
+                &META,
+                scenario,
+                arn,
+                "role has no trust policy in the snapshot",
+            )];
+        };
+        let trust = match Policy::parse(&format!("trust policy of {arn}"), doc) {
+            Ok(p) => p,
+            Err(e) => {
+                return vec![error(&META, scenario, arn, e.to_string())];
+            }
+        };
+        let role_account = st.account_id.clone();
+        // S3 assumes the role on behalf of each source bucket using it. Principal
+        // (s3.amazonaws.com), action and role are the same for every replication of the
+        // role; only the context S3 sends differs, `aws:SourceAccount` and `aws:SourceArn`
+        // of the source bucket (present only when a service principal calls:
+        // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html,
+        // the confused-deputy guard: https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+        // Each distinct source is evaluated once, and the evidence quotes one evaluation per
+        // distinct outcome (decision and deciding statements) with how many replications it
+        // covers, plus the sources S3 cannot assume the role for: its size does not grow
+        // with the replications sharing the role.
+        let mut denied_for = Vec::new();
+        // One per distinct outcome: the evaluation, the first source it was seen for, and
+        // how many replications it covers.
+        let mut outcomes: Vec<(policy::Evaluation, String, usize)> = Vec::new();
+        let mut by_source: std::collections::HashMap<(Option<&str>, String), usize> =
+            std::collections::HashMap::new();
+        for r in replications {
+            let source = r.source.get_ref();
+            let source_arn = cx.bucket_arn(source);
+            let account = cx.bucket_account_id(source);
+            let key = (account, source_arn.clone());
+            if let Some(&i) = by_source.get(&key) {
+                outcomes[i].2 += 1;
+                continue;
+            }
+            let mut ctx = Context::new();
+            if let Some(acct) = account {
+                ctx.insert("aws:SourceAccount", acct);
+            }
+            ctx.insert("aws:SourceArn", source_arn.clone());
+            let req = Request {
+                principal: S3_SERVICE.to_string(),
+                principal_account: None,
+                action: "sts:AssumeRole".into(),
+                resource: arn.to_string(),
+                resource_account: Some(role_account.clone()),
+                context: ctx,
+            };
+            let e = policy::evaluate(
+                &req,
+                &PolicySet {
+                    resource: Some(&trust),
+                    ..PolicySet::default()
+                },
+            );
+            if e.decision != Decision::Allowed {
+                denied_for.push(format!("{source_arn} ({})", e.decision));
+            }
+            let i = match outcomes
+                .iter()
+                .position(|o| o.0.decision == e.decision && o.0.deciding == e.deciding)
+            {
+                Some(i) => i,
+                None => {
+                    outcomes.push((e, source_arn, 0));
+                    outcomes.len() - 1
                 }
-                problems.push(format!(
-                    "s3.amazonaws.com cannot assume the role for {named}"
-                ));
-            }
-            if !other_desc.is_empty() {
-                problems.push(format!(
-                    "the trust policy also lets {} assume the role",
-                    other_desc.join("; ")
-                ));
-            }
-            out.push(if problems.is_empty() {
-                META.finding(
-                    scenario,
-                    Status::Pass,
-                    arn,
-                    "only s3.amazonaws.com can assume the role",
-                    evidence,
-                )
-            } else {
-                META.finding(scenario, Status::Fail, arn, problems.join("; "), evidence)
-            });
+            };
+            outcomes[i].2 += 1;
+            by_source.insert(key, i);
         }
-        out
+        let evaluations: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|(e, example, n)| {
+                let mut v =
+                    crate::access::evidence("sts:AssumeRole", arn, crate::access::Leg::Full, e);
+                v["replications"] = json!(n);
+                v["example_source"] = json!(example);
+                v
+            })
+            .collect();
+        let others: Vec<_> = policy::grants(&trust, &["sts:AssumeRole"], arn)
+            .into_iter()
+            .filter(|g| {
+                g.not_principal
+                    || !matches!(&g.principal, PrincipalEntry::Service(s) if s == S3_SERVICE)
+            })
+            .collect();
+        let other_desc: Vec<String> = others
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} via {}",
+                    if g.not_principal {
+                        format!("everyone except {:?}", g.principal)
+                    } else {
+                        format!("{:?}", g.principal)
+                    },
+                    g.statement
+                )
+            })
+            .collect();
+        let evidence = json!({
+            "replications": replications.len(),
+            "s3_assume_role": evaluations,
+            "s3_cannot_assume_for": denied_for,
+            "other_trusted_principals": other_desc,
+            // Parsed above, so it is JSON.
+            "trust_policy": crate::findings::cite_document(
+                "trust-policy",
+                arn,
+                serde_json::from_str::<serde_json::Value>(doc).unwrap_or(serde_json::Value::Null),
+            ),
+        });
+        let mut problems = Vec::new();
+        if !denied_for.is_empty() {
+            // The message names the first few; the evidence has them all.
+            const NAMED: usize = 10;
+            let mut named = denied_for
+                .iter()
+                .take(NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if denied_for.len() > NAMED {
+                named.push_str(&format!(
+                    " and {} more source buckets (evidence: s3_cannot_assume_for)",
+                    denied_for.len() - NAMED
+                ));
+            }
+            problems.push(format!(
+                "s3.amazonaws.com cannot assume the role for {named}"
+            ));
+        }
+        if !other_desc.is_empty() {
+            problems.push(format!(
+                "the trust policy also lets {} assume the role",
+                other_desc.join("; ")
+            ));
+        }
+        vec![if problems.is_empty() {
+            META.finding(
+                scenario,
+                Status::Pass,
+                arn,
+                "only s3.amazonaws.com can assume the role",
+                evidence,
+            )
+        } else {
+            META.finding(scenario, Status::Fail, arn, problems.join("; "), evidence)
+        }]
     }
 }
 

@@ -1,10 +1,10 @@
 //! Small helpers shared by rules, so each rule file reads as its check and nothing else.
 
-use super::{AuditContext, RuleMeta};
+use super::{AuditContext, Marks, Rule, RuleMeta, Walk};
 use crate::access::{self, IdentitySide, Leg, Query};
 use crate::findings::{Finding, Scenario, Status};
 use crate::policy::{Decision, Evaluation, Policy};
-use crate::snapshot::{Fetched, ReplicationConfiguration};
+use crate::snapshot::{AccountState, Fetched, ReplicationConfiguration};
 use crate::spec::Replication;
 use serde_json::json;
 
@@ -81,7 +81,7 @@ pub fn live_replication<'a>(
     let alias = r.source.get_ref();
     let resource = cx.bucket_arn(alias);
     let Some(b) = cx.bucket_state(alias) else {
-        return Err(error(meta, scenario, &resource, "bucket was not collected"));
+        return Err(not_collected(meta, &At { scenario, resource }));
     };
     match &b.replication {
         Fetched::Ok { value } => Ok(value),
@@ -205,18 +205,219 @@ impl BucketSide {
     }
 }
 
+/// The finding of the twin rules `role-source-permissions` and `role-destination-permissions`:
+/// whether the role `who` is allowed every one of `needs` on the bucket `alias`, asked as S3
+/// decides it ([`BucketSide`]). `label` prefixes an error (the spec rule it is about); `pass` and
+/// `fail` are the messages, `fail` followed by what is missing.
+#[allow(clippy::too_many_arguments)]
+pub fn role_needs_finding(
+    meta: &'static RuleMeta,
+    cx: &AuditContext,
+    who: &IdentitySide,
+    at: &super::At,
+    alias: &str,
+    needs: Vec<Needed>,
+    label: Option<&str>,
+    pass: String,
+    fail: String,
+) -> Finding {
+    let acct = cx.bucket_account_id(alias).unwrap_or_default();
+    let side = match BucketSide::for_role(cx, who, alias) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = match label {
+                Some(l) => format!("{l}: {e}"),
+                None => e.to_string(),
+            };
+            return error(meta, at.scenario, &at.resource, e);
+        }
+    };
+    let mut missing = Vec::new();
+    let mut evidence = Vec::new();
+    for n in needs {
+        let a = side.ask(cx, who, n.action, &n.resource, acct);
+        if !a.allowed() {
+            missing.push(format!(
+                "{} on {} ({}: {})",
+                n.action,
+                n.resource,
+                a.eval.decision,
+                a.summary()
+            ));
+        }
+        evidence.push(a.evidence);
+    }
+    let (status, message) = if missing.is_empty() {
+        (Status::Pass, pass)
+    } else {
+        (
+            Status::Fail,
+            format!("{fail}: missing {}", missing.join("; ")),
+        )
+    };
+    meta.finding(
+        at.scenario,
+        status,
+        at.resource.as_str(),
+        message,
+        json!({"checks": evidence}),
+    )
+}
+
 /// Sample object key under a prefix, for object-level questions.
 pub fn sample_key(prefix: &str) -> String {
     format!("{prefix}replaudit-sample-object")
 }
 
+/// Where a walked item's findings go: the scenario and resource the walk resolved for it once.
+pub struct At {
+    pub scenario: Scenario,
+    pub resource: String,
+}
+
+/// The default [`Rule::check`]: walk what the rule's [`Walk`] names, resolve each item's
+/// collected state once, report what is missing, and hand the rest to the rule's hooks.
+pub fn walk<R: Rule + ?Sized>(rule: &R, cx: &AuditContext) -> Vec<Finding> {
+    let meta = rule.meta();
+    let mut out = Vec::new();
+    match rule.walk() {
+        Walk::Own => {}
+        Walk::Buckets => {
+            for (alias, want) in &cx.spec.buckets {
+                let at = At {
+                    scenario: rule.bucket_scenario(cx, alias),
+                    resource: cx.bucket_arn(alias),
+                };
+                if let Some(f) = rule.check_bucket_spec(cx, alias, want, &at) {
+                    out.push(f);
+                    continue;
+                }
+                match cx.bucket_state(alias) {
+                    Some(b) => out.extend(rule.check_bucket(cx, alias, want, b, &at)),
+                    None => out.push(not_collected(meta, &at)),
+                }
+            }
+        }
+        Walk::Sources => {
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                match cx.bucket_state(r.source.get_ref()) {
+                    Some(b) => out.extend(rule.check_source(cx, r, b, &at)),
+                    None => out.push(not_collected(meta, &at)),
+                }
+            }
+        }
+        Walk::Replications => {
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                if let Some(why) = rule.skip_replication(cx, r) {
+                    out.push(skip(meta, at.scenario, &at.resource, why));
+                    continue;
+                }
+                match live_replication(meta, cx, r) {
+                    Ok(live) => out.extend(rule.check_replication(cx, r, live, &at)),
+                    Err(f) => out.push(f),
+                }
+            }
+        }
+        Walk::ReplicationRules => {
+            out = per_live_rule(meta, cx, |c| rule.check_replication_rule(cx, c));
+        }
+        Walk::SpecRules => {
+            let mut marks = Marks::default();
+            for r in &cx.spec.replication {
+                let at = replication_at(cx, r);
+                for (i, want) in r.rules.iter().enumerate() {
+                    marks.mark(out.len(), r, Some(i));
+                    out.extend(rule.check_spec_rule(cx, r, i, want, &at));
+                }
+            }
+            if rule.names_its_rule() {
+                marks.apply(cx.spec, &mut out);
+            }
+        }
+        Walk::Principals => {
+            for (alias, replications) in cx.replication_roles() {
+                let arn = cx.principal_arn(alias);
+                let at = At {
+                    scenario: cx.role_scenario(alias),
+                    resource: arn.to_string(),
+                };
+                match cx.snap.principal(arn) {
+                    Some(st) => out.extend(rule.check_principal(cx, alias, &replications, st, &at)),
+                    None => out.push(error(meta, at.scenario, arn, "role was not collected")),
+                }
+            }
+        }
+        Walk::Roles => {
+            let mut marks = Marks::default();
+            for r in &cx.spec.replication {
+                marks.mark(out.len(), r, None);
+                // A role's findings belong to step 3, or to scenario D for the log replication.
+                let scenario = match cx.replication_scenario(r) {
+                    Scenario::ScenarioD => Scenario::ScenarioD,
+                    _ => Scenario::Step3,
+                };
+                let arn = cx.principal_arn(r.role.get_ref());
+                let at = At {
+                    scenario,
+                    resource: arn.to_string(),
+                };
+                let who = match access::identity_side(cx.snap, arn) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        out.push(error(meta, scenario, arn, e));
+                        continue;
+                    }
+                };
+                out.extend(rule.check_role(cx, r, &who, &at));
+                for (i, want) in r.rules.iter().enumerate() {
+                    marks.mark(out.len(), r, Some(i));
+                    out.extend(rule.check_role_rule(cx, r, i, want, &who, &at));
+                }
+            }
+            marks.apply(cx.spec, &mut out);
+        }
+    }
+    out
+}
+
+/// The collected state of the spec account `alias`, or the finding (on `resource`) that it was
+/// not collected.
+#[allow(clippy::result_large_err)]
+pub fn account_state<'a>(
+    meta: &'static RuleMeta,
+    cx: &AuditContext<'a>,
+    alias: &str,
+    scenario: Scenario,
+    resource: &str,
+) -> Result<&'a AccountState, Finding> {
+    cx.snap
+        .accounts
+        .get(alias)
+        .ok_or_else(|| error(meta, scenario, resource, "account was not collected"))
+}
+
+/// A replication's findings: its scenario, on its source bucket.
+fn replication_at(cx: &AuditContext, r: &Replication) -> At {
+    At {
+        scenario: cx.replication_scenario(r),
+        resource: cx.bucket_arn(r.source.get_ref()),
+    }
+}
+
+/// The one finding for a spec bucket the snapshot does not hold.
+fn not_collected(meta: &'static RuleMeta, at: &At) -> Finding {
+    error(meta, at.scenario, &at.resource, "bucket was not collected")
+}
+
 /// Run `check` for every spec replication rule that has a live counterpart; rules without one
 /// are `skip` here (`replication-rule-enabled` reports them as failures), so one missing rule
 /// is one failure, not eight.
-pub fn per_live_rule(
+fn per_live_rule(
     meta: &'static RuleMeta,
     cx: &AuditContext,
-    mut check: impl FnMut(&RuleCheck) -> Finding,
+    mut check: impl FnMut(&RuleCheck) -> Vec<Finding>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in &cx.spec.replication {
@@ -232,7 +433,7 @@ pub fn per_live_rule(
         for (i, want) in r.rules.iter().enumerate() {
             let label = want.label(i);
             match cx.live_rule(&live.rules, want) {
-                Some(rule) => out.push(check(&RuleCheck {
+                Some(rule) => out.extend(check(&RuleCheck {
                     replication: r,
                     want,
                     live: rule,
@@ -321,4 +522,83 @@ pub fn destination_needs(cx: &AuditContext, rule: &crate::spec::ReplicationRule)
             resource: obj.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::seed;
+    use crate::rules::{all_rules, Walk};
+
+    /// The walk, not each rule, reports a spec bucket the snapshot does not hold: every rule that
+    /// walks the buckets gives it exactly one finding, the error saying so, unless the spec alone
+    /// decides the bucket (then exactly that finding).
+    #[test]
+    fn every_bucket_walk_reports_a_bucket_that_was_not_collected_once() {
+        let mut f = seed();
+        f.snap.buckets.remove("destination");
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let want = f
+            .spec
+            .bucket("destination")
+            .expect("the seed's destination");
+        let resource = cx.bucket_arn("destination");
+        let mut walked = 0;
+        for rule in all_rules().iter().filter(|r| r.walk() == Walk::Buckets) {
+            walked += 1;
+            let id = rule.meta().id;
+            let at = At {
+                scenario: rule.bucket_scenario(&cx, "destination"),
+                resource: resource.clone(),
+            };
+            let on_it: Vec<Finding> = rule
+                .check(&cx)
+                .into_iter()
+                .filter(|x| x.resource == resource)
+                .collect();
+            assert_eq!(on_it.len(), 1, "{id}: one finding for the bucket");
+            match rule.check_bucket_spec(&cx, "destination", want, &at) {
+                Some(decided) => assert_eq!(on_it[0].message, decided.message, "{id}"),
+                None => {
+                    assert_eq!(on_it[0].status, Status::Error, "{id}");
+                    assert_eq!(
+                        on_it[0].message, "cannot check: bucket was not collected",
+                        "{id}"
+                    );
+                }
+            }
+        }
+        assert!(walked >= 5, "the bucket rules walk the buckets ({walked})");
+    }
+
+    /// Likewise for the replication role: every rule that walks the roles reports a role the
+    /// snapshot does not hold as one error.
+    #[test]
+    fn every_role_walk_reports_a_role_that_was_not_collected_once() {
+        let mut f = seed();
+        let arn = f
+            .spec
+            .principal("replication-role")
+            .unwrap()
+            .arn
+            .get_ref()
+            .clone();
+        assert!(f.snap.principals.remove(&arn).is_some());
+        let cx = AuditContext::new(&f.spec, &f.snap);
+        let mut walked = 0;
+        for rule in all_rules().iter().filter(|r| r.walk() == Walk::Principals) {
+            walked += 1;
+            let on_it: Vec<Finding> = rule.check(&cx);
+            assert_eq!(
+                on_it.len(),
+                1,
+                "{}: one finding for the role",
+                rule.meta().id
+            );
+            assert_eq!(on_it[0].status, Status::Error);
+            assert_eq!(on_it[0].resource, arn);
+            assert_eq!(on_it[0].message, "cannot check: role was not collected");
+        }
+        assert_eq!(walked, 2, "role-exists and role-trust walk the roles");
+    }
 }

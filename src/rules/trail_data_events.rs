@@ -1,5 +1,5 @@
-use super::support::{error, skip, unknown};
-use super::{AuditContext, Rule, RuleMeta};
+use super::support::{account_state, error, skip, unknown};
+use super::{AuditContext, Rule};
 use crate::findings::{Finding, Status};
 use crate::snapshot::{AdvancedEventSelector, Fetched, Trail};
 use serde_json::json;
@@ -42,10 +42,6 @@ declare_rule! {
 }
 
 impl Rule for TrailDataEvents {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let Some(ev) = &cx.spec.evidence else {
             return vec![skip(
@@ -69,14 +65,12 @@ impl Rule for TrailDataEvents {
                 .and_then(|s| s.region.value())
                 .unwrap_or(b.region.get_ref());
             let partition = cx.bucket_partition(alias);
-            let Some(account) = cx.snap.accounts.get(b.account.get_ref()) else {
-                out.push(error(
-                    &META,
-                    scenario,
-                    &resource,
-                    "account was not collected",
-                ));
-                continue;
+            let account = match account_state(&META, cx, b.account.get_ref(), scenario, &resource) {
+                Ok(a) => a,
+                Err(f) => {
+                    out.push(f);
+                    continue;
+                }
             };
             let trails = match &account.trails {
                 Fetched::Ok { value } => value,

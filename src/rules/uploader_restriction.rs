@@ -1,5 +1,5 @@
 use super::support::{ask, error, sample_key, skip};
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::{bucket_policy, identity_side, restrict_public_buckets, IdentitySide, Leg};
 use crate::findings::{Finding, Scenario, Status};
 use serde_json::json;
@@ -42,10 +42,6 @@ declare_rule! {
 }
 
 impl Rule for UploaderRestriction {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         let scenario = Scenario::ScenarioC;
         let Some(c) = &cx.spec.scenario_c else {

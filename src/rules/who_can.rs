@@ -1,5 +1,5 @@
 use super::support::skip;
-use super::{AuditContext, Rule, RuleMeta};
+use super::{AuditContext, Rule};
 use crate::access::whocan::{self, Grant, Level, WhoCan};
 use crate::findings::{Finding, Scenario, Status};
 use crate::spec::{AccessClass, WhoCanEntry, WhoCanExpectation};
@@ -74,10 +74,6 @@ declare_rule! {
 }
 
 impl Rule for WhoCanRule {
-    fn meta(&self) -> &'static RuleMeta {
-        &META
-    }
-
     fn check(&self, cx: &AuditContext) -> Vec<Finding> {
         if cx.spec.who_can.is_empty() {
             return vec![skip(
