@@ -1415,4 +1415,56 @@ mod tests {
         );
         std::fs::remove_file(&file).unwrap();
     }
+
+    #[test]
+    fn the_rollback_puts_back_every_document_byte_for_byte() {
+        let mut f = seed();
+        f.bucket("destination").versioning = Fetched::ok("Suspended".into());
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replication_time = None;
+        f.bucket_policy("source", |p| {
+            statements(p).retain(|s| s["Sid"] != "DenyInsecureTransport")
+        });
+        f.bucket("logs").public_access_block =
+            Fetched::absent("NoSuchPublicAccessBlockConfiguration");
+        f.inline_policies("replication-role", |p| {
+            remove_action(p, "s3:ReplicateObject")
+        });
+        let p = plan(&f.spec, &f.snap);
+        let changes: Vec<Change> = p
+            .changes
+            .iter()
+            .filter(|c| c.verified)
+            .map(|c| c.change.clone())
+            .collect();
+        assert!(changes.len() >= 5, "{}", p.render_table(&f.spec));
+        let mut state = f.snap.clone();
+        apply_all(&f.spec, &mut state, &changes).unwrap();
+        let (undo, problems) = rollback(&f.spec, &f.snap, &changes);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(undo.len(), changes.len());
+        apply_all(&f.spec, &mut state, &undo).unwrap();
+        for (alias, was) in &f.snap.buckets {
+            let now = &state.buckets[alias];
+            assert_eq!(now.policy, was.policy, "{alias} policy");
+            assert_eq!(now.replication, was.replication, "{alias} replication");
+            assert_eq!(now.versioning, was.versioning, "{alias} versioning");
+            assert_eq!(
+                serde_json::to_value(&now.public_access_block).unwrap()["state"],
+                serde_json::to_value(&was.public_access_block).unwrap()["state"],
+                "{alias} block public access"
+            );
+        }
+        let role = |s: &Snapshot| serde_json::to_string(&s.principals[ROLE_ARN].details).unwrap();
+        assert_eq!(role(&state), role(&f.snap));
+        // The audit is back where it was.
+        let statuses = |s: &Snapshot| -> Vec<(String, String, Status)> {
+            run_all(&AuditContext::new(&f.spec, s))
+                .into_iter()
+                .map(|x| (x.id, x.resource, x.status))
+                .collect()
+        };
+        assert_eq!(statuses(&state), statuses(&f.snap));
+    }
 }
