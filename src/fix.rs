@@ -467,6 +467,7 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
                     applied: vec![],
                     findings: vec![],
                     access: vec![],
+                    who_can: vec![],
                     breaks: false,
                     changed: vec![],
                 },

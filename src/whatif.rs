@@ -25,8 +25,11 @@ pub struct WhatIf {
     pub applied: Vec<String>,
     /// Findings whose status changes, worse first.
     pub findings: Vec<FindingDelta>,
-    /// Decisions of the access matrix that change.
+    /// Decisions of the access matrix (the spec's principals) that change.
     pub access: Vec<AccessDelta>,
+    /// Who-can grants that appear, go or change level: every principal of the accounts, the
+    /// roles they can become, and the keys' decrypters, beyond the spec's principals.
+    pub who_can: Vec<WhoCanDelta>,
     /// Some finding gets worse: the change breaks an expectation of the spec.
     pub breaks: bool,
     /// The changed findings as the audit would report them after the change (the one before
@@ -75,6 +78,19 @@ pub struct AccessDelta {
 /// on the copy it would only report the old evaluation as a disagreement.
 pub const RESTATING: &[&str] = &["change-history", "config-rule-agreement"];
 
+/// One who-can grant (subject × bucket × action) that the change adds, removes or changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhoCanDelta {
+    pub subject: String,
+    pub bucket: String,
+    pub action: String,
+    /// `gains`, `loses`, or `changes` (conditional <-> unconditional, another path).
+    pub change: &'static str,
+    /// How it is granted after the change (before it, for a loss).
+    pub path: String,
+    pub deciding: Vec<String>,
+}
+
 /// Apply `changes` to a copy of `snap` and compare the audits.
 pub fn evaluate(spec: &Spec, snap: &Snapshot, changes: &[Change]) -> Result<WhatIf, ChangeError> {
     let mut after = snap.clone();
@@ -87,11 +103,13 @@ pub fn evaluate(spec: &Spec, snap: &Snapshot, changes: &[Change]) -> Result<What
     };
     let (findings, changed) = finding_deltas(&audit(snap), &audit(&after));
     let access = access_deltas(&matrix(spec, snap), &matrix(spec, &after));
+    let who_can = who_can_deltas(spec, snap, &after);
     let breaks = findings.iter().any(|f| f.worse);
     Ok(WhatIf {
         applied,
         findings,
         access,
+        who_can,
         breaks,
         changed,
     })
@@ -163,6 +181,47 @@ fn finding_deltas(before: &[Finding], after: &[Finding]) -> (Vec<FindingDelta>, 
     (out, changed)
 }
 
+fn who_can_deltas(spec: &Spec, before: &Snapshot, after: &Snapshot) -> Vec<WhoCanDelta> {
+    use crate::access::whocan::{analyze, Grant, Options, WhoCan};
+    let (wb, wa) = (
+        analyze(spec, before, &Options::default()),
+        analyze(spec, after, &Options::default()),
+    );
+    let index = |w: &WhoCan| -> BTreeMap<(String, String, String), (Grant, String)> {
+        w.grants
+            .iter()
+            .map(|g| {
+                (
+                    (g.subject.clone(), g.bucket.clone(), g.action.clone()),
+                    (g.clone(), w.path(g)),
+                )
+            })
+            .collect()
+    };
+    let (b, a) = (index(&wb), index(&wa));
+    let mut keys: Vec<&(String, String, String)> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (change, (g, path)) = match (b.get(k), a.get(k)) {
+                (None, Some(x)) => ("gains", x),
+                (Some(x), None) => ("loses", x),
+                (Some(x), Some(y)) if x.0.level != y.0.level || x.1 != y.1 => ("changes", y),
+                _ => return None,
+            };
+            Some(WhoCanDelta {
+                subject: k.0.clone(),
+                bucket: k.1.clone(),
+                action: k.2.clone(),
+                change,
+                path: path.clone(),
+                deciding: g.deciding.clone(),
+            })
+        })
+        .collect()
+}
+
 fn allowed(decision: &str) -> bool {
     decision == "Allowed"
 }
@@ -231,7 +290,7 @@ impl WhatIf {
         for a in &self.applied {
             let _ = writeln!(s, "applied: {a}");
         }
-        if self.findings.is_empty() && self.access.is_empty() {
+        if self.findings.is_empty() && self.access.is_empty() && self.who_can.is_empty() {
             let _ = writeln!(s, "\nno finding and no access decision changes");
             return s;
         }
@@ -282,6 +341,30 @@ impl WhatIf {
                 ]);
             }
             let _ = writeln!(s, "\naccess that changes:\n{t}");
+        }
+        if !self.who_can.is_empty() {
+            let mut t = table();
+            t.set_header(vec![
+                "who",
+                "",
+                "action",
+                "bucket",
+                "how: own policies or the roles it becomes (for a loss: before)",
+            ]);
+            for d in &self.who_can {
+                t.add_row(vec![
+                    d.subject.clone(),
+                    d.change.to_string(),
+                    d.action.clone(),
+                    d.bucket.clone(),
+                    if d.path.is_empty() {
+                        d.deciding.join("; ")
+                    } else {
+                        d.path.clone()
+                    },
+                ]);
+            }
+            let _ = writeln!(s, "\nwho-can grants that change:\n{t}");
         }
         let worse = self.findings.iter().filter(|f| f.worse).count();
         let _ = writeln!(
@@ -352,6 +435,14 @@ mod tests {
             "{}",
             w.render_table()
         );
+        // who-can, over every principal of both accounts, says the same of tom.
+        assert!(
+            w.who_can.iter().any(|d| d.change == "loses"
+                && d.subject.ends_with("user/tom-cruise")
+                && d.action == "s3:GetObject"),
+            "{}",
+            w.render_table()
+        );
         assert!(
             w.findings
                 .iter()
@@ -404,6 +495,7 @@ mod tests {
         assert!(!w.breaks);
         assert!(w.findings.is_empty(), "{}", w.render_table());
         assert!(w.access.is_empty(), "{}", w.render_table());
+        assert!(w.who_can.is_empty(), "{}", w.render_table());
         assert!(w
             .render_table()
             .contains("no finding and no access decision changes"));
