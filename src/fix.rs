@@ -46,6 +46,9 @@ pub struct Plan {
     /// Failing findings of the checks that restate others (`change-history`,
     /// `config-rule-agreement`): they follow the ones they restate once AWS records the change.
     pub restating: usize,
+    /// Findings that could not be decided (`error`: something was not read). A plan over a
+    /// state it did not see whole is never green.
+    pub unseen: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -510,6 +513,7 @@ pub fn plan(spec: &Spec, snap: &Snapshot) -> Plan {
         verified,
         failing_before: fails.len(),
         failing_after,
+        unseen: after.iter().filter(|f| f.status == Status::Error).count(),
         restating: before
             .iter()
             .filter(|f| f.status == Status::Fail && restating(f))
@@ -769,9 +773,10 @@ fn desired_replication(
 
 impl Plan {
     /// Exit code: 0 when nothing fails or every failure is cured by verified changes, 1 when
-    /// something stays failing (a decision, a change that could not be verified).
+    /// something stays failing (a decision, a change that could not be verified) or could not
+    /// be decided (an `error` finding: the plan cannot say it is cured).
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.failing_after > 0 || self.verified == Some(false))
+        u8::from(self.failing_after > 0 || self.unseen > 0 || self.verified == Some(false))
     }
 
     /// The AWS CLI command of a change, reading its request from `file`.
@@ -856,6 +861,13 @@ impl Plan {
                 "\n{} failing finding(s) of {} restate the ones above; they follow once AWS records the changes",
                 self.restating,
                 whatif::RESTATING.join(" and ")
+            );
+        }
+        if self.unseen > 0 {
+            let _ = writeln!(
+                s,
+                "\n{} finding(s) could not be decided (error: something was not read); the plan cannot cure what it did not see",
+                self.unseen
             );
         }
         let _ = writeln!(
@@ -1467,5 +1479,15 @@ mod tests {
                 .collect()
         };
         assert_eq!(statuses(&state), statuses(&f.snap));
+    }
+
+    #[test]
+    fn an_unread_state_is_never_a_green_plan() {
+        let mut f = seed();
+        f.bucket("destination").versioning = denied("s3:GetBucketVersioning");
+        let p = plan(&f.spec, &f.snap);
+        assert!(p.unseen > 0, "{}", p.render_table(&f.spec));
+        assert_eq!(p.exit_code(), 1, "{}", p.render_table(&f.spec));
+        assert!(p.render_table(&f.spec).contains("could not be decided"));
     }
 }
