@@ -126,3 +126,31 @@ fn example_mute_file_parses() {
     assert_eq!(mutes.len(), 2);
     assert!(mutes.iter().all(|m| !m.reason.is_empty()));
 }
+
+/// `scripts/check-cycles` (run by `.ci/run`) can fail: on a copy of a tiny crate whose two files
+/// import each other it exits 1 naming both, and on the real `src/` it exits 0 (no circle is
+/// allowed any more).
+#[test]
+fn check_cycles_fails_on_a_circle_and_passes_on_src() {
+    let script = common::repo().join("scripts/check-cycles");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod b;\n").unwrap();
+    std::fs::write(src.join("a.rs"), "use crate::b::B;\npub struct A;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "use crate::a::A;\npub struct B;\n").unwrap();
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&src)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("a.rs") && text.contains("b.rs"), "{text}");
+
+    let out = Command::new("python3").arg(&script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 circle(s)"), "{text}");
+}

@@ -14,6 +14,7 @@ mod registry;
 pub(crate) mod support;
 #[cfg(test)]
 pub(crate) mod testkit;
+mod verdict;
 
 pub mod access_expectation;
 pub mod account_public_access_block;

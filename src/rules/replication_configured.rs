@@ -1,4 +1,4 @@
-use super::support::unknown;
+use super::verdict::unknown;
 use super::{At, AuditContext, Rule, Walk};
 use crate::findings::{Finding, Status};
 use crate::snapshot::{BucketState, Fetched};

@@ -8,65 +8,7 @@ use crate::snapshot::{AccountState, Fetched, ReplicationConfiguration};
 use crate::spec::Replication;
 use serde_json::json;
 
-/// The finding for a value that could not be read: `error` naming the failed call.
-pub fn unknown<T>(
-    meta: &'static RuleMeta,
-    scenario: Scenario,
-    resource: &str,
-    what: &str,
-    f: &Fetched<T>,
-) -> Finding {
-    let evidence = match f {
-        Fetched::Unknown { call, code, reason } => {
-            json!({"call": call, "error_code": code, "reason": reason})
-        }
-        Fetched::Absent { reason } => json!({"absent": reason}),
-        Fetched::Ok { .. } => json!({}),
-    };
-    meta.finding(
-        scenario,
-        Status::Error,
-        resource,
-        format!(
-            "cannot check {what}: {}",
-            f.why_missing().unwrap_or_else(|| "no data".into())
-        ),
-        evidence,
-    )
-}
-
-/// `error` finding for anything else that prevented the check (unparseable policy, ...).
-pub fn error(
-    meta: &'static RuleMeta,
-    scenario: Scenario,
-    resource: &str,
-    message: impl std::fmt::Display,
-) -> Finding {
-    let message = message.to_string();
-    meta.finding(
-        scenario,
-        Status::Error,
-        resource,
-        format!("cannot check: {message}"),
-        json!({ "cause": message }),
-    )
-}
-
-pub fn skip(
-    meta: &'static RuleMeta,
-    scenario: Scenario,
-    resource: &str,
-    reason: impl Into<String>,
-) -> Finding {
-    let reason = reason.into();
-    meta.finding(
-        scenario,
-        Status::Skip,
-        resource,
-        reason.clone(),
-        json!({ "skipped": reason }),
-    )
-}
+pub use super::verdict::{error, skip, unknown};
 
 /// The live replication configuration of a spec replication, or the finding that explains why
 /// there is none to check (`skip` when absent: `replication-configured` reports that as a fail).
