@@ -106,13 +106,21 @@ mod tests {
 
     /// Helper modules of `src/rules`: shared code the rules call, not rules. Listed one by one
     /// so that a new file is a rule (and must be registered) unless it is added here on purpose.
-    const HELPERS: &[&str] = &["mod", "registry", "support", "context", "kms_support"];
+    const HELPERS: &[&str] = &[
+        "mod",
+        "registry",
+        "support",
+        "verdict",
+        "context",
+        "kms_support",
+    ];
 
     /// Files of `src/rules` that are not rules: the helpers and the test kit.
     const NOT_RULES: &[&str] = &[
         "mod",
         "registry",
         "support",
+        "verdict",
         "context",
         "kms_support",
         "testkit",
