@@ -143,6 +143,164 @@ pub struct MetricsJson {
     pub event_threshold: Option<MinutesJson>,
 }
 
+impl ReplicationConfigurationJson {
+    /// Why S3 would refuse this configuration in PutBucketReplication, if it would: the
+    /// documented constraints on the configuration itself (what it needs from the buckets, such
+    /// as versioning, is checked against the state by the caller). One place, so what-if, a fix
+    /// plan and `fix --apply` refuse alike.
+    /// - at least one rule and at most 1,000, IDs of at most 255 characters and unique
+    ///   (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-add-config.html>,
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ReplicationRule.html>);
+    /// - with a `Filter` (the V2 schema), `DeleteMarkerReplication` and `Priority` must be given;
+    ///   with a tag in the filter, delete marker replication must be Disabled, "because Amazon
+    ///   S3 does not support replicating delete markers for tag-based rules"; without a
+    ///   `Filter` (V1), `ReplicaModifications` "is not allowed"
+    ///   (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteMarkerReplication.html>,
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_SourceSelectionCriteria.html>);
+    /// - `ReplicationTime` "must be specified together with a `Metrics` block", and 15 is the
+    ///   only valid number of minutes for both
+    ///   (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ReplicationTime.html>,
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ReplicationTimeValue.html>);
+    /// - a rule that selects SSE-KMS objects names the key for their replicas
+    ///   (`ReplicaKmsKeyID`, <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>);
+    /// - status members are `Enabled` or `Disabled`.
+    pub fn refusal(&self) -> Option<String> {
+        if self.rules.is_empty() {
+            return Some(
+                "a replication configuration must have at least one rule (MalformedXML)".into(),
+            );
+        }
+        if self.rules.len() > 1000 {
+            return Some(format!(
+                "{} rules: a replication configuration holds at most 1,000 (InvalidRequest)",
+                self.rules.len()
+            ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let name = match &r.id {
+                Some(id) => format!("rule {id:?}"),
+                None => format!("rule {}", i + 1),
+            };
+            if let Some(id) = &r.id {
+                if id.chars().count() > 255 {
+                    return Some(format!(
+                        "{name}: an ID has at most 255 characters (InvalidArgument)"
+                    ));
+                }
+                if !ids.insert(id.as_str()) {
+                    return Some(format!("{name}: rule IDs must be unique (InvalidRequest)"));
+                }
+            }
+            let toggles = [
+                ("Status", Some(r.status.as_str())),
+                (
+                    "DeleteMarkerReplication.Status",
+                    r.delete_marker_replication
+                        .as_ref()
+                        .map(|s| s.status.as_str()),
+                ),
+                (
+                    "ExistingObjectReplication.Status",
+                    r.existing_object_replication
+                        .as_ref()
+                        .map(|s| s.status.as_str()),
+                ),
+            ];
+            for (member, value) in toggles {
+                if let Some(v) = value {
+                    if v != "Enabled" && v != "Disabled" {
+                        return Some(format!(
+                            "{name}: {member} must be Enabled or Disabled, not {v:?} (MalformedXML)"
+                        ));
+                    }
+                }
+            }
+            let sel = r.source_selection_criteria.clone().unwrap_or_default();
+            match &r.filter {
+                Some(f) => {
+                    if r.delete_marker_replication.is_none() {
+                        return Some(format!(
+                            "{name}: a rule with a Filter must include DeleteMarkerReplication (InvalidRequest)"
+                        ));
+                    }
+                    if r.priority.is_none() {
+                        return Some(format!(
+                            "{name}: a rule with a Filter must have a Priority (InvalidRequest)"
+                        ));
+                    }
+                    let tagged =
+                        f.tag.is_some() || f.and.as_ref().is_some_and(|a| !a.tags.is_empty());
+                    let markers = r
+                        .delete_marker_replication
+                        .as_ref()
+                        .map(|s| s.status.as_str());
+                    if tagged && markers == Some("Enabled") {
+                        return Some(format!(
+                            "{name}: delete marker replication must be Disabled for a rule that filters on tags; S3 does not replicate delete markers for tag-based rules (InvalidRequest)"
+                        ));
+                    }
+                }
+                None => {
+                    if sel.replica_modifications.is_some() {
+                        return Some(format!(
+                            "{name}: ReplicaModifications is not allowed without a Filter (the V1 schema) (InvalidRequest)"
+                        ));
+                    }
+                }
+            }
+            let d = &r.destination;
+            match (&d.replication_time, &d.metrics) {
+                (Some(_), None) => {
+                    return Some(format!(
+                        "{name}: ReplicationTime must be specified together with Metrics (InvalidRequest)"
+                    ))
+                }
+                (Some(t), Some(m)) if t.status == "Enabled" && m.status != "Enabled" => {
+                    return Some(format!(
+                        "{name}: Replication Time Control needs replication metrics Enabled (InvalidRequest)"
+                    ))
+                }
+                _ => {}
+            }
+            let minutes = [
+                (
+                    "ReplicationTime.Time",
+                    d.replication_time.as_ref().and_then(|t| t.time.as_ref()),
+                ),
+                (
+                    "Metrics.EventThreshold",
+                    d.metrics.as_ref().and_then(|m| m.event_threshold.as_ref()),
+                ),
+            ];
+            for (member, m) in minutes {
+                if let Some(m) = m {
+                    if m.minutes != 15 {
+                        return Some(format!(
+                            "{name}: {member}.Minutes must be 15, not {} (InvalidArgument)",
+                            m.minutes
+                        ));
+                    }
+                }
+            }
+            let kms_selected = sel
+                .sse_kms_encrypted_objects
+                .as_ref()
+                .is_some_and(|s| s.status == "Enabled");
+            let key = d
+                .encryption_configuration
+                .as_ref()
+                .and_then(|e| e.replica_kms_key_id.as_deref());
+            if kms_selected && key.is_none_or(str::is_empty) {
+                return Some(format!(
+                    "{name}: a rule that replicates SSE-KMS objects must name ReplicaKmsKeyID (InvalidArgument)"
+                ));
+            }
+        }
+        None
+    }
+}
+
 fn status(s: &Option<StatusJson>) -> Option<String> {
     s.as_ref().map(|s| s.status.clone())
 }
@@ -429,6 +587,125 @@ pub struct OwnershipRuleJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A valid V2 rule, as the seed's (RTC with metrics, delete markers, a KMS key for SSE-KMS
+    /// objects), which each case below breaks in one way.
+    fn valid_rule() -> serde_json::Value {
+        serde_json::json!({"ID":"a","Priority":1,"Filter":{"Prefix":"reports/"},"Status":"Enabled",
+            "SourceSelectionCriteria":{"SseKmsEncryptedObjects":{"Status":"Enabled"}},
+            "DeleteMarkerReplication":{"Status":"Enabled"},
+            "Destination":{"Bucket":"arn:aws:s3:::d",
+              "EncryptionConfiguration":{"ReplicaKmsKeyID":"arn:aws:kms:ap-southeast-2:271089868719:key/k"},
+              "ReplicationTime":{"Status":"Enabled","Time":{"Minutes":15}},
+              "Metrics":{"Status":"Enabled","EventThreshold":{"Minutes":15}}}})
+    }
+
+    fn refusal_of(rules: Vec<serde_json::Value>) -> Option<String> {
+        let c: ReplicationConfigurationJson = serde_json::from_value(
+            serde_json::json!({"Role":"arn:aws:iam::111122223333:role/r","Rules":rules}),
+        )
+        .unwrap();
+        c.refusal()
+    }
+
+    /// Each documented constraint of PutBucketReplication, broken once: refused with S3's
+    /// reason; the valid rule, a V1 rule and a tag rule without delete markers pass.
+    #[test]
+    fn replication_configurations_s3_refuses_are_refused_with_the_reason() {
+        assert_eq!(refusal_of(vec![valid_rule()]), None);
+        let v1 = serde_json::json!({"ID":"old","Prefix":"old/","Status":"Enabled",
+            "Destination":{"Bucket":"arn:aws:s3:::d"}});
+        let tags = serde_json::json!({"ID":"t","Priority":2,
+            "Filter":{"And":{"Prefix":"x/","Tags":[{"Key":"k","Value":"v"}]}},
+            "Status":"Enabled","Destination":{"Bucket":"arn:aws:s3:::d"},
+            "DeleteMarkerReplication":{"Status":"Disabled"}});
+        assert_eq!(
+            refusal_of(vec![valid_rule(), v1.clone(), tags.clone()]),
+            None
+        );
+
+        let broken = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut r = valid_rule();
+            f(&mut r);
+            refusal_of(vec![r]).unwrap_or_else(|| "ACCEPTED".into())
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (refusal_of(vec![]).unwrap(), "at least one rule"),
+            (
+                refusal_of(
+                    (0..1001)
+                        .map(|i| {
+                            let mut r = valid_rule();
+                            r["ID"] = format!("r{i}").into();
+                            r["Priority"] = i.into();
+                            r
+                        })
+                        .collect(),
+                )
+                .unwrap(),
+                "at most 1,000",
+            ),
+            (broken(&|r| r["ID"] = "x".repeat(256).into()), "at most 255"),
+            (
+                refusal_of(vec![valid_rule(), valid_rule()]).unwrap(),
+                "must be unique",
+            ),
+            (
+                broken(&|r| r["Status"] = "enabled".into()),
+                "Enabled or Disabled",
+            ),
+            (
+                broken(&|r| {
+                    r.as_object_mut().unwrap().remove("DeleteMarkerReplication");
+                }),
+                "must include DeleteMarkerReplication",
+            ),
+            (
+                broken(&|r| {
+                    r.as_object_mut().unwrap().remove("Priority");
+                }),
+                "must have a Priority",
+            ),
+            (
+                broken(&|r| r["Filter"] = serde_json::json!({"Tag":{"Key":"k","Value":"v"}})),
+                "tag-based rules",
+            ),
+            (
+                broken(&|r| {
+                    r["Destination"].as_object_mut().unwrap().remove("Metrics");
+                }),
+                "together with Metrics",
+            ),
+            (
+                broken(&|r| r["Destination"]["Metrics"]["Status"] = "Disabled".into()),
+                "metrics Enabled",
+            ),
+            (
+                broken(&|r| r["Destination"]["ReplicationTime"]["Time"]["Minutes"] = 30.into()),
+                "must be 15",
+            ),
+            (
+                broken(&|r| {
+                    r["Destination"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("EncryptionConfiguration");
+                }),
+                "ReplicaKmsKeyID",
+            ),
+        ];
+        let mut v1_mods = v1;
+        v1_mods["SourceSelectionCriteria"] =
+            serde_json::json!({"ReplicaModifications":{"Status":"Enabled"}});
+        let v1_refused = refusal_of(vec![v1_mods]).unwrap_or_else(|| "ACCEPTED".into());
+        for (got, want) in cases
+            .iter()
+            .map(|(g, w)| (g.as_str(), *w))
+            .chain([(v1_refused.as_str(), "not allowed without a Filter")])
+        {
+            assert!(got.contains(want), "want {want:?}, got {got:?}");
+        }
+    }
 
     #[test]
     fn replication_round_trips_through_the_api_shape() {

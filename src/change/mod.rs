@@ -389,10 +389,8 @@ pub fn apply(
         Request::PutBucketReplication(r) => {
             let alias = bucket_alias(spec, snap, &r.bucket, &r.expected_bucket_owner)
                 .map_err(|u| invalid(u.into()))?;
-            if r.replication_configuration.rules.is_empty() {
-                return Err(refused(
-                    "a replication configuration must have at least one rule (MalformedXML)".into(),
-                ));
+            if let Some(why) = r.replication_configuration.refusal() {
+                return Err(refused(why));
             }
             let b = snap.buckets.get_mut(&alias).expect("alias found above");
             // "Both source and destination buckets must have versioning enabled"
