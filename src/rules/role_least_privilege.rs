@@ -114,7 +114,11 @@ impl Rule for RoleLeastPrivilege {
                     ));
                 }
             }
-            let mut excess = Vec::new();
+            // One line per (what, action, deciding statements), with how many probes it
+            // answered: a role shared by a thousand replications whose one wildcard statement
+            // over-grants gives one line, not a thousand (issue 22: a finding's size must not
+            // grow with the replications sharing its role).
+            let mut excess: Vec<(String, usize)> = Vec::new();
             let mut evidence = Vec::new();
             for (action, resource, what) in &probes {
                 let a = ask(
@@ -129,10 +133,23 @@ impl Rule for RoleLeastPrivilege {
                     Leg::IdentityOnly,
                 );
                 if a.allowed() {
-                    excess.push(format!("{what} ({action} allowed by {})", a.summary()));
-                    evidence.push(a.evidence);
+                    let line = format!("{what} ({action} allowed by {})", a.summary());
+                    match excess.iter_mut().find(|(l, _)| *l == line) {
+                        Some((_, n)) => *n += 1,
+                        None => {
+                            excess.push((line, 1));
+                            evidence.push(a.evidence);
+                        }
+                    }
                 }
             }
+            let excess: Vec<String> = excess
+                .into_iter()
+                .map(|(line, n)| match n {
+                    1 => line,
+                    n => format!("{line} on {n} resources"),
+                })
+                .collect();
             let least = least_privilege_policy(cx, &replications);
             out.push(if excess.is_empty() {
                 META.finding(scenario, Status::Pass, arn, format!("none of {} over-privilege probes is allowed", probes.len()), json!({"probes": probes.len()}))
@@ -312,6 +329,41 @@ mod tests {
             &f.run(&RoleLeastPrivilege),
             Status::Fail,
             "role is over-privileged: it can write source objects (s3:PutObject allowed by",
+        );
+    }
+
+    /// Issue 22: a shared role whose one wildcard statement over-grants on every pair gives one
+    /// line per kind of excess, with a count, whatever the number of pairs: the finding is the
+    /// same size at 2 and at 60 replications (give or take the count's digits).
+    #[test]
+    fn the_finding_does_not_grow_with_the_over_privileged_replications_sharing_the_role() {
+        let finding = |n: usize| {
+            let (spec, snap) = shared_role_estate(n);
+            let mut f = Fixture {
+                spec: spec.spec,
+                snap,
+            };
+            f.inline_policies("replication-role", |p| {
+                statements(p).push(json!({"Sid": "TooMuch", "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:DeleteObjectVersion"],
+                    "Resource": "arn:aws:s3:::xyz-pair-*"}))
+            });
+            let out = f.run(&RoleLeastPrivilege);
+            let x = only(&out, Status::Fail, "role is over-privileged").clone();
+            let size = x.message.len() + x.evidence["allowed_beyond_replication"].to_string().len();
+            (x.message, size)
+        };
+        let (m2, s2) = finding(2);
+        let (m60, s60) = finding(60);
+        assert!(
+            m60.contains("write source objects (s3:PutObject allowed by")
+                && m60.contains("on 60 resources"),
+            "{m60}"
+        );
+        assert!(m2.contains("on 2 resources"), "{m2}");
+        assert!(
+            s60 <= s2 + 8,
+            "{s2} bytes at N = 2, {s60} at N = 60:\n{m60}"
         );
     }
 
