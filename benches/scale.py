@@ -16,7 +16,9 @@ and then, in one go (so the machine's load is the same for every figure of a row
 5. with `--prowler`: `prowler aws --service s3` for each of the two accounts (Prowler audits one
    account a run), straight and (with `--latency-ms`) through the latency proxy.
 
-The load average is printed beside every row. Needs the repo's `.moto/` virtualenv and a built
+The bench fails (exit 1) when bytes per finding of a report format, or the memory each added
+bucket costs, grows with N, or when any run has `error` findings (`--check ROWS_JSON` re-checks
+the rows of an earlier `--out`). The load average is printed beside every row. Needs the repo's `.moto/` virtualenv and a built
 `target/debug/replaudit` (or `--bin`). CI does not run this; see benches/README.md.
 """
 
@@ -205,6 +207,44 @@ def one_size(n: int, args: argparse.Namespace, bin_: Path) -> dict:
     return row
 
 
+# How much a per-bucket or per-finding figure may rise from the smallest estate to a larger one
+# before the bench fails (issue 22: memory per bucket and bytes per finding must not grow with N;
+# a little slack for digits in ids and line numbers, and for the allocator).
+GROWTH_SLACK = 1.15
+
+
+def growth_problems(rows: list[dict]) -> list[str]:
+    """Why the rows show a figure that grows with the estate, if they do: bytes per finding of each
+    report format, against the smallest N; and the memory each added bucket costs (the peak RSS
+    has a fixed part, so the margin between two sizes is compared with the margin before it)."""
+    problems = []
+    rows = sorted((r for r in rows if "replaudit" in r), key=lambda r: r["buckets"])
+    def findings(r: dict) -> int:
+        return sum(r["replaudit"].get(s, 0) for s in ("pass", "fail", "error", "skip"))
+    if len(rows) < 2:
+        return problems
+    base = rows[0]
+    for r in rows[1:]:
+        for fmt, size in r["replaudit"].get("report_bytes", {}).items():
+            b = base["replaudit"].get("report_bytes", {}).get(fmt)
+            if not b or not findings(base) or not findings(r):
+                continue
+            per0, per = b / findings(base), size / findings(r)
+            if per > per0 * GROWTH_SLACK:
+                problems.append(f"{fmt}: {per:.0f} bytes per finding at {r['buckets']} buckets, "
+                                f"{per0:.0f} at {base['buckets']}")
+    for a, b, c in zip(rows, rows[1:], rows[2:]):
+        m1 = (b["replaudit"]["rss_mib"] - a["replaudit"]["rss_mib"]) / (b["buckets"] - a["buckets"])
+        m2 = (c["replaudit"]["rss_mib"] - b["replaudit"]["rss_mib"]) / (c["buckets"] - b["buckets"])
+        if m1 > 0 and m2 > m1 * GROWTH_SLACK:
+            problems.append(f"memory: {m2 * 1024:.0f} KiB per bucket from {b['buckets']} to {c['buckets']} "
+                            f"buckets, {m1 * 1024:.0f} KiB from {a['buckets']} to {b['buckets']}")
+    for r in rows:
+        if r["replaudit"].get("error"):
+            problems.append(f"{r['buckets']} buckets: {r['replaudit']['error']} error findings")
+    return problems
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--buckets", default="40,400")
@@ -215,7 +255,14 @@ def main() -> int:
     ap.add_argument("--bin", default=str(REPO / "target" / "debug" / "replaudit"))
     ap.add_argument("--out", help="write the rows as JSON here too")
     ap.add_argument("extra", nargs="*", help="extra replaudit audit flags (after --)")
+    ap.add_argument("--check", metavar="ROWS_JSON",
+                    help="only check the rows of an earlier --out for figures that grow with N, and exit")
     args = ap.parse_args()
+    if args.check:
+        problems = growth_problems(json.loads(Path(args.check).read_text()))
+        for p in problems:
+            print(f"grows with the estate: {p}", file=sys.stderr)
+        return 1 if problems else 0
     rows = []
     for n in (int(x) for x in args.buckets.split(",")):
         row = one_size(n, args, Path(args.bin))
@@ -238,7 +285,10 @@ def main() -> int:
                   f"x{row['prowler_over_replaudit_latency']}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    problems = growth_problems(rows)
+    for p in problems:
+        print(f"grows with the estate: {p}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -154,3 +154,53 @@ fn check_cycles_fails_on_a_circle_and_passes_on_src() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("0 circle(s)"), "{text}");
 }
+
+/// The scale bench fails when a per-bucket or per-finding figure grows with the estate (issue
+/// 22), and passes rows that grow linearly: checked on rows shaped as its `--out` writes them.
+#[test]
+fn the_scale_bench_fails_when_a_figure_grows_with_the_estate() {
+    let row = |n: u64, rss: u64, json: u64, errors: u64| {
+        serde_json::json!({"buckets": n, "replaudit": {"rss_mib": rss, "pass": 20 * n, "fail": 0,
+            "error": errors, "skip": 5 * n, "report_bytes": {"json": 40_000 * n, "junit": 4_000 * n + json}}})
+    };
+    let check = |rows: Value| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rows.json");
+        std::fs::write(&file, rows.to_string()).unwrap();
+        let out = Command::new("python3")
+            .arg(common::repo().join("benches/scale.py"))
+            .arg("--check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let linear = serde_json::json!([
+        row(400, 196, 0, 0),
+        row(2000, 615, 0, 0),
+        row(10000, 2710, 0, 0)
+    ]);
+    assert_eq!(check(linear), (Some(0), String::new()));
+    let (code, err) = check(serde_json::json!([
+        row(400, 196, 0, 0),
+        row(2000, 615, 0, 0),
+        row(10000, 4000, 0, 0)
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("memory:"), "{err}");
+    let (code, err) = check(serde_json::json!([
+        row(400, 196, 0, 0),
+        row(2000, 615, 4_000_000, 0)
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("junit:"), "{err}");
+    let (code, err) = check(serde_json::json!([
+        row(400, 196, 0, 0),
+        row(2000, 615, 0, 3)
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("3 error findings"), "{err}");
+}
