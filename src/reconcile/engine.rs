@@ -815,11 +815,20 @@ mod tests {
     }
 
     /// A source version's kind in the state matrix: its replication status as HeadObject and
-    /// the inventory give it, or a delete marker (which carries none).
+    /// the inventory give it, or a delete marker (which carries none): one a request made
+    /// (`DeleteMarker`), or one S3 Lifecycle made, under a lifecycle expiration rule of the
+    /// source (`LifecycleMarker`; [`LIFECYCLE_PREFIX`]).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Kind {
         Status(Option<&'static str>),
         DeleteMarker,
+        LifecycleMarker,
+    }
+
+    impl Kind {
+        fn is_marker(self) -> bool {
+            matches!(self, Kind::DeleteMarker | Kind::LifecycleMarker)
+        }
     }
 
     const KINDS: [Kind; 6] = [
@@ -831,7 +840,96 @@ mod tests {
         Kind::DeleteMarker,
     ];
 
-    /// The class AWS's documentation gives a source version, independently of both paths:
+    /// The keys the source's S3 Lifecycle expiration rule covers in the full-product test.
+    const LIFECYCLE_PREFIX: &str = "reports/expiring/";
+    /// A KMS key that is not the rule's replica key.
+    const OTHER_KEY: &str = "arn:aws:kms:ap-southeast-2:271089868719:key/other";
+
+    /// The source version's encryption (the encryption dimension of the full-product test).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum SrcEnc {
+        NotSse,
+        S3,
+        /// SSE-KMS under the rule's ReplicaKmsKeyID.
+        KmsRuleKey,
+        /// SSE-KMS under another key.
+        KmsOtherKey,
+        /// DSSE-KMS (under another key: the rule's key re-encrypts it all the same).
+        Dsse,
+        C,
+    }
+
+    const SRC_ENCS: [SrcEnc; 6] = [
+        SrcEnc::NotSse,
+        SrcEnc::S3,
+        SrcEnc::KmsRuleKey,
+        SrcEnc::KmsOtherKey,
+        SrcEnc::Dsse,
+        SrcEnc::C,
+    ];
+
+    impl SrcEnc {
+        fn sse(self) -> ObjectSse {
+            match self {
+                SrcEnc::NotSse => ObjectSse::new(SseKind::None, None),
+                SrcEnc::S3 => ObjectSse::new(SseKind::S3, None),
+                SrcEnc::KmsRuleKey => ObjectSse::new(SseKind::Kms, Some(KMS_KEY)),
+                SrcEnc::KmsOtherKey => ObjectSse::new(SseKind::Kms, Some(OTHER_KEY)),
+                SrcEnc::Dsse => ObjectSse::new(SseKind::Dsse, Some(OTHER_KEY)),
+                SrcEnc::C => ObjectSse::new(SseKind::C, None),
+            }
+        }
+    }
+
+    /// The destination side of a source version: no replica, or a replica encrypted as S3
+    /// encrypts it (`Right`), as another type (`WrongKind`), or as the right type under another
+    /// KMS key (`WrongKey`, KMS types only).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Replica {
+        Absent,
+        Right,
+        WrongKind,
+        WrongKey,
+    }
+
+    /// The encryption S3 gives the replica of a source version under the test's rule
+    /// (SseKmsEncryptedObjects enabled, ReplicaKmsKeyID [`KMS_KEY`], the destination's default
+    /// SSE-S3), written from the S3 user guide independently of `access::replica_sse`:
+    /// - "If objects in the source bucket are encrypted by using SSE-S3, SSE-KMS, or DSSE-KMS,
+    ///   the replica objects in the destination bucket use the same type of encryption as the
+    ///   source objects", SSE-KMS and DSSE-KMS ones under the rule's ReplicaKmsKeyID ("Amazon S3
+    ///   uses this key to encrypt replica objects");
+    /// - "If objects in the source bucket are not encrypted, the replica objects in the
+    ///   destination bucket are encrypted by using the default encryption settings of the
+    ///   destination bucket";
+    /// - SSE-C objects replicate as SSE-C.
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
+    fn documented_replica(enc: SrcEnc) -> ObjectSse {
+        match enc {
+            SrcEnc::NotSse | SrcEnc::S3 => ObjectSse::new(SseKind::S3, None),
+            SrcEnc::KmsRuleKey | SrcEnc::KmsOtherKey => ObjectSse::new(SseKind::Kms, Some(KMS_KEY)),
+            SrcEnc::Dsse => ObjectSse::new(SseKind::Dsse, Some(KMS_KEY)),
+            SrcEnc::C => ObjectSse::new(SseKind::C, None),
+        }
+    }
+
+    /// The replica's encryption for a [`Replica`] variant (`None`: no replica).
+    fn replica_sse_of(enc: SrcEnc, r: Replica) -> Option<ObjectSse> {
+        let right = documented_replica(enc);
+        match r {
+            Replica::Absent => None,
+            Replica::Right => Some(right),
+            Replica::WrongKind => Some(match right.kind {
+                SseKind::S3 => ObjectSse::new(SseKind::Kms, Some(KMS_KEY)),
+                SseKind::Kms => ObjectSse::new(SseKind::Dsse, Some(KMS_KEY)),
+                SseKind::Dsse => ObjectSse::new(SseKind::Kms, Some(KMS_KEY)),
+                SseKind::C | SseKind::None => ObjectSse::new(SseKind::S3, None),
+            }),
+            Replica::WrongKey => Some(ObjectSse::new(right.kind, Some(OTHER_KEY))),
+        }
+    }
+
+    /// The class AWS's documentation gives a source version, independently of every path:
     /// status decides before age, and the in-flight window only spares a version whose status
     /// says it may still arrive.
     /// - FAILED: "If object replication fails after you upload an object, you can't retry
@@ -843,17 +941,33 @@ mod tests {
     /// - PENDING and delete markers (which have no status): in flight inside the window.
     ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html>,
     ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html>
-    fn documented_class(kind: Kind, young: bool, replica: bool) -> Class {
+    /// - A delete marker older than the window without a replica: missing when a request made it
+    ///   (the rule replicates delete markers); when an S3 Lifecycle expiration rule of the source
+    ///   covers its key, "the delete markers added by the S3 Lifecycle expiration rule won't be
+    ///   replicated", and a listing cannot tell it from a request's: `lifecycle-marker`, not
+    ///   blamed. Inside the window it may still be a request's on its way: in flight.
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html>
+    /// - A replica: intact when it is encrypted as S3 encrypts it ([`documented_replica`]), an
+    ///   encryption mismatch otherwise (wrong type, or an SSE-KMS/DSSE-KMS replica under a key
+    ///   that is not the rule's ReplicaKmsKeyID). A delete marker carries no encryption: its
+    ///   replica is intact whatever the source's encryption says.
+    ///   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html>
+    fn documented_class(kind: Kind, young: bool, replica: Replica, enc: SrcEnc) -> Class {
         match (kind, replica) {
-            (_, true) => Class::Intact,
-            (Kind::DeleteMarker, false) if young => Class::InFlight,
-            (Kind::DeleteMarker, false) => Class::Missing,
-            (Kind::Status(Some("FAILED")), false) => Class::Failed,
-            (Kind::Status(Some("PENDING")), false) if young => Class::InFlight,
-            (Kind::Status(Some("PENDING")), false) => Class::PendingTooLong,
-            (Kind::Status(Some("COMPLETED")), false) => Class::Missing,
-            (Kind::Status(None | Some("REPLICA")), false) => Class::NeverEligible,
-            (Kind::Status(Some(other)), false) => unreachable!("{other} is not in KINDS"),
+            (k, Replica::Absent) => match k {
+                _ if k.is_marker() && young => Class::InFlight,
+                Kind::DeleteMarker => Class::Missing,
+                Kind::LifecycleMarker => Class::LifecycleMarker,
+                Kind::Status(Some("FAILED")) => Class::Failed,
+                Kind::Status(Some("PENDING")) if young => Class::InFlight,
+                Kind::Status(Some("PENDING")) => Class::PendingTooLong,
+                Kind::Status(Some("COMPLETED")) => Class::Missing,
+                Kind::Status(None | Some("REPLICA")) => Class::NeverEligible,
+                Kind::Status(Some(other)) => unreachable!("{other} is not in KINDS"),
+            },
+            (k, _) if k.is_marker() => Class::Intact,
+            (_, r) if replica_sse_of(enc, r) == Some(documented_replica(enc)) => Class::Intact,
+            (_, _) => Class::EncryptionMismatch,
         }
     }
 
@@ -862,8 +976,24 @@ mod tests {
     /// says); then [`compare::classify`].
     fn live_pipeline(scope: &RuleScope, src: &[NormRow], dst: &[NormRow]) -> Verdicts {
         let key = scope.replica_kms_key_arn.as_deref();
-        let listed = |rows: &[NormRow]| -> (Vec<Version>, Vec<Version>) {
-            let seen: Vec<Version> = rows.iter().map(|r| as_version(r, key)).collect();
+        live_pipeline_with(scope, src, dst, &|_, r| as_version(r, key).head)
+    }
+
+    /// [`live_pipeline`] with HeadObject answering `head(is_source, row)`.
+    fn live_pipeline_with(
+        scope: &RuleScope,
+        src: &[NormRow],
+        dst: &[NormRow],
+        head: &dyn Fn(bool, &NormRow) -> Head,
+    ) -> Verdicts {
+        let listed = |rows: &[NormRow], source: bool| -> (Vec<Version>, Vec<Version>) {
+            let seen: Vec<Version> = rows
+                .iter()
+                .map(|r| Version {
+                    head: head(source, r),
+                    ..as_version(r, None)
+                })
+                .collect();
             let bare = seen
                 .iter()
                 .cloned()
@@ -874,8 +1004,8 @@ mod tests {
                 .collect();
             (seen, bare)
         };
-        let (s_seen, mut s) = listed(src);
-        let (d_seen, mut d) = listed(dst);
+        let (s_seen, mut s) = listed(src, true);
+        let (d_seen, mut d) = listed(dst, false);
         let plan = compare::plan_heads(scope, &s, &d, now());
         for i in plan.source {
             s[i].head = s_seen[i].head.clone();
@@ -912,13 +1042,22 @@ mod tests {
                         last_modified: now() - chrono::Duration::seconds(age),
                         replication_status: match kind {
                             Kind::Status(st) => st.map(str::to_string),
-                            Kind::DeleteMarker => None,
+                            Kind::DeleteMarker | Kind::LifecycleMarker => None,
                         },
                         encryption_status: Some("SSE-S3".into()),
                     };
                     want.insert(
                         ("s".into(), s.key.clone(), s.version_id.clone()),
-                        documented_class(*kind, young, has_replica),
+                        documented_class(
+                            *kind,
+                            young,
+                            if has_replica {
+                                Replica::Right
+                            } else {
+                                Replica::Absent
+                            },
+                            SrcEnc::S3,
+                        ),
                     );
                     if has_replica {
                         dst.push(replica(&s, 9, 0));
@@ -940,6 +1079,351 @@ mod tests {
         assert_eq!(table(&sql), Vec::<String>::new(), "comparison SQL");
         assert_eq!(live, want, "live path: no other verdicts");
         assert_eq!(sql, live, "SQL and live path");
+    }
+
+    /// The four paths of [`every_path_gives_the_documented_class_for_the_full_product`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Path4 {
+        Live,
+        InventoryCsv,
+        InventoryParquet,
+        AthenaPlan,
+    }
+
+    /// One source version of the full product: status or delete-marker kind, age, source
+    /// encryption, and its replica.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Case {
+        kind: Kind,
+        young: bool,
+        enc: SrcEnc,
+        replica: Replica,
+    }
+
+    impl Case {
+        fn key(&self) -> String {
+            let (dir, what) = match self.kind {
+                Kind::Status(None) => ("reports/objects/", "no-status".to_string()),
+                Kind::Status(Some(s)) => ("reports/objects/", s.to_lowercase()),
+                Kind::DeleteMarker => ("reports/user-markers/", "marker".into()),
+                Kind::LifecycleMarker => (LIFECYCLE_PREFIX, "marker".into()),
+            };
+            format!(
+                "{dir}{what}-{}-{:?}-{:?}",
+                if self.young { "young" } else { "old" },
+                self.enc,
+                self.replica
+            )
+        }
+
+        /// The class each path must give: the documented one, except where a path cannot see
+        /// what decides it, written out here (never skipped):
+        /// - live, SSE-C objects: HeadObject of an SSE-C version without the customer key
+        ///   answers 400 ("If you encrypt an object by using server-side encryption with
+        ///   customer-provided encryption keys (SSE-C) ... you must use the following
+        ///   headers"), so neither its replication status nor its encryption is read: the
+        ///   documented "cannot be decided" class (`unverified`), or in flight while young
+        ///   (a young version whose status was not read is not blamed).
+        ///   <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
+        /// - inventories and Athena, a replica of the right type under another KMS key: S3
+        ///   Inventory has no KMS key id field, so these paths check the type only and say so
+        ///   ([`sql::KEY_NOT_IN_INVENTORY`]): the class of the same replica under the rule's
+        ///   key. <https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html>
+        fn class_on(&self, path: Path4) -> Class {
+            let documented = documented_class(self.kind, self.young, self.replica, self.enc);
+            match path {
+                Path4::Live if self.enc == SrcEnc::C && !self.kind.is_marker() => {
+                    match self.replica {
+                        Replica::Absent if self.young => Class::InFlight,
+                        _ => Class::Unverified,
+                    }
+                }
+                Path4::Live => documented,
+                _ if self.replica == Replica::WrongKey => {
+                    documented_class(self.kind, self.young, Replica::Right, self.enc)
+                }
+                _ => documented,
+            }
+        }
+    }
+
+    /// Every combination of status (none, PENDING, COMPLETED, FAILED, REPLICA) or delete-marker
+    /// kind (a request's, S3 Lifecycle's) x age x source encryption x replica. Two dimensions
+    /// do not combine, by what they are: a delete marker has no encryption of its own (its
+    /// replica is a delete marker, present or absent, never of a "wrong" encryption), and only
+    /// SSE-KMS and DSSE-KMS replicas name a key (`WrongKey`).
+    fn full_product() -> Vec<Case> {
+        let mut out = Vec::new();
+        for kind in KINDS.into_iter().chain([Kind::LifecycleMarker]) {
+            for young in [true, false] {
+                for enc in SRC_ENCS {
+                    for replica in [
+                        Replica::Absent,
+                        Replica::Right,
+                        Replica::WrongKind,
+                        Replica::WrongKey,
+                    ] {
+                        let exists = match replica {
+                            Replica::Absent | Replica::Right => true,
+                            Replica::WrongKind => !kind.is_marker(),
+                            Replica::WrongKey => {
+                                !kind.is_marker() && documented_replica(enc).kind.is_kms()
+                            }
+                        };
+                        if exists {
+                            out.push(Case {
+                                kind,
+                                young,
+                                enc,
+                                replica,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Run `text` (a comparison) and collect one class per version.
+    async fn collect(e: &Engine, text: &str) -> Verdicts {
+        let mut out = Verdicts::new();
+        e.for_each_row(text, |r| {
+            let b = if r.side == Side::Source { "s" } else { "d" };
+            let prev = out.insert((b.into(), r.key, r.version_id), r.class);
+            assert!(prev.is_none(), "a version got two rows");
+            Ok(())
+        })
+        .await
+        .unwrap();
+        out
+    }
+
+    /// Path (b)/(c): the rows written as S3 writes inventories (manifest.json, checksum, data
+    /// files) under `dir`, opened, verified and registered by the inventory engine, and compared
+    /// with the cutoffs `from_inventory` uses. Returns the inventories too.
+    async fn inventory_classes(
+        scope: &RuleScope,
+        src: &[NormRow],
+        dst: &[NormRow],
+        format: crate::reconcile::inventory::Format,
+        dir: &Path,
+    ) -> (Verdicts, [crate::reconcile::inventory::LocalInventory; 2]) {
+        use crate::reconcile::{from_inventory, inventory};
+        let open = |bucket: &str, rows: &[NormRow]| {
+            let dated = inventory::writer::write(
+                dir,
+                bucket,
+                "all-versions",
+                format,
+                now(),
+                &mut rows.iter().cloned(),
+                64,
+            )
+            .unwrap();
+            inventory::open_local(&dated).unwrap()
+        };
+        let (s, d) = (open("src-bucket", src), open("dst-bucket", dst));
+        assert!(s.files.len() > 1, "more than one data file a side");
+        let e = Engine::new(64 << 20, None).unwrap();
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        inventory::register(&e, "src", &s, &work).await.unwrap();
+        inventory::register(&e, "dst", &d, &work).await.unwrap();
+        let (cutoff, after) =
+            from_inventory::cutoffs(s.manifest.created, d.manifest.created, scope.in_flight);
+        let rule = SqlRule::from_scope(scope, cutoff, Some(after)).unwrap();
+        let got = collect(&e, &sql::comparison_sql(&rule, "src", "dst")).await;
+        (got, [s, d])
+    }
+
+    /// Path (d): the plan `reconcile --athena` sends for these inventories, its queries run on
+    /// DataFusion over tables named as its views, holding the normalised rows its views give
+    /// (the Trino DDL itself does not run here). Per-version classes come from the comparison
+    /// inside its counts query; its rows query and its counts must agree with them.
+    async fn athena_classes(
+        scope: &RuleScope,
+        invs: &[crate::reconcile::inventory::LocalInventory; 2],
+        src: &[NormRow],
+        dst: &[NormRow],
+    ) -> Verdicts {
+        use crate::reconcile::athena::{self, AthenaInventory};
+        let table = |inv: &crate::reconcile::inventory::LocalInventory| {
+            let m = &inv.manifest;
+            AthenaInventory::from_manifest_uri(
+                &m.source_bucket,
+                &format!(
+                    "s3://inventory/{}/all-versions/{}/manifest.json",
+                    m.source_bucket,
+                    m.created.format("%Y-%m-%dT%H-%MZ")
+                ),
+                m.format,
+                &m.columns,
+            )
+            .unwrap()
+        };
+        let (s, d) = (table(&invs[0]), table(&invs[1]));
+        let p = athena::plan(
+            scope,
+            &s,
+            invs[0].manifest.created,
+            &d,
+            invs[1].manifest.created,
+            athena::DEFAULT_DATABASE,
+        )
+        .unwrap();
+        let e = Engine::new(64 << 20, None).unwrap();
+        e.register_rows(&s.view(), src).unwrap();
+        e.register_rows(&d.view(), dst).unwrap();
+        let comparison = p
+            .counts
+            .strip_prefix("SELECT class, side, count(*) AS n FROM (")
+            .and_then(|t| t.strip_suffix(") c GROUP BY class, side"))
+            .expect("the counts query wraps the comparison");
+        let all = collect(&e, comparison).await;
+        let not_ok: Verdicts = all
+            .iter()
+            .filter(|(_, c)| !matches!(c, Class::Intact | Class::InFlight))
+            .map(|(k, c)| (k.clone(), *c))
+            .collect();
+        assert_eq!(collect(&e, &p.rows).await, not_ok, "the plan's rows query");
+        let (counts, waiting) = e.counts(&p.counts).await.unwrap();
+        assert_eq!(
+            counts,
+            sql::full_counts(all.values().map(|c| (*c, 1))),
+            "the plan's counts query"
+        );
+        assert_eq!(waiting, 0);
+        all
+    }
+
+    /// The differential test of issue 21 over the full product: replication status (none,
+    /// PENDING, COMPLETED, FAILED, REPLICA) or delete-marker kind (a request's, one an S3
+    /// Lifecycle expiration rule of the source made) x age (inside / outside the window) x
+    /// source encryption (none, SSE-S3, SSE-KMS under the rule's key, SSE-KMS under another,
+    /// DSSE-KMS, SSE-C) x replica (absent; encrypted as S3 does, of another type, under another
+    /// key). Four paths — live (listing, planned HeadObjects, classify), CSV and Parquet
+    /// inventories read by the inventory engine, and the Athena plan's queries — give every
+    /// version the class [`documented_class`] gives, but where a path cannot see what decides it
+    /// ([`Case::class_on`] says which and why).
+    #[test]
+    fn every_path_gives_the_documented_class_for_the_full_product() {
+        use crate::access::replica_sse::{self, Judged, RuleSse};
+        use crate::reconcile::compare::LifecycleMarkers;
+        use crate::reconcile::inventory::Format;
+        let mut scope = scope("reports/", true, true);
+        scope.lifecycle =
+            LifecycleMarkers::Expiring(vec![("expire-current".into(), LIFECYCLE_PREFIX.into())]);
+        let cases = full_product();
+        let (mut src, mut dst) = (Vec::new(), Vec::new());
+        let mut sse: BTreeMap<(bool, String), ObjectSse> = BTreeMap::new();
+        for c in &cases {
+            let dm = c.kind.is_marker();
+            let s = NormRow {
+                key: c.key(),
+                version_id: "v1".into(),
+                is_delete_marker: dm,
+                size: if dm { 0 } else { 1 },
+                etag: (!dm).then(|| ETAGS[0].unwrap().to_string()),
+                last_modified: now()
+                    - chrono::Duration::seconds(if c.young { 60 } else { WINDOW + 60 }),
+                replication_status: match c.kind {
+                    Kind::Status(st) => st.map(str::to_string),
+                    Kind::DeleteMarker | Kind::LifecycleMarker => None,
+                },
+                encryption_status: Some(c.enc.sse().kind.inventory().into()),
+            };
+            sse.insert((true, s.key.clone()), c.enc.sse());
+            if let Some(r) = replica_sse_of(c.enc, c.replica) {
+                // The one statement of replica encryption judges the replicas built here as
+                // the documentation does.
+                let expected = replica_sse::expected_replica(
+                    c.enc.sse().kind,
+                    RuleSse {
+                        sse_kms_encrypted_objects: true,
+                        replica_kms_key: Some(KMS_KEY),
+                    },
+                    scope.encryption.dest_default.as_ref(),
+                );
+                let judged = replica_sse::judge_replica(&expected, &r, &|k| Ok(k.to_string()));
+                assert_eq!(
+                    matches!(judged, Judged::Pass(_)),
+                    c.replica == Replica::Right,
+                    "{c:?}: {judged:?}"
+                );
+                let mut d = replica(&s, 9, 0);
+                d.encryption_status = Some(r.kind.inventory().into());
+                sse.insert((false, d.key.clone()), r);
+                dst.push(d);
+            }
+            src.push(s);
+        }
+        // HeadObject answers what the row says, with the KMS key; an SSE-C version answers 400.
+        let head = |source: bool, r: &NormRow| -> Head {
+            let e = &sse[&(source, r.key.clone())];
+            if e.kind == SseKind::C {
+                return Head::Failed(format!(
+                    "s3:HeadObject failed: HTTP 400 Bad Request: {}",
+                    crate::reconcile::live::SSE_C_UNREADABLE
+                ));
+            }
+            Head::Seen(HeadInfo {
+                replication_status: r.replication_status.clone(),
+                sse: e.kind.header().map(str::to_string),
+                kms_key_id: e.kms_key.clone(),
+            })
+        };
+        let live = live_pipeline_with(&scope, &src, &dst, &head);
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (csv, parquet, athena) = rt.block_on(async {
+            let (csv, _) =
+                inventory_classes(&scope, &src, &dst, Format::Csv, &dir.path().join("csv")).await;
+            let (parquet, invs) = inventory_classes(
+                &scope,
+                &src,
+                &dst,
+                Format::Parquet,
+                &dir.path().join("parquet"),
+            )
+            .await;
+            let athena = athena_classes(&scope, &invs, &src, &dst).await;
+            (csv, parquet, athena)
+        });
+        let mut wrong = Vec::new();
+        for (path, got) in [
+            (Path4::Live, &live),
+            (Path4::InventoryCsv, &csv),
+            (Path4::InventoryParquet, &parquet),
+            (Path4::AthenaPlan, &athena),
+        ] {
+            assert_eq!(got.len(), cases.len(), "{path:?}: one verdict per version");
+            for c in &cases {
+                let want = c.class_on(path);
+                let had = got.get(&("s".to_string(), c.key(), "v1".to_string()));
+                if had != Some(&want) {
+                    wrong.push(format!(
+                        "{path:?} {}: want {}, got {had:?}",
+                        c.key(),
+                        want.as_str()
+                    ));
+                }
+            }
+        }
+        assert_eq!(wrong, Vec::<String>::new(), "{} disagreements", wrong.len());
+        // The product reaches every class a source version can be in on these paths.
+        let seen: BTreeSet<Class> = [&live, &csv, &parquet, &athena]
+            .iter()
+            .flat_map(|v| v.values().copied())
+            .collect();
+        let want: BTreeSet<Class> = Class::ALL
+            .into_iter()
+            .filter(|c| !matches!(c, Class::Mismatched | Class::NoSource | Class::OtherSource))
+            .collect();
+        assert_eq!(seen, want);
     }
 
     /// Issue 21 items 3 and 4, live and SQL alike: a source delete marker missing at the
