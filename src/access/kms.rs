@@ -94,7 +94,8 @@ pub fn live_replica_key(
 
 /// Whether a key reference names a key (not an alias).
 pub fn is_key_arn(reference: &str) -> bool {
-    reference.starts_with("arn:") && reference.contains(":key/")
+    crate::arn::Arn::split(reference)
+        .is_some_and(|a| a.service == "kms" && a.resource_type() == Some("key"))
 }
 
 /// The key ARN a reference resolves to, from the collector's `kms:DescribeKey` (which accepts key

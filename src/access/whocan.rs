@@ -51,6 +51,7 @@ use super::grants as kms_grants;
 use super::kms::{object_bucket_key, resolved_key_arn, S3KmsContext};
 use super::restrict_public_buckets;
 use super::Error;
+use crate::arn::Arn;
 use crate::policy::eval::{action_matches, resource_matches};
 use crate::policy::{
     self, Context, Decision, Effect, Policy, PolicySet, PrincipalEntry, Request, StatementRef,
@@ -695,23 +696,15 @@ fn root_arn(account: &str) -> String {
 /// `(account, "user"|"role", name)` of a user, role or role-session ARN (sessions name their
 /// role), ignoring paths: IAM names are unique in an account whatever the path.
 fn iam_identity(arn: &str) -> Option<(String, &'static str, String)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let (kind, rest) = resource.split_once('/')?;
-    let (kind, name) = match (service, kind) {
+    let a = Arn::split(arn)?;
+    let (kind, rest) = a.resource.split_once('/')?;
+    let (kind, name) = match (a.service, kind) {
         ("iam", "user") => ("user", rest.rsplit('/').next()?),
         ("iam", "role") => ("role", rest.rsplit('/').next()?),
         ("sts", "assumed-role") => ("role", rest.split('/').next()?),
         _ => return None,
     };
-    Some((account.to_string(), kind, name.to_string()))
+    Some((a.account.to_string(), kind, name.to_string()))
 }
 
 /// The base request context of a subject: [`super::IdentitySide::context`] for IAM principals,
@@ -1012,7 +1005,7 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                             continue;
                         };
                         // Only its allow-all policies are used: the partition is the named principal's.
-                        let partition = side.arn.split(':').nth(1).unwrap_or("aws");
+                        let partition = side.partition();
                         let admin =
                             super::IdentitySide::synthetic_admin(partition, a, &side.name).policies;
                         let mut c = Caller::new(
