@@ -181,6 +181,15 @@ impl<'a> Arn<'a> {
             .then(|| self.resource.split('/').next().unwrap_or(self.resource))
             .filter(|b| !b.is_empty())
     }
+
+    /// The key id of a KMS key ARN (`arn:aws:kms:region:account:key/<id>`,
+    /// <https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id-key-ARN>);
+    /// `None` for an alias ARN or anything else.
+    pub fn kms_key(&self) -> Option<&'a str> {
+        (self.service == "kms" && self.resource_type() == Some("key"))
+            .then(|| self.resource_id())
+            .filter(|id| !id.is_empty())
+    }
 }
 
 impl fmt::Display for Arn<'_> {
@@ -271,6 +280,9 @@ mod tests {
         let a = ok("arn:aws:kms:eu-west-1:271089868719:alias/replica/dest");
         assert_eq!(a.resource_type(), Some("alias"));
         assert_eq!(a.resource_id(), "replica/dest");
+        assert_eq!(k.kms_key(), Some("1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert_eq!(a.kms_key(), None);
+        assert_eq!(ok("arn:aws:s3:::key/x").kms_key(), None);
         assert_eq!(
             region_of("arn:aws:kms:eu-west-1:271089868719:alias/x"),
             Some("eu-west-1")

@@ -147,7 +147,7 @@ pub(super) fn validate(spec: &Spec) -> VResult {
         bucket_ref(spec, &r.source, "replication.source")?;
         principal_ref(spec, &r.role, "replication.role")?;
         let role_arn = spec.principals[r.role.get_ref()].arn.get_ref();
-        if !role_arn.contains(":role/") {
+        if Arn::split(role_arn).and_then(|a| a.resource_type()) != Some("role") {
             return err(
                 &r.role,
                 format!(
@@ -390,7 +390,8 @@ fn check_credentials<T>(c: &Credentials, at: &Spanned<T>, what: &str) -> VResult
         );
     }
     if let Some(r) = &c.role_arn {
-        if !is_iam_principal_arn(r) || !r.contains(":role/") {
+        if !is_iam_principal_arn(r) || Arn::split(r).and_then(|a| a.resource_type()) != Some("role")
+        {
             return err(
                 at,
                 format!("{what}.credentials.role_arn: expected arn:aws:iam::<account>:role/<name>"),
