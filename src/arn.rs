@@ -333,7 +333,8 @@ mod tests {
 
     #[test]
     fn malformed_text_is_an_error_that_names_the_field() {
-        let cases: &[(&str, fn(&ArnError) -> bool)] = &[
+        type Want = fn(&ArnError) -> bool;
+        let cases: &[(&str, Want)] = &[
             ("", |e| matches!(e, ArnError::NotAnArn(_))),
             ("aws:s3:::bucket", |e| matches!(e, ArnError::NotAnArn(_))),
             ("ARN:aws:s3:::bucket", |e| {

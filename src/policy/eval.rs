@@ -333,15 +333,12 @@ fn reserved_resource(action: &str, resource: &str) -> Option<&'static str> {
     if !action.as_bytes()[..4].eq_ignore_ascii_case(b"iam:") {
         return None;
     }
-    let Some(Arn {
+    let Arn {
         service,
         account,
         resource: res,
         ..
-    }) = Arn::split(resource)
-    else {
-        return None;
-    };
+    } = Arn::split(resource)?;
     if service != "iam" {
         return None;
     }
