@@ -6,6 +6,7 @@
 
 mod validate;
 
+// ARNs are read in `arn.rs` only; these names stay for the spec's many callers.
 pub use crate::arn::{account_of as arn_account, is_account_id, region_of as arn_region};
 pub use validate::{is_iam_principal_arn, is_kms_key_arn, is_org_id, is_service_principal};
 
