@@ -7,6 +7,7 @@
 //! say (who should read a bucket, which scenario a bucket plays) is left as a comment for a person
 //! to fill in.
 
+use crate::arn::Arn;
 use crate::snapshot::{BucketState, Fetched, ReplicationRule, Snapshot};
 use crate::spec::{self, Account, Credentials};
 use serde::Deserialize;
@@ -165,9 +166,10 @@ pub struct Discovery {
     pub buckets: usize,
 }
 
-/// The bucket name of an S3 bucket ARN (`arn:aws:s3:::name`).
+/// The bucket name of an S3 bucket ARN (`arn:aws:s3:::name`), or the text itself when it is
+/// not one.
 fn bucket_of_arn(arn: &str) -> &str {
-    arn.rsplit(":::").next().unwrap_or(arn)
+    Arn::split(arn).and_then(|a| a.s3_bucket()).unwrap_or(arn)
 }
 
 fn enabled(s: Option<&str>) -> bool {

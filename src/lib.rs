@@ -15,6 +15,7 @@
 pub mod catalogue;
 
 pub mod access;
+pub mod arn;
 pub mod aws;
 pub mod canary;
 pub mod change;

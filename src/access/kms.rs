@@ -13,6 +13,7 @@
 //! Everything here is pure: it reads the spec and the snapshot only.
 
 use super::Error;
+use crate::arn::Arn;
 use crate::policy::Evaluation;
 use crate::snapshot::{BucketState, Fetched, KmsKeyMetadata, ReplicationRule, Snapshot};
 use crate::spec::{self, Spec};
@@ -94,7 +95,7 @@ pub fn live_replica_key(
 
 /// Whether a key reference names a key (not an alias).
 pub fn is_key_arn(reference: &str) -> bool {
-    reference.starts_with("arn:") && reference.contains(":key/")
+    Arn::split(reference).is_some_and(|a| a.kms_key().is_some())
 }
 
 /// The key ARN a reference resolves to, from the collector's `kms:DescribeKey` (which accepts key
@@ -163,8 +164,8 @@ pub fn kms_key_matches(
         return None;
     }
     fn id(s: &str) -> &str {
-        s.rsplit_once(":key/")
-            .map(|(_, id)| id)
+        Arn::split(s)
+            .and_then(|a| a.kms_key())
             .or_else(|| s.strip_prefix("key/"))
             .unwrap_or(s)
     }

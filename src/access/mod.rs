@@ -17,6 +17,7 @@ pub mod whocan;
 pub mod error;
 pub use error::Error;
 
+use crate::arn::{self, Arn};
 use crate::policy::{self, Context, Evaluation, Policy, PolicySet, Request};
 use crate::snapshot::{Fetched, NamedPolicy, PrincipalState, Snapshot};
 use crate::spec;
@@ -71,9 +72,8 @@ impl IdentitySide {
 
     /// A principal known only by its ARN (no policies): enough for resource-policy questions.
     pub fn from_arn(arn: &str) -> Option<IdentitySide> {
-        let account = spec::arn_account(arn)?.to_string();
-        let resource = arn.splitn(6, ':').nth(5)?;
-        let (kind, path_name) = resource.split_once('/')?;
+        let account = arn::account_of(arn)?.to_string();
+        let (kind, path_name) = Arn::split(arn)?.resource.split_once('/')?;
         if kind != "user" && kind != "role" {
             return None;
         }
@@ -91,11 +91,7 @@ impl IdentitySide {
     /// The partition named by the principal's own ARN (its second field).
     /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>
     pub fn partition(&self) -> &str {
-        self.arn
-            .split(':')
-            .nth(1)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
+        arn::partition_of(&self.arn).unwrap_or("aws")
     }
 
     /// The ARN a request carries: the user, or a session of the role.

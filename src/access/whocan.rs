@@ -51,6 +51,7 @@ use super::grants as kms_grants;
 use super::kms::{object_bucket_key, resolved_key_arn, S3KmsContext};
 use super::restrict_public_buckets;
 use super::Error;
+use crate::arn::Arn;
 use crate::policy::eval::{action_matches, resource_matches};
 use crate::policy::{
     self, Context, Decision, Effect, Policy, PolicySet, PrincipalEntry, Request, StatementRef,
@@ -695,23 +696,15 @@ fn root_arn(account: &str) -> String {
 /// `(account, "user"|"role", name)` of a user, role or role-session ARN (sessions name their
 /// role), ignoring paths: IAM names are unique in an account whatever the path.
 fn iam_identity(arn: &str) -> Option<(String, &'static str, String)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let (kind, rest) = resource.split_once('/')?;
-    let (kind, name) = match (service, kind) {
+    let a = Arn::split(arn)?;
+    let (kind, rest) = a.resource.split_once('/')?;
+    let (kind, name) = match (a.service, kind) {
         ("iam", "user") => ("user", rest.rsplit('/').next()?),
         ("iam", "role") => ("role", rest.rsplit('/').next()?),
         ("sts", "assumed-role") => ("role", rest.split('/').next()?),
         _ => return None,
     };
-    Some((account.to_string(), kind, name.to_string()))
+    Some((a.account.to_string(), kind, name.to_string()))
 }
 
 /// The base request context of a subject: [`super::IdentitySide::context`] for IAM principals,
@@ -1012,7 +1005,7 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                             continue;
                         };
                         // Only its allow-all policies are used: the partition is the named principal's.
-                        let partition = side.arn.split(':').nth(1).unwrap_or("aws");
+                        let partition = side.partition();
                         let admin =
                             super::IdentitySide::synthetic_admin(partition, a, &side.name).policies;
                         let mut c = Caller::new(
@@ -1527,17 +1520,19 @@ fn grantee_is(grantee: &str, s: &Subject) -> Option<Option<String>> {
     if let (Some(g), Some(x)) = (iam_identity(grantee), iam_identity(&s.id)) {
         if g == x {
             return Some(
-                grantee
-                    .contains(":assumed-role/")
+                Arn::split(grantee)
+                    .is_some_and(|a| a.resource_type() == Some("assumed-role"))
                     .then(|| format!("only the role session {grantee}")),
             );
         }
     }
-    let root_of = |a: &str| {
-        a.starts_with("arn:")
-            .then(|| a.strip_suffix(":root").and_then(spec::arn_account))
-            .flatten()
-            .map(str::to_string)
+    // `arn:<partition>:iam::<account>:root`: an account id belongs to one partition, so the
+    // account alone says which root it is
+    // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>).
+    let root_of = |a: &'_ str| {
+        Arn::split(a)
+            .filter(|a| a.service == "iam" && a.resource == "root" && !a.account.is_empty())
+            .map(|a| a.account.to_string())
     };
     if matches!(
         s.kind,
@@ -2419,6 +2414,29 @@ mod tests {
         w.grants
             .iter()
             .find(|g| g.subject == subject && g.action == action)
+    }
+
+    /// A grant to an account's root written in another form than the subject's id (here the
+    /// China partition's, where subjects are named `arn:aws:iam::<id>:root`) is still that
+    /// root; it used to match nothing, as the account was read from the ARN cut short of its
+    /// `:root`.
+    #[test]
+    fn a_grant_to_an_account_root_is_that_root_whatever_the_partition() {
+        let root = Subject {
+            id: root_arn("111122223333"),
+            kind: SubjectKind::AccountRoot,
+            account: Some("111122223333".into()),
+            trusted_services: vec![],
+        };
+        assert_eq!(
+            grantee_is("arn:aws-cn:iam::111122223333:root", &root),
+            Some(None)
+        );
+        assert_eq!(grantee_is("arn:aws-cn:iam::444455556666:root", &root), None);
+        assert_eq!(
+            grantee_is("arn:aws-cn:iam::111122223333:user/root", &root),
+            None
+        );
     }
 
     #[test]

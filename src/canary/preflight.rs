@@ -88,7 +88,7 @@ pub fn identity_matches(want: &str, got: &str) -> bool {
         (Some(a), Some(b)) if a == b => {}
         _ => return false,
     }
-    let resource = |arn: &str| arn.splitn(6, ':').nth(5).map(str::to_string);
+    let resource = |arn: &str| crate::arn::Arn::split(arn).map(|a| a.resource.to_string());
     let (Some(w), Some(g)) = (resource(want), resource(got)) else {
         return false;
     };

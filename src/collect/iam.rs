@@ -22,7 +22,7 @@ pub(crate) fn decode_policy(doc: &str) -> String {
 
 /// `("user"|"role", name)` of an IAM ARN (the name without its path).
 pub(super) fn kind_and_name(arn: &str) -> (String, String) {
-    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let resource = crate::arn::Arn::split(arn).map_or("", |a| a.resource);
     let (kind, path_name) = resource.split_once('/').unwrap_or(("", ""));
     let name = path_name.rsplit('/').next().unwrap_or_default().to_string();
     (kind.to_string(), name)

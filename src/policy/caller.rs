@@ -3,8 +3,7 @@
 //! the explanations of its decisions ([`super::explain`]) both use it without depending on each
 //! other.
 
-use super::model::arn_account;
-use super::parse::is_account_id;
+use crate::arn::{account_of, is_account_id, Arn};
 
 /// The caller, classified once per request without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +67,9 @@ impl<'a> Caller<'a> {
                 federated_by: None,
             };
         }
-        let parts: Vec<&str> = p.splitn(6, ':').collect();
-        let (service, res) = match parts.as_slice() {
-            [_, _, service, _, _, res] => (*service, *res),
-            _ => {
+        let (service, res) = match Arn::split(p) {
+            Some(a) => (a.service, a.resource),
+            None => {
                 return Caller {
                     text: p,
                     kind: CallerKind::OtherArn,
@@ -81,7 +79,7 @@ impl<'a> Caller<'a> {
                 }
             }
         };
-        let account = account_hint.or_else(|| arn_account(p));
+        let account = account_hint.or_else(|| account_of(p));
         let kind = match service {
             "iam" if res == "root" => CallerKind::Root,
             "iam" if res.starts_with("user/") => CallerKind::User,

@@ -40,6 +40,7 @@ use ipnet::IpNet;
 use super::pattern::Pattern;
 use super::variables::{tokens_match, Template, Tok};
 use super::{Context, ContextValue};
+use crate::arn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qualifier {
@@ -307,28 +308,21 @@ pub(crate) fn compile_values(
     })
 }
 
+/// `ArnLike` compares field by field, so the pattern is cut with [`arn::segments`], which
+/// judges nothing: a wildcard may stand in any field, even the first.
 fn compile_arn(s: &str, variables: bool) -> ArnVal {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    if parts.len() == 6 {
-        let p = |i: usize| Pattern::compile(parts[i], false, variables);
-        ArnVal::Parts(Box::new([p(0), p(1), p(2), p(3), p(4), p(5)]))
-    } else {
-        ArnVal::Whole(Pattern::compile(s, false, variables))
+    match arn::segments(s) {
+        Some(parts) => ArnVal::Parts(Box::new(
+            parts.map(|part| Pattern::compile(part, false, variables)),
+        )),
+        None => ArnVal::Whole(Pattern::compile(s, false, variables)),
     }
 }
 
 fn arn_matches(val: &ArnVal, request: &str, ctx: &Context) -> bool {
     match val {
-        ArnVal::Parts(parts) => {
-            let mut req = request.splitn(6, ':');
-            for p in parts.iter() {
-                match req.next() {
-                    Some(r) if p.matches(r, false, ctx) => {}
-                    _ => return false,
-                }
-            }
-            true
-        }
+        ArnVal::Parts(parts) => arn::segments(request)
+            .is_some_and(|req| parts.iter().zip(req).all(|(p, r)| p.matches(r, false, ctx))),
         ArnVal::Whole(p) => p.matches(request, false, ctx),
         ArnVal::Tmpl(t) => match t.resolve_tokens(ctx, false) {
             // Split the substituted tokens at the first five literal colons so that characters
@@ -344,10 +338,11 @@ fn arn_matches(val: &ArnVal, request: &str, ctx: &Context) -> bool {
                 }
                 groups.push(&toks[start..]);
                 if groups.len() == 6 {
-                    let mut req = request.splitn(6, ':');
-                    groups.iter().all(|g| match req.next() {
-                        Some(r) => tokens_match(g, r, false),
-                        None => false,
+                    arn::segments(request).is_some_and(|req| {
+                        groups
+                            .iter()
+                            .zip(req)
+                            .all(|(g, r)| tokens_match(g, r, false))
                     })
                 } else {
                     tokens_match(&toks, request, false)

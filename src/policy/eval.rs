@@ -41,6 +41,7 @@ pub(crate) use super::model::{action_matches, resource_matches};
 use super::model::{AwsTarget, Effect, Policy, PrincipalBlock, Statement, Target};
 use super::public::is_public;
 use super::{Context, Decision, Evaluation, PolicyKind, PolicySet, Request, StatementRef};
+use crate::arn::Arn;
 
 /// How a resource-policy statement reaches the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,12 +286,8 @@ fn allows(policy: &Policy, kind: PolicyKind, env: &Env, out: &mut Vec<StatementR
 fn is_kms_key_request(action: &str, resource: &str) -> bool {
     action.len() > 4
         && action.as_bytes()[..4].eq_ignore_ascii_case(b"kms:")
-        && resource.starts_with("arn:")
-        && resource.split(':').nth(2) == Some("kms")
-        && resource
-            .split(':')
-            .nth(5)
-            .is_some_and(|r| r.starts_with("key/"))
+        && Arn::split(resource)
+            .is_some_and(|a| a.service == "kms" && a.resource.starts_with("key/"))
 }
 
 /// Changes AWS refuses on resources it reserves, whatever the policies allow; `Some(reason)`
@@ -336,17 +333,12 @@ fn reserved_resource(action: &str, resource: &str) -> Option<&'static str> {
     if !action.as_bytes()[..4].eq_ignore_ascii_case(b"iam:") {
         return None;
     }
-    let mut parts = resource.splitn(6, ':');
-    let (Some(_), Some(_), Some(service), Some(_), Some(account), Some(res)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let Arn {
+        service,
+        account,
+        resource: res,
+        ..
+    } = Arn::split(resource)?;
     if service != "iam" {
         return None;
     }

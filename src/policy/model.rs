@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::condition::Condition;
 pub(crate) use super::pattern::Pattern;
 use super::Context;
+use crate::arn::account_of as arn_account;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Effect {
@@ -224,20 +225,6 @@ impl PrincipalEntry {
 
 fn account_of_principal_text(s: &str) -> &str {
     arn_account(s).unwrap_or(s)
-}
-
-/// Account field of an ARN (`arn:partition:service:region:account:resource`).
-pub(crate) fn arn_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    if parts.next()? != "arn" {
-        return None;
-    }
-    let _partition = parts.next()?;
-    let _service = parts.next()?;
-    let _region = parts.next()?;
-    let account = parts.next()?;
-    parts.next()?;
-    (!account.is_empty()).then_some(account)
 }
 
 /// What an `AWS` principal entry refers to, worked out once so matching is a comparison.

@@ -21,6 +21,7 @@ use super::model::{
     PrincipalEntry, Statement, Target,
 };
 use super::PolicyError;
+use crate::arn::{is_account_id, Arn};
 
 /// The two documented language versions; variables exist only in the newer one
 /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html>).
@@ -725,16 +726,16 @@ fn compile_aws_principal(s: String) -> CompiledPrincipal {
     }
 }
 
-pub(crate) fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn classify_arn(s: &str) -> AwsTarget {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" {
+    let Some(Arn {
+        service,
+        account,
+        resource: res,
+        ..
+    }) = Arn::split(s)
+    else {
         return AwsTarget::Other(s.to_string());
-    }
-    let (service, account, res) = (parts[2], parts[4], parts[5]);
+    };
     match service {
         "iam" if res == "root" && is_account_id(account) => AwsTarget::Account(account.to_string()),
         "iam" if res.starts_with("user/") => AwsTarget::User(s.to_string()),

@@ -20,6 +20,7 @@ use super::condition::{Condition, OpKind, Qualifier, Values};
 use super::model::{action_matches, resource_matches};
 use super::model::{AwsTarget, Effect, Policy, PrincipalEntry, Statement, Target};
 use super::{Context, PolicyKind, StatementRef};
+use crate::arn;
 
 /// Condition keys that pin an open principal down, per the Block Public Access page.
 const FIXING_KEYS: &[&str] = &[
@@ -105,8 +106,10 @@ fn broad(n: &ipnet::IpNet) -> bool {
 
 /// `arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME`: a wildcard is allowed in NAME only.
 fn access_point_fixed(v: &str) -> bool {
-    let parts: Vec<&str> = v.splitn(6, ':').collect();
-    if parts.len() != 6 || v.contains("${") {
+    let Some(parts) = arn::segments(v) else {
+        return false;
+    };
+    if v.contains("${") {
         return false;
     }
     let head_fixed = parts[..5].iter().all(|p| !p.contains(['*', '?']));

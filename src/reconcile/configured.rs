@@ -97,7 +97,9 @@ fn unusable(c: &InventoryConfiguration, rule_prefixes: &[String], athena: bool) 
 fn location(source_bucket: &str, c: &InventoryConfiguration) -> Option<String> {
     let dest = c.destination()?.s3_bucket_destination()?;
     // The destination is a bucket ARN (`arn:aws:s3:::name`).
-    let bucket = dest.bucket().rsplit(':').next().unwrap_or(dest.bucket());
+    let bucket = crate::arn::Arn::split(dest.bucket())
+        .and_then(|a| a.s3_bucket())
+        .unwrap_or(dest.bucket());
     let prefix = dest
         .prefix()
         .map(|p| p.trim_end_matches('/'))

@@ -7,6 +7,7 @@
 //! principal, account or replication the finding is about; the spec's `version` line when
 //! nothing matches (SARIF and annotators need some line, and the file is still right).
 
+use crate::arn::Arn;
 use crate::findings::{Finding, SpecLocation};
 use crate::spec::{LoadedSpec, Replication, Spec};
 use serde_json::Value;
@@ -157,7 +158,7 @@ fn locate(spec: &LoadedSpec, index: &Index, f: &Finding) -> Option<usize> {
                 .map(start)
         }
         "config-recorder" => {
-            let acct = f.resource.split(':').nth(4)?;
+            let acct = crate::arn::account_of(&f.resource)?;
             let alias = spec
                 .accounts
                 .iter()
@@ -225,13 +226,13 @@ fn locate(spec: &LoadedSpec, index: &Index, f: &Finding) -> Option<usize> {
     }
 }
 
-/// The alias of the bucket an ARN or `s3://` URL names (`arn:aws:s3:::name/key`, `s3://name/key`).
+/// The alias of the bucket an ARN (any partition) or `s3://` URL names
+/// (`arn:aws:s3:::name/key`, `s3://name/key`).
 fn bucket_alias_of(index: &Index, resource: &str) -> Option<String> {
-    let rest = resource
-        .strip_prefix("arn:aws:s3:::")
-        .or_else(|| resource.strip_prefix("arn:aws-cn:s3:::"))
-        .or_else(|| resource.strip_prefix("arn:aws-us-gov:s3:::"))
-        .or_else(|| resource.strip_prefix("s3://"))?;
+    let rest = match Arn::split(resource) {
+        Some(a) if a.service == "s3" && a.region.is_empty() && a.account.is_empty() => a.resource,
+        _ => resource.strip_prefix("s3://")?,
+    };
     let name = rest.split(['/', ' ']).next().filter(|n| !n.is_empty())?;
     index.bucket_alias.get(name).map(|a| a.to_string())
 }
@@ -345,6 +346,20 @@ mod tests {
             line(f),
             seed_line("[buckets.destination]", "name = \"clint-s3-bucket\"")
         );
+    }
+
+    /// Which partition the ARN names does not change which bucket it is: the bucket is read
+    /// with `arn.rs`, not by matching three hard-coded prefixes.
+    #[test]
+    fn bucket_arns_of_any_partition_point_at_the_bucket() {
+        let want = seed_line("[buckets.destination]", "versioning =");
+        for arn in [
+            "arn:aws-cn:s3:::clint-s3-bucket",
+            "arn:aws-iso-b:s3:::clint-s3-bucket",
+        ] {
+            let f = finding("bucket-versioning", arn, Value::Null, "");
+            assert_eq!(line(f), want, "{arn}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Account-level findings (Block Public Access of an account, AWS Config) and who-can
 //! expectations bear on no single replication and stay out of the per-replication lines.
 
+use crate::arn::Arn;
 use crate::findings::{Finding, ReplicationRef};
 use crate::spec::Spec;
 use std::collections::HashMap;
@@ -54,16 +55,8 @@ fn lines(spec: &Spec) -> Vec<Line> {
 fn bucket_of(resource: &str) -> Option<&str> {
     let rest = match resource.strip_prefix("s3://") {
         Some(r) => r,
-        None => {
-            let mut parts = resource.splitn(6, ':');
-            let (arn, _partition, service) = (parts.next()?, parts.next()?, parts.next()?);
-            if arn != "arn" || service != "s3" {
-                return None;
-            }
-            // region and account are empty in S3 ARNs: `arn:aws:s3:::name/key`.
-            let (_region, _account, rest) = (parts.next()?, parts.next()?, parts.next()?);
-            rest
-        }
+        // region and account are empty in S3 ARNs: `arn:aws:s3:::name/key`.
+        None => Arn::split(resource).filter(|a| a.service == "s3")?.resource,
     };
     rest.split(['/', ' ']).next().filter(|n| !n.is_empty())
 }

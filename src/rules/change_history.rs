@@ -424,9 +424,11 @@ fn classify(cx: &AuditContext, name: &str) -> Option<(Scenario, String)> {
 /// bucket name its ARN or an object ARN inside it; findings about a role or key name its ARN.
 fn touches(finding_resource: &str, changed: &str) -> bool {
     let bucket = |r: &str| {
-        r.split_once(":s3:::")
-            .map(|(_, rest)| rest == changed || rest.starts_with(&format!("{changed}/")))
-            .unwrap_or(false)
+        crate::arn::Arn::split(r)
+            .filter(|a| a.service == "s3" && a.region.is_empty() && a.account.is_empty())
+            .is_some_and(|a| {
+                a.resource == changed || a.resource.starts_with(&format!("{changed}/"))
+            })
     };
     finding_resource == changed
         || finding_resource.starts_with(&format!("{changed}/"))

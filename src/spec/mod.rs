@@ -6,9 +6,9 @@
 
 mod validate;
 
-pub use validate::{
-    is_account_id, is_iam_principal_arn, is_kms_key_arn, is_org_id, is_service_principal,
-};
+// ARNs are read in `arn.rs` only; these names stay for the spec's many callers.
+pub use crate::arn::{account_of as arn_account, is_account_id, region_of as arn_region};
+pub use validate::{is_iam_principal_arn, is_kms_key_arn, is_org_id, is_service_principal};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -359,23 +359,15 @@ impl WhoCanEntry {
 
 /// `(account, "user"|"role", name)` of an IAM user or role ARN, ignoring the path.
 fn iam_identity(arn: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if service != "iam" {
+    let a = crate::arn::Arn::split(arn)?;
+    if a.service != "iam" {
         return None;
     }
-    let (kind, rest) = resource.split_once('/')?;
+    let (kind, rest) = a.resource.split_once('/')?;
     if kind != "user" && kind != "role" {
         return None;
     }
-    Some((account, kind, rest.rsplit('/').next()?))
+    Some((a.account, kind, rest.rsplit('/').next()?))
 }
 
 fn yes() -> bool {
@@ -676,30 +668,6 @@ impl Spec {
         arns.dedup();
         arns
     }
-}
-
-/// Account id field of an ARN (`arn:partition:service:region:account:resource`).
-pub fn arn_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_kw, _, _, _, account) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    parts.next()?;
-    (arn_kw == "arn" && !account.is_empty()).then_some(account)
-}
-
-/// Region field of an ARN.
-pub fn arn_region(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    parts.next()?;
-    parts.next()?;
-    parts.next()?;
-    let region = parts.next()?;
-    (!region.is_empty()).then_some(region)
 }
 
 /// The fuzz body (cargo-fuzz target `spec_parse`, and `tests/spec_fuzz.rs` on stable): any

@@ -83,6 +83,23 @@ fn bad_account_id_is_rejected() {
     assert!(e.message.contains("12-digit"), "{e}");
 }
 
+/// A partition is `aws` or `aws-<name>` (reference-arns page, via `arn.rs`); a principal ARN
+/// whose second field merely starts with "aws" names no partition.
+#[test]
+fn principal_arn_in_no_partition_is_rejected() {
+    let text = SEED.replacen(
+        "\"arn:aws:iam::271089868719:user/tom-cruise\"",
+        "\"arn:awsx:iam::271089868719:user/tom-cruise\"",
+        1,
+    );
+    let e = parse_str(&text).unwrap_err();
+    assert!(e.message.contains("principals.tom.arn"), "{e}");
+    for partition in ["aws", "aws-cn", "aws-us-gov"] {
+        let arn = format!("arn:{partition}:iam::271089868719:user/tom-cruise");
+        assert!(is_iam_principal_arn(&arn), "{arn}");
+    }
+}
+
 #[test]
 fn delete_markers_with_tag_filter_is_rejected() {
     let text = SEED.replacen(

@@ -2,6 +2,7 @@
 //! and combinations AWS itself would reject are caught before any call is made.
 
 use super::{Credentials, Spec};
+use crate::arn::{is_account_id, Arn};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use toml::Spanned;
@@ -146,7 +147,7 @@ pub(super) fn validate(spec: &Spec) -> VResult {
         bucket_ref(spec, &r.source, "replication.source")?;
         principal_ref(spec, &r.role, "replication.role")?;
         let role_arn = spec.principals[r.role.get_ref()].arn.get_ref();
-        if !role_arn.contains(":role/") {
+        if Arn::split(role_arn).and_then(|a| a.resource_type()) != Some("role") {
             return err(
                 &r.role,
                 format!(
@@ -389,7 +390,8 @@ fn check_credentials<T>(c: &Credentials, at: &Spanned<T>, what: &str) -> VResult
         );
     }
     if let Some(r) = &c.role_arn {
-        if !is_iam_principal_arn(r) || !r.contains(":role/") {
+        if !is_iam_principal_arn(r) || Arn::split(r).and_then(|a| a.resource_type()) != Some("role")
+        {
             return err(
                 at,
                 format!("{what}.credentials.role_arn: expected arn:aws:iam::<account>:role/<name>"),
@@ -413,10 +415,6 @@ fn key_in_region(k: &Spanned<String>, bucket_region: &str, what: &str) -> VResul
         ),
         _ => Ok(()),
     }
-}
-
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `ap-southeast-1`, `us-gov-west-1`, `eu-central-2`, `cn-north-1`...
@@ -445,45 +443,40 @@ pub fn is_bucket_name(s: &str) -> bool {
 }
 
 pub fn is_iam_principal_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && is_account_id(parts[4])
-        && (parts[5].starts_with("user/") || parts[5].starts_with("role/"))
-        && parts[5].len() > 5
+    Arn::parse(s).is_ok_and(|a| {
+        a.service == "iam"
+            && a.region.is_empty()
+            && is_account_id(a.account)
+            && (a.resource.starts_with("user/") || a.resource.starts_with("role/"))
+            && a.resource.len() > 5
+    })
 }
 
 pub fn is_kms_key_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "kms"
-        && is_region(parts[3])
-        && is_account_id(parts[4])
-        && (parts[5].starts_with("key/") || parts[5].starts_with("alias/"))
-        && parts[5].len() > 4
+    Arn::parse(s).is_ok_and(|a| {
+        a.service == "kms"
+            && is_region(a.region)
+            && is_account_id(a.account)
+            && (a.resource.starts_with("key/") || a.resource.starts_with("alias/"))
+            && a.resource.len() > 4
+    })
 }
 
 /// An IAM or STS principal ARN, or a pattern of one: `arn:<partition>:iam::<account>:<what>`
 /// (or `sts`), where `*` and `?` may stand for any part but the prefix.
 pub fn is_principal_arn_pattern(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
     let wild = |p: &str| p.contains(['*', '?']);
-    parts.len() == 6
-        && parts[0] == "arn"
-        && (parts[1].starts_with("aws") || wild(parts[1]))
-        && (parts[2] == "iam" || parts[2] == "sts" || wild(parts[2]))
-        && (parts[3].is_empty() || parts[3] == "*")
-        && (is_account_id(parts[4])
-            || (wild(parts[4])
-                && parts[4]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'*' || b == b'?')))
-        && !parts[5].is_empty()
+    Arn::split(s).is_some_and(|a| {
+        (a.partition.starts_with("aws") || wild(a.partition))
+            && (a.service == "iam" || a.service == "sts" || wild(a.service))
+            && (a.region.is_empty() || a.region == "*")
+            && (is_account_id(a.account)
+                || (wild(a.account)
+                    && a.account
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'*' || b == b'?')))
+            && !a.resource.is_empty()
+    })
 }
 
 /// An AWS service principal such as `logs.ap-southeast-1.amazonaws.com`
