@@ -689,8 +689,21 @@ fn is_org_key(key_lc: &str) -> bool {
 // ------------------------------------------------------------------------------------------
 // Building the subjects.
 
-fn root_arn(account: &str) -> String {
-    format!("arn:aws:iam::{account}:root")
+/// `arn:<partition>:iam::<account>:root`: the root of an account is named in its partition
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>), so in China the
+/// `aws:PrincipalArn` a condition compares is `arn:aws-cn:iam::<account>:root`.
+fn root_arn(partition: &str, account: &str) -> String {
+    format!("arn:{partition}:iam::{account}:root")
+}
+
+/// The partition of the spec's accounts (replication and cross-account access do not cross
+/// partitions, so one spec is in one), for principals a policy names by bare account id.
+fn spec_partition(spec: &Spec) -> &'static str {
+    spec.accounts
+        .values()
+        .next()
+        .map(|a| crate::aws::partition_of_region(a.region.get_ref()))
+        .unwrap_or("aws")
 }
 
 /// `(account, "user"|"role", name)` of a user, role or role-session ARN (sessions name their
@@ -806,21 +819,22 @@ fn iam_subjects(spec: &Spec, snap: &Snapshot, u: &mut Universe) {
     let at = snap.collected_at;
     for (alias, a) in &spec.accounts {
         let id = a.account_id.get_ref().clone();
+        let partition = crate::aws::partition_of_region(a.region.get_ref());
         // The root user: "has complete access to all AWS services and resources in the
         // account" (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html>).
         let mut ctx = base_context(at);
-        ctx.insert("aws:PrincipalArn", root_arn(&id));
+        ctx.insert("aws:PrincipalArn", root_arn(partition, &id));
         ctx.insert("aws:PrincipalAccount", id.as_str());
         ctx.insert("aws:PrincipalType", "Account");
         u.add(SubjectData {
             subject: Subject {
-                id: root_arn(&id),
+                id: root_arn(partition, &id),
                 kind: SubjectKind::AccountRoot,
                 account: Some(id.clone()),
                 trusted_services: vec![],
             },
             side: Side::Ask(Box::new(Caller::new(
-                root_arn(&id),
+                root_arn(partition, &id),
                 Some(id.clone()),
                 vec![],
                 ctx,
@@ -951,23 +965,24 @@ fn iam_subjects(spec: &Spec, snap: &Snapshot, u: &mut Universe) {
 /// Subjects a resource or trust policy names that are not principals of the spec's accounts.
 fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u: &mut Universe) {
     let spec_account = |a: &str| spec.account_alias_for_id(a).is_some();
+    let partition = spec_partition(spec);
     let add_external_account = |u: &mut Universe, a: &str| {
         if spec_account(a) || !spec::is_account_id(a) {
             return;
         }
         let mut ctx = base_context(at);
-        ctx.insert("aws:PrincipalArn", root_arn(a));
+        ctx.insert("aws:PrincipalArn", root_arn(partition, a));
         ctx.insert("aws:PrincipalAccount", a);
         ctx.insert("aws:PrincipalType", "Account");
         u.add(SubjectData {
             subject: Subject {
-                id: root_arn(a),
+                id: root_arn(partition, a),
                 kind: SubjectKind::ExternalAccount,
                 account: Some(a.to_string()),
                 trusted_services: vec![],
             },
             side: Side::Ask(Box::new(Caller::new(
-                root_arn(a),
+                root_arn(partition, a),
                 Some(a.to_string()),
                 vec![],
                 ctx,
@@ -993,7 +1008,10 @@ fn named_subjects(spec: &Spec, p: &Policy, at: chrono::DateTime<chrono::Utc>, u:
                         }
                         let Some(side) = super::IdentitySide::from_arn(arn).or_else(|| {
                             iam_identity(arn).map(|(acct, kind, name)| super::IdentitySide {
-                                arn: format!("arn:aws:iam::{acct}:{kind}/{name}"),
+                                arn: format!(
+                                    "arn:{}:iam::{acct}:{kind}/{name}",
+                                    crate::arn::partition_of(arn).unwrap_or(partition)
+                                ),
                                 account: acct,
                                 kind: kind.into(),
                                 name,
@@ -1170,7 +1188,12 @@ fn buckets(
             continue;
         }
         let name = b.name.get_ref().clone();
-        let arn = format!("arn:aws:s3:::{name}");
+        // In the bucket's partition: a policy in China names `arn:aws-cn:s3:::<bucket>`, and
+        // asking about `arn:aws:s3:::<bucket>` there matched none of its statements (nobody could
+        // do anything). <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>
+        let arn =
+            crate::aws::s3_bucket_arn(crate::aws::partition_of_region(b.region.get_ref()), &name);
+        let bucket_arn = arn.clone();
         let account = spec
             .bucket_account_id(alias)
             .unwrap_or_default()
@@ -1279,12 +1302,7 @@ fn buckets(
                             account: spec::arn_account(&arn).unwrap_or_default().to_string(),
                             arn,
                             policy: Relaxed::new(kp),
-                            cx: S3KmsContext::new(
-                                bk,
-                                &format!("arn:aws:s3:::{name}"),
-                                &probe,
-                                &region,
-                            ),
+                            cx: S3KmsContext::new(bk, &bucket_arn, &probe, &region),
                         })
                     }
                     (Err(e), _) | (_, Err(e)) => {
@@ -2423,7 +2441,7 @@ mod tests {
     #[test]
     fn a_grant_to_an_account_root_is_that_root_whatever_the_partition() {
         let root = Subject {
-            id: root_arn("111122223333"),
+            id: root_arn("aws", "111122223333"),
             kind: SubjectKind::AccountRoot,
             account: Some("111122223333".into()),
             trusted_services: vec![],
@@ -2436,6 +2454,43 @@ mod tests {
         assert_eq!(
             grantee_is("arn:aws-cn:iam::111122223333:user/root", &root),
             None
+        );
+    }
+
+    /// In the China partition an account's root is `arn:aws-cn:iam::<id>:root`, in who-can's
+    /// subjects and in the `aws:PrincipalArn` its policies' conditions compare: a bucket policy
+    /// granting an outside account on condition of that ARN grants it (it granted nothing when
+    /// roots were named `arn:aws:` whatever the partition).
+    #[test]
+    fn account_roots_are_named_in_their_partition() {
+        let mut f = crate::rules::testkit::seed_in_china();
+        let xyz = f.spec.accounts["xyz"].account_id.get_ref().clone();
+        let root = format!("arn:aws-cn:iam::{xyz}:root");
+        let w = analyze(&f.spec, &f.snap, &Options::default());
+        assert!(
+            w.subjects.iter().any(|s| s.id == root),
+            "{:?}",
+            w.subjects.iter().map(|s| &s.id).collect::<Vec<_>>()
+        );
+        assert!(
+            w.subjects.iter().all(|s| !s.id.starts_with("arn:aws:")),
+            "{:?}",
+            w.subjects.iter().map(|s| &s.id).collect::<Vec<_>>()
+        );
+        // An outside account's root, named only by its id in a policy, is in the same partition.
+        f.bucket("source").policy = crate::snapshot::Fetched::ok(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": "999988887777"},
+                "Action": "s3:ListBucket", "Resource": "arn:aws-cn:s3:::rubes-s3-bucket",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": "arn:aws-cn:iam::999988887777:root"}}}]})
+            .to_string(),
+        );
+        let w = analyze(&f.spec, &f.snap, &Options::default());
+        assert!(
+            grant(&w, "arn:aws-cn:iam::999988887777:root", "s3:ListBucket").is_some(),
+            "{:?} {:?}",
+            w.subjects.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            w.errors
         );
     }
 

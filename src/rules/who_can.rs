@@ -210,7 +210,9 @@ fn check_class(
         (_, Some(b)) => Some(b.account.clone()),
         _ => cx.bucket_account_id(alias).map(str::to_string),
     };
-    let owner_root = owner.map(|a| format!("arn:aws:iam::{a}:root"));
+    // Named in the bucket's partition, as who-can names account roots.
+    let partition = cx.bucket_partition(alias);
+    let owner_root = owner.map(|a| format!("arn:{partition}:iam::{a}:root"));
 
     let mut by_subject: BTreeMap<&str, Vec<&Grant>> = BTreeMap::new();
     for g in &w.grants {
@@ -399,6 +401,56 @@ mod tests {
         assert_eq!(read.evidence["unexpected"].as_array().unwrap().len(), 2);
         assert_eq!(of(&f, "control").status, Status::Fail);
         assert_eq!(of(&f, "write").status, Status::Fail);
+    }
+
+    /// The seed's who-can verdicts are the same in the China partition, where buckets, roots
+    /// and policies are named `arn:aws-cn:`. Who-can used to ask about `arn:aws:s3:::<bucket>`
+    /// whatever the partition, which no statement of a China policy matches: nobody could read
+    /// anything, and unexpected readers passed unseen.
+    #[test]
+    fn the_china_partition_gives_the_same_verdicts() {
+        use crate::rules::testkit::{seed, seed_in_china};
+        let verdicts = |f: crate::rules::testkit::Fixture| -> Vec<(Status, String)> {
+            f.run(&WhoCanRule)
+                .into_iter()
+                .map(|x| {
+                    (
+                        x.status,
+                        x.message
+                            .replace("arn:aws-cn:", "arn:aws:")
+                            .replace("cn-north-1", "ap-southeast-1")
+                            .replace("cn-northwest-1", "ap-southeast-2"),
+                    )
+                })
+                .collect()
+        };
+        // An outside account the spec does not expect, granted by the source bucket's policy.
+        let outsider = |mut f: crate::rules::testkit::Fixture| {
+            let partition = if f.spec.accounts["xyz"].region.get_ref().starts_with("cn-") {
+                "aws-cn"
+            } else {
+                "aws"
+            };
+            f.bucket_policy("source", |p| {
+                crate::rules::testkit::statements(p).push(json!({
+                    "Sid": "Outsider", "Effect": "Allow", "Principal": {"AWS": "999988887777"},
+                    "Action": ["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+                    "Resource": [format!("arn:{partition}:s3:::rubes-s3-bucket"), format!("arn:{partition}:s3:::rubes-s3-bucket/*")]}))
+            });
+            f
+        };
+        let commercial = verdicts(outsider(seed()));
+        assert!(
+            commercial
+                .iter()
+                .any(|(s, m)| *s == Status::Fail && m.contains("999988887777")),
+            "{commercial:?}"
+        );
+        assert!(
+            commercial.iter().any(|(s, _)| *s != Status::Skip),
+            "{commercial:?}"
+        );
+        assert_eq!(verdicts(outsider(seed_in_china())), commercial);
     }
 
     #[test]
