@@ -184,3 +184,171 @@ fn what_if_on_live_state_gates_a_policy_change() {
     assert_eq!(broken.status.code(), Some(1), "{out}");
     assert!(out.contains("tom-cruise") && out.contains("loses"), "{out}");
 }
+
+/// `fix -o DIR` on the set-up; the plan must be green (it cures everything planted).
+fn make_plan(s: &Setup, name: &str) -> std::path::PathBuf {
+    let plan = s.path(name);
+    let o = s
+        .cmd()
+        .args(["fix", "--spec"])
+        .arg(seed_spec())
+        .arg("-o")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    plan
+}
+
+/// `fix --apply DIR` or `fix --rollback DIR`.
+fn fix_in(
+    s: &Setup,
+    flag: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut c = s.cmd();
+    c.args(["fix", "--spec"])
+        .arg(seed_spec())
+        .arg(flag)
+        .arg(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every document a fix can write, as the snapshot recorded it: bucket settings, the
+/// principals' policies, the accounts' Block Public Access.
+fn documents(s: &Setup, name: &str) -> Vec<(String, Value)> {
+    let path = s.path(name);
+    s.snapshot(&path);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for (alias, b) in v["buckets"].as_object().unwrap() {
+        for field in [
+            "policy",
+            "replication",
+            "versioning",
+            "public_access_block",
+            "encryption",
+            "ownership_controls",
+        ] {
+            out.push((format!("{alias} {field}"), b[field]["value"].clone()));
+        }
+    }
+    for (arn, p) in v["principals"].as_object().unwrap() {
+        out.push((arn.clone(), p["details"].clone()));
+    }
+    for (alias, a) in v["accounts"].as_object().unwrap() {
+        out.push((
+            format!("{alias} public_access_block"),
+            a["public_access_block"]["value"].clone(),
+        ));
+    }
+    out
+}
+
+/// The documents after a rollback are the ones before, byte for byte, except versioning:
+/// S3 cannot make a bucket unversioned again, only Suspended
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html>).
+fn assert_restored(was: &[(String, Value)], now: &[(String, Value)]) {
+    assert_eq!(was.len(), now.len());
+    for ((k, a), (_, b)) in was.iter().zip(now) {
+        if k.ends_with(" versioning") && a == "Disabled" {
+            assert_eq!(b, "Suspended", "{k}");
+        } else {
+            assert_eq!(a, b, "{k} not restored");
+        }
+    }
+}
+
+fn changes_of(path: &std::path::Path) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    v["changes"].as_array().unwrap().clone()
+}
+
+#[test]
+fn apply_cures_the_planted_defects_and_rollback_restores_every_document() {
+    let s = Setup::seed(CURABLE);
+    let was = documents(&s, "before.json");
+    assert!(!failing(&s).is_empty());
+    let plan = make_plan(&s, "plan");
+    let o = fix_in(&s, "--apply", &plan, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("failing findings before:"),
+        "{}",
+        text(&o)
+    );
+    let after = failing(&s);
+    assert!(after.is_empty(), "still failing after apply:\n{after:#?}");
+    assert_eq!(
+        changes_of(&plan.join("applied.json")),
+        changes_of(&plan.join("changes.json"))
+    );
+    let o = fix_in(&s, "--rollback", &plan, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_restored(&was, &documents(&s, "after.json"));
+}
+
+#[test]
+fn an_interrupted_apply_leaves_a_record_the_rollback_undoes() {
+    let s = Setup::seed(CURABLE);
+    let was = documents(&s, "before.json");
+    let plan = make_plan(&s, "plan");
+    let o = fix_in(
+        &s,
+        "--apply",
+        &plan,
+        &[("REPLAUDIT_TEST_STOP_AFTER_CHANGES", "2")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("2 of"), "{}", text(&o));
+    let all = changes_of(&plan.join("changes.json"));
+    assert!(all.len() > 2, "{all:#?}");
+    assert_eq!(changes_of(&plan.join("applied.json")), all[..2].to_vec());
+    let o = fix_in(&s, "--rollback", &plan, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_restored(&was, &documents(&s, "after.json"));
+}
+
+#[test]
+fn apply_refuses_a_plan_whose_documents_changed_and_writes_nothing() {
+    // Two plans made on the same state; once the first is applied, the second's documents are
+    // not the ones it was made from.
+    let s = Setup::seed(&["no-tls-deny", "rtc-off"]);
+    let first = make_plan(&s, "first");
+    let second = make_plan(&s, "second");
+    let o = fix_in(&s, "--apply", &first, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let was = documents(&s, "before.json");
+    let o = fix_in(&s, "--apply", &second, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("changed since the plan was made; run fix again"),
+        "{out}"
+    );
+    assert!(out.contains("rubes-s3-bucket"), "{out}");
+    assert_eq!(was, documents(&s, "after.json"));
+    assert!(
+        changes_of(&second.join("applied.json")).is_empty()
+            || !second.join("applied.json").exists()
+    );
+}
