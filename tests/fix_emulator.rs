@@ -481,6 +481,18 @@ fn apply_works_with_the_fixer_policy_and_needs_each_write_it_uses() {
         ("PutBucketVersioning", "s3:PutBucketVersioning", &[]),
         ("PutBucketPolicy", "s3:PutBucketPolicy", &[]),
         ("PutRolePolicy", "iam:PutRolePolicy", &[]),
+        (
+            "PutPublicAccessBlock",
+            "s3:PutAccountPublicAccessBlock",
+            &["s3:PutPublicAccessBlock"],
+        ),
+        // moto checks it as s3:CreateBucket, as it does PutBucketReplication: the bucket's
+        // Block Public Access comes first in the plan, so it is the call that fails.
+        (
+            "PutPublicAccessBlock",
+            "s3:PutBucketPublicAccessBlock",
+            &["s3:CreateBucket"],
+        ),
     ];
     for (op, perm, extra) in removable {
         assert!(ops.iter().any(|o| o == op), "the plan has no {op}: {ops:?}");
