@@ -1250,3 +1250,273 @@ impl Expected {
         Self::from_undo(spec, written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::seed;
+
+    fn change(operation: &str, request: Value) -> Change {
+        Change {
+            operation: operation.into(),
+            account: None,
+            request,
+            description: None,
+        }
+    }
+
+    /// Every operation the change set knows has a resource, a document and a place: the writer
+    /// sends every one of them to the account that owns what it names.
+    #[test]
+    fn each_of_the_17_operations_names_its_resource_and_account() {
+        let f = seed();
+        let doc = json!({"Version": "2012-10-17", "Statement": []});
+        let key =
+            "arn:aws:kms:ap-southeast-2:271089868719:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+        let pab = json!({"BlockPublicAcls": true});
+        let cases = [
+            (
+                "PutBucketPolicy",
+                json!({"Bucket": "clint-s3-bucket", "Policy": doc}),
+                "abcd",
+                Some(doc.clone()),
+            ),
+            (
+                "DeleteBucketPolicy",
+                json!({"Bucket": "clint-s3-bucket"}),
+                "abcd",
+                None,
+            ),
+            (
+                "PutBucketReplication",
+                json!({"Bucket": "rubes-s3-bucket", "ReplicationConfiguration": {"Role": "r", "Rules": [{"Status": "Enabled", "Filter": {"Prefix": ""}, "Destination": {"Bucket": "arn:aws:s3:::clint-s3-bucket"}}]}}),
+                "xyz",
+                None,
+            ),
+            (
+                "DeleteBucketReplication",
+                json!({"Bucket": "rubes-s3-bucket"}),
+                "xyz",
+                None,
+            ),
+            (
+                "PutBucketVersioning",
+                json!({"Bucket": "rubes-s3-bucket", "VersioningConfiguration": {"Status": "Enabled"}}),
+                "xyz",
+                Some(json!("Enabled")),
+            ),
+            (
+                "PutPublicAccessBlock",
+                json!({"Bucket": "rubes-s3-bucket", "PublicAccessBlockConfiguration": pab}),
+                "xyz",
+                None,
+            ),
+            (
+                "PutPublicAccessBlock",
+                json!({"AccountId": "271089868719", "PublicAccessBlockConfiguration": pab}),
+                "abcd",
+                None,
+            ),
+            (
+                "DeletePublicAccessBlock",
+                json!({"Bucket": "rubes-s3-bucket"}),
+                "xyz",
+                None,
+            ),
+            (
+                "DeletePublicAccessBlock",
+                json!({"AccountId": "111122223333"}),
+                "xyz",
+                None,
+            ),
+            (
+                "DeleteBucketEncryption",
+                json!({"Bucket": "rubes-s3-bucket"}),
+                "xyz",
+                None,
+            ),
+            (
+                "PutBucketEncryption",
+                json!({"Bucket": "rubes-s3-bucket", "ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}),
+                "xyz",
+                None,
+            ),
+            (
+                "DeleteBucketOwnershipControls",
+                json!({"Bucket": "rubes-s3-bucket"}),
+                "xyz",
+                None,
+            ),
+            (
+                "PutBucketOwnershipControls",
+                json!({"Bucket": "rubes-s3-bucket", "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}),
+                "xyz",
+                Some(json!("BucketOwnerEnforced")),
+            ),
+            (
+                "PutRolePolicy",
+                json!({"RoleName": "s3_replication_role", "PolicyName": "p", "PolicyDocument": doc.to_string()}),
+                "xyz",
+                Some(doc.clone()),
+            ),
+            (
+                "DeleteRolePolicy",
+                json!({"RoleName": "s3_replication_role", "PolicyName": "p"}),
+                "xyz",
+                None,
+            ),
+            (
+                "PutUserPolicy",
+                json!({"UserName": "tom-cruise", "PolicyName": "p", "PolicyDocument": doc}),
+                "abcd",
+                Some(doc.clone()),
+            ),
+            (
+                "DeleteUserPolicy",
+                json!({"UserName": "tom-cruise", "PolicyName": "p"}),
+                "abcd",
+                None,
+            ),
+            (
+                "UpdateAssumeRolePolicy",
+                json!({"RoleName": "s3_replication_role", "PolicyDocument": doc.to_string()}),
+                "xyz",
+                Some(doc.clone()),
+            ),
+            (
+                "PutKeyPolicy",
+                json!({"KeyId": key, "Policy": doc.to_string()}),
+                "abcd",
+                Some(doc.clone()),
+            ),
+        ];
+        let mut ops = BTreeMap::new();
+        for (op, request, account, after) in cases {
+            let t = target(&f.spec, &change(op, request)).unwrap_or_else(|e| panic!("{op}: {e}"));
+            assert_eq!(t.place.account, account, "{op}");
+            if after.is_some() {
+                assert_eq!(t.after, after, "{op}");
+            }
+            if op.starts_with("Delete") && op != "DeleteBucketEncryption" {
+                assert_eq!(t.after, None, "{op} leaves nothing");
+            }
+            ops.insert(op, t.resource);
+        }
+        assert_eq!(ops.len(), 17, "{ops:?}");
+        assert_eq!(
+            ops["PutKeyPolicy"].to_string(),
+            format!("the key policy of {key}")
+        );
+        assert_eq!(
+            ops["UpdateAssumeRolePolicy"],
+            Resource::Trust("s3_replication_role".into())
+        );
+    }
+
+    #[test]
+    fn what_the_spec_does_not_name_is_refused_before_any_call() {
+        let f = seed();
+        let cases = [
+            (
+                "PutBucketPolicy",
+                json!({"Bucket": "not-ours", "Policy": "{}"}),
+                "bucket not-ours is not in the spec",
+            ),
+            (
+                "PutRolePolicy",
+                json!({"RoleName": "nobody", "PolicyName": "p", "PolicyDocument": "{}"}),
+                "role nobody is not named by the spec",
+            ),
+            (
+                "PutKeyPolicy",
+                json!({"KeyId": "1234", "Policy": "{}"}),
+                "a bare key id needs \"account\"",
+            ),
+            (
+                "PutBucketAcl",
+                json!({"Bucket": "rubes-s3-bucket"}),
+                "not a request replaudit writes",
+            ),
+            (
+                "PutBucketVersioning",
+                json!({"Bucket": "rubes-s3-bucket", "VersioningConfiguration": {"Status": "Enabled"}, "Typo": 1}),
+                "Typo",
+            ),
+        ];
+        for (op, request, want) in cases {
+            let e = target(&f.spec, &change(op, request))
+                .err()
+                .unwrap_or_else(|| panic!("{op} accepted"));
+            assert!(e.to_string().contains(want), "{op}: {e}");
+        }
+    }
+
+    /// The lock's comparison: policies as JSON (S3 and IAM may re-serialise them), a rollback's
+    /// `Suspended` also matching a never-versioned bucket, no default encryption being SSE-S3.
+    #[test]
+    fn the_lock_compares_documents_not_their_spelling() {
+        let p = Resource::BucketPolicy("b".into());
+        let a: Doc = Some(policy_doc(r#"{"Version":"2012-10-17","Statement":[]}"#));
+        let b: Doc = Some(policy_doc(
+            "{ \"Statement\": [],\n \"Version\": \"2012-10-17\" }",
+        ));
+        assert!(same(&p, &a, &b));
+        assert!(!same(&p, &a, &None));
+        assert!(!same(
+            &p,
+            &a,
+            &Some(policy_doc(r#"{"Version":"2012-10-17","Statement":[{}]}"#))
+        ));
+        let v = Resource::Versioning("b".into());
+        assert!(same(&v, &Some(json!("Suspended")), &None));
+        assert!(!same(
+            &v,
+            &Some(json!("Suspended")),
+            &Some(json!("Enabled"))
+        ));
+        assert!(!same(&v, &Some(json!("Enabled")), &None));
+        let e = Resource::Encryption("b".into());
+        assert!(same(&e, &None, &Some(encryption_doc(&[]))));
+        let kms = encryption_doc(&[EncryptionRule {
+            sse_algorithm: "aws:kms".into(),
+            kms_master_key_id: Some("k".into()),
+            bucket_key_enabled: Some(true),
+        }]);
+        assert!(!same(&e, &None, &Some(kms)));
+    }
+
+    /// Two changes to one document: the rollback's last undo (of the first change) is what the
+    /// plan was made from.
+    #[test]
+    fn the_expected_document_is_the_last_undo_of_a_resource() {
+        let f = seed();
+        let undo = [
+            change(
+                "PutBucketPolicy",
+                json!({"Bucket": "rubes-s3-bucket", "Policy": "{\"Statement\":[1]}"}),
+            ),
+            change("DeleteBucketPolicy", json!({"Bucket": "rubes-s3-bucket"})),
+        ];
+        let e = Expected::from_undo(&f.spec, &undo).unwrap();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[&Resource::BucketPolicy("rubes-s3-bucket".into())], None);
+    }
+
+    /// The SDK request carries every member of the request shape.
+    #[test]
+    fn the_replication_request_keeps_every_member() {
+        let text = r#"{"Role":"arn:aws:iam::111122223333:role/r","Rules":[
+            {"ID":"a","Priority":1,"Filter":{"Prefix":"reports/"},"Status":"Enabled",
+             "SourceSelectionCriteria":{"SseKmsEncryptedObjects":{"Status":"Enabled"}},
+             "DeleteMarkerReplication":{"Status":"Enabled"},
+             "Destination":{"Bucket":"arn:aws:s3:::d","Account":"271089868719",
+               "AccessControlTranslation":{"Owner":"Destination"},
+               "EncryptionConfiguration":{"ReplicaKmsKeyID":"k"},
+               "ReplicationTime":{"Status":"Enabled","Time":{"Minutes":15}},
+               "Metrics":{"Status":"Enabled","EventThreshold":{"Minutes":15}}}}]}"#;
+        let json: ReplicationConfigurationJson = serde_json::from_str(text).unwrap();
+        let sdk = sdk_replication(&json).unwrap();
+        let back = crate::collect::s3::convert_replication(&sdk);
+        assert_eq!(ReplicationConfigurationJson::from(&back), json);
+    }
+}
