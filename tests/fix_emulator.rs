@@ -285,7 +285,19 @@ fn changes_of(path: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn apply_cures_the_planted_defects_and_rollback_restores_every_document() {
-    let s = Setup::seed(CURABLE);
+    apply_and_roll_back(CURABLE);
+}
+
+#[test]
+fn apply_rebuilds_the_replication_rules_and_rollback_restores_them() {
+    apply_and_roll_back(CURABLE_RULES);
+    // No configuration before: the rollback deletes the one apply wrote.
+    apply_and_roll_back(&["no-replication"]);
+}
+
+/// Plant `defects`, plan, apply: nothing fails; roll back: every document as it was.
+fn apply_and_roll_back(defects: &[&str]) {
+    let s = Setup::seed(defects);
     let was = documents(&s, "before.json");
     assert!(!failing(&s).is_empty());
     let plan = make_plan(&s, "plan");
