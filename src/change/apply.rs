@@ -76,9 +76,10 @@ pub enum WriteError {
     #[error("{operation}: {message}")]
     Invalid { operation: String, message: String },
     /// The optimistic lock: the document is not the one the plan was made from.
-    #[error("{resource} changed since the plan was made; run fix again (expected {expected}, found {found})")]
+    #[error("{resource} changed since {since} (expected {expected}, found {found})")]
     Changed {
         resource: String,
+        since: &'static str,
         expected: String,
         found: String,
     },
@@ -664,14 +665,21 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Lock, write, read back: `expected` is the document that must be there now.
-    pub async fn write(&self, c: &Change, expected: &Doc) -> Result<(), WriteError> {
+    /// Lock, write, read back: `expected` is the document that must be there now, `since`
+    /// says whence it came, for the lock's message.
+    pub async fn write(
+        &self,
+        c: &Change,
+        expected: &Doc,
+        since: &'static str,
+    ) -> Result<(), WriteError> {
         let t = target(self.spec, c)?;
         let resource = t.resource.to_string();
         let found = self.read(&t).await?;
         if !same(&t.resource, expected, &found) {
             return Err(WriteError::Changed {
                 resource,
+                since,
                 expected: show(expected),
                 found: show(&found),
             });

@@ -186,13 +186,14 @@ struct Written {
     error: Option<String>,
 }
 
-/// Write `steps` in order through the lock, recording each one written in `record_to`.
+/// Write `steps` in order through the lock, handing the ones written so far to `record` after
+/// each.
 async fn write_all(
     spec: &Spec,
     writer: &Writer<'_>,
     steps: &[Change],
     mut expected: Expected,
-    record_to: Option<&Path>,
+    record: &mut dyn FnMut(&[Change]) -> Result<(), Fatal>,
     stop: &mut Stop<impl std::future::Future<Output = Interrupt>>,
     verb: &str,
 ) -> Result<Written, Fatal> {
@@ -208,12 +209,15 @@ async fn write_all(
         }
         let t = target(spec, c)?;
         let want = expected.0.get(&t.resource).cloned().flatten();
-        match writer.write(c, &want).await {
+        let since = if verb == "applied" {
+            "the plan was made; run fix again"
+        } else {
+            "apply wrote it; it was not restored: look at it, and restore it by hand or make a new plan"
+        };
+        match writer.write(c, &want, since).await {
             Ok(()) => {
                 out.done.push(c.clone());
-                if let Some(p) = record_to {
-                    record(p, &out.done)?;
-                }
+                record(&out.done)?;
                 expected.0.insert(t.resource, t.after);
                 eprintln!(
                     "{verb} {}/{}: {} {}",
@@ -232,7 +236,7 @@ async fn write_all(
     Ok(out)
 }
 
-/// The resources the changes write, each with the position of the last change writing it.
+/// The resource each change writes.
 fn resources(spec: &Spec, changes: &[Change]) -> Result<Vec<Resource>, Fatal> {
     changes
         .iter()
@@ -297,7 +301,7 @@ async fn apply(s: &FixSettings, dir: &Path) -> Outcome {
         &writer,
         &changes,
         expected,
-        Some(&applied_path),
+        &mut |done| record(&applied_path, done),
         &mut stop,
         "applied",
     )
@@ -436,10 +440,24 @@ async fn rollback(s: &FixSettings, dir: &Path) -> Outcome {
     };
     let clients = crate::collect::Clients::new(spec, &s.aws.options, Some(&unusable)).await;
     let writer = Writer::new(spec, &clients);
-    let w = write_all(spec, &writer, &steps, current, None, &mut stop, "restored").await?;
-    if w.stopped.is_none() && w.error.is_none() && applied_path.exists() {
-        // Undone: the record moves aside, so the plan can be applied again.
-        let _ = std::fs::rename(&applied_path, dir.join("rolled-back.json"));
-    }
+    // applied.json keeps listing what is applied and not yet undone, so a stopped rollback can
+    // be run again, and an empty record lets the plan be applied again.
+    let mut keep = |undone: &[Change]| -> Result<(), Fatal> {
+        if !applied_path.exists() {
+            return Ok(());
+        }
+        let gone: BTreeSet<Resource> = resources(spec, undone)?.into_iter().collect();
+        let left: Vec<Change> = written
+            .iter()
+            .zip(resources(spec, &written)?)
+            .filter(|(_, r)| !gone.contains(r))
+            .map(|(c, _)| c.clone())
+            .collect();
+        record(&applied_path, &left)
+    };
+    let w = write_all(
+        spec, &writer, &steps, current, &mut keep, &mut stop, "restored",
+    )
+    .await?;
     finish(s, dir, "rollback", &steps, w, before, BTreeSet::new()).await
 }
