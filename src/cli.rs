@@ -412,8 +412,17 @@ pub struct FixArgs {
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
     /// Folder for the plan: plan.json, changes.json, one request file per change, commands.sh.
-    #[arg(short = 'o', long = "output-dir")]
-    pub output_dir: PathBuf,
+    #[arg(short = 'o', long = "output-dir", required_unless_present_any = ["apply", "rollback"])]
+    pub output_dir: Option<PathBuf>,
+    /// Apply the plan in this folder (written by `fix -o`): each change is written only if its
+    /// document is still the one the plan was made from, read back, and recorded in
+    /// DIR/applied.json; then the accounts are audited again.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["output_dir", "snapshot", "rollback"])]
+    pub apply: Option<PathBuf>,
+    /// Undo what `--apply DIR` wrote (DIR/rollback.json, limited to DIR/applied.json), each
+    /// document only if it is still the one apply wrote; then audit again.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["output_dir", "snapshot"])]
+    pub rollback: Option<PathBuf>,
     /// Print the plan as JSON instead of the table.
     #[arg(long, value_enum, default_value = "table")]
     pub format: TableOrJson,

@@ -21,6 +21,7 @@
 //! BlockPublicPolicy, replication on an unversioned bucket, a malformed policy): such a change
 //! could not be deployed, so it proves nothing.
 
+pub mod apply;
 pub mod aws_shape;
 
 use serde::Deserialize;

@@ -5,11 +5,11 @@
 mod account;
 pub mod evidence;
 mod grants;
-mod iam;
+pub(crate) mod iam;
 pub mod identity;
 pub mod kms;
 pub mod limit;
-mod s3;
+pub(crate) mod s3;
 
 use crate::aws::{self, AwsOptions};
 use crate::snapshot::{

@@ -297,7 +297,7 @@ pub(super) async fn public_access_block(s3: &Client, name: &str) -> Fetched<Publ
     )
 }
 
-fn convert_replication(
+pub(crate) fn convert_replication(
     c: &aws_sdk_s3::types::ReplicationConfiguration,
 ) -> ReplicationConfiguration {
     ReplicationConfiguration {
