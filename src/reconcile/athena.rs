@@ -490,17 +490,23 @@ where
     }
 }
 
-/// [`call_error`]'s sentence, with the SDK error as the source.
-fn call_err<E, R>(call: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error
+/// [`call_error`]'s sentence, with the call error (and the SDK error behind it) as the source.
+fn call_err<E>(
+    call: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Error
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata
         + std::error::Error
         + Send
         + Sync
         + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    Error::aws_call(call_error(call, &e), e)
+    let message = call_error(call, &e);
+    Error::aws_call(message, crate::aws::CallError::from_sdk_owned(call, e))
 }
 
 /// Everything sent to Athena for one rule, in order.

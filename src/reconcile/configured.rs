@@ -183,7 +183,10 @@ pub async fn list(
                      s3:GetInventoryConfiguration on it, {REF_LIST})",
                     code.map(|c| format!("{c}: ")).unwrap_or_default()
                 );
-                Error::aws_call(message, e)
+                Error::aws_call(
+                    message,
+                    crate::aws::CallError::from_sdk_owned("s3:ListBucketInventoryConfigurations", e),
+                )
             })?;
         out.extend(r.inventory_configuration_list().iter().cloned());
         match r.next_continuation_token() {

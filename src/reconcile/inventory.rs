@@ -878,7 +878,7 @@ where
         "{call} failed: {}{msg} (s3://{bucket}/{key}: the caller needs {permission} on the inventory location)",
         code.map(|c| format!("{c}: ")).unwrap_or_default()
     );
-    Error::aws_call(message, e)
+    Error::aws_call(message, crate::aws::CallError::from_sdk_owned(call, e))
 }
 
 /// Where S3 Inventory's SSE-KMS encryption, and what S3 needs to use the key, are documented.
@@ -932,7 +932,10 @@ async fn get_to(
         .await
         .map_err(|e| {
             let (code, msg) = crate::aws::error_parts(&e);
-            Error::aws_call(get_object_error(bucket, key, code.as_deref(), &msg), e)
+            Error::aws_call(
+                get_object_error(bucket, key, code.as_deref(), &msg),
+                crate::aws::CallError::from_sdk_owned("s3:GetObject", e),
+            )
         })?;
     if let Some(p) = to.parent() {
         std::fs::create_dir_all(p).map_err(|e| Error::create(p, e))?;
@@ -944,7 +947,7 @@ async fn get_to(
     while let Some(chunk) = body.try_next().await.map_err(|e| {
         Error::aws_call(
             format!("s3:GetObject of s3://{bucket}/{key} broke off: {e}"),
-            e,
+            crate::aws::CallError::local("s3:GetObject (body)", &e).caused_by(e),
         )
     })? {
         f.write_all(&chunk).await.map_err(|e| Error::write(to, e))?;

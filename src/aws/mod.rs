@@ -1,5 +1,17 @@
-//! SDK configuration per account: credentials from the spec, endpoint override, retries and
-//! timeouts. Used by the collector and the canary, the only code that talks to AWS.
+//! The AWS call layer, used by every subcommand that talks to AWS: SDK configuration per account
+//! (credentials from the spec, endpoint override, retries and timeouts), the client factory
+//! ([`clients`]), the concurrency limiter with its throttling adaptation ([`limit`]) and the one
+//! typed call error ([`error`]). It imports nothing from the layers above it (collect, canary,
+//! reconcile, discover, commands).
+
+pub mod clients;
+pub mod error;
+pub mod limit;
+pub mod s3;
+
+pub use clients::{Clients, Factory, Gated, SdkClient};
+pub use error::CallError;
+pub use limit::{Limits, Service};
 
 use crate::spec::Credentials;
 use aws_config::retry::RetryConfig;
@@ -38,7 +50,7 @@ pub struct AwsOptions {
     /// Upper bound for one attempt.
     pub attempt_timeout: Duration,
     /// Calls in flight per account and service (`--max-concurrency`); the collector halves it for
-    /// a service that throttles (see `collect::limit`).
+    /// a service that throttles (see [`limit`]).
     pub max_concurrency: usize,
 }
 

@@ -1,0 +1,227 @@
+//! The one typed error of a failed AWS call, for every caller of the AWS layer: which call, the
+//! error code and message (never credentials), the HTTP status, whether the request may have
+//! taken effect, and (for a refusal) the IAM permission the caller lacks and the fix.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The SDK error behind a [`CallError`], kept as its source so a caller can walk the chain.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed AWS call: which call, the error code and message (never credentials), the HTTP status.
+/// Its text is `s3:PutObject: AccessDenied: Access Denied` ([`CallError::describe`]).
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{call}: {}: {message}", self.code_or_status())]
+pub struct CallError {
+    pub call: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub http_status: Option<u16>,
+    /// The service answered (as opposed to a timeout or transport failure).
+    pub service: bool,
+    /// The request may have taken effect although no answer was seen (timeout, 5xx).
+    pub uncertain: bool,
+    /// The SDK error, when there was one (not serialized: the fields above say what it said).
+    #[serde(skip)]
+    pub source: Option<Cause>,
+}
+
+impl CallError {
+    pub fn from_sdk<E>(call: &str, e: &SdkError<E, HttpResponse>) -> CallError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (code, message) = super::error_parts(e);
+        let http_status = e.raw_response().map(|r| r.status().as_u16());
+        let service = matches!(e, SdkError::ServiceError(_));
+        let uncertain = matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || http_status.is_some_and(|s| s >= 500);
+        CallError {
+            call: call.to_string(),
+            code,
+            message,
+            http_status,
+            service,
+            uncertain,
+            source: None,
+        }
+    }
+
+    /// [`CallError::from_sdk`], keeping the SDK error as the source.
+    pub fn from_sdk_owned<E>(call: &str, e: SdkError<E, HttpResponse>) -> CallError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut out = CallError::from_sdk(call, &e);
+        out.source = Some(Arc::new(e));
+        out
+    }
+
+    pub fn local(call: &str, message: impl std::fmt::Display) -> CallError {
+        CallError {
+            call: call.to_string(),
+            code: None,
+            message: message.to_string(),
+            http_status: None,
+            service: false,
+            uncertain: false,
+            source: None,
+        }
+    }
+
+    /// This error, with `cause` as its source (an error that is not the SDK's: a body stream
+    /// that broke off).
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(cause));
+        self
+    }
+
+    pub fn code_or_status(&self) -> String {
+        match (&self.code, self.http_status) {
+            (Some(c), _) => c.clone(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "no response".into(),
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.http_status == Some(404)
+            || matches!(
+                self.code.as_deref(),
+                Some("NotFound" | "NoSuchKey" | "NoSuchVersion")
+            )
+    }
+
+    pub fn is_access_denied(&self) -> bool {
+        match self.code.as_deref() {
+            Some("AccessDenied") => true,
+            Some("Forbidden") | None => self.http_status == Some(403),
+            _ => false,
+        }
+    }
+
+    /// Worth asking again: no answer at all (timeout, dropped connection, unreadable
+    /// response), a 5xx, or throttling. S3: "If Amazon S3 returns an InternalError response,
+    /// retry the request" and "SlowDown errors can occur when a high request rate triggers one
+    /// of these mechanisms. Reducing your request rate will decrease or eliminate errors of this
+    /// type" (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html>);
+    /// the SDKs retry the same class ("transient errors" and throttling,
+    /// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>). A refusal
+    /// (403, 404, a bad request) is an answer and is never retried; nor is an error made
+    /// locally (no client for the bucket).
+    pub fn is_transient(&self) -> bool {
+        self.uncertain
+            || self.http_status.is_some_and(|s| s >= 500 || s == 429)
+            || matches!(
+                self.code.as_deref(),
+                Some(
+                    "InternalError"
+                        | "SlowDown"
+                        | "ServiceUnavailable"
+                        | "RequestTimeout"
+                        | "Throttling"
+                        | "ThrottlingException"
+                        | "RequestThrottled"
+                )
+            )
+    }
+
+    pub fn is_precondition_failed(&self) -> bool {
+        self.code.as_deref() == Some("PreconditionFailed") || self.http_status == Some(412)
+    }
+
+    /// `s3:PutObject: AccessDenied: Access Denied`
+    pub fn describe(&self) -> String {
+        self.to_string()
+    }
+
+    /// The operation's name without the service and any note (`s3:DeleteObject (version)` ->
+    /// `DeleteObject`).
+    fn operation(&self) -> (&str, &str) {
+        let name = self.call.split(" (").next().unwrap_or_default();
+        name.split_once(':').unwrap_or(("", name))
+    }
+
+    /// The IAM action the caller lacks, when the call was refused: the call's own name where IAM
+    /// names the action after the operation, else the action IAM checks for it (the S3 names differ
+    /// for several operations: ListObjectVersions is authorized by `s3:ListBucketVersions`, HeadObject
+    /// by `s3:GetObject`, ListObjectsV2 and HeadBucket by `s3:ListBucket`, ListBuckets by
+    /// `s3:ListAllMyBuckets`, a DeleteObject of one version by `s3:DeleteObjectVersion`, a
+    /// GetBucketReplication by `s3:GetReplicationConfiguration`).
+    /// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html> ("you must have
+    /// permission to perform the s3:ListBucketVersions action. Be aware of the name difference"),
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>.
+    /// `sts:GetCallerIdentity` needs no permission ("No permissions are required to perform this
+    /// operation", <https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html>):
+    /// a refusal there is about the credentials, so no action is named.
+    pub fn permission(&self) -> Option<String> {
+        if !self.is_access_denied() {
+            return None;
+        }
+        let (service, op) = self.operation();
+        if service.is_empty() || op.is_empty() {
+            return None;
+        }
+        let versioned = self.call.contains("(version)");
+        let action = match (service, op) {
+            ("sts", "GetCallerIdentity") => return None,
+            ("s3", "ListObjectVersions") => "ListBucketVersions",
+            ("s3", "HeadObject") => "GetObject",
+            ("s3", "ListObjectsV2" | "ListObjects" | "HeadBucket") => "ListBucket",
+            ("s3", "ListBuckets") => "ListAllMyBuckets",
+            ("s3", "DeleteObject") if versioned => "DeleteObjectVersion",
+            ("s3", "GetBucketReplication") => "GetReplicationConfiguration",
+            ("s3", "PutBucketReplication") => "PutReplicationConfiguration",
+            ("s3", "GetBucketEncryption") => "GetEncryptionConfiguration",
+            ("s3", "GetBucketLifecycleConfiguration") => "GetLifecycleConfiguration",
+            ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+            ("s3", "GetBucketInventoryConfiguration") => "GetInventoryConfiguration",
+            (_, op) => op,
+        };
+        Some(format!("{service}:{action}"))
+    }
+
+    /// Whether the answer says the caller is throttled (see [`super::THROTTLING_CODES`]).
+    pub fn is_throttled(&self) -> bool {
+        self.http_status == Some(429)
+            || self
+                .code
+                .as_deref()
+                .is_some_and(|c| super::THROTTLING_CODES.contains(&c))
+    }
+
+    /// What to do about it, in one line: grant the permission a refusal names, wait out
+    /// throttling, look at the network or endpoint when no answer came.
+    pub fn fix(&self) -> String {
+        if let Some(p) = self.permission() {
+            return format!(
+                "grant {p} to the caller (an IAM or resource policy denies or does not allow it)"
+            );
+        }
+        if self.is_throttled() {
+            return "retry later or lower --max-concurrency (AWS throttled the calls)".into();
+        }
+        if !self.service && self.http_status.is_none() && self.code.is_some() {
+            return "check the network or the endpoint (no answer came back)".into();
+        }
+        if self.uncertain {
+            return "retry later (the service did not answer cleanly)".into();
+        }
+        format!("see what {} means for {}", self.code_or_status(), self.call)
+    }
+
+    pub fn evidence(&self) -> serde_json::Value {
+        json!({"call": self.call, "code": self.code, "message": self.message, "http_status": self.http_status})
+    }
+}
