@@ -144,6 +144,11 @@ impl Factory {
         Gated::new(C::make(conf, &self.opts), self.limits.clone(), account)
     }
 
+    /// An SDK client made elsewhere (a test's), its calls gated by this factory's limits.
+    pub fn wrap<C: SdkClient>(&self, account: &str, client: C) -> Gated<C> {
+        Gated::new(client, self.limits.clone(), account)
+    }
+
     /// [`Factory::config`] then [`Factory::client`].
     pub async fn client_for<C: SdkClient>(
         &self,
@@ -300,4 +305,70 @@ pub fn unconfigured<T>() -> Fetched<T> {
         None,
         "no SDK configuration for this account and region",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throttled answer to a call made through the factory cuts that account's gate for the
+    /// service, and only that gate.
+    #[tokio::test]
+    async fn a_throttled_answer_cuts_the_callers_gate() {
+        let opts =
+            super::super::testing::options(super::super::testing::throttling_endpoint().await);
+        let aws = Factory::new(&opts);
+        let conf = super::super::testing::config(&opts, "us-east-1").await;
+        let s3: Gated<aws_sdk_s3::Client> = aws.client("src", &conf);
+        let r = s3.run(s3.get_bucket_versioning().bucket("b").send()).await;
+        assert!(r.is_err());
+        let g = aws.limits.gate("src", Service::S3).stats();
+        assert_eq!((g.throttled, g.allowed), (1, 4), "{g:?}");
+        let other = aws.limits.gate("dst", Service::S3).stats();
+        assert_eq!((other.throttled, other.allowed), (0, 8), "{other:?}");
+    }
+
+    /// Every SDK client outside the AWS layer (and the collector, which uses [`Clients`]) comes
+    /// from the factory, so its calls can wait for their gates: no module makes its own.
+    #[test]
+    fn clients_are_made_only_by_the_factory() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        assert!(files.len() > 50, "src/ not found: {}", src.display());
+        let allowed = [src.join("aws"), src.join("collect")];
+        let mut found = Vec::new();
+        for f in files
+            .iter()
+            .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+        {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let sdk_client = code.contains("aws_sdk_")
+                    && (code.contains("::Client::new(") || code.contains("::Client::from_conf("));
+                let config = ["aws::sdk_config(", "aws::s3_client("]
+                    .iter()
+                    .any(|c| code.contains(c));
+                if sdk_client || config {
+                    found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "clients made outside src/aws/:\n{}",
+            found.join("\n")
+        );
+    }
 }

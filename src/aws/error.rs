@@ -8,13 +8,17 @@ use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The SDK error behind a [`CallError`], kept as its source so a caller can walk the chain.
-pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+/// The SDK error behind a [`CallError`], kept as its source so a caller can walk the chain (a
+/// thin pointer: the canary's observations hold many call errors by value).
+pub type Cause = Arc<Box<dyn std::error::Error + Send + Sync + 'static>>;
 
 /// A failed AWS call: which call, the error code and message (never credentials), the HTTP status.
 /// Its text is `s3:PutObject: AccessDenied: Access Denied` ([`CallError::describe`]).
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
-#[error("{call}: {}: {message}", self.code_or_status())]
+///
+/// `Display` and `Error` are written out rather than derived with thiserror: the SDK error is
+/// shared (`Arc`, so that the error stays `Clone` for the canary's observations), and a derived
+/// `source()` would hand out the `Arc` itself, which a caller cannot downcast to the SDK error.
+#[derive(Debug, Clone, Serialize)]
 pub struct CallError {
     pub call: String,
     pub code: Option<String>,
@@ -27,6 +31,26 @@ pub struct CallError {
     /// The SDK error, when there was one (not serialized: the fields above say what it said).
     #[serde(skip)]
     pub source: Option<Cause>,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.call,
+            self.code_or_status(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| &**e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl CallError {
@@ -62,7 +86,7 @@ impl CallError {
             + 'static,
     {
         let mut out = CallError::from_sdk(call, &e);
-        out.source = Some(Arc::new(e));
+        out.source = Some(Arc::new(Box::new(e)));
         out
     }
 
@@ -81,7 +105,7 @@ impl CallError {
     /// This error, with `cause` as its source (an error that is not the SDK's: a body stream
     /// that broke off).
     pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(cause));
+        self.source = Some(Arc::new(Box::new(cause)));
         self
     }
 
@@ -223,5 +247,113 @@ impl CallError {
 
     pub fn evidence(&self) -> serde_json::Value {
         json!({"call": self.call, "code": self.code, "message": self.message, "http_status": self.http_status})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(call: &str) -> CallError {
+        CallError {
+            call: call.into(),
+            code: Some("AccessDenied".into()),
+            message: "Access Denied".into(),
+            http_status: Some(403),
+            service: true,
+            uncertain: false,
+            source: None,
+        }
+    }
+
+    /// A refusal names the IAM action that authorizes the call, which for several S3 operations
+    /// is not the operation's name.
+    #[test]
+    fn access_denied_names_the_iam_action_and_the_fix() {
+        for (call, action) in [
+            ("s3:ListObjectVersions", "s3:ListBucketVersions"),
+            ("s3:HeadObject", "s3:GetObject"),
+            ("s3:ListObjectsV2", "s3:ListBucket"),
+            ("s3:ListBuckets", "s3:ListAllMyBuckets"),
+            ("s3:DeleteObject (version)", "s3:DeleteObjectVersion"),
+            ("s3:DeleteObject", "s3:DeleteObject"),
+            ("s3:GetObject (body)", "s3:GetObject"),
+            ("s3:GetBucketReplication", "s3:GetReplicationConfiguration"),
+            ("s3:PutObject", "s3:PutObject"),
+            ("logs:CreateExportTask", "logs:CreateExportTask"),
+            ("athena:StartQueryExecution", "athena:StartQueryExecution"),
+            ("organizations:ListAccounts", "organizations:ListAccounts"),
+        ] {
+            let e = denied(call);
+            assert_eq!(e.permission().as_deref(), Some(action), "{call}");
+            assert!(
+                e.fix().starts_with(&format!("grant {action} ")),
+                "{}",
+                e.fix()
+            );
+            // The message users read is unchanged.
+            assert_eq!(
+                e.to_string(),
+                format!("{call}: AccessDenied: Access Denied")
+            );
+        }
+        // A bare 403 (HEAD: no body, no code) is a refusal too.
+        let mut head = denied("s3:HeadObject");
+        head.code = None;
+        assert_eq!(head.permission().as_deref(), Some("s3:GetObject"));
+        // GetCallerIdentity needs no permission: a refusal is about the credentials.
+        assert_eq!(denied("sts:GetCallerIdentity").permission(), None);
+    }
+
+    #[test]
+    fn only_refusals_name_a_permission_and_each_failure_has_its_fix() {
+        let mut slow = denied("s3:PutObject");
+        slow.code = Some("SlowDown".into());
+        slow.http_status = Some(503);
+        slow.uncertain = true;
+        assert_eq!(slow.permission(), None);
+        assert!(slow.fix().starts_with("retry later"), "{}", slow.fix());
+
+        let timeout = CallError {
+            call: "s3:HeadObject".into(),
+            code: Some("Timeout".into()),
+            message: "the call timed out".into(),
+            http_status: None,
+            service: false,
+            uncertain: true,
+            source: None,
+        };
+        assert_eq!(timeout.permission(), None);
+        assert!(
+            timeout.fix().contains("network or the endpoint"),
+            "{}",
+            timeout.fix()
+        );
+
+        let mut missing = denied("s3:GetObject");
+        missing.code = Some("NoSuchKey".into());
+        missing.http_status = Some(404);
+        assert_eq!(missing.permission(), None);
+        assert_eq!(missing.fix(), "see what NoSuchKey means for s3:GetObject");
+
+        // An error made locally names no permission.
+        assert_eq!(
+            CallError::local("s3:HeadObject", "no client").permission(),
+            None
+        );
+    }
+
+    /// The SDK error stays reachable as the source.
+    #[test]
+    fn the_sdk_error_is_the_source() {
+        use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+        use std::error::Error as _;
+        type E = SdkError<aws_sdk_s3::operation::head_object::HeadObjectError, HttpResponse>;
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let c = CallError::from_sdk_owned("s3:HeadObject", e);
+        assert!(c.uncertain && !c.service);
+        assert!(c.source().and_then(|s| s.downcast_ref::<E>()).is_some());
+        assert!(c.fix().contains("network or the endpoint"), "{}", c.fix());
     }
 }

@@ -217,6 +217,8 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
 /// 0 s") and spending attempts meant for real throttling. This loop retries what was certainly
 /// refused (the limit, throttling answered by the service); a timeout or 5xx may have created a
 /// task, so it is not sent again.
+// ExportObs holds its CallError (with the SDK error behind it) by value; it is made once a run.
+#[allow(clippy::result_large_err)]
 async fn export(
     ctx: &Ctx,
     logs: &crate::aws::Gated<aws_sdk_cloudwatchlogs::Client>,

@@ -337,7 +337,7 @@ pub(crate) async fn verify(
     opts: &AwsOptions,
     plan: &Plan,
 ) -> Result<Verified, Refused> {
-    let aws = Factory::new(opts);
+    let aws = Factory::shared(opts);
     let need = needed(spec, plan, true);
     let confs = configs(spec, &aws, &need).await;
     let unusable = check_identities(spec, &aws, &confs).await?;
@@ -371,7 +371,7 @@ pub(crate) async fn verify_owners(
     opts: &AwsOptions,
     plan: &Plan,
 ) -> Result<HashMap<(Actor, String), Client>, Refused> {
-    let aws = Factory::new(opts);
+    let aws = Factory::shared(opts);
     let need = needed(spec, plan, false);
     let confs = configs(spec, &aws, &need).await;
     check_identities(spec, &aws, &confs).await?;

@@ -206,4 +206,23 @@ mod tests {
         assert!(!e.is_access_denied());
         assert_eq!(e.describe(), "s3:HeadObject: InvalidAccessKeyId: x");
     }
+
+    /// The canary's calls wait for their account's S3 gate: a throttled HeadObject and a
+    /// throttled listing each halve it.
+    #[tokio::test]
+    async fn a_throttled_canary_call_cuts_its_gate() {
+        use crate::aws::{testing, Factory, Service};
+        let opts = testing::options(testing::throttling_endpoint().await);
+        let aws = Factory::new(&opts);
+        let conf = testing::config(&opts, "us-east-1").await;
+        let client: Client = aws.client("src", &conf);
+        let e = head(&client, "b", "k").await.unwrap_err();
+        assert_eq!(e.http_status, Some(503), "{e}");
+        assert_eq!(aws.limits.gate("src", Service::S3).stats().allowed, 4);
+        let e = list_versions(&client, "b", "p/").await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("SlowDown"), "{e}");
+        assert!(e.fix().starts_with("retry later"), "{}", e.fix());
+        let g = aws.limits.gate("src", Service::S3).stats();
+        assert_eq!((g.throttled, g.allowed), (2, 2), "{g:?}");
+    }
 }

@@ -28,7 +28,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// An S3 client of the bucket's account, its calls waiting for that account's S3 gate.
-pub(crate) type S3 = aws::Gated<aws_sdk_s3::Client>;
+pub type S3 = aws::Gated<aws_sdk_s3::Client>;
 
 /// How many HeadObject calls run at once per rule.
 const HEAD_CONCURRENCY: usize = 16;
@@ -618,6 +618,27 @@ impl RuleOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reconcile's listing waits for the bucket account's S3 gate (through the one pager): a
+    /// throttled page halves it, and the error still says what the caller needs.
+    #[tokio::test]
+    async fn a_throttled_listing_cuts_its_gate() {
+        use crate::aws::{testing, Factory, Service};
+        let opts = testing::options(testing::throttling_endpoint().await);
+        let aws = Factory::new(&opts);
+        let conf = testing::config(&opts, "us-east-1").await;
+        let client: S3 = aws.client("dst", &conf);
+        let (r, requests) = list_all(&client, "b", "p/").await;
+        assert_eq!(requests, 1);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("s3:ListObjectVersions failed: SlowDown: ")
+                && e.ends_with("(bucket b: the caller needs s3:ListBucketVersions on it)"),
+            "{e}"
+        );
+        let g = aws.limits.gate("dst", Service::S3).stats();
+        assert_eq!((g.throttled, g.allowed), (1, 4), "{g:?}");
+    }
 
     /// Issue 21 item 10: a 400 from HeadObject (an SSE-C version read without its customer key)
     /// is said as such, not as a permission to grant; a 403 stays a permission problem.
