@@ -118,7 +118,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
     /// AWS calls in flight per account and service (halved while AWS throttles, grown back after).
-    #[arg(long, value_name = "N", default_value_t = crate::collect::limit::DEFAULT_MAX_CONCURRENCY,
+    #[arg(long, value_name = "N", default_value_t = crate::aws::DEFAULT_MAX_CONCURRENCY,
           value_parser = parse_concurrency)]
     pub max_concurrency: usize,
 }

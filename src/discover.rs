@@ -48,7 +48,7 @@ pub enum Error {
     #[error("{message}")]
     Aws {
         message: String,
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: crate::aws::CallError,
     },
     #[error("sts:GetCallerIdentity with profile {0} named no account")]
     NoAccountNamed(String),
@@ -745,13 +745,18 @@ pub struct Organization {
 }
 
 impl Organization {
-    /// The SDK configuration of the organisation profile itself.
-    async fn config(&self, aws: &crate::aws::AwsOptions) -> aws_config::SdkConfig {
+    /// A client of the organisation profile itself, its calls gated under the profile's name.
+    async fn client<C: crate::aws::SdkClient>(
+        &self,
+        aws: &crate::aws::AwsOptions,
+    ) -> crate::aws::Gated<C> {
         let creds = Credentials {
             profile: Some(self.profile.clone()),
             ..Credentials::default()
         };
-        crate::aws::sdk_config(&creds, &self.region, aws).await
+        crate::aws::Factory::shared(aws)
+            .client_for(&format!("profile {}", self.profile), &creds, &self.region)
+            .await
     }
 }
 
@@ -778,17 +783,20 @@ pub async fn list_members(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
 ) -> Result<Vec<Member>, Error> {
-    let client = aws_sdk_organizations::Client::new(&org.config(aws).await);
+    let client: crate::aws::Gated<aws_sdk_organizations::Client> = org.client(aws).await;
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
         // 20: the largest page AWS's API model allows for ListAccounts (`MaxResults`, min 1,
         // max 20, in the Organizations 2016-11-28 service model that botocore ships).
         let page = client
-            .list_accounts()
-            .max_results(20)
-            .set_next_token(token.clone())
-            .send()
+            .run(
+                client
+                    .list_accounts()
+                    .max_results(20)
+                    .set_next_token(token.clone())
+                    .send(),
+            )
             .await
             .map_err(|e| {
                 let (code, msg) = crate::aws::error_parts(&e);
@@ -802,7 +810,7 @@ pub async fn list_members(
                 );
                 Error::Aws {
                     message,
-                    source: Box::new(e),
+                    source: crate::aws::CallError::from_sdk_owned("organizations:ListAccounts", e),
                 }
             })?;
         for a in page.accounts() {
@@ -855,9 +863,9 @@ pub async fn profile_account(
     org: &Organization,
     aws: &crate::aws::AwsOptions,
 ) -> Result<String, Error> {
-    let out = aws_sdk_sts::Client::new(&org.config(aws).await)
-        .get_caller_identity()
-        .send()
+    let sts: crate::aws::Gated<aws_sdk_sts::Client> = org.client(aws).await;
+    let out = sts
+        .run(sts.get_caller_identity().send())
         .await
         .map_err(|e| {
             let (code, msg) = crate::aws::error_parts(&e);
@@ -870,7 +878,7 @@ pub async fn profile_account(
             );
             Error::Aws {
                 message,
-                source: Box::new(e),
+                source: crate::aws::CallError::from_sdk_owned("sts:GetCallerIdentity", e),
             }
         })?;
     out.account()

@@ -3,7 +3,7 @@
 //! panics. Every finding is the baseline's (same status and message) or an `error` naming the
 //! failed call and its cause.
 //!
-//! Retry behaviour this relies on (aws-smithy-runtime 1.16 / aws-smithy-types 1.9, src/aws.rs,
+//! Retry behaviour this relies on (aws-smithy-runtime 1.16 / aws-smithy-types 1.9, src/aws/mod.rs,
 //! src/run.rs):
 //! - `RetryConfig::standard()` with `--max-attempts` (replaudit default 5; the SDK's own default
 //!   is 3): attempt n+1 waits `rand[0,1) * min(1 s * 2^(n-1), 20 s)` (exponential backoff with

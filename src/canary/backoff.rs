@@ -5,7 +5,7 @@
 //! requests a minute. Each interval is multiplied by a uniform factor in [0.8, 1.2] so that many
 //! canaries (or many concurrent runs) do not poll in lockstep.
 
-use super::call::CallError;
+use crate::aws::CallError;
 use rand::Rng;
 use std::time::Duration;
 
@@ -115,6 +115,7 @@ mod tests {
             http_status,
             service: http_status.is_some(),
             uncertain,
+            source: None,
         }
     }
 

@@ -5,11 +5,11 @@ pub use super::observation::VersionRef;
 use super::observation::{Interrupt, Sample};
 use super::plan::{Actor, Plan};
 use super::progress::Progress;
+use super::s3ops::Client;
 use super::verdict::Judge;
 use super::Settings;
 use crate::findings::Finding;
 use crate::spec::Spec;
-use aws_sdk_s3::Client;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub(crate) struct Ctx {
     pub plan: Plan,
     pub clients: HashMap<(Actor, String), Client>,
     /// CloudWatch Logs client of scenario D's log bucket account in the logs region.
-    pub logs: Option<aws_sdk_cloudwatchlogs::Client>,
+    pub logs: Option<crate::aws::Gated<aws_sdk_cloudwatchlogs::Client>>,
     /// Principals whose credentials could not be verified, with the reason.
     pub unusable: BTreeMap<Actor, String>,
     pub ledger: Mutex<Ledger>,

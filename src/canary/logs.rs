@@ -52,10 +52,12 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
 
     // 1. Our own stream and a few events.
     if let Err(e) = logs
-        .create_log_stream()
-        .log_group_name(group)
-        .log_stream_name(&stream)
-        .send()
+        .run(
+            logs.create_log_stream()
+                .log_group_name(group)
+                .log_stream_name(&stream)
+                .send(),
+        )
         .await
     {
         let e = CallError::from_sdk("logs:CreateLogStream", &e);
@@ -64,10 +66,12 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
     let exported = export(ctx, logs, group, &stream, &log_bucket, &dest_prefix).await;
     // The stream is ours alone; delete it whatever happened to the export.
     if let Err(e) = logs
-        .delete_log_stream()
-        .log_group_name(group)
-        .log_stream_name(&stream)
-        .send()
+        .run(
+            logs.delete_log_stream()
+                .log_group_name(group)
+                .log_stream_name(&stream)
+                .send(),
+        )
         .await
     {
         tracing::warn!(
@@ -213,9 +217,11 @@ async fn observe(ctx: &Ctx, out: &mut RunResult) -> (Option<ExportObs>, Option<L
 /// 0 s") and spending attempts meant for real throttling. This loop retries what was certainly
 /// refused (the limit, throttling answered by the service); a timeout or 5xx may have created a
 /// task, so it is not sent again.
+// ExportObs holds its CallError (with the SDK error behind it) by value; it is made once a run.
+#[allow(clippy::result_large_err)]
 async fn export(
     ctx: &Ctx,
-    logs: &aws_sdk_cloudwatchlogs::Client,
+    logs: &crate::aws::Gated<aws_sdk_cloudwatchlogs::Client>,
     group: &str,
     stream: &str,
     bucket: &str,
@@ -236,13 +242,15 @@ async fn export(
                 })
         })
         .collect::<Result<_, _>>()?;
-    logs.put_log_events()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .map_err(|e| ExportObs::EventsFailed(CallError::from_sdk("logs:PutLogEvents", &e)))?;
+    logs.run(
+        logs.put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send(),
+    )
+    .await
+    .map_err(|e| ExportObs::EventsFailed(CallError::from_sdk("logs:PutLogEvents", &e)))?;
 
     let started = Instant::now();
     let limit_deadline = started + ctx.settings.timeout;
@@ -260,21 +268,23 @@ async fn export(
         }
         attempts += 1;
         let r = logs
-            .create_export_task()
-            .task_name(plan::log_stream(ctx.run_id()))
-            .log_group_name(group)
-            .log_stream_name_prefix(stream)
-            .from(now_ms - 1000)
-            .to(now_ms + 60_000)
-            .destination(ctx.name(bucket))
-            .destination_prefix(dest_prefix)
-            .customize()
-            .config_override(
-                aws_sdk_cloudwatchlogs::config::Builder::default().retry_config(
-                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1),
-                ),
+            .run(
+                logs.create_export_task()
+                    .task_name(plan::log_stream(ctx.run_id()))
+                    .log_group_name(group)
+                    .log_stream_name_prefix(stream)
+                    .from(now_ms - 1000)
+                    .to(now_ms + 60_000)
+                    .destination(ctx.name(bucket))
+                    .destination_prefix(dest_prefix)
+                    .customize()
+                    .config_override(
+                        aws_sdk_cloudwatchlogs::config::Builder::default().retry_config(
+                            aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1),
+                        ),
+                    )
+                    .send(),
             )
-            .send()
             .await;
         let error = match r {
             Ok(t) => break t,
@@ -335,9 +345,7 @@ async fn export(
     let mut backoff = Backoff::default();
     loop {
         let d = logs
-            .describe_export_tasks()
-            .task_id(&task_id)
-            .send()
+            .run(logs.describe_export_tasks().task_id(&task_id).send())
             .await
             .map_err(|e| ExportObs::FollowFailed {
                 task_id: task_id.clone(),
@@ -376,13 +384,15 @@ async fn export(
 
 /// The account's active export tasks (`id (name)`), for the message; empty when they cannot
 /// be read.
-async fn active_tasks(logs: &aws_sdk_cloudwatchlogs::Client) -> Vec<String> {
+async fn active_tasks(logs: &crate::aws::Gated<aws_sdk_cloudwatchlogs::Client>) -> Vec<String> {
     let mut out = Vec::new();
     for code in [ExportTaskStatusCode::Pending, ExportTaskStatusCode::Running] {
         if let Ok(r) = logs
-            .describe_export_tasks()
-            .status_code(code.clone())
-            .send()
+            .run(
+                logs.describe_export_tasks()
+                    .status_code(code.clone())
+                    .send(),
+            )
             .await
         {
             let active = |t: &aws_sdk_cloudwatchlogs::types::ExportTask| {

@@ -20,7 +20,6 @@
 //! Flow: [`prepare`] (plan + preflight; nothing written) → [`execute`] (run, then cleanup).
 
 pub mod backoff;
-pub mod call;
 mod cleanup;
 mod context;
 mod logs;

@@ -7,18 +7,18 @@
 //! wrong identity, is exactly what a verification tool must never do.
 
 use super::plan::{Actor, Plan, Target};
+use super::s3ops::Client;
 use super::s3ops::{self, CallError};
 use super::Refused;
-use crate::aws::{self, AwsOptions};
+use crate::aws::{self, AwsOptions, Factory, Gated};
 use crate::spec::{self, Credentials, Spec};
 use aws_config::SdkConfig;
-use aws_sdk_s3::Client;
 use futures::future::join_all;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(crate) struct Verified {
     pub clients: HashMap<(Actor, String), Client>,
-    pub logs: Option<aws_sdk_cloudwatchlogs::Client>,
+    pub logs: Option<Gated<aws_sdk_cloudwatchlogs::Client>>,
     pub unusable: BTreeMap<Actor, String>,
     pub foreign: BTreeSet<(String, String, String)>,
 }
@@ -101,16 +101,47 @@ pub fn identity_matches(want: &str, got: &str) -> bool {
     }
 }
 
+/// The account whose gates an actor's calls wait for: AWS throttles per account, so a
+/// principal's calls share the gates of the spec account it belongs to (its own name when the
+/// spec has no account with its ARN's account id).
+fn gate_account(spec: &Spec, who: &Actor) -> String {
+    match who {
+        Actor::Account(a) => a.clone(),
+        Actor::Principal(p) => spec
+            .principals
+            .get(p)
+            .and_then(|x| spec::arn_account(x.arn.get_ref()))
+            .and_then(|id| spec.account_alias_for_id(id))
+            .map(str::to_string)
+            .unwrap_or_else(|| who.label()),
+    }
+}
+
 async fn configs(
     spec: &Spec,
-    opts: &AwsOptions,
+    aws: &Factory,
     need: &BTreeSet<(Actor, String)>,
 ) -> Vec<(Actor, String, SdkConfig)> {
     join_all(need.iter().map(|(who, region)| async move {
-        let conf = aws::sdk_config(&credentials(spec, who), region, opts).await;
+        let conf = aws.config(&credentials(spec, who), region).await;
         (who.clone(), region.clone(), conf)
     }))
     .await
+}
+
+/// The S3 client of each (actor, Region), gated per account.
+fn s3_clients(
+    spec: &Spec,
+    aws: &Factory,
+    confs: &[(Actor, String, SdkConfig)],
+) -> HashMap<(Actor, String), Client> {
+    confs
+        .iter()
+        .map(|(who, region, conf)| {
+            let client = aws.client(&gate_account(spec, who), conf);
+            ((who.clone(), region.clone()), client)
+        })
+        .collect()
 }
 
 /// The actors whose credentials cannot be used, each with why (not an error: their checks
@@ -122,6 +153,7 @@ type Unusable = BTreeMap<Actor, String>;
 /// checks become `error` findings); an account that cannot be verified refuses the run.
 async fn check_identities(
     spec: &Spec,
+    aws: &Factory,
     confs: &[(Actor, String, SdkConfig)],
 ) -> Result<Unusable, Refused> {
     let mut first: BTreeMap<Actor, &SdkConfig> = BTreeMap::new();
@@ -129,9 +161,9 @@ async fn check_identities(
         first.entry(who.clone()).or_insert(conf);
     }
     let answers = join_all(first.into_iter().map(|(who, conf)| async move {
-        let r = aws_sdk_sts::Client::new(conf)
-            .get_caller_identity()
-            .send()
+        let sts: Gated<aws_sdk_sts::Client> = aws.client(&gate_account(spec, &who), conf);
+        let r = sts
+            .run(sts.get_caller_identity().send())
             .await
             .map(|o| {
                 (
@@ -221,7 +253,7 @@ async fn check_buckets(
             // the bucket" (a 403 included), so the canary policy needs neither s3:ListBucket nor the
             // legacy GetBucketLocation, which "is no longer a best practice".
             // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>
-            let actual = match aws::bucket_region(client, name).await {
+            let actual = match client.run(aws::bucket_region(client, name)).await {
                 aws::BucketRegion::In(r) => r,
                 aws::BucketRegion::Missing => {
                     return Err(Refused(format!(
@@ -251,9 +283,12 @@ async fn list_bucket_names(client: &Client) -> Result<Vec<String>, CallError> {
     let mut token: Option<String> = None;
     for _ in 0..100 {
         let r = client
-            .list_buckets()
-            .set_continuation_token(token.take())
-            .send()
+            .run(
+                client
+                    .list_buckets()
+                    .set_continuation_token(token.take())
+                    .send(),
+            )
             .await
             .map_err(|e| CallError::from_sdk("s3:ListBuckets", &e))?;
         names.extend(
@@ -302,22 +337,23 @@ pub(crate) async fn verify(
     opts: &AwsOptions,
     plan: &Plan,
 ) -> Result<Verified, Refused> {
+    let aws = Factory::shared(opts);
     let need = needed(spec, plan, true);
-    let confs = configs(spec, opts, &need).await;
-    let unusable = check_identities(spec, &confs).await?;
-    let clients: HashMap<(Actor, String), Client> = confs
-        .iter()
-        .map(|(who, region, conf)| ((who.clone(), region.clone()), aws::s3_client(conf, opts)))
-        .collect();
+    let confs = configs(spec, &aws, &need).await;
+    let unusable = check_identities(spec, &aws, &confs).await?;
+    let clients = s3_clients(spec, &aws, &confs);
     let buckets: BTreeSet<String> = plan.prefixes().into_iter().map(|(b, _)| b).collect();
     check_buckets(spec, &clients, &buckets).await?;
     let foreign = list_foreign(spec, &clients, plan).await?;
     let logs = match &spec.scenario_d {
         Some(d) => {
             let account = &spec.buckets[d.log_bucket.get_ref()].account;
-            let creds = credentials(spec, &Actor::Account(account.get_ref().clone()));
-            let conf = aws::sdk_config(&creds, d.logs_region.get_ref(), opts).await;
-            Some(aws_sdk_cloudwatchlogs::Client::new(&conf))
+            let who = Actor::Account(account.get_ref().clone());
+            let creds = credentials(spec, &who);
+            Some(
+                aws.client_for(&gate_account(spec, &who), &creds, d.logs_region.get_ref())
+                    .await,
+            )
         }
         None => None,
     };
@@ -335,13 +371,11 @@ pub(crate) async fn verify_owners(
     opts: &AwsOptions,
     plan: &Plan,
 ) -> Result<HashMap<(Actor, String), Client>, Refused> {
+    let aws = Factory::shared(opts);
     let need = needed(spec, plan, false);
-    let confs = configs(spec, opts, &need).await;
-    check_identities(spec, &confs).await?;
-    let clients: HashMap<(Actor, String), Client> = confs
-        .iter()
-        .map(|(who, region, conf)| ((who.clone(), region.clone()), aws::s3_client(conf, opts)))
-        .collect();
+    let confs = configs(spec, &aws, &need).await;
+    check_identities(spec, &aws, &confs).await?;
+    let clients = s3_clients(spec, &aws, &confs);
     let buckets: BTreeSet<String> = plan.prefixes().into_iter().map(|(b, _)| b).collect();
     check_buckets(spec, &clients, &buckets).await?;
     Ok(clients)

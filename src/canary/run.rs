@@ -11,10 +11,10 @@ use super::observation::{
     ReplicaObs, ReplicationObs, Seen, Tried, UnreplicatedObs, WriteObs, Written,
 };
 use super::plan::{self, AccessCheck, Action, Actor, PlannedObject, Purpose, Sse, Target, TAG_KEY};
+use super::s3ops::Client;
 use super::s3ops::{self, CallError, HeadInfo};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use aws_sdk_s3::Client;
 use futures::future::join_all;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::{Duration, Instant};
@@ -118,7 +118,7 @@ async fn put(ctx: &Ctx, o: &PlannedObject) -> (WriteObs, Option<Io>) {
             }
         }
     }
-    let r = req.send().await;
+    let r = client.run(req.send()).await;
     let ack = Instant::now();
     match r {
         Ok(out) => {
@@ -511,10 +511,13 @@ async fn try_access(
     let tried = match c.action {
         Action::GetObject => {
             match client
-                .get_object()
-                .bucket(ctx.name(bucket))
-                .key(&o.key)
-                .send()
+                .run(
+                    client
+                        .get_object()
+                        .bucket(ctx.name(bucket))
+                        .key(&o.key)
+                        .send(),
+                )
                 .await
             {
                 Ok(out) => match out.body.collect().await {
@@ -536,10 +539,13 @@ async fn try_access(
         }
         Action::ListBucket => {
             match client
-                .list_objects_v2()
-                .bucket(ctx.name(bucket))
-                .prefix(&o.run_prefix)
-                .send()
+                .run(
+                    client
+                        .list_objects_v2()
+                        .bucket(ctx.name(bucket))
+                        .prefix(&o.run_prefix)
+                        .send(),
+                )
                 .await
             {
                 Ok(out) => {
@@ -602,10 +608,13 @@ async fn delete_marker_test(
         Err(why) => return only(MarkerCreate::NoClient(why.to_string())),
     };
     let r = client
-        .delete_object()
-        .bucket(ctx.name(&o.bucket))
-        .key(&o.key)
-        .send()
+        .run(
+            client
+                .delete_object()
+                .bucket(ctx.name(&o.bucket))
+                .key(&o.key)
+                .send(),
+        )
         .await;
     let marker = match r {
         Ok(out) if out.delete_marker() == Some(true) => out.version_id().map(str::to_string),

@@ -1,11 +1,14 @@
 //! Thin wrappers over the S3 calls the canary makes: errors as data (never panics), the fields
 //! of HeadObject it reads, and paginated version listings.
 
+use crate::aws::s3::ListVersionsError;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::Client;
 use serde::Serialize;
 
-pub use super::call::CallError;
+pub use crate::aws::CallError;
+
+/// The canary's S3 clients: each call waits for its actor's S3 gate (see [`crate::aws::Gated`]).
+pub type Client = crate::aws::Gated<aws_sdk_s3::Client>;
 
 /// The HeadObject fields the canary looks at.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -34,10 +37,7 @@ impl HeadInfo {
 
 pub async fn head(client: &Client, bucket: &str, key: &str) -> Result<HeadInfo, CallError> {
     client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+        .run(client.head_object().bucket(bucket).key(key).send())
         .await
         .map(|o| HeadInfo::from_output(&o))
         .map_err(|e| CallError::from_sdk("s3:HeadObject", &e))
@@ -59,45 +59,33 @@ pub async fn list_versions(
 ) -> Result<Vec<Listed>, CallError> {
     const MAX_PAGES: usize = 1000;
     let mut out = Vec::new();
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let r = client
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-            .map_err(|e| CallError::from_sdk("s3:ListObjectVersions", &e))?;
-        for v in r.versions() {
-            out.push(Listed {
-                key: v.key().unwrap_or_default().to_string(),
-                version_id: v.version_id().unwrap_or("null").to_string(),
-                delete_marker: false,
-            });
-        }
-        for d in r.delete_markers() {
-            out.push(Listed {
-                key: d.key().unwrap_or_default().to_string(),
-                version_id: d.version_id().unwrap_or("null").to_string(),
-                delete_marker: true,
-            });
-        }
-        if r.is_truncated() != Some(true) {
-            return Ok(out);
-        }
-        key_marker = r.next_key_marker().map(str::to_string);
-        version_marker = r.next_version_id_marker().map(str::to_string);
-        if key_marker.is_none() && version_marker.is_none() {
-            return Ok(out);
-        }
+    let listed =
+        crate::aws::s3::list_object_versions(client, bucket, prefix, MAX_PAGES, &mut 0, |r| {
+            for v in r.versions() {
+                out.push(Listed {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    delete_marker: false,
+                });
+            }
+            for d in r.delete_markers() {
+                out.push(Listed {
+                    key: d.key().unwrap_or_default().to_string(),
+                    version_id: d.version_id().unwrap_or("null").to_string(),
+                    delete_marker: true,
+                });
+            }
+        })
+        .await;
+    match listed {
+        // As before the shared pager: a truncated page without markers ends the listing.
+        Ok(()) | Err(ListVersionsError::NoMarker) => Ok(out),
+        Err(ListVersionsError::Call(e)) => Err(e),
+        Err(ListVersionsError::TooManyPages(_)) => Err(CallError::local(
+            "s3:ListObjectVersions",
+            format!("more than {MAX_PAGES} pages under {prefix}; refusing to continue"),
+        )),
     }
-    Err(CallError::local(
-        "s3:ListObjectVersions",
-        format!("more than {MAX_PAGES} pages under {prefix}; refusing to continue"),
-    ))
 }
 
 /// `call()`, asked again after a transient failure (`CallError::is_transient`) on the schedule of
@@ -164,11 +152,14 @@ pub async fn tag_value(
     tag: &str,
 ) -> Result<Option<String>, CallError> {
     let r = client
-        .get_object_tagging()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
+        .run(
+            client
+                .get_object_tagging()
+                .bucket(bucket)
+                .key(key)
+                .version_id(version_id)
+                .send(),
+        )
         .await
         .map_err(|e| CallError::from_sdk("s3:GetObjectTagging", &e))?;
     Ok(r.tag_set()
@@ -185,11 +176,14 @@ pub async fn delete_version(
     version_id: &str,
 ) -> Result<(), CallError> {
     client
-        .delete_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
+        .run(
+            client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .version_id(version_id)
+                .send(),
+        )
         .await
         .map(|_| ())
         .map_err(|e| CallError::from_sdk("s3:DeleteObject (version)", &e))
@@ -211,5 +205,24 @@ mod tests {
         e.code = Some("InvalidAccessKeyId".into());
         assert!(!e.is_access_denied());
         assert_eq!(e.describe(), "s3:HeadObject: InvalidAccessKeyId: x");
+    }
+
+    /// The canary's calls wait for their account's S3 gate: a throttled HeadObject and a
+    /// throttled listing each halve it.
+    #[tokio::test]
+    async fn a_throttled_canary_call_cuts_its_gate() {
+        use crate::aws::{testing, Factory, Service};
+        let opts = testing::options(testing::throttling_endpoint().await);
+        let aws = Factory::new(&opts);
+        let conf = testing::config(&opts, "us-east-1").await;
+        let client: Client = aws.client("src", &conf);
+        let e = head(&client, "b", "k").await.unwrap_err();
+        assert_eq!(e.http_status, Some(503), "{e}");
+        assert_eq!(aws.limits.gate("src", Service::S3).stats().allowed, 4);
+        let e = list_versions(&client, "b", "p/").await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("SlowDown"), "{e}");
+        assert!(e.fix().starts_with("retry later"), "{}", e.fix());
+        let g = aws.limits.gate("src", Service::S3).stats();
+        assert_eq!((g.throttled, g.allowed), (2, 2), "{g:?}");
     }
 }

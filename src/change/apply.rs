@@ -19,9 +19,9 @@ use super::aws_shape::{
     ReplicationConfigurationJson, RuleJson, VersioningJson,
 };
 use super::{Change, Request};
-use crate::canary::call::CallError;
-use crate::collect::limit::Service;
-use crate::collect::Clients;
+use crate::aws::limit::Service;
+use crate::aws::CallError;
+use crate::aws::Clients;
 use crate::snapshot::{EncryptionRule, ReplicationConfiguration};
 use crate::spec::Spec;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -482,7 +482,7 @@ impl<'a> Writer<'a> {
             | Resource::BucketPublicAccessBlock(b)
             | Resource::Encryption(b)
             | Resource::Ownership(b) => {
-                let s3 = crate::aws::s3_client(&conf, &c.opts);
+                let s3 = c.client::<aws_sdk_s3::Client>(acct, &conf);
                 let s = Service::S3;
                 Ok(match &t.resource {
                     Resource::BucketPolicy(_) => absent_or(
@@ -575,7 +575,7 @@ impl<'a> Writer<'a> {
                 })
             }
             Resource::AccountPublicAccessBlock(id) => {
-                let s3c = aws_sdk_s3control::Client::new(&conf);
+                let s3c = c.client::<aws_sdk_s3control::Client>(acct, &conf);
                 Ok(absent_or(
                     "s3:GetAccountPublicAccessBlock",
                     &["NoSuchPublicAccessBlockConfiguration"],
@@ -602,7 +602,7 @@ impl<'a> Writer<'a> {
                 }))
             }
             Resource::RoleInline(role, name) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 Ok(absent_or(
                     "iam:GetRolePolicy",
                     &["NoSuchEntity"],
@@ -619,7 +619,7 @@ impl<'a> Writer<'a> {
                 .map(|o| policy_doc(&crate::collect::iam::decode_policy(o.policy_document()))))
             }
             Resource::UserInline(user, name) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 Ok(absent_or(
                     "iam:GetUserPolicy",
                     &["NoSuchEntity"],
@@ -636,7 +636,7 @@ impl<'a> Writer<'a> {
                 .map(|o| policy_doc(&crate::collect::iam::decode_policy(o.policy_document()))))
             }
             Resource::Trust(role) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 let o = ok(
                     "iam:GetRole",
                     c.run(acct, Service::Iam, iam.get_role().role_name(role).send())
@@ -647,7 +647,7 @@ impl<'a> Writer<'a> {
                     .map(|d| policy_doc(&crate::collect::iam::decode_policy(d))))
             }
             Resource::KeyPolicy(key) => {
-                let kms = aws_sdk_kms::Client::new(&conf);
+                let kms = c.client::<aws_sdk_kms::Client>(acct, &conf);
                 let o = ok(
                     "kms:GetKeyPolicy",
                     c.run(
@@ -704,7 +704,7 @@ impl<'a> Writer<'a> {
         let conf = self.conf(p).await?;
         let acct = p.account.as_str();
         let c = self.clients;
-        let s3 = || crate::aws::s3_client(&conf, &c.opts);
+        let s3 = || c.client::<aws_sdk_s3::Client>(acct, &conf);
         let local = |call: &str, e: &dyn std::fmt::Display| CallError::local(call, e);
         use aws_sdk_s3::types as s3t;
         let pab = |j: &PublicAccessBlockJson| {
@@ -832,7 +832,7 @@ impl<'a> Writer<'a> {
                         c.run(
                             acct,
                             Service::S3Control,
-                            aws_sdk_s3control::Client::new(&conf)
+                            c.client::<aws_sdk_s3control::Client>(acct, &conf)
                                 .put_public_access_block()
                                 .set_account_id(id.clone())
                                 .public_access_block_configuration(cfg)
@@ -863,7 +863,7 @@ impl<'a> Writer<'a> {
                         c.run(
                             acct,
                             Service::S3Control,
-                            aws_sdk_s3control::Client::new(&conf)
+                            c.client::<aws_sdk_s3control::Client>(acct, &conf)
                                 .delete_public_access_block()
                                 .set_account_id(id.clone())
                                 .send(),
@@ -936,7 +936,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::PutRolePolicy(r) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 ok(
                     "iam:PutRolePolicy",
                     c.run(
@@ -952,7 +952,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::DeleteRolePolicy(r) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 ok(
                     "iam:DeleteRolePolicy",
                     c.run(
@@ -967,7 +967,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::PutUserPolicy(r) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 ok(
                     "iam:PutUserPolicy",
                     c.run(
@@ -983,7 +983,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::DeleteUserPolicy(r) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 ok(
                     "iam:DeleteUserPolicy",
                     c.run(
@@ -998,7 +998,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::UpdateAssumeRolePolicy(r) => {
-                let iam = aws_sdk_iam::Client::new(&conf);
+                let iam = c.client::<aws_sdk_iam::Client>(acct, &conf);
                 ok(
                     "iam:UpdateAssumeRolePolicy",
                     c.run(
@@ -1013,7 +1013,7 @@ impl<'a> Writer<'a> {
                 )?;
             }
             Request::PutKeyPolicy(r) => {
-                let kms = aws_sdk_kms::Client::new(&conf);
+                let kms = c.client::<aws_sdk_kms::Client>(acct, &conf);
                 ok(
                     "kms:PutKeyPolicy",
                     c.run(

@@ -155,15 +155,17 @@ pub async fn describe_aliases(
     futures::future::join_all(aliases.into_iter().map(|arn| async move {
         let account = spec::arn_account(&arn).unwrap_or_default().to_string();
         let region = spec::arn_region(&arn).unwrap_or_default().to_string();
-        let Some(acct) = spec
+        let Some((alias, acct)) = spec
             .account_alias_for_id(&account)
-            .and_then(|a| spec.accounts.get(a))
+            .and_then(|a| spec.accounts.get(a).map(|x| (a, x)))
         else {
             return (arn, no_account("kms:DescribeKey", &account));
         };
-        let conf = crate::aws::sdk_config(&acct.credentials, &region, opts).await;
-        let kms = aws_sdk_kms::Client::new(&conf);
-        let m = metadata_of(kms.describe_key().key_id(&arn).send().await);
+        // Outside a collection (canary, reconcile): the process's shared gates.
+        let kms: crate::aws::Gated<aws_sdk_kms::Client> = crate::aws::Factory::shared(opts)
+            .client_for(alias, &acct.credentials, &region)
+            .await;
+        let m = metadata_of(kms.run(kms.describe_key().key_id(&arn).send()).await);
         (arn, m)
     }))
     .await

@@ -8,17 +8,16 @@ mod grants;
 pub(crate) mod iam;
 pub mod identity;
 pub mod kms;
-pub mod limit;
 pub(crate) mod s3;
 
 use crate::aws::{self, AwsOptions};
+pub(crate) use crate::aws::{limit, Clients};
 use crate::snapshot::{
     AccountState, BucketState, Fetched, IamAccount, KmsKeyState, PrincipalState,
     ReplicationMetrics, Snapshot, SCHEMA_VERSION,
 };
 use crate::spec::{self, Spec};
 use crate::stop::Interrupt;
-use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::join_all;
@@ -61,147 +60,6 @@ where
     match e.raw_response() {
         Some(r) if unreadable => (code, format!("{msg} (HTTP {})", r.status().as_u16())),
         _ => (code, msg),
-    }
-}
-
-/// Per-account SDK configurations, keyed by (account alias, region).
-pub(crate) struct Clients {
-    configs: BTreeMap<(String, String), SdkConfig>,
-    /// Configurations for Regions found while collecting (a bucket's real Region, a trail's home
-    /// Region, a trail's delivery bucket), loaded on first use.
-    found: std::sync::Mutex<BTreeMap<(String, String), SdkConfig>>,
-    /// Accounts the set-up check found unusable, with its one line (cause and fix). Checked
-    /// once up front: the first failure carries the useful message ("profile X is not
-    /// defined", "run aws sso login"); later ones from the SDK only say it failed again, after
-    /// waiting out their retries.
-    credential_errors: BTreeMap<String, String>,
-    pub opts: AwsOptions,
-    /// Calls in flight per account and service (see [`limit`]).
-    pub limits: limit::Limits,
-}
-
-impl Clients {
-    /// `unusable`: the set-up check's verdict when the caller already ran it
-    /// ([`identity::check_accounts`]); `None` runs it here.
-    pub async fn new(
-        spec: &Spec,
-        opts: &AwsOptions,
-        unusable: Option<&BTreeMap<String, String>>,
-    ) -> Clients {
-        // Every (account, region) pair the spec touches: the account's home region, each
-        // bucket's region, each KMS key's region.
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (alias, a) in &spec.accounts {
-            let region = a.region.get_ref();
-            pairs.push((alias.clone(), region.clone()));
-            // IAM's CloudTrail events are in its partition's global Region.
-            let iam = aws::iam_events_region(aws::partition_of_region(region));
-            pairs.push((alias.clone(), iam.to_string()));
-        }
-        for b in spec.buckets.values() {
-            pairs.push((b.account.get_ref().clone(), b.region.get_ref().clone()));
-        }
-        // Replication metrics are read in the source account, partly in the destination's Region.
-        for r in &spec.replication {
-            let src = spec.buckets[r.source.get_ref()].account.get_ref();
-            for rule in &r.rules {
-                let dest = &spec.buckets[rule.destination.get_ref()];
-                pairs.push((src.clone(), dest.region.get_ref().clone()));
-            }
-        }
-        for k in spec.kms_key_arns() {
-            if let (Some(acct), Some(region)) = (spec::arn_account(&k), spec::arn_region(&k)) {
-                if let Some(alias) = spec.account_alias_for_id(acct) {
-                    pairs.push((alias.to_string(), region.to_string()));
-                }
-            }
-        }
-        pairs.sort();
-        pairs.dedup();
-        let loaded = join_all(pairs.iter().map(|(alias, region)| {
-            let creds = spec.accounts[alias].credentials.clone();
-            async move { aws::sdk_config(&creds, region, opts).await }
-        }))
-        .await;
-        let configs: BTreeMap<(String, String), SdkConfig> =
-            pairs.into_iter().zip(loaded).collect();
-        let credential_errors = match unusable {
-            Some(u) => u.clone(),
-            None => unusable_accounts(&identity::check_accounts(spec, opts).await),
-        };
-        Clients {
-            configs,
-            found: std::sync::Mutex::new(BTreeMap::new()),
-            credential_errors,
-            opts: opts.clone(),
-            limits: limit::Limits::new(opts.max_concurrency),
-        }
-    }
-
-    /// Run one AWS call of an account once its (account, service) gate has room: `call` is the
-    /// SDK's `send()` future, not yet polled, so its timeout starts when it is sent.
-    pub async fn run<F: std::future::Future>(
-        &self,
-        account: &str,
-        service: limit::Service,
-        call: F,
-    ) -> F::Output {
-        self.limits.run(account, service, call).await
-    }
-
-    /// State for anything of an account that cannot be read with its configuration.
-    pub fn unavailable<T>(&self, alias: &str) -> Fetched<T> {
-        match self.credential_errors.get(alias) {
-            // Named as the call it is, so every finding says which call failed and why.
-            Some(line) => Fetched::unknown(
-                "sts:GetCallerIdentity",
-                Some("AccountUnusable".into()),
-                line.clone(),
-            ),
-            None => unconfigured(),
-        }
-    }
-
-    /// The configuration for an account in any Region, loading one the first time a Region
-    /// comes up that the spec does not name (a bucket found elsewhere, a trail's home Region).
-    /// `None` when the account's credentials are unusable (see [`Clients::unavailable`]).
-    pub async fn config_in(&self, spec: &Spec, alias: &str, region: &str) -> Option<SdkConfig> {
-        if self.credential_errors.contains_key(alias) || !spec.accounts.contains_key(alias) {
-            return None;
-        }
-        let key = (alias.to_string(), region.to_string());
-        if let Some(c) = self.configs.get(&key) {
-            return Some(c.clone());
-        }
-        if let Some(c) = self
-            .found
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Some(c.clone());
-        }
-        let c = aws::sdk_config(&spec.accounts[alias].credentials, region, &self.opts).await;
-        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
-        Some(found.entry(key).or_insert(c).clone())
-    }
-
-    /// An S3 client of an account in a Region (see [`Clients::config_in`]).
-    pub async fn s3_in(
-        &self,
-        spec: &Spec,
-        alias: &str,
-        region: &str,
-    ) -> Option<aws_sdk_s3::Client> {
-        let conf = self.config_in(spec, alias, region).await?;
-        Some(aws::s3_client(&conf, &self.opts))
-    }
-
-    pub fn get(&self, alias: &str, region: &str) -> Option<&SdkConfig> {
-        if self.credential_errors.contains_key(alias) {
-            return None;
-        }
-        self.configs.get(&(alias.to_string(), region.to_string()))
     }
 }
 
@@ -301,7 +159,11 @@ pub async fn collect_until(
     let progress = Progress::new(copts.progress, spec.buckets.len());
     let limits_seen = std::sync::Mutex::new(Vec::new());
     let work = async {
-        let clients = Clients::new(spec, opts, copts.unusable.as_ref()).await;
+        let unusable = match &copts.unusable {
+            Some(u) => u.clone(),
+            None => unusable_accounts(&identity::check_accounts(spec, opts).await),
+        };
+        let clients = Clients::new(spec, opts, unusable).await;
         let clients = &clients;
         // First who owns what and where each bucket is; every bucket read then goes to its real
         // Region.
@@ -424,7 +286,8 @@ pub async fn list_buckets(
     spec: &Spec,
     opts: &AwsOptions,
 ) -> BTreeMap<String, Fetched<std::collections::BTreeSet<String>>> {
-    let clients = Clients::new(spec, opts, None).await;
+    let unusable = unusable_accounts(&identity::check_accounts(spec, opts).await);
+    let clients = Clients::new(spec, opts, unusable).await;
     s3::list_owned(spec, &clients).await
 }
 
@@ -587,13 +450,4 @@ pub fn unusable_accounts(checks: &[identity::AccountCheck]) -> BTreeMap<String, 
         .filter(|c| !c.is_usable())
         .filter_map(|c| c.problem_line().map(|l| (c.alias.clone(), l)))
         .collect()
-}
-
-/// State for anything of an account whose SDK configuration could not be made.
-pub(crate) fn unconfigured<T>() -> Fetched<T> {
-    Fetched::unknown(
-        "configuration",
-        None,
-        "no SDK configuration for this account and region",
-    )
 }

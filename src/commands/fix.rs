@@ -281,7 +281,7 @@ async fn apply(s: &FixSettings, dir: &Path) -> Outcome {
         Ok(u) => u,
         Err(code) => return Ok(code),
     };
-    let clients = crate::collect::Clients::new(spec, &s.aws.options, Some(&unusable)).await;
+    let clients = crate::aws::Clients::new(spec, &s.aws.options, unusable.clone()).await;
     let writer = Writer::new(spec, &clients);
     // Every lock first: a plan made on a state that has moved on writes nothing at all.
     for c in &changes {
@@ -438,7 +438,7 @@ async fn rollback(s: &FixSettings, dir: &Path) -> Outcome {
         Ok(u) => u,
         Err(code) => return Ok(code),
     };
-    let clients = crate::collect::Clients::new(spec, &s.aws.options, Some(&unusable)).await;
+    let clients = crate::aws::Clients::new(spec, &s.aws.options, unusable.clone()).await;
     let writer = Writer::new(spec, &clients);
     // applied.json keeps listing what is applied and not yet undone, so a stopped rollback can
     // be run again, and an empty record lets the plan be applied again.

@@ -333,15 +333,15 @@ pub fn query_end(state: &str, reason: Option<&str>) -> Option<QueryEnd> {
 
 /// The Athena client of one account and Region, with the queries it sent (for `-v` and tests).
 pub struct Athena {
-    client: aws_sdk_athena::Client,
+    client: crate::aws::Gated<aws_sdk_athena::Client>,
     opts: AthenaOptions,
     pub sent: Vec<(String, String)>,
 }
 
 impl Athena {
-    pub fn new(conf: &aws_config::SdkConfig, opts: AthenaOptions) -> Athena {
+    pub fn new(client: crate::aws::Gated<aws_sdk_athena::Client>, opts: AthenaOptions) -> Athena {
         Athena {
-            client: aws_sdk_athena::Client::new(conf),
+            client,
             opts,
             sent: vec![],
         }
@@ -366,8 +366,9 @@ impl Athena {
                     .build(),
             );
         }
-        let id = req
-            .send()
+        let id = self
+            .client
+            .run(req.send())
             .await
             .map_err(|e| call_err("athena:StartQueryExecution", e))?
             .query_execution_id
@@ -380,9 +381,12 @@ impl Athena {
         loop {
             let q = self
                 .client
-                .get_query_execution()
-                .query_execution_id(&id)
-                .send()
+                .run(
+                    self.client
+                        .get_query_execution()
+                        .query_execution_id(&id)
+                        .send(),
+                )
                 .await
                 .map_err(|e| call_err("athena:GetQueryExecution", e))?;
             let status = q.query_execution.and_then(|e| e.status);
@@ -403,9 +407,12 @@ impl Athena {
                 // Best effort: do not leave a query running (and billing) behind.
                 let _ = self
                     .client
-                    .stop_query_execution()
-                    .query_execution_id(&id)
-                    .send()
+                    .run(
+                        self.client
+                            .stop_query_execution()
+                            .query_execution_id(&id)
+                            .send(),
+                    )
                     .await;
                 return Err(Error::Aws(format!(
                     "the Athena query {id} was still {state} after {}s (stopped); raise --athena-timeout",
@@ -428,11 +435,14 @@ impl Athena {
         loop {
             let page = self
                 .client
-                .get_query_results()
-                .query_execution_id(id)
-                .max_results(PAGE)
-                .set_next_token(token.take())
-                .send()
+                .run(
+                    self.client
+                        .get_query_results()
+                        .query_execution_id(id)
+                        .max_results(PAGE)
+                        .set_next_token(token.take())
+                        .send(),
+                )
                 .await
                 .map_err(|e| call_err("athena:GetQueryResults", e))?;
             let Some(set) = page.result_set else {
@@ -490,17 +500,23 @@ where
     }
 }
 
-/// [`call_error`]'s sentence, with the SDK error as the source.
-fn call_err<E, R>(call: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Error
+/// [`call_error`]'s sentence, with the call error (and the SDK error behind it) as the source.
+fn call_err<E>(
+    call: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Error
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata
         + std::error::Error
         + Send
         + Sync
         + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    Error::aws_call(call_error(call, &e), e)
+    let message = call_error(call, &e);
+    Error::aws_call(message, crate::aws::CallError::from_sdk_owned(call, e))
 }
 
 /// Everything sent to Athena for one rule, in order.
@@ -547,10 +563,10 @@ pub fn plan(
 
 /// The credentials and Region Athena runs with: the account and Region of the spec's first
 /// replication's source bucket (the account that owns the source inventory).
-async fn athena_config(
+async fn athena_client(
     spec: &crate::spec::Spec,
     opts: &crate::aws::AwsOptions,
-) -> Result<aws_config::SdkConfig, Error> {
+) -> Result<crate::aws::Gated<aws_sdk_athena::Client>, Error> {
     let r = spec
         .replication
         .first()
@@ -567,7 +583,10 @@ async fn athena_config(
             b.account.get_ref()
         ))
     })?;
-    Ok(crate::aws::sdk_config(&acct.credentials, b.region.get_ref(), opts).await)
+    let aws = crate::aws::Factory::shared(opts);
+    Ok(aws
+        .client_for(b.account.get_ref(), &acct.credentials, b.region.get_ref())
+        .await)
 }
 
 async fn count(athena: &mut Athena, text: &str) -> Result<usize, Error> {
@@ -607,7 +626,7 @@ pub async fn reconcile(
                 .await?;
         let d = inventory::s3_manifest(spec, dest_location, false, &opts.aws, &work.join("dest"))
             .await?;
-        let conf = athena_config(spec, &opts.aws).await?;
+        let conf = athena_client(spec, &opts.aws).await?;
         Ok::<_, Error>((s, d, conf))
     }
     .await;
@@ -639,7 +658,7 @@ pub async fn reconcile(
         )
         .map(|d| (s, d))
     });
-    let mut athena = Athena::new(&conf, athena_opts.clone());
+    let mut athena = Athena::new(conf, athena_opts.clone());
     let mut done = Vec::with_capacity(outcomes.len());
     for mut o in outcomes {
         if !ours(&o) {

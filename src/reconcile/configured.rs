@@ -165,18 +165,15 @@ pub fn choose(
 }
 
 /// Every inventory configuration of `bucket` (all pages), read with the bucket owner's client.
-pub async fn list(
-    c: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Vec<InventoryConfiguration>, Error> {
+pub async fn list(c: &super::live::S3, bucket: &str) -> Result<Vec<InventoryConfiguration>, Error> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let r = c
+        let r = c.run(c
             .list_bucket_inventory_configurations()
             .bucket(bucket)
             .set_continuation_token(token.take())
-            .send()
+            .send())
             .await
             .map_err(|e| {
                 let (code, msg) = crate::aws::error_parts(&e);
@@ -185,7 +182,10 @@ pub async fn list(
                      s3:GetInventoryConfiguration on it, {REF_LIST})",
                     code.map(|c| format!("{c}: ")).unwrap_or_default()
                 );
-                Error::aws_call(message, e)
+                Error::aws_call(
+                    message,
+                    crate::aws::CallError::from_sdk_owned("s3:ListBucketInventoryConfigurations", e),
+                )
             })?;
         out.extend(r.inventory_configuration_list().iter().cloned());
         match r.next_continuation_token() {

@@ -74,9 +74,12 @@ pub enum Error {
         source: tokio::task::JoinError,
     },
     /// An AWS call that failed; `message` names the operation, the AWS error code and what the
-    /// caller needs, the SDK error is the source.
+    /// caller needs, the call error (with the SDK error behind it) is the source.
     #[error("{message}")]
-    AwsCall { message: String, source: BoxError },
+    AwsCall {
+        message: String,
+        source: crate::aws::CallError,
+    },
     /// An AWS answer that is not what the call promises (a bucket that does not exist, a query
     /// that ended FAILED, a missing field).
     #[error("{0}")]
@@ -175,15 +178,9 @@ impl Error {
             source: Box::new(self),
         }
     }
-    /// An AWS SDK error, with the sentence users read.
-    pub fn aws_call(
-        message: String,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Error::AwsCall {
-            message,
-            source: Box::new(source),
-        }
+    /// A failed AWS call, with the sentence users read.
+    pub fn aws_call(message: String, source: crate::aws::CallError) -> Self {
+        Error::AwsCall { message, source }
     }
 }
 

@@ -33,6 +33,7 @@
 //! table), and the local engine refuses it by name ([`readable_locally`]).
 
 use super::engine::{normalised_schema, rows_batch, Engine, NormRow};
+use super::live::S3;
 use super::Error;
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
@@ -818,7 +819,7 @@ async fn inventory_client(
     source: bool,
     bucket: &str,
     opts: &crate::aws::AwsOptions,
-) -> Result<aws_sdk_s3::Client, Error> {
+) -> Result<S3, Error> {
     use crate::aws::{self, BucketRegion};
     let r = spec
         .replication
@@ -842,12 +843,12 @@ async fn inventory_client(
         ))
     })?;
     let region = b.region.get_ref().clone();
-    let conf = aws::sdk_config(&acct.credentials, &region, opts).await;
-    let client = aws::s3_client(&conf, opts);
-    match aws::bucket_region(&client, bucket).await {
+    let aws = aws::Factory::shared(opts);
+    let account = b.account.get_ref();
+    let client: S3 = aws.client_for(account, &acct.credentials, &region).await;
+    match client.run(aws::bucket_region(&client, bucket)).await {
         BucketRegion::In(r) if !r.is_empty() && r != region => {
-            let conf = aws::sdk_config(&acct.credentials, &r, opts).await;
-            Ok(aws::s3_client(&conf, opts))
+            Ok(aws.client_for(account, &acct.credentials, &r).await)
         }
         BucketRegion::Missing => Err(Error::Aws(format!(
             "s3:HeadBucket failed: inventory bucket {bucket} does not exist (404)"
@@ -878,7 +879,7 @@ where
         "{call} failed: {}{msg} (s3://{bucket}/{key}: the caller needs {permission} on the inventory location)",
         code.map(|c| format!("{c}: ")).unwrap_or_default()
     );
-    Error::aws_call(message, e)
+    Error::aws_call(message, crate::aws::CallError::from_sdk_owned(call, e))
 }
 
 /// Where S3 Inventory's SSE-KMS encryption, and what S3 needs to use the key, are documented.
@@ -916,23 +917,18 @@ pub fn get_object_error(bucket: &str, key: &str, code: Option<&str>, msg: &str) 
     }
 }
 
-async fn get_to(
-    c: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    to: impl AsRef<Path>,
-) -> Result<(), Error> {
+async fn get_to(c: &S3, bucket: &str, key: &str, to: impl AsRef<Path>) -> Result<(), Error> {
     use tokio::io::AsyncWriteExt;
     let to = to.as_ref();
     let o = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+        .run(c.get_object().bucket(bucket).key(key).send())
         .await
         .map_err(|e| {
             let (code, msg) = crate::aws::error_parts(&e);
-            Error::aws_call(get_object_error(bucket, key, code.as_deref(), &msg), e)
+            Error::aws_call(
+                get_object_error(bucket, key, code.as_deref(), &msg),
+                crate::aws::CallError::from_sdk_owned("s3:GetObject", e),
+            )
         })?;
     if let Some(p) = to.parent() {
         std::fs::create_dir_all(p).map_err(|e| Error::create(p, e))?;
@@ -944,7 +940,7 @@ async fn get_to(
     while let Some(chunk) = body.try_next().await.map_err(|e| {
         Error::aws_call(
             format!("s3:GetObject of s3://{bucket}/{key} broke off: {e}"),
-            e,
+            crate::aws::CallError::local("s3:GetObject (body)", &e).caused_by(e),
         )
     })? {
         f.write_all(&chunk).await.map_err(|e| Error::write(to, e))?;
@@ -954,20 +950,18 @@ async fn get_to(
 }
 
 /// The newest manifest.json under `prefix` (the prefix itself, or a dated folder under it).
-async fn newest_manifest(
-    c: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<String, Error> {
+async fn newest_manifest(c: &S3, bucket: &str, prefix: &str) -> Result<String, Error> {
     let mut token = None;
     let mut best: Option<String> = None;
     loop {
         let r = c
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
+            .run(
+                c.list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.take())
+                    .send(),
+            )
             .await
             .map_err(|e| s3_error("s3:ListObjectsV2", "s3:ListBucket", bucket, prefix, e))?;
         for o in r.contents() {
@@ -1052,7 +1046,7 @@ async fn s3_manifest_of(
     source: bool,
     opts: &crate::aws::AwsOptions,
     work: &Path,
-) -> Result<(aws_sdk_s3::Client, String, String, Manifest), Error> {
+) -> Result<(S3, String, String, Manifest), Error> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let c = inventory_client(spec, source, bucket, opts).await?;
     let prefix = prefix.strip_suffix("manifest.json").unwrap_or(prefix);

@@ -19,12 +19,16 @@ use super::compare::{
 use super::Error;
 use crate::access::kms::{resolve_in, Described};
 use crate::access::replica_sse;
-use crate::aws::{self, AwsOptions, BucketRegion};
+use crate::aws::s3::ListVersionsError;
+use crate::aws::{self, AwsOptions, BucketRegion, CallError, Factory};
 use crate::spec::Spec;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use std::time::Duration;
+
+/// An S3 client of the bucket's account, its calls waiting for that account's S3 gate.
+pub type S3 = aws::Gated<aws_sdk_s3::Client>;
 
 /// How many HeadObject calls run at once per rule.
 const HEAD_CONCURRENCY: usize = 16;
@@ -224,14 +228,14 @@ pub const LIFECYCLE_NOT_READ: &str =
 /// ([`LifecycleMarkers`]). "NoSuchLifecycleConfiguration" is a bucket without rules. Needs
 /// `s3:GetLifecycleConfiguration`.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLifecycleConfiguration.html>
-pub async fn expiring_rules(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Vec<(String, String)>, Error> {
+pub async fn expiring_rules(client: &S3, bucket: &str) -> Result<Vec<(String, String)>, Error> {
     match client
-        .get_bucket_lifecycle_configuration()
-        .bucket(bucket)
-        .send()
+        .run(
+            client
+                .get_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .send(),
+        )
         .await
     {
         Ok(c) => Ok(c
@@ -295,7 +299,7 @@ pub(crate) async fn bucket_client(
     spec: &Spec,
     alias: &str,
     opts: &AwsOptions,
-) -> Result<(aws_sdk_s3::Client, String, String, String), Error> {
+) -> Result<(S3, String, String, String), Error> {
     let b = spec
         .bucket(alias)
         .ok_or_else(|| Error::Spec(format!("bucket alias '{alias}' is not in the spec")))?;
@@ -307,21 +311,19 @@ pub(crate) async fn bucket_client(
     })?;
     let name = b.name.get_ref().clone();
     let region = b.region.get_ref().clone();
-    let conf = aws::sdk_config(&acct.credentials, &region, opts).await;
-    let client = aws::s3_client(&conf, opts);
-    match aws::bucket_region(&client, &name).await {
+    let aws = Factory::shared(opts);
+    let account = b.account.get_ref();
+    let client: S3 = aws.client_for(account, &acct.credentials, &region).await;
+    match client.run(aws::bucket_region(&client, &name)).await {
         BucketRegion::In(r) if r == region || r.is_empty() => {
             Ok((client, name, acct.account_id.get_ref().clone(), region))
         }
-        BucketRegion::In(r) => {
-            let conf = aws::sdk_config(&acct.credentials, &r, opts).await;
-            Ok((
-                aws::s3_client(&conf, opts),
-                name,
-                acct.account_id.get_ref().clone(),
-                r,
-            ))
-        }
+        BucketRegion::In(r) => Ok((
+            aws.client_for(account, &acct.credentials, &r).await,
+            name,
+            acct.account_id.get_ref().clone(),
+            r,
+        )),
         BucketRegion::Missing => Err(Error::Aws(format!(
             "s3:HeadBucket failed: bucket {name} does not exist (404)"
         ))),
@@ -332,31 +334,21 @@ pub(crate) async fn bucket_client(
     }
 }
 
-fn call_error<E>(
-    call: &str,
-    permission: &str,
-    bucket: &str,
-    e: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> String
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, msg) = aws::error_parts(e);
+/// The sentence users read for a failed call on `bucket`, naming the permission it needs.
+fn call_error(call: &str, permission: &str, bucket: &str, e: &CallError) -> String {
     // HEAD answers have no body: without a code, name the HTTP status (403: access denied).
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = code
+    let code = e
+        .code
+        .clone()
         .filter(|c| c != "Unhandled")
-        .or(status.map(|s| match s {
+        .or(e.http_status.map(|s| match s {
             403 => "HTTP 403 (access denied)".to_string(),
             s => format!("HTTP {s}"),
         }));
-    let msg = if msg == "unhandled error" && code.is_some() {
+    let msg = if e.message == "unhandled error" && code.is_some() {
         "no error body (HEAD)".to_string()
     } else {
-        msg
+        e.message.clone()
     };
     format!(
         "{call} failed: {}{msg} (bucket {bucket}: the caller needs {permission} on it)",
@@ -364,7 +356,7 @@ where
     )
 }
 
-/// [`call_error`]'s sentence, with the SDK error as the source.
+/// [`call_error`]'s sentence, with the call error (and the SDK error behind it) as the source.
 fn call_err<E>(
     call: &str,
     permission: &str,
@@ -381,98 +373,74 @@ where
         + Sync
         + 'static,
 {
+    let e = CallError::from_sdk_owned(call, e);
     Error::aws_call(call_error(call, permission, bucket, &e), e)
 }
 
 /// Every version and delete marker under `prefix`; the number of requests made.
 pub async fn list_all(
-    client: &aws_sdk_s3::Client,
+    client: &S3,
     bucket: &str,
     prefix: &str,
 ) -> (Result<Vec<Version>, Error>, usize) {
     let mut out = Vec::new();
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
     let mut requests = 0;
     let ts = |t: Option<&aws_smithy_types::DateTime>| -> DateTime<Utc> {
         t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     };
-    for _ in 0..MAX_PAGES {
-        requests += 1;
-        let r = client
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await;
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    Err(call_err(
-                        "s3:ListObjectVersions",
-                        "s3:ListBucketVersions",
-                        bucket,
-                        e,
-                    )),
-                    requests,
-                )
+    let listed =
+        aws::s3::list_object_versions(client, bucket, prefix, MAX_PAGES, &mut requests, |r| {
+            for v in r.versions() {
+                out.push(Version {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    size: v.size().unwrap_or(0).max(0) as u64,
+                    etag: v.e_tag().map(|e| e.trim_matches('"').to_string()),
+                    last_modified: ts(v.last_modified()),
+                    delete_marker: false,
+                    head: Head::NotAsked,
+                });
             }
-        };
-        for v in r.versions() {
-            out.push(Version {
-                key: v.key().unwrap_or_default().to_string(),
-                version_id: v.version_id().unwrap_or("null").to_string(),
-                size: v.size().unwrap_or(0).max(0) as u64,
-                etag: v.e_tag().map(|e| e.trim_matches('"').to_string()),
-                last_modified: ts(v.last_modified()),
-                delete_marker: false,
-                head: Head::NotAsked,
-            });
-        }
-        for d in r.delete_markers() {
-            out.push(Version {
-                key: d.key().unwrap_or_default().to_string(),
-                version_id: d.version_id().unwrap_or("null").to_string(),
-                size: 0,
-                etag: None,
-                last_modified: ts(d.last_modified()),
-                delete_marker: true,
-                head: Head::NotAsked,
-            });
-        }
-        if r.is_truncated() != Some(true) {
-            return (Ok(out), requests);
-        }
-        key_marker = r.next_key_marker().map(str::to_string);
-        version_marker = r.next_version_id_marker().map(str::to_string);
-        if key_marker.is_none() && version_marker.is_none() {
-            return (
-                Err(Error::Aws(format!(
-                    "s3:ListObjectVersions failed: a truncated page without NextKeyMarker (bucket {bucket}: the listing cannot continue)"
-                ))),
-                requests,
-            );
-        }
-    }
-    (
-        Err(Error::Aws(format!(
+            for d in r.delete_markers() {
+                out.push(Version {
+                    key: d.key().unwrap_or_default().to_string(),
+                    version_id: d.version_id().unwrap_or("null").to_string(),
+                    size: 0,
+                    etag: None,
+                    last_modified: ts(d.last_modified()),
+                    delete_marker: true,
+                    head: Head::NotAsked,
+                });
+            }
+        })
+        .await;
+    let r = match listed {
+        Ok(()) => Ok(out),
+        Err(ListVersionsError::Call(e)) => Err(Error::aws_call(
+            call_error("s3:ListObjectVersions", "s3:ListBucketVersions", bucket, &e),
+            e,
+        )),
+        Err(ListVersionsError::NoMarker) => Err(Error::Aws(format!(
+            "s3:ListObjectVersions failed: a truncated page without NextKeyMarker (bucket {bucket}: the listing cannot continue)"
+        ))),
+        Err(ListVersionsError::TooManyPages(_)) => Err(Error::Aws(format!(
             "s3:ListObjectVersions failed: more than {MAX_PAGES} pages under '{prefix}' (bucket {bucket}); reconcile buckets this large from S3 Inventory"
         ))),
-        requests,
-    )
+    };
+    (r, requests)
 }
 
-async fn head(client: &aws_sdk_s3::Client, bucket: &str, v: &Version) -> Head {
+async fn head(client: &S3, bucket: &str, v: &Version) -> Head {
     let r = client
-        .head_object()
-        .bucket(bucket)
-        .key(&v.key)
-        .version_id(&v.version_id)
-        .send()
+        .run(
+            client
+                .head_object()
+                .bucket(bucket)
+                .key(&v.key)
+                .version_id(&v.version_id)
+                .send(),
+        )
         .await;
     match r {
         Ok(o) => Head::Seen(HeadInfo {
@@ -483,7 +451,10 @@ async fn head(client: &aws_sdk_s3::Client, bucket: &str, v: &Version) -> Head {
         Err(e) => Head::Failed(head_failure(
             e.raw_response().map(|r| r.status().as_u16()),
             bucket,
-            || call_error("s3:HeadObject", "s3:GetObjectVersion", bucket, &e),
+            || {
+                let e = CallError::from_sdk("s3:HeadObject", &e);
+                call_error("s3:HeadObject", "s3:GetObjectVersion", bucket, &e)
+            },
         )),
     }
 }
@@ -513,7 +484,7 @@ pub const SSE_C_UNREADABLE: &str = "SSE-C: metadata not readable without the cus
 
 /// HEAD the planned versions of one list, at most `budget` of them; returns how many were made.
 async fn head_planned(
-    client: &aws_sdk_s3::Client,
+    client: &S3,
     bucket: &str,
     list: &mut [Version],
     idx: &[usize],
@@ -647,6 +618,27 @@ impl RuleOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reconcile's listing waits for the bucket account's S3 gate (through the one pager): a
+    /// throttled page halves it, and the error still says what the caller needs.
+    #[tokio::test]
+    async fn a_throttled_listing_cuts_its_gate() {
+        use crate::aws::{testing, Factory, Service};
+        let opts = testing::options(testing::throttling_endpoint().await);
+        let aws = Factory::new(&opts);
+        let conf = testing::config(&opts, "us-east-1").await;
+        let client: S3 = aws.client("dst", &conf);
+        let (r, requests) = list_all(&client, "b", "p/").await;
+        assert_eq!(requests, 1);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("s3:ListObjectVersions failed: SlowDown: ")
+                && e.ends_with("(bucket b: the caller needs s3:ListBucketVersions on it)"),
+            "{e}"
+        );
+        let g = aws.limits.gate("dst", Service::S3).stats();
+        assert_eq!((g.throttled, g.allowed), (1, 4), "{g:?}");
+    }
 
     /// Issue 21 item 10: a 400 from HeadObject (an SSE-C version read without its customer key)
     /// is said as such, not as a permission to grant; a 403 stays a permission problem.

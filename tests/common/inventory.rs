@@ -23,7 +23,8 @@ pub async fn inventory_rows(
     bucket: &str,
 ) -> Vec<replaudit::reconcile::engine::NormRow> {
     use replaudit::reconcile::live::list_all;
-    let (versions, _) = list_all(c, bucket, "").await;
+    let gated = replaudit::aws::Factory::shared(&AwsOptions::default());
+    let (versions, _) = list_all(&gated.wrap("test", c.clone()), bucket, "").await;
     let mut out = Vec::new();
     for v in versions.expect("list the bucket") {
         let (status, enc) = if v.delete_marker {

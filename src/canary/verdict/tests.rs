@@ -76,6 +76,7 @@ fn service_error(call: &str, code: &str, http: u16) -> CallError {
         http_status: Some(http),
         service: true,
         uncertain: http >= 500,
+        source: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn timeout_error(call: &str) -> CallError {
         http_status: None,
         service: false,
         uncertain: true,
+        source: None,
     }
 }
 

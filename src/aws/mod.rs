@@ -1,5 +1,17 @@
-//! SDK configuration per account: credentials from the spec, endpoint override, retries and
-//! timeouts. Used by the collector and the canary, the only code that talks to AWS.
+//! The AWS call layer, used by every subcommand that talks to AWS: SDK configuration per account
+//! (credentials from the spec, endpoint override, retries and timeouts), the client factory
+//! ([`clients`]), the concurrency limiter with its throttling adaptation ([`limit`]) and the one
+//! typed call error ([`error`]). It imports nothing from the layers above it (collect, canary,
+//! reconcile, discover, commands).
+
+pub mod clients;
+pub mod error;
+pub mod limit;
+pub mod s3;
+
+pub use clients::{Clients, Factory, Gated, SdkClient};
+pub use error::CallError;
+pub use limit::{Limits, Service};
 
 use crate::spec::Credentials;
 use aws_config::retry::RetryConfig;
@@ -38,7 +50,7 @@ pub struct AwsOptions {
     /// Upper bound for one attempt.
     pub attempt_timeout: Duration,
     /// Calls in flight per account and service (`--max-concurrency`); the collector halves it for
-    /// a service that throttles (see `collect::limit`).
+    /// a service that throttles (see [`limit`]).
     pub max_concurrency: usize,
 }
 
@@ -647,6 +659,69 @@ pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketRegio
                 .or(status.map(|s| format!("HTTP {s}")));
             BucketRegion::Unknown { code, reason }
         }
+    }
+}
+
+/// Test helpers: an endpoint that throttles every call, and configurations with static
+/// credentials (no credential chain, no network but the endpoint).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A local HTTP endpoint answering every request `503 SlowDown` (S3's throttling answer,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html>).
+    pub async fn throttling_endpoint() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body: &[u8] = if req.starts_with(b"HEAD") {
+                        b""
+                    } else {
+                        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+                    };
+                    let head = format!(
+                        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// Options for `endpoint`: one attempt per call, so one throttled answer per call.
+    pub fn options(endpoint: String) -> AwsOptions {
+        AwsOptions {
+            endpoint_url: Some(endpoint),
+            max_attempts: 1,
+            operation_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(10),
+            max_concurrency: 8,
+        }
+    }
+
+    /// A configuration as [`sdk_config`] makes it, with static test credentials.
+    pub async fn config(opts: &AwsOptions, region: &str) -> SdkConfig {
+        let creds =
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
+        loader(opts, region, None)
+            .credentials_provider(creds)
+            .load()
+            .await
     }
 }
 

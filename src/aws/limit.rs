@@ -1,4 +1,4 @@
-//! How many AWS calls the collector has in flight, per account and service, and how that number
+//! How many AWS calls are in flight, per account and service, and how that number
 //! adapts to throttling.
 //!
 //! Why not just start everything at once: hundreds of buckets times ten reads each used to open
@@ -16,7 +16,7 @@
 //! throttled audit would again turn waiting into timeouts. Its rate is also shared per service
 //! and Region by every account of the process, while AWS throttles per account. Instead each gate
 //! halves its concurrency when an answer says the caller is throttled (S3 `503 SlowDown`, IAM/STS
-//! `Throttling`, `ThrottlingException`, ...: see [`crate::aws::throttling_code`]) and grows it back
+//! `Throttling`, `ThrottlingException`, ...: see [`super::throttling_code`]) and grows it back
 //! by one after a full window of unthrottled answers (additive increase, multiplicative decrease,
 //! as TCP does). The SDK's standard retries (backoff with jitter) still retry the throttled call.
 
@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use crate::aws::DEFAULT_MAX_CONCURRENCY;
+pub use super::DEFAULT_MAX_CONCURRENCY;
 
 /// File descriptors kept free for everything that is not a connection: the runtime's own, config
 /// and credential files, DNS lookups.
@@ -167,11 +167,11 @@ pub struct GatePermit {
 impl GatePermit {
     /// Run `call` under this permit, its throttled answers reported to the permit's gate.
     pub async fn run<F: std::future::Future>(self, call: F) -> F::Output {
-        let observer: Arc<dyn crate::aws::AttemptObserver> = Arc::new(CallObserver {
+        let observer: Arc<dyn super::AttemptObserver> = Arc::new(CallObserver {
             gate: self.gate.clone(),
             generation: self.generation,
         });
-        let out = crate::aws::observe_attempts(observer, call).await;
+        let out = super::observe_attempts(observer, call).await;
         drop(self);
         out
     }
@@ -193,7 +193,7 @@ struct CallObserver {
     generation: u64,
 }
 
-impl crate::aws::AttemptObserver for CallObserver {
+impl super::AttemptObserver for CallObserver {
     fn throttled(&self) {
         self.gate.throttled(self.generation);
     }
@@ -202,7 +202,7 @@ impl crate::aws::AttemptObserver for CallObserver {
     }
 }
 
-/// The services the collector calls, each with its own gate per account.
+/// The services replaudit calls, each with its own gate per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
     S3,
@@ -213,6 +213,9 @@ pub enum Service {
     CloudTrail,
     Config,
     CloudWatch,
+    Logs,
+    Athena,
+    Organizations,
 }
 
 impl Service {
@@ -226,6 +229,9 @@ impl Service {
             Service::CloudTrail => "cloudtrail",
             Service::Config => "config",
             Service::CloudWatch => "cloudwatch",
+            Service::Logs => "logs",
+            Service::Athena => "athena",
+            Service::Organizations => "organizations",
         }
     }
 }
@@ -308,8 +314,8 @@ pub struct FdBudget {
 /// The soft `RLIMIT_NOFILE` minus what is open and a reserve, halved: idle pooled connections to
 /// other hosts (S3 in each Region, IAM, STS, ...) hold descriptors too. `None` where unknown.
 pub fn fd_budget() -> Option<FdBudget> {
-    let limit = crate::aws::open_files_limit()?;
-    let open = crate::aws::open_files_now().unwrap_or(FD_RESERVE);
+    let limit = super::open_files_limit()?;
+    let open = super::open_files_now().unwrap_or(FD_RESERVE);
     let free = limit.saturating_sub(open + FD_RESERVE);
     Some(FdBudget {
         limit,
