@@ -12,7 +12,7 @@ declare_rule! {
     /// For rules that replicate SSE-KMS objects, the replication role may use the keys the way
     /// S3 will use them on its behalf — each decided by the policy engine over the role's
     /// identity policies *and* the key policy (a key policy must itself allow; cross-account,
-    /// both sides must):
+    /// both sides must), or by a KMS grant to the role whose constraints the request meets:
     /// - `kms:Decrypt` with the source bucket's key, in the encryption context the source
     ///   objects were encrypted under;
     /// - `kms:Encrypt` with the replica key, in the replica's encryption context;
@@ -427,6 +427,46 @@ mod tests {
             &f.run(&ReplicationKmsPermissions),
             Status::Error,
             "cannot be told",
+        );
+    }
+
+    /// A KMS grant to the role for Encrypt and Decrypt allows what the replica key policy no
+    /// longer does; a grant for Encrypt alone leaves the Bucket-Key Decrypt refused
+    /// (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html).
+    #[test]
+    fn a_kms_grant_to_the_role_allows_the_operations_it_names() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowReplicaEncrypt")
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Encrypt on {DEST_KEY} to encrypt the replicas"),
+        );
+        let grant = |ops: &[&str]| crate::snapshot::KmsGrant {
+            grant_id: "g-replication".into(),
+            key_id: Some(DEST_KEY.into()),
+            grantee_principal: Some(ROLE_ARN.into()),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(&["Encrypt", "Decrypt"])]);
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Pass,
+            &format!("role can kms:Decrypt on {SOURCE_KEY}, kms:Encrypt on {DEST_KEY}"),
+        );
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(&["Encrypt"])]);
+        let x = only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Decrypt on {DEST_KEY} to verify the S3 Bucket Key of the replicas"),
+        );
+        assert!(
+            !x.message.contains(&format!("kms:Encrypt on {DEST_KEY}")),
+            "{}",
+            x.message
         );
     }
 }
