@@ -62,6 +62,33 @@ pub fn allows(g: &KmsGrant, action: &str) -> bool {
     g.operations.iter().any(|o| o.eq_ignore_ascii_case(op))
 }
 
+/// The first of `grants` that gives `grantee` (a principal ARN) `action` in a request whose
+/// encryption context is `context`: "the grant allows the grantee principal to call the specified
+/// grant operations on the KMS key provided that all conditions specified in the grant are met"
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>). EncryptionContextSubset
+/// needs its pairs in the request's context, EncryptionContextEquals the context exactly
+/// (<https://docs.aws.amazon.com/kms/latest/APIReference/API_GrantConstraints.html>); a grant
+/// with a `SourceArn` constraint gives nothing here, as which service resource a request comes
+/// from is not part of the question.
+pub fn granting<'a>(
+    grants: &'a [KmsGrant],
+    grantee: &str,
+    action: &str,
+    context: &BTreeMap<String, String>,
+) -> Option<&'a KmsGrant> {
+    grants.iter().find(|g| {
+        grantees(g).any(|p| p == grantee)
+            && allows(g, action)
+            && g.source_arn.is_none()
+            && g.encryption_context_subset
+                .as_ref()
+                .is_none_or(|m| m.iter().all(|(k, v)| context.get(k) == Some(v)))
+            && g.encryption_context_equals
+                .as_ref()
+                .is_none_or(|m| m == context)
+    })
+}
+
 /// The grant as a reason: `KMS grant <id>` (and its name, when it has one).
 pub fn reason(g: &KmsGrant) -> String {
     match g.name.as_deref().filter(|n| !n.is_empty()) {
@@ -127,5 +154,67 @@ mod tests {
             constraint(&g).unwrap(),
             "KMS grant g1 (name n): only requests that meet its constraint EncryptionContextSubset {aws:s3:arn=arn:aws:s3:::b}"
         );
+    }
+
+    #[test]
+    fn a_grant_gives_its_grantee_its_operations_when_the_context_meets_its_constraints() {
+        let ctx = |v: &str| BTreeMap::from([("aws:s3:arn".to_string(), v.to_string())]);
+        let mut g = KmsGrant {
+            grant_id: "g1".into(),
+            grantee_principal: Some("arn:aws:iam::1:user/u".into()),
+            operations: vec!["Decrypt".into()],
+            ..KmsGrant::default()
+        };
+        let gs = |g: &KmsGrant| vec![g.clone()];
+        let yes = |g: &KmsGrant, who: &str, action: &str, c: &str| {
+            granting(&gs(g), who, action, &ctx(c)).is_some()
+        };
+        assert!(yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Decrypt",
+            "arn:aws:s3:::b"
+        ));
+        assert!(!yes(
+            &g,
+            "arn:aws:iam::1:user/other",
+            "kms:Decrypt",
+            "arn:aws:s3:::b"
+        ));
+        assert!(!yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Encrypt",
+            "arn:aws:s3:::b"
+        ));
+        g.encryption_context_subset = Some(ctx("arn:aws:s3:::b"));
+        assert!(yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Decrypt",
+            "arn:aws:s3:::b"
+        ));
+        assert!(!yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Decrypt",
+            "arn:aws:s3:::c"
+        ));
+        g.encryption_context_subset = None;
+        g.encryption_context_equals = Some(BTreeMap::new());
+        assert!(!yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Decrypt",
+            "arn:aws:s3:::b"
+        ));
+        g.encryption_context_equals = None;
+        g.source_arn = Some("arn:aws:s3:::b".into());
+        assert!(!yes(
+            &g,
+            "arn:aws:iam::1:user/u",
+            "kms:Decrypt",
+            "arn:aws:s3:::b"
+        ));
     }
 }

@@ -350,6 +350,60 @@ mod tests {
         assert_eq!(kms_key_of(&cx, "source").as_deref(), Some(SOURCE_KEY));
         assert_eq!(kms_key_of(&cx, "logs"), None, "AES256");
     }
+    /// Cross-account both sides must allow: the bucket policy's grant without the reader's own
+    /// identity policy is not enough (reference_policies_evaluation-logic-cross-account.html).
+    #[test]
+    fn cross_account_the_reader_s_identity_policy_is_needed_too() {
+        let mut f = seed();
+        f.inline_policies("tom", |p| {
+            statements(p).retain(|s| s["Sid"] != "Access0Objects")
+        });
+        has(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is denied: S3 says ImplicitDeny"),
+        );
+    }
+
+    /// s3:GetObject is an object action: a grant on the bucket ARN alone does not cover the
+    /// objects (https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-bucket-policies.html).
+    #[test]
+    fn a_get_object_grant_on_the_bucket_arn_does_not_cover_objects() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            for s in statements(p)
+                .iter_mut()
+                .filter(|s| s["Sid"] == "Grant0Objects")
+            {
+                s["Resource"] = json!(SOURCE_ARN);
+            }
+        });
+        has(
+            &f.run(&AccessExpectation),
+            Status::Fail,
+            &format!("{TOM} must be allowed s3:GetObject but is denied"),
+        );
+    }
+
+    /// A grant to the reader's account (its root) delegates to that account's identity policies:
+    /// tom, whose policy allows, is allowed; clint, whose policy does not, stays denied
+    /// (reference_policies_elements_principal.html).
+    #[test]
+    fn a_grant_to_the_reader_s_account_delegates_to_its_identity_policies() {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            for s in statements(p)
+                .iter_mut()
+                .filter(|s| s["Sid"] == "Grant0Objects" || s["Sid"] == "Grant0Bucket")
+            {
+                s["Principal"] = json!({"AWS": "arn:aws:iam::271089868719:root"});
+            }
+        });
+        let out = f.run(&AccessExpectation);
+        assert_eq!(count(&out, Status::Fail), 0);
+        has(&out, Status::Pass, TOM);
+        has(&out, Status::Pass, CLINT);
+    }
 }
 
 /// Tests that build their states from nothing (the testkit's builders) rather than mutating

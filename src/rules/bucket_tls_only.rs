@@ -433,4 +433,73 @@ mod on_the_seed {
         );
         assert_eq!(x.resource, SOURCE_ARN);
     }
+
+    fn with_tls_statement(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<Finding> {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            let s = statements(p)
+                .iter_mut()
+                .find(|s| s["Sid"] == "DenyInsecureTransport")
+                .expect("seed Deny");
+            edit(s)
+        });
+        f.run(&BucketTlsOnly)
+    }
+
+    /// `BoolIfExists` and a one-element list match a request with `aws:SecureTransport` false
+    /// as `Bool` does (reference_policies_elements_condition_operators.html#Conditions_IfExists).
+    #[test]
+    fn bool_if_exists_or_a_value_list_still_denies() {
+        for cond in [
+            serde_json::json!({"BoolIfExists": {"aws:SecureTransport": "false"}}),
+            serde_json::json!({"Bool": {"aws:SecureTransport": ["false"]}}),
+        ] {
+            let out = with_tls_statement(|s| s["Condition"] = cond.clone());
+            assert_eq!(count(&out, Status::Fail), 0, "{cond}");
+            has(
+                &out,
+                Status::Pass,
+                "clint-s3-bucket: every request without TLS is denied",
+            );
+        }
+    }
+
+    /// A Deny on `aws:SecureTransport` true (denies HTTPS), or only on an old `s3:TlsVersion`
+    /// (absent over HTTP, so a Numeric condition on it does not match), leaves HTTP open.
+    #[test]
+    fn a_deny_on_https_or_on_the_tls_version_alone_fails() {
+        for cond in [
+            serde_json::json!({"Bool": {"aws:SecureTransport": "true"}}),
+            serde_json::json!({"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+        ] {
+            let out = with_tls_statement(|s| s["Condition"] = cond.clone());
+            has(&out, Status::Fail, "clint-s3-bucket: ");
+        }
+    }
+
+    /// A Deny with NotPrincipal spares a principal only when its account is named too ("When you
+    /// use NotPrincipal with Deny, you must also specify the account ARN of the not-denied
+    /// principal", reference_policies_elements_notprincipal.html): naming the user alone still
+    /// denies it, naming user and account lets it read over HTTP.
+    #[test]
+    fn a_not_principal_deny_spares_a_principal_only_with_its_account() {
+        let exempt = |who: serde_json::Value| {
+            with_tls_statement(|s| {
+                s.as_object_mut().unwrap().remove("Principal");
+                s["NotPrincipal"] = serde_json::json!({ "AWS": who });
+            })
+        };
+        let tom = "arn:aws:iam::271089868719:user/tom-cruise";
+        has(
+            &exempt(serde_json::json!(tom)),
+            Status::Pass,
+            "clint-s3-bucket: every request without TLS is denied",
+        );
+        let x = only(
+            &exempt(serde_json::json!([tom, "arn:aws:iam::271089868719:root"])),
+            Status::Fail,
+            "clint-s3-bucket: ",
+        );
+        assert!(x.message.contains("user/tom-cruise"), "{}", x.message);
+    }
 }

@@ -196,4 +196,18 @@ mod tests {
             "cannot check versioning: s3:GetBucketVersioning failed: AccessDenied",
         );
     }
+
+    /// A bucket whose versioning was never enabled (GetBucketVersioning returns no Status, kept as
+    /// `Disabled`) cannot take part in replication (replication-requirements.html).
+    #[test]
+    fn never_enabled_versioning_fails() {
+        let mut f = seed();
+        f.bucket("source").versioning = Fetched::ok("Disabled".into());
+        let x = only(
+            &f.run(&BucketVersioning),
+            Status::Fail,
+            "versioning is Disabled on rubes-s3-bucket (replication requires versioning on source and destination)",
+        );
+        assert_eq!(x.resource, SOURCE_ARN);
+    }
 }

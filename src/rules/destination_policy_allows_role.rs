@@ -185,4 +185,109 @@ mod tests {
             "cannot check: bucket policy of clint-s3-bucket: s3:GetBucketPolicy failed",
         );
     }
+
+    /// An explicit Deny in the bucket policy overrides the Allow
+    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+    #[test]
+    fn an_explicit_deny_for_the_role_fails() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            statements(p).push(serde_json::json!({"Effect": "Deny",
+                "Principal": {"AWS": ROLE_ARN}, "Action": "s3:ReplicateObject",
+                "Resource": format!("{DEST_ARN}/*")}));
+        });
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            &format!(
+                "bucket policy does not let {ROLE_ARN} replicate: s3:ReplicateObject (ExplicitDeny"
+            ),
+        );
+    }
+
+    /// A grant to the source account (its root) delegates to the account's principals: the
+    /// bucket policy side allows the role (its identity policy is `role-destination-permissions`).
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html
+    #[test]
+    fn a_grant_to_the_source_account_passes_and_to_another_principal_fails() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            statements(p)[0]["Principal"] =
+                serde_json::json!({"AWS": "arn:aws:iam::111122223333:root"});
+        });
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Pass,
+            "bucket policy lets",
+        );
+        f.bucket_policy("destination", |p| {
+            statements(p)[0]["Principal"] =
+                serde_json::json!({"AWS": "arn:aws:iam::111122223333:role/other"});
+        });
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            "s3:ReplicateObject (ImplicitDeny",
+        );
+    }
+
+    /// A grant on the bucket ARN alone does not cover its objects.
+    #[test]
+    fn a_grant_on_the_bucket_arn_only_fails() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            statements(p)[0]["Resource"] = serde_json::json!(DEST_ARN);
+        });
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            "s3:ReplicateObject (ImplicitDeny",
+        );
+    }
+
+    /// s3:ObjectOwnerOverrideToBucketOwner is needed only with owner override, and
+    /// s3:ReplicateDelete only when delete markers replicate.
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-walkthrough-3.html
+    #[test]
+    fn owner_override_and_delete_actions_are_needed_only_when_the_rule_uses_them() {
+        let mut f = seed();
+        f.bucket_policy("destination", |p| {
+            remove_action(p, "s3:ObjectOwnerOverrideToBucketOwner");
+            remove_action(p, "s3:ReplicateDelete");
+        });
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            "s3:ReplicateDelete (ImplicitDeny",
+        );
+        has(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            "s3:ObjectOwnerOverrideToBucketOwner (ImplicitDeny",
+        );
+        f.spec.replication[0].rules[0].owner_override = false;
+        f.spec.replication[0].rules[0].delete_marker_replication = false;
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Pass,
+            "bucket policy lets",
+        );
+    }
+
+    /// In the China partition the bucket policy names aws-cn ARNs and is judged the same way.
+    #[test]
+    fn fails_without_the_grant_in_the_china_partition_too() {
+        let mut f = seed_in_china();
+        has(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Pass,
+            "bucket policy lets",
+        );
+        f.bucket_policy("destination", |p| remove_action(p, "s3:ReplicateObject"));
+        only(
+            &f.run(&DestinationPolicyAllowsRole),
+            Status::Fail,
+            "s3:ReplicateObject (ImplicitDeny",
+        );
+    }
 }

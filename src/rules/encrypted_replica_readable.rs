@@ -11,7 +11,10 @@ declare_rule! {
     /// Scenario A: each reader the spec names can open the encrypted replicas — the replica key
     /// exists, is enabled and is in the bucket's Region (DescribeKey), and the policy engine
     /// proves `s3:GetObject` on the replica bucket (identity + bucket policy) and `kms:Decrypt`
-    /// with the replica key (identity + key policy) in the request context S3 sends:
+    /// with the replica key (identity + key policy, or a KMS grant to the reader whose
+    /// constraints the request meets: "grants are considered along with key policies and IAM
+    /// policies", <https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>) in the
+    /// request context S3 sends:
     /// `kms:ViaService` and the encryption context, which is the bucket ARN when the replicas use
     /// an S3 Bucket Key (the destination's, or the source's that a replica keeps) and the object
     /// ARN otherwise.
@@ -238,6 +241,123 @@ mod tests {
             &f.run(&EncryptedReplicaReadable),
             Status::Skip,
             "the spec declares no scenario A",
+        );
+    }
+
+    /// Neither the key policy nor the reader's policy allows: a grant to the reader for Decrypt
+    /// does, unless its encryption-context constraint is for another object
+    /// (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html,
+    /// https://docs.aws.amazon.com/kms/latest/developerguide/grant-constraints.html).
+    #[test]
+    fn a_kms_grant_lets_the_reader_decrypt_unless_constrained_to_another_context() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        f.inline_policies("tom", |p| {
+            statements(p).retain(|s| s["Sid"] != "DecryptReplicas")
+        });
+        has(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            "kms:Decrypt on",
+        );
+        let grant = |ctx: Option<&str>| crate::snapshot::KmsGrant {
+            grant_id: "0c1d2e3f".into(),
+            key_id: Some(DEST_KEY.into()),
+            grantee_principal: Some(TOM.into()),
+            operations: vec!["Decrypt".into()],
+            encryption_context_subset: ctx.map(|c| {
+                [("aws:s3:arn".to_string(), c.to_string())]
+                    .into_iter()
+                    .collect()
+            }),
+            ..Default::default()
+        };
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(None)]);
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Pass,
+            &format!("{TOM} can read and decrypt replicas"),
+        );
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(Some("arn:aws:s3:::other-bucket"))]);
+        has(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            "kms:Decrypt on",
+        );
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(Some(DEST_ARN))]);
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Pass,
+            "can read and decrypt replicas",
+        );
+    }
+
+    /// A replica key that is disabled, or in another Region than the replicas, leaves them
+    /// unreadable whatever the policies say (key-state.html).
+    #[test]
+    fn a_disabled_or_foreign_region_replica_key_fails() {
+        let mut f = seed();
+        if let Fetched::Ok { value } = &mut f.key(DEST_KEY).metadata {
+            value.enabled = false;
+            value.key_state = Some("Disabled".into());
+        }
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            &format!(
+                "{TOM} cannot open encrypted replicas: key {DEST_KEY} is Disabled, not Enabled"
+            ),
+        );
+        let mut f = seed();
+        f.spec.buckets.get_mut("destination").unwrap().region =
+            f.spec.buckets["source"].region.clone();
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            "is in ap-southeast-2, not in the bucket's Region ap-southeast-1",
+        );
+        f.key(DEST_KEY).metadata = denied("kms:DescribeKey");
+        only(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Error,
+            "could not be described",
+        );
+    }
+
+    /// With the destination's Bucket Key off the context is the object ARN: a reader policy
+    /// conditioned on the bucket ARN no longer matches
+    /// (UsingKMSEncryption.html#encryption-context).
+    #[test]
+    fn the_reader_s_context_condition_follows_the_bucket_key() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        f.inline_policies("tom", |p| {
+            for s in statements(p)
+                .iter_mut()
+                .filter(|s| s["Sid"] == "DecryptReplicas")
+            {
+                s["Condition"] = serde_json::json!({"StringEquals":
+                    {"kms:EncryptionContext:aws:s3:arn": DEST_ARN}});
+            }
+        });
+        has(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Pass,
+            "can read and decrypt replicas",
+        );
+        for alias in ["source", "destination"] {
+            if let Fetched::Ok { value } = &mut f.bucket(alias).encryption {
+                value[0].bucket_key_enabled = Some(false);
+            }
+        }
+        has(
+            &f.run(&EncryptedReplicaReadable),
+            Status::Fail,
+            "kms:Decrypt on",
         );
     }
 }

@@ -23,6 +23,13 @@ pub fn ask_kms(
     let key_arn = resolved_key_arn(cx.snap, key)?;
     let kp = key_policy(cx.snap, key)?;
     let key_account = crate::spec::arn_account(&key_arn).unwrap_or_default();
+    // Grants are considered along with the key policy and IAM policies, and can allow but not
+    // deny (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html): a request the
+    // policies leave implicitly denied is allowed by a grant to the caller whose constraints the
+    // request's encryption context meets. Grants that were not listed add nothing here.
+    let grants = crate::access::grants::key_grants(cx.snap, key)
+        .or_else(|_| crate::access::grants::key_grants(cx.snap, &key_arn))
+        .unwrap_or_default();
     let eval = evaluate_under(context, &who.account, |ctx| {
         let q = Query {
             action,
@@ -32,7 +39,24 @@ pub fn ask_kms(
             restrict_public_buckets: false,
             extra_context: ctx,
         };
-        access::evaluate(cx.snap, who, &q, Leg::Full)
+        let mut e = access::evaluate(cx.snap, who, &q, Leg::Full);
+        if e.decision == crate::policy::Decision::ImplicitDeny {
+            let encryption_context = ctx
+                .iter()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("kms:EncryptionContext:")
+                        .map(|k| (k.to_string(), v.clone()))
+                })
+                .collect();
+            if let Some(g) =
+                crate::access::grants::granting(grants, &who.arn, action, &encryption_context)
+            {
+                e.decision = crate::policy::Decision::Allowed;
+                e.deciding.clear();
+                e.reasons = vec![crate::access::grants::reason(g)];
+            }
+        }
+        e
     })?;
     let mut evidence = access::evidence(action, &key_arn, Leg::Full, &eval);
     evidence["encryption_context"] = json!(context.arns);

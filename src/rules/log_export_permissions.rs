@@ -223,4 +223,50 @@ mod tests {
             "the spec declares no scenario D",
         );
     }
+
+    fn with_statements(edit: impl Fn(&mut serde_json::Value)) -> Vec<Finding> {
+        let mut f = seed();
+        f.bucket_policy("logs", |p| {
+            for s in statements(p).iter_mut().filter(|s| {
+                s["Sid"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with("CloudWatchLogs"))
+            }) {
+                edit(s)
+            }
+        });
+        f.run(&LogExportPermissions)
+    }
+
+    /// The export is made by CloudWatch Logs of the log group's Region
+    /// (`logs.<region>.amazonaws.com`, S3ExportTasks.html): a grant to another Region's service
+    /// principal does not let it write.
+    #[test]
+    fn a_grant_to_another_region_s_logs_service_fails() {
+        let out = with_statements(|s| {
+            s["Principal"] = serde_json::json!({"Service": "logs.us-east-1.amazonaws.com"})
+        });
+        assert!(count(&out, Status::Fail) > 0 && count(&out, Status::Pass) == 0);
+    }
+
+    /// The export writes under its prefix: a grant on another prefix does not cover it.
+    #[test]
+    fn a_put_grant_outside_the_export_prefix_fails() {
+        let out = with_statements(|s| {
+            if s["Action"] == "s3:PutObject" {
+                s["Resource"] = "arn:aws:s3:::xyz-app-logs/other/*".into();
+            }
+        });
+        has(&out, Status::Fail, "s3:PutObject");
+        let out = with_statements(|s| {
+            if s["Action"] == "s3:PutObject" {
+                s["Resource"] = "arn:aws:s3:::xyz-app-logs/*".into();
+            }
+        });
+        assert_eq!(
+            count(&out, Status::Fail),
+            0,
+            "a wider grant covers the prefix"
+        );
+    }
 }

@@ -187,4 +187,28 @@ mod tests {
             "the spec declares no scenario B",
         );
     }
+
+    /// An extra rule replicates only while enabled: an empty-prefix rule that is disabled keeps
+    /// the scope, enabled it ships the whole bucket (replication-add-config.html).
+    #[test]
+    fn an_extra_whole_bucket_rule_counts_only_when_enabled() {
+        let mut f = seed();
+        let mut extra = f.live_rule("source", "reports-to-abcd").clone();
+        extra.id = Some("everything".into());
+        extra.filter.prefix = None;
+        extra.priority = Some(2);
+        extra.status = "Disabled".into();
+        f.replication("source").rules.push(extra);
+        only(
+            &f.run(&PrefixScope),
+            Status::Pass,
+            "only [\"reports/\"] replicate",
+        );
+        f.live_rule("source", "everything").status = "Enabled".into();
+        only(
+            &f.run(&PrefixScope),
+            Status::Fail,
+            "rule everything replicates prefix '' (the whole bucket)",
+        );
+    }
 }

@@ -447,4 +447,71 @@ mod tests {
         let rules: BTreeSet<&str> = rule_metas().iter().map(|m| m.id).collect();
         assert_eq!(listed, rules, "README's rule table and the registry differ");
     }
+
+    /// `docs/conditions.md` lists, per rule, the conditions that change its verdict with a
+    /// failing and a passing test each (principle 3). The list cannot rot: every rule has a
+    /// section, every section is a rule, every row names a fail and a pass test, and every
+    /// test it names is a `fn` in that rule's file.
+    #[test]
+    fn every_rule_has_its_conditions_listed_with_tests_that_exist() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/conditions.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/conditions.md");
+        let files: std::collections::BTreeMap<String, String> = rule_files().into_iter().collect();
+        let mut sections: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        let mut current: Option<String> = None;
+        for line in doc.lines() {
+            if let Some(id) = line.strip_prefix("## ") {
+                current = Some(id.trim().to_string());
+                assert!(
+                    sections.insert(id.trim().to_string(), vec![]).is_none(),
+                    "docs/conditions.md: section {id} twice"
+                );
+            } else if let (Some(id), true) = (&current, line.starts_with('|')) {
+                sections.get_mut(id).unwrap().push(line);
+            }
+        }
+        let ids: Vec<&str> = rule_metas().iter().map(|m| m.id).collect();
+        for id in &ids {
+            assert!(
+                sections.contains_key(*id),
+                "docs/conditions.md has no section '## {id}'"
+            );
+        }
+        for (id, rows) in &sections {
+            assert!(
+                ids.contains(&id.as_str()),
+                "docs/conditions.md: '{id}' is no rule"
+            );
+            let stem = id.replace('-', "_");
+            let text = &files[&stem];
+            // Header and separator, then at least one condition.
+            assert!(
+                rows.len() > 2,
+                "docs/conditions.md: '{id}' lists no condition"
+            );
+            for row in &rows[2..] {
+                let cells: Vec<&str> = row.trim_matches('|').split('|').collect();
+                assert_eq!(cells.len(), 4, "docs/conditions.md '{id}': {row}");
+                // A row about the audit's own handling of unread data says so instead.
+                assert!(
+                    cells[1].contains("https://docs.aws.amazon.com/")
+                        || cells[1].trim_start().starts_with("replaudit:"),
+                    "docs/conditions.md '{id}': no AWS documentation link in {row}"
+                );
+                for cell in &cells[2..] {
+                    let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+                    assert!(
+                        !names.is_empty(),
+                        "docs/conditions.md '{id}': a row without a fail and a pass test: {row}"
+                    );
+                    for name in names {
+                        assert!(
+                            text.contains(&format!("fn {name}()")),
+                            "docs/conditions.md '{id}': no test fn {name}() in src/rules/{stem}.rs"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -157,4 +157,41 @@ mod tests {
             "rule 'reports-to-abcd': delete-marker replication is enabled on a tag-filtered rule",
         );
     }
+
+    /// A V2 rule (with a Filter) that leaves out DeleteMarkerReplication does not replicate delete
+    /// markers ("If you're using the latest version of the replication configuration ... delete
+    /// markers aren't replicated by default", delete-marker-replication.html).
+    #[test]
+    fn a_v2_rule_without_the_element_does_not_replicate_delete_markers() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd")
+            .delete_marker_replication = None;
+        only(
+            &f.run(&ReplicationDeleteMarkers),
+            Status::Fail,
+            "rule 'reports-to-abcd': delete markers are not replicated, expected replicated",
+        );
+        f.live_rule("logs", "logs-to-backup")
+            .delete_marker_replication = None;
+        has(
+            &f.run(&ReplicationDeleteMarkers),
+            Status::Pass,
+            "rule 'logs-to-backup': delete markers are not replicated, as expected",
+        );
+    }
+
+    /// A tag-filtered rule with delete-marker replication disabled is what S3 allows.
+    #[test]
+    fn a_tag_filtered_rule_without_delete_markers_passes() {
+        let mut f = seed();
+        f.live_rule("logs", "logs-to-backup")
+            .filter
+            .tags
+            .insert("k".into(), "v".into());
+        has(
+            &f.run(&ReplicationDeleteMarkers),
+            Status::Pass,
+            "rule 'logs-to-backup': delete markers are not replicated, as expected",
+        );
+    }
 }

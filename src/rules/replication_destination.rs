@@ -180,4 +180,22 @@ mod tests {
             "rule 'logs-to-backup': replicates to arn:aws:s3:::xyz-app-logs-backup in account 111122223333",
         );
     }
+
+    /// In the China partition the destination ARN is `arn:aws-cn:s3:::`; an `arn:aws:` ARN
+    /// names no bucket there (reference-arns.html).
+    #[test]
+    fn the_destination_arn_carries_the_partition() {
+        let mut f = seed_in_china();
+        has(
+            &f.run(&ReplicationDestination),
+            Status::Pass,
+            "rule 'reports-to-abcd': replicates to arn:aws-cn:s3:::clint-s3-bucket in account 271089868719",
+        );
+        f.live_rule("source", "reports-to-abcd").destination.bucket = DEST_ARN.into();
+        only(
+            &f.run(&ReplicationDestination),
+            Status::Fail,
+            "rule 'reports-to-abcd': destination bucket is arn:aws:s3:::clint-s3-bucket, expected arn:aws-cn:s3:::clint-s3-bucket",
+        );
+    }
 }

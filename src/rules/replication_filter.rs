@@ -151,4 +151,35 @@ mod tests {
             "rule 'logs-to-backup': no live rule to check (reported by replication-rule-enabled)",
         );
     }
+
+    /// A V1 rule's top-level Prefix filters as a V2 Filter.Prefix does (replication-add-config.html,
+    /// "Backward compatibility"): the same prefix passes, another fails.
+    #[test]
+    fn a_legacy_v1_prefix_is_compared_like_a_filter_prefix() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").filter.legacy = true;
+        has(
+            &f.run(&ReplicationFilter),
+            Status::Pass,
+            "rule 'reports-to-abcd': filter prefix 'reports/'",
+        );
+        f.live_rule("source", "reports-to-abcd").filter.prefix = Some("report".into());
+        only(
+            &f.run(&ReplicationFilter),
+            Status::Fail,
+            "rule 'reports-to-abcd': prefix is 'report', expected 'reports/'",
+        );
+    }
+
+    /// A prefix is a plain string match: a narrower prefix replicates less than the spec says.
+    #[test]
+    fn a_narrower_prefix_fails() {
+        let mut f = seed();
+        f.live_rule("source", "reports-to-abcd").filter.prefix = Some("reports/2026/".into());
+        only(
+            &f.run(&ReplicationFilter),
+            Status::Fail,
+            "rule 'reports-to-abcd': prefix is 'reports/2026/', expected 'reports/'",
+        );
+    }
 }

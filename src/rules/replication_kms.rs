@@ -205,4 +205,130 @@ mod tests {
             &format!("rule 'reports-to-abcd': replica key is arn:aws:kms:ap-southeast-2:111122223333:key/9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d, expected {DEST_KEY}"),
         );
     }
+
+    /// An alias ARN in `ReplicaKmsKeyID` is accepted by S3 and means the key DescribeKey
+    /// resolves it to (API_EncryptionConfiguration: "Key ARN or Alias ARN").
+    #[test]
+    fn an_alias_arn_of_the_replica_key_passes_and_of_another_key_fails() {
+        let alias = "arn:aws:kms:ap-southeast-2:271089868719:alias/replicas";
+        let mut f = seed();
+        let mut k = f.key(DEST_KEY).clone();
+        k.arn = alias.into();
+        f.snap.kms_keys.insert(alias.into(), k);
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replica_kms_key_id = Some(alias.into());
+        only(
+            &f.run(&ReplicationKms),
+            Status::Pass,
+            &format!(
+                "rule 'reports-to-abcd': SSE-KMS objects replicate, re-encrypted with {DEST_KEY}"
+            ),
+        );
+        let other =
+            "arn:aws:kms:ap-southeast-2:271089868719:key/00000000-0000-4000-8000-000000000000";
+        if let Fetched::Ok { value } = &mut f.snap.kms_keys.get_mut(alias).unwrap().metadata {
+            value.arn = other.into();
+        }
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            &format!(
+                "rule 'reports-to-abcd': replica key is {alias} (key {other}), expected {DEST_KEY}"
+            ),
+        );
+    }
+
+    /// An alias that DescribeKey could not resolve is an error, never a pass.
+    #[test]
+    fn an_unresolved_alias_is_an_error() {
+        let alias = "arn:aws:kms:ap-southeast-2:271089868719:alias/replicas";
+        let mut f = seed();
+        let mut k = f.key(DEST_KEY).clone();
+        k.arn = alias.into();
+        k.metadata = denied("kms:DescribeKey");
+        f.snap.kms_keys.insert(alias.into(), k);
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .replica_kms_key_id = Some(alias.into());
+        only(
+            &f.run(&ReplicationKms),
+            Status::Error,
+            "rule 'reports-to-abcd': ",
+        );
+        assert_eq!(count(&f.run(&ReplicationKms), Status::Pass), 0);
+    }
+
+    /// A disabled or pending-deletion replica key cannot encrypt replicas
+    /// (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+    #[test]
+    fn a_disabled_or_pending_deletion_replica_key_fails() {
+        for (enabled, state) in [(false, "Disabled"), (false, "PendingDeletion")] {
+            let mut f = seed();
+            if let Fetched::Ok { value } = &mut f.key(DEST_KEY).metadata {
+                value.enabled = enabled;
+                value.key_state = Some(state.into());
+            }
+            only(
+                &f.run(&ReplicationKms),
+                Status::Fail,
+                &format!("rule 'reports-to-abcd': replica key {DEST_KEY} is {state}, not Enabled"),
+            );
+        }
+    }
+
+    /// "The KMS key must have been created in the same AWS Region as the destination bucket."
+    #[test]
+    fn a_replica_key_outside_the_destination_region_fails() {
+        let mut f = seed();
+        f.spec.buckets.get_mut("destination").unwrap().region =
+            f.spec.buckets["source"].region.clone();
+        f.bucket("destination").region = Fetched::ok("ap-southeast-1".into());
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            "is in ap-southeast-2, not in the bucket's Region ap-southeast-1",
+        );
+    }
+
+    /// AWS managed keys cannot be used across accounts, customer managed keys can.
+    #[test]
+    fn an_aws_managed_replica_key_fails_cross_account() {
+        let mut f = seed();
+        if let Fetched::Ok { value } = &mut f.key(DEST_KEY).metadata {
+            value.key_manager = Some("AWS".into());
+        }
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            "is an AWS managed key, which another account cannot use",
+        );
+    }
+
+    /// Only symmetric encryption keys serve SSE-KMS.
+    #[test]
+    fn an_asymmetric_replica_key_fails() {
+        let mut f = seed();
+        if let Fetched::Ok { value } = &mut f.key(DEST_KEY).metadata {
+            value.key_spec = Some("RSA_2048".into());
+        }
+        only(
+            &f.run(&ReplicationKms),
+            Status::Fail,
+            "is RSA_2048, not a symmetric encryption key",
+        );
+    }
+
+    /// A key DescribeKey could not read: its ARN names the right Region, so the verdict is
+    /// unknown (error), not a pass.
+    #[test]
+    fn an_undescribed_replica_key_is_an_error() {
+        let mut f = seed();
+        f.key(DEST_KEY).metadata = denied("kms:DescribeKey");
+        only(
+            &f.run(&ReplicationKms),
+            Status::Error,
+            "rule 'reports-to-abcd': ",
+        );
+    }
 }

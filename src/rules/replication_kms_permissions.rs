@@ -12,7 +12,7 @@ declare_rule! {
     /// For rules that replicate SSE-KMS objects, the replication role may use the keys the way
     /// S3 will use them on its behalf — each decided by the policy engine over the role's
     /// identity policies *and* the key policy (a key policy must itself allow; cross-account,
-    /// both sides must):
+    /// both sides must), or by a KMS grant to the role whose constraints the request meets:
     /// - `kms:Decrypt` with the source bucket's key, in the encryption context the source
     ///   objects were encrypted under;
     /// - `kms:Encrypt` with the replica key, in the replica's encryption context;
@@ -317,6 +317,156 @@ mod tests {
             &f.run(&ReplicationKmsPermissions),
             Status::Error,
             "was not collected",
+        );
+    }
+
+    fn bucket_key(f: &mut Fixture, alias: &str, on: bool) {
+        if let Fetched::Ok { value } = &mut f.bucket(alias).encryption {
+            value[0].bucket_key_enabled = Some(on);
+        }
+    }
+
+    fn role_statement(f: &mut Fixture, sid: &str, edit: impl Fn(&mut serde_json::Value)) {
+        f.inline_policies("replication-role", |p| {
+            for s in statements(p).iter_mut().filter(|s| s["Sid"] == sid) {
+                edit(s)
+            }
+        });
+    }
+
+    /// With a Bucket Key the context is the bucket ARN, without it the object ARN
+    /// (UsingKMSEncryption.html#encryption-context): a role policy conditioned on the bucket ARN
+    /// holds only with the Bucket Key, once the key policy leaves the decision to IAM.
+    #[test]
+    fn the_source_encryption_context_follows_the_source_bucket_key() {
+        let mut f = seed();
+        f.key_policy(SOURCE_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowDecrypt")
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Pass,
+            &format!("role can kms:Decrypt on {SOURCE_KEY}"),
+        );
+        bucket_key(&mut f, "source", false);
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("role cannot use the keys: kms:Decrypt on {SOURCE_KEY} to decrypt the source objects (no S3 Bucket Key: encryption context {SOURCE_ARN}/reports/"),
+        );
+    }
+
+    /// Cross-account, the key policy's grant is not enough: the role's own policy must allow too
+    /// (key-policy-modifying-external-accounts.html).
+    #[test]
+    fn a_cross_account_replica_key_needs_the_role_policy_too() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).retain(|s| s["Sid"] != "UseReplicaKey1")
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("role cannot use the keys: kms:Encrypt on {DEST_KEY} to encrypt the replicas"),
+        );
+    }
+
+    /// kms:ViaService names S3 in the bucket's Region (conditions-kms.html#conditions-kms-via-service):
+    /// a condition naming another Region's S3 does not match.
+    #[test]
+    fn a_via_service_condition_for_another_region_fails() {
+        let mut f = seed();
+        role_statement(&mut f, "UseReplicaKey1", |s| {
+            s["Condition"]["StringLike"]["kms:ViaService"] =
+                "s3.ap-southeast-1.amazonaws.com".into()
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Encrypt on {DEST_KEY} to encrypt the replicas"),
+        );
+    }
+
+    /// Without a Bucket Key on either bucket, S3 does not call kms:Decrypt with the replica key
+    /// (replication-config-for-kms-objects.html#bk-replication); with one on either, it does.
+    #[test]
+    fn replica_key_decrypt_is_needed_only_with_a_bucket_key_on_either_bucket() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            for s in statements(p)
+                .iter_mut()
+                .filter(|s| s["Sid"] == "AllowReplicaEncrypt")
+            {
+                s["Action"] = serde_json::json!("kms:Encrypt");
+            }
+        });
+        role_statement(&mut f, "UseReplicaKey1", |s| {
+            s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] =
+                "arn:aws:s3:::clint-s3-bucket*".into()
+        });
+        role_statement(&mut f, "DecryptSource0", |s| {
+            s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] =
+                "arn:aws:s3:::rubes-s3-bucket*".into()
+        });
+        bucket_key(&mut f, "source", false);
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Decrypt on {DEST_KEY} to verify the S3 Bucket Key of the replicas"),
+        );
+        bucket_key(&mut f, "destination", false);
+        let x = only(&f.run(&ReplicationKmsPermissions), Status::Pass, "role can");
+        assert!(
+            !x.message.contains(&format!("kms:Decrypt on {DEST_KEY}")),
+            "{}",
+            x.message
+        );
+        // Bucket-Key setting unreadable and Decrypt refused: whether S3 needs it is unknown.
+        f.bucket("destination").encryption = denied("s3:GetBucketEncryption");
+        only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Error,
+            "cannot be told",
+        );
+    }
+
+    /// A KMS grant to the role for Encrypt and Decrypt allows what the replica key policy no
+    /// longer does; a grant for Encrypt alone leaves the Bucket-Key Decrypt refused
+    /// (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html).
+    #[test]
+    fn a_kms_grant_to_the_role_allows_the_operations_it_names() {
+        let mut f = seed();
+        f.key_policy(DEST_KEY, |p| {
+            statements(p).retain(|s| s["Sid"] != "AllowReplicaEncrypt")
+        });
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Encrypt on {DEST_KEY} to encrypt the replicas"),
+        );
+        let grant = |ops: &[&str]| crate::snapshot::KmsGrant {
+            grant_id: "g-replication".into(),
+            key_id: Some(DEST_KEY.into()),
+            grantee_principal: Some(ROLE_ARN.into()),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(&["Encrypt", "Decrypt"])]);
+        has(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Pass,
+            &format!("role can kms:Decrypt on {SOURCE_KEY}, kms:Encrypt on {DEST_KEY}"),
+        );
+        f.key(DEST_KEY).grants = Fetched::ok(vec![grant(&["Encrypt"])]);
+        let x = only(
+            &f.run(&ReplicationKmsPermissions),
+            Status::Fail,
+            &format!("kms:Decrypt on {DEST_KEY} to verify the S3 Bucket Key of the replicas"),
+        );
+        assert!(
+            !x.message.contains(&format!("kms:Encrypt on {DEST_KEY}")),
+            "{}",
+            x.message
         );
     }
 }

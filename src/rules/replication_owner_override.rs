@@ -158,4 +158,42 @@ mod tests {
             "cannot check: destination Object Ownership could not be read",
         );
     }
+
+    /// Same account, the spec may still ask for the override: then the rule must set it.
+    #[test]
+    fn a_same_account_override_the_spec_asks_for_is_checked() {
+        let mut f = seed();
+        f.spec.replication[1].rules[0].owner_override = true;
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Fail,
+            "rule 'logs-to-backup': the spec expects AccessControlTranslation Owner=Destination; the rule does not set it",
+        );
+        f.live_rule("logs", "logs-to-backup")
+            .destination
+            .access_control_owner = Some("Destination".into());
+        has(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Pass,
+            "rule 'logs-to-backup': replica ownership is translated to the destination owner",
+        );
+    }
+
+    /// `BucketOwnerPreferred` keeps the writer's ownership when the writer does not send the
+    /// bucket-owner-full-control ACL, which replication does not: only `BucketOwnerEnforced`
+    /// makes the destination owner own every replica (about-object-ownership.html).
+    #[test]
+    fn bucket_owner_preferred_is_not_enough_without_override() {
+        let mut f = seed();
+        f.spec.replication[0].rules[0].owner_override = false;
+        f.live_rule("source", "reports-to-abcd")
+            .destination
+            .access_control_owner = None;
+        f.bucket("destination").ownership_controls = Fetched::ok("BucketOwnerPreferred".into());
+        only(
+            &f.run(&ReplicationOwnerOverride),
+            Status::Fail,
+            "rule 'reports-to-abcd': cross-account replicas stay owned by the source account",
+        );
+    }
 }

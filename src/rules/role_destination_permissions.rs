@@ -158,4 +158,58 @@ mod tests {
             "cannot check: principal arn:aws:iam::111122223333:role/s3_replication_role was not collected",
         );
     }
+
+    /// Cross-account the destination bucket policy is the other owner's grant: the role's own
+    /// policy must still allow (reference_policies_evaluation-logic-cross-account.html). In the
+    /// role's account a bucket-policy grant alone suffices (reference_policies_evaluation-logic.html).
+    #[test]
+    fn a_bucket_policy_grant_suffices_in_the_role_s_account_only() {
+        let mut f = seed();
+        f.inline_policies("replication-role", |p| {
+            statements(p).retain(|s| s["Sid"] != "DestinationObjects")
+        });
+        f.bucket_policy("logs-backup", |p| {
+            statements(p).push(json!({"Sid": "RoleReplicates", "Effect": "Allow",
+                "Principal": {"AWS": ROLE_ARN},
+                "Action": ["s3:ReplicateObject", "s3:ReplicateTags", "s3:ReplicateDelete"],
+                "Resource": "arn:aws:s3:::xyz-app-logs-backup/*"}))
+        });
+        let out = f.run(&RoleDestinationPermissions);
+        has(
+            &out,
+            Status::Pass,
+            "rule 'logs-to-backup': role can replicate into xyz-app-logs-backup",
+        );
+        // clint-s3-bucket's policy grants the role too, but it is in another account.
+        has(
+            &out,
+            Status::Fail,
+            "rule 'reports-to-abcd': role cannot replicate into clint-s3-bucket: missing s3:ReplicateObject",
+        );
+    }
+
+    /// A permissions boundary caps the role: an action it does not allow is denied even when
+    /// the role's policy allows it (access_policies_boundaries.html).
+    #[test]
+    fn a_permissions_boundary_without_the_action_fails() {
+        let mut f = seed();
+        let boundary = |actions: serde_json::Value| {
+            Fetched::ok(Some(crate::snapshot::NamedPolicy {
+                name: "boundary".into(),
+                arn: Some("arn:aws:iam::111122223333:policy/boundary".into()),
+                document: Fetched::ok(
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Action": actions, "Resource": "*"}]})
+                    .to_string(),
+                ),
+            }))
+        };
+        f.details("replication-role").permission_boundary = boundary(json!(["s3:*", "kms:*"]));
+        assert_eq!(count(&f.run(&RoleDestinationPermissions), Status::Pass), 2);
+        f.details("replication-role").permission_boundary =
+            boundary(json!(["s3:Get*", "s3:List*", "kms:*"]));
+        let out = f.run(&RoleDestinationPermissions);
+        assert_eq!(count(&out, Status::Fail), 2);
+        has(&out, Status::Fail, "missing s3:ReplicateObject");
+    }
 }

@@ -172,4 +172,30 @@ mod tests {
         );
         assert_eq!(x.resource, ROLE_ARN);
     }
+
+    /// Object permissions are asked on an object under each rule's prefix: a role policy scoped
+    /// to that prefix suffices, one scoped to another prefix does not
+    /// (setting-repl-config-perm-overview.html).
+    #[test]
+    fn a_prefix_scoped_object_grant_covers_only_its_prefix() {
+        let scoped = |prefix: &'static str| {
+            let mut f = seed();
+            f.inline_policies("replication-role", |p| {
+                for s in statements(p)
+                    .iter_mut()
+                    .filter(|s| s["Sid"] == "SourceObjects")
+                {
+                    s["Resource"] = serde_json::json!([
+                        format!("arn:aws:s3:::rubes-s3-bucket/{prefix}*"),
+                        "arn:aws:s3:::xyz-app-logs/*"
+                    ]);
+                }
+            });
+            f.run(&RoleSourcePermissions)
+        };
+        let out = scoped("reports/");
+        assert_eq!(count(&out, Status::Fail), 0);
+        let out = scoped("other/");
+        has(&out, Status::Fail, "s3:GetObjectVersionForReplication");
+    }
 }

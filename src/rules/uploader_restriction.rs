@@ -238,4 +238,58 @@ mod tests {
             "the spec declares no scenario C",
         );
     }
+
+    fn with_deny(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<Finding> {
+        let mut f = seed();
+        f.bucket_policy("source", |p| {
+            let s = statements(p)
+                .iter_mut()
+                .find(|s| s["Sid"] == "OnlyUploadersWriteReplicatedPrefixes")
+                .expect("seed Deny");
+            edit(s)
+        });
+        f.run(&UploaderRestriction)
+    }
+
+    /// A wildcard action (`s3:Put*`) matches s3:PutObject as the exact name does
+    /// (reference_policies_elements_action.html); a Deny on a narrower resource leaves the rest
+    /// of the prefix open to everyone.
+    #[test]
+    fn a_wildcard_action_denies_and_a_narrower_resource_does_not() {
+        let out = with_deny(|s| s["Action"] = "s3:Put*".into());
+        assert_eq!(count(&out, Status::Fail), 0);
+        has(
+            &out,
+            Status::Pass,
+            &format!("uploader {L2} can write into 'reports/'"),
+        );
+        let out = with_deny(|s| {
+            s["Resource"] = serde_json::json!(["arn:aws:s3:::rubes-s3-bucket/reports/archive/*"])
+        });
+        has(
+            &out,
+            Status::Fail,
+            "any other identity of 111122223333 with s3:* (",
+        );
+    }
+
+    /// A Deny that only keeps other accounts out (`aws:PrincipalAccount`) leaves every identity of
+    /// the bucket's own account free to write (reference_policies_condition-keys.html).
+    #[test]
+    fn a_deny_on_other_accounts_only_leaves_the_own_account_open() {
+        let out = with_deny(|s| {
+            s["Condition"] = serde_json::json!({"StringNotEquals":
+                {"aws:PrincipalAccount": "111122223333"}})
+        });
+        has(
+            &out,
+            Status::Fail,
+            "any other identity of 111122223333 with s3:* (",
+        );
+        has(
+            &out,
+            Status::Pass,
+            "any identity of another account with s3:* (",
+        );
+    }
 }
