@@ -53,7 +53,7 @@ impl Rule for ReplicationRuleEnabled {
             let label = want.label(i);
             out.push(match cx.live_rule(&live.rules, want) {
                 Some(rule) if rule.status.eq_ignore_ascii_case("Enabled") => {
-                    match super::support::outranked_by(&live.rules, rule) {
+                    match crate::snapshot::outranked_by(&live.rules, rule) {
                         Some(o) => META.finding(
                             scenario,
                             Status::Fail,

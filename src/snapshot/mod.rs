@@ -679,6 +679,36 @@ impl Snapshot {
     }
 }
 
+/// The enabled live rule that decides, instead of `rule` (one of `live`), how some of `rule`'s
+/// objects replicate: the highest-priority other rule to the same destination bucket whose
+/// filter can match an object `rule` matches (one prefix contains the other; the tag filters
+/// agree on every key both name) and whose priority is higher. "If there are two or more rules
+/// with the same destination bucket, then objects will be replicated according to the rule with
+/// the highest priority. The higher the number, the higher the priority."
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ReplicationRule.html>
+pub fn outranked_by<'a>(
+    live: &'a [ReplicationRule],
+    rule: &ReplicationRule,
+) -> Option<&'a ReplicationRule> {
+    let prefix = |r: &ReplicationRule| r.filter.prefix.clone().unwrap_or_default();
+    let (p, mine) = (prefix(rule), rule.priority.unwrap_or(0));
+    live.iter()
+        .filter(|o| !std::ptr::eq(*o, rule) && o.status.eq_ignore_ascii_case("Enabled"))
+        .filter(|o| o.destination.bucket == rule.destination.bucket)
+        .filter(|o| o.priority.unwrap_or(0) > mine)
+        .filter(|o| {
+            let q = prefix(o);
+            p.starts_with(&q) || q.starts_with(&p)
+        })
+        .filter(|o| {
+            o.filter
+                .tags
+                .iter()
+                .all(|(k, v)| rule.filter.tags.get(k).is_none_or(|w| w == v))
+        })
+        .max_by_key(|o| o.priority.unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
