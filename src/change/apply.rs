@@ -541,24 +541,7 @@ impl<'a> Writer<'a> {
                             .await,
                     )?
                     .map(|o| {
-                        let rules: Vec<EncryptionRule> = o
-                            .server_side_encryption_configuration()
-                            .map(|c| {
-                                c.rules()
-                                    .iter()
-                                    .filter_map(|r| {
-                                        let d = r.apply_server_side_encryption_by_default()?;
-                                        Some(EncryptionRule {
-                                            sse_algorithm: d.sse_algorithm().as_str().into(),
-                                            kms_master_key_id: d
-                                                .kms_master_key_id()
-                                                .map(str::to_string),
-                                            bucket_key_enabled: r.bucket_key_enabled(),
-                                        })
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                        let rules = crate::collect::s3::convert_encryption(&o);
                         encryption_doc(&rules)
                     }),
                     _ => absent_or(

@@ -206,25 +206,7 @@ pub(super) async fn collect_bucket(
                 clients
                     .run(account, S3, s3.get_bucket_encryption().bucket(name).send())
                     .await,
-                |o| {
-                    o.server_side_encryption_configuration()
-                        .map(|c| {
-                            c.rules()
-                                .iter()
-                                .filter_map(|r| {
-                                    let d = r.apply_server_side_encryption_by_default()?;
-                                    Some(EncryptionRule {
-                                        sse_algorithm: d.sse_algorithm().as_str().to_string(),
-                                        kms_master_key_id: d
-                                            .kms_master_key_id()
-                                            .map(str::to_string),
-                                        bucket_key_enabled: r.bucket_key_enabled(),
-                                    })
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                },
+                |o| convert_encryption(&o),
             )
         },
         async {
@@ -295,6 +277,28 @@ pub(super) async fn public_access_block(s3: &Client, name: &str) -> Fetched<Publ
             }
         },
     )
+}
+
+/// A bucket's default encryption rules as the snapshot holds them (the collector's reading,
+/// also `fix --apply`'s read-back, so the two cannot differ).
+pub(crate) fn convert_encryption(
+    o: &aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput,
+) -> Vec<EncryptionRule> {
+    o.server_side_encryption_configuration()
+        .map(|c| {
+            c.rules()
+                .iter()
+                .filter_map(|r| {
+                    let d = r.apply_server_side_encryption_by_default()?;
+                    Some(EncryptionRule {
+                        sse_algorithm: d.sse_algorithm().as_str().to_string(),
+                        kms_master_key_id: d.kms_master_key_id().map(str::to_string),
+                        bucket_key_enabled: r.bucket_key_enabled(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub(crate) fn convert_replication(
