@@ -1361,6 +1361,34 @@ mod tests {
                     statements(p).retain(|s| s["Sid"] != "AllowReplicaEncrypt")
                 })
             }),
+            // tom loses his grant: whether to give it back, and on which side, is the spec's
+            // owner's call.
+            ("access-expectation", |f| {
+                f.bucket_policy("source", |p| {
+                    statements(p).retain(|s| s["Sid"] != "Grant0Objects")
+                })
+            }),
+            ("role-least-privilege", |f| {
+                f.inline_policies("replication-role", |p| {
+                    statements(p)
+                        .push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+                })
+            }),
+            ("role-exists", |f| {
+                f.principal("replication-role").details = Fetched::absent("NoSuchEntity")
+            }),
+            ("uploader-restriction", |f| {
+                f.bucket_policy("source", |p| {
+                    statements(p).retain(|s| s["Sid"] != "OnlyUploadersWriteReplicatedPrefixes")
+                })
+            }),
+            ("log-export-permissions", |f| {
+                f.bucket_policy("logs", |p| {
+                    for s in statements(p).iter_mut().filter(|s| s["Effect"] == "Allow") {
+                        s.as_object_mut().unwrap().remove("Condition");
+                    }
+                })
+            }),
         ];
         for (check, mutate) in cases {
             let mut f = seed();
