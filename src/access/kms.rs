@@ -163,17 +163,22 @@ pub fn kms_key_matches(
     if actual.contains("alias/") {
         return None;
     }
-    fn id(s: &str) -> &str {
-        Arn::split(s)
-            .and_then(|a| a.kms_key())
-            .or_else(|| s.strip_prefix("key/"))
-            .unwrap_or(s)
-    }
     if expected_key.starts_with("arn:") && actual.starts_with("arn:") {
         Some(expected_key == actual)
     } else {
-        Some(id(expected_key) == id(actual))
+        Some(key_id(expected_key) == key_id(actual))
     }
+}
+
+/// The key id of a KMS key reference: the `<id>` of a key ARN
+/// (`arn:<partition>:kms:<region>:<account>:key/<id>`) or of `key/<id>`, and a bare key id as it
+/// is (<https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id>). The one
+/// reading of it: the rules, the grants the collector lists, and object keys all use it.
+pub fn key_id(reference: &str) -> &str {
+    Arn::split(reference)
+        .and_then(|a| a.kms_key())
+        .or_else(|| reference.strip_prefix("key/"))
+        .unwrap_or(reference)
 }
 
 /// Whether the key S3 reports on an object (`actual`: HeadObject's
@@ -394,6 +399,23 @@ pub fn evaluate_under(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One reading of a key reference's id, used by the rules, the collector's grants and the
+    /// object-key comparison alike.
+    #[test]
+    fn a_key_id_is_read_from_every_form_of_reference() {
+        let id = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+        for r in [
+            format!("arn:aws:kms:ap-southeast-2:271089868719:key/{id}"),
+            format!("arn:aws-cn:kms:cn-north-1:271089868719:key/{id}"),
+            format!("key/{id}"),
+            id.to_string(),
+        ] {
+            assert_eq!(key_id(&r), id, "{r}");
+        }
+        let alias = "arn:aws:kms:ap-southeast-2:271089868719:alias/reports";
+        assert_eq!(key_id(alias), alias, "an alias is not a key id");
+    }
     use crate::snapshot::KmsKeyMetadata;
 
     fn meta(arn: &str, enabled: bool, state: &str) -> KmsKeyMetadata {

@@ -90,12 +90,8 @@ fn names_key(grant_key: Option<&str>, key_arn: &str) -> bool {
     let Some(k) = grant_key.filter(|k| !k.is_empty()) else {
         return true;
     };
-    let id = |s: &str| -> String {
-        s.rsplit_once(":key/")
-            .map_or(s, |(_, id)| id)
-            .to_ascii_lowercase()
-    };
-    k == key_arn || (!k.starts_with("arn:") && id(k) == id(key_arn))
+    let id = crate::access::kms::key_id;
+    k == key_arn || (!k.starts_with("arn:") && id(k).eq_ignore_ascii_case(id(key_arn)))
 }
 
 fn grant_of(g: &aws_sdk_kms::types::GrantListEntry) -> KmsGrant {

@@ -205,10 +205,7 @@ impl<'a> AuditContext<'a> {
 /// The key id part of a KMS key reference (ARN, bare id, or alias), for comparisons: S3 may
 /// report the key as an ARN where the spec has an ARN, or as a bare id.
 pub fn kms_key_id(reference: &str) -> &str {
-    match crate::arn::Arn::split(reference).and_then(|a| a.kms_key()) {
-        Some(id) => id,
-        None => reference.strip_prefix("key/").unwrap_or(reference),
-    }
+    crate::access::kms::key_id(reference)
 }
 
 #[cfg(test)]
