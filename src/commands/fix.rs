@@ -144,6 +144,15 @@ async fn audit(s: &FixSettings) -> Result<(BTreeSet<String>, bool), u8> {
     Ok((failing(&findings), run.is_completed()))
 }
 
+/// What apply and rollback start from: the failing findings now, and the clients their writes
+/// go through (after the set-up check, whose exit code is returned when an account is unusable).
+async fn audited_clients(s: &FixSettings) -> Result<(BTreeSet<String>, crate::aws::Clients), u8> {
+    let (before, _) = audit(s).await?;
+    let unusable = setup_check(&s.spec, &s.aws, false).await?;
+    let clients = crate::aws::Clients::new(&s.spec, &s.aws.options, unusable).await;
+    Ok((before, clients))
+}
+
 /// The one stop of a run: SIGINT, SIGTERM or `--deadline`, polled between changes only.
 struct Stop<F: std::future::Future<Output = Interrupt>> {
     fut: std::pin::Pin<Box<F>>,
@@ -273,15 +282,10 @@ async fn apply(s: &FixSettings, dir: &Path) -> Outcome {
         }
     }
     let mut stop = Stop::new(crate::stop::first(s.aws.deadline_at()));
-    let (before, _) = match audit(s).await {
+    let (before, clients) = match audited_clients(s).await {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
-    let unusable = match setup_check(spec, &s.aws, false).await {
-        Ok(u) => u,
-        Err(code) => return Ok(code),
-    };
-    let clients = crate::aws::Clients::new(spec, &s.aws.options, unusable.clone()).await;
     let writer = Writer::new(spec, &clients);
     // Every lock first: a plan made on a state that has moved on writes nothing at all.
     for c in &changes {
@@ -430,15 +434,10 @@ async fn rollback(s: &FixSettings, dir: &Path) -> Outcome {
         .collect();
     let mut stop = Stop::new(crate::stop::first(s.aws.deadline_at()));
     stop.after = None;
-    let (before, _) = match audit(s).await {
+    let (before, clients) = match audited_clients(s).await {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
-    let unusable = match setup_check(spec, &s.aws, false).await {
-        Ok(u) => u,
-        Err(code) => return Ok(code),
-    };
-    let clients = crate::aws::Clients::new(spec, &s.aws.options, unusable.clone()).await;
     let writer = Writer::new(spec, &clients);
     // applied.json keeps listing what is applied and not yet undone, so a stopped rollback can
     // be run again, and an empty record lets the plan be applied again.
